@@ -1,0 +1,291 @@
+"""The ``remediate`` command line: parse, call the library, print, exit.
+
+The only module that prints, prompts or exits. Exit codes: 0 done or nothing to do, 1 a change
+failed and was rolled back, 2 bad input or nothing could be done, 3 rollback failed too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from remediate import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from remediate.planner import Plan
+    from remediate.playbook import Playbook
+    from remediate.report import ContainerResult, HostResult
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROLLBACK_FAILED = 0, 1, 2, 3
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"remediate: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Map library errors to one line and an exit code; nothing else escapes as a traceback."""
+    from remediate.errors import ConnectError, RemediateError, RollbackFailed
+
+    try:
+        yield
+    except RollbackFailed as exc:
+        _fail(exc.message, EXIT_ROLLBACK_FAILED)
+    except ConnectError as exc:
+        _fail(exc.message, EXIT_USAGE)
+    except RemediateError as exc:
+        _fail(exc.message, EXIT_USAGE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="remediate")
+def main() -> None:
+    """Declarative, verified remediation of Docker containers.
+
+    Inspect, show a dry-run diff, recreate faithfully (every option you did not ask to change is
+    kept), verify, and roll back on failure.
+    """
+
+
+@main.command("list")
+def list_cmd() -> None:
+    """List the built-in playbooks: name, safety, description."""
+    from remediate.playbook import builtin_playbooks, load_playbook
+
+    with _errors():
+        books = [load_playbook(p.stem) for p in builtin_playbooks()]
+    width = max((len(b.name) for b in books), default=0)
+    for book in books:
+        summary = " ".join(book.description.split())
+        click.echo(f"{book.name:<{width}}  {book.safety:<7}  {summary}")
+
+
+@main.command()
+@click.argument("playbook")
+def show(playbook: str) -> None:
+    """Show what a playbook selects, its vars, changes and verify steps."""
+    from remediate.playbook import load_playbook
+
+    with _errors():
+        book = load_playbook(playbook)
+    click.echo(_describe(book))
+
+
+def _describe(book: Playbook) -> str:
+    import yaml
+
+    lines = [f"{book.name}  (safety: {book.safety})", "", " ".join(book.description.split()), ""]
+    lines.append("select (any of):" if len(book.selectors) > 1 else "select:")
+    for sel in book.selectors:
+        lines.append("  - " + ", ".join(f"{k}={v}" for k, v in sel.model_dump(exclude_defaults=True).items()))
+    lines.append("vars:" if book.vars else "vars: none")
+    lines.extend(f"  {k} = {v!r}" for k, v in book.vars.items())
+    lines.append("changes:")
+    for change in book.changes:
+        text = yaml.safe_dump(change.model_dump(exclude_defaults=True, by_alias=True), default_flow_style=True,
+                              sort_keys=False, width=1000).strip()
+        lines.append(f"  - {text}")
+    lines.append("verify:" if book.verify else "verify: container running (and healthy, if it has a healthcheck)")
+    for check in book.verify:
+        http = check.http
+        lines.append(f"  - http {http.method} {http.path} on container port {http.port} -> {http.status}"
+                     + (f" containing {http.contains!r}" if http.contains else ""))
+    if book.verify:
+        lines.append("  - and the container keeps running (healthy, if it has a healthcheck)")
+    if book.after:
+        lines += ["after:", f"  {book.after.strip()}"]
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("playbook")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--yes", "-y", is_flag=True, envvar="REMEDIATE_YES", help="Apply without asking (also REMEDIATE_YES=1).")
+@click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
+@click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE", help="Override a playbook var (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds verification keeps retrying before it counts as failed.")
+@click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Backups kept per container after a successful apply.")
+def apply(playbook: str, dry_run: bool, yes: bool, containers: tuple[str, ...], extra_vars: tuple[str, ...],
+          fmt: str, timeout: float, keep_backups: int) -> None:
+    """Plan PLAYBOOK (a built-in name or a file) on the local Docker engine, then apply it."""
+    from remediate import recreate as applying
+    from remediate.connection import Connection
+    from remediate.playbook import load_playbook, parse_extra_vars, resolve_vars
+    from remediate.survey import plan_host
+
+    out = _console()
+    with _errors():
+        book = load_playbook(playbook)
+        vars = resolve_vars(book, parse_extra_vars(extra_vars))
+        with Connection("local") as conn:
+            plan = plan_host(conn, book, vars, only=containers)
+            if dry_run or not plan.changed:
+                _print_plan(out, plan, fmt, dry_run=dry_run)
+                return
+            if fmt == "text":
+                _print_plan(out, plan, fmt, dry_run=False)
+            _confirm(book, yes, len(plan.changed))
+            result = applying.apply(plan, conn, timeout=timeout, keep_backups=keep_backups,
+                                    progress=_progress(out, fmt))
+    _print_result(out, result, fmt)
+    sys.exit(_result_code(result))
+
+
+def _confirm(book: Playbook, yes: bool, count: int) -> None:
+    if yes or book.safety == "auto":
+        return
+    if not sys.stdin.isatty():
+        _fail(f"playbook {book.name} is safety: confirm; pass --yes (or set REMEDIATE_YES=1) to apply "
+              "without a terminal")
+    if not click.confirm(f"Recreate {count} container(s) as shown?", default=False):
+        _fail("aborted, nothing changed", EXIT_OK)
+
+
+def _progress(out: Console, fmt: str) -> Any:
+    def report(container: str, phase: str) -> None:
+        if fmt == "text":
+            out.print(f"  [dim]{container}: {phase}[/dim]")
+    return report
+
+
+def _result_code(result: HostResult) -> int:
+    if result.rollback_failed:
+        return EXIT_ROLLBACK_FAILED
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+@main.command()
+@click.argument("container")
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rollback(container: str, timeout: float, fmt: str) -> None:
+    """Put the newest remediate backup of CONTAINER back in its place."""
+    from remediate import recreate as applying
+    from remediate.connection import Connection
+
+    with _errors(), Connection("local") as conn:
+        result = applying.rollback(conn, container, timeout=timeout)
+    if fmt == "json":
+        click.echo(json.dumps({"container": result.name, "ok": result.ok, "error": result.error,
+                               "restored_id": (result.id_after or "")[:12] or None}, indent=2))
+    elif result.ok:
+        click.echo(f"{container}: restored the previous container ({(result.id_after or '')[:12]}); "
+                   "the replaced one is kept as a backup")
+    else:
+        _print_container_failure(_console(), result)
+    sys.exit(EXIT_OK if result.ok else (EXIT_ROLLBACK_FAILED if result.manual_steps else EXIT_FAILED))
+
+
+# --------------------------------------------------------------------------- rendering
+
+def _print_plan(out: Console, plan: Plan, fmt: str, *, dry_run: bool) -> None:
+    from remediate.report import plan_json
+
+    data = plan_json(plan)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    changed = data["changed"]
+    total = len(data["containers"])
+    if total == 0:
+        out.print(f"{plan.playbook} on {plan.host}: no container matches; nothing to do")
+        return
+    head = f"{changed} of {total} container(s) to recreate" if changed else "no changes"
+    out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
+    for cp in data["containers"]:
+        _print_container_plan(out, cp)
+    if dry_run:
+        out.print("\nDry run: nothing changed." + (" Run without --dry-run to apply." if changed else ""))
+    elif not changed:
+        out.print("Nothing to do: every container is already in the target state.")
+
+
+def _print_container_plan(out: Console, cp: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    label = "recreate" if cp["action"] == "recreate" else "no change"
+    out.print(f"\n[bold]{escape(cp['container'])}[/bold] ({cp['id']}): [yellow]{label}[/yellow]")
+    for change in cp["changes"]:
+        if change["action"] == "noop":
+            out.print(f"  = {escape(change['field'])}: {escape(change['reason'])}")
+    if cp["action"] == "recreate":
+        out.print("  docker run")
+        for line in cp["diff"]:
+            style = {"+": "green", "-": "red"}.get(line[0])
+            text = escape(f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}")
+            out.print(f"[{style}]{text}[/{style}]" if style else text)
+    for write in cp["files"]:
+        if not write["changed"]:
+            out.print(f"  = file {escape(write['path'])}: already up to date")
+            continue
+        out.print(f"  file {escape(write['path'])} (mode {write['mode']})")
+        for line in write["diff"]:
+            style = "green" if line.startswith("+") and not line.startswith("+++") else (
+                "red" if line.startswith("-") and not line.startswith("---") else None)
+            text = escape(f"    {line}")
+            out.print(f"[{style}]{text}[/{style}]" if style else text)
+    for note in cp["notes"]:
+        out.print(f"  note: {escape(note)}")
+    if cp["dependents"] and cp["action"] == "recreate":
+        out.print(f"  tied to it (followed on apply): {escape(', '.join(cp['dependents']))}")
+    for check in cp["verify"]:
+        out.print(f"  verify: {escape(check)}")
+
+
+def _print_result(out: Console, result: HostResult, fmt: str) -> None:
+    from rich.markup import escape
+
+    from remediate.report import redact_text, result_json
+
+    if fmt == "json":
+        click.echo(json.dumps(result_json(result), indent=2))
+        return
+    for c in result.containers:
+        if c.action == "recreated":
+            out.print(f"[green]✔ {escape(c.name)}: recreated[/green] ({(c.id_after or '')[:12]}), "
+                      f"backup kept as {escape(c.backup or '')}")
+            for check in c.checks:
+                out.print(f"    ✔ {escape(check.name)}: {escape(redact_text(check.evidence))}")
+        elif c.action == "unchanged":
+            out.print(f"= {escape(c.name)}: no change")
+        elif c.action == "skipped":
+            out.print(f"- {escape(c.name)}: skipped (an earlier container failed)")
+        else:
+            _print_container_failure(out, c)
+    if result.ok and result.plan.after_message and result.plan.changed:
+        out.print(f"\n[bold]Left to do by hand:[/bold] {escape(' '.join(result.plan.after_message.split()))}")
+
+
+def _print_container_failure(out: Console, c: ContainerResult) -> None:
+    from rich.markup import escape
+
+    from remediate.report import redact_text
+
+    out.print(f"[red]✘ {escape(c.name)}: {escape(redact_text(c.error or 'failed'))}[/red]")
+    for check in c.checks:
+        mark = "✔" if check.ok else "✘"
+        out.print(f"    {mark} {escape(check.name)}: {escape(redact_text(check.evidence))}")
+    if c.action == "rolled back":
+        out.print(f"  [yellow]restored: the original container {c.id_before[:12]} runs as before[/yellow]")
+    else:
+        out.print("  [red bold]ROLLBACK FAILED — run these by hand:[/red bold]")
+        for step in c.manual_steps:
+            out.print(f"    {escape(redact_text(step))}")

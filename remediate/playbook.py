@@ -1,0 +1,377 @@
+"""Playbooks: the pydantic schema, loading (built-in name or file path), and variable rendering.
+
+A playbook is data: which containers it selects, the ordered changes to make, and how to
+verify them. Strings in ``changes`` and ``verify`` are jinja2 templates rendered with
+``StrictUndefined`` from the playbook's ``vars`` (overridden by ``-e``) and, per container,
+``container`` facts (see :class:`remediate.plan.ContainerFacts`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from remediate.errors import PlaybookError
+
+_PACKAGE_DATA = "_data"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _env_value(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise ValueError("value must be a string or null")
+
+
+class Selector(_Strict):
+    """Which containers a playbook acts on; every given key must match."""
+
+    image: str | None = Field(None, description="glob on the image reference (Config.Image)")
+    name: str | None = Field(None, description="glob on the container name")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels that must be set to these values")
+    command: str | None = Field(None, description="glob on the full command line (entrypoint + args)")
+    env: str | None = Field(None, description="glob: some env var name must match (e.g. AIGW_*)")
+
+    def matches(self, *, image: str, name: str, labels: Mapping[str, str], command: str,
+                env_names: Iterable[str]) -> bool:
+        """True when every given key matches the container."""
+        if self.image and not fnmatch.fnmatchcase(image, self.image):
+            return False
+        if self.name and not fnmatch.fnmatchcase(name, self.name):
+            return False
+        if any(labels.get(k) != v for k, v in self.labels.items()):
+            return False
+        if self.command and not fnmatch.fnmatchcase(command, self.command):
+            return False
+        return not (self.env and not any(fnmatch.fnmatchcase(n, self.env) for n in env_names))
+
+
+class EnvChange(_Strict):
+    """Set environment variables; ``null`` removes one."""
+
+    env: dict[str, str | None] = Field(description="NAME: value (null removes)")
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _values(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of NAME: value")
+        return {str(k): _env_value(v) for k, v in value.items()}
+
+
+class ArgsEdit(_Strict):
+    set: dict[str, str | bool] = Field(default_factory=dict, description="--flag: value (true: bare flag)")
+    remove: list[str] = Field(default_factory=list, description="flags to remove with their value")
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _set_values(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of --flag: value")
+        out: dict[str, str | bool] = {}
+        for flag, v in value.items():
+            if not str(flag).startswith("-"):
+                raise ValueError(f"{flag!r} is not a flag (must start with -)")
+            if v is True or isinstance(v, str):
+                out[str(flag)] = v
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[str(flag)] = str(v)
+            else:
+                raise ValueError(f"{flag}: value must be a string, a number or true")
+        return out
+
+
+class ArgsChange(_Strict):
+    """Set or remove flags on the container's command."""
+
+    args: ArgsEdit
+
+
+class NetworkChange(_Strict):
+    """Switch the network mode (e.g. ``host``)."""
+
+    network: str = Field(description="network mode or network name, e.g. host")
+
+
+class PlatformChange(_Strict):
+    """Recreate for another platform (e.g. ``linux/amd64``)."""
+
+    platform: str = Field(description="os/arch[/variant]")
+
+
+class MountSpec(_Strict):
+    source: str = Field(description="path on the Docker host")
+    target: str = Field(description="path in the container")
+    read_only: bool = Field(True, description="mount read-only")
+    must_exist: bool = Field(False, description="refuse to plan when the source does not exist")
+
+
+class MountChange(_Strict):
+    """Bind-mount a host path into the container (replaces a mount at the same target)."""
+
+    mount: MountSpec
+
+
+class FileSpec(_Strict):
+    dest: str = Field(description="absolute path on the Docker host")
+    template: str | None = Field(None, description="file under templates/, copied byte for byte")
+    content: str | None = Field(None, description="inline content (rendered with vars)")
+    mode: str = Field("0644", pattern=r"^0?[0-7]{3,4}$", description="octal file mode")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FileSpec:
+        if (self.template is None) == (self.content is None):
+            raise ValueError("give exactly one of template or content")
+        if not self.dest.startswith(("/", "{{")):
+            raise ValueError("dest must be an absolute path")
+        return self
+
+
+class FileChange(_Strict):
+    """Write a file on the Docker host (restored if the apply fails)."""
+
+    file: FileSpec
+
+
+_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file")
+
+
+def _single_key(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 else None
+    fields = getattr(type(value), "model_fields", None)
+    return next(iter(fields)) if fields else None
+
+
+Change = Annotated[
+    Annotated[EnvChange, Tag("env")] | Annotated[ArgsChange, Tag("args")]
+    | Annotated[NetworkChange, Tag("network")] | Annotated[PlatformChange, Tag("platform")]
+    | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")],
+    Discriminator(_single_key, custom_error_type="change_kind",
+                  custom_error_message="must be a mapping with exactly one of: " + ", ".join(_CHANGE_KINDS)),
+]
+
+
+class HttpProbe(_Strict):
+    port: int | str = Field(description="port inside the container (template allowed)")
+    path: str = "/"
+    method: Literal["GET", "POST", "PUT", "HEAD"] = "GET"
+    json_body: Any = Field(None, alias="json", description="JSON request body")
+    headers: dict[str, str] = Field(default_factory=dict)
+    status: int = Field(200, description="expected status code")
+    contains: str | None = Field(None, description="text the body must contain")
+
+
+class HttpVerify(_Strict):
+    """An HTTP request to the container, retried until it answers as expected or time runs out."""
+
+    http: HttpProbe
+
+
+Verify = Annotated[
+    Annotated[HttpVerify, Tag("http")],
+    Discriminator(_single_key, custom_error_type="verify_kind",
+                  custom_error_message="must be a mapping with exactly one of: http"),
+]
+
+
+class Playbook(_Strict):
+    """A declarative fix: select containers, change them, verify."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="unique name, used on the command line")
+    description: str = Field(description="the symptom it fixes and what it does")
+    safety: Literal["auto", "confirm"] = Field("confirm", description="confirm needs --yes or an interactive yes")
+    vars: dict[str, Any] = Field(default_factory=dict, description="variables with their defaults")
+    select: Selector | list[Selector] = Field(description="a selector, or a list (any may match)")
+    changes: list[Change] = Field(min_length=1, description="ordered changes")
+    verify: list[Verify] = Field(default_factory=list, description="checks after the change")
+    after: str | None = Field(None, description="message shown after a successful apply (manual steps left)")
+
+    @property
+    def selectors(self) -> list[Selector]:
+        """The selectors as a list (any may match)."""
+        return self.select if isinstance(self.select, list) else [self.select]
+
+
+# --------------------------------------------------------------------------- loading
+
+def builtin_dir(kind: str = "playbooks") -> Path:
+    """Directory of the built-in ``playbooks`` or ``templates`` (wheel data or source tree)."""
+    packaged = Path(str(resources.files("remediate"))) / _PACKAGE_DATA / kind
+    return packaged if packaged.is_dir() else _REPO_ROOT / kind
+
+
+def builtin_playbooks() -> list[Path]:
+    """Paths of the shipped playbooks, sorted by name."""
+    return sorted(builtin_dir().glob("*.yml"))
+
+
+def find_playbook(name_or_path: str) -> Path:
+    """Resolve a built-in playbook name, then a file path.
+
+    Raises:
+        PlaybookError: nothing by that name or path.
+    """
+    builtin = builtin_dir() / f"{name_or_path}.yml"
+    if "/" not in name_or_path and builtin.is_file():
+        return builtin
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    names = ", ".join(p.stem for p in builtin_playbooks())
+    raise PlaybookError(f"{name_or_path}: no such playbook (built-in: {names}) and no such file")
+
+
+def load_playbook(name_or_path: str) -> Playbook:
+    """Load and validate a playbook by built-in name or file path.
+
+    Raises:
+        PlaybookError: not found, not YAML, or invalid; the message names file, field and why.
+    """
+    path = find_playbook(name_or_path)
+    label = path.name if path.parent == builtin_dir() else str(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise PlaybookError(f"{label}{where}: {problem}", path=str(path)) from None
+    except OSError as exc:
+        raise PlaybookError(f"{label}: {exc.strerror}", path=str(path)) from None
+    if not isinstance(data, dict):
+        raise PlaybookError(f"{label}: a playbook must be a YAML mapping", path=str(path))
+    try:
+        return Playbook.model_validate(data)
+    except ValidationError as exc:
+        raise PlaybookError(_first_error(label, exc), path=str(path)) from None
+
+
+def _first_error(label: str, exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    if len(loc) > 2 and loc[0] in ("changes", "verify") and isinstance(loc[1], int):
+        loc = loc[:2] + loc[3:]  # drop the union tag pydantic inserts (it repeats the kind)
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return f"{label}: {_format_loc(loc)}: {msg}"
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part and str(part)[0].isupper() and out.endswith(("env", "set")):
+            break  # stop at a user key (an env var name): the field is enough
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+# --------------------------------------------------------------------------- variables
+
+def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
+    """Parse ``-e key=value`` and ``-e @file.yml`` options into a dict (later wins).
+
+    Raises:
+        PlaybookError: malformed item or unreadable/invalid vars file.
+    """
+    result: dict[str, Any] = {}
+    for item in items:
+        if item.startswith("@"):
+            path = Path(item[1:])
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as exc:
+                raise PlaybookError(f"-e {item}: cannot read vars file ({exc.__class__.__name__})") from None
+            if not isinstance(data, dict):
+                raise PlaybookError(f"-e {item}: a vars file must be a YAML mapping")
+            result.update({str(k): v for k, v in data.items()})
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not key.strip().isidentifier():
+            raise PlaybookError(f"-e {item!r}: expected key=value or @file.yml")
+        result[key.strip()] = value
+    return result
+
+
+def resolve_vars(playbook: Playbook, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Playbook defaults overridden by ``overrides``.
+
+    Raises:
+        PlaybookError: an override names a variable the playbook does not declare.
+    """
+    unknown = sorted(set(overrides) - set(playbook.vars))
+    if unknown:
+        declared = ", ".join(sorted(playbook.vars)) or "none"
+        raise PlaybookError(
+            f"{playbook.name}: unknown variable {', '.join(unknown)} (declared vars: {declared})"
+        )
+    return {**playbook.vars, **overrides}
+
+
+def render_value(value: Any, context: Mapping[str, Any], where: str) -> Any:
+    """Render every string inside ``value`` as a jinja2 template (StrictUndefined).
+
+    Raises:
+        PlaybookError: undefined variable or template syntax error, naming ``where``.
+    """
+    import jinja2  # deferred: keeps `remediate --help` fast
+
+    env = _jinja_env()
+    if isinstance(value, str):
+        if "{" not in value:
+            return value
+        try:
+            return env.from_string(value).render(**context)
+        except jinja2.TemplateError as exc:
+            raise PlaybookError(f"{where}: {exc.message or exc.__class__.__name__}") from None
+    if isinstance(value, list):
+        return [render_value(v, context, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {render_value(k, context, where): render_value(v, context, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+@functools.cache
+def _jinja_env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def template_bytes(name: str) -> bytes:
+    """Content of a file under ``templates/`` (copied byte for byte, never rendered).
+
+    Raises:
+        PlaybookError: no such template, or a path escaping the templates directory.
+    """
+    root = builtin_dir("templates").resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise PlaybookError(f"template {name!r} not found under templates/")
+    return path.read_bytes()

@@ -1,0 +1,139 @@
+"""Verification probes: is the container up (and healthy), does it answer HTTP as expected.
+
+Probes reach a container port where the Docker host publishes it: on its loopback (or the
+published host IP), or the port itself with host networking. Never a container's bridge address.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from remediate.connection import Connection
+from remediate.playbook import HttpProbe
+
+Json = dict[str, Any]
+
+#: A container must stay up this long after start before it counts as running (crash loops and
+#: port clashes show up within it).
+MIN_UPTIME = 2.0
+_POLL = 0.25
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Outcome of one probe, with the evidence."""
+
+    name: str
+    ok: bool
+    evidence: str
+    attempts: int = 1
+
+
+def where_published(inspect: Mapping[str, Any], port: int) -> tuple[str, int] | None:
+    """(host ip, host port) where a container port is reachable from the Docker host, or None."""
+    host_config = inspect.get("HostConfig") or {}
+    if host_config.get("NetworkMode") == "host":
+        return "127.0.0.1", port
+    ports = ((inspect.get("NetworkSettings") or {}).get("Ports")) or {}
+    for binding in ports.get(f"{port}/tcp") or []:
+        ip = binding.get("HostIp") or "0.0.0.0"
+        if ":" in ip:  # prefer the IPv4 binding the engine lists first
+            continue
+        return ("127.0.0.1" if ip == "0.0.0.0" else ip), int(binding["HostPort"])
+    return None
+
+
+def wait_running(conn: Connection, container: str, *, timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> ProbeResult:
+    """Wait until the container is running, stable for MIN_UPTIME, and healthy if it has a healthcheck."""
+    deadline = clock() + timeout
+    attempts, first_started, up_since = 0, None, None
+    evidence = "not checked"
+    while True:
+        attempts += 1
+        state = conn.inspect_container(container).get("State") or {}
+        started = state.get("StartedAt")
+        health = (state.get("Health") or {}).get("Status")
+        if state.get("Status") != "running" or state.get("Restarting"):
+            evidence = f"status {state.get('Status')}, exit code {state.get('ExitCode')}"
+            if state.get("Error"):
+                evidence += f": {state['Error']}"
+            up_since = None
+        elif first_started is not None and started != first_started:
+            evidence = "restarted during verification"
+            up_since = None
+        else:
+            up_since = up_since or clock()
+            evidence = "running" + (f", health {health}" if health else "")
+            stable = clock() - up_since >= MIN_UPTIME
+            if stable and health in (None, "healthy"):
+                return ProbeResult("running", True, evidence, attempts)
+        first_started = first_started or started
+        if clock() >= deadline:
+            return ProbeResult("running", False, evidence, attempts)
+        time.sleep(_POLL)
+
+
+def still_running(conn: Connection, container: str, started_at: str) -> ProbeResult:
+    """One look: the container runs, and has not restarted since ``started_at``."""
+    state = conn.inspect_container(container).get("State") or {}
+    if state.get("Status") != "running" or state.get("Restarting"):
+        return ProbeResult("still running", False, f"status {state.get('Status')}, exit code {state.get('ExitCode')}")
+    if state.get("StartedAt") != started_at:
+        return ProbeResult("still running", False, "restarted during verification")
+    return ProbeResult("still running", True, "running, no restart")
+
+
+def started_at(conn: Connection, container: str) -> str:
+    """The engine's StartedAt of the container's current run."""
+    return str((conn.inspect_container(container).get("State") or {}).get("StartedAt", ""))
+
+
+def http_probe(conn: Connection, container: str, probe: HttpProbe, *, timeout: float,
+               clock: Callable[[], float] = time.monotonic) -> ProbeResult:
+    """Send the probe's request until it answers as expected or ``timeout`` passes."""
+    name = f"http {probe.method} {probe.path} on port {probe.port}"
+    deadline = clock() + timeout
+    attempts, evidence = 0, "no attempt"
+    while True:
+        attempts += 1
+        inspect = conn.inspect_container(container)
+        published = where_published(inspect, int(probe.port))
+        if published is None:
+            evidence = f"port {probe.port} is not published on the Docker host"
+        else:
+            host, port = conn.probe_endpoint(*published)
+            ok, evidence = _request(host, port, probe)
+            if ok:
+                return ProbeResult(name, True, evidence, attempts)
+        if clock() >= deadline:
+            return ProbeResult(name, False, evidence, attempts)
+        time.sleep(_POLL)
+
+
+def _request(host: str, port: int, probe: HttpProbe) -> tuple[bool, str]:
+    where = f"{host}:{port}{probe.path}"
+    body = None if probe.json_body is None else json.dumps(probe.json_body).encode()
+    headers = dict(probe.headers)
+    if body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    conn = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        conn.request(probe.method, probe.path, body=body, headers=headers)
+        response = conn.getresponse()
+        text = response.read(64 * 1024).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        return False, f"{where}: {exc.__class__.__name__}: {exc}"
+    finally:
+        conn.close()
+    snippet = " ".join(text.split())[:200]
+    if response.status != probe.status:
+        return False, f"{where}: status {response.status} (expected {probe.status}): {snippet}"
+    if probe.contains is not None and probe.contains not in text:
+        return False, f"{where}: status {response.status} but body lacks {probe.contains!r}: {snippet}"
+    return True, f"{where}: status {response.status}: {snippet}"

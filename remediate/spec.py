@@ -1,0 +1,571 @@
+"""ContainerSpec: what the user set on a container, and nothing the image or engine supplied.
+
+Built from ``docker inspect`` of a container and of its image. Holds the create body in the
+engine API's own shape (``Config`` / ``HostConfig`` keys), minus image defaults, minus values the
+engine fills in by itself, so that
+
+* recreating from it gives back the same user-visible container (the fidelity round trip), and
+* two containers that mean the same thing compare equal, whatever spelling the engine, the CLI,
+  compose or the SDK used (``HostIp ""`` vs ``"0.0.0.0"``, ``:rw``, ``default`` vs ``bridge``).
+
+This module is pure: plain dicts in, plain dicts out; no docker, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Json = dict[str, Any]
+
+#: ``Config`` keys recreated from inspect. ``Image`` is kept apart in ``ContainerSpec.image``.
+_CONFIG_KEYS = (
+    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+    "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "Volumes",
+    "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress", "Labels", "StopSignal",
+    "StopTimeout",
+)
+
+#: ``HostConfig`` keys the engine derives or fills in itself; copying them back would pin
+#: engine defaults (``MaskedPaths`` follows ``--privileged`` / ``systempaths``).
+_ENGINE_FILLED_HOST_KEYS = frozenset({"MaskedPaths", "ReadonlyPaths", "ContainerIDFile", "ConsoleSize"})
+
+#: Values that mean "not set" for a ``HostConfig`` key (beyond None, "", 0, False, [], {}).
+_UNSET_HOST_VALUES: dict[str, tuple[Any, ...]] = {
+    "NetworkMode": ("default", "bridge"),
+    "RestartPolicy": ({"Name": "", "MaximumRetryCount": 0}, {"Name": "no", "MaximumRetryCount": 0}),
+    "LogConfig": ({"Type": "json-file", "Config": {}},),
+    "MemorySwappiness": (-1,),
+}
+
+#: Keys where 0 / False are meaningful values and must be carried.
+_ZERO_IS_SET = frozenset({"MemorySwappiness"})
+
+_ANON_VOLUME = re.compile(r"^[0-9a-f]{64}$")
+
+SECRET_KEY_PATTERN = re.compile(
+    r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|^AWS_)", re.IGNORECASE
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Return True when an env var or flag name looks like it holds a secret."""
+    return bool(SECRET_KEY_PATTERN.search(name.lstrip("-").replace("-", "_")))
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """The user-set configuration of one container.
+
+    Attributes:
+        name: container name without the leading slash.
+        image: the image reference the user gave (``Config.Image``).
+        platform: ``os/arch[/variant]`` of the image the container runs.
+        config: user-set ``Config`` keys (API shape).
+        host_config: user-set ``HostConfig`` keys (API shape).
+        networks: network name -> user-set endpoint settings (aliases, static IPs, links).
+    """
+
+    name: str
+    image: str
+    platform: str | None = None
+    config: Json = field(default_factory=dict, hash=False)
+    host_config: Json = field(default_factory=dict, hash=False)
+    networks: Json = field(default_factory=dict, hash=False)
+
+    @property
+    def network_mode(self) -> str:
+        """The primary network mode (``default`` when on the default bridge)."""
+        return str(self.host_config.get("NetworkMode", "default"))
+
+    @property
+    def env(self) -> dict[str, str | None]:
+        """Environment as an ordered mapping (``None`` for a bare ``KEY`` without ``=``)."""
+        return env_to_dict(self.config.get("Env") or [])
+
+    @property
+    def args(self) -> list[str]:
+        """The command (``Cmd``) the container runs, as set by the user (may be empty)."""
+        return list(self.config.get("Cmd") or [])
+
+    def replace(self, **changes: Any) -> ContainerSpec:
+        """A copy with the given attributes replaced (pass whole dicts for config/host_config/networks)."""
+        return dataclasses.replace(self, **changes)
+
+    def comparable(self) -> Json:
+        """A normalised view for equality: engine/CLI spelling differences removed."""
+        return {
+            "image": self.image,
+            "platform": self.platform,
+            "config": {k: _normalise(k, v) for k, v in self.config.items()},
+            "host_config": {k: _normalise(k, v) for k, v in self.host_config.items()},
+            "networks": {n: {k: _normalise(k, v) for k, v in ep.items()} for n, ep in self.networks.items()},
+        }
+
+    def to_json(self) -> Json:
+        """Plain JSON-ready data."""
+        return {
+            "name": self.name, "image": self.image, "platform": self.platform,
+            "config": self.config, "host_config": self.host_config, "networks": self.networks,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ContainerSpec:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            name=data["name"], image=data["image"], platform=data.get("platform"),
+            config=dict(data.get("config") or {}), host_config=dict(data.get("host_config") or {}),
+            networks=dict(data.get("networks") or {}),
+        )
+
+
+# --------------------------------------------------------------------------- extraction
+
+def spec_from_inspect(container: Mapping[str, Any], image: Mapping[str, Any] | None) -> ContainerSpec:
+    """Build the user-set spec of a container from its inspect data and its image's.
+
+    Args:
+        container: ``docker inspect`` of the container (API ``/containers/{id}/json``).
+        image: ``docker image inspect`` of its image, or None if the image is gone
+            (then nothing is subtracted).
+
+    Returns:
+        The spec; recreating from it reproduces the container's configuration.
+    """
+    cfg: Mapping[str, Any] = container.get("Config") or {}
+    host: Mapping[str, Any] = container.get("HostConfig") or {}
+    img_cfg: Mapping[str, Any] = (image or {}).get("Config") or {}
+    short_id = str(container.get("Id", ""))[:12]
+
+    config: Json = {}
+    for key in _CONFIG_KEYS:
+        value = cfg.get(key)
+        if not _is_unset(key, value):
+            config[key] = value
+    _subtract_image_defaults(config, img_cfg)
+    host_config = _user_host_config(host, config, img_cfg)
+    mode = str(host_config.get("NetworkMode", "default"))
+    if config.get("Hostname") == short_id or _shares_uts(mode, host_config):
+        config.pop("Hostname", None)
+        config.pop("Domainname", None)
+    if _shares_network(mode):
+        config.pop("MacAddress", None)
+
+    networks = _user_networks(container, mode, short_id)
+    return ContainerSpec(
+        name=str(container.get("Name", "")).lstrip("/"),
+        image=str(cfg.get("Image", "")),
+        platform=image_platform(image) if image else None,
+        config=config,
+        host_config=host_config,
+        networks=networks,
+    )
+
+
+def image_platform(image: Mapping[str, Any]) -> str | None:
+    """``os/arch[/variant]`` of an image inspect, or None when unknown."""
+    os_, arch = image.get("Os"), image.get("Architecture")
+    if not os_ or not arch:
+        return None
+    variant = image.get("Variant")
+    return f"{os_}/{arch}/{variant}" if variant else f"{os_}/{arch}"
+
+
+def anonymous_volumes(container: Mapping[str, Any]) -> dict[str, str]:
+    """Target path -> volume name of the container's anonymous volumes (``-v /path``, image VOLUME).
+
+    A recreated container must get these by name, or it starts with empty ones.
+    """
+    result: dict[str, str] = {}
+    for mount in container.get("Mounts") or []:
+        name = mount.get("Name") or ""
+        if mount.get("Type") == "volume" and _ANON_VOLUME.match(name):
+            result[str(mount["Destination"])] = name
+    return result
+
+
+def _subtract_image_defaults(config: Json, img: Mapping[str, Any]) -> None:
+    if "Env" in config:
+        image_env = set(img.get("Env") or [])
+        config["Env"] = [e for e in config["Env"] if e not in image_env]
+    if "Labels" in config:
+        image_labels = img.get("Labels") or {}
+        config["Labels"] = {k: v for k, v in config["Labels"].items() if image_labels.get(k) != v}
+    for key in ("ExposedPorts", "Volumes"):
+        if key in config:
+            image_keys = set(img.get(key) or {})
+            config[key] = {k: v for k, v in config[key].items() if k not in image_keys}
+    user_entrypoint = config.get("Entrypoint") != img.get("Entrypoint") and "Entrypoint" in config
+    if not user_entrypoint:
+        config.pop("Entrypoint", None)
+        # Docker drops the image CMD when an entrypoint is given, so Cmd is only an image
+        # default when the entrypoint is the image's too.
+        if config.get("Cmd") == img.get("Cmd"):
+            config.pop("Cmd", None)
+    for key in ("Healthcheck", "WorkingDir", "User", "StopSignal"):
+        if key in config and config[key] == img.get(key):
+            config.pop(key)
+    for key in [k for k, v in config.items() if _is_unset(k, v)]:
+        config.pop(key)
+
+
+def _user_host_config(host: Mapping[str, Any], config: Json, img: Mapping[str, Any]) -> Json:
+    result: Json = {}
+    for key, value in host.items():
+        if key in _ENGINE_FILLED_HOST_KEYS or _is_unset(key, value):
+            continue
+        result[key] = value
+    if "Links" in result:
+        result["Links"] = [_link_to_create_form(link) for link in result["Links"]]
+    if "Binds" in result:
+        anon_targets = set(config.get("Volumes") or {}) | set(img.get("Volumes") or {})
+        binds = [b for b in result["Binds"] if not _is_carried_anonymous(b, anon_targets)]
+        if binds:
+            result["Binds"] = binds
+        else:
+            del result["Binds"]
+    if result.get("NetworkMode") == "bridge":
+        del result["NetworkMode"]
+    return result
+
+
+def _user_networks(container: Mapping[str, Any], mode: str, short_id: str) -> Json:
+    if _shares_network(mode) or mode == "none":
+        return {}
+    endpoints = ((container.get("NetworkSettings") or {}).get("Networks")) or {}
+    name = str(container.get("Name", "")).lstrip("/")
+    result: Json = {}
+    for net, ep in endpoints.items():
+        user_ep: Json = {}
+        aliases = [a for a in ep.get("Aliases") or [] if a not in (short_id, name)]
+        if aliases:
+            user_ep["Aliases"] = aliases
+        ipam = {k: v for k, v in (ep.get("IPAMConfig") or {}).items() if v}
+        if ipam:
+            user_ep["IPAMConfig"] = ipam
+        if ep.get("Links"):
+            user_ep["Links"] = [_link_to_create_form(link) for link in ep["Links"]]
+        if ep.get("DriverOpts"):
+            user_ep["DriverOpts"] = ep["DriverOpts"]
+        default_bridge = net == "bridge" and mode in ("default", "bridge")
+        if user_ep or not default_bridge:
+            result[net] = user_ep
+    return result
+
+
+def _shares_network(mode: str) -> bool:
+    return mode == "host" or mode.startswith("container:")
+
+
+def _shares_uts(mode: str, host_config: Mapping[str, Any]) -> bool:
+    # The engine rejects Config.Hostname together with these modes, and fills it itself.
+    return _shares_network(mode) or host_config.get("UTSMode") == "host"
+
+
+def _link_to_create_form(link: str) -> str:
+    """Inspect shows ``/db:/web/alias``; create wants ``db:alias``."""
+    if not link.startswith("/"):
+        return link
+    target, _, alias_path = link.partition(":")
+    return f"{target.lstrip('/')}:{alias_path.rsplit('/', 1)[-1]}"
+
+
+def _split_bind(bind: str) -> tuple[str, str, str]:
+    parts = bind.split(":")
+    if len(parts) >= 3:
+        return parts[0], parts[1], ":".join(parts[2:])
+    if len(parts) == 2:
+        return parts[0], parts[1], ""
+    return "", parts[0], ""
+
+
+def _is_carried_anonymous(bind: str, anon_targets: set[str]) -> bool:
+    source, target, _ = _split_bind(bind)
+    return bool(_ANON_VOLUME.match(source)) and target in anon_targets
+
+
+def _is_unset(key: str, value: Any) -> bool:
+    if value is None or value == "" or value == [] or value == {}:
+        return True
+    if value is False:
+        return True
+    if value == 0 and not isinstance(value, bool) and key not in _ZERO_IS_SET:
+        return True
+    return value in _UNSET_HOST_VALUES.get(key, ())
+
+
+# --------------------------------------------------------------------------- comparison
+
+def _normalise(key: str, value: Any) -> Any:
+    normaliser = _NORMALISERS.get(key)
+    return normaliser(value) if normaliser else value
+
+
+def _norm_binds(binds: list[str]) -> list[str]:
+    out = []
+    for bind in binds:
+        source, target, opts = _split_bind(bind)
+        kept = sorted(o for o in opts.split(",") if o and o != "rw")
+        out.append(f"{source}:{target}" + (":" + ",".join(kept) if kept else ""))
+    return sorted(out)
+
+
+def _norm_ports(bindings: Mapping[str, Any]) -> Json:
+    out: Json = {}
+    for port, hosts in bindings.items():
+        key = port if "/" in port else f"{port}/tcp"
+        out[key] = sorted(
+            (("" if (h.get("HostIp") or "") == "0.0.0.0" else h.get("HostIp") or ""), h.get("HostPort") or "")
+            for h in hosts or []
+        )
+    return out
+
+
+def _sorted(value: Iterable[Any]) -> list[Any]:
+    return sorted(value, key=repr)
+
+
+def _norm_env(env: list[str]) -> Json:
+    return dict(sorted(env_to_dict(env).items()))
+
+
+_NORMALISERS: dict[str, Callable[[Any], Any]] = {
+    "Env": _norm_env,
+    "Binds": _norm_binds,
+    "PortBindings": _norm_ports,
+    "CapAdd": _sorted, "CapDrop": _sorted, "Dns": list, "DnsSearch": list, "DnsOptions": _sorted,
+    "ExtraHosts": _sorted, "GroupAdd": _sorted, "SecurityOpt": _sorted, "Links": _sorted,
+    "Aliases": _sorted, "VolumesFrom": _sorted, "Devices": _sorted, "Ulimits": _sorted,
+    "Mounts": _sorted,
+}
+
+
+def env_to_dict(env: Iterable[str]) -> dict[str, str | None]:
+    """``["A=1", "B"]`` -> ``{"A": "1", "B": None}``; the last of duplicate keys wins."""
+    result: dict[str, str | None] = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        result[key] = value if sep else None
+    return result
+
+
+def dict_to_env(env: Mapping[str, str | None]) -> list[str]:
+    """Inverse of :func:`env_to_dict`."""
+    return [k if v is None else f"{k}={v}" for k, v in env.items()]
+
+
+# --------------------------------------------------------------------------- create body
+
+def create_body(spec: ContainerSpec, *, volumes: Mapping[str, str] | None = None) -> tuple[Json, Json]:
+    """The body of ``POST /containers/create`` for a spec, and the networks to connect after it.
+
+    Args:
+        spec: the spec to create.
+        volumes: target path -> name of anonymous volumes to hand over from the old container.
+
+    Returns:
+        ``(body, extra_networks)``: the create body (``Config`` keys plus ``HostConfig`` and
+        ``NetworkingConfig``), and network name -> endpoint config of the networks to connect
+        before start (API < 1.44 accepts one network at create).
+    """
+    body: Json = dict(spec.config)
+    body["Image"] = spec.image
+    host_config = dict(spec.host_config)
+    if volumes:
+        taken = {_split_bind(b)[1] for b in host_config.get("Binds") or []}
+        taken |= {m.get("Target") for m in host_config.get("Mounts") or []}
+        carried = [f"{name}:{target}" for target, name in volumes.items() if target not in taken]
+        if carried:
+            host_config["Binds"] = list(host_config.get("Binds") or []) + carried
+    body["HostConfig"] = host_config
+    mode = spec.network_mode
+    networks = dict(spec.networks)
+    primary = mode if mode in networks else None
+    if primary is None and mode == "default" and "bridge" in networks:
+        primary = "bridge"
+    endpoints = {primary: _endpoint_create(networks.pop(primary))} if primary else {}
+    body["NetworkingConfig"] = {"EndpointsConfig": endpoints}
+    extra = {net: _endpoint_create(ep) for net, ep in networks.items()}
+    return body, extra
+
+
+def _endpoint_create(endpoint: Mapping[str, Any]) -> Json:
+    return {k: v for k, v in endpoint.items() if v}
+
+
+# --------------------------------------------------------------------------- docker run view
+
+def run_lines(spec: ContainerSpec, *, redact: Callable[[str, str], str] | None = None) -> list[str]:
+    """The spec as ``docker run`` options, one per line, ending with the image and command.
+
+    Args:
+        spec: the spec to render.
+        redact: ``(name, value) -> shown value`` applied to env values and command flag values.
+    """
+    show = redact or (lambda _name, value: value)
+    lines = [f"--name {spec.name}"]
+    if spec.platform:
+        lines.append(f"--platform {spec.platform}")
+    for key, value in spec.config.items():
+        lines.extend(_config_lines(key, value, show))
+    for key, value in spec.host_config.items():
+        lines.extend(_host_lines(key, value, spec.network_mode))
+    for net, ep in spec.networks.items():
+        if net != spec.network_mode and not (net == "bridge" and spec.network_mode == "default"):
+            lines.append(f"--network {net}")
+        for alias in ep.get("Aliases") or []:
+            lines.append(f"--network-alias {alias}" + ("" if net == spec.network_mode else f"  # on {net}"))
+        for ip_key, flag in (("IPv4Address", "--ip"), ("IPv6Address", "--ip6")):
+            if (ep.get("IPAMConfig") or {}).get(ip_key):
+                lines.append(f"{flag} {ep['IPAMConfig'][ip_key]}")
+        for link in ep.get("Links") or []:
+            lines.append(f"--link {link}")
+    lines.append(spec.image)
+    lines.extend(command_lines(spec.args, show))
+    return lines
+
+
+def command_lines(args: list[str], show: Callable[[str, str], str]) -> list[str]:
+    """Render a command one flag (with its value) per line, redacting secret flag values."""
+    lines: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--") and "=" in arg:
+            name, _, value = arg.partition("=")
+            lines.append(f"  {name}={shlex.quote(show(name, value))}")
+            i += 1
+        elif arg.startswith("-") and i + 1 < len(args) and not args[i + 1].startswith("-"):
+            lines.append(f"  {arg} {shlex.quote(show(arg, args[i + 1]))}")
+            i += 2
+        else:
+            lines.append(f"  {shlex.quote(arg)}")
+            i += 1
+    return lines
+
+
+_CONFIG_FLAGS = {
+    "Hostname": "--hostname", "Domainname": "--domainname", "User": "--user",
+    "WorkingDir": "--workdir", "StopSignal": "--stop-signal", "StopTimeout": "--stop-timeout",
+    "MacAddress": "--mac-address",
+}
+
+
+def _config_lines(key: str, value: Any, show: Callable[[str, str], str]) -> list[str]:
+    if key in _CONFIG_FLAGS:
+        return [f"{_CONFIG_FLAGS[key]} {value}"]
+    if key == "Env":
+        return [f"--env {k}" if v is None else f"--env {k}={shlex.quote(show(k, v))}"
+                for k, v in env_to_dict(value).items()]
+    if key == "Labels":
+        return [f"--label {k}={shlex.quote(str(v))}" for k, v in value.items()]
+    if key == "ExposedPorts":
+        return [f"--expose {p}" for p in value]
+    if key == "Volumes":
+        return [f"--volume {p}" for p in value]
+    if key == "Entrypoint":
+        return [f"--entrypoint {shlex.quote(' '.join(value) if isinstance(value, list) else value)}"]
+    if key == "Tty":
+        return ["--tty"]
+    if key == "OpenStdin":
+        return ["--interactive"]
+    if key == "Healthcheck":
+        return [f"--health-cmd {shlex.quote(' '.join(value.get('Test') or []))}"] + [
+            f"--health-{k.lower()} {v}" for k, v in value.items() if k != "Test"]
+    if key == "Cmd" or key.startswith("Attach") or key == "StdinOnce":
+        return []
+    return [f"--{key.lower()} {value}"]
+
+
+_HOST_FLAGS = {
+    "NetworkMode": "--network", "IpcMode": "--ipc", "PidMode": "--pid", "UTSMode": "--uts",
+    "UsernsMode": "--userns", "CgroupnsMode": "--cgroupns", "ShmSize": "--shm-size",
+    "Runtime": "--runtime", "Memory": "--memory", "MemorySwap": "--memory-swap",
+    "MemoryReservation": "--memory-reservation", "NanoCpus": "--cpus", "CpuShares": "--cpu-shares",
+    "CpusetCpus": "--cpuset-cpus", "CpusetMems": "--cpuset-mems", "PidsLimit": "--pids-limit",
+    "OomScoreAdj": "--oom-score-adj", "CgroupParent": "--cgroup-parent", "CpuQuota": "--cpu-quota",
+    "CpuPeriod": "--cpu-period", "VolumeDriver": "--volume-driver", "Isolation": "--isolation",
+    "MemorySwappiness": "--memory-swappiness", "BlkioWeight": "--blkio-weight",
+}
+_HOST_LIST_FLAGS = {
+    "Binds": "--volume", "CapAdd": "--cap-add", "CapDrop": "--cap-drop", "Dns": "--dns",
+    "DnsSearch": "--dns-search", "DnsOptions": "--dns-option", "ExtraHosts": "--add-host",
+    "GroupAdd": "--group-add", "SecurityOpt": "--security-opt", "Links": "--link",
+    "VolumesFrom": "--volumes-from", "DeviceCgroupRules": "--device-cgroup-rule",
+}
+_HOST_BOOL_FLAGS = {
+    "Privileged": "--privileged", "ReadonlyRootfs": "--read-only", "Init": "--init",
+    "AutoRemove": "--rm", "PublishAllPorts": "--publish-all", "OomKillDisable": "--oom-kill-disable",
+}
+#: Engine defaults not worth a line in the ``docker run`` view (still carried on recreate).
+_QUIET_DEFAULTS = {
+    "IpcMode": ("private", "shareable"), "CgroupnsMode": ("host", "private"),
+    "ShmSize": (67108864,), "Runtime": ("runc",),
+}
+
+
+def _host_lines(key: str, value: Any, mode: str) -> list[str]:
+    if value in _QUIET_DEFAULTS.get(key, ()):
+        return []
+    if key in _HOST_BOOL_FLAGS:
+        return [_HOST_BOOL_FLAGS[key]]
+    if key in _HOST_LIST_FLAGS:
+        return [f"{_HOST_LIST_FLAGS[key]} {v}" for v in value]
+    if key == "NetworkMode" and mode.startswith("container:"):
+        return [f"--network container:{mode.split(':', 1)[1][:12]}"]
+    if key == "NanoCpus":
+        return [f"--cpus {value / 1e9:g}"]
+    if key in _HOST_FLAGS:
+        return [f"{_HOST_FLAGS[key]} {value}"]
+    if key == "PortBindings":
+        return [f"--publish {_publish(port, b)}" for port, binds in value.items() for b in binds or [{}]]
+    if key == "RestartPolicy":
+        name, retries = value.get("Name"), value.get("MaximumRetryCount")
+        return [f"--restart {name}:{retries}" if retries else f"--restart {name}"]
+    if key == "LogConfig":
+        return [f"--log-driver {value.get('Type')}"] + [
+            f"--log-opt {k}={v}" for k, v in (value.get("Config") or {}).items()]
+    if key == "Mounts":
+        return [f"--mount {_mount_text(m)}" for m in value]
+    if key == "Tmpfs":
+        return [f"--tmpfs {p}" + (f":{o}" if o else "") for p, o in value.items()]
+    if key == "Sysctls":
+        return [f"--sysctl {k}={v}" for k, v in value.items()]
+    if key == "Ulimits":
+        return [f"--ulimit {u['Name']}={u.get('Soft')}:{u.get('Hard')}" for u in value]
+    if key == "Devices":
+        return [f"--device {d['PathOnHost']}:{d['PathInContainer']}:{d.get('CgroupPermissions', 'rwm')}"
+                for d in value]
+    if key == "DeviceRequests":
+        return [f"--gpus {_gpus_text(r)}" for r in value]
+    return [f"# {key}={value!r}"]
+
+
+def _publish(port: str, binding: Mapping[str, Any]) -> str:
+    host_ip, host_port = binding.get("HostIp") or "", binding.get("HostPort") or ""
+    container_port = port[:-4] if port.endswith("/tcp") else port
+    if host_ip:
+        return f"{host_ip}:{host_port}:{container_port}"
+    return f"{host_port}:{container_port}" if host_port else container_port
+
+
+def _mount_text(mount: Mapping[str, Any]) -> str:
+    parts = [f"type={mount.get('Type')}"]
+    if mount.get("Source"):
+        parts.append(f"source={mount['Source']}")
+    parts.append(f"target={mount.get('Target')}")
+    if mount.get("ReadOnly"):
+        parts.append("readonly")
+    return ",".join(parts)
+
+
+def _gpus_text(request: Mapping[str, Any]) -> str:
+    if request.get("Count") == -1:
+        return "all"
+    if request.get("DeviceIDs"):
+        return "device=" + ",".join(request["DeviceIDs"])
+    return str(request.get("Count"))

@@ -1,0 +1,81 @@
+"""Survey one host for a playbook: which containers it selects, what the engine shows of them,
+and the state of the host paths the plan needs. All reads, no writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from remediate import planner as planning
+from remediate.connection import Connection
+from remediate.errors import ContainerNotFound
+from remediate.playbook import Playbook
+
+Json = dict[str, Any]
+
+
+def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) -> list[planning.Observed]:
+    """Inspect every container on the host and return those the playbook selects.
+
+    Args:
+        conn: the host.
+        playbook: its selectors decide.
+        only: container names or ids; when given, only these (each must exist and match).
+
+    Raises:
+        ContainerNotFound: a name in ``only`` does not exist or is not selected by the playbook.
+    """
+    inspects = [conn.inspect_container(c["Id"]) for c in conn.list_containers()]
+    images: dict[str, Json | None] = {}
+    observed = []
+    for inspect in inspects:
+        image_id = str(inspect.get("Image", ""))
+        if image_id not in images:
+            images[image_id] = conn.inspect_image(image_id)
+        observed.append(planning.Observed(inspect, images[image_id], _dependents_of(inspect, inspects)))
+    chosen = planning.select(playbook, observed)
+    if only:
+        by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
+        for ref in only:
+            if ref not in by_ref:
+                raise ContainerNotFound(f"{conn.label}: no container named {ref}", host=conn.label, container=ref)
+            if by_ref[ref] not in chosen:
+                raise ContainerNotFound(
+                    f"{conn.label}: container {ref} is not selected by playbook {playbook.name}",
+                    host=conn.label, container=ref)
+        wanted = {by_ref[ref].id for ref in only}
+        chosen = [obs for obs in chosen if obs.id in wanted]
+    return chosen
+
+
+def host_paths(conn: Connection, paths: set[str]) -> dict[str, planning.HostPath]:
+    """State of each path on the Docker host."""
+    return {path: conn.read_path(path) for path in sorted(paths)}
+
+
+def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
+              only: Sequence[str] = ()) -> planning.Plan:
+    """Survey the host and plan the playbook there (reads only)."""
+    chosen = survey(conn, playbook, only=only)
+    paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
+    return planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths)
+
+
+def _dependents_of(target: Mapping[str, Any], inspects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Names of containers tied to ``target`` by --link, --volumes-from or --network container:."""
+    name = str(target.get("Name", "")).lstrip("/")
+    ident = str(target.get("Id", ""))
+    refs = {name, ident, ident[:12]}
+    found = []
+    for other in inspects:
+        if other.get("Id") == ident:
+            continue
+        host = other.get("HostConfig") or {}
+        links = [link.split(":", 1)[0].lstrip("/") for link in host.get("Links") or []]
+        volumes_from = [v.split(":", 1)[0] for v in host.get("VolumesFrom") or []]
+        mode = str(host.get("NetworkMode") or "")
+        net_ref = mode.split(":", 1)[1] if mode.startswith("container:") else None
+        if refs & set(links) or refs & set(volumes_from) or net_ref in refs:
+            found.append(str(other.get("Name", "")).lstrip("/"))
+    return tuple(sorted(found))
