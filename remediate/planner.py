@@ -126,6 +126,8 @@ class Plan:
     vars: Mapping[str, Any] = field(hash=False)
     containers: tuple[ContainerPlan, ...]
     after_message: str | None = None
+    #: Seconds after a successful apply when the change is to be undone (playbook ``revert_after``).
+    revert_after: float | None = None
 
     @property
     def changed(self) -> tuple[ContainerPlan, ...]:
@@ -179,7 +181,13 @@ def render_changes(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed
 
 
 def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers: Iterable[Observed]) -> set[str]:
-    """Host paths :func:`plan` needs to know about (files to write, mount sources that must exist)."""
+    """Host paths :func:`plan` needs to know about (files to write, mount sources that must exist).
+
+    Raises:
+        PlaybookError: a ``require`` condition is false (checked first, so nothing is read for
+            refused vars).
+    """
+    pb.check_requirements(playbook, vars)
     paths: set[str] = set()
     for obs in containers:
         changes, _ = render_changes(playbook, vars, obs)
@@ -212,13 +220,16 @@ def plan(
         The immutable plan.
 
     Raises:
-        PlaybookError: a template failed to render.
+        PlaybookError: a ``require`` condition is false, or a template failed to render.
         PlanError: a change cannot be made (e.g. a required host path is missing).
     """
+    pb.check_requirements(playbook, vars)
+    revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
     plans = tuple(_plan_container(playbook, vars, obs, paths) for obs in containers)
     after = pb.render_value(playbook.after, vars, "after") if playbook.after else None
-    return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after)
+    return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
+                revert_after=revert_after)
 
 
 def fingerprint(spec: ContainerSpec, container_id: str) -> str:

@@ -71,7 +71,14 @@ class Selector(_Strict):
 
 
 class EnvChange(_Strict):
-    """Set environment variables; ``null`` removes one."""
+    """Set environment variables; ``null`` removes one.
+
+    YAML booleans become ``"true"`` / ``"false"``. For ``AIGW_*`` variables a boolean spelled
+    another way (``"True"``, ``"FALSE"``) is lowercased too: the gateway accepts any case, but
+    its ``troubleshoot`` script compares the raw string with ``"true"``. A container that has
+    ``AIGW_X=True`` while the playbook wants ``true`` is therefore *not* equal: applying the
+    playbook rewrites the value in lowercase (the diff shows ``True`` -> ``true``).
+    """
 
     env: dict[str, str | None] = Field(description="NAME: value (null removes)")
 
@@ -80,7 +87,13 @@ class EnvChange(_Strict):
     def _values(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ValueError("must be a mapping of NAME: value")
-        return {str(k): _env_value(v) for k, v in value.items()}
+        return {str(k): _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
+
+
+def _aigw_bool(name: str, value: str | None) -> str | None:
+    if value is not None and name.startswith("AIGW_") and value.lower() in ("true", "false"):
+        return value.lower()
+    return value
 
 
 class ArgsEdit(_Strict):
@@ -199,6 +212,14 @@ Verify = Annotated[
 ]
 
 
+class Requirement(_Strict):
+    """A condition on the variables, checked before anything is planned."""
+
+    that: str = Field(description="jinja2 expression over the vars (no braces), e.g. "
+                                  "\"(gitlab_url | url_host) != 'localhost'\"")
+    msg: str = Field(description="why the vars are refused (a template; shown as the error)")
+
+
 class Playbook(_Strict):
     """A declarative fix: select containers, change them, verify."""
 
@@ -210,6 +231,32 @@ class Playbook(_Strict):
     changes: list[Change] = Field(min_length=1, description="ordered changes")
     verify: list[Verify] = Field(default_factory=list, description="checks after the change")
     after: str | None = Field(None, description="message shown after a successful apply (manual steps left)")
+    require: list[Requirement] = Field(
+        default_factory=list,
+        description="conditions on the vars, each a jinja2 expression; the first false one refuses "
+                    "the run with its msg before anything is planned")
+    revert_after: float | str | None = Field(
+        None,
+        description="undo the change automatically after this many seconds (a number, a template "
+                    "such as \"{{ duration }}\", or a number with an s/m/h suffix); none: keep it")
+
+    @field_validator("revert_after")
+    @classmethod
+    def _revert_after(cls, value: float | str | None) -> float | str | None:
+        if value is None or (isinstance(value, str) and "{" in value):
+            return value
+        parse_seconds(value)
+        return value
+
+    @field_validator("require")
+    @classmethod
+    def _require(cls, value: list[Requirement]) -> list[Requirement]:
+        for i, req in enumerate(value):
+            try:
+                _jinja_env().compile_expression(req.that)
+            except Exception as exc:  # jinja2.TemplateSyntaxError; jinja2 loads lazily
+                raise ValueError(f"[{i}].that: not a jinja2 expression: {exc}") from None
+        return value
 
     @property
     def selectors(self) -> list[Selector]:
@@ -357,11 +404,89 @@ def render_value(value: Any, context: Mapping[str, Any], where: str) -> Any:
     return value
 
 
+def check_requirements(playbook: Playbook, vars: Mapping[str, Any]) -> None:
+    """Evaluate the playbook's ``require`` conditions against the resolved vars.
+
+    Raises:
+        PlaybookError: a condition is false (the message is its rendered ``msg``), or it
+            cannot be evaluated (an undefined variable, a failing filter).
+    """
+    import jinja2
+
+    env = _jinja_env()
+    for i, req in enumerate(playbook.require):
+        where = f"{playbook.name}: require[{i}]"
+        try:
+            ok = bool(env.compile_expression(req.that, undefined_to_none=False)(**vars))
+        except jinja2.TemplateError as exc:
+            raise PlaybookError(f"{where}: {exc.message or exc.__class__.__name__}", field=f"require[{i}]") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise PlaybookError(f"{where}: cannot evaluate {req.that!r}: {exc}", field=f"require[{i}]") from None
+        if not ok:
+            msg = " ".join(str(render_value(req.msg, vars, f"{where}.msg")).split())
+            raise PlaybookError(f"{playbook.name}: {msg}", field=f"require[{i}]")
+
+
+def render_revert_after(playbook: Playbook, vars: Mapping[str, Any]) -> float | None:
+    """The playbook's ``revert_after`` rendered with the vars, in seconds (None: no revert).
+
+    Raises:
+        PlaybookError: the rendered value is not a positive duration.
+    """
+    if playbook.revert_after is None:
+        return None
+    value = render_value(playbook.revert_after, vars, "revert_after")
+    try:
+        return parse_seconds(value)
+    except ValueError as exc:
+        raise PlaybookError(f"{playbook.name}: revert_after: {exc}", field="revert_after") from None
+
+
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_seconds(value: Any) -> float:
+    """``900``, ``"900"``, ``"90s"``, ``"15m"``, ``"1.5h"`` -> seconds (must be > 0).
+
+    Raises:
+        ValueError: not a positive duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = text[-1:] if text[-1:] in ("s", "m", "h") else ""
+        try:
+            seconds = float(text[: len(text) - len(unit)]) * _DURATION_UNITS[unit]
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration (seconds, or a number with s/m/h)") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{value!r} is not a positive duration")
+    return seconds
+
+
+def _url_host(url: Any) -> str:
+    """Filter ``url_host``: the lowercased host name of a URL (``""`` when it has none)."""
+    from urllib.parse import urlsplit
+
+    text = str(url or "").strip()
+    if "://" not in text:
+        text = "//" + text  # a bare host:port still names its host
+    try:
+        return (urlsplit(text).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 @functools.cache
 def _jinja_env() -> Any:
     import jinja2
 
-    return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.filters["url_host"] = _url_host
+    return env
 
 
 def template_bytes(name: str) -> bytes:
