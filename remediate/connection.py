@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +25,8 @@ from remediate.planner import HostPath
 
 Json = dict[str, Any]
 
-#: Engine API version used when talking to the daemon; ``auto`` negotiates it once.
-_API_VERSION = "auto"
+#: Oldest engine API remediate speaks (Debian 12's docker.io 20.10); the engine's own is used.
+_MIN_API_VERSION = "1.41"
 
 
 class Connection:
@@ -79,9 +80,26 @@ class Connection:
         if not base_url.startswith("unix://"):
             raise ConnectError(f"{self.target}: unsupported Docker host {base_url!r} (use local or unix://)",
                                host=self.target)
-        with self.errors():
-            client = docker.APIClient(base_url=base_url, version=_API_VERSION, timeout=self.timeout)
+        self._check_socket(base_url.removeprefix("unix://"))
+        client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout)
+        try:
+            with self.errors(during="version"):
+                # Negotiate like version="auto" does, but close the client if the engine is not there.
+                client._version = str(client.version(api_version=False)["ApiVersion"])
+        except BaseException:
+            client.close()
+            raise
         return client
+
+    def _check_socket(self, path: str) -> None:
+        # docker-py leaks its socket when a unix connect fails; find out first, with our own.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(path)
+            except OSError as exc:
+                raise HostUnreachable(f"{self.label}: cannot reach the Docker engine at {path} ({exc.strerror})",
+                                      host=self.label) from exc
 
     @contextlib.contextmanager
     def errors(self, container: str | None = None, *, during: str = "") -> Iterator[None]:

@@ -12,10 +12,9 @@ from typing import Any, Literal
 
 from remediate.planner import ContainerPlan, FileWrite, Plan
 from remediate.probes import ProbeResult
-from remediate.spec import ContainerSpec, is_secret_name, run_lines
+from remediate.spec import MASK, ContainerSpec, is_secret_name, run_lines
 
 Json = dict[str, Any]
-MASK = "***"
 
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.DOTALL)
 _SECRET_ASSIGN = re.compile(

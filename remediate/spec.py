@@ -52,6 +52,14 @@ SECRET_KEY_PATTERN = re.compile(
 )
 
 
+#: What a secret value is shown as.
+MASK = "***"
+
+
+def _quote(value: str) -> str:
+    return value if value == MASK else shlex.quote(value)
+
+
 def is_secret_name(name: str) -> bool:
     """Return True when an env var or flag name looks like it holds a secret."""
     return bool(SECRET_KEY_PATTERN.search(name.lstrip("-").replace("-", "_")))
@@ -437,10 +445,10 @@ def command_lines(args: list[str], show: Callable[[str, str], str]) -> list[str]
         arg = args[i]
         if arg.startswith("--") and "=" in arg:
             name, _, value = arg.partition("=")
-            lines.append(f"  {name}={shlex.quote(show(name, value))}")
+            lines.append(f"  {name}={_quote(show(name, value))}")
             i += 1
         elif arg.startswith("-") and i + 1 < len(args) and not args[i + 1].startswith("-"):
-            lines.append(f"  {arg} {shlex.quote(show(arg, args[i + 1]))}")
+            lines.append(f"  {arg} {_quote(show(arg, args[i + 1]))}")
             i += 2
         else:
             lines.append(f"  {shlex.quote(arg)}")
@@ -459,7 +467,7 @@ def _config_lines(key: str, value: Any, show: Callable[[str, str], str]) -> list
     if key in _CONFIG_FLAGS:
         return [f"{_CONFIG_FLAGS[key]} {value}"]
     if key == "Env":
-        return [f"--env {k}" if v is None else f"--env {k}={shlex.quote(show(k, v))}"
+        return [f"--env {k}" if v is None else f"--env {k}={_quote(show(k, v))}"
                 for k, v in env_to_dict(value).items()]
     if key == "Labels":
         return [f"--label {k}={shlex.quote(str(v))}" for k, v in value.items()]

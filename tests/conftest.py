@@ -1,0 +1,67 @@
+"""Shared fixtures: a real Docker engine, container bookkeeping, and the CLI runner."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+TEST_LABEL = "remediate.test.owner"
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """A docker SDK client for the local engine (the one `remediate` uses)."""
+    docker = pytest.importorskip("docker")
+    client = docker.from_env()
+    try:
+        client.ping()
+    except Exception as exc:  # pragma: no cover - environment problem, reported clearly
+        pytest.fail(f"no Docker engine: run `bash dev/setup` first ({exc})")
+    yield client
+    client.close()
+
+
+def remove_prefixed(client: Any, prefix: str) -> None:
+    """Remove containers whose name starts with prefix (leftovers of an earlier, killed run)."""
+    for container in client.containers.list(all=True, filters={"name": prefix}):
+        if container.name.startswith(prefix):
+            container.remove(force=True)
+
+
+@dataclass
+class Cli:
+    """Runs the remediate CLI in-process and returns (exit code, output)."""
+
+    env: dict[str, str]
+
+    def __call__(self, *args: str, input: str | None = None) -> tuple[int, str]:
+        from click.testing import CliRunner
+
+        from remediate.cli import main
+
+        result = CliRunner().invoke(main, list(args), env=self.env, input=input, catch_exceptions=False)
+        return result.exit_code, result.output
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli(env={"COLUMNS": "200", "REMEDIATE_YES": ""})
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that talk to dockerd or sshd live under tests/integration.
+    for item in items:
+        if os.sep + "integration" + os.sep in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
