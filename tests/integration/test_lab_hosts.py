@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `pytest` run without the repo root on sys.path
     sys.path.insert(0, str(ROOT))
 
-from tests.lab import hosts as lab  # noqa: E402
-from tests.lab.hosts import LabHost, cleanup_lab, lab_hosts  # noqa: E402
+from tests.lab import hosts as lab
+from tests.lab.hosts import LabHost, cleanup_lab, lab_hosts
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,9 @@ KILL_PREFIX = "rlk"
 
 
 def _ensure_image() -> None:
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode:
+    if subprocess.run(
+        ["docker", "image", "inspect", IMAGE], capture_output=True, check=False
+    ).returncode:
         subprocess.run(["bash", str(ROOT / "tests/lab/images/build.sh")], check=True)
 
 
@@ -66,10 +68,14 @@ def _leftovers(prefix: str) -> list[str]:
     """Anything of a lab prefix still on the machine, described."""
     pat = re.compile(rf"\b{re.escape(prefix)}-h\d+\b")
     found = []
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    netns = subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=False
+    ).stdout
     found += [f"netns {n.split()[0]}" for n in netns.splitlines() if pat.search(n)]
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if pat.search(line)]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
+    found += [
+        f"link {line.split(':')[1].strip()}" for line in links.splitlines() if pat.search(line)
+    ]
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -148,6 +154,39 @@ def test_docker_sdk_over_ssh_paramiko(
             client.close()
 
 
+def test_docker_sdk_explicit_key_without_home(
+    hosts: list[LabHost], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without touching $HOME: subclass docker-py 7.1's SSHHTTPAdapter to pass the key and
+    known_hosts to paramiko, mount it the way APIClient does for ssh:// URLs.  Relies on
+    docker-py internals (_create_paramiko_client, ssh_params, the http+docker://ssh mount)."""
+    import docker
+    from docker.transport.sshconn import SSHHTTPAdapter
+
+    class KeyedSSHAdapter(SSHHTTPAdapter):  # type: ignore[misc]
+        def __init__(self, base_url: str, *, key: str, known_hosts: str) -> None:
+            self._key, self._known_hosts = key, known_hosts
+            super().__init__(base_url)
+
+        def _create_paramiko_client(self, base_url: str) -> None:
+            super()._create_paramiko_client(base_url)  # RejectPolicy; reads ~/.ssh/config
+            self.ssh_client.load_host_keys(self._known_hosts)
+            self.ssh_params.update(key_filename=self._key, look_for_keys=False, allow_agent=False)
+
+    monkeypatch.setenv("HOME", "/nonexistent")
+    h = hosts[2]
+    api = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41")
+    adapter = KeyedSSHAdapter(
+        h.ssh_url, key=str(h.identity_file), known_hosts=str(h.known_hosts_file)
+    )
+    api.mount("http+docker://ssh", adapter)
+    api.base_url = "http+docker://ssh"
+    try:
+        assert api.info()["DockerRootDir"] == h.data_root
+    finally:
+        api.close()
+
+
 def test_docker_sdk_rejects_unknown_host_key(
     hosts: list[LabHost], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,7 +210,7 @@ def test_openssh_paramiko_fabric_reach_their_host(hosts: list[LabHost]) -> None:
     for h in hosts:
         out = subprocess.run(
             h.ssh_argv("docker info --format '{{.Name}} {{.DockerRootDir}}'; hostname"),
-            capture_output=True, text=True, timeout=30,
+            capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == [h.name, h.data_root, h.name]
@@ -191,7 +230,9 @@ def test_openssh_paramiko_fabric_reach_their_host(hosts: list[LabHost]) -> None:
         conn.client.load_host_keys(str(h.known_hosts_file))
         conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
         with conn:
-            r = conn.run("docker version --format '{{.Server.Version}}'", hide=True, in_stream=False)
+            r = conn.run(
+                "docker version --format '{{.Server.Version}}'", hide=True, in_stream=False
+            )
             assert r.stdout.strip().startswith("20.10")
 
 
@@ -210,8 +251,8 @@ def test_published_port_on_its_host_only(hosts: list[LabHost]) -> None:
     client = h1.docker_client()
     c = client.containers.run(
         IMAGE,
-        ["sh", "-c", "mkdir -p /www && echo hello-$0 > /www/index.html && "
-                     "exec httpd -f -p 80 -h /www", h1.name],
+        ["sh", "-c", "mkdir -p /www && echo hello-$0 > /www/index.html && exec httpd -f -p 80 -h /www",
+         h1.name],
         name="lab-httpd", detach=True, ports={"80/tcp": ("0.0.0.0", 18080)},
     )  # fmt: skip
     try:
@@ -259,18 +300,18 @@ def test_hosts_are_isolated(hosts: list[LabHost]) -> None:
             cl.close()
 
 
-def test_startup_failure_cleans_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_startup_failure_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A lab that fails half-way (daemons up, images not loaded) removes what it made."""
 
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("simulated failure while loading images")
 
     monkeypatch.setattr(lab, "_load_images", boom)
-    with pytest.raises(RuntimeError, match="simulated failure"):
-        with lab_hosts(2, prefix=KILL_PREFIX, images=[IMAGE], keys_dir=tmp_path):
-            pass  # pragma: no cover
+    with (
+        pytest.raises(RuntimeError, match="simulated failure"),
+        lab_hosts(2, prefix=KILL_PREFIX, images=[IMAGE], keys_dir=tmp_path),
+    ):
+        pass  # pragma: no cover
     assert _leftovers(KILL_PREFIX) == []
 
 
@@ -340,4 +381,6 @@ def test_teardown_leaves_nothing(module_lab: _ModuleLab, hosts: list[LabHost]) -
 
 
 def _ip_addrs() -> str:
-    return subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=False
+    ).stdout

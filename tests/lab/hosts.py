@@ -98,7 +98,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -106,7 +105,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LabHost", "LabError", "lab_hosts", "cleanup_lab", "ensure_client_key"]
+__all__ = ["LabError", "LabHost", "cleanup_lab", "ensure_client_key", "lab_hosts"]
 
 LOCK_DIR = Path("/run/remediate-lab")
 NETNS_DIR = Path("/var/run/netns")
@@ -264,7 +263,7 @@ def _names_pattern(prefix: str) -> re.Pattern[str]:
 
 
 def _run(argv: Sequence[str], *, input: str | None = None, check: bool = True) -> str:
-    p = subprocess.run(list(argv), input=input, capture_output=True, text=True)
+    p = subprocess.run(list(argv), input=input, capture_output=True, text=True, check=False)
     if check and p.returncode != 0:
         raise LabError(f"{' '.join(argv)} failed ({p.returncode}): {p.stderr.strip()}")
     return p.stdout
@@ -571,6 +570,7 @@ def _destroy(name: str) -> None:
 
 
 def _cleanup_locked(prefix: str, names: Sequence[str] = ()) -> None:
+    shutil.rmtree(_images_dir(prefix), ignore_errors=True)
     todo = sorted(set(_lab_names(prefix)) | set(names))
     if not todo:
         return
@@ -684,43 +684,64 @@ def _sshd_ready(address: str) -> bool:
         return False
 
 
-def _load_images(hosts: Sequence[tuple[str, Path]], images: Sequence[str], tmp: Path) -> None:
-    """Copy images from the main engine into each host's engine (skip those already there)."""
+def _engine(base_url: str | None = None) -> Any:
+    """A low-level docker.APIClient: the main engine (environment) or a lab engine."""
+    import docker
+
+    if base_url is None:
+        return docker.from_env(version="auto", timeout=60).api
+    return docker.APIClient(base_url=base_url, version="auto", timeout=60)
+
+
+def _image_id(api: Any, name: str) -> str | None:
+    import docker
+
+    try:
+        return str(api.inspect_image(name)["Id"])
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _images_dir(prefix: str) -> Path:
+    return LOCK_DIR / f"{prefix}-images"
+
+
+def _save_images(images: Sequence[str], tmp: Path) -> dict[str, str]:
+    """Check the images are in the main engine and `docker save` them once into tmp."""
     if not images:
+        return {}
+    main = _engine()
+    try:
+        ids = {img: _image_id(main, img) for img in images}
+    finally:
+        main.close()
+    absent = [img for img, i in ids.items() if i is None]
+    if absent:
+        raise LabError(
+            f"images not in the main docker engine: {absent} (run bash tests/lab/images/build.sh)"
+        )
+    tmp.mkdir(parents=True, exist_ok=True)
+    _run(["docker", "save", "-o", str(tmp / "images.tar"), *images])
+    return {img: str(i) for img, i in ids.items()}
+
+
+def _load_images(socks: Sequence[Path], ids: dict[str, str], tmp: Path) -> None:
+    """Load the saved images into each lab engine (in parallel), unless it already has them
+    (same name, same id)."""
+    if not ids:
         return
-    ids = {}
-    for img in images:
-        out = subprocess.run(
-            ["docker", "image", "inspect", "--format", "{{.Id}}", img],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if out.returncode != 0:
-            raise LabError(f"image {img!r} is not in the main docker engine: {out.stderr.strip()}")
-        ids[img] = out.stdout.strip()
 
-    def missing(sock: Path) -> list[str]:
-        out = subprocess.run(
-            ["docker", "-H", f"unix://{sock}", "image", "inspect", "--format", "{{.Id}}", *images],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        have = out.stdout.split()
-        # inspect prints the found ones in order; an error for the others
-        return [i for i in images if ids[i] not in have] if have else list(images)
+    def load(sock: Path) -> None:
+        api = _engine(f"unix://{sock}")
+        try:
+            missing = [img for img, i in ids.items() if _image_id(api, img) != i]
+        finally:
+            api.close()
+        if missing:
+            _run(["docker", "-H", f"unix://{sock}", "load", "-q", "-i", str(tmp / "images.tar")])
 
-    need = {name: missing(sock) for name, sock in hosts}
-    todo = sorted({i for lst in need.values() for i in lst})
-    if not todo:
-        return
-    tar = tmp / "images.tar"
-    _run(["docker", "save", "-o", str(tar), *todo])
-
-    def load(item: tuple[str, Path]) -> None:
-        name, sock = item
-        if need[name]:
-            _run(["docker", "-H", f"unix://{sock}", "load", "-q", "-i", str(tar)])
-
-    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as ex:
-        list(ex.map(load, hosts))
+    with ThreadPoolExecutor(max_workers=min(8, len(socks))) as ex:
+        list(ex.map(load, socks))
 
 
 @contextlib.contextmanager
@@ -751,9 +772,14 @@ def lab_hosts(
     names = [_name(prefix, i) for i in range(1, count + 1)]
     procs: dict[str, list[subprocess.Popen[bytes]]] = {n: [] for n in names}
 
-    with _flock(LOCK_DIR / f"{prefix}.lock", lock_timeout):
+    with (
+        _flock(LOCK_DIR / f"{prefix}.lock", lock_timeout),
+        ThreadPoolExecutor(max_workers=1) as background,
+    ):
         try:
             _cleanup_locked(prefix)
+            # `docker save` of the images runs while the daemons start.
+            saved = background.submit(_save_images, list(images), _images_dir(prefix))
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
             pairs = _allocate_and_wire(names, default_route)
             host_pubs: dict[str, str] = {}
@@ -772,22 +798,19 @@ def lab_hosts(
                 p.uts_file.touch()
                 _run(["unshare", f"--uts={p.uts_file}", "hostname", name])
                 nsenter = ["nsenter", f"--net={p.netns_file}", f"--uts={p.uts_file}", "--"]
-                dockerd = _popen_daemon(
-                    nsenter
-                    + [
-                        DOCKERD,
-                        "--config-file", str(p.run / "daemon.json"),
-                        "--data-root", str(p.data_root),
-                        "--exec-root", str(p.exec_root),
-                        "--pidfile", str(p.docker_pid),
-                        "-H", f"unix://{p.sock}",
-                        "--containerd-namespace", name,
-                        "--containerd-plugins-namespace", f"{name}-plugins",
-                        "--shutdown-timeout", "2",
-                        "--log-level", "warn",
-                    ],  # fmt: skip
-                    p.run / "dockerd.log",
-                )
+                dockerd_argv = [
+                    DOCKERD,
+                    "--config-file", str(p.run / "daemon.json"),
+                    "--data-root", str(p.data_root),
+                    "--exec-root", str(p.exec_root),
+                    "--pidfile", str(p.docker_pid),
+                    "-H", f"unix://{p.sock}",
+                    "--containerd-namespace", name,
+                    "--containerd-plugins-namespace", f"{name}-plugins",
+                    "--shutdown-timeout", "2",
+                    "--log-level", "warn",
+                ]  # fmt: skip
+                dockerd = _popen_daemon(nsenter + dockerd_argv, p.run / "dockerd.log")
                 procs[name].append(dockerd)
                 sshd = _popen_daemon(
                     nsenter + [SSHD, "-D", "-e", "-f", str(p.sshd_dir / "sshd_config")],
@@ -809,19 +832,21 @@ def lab_hosts(
                         if (n, kind) not in pending:
                             continue
                         pr = procs[n][i]
-                        ok = _docker_ready(_Paths(n).sock) if kind == "docker" else _sshd_ready(addr)
+                        ok = (
+                            _docker_ready(_Paths(n).sock) if kind == "docker" else _sshd_ready(addr)
+                        )
                         if ok:
                             pending.discard((n, kind))
                         elif pr.poll() is not None:
                             raise LabError(_failure(n, f"{kind} daemon exited ({pr.returncode})"))
                 if pending:
                     if time.monotonic() > deadline:
-                        n, kind = sorted(pending)[0]
+                        n, kind = min(pending)
                         raise LabError(_failure(n, f"{kind} not ready after {startup_timeout}s"))
                     time.sleep(0.05)
 
-            with tempfile.TemporaryDirectory(prefix=f"{prefix}-images-", dir=LOCK_DIR) as tmp:
-                _load_images([(n, _Paths(n).sock) for n in names], images, Path(tmp))
+            _load_images([_Paths(n).sock for n in names], saved.result(), _images_dir(prefix))
+            shutil.rmtree(_images_dir(prefix), ignore_errors=True)
 
             hosts = []
             for name, (peer, addr) in zip(names, pairs):
@@ -863,16 +888,20 @@ def _kill_containers(sock: Path) -> None:
     """SIGKILL the running containers of a lab engine: its shutdown is then immediate."""
     if not _docker_ready(sock):
         return
-    out = subprocess.run(
-        ["docker", "-H", f"unix://{sock}", "ps", "-q"], capture_output=True, text=True
-    ).stdout.split()
-    if out:
-        subprocess.run(
-            ["docker", "-H", f"unix://{sock}", "kill", *out], capture_output=True, text=True
-        )
+    # Best effort: the daemon's own shutdown follows anyway.
+    with contextlib.suppress(Exception):
+        api = _engine(f"unix://{sock}")
+        try:
+            for c in api.containers(quiet=True):
+                with contextlib.suppress(Exception):
+                    api.kill(c["Id"])
+        finally:
+            api.close()
 
 
-def _teardown(prefix: str, names: Sequence[str], procs: dict[str, list[subprocess.Popen[bytes]]]) -> None:
+def _teardown(
+    prefix: str, names: Sequence[str], procs: dict[str, list[subprocess.Popen[bytes]]]
+) -> None:
     live = [n for n in names if procs.get(n)]
     if live:
         with ThreadPoolExecutor(max_workers=min(8, len(live))) as ex:
@@ -911,6 +940,14 @@ def _main(argv: Sequence[str]) -> int:
     if args.cmd == "cleanup":
         cleanup_lab(args.prefix)
         return 0
+
+    # SIGTERM (and SIGINT, even when a non-interactive shell started us with it ignored)
+    # end the lab through its normal teardown.
+    def _stop(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     t0 = time.monotonic()
     with lab_hosts(
         args.count, prefix=args.prefix, images=args.image, keys_dir=args.keys_dir
@@ -922,6 +959,8 @@ def _main(argv: Sequence[str]) -> int:
         if not args.exit:
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the teardown finish
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         t1 = time.monotonic()
     print(f"lab down in {time.monotonic() - t1:.2f}s", flush=True)
     return 0
