@@ -26,7 +26,7 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     Raises:
         ContainerNotFound: a name in ``only`` does not exist or is not selected by the playbook.
     """
-    inspects = [conn.inspect_container(c["Id"]) for c in conn.list_containers()]
+    inspects = [i for i in (_inspect_if_there(conn, c["Id"]) for c in conn.list_containers()) if i]
     images: dict[str, Json | None] = {}
     observed = []
     for inspect in inspects:
@@ -47,6 +47,14 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
         wanted = {by_ref[ref].id for ref in only}
         chosen = [obs for obs in chosen if obs.id in wanted]
     return chosen
+
+
+def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
+    # A container removed between the list and its inspect is simply not there any more.
+    try:
+        return conn.inspect_container(ref)
+    except ContainerNotFound:
+        return None
 
 
 def host_paths(conn: Connection, paths: set[str]) -> dict[str, planning.HostPath]:
