@@ -1,7 +1,9 @@
-"""One Docker host: the engine API and the host's files. The only module that translates
-docker / requests / socket / OS errors into :mod:`remediate.errors`.
+"""One Docker host: the engine API, the host's files, and sockets to its ports. The only module
+that translates docker / requests / paramiko / socket / OS errors into :mod:`remediate.errors`.
 
-Targets: ``local`` (``DOCKER_HOST`` or the default socket) and ``unix:///path``.
+Targets: ``local`` (``DOCKER_HOST`` or the default socket), ``unix:///path``, and
+``ssh://[user@]host[:port]`` (one SSH connection for the engine API, SFTP and probe tunnels;
+see :mod:`remediate.transport`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import os
 import socket
 import stat
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from remediate.errors import (
     InspectError,
 )
 from remediate.planner import HostPath
+from remediate.transport import DialStdioAdapter, SshOptions, open_ssh
 
 Json = dict[str, Any]
 
@@ -33,24 +37,41 @@ class Connection:
     """A lazily opened connection to one Docker host; use as a context manager.
 
     Args:
-        target: ``local`` or ``unix:///path/to/docker.sock``.
+        target: ``local``, ``unix:///path/to/docker.sock`` or ``ssh://user@host:port``.
         timeout: seconds for one API call.
+        ssh: SSH options (host keys, key file) for ``ssh://`` targets.
+        docker_host: engine socket on an SSH host when it is not the default.
+        label: name shown in output (default: the target).
 
     Example::
 
-        with Connection("local") as conn:
+        with Connection("ssh://root@gpu-01") as conn:
             names = [c["Names"][0] for c in conn.list_containers()]
     """
 
-    def __init__(self, target: str = "local", *, timeout: float = 60.0) -> None:
+    def __init__(self, target: str = "local", *, timeout: float = 60.0, ssh: SshOptions | None = None,
+                 docker_host: str | None = None, label: str | None = None) -> None:
+        if not target.startswith(("unix://", "ssh://")) and target != "local":
+            raise ConnectError(f"{target}: unsupported host (use local, unix:///path or ssh://user@host:port)",
+                               host=target)
         self.target = target
         self.timeout = timeout
+        self.ssh_options = ssh or SshOptions()
+        self.docker_host = docker_host
+        self._label = label
         self._client: Any = None
+        self._ssh: Any = None
+        self._sftp: Any = None
 
     @property
     def label(self) -> str:
         """Short host label for output."""
-        return self.target
+        return self._label or self.target
+
+    @property
+    def is_remote(self) -> bool:
+        """True for an SSH host."""
+        return self.target.startswith("ssh://")
 
     def __enter__(self) -> Connection:
         return self
@@ -59,10 +80,25 @@ class Connection:
         self.close()
 
     def close(self) -> None:
-        """Close the engine connection (safe to call twice)."""
+        """Close the engine, SFTP and SSH connections (safe to call twice)."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._sftp is not None:
+            self._sftp.close()
+            self._sftp = None
+        if self._ssh is not None:
+            self._ssh.close()
+            self._ssh = None
+
+    @property
+    def ssh(self) -> Any:
+        """The open fabric Connection of an SSH host (opened on first use)."""
+        if self._ssh is None:
+            url = urllib.parse.urlparse(self.target)
+            self._ssh = open_ssh(url.hostname or "", port=url.port, user=url.username,
+                                 options=self.ssh_options, label=self.label)
+        return self._ssh
 
     @property
     def api(self) -> Any:
@@ -74,14 +110,20 @@ class Connection:
     def _open(self) -> Any:
         import docker  # deferred: keeps `remediate --help` fast
 
-        base_url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        if self.target != "local":
-            base_url = self.target
-        if not base_url.startswith("unix://"):
-            raise ConnectError(f"{self.target}: unsupported Docker host {base_url!r} (use local or unix://)",
-                               host=self.target)
-        self._check_socket(base_url.removeprefix("unix://"))
-        client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout)
+        if self.is_remote:
+            client = docker.APIClient(base_url="unix:///var/run/docker.sock", version=_MIN_API_VERSION,
+                                      timeout=self.timeout)
+            adapter = DialStdioAdapter(self.ssh.transport, docker_host=self.docker_host, timeout=self.timeout)
+            client.mount("http+docker://ssh", adapter)
+            client.base_url = "http+docker://ssh"
+        else:
+            base_url = self.target if self.target != "local" else (
+                os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+            if not base_url.startswith("unix://"):
+                raise ConnectError(f"{self.label}: unsupported DOCKER_HOST {base_url!r} (use unix:// or ssh://)",
+                                   host=self.label)
+            self._check_socket(base_url.removeprefix("unix://"))
+            client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout)
         try:
             with self.errors(during="version"):
                 # Negotiate like version="auto" does, but close the client if the engine is not there.
@@ -201,48 +243,120 @@ class Connection:
 
     # ----------------------------------------------------------------- host files
 
+    @property
+    def sftp(self) -> Any:
+        """The SFTP session of an SSH host (one per connection)."""
+        if self._sftp is None:
+            with self._ssh_errors("open SFTP"):
+                self._sftp = self.ssh.sftp()
+        return self._sftp
+
     def read_path(self, path: str) -> HostPath:
         """What is at ``path`` on the Docker host."""
-        self._require_local_files()
         try:
+            if self.is_remote:
+                with self._ssh_errors(f"read {path}"):
+                    mode = self.sftp.stat(path).st_mode or 0
+                    if not stat.S_ISREG(mode):
+                        return HostPath(True)
+                    with self.sftp.open(path, "rb") as fh:
+                        return HostPath(True, fh.read(), stat.S_IMODE(mode))
             st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                return HostPath(True)
+            return HostPath(True, Path(path).read_bytes(), stat.S_IMODE(st.st_mode))
         except FileNotFoundError:
             return HostPath(False)
         except OSError as exc:
-            raise ApplyError(f"{self.label}: cannot read {path}: {exc.strerror}", host=self.label) from exc
-        if not stat.S_ISREG(st.st_mode):
-            return HostPath(True)
-        return HostPath(True, Path(path).read_bytes(), stat.S_IMODE(st.st_mode))
+            raise ApplyError(f"{self.label}: cannot read {path}: {exc.strerror or exc}", host=self.label) from exc
 
     def write_file(self, path: str, content: bytes, mode: int) -> None:
         """Write a file atomically (temp file + rename), creating parent directories."""
-        self._require_local_files()
         target = Path(path)
+        tmp = str(target.with_name(f".{target.name}.remediate-tmp"))
         try:
+            if self.is_remote:
+                with self._ssh_errors(f"write {path}"):
+                    self._sftp_makedirs(str(target.parent))
+                    with self.sftp.open(tmp, "wb") as fh:
+                        fh.write(content)
+                    self.sftp.chmod(tmp, mode)
+                    self.sftp.posix_rename(tmp, path)
+                return
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.remediate-tmp")
-            tmp.write_bytes(content)
+            Path(tmp).write_bytes(content)
             os.chmod(tmp, mode)
             os.replace(tmp, target)
         except OSError as exc:
-            raise ApplyError(f"{self.label}: cannot write {path}: {exc.strerror}", host=self.label) from exc
+            raise ApplyError(f"{self.label}: cannot write {path}: {exc.strerror or exc}", host=self.label) from exc
 
     def remove_file(self, path: str) -> None:
         """Remove a file if it exists."""
-        self._require_local_files()
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            if self.is_remote:
+                with self._ssh_errors(f"remove {path}"):
+                    self.sftp.remove(path)
+            else:
+                os.unlink(path)
 
-    def _require_local_files(self) -> None:
-        # Files are written where the engine runs; for unix sockets that is this machine.
-        if self.target not in ("local",) and not self.target.startswith("unix://"):
-            raise ConnectError(f"{self.label}: cannot access files on this host", host=self.label)
+    def _sftp_makedirs(self, directory: str) -> None:
+        missing = []
+        current = directory
+        while current not in ("", "/"):
+            try:
+                self.sftp.stat(current)
+                break
+            except FileNotFoundError:
+                missing.append(current)
+                current = os.path.dirname(current)
+        for path in reversed(missing):
+            self.sftp.mkdir(path)
+
+    @contextlib.contextmanager
+    def _ssh_errors(self, during: str) -> Iterator[None]:
+        import paramiko
+
+        try:
+            yield
+        except (paramiko.SSHException, EOFError, ConnectionError) as exc:
+            raise HostUnreachable(f"{self.label}: {during}: SSH connection lost ({exc})", host=self.label) from exc
 
     # ----------------------------------------------------------------- probes
 
-    def probe_endpoint(self, host_ip: str, port: int) -> tuple[str, int]:
-        """Where this machine reaches ``host_ip:port`` of the Docker host (same for local)."""
-        return host_ip, port
+    def open_socket(self, host_ip: str, port: int, timeout: float) -> Any:
+        """A connected socket to ``host_ip:port`` as seen from the Docker host (through SSH if remote)."""
+        if not self.is_remote:
+            return socket.create_connection((host_ip, port), timeout=timeout)
+        with self._ssh_errors(f"tunnel to {host_ip}:{port}"):
+            channel = self.ssh.transport.open_channel("direct-tcpip", (host_ip, port), ("127.0.0.1", 0),
+                                                      timeout=timeout)
+        channel.settimeout(timeout)
+        return channel
+
+    # ----------------------------------------------------------------- diagnosis reads
+
+    def exec(self, container: str, cmd: list[str]) -> tuple[int, str]:
+        """Run ``cmd`` in a running container (``docker exec``, no shell, no TTY).
+
+        Returns:
+            ``(exit code, stdout+stderr)``; 126/127 when the program is missing in the image.
+
+        Raises:
+            ContainerNotFound: no such container.
+            InspectError: the engine refused (e.g. the container is not running).
+        """
+        with self.errors(container, during=f"exec in {container}"):
+            exec_id = self.api.exec_create(container, cmd, stdout=True, stderr=True, tty=False)["Id"]
+            output = self.api.exec_start(exec_id, tty=False, demux=False) or b""
+            code = self.api.exec_inspect(exec_id).get("ExitCode")
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+        return (int(code) if code is not None else -1), text
+
+    def logs(self, container: str, *, tail: int = 20) -> str:
+        """The last ``tail`` lines of a container's stdout and stderr."""
+        with self.errors(container, during=f"logs of {container}"):
+            data = self.api.logs(container, stdout=True, stderr=True, tail=tail)
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
 
 def _links_dict(links: list[str] | None) -> dict[str, str] | None:

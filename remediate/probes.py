@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from remediate.connection import Connection
+from remediate.errors import RemediateError
 from remediate.playbook import HttpProbe
 
 Json = dict[str, Any]
@@ -107,8 +108,7 @@ def http_probe(conn: Connection, container: str, probe: HttpProbe, *, timeout: f
         if published is None:
             evidence = f"port {probe.port} is not published on the Docker host"
         else:
-            host, port = conn.probe_endpoint(*published)
-            ok, evidence = _request(host, port, probe)
+            ok, evidence = _request(conn, *published, probe)
             if ok:
                 return ProbeResult(name, True, evidence, attempts)
         if clock() >= deadline:
@@ -116,21 +116,22 @@ def http_probe(conn: Connection, container: str, probe: HttpProbe, *, timeout: f
         time.sleep(_POLL)
 
 
-def _request(host: str, port: int, probe: HttpProbe) -> tuple[bool, str]:
+def _request(conn: Connection, host: str, port: int, probe: HttpProbe) -> tuple[bool, str]:
     where = f"{host}:{port}{probe.path}"
     body = None if probe.json_body is None else json.dumps(probe.json_body).encode()
     headers = dict(probe.headers)
     if body is not None:
         headers.setdefault("Content-Type", "application/json")
-    conn = http.client.HTTPConnection(host, port, timeout=5)
+    http_conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
-        conn.request(probe.method, probe.path, body=body, headers=headers)
-        response = conn.getresponse()
+        http_conn.sock = conn.open_socket(host, port, timeout=5)
+        http_conn.request(probe.method, probe.path, body=body, headers=headers)
+        response = http_conn.getresponse()
         text = response.read(64 * 1024).decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, RemediateError) as exc:
         return False, f"{where}: {exc.__class__.__name__}: {exc}"
     finally:
-        conn.close()
+        http_conn.close()
     snippet = " ".join(text.split())[:200]
     if response.status != probe.status:
         return False, f"{where}: status {response.status} (expected {probe.status}): {snippet}"

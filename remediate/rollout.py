@@ -1,0 +1,221 @@
+"""Many hosts: bounded parallelism (forks), serial batches, a failure threshold that stops the
+rollout, and one outcome per host. Each host runs connect -> survey -> plan -> [apply -> verify].
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from remediate.connection import Connection
+from remediate.errors import ConnectError, InventoryError, RemediateError
+from remediate.inventory import Host, Inventory
+from remediate.planner import Plan
+from remediate.playbook import Playbook, resolve_vars
+from remediate.recreate import apply
+from remediate.report import HostResult
+from remediate.survey import plan_host
+from remediate.transport import SshOptions
+
+Status = Literal["planned", "ok", "changed", "failed", "rollback failed", "unreachable", "error", "skipped"]
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Docker host to run on.
+
+    Attributes:
+        name: label in output (inventory name or the URL).
+        url: ``local``, ``unix:///path`` or ``ssh://[user@]host[:port]``.
+        docker_host: engine socket on the host, when not the default.
+        key_file: SSH private key for this host.
+        vars: inventory variables of the host (host over group).
+    """
+
+    name: str
+    url: str = "local"
+    docker_host: str | None = None
+    key_file: str | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+def target_from_url(url: str) -> Target:
+    """A target from ``-H``: ``local``, ``unix:///path``, ``ssh://user@host:port`` or a bare host name."""
+    if url == "local" or url.startswith(("unix://", "ssh://")):
+        return Target(name=url, url=url)
+    if "://" in url:
+        raise InventoryError(f"-H {url}: unsupported (use local, unix:///path or ssh://user@host:port)")
+    return Target(name=url, url=f"ssh://{url}")
+
+
+def targets_from_inventory(inventory: Inventory, limit: str | None) -> list[Target]:
+    """The inventory hosts ``limit`` selects, as targets."""
+    return [_target_of(host) for host in inventory.select(limit)]
+
+
+def _target_of(host: Host) -> Target:
+    if host.vars.get("ansible_connection") == "local":
+        url = host.docker_host if (host.docker_host or "").startswith("unix://") else "local"
+        return Target(name=host.name, url=url or "local", vars=host.vars)
+    user = f"{host.user}@" if host.user else ""
+    return Target(name=host.name, url=f"ssh://{user}{host.address}:{host.port}",
+                  docker_host=host.docker_host, key_file=host.key_file, vars=host.vars)
+
+
+@dataclass(frozen=True)
+class HostOutcome:
+    """What happened on one host."""
+
+    target: Target
+    status: Status
+    plan: Plan | None = None
+    result: HostResult | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """True when this host counts as failed for --max-fail."""
+        return self.status in ("failed", "rollback failed", "unreachable", "error")
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    """Outcomes of every host, in target order."""
+
+    outcomes: tuple[HostOutcome, ...]
+
+    @property
+    def succeeded(self) -> tuple[HostOutcome, ...]:
+        """Hosts that ended as planned."""
+        return tuple(o for o in self.outcomes if o.status in ("planned", "ok", "changed"))
+
+    @property
+    def failed(self) -> tuple[HostOutcome, ...]:
+        """Hosts that failed (including unreachable ones)."""
+        return tuple(o for o in self.outcomes if o.failed)
+
+
+def parse_amount(text: str | None, total: int, option: str) -> int | None:
+    """``N`` or ``N%`` of ``total`` (at least 1), or None when not given."""
+    if text is None:
+        return None
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 < percent <= 100:
+                raise ValueError
+            return max(1, int(total * percent / 100))
+        value = int(text)
+        if value < 1:
+            raise ValueError
+        return value
+    except ValueError:
+        raise InventoryError(f"{option} {text}: expected a positive number or a percentage like 25%") from None
+
+
+def rollout(
+    playbook: Playbook,
+    targets: Sequence[Target],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+    forks: int = 5,
+    serial: int | None = None,
+    max_fail: int | None = None,
+    timeout: float = 60.0,
+    keep_backups: int = 3,
+    only: Sequence[str] = (),
+    ssh: SshOptions | None = None,
+    progress: Progress | None = None,
+) -> RolloutResult:
+    """Plan (and unless ``dry_run``, apply) a playbook on every target.
+
+    Args:
+        playbook: the playbook.
+        targets: hosts, in order.
+        overrides: ``-e`` variables; they win over inventory vars, which win over defaults.
+        dry_run: plan only.
+        forks: hosts worked on at once.
+        serial: hosts per batch; a batch starts only when the previous one is done.
+        max_fail: stop once this many hosts failed; the hosts not started are ``skipped``.
+        timeout: verification timeout per container.
+        keep_backups: backups kept per container.
+        only: container names to restrict to.
+        ssh: SSH options shared by all hosts (a host's key file wins).
+        progress: called with ``(host, phase)``.
+
+    Returns:
+        One outcome per target. Failed hosts were rolled back; the rest go on.
+
+    Raises:
+        PlaybookError: a variable override is not declared by the playbook (before any host).
+    """
+    resolve_vars(playbook, overrides or {})  # fail fast on bad -e, before touching any host
+    report = progress or (lambda _h, _p: None)
+    outcomes: dict[int, HostOutcome] = {}
+    stop = threading.Event()
+    failures = 0
+    lock = threading.Lock()
+    batch = serial or len(targets) or 1
+
+    def work(index: int, target: Target) -> None:
+        nonlocal failures
+        if stop.is_set():
+            outcome = HostOutcome(target, "skipped", error="rollout stopped: too many failures")
+        else:
+            outcome = _run_host(playbook, target, overrides or {}, dry_run=dry_run, timeout=timeout,
+                                keep_backups=keep_backups, only=only, ssh=ssh, report=report)
+        report(target.name, outcome.status)
+        with lock:
+            outcomes[index] = outcome
+            if outcome.failed:
+                failures += 1
+                if max_fail is not None and failures >= max_fail:
+                    stop.set()
+
+    with ThreadPoolExecutor(max_workers=max(1, forks), thread_name_prefix="remediate-host") as pool:
+        for start in range(0, len(targets), batch):
+            futures = [pool.submit(work, i, targets[i]) for i in range(start, min(start + batch, len(targets)))]
+            for future in futures:
+                future.result()
+    return RolloutResult(tuple(outcomes[i] for i in range(len(targets))))
+
+
+def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], *, dry_run: bool,
+              timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
+              report: Progress) -> HostOutcome:
+    started = time.monotonic()
+    options = ssh or SshOptions()
+    if target.key_file:
+        options = SshOptions(options.known_hosts, options.accept_new_host_keys, target.key_file,
+                             options.connect_timeout)
+    host_vars = {k: v for k, v in target.vars.items() if k in playbook.vars}
+    plan: Plan | None = None
+    try:
+        vars = resolve_vars(playbook, {**host_vars, **overrides})
+        report(target.name, "connect")
+        with Connection(target.url, ssh=options, docker_host=target.docker_host, label=target.name,
+                        timeout=max(timeout, 30.0)) as conn:
+            conn.info()
+            report(target.name, "plan")
+            plan = plan_host(conn, playbook, vars, only=only)
+            if dry_run or not plan.changed:
+                return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
+                                   time.monotonic() - started)
+            result = apply(plan, conn, timeout=timeout, keep_backups=keep_backups,
+                           progress=lambda _c, phase: report(target.name, phase))
+    except ConnectError as exc:
+        return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started)
+    except RemediateError as exc:
+        return HostOutcome(target, "error", plan, None, exc.message, time.monotonic() - started)
+    if result.rollback_failed:
+        status: Status = "rollback failed"
+    else:
+        status = "changed" if result.ok else "failed"
+    return HostOutcome(target, status, plan, result, None, time.monotonic() - started)
