@@ -289,3 +289,78 @@ def _print_container_failure(out: Console, c: ContainerResult) -> None:
         out.print("  [red bold]ROLLBACK FAILED — run these by hand:[/red bold]")
         for step in c.manual_steps:
             out.print(f"    {escape(redact_text(step))}")
+
+
+# --------------------------------------------------------------------------- diagnose
+
+@main.command("diagnose")
+@click.option("--error", "error_code", type=click.Choice(["A1000", "A1001", "A1002", "A1003", "A9999"],
+              case_sensitive=False), metavar="CODE",
+              help="A Duo Chat error code (A1000, A1001, A1002, A1003, A9999): explain it and run its checks.")
+@click.option("--model-name", default="mistral", show_default=True,
+              help="The model name the gateway sends to vLLM (must be a served model name).")
+@click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str) -> None:
+    """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
+
+    Exit code 0 when nothing fails, 1 when some check fails.
+    """
+    from remediate import diagnose as diagnosing
+    from remediate.connection import Connection
+
+    code = error_code.upper() if error_code else None
+    with _errors(), Connection("local") as conn:
+        findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers)
+        host = conn.label
+    data = diagnosing.findings_json(findings, error_code=code, host=host)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _print_diagnosis(_console(), data)
+    sys.exit(EXIT_OK if data["ok"] else EXIT_FAILED)
+
+
+def _print_diagnosis(out: Console, data: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    error = data["error"]
+    if error:
+        out.print(f"[bold]Error {error['code']}[/bold]: {escape(error['message'])}")
+        out.print(f"  {escape(error['meaning'])}")
+        if error["playbooks"]:
+            out.print(f"  Playbooks that may fix it: {', '.join(error['playbooks'])}")
+        if error["failing_checks"]:
+            out.print(f"  [yellow]Related checks not passing here: {', '.join(error['failing_checks'])}[/yellow]")
+        elif error["checks"]:
+            out.print(f"  Related checks ({', '.join(error['checks'])}) pass here.")
+        out.print("")
+    if not data["findings"]:
+        out.print(f"No AI gateway or vLLM container found on {escape(str(data['host']))}.")
+        return
+    styles = {"pass": "green", "warn": "yellow", "fail": "red"}
+    by_container: dict[str, list[dict[str, Any]]] = {}
+    for finding in data["findings"]:
+        by_container.setdefault(finding["container"], []).append(finding)
+    for name, findings in by_container.items():
+        kind = {"ai-gateway": "AI gateway", "vllm": "vLLM"}.get(findings[0]["kind"], "container")
+        table = Table(title=f"{kind} {escape(name)}", title_justify="left", title_style="bold",
+                      show_edge=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+        table.add_column("check", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("evidence", overflow="fold")
+        table.add_column("fix", no_wrap=True)
+        for f in findings:
+            style = styles[f["status"]]
+            table.add_row(escape(f["check"]), f"[{style}]{f['status']}[/{style}]", escape(f["evidence"]),
+                          escape(f["fix"] or ""))
+        out.print(table)
+        out.print("")
+    counts = data["counts"]
+    out.print(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail")
+    fixes = sorted({(f["fix"], f["container"]) for f in data["findings"] if f["fix"] and f["status"] != "pass"})
+    if fixes:
+        out.print("To fix (dry run first):")
+        for fix, name in fixes:
+            out.print(f"  remediate apply {escape(fix)} --container {escape(name)} --dry-run")

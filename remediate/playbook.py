@@ -467,8 +467,8 @@ def parse_seconds(value: Any) -> float:
     return seconds
 
 
-def _url_host(url: Any) -> str:
-    """Filter ``url_host``: the lowercased host name of a URL (``""`` when it has none)."""
+def url_host(url: Any) -> str:
+    """The lowercased host name of a URL (``""`` when it has none); the jinja2 filter ``url_host``."""
     from urllib.parse import urlsplit
 
     text = str(url or "").strip()
@@ -485,7 +485,7 @@ def _jinja_env() -> Any:
     import jinja2
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters["url_host"] = _url_host
+    env.filters["url_host"] = url_host
     return env
 
 
