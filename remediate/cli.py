@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from remediate.planner import Plan
     from remediate.playbook import Playbook
     from remediate.report import ContainerResult, HostResult
+    from remediate.rollout import RolloutResult, Target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROLLBACK_FAILED = 0, 1, 2, 3
 
@@ -112,6 +114,24 @@ def _describe(book: Playbook) -> str:
     return "\n".join(lines)
 
 
+def _host_options(func: Any) -> Any:
+    """Options that choose the Docker hosts: -H, -i/--limit, SSH settings."""
+    options = [
+        click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
+                     help="Docker host: local, unix:///path or ssh://user@host:port (repeatable)."),
+        click.option("-i", "--inventory", type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML)."),
+        click.option("--limit", metavar="PATTERN", help="Inventory host pattern: names, groups, a:b, a:&b, a:!b."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False), envvar="REMEDIATE_KNOWN_HOSTS",
+                     help="known_hosts file (default ~/.ssh/known_hosts)."),
+        click.option("--accept-new-host-keys", is_flag=True,
+                     help="Record the key of a host seen for the first time (a changed key is always refused)."),
+        click.option("--private-key", type=click.Path(dir_okay=False), help="SSH private key file."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @main.command()
 @click.argument("playbook")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
@@ -123,53 +143,109 @@ def _describe(book: Playbook) -> str:
               help="Seconds verification keeps retrying before it counts as failed.")
 @click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
               help="Backups kept per container after a successful apply.")
+@_host_options
+@click.option("--forks", type=click.IntRange(min=1), default=5, show_default=True, help="Hosts worked on at once.")
+@click.option("--serial", metavar="N|N%", help="Hosts per batch; a batch starts when the previous one verified.")
+@click.option("--max-fail", metavar="N|N%", help="Stop the rollout once this many hosts failed.")
 def apply(playbook: str, dry_run: bool, yes: bool, containers: tuple[str, ...], extra_vars: tuple[str, ...],
-          fmt: str, timeout: float, keep_backups: int) -> None:
-    """Plan PLAYBOOK (a built-in name or a file) on the local Docker engine, then apply it."""
-    from remediate import recreate as applying
-    from remediate.connection import Connection
-    from remediate.playbook import load_playbook, parse_extra_vars, resolve_vars
-    from remediate.survey import plan_host
+          fmt: str, timeout: float, keep_backups: int, hosts: tuple[str, ...], inventory: str | None,
+          limit: str | None, known_hosts: str | None, accept_new_host_keys: bool, private_key: str | None,
+          forks: int, serial: str | None, max_fail: str | None) -> None:
+    """Plan PLAYBOOK (a built-in name or a file) on Docker hosts, then apply it.
+
+    Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
+    """
+    from remediate.playbook import load_playbook, parse_extra_vars
+    from remediate.rollout import parse_amount, rollout
+    from remediate.transport import SshOptions
 
     out = _console()
     with _errors():
         book = load_playbook(playbook)
-        vars = resolve_vars(book, parse_extra_vars(extra_vars))
-        with Connection("local") as conn:
-            plan = plan_host(conn, book, vars, only=containers)
-            if dry_run or not plan.changed:
-                _print_plan(out, plan, fmt, dry_run=dry_run)
-                return
-            if fmt == "text":
-                _print_plan(out, plan, fmt, dry_run=False)
-            _confirm(book, yes, len(plan.changed))
-            result = applying.apply(plan, conn, timeout=timeout, keep_backups=keep_backups,
-                                    progress=_progress(out, fmt))
-    _print_result(out, result, fmt)
-    sys.exit(_result_code(result))
+        overrides = parse_extra_vars(extra_vars)
+        targets = _targets(hosts, inventory, limit)
+        ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
+        common: dict[str, Any] = dict(
+            overrides=overrides, forks=forks, serial=parse_amount(serial, len(targets), "--serial"),
+            max_fail=parse_amount(max_fail, len(targets), "--max-fail"), timeout=timeout,
+            keep_backups=keep_backups, only=containers, ssh=ssh)
+        if not dry_run and not yes and book.safety == "confirm":
+            if not sys.stdin.isatty():
+                _fail(f"playbook {book.name} is safety: confirm; pass --yes (or set REMEDIATE_YES=1) to apply "
+                      "without a terminal")
+            planned = rollout(book, targets, dry_run=True, **common)
+            _print_outcomes(out, planned, fmt="text", dry_run=True)
+            if not any(o.plan and o.plan.changed for o in planned.outcomes):
+                sys.exit(_exit_code(planned))
+            if not click.confirm("Apply these changes?", default=False):
+                _fail("aborted, nothing changed", EXIT_OK)
+        progress = _progress(out, fmt, many=len(targets) > 1)
+        result = rollout(book, targets, dry_run=dry_run, progress=progress, **common)
+    _print_outcomes(out, result, fmt=fmt, dry_run=dry_run)
+    sys.exit(_exit_code(result))
 
 
-def _confirm(book: Playbook, yes: bool, count: int) -> None:
-    if yes or book.safety == "auto":
-        return
-    if not sys.stdin.isatty():
-        _fail(f"playbook {book.name} is safety: confirm; pass --yes (or set REMEDIATE_YES=1) to apply "
-              "without a terminal")
-    if not click.confirm(f"Recreate {count} container(s) as shown?", default=False):
-        _fail("aborted, nothing changed", EXIT_OK)
+def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:
+    from remediate.inventory import load_inventory
+    from remediate.rollout import target_from_url, targets_from_inventory
+
+    if inventory:
+        selected = targets_from_inventory(load_inventory(inventory), limit)
+        return selected + [target_from_url(h) for h in hosts]
+    if limit:
+        _fail("--limit needs -i/--inventory")
+    return [target_from_url(h) for h in hosts] or [target_from_url("local")]
 
 
-def _progress(out: Console, fmt: str) -> Any:
-    def report(container: str, phase: str) -> None:
-        if fmt == "text":
-            out.print(f"  [dim]{container}: {phase}[/dim]")
+_QUIET_PHASES = frozenset({"connect", "plan", "planned", "ok", "changed", "failed", "rollback failed",
+                           "unreachable", "error", "skipped"})
+
+
+def _progress(out: Console, fmt: str, *, many: bool) -> Any:
+    """Progress lines: every phase per host for rollouts, the apply steps for one host."""
+    lock = threading.Lock()
+
+    def report(host: str, phase: str) -> None:
+        if fmt != "text" or (not many and phase in _QUIET_PHASES):
+            return
+        with lock:
+            out.print(f"  [dim]{host}: {phase}[/dim]" if many else f"  [dim]{phase}[/dim]")
     return report
 
 
-def _result_code(result: HostResult) -> int:
-    if result.rollback_failed:
+def _exit_code(result: RolloutResult) -> int:
+    statuses = [o.status for o in result.outcomes]
+    if "rollback failed" in statuses:
         return EXIT_ROLLBACK_FAILED
-    return EXIT_OK if result.ok else EXIT_FAILED
+    if statuses and all(s in ("unreachable", "error") for s in statuses):
+        return EXIT_USAGE
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+@main.command()
+@click.option("-i", "--inventory", required=True, type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML).")
+@click.option("--limit", metavar="PATTERN", help="Host pattern: names, groups, globs, a:b, a:&b, a:!b.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def hosts(inventory: str, limit: str | None, fmt: str) -> None:
+    """List the hosts an inventory pattern selects, and how each is reached."""
+    from remediate.inventory import load_inventory
+    from remediate.rollout import targets_from_inventory
+
+    with _errors():
+        inv = load_inventory(inventory)
+        targets = targets_from_inventory(inv, limit)
+    if fmt == "json":
+        click.echo(json.dumps([{"host": t.name, "url": t.url, "docker_host": t.docker_host,
+                                "groups": sorted((inv.get(t.name).groups if inv.get(t.name) else []))}
+                               for t in targets], indent=2))
+        return
+    width = max((len(t.name) for t in targets), default=0)
+    for t in targets:
+        host = inv.get(t.name)
+        groups = ",".join(sorted(g for g in (host.groups if host else ()) if g != "all"))
+        extra = f"  docker={t.docker_host}" if t.docker_host else ""
+        click.echo(f"{t.name:<{width}}  {t.url}{extra}  groups={groups or '-'}")
+    click.echo(f"{len(targets)} host(s)")
 
 
 @main.command()
@@ -196,20 +272,99 @@ def rollback(container: str, timeout: float, fmt: str) -> None:
 
 # --------------------------------------------------------------------------- rendering
 
-def _print_plan(out: Console, plan: Plan, fmt: str, *, dry_run: bool) -> None:
+def _print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(_outcomes_json(result), indent=2))
+        return
+    if len(result.outcomes) == 1:
+        outcome = result.outcomes[0]
+        if outcome.plan is not None:
+            _print_plan(out, outcome.plan, dry_run=dry_run)
+        if outcome.result is not None:
+            _print_result(out, outcome.result)
+        if outcome.error:
+            click.echo(f"remediate: {outcome.error}", err=True)
+        return
+    _print_host_plans(out, result, dry_run=dry_run)
+    for outcome in result.outcomes:
+        if outcome.result is not None:
+            out.print(f"\n[bold]{outcome.target.name}[/bold]")
+            _print_result(out, outcome.result)
+    _print_summary(out, result)
+
+
+def _outcomes_json(result: RolloutResult) -> Any:
+    from remediate.report import plan_json, result_json
+
+    def one(o: Any) -> dict[str, Any]:
+        return {"host": o.target.name, "status": o.status, "error": o.error, "seconds": round(o.seconds, 3),
+                "plan": plan_json(o.plan) if o.plan else None,
+                "result": result_json(o.result) if o.result else None}
+
+    if len(result.outcomes) == 1:
+        o = result.outcomes[0]
+        if o.result is not None:
+            return result_json(o.result)
+        if o.plan is not None:
+            return plan_json(o.plan)
+        return one(o)
+    return {"hosts": [one(o) for o in result.outcomes],
+            "summary": {s: sum(1 for o in result.outcomes if o.status == s)
+                        for s in sorted({o.status for o in result.outcomes})}}
+
+
+def _print_host_plans(out: Console, result: RolloutResult, *, dry_run: bool) -> None:
+    """One plan per distinct change; hosts with the same change are grouped."""
+    from remediate.report import plan_json
+
+    groups: dict[str, tuple[list[str], Any]] = {}
+    for outcome in result.outcomes:
+        if outcome.plan is None:
+            continue
+        data = plan_json(outcome.plan)
+        key = json.dumps([(c["container"], c["action"], c["diff"], c["files"], c["notes"])
+                          for c in data["containers"]], sort_keys=True)
+        groups.setdefault(key, ([], outcome.plan))[0].append(outcome.target.name)
+    for names, plan in groups.values():
+        same = f"  (same change on {len(names)} hosts)" if len(names) > 1 else ""
+        out.print(f"\n[bold]== {', '.join(names)}[/bold]{same}")
+        _print_plan(out, plan, dry_run=False, header=False)
+    if dry_run:
+        out.print("\nDry run: nothing changed.")
+
+
+def _print_summary(out: Console, result: RolloutResult) -> None:
+    from rich.table import Table
+
+    table = Table(title="summary", title_justify="left")
+    for column in ("host", "changed", "result", "time"):
+        table.add_column(column)
+    for o in result.outcomes:
+        changed = "-" if o.plan is None else str(len(o.plan.changed))
+        style = {"changed": "green", "ok": "green", "planned": "cyan", "skipped": "dim"}.get(o.status, "red")
+        detail = f" ({o.error})" if o.error else ""
+        table.add_row(o.target.name, changed, f"[{style}]{o.status}[/{style}]{_escape(detail)}", f"{o.seconds:.1f}s")
+    out.print(table)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True) -> None:
     from remediate.report import plan_json
 
     data = plan_json(plan)
-    if fmt == "json":
-        click.echo(json.dumps(data, indent=2))
-        return
     changed = data["changed"]
     total = len(data["containers"])
     if total == 0:
         out.print(f"{plan.playbook} on {plan.host}: no container matches; nothing to do")
         return
     head = f"{changed} of {total} container(s) to recreate" if changed else "no changes"
-    out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
+    if header:
+        out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
     for cp in data["containers"]:
         _print_container_plan(out, cp)
     if dry_run:
@@ -250,14 +405,10 @@ def _print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         out.print(f"  verify: {escape(check)}")
 
 
-def _print_result(out: Console, result: HostResult, fmt: str) -> None:
+def _print_result(out: Console, result: HostResult) -> None:
     from rich.markup import escape
 
-    from remediate.report import redact_text, result_json
-
-    if fmt == "json":
-        click.echo(json.dumps(result_json(result), indent=2))
-        return
+    from remediate.report import redact_text
     for c in result.containers:
         if c.action == "recreated":
             out.print(f"[green]✔ {escape(c.name)}: recreated[/green] ({(c.id_after or '')[:12]}), "
