@@ -1,0 +1,304 @@
+"""The shipped catalog: every playbook loads, keeps its contract, and plans as intended (pure).
+
+Plans run against inspect JSON captured from the real engine (tests/unit/catalog_data):
+``aigw.json`` is a fake AI gateway with auth bypass on, custom models off, port 5052 published
+and a secret in its env; ``vllm.json`` is a fake vLLM without a served name or chat template.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediate import planner
+from remediate import playbook as pb
+from remediate.errors import PlanError, PlaybookError
+from remediate.report import plan_json
+
+DATA = Path(__file__).parent / "catalog_data"
+
+#: Playbook name -> its contract variables (issue 5); the names are part of the CLI contract.
+CONTRACT = {
+    "fix-vllm-404": {"served_model_name"},
+    "fix-gateway-host-network": {"metrics_port"},
+    "fix-image-platform": {"platform"},
+    "fix-ssl-ca-bundle": {"ca_bundle", "ca_bundle_target"},
+    "fix-streaming-a1003": set(),
+    "enable-custom-models": set(),
+    "disable-auth-bypass": set(),
+    "troubleshoot-mode": {"duration"},
+    "fix-gitlab-url": {"gitlab_url"},
+}
+GATEWAY_BOOKS = sorted(n for n in CONTRACT if n not in ("fix-vllm-404", "fix-image-platform"))
+
+
+def _observed(name: str) -> planner.Observed:
+    data = json.loads((DATA / f"{name}.json").read_text())
+    return planner.Observed(data["container"], data["image"])
+
+
+@pytest.fixture(scope="module")
+def aigw() -> planner.Observed:
+    return _observed("aigw")
+
+
+@pytest.fixture(scope="module")
+def vllm() -> planner.Observed:
+    return _observed("vllm")
+
+
+def _plan(name: str, obs: planner.Observed, overrides: dict[str, Any] | None = None,
+          paths: dict[str, planner.HostPath] | None = None) -> planner.Plan:
+    book = pb.load_playbook(name)
+    vars = pb.resolve_vars(book, overrides or {})
+    return planner.plan(book, vars, [obs], host_paths=paths)
+
+
+def _changes(plan: planner.Plan) -> dict[str, planner.Change]:
+    [cp] = plan.containers
+    return {c.field: c for c in cp.changes}
+
+
+# --------------------------------------------------------------------------- the catalog
+
+def test_the_catalog_is_exactly_the_contract() -> None:
+    assert {p.stem for p in pb.builtin_playbooks()} == set(CONTRACT)
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_playbook_loads_with_contract_vars_and_a_symptom(name: str) -> None:
+    book = pb.load_playbook(name)
+
+    assert book.name == name
+    assert CONTRACT[name] <= set(book.vars)
+    assert '"' in book.description  # quotes the symptom text from the seed
+    assert "\n" not in " ".join(book.description.split())
+
+
+@pytest.mark.parametrize("name", GATEWAY_BOOKS)
+def test_gateway_playbooks_select_the_gateway_not_vllm(name: str, aigw: planner.Observed,
+                                                       vllm: planner.Observed) -> None:
+    book = pb.load_playbook(name)
+
+    assert planner.select(book, [aigw, vllm]) == [aigw]
+    assert {s.image for s in book.selectors} >= {"*model-gateway*"}
+    assert {s.env for s in book.selectors} >= {"AIGW_*"}
+
+
+def test_gateway_selector_matches_aigw_env_on_any_image(aigw: planner.Observed) -> None:
+    other = json.loads(json.dumps(aigw.inspect))
+    other["Config"]["Image"] = "my-mirror/ai-gateway:1"
+    book = pb.load_playbook("enable-custom-models")
+
+    assert planner.select(book, [planner.Observed(other, aigw.image)]) != []
+
+
+@pytest.mark.parametrize("name", GATEWAY_BOOKS)
+def test_gateway_playbooks_verify_healthz_on_the_api_port(name: str, aigw: planner.Observed) -> None:
+    overrides = {"gitlab_url": "https://gitlab.example.com"} if name == "fix-gitlab-url" else {}
+    paths = {"/etc/ssl/certs/ca-certificates.crt": planner.HostPath(True, b"pem", 0o644)}
+
+    plan = _plan(name, aigw, overrides, paths)
+
+    [cp] = plan.containers
+    assert [(p.port, p.path, p.status) for p in cp.verify][0] == ("5052", "/monitoring/healthz", 200)
+
+
+def test_verify_port_follows_aigw_fastapi_api_port(aigw: planner.Observed) -> None:
+    inspect = json.loads(json.dumps(aigw.inspect))
+    inspect["Config"]["Env"] = [e for e in inspect["Config"]["Env"] if not e.startswith("AIGW_FASTAPI__API_PORT=")]
+    inspect["Config"]["Env"].append("AIGW_FASTAPI__API_PORT=6000")
+
+    plan = _plan("enable-custom-models", planner.Observed(inspect, aigw.image))
+
+    assert plan.containers[0].verify[0].port == "6000"
+
+
+# --------------------------------------------------------------------------- each playbook
+
+def test_fix_gateway_host_network(aigw: planner.Observed) -> None:
+    plan = _plan("fix-gateway-host-network", aigw)
+
+    changes = _changes(plan)
+    assert (changes["network"].before, changes["network"].after) == ("default", "host")
+    assert changes["env.AIGW_FASTAPI__METRICS_PORT"].after == "8083"
+    [cp] = plan.containers
+    assert cp.action == "recreate"
+    assert cp.after.host_config["NetworkMode"] == "host" and "PortBindings" not in cp.after.host_config
+    assert any("published ports dropped (5052/tcp)" in n for n in cp.notes)
+    view = plan_json(plan)["containers"][0]
+    assert "- --publish 127.0.0.1:5052:5052" in view["diff"]
+    assert "not-a-real-key" not in json.dumps(view)
+
+
+def test_fix_gateway_host_network_metrics_port_var(aigw: planner.Observed) -> None:
+    assert _changes(_plan("fix-gateway-host-network", aigw, {"metrics_port": "9100"}))[
+        "env.AIGW_FASTAPI__METRICS_PORT"].after == "9100"
+    with pytest.raises(PlaybookError, match="metrics_port must be a TCP port"):
+        _plan("fix-gateway-host-network", aigw, {"metrics_port": "eighty"})
+
+
+def test_fix_image_platform(aigw: planner.Observed, vllm: planner.Observed) -> None:
+    same = _plan("fix-image-platform", aigw)
+    other = _plan("fix-image-platform", vllm, {"platform": "linux/arm64"})
+
+    assert same.containers[0].action == "none"
+    assert _changes(same)["platform"].reason == "image already has this platform"
+    assert (_changes(other)["platform"].before, _changes(other)["platform"].after) == ("linux/amd64", "linux/arm64")
+    assert planner.select(pb.load_playbook("fix-image-platform"), [aigw, vllm]) == [aigw, vllm]
+    with pytest.raises(PlaybookError, match="os/arch"):
+        _plan("fix-image-platform", aigw, {"platform": "amd64"})
+
+
+def test_fix_ssl_ca_bundle(aigw: planner.Observed) -> None:
+    paths = {"/srv/ca.pem": planner.HostPath(True, b"pem", 0o644)}
+
+    plan = _plan("fix-ssl-ca-bundle", aigw, {"ca_bundle": "/srv/ca.pem"}, paths)
+
+    changes = _changes(plan)
+    assert changes["mount./tmp/ca-certificates.crt"].after == "/srv/ca.pem:/tmp/ca-certificates.crt:ro"
+    assert changes["env.SSL_CERT_FILE"].after == "/tmp/ca-certificates.crt"
+    assert changes["env.REQUESTS_CA_BUNDLE"].after == "/tmp/ca-certificates.crt"
+    book = pb.load_playbook("fix-ssl-ca-bundle")
+    assert planner.host_paths_needed(book, pb.resolve_vars(book, {"ca_bundle": "/srv/ca.pem"}), [aigw]) == {"/srv/ca.pem"}
+
+
+def test_fix_ssl_ca_bundle_refuses_a_missing_or_relative_bundle(aigw: planner.Observed) -> None:
+    with pytest.raises(PlanError, match="/srv/missing.pem does not exist"):
+        _plan("fix-ssl-ca-bundle", aigw, {"ca_bundle": "/srv/missing.pem"}, {})
+    with pytest.raises(PlaybookError, match="absolute path on the Docker host"):
+        _plan("fix-ssl-ca-bundle", aigw, {"ca_bundle": "ca.pem"})
+
+
+@pytest.mark.parametrize(("name", "key"), [("fix-streaming-a1003", "AIGW_CUSTOM_MODELS__DISABLE_STREAMING"),
+                                           ("enable-custom-models", "AIGW_CUSTOM_MODELS__ENABLED")])
+def test_env_switches(name: str, key: str, aigw: planner.Observed) -> None:
+    change = _changes(_plan(name, aigw))[f"env.{key}"]
+
+    assert change.action == "recreate" and change.after == "true"
+
+
+def test_disable_auth_bypass(aigw: planner.Observed) -> None:
+    plan = _plan("disable-auth-bypass", aigw)
+
+    changes = _changes(plan)
+    assert (changes["env.AIGW_AUTH__BYPASS_EXTERNAL"].before, changes["env.AIGW_AUTH__BYPASS_EXTERNAL"].after) == ("true", None)
+    assert changes["env.AIGW_AUTH__BYPASS_EXTERNAL_WITH_HEADER"].reason == "already unset"
+    assert changes["env.AIGW_AUTH__BYPASS_JWT_SIGNATURE"].reason == "already unset"
+    assert [(p.path, p.status) for p in plan.containers[0].verify] == [("/monitoring/healthz", 200), ("/", 401)]
+
+
+def test_troubleshoot_mode_has_a_bounded_time(aigw: planner.Observed) -> None:
+    plan = _plan("troubleshoot-mode", aigw)
+
+    assert plan.revert_after == 900.0
+    assert _changes(plan)["env.AIGW_AUTH__BYPASS_EXTERNAL"].reason == "already set"
+    assert _plan("troubleshoot-mode", aigw, {"duration": "120"}).revert_after == 120.0
+    assert _plan("troubleshoot-mode", aigw, {"duration": "15m"}).revert_after == 900.0
+    with pytest.raises(PlaybookError, match="revert_after"):
+        _plan("troubleshoot-mode", aigw, {"duration": "0"})
+
+
+def test_other_plans_have_no_revert(aigw: planner.Observed) -> None:
+    assert _plan("enable-custom-models", aigw).revert_after is None
+
+
+def test_fix_gitlab_url(aigw: planner.Observed) -> None:
+    changes = _changes(_plan("fix-gitlab-url", aigw, {"gitlab_url": "https://gitlab.example.com/"}))
+
+    assert changes["env.AIGW_GITLAB_URL"].after == "https://gitlab.example.com"
+    assert changes["env.AIGW_GITLAB_API_URL"].after == "https://gitlab.example.com/api/v4/"
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    (None, "set the GitLab URL"),
+    ("gitlab.example.com", "not an http"),
+    ("http://localhost:8080", "points at localhost"),
+    ("https://127.0.0.1/", "points at localhost"),
+    ("http://LOCALHOST", "points at localhost"),
+    ("http://[::1]:80", "points at localhost"),
+])
+def test_fix_gitlab_url_refuses(url: str | None, message: str, aigw: planner.Observed) -> None:
+    with pytest.raises(PlaybookError, match=message):
+        _plan("fix-gitlab-url", aigw, {"gitlab_url": url} if url else {})
+
+
+def test_fix_gitlab_url_allows_a_host_that_merely_contains_localhost(aigw: planner.Observed) -> None:
+    plan = _plan("fix-gitlab-url", aigw, {"gitlab_url": "https://localhost-gitlab.example.com"})
+
+    assert _changes(plan)["env.AIGW_GITLAB_URL"].after == "https://localhost-gitlab.example.com"
+
+
+# --------------------------------------------------------------------------- schema additions
+
+def _book(tmp_path: Path, extra: str) -> pb.Playbook:
+    path = tmp_path / "book.yml"
+    path.write_text("name: t\ndescription: d\nvars: {x: 1}\nselect: {name: a}\n"
+                    "changes: [{env: {A: b}}]\n" + extra)
+    return pb.load_playbook(str(path))
+
+
+def test_require_false_names_the_rendered_message(tmp_path: Path) -> None:
+    book = _book(tmp_path, "require:\n  - that: x > 1\n    msg: 'x is {{ x }}, must be > 1'\n")
+
+    with pytest.raises(PlaybookError, match=r"^t: x is 1, must be > 1$"):
+        planner.plan(book, pb.resolve_vars(book, {}), [])
+    planner.plan(book, pb.resolve_vars(book, {"x": 2}), [])
+
+
+def test_require_is_checked_before_host_paths(tmp_path: Path) -> None:
+    book = _book(tmp_path, "require: [{that: 'false', msg: nope}]\n")
+
+    with pytest.raises(PlaybookError, match="t: nope"):
+        planner.host_paths_needed(book, pb.resolve_vars(book, {}), [])
+
+
+def test_require_undefined_variable_is_a_playbook_error(tmp_path: Path) -> None:
+    book = _book(tmp_path, "require: [{that: 'y', msg: nope}]\n")
+
+    with pytest.raises(PlaybookError, match=r"require\[0\].*'y' is undefined"):
+        planner.plan(book, pb.resolve_vars(book, {}), [])
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("require: [{that: 'x >', msg: m}]\n", "require: .0..that: not a jinja2 expression"),
+    ("require: [{that: x}]\n", r"require\[0\]\.msg: Field required"),
+    ("revert_after: soon\n", "revert_after: 'soon' is not a duration"),
+    ("revert_after: -5\n", "not a positive duration"),
+])
+def test_schema_additions_are_validated_on_load(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(PlaybookError, match=message):
+        _book(tmp_path, extra)
+
+
+def test_revert_after_literal_forms(tmp_path: Path) -> None:
+    for literal, seconds in (("30", 30.0), ("'2m'", 120.0), ("'1.5h'", 5400.0)):
+        book = _book(tmp_path, f"revert_after: {literal}\n")
+        assert planner.plan(book, {"x": 1}, []).revert_after == seconds
+
+
+def test_aigw_booleans_are_lowercase() -> None:
+    change = pb.EnvChange.model_validate({"env": {"AIGW_A": "True", "AIGW_B": False, "OTHER": "True",
+                                                  "AIGW_C": "Truely"}})
+
+    assert change.env == {"AIGW_A": "true", "AIGW_B": "false", "OTHER": "True", "AIGW_C": "Truely"}
+
+
+def test_a_container_with_capitalised_true_is_normalised(aigw: planner.Observed) -> None:
+    inspect = json.loads(json.dumps(aigw.inspect))
+    inspect["Config"]["Env"] = [e for e in inspect["Config"]["Env"] if not e.startswith("AIGW_CUSTOM_MODELS__ENABLED")]
+    inspect["Config"]["Env"].append("AIGW_CUSTOM_MODELS__ENABLED=True")
+
+    change = _changes(_plan("enable-custom-models", planner.Observed(inspect, aigw.image)))[
+        "env.AIGW_CUSTOM_MODELS__ENABLED"]
+
+    assert (change.before, change.after, change.action) == ("True", "true", "recreate")
+
+
+def test_url_host_filter() -> None:
+    assert pb.url_host("https://User@GitLab.Example.com:8443/x") == "gitlab.example.com"
+    assert pb.url_host("gitlab.example.com:443") == "gitlab.example.com"
+    assert pb.url_host("") == ""
