@@ -1,0 +1,194 @@
+"""Remote hosts over SSH and rollouts across an inventory, on a lab of real hosts (netns + dockerd + sshd)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.conftest import Cli
+from tests.lab.hosts import LabHost, lab_hosts
+
+IMAGE = "remediate-test/fake-vllm:1"
+NAME = "rt-remote-vllm"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LabHost]]:
+    keys = tmp_path_factory.mktemp("lab-keys")
+    with lab_hosts(3, prefix="rrt", images=[IMAGE], keys_dir=keys) as hosts:
+        yield hosts
+
+
+@pytest.fixture
+def engines(lab: list[LabHost]) -> Iterator[list[Any]]:
+    """A broken fake vLLM on every lab host (through each host's socket, not the tool under test)."""
+    clients = [docker.APIClient(base_url=h.docker_url, version="1.41") for h in lab]
+    for client in clients:
+        _reset(client)
+        container = client.create_container(
+            IMAGE, ["--model", "mistralai/Mistral-7B-Instruct-v0.3"], name=NAME, ports=[8000],
+            host_config=client.create_host_config(port_bindings={8000: ("127.0.0.1", None)},
+                                                  restart_policy={"Name": "unless-stopped"}))
+        client.start(container)
+    yield clients
+    for client in clients:
+        _reset(client)
+        client.close()
+
+
+def _reset(client: Any) -> None:
+    for c in client.containers(all=True):
+        if any(n.lstrip("/").startswith(NAME) for n in c["Names"]):
+            client.remove_container(c["Id"], force=True)
+
+
+def _inventory(path: Path, lab: list[LabHost], template_dir: Path) -> Path:
+    """An Ansible INI inventory of the lab; the lab hosts share this machine's file system, so the
+    template path is one per test."""
+    lines = ["[gpu]"]
+    lines += [f"{h.name} ansible_host={h.address} ansible_port={h.ssh_port}" for h in lab]
+    lines += ["", "[gpu:vars]", "ansible_user=root", f"ansible_ssh_private_key_file={lab[0].identity_file}",
+              f"template_host_path={template_dir}/tpl.jinja"]
+    inventory = path / "inventory.ini"
+    inventory.write_text("\n".join(lines) + "\n")
+    return inventory
+
+
+def _args(lab: list[LabHost], inventory: Path) -> list[str]:
+    return ["-i", str(inventory), "--known-hosts", str(lab[0].known_hosts_file)]
+
+
+def test_hosts_lists_what_a_pattern_selects(cli: Cli, lab: list[LabHost], tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, lab, tmp_path)
+
+    code, out = cli("hosts", "-i", str(inventory), "--limit", f"gpu:!{lab[2].name}")
+
+    assert code == 0
+    assert lab[0].name in out and lab[1].name in out and lab[2].name not in out
+    assert f"ssh://root@{lab[0].address}:22" in out
+
+
+def test_rollout_over_all_hosts_then_no_op(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    before = [c.inspect_container(NAME)["Id"] for c in engines]
+
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--dry-run", "--format", "json")
+
+    assert code == 0, out
+    hosts = json.loads(out)["hosts"]
+    assert [h["status"] for h in hosts] == ["planned"] * 3
+    assert [c.inspect_container(NAME)["Id"] for c in engines] == before
+
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--dry-run")
+    assert "same change on 3 hosts" in out
+
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--yes", "--forks", "3")
+
+    assert code == 0, out
+    for client, old in zip(engines, before):
+        new = client.inspect_container(NAME)
+        assert new["Id"] != old and "--served-model-name" in new["Args"] and new["State"]["Running"]
+    assert (tmp_path / "tpl.jinja").read_text().startswith("{%- for message in messages %}")
+
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--yes", "--format", "json")
+    assert code == 0
+    assert [h["status"] for h in json.loads(out)["hosts"]] == ["ok"] * 3
+
+
+def test_serial_max_fail_rolls_back_and_skips_later_batches(cli: Cli, lab: list[LabHost], engines: list[Any],
+                                                             tmp_path: Path) -> None:
+    # Host 2's vLLM answers too late after a restart: its verification fails.
+    slow = engines[1]
+    slow.remove_container(NAME, force=True)
+    container = slow.create_container(
+        IMAGE, ["--model", "m"], name=NAME, ports=[8000], environment={"FAKE_VLLM_STARTUP_DELAY": "60"},
+        host_config=slow.create_host_config(port_bindings={8000: ("127.0.0.1", None)}))
+    slow.start(container)
+    template = tmp_path / "tpl.jinja"
+    template.write_text("previous content\n")
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    before = [c.inspect_container(NAME)["Id"] for c in engines]
+
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--yes", "--serial", "1", "--max-fail", "1",
+                    "--timeout", "3", "--format", "json")
+
+    assert code == 1, out
+    statuses = [h["status"] for h in json.loads(out)["hosts"]]
+    assert statuses == ["changed", "failed", "skipped"]
+    after = [c.inspect_container(NAME) for c in engines]
+    assert after[0]["Id"] != before[0]
+    assert after[1]["Id"] == before[1] and after[1]["State"]["Running"]  # rolled back
+    assert after[2]["Id"] == before[2] and "--served-model-name" not in after[2]["Args"]  # untouched
+    # Host 1 wrote the file over SFTP; host 2 restored what it found (host 1's content) on rollback.
+    assert template.read_text().startswith("{%- for message in messages %}")
+
+
+def test_file_restored_over_sftp_on_rollback(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
+    slow = engines[0]
+    slow.remove_container(NAME, force=True)
+    container = slow.create_container(
+        IMAGE, ["--model", "m"], name=NAME, ports=[8000], environment={"FAKE_VLLM_STARTUP_DELAY": "60"},
+        host_config=slow.create_host_config(port_bindings={8000: ("127.0.0.1", None)}))
+    slow.start(container)
+    template = tmp_path / "sftp" / "tpl.jinja"
+    template.parent.mkdir()
+    template.write_text("previous content\n")
+    template.chmod(0o600)
+
+    code, out = cli("apply", "fix-vllm-404", "-H", lab[0].ssh_url, "--known-hosts", str(lab[0].known_hosts_file),
+                    "--private-key", str(lab[0].identity_file), "-e", f"template_host_path={template}",
+                    "--yes", "--timeout", "3")
+
+    assert code == 1, out
+    assert "restored" in out
+    assert template.read_text() == "previous content\n" and template.stat().st_mode & 0o777 == 0o600
+
+
+def test_unknown_host_key_refused_unless_accepted(cli: Cli, lab: list[LabHost], engines: list[Any],
+                                                  tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    base = ["apply", "fix-vllm-404", "-H", lab[0].ssh_url, "--known-hosts", str(known),
+            "--private-key", str(lab[0].identity_file), "--dry-run"]
+
+    code, out = cli(*base)
+
+    assert code == 2 and "unknown host key" in out and "--accept-new-host-keys" in out
+    assert not known.exists()
+
+    code, out = cli(*base, "--accept-new-host-keys")
+
+    assert code == 0, out
+    assert lab[0].host_key_pub.split()[1] in known.read_text()
+    assert cli(*base)[0] == 0  # now known
+
+
+def test_changed_host_key_always_refused(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    other_key = lab[1].host_key_pub.split()
+    known.write_text(f"{lab[0].address} {other_key[0]} {other_key[1]}\n")
+
+    code, out = cli("apply", "fix-vllm-404", "-H", lab[0].ssh_url, "--known-hosts", str(known),
+                    "--private-key", str(lab[0].identity_file), "--dry-run", "--accept-new-host-keys")
+
+    assert code == 2 and "CHANGED" in out
+
+
+def test_unreachable_host_fails_alone(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    inventory.write_text(inventory.read_text().replace(
+        "[gpu:vars]", "down ansible_host=127.0.0.1 ansible_port=1\n\n[gpu:vars]"))
+
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--dry-run", "--format", "json")
+
+    assert code == 1
+    hosts = {h["host"]: h for h in json.loads(out)["hosts"]}
+    assert hosts["down"]["status"] == "unreachable" and "cannot connect" in hosts["down"]["error"]
+    assert all(hosts[h.name]["status"] == "planned" for h in lab)
+
+    code, out = cli("apply", "fix-vllm-404", "-H", "ssh://root@127.0.0.1:1", "--dry-run")
+    assert code == 2 and "cannot connect to 127.0.0.1:1" in out
