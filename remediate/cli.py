@@ -179,8 +179,8 @@ def apply(playbook: str, dry_run: bool, yes: bool, containers: tuple[str, ...], 
                 sys.exit(_exit_code(planned))
             if not click.confirm("Apply these changes?", default=False):
                 _fail("aborted, nothing changed", EXIT_OK)
-        progress = _progress(out, fmt, many=len(targets) > 1)
-        result = rollout(book, targets, dry_run=dry_run, progress=progress, **common)
+        with _progress(out, fmt, [t.name for t in targets]) as progress:
+            result = rollout(book, targets, dry_run=dry_run, progress=progress, **common)
     _print_outcomes(out, result, fmt=fmt, dry_run=dry_run)
     sys.exit(_exit_code(result))
 
@@ -201,16 +201,37 @@ _QUIET_PHASES = frozenset({"connect", "plan", "planned", "ok", "changed", "faile
                            "unreachable", "error", "skipped"})
 
 
-def _progress(out: Console, fmt: str, *, many: bool) -> Any:
-    """Progress lines: every phase per host for rollouts, the apply steps for one host."""
+@contextmanager
+def _progress(out: Console, fmt: str, hosts: list[str]) -> Iterator[Any]:
+    """Report phases: a live table (one line per host) on a terminal, plain lines otherwise."""
     lock = threading.Lock()
+    many = len(hosts) > 1
+    if fmt == "text" and many and out.is_terminal:
+        from rich.live import Live
+        from rich.table import Table
+
+        phases = dict.fromkeys(hosts, "waiting")
+
+        def table() -> Table:
+            grid = Table(show_header=False, box=None)
+            for host, phase in phases.items():
+                grid.add_row(host, phase)
+            return grid
+
+        with Live(table(), console=out, refresh_per_second=8, transient=True) as live:
+            def live_report(host: str, phase: str) -> None:
+                with lock:
+                    phases[host] = phase
+                    live.update(table())
+            yield live_report
+        return
 
     def report(host: str, phase: str) -> None:
         if fmt != "text" or (not many and phase in _QUIET_PHASES):
             return
         with lock:
             out.print(f"  [dim]{host}: {phase}[/dim]" if many else f"  [dim]{phase}[/dim]")
-    return report
+    yield report
 
 
 def _exit_code(result: RolloutResult) -> int:
@@ -232,17 +253,14 @@ def hosts(inventory: str, limit: str | None, fmt: str) -> None:
     from remediate.rollout import targets_from_inventory
 
     with _errors():
-        inv = load_inventory(inventory)
-        targets = targets_from_inventory(inv, limit)
+        targets = targets_from_inventory(load_inventory(inventory), limit)
     if fmt == "json":
         click.echo(json.dumps([{"host": t.name, "url": t.url, "docker_host": t.docker_host,
-                                "groups": sorted((inv.get(t.name).groups if inv.get(t.name) else []))}
-                               for t in targets], indent=2))
+                                "groups": sorted(t.groups)} for t in targets], indent=2))
         return
     width = max((len(t.name) for t in targets), default=0)
     for t in targets:
-        host = inv.get(t.name)
-        groups = ",".join(sorted(g for g in (host.groups if host else ()) if g != "all"))
+        groups = ",".join(sorted(t.groups - {"all"}))
         extra = f"  docker={t.docker_host}" if t.docker_host else ""
         click.echo(f"{t.name:<{width}}  {t.url}{extra}  groups={groups or '-'}")
     click.echo(f"{len(targets)} host(s)")

@@ -35,12 +35,14 @@ class Target:
         docker_host: engine socket on the host, when not the default.
         key_file: SSH private key for this host.
         vars: inventory variables of the host (host over group).
+        groups: inventory groups of the host.
     """
 
     name: str
     url: str = "local"
     docker_host: str | None = None
     key_file: str | None = None
+    groups: frozenset[str] = frozenset()
     vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -61,10 +63,10 @@ def targets_from_inventory(inventory: Inventory, limit: str | None) -> list[Targ
 def _target_of(host: Host) -> Target:
     if host.vars.get("ansible_connection") == "local":
         url = host.docker_host if (host.docker_host or "").startswith("unix://") else "local"
-        return Target(name=host.name, url=url or "local", vars=host.vars)
+        return Target(name=host.name, url=url or "local", groups=host.groups, vars=host.vars)
     user = f"{host.user}@" if host.user else ""
-    return Target(name=host.name, url=f"ssh://{user}{host.address}:{host.port}",
-                  docker_host=host.docker_host, key_file=host.key_file, vars=host.vars)
+    return Target(name=host.name, url=f"ssh://{user}{host.address}:{host.port}", docker_host=host.docker_host,
+                  key_file=host.key_file, groups=host.groups, vars=host.vars)
 
 
 @dataclass(frozen=True)
