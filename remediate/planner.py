@@ -260,7 +260,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
 def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any],
                   paths: Mapping[str, HostPath]) -> tuple[ContainerSpec, list[Change], list[str]]:
     if isinstance(change, pb.EnvChange):
-        return (*_set_env(spec, change.env), [])
+        return (*_set_env(spec, change.env, env_to_dict(image_cfg.get("Env") or [])), [])
     if isinstance(change, pb.ArgsChange):
         return (*_edit_args(spec, change.args, image_cfg), [])
     if isinstance(change, pb.NetworkChange):
@@ -274,7 +274,10 @@ def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any]
     raise PlanError(f"unsupported change {type(change).__name__}")
 
 
-def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None]) -> tuple[ContainerSpec, list[Change]]:
+def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
+             image_env: Mapping[str, str | None]) -> tuple[ContainerSpec, list[Change]]:
+    # The spec holds only the env the user set; the image's ENV is merged in by the engine at
+    # create, so a value equal to the image's is already in effect (the spec omits it).
     env = spec.env
     changes = []
     for key, value in wanted.items():
@@ -284,10 +287,15 @@ def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None]) -> tuple[Con
             if present:
                 del env[key]
                 changes.append(Change(f"env.{key}", current, None, "recreate"))
+            elif key in image_env:
+                changes.append(Change(f"env.{key}", image_env[key], None, "noop",
+                                      "set by the image: recreating cannot remove it (override it instead)"))
             else:
                 changes.append(Change(f"env.{key}", None, None, "noop", "already unset"))
         elif present and current == value:
             changes.append(Change(f"env.{key}", current, value, "noop", "already set"))
+        elif not present and key in image_env and image_env[key] == value:
+            changes.append(Change(f"env.{key}", value, value, "noop", "already set (by the image)"))
         else:
             env[key] = value
             changes.append(Change(f"env.{key}", current, value, "recreate"))

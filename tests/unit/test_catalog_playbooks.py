@@ -302,3 +302,32 @@ def test_url_host_filter() -> None:
     assert pb.url_host("https://User@GitLab.Example.com:8443/x") == "gitlab.example.com"
     assert pb.url_host("gitlab.example.com:443") == "gitlab.example.com"
     assert pb.url_host("") == ""
+
+
+def _with_env(obs: planner.Observed, name: str, value: str | None) -> planner.Observed:
+    inspect = json.loads(json.dumps(obs.inspect))
+    env = [e for e in inspect["Config"]["Env"] if not e.startswith(f"{name}=")]
+    inspect["Config"]["Env"] = env + ([f"{name}={value}"] if value is not None else [])
+    return planner.Observed(inspect, obs.image)
+
+
+def test_a_value_the_image_sets_is_already_in_effect(aigw: planner.Observed) -> None:
+    # The self-hosted image sets AIGW_CUSTOM_MODELS__ENABLED=true; the engine merges it in.
+    fixed = _with_env(aigw, "AIGW_CUSTOM_MODELS__ENABLED", "true")
+
+    plan = _plan("enable-custom-models", fixed)
+
+    assert plan.containers[0].action == "none"
+    assert _changes(plan)["env.AIGW_CUSTOM_MODELS__ENABLED"].reason == "already set (by the image)"
+
+
+def test_removing_a_variable_the_image_sets_is_a_noop_with_the_reason(aigw: planner.Observed) -> None:
+    image = json.loads(json.dumps(aigw.image))
+    image["Config"]["Env"].append("AIGW_AUTH__BYPASS_JWT_SIGNATURE=true")
+    inspect = json.loads(json.dumps(aigw.inspect))
+    inspect["Config"]["Env"].append("AIGW_AUTH__BYPASS_JWT_SIGNATURE=true")
+
+    change = _changes(_plan("disable-auth-bypass", planner.Observed(inspect, image)))[
+        "env.AIGW_AUTH__BYPASS_JWT_SIGNATURE"]
+
+    assert change.action == "noop" and "set by the image" in change.reason

@@ -1,0 +1,224 @@
+"""Lab helpers for the catalog and diagnose tests: broken AI gateways and vLLMs on the real engine.
+
+Every container is named ``rt-cat-<run>-<tag>`` and labelled with the test process id; a run
+removes its own containers (remediate's backups included) and the leftovers of dead runs, never
+those of a run still alive. Ports are published on 127.0.0.1 with engine-chosen host ports; a
+gateway gets its own free API port, so host networking never collides with a parallel run.
+All traffic goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+PREFIX = "rt-cat-"
+OWNER = "rt-cat.owner"
+BUSYBOX = "remediate-test/busybox:1"
+AIGW = ("registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/"
+        "model-gateway:self-hosted-v18.0.0-ee")
+VLLM = "vllm/vllm-openai:v0.6.3"
+DEADLINE = 30.0
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now, on any address of this host."""
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        return int(sock.getsockname()[1])
+
+
+def take_port(port: int) -> socket.socket:
+    """Listen on 0.0.0.0:port, as another service on the host would (the caller closes it)."""
+    sock = socket.socket()
+    sock.bind(("0.0.0.0", port))
+    sock.listen(1)
+    return sock
+
+
+def http(port: int, path: str, *, method: str = "GET", body: Any = None, timeout: float = 5.0) -> tuple[int, str]:
+    """One request to 127.0.0.1:port; returns (status, body)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code), exc.read().decode()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Lab:
+    """Creates the test's containers and removes them (and their remediate backups) afterwards."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.run = f"{PREFIX}{uuid.uuid4().hex[:6]}-"
+        self.images: list[str] = []
+        self._remove_dead_runs()
+
+    def _remove_dead_runs(self) -> None:
+        for container in self.client.containers.list(all=True, filters={"name": PREFIX}):
+            owner = container.labels.get(OWNER, "")
+            if not container.name.startswith(PREFIX):
+                continue
+            if owner.isdigit() and _pid_alive(int(owner)):
+                continue
+            self._remove(container)
+
+    def _remove(self, container: Any) -> None:
+        import docker.errors
+
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:  # "removal already in progress"
+            if "in progress" not in str(exc):
+                raise
+
+    def cleanup(self) -> None:
+        """Remove every container of this run (backups and staged copies too), then its images."""
+        import docker.errors
+
+        for container in self.client.containers.list(all=True, filters={"name": self.run}):
+            if container.name.startswith(self.run):
+                self._remove(container)
+        for image in self.images:
+            try:
+                self.client.images.remove(image, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+    def name(self, tag: str) -> str:
+        return f"{self.run}{tag}"
+
+    def _run(self, image: str, tag: str, command: list[str] | None = None, **kwargs: Any) -> Any:
+        labels = {OWNER: str(os.getpid()), **kwargs.pop("labels", {})}
+        start = kwargs.pop("start", True)
+        create = self.client.containers.run if start else self.client.containers.create
+        if start:
+            kwargs["detach"] = True
+        return create(image, command, name=self.name(tag), labels=labels, **kwargs)
+
+    def gateway(self, tag: str, env: dict[str, str] | None = None, *, network: str | None = None,
+                wait: bool = True, **kwargs: Any) -> dict[str, Any]:
+        """A fake AI gateway on its own free API port (published on 127.0.0.1 unless host networking)."""
+        api_port = free_port()
+        full_env = {"AIGW_FASTAPI__API_PORT": str(api_port), **(env or {})}
+        if network == "host":
+            full_env.setdefault("AIGW_FASTAPI__METRICS_PORT", str(free_port()))
+            kwargs["network_mode"] = "host"
+        else:
+            kwargs.setdefault("ports", {f"{api_port}/tcp": ("127.0.0.1", None)})
+        container = self._run(AIGW, tag, environment=full_env, **kwargs)
+        gw = {"name": container.name, "container": container, "api_port": api_port}
+        if wait:
+            status, _ = self.wait_http(container.name, api_port, "/monitoring/healthz")
+            assert status == 200
+        return gw
+
+    def vllm(self, tag: str, args: list[str], *, env: dict[str, str] | None = None, wait: bool = True,
+             **kwargs: Any) -> dict[str, Any]:
+        """A fake vLLM (port 8000 published on 127.0.0.1)."""
+        container = self._run(VLLM, tag, args, environment=env or {},
+                              ports={"8000/tcp": ("127.0.0.1", None)}, **kwargs)
+        if wait:
+            self.wait_http(container.name, 8000, "/health")
+        return {"name": container.name, "container": container}
+
+    def busybox(self, tag: str, env: dict[str, str], *, image: str = BUSYBOX, start: bool = True,
+                **kwargs: Any) -> dict[str, Any]:
+        """A sleeping busybox; with AIGW_* env it is selected as an AI gateway."""
+        # SIGKILL: a sleeping PID 1 ignores SIGTERM, and every stop would wait 10 s.
+        container = self._run(image, tag, ["sleep", "3600"], environment=env, stop_signal="SIGKILL",
+                              start=start, **kwargs)
+        return {"name": container.name, "container": container}
+
+    def host_port(self, name: str, container_port: int) -> int:
+        """The 127.0.0.1 port where ``name`` publishes ``container_port`` (itself on host networking)."""
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            inspect = self.client.api.inspect_container(name)
+            if inspect["HostConfig"]["NetworkMode"] == "host":
+                return container_port
+            bindings = (inspect["NetworkSettings"]["Ports"] or {}).get(f"{container_port}/tcp")
+            if bindings:
+                return int(bindings[0]["HostPort"])
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name}: {container_port} is not published")
+            time.sleep(0.1)
+
+    def wait_http(self, name: str, container_port: int, path: str) -> tuple[int, str]:
+        """Poll until the container answers on its published port; fail early if it exits."""
+        deadline = time.monotonic() + DEADLINE
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                return http(self.host_port(name, container_port), path, timeout=2)
+            except (OSError, ConnectionError) as exc:
+                last = exc
+            state = self.client.api.inspect_container(name)["State"]
+            if state["Status"] in ("exited", "dead"):
+                raise AssertionError(f"{name} exited: {self.logs(name)}")
+            time.sleep(0.1)
+        raise AssertionError(f"{name}: no answer on {container_port}{path}: {last}")
+
+    def logs(self, name: str) -> str:
+        return str(self.client.api.logs(name, stdout=True, stderr=True).decode(errors="replace"))
+
+    def arm64_image(self, source: str = BUSYBOX) -> str:
+        """A copy of ``source`` whose config claims linux/arm64 (its binaries still run here)."""
+        tag = f"{self.run}arm64:1"
+        raw = b"".join(self.client.api.get_image(source))
+        out = io.BytesIO()
+        with tarfile.open(fileobj=io.BytesIO(raw)) as src, tarfile.open(fileobj=out, mode="w") as dst:
+            manifest = json.load(src.extractfile("manifest.json"))  # type: ignore[arg-type]
+            config_name = manifest[0]["Config"]
+            for member in src.getmembers():
+                data = src.extractfile(member).read() if member.isfile() else None  # type: ignore[union-attr]
+                if member.name == config_name and data is not None:
+                    config = json.loads(data)
+                    config["architecture"] = "arm64"
+                    data = json.dumps(config).encode()
+                elif member.name == "manifest.json":
+                    manifest[0]["RepoTags"] = [tag]
+                    data = json.dumps(manifest).encode()
+                if data is not None:
+                    member.size = len(data)
+                    dst.addfile(member, io.BytesIO(data))
+                else:
+                    dst.addfile(member)
+        self.client.api.load_image(out.getvalue())
+        self.images += [tag, str(self.client.api.inspect_image(tag)["Id"])]
+        return tag
+
+    def user_view(self, name: str) -> dict[str, Any]:
+        """What a dry run must not change: id, config, host config, run state."""
+        inspect = self.client.api.inspect_container(name)
+        return {"Id": inspect["Id"], "Config": inspect["Config"], "HostConfig": inspect["HostConfig"],
+                "Running": inspect["State"]["Running"], "StartedAt": inspect["State"]["StartedAt"]}
+
+    def names(self) -> set[str]:
+        return {c.name for c in self.client.containers.list(all=True, filters={"name": self.run})}

@@ -1,0 +1,270 @@
+"""Every shipped playbook end to end on the real engine.
+
+For each: a deliberately broken container -> the dry run shows the diff and changes nothing ->
+``apply --yes`` recreates it and verify passes -> a second apply is a no-op. Then the failure
+paths: a host-network switch onto a taken port is rolled back; a missing CA bundle and a
+localhost GitLab URL are refused before anything changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+from tests.integration.rtcat import BUSYBOX, Lab, free_port, http, take_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def lab(docker_client: Any) -> Iterator[Lab]:
+    lab = Lab(docker_client)
+    try:
+        yield lab
+    finally:
+        lab.cleanup()
+
+
+@dataclass
+class Broken:
+    """A broken container, the -e vars to fix it, and what the dry run must show."""
+
+    name: str
+    vars: list[str] = field(default_factory=list)
+    diff: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _env(lab: Lab, name: str) -> dict[str, str]:
+    env = lab.client.api.inspect_container(name)["Config"]["Env"] or []
+    return dict(item.partition("=")[::2] for item in env)
+
+
+# --------------------------------------------------------------------------- the broken containers
+
+def _host_network(lab: Lab, tmp_path: Path) -> Broken:
+    gw = lab.gateway("hostnet")
+    metrics = free_port()
+    return Broken(gw["name"], ["-e", f"metrics_port={metrics}"],
+                  ["+ --network host", f"+ --env AIGW_FASTAPI__METRICS_PORT={metrics}",
+                   f"- --publish 127.0.0.1::{gw['api_port']}",
+                   f"note: published ports dropped ({gw['api_port']}/tcp): host networking ignores them"],
+                  {"api_port": gw["api_port"], "metrics": metrics})
+
+
+def _host_network_after(lab: Lab, broken: Broken) -> None:
+    inspect = lab.client.api.inspect_container(broken.name)
+    assert inspect["HostConfig"]["NetworkMode"] == "host"
+    assert _env(lab, broken.name)["AIGW_FASTAPI__METRICS_PORT"] == str(broken.data["metrics"])
+    assert http(broken.data["api_port"], "/monitoring/healthz") == (200, "{}")
+
+
+def _platform(lab: Lab, tmp_path: Path) -> Broken:
+    # The container runs an image built for arm64; its tag now names the amd64 build (as after
+    # `docker pull --platform linux/amd64`), so recreating with --platform picks that one.
+    tag = lab.arm64_image()
+    box = lab.busybox("platform", {"AIGW_LOGGING__LEVEL": "info"}, image=tag)
+    repo, _, version = tag.rpartition(":")
+    lab.client.api.tag(BUSYBOX, repo, version)
+    return Broken(box["name"], [], ["- --platform linux/arm64", "+ --platform linux/amd64"])
+
+
+def _platform_after(lab: Lab, broken: Broken) -> None:
+    image = lab.client.api.inspect_container(broken.name)["Image"]
+    assert lab.client.api.inspect_image(image)["Architecture"] == "amd64"
+
+
+def _ssl(lab: Lab, tmp_path: Path) -> Broken:
+    bundle = tmp_path / "ca-bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nnot really a certificate\n-----END CERTIFICATE-----\n")
+    gw = lab.gateway("ssl")
+    return Broken(gw["name"], ["-e", f"ca_bundle={bundle}"],
+                  [f"+ --volume {bundle}:/tmp/ca-certificates.crt:ro",
+                   "+ --env SSL_CERT_FILE=/tmp/ca-certificates.crt",
+                   "+ --env REQUESTS_CA_BUNDLE=/tmp/ca-certificates.crt"], {"bundle": bundle})
+
+
+def _ssl_after(lab: Lab, broken: Broken) -> None:
+    env = _env(lab, broken.name)
+    assert env["SSL_CERT_FILE"] == env["REQUESTS_CA_BUNDLE"] == "/tmp/ca-certificates.crt"
+    result = lab.client.containers.get(broken.name).exec_run(["cat", "/tmp/ca-certificates.crt"])
+    assert result.exit_code == 0 and result.output.decode() == broken.data["bundle"].read_text()
+
+
+def _env_case(tag: str, env: dict[str, str], diff: list[str]) -> Callable[[Lab, Path], Broken]:
+    def setup(lab: Lab, tmp_path: Path) -> Broken:
+        gw = lab.gateway(tag, env)
+        return Broken(gw["name"], [], diff, {"api_port": gw["api_port"]})
+    return setup
+
+
+def _env_after(expected: dict[str, str | None], root_status: int | None = None) -> Callable[[Lab, Broken], None]:
+    def check(lab: Lab, broken: Broken) -> None:
+        env = _env(lab, broken.name)
+        for key, value in expected.items():
+            assert env.get(key) == value, key
+        if root_status is not None:
+            port = lab.host_port(broken.name, broken.data["api_port"])
+            assert http(port, "/")[0] == root_status
+    return check
+
+
+def _gitlab_url(lab: Lab, tmp_path: Path) -> Broken:
+    gw = lab.gateway("gitlaburl", {"AIGW_GITLAB_URL": "http://localhost"})
+    return Broken(gw["name"], ["-e", "gitlab_url=https://gitlab.example.com/"],
+                  ["- --env AIGW_GITLAB_URL=http://localhost", "+ --env AIGW_GITLAB_URL=https://gitlab.example.com",
+                   "+ --env AIGW_GITLAB_API_URL=https://gitlab.example.com/api/v4/"])
+
+
+def _vllm(lab: Lab, tmp_path: Path) -> Broken:
+    vllm = lab.vllm("vllm", ["--model", "mistralai/Mistral-7B-Instruct-v0.3"])
+    template = tmp_path / "chat_template.jinja"
+    return Broken(vllm["name"], ["-e", f"template_host_path={template}"],
+                  ["+   --served-model-name mistral", "+   --chat-template /etc/vllm/chat_template.jinja"])
+
+
+def _vllm_after(lab: Lab, broken: Broken) -> None:
+    port = lab.host_port(broken.name, 8000)
+    status, _ = http(port, "/v1/chat/completions", method="POST",
+                     body={"model": "mistral", "messages": [{"role": "user", "content": "Hi"}]})
+    assert status == 200
+
+
+CASES: dict[str, tuple[Callable[[Lab, Path], Broken], Callable[[Lab, Broken], None]]] = {
+    "fix-gateway-host-network": (_host_network, _host_network_after),
+    "fix-image-platform": (_platform, _platform_after),
+    "fix-ssl-ca-bundle": (_ssl, _ssl_after),
+    "fix-streaming-a1003": (
+        _env_case("streaming", {}, ["+ --env AIGW_CUSTOM_MODELS__DISABLE_STREAMING=true"]),
+        _env_after({"AIGW_CUSTOM_MODELS__DISABLE_STREAMING": "true"})),
+    "enable-custom-models": (
+        _env_case("custom", {"AIGW_CUSTOM_MODELS__ENABLED": "false"},
+                  ["- --env AIGW_CUSTOM_MODELS__ENABLED=false", "+ --env AIGW_CUSTOM_MODELS__ENABLED=true"]),
+        _env_after({"AIGW_CUSTOM_MODELS__ENABLED": "true"})),
+    "disable-auth-bypass": (
+        _env_case("bypass", {"AIGW_AUTH__BYPASS_EXTERNAL": "true", "AIGW_AUTH__BYPASS_JWT_SIGNATURE": "True"},
+                  ["- --env AIGW_AUTH__BYPASS_EXTERNAL=true", "- --env AIGW_AUTH__BYPASS_JWT_SIGNATURE=True"]),
+        _env_after({"AIGW_AUTH__BYPASS_EXTERNAL": None, "AIGW_AUTH__BYPASS_JWT_SIGNATURE": None}, root_status=401)),
+    "troubleshoot-mode": (
+        _env_case("troubleshoot", {}, ["+ --env AIGW_AUTH__BYPASS_EXTERNAL=true"]),
+        _env_after({"AIGW_AUTH__BYPASS_EXTERNAL": "true"}, root_status=404)),
+    "fix-gitlab-url": (
+        _gitlab_url,
+        _env_after({"AIGW_GITLAB_URL": "https://gitlab.example.com",
+                    "AIGW_GITLAB_API_URL": "https://gitlab.example.com/api/v4/"})),
+    "fix-vllm-404": (_vllm, _vllm_after),
+}
+
+
+def test_every_shipped_playbook_has_an_end_to_end_case(cli: Cli) -> None:
+    code, out = cli("list")
+
+    assert code == 0
+    assert {line.split()[0] for line in out.splitlines() if line.strip()} == set(CASES)
+
+
+@pytest.mark.parametrize("playbook", sorted(CASES))
+def test_dry_run_apply_verify_then_no_op(playbook: str, cli: Cli, lab: Lab, tmp_path: Path) -> None:
+    setup, after = CASES[playbook]
+    broken = setup(lab, tmp_path)
+    before = lab.user_view(broken.name)
+    names = lab.names()
+    args = ["apply", playbook, "--container", broken.name, *broken.vars]
+
+    code, out = cli(*args, "--dry-run")
+
+    assert code == 0, out
+    assert "recreate" in out and "Dry run: nothing changed" in out
+    for line in broken.diff:
+        assert line in out, f"{line!r} not in dry run:\n{out}"
+    assert lab.user_view(broken.name) == before
+    assert lab.names() == names
+
+    code, out = cli(*args, "--yes", "--timeout", "30", "--format", "json")
+
+    assert code == 0, out
+    [result] = _containers(out)
+    assert result["action"] == "recreated", out
+    assert all(check["ok"] for check in result["checks"])
+    fixed = lab.client.api.inspect_container(broken.name)
+    assert fixed["Id"] != before["Id"] and fixed["State"]["Running"]
+    after(lab, broken)
+
+    code, out = cli(*args, "--yes", "--format", "json")
+
+    assert code == 0, out
+    assert _unchanged(out), out
+    assert lab.client.api.inspect_container(broken.name)["Id"] == fixed["Id"]
+
+
+def _containers(out: str) -> list[dict[str, Any]]:
+    """Container results of ``apply --format json``, whatever the host nesting."""
+    data = json.loads(out)
+    if "containers" in data and "plan" in data:
+        return list(data["containers"])
+    hosts = data.get("hosts") or data.get("results") or []
+    if isinstance(hosts, dict):
+        hosts = list(hosts.values())
+    return [c for host in hosts for c in host.get("containers", [])]
+
+
+def _unchanged(out: str) -> bool:
+    """True when ``apply --format json`` changed nothing (it prints the plan, or a result)."""
+    data = json.loads(out)
+    if "plan" not in data and "changed" in data:
+        return data["changed"] == 0 and all(c["action"] == "none" for c in data["containers"])
+    return all(c["action"] == "unchanged" for c in _containers(out))
+
+
+# --------------------------------------------------------------------------- failure paths
+
+@pytest.mark.parametrize("taken", ["api", "metrics"])
+def test_host_network_onto_a_taken_port_is_rolled_back(taken: str, cli: Cli, lab: Lab) -> None:
+    gw = lab.gateway(f"clash-{taken}")
+    metrics = free_port()
+    before = lab.user_view(gw["name"])
+    blocker = take_port(gw["api_port"] if taken == "api" else metrics)
+    try:
+        code, out = cli("apply", "fix-gateway-host-network", "--container", gw["name"], "-e",
+                        f"metrics_port={metrics}", "--yes", "--timeout", "5")
+    finally:
+        blocker.close()
+
+    assert code == 1, out
+    assert "rolled back" in out or "restored" in out, out
+    restored = lab.client.api.inspect_container(gw["name"])
+    assert restored["Id"] == before["Id"] and restored["State"]["Running"]
+    assert restored["HostConfig"]["NetworkMode"] != "host"
+    assert lab.wait_http(gw["name"], gw["api_port"], "/monitoring/healthz")[0] == 200
+    assert {n for n in lab.names() if "-remediate-new" in n} == set()
+
+
+def test_ssl_ca_bundle_missing_is_refused_and_changes_nothing(cli: Cli, lab: Lab, tmp_path: Path) -> None:
+    gw = lab.gateway("nobundle")
+    before, names = lab.user_view(gw["name"]), lab.names()
+
+    code, out = cli("apply", "fix-ssl-ca-bundle", "--container", gw["name"], "-e",
+                    f"ca_bundle={tmp_path / 'missing.pem'}", "--yes", "--timeout", "5")
+
+    assert code == 2, out
+    assert "missing.pem does not exist on the Docker host" in out
+    assert lab.user_view(gw["name"]) == before and lab.names() == names
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8080", "https://127.0.0.1/gitlab"])
+def test_gitlab_url_on_localhost_is_refused(url: str, cli: Cli, lab: Lab) -> None:
+    gw = lab.gateway("localhost", wait=False)
+    before, names = lab.user_view(gw["name"]), lab.names()
+
+    code, out = cli("apply", "fix-gitlab-url", "--container", gw["name"], "-e", f"gitlab_url={url}",
+                    "--yes", "--timeout", "5")
+
+    assert code == 2, out
+    assert "points at localhost" in out
+    assert lab.user_view(gw["name"]) == before and lab.names() == names
