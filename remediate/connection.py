@@ -290,6 +290,55 @@ class Connection:
         except OSError as exc:
             raise ApplyError(f"{self.label}: cannot write {path}: {exc.strerror or exc}", host=self.label) from exc
 
+    def append_file(self, path: str, data: bytes) -> None:
+        """Append to a file (created 0600 with its directories if missing), flushed to disk."""
+        try:
+            if self.is_remote:
+                with self._ssh_errors(f"append to {path}"):
+                    self._sftp_makedirs(os.path.dirname(path))
+                    with self.sftp.open(path, "ab") as fh:
+                        fh.write(data)
+                        fh.flush()
+                    self.sftp.chmod(path, 0o600)
+                return
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise ApplyError(f"{self.label}: cannot write {path}: {exc.strerror or exc}", host=self.label) from exc
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create a file only if it does not exist; returns False when it already exists."""
+        try:
+            if self.is_remote:
+                with self._ssh_errors(f"create {path}"):
+                    self._sftp_makedirs(os.path.dirname(path))
+                    try:
+                        with self.sftp.open(path, "wbx") as fh:
+                            fh.write(data)
+                    except OSError as exc:
+                        if self.read_path(path).exists:
+                            return False
+                        raise exc
+                return True
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return False
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return True
+        except OSError as exc:
+            raise ApplyError(f"{self.label}: cannot create {path}: {exc.strerror or exc}", host=self.label) from exc
+
     def remove_file(self, path: str) -> None:
         """Remove a file if it exists."""
         with contextlib.suppress(FileNotFoundError):

@@ -17,6 +17,7 @@
     │   └── ProbeFailed                 verification failed after the change
     ├── RollbackFailed                  the change failed AND restoring failed
     ├── LockedError                     another run holds the host or container
+    │   └── RecoverNeeded               an earlier apply on the host did not finish
     └── RolloutError                    some hosts of a rollout failed
 
 Messages never contain secret values; they name keys, never print their values.
@@ -109,6 +110,10 @@ class RollbackFailed(RemediateError):
 
 class LockedError(RemediateError):
     """Another remediate run holds the lock of this host or container."""
+
+
+class RecoverNeeded(LockedError):
+    """The host's journal has an unfinished apply: run ``remediate recover`` first."""
 
 
 class RolloutError(RemediateError):

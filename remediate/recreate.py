@@ -16,56 +16,91 @@ Per container that changes:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from remediate import probes
 from remediate.connection import Connection
-from remediate.errors import ContainerNotFound, PlanStaleError, ProbeFailed, RemediateError
+from remediate.errors import ApplyError, ContainerNotFound, PlanStaleError, ProbeFailed, RecoverNeeded, RemediateError
+from remediate.journal import HostLock, Journal, Transaction
 from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, Plan, fingerprint
 from remediate.report import ContainerResult, HostResult
 from remediate.spec import ContainerSpec, anonymous_volumes, create_body, spec_from_inspect
 
 DEFAULT_KEEP_BACKUPS = 3
+Json = dict[str, Any]
 
 Progress = Callable[[str, str], None]
 
 
+Decision = Literal["apply", "skip", "quit"]
+Decide = Callable[[ContainerPlan], Decision]
+
+
 def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: int = DEFAULT_KEEP_BACKUPS,
-          progress: Progress | None = None) -> HostResult:
-    """Apply a plan on the host it was made for.
+          progress: Progress | None = None, decide: Decide | None = None,
+          journal: Journal | None = None) -> HostResult:
+    """Apply a plan on the host it was made for, under the host's lock, journaling every step.
 
     Args:
-        plan: from :func:`remediate.plan.plan` on this host.
+        plan: from :func:`remediate.planner.plan` on this host.
         conn: the host.
         timeout: seconds verification keeps retrying before it counts as failed.
         keep_backups: backups kept per container after a successful apply.
         progress: called with ``(container, phase)`` as work advances.
+        decide: asked before each container that changes (step mode): apply, skip, or quit
+            (the rest is skipped; what is done stays done and verified).
+        journal: the host's journal (default: in the host's state directory).
 
     Returns:
         The host result; containers after a failed one are ``skipped``.
 
     Raises:
+        LockedError: another run holds the host.
+        RecoverNeeded: an earlier apply on the host did not finish.
         PlanStaleError: a container changed since the plan was made (nothing was changed).
     """
     started = time.monotonic()
     report = progress or (lambda _c, _p: None)
-    for cp in plan.changed:
-        _check_fresh(conn, cp)
-    results: list[ContainerResult] = []
-    failed = False
-    for cp in plan.containers:
-        if failed:
-            results.append(ContainerResult(cp.name, "skipped", cp.id))
-        elif cp.action == "none":
-            results.append(ContainerResult(cp.name, "unchanged", cp.id, cp.id))
-        else:
-            result = _apply_container(conn, cp, timeout=timeout, keep_backups=keep_backups, report=report)
+    if not plan.changed:
+        return HostResult(plan.host, plan, tuple(ContainerResult(c.name, "unchanged", c.id, c.id)
+                                                 for c in plan.containers), time.monotonic() - started)
+    journal = journal or Journal(conn)
+    with HostLock(conn, f"apply {plan.playbook}"):
+        _require_finished(journal)
+        for cp in plan.changed:
+            _check_fresh(conn, cp)
+        results: list[ContainerResult] = []
+        stop = False
+        for cp in plan.containers:
+            if stop:
+                results.append(ContainerResult(cp.name, "skipped", cp.id))
+                continue
+            if cp.action == "none":
+                results.append(ContainerResult(cp.name, "unchanged", cp.id, cp.id))
+                continue
+            choice = decide(cp) if decide else "apply"
+            if choice != "apply":
+                results.append(ContainerResult(cp.name, "skipped", cp.id, error=f"{choice} (step mode)"))
+                stop = choice == "quit"
+                continue
+            result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
+                                      keep_backups=keep_backups, report=report)
             results.append(result)
-            failed = not result.ok
+            stop = not result.ok
     return HostResult(plan.host, plan, tuple(results), time.monotonic() - started)
+
+
+def _require_finished(journal: Journal) -> None:
+    unfinished = journal.unfinished()
+    if unfinished:
+        names = ", ".join(sorted({str(t.begin.get("container")) for t in unfinished}))
+        raise RecoverNeeded(f"{journal.conn.label}: an earlier apply did not finish ({names}); "
+                            "run `remediate recover` first", host=journal.conn.label)
 
 
 def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
@@ -113,21 +148,33 @@ class _Txn:
         return failed
 
 
-def _apply_container(conn: Connection, cp: ContainerPlan, *, timeout: float, keep_backups: int,
-                     report: Progress) -> ContainerResult:
+def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, playbook: str, *, timeout: float,
+                     keep_backups: int, report: Progress) -> ContainerResult:
     started = time.monotonic()
     txn = _Txn()
     backup = f"{cp.name}{BACKUP_MARK}{_stamp()}"
     new_id: str | None = None
     checks: tuple[probes.ProbeResult, ...] = ()
+    old = conn.inspect_container(cp.id)
+    tx = journal.new_id()
+    changed_files = [w for w in cp.files if w.changed]
+    journal.begin(
+        tx, kind="apply", playbook=playbook, container=cp.name, old_id=cp.id, backup=backup,
+        temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
+        restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"),
+        files=[{"path": w.path, "mode": w.before_mode,
+                "saved": journal.save_file(tx, i, w.before) if w.before is not None else None}
+               for i, w in enumerate(changed_files)])
+    mark = functools.partial(journal.step, tx)
     try:
         report(cp.name, "write files")
         _write_files(conn, cp, txn)
+        mark("files")
         report(cp.name, "create")
-        old = conn.inspect_container(cp.id)
         new_id = _create(conn, cp.after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), txn, cp.before)
+        mark("created", new_id=new_id)
         report(cp.name, "swap")
-        _swap(conn, old, new_id, cp.name, backup, txn)
+        _swap(conn, old, new_id, cp.name, backup, txn, mark=mark)
         report(cp.name, "dependents")
         _follow_dependents(conn, cp, str(old["Id"]), new_id, txn)
         report(cp.name, "verify")
@@ -136,15 +183,25 @@ def _apply_container(conn: Connection, cp: ContainerPlan, *, timeout: float, kee
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
                               container=cp.name)
+        mark("verified")
         txn.commit()
     except RemediateError as exc:
         report(cp.name, "restore")
         left = txn.rollback()
-        return ContainerResult(cp.name, "rollback failed" if left else "rolled back", cp.id, None, None, checks, exc.message,
+        action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
+        journal.end(tx, action, error=_safe(exc.message))
+        return ContainerResult(cp.name, action, cp.id, None, None, checks, exc.message,
                                time.monotonic() - started, tuple(left))
     report(cp.name, "done")
     _prune_backups(conn, cp.name, keep_backups)
+    journal.end(tx, "recreated", new_id=new_id)
     return ContainerResult(cp.name, "recreated", cp.id, new_id, backup, checks, None, time.monotonic() - started)
+
+
+def _safe(message: str) -> str:
+    from remediate.report import redact_text
+
+    return redact_text(message)
 
 
 def _write_files(conn: Connection, cp: ContainerPlan, txn: _Txn) -> None:
@@ -172,7 +229,7 @@ def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str,
 
 
 def _swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked: str, txn: _Txn,
-          *, late: bool = False) -> None:
+          *, late: bool = False, mark: Callable[[str], None] = lambda _step: None) -> None:
     """Put ``new_id`` in place of the container ``old`` under ``name``; ``old`` is parked stopped.
 
     Order matters: the old one stops before it gives up its name, and the undo removes the new
@@ -184,6 +241,7 @@ def _swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked:
     if was_running:
         txn.undo(f"docker start {name}", lambda: conn.start(old_id), late=late)
     conn.stop(old_id, timeout=_stop_timeout(old))
+    mark("stopped")
     if policy.get("Name") not in ("", "no"):
         # A parked container must stay down, even when the daemon restarts.
         txn.undo(f"docker update --restart {policy.get('Name')} {name}",
@@ -191,10 +249,13 @@ def _swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked:
         conn.set_restart_policy(old_id, {"Name": "no"})
     txn.undo(f"docker rename {parked} {name}", lambda: conn.rename(old_id, name))
     conn.rename(old_id, parked)
+    mark("parked")
     conn.rename(new_id, name)
     txn.undo(f"docker rm -f {new_id[:12]}", lambda: conn.remove(new_id, missing_ok=True))
+    mark("swapped")
     if was_running:
         conn.start(new_id)
+        mark("started")
 
 
 def _stop_timeout(inspect: dict[str, Any]) -> int:
@@ -252,33 +313,152 @@ def _prune_backups(conn: Connection, name: str, keep: int) -> None:
         conn.remove(str(old["Id"]))
 
 
-def rollback(conn: Connection, name: str, *, timeout: float = 60.0) -> ContainerResult:
-    """Put the newest backup of ``name`` back in its place; the current one becomes a backup.
+def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Journal | None = None) -> ContainerResult:
+    """Put the newest backup of ``name`` back in its place, with the files that apply replaced;
+    the current container becomes a backup in turn.
 
     Raises:
         ContainerNotFound: ``name`` or its backup does not exist.
+        LockedError, RecoverNeeded: as for :func:`apply`.
     """
     started = time.monotonic()
-    current = conn.inspect_container(name)
-    backups = backups_of(conn, name)
-    if not backups:
-        raise ContainerNotFound(f"{conn.label}: no remediate backup of {name}", host=conn.label, container=name)
-    backup_id = str(backups[0]["Id"])
-    policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
-    txn = _Txn()
-    try:
-        _swap(conn, current, backup_id, name, f"{name}{BACKUP_MARK}{_stamp()}", txn)
-        if not (current.get("State") or {}).get("Running"):
-            conn.start(backup_id)
-        if policy.get("Name") not in ("", "no"):
-            conn.set_restart_policy(backup_id, policy)
-        check = probes.wait_running(conn, backup_id, timeout=timeout)
-        if not check.ok:
-            raise ProbeFailed(f"restored container is not running: {check.evidence}", host=conn.label,
-                              container=name)
-    except RemediateError as exc:
-        left = txn.rollback()
-        return ContainerResult(name, "rollback failed" if left else "rolled back", str(current["Id"]),
-                               None, None, (), exc.message, time.monotonic() - started, tuple(left))
-    return ContainerResult(name, "recreated", str(current["Id"]), backup_id, None, (check,), None,
+    journal = journal or Journal(conn)
+    with HostLock(conn, f"rollback {name}"):
+        _require_finished(journal)
+        current = conn.inspect_container(name)
+        backups = backups_of(conn, name)
+        if not backups:
+            raise ContainerNotFound(f"{conn.label}: no remediate backup of {name}", host=conn.label, container=name)
+        backup_id = str(backups[0]["Id"])
+        backup_name = str(backups[0]["Names"][0]).lstrip("/")
+        made_by = next((t for t in journal.transactions() if t.begin.get("backup") == backup_name), None)
+        parked = f"{name}{BACKUP_MARK}{_stamp()}"
+        policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
+        tx = journal.new_id()
+        files = _current_files(conn, journal, tx, made_by.begin.get("files") or [] if made_by else [])
+        journal.begin(tx, kind="rollback", container=name, old_id=str(current["Id"]), backup=parked,
+                      temp=backup_name, was_running=bool((current.get("State") or {}).get("Running")),
+                      restart_policy=policy, files=files)
+        txn = _Txn()
+        try:
+            _restore_files(conn, made_by.begin.get("files") or [] if made_by else [], txn, files)
+            journal.step(tx, "files")
+            _swap(conn, current, backup_id, name, parked, txn, mark=functools.partial(journal.step, tx))
+            if not (current.get("State") or {}).get("Running"):
+                conn.start(backup_id)
+            if policy.get("Name") not in ("", "no"):
+                conn.set_restart_policy(backup_id, policy)
+            check = probes.wait_running(conn, backup_id, timeout=timeout)
+            if not check.ok:
+                raise ProbeFailed(f"restored container is not running: {check.evidence}", host=conn.label,
+                                  container=name)
+            journal.step(tx, "verified")
+        except RemediateError as exc:
+            left = txn.rollback()
+            action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
+            journal.end(tx, action, error=_safe(exc.message))
+            return ContainerResult(name, action, str(current["Id"]), None, None, (), exc.message,
+                                   time.monotonic() - started, tuple(left))
+        journal.end(tx, "restored", new_id=backup_id)
+    return ContainerResult(name, "restored", str(current["Id"]), backup_id, parked, (check,), None,
                            time.monotonic() - started)
+
+
+def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json]) -> list[Json]:
+    """Save what is at each path now (so a failed rollback can put it back)."""
+    saved = []
+    for i, entry in enumerate(files):
+        state = conn.read_path(str(entry["path"]))
+        saved.append({"path": entry["path"], "mode": state.mode,
+                      "saved": journal.save_file(tx, i, state.content) if state.content is not None else None})
+    return saved
+
+
+def _restore_files(conn: Connection, files: list[Json], txn: _Txn | None, current: list[Json] | None = None) -> None:
+    """Put back the files an apply replaced, from the copies saved in the journal directory."""
+    for i, entry in enumerate(files):
+        path = str(entry["path"])
+        if txn is not None and current is not None:
+            now = current[i]
+            if now.get("saved"):
+                txn.undo(f"restore {path}", lambda n=now: _copy_saved(conn, n))  # type: ignore[misc]
+            else:
+                txn.undo(f"rm {path}", lambda p=path: conn.remove_file(p))  # type: ignore[misc]
+        if entry.get("saved"):
+            _copy_saved(conn, entry)
+        else:
+            conn.remove_file(path)
+
+
+def _copy_saved(conn: Connection, entry: Json) -> None:
+    saved = conn.read_path(str(entry["saved"]))
+    if not saved.exists or saved.content is None:
+        raise ApplyError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing", host=conn.label)
+    conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What ``recover`` did about one unfinished apply."""
+
+    container: str
+    tx: str
+    outcome: Literal["kept the verified new container", "restored the original", "manual action needed"]
+    detail: str = ""
+    manual_steps: tuple[str, ...] = ()
+
+
+def recover(conn: Connection, *, journal: Journal | None = None) -> list[Recovery]:
+    """Finish every unfinished apply on the host: keep the new container if the journal says it
+    verified, else put the original back (container, restart policy, files). Decided from the
+    journal and what the engine shows.
+
+    Raises:
+        LockedError: another live run holds the host.
+    """
+    journal = journal or Journal(conn)
+    results = []
+    with HostLock(conn, "recover"):
+        for tx in journal.unfinished():
+            if tx.done("verified"):
+                results.append(_roll_forward(conn, journal, tx))
+            else:
+                results.append(_roll_back(conn, journal, tx))
+    return results
+
+
+def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
+    name = str(tx.begin["container"])
+    journal.end(tx.id, "recovered: kept the verified new container")
+    return Recovery(name, tx.id, "kept the verified new container", f"backup {tx.begin.get('backup')} kept")
+
+
+def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
+    name, old_id = str(tx.begin["container"]), str(tx.begin["old_id"])
+    steps: list[str] = []
+    try:
+        for ref in {str(tx.value("new_id") or ""), str(tx.begin.get("temp") or "")} - {"", old_id}:
+            try:
+                if conn.inspect_container(ref)["Id"] != old_id:
+                    steps.append(f"docker rm -f {ref}")
+                    conn.remove(ref, missing_ok=True)
+            except ContainerNotFound:
+                pass
+        old = conn.inspect_container(old_id)
+        if str(old.get("Name", "")).lstrip("/") != name:
+            steps.append(f"docker rename {old_id[:12]} {name}")
+            conn.rename(old_id, name)
+        policy = tx.begin.get("restart_policy") or {}
+        if policy.get("Name") not in (None, "", "no") and (old.get("HostConfig") or {}).get("RestartPolicy") != policy:
+            conn.set_restart_policy(old_id, policy)
+        if tx.begin.get("was_running") and not (old.get("State") or {}).get("Running"):
+            steps.append(f"docker start {name}")
+            conn.start(old_id)
+        _restore_files(conn, tx.begin.get("files") or [], None)
+    except RemediateError as exc:
+        journal.end(tx.id, "recover failed", error=_safe(exc.message))
+        return Recovery(name, tx.id, "manual action needed", exc.message,
+                        (f"docker rm -f {tx.begin.get('temp')}", f"docker rename {old_id[:12]} {name}",
+                         f"docker start {name}"))
+    journal.end(tx.id, "recovered: restored the original")
+    return Recovery(name, tx.id, "restored the original", "; ".join(steps) or "nothing left to undo")

@@ -44,7 +44,7 @@ class ContainerResult:
     """What happened to one container during apply."""
 
     name: str
-    action: Literal["unchanged", "recreated", "rolled back", "rollback failed", "skipped"]
+    action: Literal["unchanged", "recreated", "restored", "rolled back", "rollback failed", "skipped"]
     id_before: str
     id_after: str | None = None
     backup: str | None = None
@@ -56,7 +56,7 @@ class ContainerResult:
     @property
     def ok(self) -> bool:
         """True when the container ended as planned."""
-        return self.action in ("unchanged", "recreated")
+        return self.action in ("unchanged", "recreated", "restored")
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ def docker_client() -> Iterator[Any]:
 
 def remove_prefixed(client: Any, prefix: str) -> None:
     """Remove containers whose name starts with prefix (leftovers of an earlier, killed run)."""
-    for container in client.containers.list(all=True, filters={"name": prefix}):
-        if container.name.startswith(prefix):
-            container.remove(force=True)
+    for container in client.api.containers(all=True, filters={"name": prefix}):
+        if any(name.lstrip("/").startswith(prefix) for name in container["Names"]):
+            client.api.remove_container(container["Id"], force=True)
 
 
 @dataclass
@@ -49,8 +49,14 @@ class Cli:
 
 
 @pytest.fixture
-def cli() -> Cli:
-    return Cli(env={"COLUMNS": "200", "REMEDIATE_YES": ""})
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A journal/lock directory of this test's own (on every Docker host, the same path)."""
+    return str(tmp_path_factory.mktemp("remediate-state"))
+
+
+@pytest.fixture
+def cli(state_dir: str) -> Cli:
+    return Cli(env={"COLUMNS": "200", "REMEDIATE_YES": "", "REMEDIATE_STATE_DIR": state_dir})
 
 
 def free_port() -> int:

@@ -37,7 +37,7 @@ def _host_port(container: Any, port: str = "8000/tcp") -> int:
 
 
 def _wait_healthy(port: int) -> None:
-    for _ in range(100):
+    for _ in range(300):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
                 return
@@ -50,6 +50,11 @@ def _user_view(inspect: dict[str, Any]) -> dict[str, Any]:
     return {"Id": inspect["Id"], "Name": inspect["Name"], "Config": inspect["Config"],
             "HostConfig": inspect["HostConfig"], "Running": inspect["State"]["Running"],
             "StartedAt": inspect["State"]["StartedAt"]}
+
+
+def _ours(client: Any) -> set[str]:
+    names = {n.lstrip("/") for c in client.api.containers(all=True) for n in c["Names"]}
+    return {n for n in names if n.startswith(PREFIX)}
 
 
 @pytest.fixture
@@ -79,7 +84,7 @@ def _apply(cli: Cli, vllm: dict[str, Any], *extra: str) -> tuple[int, str]:
 
 def test_dry_run_shows_diff_and_changes_nothing(cli: Cli, vllm: dict[str, Any], docker_client: Any) -> None:
     before = docker_client.api.inspect_container(vllm["name"])
-    names_before = {c.name for c in docker_client.containers.list(all=True)}
+    names_before = _ours(docker_client)
 
     code, out = _apply(cli, vllm, "--dry-run")
 
@@ -93,7 +98,7 @@ def test_dry_run_shows_diff_and_changes_nothing(cli: Cli, vllm: dict[str, Any], 
     assert "Dry run: nothing changed" in out
     after = docker_client.api.inspect_container(vllm["name"])
     assert _user_view(after) == _user_view(before)
-    assert {c.name for c in docker_client.containers.list(all=True)} == names_before
+    assert _ours(docker_client) == names_before
     assert not vllm["template"].exists()
     assert _chat(vllm["port"]) == 404
 
@@ -130,8 +135,8 @@ def test_apply_fixes_verifies_and_second_run_is_a_no_op(cli: Cli, vllm: dict[str
     assert vllm["template"].read_bytes() == SEED_TEMPLATE.read_bytes()
     assert vllm["template"].stat().st_mode & 0o777 == 0o644
     assert _chat(_host_port(docker_client.containers.get(vllm["name"]))) == 200
-    backups = [c for c in docker_client.containers.list(all=True)
-               if c.name.startswith(vllm["name"] + "-remediate-backup-")]
+    backups = [docker_client.containers.get(n) for n in _ours(docker_client)
+               if n.startswith(vllm["name"] + "-remediate-backup-")]
     assert [b.id for b in backups] == [original["Id"]] and backups[0].status == "exited"
     assert backups[0].attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"  # parked, stays down
 
@@ -163,8 +168,7 @@ def test_failed_verify_restores_the_original(cli: Cli, vllm: dict[str, Any], doc
     assert after["HostConfig"]["RestartPolicy"] == original["HostConfig"]["RestartPolicy"]
     assert after["Args"] == original["Args"]
     assert vllm["template"].read_text() == "old content\n"
-    leftovers = [c.name for c in docker_client.containers.list(all=True) if c.name.startswith(vllm["name"] + "-")]
-    assert leftovers == []
+    assert {n for n in _ours(docker_client) if n.startswith(vllm["name"] + "-")} == set()
     port = _host_port(docker_client.containers.get(vllm["name"]))
     _wait_healthy(port)
     assert _chat(port) == 404
