@@ -510,7 +510,7 @@ def _gitlab_url(obs: Observed, facts: ContainerFacts) -> Finding:
         return Finding(obs.name, "gitlab-url", status, evidence, fix, "ai-gateway")
 
     if not url:
-        return finding("fail", "AIGW_GITLAB_URL is unset: the gateway checks GitLab's tokens against "
+        return finding("fail", "AIGW_GITLAB_URL is unset: the gateway validates GitLab's JWTs with "
                        "https://gitlab.com instead of your GitLab instance")
     host = url_host(url)
     if not url.lower().startswith(("http://", "https://")) or not host:

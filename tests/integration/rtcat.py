@@ -149,11 +149,11 @@ class Lab:
         return {"name": container.name, "container": container}
 
     def busybox(self, tag: str, env: dict[str, str], *, image: str = BUSYBOX, start: bool = True,
-                **kwargs: Any) -> dict[str, Any]:
+                command: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         """A sleeping busybox; with AIGW_* env it is selected as an AI gateway."""
         # SIGKILL: a sleeping PID 1 ignores SIGTERM, and every stop would wait 10 s.
-        container = self._run(image, tag, ["sleep", "3600"], environment=env, stop_signal="SIGKILL",
-                              start=start, **kwargs)
+        container = self._run(image, tag, command or ["sleep", "3600"], environment=env,
+                              stop_signal="SIGKILL", start=start, **kwargs)
         return {"name": container.name, "container": container}
 
     def host_port(self, name: str, container_port: int) -> int:
