@@ -20,7 +20,9 @@ from remediate import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from remediate.connection import Connection
     from remediate.planner import Plan
+    from remediate.recreate import Recovery
     from remediate.playbook import Playbook
     from remediate.report import ContainerResult, HostResult
     from remediate.rollout import RolloutResult, Target
@@ -266,26 +268,120 @@ def hosts(inventory: str, limit: str | None, fmt: str) -> None:
     click.echo(f"{len(targets)} host(s)")
 
 
+def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None, known_hosts: str | None,
+                 accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
+    """One connection per selected host, opened and closed in turn."""
+    from remediate.connection import Connection
+    from remediate.transport import SshOptions
+
+    for target in _targets(hosts, inventory, limit):
+        ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                         key_file=target.key_file or private_key)
+        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
+            yield conn
+
+
 @main.command()
 @click.argument("container")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def rollback(container: str, timeout: float, fmt: str) -> None:
-    """Put the newest remediate backup of CONTAINER back in its place."""
-    from remediate import recreate as applying
-    from remediate.connection import Connection
+@_host_options
+def rollback(container: str, timeout: float, fmt: str, **where: Any) -> None:
+    """Put the newest remediate backup of CONTAINER back in its place (and the files it replaced)."""
+    from remediate.recreate import rollback as run_rollback
 
-    with _errors(), Connection("local") as conn:
-        result = applying.rollback(conn, container, timeout=timeout)
+    results = []
+    with _errors():
+        for conn in _connections(**where):
+            results.append((conn.label, run_rollback(conn, container, timeout=timeout)))
     if fmt == "json":
-        click.echo(json.dumps({"container": result.name, "ok": result.ok, "error": result.error,
-                               "restored_id": (result.id_after or "")[:12] or None}, indent=2))
-    elif result.ok:
-        click.echo(f"{container}: restored the previous container ({(result.id_after or '')[:12]}); "
-                   "the replaced one is kept as a backup")
-    else:
-        _print_container_failure(_console(), result)
-    sys.exit(EXIT_OK if result.ok else (EXIT_ROLLBACK_FAILED if result.manual_steps else EXIT_FAILED))
+        click.echo(json.dumps([{"host": host, "container": r.name, "action": r.action, "error": r.error,
+                                "restored_id": (r.id_after or "")[:12] or None, "parked_as": r.backup,
+                                "manual_steps": list(r.manual_steps)} for host, r in results], indent=2))
+    for host, result in results:
+        if fmt == "json":
+            continue
+        if result.ok:
+            click.echo(f"{host}: {container}: restored the previous container ({(result.id_after or '')[:12]}); "
+                       f"the replaced one is kept as {result.backup}")
+        else:
+            _print_container_failure(_console(), result)
+    if any(r.action == "rollback failed" for _, r in results):
+        sys.exit(EXIT_ROLLBACK_FAILED)
+    sys.exit(EXIT_OK if all(r.ok for _, r in results) else EXIT_FAILED)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_host_options
+def recover(fmt: str, **where: Any) -> None:
+    """Finish applies that were interrupted (killed, connection lost, reboot) on each host.
+
+    From the host's journal and what the engine shows: a change that verified is kept, anything
+    else is put back to the original container and files.
+    """
+    from remediate.recreate import recover as run_recover
+
+    done: list[tuple[str, Recovery]] = []
+    with _errors():
+        for conn in _connections(**where):
+            done.extend((conn.label, r) for r in run_recover(conn))
+    if fmt == "json":
+        click.echo(json.dumps([{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome,
+                                "detail": r.detail, "manual_steps": list(r.manual_steps)} for h, r in done], indent=2))
+    elif not done:
+        click.echo("nothing to recover: every apply finished")
+    for host, r in done:
+        if fmt == "text":
+            click.echo(f"{host}: {r.container}: {r.outcome} ({r.detail})")
+            for step in r.manual_steps:
+                click.echo(f"    {step}")
+    sys.exit(EXIT_ROLLBACK_FAILED if any(r.manual_steps for _, r in done) else EXIT_OK)
+
+
+@main.command()
+@click.option("--container", help="Only this container.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_host_options
+def history(container: str | None, fmt: str, **where: Any) -> None:
+    """Past applies and rollbacks on each host, newest first: result, who ran it, when."""
+    from remediate.journal import Journal
+    from remediate.journal import history as read_history
+
+    rows: list[dict[str, Any]] = []
+    with _errors():
+        for conn in _connections(**where):
+            rows.extend({"host": conn.label, **row} for row in read_history(Journal(conn), container))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no history")
+    for row in rows:
+        click.echo(f"{row['time']}  {row['host']}  {row['container']}  {row['kind']}"
+                   f"{' ' + row['playbook'] if row.get('playbook') else ''}  {row['result']}  "
+                   f"by {row['user']}@{row['controller']}")
+
+
+@main.command()
+@click.option("--container", help="Only backups of this container.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_host_options
+def backups(container: str | None, fmt: str, **where: Any) -> None:
+    """The backups remediate keeps (stopped, for `remediate rollback`), newest first."""
+    from remediate.recreate import list_backups
+
+    rows: list[dict[str, Any]] = []
+    with _errors():
+        for conn in _connections(**where):
+            rows.extend({"host": conn.label, **row} for row in list_backups(conn, container))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no backups")
+    for row in rows:
+        click.echo(f"{row['host']}  {row['backup']}  of {row['container']}  {row['image']}  {row['status']}")
 
 
 # --------------------------------------------------------------------------- rendering

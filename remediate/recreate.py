@@ -308,6 +308,18 @@ def backups_of(conn: Connection, name: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda c: max(c.get("Names") or [""]), reverse=True)
 
 
+def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
+    """Every remediate backup on the host (optionally of one container), newest first."""
+    rows = []
+    for c in conn.list_containers():
+        name = str((c.get("Names") or ["/"])[0]).lstrip("/")
+        original, mark, stamp = name.partition(BACKUP_MARK)
+        if mark and (container is None or original == container):
+            rows.append({"backup": name, "container": original, "stamp": stamp, "id": str(c["Id"])[:12],
+                         "image": c.get("Image"), "status": c.get("Status")})
+    return sorted(rows, key=lambda r: str(r["stamp"]), reverse=True)
+
+
 def _prune_backups(conn: Connection, name: str, keep: int) -> None:
     for old in backups_of(conn, name)[keep:]:
         conn.remove(str(old["Id"]))
