@@ -596,8 +596,8 @@ def _print_diagnosis(out: Console, data: dict[str, Any]) -> None:
         out.print(f"  {escape(error['meaning'])}")
         if error["playbooks"]:
             out.print(f"  Playbooks that may fix it: {', '.join(error['playbooks'])}")
-        if error["failing_checks"]:
-            out.print(f"  [yellow]Related checks not passing here: {', '.join(error['failing_checks'])}[/yellow]")
+        if error["not_passing"]:
+            out.print(f"  [yellow]Related checks not passing here: {', '.join(error['not_passing'])}[/yellow]")
         elif error["checks"]:
             out.print(f"  Related checks ({', '.join(error['checks'])}) pass here.")
         out.print("")

@@ -229,8 +229,8 @@ def findings_json(findings: Sequence[Finding], *, error_code: str | None = None,
         "error": None if code is None else {
             "code": code.code, "message": code.message, "meaning": code.meaning,
             "checks": list(code.checks), "playbooks": list(code.playbooks),
-            "failing_checks": sorted({f.check for f in findings
-                                      if f.check in code.checks and f.status != "pass"}),
+            "not_passing": sorted({f.check for f in findings
+                                   if f.check in code.checks and f.status != "pass"}),
         },
         "findings": [{"container": f.container, "kind": f.kind, "check": f.check, "status": f.status,
                       "evidence": f.evidence, "fix": f.fix} for f in findings],
@@ -712,7 +712,7 @@ def _vllm(ctx: _Context, obs: Observed) -> list[Finding]:
     chat = _http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
         "model": chat_model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1})
     if chat.status == 200:
-        findings.append(finding("chat-template", "pass", chat.shown()))
+        findings.append(finding("chat-template", "pass", f"{chat.where}: 200 (the chat template renders)"))
     elif chat.status == 400 and "chat template" in chat.body:
         findings.append(finding("chat-template", "fail", chat.shown() + " (start vLLM with --chat-template)",
                                 "fix-vllm-404"))

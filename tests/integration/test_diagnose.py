@@ -332,7 +332,7 @@ def test_error_code_explained(cli: Cli, lab: Lab) -> None:
     assert data["error"]["code"] == "A1003"
     assert data["error"]["message"].endswith("Error code: A1003")
     assert "fix-streaming-a1003" in data["error"]["playbooks"]
-    assert "streaming" in data["error"]["failing_checks"]
+    assert "streaming" in data["error"]["not_passing"]
 
     code, out = cli("diagnose", "--error", "A1003", "--container", gw["name"])
 
