@@ -14,6 +14,7 @@ This module is pure: plain dicts in, plain dicts out; no docker, no I/O.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +45,11 @@ _UNSET_HOST_VALUES: dict[str, tuple[Any, ...]] = {
 
 #: Keys where 0 / False are meaningful values and must be carried.
 _ZERO_IS_SET = frozenset({"MemorySwappiness"})
+
+#: ``Config`` keys carried on recreate but not compared: the engine only records them for
+#: clients, and ``docker run -d`` (all False) and ``docker create`` / the SDK (stdout and stderr
+#: True) spell the same container differently.
+_NOT_COMPARED = frozenset({"AttachStdin", "AttachStdout", "AttachStderr"})
 
 _ANON_VOLUME = re.compile(r"^[0-9a-f]{64}$")
 
@@ -109,7 +115,7 @@ class ContainerSpec:
         return {
             "image": self.image,
             "platform": self.platform,
-            "config": {k: _normalise(k, v) for k, v in self.config.items()},
+            "config": {k: _normalise(k, v) for k, v in self.config.items() if k not in _NOT_COMPARED},
             "host_config": {k: _normalise(k, v) for k, v in self.host_config.items()},
             "networks": {n: {k: _normalise(k, v) for k, v in ep.items()} for n, ep in self.networks.items()},
         }
@@ -157,9 +163,12 @@ def spec_from_inspect(container: Mapping[str, Any], image: Mapping[str, Any] | N
     _subtract_image_defaults(config, img_cfg)
     host_config = _user_host_config(host, config, img_cfg)
     mode = str(host_config.get("NetworkMode", "default"))
-    if config.get("Hostname") == short_id or _shares_uts(mode, host_config):
+    if _shares_uts(mode, host_config):
         config.pop("Hostname", None)
         config.pop("Domainname", None)
+    elif config.get("Hostname") == short_id:
+        # The engine's own hostname; a user-set domainname is kept on its own.
+        config.pop("Hostname", None)
     if _shares_network(mode):
         config.pop("MacAddress", None)
 
@@ -186,13 +195,21 @@ def image_platform(image: Mapping[str, Any]) -> str | None:
 def anonymous_volumes(container: Mapping[str, Any]) -> dict[str, str]:
     """Target path -> volume name of the container's anonymous volumes (``-v /path``, image VOLUME).
 
-    A recreated container must get these by name, or it starts with empty ones.
+    A recreated container must get these by name, or it starts with empty ones. Volumes that
+    come through ``--volumes-from`` are not the container's own and are left out: the recreated
+    container gets them the same way (and with the same read-only flag).
     """
+    cfg: Mapping[str, Any] = container.get("Config") or {}
+    host: Mapping[str, Any] = container.get("HostConfig") or {}
+    own = set(cfg.get("Volumes") or {})
+    own |= {str(m.get("Target")) for m in host.get("Mounts") or [] if m.get("Type") == "volume"}
+    own |= {_split_bind(b)[1] for b in host.get("Binds") or [] if _ANON_VOLUME.match(_split_bind(b)[0])}
     result: dict[str, str] = {}
     for mount in container.get("Mounts") or []:
         name = mount.get("Name") or ""
-        if mount.get("Type") == "volume" and _ANON_VOLUME.match(name):
-            result[str(mount["Destination"])] = name
+        target = str(mount.get("Destination"))
+        if mount.get("Type") == "volume" and _ANON_VOLUME.match(name) and target in own:
+            result[target] = name
     return result
 
 
@@ -207,7 +224,12 @@ def _subtract_image_defaults(config: Json, img: Mapping[str, Any]) -> None:
         if key in config:
             image_keys = set(img.get(key) or {})
             config[key] = {k: v for k, v in config[key].items() if k not in image_keys}
-    user_entrypoint = config.get("Entrypoint") != img.get("Entrypoint") and "Entrypoint" in config
+    user_entrypoint = "Entrypoint" in config and (
+        config["Entrypoint"] != img.get("Entrypoint")
+        # The image's entrypoint given again with no command: the engine then drops the image
+        # CMD, which only an explicit entrypoint reproduces.
+        or ("Cmd" not in config and bool(img.get("Cmd")))
+    )
     if not user_entrypoint:
         config.pop("Entrypoint", None)
         # Docker drops the image CMD when an entrypoint is given, so Cmd is only an image
@@ -236,6 +258,18 @@ def _user_host_config(host: Mapping[str, Any], config: Json, img: Mapping[str, A
             result["Binds"] = binds
         else:
             del result["Binds"]
+    if "Mounts" in result:
+        result["Mounts"] = [_anonymous_mount(m) for m in result["Mounts"]]
+    if "Volumes" in config:
+        # The SDK also lists bind targets in Config.Volumes (the CLI does not); a bind or mount
+        # at the target wins, so such an entry changes nothing and is dropped.
+        mounted = {_split_bind(b)[1] for b in result.get("Binds") or []}
+        mounted |= {str(m.get("Target")) for m in result.get("Mounts") or []}
+        volumes = {k: v for k, v in config["Volumes"].items() if k not in mounted}
+        if volumes:
+            config["Volumes"] = volumes
+        else:
+            del config["Volumes"]
     if result.get("NetworkMode") == "bridge":
         del result["NetworkMode"]
     return result
@@ -291,6 +325,14 @@ def _split_bind(bind: str) -> tuple[str, str, str]:
     return "", parts[0], ""
 
 
+def _anonymous_mount(mount: Mapping[str, Any]) -> Json:
+    """A ``--mount type=volume`` given an anonymous volume by name (a recreate hands it over)
+    is still the anonymous mount the user asked for."""
+    if mount.get("Type") == "volume" and _ANON_VOLUME.match(str(mount.get("Source") or "")):
+        return {k: v for k, v in mount.items() if k != "Source"}
+    return dict(mount)
+
+
 def _is_carried_anonymous(bind: str, anon_targets: set[str]) -> bool:
     source, target, _ = _split_bind(bind)
     return bool(_ANON_VOLUME.match(source)) and target in anon_targets
@@ -341,14 +383,29 @@ def _norm_env(env: list[str]) -> Json:
     return dict(sorted(env_to_dict(env).items()))
 
 
+def _norm_caps(caps: Iterable[str]) -> list[str]:
+    # The docker CLI (since 20.10) sends CAP_NET_ADMIN where the SDK and compose send NET_ADMIN.
+    out = set()
+    for cap in caps:
+        upper = cap.upper()
+        out.add(upper if upper == "ALL" or upper.startswith("CAP_") else f"CAP_{upper}")
+    return sorted(out)
+
+
+def _norm_mounts(mounts: Iterable[Mapping[str, Any]]) -> list[Json]:
+    # The SDK sends ``ReadOnly: false`` and empty option fields that the CLI leaves out.
+    kept = [{k: v for k, v in m.items() if not _is_unset(k, v)} for m in mounts]
+    return sorted(kept, key=lambda m: json.dumps(m, sort_keys=True, default=str))
+
+
 _NORMALISERS: dict[str, Callable[[Any], Any]] = {
     "Env": _norm_env,
     "Binds": _norm_binds,
     "PortBindings": _norm_ports,
-    "CapAdd": _sorted, "CapDrop": _sorted, "Dns": list, "DnsSearch": list, "DnsOptions": _sorted,
+    "CapAdd": _norm_caps, "CapDrop": _norm_caps, "Dns": list, "DnsSearch": list, "DnsOptions": _sorted,
     "ExtraHosts": _sorted, "GroupAdd": _sorted, "SecurityOpt": _sorted, "Links": _sorted,
     "Aliases": _sorted, "VolumesFrom": _sorted, "Devices": _sorted, "Ulimits": _sorted,
-    "Mounts": _sorted,
+    "Mounts": _norm_mounts,
 }
 
 
@@ -373,7 +430,9 @@ def create_body(spec: ContainerSpec, *, volumes: Mapping[str, str] | None = None
 
     Args:
         spec: the spec to create.
-        volumes: target path -> name of anonymous volumes to hand over from the old container.
+        volumes: target path -> name of anonymous volumes to hand over from the old container
+            (see :func:`anonymous_volumes`): a ``--mount type=volume`` without a source gets the
+            name as its source, any other target a ``name:target`` bind.
 
     Returns:
         ``(body, extra_networks)``: the create body (``Config`` keys plus ``HostConfig`` and
@@ -384,8 +443,15 @@ def create_body(spec: ContainerSpec, *, volumes: Mapping[str, str] | None = None
     body["Image"] = spec.image
     host_config = dict(spec.host_config)
     if volumes:
+        mounts = [
+            {**m, "Source": volumes[m.get("Target")]}
+            if m.get("Type") == "volume" and not m.get("Source") and m.get("Target") in volumes else m
+            for m in host_config.get("Mounts") or []
+        ]
+        if mounts:
+            host_config["Mounts"] = mounts
         taken = {_split_bind(b)[1] for b in host_config.get("Binds") or []}
-        taken |= {m.get("Target") for m in host_config.get("Mounts") or []}
+        taken |= {str(m.get("Target")) for m in mounts}
         carried = [f"{name}:{target}" for target, name in volumes.items() if target not in taken]
         if carried:
             host_config["Binds"] = list(host_config.get("Binds") or []) + carried
@@ -482,11 +548,38 @@ def _config_lines(key: str, value: Any, show: Callable[[str, str], str]) -> list
     if key == "OpenStdin":
         return ["--interactive"]
     if key == "Healthcheck":
-        return [f"--health-cmd {shlex.quote(' '.join(value.get('Test') or []))}"] + [
-            f"--health-{k.lower()} {v}" for k, v in value.items() if k != "Test"]
+        return _health_lines(value)
     if key == "Cmd" or key.startswith("Attach") or key == "StdinOnce":
         return []
     return [f"--{key.lower()} {value}"]
+
+
+_HEALTH_FLAGS = {"Interval": "--health-interval", "Timeout": "--health-timeout", "Retries": "--health-retries",
+                 "StartPeriod": "--health-start-period", "StartInterval": "--health-start-interval"}
+
+
+def _health_lines(check: Mapping[str, Any]) -> list[str]:
+    test = list(check.get("Test") or [])
+    if test[:1] == ["NONE"]:
+        return ["--no-healthcheck"]
+    if test[:1] == ["CMD-SHELL"]:
+        lines = [f"--health-cmd {shlex.quote(' '.join(test[1:]))}"]
+    elif test[:1] == ["CMD"]:
+        lines = [f"--health-cmd {shlex.quote(json.dumps(test[1:]))}"]
+    else:
+        lines = []
+    for key, flag in _HEALTH_FLAGS.items():
+        value = check.get(key)
+        if value:
+            # Durations are nanoseconds in the API; Retries is a count.
+            lines.append(f"{flag} {value}" if key == "Retries" else f"{flag} {_duration(int(value))}")
+    return lines
+
+
+def _duration(nanoseconds: int) -> str:
+    if nanoseconds % 1_000_000_000 == 0:
+        return f"{nanoseconds // 1_000_000_000}s"
+    return f"{nanoseconds / 1_000_000:g}ms"
 
 
 _HOST_FLAGS = {
@@ -555,7 +648,7 @@ def _host_lines(key: str, value: Any, mode: str) -> list[str]:
 
 def _publish(port: str, binding: Mapping[str, Any]) -> str:
     host_ip, host_port = binding.get("HostIp") or "", binding.get("HostPort") or ""
-    container_port = port[:-4] if port.endswith("/tcp") else port
+    container_port = port.removesuffix("/tcp")
     if host_ip:
         return f"{host_ip}:{host_port}:{container_port}"
     return f"{host_port}:{container_port}" if host_port else container_port

@@ -1,0 +1,672 @@
+"""Fidelity of a recreate: a container rebuilt from its spec is the same container.
+
+For every case of a corpus of real containers (made with the docker SDK, one option or a few per
+case) the module fixture
+
+1. creates the original, starts it when this machine can (privileged, GPU and memlock containers
+   are created only), and writes data into its anonymous volumes;
+2. stops it (as the recreate does before the new one starts), takes ``spec1`` from its inspect;
+3. creates a copy from ``spec1`` under another name with :func:`remediate.recreate._create`
+   (create body, anonymous volumes handed over, extra networks connected), starts it;
+4. takes ``spec2`` from the copy's inspect.
+
+The tests then assert ``spec1 == spec2`` (names aside), and compare raw inspect fields of the
+original and the copy directly, each of which must be set on the original, so a spec that lost
+everything cannot pass. A second group checks that a container made by the docker CLI and its
+SDK-made twin give the same spec, so a re-plan of an already-applied change is a no-op.
+
+Everything created is named ``rt-fid-*`` (networks and volumes too) and labelled with the pid of
+the run; leftovers of dead runs are removed first, and everything is removed at the end. No traffic
+is sent: networks, DNS servers and extra hosts are configuration only.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from remediate import playbook as pb
+from remediate.connection import Connection
+from remediate.planner import Observed, plan
+from remediate.recreate import _create, _Txn
+from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
+
+docker = pytest.importorskip("docker")
+from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "rt-fid-"
+OWNER = "rt-fid.pid"
+BUSYBOX = "remediate-test/busybox:1"
+VLLM = "vllm/vllm-openai:v0.6.3"
+#: Built by the fixture from BUSYBOX: every image default a user can override.
+DEFAULTS_IMAGE = "rt-fid/defaults:1"
+DEFAULTS_DOCKERFILE = f"""\
+FROM {BUSYBOX}
+ENV APP_MODE=prod GREETING=hello
+LABEL org.example.role=test
+EXPOSE 9000/tcp
+HEALTHCHECK --interval=30s --timeout=3s --retries=2 CMD ["true"]
+WORKDIR /srv
+USER 1000:1000
+VOLUME /cache
+STOPSIGNAL SIGINT
+ENTRYPOINT ["sh", "-c"]
+CMD ["sleep 3600"]
+"""
+NET1, NET1_SUBNET = f"{PREFIX}net1", "10.231.250.0/25"
+NET2, NET2_SUBNET = f"{PREFIX}net2", "10.231.250.128/25"
+VOLUME = f"{PREFIX}vol"
+MOUNT_VOLUME = f"{PREFIX}mvol"
+SLEEP = ["sleep", "3600"]
+DEADLINE = 20.0  # bound for polling loops; never asserted as a duration
+PRECIOUS = "precious data\n"
+
+
+# --------------------------------------------------------------------------- the corpus
+
+@dataclass
+class Case:
+    """One container of the corpus.
+
+    Attributes:
+        id: test id; the container is ``rt-fid-<id>``, its copy ``rt-fid-<id>-copy``.
+        kwargs: ``client.containers.create`` keyword arguments (image BUSYBOX and ``sleep``
+            unless given), or None when ``body`` is used.
+        body: a raw ``POST /containers/create`` body instead (for API-only fields).
+        start: start original and copy (False: this machine cannot start it).
+        raw: inspect paths that must be set on the original and equal on the copy.
+        spec_keys: ``config.X`` / ``host_config.X`` keys spec1 must hold (the option was captured).
+        connect: networks to connect before start, name -> connect kwargs.
+        data_in: paths in anonymous volumes to write before the recreate and read back after.
+    """
+
+    id: str
+    kwargs: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+    start: bool = True
+    raw: tuple[str, ...] = ()
+    spec_keys: tuple[str, ...] = ()
+    connect: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_in: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{PREFIX}{self.id}"
+
+
+def _cases(dirs: dict[str, str]) -> list[Case]:
+    ro, rw, plain, mnt = dirs["ro"], dirs["rw"], dirs["plain"], dirs["mount"]
+    return [
+        Case("minimal", {}, spec_keys=("config.Cmd",)),
+        Case("restart-unless-stopped", {"restart_policy": {"Name": "unless-stopped"}},
+             raw=("HostConfig.RestartPolicy",), spec_keys=("host_config.RestartPolicy",)),
+        Case("restart-on-failure", {"restart_policy": {"Name": "on-failure", "MaximumRetryCount": 3}},
+             raw=("HostConfig.RestartPolicy",), spec_keys=("host_config.RestartPolicy",)),
+        Case("env-labels", {
+            "environment": {"FOO": "bar", "PATH": "/opt/bin:/usr/bin:/bin", "EMPTY": ""},
+            "labels": {"a": "1", "remediate.test": "overridden"},
+        }, raw=("Config.Env", "Config.Labels"), spec_keys=("config.Env", "config.Labels")),
+        Case("ports", {"ports": {
+            "8000/tcp": ("127.0.0.1", 48101),  # -p 127.0.0.1:48101:8000
+            "8001/tcp": 48102,                 # -p 48102:8001 (HostIp "")
+            "8002/tcp": None,                  # -p 8002 (random host port)
+            "8003/udp": ("127.0.0.1", 48103),
+        }}, raw=("HostConfig.PortBindings", "Config.ExposedPorts"),
+            spec_keys=("host_config.PortBindings", "config.ExposedPorts")),
+        Case("binds", {"volumes": [f"{ro}:/ro:ro", f"{rw}:/rw:rw", f"{plain}:/plain"]},
+             raw=("HostConfig.Binds",), spec_keys=("host_config.Binds",)),
+        Case("named-volume", {"volumes": {VOLUME: {"bind": "/v", "mode": "rw"}}},
+             raw=("HostConfig.Binds",), spec_keys=("host_config.Binds",)),
+        # -v /data as the CLI sends it: Config.Volumes only, no bind.
+        Case("anonymous-volume", body={"Image": BUSYBOX, "Cmd": SLEEP, "Volumes": {"/data": {}}},
+             raw=("Config.Volumes",), spec_keys=("config.Volumes",), data_in=("/data",)),
+        Case("tmpfs", {"tmpfs": {"/run/t": "size=1m,mode=1777"}},
+             raw=("HostConfig.Tmpfs",), spec_keys=("host_config.Tmpfs",)),
+        Case("mounts", {"mounts": [
+            Mount("/mv", MOUNT_VOLUME, type="volume"),
+            Mount("/mb", mnt, type="bind", read_only=True),
+            Mount("/mt", None, type="tmpfs", tmpfs_size=1 << 20),
+            Mount("/manon", None, type="volume"),  # --mount type=volume,target=/manon: anonymous
+        ]}, raw=("HostConfig.Mounts",), spec_keys=("host_config.Mounts",), data_in=("/manon",)),
+        Case("network-bridge", {"network_mode": "bridge"}, raw=("HostConfig.NetworkMode",)),
+        Case("network-user", {
+            "network": NET1,
+            "networking_config": {NET1: docker.types.EndpointConfig(
+                "1.41", aliases=["svc", "svc-alt"], ipv4_address="10.231.250.11")},
+        }, raw=("HostConfig.NetworkMode",), spec_keys=("host_config.NetworkMode",)),
+        Case("two-networks", {
+            "network": NET1,
+            "networking_config": {NET1: docker.types.EndpointConfig(
+                "1.41", aliases=["first"], ipv4_address="10.231.250.12")},
+        }, connect={NET2: {"aliases": ["second"], "ipv4_address": "10.231.250.140"}},
+            raw=("HostConfig.NetworkMode",), spec_keys=("host_config.NetworkMode",)),
+        Case("link", {"links": {f"{PREFIX}db": "db"}},
+             raw=("HostConfig.Links",), spec_keys=("host_config.Links",)),
+        Case("dns", {"dns": ["192.0.2.53"], "dns_search": ["example.test"], "dns_opt": ["ndots:2"],
+                     "extra_hosts": {"db.example.test": "192.0.2.10"}},
+             raw=("HostConfig.Dns", "HostConfig.DnsSearch", "HostConfig.DnsOptions", "HostConfig.ExtraHosts"),
+             spec_keys=("host_config.Dns", "host_config.ExtraHosts")),
+        Case("hostname-user", {"hostname": "myhost", "domainname": "example.test"},
+             raw=("Config.Hostname", "Config.Domainname"), spec_keys=("config.Hostname", "config.Domainname")),
+        Case("domainname-only", {"domainname": "example.test"},
+             raw=("Config.Domainname",), spec_keys=("config.Domainname",)),
+        Case("user-workdir-groups", {"user": "1000:1000", "working_dir": "/tmp", "group_add": ["1234"]},
+             raw=("Config.User", "Config.WorkingDir", "HostConfig.GroupAdd"),
+             spec_keys=("config.User", "config.WorkingDir", "host_config.GroupAdd")),
+        Case("entrypoint-cmd", {"entrypoint": ["sh", "-c"], "command": ["sleep 3600"]},
+             raw=("Config.Entrypoint", "Config.Cmd"), spec_keys=("config.Entrypoint", "config.Cmd")),
+        Case("healthcheck", {"healthcheck": {
+            "test": ["CMD-SHELL", "true"], "interval": 30_000_000_000, "timeout": 2_000_000_000,
+            "retries": 2, "start_period": 1_000_000_000}},
+            raw=("Config.Healthcheck",), spec_keys=("config.Healthcheck",)),
+        Case("log-json-file", {"log_config": LogConfig(type="json-file", config={"max-size": "1m", "max-file": "2"})},
+             raw=("HostConfig.LogConfig",), spec_keys=("host_config.LogConfig",)),
+        Case("log-none", {"log_config": LogConfig(type="none")},
+             raw=("HostConfig.LogConfig",), spec_keys=("host_config.LogConfig",)),
+        Case("ulimits-sysctls", {"ulimits": [Ulimit(name="nofile", soft=1024, hard=2048)],
+                                 "sysctls": {"net.core.somaxconn": "1024"}},
+             raw=("HostConfig.Ulimits", "HostConfig.Sysctls"),
+             spec_keys=("host_config.Ulimits", "host_config.Sysctls")),
+        Case("caps-security", {"cap_add": ["NET_ADMIN"], "cap_drop": ["MKNOD"],
+                               "security_opt": ["no-new-privileges"]},
+             raw=("HostConfig.CapAdd", "HostConfig.CapDrop", "HostConfig.SecurityOpt"),
+             spec_keys=("host_config.CapAdd", "host_config.CapDrop", "host_config.SecurityOpt")),
+        Case("privileged", {"privileged": True}, start=False,
+             raw=("HostConfig.Privileged",), spec_keys=("host_config.Privileged",)),
+        Case("devices", {"devices": ["/dev/null:/dev/xnull:rwm"]},
+             raw=("HostConfig.Devices",), spec_keys=("host_config.Devices",)),
+        # --gpus all: needs the NVIDIA runtime, which this machine lacks; create only.
+        Case("gpus", {"device_requests": [DeviceRequest(count=-1, capabilities=[["gpu"]])]}, start=False,
+             raw=("HostConfig.DeviceRequests",), spec_keys=("host_config.DeviceRequests",)),
+        Case("shm-ipc", {"shm_size": "128m", "ipc_mode": "shareable"},
+             raw=("HostConfig.ShmSize", "HostConfig.IpcMode"), spec_keys=("host_config.ShmSize",)),
+        Case("pid-uts-host", {"pid_mode": "host", "uts_mode": "host"},
+             raw=("HostConfig.PidMode", "HostConfig.UTSMode"),
+             spec_keys=("host_config.PidMode", "host_config.UTSMode")),
+        Case("init", {"init": True}, raw=("HostConfig.Init",), spec_keys=("host_config.Init",)),
+        Case("limits", {"mem_limit": "64m", "nano_cpus": 500_000_000, "cpu_shares": 512,
+                        "pids_limit": 100, "oom_score_adj": 100},
+             raw=("HostConfig.Memory", "HostConfig.NanoCpus", "HostConfig.CpuShares",
+                  "HostConfig.PidsLimit", "HostConfig.OomScoreAdj"),
+             spec_keys=("host_config.Memory", "host_config.NanoCpus", "host_config.OomScoreAdj")),
+        Case("runtime-stop", body={"Image": BUSYBOX, "Cmd": SLEEP, "StopSignal": "SIGINT", "StopTimeout": 7,
+                                   "HostConfig": {"Runtime": "runc"}},
+             raw=("Config.StopSignal", "Config.StopTimeout", "HostConfig.Runtime"),
+             spec_keys=("config.StopSignal", "config.StopTimeout", "host_config.Runtime")),
+        Case("tty-stdin", {"tty": True, "stdin_open": True, "command": None},
+             raw=("Config.Tty", "Config.OpenStdin"), spec_keys=("config.Tty", "config.OpenStdin")),
+        Case("read-only", {"read_only": True},
+             raw=("HostConfig.ReadonlyRootfs",), spec_keys=("host_config.ReadonlyRootfs",)),
+        Case("network-host", {"network_mode": "host"},
+             raw=("HostConfig.NetworkMode",), spec_keys=("host_config.NetworkMode",)),
+        Case("network-none", {"network_mode": "none"},
+             raw=("HostConfig.NetworkMode",), spec_keys=("host_config.NetworkMode",)),
+        Case("publish-all", body={"Image": BUSYBOX, "Cmd": SLEEP, "ExposedPorts": {"9000/tcp": {}},
+                                  "HostConfig": {"PublishAllPorts": True}},
+             raw=("HostConfig.PublishAllPorts", "Config.ExposedPorts"),
+             spec_keys=("host_config.PublishAllPorts", "config.ExposedPorts")),
+        Case("network-container", {"network_mode": f"container:{PREFIX}netowner"},
+             raw=("HostConfig.NetworkMode",), spec_keys=("host_config.NetworkMode",)),
+        Case("volumes-from", {"volumes_from": [f"{PREFIX}vsrc:ro"]},
+             raw=("HostConfig.VolumesFrom",), spec_keys=("host_config.VolumesFrom",)),
+        Case("mac-address", {"mac_address": "02:42:0a:e7:fa:01"},
+             raw=("Config.MacAddress",), spec_keys=("config.MacAddress",)),
+        Case("memlock", {"ulimits": [Ulimit(name="memlock", soft=-1, hard=-1)]}, start=False,
+             raw=("HostConfig.Ulimits",), spec_keys=("host_config.Ulimits",)),
+        # Image defaults: an untouched container of DEFAULTS_IMAGE has a nearly empty spec...
+        Case("image-defaults", {"image": DEFAULTS_IMAGE, "command": None},
+             raw=("Config.Entrypoint", "Config.Cmd", "Config.Healthcheck", "Config.User"),
+             data_in=("/cache",)),
+        # ...and every override of one is carried.
+        Case("image-overrides", {
+            "image": DEFAULTS_IMAGE, "command": ["exec sleep 3601"], "environment": {"GREETING": "bye", "NEW": "1"},
+            "labels": {"org.example.role": "other"}, "user": "0", "working_dir": "/tmp",
+            "healthcheck": {"test": ["NONE"]}, "stop_signal": "SIGTERM",
+        }, raw=("Config.Cmd", "Config.Env", "Config.Labels", "Config.User", "Config.WorkingDir",
+                "Config.Healthcheck", "Config.StopSignal"),
+            spec_keys=("config.Cmd", "config.Env", "config.Labels", "config.User", "config.WorkingDir",
+                       "config.Healthcheck", "config.StopSignal")),
+        # The image's own entrypoint given explicitly, no command: the image CMD must stay off.
+        Case("image-entrypoint-no-cmd", body={"Image": DEFAULTS_IMAGE, "Entrypoint": ["sh", "-c"]}, start=False,
+             raw=("Config.Entrypoint",), spec_keys=("config.Entrypoint",)),
+        Case("vllm-like", {
+            "image": VLLM, "environment": {"PYTHONUNBUFFERED": "0", "HF_TOKEN": "hf_secret"},
+            "command": ["--model", "facebook/opt-125m", "--port", "8000"],
+        }, raw=("Config.Env", "Config.Cmd", "Config.Entrypoint"), spec_keys=("config.Env", "config.Cmd")),
+    ]
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _get(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        data = (data or {}).get(part)
+    return data
+
+
+def _remove_leftovers(client: Any) -> None:
+    """Remove rt-fid-* containers, networks and volumes of earlier runs that are no longer alive."""
+    def dead(labels: dict[str, str] | None) -> bool:
+        owner = (labels or {}).get(OWNER, "")
+        if not owner.isdigit() or int(owner) == os.getpid():
+            return True
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    for c in client.containers.list(all=True, filters={"name": PREFIX}):
+        if c.name.startswith(PREFIX) and dead(c.labels):
+            _quiet(lambda c=c: c.remove(force=True, v=True))
+    for n in client.networks.list(names=[PREFIX]):
+        if n.name.startswith(PREFIX) and dead(n.attrs.get("Labels")):
+            _quiet(n.remove)
+    for v in client.volumes.list(filters={"name": PREFIX}):
+        if v.name.startswith(PREFIX) and dead(v.attrs.get("Labels")):
+            _quiet(v.remove)
+
+
+def _quiet(step: Callable[[], Any]) -> None:
+    try:
+        step()
+    except docker.errors.APIError:  # already gone, or still in use by a live run
+        pass
+
+
+def _wait_running(api: Any, ref: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        inspect = dict(api.inspect_container(ref))
+        state = inspect["State"]
+        if state.get("Running") and not state.get("Restarting"):
+            return inspect
+        if state.get("Status") in ("exited", "dead") or time.monotonic() > deadline:
+            logs = api.logs(ref).decode(errors="replace")
+            raise AssertionError(f"{ref} is not running: {state}\n{logs}")
+        time.sleep(0.05)
+
+
+def _exec(api: Any, ref: str, cmd: list[str]) -> str:
+    exec_id = api.exec_create(ref, cmd, user="0")["Id"]
+    out = api.exec_start(exec_id).decode(errors="replace")
+    code = api.exec_inspect(exec_id)["ExitCode"]
+    assert code == 0, f"{cmd} in {ref} exited {code}: {out}"
+    return str(out)
+
+
+def _raw(inspect: dict[str, Any], path: str) -> Any:
+    """An inspect field, without the differences a faithful copy has by design."""
+    value = _get(inspect, path)
+    if path == "HostConfig.Links":
+        # /db:/<this container's name>/alias: the copy has another name.
+        name = inspect["Name"]
+        return [link.replace(f":{name}/", ":<self>/") for link in value or []]
+    if path == "Config.Hostname" and value == inspect["Id"][:12]:
+        return "<auto>"  # the engine names each container after its own id
+    if path == "Config.Volumes" and value:
+        # The SDK also lists bind targets as volumes; the bind wins, the copy leaves them out.
+        bound = {b.split(":")[1] for b in inspect["HostConfig"].get("Binds") or [] if len(b.split(":")[0]) != 64}
+        return {k: v for k, v in value.items() if k not in bound} or None
+    if path == "HostConfig.NetworkMode" and value == "bridge":
+        return "default"  # the same network on Linux; the spec writes it as the default
+    if path == "HostConfig.Binds":
+        # Anonymous volumes are handed to the copy by name (the same volumes: see _mount_view).
+        return [b for b in value or [] if len(b.split(":")[0]) != 64] or None
+    if path == "HostConfig.Mounts":
+        # An anonymous --mount volume is handed to the copy by name (the same volume: see
+        # _mount_view); without the name it is the mount the user asked for.
+        return [{k: v for k, v in m.items() if not (k == "Source" and len(v) == 64 and m["Type"] == "volume")}
+                for m in value or []]
+    return value
+
+
+def _mount_view(inspect: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What is mounted where (volume names included: an anonymous volume must be the same one)."""
+    return sorted(
+        (m.get("Type"), m.get("Destination"), m.get("RW"), m.get("Name") or m.get("Source"))
+        for m in inspect.get("Mounts") or []
+    )
+
+
+def _endpoint_view(inspect: dict[str, Any]) -> dict[str, Any]:
+    """Network -> (user aliases, static IPs, links); the engine's short-id alias left out."""
+    short_id = inspect["Id"][:12]
+    return {
+        net: (sorted(a for a in ep.get("Aliases") or [] if a != short_id), ep.get("IPAMConfig") or {},
+              sorted(ep.get("Links") or []))
+        for net, ep in (inspect["NetworkSettings"].get("Networks") or {}).items()
+    }
+
+
+@dataclass
+class Result:
+    """Original and copy of one case (or the error that stopped the round trip)."""
+
+    case: Case
+    original: dict[str, Any] | None = None
+    copy: dict[str, Any] | None = None
+    spec1: ContainerSpec | None = None
+    spec2: ContainerSpec | None = None
+    data_read: dict[str, str] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+class Lab:
+    """The module's Docker objects; everything made is recorded and removed at the end."""
+
+    def __init__(self, client: Any, dirs: dict[str, str]) -> None:
+        self.client = client
+        self.api = client.api
+        self.dirs = dirs
+        self.labels = {OWNER: str(os.getpid())}
+        self.anonymous: set[str] = set()
+        self.images: dict[str, dict[str, Any] | None] = {}
+
+    def image(self, ref: str) -> dict[str, Any] | None:
+        if ref not in self.images:
+            self.images[ref] = dict(self.api.inspect_image(ref))
+        return self.images[ref]
+
+    def create(self, case: Case) -> str:
+        if case.body is not None:
+            # With no HostConfig at all, the engine skips its checks and leaves Runtime empty
+            # until start; the CLI and the SDK always send one.
+            body = {"HostConfig": {}, **case.body}
+            body["Labels"] = {**self.labels, **body.get("Labels", {})}
+            return str(self.api.create_container_from_config(body, name=case.name)["Id"])
+        kwargs = dict(case.kwargs or {})
+        image = kwargs.pop("image", BUSYBOX)
+        kwargs.setdefault("command", SLEEP)
+        kwargs["labels"] = {**self.labels, **kwargs.get("labels", {})}
+        container = self.client.containers.create(image, name=case.name, use_config_proxy=False, **kwargs)
+        return str(container.id)
+
+    def round_trip(self, case: Case) -> Result:
+        result = Result(case)
+        try:
+            orig_id = self.create(case)
+            for net, options in case.connect.items():
+                self.api.connect_container_to_network(orig_id, net, **options)
+            if case.start:
+                self.api.start(orig_id)
+                _wait_running(self.api, orig_id)
+                for path in case.data_in:
+                    _exec(self.api, orig_id, ["sh", "-c", f"printf '{PRECIOUS}' > {path}/file"])
+                self.api.stop(orig_id, timeout=0)
+            result.original = original = dict(self.api.inspect_container(orig_id))
+            self.anonymous |= set(anonymous_volumes(original).values())
+            image = self.image(original["Config"]["Image"])
+            result.spec1 = spec1 = spec_from_inspect(original, image)
+            copy_name = f"{case.name}-copy"
+            with Connection("local") as conn:
+                copy_id = _create(conn, spec1.replace(name=copy_name), copy_name,
+                                  anonymous_volumes(original), _Txn())
+            if case.start:
+                self.api.start(copy_id)
+                _wait_running(self.api, copy_id)
+                for path in case.data_in:
+                    result.data_read[path] = _exec(self.api, copy_id, ["cat", f"{path}/file"])
+            result.copy = copy = dict(self.api.inspect_container(copy_id))
+            result.spec2 = spec_from_inspect(copy, image)
+        except Exception as exc:  # noqa: BLE001  # reported by the case's test, not the fixture
+            result.error = exc
+        return result
+
+    def helpers(self) -> None:
+        """Containers other cases refer to: a link target, a network owner, a volume source."""
+        for name, body in (
+            ("db", {"Image": BUSYBOX, "Cmd": SLEEP}),
+            ("netowner", {"Image": BUSYBOX, "Cmd": SLEEP}),
+            ("vsrc", {"Image": BUSYBOX, "Cmd": SLEEP, "Volumes": {"/shared": {}}}),
+        ):
+            cid = self.api.create_container_from_config({**body, "Labels": self.labels}, name=f"{PREFIX}{name}")
+            self.api.start(cid["Id"])
+            _wait_running(self.api, cid["Id"])
+        _exec(self.api, f"{PREFIX}vsrc", ["sh", "-c", f"printf '{PRECIOUS}' > /shared/file"])
+        self.anonymous |= set(anonymous_volumes(self.api.inspect_container(f"{PREFIX}vsrc")).values())
+
+    def cleanup(self) -> None:
+        for c in self.client.containers.list(all=True, filters={"label": f"{OWNER}={os.getpid()}"}):
+            _quiet(lambda c=c: c.remove(force=True, v=True))
+        for name in self.anonymous:
+            _quiet(lambda name=name: self.api.remove_volume(name, force=True))
+        for name in (VOLUME, MOUNT_VOLUME):
+            _quiet(lambda name=name: self.api.remove_volume(name, force=True))
+        for net in (NET1, NET2):
+            _quiet(lambda net=net: self.api.remove_network(net))
+        _quiet(lambda: self.api.remove_image(DEFAULTS_IMAGE, force=True))
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    try:
+        cl = docker.from_env()
+        cl.ping()
+    except (docker.errors.DockerException, OSError) as exc:
+        pytest.fail(f"Docker engine not reachable ({exc}); run `bash dev/setup`")
+    for ref in (BUSYBOX, VLLM):
+        try:
+            cl.images.get(ref)
+        except docker.errors.ImageNotFound:
+            pytest.fail(f"image {ref} missing; run `bash tests/lab/images/build.sh`")
+    _remove_leftovers(cl)
+    yield cl
+    cl.close()
+
+
+@pytest.fixture(scope="module")
+def lab(client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    base = tmp_path_factory.mktemp("rt-fid")
+    dirs = {}
+    for name in ("ro", "rw", "plain", "mount", "cli"):
+        (base / name).mkdir()
+        dirs[name] = str(base / name)
+    lab = Lab(client, dirs)
+    try:
+        client.images.build(fileobj=io.BytesIO(DEFAULTS_DOCKERFILE.encode()), tag=DEFAULTS_IMAGE, rm=True,
+                            labels=lab.labels)
+        for net, subnet in ((NET1, NET1_SUBNET), (NET2, NET2_SUBNET)):
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+            client.networks.create(net, driver="bridge", ipam=ipam, labels=lab.labels)
+        for volume in (VOLUME, MOUNT_VOLUME):
+            client.volumes.create(volume, labels=lab.labels)
+        lab.helpers()
+        yield lab
+    finally:
+        lab.cleanup()
+
+
+@pytest.fixture(scope="module")
+def corpus(lab: Lab) -> dict[str, Result]:
+    cases = _cases(lab.dirs)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lab.round_trip, cases))
+    return {r.case.id: r for r in results}
+
+
+CASE_IDS = [c.id for c in _cases({"ro": "", "rw": "", "plain": "", "mount": ""})]
+
+
+def _result(corpus: dict[str, Result], case_id: str) -> Result:
+    result = corpus[case_id]
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+# --------------------------------------------------------------------------- round trip
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_spec_round_trips(corpus: dict[str, Result], case_id: str) -> None:
+    r = _result(corpus, case_id)
+    assert r.spec1 is not None and r.spec2 is not None
+    for key in r.case.spec_keys:
+        part, _, name = key.partition(".")
+        assert name in getattr(r.spec1, part), f"{key} missing from spec1: {r.spec1.to_json()}"
+    assert r.spec1.replace(name="x").comparable() == r.spec2.replace(name="x").comparable()
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_raw_fields_round_trip(corpus: dict[str, Result], case_id: str) -> None:
+    r = _result(corpus, case_id)
+    assert r.original is not None and r.copy is not None
+    for path in r.case.raw:
+        value = _get(r.original, path)
+        assert value not in (None, "", [], {}, 0, False), f"{path} not set on the original"
+        assert _raw(r.copy, path) == _raw(r.original, path), path
+    assert _get(r.copy, "Config.Image") == _get(r.original, "Config.Image")
+    assert _mount_view(r.copy) == _mount_view(r.original)
+    assert _endpoint_view(r.copy) == _endpoint_view(r.original)
+    for path in ("HostConfig.Tmpfs", "HostConfig.Binds", "HostConfig.Mounts", "HostConfig.PortBindings",
+                 "HostConfig.RestartPolicy", "HostConfig.Init", "HostConfig.Ulimits", "HostConfig.CapAdd",
+                 "HostConfig.NetworkMode", "Config.Env", "Config.Labels", "Config.Cmd", "Config.Entrypoint",
+                 "Config.Healthcheck", "Config.User", "Config.WorkingDir", "Config.ExposedPorts"):
+        if path == "HostConfig.NetworkMode" and r.case.id == "network-container":
+            continue  # container:<id> both, checked below
+        assert _raw(r.copy, path) == _raw(r.original, path), path
+    if r.case.start:
+        assert r.copy["State"]["Running"], r.copy["State"]
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_hostname_behaviour(corpus: dict[str, Result], case_id: str) -> None:
+    r = _result(corpus, case_id)
+    assert r.original is not None and r.copy is not None and r.spec1 is not None
+    user_set = (r.case.kwargs or {}).get("hostname")
+    shared = (r.original["HostConfig"].get("UTSMode") == "host"
+              or r.original["HostConfig"]["NetworkMode"] == "host"
+              or r.original["HostConfig"]["NetworkMode"].startswith("container:"))
+    if user_set:
+        assert r.spec1.config["Hostname"] == user_set
+        assert r.copy["Config"]["Hostname"] == user_set
+    elif shared:
+        assert "Hostname" not in r.spec1.config
+    else:
+        # Auto: the engine names it after the container id; the copy gets its own.
+        assert r.original["Config"]["Hostname"] == r.original["Id"][:12]
+        assert "Hostname" not in r.spec1.config
+        assert r.copy["Config"]["Hostname"] == r.copy["Id"][:12]
+
+
+@pytest.mark.parametrize("case_id", [c for c in CASE_IDS if c in ("anonymous-volume", "mounts", "image-defaults")])
+def test_anonymous_volume_data_survives(corpus: dict[str, Result], case_id: str) -> None:
+    r = _result(corpus, case_id)
+    assert r.original is not None and r.copy is not None
+    assert r.case.data_in and set(r.data_read) == set(r.case.data_in)
+    for path, text in r.data_read.items():
+        assert text == PRECIOUS, path
+    anon = anonymous_volumes(r.original)
+    assert anon and anonymous_volumes(r.copy) == anon
+
+
+def test_volumes_from_sees_source_data(corpus: dict[str, Result], lab: Lab) -> None:
+    r = _result(corpus, "volumes-from")
+    assert r.copy is not None and r.spec1 is not None
+    assert _exec(lab.api, r.copy["Id"], ["cat", "/shared/file"]) == PRECIOUS
+    # The source's volume comes through --volumes-from, not as a volume of this container.
+    assert "Binds" not in r.spec1.host_config
+
+
+def test_network_container_shares_the_owner(corpus: dict[str, Result], lab: Lab) -> None:
+    r = _result(corpus, "network-container")
+    assert r.original is not None and r.copy is not None
+    owner = lab.api.inspect_container(f"{PREFIX}netowner")["Id"]
+    assert r.original["HostConfig"]["NetworkMode"] == f"container:{owner}"
+    assert r.copy["HostConfig"]["NetworkMode"] == f"container:{owner}"
+
+
+def test_two_networks_both_connected(corpus: dict[str, Result]) -> None:
+    r = _result(corpus, "two-networks")
+    assert r.copy is not None and r.spec1 is not None
+    assert set(r.spec1.networks) == {NET1, NET2}
+    view = _endpoint_view(r.copy)
+    assert view[NET1][:2] == (["first"], {"IPv4Address": "10.231.250.12"})
+    assert view[NET2][:2] == (["second"], {"IPv4Address": "10.231.250.140"})
+    assert r.copy["NetworkSettings"]["Networks"][NET2]["IPAddress"] == "10.231.250.140"
+
+
+def test_image_defaults_are_not_pinned(corpus: dict[str, Result]) -> None:
+    r = _result(corpus, "image-defaults")
+    assert r.spec1 is not None
+    # Nothing but the SDK's attach flags (the image carries the owner label too).
+    assert set(r.spec1.config) <= {"AttachStdout", "AttachStderr"}, r.spec1.config
+    assert set(r.spec1.host_config) <= {"CgroupnsMode", "IpcMode", "ShmSize", "Runtime"}, r.spec1.host_config
+
+
+# --------------------------------------------------------------------------- across creators
+
+@pytest.fixture(scope="module")
+def twins(lab: Lab) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The same container made by the docker CLI (``docker run``) and by the SDK."""
+    src = lab.dirs["cli"]
+    cli_name, sdk_name = f"{PREFIX}cli", f"{PREFIX}sdk"
+    subprocess.run(
+        ["docker", "run", "-d", "--name", cli_name, "--label", f"{OWNER}={os.getpid()}",
+         "-p", "48110:8000", "-p", "127.0.0.1:48111:8001", "-v", f"{src}:/x", "-v", f"{src}:/y:ro",
+         "-e", "A=1", "--cap-add", "NET_ADMIN", "--restart", "unless-stopped", "--network", "bridge",
+         "--log-opt", "max-size=1m", BUSYBOX, "sleep", "3600"],
+        check=True, capture_output=True,
+    )
+    # Created only: it would clash with the CLI one on the host ports.
+    lab.client.containers.create(
+        BUSYBOX, SLEEP, name=sdk_name, labels=lab.labels, use_config_proxy=False,
+        ports={"8000/tcp": ("0.0.0.0", 48110), "8001/tcp": ("127.0.0.1", 48111)},
+        volumes=[f"{src}:/x:rw", f"{src}:/y:ro"],
+        environment={"A": "1"}, cap_add=["NET_ADMIN"], restart_policy={"Name": "unless-stopped"},
+        log_config=LogConfig(type="json-file", config={"max-size": "1m"}),
+    )
+    return dict(lab.api.inspect_container(cli_name)), dict(lab.api.inspect_container(sdk_name))
+
+
+def test_cli_and_sdk_twins_have_one_spec(lab: Lab, twins: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    cli, sdk = twins
+    image = lab.image(BUSYBOX)
+    # The spellings really differ, so the equality below is the normalisation's work.
+    assert cli["HostConfig"]["CapAdd"] != sdk["HostConfig"]["CapAdd"]
+    assert cli["HostConfig"]["Binds"] != sdk["HostConfig"]["Binds"]
+    cli_spec = spec_from_inspect(cli, image).replace(name="x")
+    sdk_spec = spec_from_inspect(sdk, image).replace(name="x")
+    assert cli_spec.host_config["PortBindings"] and cli_spec.host_config["Binds"]
+    assert cli_spec.comparable() == sdk_spec.comparable()
+
+
+def test_replan_of_applied_env_is_a_noop(lab: Lab, twins: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    playbook = pb.Playbook.model_validate({
+        "name": "set-a", "description": "A=1 everywhere", "select": {"name": f"{PREFIX}*"},
+        "changes": [{"env": {"A": "1"}}],
+    })
+    for inspect in twins:
+        result = plan(playbook, {}, [Observed(inspect, lab.image(BUSYBOX))])
+        (cp,) = result.containers
+        assert cp.action == "none", cp.changes
+        assert [(c.field, c.action, c.reason) for c in cp.changes] == [("env.A", "noop", "already set")]
+    # And the SDK twin is what the CLI one would be recreated as: the same spec.
+    cli_plan = plan(playbook, {}, [Observed(twins[0], lab.image(BUSYBOX))]).containers[0]
+    sdk_plan = plan(playbook, {}, [Observed(twins[1], lab.image(BUSYBOX))]).containers[0]
+    assert cli_plan.after.replace(name="x").comparable() == sdk_plan.after.replace(name="x").comparable()
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_whole_config_matches(corpus: dict[str, Result], case_id: str) -> None:
+    r = _result(corpus, case_id)
+    assert r.original is not None and r.copy is not None
+    for section in ("Config", "HostConfig"):
+        diffs = {}
+        for key in set(r.original[section]) | set(r.copy[section]):
+            a, b = _raw(r.original, f"{section}.{key}"), _raw(r.copy, f"{section}.{key}")
+            if a != b:
+                diffs[key] = (a, b)
+        assert not diffs, diffs
