@@ -251,10 +251,12 @@ class Playbook(_Strict):
     @field_validator("require")
     @classmethod
     def _require(cls, value: list[Requirement]) -> list[Requirement]:
+        import jinja2
+
         for i, req in enumerate(value):
             try:
                 _jinja_env().compile_expression(req.that)
-            except Exception as exc:  # jinja2.TemplateSyntaxError; jinja2 loads lazily
+            except jinja2.TemplateSyntaxError as exc:
                 raise ValueError(f"[{i}].that: not a jinja2 expression: {exc}") from None
         return value
 
@@ -451,9 +453,7 @@ def parse_seconds(value: Any) -> float:
     Raises:
         ValueError: not a positive duration.
     """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
         text = str(value).strip().lower()

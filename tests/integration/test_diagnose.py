@@ -336,6 +336,7 @@ def test_error_code_explained(cli: Cli, lab: Lab) -> None:
 
     code, out = cli("diagnose", "--error", "A1003", "--container", gw["name"])
 
+    assert code == 1, out  # its AIGW_GITLAB_URL is unset
     assert "Error A1003" in out and "streaming" in out.lower() and "fix-streaming-a1003" in out
 
 

@@ -104,7 +104,8 @@ def test_gateway_playbooks_verify_healthz_on_the_api_port(name: str, aigw: plann
     plan = _plan(name, aigw, overrides, paths)
 
     [cp] = plan.containers
-    assert [(p.port, p.path, p.status) for p in cp.verify][0] == ("5052", "/monitoring/healthz", 200)
+    first = cp.verify[0]
+    assert (first.port, first.path, first.status) == ("5052", "/monitoring/healthz", 200)
 
 
 def test_verify_port_follows_aigw_fastapi_api_port(aigw: planner.Observed) -> None:
