@@ -7,8 +7,10 @@ failed and was rolled back, 2 bad input or nothing could be done, 3 rollback fai
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -135,7 +137,7 @@ def _host_options(func: Any) -> Any:
 
 
 @main.command()
-@click.argument("playbook")
+@click.argument("playbook", required=False)
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--yes", "-y", is_flag=True, envvar="REMEDIATE_YES", help="Apply without asking (also REMEDIATE_YES=1).")
 @click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
@@ -149,42 +151,167 @@ def _host_options(func: Any) -> Any:
 @click.option("--forks", type=click.IntRange(min=1), default=5, show_default=True, help="Hosts worked on at once.")
 @click.option("--serial", metavar="N|N%", help="Hosts per batch; a batch starts when the previous one verified.")
 @click.option("--max-fail", metavar="N|N%", help="Stop the rollout once this many hosts failed.")
-def apply(playbook: str, dry_run: bool, yes: bool, containers: tuple[str, ...], extra_vars: tuple[str, ...],
+@click.option("--step", is_flag=True, help="Before each container: show its diff, ask apply/skip/diff again/quit.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write a shareable report (FILE.md or FILE.json); secrets redacted.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="With --dry-run: save the plan to apply later.")
+@click.option("--plan", "plan_path", type=click.Path(dir_okay=False, exists=True),
+              help="Apply exactly a saved plan; refused if any container drifted since.")
+@click.option("--restore", is_flag=True, help="Undo a time-boxed playbook (revert_after) now.")
+def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str, ...], extra_vars: tuple[str, ...],
           fmt: str, timeout: float, keep_backups: int, hosts: tuple[str, ...], inventory: str | None,
           limit: str | None, known_hosts: str | None, accept_new_host_keys: bool, private_key: str | None,
-          forks: int, serial: str | None, max_fail: str | None) -> None:
+          forks: int, serial: str | None, max_fail: str | None, step: bool, report_path: str | None,
+          out_path: str | None, plan_path: str | None, restore: bool) -> None:
     """Plan PLAYBOOK (a built-in name or a file) on Docker hosts, then apply it.
 
     Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
     """
+    from remediate import saved
     from remediate.playbook import load_playbook, parse_extra_vars
     from remediate.rollout import parse_amount, rollout
     from remediate.transport import SshOptions
 
     out = _console()
+    started = time.time()
     with _errors():
-        book = load_playbook(playbook)
         overrides = parse_extra_vars(extra_vars)
-        targets = _targets(hosts, inventory, limit)
+        saved_plan = saved.load(plan_path) if plan_path else None
+        if saved_plan is not None:
+            missing = [v for v in saved_plan.secret_vars if v not in overrides]
+            if missing:
+                _fail(f"{plan_path}: secret vars are not saved; pass them again: "
+                      + " ".join(f"-e {v}=..." for v in missing))
+            playbook, containers = saved_plan.source, saved_plan.containers
+            overrides = {**saved_plan.vars, **overrides}
+        if not playbook:
+            _fail("give a PLAYBOOK (built-in name or file), or --plan FILE")
+        if out_path and not dry_run:
+            _fail("--out saves a plan: use it with --dry-run")
+        book = load_playbook(playbook)
+        targets = saved_plan.targets() if saved_plan and not (hosts or inventory) else _targets(hosts, inventory, limit)
         ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
+        if restore:
+            _restore_now(out, book, targets, containers, ssh, timeout, fmt)
+        interactive = step or (not dry_run and not yes and book.safety == "confirm")
+        if interactive and not sys.stdin.isatty():
+            _fail(f"{'--step' if step else f'playbook {book.name} is safety: confirm;'} needs a terminal; "
+                  "pass --yes (or set REMEDIATE_YES=1) to apply without one")
         common: dict[str, Any] = dict(
-            overrides=overrides, forks=forks, serial=parse_amount(serial, len(targets), "--serial"),
+            overrides=overrides, forks=1 if step else forks, serial=parse_amount(serial, len(targets), "--serial"),
             max_fail=parse_amount(max_fail, len(targets), "--max-fail"), timeout=timeout,
             keep_backups=keep_backups, only=containers, ssh=ssh)
-        if not dry_run and not yes and book.safety == "confirm":
-            if not sys.stdin.isatty():
-                _fail(f"playbook {book.name} is safety: confirm; pass --yes (or set REMEDIATE_YES=1) to apply "
-                      "without a terminal")
+        if saved_plan is not None or (interactive and not step and not dry_run):
             planned = rollout(book, targets, dry_run=True, **common)
-            _print_outcomes(out, planned, fmt="text", dry_run=True)
-            if not any(o.plan and o.plan.changed for o in planned.outcomes):
-                sys.exit(_exit_code(planned))
-            if not click.confirm("Apply these changes?", default=False):
-                _fail("aborted, nothing changed", EXIT_OK)
+            if saved_plan is not None:
+                drift = saved_plan.drift(planned)
+                if drift:
+                    _fail("the saved plan no longer matches (nothing was changed):\n  " + "\n  ".join(drift))
+            if interactive:
+                _print_outcomes(out, planned, fmt="text", dry_run=True)
+                if not any(o.plan and o.plan.changed for o in planned.outcomes):
+                    sys.exit(_exit_code(planned))
+                if not click.confirm("Apply these changes?", default=False):
+                    _fail("aborted, nothing changed", EXIT_OK)
+        decide = _step_prompt(out) if step and not dry_run else None
         with _progress(out, fmt, [t.name for t in targets]) as progress:
-            result = rollout(book, targets, dry_run=dry_run, progress=progress, **common)
+            result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, **common)
+        if out_path:
+            saved.save(out_path, book, playbook, overrides, containers, result)
     _print_outcomes(out, result, fmt=fmt, dry_run=dry_run)
+    if out_path:
+        out.print(f"Plan saved to {out_path}; apply it with: remediate apply --plan {out_path}")
+    if report_path:
+        _write_report(report_path, book, result, started, dry_run=dry_run)
+    if not dry_run and _exit_code(result) == EXIT_OK:
+        _hold_then_revert(out, result, timeout, ssh, fmt)
     sys.exit(_exit_code(result))
+
+
+def _step_prompt(out: Console) -> Any:
+    """Step mode: show each container's diff, then ask what to do with it."""
+    from remediate.report import container_plan_json
+
+    def decide(cp: Any) -> str:
+        data = container_plan_json(cp)
+        while True:
+            _print_container_plan(out, data)
+            answer = click.prompt("apply / skip / diff again / quit", type=click.Choice(["a", "s", "d", "q"]),
+                                  default="a", show_choices=True)
+            if answer != "d":
+                return {"a": "apply", "s": "skip", "q": "quit"}[answer]
+    return decide
+
+
+def _restore_now(out: Console, book: Playbook, targets: list[Target], containers: tuple[str, ...],
+                 ssh: Any, timeout: float, fmt: str) -> NoReturn:
+    """--restore: put back the containers a time-boxed playbook changed, on every host."""
+    from remediate.connection import Connection
+    from remediate.recreate import backups_of, rollback
+    from remediate.survey import survey
+
+    if book.revert_after is None:
+        _fail(f"--restore is for time-boxed playbooks (revert_after); {book.name} is not one")
+    results = []
+    for target in targets:
+        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
+            for obs in survey(conn, book, only=containers):
+                if backups_of(conn, obs.name):
+                    results.append((target.name, rollback(conn, obs.name, timeout=timeout)))
+    for host, r in results:
+        out.print(f"{host}: {r.name}: {r.action}" + (f" ({r.error})" if r.error else ""))
+    if not results:
+        out.print("nothing to restore")
+    sys.exit(EXIT_OK if all(r.ok for _, r in results) else EXIT_FAILED)
+
+
+def _hold_then_revert(out: Console, result: RolloutResult, timeout: float, ssh: Any, fmt: str) -> None:
+    """For a time-boxed playbook: keep the change for revert_after seconds, then put it back.
+
+    Ctrl-C (or SIGTERM) ends the wait early and restores at once.
+    """
+    from remediate.connection import Connection
+    from remediate.recreate import rollback
+
+    changed = [(o.target, c.name) for o in result.outcomes if o.result and o.plan and o.plan.revert_after
+               for c in o.result.containers if c.action == "recreated"]
+    if not changed:
+        return
+    seconds = max(o.plan.revert_after or 0 for o in result.outcomes if o.plan)
+    out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; "
+              "or later: remediate apply ... --restore).")
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        out.print("Restoring now.")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for target, name in changed:
+        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
+            r = rollback(conn, name, timeout=timeout)
+        out.print(f"{target.name}: {name}: {'restored' if r.ok else r.action}" + (f" ({r.error})" if r.error else ""))
+        if not r.ok:
+            sys.exit(EXIT_ROLLBACK_FAILED)
+
+
+def _write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
+    from remediate import __version__
+    from remediate.report import markdown_report
+    from remediate.rollout import rollout_json
+
+    data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
+            "mode": "dry-run" if dry_run else "apply", "started": _iso(started), "finished": _iso(time.time()),
+            **rollout_json(result)}
+    text = json.dumps(data, indent=2) if path.endswith(".json") else markdown_report(data)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _iso(stamp: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
 
 
 def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:
@@ -388,7 +515,15 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
 
 def _print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool) -> None:
     if fmt == "json":
-        click.echo(json.dumps(_outcomes_json(result), indent=2))
+        from remediate.report import plan_json, result_json
+        from remediate.rollout import rollout_json
+
+        data: Any = rollout_json(result)
+        if len(result.outcomes) == 1:  # one host: the plan or the result itself
+            only = result.outcomes[0]
+            data = (result_json(only.result) if only.result else plan_json(only.plan) if only.plan
+                    else data["hosts"][0])
+        click.echo(json.dumps(data, indent=2))
         return
     if len(result.outcomes) == 1:
         outcome = result.outcomes[0]
@@ -405,26 +540,6 @@ def _print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: b
             out.print(f"\n[bold]{outcome.target.name}[/bold]")
             _print_result(out, outcome.result)
     _print_summary(out, result)
-
-
-def _outcomes_json(result: RolloutResult) -> Any:
-    from remediate.report import plan_json, result_json
-
-    def one(o: Any) -> dict[str, Any]:
-        return {"host": o.target.name, "status": o.status, "error": o.error, "seconds": round(o.seconds, 3),
-                "plan": plan_json(o.plan) if o.plan else None,
-                "result": result_json(o.result) if o.result else None}
-
-    if len(result.outcomes) == 1:
-        o = result.outcomes[0]
-        if o.result is not None:
-            return result_json(o.result)
-        if o.plan is not None:
-            return plan_json(o.plan)
-        return one(o)
-    return {"hosts": [one(o) for o in result.outcomes],
-            "summary": {s: sum(1 for o in result.outcomes if o.status == s)
-                        for s in sorted({o.status for o in result.outcomes})}}
 
 
 def _print_host_plans(out: Console, result: RolloutResult, *, dry_run: bool) -> None:

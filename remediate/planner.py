@@ -348,6 +348,11 @@ def _set_network(spec: ContainerSpec, mode: str) -> tuple[ContainerSpec, list[Ch
         host_config.pop("Links", None)
         for key in ("Hostname", "Domainname", "MacAddress"):
             config.pop(key, None)
+        if mode.startswith("container:"):
+            # The engine refuses these with a shared network namespace (they belong to its owner).
+            for key in ("Dns", "DnsSearch", "DnsOptions", "ExtraHosts"):
+                host_config.pop(key, None)
+            config.pop("ExposedPorts", None)
         if dropped:
             notes.append(f"published ports dropped ({', '.join(dropped)}): {mode} networking ignores them")
     else:

@@ -184,3 +184,65 @@ def _shown(field: str, value: Any) -> Any:
         return value
     name = field.split(".", 1)[1] if "." in field else field
     return redact_value(name, str(value))
+
+
+# --------------------------------------------------------------------------- Markdown report
+
+def markdown_report(data: Mapping[str, Any]) -> str:
+    """A shareable Markdown record of a run (from already-redacted JSON data).
+
+    Readable on a ticket without the tool: what ran, where, what changed (``docker run`` lines
+    before/after, file diffs), how it was verified, and the result.
+    """
+    lines = [f"# remediate report: {data.get('playbook')} ({data.get('mode')})", ""]
+    lines += [f"- tool: {data.get('tool')}", f"- started: {data.get('started')}",
+              f"- finished: {data.get('finished')}", f"- hosts: {len(data.get('hosts') or [])}", ""]
+    if data.get("description"):
+        lines += [f"> {' '.join(str(data['description']).split())}", ""]
+    lines += ["## Summary", "", "| host | status | containers changed | time |", "|---|---|---|---|"]
+    for host in data.get("hosts") or []:
+        changed = (host.get("plan") or {}).get("changed", "-")
+        lines.append(f"| {host['host']} | {host['status']} | {changed} | {host['seconds']:.1f} s |")
+    first_plan = next((h["plan"] for h in data.get("hosts") or [] if h.get("plan")), None)
+    if first_plan and first_plan.get("vars"):
+        lines += ["", "## Variables", "", "| name | value |", "|---|---|"]
+        lines += [f"| {k} | `{v}` |" for k, v in first_plan["vars"].items()]
+    for host in data.get("hosts") or []:
+        lines += ["", f"## Host {host['host']}: {host['status']}", ""]
+        if host.get("error"):
+            lines += [f"Error: {redact_text(str(host['error']))}", ""]
+        results = {c["container"]: c for c in ((host.get("result") or {}).get("containers") or [])}
+        for cp in (host.get("plan") or {}).get("containers") or []:
+            lines += _container_markdown(cp, results.get(cp["container"]))
+    return redact_text("\n".join(lines)) + "\n"
+
+
+def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None) -> list[str]:
+    lines = [f"### {cp['container']} ({cp['id']}): {cp['action']}", ""]
+    for change in cp.get("changes") or []:
+        if change["action"] == "noop":
+            lines.append(f"- `{change['field']}`: no change ({change['reason']})")
+        else:
+            lines.append(f"- `{change['field']}`: `{change['before']}` -> `{change['after']}`")
+    for note in cp.get("notes") or []:
+        lines.append(f"- note: {note}")
+    if cp["action"] == "recreate":
+        lines += ["", "Before:", "", "```", "docker run \\", *[f"  {x} \\" for x in cp["run_before"]], "```",
+                  "", "After:", "", "```", "docker run \\", *[f"  {x} \\" for x in cp["run_after"]], "```",
+                  "", "Diff:", "", "```diff", *[x if x[0] in "+-" else " " + x[1:] for x in cp["diff"]], "```"]
+    for write in cp.get("files") or []:
+        if write.get("changed"):
+            lines += ["", f"File `{write['path']}` (mode {write['mode']}):", "", "```diff", *write["diff"], "```"]
+    if cp.get("verify"):
+        lines += ["", "Verify: " + "; ".join(cp["verify"])]
+    if result is not None:
+        lines += ["", f"Result: **{result['action']}** in {result['seconds']:.1f} s"
+                  + (f", new id {result['id_after']}" if result.get("id_after") else "")
+                  + (f", backup `{result['backup']}`" if result.get("backup") else "")]
+        if result.get("error"):
+            lines.append(f"Error: {result['error']}")
+        for check in result.get("checks") or []:
+            lines.append(f"- {'✔' if check['ok'] else '✘'} {check['name']}: {check['evidence']}")
+        for step in result.get("manual_steps") or []:
+            lines.append(f"- manual: `{step}`")
+    return [*lines, ""]

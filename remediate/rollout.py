@@ -14,10 +14,10 @@ from typing import Any, Literal
 from remediate.connection import Connection
 from remediate.errors import ConnectError, InventoryError, RemediateError
 from remediate.inventory import Host, Inventory
-from remediate.planner import Plan
+from remediate.planner import ContainerPlan, Plan
 from remediate.playbook import Playbook, resolve_vars
-from remediate.recreate import apply
-from remediate.report import HostResult
+from remediate.recreate import Decide, Decision, apply
+from remediate.report import HostResult, plan_json, result_json
 from remediate.survey import plan_host
 from remediate.transport import SshOptions
 
@@ -135,6 +135,7 @@ def rollout(
     only: Sequence[str] = (),
     ssh: SshOptions | None = None,
     progress: Progress | None = None,
+    decide: Decide | None = None,
 ) -> RolloutResult:
     """Plan (and unless ``dry_run``, apply) a playbook on every target.
 
@@ -151,6 +152,7 @@ def rollout(
         only: container names to restrict to.
         ssh: SSH options shared by all hosts (a host's key file wins).
         progress: called with ``(host, phase)``.
+        decide: step mode: asked before each container; ``quit`` ends the whole rollout.
 
     Returns:
         One outcome per target. Failed hosts were rolled back; the rest go on.
@@ -166,13 +168,20 @@ def rollout(
     lock = threading.Lock()
     batch = serial or len(targets) or 1
 
+    def decide_and_stop(cp: ContainerPlan) -> Decision:
+        choice = decide(cp) if decide else "apply"
+        if choice == "quit":
+            stop.set()
+        return choice
+
     def work(index: int, target: Target) -> None:
         nonlocal failures
         if stop.is_set():
             outcome = HostOutcome(target, "skipped", error="rollout stopped: too many failures")
         else:
             outcome = _run_host(playbook, target, overrides or {}, dry_run=dry_run, timeout=timeout,
-                                keep_backups=keep_backups, only=only, ssh=ssh, report=report)
+                                keep_backups=keep_backups, only=only, ssh=ssh, report=report,
+                                decide=decide_and_stop if decide else None)
         report(target.name, outcome.status)
         with lock:
             outcomes[index] = outcome
@@ -191,7 +200,7 @@ def rollout(
 
 def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], *, dry_run: bool,
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
-              report: Progress) -> HostOutcome:
+              report: Progress, decide: Decide | None) -> HostOutcome:
     started = time.monotonic()
     options = ssh or SshOptions()
     if target.key_file:
@@ -210,7 +219,7 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
             if dry_run or not plan.changed:
                 return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
                                    time.monotonic() - started)
-            result = apply(plan, conn, timeout=timeout, keep_backups=keep_backups,
+            result = apply(plan, conn, timeout=timeout, keep_backups=keep_backups, decide=decide,
                            progress=lambda _c, phase: report(target.name, phase))
     except ConnectError as exc:
         return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started)
@@ -221,3 +230,14 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
     else:
         status = "changed" if result.ok else "failed"
     return HostOutcome(target, status, plan, result, None, time.monotonic() - started)
+
+
+def rollout_json(result: RolloutResult) -> dict[str, Any]:
+    """JSON-ready view of a rollout (secrets masked): one entry per host and a status count."""
+    hosts = [{"host": o.target.name, "status": o.status, "error": o.error, "seconds": round(o.seconds, 3),
+              "plan": plan_json(o.plan) if o.plan else None,
+              "result": result_json(o.result) if o.result else None} for o in result.outcomes]
+    summary: dict[str, int] = {}
+    for o in result.outcomes:
+        summary[o.status] = summary.get(o.status, 0) + 1
+    return {"hosts": hosts, "summary": summary}
