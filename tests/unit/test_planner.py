@@ -1,0 +1,160 @@
+"""Pure planning tests on inspect JSON captured from a real engine (tests/cases): no Docker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import remediate
+from remediate.planner import HostPath, Observed, plan, select
+from remediate.playbook import Playbook, load_playbook, resolve_vars
+from remediate.report import plan_json, run_diff
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def observed(case: str) -> Observed:
+    return Observed(json.loads((CASES / case / "container.json").read_text()),
+                    json.loads((CASES / case / "image.json").read_text()))
+
+
+def book(**fields: Any) -> Playbook:
+    data: dict[str, Any] = {"name": "t", "description": "d", "select": {"name": "*"}, **fields}
+    return Playbook.model_validate(data)
+
+
+def test_env_change_is_one_change_and_a_recreate() -> None:
+    obs = observed("busybox-minimal")
+    p = plan(book(changes=[{"env": {"NEW_FLAG": "1"}}]), {}, [obs])
+
+    [cp] = p.containers
+    assert cp.action == "recreate"
+    assert [(c.field, c.before, c.after, c.action) for c in cp.changes] == [("env.NEW_FLAG", None, "1", "recreate")]
+    assert "+ --env NEW_FLAG=1" in run_diff(cp.before, cp.after)
+    # Nothing else moves: the after spec is the before spec plus the env var.
+    assert cp.after.replace(config={k: v for k, v in cp.after.config.items() if k != "Env"}) == \
+        cp.before.replace(config={k: v for k, v in cp.before.config.items() if k != "Env"})
+
+
+def test_already_set_is_a_no_op_with_its_reason() -> None:
+    obs = observed("busybox-minimal")
+    first = plan(book(changes=[{"env": {"NEW_FLAG": "1"}}]), {}, [obs]).containers[0]
+    applied = dict(obs.inspect, Config={**obs.inspect["Config"], "Env": first.after.config["Env"]})
+
+    again = plan(book(changes=[{"env": {"NEW_FLAG": "1"}}]), {}, [Observed(applied, obs.image)]).containers[0]
+
+    assert again.action == "none"
+    assert again.changes[0].reason == "already set"
+
+
+def test_null_removes_an_env_var_and_missing_is_a_no_op() -> None:
+    obs = observed("vllm-secrets")
+    env_names = [e.split("=", 1)[0] for e in obs.inspect["Config"]["Env"]]
+    present = next(n for n in env_names if n != "PATH")
+    p = plan(book(changes=[{"env": {present: None, "NOT_THERE": None}}]), {}, [obs]).containers[0]
+
+    actions = {c.field: (c.action, c.after) for c in p.changes}
+    assert actions[f"env.{present}"] == ("recreate", None)
+    assert actions["env.NOT_THERE"][0] == "noop"
+    assert all(not e.startswith(present + "=") for e in p.after.config.get("Env", []))
+
+
+@pytest.mark.parametrize("spelling", [["--served-model-name", "x"], ["--served_model_name", "x"],
+                                      ["--served-model-name=x"]])
+def test_args_flag_spellings_are_one_flag(spelling: list[str]) -> None:
+    obs = observed("busybox-minimal")
+    inspect = dict(obs.inspect, Config={**obs.inspect["Config"], "Cmd": ["serve", "m", *spelling]})
+    p = plan(book(changes=[{"args": {"set": {"--served-model-name": "mistral"}}}]), {},
+             [Observed(inspect, obs.image)]).containers[0]
+
+    cmd = p.after.config["Cmd"]
+    assert cmd[:2] == ["serve", "m"]
+    assert cmd.count("mistral") + sum(a.endswith("=mistral") for a in cmd) == 1
+    assert len(cmd) == 2 + len(spelling)  # replaced in place, same spelling kept
+
+
+def test_args_start_from_the_image_cmd_when_the_user_gave_none() -> None:
+    obs = observed("image-defaults")
+    p = plan(book(changes=[{"args": {"set": {"--flag": True}}}]), {}, [obs]).containers[0]
+
+    image_cmd = obs.image["Config"]["Cmd"] or []
+    assert p.after.config["Cmd"] == [*image_cmd, "--flag"]
+
+
+def test_network_host_drops_ports_and_says_so() -> None:
+    obs = observed("cli-twin")
+    p = plan(book(changes=[{"network": "host"}]), {}, [obs]).containers[0]
+
+    assert p.after.network_mode == "host"
+    assert "PortBindings" not in p.after.host_config
+    assert any("published ports dropped" in n for n in p.notes)
+    assert p.after.networks == {}
+
+
+def test_mount_and_file_changes_read_host_paths() -> None:
+    obs = observed("busybox-minimal")
+    playbook = book(changes=[{"file": {"dest": "/etc/x/t", "content": "hello {{ who }}\n"}},
+                             {"mount": {"source": "/etc/x/t", "target": "/t"}}], vars={"who": "you"})
+    p = plan(playbook, {"who": "you"}, [obs], host_paths={"/etc/x/t": HostPath(True, b"hello you\n", 0o644)})
+
+    [cp] = p.containers
+    assert cp.files[0].content == b"hello you\n" and not cp.files[0].changed
+    assert cp.after.host_config["Binds"][-1] == "/etc/x/t:/t:ro"
+
+
+def test_must_exist_mount_refuses_a_missing_source() -> None:
+    playbook = book(changes=[{"mount": {"source": "/nope", "target": "/t", "must_exist": True}}])
+    with pytest.raises(remediate.PlanError, match="/nope does not exist"):
+        plan(playbook, {}, [observed("busybox-minimal")])
+
+
+def test_selection_skips_backups_and_matches_any_selector() -> None:
+    obs = observed("busybox-minimal")
+    backup = Observed(dict(obs.inspect, Name="/x-remediate-backup-20260101T000000000"), obs.image)
+    playbook = book(select=[{"name": "nothing*"}, {"image": obs.inspect["Config"]["Image"]}],
+                    changes=[{"env": {"A": "1"}}])
+
+    assert select(playbook, [obs, backup]) == [obs]
+
+
+def test_fix_vllm_404_plans_against_a_captured_vllm_container() -> None:
+    playbook = load_playbook("fix-vllm-404")
+    vars = resolve_vars(playbook, {})
+    obs = observed("vllm-secrets")
+    assert select(playbook, [obs]) == [obs]
+
+    p = plan(playbook, vars, [obs])
+    data = plan_json(p)
+
+    [cp] = data["containers"]
+    assert cp["action"] == "recreate"
+    assert "+   --served-model-name mistral" in cp["diff"]
+    assert "+   --chat-template /etc/vllm/chat_template.jinja" in cp["diff"]
+    assert cp["files"][0]["diff"][0] == "--- /dev/null"
+    text = json.dumps(data)
+    for env in obs.inspect["Config"]["Env"]:
+        name, _, value = env.partition("=")
+        if any(word in name for word in ("KEY", "TOKEN", "SECRET", "PASSWORD")) and value:
+            assert value not in text
+
+
+def test_chat_template_is_byte_for_byte_the_seed() -> None:
+    seed = ROOT.parent / "shared/seed/troubleshooting-gitlab-duo-self-hosted.md"
+    if not seed.exists():
+        pytest.skip("the seed document is not beside this checkout")
+    text = seed.read_text()
+    block = text.split("```jinja\n", 1)[1].split("```", 1)[0]
+    expected = "".join(line[3:] if line.startswith("   ") else line for line in block.splitlines(keepends=True))
+    assert (ROOT / "templates/vllm/mistral_chat_template.jinja").read_text() == expected
+
+
+def test_public_api_is_exactly_all() -> None:
+    public = {name for name in dir(remediate) if not name.startswith("_")}
+    for name in remediate.__all__:
+        assert getattr(remediate, name) is not None
+    assert set(remediate.__all__) <= public | set(remediate.__all__)
+    assert remediate.plan.__module__ == "remediate.planner" and callable(remediate.apply)

@@ -1,0 +1,94 @@
+"""Playbook schema, loading errors, variables and rendering: pure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from remediate.errors import PlaybookError
+from remediate.playbook import (
+    builtin_playbooks,
+    load_playbook,
+    parse_extra_vars,
+    render_value,
+    resolve_vars,
+)
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "p.yml"
+    path.write_text(text)
+    return str(path)
+
+
+BASE = "name: p\ndescription: d\nselect: {image: 'x*'}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("changes:\n  - env: {A: [1]}\n", "changes[0].env: value must be a string or null"),
+        ("changes:\n  - envv: {A: '1'}\n", "changes[0]: must be a mapping with exactly one of: env, args"),
+        ("changes:\n  - env: {A: '1'}\n    network: host\n", "changes[0]: must be a mapping with exactly one of"),
+        ("changes:\n  - args: {set: {served-model-name: x}}\n", "changes[0].args.set: 'served-model-name' is not a flag"),
+        ("changes:\n  - file: {dest: /x}\n", "changes[0].file: Value error, give exactly one of template or content"
+         .replace("Value error, ", "")),
+        ("changes:\n  - file: {dest: relative, content: x}\n", "changes[0].file: dest must be an absolute path"),
+        ("changes: []\n", "changes: List should have at least 1 item"),
+        ("changes:\n  - env: {A: '1'}\nverify:\n  - tcp: {port: 1}\n", "verify[0]: must be a mapping with exactly one of: http"),
+        ("changes:\n  - env: {A: '1'}\nsafety: maybe\n", "safety: Input should be 'auto' or 'confirm'"),
+        ("changes:\n  - env: {A: '1'}\nextra: 1\n", "extra: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_playbooks_name_file_field_and_reason(tmp_path: Path, body: str, message: str) -> None:
+    path = write(tmp_path, BASE + body)
+    with pytest.raises(PlaybookError) as err:
+        load_playbook(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_errors_carry_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "changes:\n  - env: {A: '1'\n")
+    with pytest.raises(PlaybookError, match=rf"^{path}:\d+: "):
+        load_playbook(path)
+
+
+def test_yaml_booleans_become_lowercase_strings(tmp_path: Path) -> None:
+    book = load_playbook(write(tmp_path, BASE + "changes:\n  - env: {A: true, B: 5, C: null}\n"))
+    assert book.changes[0].env == {"A": "true", "B": "5", "C": None}  # type: ignore[union-attr]
+
+
+def test_every_builtin_loads() -> None:
+    names = [p.stem for p in builtin_playbooks()]
+    assert "fix-vllm-404" in names
+    for name in names:
+        assert load_playbook(name).name == name
+
+
+def test_unknown_playbook_lists_the_builtins() -> None:
+    with pytest.raises(PlaybookError, match="no such playbook .*fix-vllm-404"):
+        load_playbook("fix-nothing")
+
+
+def test_extra_vars_forms(tmp_path: Path) -> None:
+    vars_file = tmp_path / "v.yml"
+    vars_file.write_text("a: 1\nb: two\n")
+    assert parse_extra_vars(["x=1", "y=a=b", f"@{vars_file}", "b=three"]) == {"x": "1", "y": "a=b", "a": 1, "b": "three"}
+    for bad in ("novalue", "=x", "bad key=1"):
+        with pytest.raises(PlaybookError, match="expected key=value"):
+            parse_extra_vars([bad])
+
+
+def test_undeclared_override_names_the_declared_vars() -> None:
+    book = load_playbook("fix-vllm-404")
+    with pytest.raises(PlaybookError, match=r"unknown variable nope \(declared vars: served_model_name, "):
+        resolve_vars(book, {"nope": "1"})
+    assert resolve_vars(book, {"served_model_name": "x"})["served_model_name"] == "x"
+
+
+def test_rendering_is_strict() -> None:
+    assert render_value({"a": ["{{ x }}-y"]}, {"x": "1"}, "w") == {"a": ["1-y"]}
+    with pytest.raises(PlaybookError, match="w: 'missing' is undefined"):
+        render_value("{{ missing }}", {}, "w")
