@@ -280,7 +280,7 @@ def _hold_then_revert(out: Console, result: RolloutResult, timeout: float, ssh: 
     seconds = max(o.plan.revert_after or 0 for o in result.outcomes if o.plan)
     out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; "
               "or later: remediate apply ... --restore).")
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         time.sleep(seconds)
     except KeyboardInterrupt:
@@ -293,6 +293,10 @@ def _hold_then_revert(out: Console, result: RolloutResult, timeout: float, ssh: 
         out.print(f"{target.name}: {name}: {'restored' if r.ok else r.action}" + (f" ({r.error})" if r.error else ""))
         if not r.ok:
             sys.exit(EXIT_ROLLBACK_FAILED)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
