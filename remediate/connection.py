@@ -9,6 +9,7 @@ see :mod:`remediate.transport`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import stat
@@ -62,6 +63,7 @@ class Connection:
         self._client: Any = None
         self._ssh: Any = None
         self._sftp: Any = None
+        self._info: Json | None = None
 
     @property
     def label(self) -> str:
@@ -170,9 +172,20 @@ class Connection:
     # ----------------------------------------------------------------- engine reads
 
     def info(self) -> Json:
-        """``docker info``."""
-        with self.errors(during="info"):
-            return dict(self.api.info())
+        """``docker info`` (asked once per connection)."""
+        if self._info is None:
+            with self.errors(during="info"):
+                self._info = dict(self.api.info())
+        return self._info
+
+    @property
+    def engine_id(self) -> str:
+        """A stable key of this engine (host name + hash of its ID and data root): one journal and
+        one lock per engine, also when several engines share a disk or a trust key."""
+        info = self.info()
+        digest = hashlib.sha256(f"{info.get('ID')}|{info.get('Name')}|{info.get('DockerRootDir')}".encode())
+        name = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in str(info.get("Name") or "engine"))
+        return f"{name}-{digest.hexdigest()[:10]}"
 
     def list_containers(self) -> list[Json]:
         """Summaries of every container (running or not)."""

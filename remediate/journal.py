@@ -1,7 +1,8 @@
 """Crash safety on each Docker host: a journal of every recreate, written before each step, and a
 lock so two runs never work on one host at once.
 
-Both live on the Docker host itself (default ``/var/lib/remediate``, or ``REMEDIATE_STATE_DIR``),
+Both live on the Docker host itself, under ``/var/lib/remediate/<engine ID>/`` (the root can be
+set with ``REMEDIATE_STATE_DIR``),
 so a crash of the controller, a dropped SSH connection or a reboot leaves a record next to the
 containers it concerns. ``journal.jsonl`` holds one JSON object a line::
 
@@ -38,9 +39,9 @@ DEFAULT_STATE_DIR = "/var/lib/remediate"
 _PAUSE_ENV = "REMEDIATE_PAUSE_AT"
 
 
-def state_dir() -> str:
-    """Where journals and locks live on every Docker host."""
-    return os.environ.get("REMEDIATE_STATE_DIR") or DEFAULT_STATE_DIR
+def state_dir(conn: Connection) -> str:
+    """Where the journal and lock of this host's engine live, on that host."""
+    return f"{os.environ.get('REMEDIATE_STATE_DIR') or DEFAULT_STATE_DIR}/{conn.engine_id}"
 
 
 def _now() -> str:
@@ -61,7 +62,10 @@ class Journal:
     """The journal of one Docker host (appends only)."""
 
     conn: Connection
-    directory: str = field(default_factory=state_dir)
+    directory: str = ""
+
+    def __post_init__(self) -> None:
+        self.directory = self.directory or state_dir(self.conn)
 
     @property
     def path(self) -> str:
@@ -169,8 +173,11 @@ class HostLock:
 
     conn: Connection
     purpose: str
-    directory: str = field(default_factory=state_dir)
+    directory: str = ""
     _held: bool = False
+
+    def __post_init__(self) -> None:
+        self.directory = self.directory or state_dir(self.conn)
 
     @property
     def path(self) -> str:
