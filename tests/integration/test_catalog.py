@@ -9,6 +9,10 @@ localhost GitLab URL are refused before anything changes.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,9 +155,6 @@ CASES: dict[str, tuple[Callable[[Lab, Path], Broken], Callable[[Lab, Broken], No
         _env_case("bypass", {"AIGW_AUTH__BYPASS_EXTERNAL": "true", "AIGW_AUTH__BYPASS_JWT_SIGNATURE": "True"},
                   ["- --env AIGW_AUTH__BYPASS_EXTERNAL=true", "- --env AIGW_AUTH__BYPASS_JWT_SIGNATURE=True"]),
         _env_after({"AIGW_AUTH__BYPASS_EXTERNAL": None, "AIGW_AUTH__BYPASS_JWT_SIGNATURE": None}, root_status=401)),
-    "troubleshoot-mode": (
-        _env_case("troubleshoot", {}, ["+ --env AIGW_AUTH__BYPASS_EXTERNAL=true"]),
-        _env_after({"AIGW_AUTH__BYPASS_EXTERNAL": "true"}, root_status=404)),
     "fix-gitlab-url": (
         _gitlab_url,
         _env_after({"AIGW_GITLAB_URL": "https://gitlab.example.com",
@@ -162,11 +163,15 @@ CASES: dict[str, tuple[Callable[[Lab, Path], Broken], Callable[[Lab, Broken], No
 }
 
 
+#: Playbooks with an end-to-end test of their own below.
+TIME_BOXED = {"troubleshoot-mode"}
+
+
 def test_every_shipped_playbook_has_an_end_to_end_case(cli: Cli) -> None:
     code, out = cli("list")
 
     assert code == 0
-    assert {line.split()[0] for line in out.splitlines() if line.strip()} == set(CASES)
+    assert {line.split()[0] for line in out.splitlines() if line.strip()} == set(CASES) | TIME_BOXED
 
 
 @pytest.mark.parametrize("playbook", sorted(CASES))
@@ -220,6 +225,46 @@ def _unchanged(out: str) -> bool:
     if "plan" not in data and "changed" in data:
         return data["changed"] == 0 and all(c["action"] == "none" for c in data["containers"])
     return all(c["action"] == "unchanged" for c in _containers(out))
+
+
+def test_troubleshoot_mode_bypasses_auth_for_a_bounded_time(cli: Cli, lab: Lab) -> None:
+    gw = lab.gateway("troubleshoot")
+    before = lab.user_view(gw["name"])
+    args = ["apply", "troubleshoot-mode", "--container", gw["name"], "-e", "duration=8"]
+
+    code, out = cli(*args, "--dry-run")
+
+    assert code == 0, out
+    assert "+ --env AIGW_AUTH__BYPASS_EXTERNAL=true" in out and "Dry run: nothing changed" in out
+    assert lab.user_view(gw["name"]) == before
+
+    # The real command holds the change for `duration` seconds, then restores: run it aside.
+    proc = subprocess.Popen([sys.executable, "-c", "from remediate.cli import main; main()", *args, "--yes",
+                             "--timeout", "30"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        deadline = time.monotonic() + 30
+        while lab.client.api.inspect_container(gw["name"])["Id"] == before["Id"]:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.1)
+        assert _env(lab, gw["name"])["AIGW_AUTH__BYPASS_EXTERNAL"] == "true"
+        assert lab.wait_http(gw["name"], gw["api_port"], "/")[0] == 404  # auth is off
+
+        code, again = cli(*args, "--yes", "--format", "json")  # while it holds: nothing to do
+
+        assert code == 0 and _unchanged(again), again
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 0, output
+    assert "restoring in 8 s" in output and "restored" in output
+    restored = lab.client.api.inspect_container(gw["name"])
+    assert restored["Id"] == before["Id"] and restored["State"]["Running"]
+    assert "AIGW_AUTH__BYPASS_EXTERNAL" not in _env(lab, gw["name"])
+    assert lab.wait_http(gw["name"], gw["api_port"], "/")[0] == 401
 
 
 # --------------------------------------------------------------------------- failure paths
