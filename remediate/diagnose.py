@@ -118,7 +118,7 @@ def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str
     """Run every check on the AI gateway and vLLM containers of one Docker host. Reads only.
 
     Args:
-        conn: the host (local or remote; HTTP probes go through ``conn.probe_endpoint``).
+        conn: the host (local or remote; HTTP probes go through ``conn.open_socket``).
         error_code: a Duo Chat error code (``A1003`` ...); adds the checks specific to it.
         model_name: the model name the gateway sends to vLLM (the served name it needs).
         containers: only these container names or ids (each must exist).

@@ -1,0 +1,50 @@
+"""Pure parts of diagnose: the error-code map, findings JSON, redaction of evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from remediate import playbook as pb
+from remediate.diagnose import ERROR_CODES, Finding, explain, failed, findings_json
+
+
+@pytest.mark.parametrize("code", ["A1000", "A1001", "A1002", "A1003", "A9999"])
+def test_every_error_code_is_explained_with_the_chat_message(code: str) -> None:
+    entry = explain(code.lower())
+
+    assert entry.code == code and entry.message.endswith(f"Error code: {code}")
+    assert entry.message.startswith("I'm sorry, I c")
+    names = {p.stem for p in pb.builtin_playbooks()}
+    assert set(entry.playbooks) <= names
+
+
+def test_a1003_suggests_disabling_streaming() -> None:
+    assert explain("A1003").playbooks[0] == "fix-streaming-a1003"
+    assert "streaming" in explain("A1003").checks
+    assert set(ERROR_CODES) == {"A1000", "A1001", "A1002", "A1003", "A9999"}
+
+
+def test_unknown_code() -> None:
+    with pytest.raises(ValueError, match="unknown Duo Chat error code"):
+        explain("A4242")
+
+
+def test_evidence_is_redacted_on_construction() -> None:
+    finding = Finding("gw", "api-key", "warn", "--api-key sk-123 and AIGW_SELF_SIGNED_JWT__SIGNING_KEY=abc")
+
+    assert "sk-123" not in finding.evidence and "abc" not in finding.evidence
+
+
+def test_findings_json() -> None:
+    findings = [Finding("gw", "streaming", "warn", "streams", "fix-streaming-a1003", "ai-gateway"),
+                Finding("gw", "gitlab-url", "fail", "unset", "fix-gitlab-url", "ai-gateway"),
+                Finding("vllm", "health", "pass", "200", None, "vllm")]
+
+    data = findings_json(findings, error_code="a1003", host="local")
+
+    assert failed(findings) and not data["ok"]
+    assert data["counts"] == {"pass": 1, "warn": 1, "fail": 1}
+    assert data["error"]["code"] == "A1003" and data["error"]["not_passing"] == ["streaming"]
+    assert data["findings"][1] == {"container": "gw", "kind": "ai-gateway", "check": "gitlab-url",
+                                   "status": "fail", "evidence": "unset", "fix": "fix-gitlab-url"}
+    assert findings_json(findings[2:])["ok"] and findings_json([])["error"] is None
