@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from remediate.planner import ContainerPlan, FileWrite, Plan
 from remediate.probes import ProbeResult
-from remediate.spec import MASK, ContainerSpec, is_secret_name, run_lines
+from remediate.runview import run_lines
+from remediate.spec import MASK, ContainerSpec, is_secret_name
 
 Json = dict[str, Any]
 
@@ -22,6 +23,8 @@ _SECRET_ASSIGN = re.compile(
     r"(?P<sep>\s*[=:]\s*|\s+)(?P<quote>[\"']?)(?P<value>[^\s\"',}]+)",
     re.IGNORECASE,
 )
+#: Ends the ``error`` of a container the user chose not to apply in step mode ("skip (step mode)").
+STEP_MODE = "(step mode)"
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
@@ -54,9 +57,14 @@ class ContainerResult:
     manual_steps: tuple[str, ...] = ()
 
     @property
+    def declined(self) -> bool:
+        """True when the user chose not to apply it (step mode: skip, or quit before it)."""
+        return self.action == "skipped" and (self.error or "").endswith(STEP_MODE)
+
+    @property
     def ok(self) -> bool:
-        """True when the container ended as planned."""
-        return self.action in ("unchanged", "recreated", "restored")
+        """True when the container ended as planned (or as the user chose in step mode)."""
+        return self.action in ("unchanged", "recreated", "restored") or self.declined
 
 
 @dataclass(frozen=True)
