@@ -12,10 +12,8 @@ import contextlib
 import hashlib
 import os
 import socket
-import stat
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from remediate.errors import (
@@ -25,6 +23,7 @@ from remediate.errors import (
     HostUnreachable,
     InspectError,
 )
+from remediate.hostfiles import HostFiles, LocalFiles, SftpFiles
 from remediate.planner import HostPath
 from remediate.transport import DialStdioAdapter, SshOptions, open_ssh
 
@@ -63,6 +62,7 @@ class Connection:
         self._client: Any = None
         self._ssh: Any = None
         self._sftp: Any = None
+        self._files: HostFiles | None = None
         self._info: Json | None = None
 
     @property
@@ -89,6 +89,7 @@ class Connection:
         if self._sftp is not None:
             self._sftp.close()
             self._sftp = None
+        self._files = None
         if self._ssh is not None:
             self._ssh.close()
             self._ssh = None
@@ -257,122 +258,50 @@ class Connection:
     # ----------------------------------------------------------------- host files
 
     @property
-    def sftp(self) -> Any:
-        """The SFTP session of an SSH host (one per connection)."""
-        if self._sftp is None:
-            with self._ssh_errors("open SFTP"):
-                self._sftp = self.ssh.sftp()
-        return self._sftp
+    def files(self) -> HostFiles:
+        """File access on the Docker host: this machine's, or the SSH host's over one SFTP session."""
+        if self._files is None:
+            if self.is_remote:
+                with self._ssh_errors("open SFTP"):
+                    self._sftp = self.ssh.sftp()
+                self._files = SftpFiles(self._sftp)
+            else:
+                self._files = LocalFiles()
+        return self._files
 
     def read_path(self, path: str) -> HostPath:
         """What is at ``path`` on the Docker host."""
-        try:
-            if self.is_remote:
-                with self._ssh_errors(f"read {path}"):
-                    mode = self.sftp.stat(path).st_mode or 0
-                    if not stat.S_ISREG(mode):
-                        return HostPath(True)
-                    with self.sftp.open(path, "rb") as fh:
-                        return HostPath(True, fh.read(), stat.S_IMODE(mode))
-            st = os.stat(path)
-            if not stat.S_ISREG(st.st_mode):
-                return HostPath(True)
-            return HostPath(True, Path(path).read_bytes(), stat.S_IMODE(st.st_mode))
-        except FileNotFoundError:
-            return HostPath(False)
-        except OSError as exc:
-            raise ApplyError(f"{self.label}: cannot read {path}: {exc.strerror or exc}", host=self.label) from exc
+        with self._file_errors("read", path):
+            return self.files.read(path)
 
     def write_file(self, path: str, content: bytes, mode: int) -> None:
         """Write a file atomically (temp file + rename), creating parent directories."""
-        target = Path(path)
-        tmp = str(target.with_name(f".{target.name}.remediate-tmp"))
-        try:
-            if self.is_remote:
-                with self._ssh_errors(f"write {path}"):
-                    self._sftp_makedirs(str(target.parent))
-                    with self.sftp.open(tmp, "wb") as fh:
-                        fh.write(content)
-                    self.sftp.chmod(tmp, mode)
-                    self.sftp.posix_rename(tmp, path)
-                return
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Path(tmp).write_bytes(content)
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise ApplyError(f"{self.label}: cannot write {path}: {exc.strerror or exc}", host=self.label) from exc
+        with self._file_errors("write", path):
+            self.files.write(path, content, mode)
 
     def append_file(self, path: str, data: bytes) -> None:
         """Append to a file (created 0600 with its directories if missing), flushed to disk."""
-        try:
-            if self.is_remote:
-                with self._ssh_errors(f"append to {path}"):
-                    self._sftp_makedirs(os.path.dirname(path))
-                    with self.sftp.open(path, "ab") as fh:
-                        fh.write(data)
-                        fh.flush()
-                    self.sftp.chmod(path, 0o600)
-                return
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise ApplyError(f"{self.label}: cannot write {path}: {exc.strerror or exc}", host=self.label) from exc
+        with self._file_errors("append to", path):
+            self.files.append(path, data)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Create a file only if it does not exist; returns False when it already exists."""
-        try:
-            if self.is_remote:
-                with self._ssh_errors(f"create {path}"):
-                    self._sftp_makedirs(os.path.dirname(path))
-                    try:
-                        with self.sftp.open(path, "wbx") as fh:
-                            fh.write(data)
-                    except OSError as exc:
-                        if self.read_path(path).exists:
-                            return False
-                        raise exc
-                return True
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return False
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            return True
-        except OSError as exc:
-            raise ApplyError(f"{self.label}: cannot create {path}: {exc.strerror or exc}", host=self.label) from exc
+        with self._file_errors("create", path):
+            return self.files.create_exclusive(path, data)
 
     def remove_file(self, path: str) -> None:
         """Remove a file if it exists."""
-        with contextlib.suppress(FileNotFoundError):
-            if self.is_remote:
-                with self._ssh_errors(f"remove {path}"):
-                    self.sftp.remove(path)
-            else:
-                os.unlink(path)
+        with self._file_errors("remove", path):
+            self.files.remove(path)
 
-    def _sftp_makedirs(self, directory: str) -> None:
-        missing = []
-        current = directory
-        while current not in ("", "/"):
+    @contextlib.contextmanager
+    def _file_errors(self, verb: str, path: str) -> Iterator[None]:
+        with self._ssh_errors(f"{verb} {path}"):
             try:
-                self.sftp.stat(current)
-                break
-            except FileNotFoundError:
-                missing.append(current)
-                current = os.path.dirname(current)
-        for path in reversed(missing):
-            self.sftp.mkdir(path)
+                yield
+            except OSError as exc:
+                raise ApplyError(f"{self.label}: cannot {verb} {path}: {exc.strerror or exc}",
+                                 host=self.label) from exc
 
     @contextlib.contextmanager
     def _ssh_errors(self, during: str) -> Iterator[None]:

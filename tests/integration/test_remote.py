@@ -47,6 +47,15 @@ def _reset(client: Any) -> None:
             client.remove_container(c["Id"], force=True)
 
 
+def _make_slow(client: Any) -> None:
+    """Replace the host's vLLM with one that starts answering only after a minute."""
+    client.remove_container(NAME, force=True)
+    container = client.create_container(
+        IMAGE, ["--model", "m"], name=NAME, ports=[8000], environment={"FAKE_VLLM_STARTUP_DELAY": "60"},
+        host_config=client.create_host_config(port_bindings={8000: ("127.0.0.1", None)}))
+    client.start(container)
+
+
 def _inventory(path: Path, lab: list[LabHost], template_dir: Path) -> Path:
     """An Ansible INI inventory of the lab; the lab hosts share this machine's file system, so the
     template path is one per test."""
@@ -102,13 +111,7 @@ def test_rollout_over_all_hosts_then_no_op(cli: Cli, lab: list[LabHost], engines
 
 def test_serial_max_fail_rolls_back_and_skips_later_batches(cli: Cli, lab: list[LabHost], engines: list[Any],
                                                              tmp_path: Path) -> None:
-    # Host 2's vLLM answers too late after a restart: its verification fails.
-    slow = engines[1]
-    slow.remove_container(NAME, force=True)
-    container = slow.create_container(
-        IMAGE, ["--model", "m"], name=NAME, ports=[8000], environment={"FAKE_VLLM_STARTUP_DELAY": "60"},
-        host_config=slow.create_host_config(port_bindings={8000: ("127.0.0.1", None)}))
-    slow.start(container)
+    _make_slow(engines[1])  # host 2's vLLM answers too late after a restart: its verification fails
     template = tmp_path / "tpl.jinja"
     template.write_text("previous content\n")
     inventory = _inventory(tmp_path, lab, tmp_path)
@@ -129,12 +132,7 @@ def test_serial_max_fail_rolls_back_and_skips_later_batches(cli: Cli, lab: list[
 
 
 def test_file_restored_over_sftp_on_rollback(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
-    slow = engines[0]
-    slow.remove_container(NAME, force=True)
-    container = slow.create_container(
-        IMAGE, ["--model", "m"], name=NAME, ports=[8000], environment={"FAKE_VLLM_STARTUP_DELAY": "60"},
-        host_config=slow.create_host_config(port_bindings={8000: ("127.0.0.1", None)}))
-    slow.start(container)
+    _make_slow(engines[0])
     template = tmp_path / "sftp" / "tpl.jinja"
     template.parent.mkdir()
     template.write_text("previous content\n")
