@@ -1,0 +1,46 @@
+"""``remediate`` for a lab whose hosts share one file system (bench/rollout.py only).
+
+Real Docker hosts each have their own disk, so remediate's per-host state (the journal and the
+host lock under ``REMEDIATE_STATE_DIR``, default /var/lib/remediate) never collides. The lab hosts
+are network namespaces on *this* machine's file system: the 8 hosts of a parallel rollout would
+all take the same lock file and all but one would fail with "locked by ... (pid <ourselves>)".
+This shim gives each host its own state directory (``<state dir>/<host label>``) - what separate
+disks give real hosts - and then runs the normal CLI. It changes nothing else.
+
+    python bench/lab_remediate.py apply PLAYBOOK -i inventory --forks 8 --yes
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any
+
+
+def _per_host(cls: Any) -> None:
+    init = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        label = re.sub(r"[^A-Za-z0-9_.-]", "_", self.conn.label)
+        self.directory = f"{self.directory}/{label}"
+        # Made here (shared file system): 8 hosts creating the common parent over SFTP at the same
+        # instant race in remediate's stat-then-mkdir, and all but one fail with "Failure".
+        os.makedirs(self.directory, exist_ok=True)
+
+    cls.__init__ = __init__
+
+
+def main() -> None:
+    from remediate import journal
+
+    _per_host(journal.Journal)
+    _per_host(journal.HostLock)
+    from remediate.cli import main as cli
+
+    cli()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
