@@ -651,7 +651,8 @@ def _print_result(out: Console, result: HostResult) -> None:
         elif c.action == "unchanged":
             out.print(f"= {escape(c.name)}: no change")
         elif c.action == "skipped":
-            out.print(f"- {escape(c.name)}: skipped (an earlier container failed)")
+            why = f"you chose {(c.error or '').split()[0]}" if c.declined else "an earlier container failed"
+            out.print(f"- {escape(c.name)}: skipped ({why})")
         else:
             _print_container_failure(out, c)
     if result.ok and result.plan.after_message and result.plan.changed:

@@ -28,7 +28,7 @@ from remediate.connection import Connection
 from remediate.errors import ApplyError, ContainerNotFound, PlanStaleError, ProbeFailed, RecoverNeeded, RemediateError
 from remediate.journal import HostLock, Journal, Transaction
 from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, Plan, fingerprint
-from remediate.report import ContainerResult, HostResult
+from remediate.report import STEP_MODE, ContainerResult, HostResult
 from remediate.spec import ContainerSpec, anonymous_volumes, create_body, spec_from_inspect
 
 DEFAULT_KEEP_BACKUPS = 3
@@ -66,36 +66,55 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
     """
     started = time.monotonic()
     report = progress or (lambda _c, _p: None)
+    journal = journal or Journal(conn)
     if not plan.changed:
+        # An interrupted apply can make a container look done (the new one already swapped in):
+        # "no changes" is only true once the journal is finished.
+        ready(conn, f"apply {plan.playbook}", journal)
         return HostResult(plan.host, plan, tuple(ContainerResult(c.name, "unchanged", c.id, c.id)
                                                  for c in plan.containers), time.monotonic() - started)
-    journal = journal or Journal(conn)
     with HostLock(conn, f"apply {plan.playbook}"):
-        _require_finished(journal)
+        require_finished(journal)
         for cp in plan.changed:
             _check_fresh(conn, cp)
         results: list[ContainerResult] = []
-        stop = False
+        stop, why = False, None  # why: None after a failure, "quit (step mode)" after a quit
         for cp in plan.containers:
             if stop:
-                results.append(ContainerResult(cp.name, "skipped", cp.id))
+                results.append(ContainerResult(cp.name, "skipped", cp.id, error=why))
                 continue
             if cp.action == "none":
                 results.append(ContainerResult(cp.name, "unchanged", cp.id, cp.id))
                 continue
             choice = decide(cp) if decide else "apply"
             if choice != "apply":
-                results.append(ContainerResult(cp.name, "skipped", cp.id, error=f"{choice} (step mode)"))
-                stop = choice == "quit"
+                results.append(ContainerResult(cp.name, "skipped", cp.id, error=f"{choice} {STEP_MODE}"))
+                stop, why = choice == "quit", f"quit {STEP_MODE}"
                 continue
             result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
                                       keep_backups=keep_backups, report=report)
             results.append(result)
-            stop = not result.ok
+            stop, why = not result.ok, None
     return HostResult(plan.host, plan, tuple(results), time.monotonic() - started)
 
 
-def _require_finished(journal: Journal) -> None:
+def ready(conn: Connection, purpose: str, journal: Journal | None = None) -> None:
+    """Check, under the host's lock (taken and given back), that an apply could start now.
+
+    Raises:
+        LockedError: another live run holds the host (the message says who).
+        RecoverNeeded: an earlier apply on the host did not finish.
+    """
+    with HostLock(conn, purpose):
+        require_finished(journal or Journal(conn))
+
+
+def require_finished(journal: Journal) -> None:
+    """Refuse to work on a host whose journal has an unfinished apply.
+
+    Raises:
+        RecoverNeeded: says which containers, and to run ``remediate recover``.
+    """
     unfinished = journal.unfinished()
     if unfinished:
         names = ", ".join(sorted({str(t.begin.get("container")) for t in unfinished}))
@@ -336,7 +355,7 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
     started = time.monotonic()
     journal = journal or Journal(conn)
     with HostLock(conn, f"rollback {name}"):
-        _require_finished(journal)
+        require_finished(journal)
         current = conn.inspect_container(name)
         backups = backups_of(conn, name)
         if not backups:
@@ -349,7 +368,8 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
         tx = journal.new_id()
         files = _current_files(conn, journal, tx, made_by.begin.get("files") or [] if made_by else [])
         journal.begin(tx, kind="rollback", container=name, old_id=str(current["Id"]), backup=parked,
-                      temp=backup_name, was_running=bool((current.get("State") or {}).get("Running")),
+                      temp=backup_name, new_id=backup_id,  # recover parks it again, never removes it
+                      was_running=bool((current.get("State") or {}).get("Running")),
                       restart_policy=policy, files=files)
         txn = _Txn()
         try:
@@ -446,16 +466,28 @@ def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recove
 
 
 def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
+    """Put back what the engine showed before ``tx``: its container under its name, running if it
+    ran, its restart policy, its files.
+
+    The other container of the transaction is the new one of an apply (removed), or, for an
+    interrupted rollback, the backup it was putting back: that one is parked again, never removed.
+    """
     name, old_id = str(tx.begin["container"]), str(tx.begin["old_id"])
+    other_ref = str(tx.value("new_id") or tx.begin.get("temp") or "")
+    is_rollback = tx.begin.get("kind") == "rollback"
     steps: list[str] = []
     try:
-        for ref in {str(tx.value("new_id") or ""), str(tx.begin.get("temp") or "")} - {"", old_id}:
-            try:
-                if conn.inspect_container(ref)["Id"] != old_id:
-                    steps.append(f"docker rm -f {ref}")
-                    conn.remove(ref, missing_ok=True)
-            except ContainerNotFound:
-                pass
+        seen = {old_id}
+        for ref in (str(tx.value("new_id") or ""), str(tx.begin.get("temp") or "")):
+            other = _inspect_if_there(conn, ref) if ref else None
+            if other is None or str(other["Id"]) in seen:
+                continue
+            seen.add(str(other["Id"]))
+            if is_rollback:
+                _repark(conn, other, str(tx.begin.get("temp")), steps)
+            else:
+                steps.append(f"docker rm -f {ref}")
+                conn.remove(ref, missing_ok=True)
         old = conn.inspect_container(old_id)
         if str(old.get("Name", "")).lstrip("/") != name:
             steps.append(f"docker rename {old_id[:12]} {name}")
@@ -463,14 +495,38 @@ def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
         policy = tx.begin.get("restart_policy") or {}
         if policy.get("Name") not in (None, "", "no") and (old.get("HostConfig") or {}).get("RestartPolicy") != policy:
             conn.set_restart_policy(old_id, policy)
+        # Files before the start: the old container may mount them (a missing bind source would
+        # be created as a directory by the engine).
+        _restore_files(conn, tx.begin.get("files") or [], None)
         if tx.begin.get("was_running") and not (old.get("State") or {}).get("Running"):
             steps.append(f"docker start {name}")
             conn.start(old_id)
-        _restore_files(conn, tx.begin.get("files") or [], None)
     except RemediateError as exc:
         journal.end(tx.id, "recover failed", error=_safe(exc.message))
+        first = ((f"docker stop {other_ref[:12]}", f"docker update --restart no {other_ref[:12]}",
+                  f"docker rename {other_ref[:12]} {tx.begin.get('temp')}") if is_rollback
+                 else (f"docker rm -f {tx.begin.get('temp')}",))
         return Recovery(name, tx.id, "manual action needed", exc.message,
-                        (f"docker rm -f {tx.begin.get('temp')}", f"docker rename {old_id[:12]} {name}",
-                         f"docker start {name}"))
+                        (*first, f"docker rename {old_id[:12]} {name}", f"docker start {name}"))
     journal.end(tx.id, "recovered: restored the original")
     return Recovery(name, tx.id, "restored the original", "; ".join(steps) or "nothing left to undo")
+
+
+def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
+    try:
+        return conn.inspect_container(ref)
+    except ContainerNotFound:
+        return None
+
+
+def _repark(conn: Connection, inspect: Json, parked: str, steps: list[str]) -> None:
+    """Make a backup a backup again: stopped, restart policy ``no``, under its backup name."""
+    ident = str(inspect["Id"])
+    if ((inspect.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
+        conn.set_restart_policy(ident, {"Name": "no"})
+    if (inspect.get("State") or {}).get("Running"):
+        steps.append(f"docker stop {ident[:12]}")
+        conn.stop(ident, timeout=_stop_timeout(inspect))
+    if str(inspect.get("Name", "")).lstrip("/") != parked:
+        steps.append(f"docker rename {ident[:12]} {parked}")
+        conn.rename(ident, parked)

@@ -16,7 +16,7 @@ from remediate.errors import ConnectError, InventoryError, RemediateError
 from remediate.inventory import Host, Inventory
 from remediate.planner import ContainerPlan, Plan
 from remediate.playbook import Playbook, resolve_vars
-from remediate.recreate import Decide, Decision, apply
+from remediate.recreate import Decide, Decision, apply, ready
 from remediate.report import HostResult, plan_json, result_json
 from remediate.survey import plan_host
 from remediate.transport import SshOptions
@@ -164,6 +164,7 @@ def rollout(
     report = progress or (lambda _h, _p: None)
     outcomes: dict[int, HostOutcome] = {}
     stop = threading.Event()
+    quit_ = threading.Event()
     failures = 0
     lock = threading.Lock()
     batch = serial or len(targets) or 1
@@ -171,13 +172,15 @@ def rollout(
     def decide_and_stop(cp: ContainerPlan) -> Decision:
         choice = decide(cp) if decide else "apply"
         if choice == "quit":
+            quit_.set()
             stop.set()
         return choice
 
     def work(index: int, target: Target) -> None:
         nonlocal failures
         if stop.is_set():
-            outcome = HostOutcome(target, "skipped", error="rollout stopped: too many failures")
+            why = "quit in step mode" if quit_.is_set() else "too many failures"
+            outcome = HostOutcome(target, "skipped", error=f"rollout stopped: {why}")
         else:
             outcome = _run_host(playbook, target, overrides or {}, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
@@ -214,6 +217,10 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
         with Connection(target.url, ssh=options, docker_host=target.docker_host, label=target.name,
                         timeout=max(timeout, 30.0)) as conn:
             conn.info()
+            if not dry_run:
+                # Before planning: a half-done apply leaves containers renamed or already swapped,
+                # which planning would report as missing or as "no changes".
+                ready(conn, f"apply {playbook.name}")
             report(target.name, "plan")
             plan = plan_host(conn, playbook, vars, only=only)
             if dry_run or not plan.changed:
@@ -228,7 +235,8 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
     if result.rollback_failed:
         status: Status = "rollback failed"
     else:
-        status = "changed" if result.ok else "failed"
+        changed = any(c.action == "recreated" for c in result.containers)
+        status = ("changed" if changed else "ok") if result.ok else "failed"
     return HostOutcome(target, status, plan, result, None, time.monotonic() - started)
 
 

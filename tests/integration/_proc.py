@@ -1,0 +1,197 @@
+"""Helpers for the crash-safety and pairing tests: run `remediate` as a real process (so it can be
+killed with SIGKILL), wait for what it prints with bounded waits, and seed fake vLLM containers.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: The console script next to this interpreter (not a pyenv shim: its PID is remediate's PID).
+REMEDIATE = str(Path(sys.executable).with_name("remediate"))
+VLLM_IMAGE = "vllm/vllm-openai:v0.6.3"
+MODEL_ARGS = ["--model", "mistralai/Mistral-7B-Instruct-v0.3", "--max-model-len", "17776"]
+REPO = Path(__file__).resolve().parents[2]
+SEED_TEMPLATE = REPO / "templates/vllm/mistral_chat_template.jinja"
+PLAYBOOK = REPO / "playbooks/fix-vllm-404.yml"
+
+#: Upper bound of every wait in these tests (never asserted on: a bound, not a measurement).
+WAIT = 120.0
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def strip_ansi(text: str) -> str:
+    """Text without terminal escape sequences."""
+    return _ANSI.sub("", text)
+
+
+def engine_state_dir(state_dir: str) -> Path:
+    """Where remediate keeps the journal and lock of the local engine under ``state_dir``."""
+    from remediate.connection import Connection
+
+    with Connection("local") as conn:
+        return Path(state_dir, conn.engine_id)
+
+
+def remediate_env(state_dir: str, **extra: str) -> dict[str, str]:
+    """Environment for a remediate process: its own state directory, no inherited knobs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REMEDIATE_")}
+    env.update({"REMEDIATE_STATE_DIR": state_dir, "COLUMNS": "200", "PYTHONUNBUFFERED": "1",
+                # The code under test is this checkout, whatever the editable install points at.
+                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)})
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Result:
+    """A finished remediate process."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run(args: Sequence[str], state_dir: str, *, timeout: float = WAIT, **extra_env: str) -> Result:
+    """Run `remediate ARGS` to completion (bounded), with its own state directory."""
+    proc = subprocess.run([REMEDIATE, *args], env=remediate_env(state_dir, **extra_env), capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass
+class Background:
+    """A remediate process running in the background; its stdout and stderr are read as they come."""
+
+    args: Sequence[str]
+    env: Mapping[str, str]
+    proc: subprocess.Popen[str] = field(init=False)
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    _lines: queue.Queue[tuple[str, str | None]] = field(default_factory=queue.Queue)
+    _pumps: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.proc = subprocess.Popen([REMEDIATE, *self.args], env=dict(self.env), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                     start_new_session=True)
+        for name, stream, sink in (("stdout", self.proc.stdout, self.stdout),
+                                   ("stderr", self.proc.stderr, self.stderr)):
+            pump = threading.Thread(target=self._pump, args=(name, stream, sink), daemon=True)
+            pump.start()
+            self._pumps.append(pump)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _pump(self, name: str, stream: Any, sink: list[str]) -> None:
+        with stream:
+            for line in stream:
+                sink.append(line)
+                self._lines.put((name, line))
+        self._lines.put((name, None))
+
+    def wait_for(self, text: str, stream: str = "stderr", timeout: float = WAIT) -> None:
+        """Block until a line of ``stream`` contains ``text`` (bounded); fail if the process ends first."""
+        if any(text in line for line in getattr(self, stream)):
+            return
+        deadline = time.monotonic() + timeout
+        closed = set()
+        while time.monotonic() < deadline:
+            try:
+                name, line = self._lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                closed.add(name)
+                if len(closed) == 2:
+                    break
+                continue
+            if name == stream and text in line:
+                return
+        raise AssertionError(f"remediate never printed {text!r} on {stream} (exit {self.proc.poll()}):\n"
+                             f"stdout: {''.join(self.stdout)}\nstderr: {''.join(self.stderr)}")
+
+    def kill(self) -> int:
+        """SIGKILL the process by its PID and reap it (a zombie would still look alive)."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        return self.wait()
+
+    def wait(self, timeout: float = WAIT) -> int:
+        """Wait (bounded) for the process to end and its output to be read."""
+        code = self.proc.wait(timeout=timeout)
+        for pump in self._pumps:
+            pump.join(timeout=timeout)
+        return code
+
+    def stop(self) -> None:
+        """Kill it if it still runs (teardown)."""
+        if self.proc.poll() is None:
+            self.kill()
+
+
+def start(args: Sequence[str], state_dir: str, **extra_env: str) -> Background:
+    """Start `remediate ARGS` in the background."""
+    return Background(list(args), remediate_env(state_dir, **extra_env))
+
+
+# --------------------------------------------------------------------------- containers
+
+def remove_prefixed(client: Any, prefix: str) -> None:
+    """Remove every container whose name starts with ``prefix``."""
+    for container in client.api.containers(all=True):
+        if any(name.lstrip("/").startswith(prefix) for name in container["Names"]):
+            client.api.remove_container(container["Id"], force=True)
+
+
+def names_with_prefix(client: Any, prefix: str) -> set[str]:
+    """Names of all containers (running or not) that start with ``prefix``."""
+    return {n.lstrip("/") for c in client.api.containers(all=True) for n in c["Names"]
+            if n.lstrip("/").startswith(prefix)}
+
+
+def host_port(client: Any, name: str, port: str = "8000/tcp") -> int:
+    """The host port the engine chose for a container port published on 127.0.0.1."""
+    ports = client.api.inspect_container(name)["NetworkSettings"]["Ports"][port]
+    return int(ports[0]["HostPort"])
+
+
+def wait_healthy(port: int, timeout: float = WAIT) -> None:
+    """Wait (bounded) until the fake vLLM on 127.0.0.1:port answers /health."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"fake vLLM on 127.0.0.1:{port} did not come up")
+
+
+def run_vllm(client: Any, name: str, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
+             restart: str = "unless-stopped") -> dict[str, Any]:
+    """Start a deliberately broken fake vLLM (no served name `mistral`, no chat template) on an
+    engine-chosen port of 127.0.0.1; wait until it answers; return its inspect."""
+    client.containers.run(VLLM_IMAGE, [*MODEL_ARGS, *args], name=name, detach=True,
+                          ports={"8000/tcp": ("127.0.0.1", None)}, environment=dict(env or {}),
+                          restart_policy={"Name": restart}, labels={"app": "vllm"})
+    wait_healthy(host_port(client, name))
+    inspect: dict[str, Any] = client.api.inspect_container(name)
+    return inspect

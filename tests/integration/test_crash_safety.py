@@ -1,0 +1,391 @@
+"""Crash safety on the real engine: `remediate apply` killed with SIGKILL at every step of the
+recreate, then `remediate recover`; host locks (concurrent apply refused, stale lock taken over).
+
+The apply runs as a real process with REMEDIATE_PAUSE_AT=<step>: it journals the step, prints
+`remediate: paused at <step>` and sleeps; the test kills it by PID and reaps it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration._proc import (
+    PLAYBOOK,
+    SEED_TEMPLATE,
+    Background,
+    engine_state_dir,
+    host_port,
+    names_with_prefix,
+    remove_prefixed,
+    run,
+    run_vllm,
+    start,
+    wait_healthy,
+)
+
+PREFIX = "rt-crash-"
+OLD_CONTENT = "{# the operator's own template, before remediate #}\n"
+STEPS = ["files", "created", "stopped", "parked", "swapped", "started"]
+
+
+@dataclass
+class Vllm:
+    """A broken fake vLLM container of this test, its original inspect, and its template path."""
+
+    name: str
+    original: dict[str, Any]
+    template: Path
+    state_dir: str
+    procs: list[Background] = field(default_factory=list)
+
+    def apply_args(self, *extra: str, playbook: str = "fix-vllm-404") -> list[str]:
+        return ["apply", playbook, "--container", self.name, "-e", f"template_host_path={self.template}", *extra]
+
+    def start_apply(self, pause_at: str | None, *extra: str, playbook: str = "fix-vllm-404") -> Background:
+        env = {"REMEDIATE_PAUSE_AT": pause_at} if pause_at else {}
+        proc = start(self.apply_args("--yes", *extra, playbook=playbook), self.state_dir, **env)
+        self.procs.append(proc)
+        return proc
+
+
+@pytest.fixture
+def vllm(docker_client: Any, tmp_path: Path, state_dir: str) -> Iterator[Vllm]:
+    remove_prefixed(docker_client, PREFIX)  # leftovers of an earlier, killed run
+    name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
+    original = run_vllm(docker_client, name, env={"HF_TOKEN": "hf_crashtestvalue"})
+    target = Vllm(name, original, tmp_path / "etc" / "chat_template.jinja", state_dir)
+    try:
+        yield target
+    finally:
+        for proc in target.procs:
+            proc.stop()
+        remove_prefixed(docker_client, name)
+
+
+def _chat(port: int, model: str = "mistral") -> int:
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hi"}]}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _inspect(client: Any, ref: str) -> dict[str, Any]:
+    result: dict[str, Any] = client.api.inspect_container(ref)
+    return result
+
+
+def _backups(client: Any, name: str) -> set[str]:
+    return {n for n in names_with_prefix(client, name) if n.startswith(f"{name}-remediate-backup-")}
+
+
+def _assert_half_done(client: Any, vllm: Vllm, step: str) -> None:
+    """The engine shows the state the journal says the killed apply reached (the kill is real)."""
+    name, old_id = vllm.name, vllm.original["Id"]
+    names = names_with_prefix(client, name)
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()  # files are written first
+    if step == "files":
+        assert names == {name} and _inspect(client, name)["Id"] == old_id
+        return
+    if step in ("created", "stopped"):
+        assert names == {name, f"{name}-remediate-new"}
+        assert _inspect(client, name)["State"]["Running"] is (step == "created")
+        return
+    [backup] = _backups(client, name)
+    assert _inspect(client, backup)["Id"] == old_id
+    assert _inspect(client, backup)["HostConfig"]["RestartPolicy"]["Name"] == "no"  # parked: stays down
+    if step == "parked":
+        assert names == {backup, f"{name}-remediate-new"}
+        return
+    assert names == {backup, name}
+    new = _inspect(client, name)
+    assert new["Id"] != old_id and new["State"]["Running"] is (step != "swapped")
+
+
+def _assert_original_back(client: Any, vllm: Vllm, template: bytes | None) -> None:
+    """Exactly one container named X: the original (id, config), running, restart policy back; the
+    file as it was before the apply; nothing staged or parked left."""
+    assert names_with_prefix(client, vllm.name) == {vllm.name}
+    now = _inspect(client, vllm.name)
+    assert now["Id"] == vllm.original["Id"]
+    assert now["State"]["Running"]
+    assert now["Config"] == vllm.original["Config"]
+    assert now["Args"] == vllm.original["Args"]
+    assert now["HostConfig"]["RestartPolicy"] == vllm.original["HostConfig"]["RestartPolicy"]
+    assert now["HostConfig"] == vllm.original["HostConfig"]
+    if template is None:
+        assert not vllm.template.exists()
+    else:
+        assert vllm.template.read_bytes() == template
+    port = host_port(client, vllm.name)
+    wait_healthy(port)
+    assert _chat(port) == 404  # still the unfixed original
+
+
+def _assert_refuses_until_recovered(vllm: Vllm) -> None:
+    result = run(vllm.apply_args("--yes"), vllm.state_dir)
+    assert result.code == 2, result.output
+    assert f"an earlier apply did not finish ({vllm.name}); run `remediate recover` first" in result.stderr
+    assert "Traceback" not in result.output
+    history = run(["history", "--container", vllm.name], vllm.state_dir)
+    assert "unfinished (run remediate recover)" in history.stdout
+
+
+# --------------------------------------------------------------------------- kill at each step
+
+@pytest.mark.parametrize("step", STEPS)
+def test_kill_at_step_then_recover_restores_the_original(step: str, vllm: Vllm, docker_client: Any) -> None:
+    vllm.template.parent.mkdir(parents=True)
+    vllm.template.write_text(OLD_CONTENT)
+    proc = vllm.start_apply(step)
+    proc.wait_for(f"remediate: paused at {step}")
+
+    proc.kill()
+
+    _assert_half_done(docker_client, vllm, step)
+    _assert_refuses_until_recovered(vllm)
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert f"{vllm.name}: restored the original" in result.stdout
+    _assert_original_back(docker_client, vllm, OLD_CONTENT.encode())
+    history = run(["history", "--container", vllm.name], vllm.state_dir)
+    assert history.code == 0
+    assert "recovered: restored the original" in history.stdout
+    assert "unfinished" not in history.stdout
+    assert run(["recover"], vllm.state_dir).stdout.startswith("nothing to recover")
+
+
+def test_kill_after_start_without_a_previous_file_removes_the_written_file(vllm: Vllm, docker_client: Any) -> None:
+    proc = vllm.start_apply("started")
+    proc.wait_for("remediate: paused at started")
+    proc.kill()
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    _assert_original_back(docker_client, vllm, None)
+
+
+def test_kill_during_verify_then_recover_restores_the_original(vllm: Vllm, docker_client: Any, tmp_path: Path) -> None:
+    # A playbook copy that also makes the new container slow to start: its verify keeps polling.
+    slow = tmp_path / "slow-vllm.yml"
+    slow.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: slow-vllm").replace(
+        "changes:\n", "changes:\n  - env: {FAKE_VLLM_STARTUP_DELAY: '3600'}\n", 1))
+    vllm.template.parent.mkdir(parents=True)
+    vllm.template.write_text(OLD_CONTENT)
+    proc = vllm.start_apply(None, "--timeout", "600", playbook=str(slow))
+    proc.wait_for("verify", stream="stdout")  # the verify phase has begun and cannot succeed
+
+    proc.kill()
+
+    new = _inspect(docker_client, vllm.name)
+    assert new["Id"] != vllm.original["Id"] and new["State"]["Running"]
+    assert "FAKE_VLLM_STARTUP_DELAY=3600" in new["Config"]["Env"]
+    _assert_refuses_until_recovered(vllm)
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert "restored the original" in result.stdout
+    _assert_original_back(docker_client, vllm, OLD_CONTENT.encode())
+    assert "recovered: restored the original" in run(["history"], vllm.state_dir).stdout
+
+
+def test_kill_after_verified_then_recover_keeps_the_new_container(vllm: Vllm, docker_client: Any) -> None:
+    proc = vllm.start_apply("verified")
+    proc.wait_for("remediate: paused at verified")
+
+    proc.kill()
+    _assert_refuses_until_recovered(vllm)
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert f"{vllm.name}: kept the verified new container" in result.stdout
+    [backup] = _backups(docker_client, vllm.name)
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, backup}
+    new = _inspect(docker_client, vllm.name)
+    assert new["Id"] != vllm.original["Id"] and new["State"]["Running"]
+    assert "--served-model-name" in new["Args"]
+    assert new["HostConfig"]["RestartPolicy"] == vllm.original["HostConfig"]["RestartPolicy"]
+    parked = _inspect(docker_client, backup)
+    assert parked["Id"] == vllm.original["Id"] and not parked["State"]["Running"]
+    assert parked["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+    port = host_port(docker_client, vllm.name)
+    wait_healthy(port)
+    assert _chat(port) == 200
+    history = run(["history", "--container", vllm.name], vllm.state_dir)
+    assert "recovered: kept the verified new container" in history.stdout
+
+    again = run(vllm.apply_args("--yes"), vllm.state_dir)  # the host is usable again: nothing to do
+
+    assert again.code == 0, again.output
+    assert "no changes" in again.stdout
+    assert _inspect(docker_client, vllm.name)["Id"] == new["Id"]
+
+
+def test_apply_after_recover_works(vllm: Vllm, docker_client: Any) -> None:
+    proc = vllm.start_apply("parked")
+    proc.wait_for("remediate: paused at parked")
+    proc.kill()
+    assert run(["recover"], vllm.state_dir).code == 0
+
+    result = run(vllm.apply_args("--yes"), vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert "recreated" in result.stdout
+    assert _inspect(docker_client, vllm.name)["Id"] != vllm.original["Id"]
+    assert _backups(docker_client, vllm.name)  # the original is the backup now
+    rows = json.loads(run(["history", "--format", "json"], vllm.state_dir).stdout)
+    assert [r["result"] for r in rows] == ["recreated", "recovered: restored the original"]
+
+
+# --------------------------------------------------------------------------- locks
+
+def test_concurrent_apply_is_refused_with_who_holds_the_lock(vllm: Vllm, docker_client: Any) -> None:
+    first = vllm.start_apply("created")
+    first.wait_for("remediate: paused at created")
+
+    second = run(vllm.apply_args("--yes"), vllm.state_dir)
+
+    assert second.code == 2, second.output
+    user = _user()
+    assert f"locked by {user}@{socket.gethostname()} (pid {first.pid}, apply fix-vllm-404" in second.stderr
+    assert "Traceback" not in second.output
+    # A rollback and a recover are refused too while the apply runs.
+    assert run(["recover"], vllm.state_dir).code == 2
+    assert f"(pid {first.pid}" in run(["rollback", vllm.name], vllm.state_dir).stderr
+    assert f"{vllm.name}-remediate-new" in names_with_prefix(docker_client, vllm.name)  # untouched by the others
+
+    # The holder dies: its lock is stale, `recover` takes it over and puts the original back.
+    first.kill()
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    _assert_original_back(docker_client, vllm, None)
+    assert not (engine_state_dir(vllm.state_dir) / "lock").exists()
+
+
+def test_a_second_container_on_the_same_host_is_refused_too(vllm: Vllm, docker_client: Any) -> None:
+    other = f"{vllm.name}-b"
+    run_vllm(docker_client, other)
+    first = vllm.start_apply("stopped")
+    first.wait_for("remediate: paused at stopped")
+
+    second = run(["apply", "fix-vllm-404", "--container", other, "-e", f"template_host_path={vllm.template}",
+                  "--yes"], vllm.state_dir)
+
+    assert second.code == 2, second.output
+    assert f"(pid {first.pid}" in second.stderr
+    assert _inspect(docker_client, other)["State"]["Running"]
+
+
+def _user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _lock_file(vllm: Vllm, holder: dict[str, Any]) -> Path:
+    lock = engine_state_dir(vllm.state_dir) / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps(holder))
+    return lock
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(vllm: Vllm, docker_client: Any) -> None:
+    lock = _lock_file(vllm, {"user": "someone", "controller": socket.gethostname(), "pid": _dead_pid(),
+                                "purpose": "apply fix-vllm-404", "time": "2024-01-01T00:00:00+00:00",
+                                "started": "1"})
+
+    result = run(vllm.apply_args("--yes"), vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert "recreated" in result.stdout
+    assert _inspect(docker_client, vllm.name)["Id"] != vllm.original["Id"]
+    assert not lock.exists()
+
+
+def test_lock_of_a_reused_pid_is_stale(vllm: Vllm) -> None:
+    # The pid is alive (this test) but its process started at another time: not the holder.
+    _lock_file(vllm, {"user": "someone", "controller": socket.gethostname(), "pid": os.getpid(),
+                                "purpose": "apply fix-vllm-404", "time": "2024-01-01T00:00:00+00:00",
+                                "started": "1"})
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert "nothing to recover" in result.stdout
+
+
+def test_lock_held_from_another_machine_is_never_broken(vllm: Vllm, docker_client: Any) -> None:
+    lock = _lock_file(vllm, {"user": "alice", "controller": "laptop-of-alice", "pid": 4242,
+                                "purpose": "apply fix-vllm-404", "time": "2024-01-01T00:00:00+00:00"})
+
+    result = run(vllm.apply_args("--yes"), vllm.state_dir)
+
+    assert result.code == 2, result.output
+    assert "locked by alice@laptop-of-alice (pid 4242, apply fix-vllm-404" in result.stderr
+    assert _inspect(docker_client, vllm.name)["Id"] == vllm.original["Id"]
+    assert lock.exists()
+
+
+# --------------------------------------------------------------------------- kill a rollback
+
+@pytest.mark.parametrize("step", ["files", "stopped", "parked", "swapped", "started"])
+def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vllm, docker_client: Any) -> None:
+    assert run(vllm.apply_args("--yes"), vllm.state_dir).code == 0
+    new_id = _inspect(docker_client, vllm.name)["Id"]
+    [backup] = _backups(docker_client, vllm.name)
+    proc = start(["rollback", vllm.name], vllm.state_dir, REMEDIATE_PAUSE_AT=step)
+    vllm.procs.append(proc)
+    proc.wait_for(f"remediate: paused at {step}")
+    proc.kill()
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    # Back to before the rollback: the applied container runs, the original is still the backup.
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, backup}
+    now = _inspect(docker_client, vllm.name)
+    assert now["Id"] == new_id and now["State"]["Running"]
+    assert now["HostConfig"]["RestartPolicy"] == vllm.original["HostConfig"]["RestartPolicy"]
+    parked = _inspect(docker_client, backup)
+    assert parked["Id"] == vllm.original["Id"] and not parked["State"]["Running"]
+    assert parked["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+
+    again = run(["rollback", vllm.name], vllm.state_dir)  # and the rollback can be done after all
+
+    assert again.code == 0, again.output
+    restored = _inspect(docker_client, vllm.name)
+    assert restored["Id"] == vllm.original["Id"] and restored["State"]["Running"]
+    assert restored["HostConfig"] == vllm.original["HostConfig"]
+    assert not vllm.template.exists()
+    [replaced] = _backups(docker_client, vllm.name)  # the applied one is the backup now
+    assert _inspect(docker_client, replaced)["Id"] == new_id
+    assert "recovered: restored the original" in run(["history"], vllm.state_dir).stdout
