@@ -22,7 +22,7 @@ _EXPORTS = {
     "Change": "planner", "Plan": "planner", "ContainerPlan": "planner", "Observed": "planner", "plan": "planner",
     "plan_host": "survey",
     "apply": "recreate", "rollback": "recreate", "recover": "recreate",
-    "rollout": "rollout", "RolloutResult": "rollout", "Target": "rollout", "SshOptions": "transport",
+    "rollout": "fleet", "RolloutResult": "fleet", "Target": "fleet", "SshOptions": "transport",
     "Connection": "connection",
     "HostResult": "report", "ContainerResult": "report",
     "RemediateError": "errors", "PlaybookError": "errors", "InventoryError": "errors",
@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     from remediate.playbook import Playbook, load_playbook, parse_extra_vars, resolve_vars
     from remediate.recreate import apply, recover, rollback
     from remediate.report import ContainerResult, HostResult
-    from remediate.rollout import RolloutResult, Target, rollout
+    from remediate.fleet import RolloutResult, Target, rollout
     from remediate.spec import ContainerSpec, spec_from_inspect
     from remediate.survey import plan_host
     from remediate.transport import SshOptions

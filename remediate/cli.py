@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from remediate.recreate import Recovery
     from remediate.playbook import Playbook
     from remediate.report import ContainerResult, HostResult
-    from remediate.rollout import RolloutResult, Target
+    from remediate.fleet import RolloutResult, Target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROLLBACK_FAILED = 0, 1, 2, 3
 
@@ -169,7 +169,7 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
     """
     from remediate import saved
     from remediate.playbook import load_playbook, parse_extra_vars
-    from remediate.rollout import parse_amount, rollout
+    from remediate.fleet import parse_amount, rollout
     from remediate.transport import SshOptions
 
     out = _console()
@@ -302,7 +302,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def _write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
     from remediate import __version__
     from remediate.report import markdown_report
-    from remediate.rollout import rollout_json
+    from remediate.fleet import rollout_json
 
     data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
             "mode": "dry-run" if dry_run else "apply", "started": _iso(started), "finished": _iso(time.time()),
@@ -320,7 +320,7 @@ def _iso(stamp: float) -> str:
 
 def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:
     from remediate.inventory import load_inventory
-    from remediate.rollout import target_from_url, targets_from_inventory
+    from remediate.fleet import target_from_url, targets_from_inventory
 
     if inventory:
         selected = targets_from_inventory(load_inventory(inventory), limit)
@@ -383,7 +383,7 @@ def _exit_code(result: RolloutResult) -> int:
 def hosts(inventory: str, limit: str | None, fmt: str) -> None:
     """List the hosts an inventory pattern selects, and how each is reached."""
     from remediate.inventory import load_inventory
-    from remediate.rollout import targets_from_inventory
+    from remediate.fleet import targets_from_inventory
 
     with _errors():
         targets = targets_from_inventory(load_inventory(inventory), limit)
@@ -520,7 +520,7 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
 def _print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool) -> None:
     if fmt == "json":
         from remediate.report import plan_json, result_json
-        from remediate.rollout import rollout_json
+        from remediate.fleet import rollout_json
 
         data: Any = rollout_json(result)
         if len(result.outcomes) == 1:  # one host: the plan or the result itself

@@ -17,7 +17,7 @@ from typing import Any
 from remediate.errors import PlaybookError
 from remediate.playbook import Playbook, find_playbook
 from remediate.report import plan_json
-from remediate.rollout import RolloutResult, Target
+from remediate.fleet import RolloutResult, Target
 from remediate.spec import is_secret_name
 
 FORMAT = "remediate-plan/1"

@@ -153,8 +153,19 @@ def test_chat_template_is_byte_for_byte_the_seed() -> None:
 
 
 def test_public_api_is_exactly_all() -> None:
-    public = {name for name in dir(remediate) if not name.startswith("_")}
+    import subprocess
+    import sys
+
+    # In a fresh interpreter: every name in __all__ resolves to the right kind of object, and
+    # nothing else public is exported (submodules load lazily, so `dir` is checked before use).
+    code = ("import remediate; [getattr(remediate, n) for n in remediate.__all__]; "
+            "print(sorted(n for n in vars(remediate) if not n.startswith('_')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    # Public names are exactly __all__ (plus the submodules their import loads).
+    submodules = {p.stem for p in Path(remediate.__file__).parent.glob("*.py")}
+    assert set(eval(out)) - submodules == set(remediate.__all__) - {"__version__"}
+    assert remediate.__all__ == sorted(remediate.__all__)
     for name in remediate.__all__:
         assert getattr(remediate, name) is not None
-    assert set(remediate.__all__) <= public | set(remediate.__all__)
     assert remediate.plan.__module__ == "remediate.planner" and callable(remediate.apply)
+    assert issubclass(remediate.RecoverNeeded, remediate.RemediateError)
