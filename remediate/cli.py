@@ -686,24 +686,42 @@ def _print_container_failure(out: Console, c: ContainerResult) -> None:
               help="The model name the gateway sends to vLLM (must be a served model name).")
 @click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str) -> None:
+@_host_options
+def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
+                 **where: Any) -> None:
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
-    Exit code 0 when nothing fails, 1 when some check fails.
+    Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
     """
     from remediate import diagnose as diagnosing
-    from remediate.connection import Connection
+    from remediate.errors import ConnectError
 
     code = error_code.upper() if error_code else None
-    with _errors(), Connection("local") as conn:
-        findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers)
-        host = conn.label
-    data = diagnosing.findings_json(findings, error_code=code, host=host)
+    reports: list[dict[str, Any]] = []
+    unreachable = 0
+    with _errors():
+        connections = _connections(**where)
+        while True:
+            try:
+                conn = next(connections)
+                findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers)
+            except StopIteration:
+                break
+            except ConnectError as exc:
+                unreachable += 1
+                click.echo(f"remediate: {exc.message}", err=True)
+                continue
+            reports.append(diagnosing.findings_json(findings, error_code=code, host=conn.label))
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(reports[0] if len(reports) == 1 and not unreachable else reports, indent=2))
     else:
-        _print_diagnosis(_console(), data)
-    sys.exit(EXIT_OK if data["ok"] else EXIT_FAILED)
+        for data in reports:
+            if len(reports) > 1:
+                _console().print(f"\n[bold]== {_escape(str(data['host']))}[/bold]")
+            _print_diagnosis(_console(), data)
+    if not reports:
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_OK if all(d["ok"] for d in reports) and not unreachable else EXIT_FAILED)
 
 
 def _print_diagnosis(out: Console, data: dict[str, Any]) -> None:

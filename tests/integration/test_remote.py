@@ -190,3 +190,14 @@ def test_unreachable_host_fails_alone(cli: Cli, lab: list[LabHost], engines: lis
 
     code, out = cli("apply", "fix-vllm-404", "-H", "ssh://root@127.0.0.1:1", "--dry-run")
     assert code == 2 and "cannot connect to 127.0.0.1:1" in out
+
+
+def test_diagnose_over_ssh_probes_through_the_tunnel(cli: Cli, lab: list[LabHost], engines: list[Any]) -> None:
+    code, out = cli("diagnose", "-H", lab[0].ssh_url, "--known-hosts", str(lab[0].known_hosts_file),
+                    "--private-key", str(lab[0].identity_file), "--format", "json")
+
+    assert code == 1, out  # the broken vLLM: `mistral` not served, no chat template
+    data = json.loads(out)
+    checks = {f["check"]: f for f in data["findings"] if f["container"] == NAME}
+    assert checks["health"]["status"] == "pass"
+    assert checks["chat-template"]["status"] == "fail" and checks["chat-template"]["fix"] == "fix-vllm-404"
