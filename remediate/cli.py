@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,24 +17,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from remediate import __version__
+from remediate import cli_views as views
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from remediate.connection import Connection
-    from remediate.planner import Plan
-    from remediate.recreate import Recovery
-    from remediate.playbook import Playbook
-    from remediate.report import ContainerResult, HostResult
     from remediate.fleet import RolloutResult, Target
+    from remediate.playbook import Playbook
+    from remediate.recreate import Recovery
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROLLBACK_FAILED = 0, 1, 2, 3
-
-
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -168,11 +160,11 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
     Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
     """
     from remediate import saved
-    from remediate.playbook import load_playbook, parse_extra_vars
     from remediate.fleet import parse_amount, rollout
+    from remediate.playbook import load_playbook, parse_extra_vars
     from remediate.transport import SshOptions
 
-    out = _console()
+    out = views.console()
     started = time.time()
     with _errors():
         overrides = parse_extra_vars(extra_vars)
@@ -208,17 +200,17 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
                 if drift:
                     _fail("the saved plan no longer matches (nothing was changed):\n  " + "\n  ".join(drift))
             if interactive:
-                _print_outcomes(out, planned, fmt="text", dry_run=True)
+                views.print_outcomes(out, planned, fmt="text", dry_run=True)
                 if not any(o.plan and o.plan.changed for o in planned.outcomes):
                     sys.exit(_exit_code(planned))
                 if not click.confirm("Apply these changes?", default=False):
                     _fail("aborted, nothing changed", EXIT_OK)
         decide = _step_prompt(out) if step and not dry_run else None
-        with _progress(out, fmt, [t.name for t in targets]) as progress:
+        with views.progress(out, fmt, [t.name for t in targets]) as progress:
             result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, **common)
         if out_path:
             saved.save(out_path, book, playbook, overrides, containers, result)
-    _print_outcomes(out, result, fmt=fmt, dry_run=dry_run)
+    views.print_outcomes(out, result, fmt=fmt, dry_run=dry_run)
     if out_path:
         out.print(f"Plan saved to {out_path}; apply it with: remediate apply --plan {out_path}")
     if report_path:
@@ -235,7 +227,7 @@ def _step_prompt(out: Console) -> Any:
     def decide(cp: Any) -> str:
         data = container_plan_json(cp)
         while True:
-            _print_container_plan(out, data)
+            views.print_container_plan(out, data)
             answer = click.prompt("apply / skip / diff again / quit", type=click.Choice(["a", "s", "d", "q"]),
                                   default="a", show_choices=True)
             if answer != "d":
@@ -300,9 +292,8 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
-    from remediate import __version__
-    from remediate.report import markdown_report
     from remediate.fleet import rollout_json
+    from remediate.report import markdown_report
 
     data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
             "mode": "dry-run" if dry_run else "apply", "started": _iso(started), "finished": _iso(time.time()),
@@ -319,8 +310,8 @@ def _iso(stamp: float) -> str:
 
 
 def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:
-    from remediate.inventory import load_inventory
     from remediate.fleet import target_from_url, targets_from_inventory
+    from remediate.inventory import load_inventory
 
     if inventory:
         selected = targets_from_inventory(load_inventory(inventory), limit)
@@ -328,43 +319,6 @@ def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -
     if limit:
         _fail("--limit needs -i/--inventory")
     return [target_from_url(h) for h in hosts] or [target_from_url("local")]
-
-
-_QUIET_PHASES = frozenset({"connect", "plan", "planned", "ok", "changed", "failed", "rollback failed",
-                           "unreachable", "error", "skipped"})
-
-
-@contextmanager
-def _progress(out: Console, fmt: str, hosts: list[str]) -> Iterator[Any]:
-    """Report phases: a live table (one line per host) on a terminal, plain lines otherwise."""
-    lock = threading.Lock()
-    many = len(hosts) > 1
-    if fmt == "text" and many and out.is_terminal:
-        from rich.live import Live
-        from rich.table import Table
-
-        phases = dict.fromkeys(hosts, "waiting")
-
-        def table() -> Table:
-            grid = Table(show_header=False, box=None)
-            for host, phase in phases.items():
-                grid.add_row(host, phase)
-            return grid
-
-        with Live(table(), console=out, refresh_per_second=8, transient=True) as live:
-            def live_report(host: str, phase: str) -> None:
-                with lock:
-                    phases[host] = phase
-                    live.update(table())
-            yield live_report
-        return
-
-    def report(host: str, phase: str) -> None:
-        if fmt != "text" or (not many and phase in _QUIET_PHASES):
-            return
-        with lock:
-            out.print(f"  [dim]{host}: {phase}[/dim]" if many else f"  [dim]{phase}[/dim]")
-    yield report
 
 
 def _exit_code(result: RolloutResult) -> int:
@@ -382,8 +336,8 @@ def _exit_code(result: RolloutResult) -> int:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def hosts(inventory: str, limit: str | None, fmt: str) -> None:
     """List the hosts an inventory pattern selects, and how each is reached."""
-    from remediate.inventory import load_inventory
     from remediate.fleet import targets_from_inventory
+    from remediate.inventory import load_inventory
 
     with _errors():
         targets = targets_from_inventory(load_inventory(inventory), limit)
@@ -436,7 +390,7 @@ def rollback(container: str, timeout: float, fmt: str, **where: Any) -> None:
             click.echo(f"{host}: {container}: restored the previous container ({(result.id_after or '')[:12]}); "
                        f"the replaced one is kept as {result.backup}")
         else:
-            _print_container_failure(_console(), result)
+            views.print_container_failure(views.console(), result)
     if any(r.action == "rollback failed" for _, r in results):
         sys.exit(EXIT_ROLLBACK_FAILED)
     sys.exit(EXIT_OK if all(r.ok for _, r in results) else EXIT_FAILED)
@@ -515,167 +469,6 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
         click.echo(f"{row['host']}  {row['backup']}  of {row['container']}  {row['image']}  {row['status']}")
 
 
-# --------------------------------------------------------------------------- rendering
-
-def _print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool) -> None:
-    if fmt == "json":
-        from remediate.report import plan_json, result_json
-        from remediate.fleet import rollout_json
-
-        data: Any = rollout_json(result)
-        if len(result.outcomes) == 1:  # one host: the plan or the result itself
-            only = result.outcomes[0]
-            data = (result_json(only.result) if only.result else plan_json(only.plan) if only.plan
-                    else data["hosts"][0])
-        click.echo(json.dumps(data, indent=2))
-        return
-    if len(result.outcomes) == 1:
-        outcome = result.outcomes[0]
-        if outcome.plan is not None:
-            _print_plan(out, outcome.plan, dry_run=dry_run)
-        if outcome.result is not None:
-            _print_result(out, outcome.result)
-        if outcome.error:
-            click.echo(f"remediate: {outcome.error}", err=True)
-        return
-    _print_host_plans(out, result, dry_run=dry_run)
-    for outcome in result.outcomes:
-        if outcome.result is not None:
-            out.print(f"\n[bold]{outcome.target.name}[/bold]")
-            _print_result(out, outcome.result)
-    _print_summary(out, result)
-
-
-def _print_host_plans(out: Console, result: RolloutResult, *, dry_run: bool) -> None:
-    """One plan per distinct change; hosts with the same change are grouped."""
-    from remediate.report import plan_json
-
-    groups: dict[str, tuple[list[str], Any]] = {}
-    for outcome in result.outcomes:
-        if outcome.plan is None:
-            continue
-        data = plan_json(outcome.plan)
-        key = json.dumps([(c["container"], c["action"], c["diff"], c["files"], c["notes"])
-                          for c in data["containers"]], sort_keys=True)
-        groups.setdefault(key, ([], outcome.plan))[0].append(outcome.target.name)
-    for names, plan in groups.values():
-        same = f"  (same change on {len(names)} hosts)" if len(names) > 1 else ""
-        out.print(f"\n[bold]== {', '.join(names)}[/bold]{same}")
-        _print_plan(out, plan, dry_run=False, header=False)
-    if dry_run:
-        out.print("\nDry run: nothing changed.")
-
-
-def _print_summary(out: Console, result: RolloutResult) -> None:
-    from rich.table import Table
-
-    table = Table(title="summary", title_justify="left")
-    for column in ("host", "changed", "result", "time"):
-        table.add_column(column)
-    for o in result.outcomes:
-        changed = "-" if o.plan is None else str(len(o.plan.changed))
-        style = {"changed": "green", "ok": "green", "planned": "cyan", "skipped": "dim"}.get(o.status, "red")
-        detail = f" ({o.error})" if o.error else ""
-        table.add_row(o.target.name, changed, f"[{style}]{o.status}[/{style}]{_escape(detail)}", f"{o.seconds:.1f}s")
-    out.print(table)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def _print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True) -> None:
-    from remediate.report import plan_json
-
-    data = plan_json(plan)
-    changed = data["changed"]
-    total = len(data["containers"])
-    if total == 0:
-        out.print(f"{plan.playbook} on {plan.host}: no container matches; nothing to do")
-        return
-    head = f"{changed} of {total} container(s) to recreate" if changed else "no changes"
-    if header:
-        out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
-    for cp in data["containers"]:
-        _print_container_plan(out, cp)
-    if dry_run:
-        out.print("\nDry run: nothing changed." + (" Run without --dry-run to apply." if changed else ""))
-    elif not changed:
-        out.print("Nothing to do: every container is already in the target state.")
-
-
-def _print_container_plan(out: Console, cp: dict[str, Any]) -> None:
-    from rich.markup import escape
-
-    label = "recreate" if cp["action"] == "recreate" else "no change"
-    out.print(f"\n[bold]{escape(cp['container'])}[/bold] ({cp['id']}): [yellow]{label}[/yellow]")
-    for change in cp["changes"]:
-        if change["action"] == "noop":
-            out.print(f"  = {escape(change['field'])}: {escape(change['reason'])}")
-    if cp["action"] == "recreate":
-        out.print("  docker run")
-        for line in cp["diff"]:
-            style = {"+": "green", "-": "red"}.get(line[0])
-            text = escape(f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}")
-            out.print(f"[{style}]{text}[/{style}]" if style else text)
-    for write in cp["files"]:
-        if not write["changed"]:
-            out.print(f"  = file {escape(write['path'])}: already up to date")
-            continue
-        out.print(f"  file {escape(write['path'])} (mode {write['mode']})")
-        for line in write["diff"]:
-            style = "green" if line.startswith("+") and not line.startswith("+++") else (
-                "red" if line.startswith("-") and not line.startswith("---") else None)
-            text = escape(f"    {line}")
-            out.print(f"[{style}]{text}[/{style}]" if style else text)
-    for note in cp["notes"]:
-        out.print(f"  note: {escape(note)}")
-    if cp["dependents"] and cp["action"] == "recreate":
-        out.print(f"  tied to it (followed on apply): {escape(', '.join(cp['dependents']))}")
-    for check in cp["verify"]:
-        out.print(f"  verify: {escape(check)}")
-
-
-def _print_result(out: Console, result: HostResult) -> None:
-    from rich.markup import escape
-
-    from remediate.report import redact_text
-    for c in result.containers:
-        if c.action == "recreated":
-            out.print(f"[green]✔ {escape(c.name)}: recreated[/green] ({(c.id_after or '')[:12]}), "
-                      f"backup kept as {escape(c.backup or '')}")
-            for check in c.checks:
-                out.print(f"    ✔ {escape(check.name)}: {escape(redact_text(check.evidence))}")
-        elif c.action == "unchanged":
-            out.print(f"= {escape(c.name)}: no change")
-        elif c.action == "skipped":
-            why = f"you chose {(c.error or '').split()[0]}" if c.declined else "an earlier container failed"
-            out.print(f"- {escape(c.name)}: skipped ({why})")
-        else:
-            _print_container_failure(out, c)
-    if result.ok and result.plan.after_message and result.plan.changed:
-        out.print(f"\n[bold]Left to do by hand:[/bold] {escape(' '.join(result.plan.after_message.split()))}")
-
-
-def _print_container_failure(out: Console, c: ContainerResult) -> None:
-    from rich.markup import escape
-
-    from remediate.report import redact_text
-
-    out.print(f"[red]✘ {escape(c.name)}: {escape(redact_text(c.error or 'failed'))}[/red]")
-    for check in c.checks:
-        mark = "✔" if check.ok else "✘"
-        out.print(f"    {mark} {escape(check.name)}: {escape(redact_text(check.evidence))}")
-    if c.action == "rolled back":
-        out.print(f"  [yellow]restored: the original container {c.id_before[:12]} runs as before[/yellow]")
-    else:
-        out.print("  [red bold]ROLLBACK FAILED — run these by hand:[/red bold]")
-        for step in c.manual_steps:
-            out.print(f"    {escape(redact_text(step))}")
-
-
 # --------------------------------------------------------------------------- diagnose
 
 @main.command("diagnose")
@@ -717,53 +510,10 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     else:
         for data in reports:
             if len(reports) > 1:
-                _console().print(f"\n[bold]== {_escape(str(data['host']))}[/bold]")
-            _print_diagnosis(_console(), data)
+                views.console().print(f"\n[bold]== {views.escape(str(data['host']))}[/bold]")
+            views.print_diagnosis(views.console(), data)
     if not reports:
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_OK if all(d["ok"] for d in reports) and not unreachable else EXIT_FAILED)
 
 
-def _print_diagnosis(out: Console, data: dict[str, Any]) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    error = data["error"]
-    if error:
-        out.print(f"[bold]Error {error['code']}[/bold]: {escape(error['message'])}")
-        out.print(f"  {escape(error['meaning'])}")
-        if error["playbooks"]:
-            out.print(f"  Playbooks that may fix it: {', '.join(error['playbooks'])}")
-        if error["not_passing"]:
-            out.print(f"  [yellow]Related checks not passing here: {', '.join(error['not_passing'])}[/yellow]")
-        elif error["checks"]:
-            out.print(f"  Related checks ({', '.join(error['checks'])}) pass here.")
-        out.print("")
-    if not data["findings"]:
-        out.print(f"No AI gateway or vLLM container found on {escape(str(data['host']))}.")
-        return
-    styles = {"pass": "green", "warn": "yellow", "fail": "red"}
-    by_container: dict[str, list[dict[str, Any]]] = {}
-    for finding in data["findings"]:
-        by_container.setdefault(finding["container"], []).append(finding)
-    for name, findings in by_container.items():
-        kind = {"ai-gateway": "AI gateway", "vllm": "vLLM"}.get(findings[0]["kind"], "container")
-        table = Table(title=f"{kind} {escape(name)}", title_justify="left", title_style="bold",
-                      show_edge=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
-        table.add_column("check", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("evidence", overflow="fold")
-        table.add_column("fix", no_wrap=True)
-        for f in findings:
-            style = styles[f["status"]]
-            table.add_row(escape(f["check"]), f"[{style}]{f['status']}[/{style}]", escape(f["evidence"]),
-                          escape(f["fix"] or ""))
-        out.print(table)
-        out.print("")
-    counts = data["counts"]
-    out.print(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail")
-    fixes = sorted({(f["fix"], f["container"]) for f in data["findings"] if f["fix"] and f["status"] != "pass"})
-    if fixes:
-        out.print("To fix (dry run first):")
-        for fix, name in fixes:
-            out.print(f"  remediate apply {escape(fix)} --container {escape(name)} --dry-run")
