@@ -1,11 +1,13 @@
 """``remediate`` for a lab whose hosts share one file system (bench/rollout.py only).
 
-Real Docker hosts each have their own disk, so remediate's per-host state (the journal and the
-host lock under ``REMEDIATE_STATE_DIR``, default /var/lib/remediate) never collides. The lab hosts
-are network namespaces on *this* machine's file system: the 8 hosts of a parallel rollout would
-all take the same lock file and all but one would fail with "locked by ... (pid <ourselves>)".
-This shim gives each host its own state directory (``<state dir>/<host label>``) - what separate
-disks give real hosts - and then runs the normal CLI. It changes nothing else.
+Real Docker hosts each have their own disk. The lab hosts are network namespaces on *this*
+machine's file system, so the per-host state remediate keeps on each host (journal and host lock
+under ``REMEDIATE_STATE_DIR``) lands in one directory tree for all of them. remediate names its
+state dir after the engine id, but the 8 hosts of a parallel rollout still create the common
+parent over SFTP at the same instant, and its stat-then-mkdir loses that race ("cannot create
+.../lock: Failure"); older trees used one lock file for every host outright. This shim gives each
+host its own state directory (``<state dir>/<engine id>/<host label>``), made beforehand on the
+shared file system - what separate disks give real hosts - and then runs the normal CLI.
 
     python bench/lab_remediate.py apply PLAYBOOK -i inventory --forks 8 --yes
 """
