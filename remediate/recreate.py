@@ -195,7 +195,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
         report(cp.name, "swap")
         _swap(conn, old, new_id, cp.name, backup, txn, mark=mark)
         report(cp.name, "dependents")
-        _follow_dependents(conn, cp, str(old["Id"]), new_id, txn)
+        _follow_dependents(conn, cp, str(old["Id"]), new_id, backup, txn)
         report(cp.name, "verify")
         checks = _verify(conn, new_id, cp, timeout)
         failed = next((c for c in checks if not c.ok), None)
@@ -282,26 +282,38 @@ def _stop_timeout(inspect: dict[str, Any]) -> int:
     return int(value) if value is not None else 10
 
 
-def _follow_dependents(conn: Connection, cp: ContainerPlan, old_id: str, new_id: str, txn: _Txn) -> None:
+def _follow_dependents(conn: Connection, cp: ContainerPlan, old_id: str, new_id: str, parked: str,
+                       txn: _Txn) -> None:
     """Recreate containers linked to / sharing the network of the old one, so they follow the new one.
 
-    ``--volumes-from`` dependents need nothing: the volumes are handed over by name.
+    The engine renamed their links along with the old container (to ``parked``): the recreated
+    dependents link to ``cp.name`` again. ``--volumes-from`` dependents need nothing: the
+    volumes are handed over by name.
     """
     for name in cp.dependents:
         dep = conn.inspect_container(name)
         host = dep.get("HostConfig") or {}
         mode = str(host.get("NetworkMode") or "")
         tied_by_net = mode in (f"container:{old_id}", f"container:{cp.name}")
-        linked = any(link.split(":", 1)[0].lstrip("/") == cp.name for link in host.get("Links") or [])
+        linked = any(link.split(":", 1)[0].lstrip("/") in (cp.name, parked) for link in host.get("Links") or [])
         if not (tied_by_net or linked):
             continue
         spec = spec_from_inspect(dep, conn.inspect_image(str(dep.get("Image", ""))))
+        host_config = dict(spec.host_config)
         if tied_by_net:
-            spec = spec.replace(host_config={**spec.host_config, "NetworkMode": f"container:{new_id}"})
-        replacement = _create(conn, spec, f"{name}{NEW_MARK}", anonymous_volumes(dep), txn)
+            host_config["NetworkMode"] = f"container:{new_id}"
+        if linked:
+            host_config["Links"] = [_relink(link, parked, cp.name) for link in host_config.get("Links") or []]
+        replacement = _create(conn, spec.replace(host_config=host_config), f"{name}{NEW_MARK}",
+                              anonymous_volumes(dep), txn)
         _swap(conn, dep, replacement, name, f"{name}{BACKUP_MARK}{_stamp()}", txn, late=True)
         # Its old copy is no backup of a change: drop it once the whole apply succeeded.
         txn.on_success(lambda dep_id=str(dep["Id"]): conn.remove(dep_id, missing_ok=True))  # type: ignore[misc]
+
+
+def _relink(link: str, parked: str, name: str) -> str:
+    target, sep, alias = link.partition(":")
+    return f"{name}{sep}{alias}" if target == parked else link
 
 
 def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float) -> tuple[probes.ProbeResult, ...]:

@@ -445,11 +445,13 @@ def create_body(spec: ContainerSpec, *, volumes: Mapping[str, str] | None = None
         ]
         if mounts:
             host_config["Mounts"] = mounts
-        taken = {_split_bind(b)[1] for b in host_config.get("Binds") or []}
-        taken |= {str(m.get("Target")) for m in mounts}
-        carried = [f"{name}:{target}" for target, name in volumes.items() if target not in taken]
-        if carried:
-            host_config["Binds"] = list(host_config.get("Binds") or []) + carried
+        # A bind without a source (the SDK's ``volumes=["/data"]``) is an anonymous volume too:
+        # it gets the old one's name.
+        binds = [f"{volumes[b]}:{b}" if b in volumes else b for b in host_config.get("Binds") or []]
+        taken = {_split_bind(b)[1] for b in binds} | {str(m.get("Target")) for m in mounts}
+        binds += [f"{name}:{target}" for target, name in volumes.items() if target not in taken]
+        if binds:
+            host_config["Binds"] = binds
     body["HostConfig"] = host_config
     mode = spec.network_mode
     networks = dict(spec.networks)

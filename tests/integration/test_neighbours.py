@@ -1,0 +1,82 @@
+"""Data and neighbours survive an apply: anonymous volumes, --link, --network container:, --volumes-from."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli, remove_prefixed
+
+PREFIX = "rt-nb-"
+IMAGE = "remediate-test/busybox:1"
+
+
+@pytest.fixture
+def group(docker_client: Any) -> Iterator[dict[str, str]]:
+    remove_prefixed(docker_client, PREFIX)
+    tag = uuid.uuid4().hex[:6]
+    names = {k: f"{PREFIX}{tag}-{k}" for k in ("app", "linked", "sidecar", "reader")}
+    run = docker_client.containers.run
+    app = run(IMAGE, ["sh", "-c", "echo precious > /data/file; exec sleep 3600"], name=names["app"], detach=True,
+              volumes=["/data"], labels={"rt": "nb"})
+    run(IMAGE, ["sleep", "3600"], name=names["linked"], detach=True, links={names["app"]: "app"})
+    run(IMAGE, ["sleep", "3600"], name=names["sidecar"], detach=True, network_mode=f"container:{app.id}")
+    run(IMAGE, ["sleep", "3600"], name=names["reader"], detach=True, volumes_from=[names["app"]])
+    try:
+        yield names
+    finally:
+        remove_prefixed(docker_client, f"{PREFIX}{tag}")
+
+
+def _playbook(tmp_path: Path, name: str) -> str:
+    path = tmp_path / "pb.yml"
+    path.write_text(f"name: nb\ndescription: add an env var\nsafety: auto\nselect: {{name: '{name}'}}\n"
+                    "changes:\n  - env: {NEW_FLAG: '1'}\n")
+    return str(path)
+
+
+def test_dry_run_lists_the_tied_containers(cli: Cli, group: dict[str, str], tmp_path: Path) -> None:
+    code, out = cli("apply", _playbook(tmp_path, group["app"]), "--dry-run")
+
+    assert code == 0, out
+    tied = next(line for line in out.splitlines() if "tied to it" in line)
+    for key in ("linked", "sidecar", "reader"):
+        assert group[key] in tied
+
+
+def test_apply_keeps_data_and_neighbours_working(cli: Cli, group: dict[str, str], docker_client: Any,
+                                                 tmp_path: Path) -> None:
+    api = docker_client.api
+    old_app = api.inspect_container(group["app"])
+    volume = next(m["Name"] for m in old_app["Mounts"] if m["Destination"] == "/data")
+
+    code, out = cli("apply", _playbook(tmp_path, group["app"]), "--yes", "--timeout", "10")
+
+    assert code == 0, out
+    app = api.inspect_container(group["app"])
+    assert app["Id"] != old_app["Id"] and "NEW_FLAG=1" in app["Config"]["Env"]
+    # The anonymous volume was handed over by name: same volume, data still there.
+    assert next(m["Name"] for m in app["Mounts"] if m["Destination"] == "/data") == volume
+    exec_id = api.exec_create(app["Id"], ["cat", "/data/file"])
+    assert api.exec_start(exec_id).decode().strip() == "precious"
+    # --network container: follows the new container.
+    sidecar = api.inspect_container(group["sidecar"])
+    assert sidecar["HostConfig"]["NetworkMode"] == f"container:{app['Id']}" and sidecar["State"]["Running"]
+    # --link resolves to the new container, not the backup.
+    linked = api.inspect_container(group["linked"])
+    assert linked["State"]["Running"]
+    assert any(link.startswith(f"/{group['app']}:") for link in linked["HostConfig"]["Links"]), linked["HostConfig"]["Links"]
+    hosts = api.exec_start(api.exec_create(linked["Id"], ["cat", "/etc/hosts"])).decode()
+    assert app["NetworkSettings"]["IPAddress"] in hosts
+    # --volumes-from: same volumes, untouched, still running.
+    reader = api.inspect_container(group["reader"])
+    assert reader["State"]["Running"]
+    assert api.exec_start(api.exec_create(reader["Id"], ["cat", "/data/file"])).decode().strip() == "precious"
+    # The backup holds no one's links: nothing else is named like a parked dependent.
+    names = {n.lstrip("/") for c in api.containers(all=True) for n in c["Names"]}
+    parked = {n for n in names if "-remediate-backup-" in n and n.startswith(PREFIX)}
+    assert parked == {n for n in parked if n.startswith(group["app"] + "-remediate-backup-")} and len(parked) == 1
