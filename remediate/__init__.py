@@ -22,7 +22,7 @@ _EXPORTS = {
     "Change": "planner", "Plan": "planner", "ContainerPlan": "planner", "Observed": "planner", "plan": "planner",
     "plan_host": "survey",
     "apply": "recreate", "rollback": "recreate", "recover": "recreate",
-    "rollout": "fleet", "RolloutResult": "fleet", "Target": "fleet", "SshOptions": "transport",
+    "rollout": "fleet", "RolloutResult": "fleet", "Target": "fleet", "SshOptions": "sshoptions",
     "Connection": "connection",
     "HostResult": "report", "ContainerResult": "report",
     "RemediateError": "errors", "PlaybookError": "errors", "InventoryError": "errors",
@@ -81,19 +81,33 @@ __all__ = [
 if TYPE_CHECKING:
     from remediate.connection import Connection
     from remediate.errors import (
-        ApplyError, AuthFailed, ConnectError, ContainerNotFound, HostKeyRejected, HostUnreachable,
-        InspectError, InventoryError, LockedError, PlanError, PlanStaleError, PlaybookError,
-        ProbeFailed, RecoverNeeded, RemediateError, RollbackFailed, RolloutError,
+        ApplyError,
+        AuthFailed,
+        ConnectError,
+        ContainerNotFound,
+        HostKeyRejected,
+        HostUnreachable,
+        InspectError,
+        InventoryError,
+        LockedError,
+        PlanError,
+        PlanStaleError,
+        PlaybookError,
+        ProbeFailed,
+        RecoverNeeded,
+        RemediateError,
+        RollbackFailed,
+        RolloutError,
     )
+    from remediate.fleet import RolloutResult, Target, rollout
     from remediate.inventory import Host, Inventory, load_inventory
     from remediate.planner import Change, ContainerPlan, Observed, Plan, plan
     from remediate.playbook import Playbook, load_playbook, parse_extra_vars, resolve_vars
     from remediate.recreate import apply, recover, rollback
     from remediate.report import ContainerResult, HostResult
-    from remediate.fleet import RolloutResult, Target, rollout
     from remediate.spec import ContainerSpec, spec_from_inspect
+    from remediate.sshoptions import SshOptions
     from remediate.survey import plan_host
-    from remediate.transport import SshOptions
 
 
 del TYPE_CHECKING

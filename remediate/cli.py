@@ -162,7 +162,7 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
     from remediate import saved
     from remediate.fleet import parse_amount, rollout
     from remediate.playbook import load_playbook, parse_extra_vars
-    from remediate.transport import SshOptions
+    from remediate.sshoptions import SshOptions
 
     out = views.console()
     started = time.time()
@@ -357,7 +357,7 @@ def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | Non
                  accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
     """One connection per selected host, opened and closed in turn."""
     from remediate.connection import Connection
-    from remediate.transport import SshOptions
+    from remediate.sshoptions import SshOptions
 
     for target in _targets(hosts, inventory, limit):
         ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,

@@ -25,7 +25,7 @@ from remediate.errors import (
 )
 from remediate.hostfiles import HostFiles, LocalFiles, SftpFiles
 from remediate.planner import HostPath
-from remediate.transport import DialStdioAdapter, SshOptions, open_ssh
+from remediate.sshoptions import SshOptions
 
 Json = dict[str, Any]
 
@@ -98,6 +98,8 @@ class Connection:
     def ssh(self) -> Any:
         """The open fabric Connection of an SSH host (opened on first use)."""
         if self._ssh is None:
+            from remediate.transport import open_ssh  # paramiko/fabric only for SSH hosts
+
             url = urllib.parse.urlparse(self.target)
             self._ssh = open_ssh(url.hostname or "", port=url.port, user=url.username,
                                  options=self.ssh_options, label=self.label)
@@ -114,6 +116,8 @@ class Connection:
         import docker  # deferred: keeps `remediate --help` fast
 
         if self.is_remote:
+            from remediate.transport import DialStdioAdapter
+
             client = docker.APIClient(base_url="unix:///var/run/docker.sock", version=_MIN_API_VERSION,
                                       timeout=self.timeout)
             adapter = DialStdioAdapter(self.ssh.transport, docker_host=self.docker_host, timeout=self.timeout)

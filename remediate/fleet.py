@@ -18,8 +18,8 @@ from remediate.planner import ContainerPlan, Plan
 from remediate.playbook import Playbook, resolve_vars
 from remediate.recreate import Decide, Decision, apply, ready
 from remediate.report import HostResult, plan_json, result_json
+from remediate.sshoptions import SshOptions
 from remediate.survey import plan_host
-from remediate.transport import SshOptions
 
 Status = Literal["planned", "ok", "changed", "failed", "rollback failed", "unreachable", "error", "skipped"]
 Progress = Callable[[str, str], None]

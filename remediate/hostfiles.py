@@ -143,4 +143,7 @@ class SftpFiles:
                 missing.append(directory)
                 directory = os.path.dirname(directory)
         for path in reversed(missing):
-            self.sftp.mkdir(path, 0o700)
+            try:
+                self.sftp.mkdir(path, 0o700)
+            except OSError:
+                self.sftp.stat(path)  # made meanwhile by another run: fine; else raise

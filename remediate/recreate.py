@@ -25,7 +25,14 @@ from typing import Any, Literal
 
 from remediate import probes
 from remediate.connection import Connection
-from remediate.errors import ApplyError, ContainerNotFound, PlanStaleError, ProbeFailed, RecoverNeeded, RemediateError
+from remediate.errors import (
+    ApplyError,
+    ContainerNotFound,
+    PlanStaleError,
+    ProbeFailed,
+    RecoverNeeded,
+    RemediateError,
+)
 from remediate.journal import HostLock, Journal, Transaction
 from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, Plan, fingerprint
 from remediate.report import STEP_MODE, ContainerResult, HostResult

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from remediate.errors import PlaybookError
+from remediate.fleet import RolloutResult, Target
 from remediate.playbook import Playbook, find_playbook
 from remediate.report import plan_json
-from remediate.fleet import RolloutResult, Target
 from remediate.spec import is_secret_name
 
 FORMAT = "remediate-plan/1"

@@ -26,7 +26,10 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     Raises:
         ContainerNotFound: a name in ``only`` does not exist or is not selected by the playbook.
     """
-    inspects = [i for i in (_inspect_if_there(conn, c["Id"]) for c in conn.list_containers()) if i]
+    # Parked backups and staged containers are never selected, nor anyone's dependents: skip them
+    # before paying for an inspect (a host may keep many backups).
+    listed = [c for c in conn.list_containers() if not any(_parked(n) for n in c.get("Names") or [])]
+    inspects = [i for i in (_inspect_if_there(conn, c["Id"]) for c in listed) if i]
     images: dict[str, Json | None] = {}
     observed = []
     for inspect in inspects:
@@ -47,6 +50,10 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
         wanted = {by_ref[ref].id for ref in only}
         chosen = [obs for obs in chosen if obs.id in wanted]
     return chosen
+
+
+def _parked(name: str) -> bool:
+    return planning.BACKUP_MARK in name or name.endswith(planning.NEW_MARK)
 
 
 def _inspect_if_there(conn: Connection, ref: str) -> Json | None:

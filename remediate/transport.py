@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +19,7 @@ from docker.transport.basehttpadapter import BaseHTTPAdapter
 from docker.transport.sshconn import SSHConnection, SSHConnectionPool
 
 from remediate.errors import AuthFailed, HostKeyRejected, HostUnreachable
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    """How to reach SSH hosts.
-
-    Attributes:
-        known_hosts: known_hosts file (default ``~/.ssh/known_hosts``).
-        accept_new_host_keys: record the key of a host seen for the first time (never a changed one).
-        key_file: private key file (else ssh-agent, ``~/.ssh/config`` IdentityFile, default keys).
-        connect_timeout: seconds to connect and authenticate.
-    """
-
-    known_hosts: str | None = None
-    accept_new_host_keys: bool = False
-    key_file: str | None = None
-    connect_timeout: float = 10.0
-
-    @property
-    def known_hosts_path(self) -> Path:
-        """The known_hosts file in use."""
-        return Path(self.known_hosts or os.path.expanduser("~/.ssh/known_hosts"))
+from remediate.sshoptions import SshOptions
 
 
 class _AcceptNew(paramiko.MissingHostKeyPolicy):
