@@ -141,6 +141,8 @@ def _host_options(func: Any) -> Any:
               help="Backups kept per container after a successful apply.")
 @_host_options
 @click.option("--forks", type=click.IntRange(min=1), default=5, show_default=True, help="Hosts worked on at once.")
+@click.option("--parallel", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Containers recreated at once on one host (1 when neighbours are tied to a change).")
 @click.option("--serial", metavar="N|N%", help="Hosts per batch; a batch starts when the previous one verified.")
 @click.option("--max-fail", metavar="N|N%", help="Stop the rollout once this many hosts failed.")
 @click.option("--step", is_flag=True, help="Before each container: show its diff, ask apply/skip/diff again/quit.")
@@ -154,7 +156,7 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
           fmt: str, timeout: float, keep_backups: int, hosts: tuple[str, ...], inventory: str | None,
           limit: str | None, known_hosts: str | None, accept_new_host_keys: bool, private_key: str | None,
           forks: int, serial: str | None, max_fail: str | None, step: bool, report_path: str | None,
-          out_path: str | None, plan_path: str | None, restore: bool) -> None:
+          out_path: str | None, plan_path: str | None, restore: bool, parallel: int) -> None:
     """Plan PLAYBOOK (a built-in name or a file) on Docker hosts, then apply it.
 
     Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
@@ -192,7 +194,7 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
         common: dict[str, Any] = dict(
             overrides=overrides, forks=1 if step else forks, serial=parse_amount(serial, len(targets), "--serial"),
             max_fail=parse_amount(max_fail, len(targets), "--max-fail"), timeout=timeout,
-            keep_backups=keep_backups, only=containers, ssh=ssh)
+            keep_backups=keep_backups, only=containers, ssh=ssh, parallel=1 if step else parallel)
         if saved_plan is not None or (interactive and not step and not dry_run):
             planned = rollout(book, targets, dry_run=True, **common)
             if saved_plan is not None:

@@ -136,6 +136,7 @@ def rollout(
     ssh: SshOptions | None = None,
     progress: Progress | None = None,
     decide: Decide | None = None,
+    parallel: int = 1,
 ) -> RolloutResult:
     """Plan (and unless ``dry_run``, apply) a playbook on every target.
 
@@ -153,6 +154,7 @@ def rollout(
         ssh: SSH options shared by all hosts (a host's key file wins).
         progress: called with ``(host, phase)``.
         decide: step mode: asked before each container; ``quit`` ends the whole rollout.
+        parallel: containers recreated at once on each host (see :func:`remediate.recreate.apply`).
 
     Returns:
         One outcome per target. Failed hosts were rolled back; the rest go on.
@@ -184,7 +186,7 @@ def rollout(
         else:
             outcome = _run_host(playbook, target, overrides or {}, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
-                                decide=decide_and_stop if decide else None)
+                                decide=decide_and_stop if decide else None, parallel=parallel)
         report(target.name, outcome.status)
         with lock:
             outcomes[index] = outcome
@@ -203,7 +205,7 @@ def rollout(
 
 def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], *, dry_run: bool,
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
-              report: Progress, decide: Decide | None) -> HostOutcome:
+              report: Progress, decide: Decide | None, parallel: int) -> HostOutcome:
     started = time.monotonic()
     options = ssh or SshOptions()
     if target.key_file:
@@ -226,7 +228,7 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
             if dry_run or not plan.changed:
                 return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
                                    time.monotonic() - started)
-            result = apply(plan, conn, timeout=timeout, keep_backups=keep_backups, decide=decide,
+            result = apply(plan, conn, timeout=timeout, keep_backups=keep_backups, decide=decide, parallel=parallel,
                            progress=lambda _c, phase: report(target.name, phase))
     except ConnectError as exc:
         return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started)

@@ -21,6 +21,7 @@ import getpass
 import json
 import os
 import socket
+import threading
 import sys
 import time
 import uuid
@@ -63,6 +64,7 @@ class Journal:
 
     conn: Connection
     directory: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = self.directory or state_dir(self.conn)
@@ -73,8 +75,9 @@ class Journal:
         return f"{self.directory}/journal.jsonl"
 
     def append(self, record: Json) -> None:
-        """Append one record (durably) to the host's journal."""
-        self.conn.append_file(self.path, (json.dumps(record, sort_keys=True) + "\n").encode())
+        """Append one record (durably) to the host's journal; safe from several threads."""
+        with self._lock:
+            self.conn.append_file(self.path, (json.dumps(record, sort_keys=True) + "\n").encode())
 
     def records(self) -> list[Json]:
         """Every record, oldest first (unreadable lines are skipped)."""

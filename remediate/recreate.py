@@ -17,8 +17,10 @@ Per container that changes:
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -50,7 +52,7 @@ Decide = Callable[[ContainerPlan], Decision]
 
 def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: int = DEFAULT_KEEP_BACKUPS,
           progress: Progress | None = None, decide: Decide | None = None,
-          journal: Journal | None = None) -> HostResult:
+          journal: Journal | None = None, parallel: int = 1) -> HostResult:
     """Apply a plan on the host it was made for, under the host's lock, journaling every step.
 
     Args:
@@ -62,9 +64,11 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         decide: asked before each container that changes (step mode): apply, skip, or quit
             (the rest is skipped; what is done stays done and verified).
         journal: the host's journal (default: in the host's state directory).
+        parallel: containers recreated (and verified) at once on this host; 1 when a change
+            has neighbours tied to it, or in step mode.
 
     Returns:
-        The host result; containers after a failed one are ``skipped``.
+        The host result; containers not started after a failed one are ``skipped``.
 
     Raises:
         LockedError: another run holds the host.
@@ -84,25 +88,56 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         require_finished(journal)
         for cp in plan.changed:
             _check_fresh(conn, cp)
-        results: list[ContainerResult] = []
-        stop, why = False, None  # why: None after a failure, "quit (step mode)" after a quit
-        for cp in plan.containers:
-            if stop:
-                results.append(ContainerResult(cp.name, "skipped", cp.id, error=why))
-                continue
-            if cp.action == "none":
-                results.append(ContainerResult(cp.name, "unchanged", cp.id, cp.id))
-                continue
-            choice = decide(cp) if decide else "apply"
-            if choice != "apply":
-                results.append(ContainerResult(cp.name, "skipped", cp.id, error=f"{choice} {STEP_MODE}"))
-                stop, why = choice == "quit", f"quit {STEP_MODE}"
-                continue
-            result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
+        if decide is None and parallel > 1 and not any(cp.dependents for cp in plan.changed):
+            results = _apply_parallel(conn, plan, journal, parallel, timeout=timeout,
                                       keep_backups=keep_backups, report=report)
-            results.append(result)
-            stop, why = not result.ok, None
+        else:
+            results = _apply_serial(conn, plan, journal, decide, timeout=timeout,
+                                    keep_backups=keep_backups, report=report)
     return HostResult(plan.host, plan, tuple(results), time.monotonic() - started)
+
+
+def _apply_serial(conn: Connection, plan: Plan, journal: Journal, decide: Decide | None, *, timeout: float,
+                  keep_backups: int, report: Progress) -> list[ContainerResult]:
+    results: list[ContainerResult] = []
+    stop, why = False, None  # why: None after a failure, "quit (step mode)" after a quit
+    for cp in plan.containers:
+        if stop:
+            results.append(ContainerResult(cp.name, "skipped", cp.id, error=why))
+            continue
+        if cp.action == "none":
+            results.append(ContainerResult(cp.name, "unchanged", cp.id, cp.id))
+            continue
+        choice = decide(cp) if decide else "apply"
+        if choice != "apply":
+            results.append(ContainerResult(cp.name, "skipped", cp.id, error=f"{choice} {STEP_MODE}"))
+            stop, why = choice == "quit", f"quit {STEP_MODE}"
+            continue
+        result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
+                                  keep_backups=keep_backups, report=report)
+        results.append(result)
+        stop, why = not result.ok, None
+    return results
+
+
+def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, workers: int, *, timeout: float,
+                    keep_backups: int, report: Progress) -> list[ContainerResult]:
+    """Recreate independent containers ``workers`` at a time; after a failure, start no more."""
+    failed = threading.Event()
+
+    def one(cp: ContainerPlan) -> ContainerResult:
+        if cp.action == "none":
+            return ContainerResult(cp.name, "unchanged", cp.id, cp.id)
+        if failed.is_set():
+            return ContainerResult(cp.name, "skipped", cp.id)
+        result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
+                                  keep_backups=keep_backups, report=report)
+        if not result.ok:
+            failed.set()
+        return result
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remediate-recreate") as pool:
+        return list(pool.map(one, plan.containers))
 
 
 def ready(conn: Connection, purpose: str, journal: Journal | None = None) -> None:
