@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,46 +97,105 @@ def _apply_host_key_policy(conn: Any, options: SshOptions) -> None:
         conn = conn.gateway if not isinstance(conn.gateway, str) else None
 
 
-class _DialStdioConnection(SSHConnection):  # type: ignore[misc]
-    """An HTTP connection over one SSH channel running ``docker system dial-stdio``."""
+def _open_streamlocal(transport: Any, path: str, timeout: float) -> Any:
+    """A channel straight to a Unix socket on the SSH server (OpenSSH ``direct-streamlocal``).
 
-    def __init__(self, transport: paramiko.Transport, timeout: float, command: str) -> None:
-        super().__init__(transport, timeout, "ssh")
-        self._command = command
+    No session, shell or docker CLI is started on the host for it, unlike ``dial-stdio``.
+    paramiko has no public call for this channel type: this does what
+    ``Transport.open_channel`` does, with the streamlocal payload.
+
+    Raises:
+        paramiko.SSHException: the server refused (e.g. ``AllowStreamLocalForwarding no``).
+    """
+    from paramiko.common import cMSG_CHANNEL_OPEN
+    from paramiko.message import Message
+
+    with transport.lock:
+        window = transport._sanitize_window_size(None)
+        packet = transport._sanitize_packet_size(None)
+        chanid = transport._next_channel()
+        message = Message()
+        message.add_byte(cMSG_CHANNEL_OPEN)
+        message.add_string("direct-streamlocal@openssh.com")
+        message.add_int(chanid)
+        message.add_int(window)
+        message.add_int(packet)
+        message.add_string(path)
+        message.add_string("")  # reserved
+        message.add_int(0)  # reserved
+        channel: Any = paramiko.Channel(chanid)
+        transport._channels.put(chanid, channel)
+        transport.channel_events[chanid] = event = threading.Event()
+        transport.channels_seen[chanid] = True
+        channel._set_transport(transport)
+        channel._set_window(window, packet)
+    transport._send_user_message(message)
+    deadline = time.monotonic() + timeout
+    while not event.wait(0.05):
+        if not transport.active or time.monotonic() > deadline:
+            raise paramiko.SSHException(f"no channel to {path}")
+    if transport._channels.get(chanid) is None:
+        raise paramiko.SSHException(f"the server refused a channel to {path}")
+    return channel
+
+
+class _EngineConnection(SSHConnection):  # type: ignore[misc]
+    """An HTTP connection to the engine over one SSH channel: straight to its socket when the
+    socket path is known and the server allows it, else through ``docker system dial-stdio``."""
+
+    def __init__(self, pool: _EnginePool) -> None:
+        super().__init__(pool.ssh_transport, pool.timeout, "ssh")
+        self._pool = pool
 
     def connect(self) -> None:
+        pool = self._pool
+        if pool.socket_path and pool.streamlocal:
+            try:
+                channel = _open_streamlocal(self.ssh_transport, pool.socket_path, self.timeout or 10.0)
+            except (paramiko.SSHException, AttributeError):
+                pool.streamlocal = False  # refused (or another paramiko): dial-stdio from now on
+            else:
+                channel.settimeout(self.timeout)
+                self.sock = channel
+                return
         channel = self.ssh_transport.open_session()
         channel.settimeout(self.timeout)
-        channel.exec_command(self._command)
+        channel.exec_command(pool.command)
         self.sock = channel
 
 
-class _DialStdioPool(SSHConnectionPool):  # type: ignore[misc]
-    def __init__(self, transport: paramiko.Transport, timeout: float, maxsize: int, command: str) -> None:
+class _EnginePool(SSHConnectionPool):  # type: ignore[misc]
+    def __init__(self, transport: paramiko.Transport, timeout: float, maxsize: int, docker_host: str | None) -> None:
         super().__init__(None, timeout, maxsize, "ssh")
         self.ssh_transport = transport
-        self._command = command
+        self.command = "docker system dial-stdio"
+        if docker_host:
+            self.command = f"docker -H {shlex.quote(docker_host)} system dial-stdio"
+        self.socket_path = docker_host[len("unix://"):] if docker_host and docker_host.startswith("unix://") else None
+        self.streamlocal = True
 
-    def _new_conn(self) -> _DialStdioConnection:
-        return _DialStdioConnection(self.ssh_transport, self.timeout, self._command)
+    def _new_conn(self) -> _EngineConnection:
+        return _EngineConnection(self)
 
 
 class DialStdioAdapter(BaseHTTPAdapter):  # type: ignore[misc]
-    """requests adapter: the Docker API over an existing SSH transport (kept-alive channels)."""
+    """requests adapter: the Docker API over an existing SSH transport (kept-alive channels).
+
+    With ``docker_host`` a ``unix://`` path, channels go straight to that socket
+    (``direct-streamlocal``); otherwise, or if the server refuses, each runs
+    ``docker [-H docker_host] system dial-stdio`` on the host.
+    """
 
     def __init__(self, transport: paramiko.Transport, *, docker_host: str | None, timeout: float,
                  pool_size: int = 4) -> None:
         super().__init__()
-        command = "docker system dial-stdio"
-        if docker_host:
-            command = f"docker -H {shlex.quote(docker_host)} system dial-stdio"
-        self._pool = _DialStdioPool(transport, timeout, pool_size, command)
+        self._pool = _EnginePool(transport, timeout, pool_size, docker_host)
 
-    def get_connection(self, url: str, proxies: Any = None) -> _DialStdioPool:
+    def get_connection(self, url: str, proxies: Any = None) -> _EnginePool:
         return self._pool
 
     def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None,
-                                        cert: Any = None) -> _DialStdioPool:
+                                        cert: Any = None) -> _EnginePool:
         return self._pool
 
     def close(self) -> None:

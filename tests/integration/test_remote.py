@@ -201,3 +201,20 @@ def test_diagnose_over_ssh_probes_through_the_tunnel(cli: Cli, lab: list[LabHost
     checks = {f["check"]: f for f in data["findings"] if f["container"] == NAME}
     assert checks["health"]["status"] == "pass"
     assert checks["chat-template"]["status"] == "fail" and checks["chat-template"]["fix"] == "fix-vllm-404"
+
+
+def test_named_engine_socket_is_reached_straight(cli: Cli, lab: list[LabHost], engines: list[Any],
+                                                 tmp_path: Path) -> None:
+    """remediate_docker_host=unix://... : API channels go to that socket (no dial-stdio on the host)."""
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    text = inventory.read_text()
+    for h in lab:
+        text = text.replace(f"{h.name} ansible_host=", f"{h.name} remediate_docker_host={h.docker_url} ansible_host=")
+    inventory.write_text(text)
+
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--yes", "--format", "json")
+
+    assert code == 0, out
+    assert [h["status"] for h in json.loads(out)["hosts"]] == ["changed"] * 3
+    for client in engines:
+        assert "--served-model-name" in client.inspect_container(NAME)["Args"]
