@@ -46,14 +46,16 @@ from bench.fleet import (
 TARGET = 1.5
 
 
-def write_inventory(path: Path, engines: list[Engine]) -> Path:
-    # remediate_docker_host names each lab engine's socket explicitly (the lab's sshd also sets
-    # DOCKER_HOST): the streamlocal variant connects to that path, never to this machine's engine.
+def write_inventory(path: Path, engines: list[Engine], *, named_socket: bool) -> Path:
+    # With remediate_docker_host naming each lab engine's socket, remediate opens its API channels
+    # straight to that socket (direct-streamlocal); without it, each channel runs
+    # `docker system dial-stdio` on the host (the lab's sshd sets DOCKER_HOST to that engine).
     lines = ["[bench]"]
     for e in engines:
         h = e.lab
+        socket = f" remediate_docker_host={e.url}" if named_socket else ""
         lines.append(f"{e.name} ansible_host={h.address} ansible_port={h.ssh_port} ansible_user={h.user} "
-                     f"ansible_ssh_private_key_file={h.identity_file} remediate_docker_host={e.url}")
+                     f"ansible_ssh_private_key_file={h.identity_file}{socket}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -63,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hosts", type=int, default=8)
     ap.add_argument("--forks", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--variant", choices=("dial-stdio", "streamlocal"), default="dial-stdio",
-                    help="dial-stdio: remediate as it is; streamlocal: the experiment in bench/streamlocal_proto.py")
+    ap.add_argument("--variant", choices=("dial-stdio", "streamlocal"), default="streamlocal",
+                    help="streamlocal: engine sockets named in the inventory (API channels straight to them); "
+                         "dial-stdio: no socket named (a `docker system dial-stdio` per channel)")
     args = ap.parse_args(argv)
-    launcher = "lab_remediate.py" if args.variant == "dial-stdio" else "streamlocal_proto.py"
+    launcher = "lab_remediate.py"
 
     tag = new_tag()
     work = Path(tempfile.mkdtemp(prefix=f"bench-{tag}-work-"))
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"starting a lab of {args.hosts} hosts ...", flush=True)
             with lab(args.hosts, "benchr") as engines:
                 fleets = [Fleet(e, tag, mount) for e in engines]
-                inventory = write_inventory(work / "inventory.ini", engines)
+                inventory = write_inventory(work / "inventory.ini", engines, named_socket=args.variant == "streamlocal")
                 kh = str(engines[0].lab.known_hosts_file)
                 # The lab hosts share one file system: lab_remediate.py gives each its own state dir.
                 base = [sys.executable, str(REPO / "bench" / launcher), "apply", str(playbook),
