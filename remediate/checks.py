@@ -54,7 +54,7 @@ from remediate.probes import MIN_UPTIME, where_published
 from remediate.report import redact_text
 
 Status = Literal["pass", "warn", "fail"]
-Kind = Literal["ai-gateway", "vllm", "other"]
+Kind = Literal["ai-gateway", "vllm", "gitlab", "other"]
 
 _API_PORT, _METRICS_PORT = "AIGW_FASTAPI__API_PORT", "AIGW_FASTAPI__METRICS_PORT"
 _DEFAULT_API_PORT, _DEFAULT_METRICS_PORT, _FIX_METRICS_PORT = 5052, 8082, 8083

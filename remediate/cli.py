@@ -481,9 +481,10 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
               help="The model name the gateway sends to vLLM (must be a served model name).")
 @click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--gitlab-host", metavar="ssh://USER@HOST", help="Also run the GitLab host's own checks over SSH.")
 @_host_options
 def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
-                 **where: Any) -> None:
+                 gitlab_host: str | None, **where: Any) -> None:
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
     Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
@@ -507,6 +508,13 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
                 click.echo(f"remediate: {exc.message}", err=True)
                 continue
             reports.append(diagnosing.findings_json(findings, error_code=code, host=conn.label))
+        if gitlab_host:
+            from remediate.gitlab import check_gitlab
+            from remediate.sshoptions import SshOptions
+
+            ssh = SshOptions(known_hosts=where["known_hosts"], accept_new_host_keys=where["accept_new_host_keys"],
+                             key_file=where["private_key"])
+            reports.append(diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host))
     if fmt == "json":
         click.echo(json.dumps(reports[0] if len(reports) == 1 and not unreachable else reports, indent=2))
     else:

@@ -247,7 +247,7 @@ def print_diagnosis(out: Console, data: dict[str, Any]) -> None:
     for finding in data["findings"]:
         by_container.setdefault(finding["container"], []).append(finding)
     for name, findings in by_container.items():
-        kind = {"ai-gateway": "AI gateway", "vllm": "vLLM"}.get(findings[0]["kind"], "container")
+        kind = {"ai-gateway": "AI gateway", "vllm": "vLLM", "gitlab": "GitLab host"}.get(findings[0]["kind"], "container")
         table = Table(title=f"{kind} {escape(name)}", title_justify="left", title_style="bold",
                       show_edge=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
         table.add_column("check", no_wrap=True)

@@ -218,3 +218,51 @@ def test_named_engine_socket_is_reached_straight(cli: Cli, lab: list[LabHost], e
     assert [h["status"] for h in json.loads(out)["hosts"]] == ["changed"] * 3
     for client in engines:
         assert "--served-model-name" in client.inspect_container(NAME)["Args"]
+
+
+FAKE_RAKE = """#!/bin/sh
+# Fake gitlab-rake for remediate's tests: the seed's messages for a broken setup.
+echo "GitLab Duo Self-Hosted Setup Verification"
+echo ">> System info collected ✔"
+echo ">> AI Gateway URL configured: http://aigw.example:5052 ✔"
+echo ">> AI Gateway returned HTTP 404 ✗"
+echo "rake aborted!" >&2
+echo "Cannot access AI Gateway. Possible causes:" >&2
+exit 1
+"""
+FAKE_RAILS = """#!/bin/sh
+# Fake gitlab-rails for remediate's tests: two self-hosted models, one without the /v1 suffix.
+printf 'mistral\\thttp://vllm.example:8000\\ncodestral\\thttp://vllm.example:8000/v1\\n'
+"""
+
+
+@pytest.fixture
+def gitlab_scripts() -> Iterator[None]:
+    """Fake gitlab-rake / gitlab-rails on the lab hosts (they share this machine's file system)."""
+    paths = [Path("/usr/local/bin/gitlab-rake"), Path("/usr/local/bin/gitlab-rails")]
+    if any(p.exists() and "remediate's tests" not in p.read_text(errors="replace") for p in paths):
+        pytest.skip("a real GitLab is installed here")
+    for path, text in zip(paths, (FAKE_RAKE, FAKE_RAILS)):
+        path.write_text(text)
+        path.chmod(0o755)
+    try:
+        yield
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
+def test_diagnose_gitlab_host_runs_rake_and_checks_v1(cli: Cli, lab: list[LabHost], engines: list[Any],
+                                                      gitlab_scripts: None) -> None:
+    code, out = cli("diagnose", "-H", lab[0].ssh_url, "--gitlab-host", lab[1].ssh_url, "--container", NAME,
+                    "--known-hosts", str(lab[0].known_hosts_file), "--private-key", str(lab[0].identity_file),
+                    "--format", "json")
+
+    assert code == 1, out
+    gitlab = json.loads(out)[1]
+    found = [(f["check"], f["status"], f["evidence"]) for f in gitlab["findings"]]
+    assert ("gitlab-rake", "pass", "System info collected") in found
+    assert ("gitlab-rake", "fail", "AI Gateway returned HTTP 404") in found
+    assert ("gitlab-rake", "fail", "Cannot access AI Gateway. Possible causes:") in found
+    assert ("model-endpoint", "fail") == next((c, s) for c, s, e in found if e.startswith("mistral:"))
+    assert ("model-endpoint", "pass") == next((c, s) for c, s, e in found if e.startswith("codestral:"))
