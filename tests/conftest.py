@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +60,18 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def cli(state_dir: str) -> Cli:
     return Cli(env={"COLUMNS": "200", "REMEDIATE_YES": "", "REMEDIATE_STATE_DIR": state_dir})
+
+
+def vllm_chat(port: int, model: str = "mistral") -> int:
+    """Status of a minimal chat completion to a (fake) vLLM published on 127.0.0.1:port."""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hi"}]}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
 
 
 def free_port() -> int:

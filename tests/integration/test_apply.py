@@ -14,21 +14,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli, remove_prefixed
+from tests.conftest import vllm_chat as _chat
 
 PREFIX = "rt-core-"
 VLLM_IMAGE = "vllm/vllm-openai:v0.6.3"
 SEED_TEMPLATE = Path(__file__).resolve().parents[2] / "templates/vllm/mistral_chat_template.jinja"
-
-
-def _chat(port: int, model: str = "mistral") -> int:
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hi"}]}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
 
 
 def _host_port(container: Any, port: str = "8000/tcp") -> int:

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,6 @@ from tests.integration.rtcat import BUSYBOX, Lab, free_port, http, take_port
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def lab(docker_client: Any) -> Iterator[Lab]:
-    lab = Lab(docker_client)
-    try:
-        yield lab
-    finally:
-        lab.cleanup()
 
 
 @dataclass

@@ -11,8 +11,6 @@ import json
 import os
 import socket
 import subprocess
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import vllm_chat as _chat
 from tests.integration._proc import (
     PLAYBOOK,
     SEED_TEMPLATE,
@@ -72,17 +71,6 @@ def vllm(docker_client: Any, tmp_path: Path, state_dir: str) -> Iterator[Vllm]:
         for proc in target.procs:
             proc.stop()
         remove_prefixed(docker_client, name)
-
-
-def _chat(port: int, model: str = "mistral") -> int:
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hi"}]}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
 
 
 def _inspect(client: Any, ref: str) -> dict[str, Any]:

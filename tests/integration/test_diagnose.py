@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ SECRET = "sk-rt-cat-secret-4711"
 TEMPLATE = "{% for m in messages %}{{ m.content }}{% endfor %}"
 
 
-@pytest.fixture
-def lab(docker_client: Any) -> Iterator[Lab]:
-    lab = Lab(docker_client)
-    try:
-        yield lab
-    finally:
-        lab.cleanup()
 
 
 def _diagnose(*names: str, **kwargs: Any) -> dict[tuple[str, str], Finding]:
