@@ -1,6 +1,8 @@
 """Execute a Plan on one host: the recreate algorithm with backup, verify, and automatic restore.
 
-Per container that changes:
+Under the host's lock, refusing a host whose journal shows an unfinished apply, and journaling
+each step before the next (see :mod:`remediate.journal`), per container that changes (several at
+once with ``parallel``, when no neighbours are tied to them):
 
 1. re-inspect; refuse if it drifted since planning (``PlanStaleError``);
 2. write the plan's files (previous content kept for undo);
@@ -12,6 +14,9 @@ Per container that changes:
 6. success: keep the backup (stopped) for ``remediate rollback``, prune older ones;
    failure: remove the new one, rename the backup back, restore its restart policy, start it,
    restore the files. If that fails too: ``rollback failed`` with the manual steps.
+
+Also here: ``rollback`` (put the newest backup back, with the files it replaced) and ``recover``
+(finish an interrupted apply or rollback from the journal).
 """
 
 from __future__ import annotations
