@@ -21,7 +21,7 @@ _EXPORTS = {
     "ContainerSpec": "spec", "spec_from_inspect": "spec",
     "Change": "planner", "Plan": "planner", "ContainerPlan": "planner", "Observed": "planner", "plan": "planner",
     "plan_host": "survey",
-    "apply": "recreate", "rollback": "recreate", "recover": "recreate",
+    "apply": "recreate", "rollback": "restore", "recover": "restore",
     "rollout": "fleet", "RolloutResult": "fleet", "Target": "fleet", "SshOptions": "sshoptions",
     "Connection": "connection",
     "HostResult": "report", "ContainerResult": "report",
@@ -103,8 +103,9 @@ if TYPE_CHECKING:
     from remediate.inventory import Host, Inventory, load_inventory
     from remediate.planner import Change, ContainerPlan, Observed, Plan, plan
     from remediate.playbook import Playbook, load_playbook, parse_extra_vars, resolve_vars
-    from remediate.recreate import apply, recover, rollback
+    from remediate.recreate import apply
     from remediate.report import ContainerResult, HostResult
+    from remediate.restore import recover, rollback
     from remediate.spec import ContainerSpec, spec_from_inspect
     from remediate.sshoptions import SshOptions
     from remediate.survey import plan_host

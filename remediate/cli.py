@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from remediate.connection import Connection
     from remediate.fleet import RolloutResult, Target
     from remediate.playbook import Playbook
-    from remediate.recreate import Recovery
+    from remediate.restore import Recovery
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROLLBACK_FAILED = 0, 1, 2, 3
 
@@ -241,8 +241,9 @@ def _restore_now(out: Console, book: Playbook, targets: list[Target], containers
                  ssh: Any, timeout: float, fmt: str) -> NoReturn:
     """--restore: put back the containers a time-boxed playbook changed, on every host."""
     from remediate.connection import Connection
-    from remediate.recreate import backups_of, rollback
+    from remediate.restore import rollback
     from remediate.survey import survey
+    from remediate.swap import backups_of
 
     if book.revert_after is None:
         _fail(f"--restore is for time-boxed playbooks (revert_after); {book.name} is not one")
@@ -265,7 +266,7 @@ def _hold_then_revert(out: Console, result: RolloutResult, timeout: float, ssh: 
     Ctrl-C (or SIGTERM) ends the wait early and restores at once.
     """
     from remediate.connection import Connection
-    from remediate.recreate import rollback
+    from remediate.restore import rollback
 
     changed = [(o.target, c.name) for o in result.outcomes if o.result and o.plan and o.plan.revert_after
                for c in o.result.containers if c.action == "recreated"]
@@ -375,7 +376,7 @@ def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | Non
 @_host_options
 def rollback(container: str, timeout: float, fmt: str, **where: Any) -> None:
     """Put the newest remediate backup of CONTAINER back in its place (and the files it replaced)."""
-    from remediate.recreate import rollback as run_rollback
+    from remediate.restore import rollback as run_rollback
 
     results = []
     with _errors():
@@ -407,7 +408,7 @@ def recover(fmt: str, **where: Any) -> None:
     From the host's journal and what the engine shows: a change that verified is kept, anything
     else is put back to the original container and files.
     """
-    from remediate.recreate import recover as run_recover
+    from remediate.restore import recover as run_recover
 
     done: list[tuple[str, Recovery]] = []
     with _errors():
@@ -456,7 +457,7 @@ def history(container: str | None, fmt: str, **where: Any) -> None:
 @_host_options
 def backups(container: str | None, fmt: str, **where: Any) -> None:
     """The backups remediate keeps (stopped, for `remediate rollback`), newest first."""
-    from remediate.recreate import list_backups
+    from remediate.swap import list_backups
 
     rows: list[dict[str, Any]] = []
     with _errors():

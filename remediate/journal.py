@@ -21,8 +21,8 @@ import getpass
 import json
 import os
 import socket
-import threading
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator

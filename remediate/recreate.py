@@ -15,8 +15,8 @@ once with ``parallel``, when no neighbours are tied to them):
    failure: remove the new one, rename the backup back, restore its restart policy, start it,
    restore the files. If that fails too: ``rollback failed`` with the manual steps.
 
-Also here: ``rollback`` (put the newest backup back, with the files it replaced) and ``recover``
-(finish an interrupted apply or rollback from the journal).
+The swap itself and its undo log live in :mod:`remediate.swap`; putting things back
+(``rollback``, ``recover``) in :mod:`remediate.restore`.
 """
 
 from __future__ import annotations
@@ -26,24 +26,21 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from remediate import probes
 from remediate.connection import Connection
 from remediate.errors import (
-    ApplyError,
-    ContainerNotFound,
     PlanStaleError,
     ProbeFailed,
     RecoverNeeded,
     RemediateError,
 )
-from remediate.journal import HostLock, Journal, Transaction
+from remediate.journal import HostLock, Journal
 from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, Plan, fingerprint
 from remediate.report import STEP_MODE, ContainerResult, HostResult
 from remediate.spec import ContainerSpec, anonymous_volumes, create_body, spec_from_inspect
+from remediate.swap import Txn, backups_of, stamp, swap
 
 DEFAULT_KEEP_BACKUPS = 3
 Json = dict[str, Any]
@@ -177,48 +174,11 @@ def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
                              host=conn.label, container=cp.name)
 
 
-def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
-
-
-class _Txn:
-    """Undo steps recorded as the apply advances, and clean-ups kept for success.
-
-    ``undo`` steps run newest first on failure; ``late`` steps (restarting dependents) run after
-    them, once the container they depend on is back.
-    """
-
-    def __init__(self) -> None:
-        self._undo: list[tuple[str, Callable[[], None]]] = []
-        self._late: list[tuple[str, Callable[[], None]]] = []
-        self._success: list[Callable[[], None]] = []
-
-    def undo(self, description: str, step: Callable[[], None], *, late: bool = False) -> None:
-        (self._late if late else self._undo).append((description, step))
-
-    def on_success(self, step: Callable[[], None]) -> None:
-        self._success.append(step)
-
-    def commit(self) -> None:
-        for step in self._success:
-            step()
-
-    def rollback(self) -> list[str]:
-        """Run every undo step; return the manual commands of those that failed."""
-        failed = []
-        for description, step in [*reversed(self._undo), *self._late]:
-            try:
-                step()
-            except RemediateError as exc:
-                failed.append(f"{description}    # failed: {exc.message}")
-        return failed
-
-
 def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, playbook: str, *, timeout: float,
                      keep_backups: int, report: Progress) -> ContainerResult:
     started = time.monotonic()
-    txn = _Txn()
-    backup = f"{cp.name}{BACKUP_MARK}{_stamp()}"
+    txn = Txn()
+    backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
     new_id: str | None = None
     checks: tuple[probes.ProbeResult, ...] = ()
     old = conn.inspect_container(cp.id)
@@ -240,7 +200,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
         new_id = _create(conn, cp.after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), txn, cp.before)
         mark("created", new_id=new_id)
         report(cp.name, "swap")
-        _swap(conn, old, new_id, cp.name, backup, txn, mark=mark)
+        swap(conn, old, new_id, cp.name, backup, txn, mark=mark)
         report(cp.name, "dependents")
         _follow_dependents(conn, cp, str(old["Id"]), new_id, backup, txn)
         report(cp.name, "verify")
@@ -255,7 +215,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
         report(cp.name, "restore")
         left = txn.rollback()
         action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
-        journal.end(tx, action, error=_safe(exc.message))
+        journal.end(tx, action, error=safe_message(exc.message))
         return ContainerResult(cp.name, action, cp.id, None, None, checks, exc.message,
                                time.monotonic() - started, tuple(left))
     report(cp.name, "done")
@@ -264,13 +224,14 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
     return ContainerResult(cp.name, "recreated", cp.id, new_id, backup, checks, None, time.monotonic() - started)
 
 
-def _safe(message: str) -> str:
+def safe_message(message: str) -> str:
+    """A message fit for the journal (secrets masked)."""
     from remediate.report import redact_text
 
     return redact_text(message)
 
 
-def _write_files(conn: Connection, cp: ContainerPlan, txn: _Txn) -> None:
+def _write_files(conn: Connection, cp: ContainerPlan, txn: Txn) -> None:
     for write in cp.files:
         if not write.changed:
             continue
@@ -282,7 +243,7 @@ def _write_files(conn: Connection, cp: ContainerPlan, txn: _Txn) -> None:
         conn.write_file(write.path, write.content, write.mode)
 
 
-def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], txn: _Txn,
+def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], txn: Txn,
             before: ContainerSpec | None = None) -> str:
     body, extra_networks = create_body(spec, volumes=volumes)
     # Pass a platform only when the plan changes it: older engines reject the parameter otherwise.
@@ -294,43 +255,8 @@ def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str,
     return new_id
 
 
-def _swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked: str, txn: _Txn,
-          *, late: bool = False, mark: Callable[[str], None] = lambda _step: None) -> None:
-    """Put ``new_id`` in place of the container ``old`` under ``name``; ``old`` is parked stopped.
-
-    Order matters: the old one stops before it gives up its name, and the undo removes the new
-    one before the old one takes its name back, then restarts it.
-    """
-    old_id = str(old["Id"])
-    was_running = bool((old.get("State") or {}).get("Running"))
-    policy = (old.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
-    if was_running:
-        txn.undo(f"docker start {name}", lambda: conn.start(old_id), late=late)
-    conn.stop(old_id, timeout=_stop_timeout(old))
-    mark("stopped")
-    if policy.get("Name") not in ("", "no"):
-        # A parked container must stay down, even when the daemon restarts.
-        txn.undo(f"docker update --restart {policy.get('Name')} {name}",
-                 lambda: conn.set_restart_policy(old_id, policy))
-        conn.set_restart_policy(old_id, {"Name": "no"})
-    txn.undo(f"docker rename {parked} {name}", lambda: conn.rename(old_id, name))
-    conn.rename(old_id, parked)
-    mark("parked")
-    conn.rename(new_id, name)
-    txn.undo(f"docker rm -f {new_id[:12]}", lambda: conn.remove(new_id, missing_ok=True))
-    mark("swapped")
-    if was_running:
-        conn.start(new_id)
-        mark("started")
-
-
-def _stop_timeout(inspect: dict[str, Any]) -> int:
-    value = (inspect.get("Config") or {}).get("StopTimeout")
-    return int(value) if value is not None else 10
-
-
 def _follow_dependents(conn: Connection, cp: ContainerPlan, old_id: str, new_id: str, parked: str,
-                       txn: _Txn) -> None:
+                       txn: Txn) -> None:
     """Recreate containers linked to / sharing the network of the old one, so they follow the new one.
 
     The engine renamed their links along with the old container (to ``parked``): the recreated
@@ -353,7 +279,7 @@ def _follow_dependents(conn: Connection, cp: ContainerPlan, old_id: str, new_id:
             host_config["Links"] = [_relink(link, parked, cp.name) for link in host_config.get("Links") or []]
         replacement = _create(conn, spec.replace(host_config=host_config), f"{name}{NEW_MARK}",
                               anonymous_volumes(dep), txn)
-        _swap(conn, dep, replacement, name, f"{name}{BACKUP_MARK}{_stamp()}", txn, late=True)
+        swap(conn, dep, replacement, name, f"{name}{BACKUP_MARK}{stamp()}", txn, late=True)
         # Its old copy is no backup of a change: drop it once the whole apply succeeded.
         txn.on_success(lambda dep_id=str(dep["Id"]): conn.remove(dep_id, missing_ok=True))  # type: ignore[misc]
 
@@ -379,213 +305,8 @@ def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float) ->
     return tuple(results)
 
 
-def backups_of(conn: Connection, name: str) -> list[dict[str, Any]]:
-    """Backup containers of ``name``, newest first."""
-    prefix = f"/{name}{BACKUP_MARK}"
-    found = [c for c in conn.list_containers() if any(n.startswith(prefix) for n in c.get("Names") or [])]
-    return sorted(found, key=lambda c: max(c.get("Names") or [""]), reverse=True)
-
-
-def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
-    """Every remediate backup on the host (optionally of one container), newest first."""
-    rows = []
-    for c in conn.list_containers():
-        name = str((c.get("Names") or ["/"])[0]).lstrip("/")
-        original, mark, stamp = name.partition(BACKUP_MARK)
-        if mark and (container is None or original == container):
-            rows.append({"backup": name, "container": original, "stamp": stamp, "id": str(c["Id"])[:12],
-                         "image": c.get("Image"), "status": c.get("Status")})
-    return sorted(rows, key=lambda r: str(r["stamp"]), reverse=True)
-
-
 def _prune_backups(conn: Connection, name: str, keep: int) -> None:
     for old in backups_of(conn, name)[keep:]:
         conn.remove(str(old["Id"]))
 
 
-def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Journal | None = None) -> ContainerResult:
-    """Put the newest backup of ``name`` back in its place, with the files that apply replaced;
-    the current container becomes a backup in turn.
-
-    Raises:
-        ContainerNotFound: ``name`` or its backup does not exist.
-        LockedError, RecoverNeeded: as for :func:`apply`.
-    """
-    started = time.monotonic()
-    journal = journal or Journal(conn)
-    with HostLock(conn, f"rollback {name}"):
-        require_finished(journal)
-        current = conn.inspect_container(name)
-        backups = backups_of(conn, name)
-        if not backups:
-            raise ContainerNotFound(f"{conn.label}: no remediate backup of {name}", host=conn.label, container=name)
-        backup_id = str(backups[0]["Id"])
-        backup_name = str(backups[0]["Names"][0]).lstrip("/")
-        made_by = next((t for t in journal.transactions() if t.begin.get("backup") == backup_name), None)
-        parked = f"{name}{BACKUP_MARK}{_stamp()}"
-        policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
-        tx = journal.new_id()
-        files = _current_files(conn, journal, tx, made_by.begin.get("files") or [] if made_by else [])
-        journal.begin(tx, kind="rollback", container=name, old_id=str(current["Id"]), backup=parked,
-                      temp=backup_name, new_id=backup_id,  # recover parks it again, never removes it
-                      was_running=bool((current.get("State") or {}).get("Running")),
-                      restart_policy=policy, files=files)
-        txn = _Txn()
-        try:
-            _restore_files(conn, made_by.begin.get("files") or [] if made_by else [], txn, files)
-            journal.step(tx, "files")
-            _swap(conn, current, backup_id, name, parked, txn, mark=functools.partial(journal.step, tx))
-            if not (current.get("State") or {}).get("Running"):
-                conn.start(backup_id)
-            if policy.get("Name") not in ("", "no"):
-                conn.set_restart_policy(backup_id, policy)
-            check = probes.wait_running(conn, backup_id, timeout=timeout)
-            if not check.ok:
-                raise ProbeFailed(f"restored container is not running: {check.evidence}", host=conn.label,
-                                  container=name)
-            journal.step(tx, "verified")
-        except RemediateError as exc:
-            left = txn.rollback()
-            action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
-            journal.end(tx, action, error=_safe(exc.message))
-            return ContainerResult(name, action, str(current["Id"]), None, None, (), exc.message,
-                                   time.monotonic() - started, tuple(left))
-        journal.end(tx, "restored", new_id=backup_id)
-    return ContainerResult(name, "restored", str(current["Id"]), backup_id, parked, (check,), None,
-                           time.monotonic() - started)
-
-
-def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json]) -> list[Json]:
-    """Save what is at each path now (so a failed rollback can put it back)."""
-    saved = []
-    for i, entry in enumerate(files):
-        state = conn.read_path(str(entry["path"]))
-        saved.append({"path": entry["path"], "mode": state.mode,
-                      "saved": journal.save_file(tx, i, state.content) if state.content is not None else None})
-    return saved
-
-
-def _restore_files(conn: Connection, files: list[Json], txn: _Txn | None, current: list[Json] | None = None) -> None:
-    """Put back the files an apply replaced, from the copies saved in the journal directory."""
-    for i, entry in enumerate(files):
-        path = str(entry["path"])
-        if txn is not None and current is not None:
-            now = current[i]
-            if now.get("saved"):
-                txn.undo(f"restore {path}", lambda n=now: _copy_saved(conn, n))  # type: ignore[misc]
-            else:
-                txn.undo(f"rm {path}", lambda p=path: conn.remove_file(p))  # type: ignore[misc]
-        if entry.get("saved"):
-            _copy_saved(conn, entry)
-        else:
-            conn.remove_file(path)
-
-
-def _copy_saved(conn: Connection, entry: Json) -> None:
-    saved = conn.read_path(str(entry["saved"]))
-    if not saved.exists or saved.content is None:
-        raise ApplyError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing", host=conn.label)
-    conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644))
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """What ``recover`` did about one unfinished apply."""
-
-    container: str
-    tx: str
-    outcome: Literal["kept the verified new container", "restored the original", "manual action needed"]
-    detail: str = ""
-    manual_steps: tuple[str, ...] = ()
-
-
-def recover(conn: Connection, *, journal: Journal | None = None) -> list[Recovery]:
-    """Finish every unfinished apply on the host: keep the new container if the journal says it
-    verified, else put the original back (container, restart policy, files). Decided from the
-    journal and what the engine shows.
-
-    Raises:
-        LockedError: another live run holds the host.
-    """
-    journal = journal or Journal(conn)
-    results = []
-    with HostLock(conn, "recover"):
-        for tx in journal.unfinished():
-            if tx.done("verified"):
-                results.append(_roll_forward(conn, journal, tx))
-            else:
-                results.append(_roll_back(conn, journal, tx))
-    return results
-
-
-def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
-    name = str(tx.begin["container"])
-    journal.end(tx.id, "recovered: kept the verified new container")
-    return Recovery(name, tx.id, "kept the verified new container", f"backup {tx.begin.get('backup')} kept")
-
-
-def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
-    """Put back what the engine showed before ``tx``: its container under its name, running if it
-    ran, its restart policy, its files.
-
-    The other container of the transaction is the new one of an apply (removed), or, for an
-    interrupted rollback, the backup it was putting back: that one is parked again, never removed.
-    """
-    name, old_id = str(tx.begin["container"]), str(tx.begin["old_id"])
-    other_ref = str(tx.value("new_id") or tx.begin.get("temp") or "")
-    is_rollback = tx.begin.get("kind") == "rollback"
-    steps: list[str] = []
-    try:
-        seen = {old_id}
-        for ref in (str(tx.value("new_id") or ""), str(tx.begin.get("temp") or "")):
-            other = _inspect_if_there(conn, ref) if ref else None
-            if other is None or str(other["Id"]) in seen:
-                continue
-            seen.add(str(other["Id"]))
-            if is_rollback:
-                _repark(conn, other, str(tx.begin.get("temp")), steps)
-            else:
-                steps.append(f"docker rm -f {ref}")
-                conn.remove(ref, missing_ok=True)
-        old = conn.inspect_container(old_id)
-        if str(old.get("Name", "")).lstrip("/") != name:
-            steps.append(f"docker rename {old_id[:12]} {name}")
-            conn.rename(old_id, name)
-        policy = tx.begin.get("restart_policy") or {}
-        if policy.get("Name") not in (None, "", "no") and (old.get("HostConfig") or {}).get("RestartPolicy") != policy:
-            conn.set_restart_policy(old_id, policy)
-        # Files before the start: the old container may mount them (a missing bind source would
-        # be created as a directory by the engine).
-        _restore_files(conn, tx.begin.get("files") or [], None)
-        if tx.begin.get("was_running") and not (old.get("State") or {}).get("Running"):
-            steps.append(f"docker start {name}")
-            conn.start(old_id)
-    except RemediateError as exc:
-        journal.end(tx.id, "recover failed", error=_safe(exc.message))
-        first = ((f"docker stop {other_ref[:12]}", f"docker update --restart no {other_ref[:12]}",
-                  f"docker rename {other_ref[:12]} {tx.begin.get('temp')}") if is_rollback
-                 else (f"docker rm -f {tx.begin.get('temp')}",))
-        return Recovery(name, tx.id, "manual action needed", exc.message,
-                        (*first, f"docker rename {old_id[:12]} {name}", f"docker start {name}"))
-    journal.end(tx.id, "recovered: restored the original")
-    return Recovery(name, tx.id, "restored the original", "; ".join(steps) or "nothing left to undo")
-
-
-def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
-    try:
-        return conn.inspect_container(ref)
-    except ContainerNotFound:
-        return None
-
-
-def _repark(conn: Connection, inspect: Json, parked: str, steps: list[str]) -> None:
-    """Make a backup a backup again: stopped, restart policy ``no``, under its backup name."""
-    ident = str(inspect["Id"])
-    if ((inspect.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
-        conn.set_restart_policy(ident, {"Name": "no"})
-    if (inspect.get("State") or {}).get("Running"):
-        steps.append(f"docker stop {ident[:12]}")
-        conn.stop(ident, timeout=_stop_timeout(inspect))
-    if str(inspect.get("Name", "")).lstrip("/") != parked:
-        steps.append(f"docker rename {ident[:12]} {parked}")
-        conn.rename(ident, parked)

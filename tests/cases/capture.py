@@ -104,8 +104,9 @@ def _recreated(source: str) -> Callable[[Any, str], str]:
     def make(api: Any, name: str) -> str:
         sys.path.insert(0, str(HERE.parent.parent))
         from remediate.connection import Connection
-        from remediate.recreate import _create, _Txn
+        from remediate.recreate import _create
         from remediate.spec import anonymous_volumes, spec_from_inspect
+        from remediate.swap import Txn as _Txn
 
         old = api.inspect_container(f"{PREFIX}{source}")
         spec = spec_from_inspect(old, api.inspect_image(old["Image"]))

@@ -36,8 +36,9 @@ import pytest
 from remediate import playbook as pb
 from remediate.connection import Connection
 from remediate.planner import Observed, plan
-from remediate.recreate import _create, _Txn
+from remediate.recreate import _create
 from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
+from remediate.swap import Txn as _Txn
 
 docker = pytest.importorskip("docker")
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit

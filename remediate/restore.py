@@ -1,0 +1,209 @@
+"""Putting things back: ``rollback`` (the newest backup of a container, with the files its apply
+replaced) and ``recover`` (finish an apply or rollback that was interrupted, from the journal).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from remediate import probes
+from remediate.connection import Connection
+from remediate.errors import ApplyError, ContainerNotFound, ProbeFailed, RemediateError
+from remediate.journal import HostLock, Journal, Transaction
+from remediate.planner import BACKUP_MARK
+from remediate.recreate import require_finished, safe_message
+from remediate.report import ContainerResult
+from remediate.swap import Txn, backups_of, stamp, stop_timeout, swap
+
+Json = dict[str, Any]
+
+
+def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Journal | None = None) -> ContainerResult:
+    """Put the newest backup of ``name`` back in its place, with the files that apply replaced;
+    the current container becomes a backup in turn.
+
+    Raises:
+        ContainerNotFound: ``name`` or its backup does not exist.
+        LockedError, RecoverNeeded: as for :func:`apply`.
+    """
+    started = time.monotonic()
+    journal = journal or Journal(conn)
+    with HostLock(conn, f"rollback {name}"):
+        require_finished(journal)
+        current = conn.inspect_container(name)
+        backups = backups_of(conn, name)
+        if not backups:
+            raise ContainerNotFound(f"{conn.label}: no remediate backup of {name}", host=conn.label, container=name)
+        backup_id = str(backups[0]["Id"])
+        backup_name = str(backups[0]["Names"][0]).lstrip("/")
+        made_by = next((t for t in journal.transactions() if t.begin.get("backup") == backup_name), None)
+        parked = f"{name}{BACKUP_MARK}{stamp()}"
+        policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
+        tx = journal.new_id()
+        files = _current_files(conn, journal, tx, made_by.begin.get("files") or [] if made_by else [])
+        journal.begin(tx, kind="rollback", container=name, old_id=str(current["Id"]), backup=parked,
+                      temp=backup_name, new_id=backup_id,  # recover parks it again, never removes it
+                      was_running=bool((current.get("State") or {}).get("Running")),
+                      restart_policy=policy, files=files)
+        txn = Txn()
+        try:
+            _restore_files(conn, made_by.begin.get("files") or [] if made_by else [], txn, files)
+            journal.step(tx, "files")
+            swap(conn, current, backup_id, name, parked, txn, mark=functools.partial(journal.step, tx))
+            if not (current.get("State") or {}).get("Running"):
+                conn.start(backup_id)
+            if policy.get("Name") not in ("", "no"):
+                conn.set_restart_policy(backup_id, policy)
+            check = probes.wait_running(conn, backup_id, timeout=timeout)
+            if not check.ok:
+                raise ProbeFailed(f"restored container is not running: {check.evidence}", host=conn.label,
+                                  container=name)
+            journal.step(tx, "verified")
+        except RemediateError as exc:
+            left = txn.rollback()
+            action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
+            journal.end(tx, action, error=safe_message(exc.message))
+            return ContainerResult(name, action, str(current["Id"]), None, None, (), exc.message,
+                                   time.monotonic() - started, tuple(left))
+        journal.end(tx, "restored", new_id=backup_id)
+    return ContainerResult(name, "restored", str(current["Id"]), backup_id, parked, (check,), None,
+                           time.monotonic() - started)
+
+
+def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json]) -> list[Json]:
+    """Save what is at each path now (so a failed rollback can put it back)."""
+    saved = []
+    for i, entry in enumerate(files):
+        state = conn.read_path(str(entry["path"]))
+        saved.append({"path": entry["path"], "mode": state.mode,
+                      "saved": journal.save_file(tx, i, state.content) if state.content is not None else None})
+    return saved
+
+
+def _restore_files(conn: Connection, files: list[Json], txn: Txn | None, current: list[Json] | None = None) -> None:
+    """Put back the files an apply replaced, from the copies saved in the journal directory."""
+    for i, entry in enumerate(files):
+        path = str(entry["path"])
+        if txn is not None and current is not None:
+            now = current[i]
+            if now.get("saved"):
+                txn.undo(f"restore {path}", lambda n=now: _copy_saved(conn, n))  # type: ignore[misc]
+            else:
+                txn.undo(f"rm {path}", lambda p=path: conn.remove_file(p))  # type: ignore[misc]
+        if entry.get("saved"):
+            _copy_saved(conn, entry)
+        else:
+            conn.remove_file(path)
+
+
+def _copy_saved(conn: Connection, entry: Json) -> None:
+    saved = conn.read_path(str(entry["saved"]))
+    if not saved.exists or saved.content is None:
+        raise ApplyError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing", host=conn.label)
+    conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What ``recover`` did about one unfinished apply."""
+
+    container: str
+    tx: str
+    outcome: Literal["kept the verified new container", "restored the original", "manual action needed"]
+    detail: str = ""
+    manual_steps: tuple[str, ...] = ()
+
+
+def recover(conn: Connection, *, journal: Journal | None = None) -> list[Recovery]:
+    """Finish every unfinished apply on the host: keep the new container if the journal says it
+    verified, else put the original back (container, restart policy, files). Decided from the
+    journal and what the engine shows.
+
+    Raises:
+        LockedError: another live run holds the host.
+    """
+    journal = journal or Journal(conn)
+    results = []
+    with HostLock(conn, "recover"):
+        for tx in journal.unfinished():
+            if tx.done("verified"):
+                results.append(_roll_forward(conn, journal, tx))
+            else:
+                results.append(_roll_back(conn, journal, tx))
+    return results
+
+
+def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
+    name = str(tx.begin["container"])
+    journal.end(tx.id, "recovered: kept the verified new container")
+    return Recovery(name, tx.id, "kept the verified new container", f"backup {tx.begin.get('backup')} kept")
+
+
+def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
+    """Put back what the engine showed before ``tx``: its container under its name, running if it
+    ran, its restart policy, its files.
+
+    The other container of the transaction is the new one of an apply (removed), or, for an
+    interrupted rollback, the backup it was putting back: that one is parked again, never removed.
+    """
+    name, old_id = str(tx.begin["container"]), str(tx.begin["old_id"])
+    other_ref = str(tx.value("new_id") or tx.begin.get("temp") or "")
+    is_rollback = tx.begin.get("kind") == "rollback"
+    steps: list[str] = []
+    try:
+        seen = {old_id}
+        for ref in (str(tx.value("new_id") or ""), str(tx.begin.get("temp") or "")):
+            other = _inspect_if_there(conn, ref) if ref else None
+            if other is None or str(other["Id"]) in seen:
+                continue
+            seen.add(str(other["Id"]))
+            if is_rollback:
+                _repark(conn, other, str(tx.begin.get("temp")), steps)
+            else:
+                steps.append(f"docker rm -f {ref}")
+                conn.remove(ref, missing_ok=True)
+        old = conn.inspect_container(old_id)
+        if str(old.get("Name", "")).lstrip("/") != name:
+            steps.append(f"docker rename {old_id[:12]} {name}")
+            conn.rename(old_id, name)
+        policy = tx.begin.get("restart_policy") or {}
+        if policy.get("Name") not in (None, "", "no") and (old.get("HostConfig") or {}).get("RestartPolicy") != policy:
+            conn.set_restart_policy(old_id, policy)
+        # Files before the start: the old container may mount them (a missing bind source would
+        # be created as a directory by the engine).
+        _restore_files(conn, tx.begin.get("files") or [], None)
+        if tx.begin.get("was_running") and not (old.get("State") or {}).get("Running"):
+            steps.append(f"docker start {name}")
+            conn.start(old_id)
+    except RemediateError as exc:
+        journal.end(tx.id, "recover failed", error=safe_message(exc.message))
+        first = ((f"docker stop {other_ref[:12]}", f"docker update --restart no {other_ref[:12]}",
+                  f"docker rename {other_ref[:12]} {tx.begin.get('temp')}") if is_rollback
+                 else (f"docker rm -f {tx.begin.get('temp')}",))
+        return Recovery(name, tx.id, "manual action needed", exc.message,
+                        (*first, f"docker rename {old_id[:12]} {name}", f"docker start {name}"))
+    journal.end(tx.id, "recovered: restored the original")
+    return Recovery(name, tx.id, "restored the original", "; ".join(steps) or "nothing left to undo")
+
+
+def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
+    try:
+        return conn.inspect_container(ref)
+    except ContainerNotFound:
+        return None
+
+
+def _repark(conn: Connection, inspect: Json, parked: str, steps: list[str]) -> None:
+    """Make a backup a backup again: stopped, restart policy ``no``, under its backup name."""
+    ident = str(inspect["Id"])
+    if ((inspect.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
+        conn.set_restart_policy(ident, {"Name": "no"})
+    if (inspect.get("State") or {}).get("Running"):
+        steps.append(f"docker stop {ident[:12]}")
+        conn.stop(ident, timeout=stop_timeout(inspect))
+    if str(inspect.get("Name", "")).lstrip("/") != parked:
+        steps.append(f"docker rename {ident[:12]} {parked}")
+        conn.rename(ident, parked)

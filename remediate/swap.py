@@ -1,0 +1,109 @@
+"""Swapping one container for another under its name, and the undo log that reverses it.
+
+Shared by :mod:`remediate.recreate` (apply) and :mod:`remediate.restore` (rollback, recover).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from remediate.connection import Connection
+from remediate.errors import RemediateError
+from remediate.planner import BACKUP_MARK
+
+Json = dict[str, Any]
+
+
+def stamp() -> str:
+    """A UTC time stamp for backup names (sorts by time)."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
+
+
+class Txn:
+    """Undo steps recorded as the apply advances, and clean-ups kept for success.
+
+    ``undo`` steps run newest first on failure; ``late`` steps (restarting dependents) run after
+    them, once the container they depend on is back.
+    """
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self._late: list[tuple[str, Callable[[], None]]] = []
+        self._success: list[Callable[[], None]] = []
+
+    def undo(self, description: str, step: Callable[[], None], *, late: bool = False) -> None:
+        (self._late if late else self._undo).append((description, step))
+
+    def on_success(self, step: Callable[[], None]) -> None:
+        self._success.append(step)
+
+    def commit(self) -> None:
+        for step in self._success:
+            step()
+
+    def rollback(self) -> list[str]:
+        """Run every undo step; return the manual commands of those that failed."""
+        failed = []
+        for description, step in [*reversed(self._undo), *self._late]:
+            try:
+                step()
+            except RemediateError as exc:
+                failed.append(f"{description}    # failed: {exc.message}")
+        return failed
+
+
+def swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked: str, txn: Txn,
+          *, late: bool = False, mark: Callable[[str], None] = lambda _step: None) -> None:
+    """Put ``new_id`` in place of the container ``old`` under ``name``; ``old`` is parked stopped.
+
+    Order matters: the old one stops before it gives up its name, and the undo removes the new
+    one before the old one takes its name back, then restarts it.
+    """
+    old_id = str(old["Id"])
+    was_running = bool((old.get("State") or {}).get("Running"))
+    policy = (old.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
+    if was_running:
+        txn.undo(f"docker start {name}", lambda: conn.start(old_id), late=late)
+    conn.stop(old_id, timeout=stop_timeout(old))
+    mark("stopped")
+    if policy.get("Name") not in ("", "no"):
+        # A parked container must stay down, even when the daemon restarts.
+        txn.undo(f"docker update --restart {policy.get('Name')} {name}",
+                 lambda: conn.set_restart_policy(old_id, policy))
+        conn.set_restart_policy(old_id, {"Name": "no"})
+    txn.undo(f"docker rename {parked} {name}", lambda: conn.rename(old_id, name))
+    conn.rename(old_id, parked)
+    mark("parked")
+    conn.rename(new_id, name)
+    txn.undo(f"docker rm -f {new_id[:12]}", lambda: conn.remove(new_id, missing_ok=True))
+    mark("swapped")
+    if was_running:
+        conn.start(new_id)
+        mark("started")
+
+
+def stop_timeout(inspect: dict[str, Any]) -> int:
+    """Seconds ``docker stop`` waits for a container before it kills it."""
+    value = (inspect.get("Config") or {}).get("StopTimeout")
+    return int(value) if value is not None else 10
+
+
+def backups_of(conn: Connection, name: str) -> list[dict[str, Any]]:
+    """Backup containers of ``name``, newest first."""
+    prefix = f"/{name}{BACKUP_MARK}"
+    found = [c for c in conn.list_containers() if any(n.startswith(prefix) for n in c.get("Names") or [])]
+    return sorted(found, key=lambda c: max(c.get("Names") or [""]), reverse=True)
+
+
+def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
+    """Every remediate backup on the host (optionally of one container), newest first."""
+    rows = []
+    for c in conn.list_containers():
+        name = str((c.get("Names") or ["/"])[0]).lstrip("/")
+        original, mark, stamp = name.partition(BACKUP_MARK)
+        if mark and (container is None or original == container):
+            rows.append({"backup": name, "container": original, "stamp": stamp, "id": str(c["Id"])[:12],
+                         "image": c.get("Image"), "status": c.get("Status")})
+    return sorted(rows, key=lambda r: str(r["stamp"]), reverse=True)
