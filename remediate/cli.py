@@ -105,6 +105,11 @@ def _describe(book: Playbook) -> str:
                      + (f" containing {http.contains!r}" if http.contains else ""))
     if book.verify:
         lines.append("  - and the container keeps running (healthy, if it has a healthcheck)")
+    if book.require:
+        lines.append("require:")
+        lines.extend(f"  - {rule.that}" for rule in book.require)
+    if book.revert_after is not None:
+        lines.append(f"revert_after: {book.revert_after} (the change is undone after that many seconds)")
     if book.after:
         lines += ["after:", f"  {book.after.strip()}"]
     return "\n".join(lines)

@@ -92,3 +92,33 @@ def test_rendering_is_strict() -> None:
     assert render_value({"a": ["{{ x }}-y"]}, {"x": "1"}, "w") == {"a": ["1-y"]}
     with pytest.raises(PlaybookError, match="w: 'missing' is undefined"):
         render_value("{{ missing }}", {}, "w")
+
+
+@pytest.mark.parametrize("name", [p.stem for p in builtin_playbooks()])
+def test_show_prints_selectors_vars_changes_and_verify(name: str) -> None:
+    from click.testing import CliRunner
+
+    from remediate.cli import main
+
+    result = CliRunner().invoke(main, ["show", name])
+    book = load_playbook(name)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{name}  (safety: {book.safety})")
+    for var in book.vars:
+        assert f"  {var} = " in result.output
+    assert "changes:" in result.output and "verify" in result.output
+    if book.revert_after is not None:
+        assert "revert_after:" in result.output
+    if book.require:
+        assert "require:" in result.output
+
+
+def test_list_is_one_line_per_playbook() -> None:
+    from click.testing import CliRunner
+
+    from remediate.cli import main
+
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.output.splitlines()] == [p.stem for p in builtin_playbooks()]
