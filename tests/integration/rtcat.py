@@ -20,6 +20,8 @@ import urllib.request
 import uuid
 from typing import Any
 
+from tests.lab.hosts import pid_alive
+
 PREFIX = "rt-cat-"
 OWNER = "rt-cat.owner"
 BUSYBOX = "remediate-test/busybox:1"
@@ -59,16 +61,6 @@ def http(port: int, path: str, *, method: str = "GET", body: Any = None, timeout
             return int(exc.code), exc.read().decode()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Lab:
     """Creates the test's containers and removes them (and their remediate backups) afterwards."""
 
@@ -83,7 +75,7 @@ class Lab:
             owner = container.labels.get(OWNER, "")
             if not container.name.startswith(PREFIX):
                 continue
-            if owner.isdigit() and _pid_alive(int(owner)):
+            if owner.isdigit() and pid_alive(int(owner)):
                 continue
             self._remove(container)
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.lab.hosts import pid_alive
+
 docker = pytest.importorskip("docker")
 
 pytestmark = pytest.mark.integration
@@ -103,23 +105,13 @@ def req(
             return Resp(e.code, e.headers, e.read())
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_leftovers(client: Any) -> None:
     """Remove rt-fakes-* containers of earlier (dead) test runs; leave a live run's alone."""
     for c in client.containers.list(all=True, filters={"name": PREFIX}):
         if not c.name.startswith(PREFIX):
             continue
         owner = c.labels.get(OWNER_LABEL, "")
-        if owner.isdigit() and int(owner) != os.getpid() and _pid_alive(int(owner)):
+        if owner.isdigit() and int(owner) != os.getpid() and pid_alive(int(owner)):
             continue
         try:
             c.remove(force=True)

@@ -333,7 +333,8 @@ def _pids_in_netns(ns_id: tuple[int, int]) -> list[int]:
     return out
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -355,10 +356,10 @@ def _kill(pid: int, sig: int) -> None:
 
 def _wait_dead(pids: Sequence[int], timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
-    left = [p for p in pids if _alive(p)]
+    left = [p for p in pids if pid_alive(p)]
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = [p for p in left if _alive(p)]
+        left = [p for p in left if pid_alive(p)]
     return left
 
 
@@ -497,7 +498,7 @@ def _recorded_pids(p: _Paths, ns_id: tuple[int, int] | None) -> list[int]:
             pid = int(pf.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             continue
-        if pid in pids or not _alive(pid):
+        if pid in pids or not pid_alive(pid):
             continue
         # A bare pidfile PID counts only if the process is inside the lab's namespace or
         # its command line names the lab (a recycled PID is neither).
