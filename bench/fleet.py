@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -249,13 +250,13 @@ def median(values: Sequence[float]) -> float:
 
 
 def fmt_s(value: float | None) -> str:
-    if value is None or value != value:
+    if value is None or math.isnan(value):
         return "-"
     return f"{value:.2f} s"
 
 
 def fmt_ratio(a: float | None, b: float | None) -> str:
-    if a is None or b is None or a != a or b != b or b == 0:
+    if a is None or b is None or math.isnan(a) or math.isnan(b) or b == 0:
         return "-"
     return f"{a / b:.2f}x"
 
@@ -263,7 +264,7 @@ def fmt_ratio(a: float | None, b: float | None) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table (readable as text, pasteable into an issue note)."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 

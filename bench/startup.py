@@ -33,7 +33,7 @@ def import_costs(args: list[str]) -> tuple[dict[str, float], list[tuple[str, flo
     env = {**os.environ, "PYTHONPYCACHEPREFIX": PYCACHE}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     p = subprocess.run([sys.executable, "-X", "importtime", REMEDIATE, *args], capture_output=True, text=True,
-                       env=env)
+                       env=env, check=False)
     heavy: dict[str, float] = {}
     top: list[tuple[str, float]] = []
     for line in p.stderr.splitlines():

@@ -211,8 +211,8 @@ def report(title: str, tools: list[Tool], samples: dict[str, list[Sample]], n: i
 
 def _header(args: argparse.Namespace, ansible_note: str) -> None:
     rev = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
-                         text=True).stdout.strip()
-    others = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout.split()
+                         text=True, check=False).stdout.strip()
+    others = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, check=False).stdout.split()
     print(f"remediate {rev} | python {platform.python_version()} | {os.cpu_count()} cores | "
           f"load {os.getloadavg()[0]:.2f} | containers on the local engine before: {len(others)}")
     print(f"ansible: {ansible_note}")

@@ -196,10 +196,11 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
         if interactive and not sys.stdin.isatty():
             _fail(f"{'--step' if step else f'playbook {book.name} is safety: confirm;'} needs a terminal; "
                   "pass --yes (or set REMEDIATE_YES=1) to apply without one")
-        common: dict[str, Any] = dict(
-            overrides=overrides, forks=1 if step else forks, serial=parse_amount(serial, len(targets), "--serial"),
-            max_fail=parse_amount(max_fail, len(targets), "--max-fail"), timeout=timeout,
-            keep_backups=keep_backups, only=containers, ssh=ssh, parallel=1 if step else parallel)
+        common: dict[str, Any] = {
+            "overrides": overrides, "forks": 1 if step else forks,
+            "serial": parse_amount(serial, len(targets), "--serial"),
+            "max_fail": parse_amount(max_fail, len(targets), "--max-fail"), "timeout": timeout,
+            "keep_backups": keep_backups, "only": containers, "ssh": ssh, "parallel": 1 if step else parallel}
         if saved_plan is not None or (interactive and not step and not dry_run):
             planned = rollout(book, targets, dry_run=True, **common)
             if saved_plan is not None:
@@ -312,9 +313,9 @@ def _write_report(path: str, book: Playbook, result: RolloutResult, started: flo
 
 
 def _iso(stamp: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
 
 
 def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:

@@ -14,7 +14,7 @@ import os
 import socket
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 from remediate.errors import (
     ApplyError,
@@ -75,7 +75,7 @@ class Connection:
         """True for an SSH host."""
         return self.target.startswith("ssh://")
 
-    def __enter__(self) -> Connection:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

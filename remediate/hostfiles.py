@@ -6,7 +6,9 @@ remove) and raise OS errors; :class:`remediate.connection.Connection` translates
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import stat
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,8 +36,9 @@ class HostFiles(Protocol):
 
 
 def _tmp_name(path: str) -> str:
+    """A fresh name beside ``path``: two writers of one path never share a temp file."""
     target = Path(path)
-    return str(target.with_name(f".{target.name}.remediate-tmp"))
+    return str(target.with_name(f".{target.name}.{secrets.token_hex(4)}.remediate-tmp"))
 
 
 class LocalFiles:
@@ -53,9 +56,14 @@ class LocalFiles:
     def write(self, path: str, content: bytes, mode: int) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         tmp = _tmp_name(path)
-        Path(tmp).write_bytes(content)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        try:
+            Path(tmp).write_bytes(content)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.remove(tmp)
+            raise
 
     def append(self, path: str, data: bytes) -> None:
         self._write_fd(path, data, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
@@ -103,10 +111,15 @@ class SftpFiles:
     def write(self, path: str, content: bytes, mode: int) -> None:
         self._makedirs(os.path.dirname(path))
         tmp = _tmp_name(path)
-        with self.sftp.open(tmp, "wb") as fh:
-            fh.write(content)
-        self.sftp.chmod(tmp, mode)
-        self.sftp.posix_rename(tmp, path)
+        try:
+            with self.sftp.open(tmp, "wb") as fh:
+                fh.write(content)
+            self.sftp.chmod(tmp, mode)
+            self.sftp.posix_rename(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.remove(tmp)
+            raise
 
     def append(self, path: str, data: bytes) -> None:
         self._makedirs(os.path.dirname(path))

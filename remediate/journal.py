@@ -27,8 +27,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
 from remediate.connection import Connection
 from remediate.errors import LockedError
@@ -46,7 +46,7 @@ def state_dir(conn: Connection) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def controller() -> Json:
@@ -187,7 +187,7 @@ class HostLock:
         """The lock file on the host."""
         return f"{self.directory}/lock"
 
-    def __enter__(self) -> HostLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

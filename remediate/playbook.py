@@ -86,7 +86,7 @@ class EnvChange(_Strict):
     @classmethod
     def _values(cls, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise ValueError("must be a mapping of NAME: value")
+            raise ValueError("must be a mapping of NAME: value")  # noqa: TRY004 - pydantic reports ValueError
         return {str(k): _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
 
 
@@ -104,7 +104,7 @@ class ArgsEdit(_Strict):
     @classmethod
     def _set_values(cls, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise ValueError("must be a mapping of --flag: value")
+            raise ValueError("must be a mapping of --flag: value")  # noqa: TRY004 - pydantic reports ValueError
         out: dict[str, str | bool] = {}
         for flag, v in value.items():
             if not str(flag).startswith("-"):

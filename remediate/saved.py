@@ -89,8 +89,8 @@ def _container_drift(host: str, name: str, before: Json | None, now: Json | None
     if not changed:
         return []
     if "fingerprint" in changed or "id" in changed:
-        return [f"{host}: {name}: drifted since the plan was saved "
-                f"(fingerprint {before.get('fingerprint')} -> {now.get('fingerprint')})"]
+        return [(f"{host}: {name}: drifted since the plan was saved "
+                f"(fingerprint {before.get('fingerprint')} -> {now.get('fingerprint')})")]
     return [f"{host}: {name}: the change differs now ({', '.join(changed)})"]
 
 

@@ -6,7 +6,7 @@ Shared by :mod:`remediate.recreate` (apply) and :mod:`remediate.restore` (rollba
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from remediate.connection import Connection
@@ -18,7 +18,7 @@ Json = dict[str, Any]
 
 def stamp() -> str:
     """A UTC time stamp for backup names (sorts by time)."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
 
 
 class Txn:

@@ -23,7 +23,7 @@ def docker_client() -> Iterator[Any]:
     client = docker.from_env()
     try:
         client.ping()
-    except Exception as exc:  # pragma: no cover - environment problem, reported clearly
+    except Exception as exc:  # noqa: BLE001 # pragma: no cover - environment problem, reported clearly
         pytest.fail(f"no Docker engine: run `bash dev/setup` first ({exc})")
     yield client
     client.close()

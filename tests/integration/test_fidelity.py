@@ -422,7 +422,7 @@ class Lab:
                     result.data_read[path] = _exec(self.api, copy_id, ["cat", f"{path}/file"])
             result.copy = copy = dict(self.api.inspect_container(copy_id))
             result.spec2 = spec_from_inspect(copy, image)
-        except Exception as exc:  # noqa: BLE001  # reported by the case's test, not the fixture
+        except Exception as exc:  # noqa: BLE001 - reported by the case's test, not the fixture
             result.error = exc
         return result
 

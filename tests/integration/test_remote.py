@@ -56,16 +56,23 @@ def _make_slow(client: Any) -> None:
     client.start(container)
 
 
-def _inventory(path: Path, lab: list[LabHost], template_dir: Path) -> Path:
-    """An Ansible INI inventory of the lab; the lab hosts share this machine's file system, so the
-    template path is one per test."""
+def _inventory(path: Path, lab: list[LabHost], template_dir: Path, *, one_template: bool = False) -> Path:
+    """An Ansible INI inventory of the lab. The lab hosts share this machine's file system, so each
+    host gets its own template path (see :func:`_template`), as separate machines would; with
+    ``one_template`` they all name one path (same change everywhere; only for dry runs)."""
     lines = ["[gpu]"]
-    lines += [f"{h.name} ansible_host={h.address} ansible_port={h.ssh_port}" for h in lab]
-    lines += ["", "[gpu:vars]", "ansible_user=root", f"ansible_ssh_private_key_file={lab[0].identity_file}",
-              f"template_host_path={template_dir}/tpl.jinja"]
-    inventory = path / "inventory.ini"
+    lines += [f"{h.name} ansible_host={h.address} ansible_port={h.ssh_port}"
+              + ("" if one_template else f" template_host_path={_template(template_dir, h)}") for h in lab]
+    lines += ["", "[gpu:vars]", "ansible_user=root", f"ansible_ssh_private_key_file={lab[0].identity_file}"]
+    if one_template:
+        lines.append(f"template_host_path={template_dir}/tpl.jinja")
+    inventory = path / ("one-template.ini" if one_template else "inventory.ini")
     inventory.write_text("\n".join(lines) + "\n")
     return inventory
+
+
+def _template(template_dir: Path, host: LabHost) -> Path:
+    return template_dir / host.name / "tpl.jinja"
 
 
 def _args(lab: list[LabHost], inventory: Path) -> list[str]:
@@ -93,7 +100,8 @@ def test_rollout_over_all_hosts_then_no_op(cli: Cli, lab: list[LabHost], engines
     assert [h["status"] for h in hosts] == ["planned"] * 3
     assert [c.inspect_container(NAME)["Id"] for c in engines] == before
 
-    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--dry-run")
+    one_template = _inventory(tmp_path, lab, tmp_path, one_template=True)
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, one_template), "--dry-run")
     assert "same change on 3 hosts" in out
 
     code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--yes", "--forks", "3")
@@ -102,7 +110,8 @@ def test_rollout_over_all_hosts_then_no_op(cli: Cli, lab: list[LabHost], engines
     for client, old in zip(engines, before):
         new = client.inspect_container(NAME)
         assert new["Id"] != old and "--served-model-name" in new["Args"] and new["State"]["Running"]
-    assert (tmp_path / "tpl.jinja").read_text().startswith("{%- for message in messages %}")
+    for host in lab:
+        assert _template(tmp_path, host).read_text().startswith("{%- for message in messages %}")
 
     code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--yes", "--format", "json")
     assert code == 0
@@ -112,8 +121,10 @@ def test_rollout_over_all_hosts_then_no_op(cli: Cli, lab: list[LabHost], engines
 def test_serial_max_fail_rolls_back_and_skips_later_batches(cli: Cli, lab: list[LabHost], engines: list[Any],
                                                              tmp_path: Path) -> None:
     _make_slow(engines[1])  # host 2's vLLM answers too late after a restart: its verification fails
-    template = tmp_path / "tpl.jinja"
-    template.write_text("previous content\n")
+    templates = [_template(tmp_path, h) for h in lab]
+    for template in templates:
+        template.parent.mkdir()
+        template.write_text("previous content\n")
     inventory = _inventory(tmp_path, lab, tmp_path)
     before = [c.inspect_container(NAME)["Id"] for c in engines]
 
@@ -127,8 +138,9 @@ def test_serial_max_fail_rolls_back_and_skips_later_batches(cli: Cli, lab: list[
     assert after[0]["Id"] != before[0]
     assert after[1]["Id"] == before[1] and after[1]["State"]["Running"]  # rolled back
     assert after[2]["Id"] == before[2] and "--served-model-name" not in after[2]["Args"]  # untouched
-    # Host 1 wrote the file over SFTP; host 2 restored what it found (host 1's content) on rollback.
-    assert template.read_text().startswith("{%- for message in messages %}")
+    # Host 1 wrote its file over SFTP, host 2 restored its own on rollback, host 3 never wrote.
+    assert templates[0].read_text().startswith("{%- for message in messages %}")
+    assert [t.read_text() for t in templates[1:]] == ["previous content\n"] * 2
 
 
 def test_file_restored_over_sftp_on_rollback(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:

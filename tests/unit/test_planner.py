@@ -148,7 +148,7 @@ def test_chat_template_is_byte_for_byte_the_seed() -> None:
         pytest.skip("the seed document is not beside this checkout")
     text = seed.read_text()
     block = text.split("```jinja\n", 1)[1].split("```", 1)[0]
-    expected = "".join(line[3:] if line.startswith("   ") else line for line in block.splitlines(keepends=True))
+    expected = "".join(line.removeprefix("   ") for line in block.splitlines(keepends=True))
     assert (ROOT / "templates/vllm/mistral_chat_template.jinja").read_text() == expected
 
 
