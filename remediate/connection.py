@@ -298,6 +298,16 @@ class Connection:
         with self._file_errors("remove", path):
             self.files.remove(path)
 
+    def rename_file(self, path: str, new_path: str) -> None:
+        """Rename a file on the Docker host (replacing ``new_path``)."""
+        with self._file_errors("rename", path):
+            self.files.rename(path, new_path)
+
+    def list_dir(self, directory: str) -> list[str]:
+        """Names in a directory on the Docker host; empty when it does not exist."""
+        with self._file_errors("list", directory):
+            return self.files.list_dir(directory)
+
     @contextlib.contextmanager
     def _file_errors(self, verb: str, path: str) -> Iterator[None]:
         with self._ssh_errors(f"{verb} {path}"):

@@ -1,7 +1,7 @@
 """Files on a Docker host: this machine's file system, or a remote one over SFTP.
 
 Both speak the same small protocol (read, atomic write, durable append, exclusive create,
-remove) and raise OS errors; :class:`remediate.connection.Connection` translates them.
+remove, rename, list) and raise OS errors; :class:`remediate.connection.Connection` translates them.
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ class HostFiles(Protocol):
 
     def remove(self, path: str) -> None:
         """Remove a file if it exists."""
+
+    def rename(self, path: str, new_path: str) -> None:
+        """Rename a file (replacing ``new_path`` if it exists)."""
+
+    def list_dir(self, directory: str) -> list[str]:
+        """Names in a directory; empty when it does not exist."""
 
 
 def _tmp_name(path: str) -> str:
@@ -80,6 +86,15 @@ class LocalFiles:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+    def rename(self, path: str, new_path: str) -> None:
+        os.replace(path, new_path)
+
+    def list_dir(self, directory: str) -> list[str]:
+        try:
+            return os.listdir(directory)
+        except FileNotFoundError:
+            return []
 
     @staticmethod
     def _write_fd(path: str, data: bytes, flags: int) -> None:
@@ -145,6 +160,15 @@ class SftpFiles:
             self.sftp.remove(path)
         except FileNotFoundError:
             pass
+
+    def rename(self, path: str, new_path: str) -> None:
+        self.sftp.posix_rename(path, new_path)
+
+    def list_dir(self, directory: str) -> list[str]:
+        try:
+            return list(self.sftp.listdir(directory))
+        except FileNotFoundError:
+            return []
 
     def _makedirs(self, directory: str) -> None:
         missing = []

@@ -13,6 +13,10 @@ containers it concerns. ``journal.jsonl`` holds one JSON object a line::
 
 Previous file contents are saved under ``files/<tx>/`` before they are overwritten. Nothing
 secret is written to the journal itself: specs are not stored, only names, ids and paths.
+
+Every run reads ``journal.jsonl`` to refuse a host with an unfinished apply, so the file is kept
+small: once it has grown past :data:`ROTATE_BYTES` and nothing in it is unfinished, it is moved
+aside to ``journal-<time>.jsonl``; ``history`` and ``rollback`` still read those.
 """
 
 from __future__ import annotations
@@ -31,10 +35,14 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from remediate.connection import Connection
-from remediate.errors import LockedError
+from remediate.errors import LockedError, RecoverNeeded
+from remediate.swap import stamp
 
 Json = dict[str, Any]
 DEFAULT_STATE_DIR = "/var/lib/remediate"
+#: Size past which a finished journal file is moved aside (about a hundred applies).
+ROTATE_BYTES = 256 * 1024
+_ARCHIVE = "journal-"
 
 #: Fault injection for the crash tests: pause (print, then sleep) right after journaling this step.
 _PAUSE_ENV = "REMEDIATE_PAUSE_AT"
@@ -64,7 +72,9 @@ class Journal:
 
     conn: Connection
     directory: str = ""
+    rotate_bytes: int = ROTATE_BYTES
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _read_bytes: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = self.directory or state_dir(self.conn)
@@ -79,23 +89,28 @@ class Journal:
         with self._lock:
             self.conn.append_file(self.path, (json.dumps(record, sort_keys=True) + "\n").encode())
 
-    def records(self) -> list[Json]:
-        """Every record, oldest first (unreadable lines are skipped)."""
-        state = self.conn.read_path(self.path)
-        if not state.exists or state.content is None:
-            return []
+    def records(self, *, archived: bool = False) -> list[Json]:
+        """Every record of the current file (with ``archived``: of the moved-aside ones before
+        it too), oldest first; unreadable lines are skipped."""
+        archives = sorted(n for n in self.conn.list_dir(self.directory)
+                          if n.startswith(_ARCHIVE) and n.endswith(".jsonl")) if archived else []
         records = []
-        for line in state.content.decode("utf-8", "replace").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
+        for path in [*(f"{self.directory}/{n}" for n in archives), self.path]:
+            state = self.conn.read_path(path)
+            content = state.content or b""
+            if path == self.path:
+                self._read_bytes = len(content)
+            for line in content.decode("utf-8", "replace").splitlines():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a torn last line after a crash
         return records
 
-    def transactions(self) -> list[Transaction]:
+    def transactions(self, *, archived: bool = False) -> list[Transaction]:
         """Transactions rebuilt from the records, oldest first."""
         by_tx: dict[str, Transaction] = {}
-        for record in self.records():
+        for record in self.records(archived=archived):
             tx = record.get("tx")
             if not tx:
                 continue
@@ -108,6 +123,23 @@ class Journal:
     def unfinished(self) -> list[Transaction]:
         """Transactions that began and never ended (a crash, a kill, a lost connection)."""
         return [t for t in self.transactions() if t.end is None]
+
+    def require_finished(self) -> None:
+        """Refuse a host whose journal has an unfinished apply; call it under the host's lock.
+
+        A finished journal grown past ``rotate_bytes`` is moved aside here, so the next run
+        reads a small file.
+
+        Raises:
+            RecoverNeeded: says which containers, and to run ``remediate recover``.
+        """
+        unfinished = self.unfinished()
+        if unfinished:
+            names = ", ".join(sorted({str(t.begin.get("container")) for t in unfinished}))
+            raise RecoverNeeded(f"{self.conn.label}: an earlier apply did not finish ({names}); "
+                                "run `remediate recover` first", host=self.conn.label)
+        if self._read_bytes > self.rotate_bytes:
+            self.conn.rename_file(self.path, f"{self.directory}/{_ARCHIVE}{stamp()}.jsonl")
 
     @staticmethod
     def new_id() -> str:
@@ -258,7 +290,7 @@ def _is_stale(holder: Json) -> bool:
 
 def history(journal: Journal, container: str | None = None) -> Iterator[Json]:
     """Finished and unfinished applies on the host, newest first."""
-    for tx in reversed(journal.transactions()):
+    for tx in reversed(journal.transactions(archived=True)):
         if container and tx.begin.get("container") != container:
             continue
         yield {

@@ -33,7 +33,6 @@ from remediate.connection import Connection
 from remediate.errors import (
     PlanStaleError,
     ProbeFailed,
-    RecoverNeeded,
     RemediateError,
 )
 from remediate.journal import HostLock, Journal
@@ -87,7 +86,7 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         return HostResult(plan.host, plan, tuple(ContainerResult(c.name, "unchanged", c.id, c.id)
                                                  for c in plan.containers), time.monotonic() - started)
     with HostLock(conn, f"apply {plan.playbook}"):
-        require_finished(journal)
+        journal.require_finished()
         for cp in plan.changed:
             _check_fresh(conn, cp)
         if decide is None and parallel > 1 and not any(cp.dependents for cp in plan.changed):
@@ -150,20 +149,7 @@ def ready(conn: Connection, purpose: str, journal: Journal | None = None) -> Non
         RecoverNeeded: an earlier apply on the host did not finish.
     """
     with HostLock(conn, purpose):
-        require_finished(journal or Journal(conn))
-
-
-def require_finished(journal: Journal) -> None:
-    """Refuse to work on a host whose journal has an unfinished apply.
-
-    Raises:
-        RecoverNeeded: says which containers, and to run ``remediate recover``.
-    """
-    unfinished = journal.unfinished()
-    if unfinished:
-        names = ", ".join(sorted({str(t.begin.get("container")) for t in unfinished}))
-        raise RecoverNeeded(f"{journal.conn.label}: an earlier apply did not finish ({names}); "
-                            "run `remediate recover` first", host=journal.conn.label)
+        (journal or Journal(conn)).require_finished()
 
 
 def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
@@ -181,7 +167,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
     backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
     new_id: str | None = None
     checks: tuple[probes.ProbeResult, ...] = ()
-    old = conn.inspect_container(cp.id)
+    old = conn.inspect_container(cp.id)  # now, not at the freshness check: others may have taken minutes
     tx = journal.new_id()
     changed_files = [w for w in cp.files if w.changed]
     journal.begin(

@@ -14,7 +14,7 @@ from remediate.connection import Connection
 from remediate.errors import ApplyError, ContainerNotFound, ProbeFailed, RemediateError
 from remediate.journal import HostLock, Journal, Transaction
 from remediate.planner import BACKUP_MARK
-from remediate.recreate import require_finished, safe_message
+from remediate.recreate import safe_message
 from remediate.report import ContainerResult
 from remediate.swap import Txn, backups_of, stamp, stop_timeout, swap
 
@@ -32,14 +32,14 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
     started = time.monotonic()
     journal = journal or Journal(conn)
     with HostLock(conn, f"rollback {name}"):
-        require_finished(journal)
+        journal.require_finished()
         current = conn.inspect_container(name)
         backups = backups_of(conn, name)
         if not backups:
             raise ContainerNotFound(f"{conn.label}: no remediate backup of {name}", host=conn.label, container=name)
         backup_id = str(backups[0]["Id"])
         backup_name = str(backups[0]["Names"][0]).lstrip("/")
-        made_by = next((t for t in journal.transactions() if t.begin.get("backup") == backup_name), None)
+        made_by = next((t for t in journal.transactions(archived=True) if t.begin.get("backup") == backup_name), None)
         parked = f"{name}{BACKUP_MARK}{stamp()}"
         policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
         tx = journal.new_id()

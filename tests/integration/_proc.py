@@ -4,6 +4,7 @@ killed with SIGKILL), wait for what it prints with bounded waits, and seed fake 
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,21 @@ def engine_state_dir(state_dir: str) -> Path:
 
     with Connection("local") as conn:
         return Path(state_dir, conn.engine_id)
+
+
+def pad_journal(journal: Path, count: int = 1500) -> None:
+    """Append ``count`` finished applies of some other container to a host's journal file (past
+    the size at which remediate moves it aside), as months of use would."""
+    lines = []
+    for _ in range(count):
+        tx = uuid.uuid4().hex[:12]
+        lines.append(json.dumps({"tx": tx, "op": "begin", "kind": "apply", "container": "rt-elsewhere",
+                                 "playbook": "fix-vllm-404", "time": "2026-01-01T00:00:00+00:00",
+                                 "backup": f"rt-elsewhere-remediate-backup-{tx}"}))
+        lines.append(json.dumps({"tx": tx, "op": "end", "result": "recreated"}))
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    with journal.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 def remediate_env(state_dir: str, **extra: str) -> dict[str, str]:

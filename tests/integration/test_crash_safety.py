@@ -27,6 +27,7 @@ from tests.integration._proc import (
     engine_state_dir,
     host_port,
     names_with_prefix,
+    pad_journal,
     remove_prefixed,
     run,
     run_vllm,
@@ -377,3 +378,34 @@ def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vll
     [replaced] = _backups(docker_client, vllm.name)  # the applied one is the backup now
     assert _inspect(docker_client, replaced)["Id"] == new_id
     assert "recovered: restored the original" in run(["history"], vllm.state_dir).stdout
+
+
+
+# --------------------------------------------------------------------------- journal size
+
+def test_a_grown_journal_is_moved_aside_and_still_read_by_history_and_rollback(vllm: Vllm,
+                                                                                docker_client: Any) -> None:
+    from remediate.journal import ROTATE_BYTES
+
+    journal_dir = engine_state_dir(vllm.state_dir)
+    vllm.template.parent.mkdir(parents=True)
+    vllm.template.write_text(OLD_CONTENT)
+    pad_journal(journal_dir / "journal.jsonl")
+    assert (journal_dir / "journal.jsonl").stat().st_size > ROTATE_BYTES
+
+    applied = run(vllm.apply_args("--yes"), vllm.state_dir)
+
+    assert applied.code == 0, applied.output
+    [first] = sorted(journal_dir.glob("journal-*.jsonl"))
+    assert "rt-elsewhere" in first.read_text() and vllm.name not in first.read_text()
+    assert vllm.name in (journal_dir / "journal.jsonl").read_text()  # only this apply is left to read
+    rows = json.loads(run(["history", "--format", "json"], vllm.state_dir).stdout)
+    assert len(rows) == 1501 and rows[0]["container"] == vllm.name
+
+    pad_journal(journal_dir / "journal.jsonl")  # the rollback's own check moves the apply's record aside...
+    rolled = run(["rollback", vllm.name], vllm.state_dir)
+
+    assert rolled.code == 0, rolled.output
+    assert len(list(journal_dir.glob("journal-*.jsonl"))) == 2
+    assert vllm.template.read_text() == OLD_CONTENT  # ...and still found there: the file is restored
+    assert _inspect(docker_client, vllm.name)["Id"] == vllm.original["Id"]

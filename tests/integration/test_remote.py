@@ -11,6 +11,7 @@ import docker
 import pytest
 
 from tests.conftest import Cli
+from tests.integration._proc import pad_journal
 from tests.lab.hosts import LabHost, lab_hosts
 
 IMAGE = "remediate-test/fake-vllm:1"
@@ -230,6 +231,32 @@ def test_named_engine_socket_is_reached_straight(cli: Cli, lab: list[LabHost], e
     assert [h["status"] for h in json.loads(out)["hosts"]] == ["changed"] * 3
     for client in engines:
         assert "--served-model-name" in client.inspect_container(NAME)["Args"]
+
+
+def test_history_and_rollback_over_ssh_read_a_moved_journal(cli: Cli, state_dir: str, lab: list[LabHost],
+                                                            engines: list[Any], tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    before = [c.inspect_container(NAME)["Id"] for c in engines]
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--yes")
+    assert code == 0, out
+    journals = sorted(Path(state_dir).glob("*/journal.jsonl"))
+    assert len(journals) == 3  # one per engine, written over SFTP (the lab hosts share this disk)
+    for journal in journals:
+        pad_journal(journal)
+
+    code, out = cli("history", *_args(lab, inventory), "--container", NAME, "--format", "json")
+
+    assert code == 0, out
+    assert sorted(r["host"] for r in json.loads(out) if r["result"] == "recreated") == [h.name for h in lab]
+
+    code, out = cli("rollback", NAME, *_args(lab, inventory), "--limit", lab[0].name)
+
+    assert code == 0, out
+    # Its own check moved the grown journal aside (SFTP rename) and found the apply's record there:
+    assert len(list(Path(state_dir).glob("*/journal-*.jsonl"))) == 1
+    assert not _template(tmp_path, lab[0]).exists()  # the apply created the file; rollback removed it
+    assert engines[0].inspect_container(NAME)["Id"] == before[0]
+    assert _template(tmp_path, lab[1]).exists() and engines[1].inspect_container(NAME)["Id"] != before[1]
 
 
 FAKE_RAKE = """#!/bin/sh
