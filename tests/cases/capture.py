@@ -33,23 +33,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))  # the repo root: remediate and tests.lab, run as a script
 PREFIX = "rt-fid-cap-"
 BUSYBOX = "remediate-test/busybox:1"
 VLLM = "vllm/vllm-openai:v0.6.3"
 DEFAULTS_IMAGE = "rt-fid-cap/defaults:1"
-DEFAULTS_DOCKERFILE = f"""\
-FROM {BUSYBOX}
-ENV APP_MODE=prod GREETING=hello
-LABEL org.example.role=test
-EXPOSE 9000/tcp
-HEALTHCHECK --interval=30s --timeout=3s --retries=2 CMD ["true"]
-WORKDIR /srv
-USER 1000:1000
-VOLUME /cache
-STOPSIGNAL SIGINT
-ENTRYPOINT ["sh", "-c"]
-CMD ["sleep 3600"]
-"""
 BIND_DIR = "/tmp/rt-fid-capture"
 NET1, NET2 = f"{PREFIX}net1", f"{PREFIX}net2"
 VOLUME = f"{PREFIX}vol"
@@ -102,7 +90,6 @@ def _mac(api: Any, name: str) -> str:
 def _recreated(source: str) -> Callable[[Any, str], str]:
     """A copy of ``source`` made the way remediate recreates (create body, volumes by name)."""
     def make(api: Any, name: str) -> str:
-        sys.path.insert(0, str(HERE.parent.parent))
         from remediate.connection import Connection
         from remediate.recreate import _create
         from remediate.spec import anonymous_volumes, spec_from_inspect
@@ -186,6 +173,8 @@ def capture(names: set[str]) -> None:
     """Make every case's container and write its JSON files."""
     import docker
 
+    from tests.lab.defaults_image import DEFAULTS_DOCKERFILE
+
     api = docker.APIClient(version="auto")
     version = api.version()
     _cleanup(api)
@@ -228,7 +217,6 @@ def capture(names: set[str]) -> None:
 
 def bless(names: set[str]) -> None:
     """Rewrite every case's spec.json from its stored inspect JSON."""
-    sys.path.insert(0, str(HERE.parent.parent))
     from remediate.spec import spec_from_inspect
 
     for case_dir in sorted(p for p in HERE.iterdir() if (p / "container.json").is_file()):

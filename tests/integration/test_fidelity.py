@@ -39,6 +39,7 @@ from remediate.planner import Observed, plan
 from remediate.recreate import _create
 from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
 from remediate.swap import Txn as _Txn
+from tests.lab.defaults_image import BUSYBOX, DEFAULTS_DOCKERFILE
 
 docker = pytest.importorskip("docker")
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
@@ -47,23 +48,9 @@ pytestmark = pytest.mark.integration
 
 PREFIX = "rt-fid-"
 OWNER = "rt-fid.pid"
-BUSYBOX = "remediate-test/busybox:1"
 VLLM = "vllm/vllm-openai:v0.6.3"
 #: Built by the fixture from BUSYBOX: every image default a user can override.
 DEFAULTS_IMAGE = "rt-fid/defaults:1"
-DEFAULTS_DOCKERFILE = f"""\
-FROM {BUSYBOX}
-ENV APP_MODE=prod GREETING=hello
-LABEL org.example.role=test
-EXPOSE 9000/tcp
-HEALTHCHECK --interval=30s --timeout=3s --retries=2 CMD ["true"]
-WORKDIR /srv
-USER 1000:1000
-VOLUME /cache
-STOPSIGNAL SIGINT
-ENTRYPOINT ["sh", "-c"]
-CMD ["sleep 3600"]
-"""
 NET1, NET1_SUBNET = f"{PREFIX}net1", "10.231.250.0/25"
 NET2, NET2_SUBNET = f"{PREFIX}net2", "10.231.250.128/25"
 VOLUME = f"{PREFIX}vol"
