@@ -27,7 +27,6 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-
 def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool) -> None:
     if fmt == "json":
         from remediate.fleet import rollout_json

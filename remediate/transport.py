@@ -78,11 +78,19 @@ def open_ssh(host: str, *, port: int | None, user: str | None, options: SshOptio
     except paramiko.AuthenticationException as exc:
         raise AuthFailed(f"{label}: authentication failed for {conn.user}@{conn.host}:{conn.port}",
                          host=label) from exc
-    except (OSError, paramiko.SSHException, EOFError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
-        raise HostUnreachable(f"{label}: cannot connect to {conn.host}:{conn.port} ({reason})",
-                              host=label) from exc
+    except paramiko.SSHException as exc:
+        if str(exc) != "No authentication methods available":
+            raise _unreachable(conn, label, exc) from exc
+        raise AuthFailed(f"{label}: authentication failed for {conn.user}@{conn.host}:{conn.port}: no key to "
+                         "offer (use --private-key, an IdentityFile, or ssh-agent)", host=label) from exc
+    except (OSError, EOFError) as exc:
+        raise _unreachable(conn, label, exc) from exc
     return conn
+
+
+def _unreachable(conn: Any, label: str, exc: BaseException) -> HostUnreachable:
+    reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+    return HostUnreachable(f"{label}: cannot connect to {conn.host}:{conn.port} ({reason})", host=label)
 
 
 def _apply_host_key_policy(conn: Any, options: SshOptions) -> None:

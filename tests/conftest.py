@@ -38,9 +38,10 @@ def remove_prefixed(client: Any, prefix: str) -> None:
 
 @dataclass
 class Cli:
-    """Runs the remediate CLI in-process and returns (exit code, output)."""
+    """Runs the remediate CLI in-process and returns (exit code, output); an env value of None
+    unsets that variable for the run."""
 
-    env: dict[str, str]
+    env: dict[str, str | None]
 
     def __call__(self, *args: str, input: str | None = None) -> tuple[int, str]:
         from click.testing import CliRunner

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -257,6 +260,56 @@ def test_history_and_rollback_over_ssh_read_a_moved_journal(cli: Cli, state_dir:
     assert not _template(tmp_path, lab[0]).exists()  # the apply created the file; rollback removed it
     assert engines[0].inspect_container(NAME)["Id"] == before[0]
     assert _template(tmp_path, lab[1]).exists() and engines[1].inspect_container(NAME)["Id"] != before[1]
+
+
+@pytest.fixture
+def ssh_agent(lab: list[LabHost], tmp_path: Path) -> Iterator[str]:
+    """An ssh-agent of this test holding the lab key; yields its socket (killed by PID after)."""
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                             stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        subprocess.run(["ssh-add", "-q", str(lab[0].identity_file)], env={"SSH_AUTH_SOCK": str(sock)},
+                       check=True, timeout=30, stdin=subprocess.DEVNULL, capture_output=True)
+        yield str(sock)
+    finally:
+        agent.kill()
+        agent.wait(timeout=30)
+
+
+def test_ssh_config_aliases_users_ports_keys_proxyjump_and_agent(cli: Cli, lab: list[LabHost], engines: list[Any],
+                                                                  tmp_path: Path, ssh_agent: str) -> None:
+    """`-H ssh://ALIAS` as ~/.ssh/config defines it: HostName, User, Port, IdentityFile, ProxyJump;
+    and a key that only the ssh-agent holds."""
+    h = lab[0]
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(h.known_hosts_file, home / ".ssh" / "known_hosts")
+    (home / ".ssh" / "config").write_text(
+        f"Host gpu-alias\n  HostName {h.address}\n  User {h.user}\n  Port {h.ssh_port}\n"
+        f"  IdentityFile {h.identity_file}\n"
+        f"Host gpu-jumped\n  HostName {h.address}\n  User {h.user}\n  IdentityFile {h.identity_file}\n"
+        "  ProxyJump gpu-alias\n"
+        f"Host gpu-agent\n  HostName {h.address}\n  User {h.user}\n"
+        f"Host gpu-badjump\n  HostName {h.address}\n  User {h.user}\n  IdentityFile {h.identity_file}\n"
+        "  ProxyJump root@127.0.0.1:1\n")
+    env: dict[str, str | None] = {**cli.env, "HOME": str(home), "SSH_AUTH_SOCK": None}
+
+    for alias, extra in (("gpu-alias", {}), ("gpu-jumped", {}), ("gpu-agent", {"SSH_AUTH_SOCK": ssh_agent})):
+        code, out = Cli({**env, **extra})("apply", "fix-vllm-404", "-H", f"ssh://{alias}", "--dry-run",
+                                         "--format", "json")
+
+        assert code == 0, f"{alias}: {out}"
+        assert [c["container"] for c in json.loads(out)["containers"]] == [NAME]  # one host: its plan
+
+    code, out = Cli(env)("apply", "fix-vllm-404", "-H", "ssh://gpu-agent", "--dry-run")  # no agent: no key
+    assert code == 2 and "authentication failed for root@" in out and "no key to offer" in out
+    code, out = Cli(env)("apply", "fix-vllm-404", "-H", "ssh://gpu-badjump", "--dry-run")  # the jump is taken
+    assert code == 2 and "cannot connect" in out and "127.0.0.1" in out, out
 
 
 FAKE_RAKE = """#!/bin/sh
