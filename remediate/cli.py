@@ -7,6 +7,7 @@ failed and was rolled back, 2 bad input or nothing could be done, 3 rollback fai
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -50,7 +51,28 @@ def _errors() -> Iterator[None]:
         _fail(exc.message, EXIT_USAGE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; a usage error is one line on stderr and exit 2, like any bad input."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        try:
+            code = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # the help text
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "remediate"
+            _fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="remediate")
 def main() -> None:
     """Declarative, verified remediation of Docker containers.
@@ -187,6 +209,8 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
             _fail("give a PLAYBOOK (built-in name or file), or --plan FILE")
         if out_path and not dry_run:
             _fail("--out saves a plan: use it with --dry-run")
+        _check_writable("--out", out_path)
+        _check_writable("--report", report_path)
         book = load_playbook(playbook)
         targets = saved_plan.targets() if saved_plan and not (hosts or inventory) else _targets(hosts, inventory, limit)
         ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
@@ -217,12 +241,14 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
         with views.progress(out, fmt, [t.name for t in targets]) as progress:
             result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, **common)
         if out_path:
-            saved.save(out_path, book, playbook, overrides, containers, result)
+            with _writing("--out", out_path):
+                saved.save(out_path, book, playbook, overrides, containers, result)
     views.print_outcomes(out, result, fmt=fmt, dry_run=dry_run)
     if out_path:
         out.print(f"Plan saved to {out_path}; apply it with: remediate apply --plan {out_path}")
     if report_path:
-        _write_report(report_path, book, result, started, dry_run=dry_run)
+        with _writing("--report", report_path):
+            _write_report(report_path, book, result, started, dry_run=dry_run)
     if not dry_run and _exit_code(result) == EXIT_OK:
         _hold_then_revert(out, result, timeout, ssh, fmt)
     sys.exit(_exit_code(result))
@@ -298,6 +324,23 @@ def _hold_then_revert(out: Console, result: RolloutResult, timeout: float, ssh: 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _check_writable(option: str, path: str | None) -> None:
+    """Refuse an output file that cannot be written, before any work starts."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        _fail(f"{option} {path}: cannot write there ({folder} is not a writable directory)")
+
+
+@contextmanager
+def _writing(option: str, path: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        _fail(f"{option} {path}: cannot write ({exc.strerror or exc})")
 
 
 def _write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,11 +49,19 @@ class Target:
 
 def target_from_url(url: str) -> Target:
     """A target from ``-H``: ``local``, ``unix:///path``, ``ssh://user@host:port`` or a bare host name."""
-    if url == "local" or url.startswith(("unix://", "ssh://")):
+    if url == "local" or url.startswith("unix://"):
         return Target(name=url, url=url)
-    if "://" in url:
+    if "://" in url and not url.startswith("ssh://"):
         raise InventoryError(f"-H {url}: unsupported (use local, unix:///path or ssh://user@host:port)")
-    return Target(name=url, url=f"ssh://{url}")
+    full = url if url.startswith("ssh://") else f"ssh://{url}"
+    try:
+        parsed = urllib.parse.urlparse(full)
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InventoryError(f"-H {url}: {exc}") from None
+    if not parsed.hostname:
+        raise InventoryError(f"-H {url}: no host name (use ssh://user@host:port)")
+    return Target(name=url, url=full)
 
 
 def targets_from_inventory(inventory: Inventory, limit: str | None) -> list[Target]:

@@ -187,6 +187,17 @@ def test_rollback_puts_the_previous_container_back(cli: Cli, vllm: dict[str, Any
         (["apply", "fix-vllm-404", "--dry-run", "-e", "novalue"], "expected key=value"),
         (["apply", "fix-vllm-404", "--dry-run", "-e", "@/nonexistent/vars.yml"], "cannot read vars file"),
         (["apply", "fix-vllm-404", "--dry-run", "--container", "rt-core-does-not-exist"], "no container named"),
+        (["apply", "fix-vllm-404", "--dry-run", "-H", "ssh://root@gpu:notaport"], "Port could not be cast"),
+        (["apply", "fix-vllm-404", "--dry-run", "-H", "ssh://"], "no host name"),
+        (["apply", "fix-vllm-404", "--dry-run", "-H", "ftp://gpu"], "unsupported"),
+        (["apply", "fix-vllm-404", "--dry-run", "-i", "/nonexistent/inventory.ini"], "cannot read inventory"),
+        (["apply", "fix-vllm-404", "--dry-run", "--limit", "gpu"], "--limit needs -i"),
+        (["apply", "fix-vllm-404", "--dry-run", "--out", "/nonexistent/plan.json"], "cannot write there"),
+        (["apply", "fix-vllm-404", "--dry-run", "--report", "/nonexistent/r.md"], "cannot write there"),
+        (["apply", "--plan", "/nonexistent/plan.json", "--yes"], "does not exist"),
+        (["apply", "fix-vllm-404", "--bogus"], "No such option '--bogus'"),
+        (["diagnose", "--error", "A7"], "'A7' is not one of"),
+        (["no-such-command"], "No such command"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(cli: Cli, args: list[str], message: str) -> None:
