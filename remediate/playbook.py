@@ -312,6 +312,8 @@ def load_playbook(name_or_path: str) -> Playbook:
         raise PlaybookError(f"{label}{where}: {problem}", path=str(path)) from None
     except OSError as exc:
         raise PlaybookError(f"{label}: {exc.strerror}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise PlaybookError(f"{label}: not UTF-8 text", path=str(path)) from None
     if not isinstance(data, dict):
         raise PlaybookError(f"{label}: a playbook must be a YAML mapping", path=str(path))
     try:
@@ -355,8 +357,10 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
             path = Path(item[1:])
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as exc:
-                raise PlaybookError(f"-e {item}: cannot read vars file ({exc.__class__.__name__})") from None
+            except OSError as exc:
+                raise PlaybookError(f"-e {item}: cannot read vars file ({exc.strerror or exc})") from None
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                raise PlaybookError(f"-e {item}: not a YAML vars file ({exc.__class__.__name__})") from None
             if not isinstance(data, dict):
                 raise PlaybookError(f"-e {item}: a vars file must be a YAML mapping")
             result.update({str(k): v for k, v in data.items()})

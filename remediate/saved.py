@@ -103,12 +103,13 @@ def load(path: str) -> SavedPlan:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
         raise PlaybookError(f"{path}: not a readable saved plan ({exc.__class__.__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    book = data.get("playbook") if isinstance(data, dict) else None
+    if not isinstance(book, dict) or data.get("format") != FORMAT or not {"source", "sha256"} <= book.keys():
         raise PlaybookError(f"{path}: not a remediate saved plan (format {FORMAT})")
-    source = str(data["playbook"]["source"])
-    if _playbook_hash(source) != data["playbook"]["sha256"]:
+    source = str(book["source"])
+    if _playbook_hash(source) != book["sha256"]:
         raise PlaybookError(f"{path}: playbook {source} changed since the plan was saved; plan again")
     return SavedPlan(source=source, vars=dict(data.get("vars") or {}),
                      secret_vars=tuple(data.get("secret_vars") or ()), containers=tuple(data.get("containers") or ()),

@@ -208,6 +208,24 @@ def test_bad_input_exits_2_with_one_line(cli: Cli, args: list[str], message: str
     assert "Traceback" not in out and len(out.strip().splitlines()) == 1
 
 
+def test_unreadable_files_exit_2_with_one_line(cli: Cli, tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yml"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff\xfe")
+    not_a_plan = tmp_path / "plan.json"
+    not_a_plan.write_text('{"format": "remediate-plan/1", "playbook": "fix-vllm-404"}')
+
+    for args, message in [
+        (["apply", str(binary), "--dry-run"], "not UTF-8 text"),
+        (["apply", "fix-vllm-404", "--dry-run", "-e", f"@{binary}"], "not a YAML vars file"),
+        (["apply", "--plan", str(binary), "--yes"], "not a readable saved plan"),
+        (["apply", "--plan", str(not_a_plan), "--yes"], "not a remediate saved plan"),
+        (["hosts", "-i", str(binary)], "not UTF-8 text"),
+    ]:
+        code, out = cli(*args)
+
+        assert code == 2 and message in out and len(out.strip().splitlines()) == 1, (args, out)
+
+
 def test_invalid_playbook_names_file_field_and_reason(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "my.yml"
     bad.write_text("name: my\ndescription: d\nselect: {image: x}\nchanges:\n  - env: {A: '1'}\n  - env: {B: [1]}\n")
