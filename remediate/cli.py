@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -226,7 +227,8 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
             "max_fail": parse_amount(max_fail, len(targets), "--max-fail"), "timeout": timeout,
             "keep_backups": keep_backups, "only": containers, "ssh": ssh, "parallel": 1 if step else parallel}
         if saved_plan is not None or (interactive and not step and not dry_run):
-            planned = rollout(book, targets, dry_run=True, **common)
+            with _interruptible() as cancel:
+                planned = rollout(book, targets, dry_run=True, cancel=cancel, **common)
             if saved_plan is not None:
                 drift = saved_plan.drift(planned)
                 if drift:
@@ -238,8 +240,9 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
                 if not click.confirm("Apply these changes?", default=False):
                     _fail("aborted, nothing changed", EXIT_OK)
         decide = _step_prompt(out) if step and not dry_run else None
-        with views.progress(out, fmt, [t.name for t in targets]) as progress:
-            result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, **common)
+        with _interruptible() as cancel, views.progress(out, fmt, [t.name for t in targets]) as progress:
+            result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, cancel=cancel,
+                             **common)
         if out_path:
             with _writing("--out", out_path):
                 saved.save(out_path, book, playbook, overrides, containers, result)
@@ -379,7 +382,29 @@ def _exit_code(result: RolloutResult) -> int:
         return EXIT_ROLLBACK_FAILED
     if statuses and all(s in ("unreachable", "error") for s in statuses):
         return EXIT_USAGE
-    return EXIT_FAILED if result.failed else EXIT_OK
+    return EXIT_FAILED if result.failed or result.interrupted else EXIT_OK
+
+
+@contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM during a rollout sets the yielded event: what is in flight is verified or
+    restored, nothing new starts. A second one stops at once (the journal lets `recover` finish)."""
+    cancel = threading.Event()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            click.echo("remediate: stopped at once; if an apply was in flight, run `remediate recover`", err=True)
+            os._exit(128 + signum)
+        cancel.set()
+        click.echo("remediate: interrupted: restoring what is not verified yet, starting nothing new "
+                   "(press Ctrl-C again to stop at once)", err=True)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @main.command()

@@ -152,6 +152,7 @@ def print_result(out: Console, result: HostResult) -> None:
     from rich.markup import escape
 
     from remediate.report import redact_text
+
     for c in result.containers:
         if c.action == "recreated":
             out.print(f"[green]✔ {escape(c.name)}: recreated[/green] ({(c.id_after or '')[:12]}), "
@@ -161,7 +162,7 @@ def print_result(out: Console, result: HostResult) -> None:
         elif c.action == "unchanged":
             out.print(f"= {escape(c.name)}: no change")
         elif c.action == "skipped":
-            why = f"you chose {(c.error or '').split()[0]}" if c.declined else "an earlier container failed"
+            why = f"you chose {(c.error or '').split()[0]}" if c.declined else c.error or "an earlier container failed"
             out.print(f"- {escape(c.name)}: skipped ({why})")
         else:
             print_container_failure(out, c)

@@ -17,7 +17,7 @@ from remediate.errors import ConnectError, InventoryError, RemediateError
 from remediate.inventory import Host, Inventory
 from remediate.planner import ContainerPlan, Plan
 from remediate.playbook import Playbook, resolve_vars
-from remediate.recreate import Decide, Decision, apply, ready
+from remediate.recreate import INTERRUPTED, Decide, Decision, apply, ready
 from remediate.report import HostResult, plan_json, result_json
 from remediate.sshoptions import SshOptions
 from remediate.survey import plan_host
@@ -100,6 +100,7 @@ class RolloutResult:
     """Outcomes of every host, in target order."""
 
     outcomes: tuple[HostOutcome, ...]
+    interrupted: bool = False
 
     @property
     def succeeded(self) -> tuple[HostOutcome, ...]:
@@ -146,6 +147,7 @@ def rollout(
     progress: Progress | None = None,
     decide: Decide | None = None,
     parallel: int = 1,
+    cancel: threading.Event | None = None,
 ) -> RolloutResult:
     """Plan (and unless ``dry_run``, apply) a playbook on every target.
 
@@ -164,6 +166,8 @@ def rollout(
         progress: called with ``(host, phase)``.
         decide: step mode: asked before each container; ``quit`` ends the whole rollout.
         parallel: containers recreated at once on each host (see :func:`remediate.recreate.apply`).
+        cancel: set it to interrupt: hosts not started are skipped, and each host finishes or
+            restores what it has in flight (see :func:`remediate.recreate.apply`).
 
     Returns:
         One outcome per target. Failed hosts were rolled back; the rest go on.
@@ -179,9 +183,12 @@ def rollout(
     failures = 0
     lock = threading.Lock()
     batch = serial or len(targets) or 1
+    cancel = cancel or threading.Event()
 
     def decide_and_stop(cp: ContainerPlan) -> Decision:
-        choice = decide(cp) if decide else "apply"
+        choice = decide(cp) if decide and not cancel.is_set() else "apply"
+        if cancel.is_set():
+            choice = "quit"
         if choice == "quit":
             quit_.set()
             stop.set()
@@ -189,13 +196,13 @@ def rollout(
 
     def work(index: int, target: Target) -> None:
         nonlocal failures
-        if stop.is_set():
-            why = "quit in step mode" if quit_.is_set() else "too many failures"
+        if stop.is_set() or cancel.is_set():
+            why = INTERRUPTED if cancel.is_set() else "quit in step mode" if quit_.is_set() else "too many failures"
             outcome = HostOutcome(target, "skipped", error=f"rollout stopped: {why}")
         else:
             outcome = _run_host(playbook, target, overrides or {}, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
-                                decide=decide_and_stop if decide else None, parallel=parallel)
+                                decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel)
         report(target.name, outcome.status)
         with lock:
             outcomes[index] = outcome
@@ -209,12 +216,12 @@ def rollout(
             futures = [pool.submit(work, i, targets[i]) for i in range(start, min(start + batch, len(targets)))]
             for future in futures:
                 future.result()
-    return RolloutResult(tuple(outcomes[i] for i in range(len(targets))))
+    return RolloutResult(tuple(outcomes[i] for i in range(len(targets))), interrupted=cancel.is_set())
 
 
 def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], *, dry_run: bool,
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
-              report: Progress, decide: Decide | None, parallel: int) -> HostOutcome:
+              report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event) -> HostOutcome:
     started = time.monotonic()
     options = ssh or SshOptions()
     if target.key_file:
@@ -237,8 +244,11 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
             if dry_run or not plan.changed:
                 return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
                                    time.monotonic() - started)
+            if cancel.is_set():
+                return HostOutcome(target, "skipped", plan, None, f"rollout stopped: {INTERRUPTED}",
+                                   time.monotonic() - started)
             result = apply(plan, conn, timeout=timeout, keep_backups=keep_backups, decide=decide, parallel=parallel,
-                           progress=lambda _c, phase: report(target.name, phase))
+                           progress=lambda _c, phase: report(target.name, phase), cancel=cancel)
     except ConnectError as exc:
         return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started)
     except RemediateError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,9 +50,11 @@ def where_published(inspect: Mapping[str, Any], port: int) -> tuple[str, int] | 
     return None
 
 
-def wait_running(conn: Connection, container: str, *, timeout: float,
+def wait_running(conn: Connection, container: str, *, timeout: float, cancel: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> ProbeResult:
-    """Wait until the container is running, stable for MIN_UPTIME, and healthy if it has a healthcheck."""
+    """Wait until the container is running, stable for MIN_UPTIME, and healthy if it has a healthcheck.
+
+    ``cancel`` (set by an interrupt) ends the wait at once with a failed result."""
     deadline = clock() + timeout
     attempts, first_started, up_since = 0, None, None
     evidence = "not checked"
@@ -75,9 +78,8 @@ def wait_running(conn: Connection, container: str, *, timeout: float,
             if stable and health in (None, "healthy"):
                 return ProbeResult("running", True, evidence, attempts)
         first_started = first_started or started
-        if clock() >= deadline:
-            return ProbeResult("running", False, evidence, attempts)
-        time.sleep(_POLL)
+        if clock() >= deadline or _cancelled(cancel, _POLL):
+            return ProbeResult("running", False, _why(evidence, cancel), attempts)
 
 
 def still_running(conn: Connection, container: str, started_at: str) -> ProbeResult:
@@ -96,8 +98,8 @@ def started_at(conn: Connection, container: str) -> str:
 
 
 def http_probe(conn: Connection, container: str, probe: HttpProbe, *, timeout: float,
-               clock: Callable[[], float] = time.monotonic) -> ProbeResult:
-    """Send the probe's request until it answers as expected or ``timeout`` passes."""
+               cancel: threading.Event | None = None, clock: Callable[[], float] = time.monotonic) -> ProbeResult:
+    """Send the probe's request until it answers as expected, ``timeout`` passes or ``cancel`` is set."""
     name = f"http {probe.method} {probe.path} on port {probe.port}"
     deadline = clock() + timeout
     attempts, evidence = 0, "no attempt"
@@ -111,9 +113,20 @@ def http_probe(conn: Connection, container: str, probe: HttpProbe, *, timeout: f
             ok, evidence = _request(conn, *published, probe)
             if ok:
                 return ProbeResult(name, True, evidence, attempts)
-        if clock() >= deadline:
-            return ProbeResult(name, False, evidence, attempts)
-        time.sleep(_POLL)
+        if clock() >= deadline or _cancelled(cancel, _POLL):
+            return ProbeResult(name, False, _why(evidence, cancel), attempts)
+
+
+def _cancelled(cancel: threading.Event | None, pause: float) -> bool:
+    """Wait ``pause`` seconds before the next attempt; True if ``cancel`` is set meanwhile."""
+    if cancel is None:
+        time.sleep(pause)
+        return False
+    return cancel.wait(pause)
+
+
+def _why(evidence: str, cancel: threading.Event | None) -> str:
+    return f"interrupted ({evidence})" if cancel is not None and cancel.is_set() else evidence
 
 
 def _request(conn: Connection, host: str, port: int, probe: HttpProbe) -> tuple[bool, str]:

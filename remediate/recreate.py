@@ -42,6 +42,8 @@ from remediate.spec import ContainerSpec, anonymous_volumes, create_body, spec_f
 from remediate.swap import Txn, backups_of, stamp, swap
 
 DEFAULT_KEEP_BACKUPS = 3
+#: Why containers (and hosts) were skipped after an interrupt.
+INTERRUPTED = "interrupted"
 Json = dict[str, Any]
 
 Progress = Callable[[str, str], None]
@@ -53,7 +55,7 @@ Decide = Callable[[ContainerPlan], Decision]
 
 def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: int = DEFAULT_KEEP_BACKUPS,
           progress: Progress | None = None, decide: Decide | None = None,
-          journal: Journal | None = None, parallel: int = 1) -> HostResult:
+          journal: Journal | None = None, parallel: int = 1, cancel: threading.Event | None = None) -> HostResult:
     """Apply a plan on the host it was made for, under the host's lock, journaling every step.
 
     Args:
@@ -67,9 +69,11 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         journal: the host's journal (default: in the host's state directory).
         parallel: containers recreated (and verified) at once on this host; 1 when a change
             has neighbours tied to it, or in step mode.
+        cancel: once set (an interrupt), no further container starts, and one being verified
+            counts as failed and is restored.
 
     Returns:
-        The host result; containers not started after a failed one are ``skipped``.
+        The host result; containers not started after a failed one (or an interrupt) are ``skipped``.
 
     Raises:
         LockedError: another run holds the host.
@@ -89,20 +93,23 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         journal.require_finished()
         for cp in plan.changed:
             _check_fresh(conn, cp)
+        cancel = cancel or threading.Event()
         if decide is None and parallel > 1 and not any(cp.dependents for cp in plan.changed):
             results = _apply_parallel(conn, plan, journal, parallel, timeout=timeout,
-                                      keep_backups=keep_backups, report=report)
+                                      keep_backups=keep_backups, report=report, cancel=cancel)
         else:
             results = _apply_serial(conn, plan, journal, decide, timeout=timeout,
-                                    keep_backups=keep_backups, report=report)
+                                    keep_backups=keep_backups, report=report, cancel=cancel)
     return HostResult(plan.host, plan, tuple(results), time.monotonic() - started)
 
 
 def _apply_serial(conn: Connection, plan: Plan, journal: Journal, decide: Decide | None, *, timeout: float,
-                  keep_backups: int, report: Progress) -> list[ContainerResult]:
+                  keep_backups: int, report: Progress, cancel: threading.Event) -> list[ContainerResult]:
     results: list[ContainerResult] = []
     stop, why = False, None  # why: None after a failure, "quit (step mode)" after a quit
     for cp in plan.containers:
+        if cancel.is_set() and cp.action != "none":
+            stop, why = True, INTERRUPTED
         if stop:
             results.append(ContainerResult(cp.name, "skipped", cp.id, error=why))
             continue
@@ -115,24 +122,25 @@ def _apply_serial(conn: Connection, plan: Plan, journal: Journal, decide: Decide
             stop, why = choice == "quit", f"quit {STEP_MODE}"
             continue
         result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
-                                  keep_backups=keep_backups, report=report)
+                                  keep_backups=keep_backups, report=report, cancel=cancel)
         results.append(result)
-        stop, why = not result.ok, None
+        stop, why = not result.ok, INTERRUPTED if cancel.is_set() else None
     return results
 
 
 def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, workers: int, *, timeout: float,
-                    keep_backups: int, report: Progress) -> list[ContainerResult]:
-    """Recreate independent containers ``workers`` at a time; after a failure, start no more."""
+                    keep_backups: int, report: Progress, cancel: threading.Event) -> list[ContainerResult]:
+    """Recreate independent containers ``workers`` at a time; after a failure or an interrupt,
+    start no more."""
     failed = threading.Event()
 
     def one(cp: ContainerPlan) -> ContainerResult:
         if cp.action == "none":
             return ContainerResult(cp.name, "unchanged", cp.id, cp.id)
-        if failed.is_set():
-            return ContainerResult(cp.name, "skipped", cp.id)
+        if failed.is_set() or cancel.is_set():
+            return ContainerResult(cp.name, "skipped", cp.id, error=INTERRUPTED if cancel.is_set() else None)
         result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
-                                  keep_backups=keep_backups, report=report)
+                                  keep_backups=keep_backups, report=report, cancel=cancel)
         if not result.ok:
             failed.set()
         return result
@@ -161,7 +169,7 @@ def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
 
 
 def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, playbook: str, *, timeout: float,
-                     keep_backups: int, report: Progress) -> ContainerResult:
+                     keep_backups: int, report: Progress, cancel: threading.Event) -> ContainerResult:
     started = time.monotonic()
     txn = Txn()
     backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
@@ -190,7 +198,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
         report(cp.name, "dependents")
         _follow_dependents(conn, cp, str(old["Id"]), new_id, backup, txn)
         report(cp.name, "verify")
-        checks = _verify(conn, new_id, cp, timeout)
+        checks = _verify(conn, new_id, cp, timeout, cancel)
         failed = next((c for c in checks if not c.ok), None)
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
@@ -275,15 +283,16 @@ def _relink(link: str, parked: str, name: str) -> str:
     return f"{name}{sep}{alias}" if target == parked else link
 
 
-def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float) -> tuple[probes.ProbeResult, ...]:
+def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float,
+            cancel: threading.Event) -> tuple[probes.ProbeResult, ...]:
     deadline = time.monotonic() + timeout
-    results = [probes.wait_running(conn, new_id, timeout=timeout)]
+    results = [probes.wait_running(conn, new_id, timeout=timeout, cancel=cancel)]
     if not results[0].ok:
         return tuple(results)
     run_started = probes.started_at(conn, new_id)
     for probe in cp.verify:
         remaining = max(deadline - time.monotonic(), 1.0)
-        results.append(probes.http_probe(conn, new_id, probe, timeout=remaining))
+        results.append(probes.http_probe(conn, new_id, probe, timeout=remaining, cancel=cancel))
         if not results[-1].ok:
             return tuple(results)
     # A crash right after the probes (e.g. a port clash on a second port) must count too.

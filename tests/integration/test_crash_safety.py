@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import uuid
@@ -379,6 +380,70 @@ def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vll
     assert _inspect(docker_client, replaced)["Id"] == new_id
     assert "recovered: restored the original" in run(["history"], vllm.state_dir).stdout
 
+
+
+# --------------------------------------------------------------------------- interrupts
+
+NEVER_VERIFIES = """\
+name: rt-never-verifies
+description: a change whose verification never passes (the interrupt tests stop it)
+safety: auto
+select: {name: "rt-crash-*"}
+changes:
+  - env: {RT_INTERRUPT_TEST: "1"}
+verify:
+  - http: {port: 8000, path: /health-never, status: 200}
+"""
+
+
+def _never_verifies(vllm: Vllm, tmp_path: Path, *containers: str, sig: signal.Signals) -> Background:
+    """Start an apply of NEVER_VERIFIES on ``containers`` one at a time, signal it once it verifies."""
+    playbook = tmp_path / "never.yml"
+    playbook.write_text(NEVER_VERIFIES)
+    args = ["apply", str(playbook), "--yes", "--parallel", "1", "--timeout", "300"]
+    proc = start([*args, *(a for c in containers for a in ("--container", c))], vllm.state_dir)
+    vllm.procs.append(proc)
+    proc.wait_for("verify", stream="stdout")
+    os.kill(proc.pid, sig)
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_restores_the_container_in_flight_and_starts_no_other(
+        sig: signal.Signals, vllm: Vllm, docker_client: Any, tmp_path: Path) -> None:
+    second = f"{vllm.name}-b"
+    originals = {vllm.name: vllm.original["Id"], second: run_vllm(docker_client, second)["Id"]}
+
+    proc = _never_verifies(vllm, tmp_path, vllm.name, second, sig=sig)
+
+    assert proc.wait() == 1, proc.stdout + proc.stderr
+    output = "".join(proc.stdout + proc.stderr)
+    assert "interrupted: restoring what is not verified yet" in output
+    assert "verify failed: running: interrupted" in output and "restored: the original container" in output
+    assert "skipped (interrupted)" in output, output
+    for name, old_id in originals.items():  # one restored, one never touched: both as they were
+        assert _inspect(docker_client, name)["Id"] == old_id and _inspect(docker_client, name)["State"]["Running"]
+        assert "RT_INTERRUPT_TEST=1" not in _inspect(docker_client, name)["Config"]["Env"]
+    assert names_with_prefix(docker_client, vllm.name) == set(originals)  # nothing staged or parked left
+    rows = json.loads(run(["history", "--format", "json"], vllm.state_dir).stdout)
+    assert [r["result"] for r in rows] == ["rolled back"]  # finished: no recover needed
+
+
+def test_second_interrupt_stops_at_once_and_recover_finishes(vllm: Vllm, docker_client: Any,
+                                                              tmp_path: Path) -> None:
+    proc = _never_verifies(vllm, tmp_path, vllm.name, sig=signal.SIGINT)
+    proc.wait_for("interrupted: restoring")
+    os.kill(proc.pid, signal.SIGINT)
+
+    code = proc.wait()
+
+    assert code in (1, 128 + signal.SIGINT), code  # the restore may have finished before the second one
+    if code == 128 + signal.SIGINT:
+        assert "stopped at once" in "".join(proc.stderr)
+        assert run(["recover"], vllm.state_dir).code == 0
+    assert _inspect(docker_client, vllm.name)["Id"] == vllm.original["Id"]
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name}
+    assert run(["recover"], vllm.state_dir).stdout.startswith("nothing to recover")
 
 
 # --------------------------------------------------------------------------- journal size
