@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ import docker
 import pytest
 
 from tests.conftest import Cli
-from tests.integration._proc import pad_journal
+from tests.integration._proc import pad_journal, start
 from tests.lab.hosts import LabHost, lab_hosts
 
 IMAGE = "remediate-test/fake-vllm:1"
@@ -145,6 +147,28 @@ def test_serial_max_fail_rolls_back_and_skips_later_batches(cli: Cli, lab: list[
     # Host 1 wrote its file over SFTP, host 2 restored its own on rollback, host 3 never wrote.
     assert templates[0].read_text().startswith("{%- for message in messages %}")
     assert [t.read_text() for t in templates[1:]] == ["previous content\n"] * 2
+
+
+def test_interrupt_restores_the_host_in_flight_and_skips_the_rest(lab: list[LabHost], engines: list[Any],
+                                                                    state_dir: str, tmp_path: Path) -> None:
+    _make_slow(engines[0])  # host 1's new container keeps verification waiting until the interrupt
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    before = [c.inspect_container(NAME)["Id"] for c in engines]
+    proc = start(["apply", "fix-vllm-404", *_args(lab, inventory), "--yes", "--serial", "1", "--timeout", "300"],
+                 state_dir)
+    try:
+        proc.wait_for(f"{lab[0].name}: verify", stream="stdout")
+        os.kill(proc.pid, signal.SIGINT)
+        code = proc.wait()
+    finally:
+        proc.stop()
+
+    assert code == 1, proc.stdout + proc.stderr
+    output = "".join(proc.stdout)
+    assert "rollout stopped: interrupted" in output
+    after = [c.inspect_container(NAME) for c in engines]
+    assert [a["Id"] for a in after] == before and after[0]["State"]["Running"]
+    assert not any(_template(tmp_path, h).exists() for h in lab)  # host 1's file removed again
 
 
 def test_file_restored_over_sftp_on_rollback(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
