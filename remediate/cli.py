@@ -229,6 +229,8 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
         if saved_plan is not None or (interactive and not step and not dry_run):
             with _interruptible() as cancel:
                 planned = rollout(book, targets, dry_run=True, cancel=cancel, **common)
+            if planned.interrupted:
+                _fail("interrupted, nothing changed", EXIT_FAILED)
             if saved_plan is not None:
                 drift = saved_plan.drift(planned)
                 if drift:

@@ -186,8 +186,8 @@ def rollout(
     cancel = cancel or threading.Event()
 
     def decide_and_stop(cp: ContainerPlan) -> Decision:
-        choice = decide(cp) if decide and not cancel.is_set() else "apply"
-        if cancel.is_set():
+        choice = decide(cp) if decide else "apply"
+        if cancel.is_set():  # interrupted while the question was open
             choice = "quit"
         if choice == "quit":
             quit_.set()

@@ -54,7 +54,8 @@ def wait_running(conn: Connection, container: str, *, timeout: float, cancel: th
                  clock: Callable[[], float] = time.monotonic) -> ProbeResult:
     """Wait until the container is running, stable for MIN_UPTIME, and healthy if it has a healthcheck.
 
-    ``cancel`` (set by an interrupt) ends the wait at once with a failed result."""
+    ``cancel`` (set by an interrupt) ends the wait at once with a failed result.
+    """
     deadline = clock() + timeout
     attempts, first_started, up_since = 0, None, None
     evidence = "not checked"
