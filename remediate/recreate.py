@@ -196,7 +196,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
         report(cp.name, "swap")
         swap(conn, old, new_id, cp.name, backup, txn, mark=mark)
         report(cp.name, "dependents")
-        _follow_dependents(conn, cp, str(old["Id"]), new_id, backup, txn)
+        _follow_dependents(conn, cp, str(old["Id"]), new_id, backup, txn, mark)
         report(cp.name, "verify")
         checks = _verify(conn, new_id, cp, timeout, cancel)
         failed = next((c for c in checks if not c.ok), None)
@@ -250,12 +250,13 @@ def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str,
 
 
 def _follow_dependents(conn: Connection, cp: ContainerPlan, old_id: str, new_id: str, parked: str,
-                       txn: Txn) -> None:
+                       txn: Txn, mark: Callable[..., None]) -> None:
     """Recreate containers linked to / sharing the network of the old one, so they follow the new one.
 
     The engine renamed their links along with the old container (to ``parked``): the recreated
     dependents link to ``cp.name`` again. ``--volumes-from`` dependents need nothing: the
-    volumes are handed over by name.
+    volumes are handed over by name. Each is journaled before it is touched, so ``recover`` can
+    put it back too.
     """
     for name in cp.dependents:
         dep = conn.inspect_container(name)
@@ -271,9 +272,14 @@ def _follow_dependents(conn: Connection, cp: ContainerPlan, old_id: str, new_id:
             host_config["NetworkMode"] = f"container:{new_id}"
         if linked:
             host_config["Links"] = [_relink(link, parked, cp.name) for link in host_config.get("Links") or []]
+        dep_parked = f"{name}{BACKUP_MARK}{stamp()}"
+        mark("dependent", dependent={
+            "name": name, "old_id": str(dep["Id"]), "temp": f"{name}{NEW_MARK}", "backup": dep_parked,
+            "was_running": bool((dep.get("State") or {}).get("Running")),
+            "restart_policy": host.get("RestartPolicy")})
         replacement = _create(conn, spec.replace(host_config=host_config), f"{name}{NEW_MARK}",
                               anonymous_volumes(dep), txn)
-        swap(conn, dep, replacement, name, f"{name}{BACKUP_MARK}{stamp()}", txn, late=True)
+        swap(conn, dep, replacement, name, dep_parked, txn, late=True)
         # Its old copy is no backup of a change: drop it once the whole apply succeeded.
         txn.on_success(lambda dep_id=str(dep["Id"]): conn.remove(dep_id, missing_ok=True))  # type: ignore[misc]
 

@@ -138,6 +138,10 @@ def recover(conn: Connection, *, journal: Journal | None = None) -> list[Recover
 
 def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
     name = str(tx.begin["container"])
+    for dep in _dependents(tx):  # their old copies are no backups of a change
+        old = _inspect_if_there(conn, str(dep["old_id"]))
+        if old is not None and str(old.get("Name", "")).lstrip("/") != dep["name"]:
+            conn.remove(str(old["Id"]), missing_ok=True)
     journal.end(tx.id, "recovered: kept the verified new container")
     return Recovery(name, tx.id, "kept the verified new container", f"backup {tx.begin.get('backup')} kept")
 
@@ -148,12 +152,17 @@ def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
 
     The other container of the transaction is the new one of an apply (removed), or, for an
     interrupted rollback, the backup it was putting back: that one is parked again, never removed.
+    Containers tied to it (``--link``, ``--network container:``) that the apply had re-created
+    get their originals back too.
     """
     name, old_id = str(tx.begin["container"]), str(tx.begin["old_id"])
     other_ref = str(tx.value("new_id") or tx.begin.get("temp") or "")
     is_rollback = tx.begin.get("kind") == "rollback"
     steps: list[str] = []
+    dependents = _dependents(tx)
     try:
+        for dep in reversed(dependents):
+            _put_back_dependent(conn, dep, steps)
         seen = {old_id}
         for ref in (str(tx.value("new_id") or ""), str(tx.begin.get("temp") or "")):
             other = _inspect_if_there(conn, ref) if ref else None
@@ -165,19 +174,15 @@ def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
             else:
                 steps.append(f"docker rm -f {ref}")
                 conn.remove(ref, missing_ok=True)
-        old = conn.inspect_container(old_id)
-        if str(old.get("Name", "")).lstrip("/") != name:
-            steps.append(f"docker rename {old_id[:12]} {name}")
-            conn.rename(old_id, name)
-        policy = tx.begin.get("restart_policy") or {}
-        if policy.get("Name") not in (None, "", "no") and (old.get("HostConfig") or {}).get("RestartPolicy") != policy:
-            conn.set_restart_policy(old_id, policy)
+        _give_back(conn, old_id, name, tx.begin.get("restart_policy"), steps)
         # Files before the start: the old container may mount them (a missing bind source would
         # be created as a directory by the engine).
         _restore_files(conn, tx.begin.get("files") or [], None)
-        if tx.begin.get("was_running") and not (old.get("State") or {}).get("Running"):
-            steps.append(f"docker start {name}")
-            conn.start(old_id)
+        if tx.begin.get("was_running"):
+            _start_if_stopped(conn, old_id, name, steps)
+        for dep in dependents:  # after the container they depend on
+            if dep.get("was_running"):
+                _start_if_stopped(conn, str(dep["old_id"]), str(dep["name"]), steps)
     except RemediateError as exc:
         journal.end(tx.id, "recover failed", error=safe_message(exc.message))
         first = ((f"docker stop {other_ref[:12]}", f"docker update --restart no {other_ref[:12]}",
@@ -187,6 +192,39 @@ def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
                         (*first, f"docker rename {old_id[:12]} {name}", f"docker start {name}"))
     journal.end(tx.id, "recovered: restored the original")
     return Recovery(name, tx.id, "restored the original", "; ".join(steps) or "nothing left to undo")
+
+
+def _dependents(tx: Transaction) -> list[Json]:
+    """The tied containers an apply re-created (journaled before each was touched), in order."""
+    return [s["dependent"] for s in tx.steps if s.get("step") == "dependent" and s.get("dependent")]
+
+
+def _put_back_dependent(conn: Connection, dep: Json, steps: list[str]) -> None:
+    """Remove the re-created copy of a tied container and give its original back its name and
+    restart policy (it is started once the container it depends on runs again)."""
+    name, old_id = str(dep["name"]), str(dep["old_id"])
+    for ref in (str(dep["temp"]), name):
+        other = _inspect_if_there(conn, ref)
+        if other is not None and str(other["Id"]) != old_id:
+            steps.append(f"docker rm -f {ref}")
+            conn.remove(str(other["Id"]), missing_ok=True)
+    _give_back(conn, old_id, name, dep.get("restart_policy"), steps)
+
+
+def _give_back(conn: Connection, ident: str, name: str, policy: Json | None, steps: list[str]) -> None:
+    """Give an original container its name and restart policy back."""
+    old = conn.inspect_container(ident)
+    if str(old.get("Name", "")).lstrip("/") != name:
+        steps.append(f"docker rename {ident[:12]} {name}")
+        conn.rename(ident, name)
+    if (policy or {}).get("Name") not in (None, "", "no") and (old.get("HostConfig") or {}).get("RestartPolicy") != policy:
+        conn.set_restart_policy(ident, policy or {})
+
+
+def _start_if_stopped(conn: Connection, ident: str, name: str, steps: list[str]) -> None:
+    if not (conn.inspect_container(ident).get("State") or {}).get("Running"):
+        steps.append(f"docker start {name}")
+        conn.start(ident)
 
 
 def _inspect_if_there(conn: Connection, ref: str) -> Json | None:

@@ -248,6 +248,59 @@ def test_apply_after_recover_works(vllm: Vllm, docker_client: Any) -> None:
     assert [r["result"] for r in rows] == ["recreated", "recovered: restored the original"]
 
 
+
+# --------------------------------------------------------------------------- tied neighbours
+
+def _sidecar(client: Any, vllm: Vllm) -> dict[str, Any]:
+    """A container sharing the vLLM's network namespace (an apply re-creates it to follow)."""
+    container = client.containers.run("remediate-test/busybox:1", ["sleep", "3600"], name=f"{vllm.name}-sidecar",
+                                      detach=True, network_mode=f"container:{vllm.original['Id']}",
+                                      restart_policy={"Name": "unless-stopped"})
+    return _inspect(client, container.id)
+
+
+def test_kill_during_verify_then_recover_puts_tied_neighbours_back(vllm: Vllm, docker_client: Any,
+                                                                   tmp_path: Path) -> None:
+    sidecar = _sidecar(docker_client, vllm)
+    slow = tmp_path / "slow-vllm.yml"
+    slow.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: slow-vllm").replace(
+        "changes:\n", "changes:\n  - env: {FAKE_VLLM_STARTUP_DELAY: '3600'}\n", 1))
+    proc = vllm.start_apply(None, "--timeout", "600", playbook=str(slow))
+    proc.wait_for("verify", stream="stdout")
+    proc.kill()
+    followed = _inspect(docker_client, sidecar["Name"].lstrip("/"))
+    assert followed["Id"] != sidecar["Id"]  # re-created to follow the new vLLM
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    _assert_original_back_with(docker_client, vllm, sidecar)
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, sidecar["Name"].lstrip("/")}
+
+
+def test_kill_after_verified_then_recover_drops_the_old_neighbour(vllm: Vllm, docker_client: Any) -> None:
+    sidecar = _sidecar(docker_client, vllm)
+    proc = vllm.start_apply("verified")
+    proc.wait_for("remediate: paused at verified")
+    proc.kill()
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    new_sidecar = _inspect(docker_client, sidecar["Name"].lstrip("/"))
+    assert new_sidecar["HostConfig"]["NetworkMode"] == f"container:{_inspect(docker_client, vllm.name)['Id']}"
+    assert new_sidecar["State"]["Running"]
+    [backup] = _backups(docker_client, vllm.name)
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, backup, sidecar["Name"].lstrip("/")}
+
+
+def _assert_original_back_with(client: Any, vllm: Vllm, sidecar: dict[str, Any]) -> None:
+    assert _inspect(client, vllm.name)["Id"] == vllm.original["Id"]
+    now = _inspect(client, sidecar["Name"].lstrip("/"))
+    assert now["Id"] == sidecar["Id"] and now["State"]["Running"]
+    assert now["HostConfig"]["NetworkMode"] == f"container:{vllm.original['Id']}"
+    assert now["HostConfig"]["RestartPolicy"] == sidecar["HostConfig"]["RestartPolicy"]
+
 # --------------------------------------------------------------------------- locks
 
 def test_concurrent_apply_is_refused_with_who_holds_the_lock(vllm: Vllm, docker_client: Any) -> None:
