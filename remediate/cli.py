@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from remediate.connection import Connection
     from remediate.fleet import RolloutResult, Target
     from remediate.playbook import Playbook
+    from remediate.report import ContainerResult
     from remediate.restore import Recovery
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROLLBACK_FAILED = 0, 1, 2, 3
@@ -255,7 +256,7 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
         with _writing("--report", report_path):
             _write_report(report_path, book, result, started, dry_run=dry_run)
     if not dry_run and _exit_code(result) == EXIT_OK:
-        _hold_then_revert(out, result, timeout, ssh, fmt)
+        _hold_then_revert(out, book.name, result, timeout, ssh)
     sys.exit(_exit_code(result))
 
 
@@ -277,19 +278,9 @@ def _step_prompt(out: Console) -> Any:
 def _restore_now(out: Console, book: Playbook, targets: list[Target], containers: tuple[str, ...],
                  ssh: Any, timeout: float, fmt: str) -> NoReturn:
     """--restore: put back the containers a time-boxed playbook changed, on every host."""
-    from remediate.connection import Connection
-    from remediate.restore import rollback
-    from remediate.survey import survey
-    from remediate.swap import backups_of
-
     if book.revert_after is None:
         _fail(f"--restore is for time-boxed playbooks (revert_after); {book.name} is not one")
-    results = []
-    for target in targets:
-        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
-            for obs in survey(conn, book, only=containers):
-                if backups_of(conn, obs.name):
-                    results.append((target.name, rollback(conn, obs.name, timeout=timeout)))
+    results = _revert(targets, ssh, timeout, playbook=book.name, containers=containers)
     for host, r in results:
         out.print(f"{host}: {r.name}: {r.action}" + (f" ({r.error})" if r.error else ""))
     if not results:
@@ -297,21 +288,31 @@ def _restore_now(out: Console, book: Playbook, targets: list[Target], containers
     sys.exit(EXIT_OK if all(r.ok for _, r in results) else EXIT_FAILED)
 
 
-def _hold_then_revert(out: Console, result: RolloutResult, timeout: float, ssh: Any, fmt: str) -> None:
+def _revert(targets: list[Target], ssh: Any, timeout: float, **which: Any) -> list[tuple[str, ContainerResult]]:
+    """The time-boxed changes still in place on each target, undone (see ``revert_pending``)."""
+    from remediate.connection import Connection
+    from remediate.restore import revert_pending
+
+    results: list[tuple[str, ContainerResult]] = []
+    for target in targets:
+        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
+            results.extend((target.name, r) for _, r in revert_pending(conn, timeout=timeout, **which))
+    return results
+
+
+def _hold_then_revert(out: Console, playbook: str, result: RolloutResult, timeout: float, ssh: Any) -> None:
     """For a time-boxed playbook: keep the change for revert_after seconds, then put it back.
 
-    Ctrl-C (or SIGTERM) ends the wait early and restores at once.
+    Ctrl-C (or SIGTERM) ends the wait early and restores at once. If this process dies meanwhile,
+    the journal knows the change is due back: ``remediate recover`` (or ``--restore``) undoes it.
     """
-    from remediate.connection import Connection
-    from remediate.restore import rollback
-
-    changed = [(o.target, c.name) for o in result.outcomes if o.result and o.plan and o.plan.revert_after
-               for c in o.result.containers if c.action == "recreated"]
-    if not changed:
+    changed = {o.target.name: (o.target, tuple(c.name for c in o.result.containers if c.action == "recreated"))
+               for o in result.outcomes if o.result and o.plan and o.plan.revert_after}
+    if not any(names for _, names in changed.values()):
         return
     seconds = max(o.plan.revert_after or 0 for o in result.outcomes if o.plan)
-    out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; "
-              "or later: remediate apply ... --restore).")
+    out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
+              "remediate apply ... --restore; if this process is stopped, remediate recover restores it).")
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         time.sleep(seconds)
@@ -319,12 +320,14 @@ def _hold_then_revert(out: Console, result: RolloutResult, timeout: float, ssh: 
         out.print("Restoring now.")
     finally:
         signal.signal(signal.SIGTERM, previous)
-    for target, name in changed:
-        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
-            r = rollback(conn, name, timeout=timeout)
-        out.print(f"{target.name}: {name}: {'restored' if r.ok else r.action}" + (f" ({r.error})" if r.error else ""))
-        if not r.ok:
-            sys.exit(EXIT_ROLLBACK_FAILED)
+    for target, names in changed.values():
+        done = _revert([target], ssh, timeout, playbook=playbook, containers=names) if names else []
+        for host, r in done:
+            out.print(f"{host}: {r.name}: {'restored' if r.ok else r.action}" + (f" ({r.error})" if r.error else ""))
+            if not r.ok:
+                sys.exit(EXIT_ROLLBACK_FAILED)
+        for name in set(names) - {r.name for _, r in done}:
+            out.print(f"{target.name}: {name}: already restored (by recover, --restore or a later change)")
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -124,6 +124,21 @@ class Journal:
         """Transactions that began and never ended (a crash, a kill, a lost connection)."""
         return [t for t in self.transactions() if t.end is None]
 
+    def pending_reverts(self) -> list[Transaction]:
+        """Time-boxed applies (``revert_at``) not yet undone: no later transaction touched the
+        container (the revert is a rollback of it), and not dropped (see :meth:`drop_revert`)."""
+        pending, touched = [], set()
+        for tx in reversed(self.transactions()):
+            container = tx.begin.get("container")
+            if tx.end and tx.end.get("revert_at") is not None and container not in touched and not tx.revert_dropped:
+                pending.append(tx)
+            touched.add(container)
+        return pending[::-1]
+
+    def drop_revert(self, tx: str, reason: str) -> None:
+        """Give up a time-boxed revert (its container changed outside remediate)."""
+        self.append({"tx": tx, "op": "revert-dropped", "reason": reason, "time": _now()})
+
     def require_finished(self) -> None:
         """Refuse a host whose journal has an unfinished apply; call it under the host's lock.
 
@@ -138,7 +153,7 @@ class Journal:
             names = ", ".join(sorted({str(t.begin.get("container")) for t in unfinished}))
             raise RecoverNeeded(f"{self.conn.label}: an earlier apply did not finish ({names}); "
                                 "run `remediate recover` first", host=self.conn.label)
-        if self._read_bytes > self.rotate_bytes:
+        if self._read_bytes > self.rotate_bytes and not self.pending_reverts():
             self.conn.rename_file(self.path, f"{self.directory}/{_ARCHIVE}{stamp()}.jsonl")
 
     @staticmethod
@@ -175,13 +190,16 @@ class Transaction:
     begin: Json
     steps: list[Json] = field(default_factory=list)
     end: Json | None = None
+    revert_dropped: bool = False
 
     def add(self, record: Json) -> None:
-        """Add a step or end record."""
+        """Add a step, end or revert-dropped record."""
         if record.get("op") == "end":
             self.end = record
         elif record.get("op") == "step":
             self.steps.append(record)
+        elif record.get("op") == "revert-dropped":
+            self.revert_dropped = True
 
     @property
     def id(self) -> str:
@@ -290,13 +308,18 @@ def _is_stale(holder: Json) -> bool:
 
 def history(journal: Journal, container: str | None = None) -> Iterator[Json]:
     """Finished and unfinished applies on the host, newest first."""
+    pending = {tx.id for tx in journal.pending_reverts()}
     for tx in reversed(journal.transactions(archived=True)):
         if container and tx.begin.get("container") != container:
             continue
+        result = tx.end.get("result") if tx.end else "unfinished (run remediate recover)"
+        if tx.id in pending and tx.end:
+            due = datetime.fromtimestamp(float(tx.end["revert_at"]), UTC).isoformat(timespec="seconds")
+            result = f"{result}; time-boxed, restore due {due} (run remediate recover)"
         yield {
             "time": tx.begin.get("time"), "container": tx.begin.get("container"),
             "playbook": tx.begin.get("playbook"), "user": tx.begin.get("user"),
             "controller": tx.begin.get("controller"), "kind": tx.begin.get("kind", "apply"),
-            "result": tx.end.get("result") if tx.end else "unfinished (run remediate recover)",
+            "result": result,
             "backup": tx.begin.get("backup"), "tx": tx.id,
         }

@@ -121,7 +121,7 @@ def _apply_serial(conn: Connection, plan: Plan, journal: Journal, decide: Decide
             results.append(ContainerResult(cp.name, "skipped", cp.id, error=f"{choice} {STEP_MODE}"))
             stop, why = choice == "quit", f"quit {STEP_MODE}"
             continue
-        result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
+        result = _apply_container(conn, cp, journal, plan, timeout=timeout,
                                   keep_backups=keep_backups, report=report, cancel=cancel)
         results.append(result)
         stop, why = not result.ok, INTERRUPTED if cancel.is_set() else None
@@ -139,7 +139,7 @@ def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, workers: int
             return ContainerResult(cp.name, "unchanged", cp.id, cp.id)
         if failed.is_set() or cancel.is_set():
             return ContainerResult(cp.name, "skipped", cp.id, error=INTERRUPTED if cancel.is_set() else None)
-        result = _apply_container(conn, cp, journal, plan.playbook, timeout=timeout,
+        result = _apply_container(conn, cp, journal, plan, timeout=timeout,
                                   keep_backups=keep_backups, report=report, cancel=cancel)
         if not result.ok:
             failed.set()
@@ -168,7 +168,7 @@ def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
                              host=conn.label, container=cp.name)
 
 
-def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, playbook: str, *, timeout: float,
+def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan: Plan, *, timeout: float,
                      keep_backups: int, report: Progress, cancel: threading.Event) -> ContainerResult:
     started = time.monotonic()
     txn = Txn()
@@ -179,7 +179,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
     tx = journal.new_id()
     changed_files = [w for w in cp.files if w.changed]
     journal.begin(
-        tx, kind="apply", playbook=playbook, container=cp.name, old_id=cp.id, backup=backup,
+        tx, kind="apply", playbook=plan.playbook, container=cp.name, revert_after=plan.revert_after, old_id=cp.id, backup=backup,
         temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"),
         files=[{"path": w.path, "mode": w.before_mode,
@@ -214,7 +214,9 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, play
                                time.monotonic() - started, tuple(left))
     report(cp.name, "done")
     _prune_backups(conn, cp.name, keep_backups)
-    journal.end(tx, "recreated", new_id=new_id)
+    # A time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
+    due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
+    journal.end(tx, "recreated", new_id=new_id, **due)
     return ContainerResult(cp.name, "recreated", cp.id, new_id, backup, checks, None, time.monotonic() - started)
 
 

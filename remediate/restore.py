@@ -1,11 +1,13 @@
 """Putting things back: ``rollback`` (the newest backup of a container, with the files its apply
-replaced) and ``recover`` (finish an apply or rollback that was interrupted, from the journal).
+replaced), ``recover`` (finish an apply or rollback that was interrupted, from the journal) and
+``revert_pending`` (undo time-boxed changes still in place).
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -112,15 +114,16 @@ class Recovery:
 
     container: str
     tx: str
-    outcome: Literal["kept the verified new container", "restored the original", "manual action needed"]
+    outcome: Literal["kept the verified new container", "restored the original", "restored the time-boxed change",
+                     "manual action needed"]
     detail: str = ""
     manual_steps: tuple[str, ...] = ()
 
 
-def recover(conn: Connection, *, journal: Journal | None = None) -> list[Recovery]:
+def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None = None) -> list[Recovery]:
     """Finish every unfinished apply on the host: keep the new container if the journal says it
     verified, else put the original back (container, restart policy, files). Decided from the
-    journal and what the engine shows.
+    journal and what the engine shows. Then undo time-boxed changes whose hold was cut short.
 
     Raises:
         LockedError: another live run holds the host.
@@ -133,7 +136,35 @@ def recover(conn: Connection, *, journal: Journal | None = None) -> list[Recover
                 results.append(_roll_forward(conn, journal, tx))
             else:
                 results.append(_roll_back(conn, journal, tx))
+    for tx_id, r in revert_pending(conn, timeout=timeout, journal=journal):
+        outcome: Literal["restored the time-boxed change", "manual action needed"] = (
+            "restored the time-boxed change" if r.ok else "manual action needed")
+        results.append(Recovery(r.name, tx_id, outcome, r.error or f"backup {r.backup} kept", r.manual_steps))
     return results
+
+
+def revert_pending(conn: Connection, *, timeout: float = 60.0, playbook: str | None = None,
+                   containers: Sequence[str] = (), journal: Journal | None = None) -> list[tuple[str, ContainerResult]]:
+    """Undo the time-boxed changes (``revert_after``) on the host that are still in place, by a
+    rollback of each; optionally only those of one playbook or of some containers.
+
+    A container changed since (outside remediate) is left alone, and its revert dropped.
+
+    Returns:
+        (apply transaction id, rollback result) per change undone.
+    """
+    journal = journal or Journal(conn)
+    done = []
+    for tx in journal.pending_reverts():
+        name = str(tx.begin.get("container"))
+        if (playbook and tx.begin.get("playbook") != playbook) or (containers and name not in containers):
+            continue
+        current = _inspect_if_there(conn, name)
+        if current is None or tx.end is None or str(current["Id"]) != tx.end.get("new_id"):
+            journal.drop_revert(tx.id, f"{name} changed since the time-boxed apply")
+            continue
+        done.append((tx.id, rollback(conn, name, timeout=timeout, journal=journal)))
+    return done
 
 
 def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
@@ -142,7 +173,9 @@ def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recove
         old = _inspect_if_there(conn, str(dep["old_id"]))
         if old is not None and str(old.get("Name", "")).lstrip("/") != dep["name"]:
             conn.remove(str(old["Id"]), missing_ok=True)
-    journal.end(tx.id, "recovered: kept the verified new container")
+    # A time-boxed change whose hold never started is due back now (recover undoes it next).
+    due = {"revert_at": round(time.time())} if tx.begin.get("revert_after") else {}
+    journal.end(tx.id, "recovered: kept the verified new container", new_id=tx.value("new_id"), **due)
     return Recovery(name, tx.id, "kept the verified new container", f"backup {tx.begin.get('backup')} kept")
 
 

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +23,6 @@ from tests.conftest import Cli
 from tests.integration.rtcat import BUSYBOX, Lab, free_port, http, take_port
 
 pytestmark = pytest.mark.integration
-
-
 
 
 @dataclass
@@ -232,21 +229,16 @@ def test_troubleshoot_mode_bypasses_auth_for_a_bounded_time(cli: Cli, lab: Lab) 
     assert lab.user_view(gw["name"]) == before
 
     # The real command holds the change for `duration` seconds, then restores: run it aside.
-    proc = subprocess.Popen([sys.executable, "-c", "from remediate.cli import main; main()", *args, "--yes",
-                             "--timeout", "30"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+    proc = _hold(cli, *args, "--yes", "--timeout", "30")
     try:
-        deadline = time.monotonic() + 30
-        while lab.client.api.inspect_container(gw["name"])["Id"] == before["Id"]:
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.1)
+        seen = _read_until(proc, "Time-boxed change: restoring in")
         assert _env(lab, gw["name"])["AIGW_AUTH__BYPASS_EXTERNAL"] == "true"
         assert lab.wait_http(gw["name"], gw["api_port"], "/")[0] == 404  # auth is off
 
         code, again = cli(*args, "--yes", "--format", "json")  # while it holds: nothing to do
 
         assert code == 0 and _unchanged(again), again
-        output, _ = proc.communicate(timeout=60)
+        output = seen + proc.communicate(timeout=60)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -258,6 +250,72 @@ def test_troubleshoot_mode_bypasses_auth_for_a_bounded_time(cli: Cli, lab: Lab) 
     assert restored["Id"] == before["Id"] and restored["State"]["Running"]
     assert "AIGW_AUTH__BYPASS_EXTERNAL" not in _env(lab, gw["name"])
     assert lab.wait_http(gw["name"], gw["api_port"], "/")[0] == 401
+
+
+def _hold(cli: Cli, *args: str, **extra_env: str) -> subprocess.Popen[str]:
+    """`remediate ARGS` as its own process (a time-boxed apply holds), with this test's state dir."""
+    env = {**os.environ, **{k: v for k, v in cli.env.items() if v is not None}, "COLUMNS": "200", **extra_env}
+    return subprocess.Popen([sys.executable, "-c", "from remediate.cli import main; main()", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+
+
+def _read_until(proc: subprocess.Popen[str], text: str) -> str:
+    """Read the process's output until a line contains ``text`` (it must come before the end)."""
+    seen = ""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen += line
+        if text in line:
+            return seen
+    raise AssertionError(f"never printed {text!r}:\n{seen}")
+
+
+def test_troubleshoot_mode_killed_during_its_hold_is_restored_by_recover(cli: Cli, lab: Lab) -> None:
+    gw = lab.gateway("troubleshoot-killed")
+    before = lab.user_view(gw["name"])
+    proc = _hold(cli, "apply", "troubleshoot-mode", "--container", gw["name"], "-e", "duration=3600", "--yes")
+    try:
+        _read_until(proc, "Time-boxed change: restoring in")
+    finally:
+        proc.kill()  # SIGKILL during the hold: the bypass stays on, nothing would restore it
+        proc.communicate()
+    assert _env(lab, gw["name"])["AIGW_AUTH__BYPASS_EXTERNAL"] == "true"
+    code, out = cli("history", "--container", gw["name"])
+    assert code == 0 and "time-boxed, restore due" in out and "run remediate recover" in out
+
+    code, out = cli("recover")
+
+    assert code == 0, out
+    assert f"{gw['name']}: restored the time-boxed change" in out
+    restored = lab.client.api.inspect_container(gw["name"])
+    assert restored["Id"] == before["Id"] and restored["State"]["Running"]
+    assert "AIGW_AUTH__BYPASS_EXTERNAL" not in _env(lab, gw["name"])
+    assert lab.wait_http(gw["name"], gw["api_port"], "/")[0] == 401
+    assert cli("recover")[1].startswith("nothing to recover")
+    code, out = cli("apply", "troubleshoot-mode", "--restore", "--container", gw["name"])  # done already:
+    assert code == 0 and "nothing to restore" in out  # the bypass container is never put back
+    assert lab.client.api.inspect_container(gw["name"])["Id"] == before["Id"]
+
+
+def test_troubleshoot_mode_killed_before_its_hold_is_kept_then_restored_by_recover(cli: Cli, lab: Lab) -> None:
+    gw = lab.gateway("troubleshoot-verified")
+    before = lab.user_view(gw["name"])
+    proc = _hold(cli, "apply", "troubleshoot-mode", "--container", gw["name"], "--yes",
+                 REMEDIATE_PAUSE_AT="verified")
+    try:
+        _read_until(proc, "remediate: paused at verified")
+    finally:
+        proc.kill()
+        proc.communicate()
+
+    code, out = cli("recover")
+
+    assert code == 0, out
+    assert f"{gw['name']}: kept the verified new container" in out  # the journal says it verified...
+    assert f"{gw['name']}: restored the time-boxed change" in out  # ...and that it was only for a while
+    assert lab.client.api.inspect_container(gw["name"])["Id"] == before["Id"]
+    assert "AIGW_AUTH__BYPASS_EXTERNAL" not in _env(lab, gw["name"])
 
 
 # --------------------------------------------------------------------------- failure paths
