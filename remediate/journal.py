@@ -314,8 +314,10 @@ def history(journal: Journal, container: str | None = None) -> Iterator[Json]:
             continue
         result = tx.end.get("result") if tx.end else "unfinished (run remediate recover)"
         if tx.id in pending and tx.end:
-            due = datetime.fromtimestamp(float(tx.end["revert_at"]), UTC).isoformat(timespec="seconds")
-            result = f"{result}; time-boxed, restore due {due} (run remediate recover)"
+            due = float(tx.end["revert_at"])
+            when = datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds")
+            late = "; overdue: run remediate recover" if due < time.time() else ""
+            result = f"{result}; time-boxed, restore due {when}{late}"
         yield {
             "time": tx.begin.get("time"), "container": tx.begin.get("container"),
             "playbook": tx.begin.get("playbook"), "user": tx.begin.get("user"),

@@ -282,7 +282,7 @@ def test_troubleshoot_mode_killed_during_its_hold_is_restored_by_recover(cli: Cl
         proc.communicate()
     assert _env(lab, gw["name"])["AIGW_AUTH__BYPASS_EXTERNAL"] == "true"
     code, out = cli("history", "--container", gw["name"])
-    assert code == 0 and "time-boxed, restore due" in out and "run remediate recover" in out
+    assert code == 0 and "time-boxed, restore due" in out  # in an hour: not overdue yet
 
     code, out = cli("recover")
 
