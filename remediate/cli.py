@@ -371,9 +371,10 @@ def _iso(stamp: float) -> str:
 
 def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:
     from remediate.fleet import target_from_url, targets_from_inventory
-    from remediate.inventory import load_inventory
 
     if inventory:
+        from remediate.inventory import load_inventory
+
         selected = targets_from_inventory(load_inventory(inventory), limit)
         return selected + [target_from_url(h) for h in hosts]
     if limit:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import os
 import socket
+import sys
+import threading
 import urllib.parse
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any, Self
 
 from remediate.errors import (
@@ -31,6 +35,32 @@ Json = dict[str, Any]
 
 #: Oldest engine API remediate speaks (Debian 12's docker.io 20.10); the engine's own is used.
 _MIN_API_VERSION = "1.41"
+
+_SDK_IMPORT = threading.Lock()
+
+
+def docker_sdk() -> ModuleType:
+    """docker-py, imported without its own ``ssh://`` transport unless SSH is already loaded.
+
+    docker-py imports paramiko (and with it invoke) at import time for its ``ssh://`` adapter:
+    about 0.13 s that a local engine never needs. remediate reaches SSH hosts with its own adapter
+    (:func:`ssh_transport`), which loads paramiko when the first SSH host is opened.
+    """
+    with _SDK_IMPORT:
+        if "docker" in sys.modules or "paramiko" in sys.modules:
+            return importlib.import_module("docker")
+        sys.modules["paramiko"] = None  # type: ignore[assignment]  # docker.transport: ImportError
+        try:
+            return importlib.import_module("docker")
+        finally:
+            del sys.modules["paramiko"]
+
+
+def ssh_transport() -> ModuleType:
+    """:mod:`remediate.transport` (paramiko, fabric); safe while another thread imports docker-py."""
+    with _SDK_IMPORT:
+        from remediate import transport
+    return transport
 
 
 class Connection:
@@ -98,11 +128,9 @@ class Connection:
     def ssh(self) -> Any:
         """The open fabric Connection of an SSH host (opened on first use)."""
         if self._ssh is None:
-            from remediate.transport import open_ssh  # paramiko/fabric only for SSH hosts
-
             url = urllib.parse.urlparse(self.target)
-            self._ssh = open_ssh(url.hostname or "", port=url.port, user=url.username,
-                                 options=self.ssh_options, label=self.label)
+            self._ssh = ssh_transport().open_ssh(url.hostname or "", port=url.port, user=url.username,
+                                                 options=self.ssh_options, label=self.label)
         return self._ssh
 
     @property
@@ -113,14 +141,12 @@ class Connection:
         return self._client
 
     def _open(self) -> Any:
-        import docker  # deferred: keeps `remediate --help` fast
-
+        docker = docker_sdk()  # deferred: keeps `remediate --help` fast
         if self.is_remote:
-            from remediate.transport import DialStdioAdapter
-
             client = docker.APIClient(base_url="unix:///var/run/docker.sock", version=_MIN_API_VERSION,
                                       timeout=self.timeout)
-            adapter = DialStdioAdapter(self.ssh.transport, docker_host=self.docker_host, timeout=self.timeout)
+            adapter = ssh_transport().DialStdioAdapter(self.ssh.transport, docker_host=self.docker_host,
+                                                       timeout=self.timeout)
             client.mount("http+docker://ssh", adapter)
             client.base_url = "http+docker://ssh"
         else:
@@ -153,8 +179,9 @@ class Connection:
     @contextlib.contextmanager
     def errors(self, container: str | None = None, *, during: str = "") -> Iterator[None]:
         """Translate library errors raised in the block into remediate errors."""
-        import docker.errors
         import requests.exceptions
+
+        docker = docker_sdk()
 
         what = f"{during}: " if during else ""
         try:
@@ -319,8 +346,7 @@ class Connection:
 
     @contextlib.contextmanager
     def _ssh_errors(self, during: str) -> Iterator[None]:
-        import paramiko
-
+        paramiko = ssh_transport().paramiko
         try:
             yield
         except (paramiko.SSHException, EOFError, ConnectionError) as exc:

@@ -10,17 +10,19 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from remediate.connection import Connection
 from remediate.errors import ConnectError, InventoryError, RemediateError
-from remediate.inventory import Host, Inventory
 from remediate.planner import ContainerPlan, Plan
 from remediate.playbook import Playbook, resolve_vars
-from remediate.recreate import INTERRUPTED, Decide, Decision, apply, ready
-from remediate.report import HostResult, plan_json, result_json
+from remediate.report import INTERRUPTED, HostResult, plan_json, result_json
 from remediate.sshoptions import SshOptions
 from remediate.survey import plan_host
+
+if TYPE_CHECKING:  # a dry run needs neither inventories nor the recreate machinery
+    from remediate.inventory import Host, Inventory
+    from remediate.recreate import Decide, Decision
 
 Status = Literal["planned", "ok", "changed", "failed", "rollback failed", "unreachable", "error", "skipped"]
 Progress = Callable[[str, str], None]
@@ -236,6 +238,8 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
                         timeout=max(timeout, 30.0)) as conn:
             conn.info()
             if not dry_run:
+                from remediate.recreate import ready
+
                 # Before planning: a half-done apply leaves containers renamed or already swapped,
                 # which planning would report as missing or as "no changes".
                 ready(conn, f"apply {playbook.name}")
@@ -247,6 +251,8 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
             if cancel.is_set():
                 return HostOutcome(target, "skipped", plan, None, f"rollout stopped: {INTERRUPTED}",
                                    time.monotonic() - started)
+            from remediate.recreate import apply
+
             result = apply(plan, conn, timeout=timeout, keep_backups=keep_backups, decide=decide, parallel=parallel,
                            progress=lambda _c, phase: report(target.name, phase), cancel=cancel)
     except ConnectError as exc:

@@ -31,13 +31,13 @@ def check_gitlab(url: str, options: SshOptions) -> list[Finding]:
     Raises:
         ConnectError: the host cannot be reached (one-line reason).
     """
-    from remediate.transport import open_ssh
+    from remediate.connection import ssh_transport
 
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme != "ssh" or not parsed.hostname:
         raise ConnectError(f"--gitlab-host {url}: expected ssh://user@host:port")
     label = f"gitlab {parsed.hostname}"
-    conn = open_ssh(parsed.hostname, port=parsed.port, user=parsed.username, options=options, label=label)
+    conn = ssh_transport().open_ssh(parsed.hostname, port=parsed.port, user=parsed.username, options=options, label=label)
     try:
         rake = _run(conn, RAKE, label)
         endpoints = _run(conn, ENDPOINTS, label)

@@ -37,13 +37,11 @@ from remediate.errors import (
 )
 from remediate.journal import HostLock, Journal
 from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, Plan, fingerprint
-from remediate.report import STEP_MODE, ContainerResult, HostResult
+from remediate.report import INTERRUPTED, STEP_MODE, ContainerResult, HostResult
 from remediate.spec import ContainerSpec, anonymous_volumes, create_body, spec_from_inspect
 from remediate.swap import Txn, backups_of, stamp, swap
 
 DEFAULT_KEEP_BACKUPS = 3
-#: Why containers (and hosts) were skipped after an interrupt.
-INTERRUPTED = "interrupted"
 Json = dict[str, Any]
 
 Progress = Callable[[str, str], None]

@@ -25,6 +25,8 @@ _SECRET_ASSIGN = re.compile(
 )
 #: Ends the ``error`` of a container the user chose not to apply in step mode ("skip (step mode)").
 STEP_MODE = "(step mode)"
+#: Why containers (and hosts) were skipped after an interrupt.
+INTERRUPTED = "interrupted"
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 

@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from tests.conftest import Cli
-from tests.integration._proc import pad_journal, start
+from tests.integration._proc import pad_journal, run, start
 from tests.lab.hosts import LabHost, lab_hosts
 
 IMAGE = "remediate-test/fake-vllm:1"
@@ -169,6 +169,18 @@ def test_interrupt_restores_the_host_in_flight_and_skips_the_rest(lab: list[LabH
     after = [c.inspect_container(NAME) for c in engines]
     assert [a["Id"] for a in after] == before and after[0]["State"]["Running"]
     assert not any(_template(tmp_path, h).exists() for h in lab)  # host 1's file removed again
+
+
+def test_local_and_ssh_hosts_in_one_fresh_process(lab: list[LabHost], engines: list[Any], state_dir: str) -> None:
+    """A local engine's docker-py is imported without paramiko; an SSH host in the same run still works."""
+    result = run(["apply", "fix-vllm-404", "--dry-run", "--format", "json", "-H", "local", "-H", lab[0].ssh_url,
+                  "--known-hosts", str(lab[0].known_hosts_file), "--private-key", str(lab[0].identity_file)],
+                 state_dir)
+
+    assert result.code == 0, result.output
+    hosts = {h["host"]: h for h in json.loads(result.stdout)["hosts"]}
+    assert hosts["local"]["status"] == hosts[lab[0].ssh_url]["status"] == "planned"
+    assert [c["container"] for c in hosts[lab[0].ssh_url]["plan"]["containers"]] == [NAME]
 
 
 def test_file_restored_over_sftp_on_rollback(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
