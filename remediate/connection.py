@@ -346,6 +346,9 @@ class Connection:
 
     @contextlib.contextmanager
     def _ssh_errors(self, during: str) -> Iterator[None]:
+        if not self.is_remote:  # local files: no paramiko to load (about 0.1 s)
+            yield
+            return
         paramiko = ssh_transport().paramiko
         try:
             yield
