@@ -306,9 +306,9 @@ def _hold_then_revert(out: Console, playbook: str, result: RolloutResult, timeou
     Ctrl-C (or SIGTERM) ends the wait early and restores at once. If this process dies meanwhile,
     the journal knows the change is due back: ``remediate recover`` (or ``--restore``) undoes it.
     """
-    changed = {o.target.name: (o.target, tuple(c.name for c in o.result.containers if c.action == "recreated"))
-               for o in result.outcomes if o.result and o.plan and o.plan.revert_after}
-    if not any(names for _, names in changed.values()):
+    changed = [(o.target, names) for o in result.outcomes if o.result and o.plan and o.plan.revert_after
+               if (names := tuple(c.name for c in o.result.containers if c.action == "recreated"))]
+    if not changed:
         return
     seconds = max(o.plan.revert_after or 0 for o in result.outcomes if o.plan)
     out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
@@ -320,8 +320,8 @@ def _hold_then_revert(out: Console, playbook: str, result: RolloutResult, timeou
         out.print("Restoring now.")
     finally:
         signal.signal(signal.SIGTERM, previous)
-    for target, names in changed.values():
-        done = _revert([target], ssh, timeout, playbook=playbook, containers=names) if names else []
+    for target, names in changed:
+        done = _revert([target], ssh, timeout, playbook=playbook, containers=names)
         for host, r in done:
             out.print(f"{host}: {r.name}: {'restored' if r.ok else r.action}" + (f" ({r.error})" if r.error else ""))
             if not r.ok:
