@@ -52,8 +52,11 @@ def docker_sdk() -> ModuleType:
         sys.modules["paramiko"] = None  # type: ignore[assignment]  # docker.transport: ImportError
         try:
             return importlib.import_module("docker")
+        except ImportError:
+            pass  # a docker-py that needs paramiko to import at all: load it after all
         finally:
             del sys.modules["paramiko"]
+        return importlib.import_module("docker")
 
 
 def ssh_transport() -> ModuleType:
