@@ -37,7 +37,8 @@ def check_gitlab(url: str, options: SshOptions) -> list[Finding]:
     if parsed.scheme != "ssh" or not parsed.hostname:
         raise ConnectError(f"--gitlab-host {url}: expected ssh://user@host:port")
     label = f"gitlab {parsed.hostname}"
-    conn = ssh_transport().open_ssh(parsed.hostname, port=parsed.port, user=parsed.username, options=options, label=label)
+    conn = ssh_transport().open_ssh(parsed.hostname, port=parsed.port, user=parsed.username, options=options,
+                                    label=label)
     try:
         rake = _run(conn, RAKE, label)
         endpoints = _run(conn, ENDPOINTS, label)

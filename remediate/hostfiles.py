@@ -1,7 +1,8 @@
 """Files on a Docker host: this machine's file system, or a remote one over SFTP.
 
 Both speak the same small protocol (read, atomic write, durable append, exclusive create,
-remove, rename, list) and raise OS errors; :class:`remediate.connection.Connection` translates them.
+remove, rename, list) and raise OS errors; :class:`remediate.connection.Connection` translates
+them.
 """
 
 from __future__ import annotations
