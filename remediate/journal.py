@@ -74,7 +74,6 @@ class Journal:
     directory: str = ""
     rotate_bytes: int = ROTATE_BYTES
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _read_bytes: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = self.directory or state_dir(self.conn)
@@ -94,31 +93,14 @@ class Journal:
         it too), oldest first; unreadable lines are skipped."""
         archives = sorted(n for n in self.conn.list_dir(self.directory)
                           if n.startswith(_ARCHIVE) and n.endswith(".jsonl")) if archived else []
-        records = []
+        records: list[Json] = []
         for path in [*(f"{self.directory}/{n}" for n in archives), self.path]:
-            state = self.conn.read_path(path)
-            content = state.content or b""
-            if path == self.path:
-                self._read_bytes = len(content)
-            for line in content.decode("utf-8", "replace").splitlines():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a torn last line after a crash
+            records.extend(_parse(self.conn.read_path(path).content or b""))
         return records
 
     def transactions(self, *, archived: bool = False) -> list[Transaction]:
         """Transactions rebuilt from the records, oldest first."""
-        by_tx: dict[str, Transaction] = {}
-        for record in self.records(archived=archived):
-            tx = record.get("tx")
-            if not tx:
-                continue
-            if record.get("op") == "begin":
-                by_tx[tx] = Transaction(begin=record)
-            elif tx in by_tx:
-                by_tx[tx].add(record)
-        return list(by_tx.values())
+        return _transactions(self.records(archived=archived))
 
     def unfinished(self) -> list[Transaction]:
         """Transactions that began and never ended (a crash, a kill, a lost connection)."""
@@ -127,13 +109,7 @@ class Journal:
     def pending_reverts(self) -> list[Transaction]:
         """Time-boxed applies (``revert_at``) not yet undone: no later transaction touched the
         container (the revert is a rollback of it), and not dropped (see :meth:`drop_revert`)."""
-        pending, touched = [], set()
-        for tx in reversed(self.transactions()):
-            container = tx.begin.get("container")
-            if tx.end and tx.end.get("revert_at") is not None and container not in touched and not tx.revert_dropped:
-                pending.append(tx)
-            touched.add(container)
-        return pending[::-1]
+        return _pending_reverts(self.transactions())
 
     def drop_revert(self, tx: str, reason: str) -> None:
         """Give up a time-boxed revert (its container changed outside remediate)."""
@@ -148,12 +124,14 @@ class Journal:
         Raises:
             RecoverNeeded: says which containers, and to run ``remediate recover``.
         """
-        unfinished = self.unfinished()
+        content = self.conn.read_path(self.path).content or b""
+        transactions = _transactions(_parse(content))
+        unfinished = [t for t in transactions if t.end is None]
         if unfinished:
             names = ", ".join(sorted({str(t.begin.get("container")) for t in unfinished}))
             raise RecoverNeeded(f"{self.conn.label}: an earlier apply did not finish ({names}); "
                                 "run `remediate recover` first", host=self.conn.label)
-        if self._read_bytes > self.rotate_bytes and not self.pending_reverts():
+        if len(content) > self.rotate_bytes and not _pending_reverts(transactions):
             self.conn.rename_file(self.path, f"{self.directory}/{_ARCHIVE}{stamp()}.jsonl")
 
     @staticmethod
@@ -216,6 +194,39 @@ class Transaction:
             if key in record:
                 return record[key]
         return self.begin.get(key)
+
+
+def _parse(content: bytes) -> list[Json]:
+    records = []
+    for line in content.decode("utf-8", "replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a torn last line after a crash
+    return records
+
+
+def _transactions(records: list[Json]) -> list[Transaction]:
+    by_tx: dict[str, Transaction] = {}
+    for record in records:
+        tx = record.get("tx")
+        if not tx:
+            continue
+        if record.get("op") == "begin":
+            by_tx[tx] = Transaction(begin=record)
+        elif tx in by_tx:
+            by_tx[tx].add(record)
+    return list(by_tx.values())
+
+
+def _pending_reverts(transactions: list[Transaction]) -> list[Transaction]:
+    pending, touched = [], set()
+    for tx in reversed(transactions):
+        container = tx.begin.get("container")
+        if tx.end and tx.end.get("revert_at") is not None and container not in touched and not tx.revert_dropped:
+            pending.append(tx)
+        touched.add(container)
+    return pending[::-1]
 
 
 # --------------------------------------------------------------------------- locks
@@ -308,8 +319,9 @@ def _is_stale(holder: Json) -> bool:
 
 def history(journal: Journal, container: str | None = None) -> Iterator[Json]:
     """Finished and unfinished applies on the host, newest first."""
-    pending = {tx.id for tx in journal.pending_reverts()}
-    for tx in reversed(journal.transactions(archived=True)):
+    transactions = journal.transactions(archived=True)
+    pending = {tx.id for tx in _pending_reverts(transactions)}  # later ones decide: archives change nothing
+    for tx in reversed(transactions):
         if container and tx.begin.get("container") != container:
             continue
         result = tx.end.get("result") if tx.end else "unfinished (run remediate recover)"
