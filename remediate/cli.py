@@ -313,25 +313,17 @@ def _hold_then_revert(out: Console, playbook: str, result: RolloutResult, timeou
     seconds = max(o.plan.revert_after or 0 for o in result.outcomes if o.plan)
     out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
               "remediate apply ... --restore; if this process is stopped, remediate recover restores it).")
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        time.sleep(seconds)
-    except KeyboardInterrupt:
-        out.print("Restoring now.")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    for target, names in changed:
-        done = _revert([target], ssh, timeout, playbook=playbook, containers=names)
-        for host, r in done:
-            out.print(f"{host}: {r.name}: {'restored' if r.ok else r.action}" + (f" ({r.error})" if r.error else ""))
-            if not r.ok:
-                sys.exit(EXIT_ROLLBACK_FAILED)
-        for name in set(names) - {r.name for _, r in done}:
-            out.print(f"{target.name}: {name}: already restored (by recover, --restore or a later change)")
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    with _interruptible("restoring now") as cancel:
+        cancel.wait(seconds)
+        for target, names in changed:
+            done = _revert([target], ssh, timeout, playbook=playbook, containers=names)
+            for host, r in done:
+                out.print(f"{host}: {r.name}: {'restored' if r.ok else r.action}"
+                          + (f" ({r.error})" if r.error else ""))
+                if not r.ok:
+                    sys.exit(EXIT_ROLLBACK_FAILED)
+            for name in set(names) - {r.name for _, r in done}:
+                out.print(f"{target.name}: {name}: already restored (by recover, --restore or a later change)")
 
 
 def _check_writable(option: str, path: str | None) -> None:
@@ -392,18 +384,18 @@ def _exit_code(result: RolloutResult) -> int:
 
 
 @contextmanager
-def _interruptible() -> Iterator[threading.Event]:
-    """Ctrl-C or SIGTERM during a rollout sets the yielded event: what is in flight is verified or
-    restored, nothing new starts. A second one stops at once (the journal lets `recover` finish)."""
+def _interruptible(
+        first: str = "restoring what is not verified yet, starting nothing new") -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM sets the yielded event (the work in the block winds down: ``first`` says
+    how); a second one stops at once, and the journal lets `remediate recover` finish."""
     cancel = threading.Event()
 
     def interrupt(signum: int, frame: Any) -> None:
         if cancel.is_set():
-            click.echo("remediate: stopped at once; if an apply was in flight, run `remediate recover`", err=True)
+            click.echo("remediate: stopped at once; run `remediate recover` to finish what was in flight", err=True)
             os._exit(128 + signum)
         cancel.set()
-        click.echo("remediate: interrupted: restoring what is not verified yet, starting nothing new "
-                   "(press Ctrl-C again to stop at once)", err=True)
+        click.echo(f"remediate: interrupted: {first} (press Ctrl-C again to stop at once)", err=True)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli
+from tests.integration._proc import start
 from tests.integration.rtcat import BUSYBOX, Lab, free_port, http, take_port
 
 pytestmark = pytest.mark.integration
@@ -217,7 +217,7 @@ def _unchanged(out: str) -> bool:
     return all(c["action"] == "unchanged" for c in _containers(out))
 
 
-def test_troubleshoot_mode_bypasses_auth_for_a_bounded_time(cli: Cli, lab: Lab) -> None:
+def test_troubleshoot_mode_bypasses_auth_for_a_bounded_time(cli: Cli, lab: Lab, state_dir: str) -> None:
     gw = lab.gateway("troubleshoot")
     before = lab.user_view(gw["name"])
     args = ["apply", "troubleshoot-mode", "--container", gw["name"], "-e", "duration=8"]
@@ -229,22 +229,21 @@ def test_troubleshoot_mode_bypasses_auth_for_a_bounded_time(cli: Cli, lab: Lab) 
     assert lab.user_view(gw["name"]) == before
 
     # The real command holds the change for `duration` seconds, then restores: run it aside.
-    proc = _hold(cli, *args, "--yes", "--timeout", "30")
+    proc = start([*args, "--yes", "--timeout", "30"], state_dir)
     try:
-        seen = _read_until(proc, "Time-boxed change: restoring in")
+        proc.wait_for("Time-boxed change: restoring in", stream="stdout")
         assert _env(lab, gw["name"])["AIGW_AUTH__BYPASS_EXTERNAL"] == "true"
         assert lab.wait_http(gw["name"], gw["api_port"], "/")[0] == 404  # auth is off
 
         code, again = cli(*args, "--yes", "--format", "json")  # while it holds: nothing to do
 
         assert code == 0 and _unchanged(again), again
-        output = seen + proc.communicate(timeout=60)[0]
+        returncode = proc.wait()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        proc.stop()
 
-    assert proc.returncode == 0, output
+    output = "".join(proc.stdout + proc.stderr)
+    assert returncode == 0, output
     assert "restoring in 8 s" in output and "restored" in output
     restored = lab.client.api.inspect_container(gw["name"])
     assert restored["Id"] == before["Id"] and restored["State"]["Running"]
@@ -252,34 +251,33 @@ def test_troubleshoot_mode_bypasses_auth_for_a_bounded_time(cli: Cli, lab: Lab) 
     assert lab.wait_http(gw["name"], gw["api_port"], "/")[0] == 401
 
 
-def _hold(cli: Cli, *args: str, **extra_env: str) -> subprocess.Popen[str]:
-    """`remediate ARGS` as its own process (a time-boxed apply holds), with this test's state dir."""
-    env = {**os.environ, **{k: v for k, v in cli.env.items() if v is not None}, "COLUMNS": "200", **extra_env}
-    return subprocess.Popen([sys.executable, "-c", "from remediate.cli import main; main()", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
+def test_troubleshoot_mode_ctrl_c_during_its_hold_restores_at_once(lab: Lab, state_dir: str) -> None:
+    gw = lab.gateway("troubleshoot-ctrl-c")
+    before = lab.user_view(gw["name"])
+    proc = start(["apply", "troubleshoot-mode", "--container", gw["name"], "-e", "duration=3600", "--yes"],
+                 state_dir)
+    try:
+        proc.wait_for("Time-boxed change: restoring in", stream="stdout")
+        os.kill(proc.pid, signal.SIGINT)
+        returncode = proc.wait()
+    finally:
+        proc.stop()
+
+    assert returncode == 0, "".join(proc.stdout + proc.stderr)
+    assert "interrupted: restoring now" in "".join(proc.stderr)
+    assert lab.client.api.inspect_container(gw["name"])["Id"] == before["Id"]
+    assert "AIGW_AUTH__BYPASS_EXTERNAL" not in _env(lab, gw["name"])
 
 
-def _read_until(proc: subprocess.Popen[str], text: str) -> str:
-    """Read the process's output until a line contains ``text`` (it must come before the end)."""
-    seen = ""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        seen += line
-        if text in line:
-            return seen
-    raise AssertionError(f"never printed {text!r}:\n{seen}")
-
-
-def test_troubleshoot_mode_killed_during_its_hold_is_restored_by_recover(cli: Cli, lab: Lab) -> None:
+def test_troubleshoot_mode_killed_during_its_hold_is_restored_by_recover(cli: Cli, lab: Lab, state_dir: str) -> None:
     gw = lab.gateway("troubleshoot-killed")
     before = lab.user_view(gw["name"])
-    proc = _hold(cli, "apply", "troubleshoot-mode", "--container", gw["name"], "-e", "duration=3600", "--yes")
+    proc = start(["apply", "troubleshoot-mode", "--container", gw["name"], "-e", "duration=3600", "--yes"],
+                 state_dir)
     try:
-        _read_until(proc, "Time-boxed change: restoring in")
+        proc.wait_for("Time-boxed change: restoring in", stream="stdout")
     finally:
-        proc.kill()  # SIGKILL during the hold: the bypass stays on, nothing would restore it
-        proc.communicate()
+        proc.stop()  # SIGKILL during the hold: the bypass stays on, nothing would restore it
     assert _env(lab, gw["name"])["AIGW_AUTH__BYPASS_EXTERNAL"] == "true"
     code, out = cli("history", "--container", gw["name"])
     assert code == 0 and "time-boxed, restore due" in out  # in an hour: not overdue yet
@@ -298,16 +296,16 @@ def test_troubleshoot_mode_killed_during_its_hold_is_restored_by_recover(cli: Cl
     assert lab.client.api.inspect_container(gw["name"])["Id"] == before["Id"]
 
 
-def test_troubleshoot_mode_killed_before_its_hold_is_kept_then_restored_by_recover(cli: Cli, lab: Lab) -> None:
+def test_troubleshoot_mode_killed_before_its_hold_is_kept_then_restored_by_recover(cli: Cli, lab: Lab,
+                                                                                 state_dir: str) -> None:
     gw = lab.gateway("troubleshoot-verified")
     before = lab.user_view(gw["name"])
-    proc = _hold(cli, "apply", "troubleshoot-mode", "--container", gw["name"], "--yes",
+    proc = start(["apply", "troubleshoot-mode", "--container", gw["name"], "--yes"], state_dir,
                  REMEDIATE_PAUSE_AT="verified")
     try:
-        _read_until(proc, "remediate: paused at verified")
+        proc.wait_for("remediate: paused at verified")
     finally:
-        proc.kill()
-        proc.communicate()
+        proc.stop()
 
     code, out = cli("recover")
 
