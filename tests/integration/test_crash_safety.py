@@ -173,15 +173,21 @@ def test_kill_after_start_without_a_previous_file_removes_the_written_file(vllm:
     _assert_original_back(docker_client, vllm, None)
 
 
-def test_kill_during_verify_then_recover_restores_the_original(vllm: Vllm, docker_client: Any, tmp_path: Path) -> None:
-    # A playbook copy that also makes the new container slow to start: its verify keeps polling.
+def _start_never_ready(vllm: Vllm, tmp_path: Path) -> Background:
+    """Start fix-vllm-404 with a copy that also makes the new container slow to start; return once
+    its verify phase has begun (it keeps polling and cannot succeed)."""
     slow = tmp_path / "slow-vllm.yml"
     slow.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: slow-vllm").replace(
         "changes:\n", "changes:\n  - env: {FAKE_VLLM_STARTUP_DELAY: '3600'}\n", 1))
+    proc = vllm.start_apply(None, "--timeout", "600", playbook=str(slow))
+    proc.wait_for("verify", stream="stdout")
+    return proc
+
+
+def test_kill_during_verify_then_recover_restores_the_original(vllm: Vllm, docker_client: Any, tmp_path: Path) -> None:
     vllm.template.parent.mkdir(parents=True)
     vllm.template.write_text(OLD_CONTENT)
-    proc = vllm.start_apply(None, "--timeout", "600", playbook=str(slow))
-    proc.wait_for("verify", stream="stdout")  # the verify phase has begun and cannot succeed
+    proc = _start_never_ready(vllm, tmp_path)
 
     proc.kill()
 
@@ -262,11 +268,7 @@ def _sidecar(client: Any, vllm: Vllm) -> dict[str, Any]:
 def test_kill_during_verify_then_recover_puts_tied_neighbours_back(vllm: Vllm, docker_client: Any,
                                                                    tmp_path: Path) -> None:
     sidecar = _sidecar(docker_client, vllm)
-    slow = tmp_path / "slow-vllm.yml"
-    slow.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: slow-vllm").replace(
-        "changes:\n", "changes:\n  - env: {FAKE_VLLM_STARTUP_DELAY: '3600'}\n", 1))
-    proc = vllm.start_apply(None, "--timeout", "600", playbook=str(slow))
-    proc.wait_for("verify", stream="stdout")
+    proc = _start_never_ready(vllm, tmp_path)
     proc.kill()
     followed = _inspect(docker_client, sidecar["Name"].lstrip("/"))
     assert followed["Id"] != sidecar["Id"]  # re-created to follow the new vLLM
