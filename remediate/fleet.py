@@ -4,6 +4,7 @@ rollout, and one outcome per host. Each host runs connect -> survey -> plan -> [
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import urllib.parse
@@ -237,24 +238,28 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
         with Connection(target.url, ssh=options, docker_host=target.docker_host, label=target.name,
                         timeout=max(timeout, 30.0)) as conn:
             conn.info()
-            if not dry_run:
-                from remediate.recreate import ready
+            with contextlib.ExitStack() as locked:
+                if not dry_run:  # plan and apply under one hold of the host's lock
+                    from remediate.journal import HostLock, Journal
 
-                # Before planning: a half-done apply leaves containers renamed or already swapped,
-                # which planning would report as missing or as "no changes".
-                ready(conn, f"apply {playbook.name}")
-            report(target.name, "plan")
-            plan = plan_host(conn, playbook, vars, only=only)
-            if dry_run or not plan.changed:
-                return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
-                                   time.monotonic() - started)
-            if cancel.is_set():
-                return HostOutcome(target, "skipped", plan, None, f"rollout stopped: {INTERRUPTED}",
-                                   time.monotonic() - started)
-            from remediate.recreate import apply
+                    locked.enter_context(HostLock(conn, f"apply {playbook.name}"))
+                    journal = Journal(conn)
+                    # Before planning: a half-done apply leaves containers renamed or already
+                    # swapped, which planning would report as missing or as "no changes".
+                    journal.require_finished()
+                report(target.name, "plan")
+                plan = plan_host(conn, playbook, vars, only=only)
+                if dry_run or not plan.changed:
+                    return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
+                                       time.monotonic() - started)
+                if cancel.is_set():
+                    return HostOutcome(target, "skipped", plan, None, f"rollout stopped: {INTERRUPTED}",
+                                       time.monotonic() - started)
+                from remediate.recreate import apply_locked
 
-            result = apply(plan, conn, timeout=timeout, keep_backups=keep_backups, decide=decide, parallel=parallel,
-                           progress=lambda _c, phase: report(target.name, phase), cancel=cancel)
+                result = apply_locked(plan, conn, journal, timeout=timeout, keep_backups=keep_backups, decide=decide,
+                                      parallel=parallel, progress=lambda _c, phase: report(target.name, phase),
+                                      cancel=cancel)
     except ConnectError as exc:
         return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started)
     except RemediateError as exc:

@@ -78,26 +78,35 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         RecoverNeeded: an earlier apply on the host did not finish.
         PlanStaleError: a container changed since the plan was made (nothing was changed).
     """
-    started = time.monotonic()
-    report = progress or (lambda _c, _p: None)
     journal = journal or Journal(conn)
+    with HostLock(conn, f"apply {plan.playbook}"):
+        # Also with no changes: an interrupted apply can make a container look done (the new one
+        # already swapped in); "no changes" is only true once the journal is finished.
+        journal.require_finished()
+        return apply_locked(plan, conn, journal, timeout=timeout, keep_backups=keep_backups, progress=progress,
+                            decide=decide, parallel=parallel, cancel=cancel)
+
+
+def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: float = 60.0,
+                 keep_backups: int = DEFAULT_KEEP_BACKUPS, progress: Progress | None = None,
+                 decide: Decide | None = None, parallel: int = 1,
+                 cancel: threading.Event | None = None) -> HostResult:
+    """:func:`apply` for a caller that holds the host's lock and has checked its journal
+    (``Journal.require_finished``), e.g. to plan under that same lock."""
+    started = time.monotonic()
     if not plan.changed:
-        # An interrupted apply can make a container look done (the new one already swapped in):
-        # "no changes" is only true once the journal is finished.
-        ready(conn, f"apply {plan.playbook}", journal)
         return HostResult(plan.host, plan, tuple(ContainerResult(c.name, "unchanged", c.id, c.id)
                                                  for c in plan.containers), time.monotonic() - started)
-    with HostLock(conn, f"apply {plan.playbook}"):
-        journal.require_finished()
-        for cp in plan.changed:
-            _check_fresh(conn, cp)
-        cancel = cancel or threading.Event()
-        if decide is None and parallel > 1 and not any(cp.dependents for cp in plan.changed):
-            results = _apply_parallel(conn, plan, journal, parallel, timeout=timeout,
-                                      keep_backups=keep_backups, report=report, cancel=cancel)
-        else:
-            results = _apply_serial(conn, plan, journal, decide, timeout=timeout,
-                                    keep_backups=keep_backups, report=report, cancel=cancel)
+    report = progress or (lambda _c, _p: None)
+    for cp in plan.changed:
+        _check_fresh(conn, cp)
+    cancel = cancel or threading.Event()
+    if decide is None and parallel > 1 and not any(cp.dependents for cp in plan.changed):
+        results = _apply_parallel(conn, plan, journal, parallel, timeout=timeout,
+                                  keep_backups=keep_backups, report=report, cancel=cancel)
+    else:
+        results = _apply_serial(conn, plan, journal, decide, timeout=timeout,
+                                keep_backups=keep_backups, report=report, cancel=cancel)
     return HostResult(plan.host, plan, tuple(results), time.monotonic() - started)
 
 
@@ -145,17 +154,6 @@ def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, workers: int
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remediate-recreate") as pool:
         return list(pool.map(one, plan.containers))
-
-
-def ready(conn: Connection, purpose: str, journal: Journal | None = None) -> None:
-    """Check, under the host's lock (taken and given back), that an apply could start now.
-
-    Raises:
-        LockedError: another live run holds the host (the message says who).
-        RecoverNeeded: an earlier apply on the host did not finish.
-    """
-    with HostLock(conn, purpose):
-        (journal or Journal(conn)).require_finished()
 
 
 def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
