@@ -314,7 +314,9 @@ def _hold_then_revert(out: Console, playbook: str, result: RolloutResult, timeou
     out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
               "remediate apply ... --restore; if this process is stopped, remediate recover restores it).")
     with _interruptible("restoring now") as cancel:
-        cancel.wait(seconds)
+        deadline = time.monotonic() + seconds
+        while not cancel.is_set() and time.monotonic() < deadline:
+            time.sleep(0.2)  # not cancel.wait(): see _interruptible
         for target, names in changed:
             done = _revert([target], ssh, timeout, playbook=playbook, containers=names)
             for host, r in done:
@@ -387,7 +389,11 @@ def _exit_code(result: RolloutResult) -> int:
 def _interruptible(
         first: str = "restoring what is not verified yet, starting nothing new") -> Iterator[threading.Event]:
     """Ctrl-C or SIGTERM sets the yielded event (the work in the block winds down: ``first`` says
-    how); a second one stops at once, and the journal lets `remediate recover` finish."""
+    how); a second one stops at once, and the journal lets `remediate recover` finish.
+
+    The handler sets the event in the main thread: the main thread must never ``wait()`` on it
+    (the handler would block on the lock that wait holds); other threads may.
+    """
     cancel = threading.Event()
 
     def interrupt(signum: int, frame: Any) -> None:
