@@ -128,6 +128,11 @@ class Connection:
             self._ssh = None
 
     @property
+    def api_version(self) -> str:
+        """The engine API version negotiated with this host's engine (``"1.41"``)."""
+        return str(self.api.api_version)
+
+    @property
     def ssh(self) -> Any:
         """The open fabric Connection of an SSH host (opened on first use)."""
         if self._ssh is None:

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from remediate import playbook as pb
 from remediate.errors import PlanError
-from remediate.spec import ContainerSpec, dict_to_env, env_to_dict, spec_from_inspect
+from remediate.fields import dict_to_env, env_to_dict, netns_owned
+from remediate.spec import ContainerSpec, spec_from_inspect
 
 Json = dict[str, Any]
 Action = Literal["none", "recreate"]
@@ -128,6 +129,8 @@ class Plan:
     after_message: str | None = None
     #: Seconds after a successful apply when the change is to be undone (playbook ``revert_after``).
     revert_after: float | None = None
+    #: The engine's API version (``"1.41"``): which ``docker run`` options can show the plan.
+    engine_api: str | None = None
 
     @property
     def changed(self) -> tuple[ContainerPlan, ...]:
@@ -206,6 +209,7 @@ def plan(
     *,
     host: str = "local",
     host_paths: Mapping[str, HostPath] | None = None,
+    engine_api: str | None = None,
 ) -> Plan:
     """Plan a playbook against observed containers (already selected).
 
@@ -215,6 +219,7 @@ def plan(
         containers: the containers to plan for, as observed on the host.
         host: a label for the host, for reports.
         host_paths: state of the paths :func:`host_paths_needed` named.
+        engine_api: the engine's API version, for the ``docker run`` view.
 
     Returns:
         The immutable plan.
@@ -229,7 +234,7 @@ def plan(
     plans = tuple(_plan_container(playbook, vars, obs, paths) for obs in containers)
     after = pb.render_value(playbook.after, vars, "after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
-                revert_after=revert_after)
+                revert_after=revert_after, engine_api=engine_api)
 
 
 def fingerprint(spec: ContainerSpec, container_id: str) -> str:
@@ -343,16 +348,9 @@ def _set_network(spec: ContainerSpec, mode: str) -> tuple[ContainerSpec, list[Ch
     host_config["NetworkMode"] = mode
     networks: dict[str, Any] = {}
     if mode in ("host", "none") or mode.startswith("container:"):
-        dropped = [p for p in host_config.pop("PortBindings", {}) or {}]
-        host_config.pop("PublishAllPorts", None)
-        host_config.pop("Links", None)
-        for key in ("Hostname", "Domainname", "MacAddress"):
-            config.pop(key, None)
-        if mode.startswith("container:"):
-            # The engine refuses these with a shared network namespace (they belong to its owner).
-            for key in ("Dns", "DnsSearch", "DnsOptions", "ExtraHosts"):
-                host_config.pop(key, None)
-            config.pop("ExposedPorts", None)
+        dropped = list(host_config.get("PortBindings") or {})
+        for owned in netns_owned(mode):
+            (config if owned.section == "Config" else host_config).pop(owned.key, None)
         if dropped:
             notes.append(f"published ports dropped ({', '.join(dropped)}): {mode} networking ignores them")
     else:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from remediate.planner import ContainerPlan, FileWrite, Plan
 from remediate.probes import ProbeResult
-from remediate.runview import run_lines
+from remediate.runview import RunView, run_view
 from remediate.spec import MASK, ContainerSpec, is_secret_name
 
 Json = dict[str, Any]
@@ -91,19 +91,15 @@ class HostResult:
 
 # --------------------------------------------------------------------------- views
 
-def shown_run_lines(spec: ContainerSpec) -> list[str]:
-    """``docker run`` lines of a spec with secrets masked."""
-    return run_lines(spec, redact=redact_value)
+def shown_run_view(spec: ContainerSpec, engine_api: str | None = None) -> RunView:
+    """The ``docker run`` view of a spec with secrets masked."""
+    return run_view(spec, engine_api=engine_api, redact=redact_value)
 
 
-def run_diff(before: ContainerSpec, after: ContainerSpec) -> list[str]:
+def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None = None) -> list[str]:
     """Line diff of two specs' ``docker run`` views: ``"  "`` same, ``"- "`` removed, ``"+ "`` added."""
-    old, new = shown_run_lines(before), shown_run_lines(after)
-    out = []
-    for line in difflib.ndiff(old, new):
-        if line.startswith(("  ", "- ", "+ ")):
-            out.append(line)
-    return out
+    old, new = shown_run_view(before, engine_api).lines(), shown_run_view(after, engine_api).lines()
+    return [line for line in difflib.ndiff(old, new) if line.startswith(("  ", "- ", "+ "))]
 
 
 def file_diff(write: FileWrite) -> list[str]:
@@ -117,8 +113,9 @@ def file_diff(write: FileWrite) -> list[str]:
     return [redact_text(line) for line in lines]
 
 
-def container_plan_json(cp: ContainerPlan) -> Json:
+def container_plan_json(cp: ContainerPlan, engine_api: str | None = None) -> Json:
     """JSON-ready view of one container's plan (secrets masked)."""
+    before, after = shown_run_view(cp.before, engine_api), shown_run_view(cp.after, engine_api)
     return {
         "container": cp.name,
         "id": cp.id[:12],
@@ -129,9 +126,11 @@ def container_plan_json(cp: ContainerPlan) -> Json:
              "before": _shown(c.field, c.before), "after": _shown(c.field, c.after)}
             for c in cp.changes
         ],
-        "run_before": shown_run_lines(cp.before),
-        "run_after": shown_run_lines(cp.after),
-        "diff": run_diff(cp.before, cp.after),
+        "run_before": before.lines(),
+        "run_after": after.lines(),
+        "diff": run_diff(cp.before, cp.after, engine_api),
+        "shell_before": before.commands(),
+        "shell_after": after.commands(),
         "files": [
             {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f)}
             for f in cp.files
@@ -149,7 +148,7 @@ def plan_json(plan: Plan) -> Json:
         "playbook": plan.playbook,
         "host": plan.host,
         "vars": redact_mapping(plan.vars),
-        "containers": [container_plan_json(cp) for cp in plan.containers],
+        "containers": [container_plan_json(cp, plan.engine_api) for cp in plan.containers],
         "changed": len(plan.changed),
     }
 
@@ -227,6 +226,14 @@ def markdown_report(data: Mapping[str, Any]) -> str:
     return redact_text("\n".join(lines)) + "\n"
 
 
+def _script(run_lines: list[str]) -> list[str]:
+    """``docker run`` lines as a shell script: the options continued with backslashes, then the
+    ``docker network connect`` commands and remarks on their own lines."""
+    run = [x for x in run_lines if not x.startswith(("docker ", "# "))]
+    rest = [x for x in run_lines if x.startswith(("docker ", "# "))]
+    return ["docker run -d \\", *[f"  {x.strip()} \\" for x in run[:-1]], f"  {run[-1].strip()}", *rest]
+
+
 def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None) -> list[str]:
     lines = [f"### {cp['container']} ({cp['id']}): {cp['action']}", ""]
     for change in cp.get("changes") or []:
@@ -237,8 +244,8 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None)
     for note in cp.get("notes") or []:
         lines.append(f"- note: {note}")
     if cp["action"] == "recreate":
-        lines += ["", "Before:", "", "```", "docker run \\", *[f"  {x} \\" for x in cp["run_before"]], "```",
-                  "", "After:", "", "```", "docker run \\", *[f"  {x} \\" for x in cp["run_after"]], "```",
+        lines += ["", "Before:", "", "```sh", *_script(cp["run_before"]), "```",
+                  "", "After:", "", "```sh", *_script(cp["run_after"]), "```",
                   "", "Diff:", "", "```diff", *[x if x[0] in "+-" else " " + x[1:] for x in cp["diff"]], "```"]
     for write in cp.get("files") or []:
         if write.get("changed"):

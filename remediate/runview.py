@@ -1,216 +1,200 @@
-"""A ContainerSpec as the equivalent ``docker run`` options, one per line: the dry-run view.
+"""A ContainerSpec as the ``docker run`` command that makes it: the dry-run view.
 
-Pure; the values of secret-looking env vars and flags go through a ``redact`` callback.
+Every option comes from the field table (:mod:`remediate.fields`). Two forms of one
+:class:`RunView`:
+
+* :meth:`RunView.lines` — one option per line (for the diff), each token POSIX shell-quoted;
+* :meth:`RunView.commands` — complete shell commands: ``docker run -d ...``, then one
+  ``docker network connect ...`` per further network.
+
+What the docker CLI cannot express is a remark (``# ...``): its own line, never an inline
+comment, so every line stays runnable. Pure; the values of secret-bearing fields go through a
+``redact`` callback.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from remediate.spec import MASK, ContainerSpec, env_to_dict
+from remediate.fields import CONFIG, ENDPOINT, HOST, Option, Remark, RenderContext, api_tuple, host_field
+from remediate.spec import ContainerSpec
 
 
-def _quote(value: str) -> str:
-    return value if value == MASK else shlex.quote(value)
+@dataclass(frozen=True)
+class RunView:
+    """The ``docker run`` form of one container.
+
+    Attributes:
+        name: the container name.
+        options: ``docker run`` options before the image, as unquoted tokens.
+        image: the image reference.
+        command: the command after the image (the entrypoint's further words first).
+        connects: per further network, the ``docker network connect`` arguments before the name.
+        remarks: what the CLI cannot express exactly.
+    """
+
+    name: str
+    options: tuple[Option, ...]
+    image: str
+    command: tuple[str, ...]
+    connects: tuple[Option, ...]
+    remarks: tuple[Remark, ...]
+
+    def lines(self) -> list[str]:
+        """One option per line, then the image, the command (a flag with its value per line),
+        the ``docker network connect`` commands and the remarks."""
+        out = [_join(opt) for opt in self.options]
+        out.append(shlex.quote(self.image))
+        out += [f"  {_join(group)}" for group in _command_groups(list(self.command))]
+        out += [self._connect(c) for c in self.connects]
+        out += [f"# {r.text}" for r in self.remarks]
+        return out
+
+    def commands(self, *, run: str = "docker run -d") -> list[str]:
+        """Complete POSIX shell commands that make this container, remarks last as comments.
+
+        Args:
+            run: the command that starts the first line (``docker create`` to make it stopped).
+        """
+        tokens = [t for opt in self.options for t in opt]
+        first = " ".join([run, *map(shlex.quote, tokens), shlex.quote(self.image), *map(shlex.quote, self.command)])
+        return [first, *(self._connect(c) for c in self.connects), *(f"# {r.text}" for r in self.remarks)]
+
+    def _connect(self, args: Option) -> str:
+        return f"docker network connect {_join((*args, self.name))}"
 
 
-def run_lines(spec: ContainerSpec, *, redact: Callable[[str, str], str] | None = None) -> list[str]:
-    """The spec as ``docker run`` options, one per line, ending with the image and command.
+def run_view(spec: ContainerSpec, *, engine_api: str | None = None,
+             redact: Callable[[str, str], str] | None = None) -> RunView:
+    """The ``docker run`` form of a spec.
 
     Args:
         spec: the spec to render.
-        redact: ``(name, value) -> shown value`` applied to env values and command flag values.
+        engine_api: the engine's API version (``"1.41"``); some options depend on it.
+        redact: ``(name, value) -> shown value`` for the values of secret-bearing fields
+            (env, labels, command flags, log options, healthcheck); None shows them as they are.
     """
-    show = redact or (lambda _name, value: value)
-    lines = [f"--name {spec.name}"]
+    ctx = RenderContext(api=api_tuple(engine_api) if engine_api else None, show=redact or (lambda _n, v: v))
+    options: list[Option] = [("--name", spec.name)]
+    remarks: list[Remark] = []
     if spec.platform:
-        lines.append(f"--platform {spec.platform}")
-    for key, value in spec.config.items():
-        lines.extend(_config_lines(key, value, show))
-    for key, value in spec.host_config.items():
-        lines.extend(_host_lines(key, value, spec.network_mode))
-    for net, ep in spec.networks.items():
-        if net != spec.network_mode and not (net == "bridge" and spec.network_mode == "default"):
-            lines.append(f"--network {net}")
-        for alias in ep.get("Aliases") or []:
-            lines.append(f"--network-alias {alias}" + ("" if net == spec.network_mode else f"  # on {net}"))
-        for ip_key, flag in (("IPv4Address", "--ip"), ("IPv6Address", "--ip6")):
-            if (ep.get("IPAMConfig") or {}).get(ip_key):
-                lines.append(f"{flag} {ep['IPAMConfig'][ip_key]}")
-        for link in ep.get("Links") or []:
-            lines.append(f"--link {link}")
-    lines.append(spec.image)
-    lines.extend(command_lines(spec.args, show))
-    return lines
+        options.append(("--platform", spec.platform))
+    rendered = [CONFIG[k].options(spec.config[k], ctx) for k in CONFIG if k in spec.config]
+    rendered += [HOST[k].options(spec.host_config[k], ctx) for k in HOST if k in spec.host_config]
+    rendered += [host_field(k).options(v, ctx) for k, v in spec.host_config.items() if k not in HOST]
+    network_options, connects, network_remarks = _networks(spec, ctx)
+    for item in [i for group in rendered for i in group] + network_options:
+        if isinstance(item, Remark):
+            remarks.append(item)
+        else:
+            options.append(item)
+    remarks += network_remarks
+    return RunView(name=spec.name, options=tuple(options), image=spec.image,
+                   command=tuple(_command(spec, ctx)), connects=tuple(connects), remarks=tuple(remarks))
 
 
-def command_lines(args: list[str], show: Callable[[str, str], str]) -> list[str]:
-    """Render a command one flag (with its value) per line, redacting secret flag values."""
-    lines: list[str] = []
+def run_lines(spec: ContainerSpec, *, engine_api: str | None = None,
+              redact: Callable[[str, str], str] | None = None) -> list[str]:
+    """Shorthand for ``run_view(...).lines()``."""
+    return run_view(spec, engine_api=engine_api, redact=redact).lines()
+
+
+# --------------------------------------------------------------------------- command
+
+def _command(spec: ContainerSpec, ctx: RenderContext) -> list[str]:
+    entrypoint = spec.config.get("Entrypoint")
+    words = ([entrypoint] if isinstance(entrypoint, str) else list(entrypoint or []))[1:]
+    return _redact_args(words + spec.args, ctx.show)
+
+
+def _redact_args(args: list[str], show: Callable[[str, str], str]) -> list[str]:
+    """Secret flag values (``--api-key X``, ``--token=X``) through ``show``."""
+    out: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
         if arg.startswith("--") and "=" in arg:
             name, _, value = arg.partition("=")
-            lines.append(f"  {name}={_quote(show(name, value))}")
-            i += 1
+            out.append(f"{name}={show(name, value)}")
         elif arg.startswith("-") and i + 1 < len(args) and not args[i + 1].startswith("-"):
-            lines.append(f"  {arg} {_quote(show(arg, args[i + 1]))}")
+            out += [arg, show(arg, args[i + 1])]
+            i += 1
+        else:
+            out.append(show("", arg))
+        i += 1
+    return out
+
+
+def _command_groups(args: list[str]) -> list[Option]:
+    """A command cut into a flag with its value per group, for one line each."""
+    groups: list[Option] = []
+    i = 0
+    while i < len(args):
+        if args[i].startswith("-") and "=" not in args[i] and i + 1 < len(args) and not args[i + 1].startswith("-"):
+            groups.append((args[i], args[i + 1]))
             i += 2
         else:
-            lines.append(f"  {shlex.quote(arg)}")
+            groups.append((args[i],))
             i += 1
-    return lines
+    return groups
 
 
-_CONFIG_FLAGS = {
-    "Hostname": "--hostname", "Domainname": "--domainname", "User": "--user",
-    "WorkingDir": "--workdir", "StopSignal": "--stop-signal", "StopTimeout": "--stop-timeout",
-    "MacAddress": "--mac-address",
-}
+# --------------------------------------------------------------------------- networks
+
+def _networks(spec: ContainerSpec, ctx: RenderContext) -> tuple[list[Option | Remark], list[Option], list[Remark]]:
+    """Options of the primary network, ``network connect`` arguments of the others, remarks."""
+    mode = spec.network_mode
+    primary = "bridge" if mode == "default" else mode
+    options: list[Option | Remark] = []
+    if mode != "default":
+        options.append(("--network", mode))
+    connects: list[Option] = []
+    remarks: list[Remark] = []
+    for net, endpoint in spec.networks.items():
+        args, net_remarks = _endpoint(net, endpoint, ctx, primary=net == primary)
+        remarks += net_remarks
+        if net == primary:
+            options += args
+        else:
+            connects.append((*(t for opt in args for t in opt), net))
+    return options, connects, remarks
 
 
-def _config_lines(key: str, value: Any, show: Callable[[str, str], str]) -> list[str]:
-    if key in _CONFIG_FLAGS:
-        return [f"{_CONFIG_FLAGS[key]} {value}"]
-    if key == "Env":
-        return [f"--env {k}" if v is None else f"--env {k}={_quote(show(k, v))}"
-                for k, v in env_to_dict(value).items()]
-    if key == "Labels":
-        return [f"--label {k}={shlex.quote(str(v))}" for k, v in value.items()]
-    if key == "ExposedPorts":
-        return [f"--expose {p}" for p in value]
-    if key == "Volumes":
-        return [f"--volume {p}" for p in value]
-    if key == "Entrypoint":
-        return [f"--entrypoint {shlex.quote(' '.join(value) if isinstance(value, list) else value)}"]
-    if key == "Tty":
-        return ["--tty"]
-    if key == "OpenStdin":
-        return ["--interactive"]
-    if key == "Healthcheck":
-        return _health_lines(value)
-    if key == "Cmd" or key.startswith("Attach") or key == "StdinOnce":
-        return []
-    return [f"--{key.lower()} {value}"]
+_RUN_ENDPOINT_FLAGS = {"Aliases": "--network-alias", "IPv4Address": "--ip", "IPv6Address": "--ip6",
+                       "LinkLocalIPs": "--link-local-ip", "Links": "--link", "DriverOpts": None,
+                       "MacAddress": "--mac-address"}
+_CONNECT_FLAGS = {**_RUN_ENDPOINT_FLAGS, "Aliases": "--alias", "DriverOpts": "--driver-opt", "MacAddress": None}
 
 
-_HEALTH_FLAGS = {"Interval": "--health-interval", "Timeout": "--health-timeout", "Retries": "--health-retries",
-                 "StartPeriod": "--health-start-period", "StartInterval": "--health-start-interval"}
+def _endpoint(net: str, endpoint: Mapping[str, Any], ctx: RenderContext, *,
+              primary: bool) -> tuple[list[Option], list[Remark]]:
+    flags = _RUN_ENDPOINT_FLAGS if primary else _CONNECT_FLAGS
+    values: list[tuple[str, Any]] = []
+    for key, value in endpoint.items():
+        if key == "IPAMConfig":
+            for ip_key, ip in value.items():
+                values += [(ip_key, v) for v in (ip if isinstance(ip, list) else [ip])]
+        elif key in ("Aliases", "Links"):
+            values += [(key, v) for v in value]
+        elif key == "DriverOpts":
+            values += [(key, f"{k}={v}") for k, v in value.items()]
+        else:
+            values.append((key, value))
+    options: list[Option] = []
+    remarks: list[Remark] = []
+    for key, value in values:
+        flag = flags.get(key)
+        if flag is None or (key == "MacAddress" and not ctx.api_at_least(ENDPOINT["MacAddress"].min_api)):
+            how = "docker run" if primary else "docker network connect"
+            remarks.append(Remark(f"NetworkSettings.Networks.{net}.{key}",
+                                  f"network {net}: {key} {value} has no {how} option (remediate sets it through the API)"))
+        else:
+            options.append((flag, str(value)))
+    return options, remarks
 
 
-def _health_lines(check: Mapping[str, Any]) -> list[str]:
-    test = list(check.get("Test") or [])
-    if test[:1] == ["NONE"]:
-        return ["--no-healthcheck"]
-    if test[:1] == ["CMD-SHELL"]:
-        lines = [f"--health-cmd {shlex.quote(' '.join(test[1:]))}"]
-    elif test[:1] == ["CMD"]:
-        lines = [f"--health-cmd {shlex.quote(json.dumps(test[1:]))}"]
-    else:
-        lines = []
-    for key, flag in _HEALTH_FLAGS.items():
-        value = check.get(key)
-        if value:
-            # Durations are nanoseconds in the API; Retries is a count.
-            lines.append(f"{flag} {value}" if key == "Retries" else f"{flag} {_duration(int(value))}")
-    return lines
-
-
-def _duration(nanoseconds: int) -> str:
-    if nanoseconds % 1_000_000_000 == 0:
-        return f"{nanoseconds // 1_000_000_000}s"
-    return f"{nanoseconds / 1_000_000:g}ms"
-
-
-_HOST_FLAGS = {
-    "NetworkMode": "--network", "IpcMode": "--ipc", "PidMode": "--pid", "UTSMode": "--uts",
-    "UsernsMode": "--userns", "CgroupnsMode": "--cgroupns", "ShmSize": "--shm-size",
-    "Runtime": "--runtime", "Memory": "--memory", "MemorySwap": "--memory-swap",
-    "MemoryReservation": "--memory-reservation", "NanoCpus": "--cpus", "CpuShares": "--cpu-shares",
-    "CpusetCpus": "--cpuset-cpus", "CpusetMems": "--cpuset-mems", "PidsLimit": "--pids-limit",
-    "OomScoreAdj": "--oom-score-adj", "CgroupParent": "--cgroup-parent", "CpuQuota": "--cpu-quota",
-    "CpuPeriod": "--cpu-period", "VolumeDriver": "--volume-driver", "Isolation": "--isolation",
-    "MemorySwappiness": "--memory-swappiness", "BlkioWeight": "--blkio-weight",
-}
-_HOST_LIST_FLAGS = {
-    "Binds": "--volume", "CapAdd": "--cap-add", "CapDrop": "--cap-drop", "Dns": "--dns",
-    "DnsSearch": "--dns-search", "DnsOptions": "--dns-option", "ExtraHosts": "--add-host",
-    "GroupAdd": "--group-add", "SecurityOpt": "--security-opt", "Links": "--link",
-    "VolumesFrom": "--volumes-from", "DeviceCgroupRules": "--device-cgroup-rule",
-}
-_HOST_BOOL_FLAGS = {
-    "Privileged": "--privileged", "ReadonlyRootfs": "--read-only", "Init": "--init",
-    "AutoRemove": "--rm", "PublishAllPorts": "--publish-all", "OomKillDisable": "--oom-kill-disable",
-}
-#: Engine defaults not worth a line in the ``docker run`` view (still carried on recreate).
-_QUIET_DEFAULTS = {
-    "IpcMode": ("private", "shareable"), "CgroupnsMode": ("host", "private"),
-    "ShmSize": (67108864,), "Runtime": ("runc",),
-}
-
-
-def _host_lines(key: str, value: Any, mode: str) -> list[str]:
-    if value in _QUIET_DEFAULTS.get(key, ()):
-        return []
-    if key in _HOST_BOOL_FLAGS:
-        return [_HOST_BOOL_FLAGS[key]]
-    if key in _HOST_LIST_FLAGS:
-        return [f"{_HOST_LIST_FLAGS[key]} {v}" for v in value]
-    if key == "NetworkMode" and mode.startswith("container:"):
-        return [f"--network container:{mode.split(':', 1)[1][:12]}"]
-    if key == "NanoCpus":
-        return [f"--cpus {value / 1e9:g}"]
-    if key in _HOST_FLAGS:
-        return [f"{_HOST_FLAGS[key]} {value}"]
-    if key == "PortBindings":
-        return [f"--publish {_publish(port, b)}" for port, binds in value.items() for b in binds or [{}]]
-    if key == "RestartPolicy":
-        name, retries = value.get("Name"), value.get("MaximumRetryCount")
-        return [f"--restart {name}:{retries}" if retries else f"--restart {name}"]
-    if key == "LogConfig":
-        return [f"--log-driver {value.get('Type')}"] + [
-            f"--log-opt {k}={v}" for k, v in (value.get("Config") or {}).items()]
-    if key == "Mounts":
-        return [f"--mount {_mount_text(m)}" for m in value]
-    if key == "Tmpfs":
-        return [f"--tmpfs {p}" + (f":{o}" if o else "") for p, o in value.items()]
-    if key == "Sysctls":
-        return [f"--sysctl {k}={v}" for k, v in value.items()]
-    if key == "Ulimits":
-        return [f"--ulimit {u['Name']}={u.get('Soft')}:{u.get('Hard')}" for u in value]
-    if key == "Devices":
-        return [f"--device {d['PathOnHost']}:{d['PathInContainer']}:{d.get('CgroupPermissions', 'rwm')}"
-                for d in value]
-    if key == "DeviceRequests":
-        return [f"--gpus {_gpus_text(r)}" for r in value]
-    return [f"# {key}={value!r}"]
-
-
-def _publish(port: str, binding: Mapping[str, Any]) -> str:
-    host_ip, host_port = binding.get("HostIp") or "", binding.get("HostPort") or ""
-    container_port = port.removesuffix("/tcp")
-    if host_ip:
-        return f"{host_ip}:{host_port}:{container_port}"
-    return f"{host_port}:{container_port}" if host_port else container_port
-
-
-def _mount_text(mount: Mapping[str, Any]) -> str:
-    parts = [f"type={mount.get('Type')}"]
-    if mount.get("Source"):
-        parts.append(f"source={mount['Source']}")
-    parts.append(f"target={mount.get('Target')}")
-    if mount.get("ReadOnly"):
-        parts.append("readonly")
-    return ",".join(parts)
-
-
-def _gpus_text(request: Mapping[str, Any]) -> str:
-    if request.get("Count") == -1:
-        return "all"
-    if request.get("DeviceIDs"):
-        return "device=" + ",".join(request["DeviceIDs"])
-    return str(request.get("Count"))
+def _join(tokens: Option) -> str:
+    return " ".join(shlex.quote(t) for t in tokens)

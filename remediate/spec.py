@@ -16,39 +16,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediate.fields import CONFIG, ENDPOINT, env_to_dict, host_field, split_bind
+
 Json = dict[str, Any]
-
-#: ``Config`` keys recreated from inspect. ``Image`` is kept apart in ``ContainerSpec.image``.
-_CONFIG_KEYS = (
-    "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
-    "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck", "Volumes",
-    "WorkingDir", "Entrypoint", "NetworkDisabled", "MacAddress", "Labels", "StopSignal",
-    "StopTimeout",
-)
-
-#: ``HostConfig`` keys the engine derives or fills in itself; copying them back would pin
-#: engine defaults (``MaskedPaths`` follows ``--privileged`` / ``systempaths``).
-_ENGINE_FILLED_HOST_KEYS = frozenset({"MaskedPaths", "ReadonlyPaths", "ContainerIDFile", "ConsoleSize"})
-
-#: Values that mean "not set" for a ``HostConfig`` key (beyond None, "", 0, False, [], {}).
-_UNSET_HOST_VALUES: dict[str, tuple[Any, ...]] = {
-    "NetworkMode": ("default", "bridge"),
-    "RestartPolicy": ({"Name": "", "MaximumRetryCount": 0}, {"Name": "no", "MaximumRetryCount": 0}),
-    "LogConfig": ({"Type": "json-file", "Config": {}},),
-    "MemorySwappiness": (-1,),
-}
-
-#: Keys where 0 / False are meaningful values and must be carried.
-_ZERO_IS_SET = frozenset({"MemorySwappiness"})
-
-#: ``Config`` keys carried on recreate but not compared: the engine only records them for
-#: clients, and ``docker run -d`` (all False) and ``docker create`` / the SDK (stdout and stderr
-#: True) spell the same container differently.
-_NOT_COMPARED = frozenset({"AttachStdin", "AttachStdout", "AttachStderr"})
 
 _ANON_VOLUME = re.compile(r"^[0-9a-f]{64}$")
 
@@ -110,9 +84,10 @@ class ContainerSpec:
         return {
             "image": self.image,
             "platform": self.platform,
-            "config": {k: _normalise(k, v) for k, v in self.config.items() if k not in _NOT_COMPARED},
-            "host_config": {k: _normalise(k, v) for k, v in self.host_config.items()},
-            "networks": {n: {k: _normalise(k, v) for k, v in ep.items()} for n, ep in self.networks.items()},
+            "config": {k: CONFIG[k].compare_form(v) for k, v in self.config.items() if CONFIG[k].compared},
+            "host_config": {k: host_field(k).compare_form(v) for k, v in self.host_config.items()},
+            "networks": {n: {k: ENDPOINT[k].compare_form(v) if k in ENDPOINT else v for k, v in ep.items()}
+                         for n, ep in self.networks.items()},
         }
 
     def to_json(self) -> Json:
@@ -151,9 +126,9 @@ def spec_from_inspect(container: Mapping[str, Any], image: Mapping[str, Any] | N
     short_id = str(container.get("Id", ""))[:12]
 
     config: Json = {}
-    for key in _CONFIG_KEYS:
+    for key, spec_field in CONFIG.items():
         value = cfg.get(key)
-        if not _is_unset(key, value):
+        if not spec_field.is_unset(value):
             config[key] = value
     _subtract_image_defaults(config, img_cfg)
     host_config = _user_host_config(host, config, img_cfg)
@@ -198,7 +173,7 @@ def anonymous_volumes(container: Mapping[str, Any]) -> dict[str, str]:
     host: Mapping[str, Any] = container.get("HostConfig") or {}
     own = set(cfg.get("Volumes") or {})
     own |= {str(m.get("Target")) for m in host.get("Mounts") or [] if m.get("Type") == "volume"}
-    own |= {_split_bind(b)[1] for b in host.get("Binds") or [] if _ANON_VOLUME.match(_split_bind(b)[0])}
+    own |= {split_bind(b)[1] for b in host.get("Binds") or [] if _ANON_VOLUME.match(split_bind(b)[0])}
     result: dict[str, str] = {}
     for mount in container.get("Mounts") or []:
         name = mount.get("Name") or ""
@@ -234,14 +209,15 @@ def _subtract_image_defaults(config: Json, img: Mapping[str, Any]) -> None:
     for key in ("Healthcheck", "WorkingDir", "User", "StopSignal"):
         if key in config and config[key] == img.get(key):
             config.pop(key)
-    for key in [k for k, v in config.items() if _is_unset(k, v)]:
+    for key in [k for k, v in config.items() if CONFIG[k].is_unset(v)]:
         config.pop(key)
 
 
 def _user_host_config(host: Mapping[str, Any], config: Json, img: Mapping[str, Any]) -> Json:
     result: Json = {}
     for key, value in host.items():
-        if key in _ENGINE_FILLED_HOST_KEYS or _is_unset(key, value):
+        spec_field = host_field(key)
+        if spec_field.engine_filled or spec_field.is_unset(value):
             continue
         result[key] = value
     if "Links" in result:
@@ -258,7 +234,7 @@ def _user_host_config(host: Mapping[str, Any], config: Json, img: Mapping[str, A
     if "Volumes" in config:
         # The SDK also lists bind targets in Config.Volumes (the CLI does not); a bind or mount
         # at the target wins, so such an entry changes nothing and is dropped.
-        mounted = {_split_bind(b)[1] for b in result.get("Binds") or []}
+        mounted = {split_bind(b)[1] for b in result.get("Binds") or []}
         mounted |= {str(m.get("Target")) for m in result.get("Mounts") or []}
         volumes = {k: v for k, v in config["Volumes"].items() if k not in mounted}
         if volumes:
@@ -311,15 +287,6 @@ def _link_to_create_form(link: str) -> str:
     return f"{target.lstrip('/')}:{alias_path.rsplit('/', 1)[-1]}"
 
 
-def _split_bind(bind: str) -> tuple[str, str, str]:
-    parts = bind.split(":")
-    if len(parts) >= 3:
-        return parts[0], parts[1], ":".join(parts[2:])
-    if len(parts) == 2:
-        return parts[0], parts[1], ""
-    return "", parts[0], ""
-
-
 def _anonymous_mount(mount: Mapping[str, Any]) -> Json:
     """A ``--mount type=volume`` given an anonymous volume by name (a recreate hands it over)
     is still the anonymous mount the user asked for."""
@@ -329,93 +296,8 @@ def _anonymous_mount(mount: Mapping[str, Any]) -> Json:
 
 
 def _is_carried_anonymous(bind: str, anon_targets: set[str]) -> bool:
-    source, target, _ = _split_bind(bind)
+    source, target, _ = split_bind(bind)
     return bool(_ANON_VOLUME.match(source)) and target in anon_targets
-
-
-def _is_unset(key: str, value: Any) -> bool:
-    if value is None or value == "" or value == [] or value == {}:
-        return True
-    if value is False:
-        return True
-    if value == 0 and not isinstance(value, bool) and key not in _ZERO_IS_SET:
-        return True
-    return value in _UNSET_HOST_VALUES.get(key, ())
-
-
-# --------------------------------------------------------------------------- comparison
-
-def _normalise(key: str, value: Any) -> Any:
-    normaliser = _NORMALISERS.get(key)
-    return normaliser(value) if normaliser else value
-
-
-def _norm_binds(binds: list[str]) -> list[str]:
-    out = []
-    for bind in binds:
-        source, target, opts = _split_bind(bind)
-        kept = sorted(o for o in opts.split(",") if o and o != "rw")
-        out.append(f"{source}:{target}" + (":" + ",".join(kept) if kept else ""))
-    return sorted(out)
-
-
-def _norm_ports(bindings: Mapping[str, Any]) -> Json:
-    out: Json = {}
-    for port, hosts in bindings.items():
-        key = port if "/" in port else f"{port}/tcp"
-        out[key] = sorted(
-            (("" if (h.get("HostIp") or "") == "0.0.0.0" else h.get("HostIp") or ""), h.get("HostPort") or "")
-            for h in hosts or []
-        )
-    return out
-
-
-def _sorted(value: Iterable[Any]) -> list[Any]:
-    return sorted(value, key=repr)
-
-
-def _norm_env(env: list[str]) -> Json:
-    return dict(sorted(env_to_dict(env).items()))
-
-
-def _norm_caps(caps: Iterable[str]) -> list[str]:
-    # The docker CLI (since 20.10) sends CAP_NET_ADMIN where the SDK and compose send NET_ADMIN.
-    out = set()
-    for cap in caps:
-        upper = cap.upper()
-        out.add(upper if upper == "ALL" or upper.startswith("CAP_") else f"CAP_{upper}")
-    return sorted(out)
-
-
-def _norm_mounts(mounts: Iterable[Mapping[str, Any]]) -> list[Json]:
-    # The SDK sends ``ReadOnly: false`` and empty option fields that the CLI leaves out.
-    kept = [{k: v for k, v in m.items() if not _is_unset(k, v)} for m in mounts]
-    return sorted(kept, key=lambda m: json.dumps(m, sort_keys=True, default=str))
-
-
-_NORMALISERS: dict[str, Callable[[Any], Any]] = {
-    "Env": _norm_env,
-    "Binds": _norm_binds,
-    "PortBindings": _norm_ports,
-    "CapAdd": _norm_caps, "CapDrop": _norm_caps, "Dns": list, "DnsSearch": list, "DnsOptions": _sorted,
-    "ExtraHosts": _sorted, "GroupAdd": _sorted, "SecurityOpt": _sorted, "Links": _sorted,
-    "Aliases": _sorted, "VolumesFrom": _sorted, "Devices": _sorted, "Ulimits": _sorted,
-    "Mounts": _norm_mounts,
-}
-
-
-def env_to_dict(env: Iterable[str]) -> dict[str, str | None]:
-    """``["A=1", "B"]`` -> ``{"A": "1", "B": None}``; the last of duplicate keys wins."""
-    result: dict[str, str | None] = {}
-    for item in env:
-        key, sep, value = item.partition("=")
-        result[key] = value if sep else None
-    return result
-
-
-def dict_to_env(env: Mapping[str, str | None]) -> list[str]:
-    """Inverse of :func:`env_to_dict`."""
-    return [k if v is None else f"{k}={v}" for k, v in env.items()]
 
 
 # --------------------------------------------------------------------------- create body
@@ -448,7 +330,7 @@ def create_body(spec: ContainerSpec, *, volumes: Mapping[str, str] | None = None
         # A bind without a source (the SDK's ``volumes=["/data"]``) is an anonymous volume too:
         # it gets the old one's name.
         binds = [f"{volumes[b]}:{b}" if b in volumes else b for b in host_config.get("Binds") or []]
-        taken = {_split_bind(b)[1] for b in binds} | {str(m.get("Target")) for m in mounts}
+        taken = {split_bind(b)[1] for b in binds} | {str(m.get("Target")) for m in mounts}
         binds += [f"{name}:{target}" for target, name in volumes.items() if target not in taken]
         if binds:
             host_config["Binds"] = binds

@@ -74,7 +74,8 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     """Survey the host and plan the playbook there (reads only)."""
     chosen = survey(conn, playbook, only=only)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
-    return planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths)
+    return planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
+                         engine_api=conn.api_version)
 
 
 def _dependents_of(target: Mapping[str, Any], inspects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

@@ -337,8 +337,9 @@ def test_run_lines_mask_secrets_when_asked() -> None:
     spec = spec_of("vllm-secrets")
     shown = run_lines(spec, redact=redact)
     text = "\n".join(shown)
-    assert f"--env HF_TOKEN={MASK}" in shown
-    assert f"  --api-key {MASK}" in shown
+    # Every token is shell-quoted, the mask too.
+    assert f"--env 'HF_TOKEN={MASK}'" in shown
+    assert f"  --api-key '{MASK}'" in shown
     assert "hf_abcdef123" not in text and "sk-secret-1" not in text
     assert "--env PYTHONUNBUFFERED=0" in shown and "  --model facebook/opt-125m" in shown
     assert "--publish 127.0.0.1:48120:8000" in shown
