@@ -215,10 +215,21 @@ def _norm_caps(caps: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
-def _norm_mounts(mounts: Iterable[Mapping[str, Any]]) -> list[Json]:
-    # The SDK sends ``ReadOnly: false`` and empty option fields that the CLI leaves out.
-    kept = [{k: v for k, v in m.items() if not is_empty(v)} for m in mounts]
+def _norm_objects(items: Iterable[Mapping[str, Any]]) -> list[Json]:
+    # The SDK sends ``ReadOnly: false``, ``DeviceIDs: []`` and empty option fields that the CLI
+    # leaves out (or the other way round).
+    kept = [_without_empty(m) for m in items]
     return sorted(kept, key=lambda m: json.dumps(m, sort_keys=True, default=str))
+
+
+def _without_empty(item: Mapping[str, Any]) -> Json:
+    out: Json = {}
+    for key, value in item.items():
+        if isinstance(value, Mapping):
+            value = _without_empty(value)
+        if not is_empty(value):
+            out[key] = value
+    return out
 
 
 def is_empty(value: Any) -> bool:
@@ -447,7 +458,7 @@ FIELDS: tuple[Field, ...] = (
     # HostConfig
     _h("NetworkMode", render=_no_option, unset=("default", "bridge")),  # with the endpoints (runview)
     _h("Binds", "set", "--volume", normalise=_norm_binds),
-    _h("Mounts", "list", render=_mounts, normalise=_norm_mounts),
+    _h("Mounts", "list", render=_mounts, normalise=_norm_objects),
     _h("VolumesFrom", "set", "--volumes-from"),
     _h("VolumeDriver", flag="--volume-driver"),
     _h("Tmpfs", "map", render=_tmpfs),
@@ -481,7 +492,7 @@ FIELDS: tuple[Field, ...] = (
     _h("Ulimits", "set", render=_ulimits),
     _h("Devices", "set", render=_devices),
     _h("DeviceCgroupRules", "set", "--device-cgroup-rule"),
-    _h("DeviceRequests", "list", render=_gpus),
+    _h("DeviceRequests", "list", render=_gpus, normalise=_norm_objects),
     _h("ShmSize", flag="--shm-size", quiet=(67108864,)),
     _h("Runtime", flag="--runtime", quiet=("runc",)),
     _h("Isolation", flag="--isolation"),

@@ -36,7 +36,9 @@ import pytest
 from remediate import playbook as pb
 from remediate.connection import Connection
 from remediate.planner import Observed, plan
+from remediate.fields import CONFIG, Field, Remark, api_tuple, host_field, is_empty
 from remediate.recreate import _create
+from remediate.runview import run_view
 from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
 from remediate.swap import Txn as _Txn
 from tests.lab.defaults_image import BUSYBOX, DEFAULTS_DOCKERFILE
@@ -227,6 +229,31 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
         # The image's own entrypoint given explicitly, no command: the image CMD must stay off.
         Case("image-entrypoint-no-cmd", body={"Image": DEFAULTS_IMAGE, "Entrypoint": ["sh", "-c"]}, start=False,
              raw=("Config.Entrypoint",), spec_keys=("config.Entrypoint",)),
+        # Values a shell must get quoted, and options an earlier docker run view lost.
+        Case("shell-metacharacters", {
+            "working_dir": "/tmp/dir with space",
+            "environment": {"QUOTES": "it's \"quoted\"", "DOLLAR": "$HOME and ${PATH}", "TICKS": "`id`",
+                            "OPS": "a;b|c&d>e<f", "SPACES": "  two  spaces  ", "STAR": "*", "NL": "line1\nline2"},
+            "labels": {"org.example.note": "a label; with $pecial `chars`"},
+            "entrypoint": ["sh"], "command": ["-c", "sleep 3600 # not a comment"],
+            "healthcheck": {"test": ["CMD-SHELL", "test -d '/tmp/dir with space' && echo \"ok\""],
+                            "interval": 1_500_000_000},
+        }, raw=("Config.WorkingDir", "Config.Env", "Config.Labels", "Config.Healthcheck"),
+            spec_keys=("config.WorkingDir", "config.Env")),
+        Case("device-cgroup-rules", {"device_cgroup_rules": ["c 1:5 r", "b 7:* rmw"]},
+             raw=("HostConfig.DeviceCgroupRules",), spec_keys=("host_config.DeviceCgroupRules",)),
+        Case("mount-options", {"mounts": [
+            Mount("/nocopy", MOUNT_VOLUME, type="volume", no_copy=True),
+            Mount("/sized", None, type="tmpfs", tmpfs_size=2 << 20, tmpfs_mode=0o1770),
+            Mount("/prop", dirs["mount"], type="bind", propagation="rprivate"),
+        ]}, raw=("HostConfig.Mounts",), spec_keys=("host_config.Mounts",)),
+        Case("ipc-shareable", {"ipc_mode": "shareable"}, raw=("HostConfig.IpcMode",),
+             spec_keys=("host_config.IpcMode",)),
+        Case("log-opts-sysctls", {"log_config": LogConfig(type="json-file", config={"max-size": "10m", "tag": "{{.Name}} x"}),
+                                  "sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
+                                  "ulimits": [Ulimit(name="nproc", soft=512, hard=1024)]},
+             raw=("HostConfig.LogConfig", "HostConfig.Sysctls", "HostConfig.Ulimits"),
+             spec_keys=("host_config.LogConfig",)),
         Case("vllm-like", {
             "image": VLLM, "environment": {"PYTHONUNBUFFERED": "0", "HF_TOKEN": "hf_secret"},
             "command": ["--model", "facebook/opt-125m", "--port", "8000"],
@@ -350,6 +377,11 @@ class Result:
     spec2: ContainerSpec | None = None
     data_read: dict[str, str] = field(default_factory=dict)
     error: BaseException | None = None
+    #: The container the plan's shell commands made (``shell_before`` run through ``sh -c``).
+    shell: dict[str, Any] | None = None
+    shell_commands: list[str] = field(default_factory=list)
+    remarks: tuple[Remark, ...] = ()
+    shell_error: BaseException | None = None
 
 
 class Lab:
@@ -362,6 +394,7 @@ class Lab:
         self.labels = {OWNER: str(os.getpid())}
         self.anonymous: set[str] = set()
         self.images: dict[str, dict[str, Any] | None] = {}
+        self.api_version = str(self.api.version()["ApiVersion"])
 
     def image(self, ref: str) -> dict[str, Any] | None:
         if ref not in self.images:
@@ -411,7 +444,32 @@ class Lab:
             result.spec2 = spec_from_inspect(copy, image)
         except Exception as exc:  # noqa: BLE001 - reported by the case's test, not the fixture
             result.error = exc
+            return result
+        try:
+            # The copy gives back what it holds (static IPs, published ports) before the shell makes
+            # a third container of the same configuration.
+            self.api.stop(copy_id, timeout=0)
+            self.shell_round_trip(result, spec1)
+            self.api.stop(f"{case.name}-sh", timeout=0)
+            if case.start:
+                self.api.start(copy_id)
+                _wait_running(self.api, copy_id)
+        except Exception as exc:  # noqa: BLE001 - reported by the shell round-trip test
+            result.shell_error = exc
         return result
+
+    def shell_round_trip(self, result: Result, spec: ContainerSpec) -> None:
+        """Run the plan's ``shell_before`` commands with ``sh -c`` and the real docker CLI."""
+        name = f"{result.case.name}-sh"
+        view = run_view(spec.replace(name=name), engine_api=self.api_version)
+        result.remarks = view.remarks
+        result.shell_commands = view.commands(run="docker run -d" if result.case.start else "docker create")
+        for command in result.shell_commands:
+            done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60,
+                                  env={**os.environ, "DOCKER_CLI_HINTS": "false"})
+            assert done.returncode == 0, f"{command}\n{done.stderr}"
+        result.shell = dict(self.api.inspect_container(name))
+        self.anonymous |= set(anonymous_volumes(result.shell).values())
 
     def helpers(self) -> None:
         """Containers other cases refer to: a link target, a network owner, a volume source."""
@@ -658,3 +716,65 @@ def test_whole_config_matches(corpus: dict[str, Result], case_id: str) -> None:
             if a != b:
                 diffs[key] = (a, b)
         assert not diffs, diffs
+
+
+# --------------------------------------------------------------------------- the shown commands
+
+#: Inspect fields the docker CLI cannot set as the engine holds them, per case: the view must
+#: carry a remark naming each of them, and only these.
+_CLI_GAPS = {
+    "entrypoint-cmd": {"Config.Entrypoint"},
+    "image-entrypoint-no-cmd": {"Config.Entrypoint"},
+    # The SDK's stdin_open also sets StdinOnce; a detached docker run -i cannot.
+    "tty-stdin": {"Config.StdinOnce"},
+}
+#: What a remark on a field leaves the CLI unable to reproduce.
+_GAP_SPREAD = {"Config.Entrypoint": {"Config.Entrypoint", "Config.Cmd"}}
+
+
+def _expected_gaps(case_id: str, api_version: str) -> set[str]:
+    gaps = set(_CLI_GAPS.get(case_id, set()))
+    if case_id == "mac-address" and api_tuple(api_version) < (1, 44):
+        gaps.add("Config.MacAddress")
+    return gaps
+
+
+def _anonymous_free_mounts(inspect: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return sorted((m.get("Type"), m.get("Destination"), m.get("RW"),
+                   None if len(m.get("Name") or "") == 64 else m.get("Name") or m.get("Source"))
+                  for m in inspect.get("Mounts") or [])
+
+
+def _same(table: Field | None, a: Any, b: Any) -> bool:
+    """Equal as the engine reads them: null and [] are both "not set", and the CLI's spellings
+    (``CAP_NET_ADMIN``, ``:rw``, env order) are the same setting (the field table's comparison)."""
+    unset = table.is_unset if table is not None else is_empty
+    if unset(a) or unset(b):
+        return unset(a) and unset(b)
+    return a == b or (table is not None and table.compare_form(a) == table.compare_form(b))
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_shell_commands_reproduce_the_container(corpus: dict[str, Result], lab: Lab, case_id: str) -> None:
+    """``shell_before`` run with ``sh -c`` and the real docker CLI makes the same container."""
+    r = _result(corpus, case_id)
+    if r.shell_error is not None:
+        raise r.shell_error
+    assert r.original is not None and r.shell is not None
+    gaps = {remark.field for remark in r.remarks}
+    assert gaps == _expected_gaps(case_id, lab.api_version), (r.remarks, r.shell_commands)
+    skipped = {path for gap in gaps for path in _GAP_SPREAD.get(gap, {gap})}
+    for section in ("Config", "HostConfig"):
+        diffs = {}
+        for key in set(r.original[section]) | set(r.shell[section]):
+            path = f"{section}.{key}"
+            if path in skipped or (section == "Config" and key in CONFIG and not CONFIG[key].compared):
+                continue
+            a, b = _raw(r.original, path), _raw(r.shell, path)
+            if not _same(CONFIG.get(key) if section == "Config" else host_field(key), a, b):
+                diffs[key] = (a, b)
+        assert not diffs, (diffs, r.shell_commands)
+    assert _endpoint_view(r.shell) == _endpoint_view(r.original), r.shell_commands
+    assert _anonymous_free_mounts(r.shell) == _anonymous_free_mounts(r.original), r.shell_commands
+    if r.case.start:
+        assert r.shell["State"]["Running"], r.shell["State"]
