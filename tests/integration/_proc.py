@@ -62,6 +62,15 @@ def pad_journal(journal: Path, count: int = 1500) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
+def fill_disk(disk: Path, leave: int) -> Path:
+    """Fill the file system of ``disk`` with one file, leaving ``leave`` bytes free."""
+    import shutil
+
+    filler = disk / "filler"
+    filler.write_bytes(b"x" * (shutil.disk_usage(disk).free - leave))
+    return filler
+
+
 def remediate_env(state_dir: str, **extra: str) -> dict[str, str]:
     """Environment for a remediate process: its own state directory, no inherited knobs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REMEDIATE_")}

@@ -27,6 +27,7 @@ from tests.integration._proc import (
     SEED_TEMPLATE,
     Background,
     engine_state_dir,
+    fill_disk,
     host_port,
     names_with_prefix,
     pad_journal,
@@ -627,27 +628,6 @@ def test_a_torn_end_record_is_healed_by_recover_and_the_next_apply_works(vllm: V
 
 # --------------------------------------------------------------------------- a full disk
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs (16 pages) to hold the state directory."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "jrn-small-disk", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
-
-
-def _fill(disk: Path, leave: int) -> Path:
-    """Fill ``disk`` with one file, leaving ``leave`` bytes free."""
-    import shutil
-
-    filler = disk / "filler"
-    filler.write_bytes(b"x" * (shutil.disk_usage(disk).free - leave))
-    return filler
-
-
 @pytest.mark.parametrize("leave", [16, 8192], ids=["few-bytes", "room-for-the-lock-only"])
 def test_a_full_disk_fails_the_apply_before_the_swap(leave: int, vllm: Vllm, docker_client: Any,
                                                     small_disk: Path) -> None:
@@ -655,7 +635,7 @@ def test_a_full_disk_fails_the_apply_before_the_swap(leave: int, vllm: Vllm, doc
 
     full = dataclasses.replace(vllm, state_dir=str(small_disk))
     engine_state_dir(full.state_dir).mkdir()
-    _fill(small_disk, leave)
+    fill_disk(small_disk, leave)
 
     result = run(full.apply_args("--yes"), full.state_dir)
 
@@ -682,7 +662,7 @@ def test_a_disk_filling_up_during_the_apply_costs_no_record(vllm: Vllm, docker_c
 
     full = dataclasses.replace(vllm, state_dir=str(small_disk))
     engine_state_dir(full.state_dir).mkdir()
-    _fill(small_disk, RESERVE_BYTES + 4096)  # the lock and the reserve take it all: no room for the journal
+    fill_disk(small_disk, RESERVE_BYTES + 4096)  # the lock and the reserve take it all: no room for the journal
 
     result = run(full.apply_args("--yes"), full.state_dir)
 
@@ -710,7 +690,7 @@ def test_an_end_record_that_cannot_be_written_is_no_success(vllm: Vllm, docker_c
     journal = engine_state_dir(full.state_dir) / "journal.jsonl"
     with journal.open("ab") as fh:  # blank lines (read as nothing) up to the page end: the next record
         fh.write(b"\n" * (-journal.stat().st_size % 4096))  # needs a new page of the disk...
-    filler = _fill(small_disk, 0)  # ...and the rest is taken too
+    filler = fill_disk(small_disk, 0)  # ...and the rest is taken too
     resume.touch()
 
     code = proc.wait()

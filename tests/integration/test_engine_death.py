@@ -5,7 +5,8 @@ original under its name, running, with its restart policy and its id, or the new
 only if it had verified.
 
 The apply pauses after the phase's journal step (tests.integration.pausing_remediate); the test
-kills the dockerd, then lets the apply carry on. One lab host serves every phase.
+kills the dockerd, then lets the apply carry on. One lab host serves every phase, and the tests of
+the journal written over SFTP (garbage before a record, a full disk).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.integration._proc import PLAYBOOK, WAIT, run, start
+from tests.integration._proc import PLAYBOOK, WAIT, fill_disk, run, start
 from tests.lab.hosts import LabHost, kill_dockerd, lab_hosts, restart_dockerd
 
 IMAGE = "remediate-test/fake-vllm:1"
@@ -137,3 +138,57 @@ def _wait_settled(client: Any, name: str) -> dict[str, Any]:
         if inspect["State"]["Running"] or time.monotonic() > deadline:
             return inspect
         time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------- the journal over SFTP
+
+def _journal_dir(host: LabHost, state_dir: str) -> Path:
+    """The host's journal directory (the lab hosts share this machine's file system)."""
+    from remediate.connection import Connection
+
+    with Connection(host.docker_url) as conn:
+        return Path(state_dir, conn.engine_id)
+
+
+def test_garbage_before_a_record_over_sftp_loses_no_record(host: LabHost, engine: Any, state_dir: str,
+                                                           tmp_path: Path) -> None:
+    original = engine.inspect_container(NAME)
+    journal = _journal_dir(host, state_dir) / "journal.jsonl"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(b"\x00\x01 not a record")  # no newline at the end
+    proc = start(["apply", "fix-vllm-404", *_where(host), "-e", f"template_host_path={tmp_path}/tpl.jinja", "--yes"],
+                 state_dir, REMEDIATE_PAUSE_AT="parked")
+    try:
+        proc.wait_for("remediate: paused at parked")
+    finally:
+        proc.stop()
+    assert journal.read_bytes().startswith(b"\x00\x01 not a record\n{")  # the begin on a line of its own
+
+    result = run(["recover", *_where(host)], state_dir)
+
+    assert "Traceback" not in result.output
+    assert result.code == 0, result.output
+    assert f"{NAME}: restored the original" in result.stdout
+    assert "journal.jsonl line 1: not a journal record; skipped" in result.stderr
+    now = engine.inspect_container(NAME)
+    assert now["Id"] == original["Id"] and now["State"]["Running"] and now["HostConfig"]["RestartPolicy"] == POLICY
+
+
+@pytest.mark.parametrize("leave", [16, 8192], ids=["few-bytes", "room-for-the-lock-only"])
+def test_a_full_disk_over_sftp_fails_before_anything_changed(leave: int, host: LabHost, engine: Any,
+                                                            small_disk: Path, tmp_path: Path) -> None:
+    original = engine.inspect_container(NAME)
+    _journal_dir(host, str(small_disk)).mkdir()
+    fill_disk(small_disk, leave)
+
+    result = run(["apply", "fix-vllm-404", *_where(host), "-e", f"template_host_path={tmp_path}/tpl.jinja", "--yes"],
+                 str(small_disk))
+
+    assert "Traceback" not in result.output
+    assert result.code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert "cannot create" in line or "no room for the journal, nothing was changed" in line, line
+    assert _names(engine) == {NAME} and engine.inspect_container(NAME)["Id"] == original["Id"]
+    assert not (tmp_path / "tpl.jinja").exists()
+    left = sorted(p.name for p in _journal_dir(host, str(small_disk)).iterdir())
+    assert left == [], left  # no lock, no reserve, no torn record
