@@ -13,7 +13,12 @@ once with ``parallel``, when no neighbours are tied to them):
 5. verify: running, stable, healthy if it has a healthcheck, and the playbook's probes;
 6. success: keep the backup (stopped) for ``remediate rollback``, prune older ones;
    failure: remove the new one, rename the backup back, restore its restart policy, start it,
-   restore the files. If that fails too: ``rollback failed`` with the manual steps.
+   restore the files. If that fails too (e.g. the engine died): ``rollback failed`` with the
+   manual steps, and the journal keeps the transaction open for ``remediate recover``.
+
+All of it runs while the journal holds room on the host's disk (``Journal.reserved``): a full
+disk fails before anything changed. An end record that still cannot be written is a
+``JournalError`` saying what state the container is in (never a plain success).
 
 The swap itself and its undo log live in :mod:`remediate.swap`; putting things back
 (``rollback``, ``recover``) in :mod:`remediate.restore`.
