@@ -7,6 +7,7 @@ failed and was rolled back, 2 bad input or nothing could be done, 3 rollback fai
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -82,6 +83,27 @@ def main() -> None:
     Inspect, show a dry-run diff, recreate faithfully (every option you did not ask to change is
     kept), verify, and roll back on failure.
     """
+    library = logging.getLogger("remediate")
+    for handler in [h for h in library.handlers if isinstance(h, _WarnOnce)]:
+        library.removeHandler(handler)
+    library.addHandler(_WarnOnce())
+
+
+class _WarnOnce(logging.Handler):
+    """The library's warnings (e.g. damaged journal lines skipped) on stderr: one line each,
+    each once per run, redacted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from remediate.report import redact_text
+
+        text = redact_text(record.getMessage())
+        if text not in self.seen:
+            self.seen.add(text)
+            click.echo(f"remediate: warning: {text}", err=True)
 
 
 @main.command("list")

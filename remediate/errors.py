@@ -14,7 +14,8 @@
     ├── PlanError                       a plan cannot be built or is no longer valid
     │   └── PlanStaleError              the container drifted since it was planned
     ├── ApplyError                      the change failed; the original was restored
-    │   └── ProbeFailed                 verification failed after the change
+    │   ├── ProbeFailed                 verification failed after the change
+    │   └── JournalError                the host's journal could not be written (disk full)
     ├── RollbackFailed                  the change failed AND restoring failed
     ├── LockedError                     another run holds the host or container
     │   └── RecoverNeeded               an earlier apply on the host did not finish
@@ -98,6 +99,10 @@ class ApplyError(RemediateError):
 
 class ProbeFailed(ApplyError):
     """Verification failed after the change; the original was restored."""
+
+
+class JournalError(ApplyError):
+    """A record could not be written to the host's journal (a full disk, a lost connection)."""
 
 
 class RollbackFailed(RemediateError):

@@ -2,12 +2,14 @@
 
 Both speak the same small protocol (read, atomic write, durable append, exclusive create,
 remove, rename, list) and raise OS errors; :class:`remediate.connection.Connection` translates
-them.
+them. Writes are checked to be whole and reach the disk (fsync; over SFTP the OpenSSH
+``fsync@openssh.com`` extension) before they count as done.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -27,7 +29,9 @@ class HostFiles(Protocol):
         """Write atomically (temp file + rename), creating parent directories."""
 
     def append(self, path: str, data: bytes) -> None:
-        """Append durably; the file is created 0600 with its directories if missing."""
+        """Append ``data`` (a line) as a line of its own: a newline first if the file does not
+        end with one; all or nothing (a failed write is cut off again); fsynced. The file is
+        created 0600 with its directories if missing."""
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         """Create a 0600 file only if nothing is there; False when it already exists."""
@@ -64,7 +68,12 @@ class LocalFiles:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         tmp = _tmp_name(path)
         try:
-            Path(tmp).write_bytes(content)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                _write_all(fd, content)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.chmod(tmp, mode)
             os.replace(tmp, path)
         except BaseException:
@@ -73,13 +82,36 @@ class LocalFiles:
             raise
 
     def append(self, path: str, data: bytes) -> None:
-        self._write_fd(path, data, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # no torn line left for the next append to glue onto
+                raise
+        finally:
+            os.close(fd)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         try:
-            self._write_fd(path, data, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return False
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        except OSError:
+            self.remove(path)  # an empty lock would be taken for a stale one
+            raise
+        finally:
+            os.close(fd)
         return True
 
     def remove(self, path: str) -> None:
@@ -97,15 +129,28 @@ class LocalFiles:
         except FileNotFoundError:
             return []
 
-    @staticmethod
-    def _write_fd(path: str, data: bytes, flags: int) -> None:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, flags, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (``os.write`` may write less: a full disk writes what fits)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def _sftp_fsync(fh: Any) -> None:
+    """fsync an open SFTP file (OpenSSH's ``fsync@openssh.com``; paramiko has no call for it).
+    A server without the extension leaves it to its own flushing."""
+    from paramiko.sftp import CMD_EXTENDED
+
+    try:
+        fh.sftp._request(CMD_EXTENDED, "fsync@openssh.com", fh.handle)
+    except OSError as exc:
+        if "unsupported" not in str(exc).lower():
+            raise
 
 
 class SftpFiles:
@@ -130,6 +175,8 @@ class SftpFiles:
         try:
             with self.sftp.open(tmp, "wb") as fh:
                 fh.write(content)
+                fh.flush()
+                _sftp_fsync(fh)
             self.sftp.chmod(tmp, mode)
             self.sftp.posix_rename(tmp, path)
         except BaseException:
@@ -139,19 +186,40 @@ class SftpFiles:
 
     def append(self, path: str, data: bytes) -> None:
         self._makedirs(os.path.dirname(path))
-        with self.sftp.open(path, "ab") as fh:
-            fh.write(data)
-            fh.flush()
+        try:
+            size = int(self.sftp.stat(path).st_size or 0)
+        except FileNotFoundError:
+            size = 0
+        if size:
+            with self.sftp.open(path, "rb") as fh:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    data = b"\n" + data
+        try:
+            with self.sftp.open(path, "ab") as fh:
+                fh.write(data)
+                fh.flush()
+                _sftp_fsync(fh)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self.sftp.truncate(path, size)  # no torn line left for the next append to glue onto
+            raise
         self.sftp.chmod(path, 0o600)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         self._makedirs(os.path.dirname(path))
         try:
-            with self.sftp.open(path, "wbx") as fh:
-                fh.write(data)
+            fh = self.sftp.open(path, "wbx")
         except OSError:
             if self.read(path).exists:  # SFTP servers report EEXIST as a generic failure
                 return False
+            raise
+        try:
+            with fh:
+                fh.write(data)
+                fh.flush()
+        except OSError:
+            self.remove(path)  # an empty lock would be taken for a stale one
             raise
         self.sftp.chmod(path, 0o600)
         return True

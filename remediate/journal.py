@@ -6,13 +6,21 @@ set with ``REMEDIATE_STATE_DIR``),
 so a crash of the controller, a dropped SSH connection or a reboot leaves a record next to the
 containers it concerns. ``journal.jsonl`` holds one JSON object a line::
 
-    {"tx": ID, "op": "begin", "container": NAME, "old_id": ..., "backup": ..., "temp": ...,
+    {"v": 1, "tx": ID, "op": "begin", "container": NAME, "old_id": ..., "backup": ..., "temp": ...,
      "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode"}], ...}
-    {"tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|verified", ...}
-    {"tx": ID, "op": "end", "result": "recreated|rolled back|rollback failed|recovered: ..."}
+    {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|verified", ...}
+    {"v": 1, "tx": ID, "op": "end", "result": "recreated|rolled back|rollback failed|recovered: ..."}
 
-Previous file contents are saved under ``files/<tx>/`` before they are overwritten. Nothing
-secret is written to the journal itself: specs are not stored, only names, ids and paths.
+``v`` is the record format (records without it are version 0, read the same way). Previous file
+contents are saved under ``files/<tx>/`` before they are overwritten. Nothing secret is written
+to the journal itself: specs are not stored, only names, ids and paths.
+
+Damage is expected (a full disk, a crash mid-write, a hand edit): every record is appended as a
+whole line of its own (all or nothing, fsynced; see :meth:`remediate.hostfiles.HostFiles.append`),
+and reading skips lines that are not a record of the right shape, with a warning (logger
+``remediate.journal``), without losing the record after them. ``recover`` moves damaged lines
+aside (:meth:`Journal.heal`). A transaction is settled only by an end that leaves a clean state
+(:data:`SETTLED`); any other end (``rollback failed``, ``recover failed``) leaves it for ``recover``.
 
 Every run reads ``journal.jsonl`` to refuse a host with an unfinished apply, so the file is kept
 small: once it has grown past :data:`ROTATE_BYTES` and nothing in it is unfinished, it is moved
@@ -21,21 +29,22 @@ aside to ``journal-<time>.jsonl``; ``history`` and ``rollback`` still read those
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
+import logging
 import os
 import socket
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
 from remediate.connection import Connection
-from remediate.errors import LockedError, RecoverNeeded
+from remediate.errors import ApplyError, JournalError, LockedError, RecoverNeeded
 from remediate.swap import stamp
 
 Json = dict[str, Any]
@@ -43,9 +52,22 @@ DEFAULT_STATE_DIR = "/var/lib/remediate"
 #: Size past which a finished journal file is moved aside (about a hundred applies).
 ROTATE_BYTES = 256 * 1024
 _ARCHIVE = "journal-"
+#: The record format written now (a record without ``v`` is version 0).
+VERSION = 1
+#: Room held on the host's disk while a run changes anything, freed for its own records if the
+#: disk fills up meanwhile: an apply never loses a record it writes after its first change.
+RESERVE_BYTES = 16 * 1024
+#: End results that leave a clean state; any other end is finished by ``recover``.
+SETTLED = ("recreated", "rolled back", "restored")
+_SETTLED_PREFIX = "recovered: "
+_OPS = ("begin", "step", "end", "revert-dropped")
 
-#: Fault injection for the crash tests: pause (print, then sleep) right after journaling this step.
-_PAUSE_ENV = "REMEDIATE_PAUSE_AT"
+RecordHook = Callable[[dict[str, Any]], None]
+#: Called with each record once it is durably appended, by every journal made without an
+#: ``on_record`` of its own. A test seam (the crash tests pause there); unset in normal use.
+default_on_record: RecordHook | None = None
+
+_log = logging.getLogger(__name__)
 
 
 def state_dir(conn: Connection) -> str:
@@ -73,7 +95,12 @@ class Journal:
     conn: Connection
     directory: str = ""
     rotate_bytes: int = ROTATE_BYTES
+    #: Called with each record once it is durably appended (see :data:`default_on_record`).
+    on_record: RecordHook | None = field(default_factory=lambda: default_on_record)
+    #: What reading found damaged (each said once): lines skipped, records without a begin.
+    warnings: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _reserve: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = self.directory or state_dir(self.conn)
@@ -84,27 +111,107 @@ class Journal:
         return f"{self.directory}/journal.jsonl"
 
     def append(self, record: Json) -> None:
-        """Append one record (durably) to the host's journal; safe from several threads."""
+        """Append one record (durably, as a whole line) to the host's journal; safe from several
+        threads.
+
+        Raises:
+            JournalError: it could not be written (nothing of it is left in the file).
+        """
+        line = (json.dumps({"v": VERSION, **record}, sort_keys=True) + "\n").encode()
         with self._lock:
-            self.conn.append_file(self.path, (json.dumps(record, sort_keys=True) + "\n").encode())
+            try:
+                self.conn.append_file(self.path, line)
+            except ApplyError as exc:
+                if self._reserve is None:
+                    raise self._unwritable(exc) from exc
+                # The disk filled up during the run: its reserve makes room for its own records.
+                self._free_reserve()
+                try:
+                    self.conn.append_file(self.path, line)
+                except ApplyError as again:
+                    raise self._unwritable(again) from again
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def _unwritable(self, exc: ApplyError) -> JournalError:
+        label = self.conn.label
+        return JournalError(f"{label}: cannot write the journal: {exc.message.removeprefix(f'{label}: ')}", host=label)
+
+    @contextlib.contextmanager
+    def reserved(self) -> Iterator[None]:
+        """Hold :data:`RESERVE_BYTES` of the host's disk beside the journal for the block (a run
+        that changes things), so a disk filling up meanwhile cannot cost a record of it.
+
+        Raises:
+            JournalError: no room for it: the host's disk is full, nothing was changed.
+        """
+        path = f"{self.directory}/reserve"
+        try:
+            self.conn.write_file(path, b"\0" * RESERVE_BYTES, 0o600)
+        except ApplyError as exc:
+            label = self.conn.label
+            raise JournalError(f"{label}: no room for the journal, nothing was changed: "
+                               f"{exc.message.removeprefix(f'{label}: ')}", host=label) from exc
+        self._reserve = path
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._free_reserve()
+
+    def _free_reserve(self) -> None:
+        if self._reserve is not None:
+            path, self._reserve = self._reserve, None
+            self.conn.remove_file(path)
+
+    def _read(self, path: str) -> Parsed:
+        parsed = parse(self.conn.read_path(path).content or b"", path)
+        self._warn(parsed.problems)
+        return parsed
+
+    def _warn(self, problems: list[str]) -> None:
+        for problem in problems:
+            message = f"{self.conn.label}: {problem}"
+            if message not in self.warnings:
+                self.warnings.append(message)
+                _log.warning("%s", message)
 
     def records(self, *, archived: bool = False) -> list[Json]:
         """Every record of the current file (with ``archived``: of the moved-aside ones before
-        it too), oldest first; unreadable lines are skipped."""
+        it too), oldest first; damaged lines are skipped (see :attr:`warnings`)."""
         archives = sorted(n for n in self.conn.list_dir(self.directory)
                           if n.startswith(_ARCHIVE) and n.endswith(".jsonl")) if archived else []
         records: list[Json] = []
         for path in [*(f"{self.directory}/{n}" for n in archives), self.path]:
-            records.extend(_parse(self.conn.read_path(path).content or b""))
+            records.extend(self._read(path).records)
         return records
+
+    def heal(self) -> str | None:
+        """Move the damaged lines of the journal file (a torn last record, bytes that are no
+        record) aside to ``damaged-<time>.txt`` and keep the rest; call it under the host's lock.
+
+        Returns:
+            Where the damaged lines went, or None when there were none.
+        """
+        parsed = self._read(self.path)
+        if not parsed.damaged:
+            return None
+        aside = f"{self.directory}/damaged-{stamp()}.txt"
+        self.conn.write_file(aside, b"\n".join(parsed.damaged) + b"\n", 0o600)
+        self.conn.write_file(self.path, parsed.clean, 0o600)
+        self._warn([f"moved {len(parsed.damaged)} damaged line(s) of the journal aside to {aside}"])
+        return aside
 
     def transactions(self, *, archived: bool = False) -> list[Transaction]:
         """Transactions rebuilt from the records, oldest first."""
-        return _transactions(self.records(archived=archived))
+        transactions, orphans = _transactions(self.records(archived=archived))
+        self._warn(orphans)
+        return transactions
 
     def unfinished(self) -> list[Transaction]:
-        """Transactions that began and never ended (a crash, a kill, a lost connection)."""
-        return [t for t in self.transactions() if t.end is None]
+        """Transactions not settled: never ended (a crash, a kill, a lost connection) or ended
+        in a state that is not clean (``rollback failed``: the engine died, say)."""
+        return [t for t in self.transactions() if not t.settled]
 
     def pending_reverts(self) -> list[Transaction]:
         """Time-boxed applies (``revert_at``) not yet undone: no later transaction touched the
@@ -124,14 +231,15 @@ class Journal:
         Raises:
             RecoverNeeded: says which containers, and to run ``remediate recover``.
         """
-        content = self.conn.read_path(self.path).content or b""
-        transactions = _transactions(_parse(content))
-        unfinished = [t for t in transactions if t.end is None]
+        parsed = self._read(self.path)
+        transactions, orphans = _transactions(parsed.records)
+        self._warn(orphans)
+        unfinished = [t for t in transactions if not t.settled]
         if unfinished:
             names = ", ".join(sorted({str(t.begin.get("container")) for t in unfinished}))
             raise RecoverNeeded(f"{self.conn.label}: an earlier apply did not finish ({names}); "
                                 "run `remediate recover` first", host=self.conn.label)
-        if len(content) > self.rotate_bytes and not _pending_reverts(transactions):
+        if parsed.size > self.rotate_bytes and not _pending_reverts(transactions):
             self.conn.rename_file(self.path, f"{self.directory}/{_ARCHIVE}{stamp()}.jsonl")
 
     @staticmethod
@@ -146,9 +254,6 @@ class Journal:
     def step(self, tx: str, step: str, **fields: Any) -> None:
         """Record that a step is done (before the next one starts)."""
         self.append({"tx": tx, "op": "step", "step": step, "time": _now(), **fields})
-        if os.environ.get(_PAUSE_ENV) == step:
-            print(f"remediate: paused at {step}", file=sys.stderr, flush=True)
-            time.sleep(3600)
 
     def end(self, tx: str, result: str, **fields: Any) -> None:
         """Close a transaction with its result."""
@@ -184,6 +289,12 @@ class Transaction:
         """The transaction id."""
         return str(self.begin["tx"])
 
+    @property
+    def settled(self) -> bool:
+        """True when it ended in a clean state (see :data:`SETTLED`): nothing left for ``recover``."""
+        result = str(self.end.get("result")) if self.end else ""
+        return result in SETTLED or result.startswith(_SETTLED_PREFIX)
+
     def done(self, step: str) -> bool:
         """True when the journal says ``step`` completed."""
         return any(s.get("step") == step for s in self.steps)
@@ -196,27 +307,146 @@ class Transaction:
         return self.begin.get(key)
 
 
-def _parse(content: bytes) -> list[Json]:
-    records = []
-    for line in content.decode("utf-8", "replace").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a torn last line after a crash
-    return records
+@dataclass(frozen=True)
+class Parsed:
+    """A journal file as read: its records, what was wrong with it, and the file without it."""
+
+    records: list[Json]
+    problems: list[str]
+    damaged: list[bytes]
+    clean: bytes
+    size: int
 
 
-def _transactions(records: list[Json]) -> list[Transaction]:
-    by_tx: dict[str, Transaction] = {}
-    for record in records:
-        tx = record.get("tx")
-        if not tx:
+def parse(content: bytes, where: str = "journal") -> Parsed:
+    """Read the records of a journal file, skipping (and describing) every damaged line: one that
+    is no JSON, JSON of the wrong shape (see :func:`check_record`), or a torn last record.
+    A record glued to bytes before it on its line (an older writer did not start each record on
+    a fresh line) is still read.
+    """
+    name = where.rsplit("/", 1)[-1]
+    records: list[Json] = []
+    problems: list[str] = []
+    damaged: list[bytes] = []
+    clean: list[bytes] = []
+    lines = content.split(b"\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
             continue
-        if record.get("op") == "begin":
+        record, start = _decode(line)
+        why = "not a journal record" if record is None else check_record(record)
+        if why is None:
+            records.append(record)
+            clean.append(line[start:])
+            if start:
+                damaged.append(line[:start])
+                problems.append(f"{name} line {number}: bytes before a record skipped")
+            continue
+        damaged.append(line)
+        torn = number == len(lines) and record is None
+        problems.append(f"{name} line {number}: " + ("torn last record (an interrupted write); "
+                                                      "`remediate recover` moves it aside" if torn
+                                                      else f"{why}; skipped"))
+    return Parsed(records, problems, damaged, b"".join(c + b"\n" for c in clean), len(content))
+
+
+def _decode(line: bytes) -> tuple[Any, int]:
+    """The JSON value of a line and where it starts in it (the last ``{`` from which the rest of
+    the line is one JSON object); (None, 0) when there is none."""
+    try:
+        return json.loads(line), 0
+    except ValueError:
+        pass
+    decoder = json.JSONDecoder()
+    start = line.rfind(b"{")
+    while start > 0:
+        try:
+            text = line[start:].decode("utf-8")
+            value, stop = decoder.raw_decode(text)
+            if isinstance(value, dict) and not text[stop:].strip():
+                return value, start
+        except ValueError:
+            pass
+        start = line.rfind(b"{", 0, start)
+    return None, 0
+
+
+_BEGIN_TEXT = ("container", "old_id")
+_OPTIONAL_TEXT = {"begin": ("kind", "temp", "backup", "playbook", "new_id"), "step": ("new_id",),
+                  "end": ("new_id", "error"), "revert-dropped": ("reason",)}
+
+
+def check_record(record: Any) -> str | None:
+    """Why ``record`` is not a journal record of a shape this version reads, or None if it is.
+
+    Only what is read back is checked: ``tx`` and ``op``; a begin's container, ids, policy and
+    files; a step's name and its dependent; an end's result and revert time.
+
+    >>> check_record({"tx": "a1", "op": "begin"})
+    'a begin record without container'
+    """
+    if not isinstance(record, dict):
+        return f"not a JSON object ({type(record).__name__})"
+    version = record.get("v", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        return "bad record version"
+    if not isinstance(record.get("tx"), str) or not record["tx"]:
+        return "no transaction id"
+    op = record.get("op")
+    if op not in _OPS:
+        return f"unknown op {str(op)[:20]!r}"
+    if op == "begin":
+        for key in _BEGIN_TEXT:
+            if not isinstance(record.get(key), str) or not record[key]:
+                return f"a begin record without {key}"
+        if not isinstance(record.get("restart_policy"), dict | None):
+            return "a begin record with a bad restart_policy"
+        if not isinstance(record.get("was_running", False), bool):
+            return "a begin record with a bad was_running"
+        if not isinstance(record.get("revert_after"), int | float | None) or isinstance(record.get("revert_after"), bool):
+            return "a begin record with a bad revert_after"
+        files = record.get("files") or []
+        if not isinstance(files, list) or not all(_file_entry(f) for f in files):
+            return "a begin record with bad files"
+    elif op == "step":
+        if not isinstance(record.get("step"), str):
+            return "a step record without step"
+        dep = record.get("dependent")
+        if dep is not None and not (isinstance(dep, dict) and all(isinstance(dep.get(k), str)
+                                                                   for k in ("name", "old_id", "temp"))
+                                    and isinstance(dep.get("restart_policy"), dict | None)):
+            return "a step record with a bad dependent"
+    elif op == "end":
+        if not isinstance(record.get("result"), str):
+            return "an end record without result"
+        due = record.get("revert_at")
+        if due is not None and (not isinstance(due, int | float) or isinstance(due, bool)):
+            return "an end record with a bad revert_at"
+    for key in _OPTIONAL_TEXT[op]:
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"a {op} record with a bad {key}"
+    return None
+
+
+def _file_entry(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+            and isinstance(entry.get("saved"), str | None)
+            and isinstance(entry.get("mode"), int | None) and not isinstance(entry.get("mode"), bool))
+
+
+def _transactions(records: list[Json]) -> tuple[list[Transaction], list[str]]:
+    """Transactions of the records, and a warning per transaction whose begin is missing."""
+    by_tx: dict[str, Transaction] = {}
+    orphans: dict[str, None] = {}
+    for record in records:
+        tx = record["tx"]
+        if record["op"] == "begin":
             by_tx[tx] = Transaction(begin=record)
         elif tx in by_tx:
             by_tx[tx].add(record)
-    return list(by_tx.values())
+        else:
+            orphans[tx] = None
+    return list(by_tx.values()), [f"records of transaction {tx} without its begin record skipped" for tx in orphans]
 
 
 def _pending_reverts(transactions: list[Transaction]) -> list[Transaction]:
@@ -324,7 +554,10 @@ def history(journal: Journal, container: str | None = None) -> Iterator[Json]:
     for tx in reversed(transactions):
         if container and tx.begin.get("container") != container:
             continue
-        result = tx.end.get("result") if tx.end else "unfinished (run remediate recover)"
+        if tx.end is None:
+            result = "unfinished (run remediate recover)"
+        else:
+            result = str(tx.end.get("result")) + ("" if tx.settled else " (run remediate recover)")
         if tx.id in pending and tx.end:
             due = float(tx.end["revert_at"])
             when = datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds")

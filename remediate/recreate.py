@@ -13,7 +13,12 @@ once with ``parallel``, when no neighbours are tied to them):
 5. verify: running, stable, healthy if it has a healthcheck, and the playbook's probes;
 6. success: keep the backup (stopped) for ``remediate rollback``, prune older ones;
    failure: remove the new one, rename the backup back, restore its restart policy, start it,
-   restore the files. If that fails too: ``rollback failed`` with the manual steps.
+   restore the files. If that fails too (e.g. the engine died): ``rollback failed`` with the
+   manual steps, and the journal keeps the transaction open for ``remediate recover``.
+
+All of it runs while the journal holds room on the host's disk (``Journal.reserved``): a full
+disk fails before anything changed. An end record that still cannot be written is a
+``JournalError`` saying what state the container is in (never a plain success).
 
 The swap itself and its undo log live in :mod:`remediate.swap`; putting things back
 (``rollback``, ``recover``) in :mod:`remediate.restore`.
@@ -31,6 +36,7 @@ from typing import Any, Literal
 from remediate import probes
 from remediate.connection import Connection
 from remediate.errors import (
+    JournalError,
     PlanStaleError,
     ProbeFailed,
     RemediateError,
@@ -101,12 +107,13 @@ def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: flo
     for cp in plan.changed:
         _check_fresh(conn, cp)
     cancel = cancel or threading.Event()
-    if decide is None and parallel > 1 and not any(cp.dependents for cp in plan.changed):
-        results = _apply_parallel(conn, plan, journal, parallel, timeout=timeout,
-                                  keep_backups=keep_backups, report=report, cancel=cancel)
-    else:
-        results = _apply_serial(conn, plan, journal, decide, timeout=timeout,
-                                keep_backups=keep_backups, report=report, cancel=cancel)
+    with journal.reserved():  # a full disk fails here, before anything changed
+        if decide is None and parallel > 1 and not any(cp.dependents for cp in plan.changed):
+            results = _apply_parallel(conn, plan, journal, parallel, timeout=timeout,
+                                      keep_backups=keep_backups, report=report, cancel=cancel)
+        else:
+            results = _apply_serial(conn, plan, journal, decide, timeout=timeout,
+                                    keep_backups=keep_backups, report=report, cancel=cancel)
     return HostResult(plan.host, plan, tuple(results), time.monotonic() - started)
 
 
@@ -205,15 +212,38 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         report(cp.name, "restore")
         left = txn.rollback()
         action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
-        journal.end(tx, action, error=safe_message(exc.message))
+        _end(journal, tx, cp.name, action, error=safe_message(exc.message))
+        # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
+        manual = (*left, RECOVER_STEP) if left else ()
         return ContainerResult(cp.name, action, cp.id, None, None, checks, exc.message,
-                               time.monotonic() - started, tuple(left))
+                               time.monotonic() - started, manual)
     report(cp.name, "done")
     _prune_backups(conn, cp.name, keep_backups)
     # A time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
     due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
-    journal.end(tx, "recreated", new_id=new_id, **due)
+    _end(journal, tx, cp.name, "recreated", new_id=new_id, **due)
     return ContainerResult(cp.name, "recreated", cp.id, new_id, backup, checks, None, time.monotonic() - started)
+
+
+#: The last manual step after a failed restore: the journal still has the whole transaction.
+RECOVER_STEP = "remediate recover    # once the engine answers again: finishes this from the journal"
+
+
+def _end(journal: Journal, tx: str, name: str, result: str, **fields: Any) -> None:
+    """Close ``tx``; if its end cannot be written, say so instead of reporting ``result``.
+
+    The containers are left as ``result`` says (a verified new one is kept): the journal shows
+    the transaction unfinished, and ``recover`` settles it (keeps a verified new container,
+    else puts the original back).
+
+    Raises:
+        JournalError: the end record could not be written.
+    """
+    try:
+        journal.end(tx, result, **fields)
+    except JournalError as exc:
+        raise JournalError(f"{exc.message}; {name} is {result} but the journal does not say so: "
+                           "run `remediate recover` to finish it", host=exc.host, container=name) from exc
 
 
 def safe_message(message: str) -> str:

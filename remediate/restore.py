@@ -33,7 +33,7 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
     """
     started = time.monotonic()
     journal = journal or Journal(conn)
-    with HostLock(conn, f"rollback {name}"):
+    with HostLock(conn, f"rollback {name}"), journal.reserved():
         journal.require_finished()
         current = conn.inspect_container(name)
         backups = backups_of(conn, name)
@@ -121,9 +121,13 @@ class Recovery:
 
 
 def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None = None) -> list[Recovery]:
-    """Finish every unfinished apply on the host: keep the new container if the journal says it
-    verified, else put the original back (container, restart policy, files). Decided from the
-    journal and what the engine shows. Then undo time-boxed changes whose hold was cut short.
+    """Finish every apply or rollback the journal does not show settled (never ended, or ended
+    ``rollback failed`` / ``recover failed``, e.g. when the engine died): keep the new container
+    if the journal says it verified and the engine still shows it under the name, else put the
+    original back (container, name, restart policy, running state, files). Every step checks what
+    the engine shows first, so a half-done restore is finished, not repeated. A damaged journal
+    file is healed first (:meth:`Journal.heal`). Then undo time-boxed changes whose hold was cut
+    short. A transaction recover cannot finish stays open (``recover failed``): run it again.
 
     Raises:
         LockedError: another live run holds the host.
@@ -131,8 +135,9 @@ def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None 
     journal = journal or Journal(conn)
     results = []
     with HostLock(conn, "recover"):
+        journal.heal()
         for tx in journal.unfinished():
-            if tx.done("verified"):
+            if _verified_in_place(conn, tx):
                 results.append(_roll_forward(conn, journal, tx))
             else:
                 results.append(_roll_back(conn, journal, tx))
@@ -167,8 +172,19 @@ def revert_pending(conn: Connection, *, timeout: float = 60.0, playbook: str | N
     return done
 
 
+def _verified_in_place(conn: Connection, tx: Transaction) -> bool:
+    """True when the journal says the new container verified and the engine still has it under
+    the name (a restore that failed half-way may have moved or removed it since)."""
+    if not tx.done("verified") or not tx.value("new_id"):
+        return False
+    new = _inspect_if_there(conn, str(tx.value("new_id")))
+    return new is not None and str(new.get("Name", "")).lstrip("/") == tx.begin["container"]
+
+
 def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
     name = str(tx.begin["container"])
+    if tx.begin.get("was_running"):  # e.g. the engine restarted since, and its policy is `no`
+        _start_if_stopped(conn, str(tx.value("new_id")), name, [])
     for dep in _dependents(tx):  # their old copies are no backups of a change
         old = _inspect_if_there(conn, str(dep["old_id"]))
         if old is not None and str(old.get("Name", "")).lstrip("/") != dep["name"]:

@@ -53,13 +53,22 @@ def pad_journal(journal: Path, count: int = 1500) -> None:
     lines = []
     for _ in range(count):
         tx = uuid.uuid4().hex[:12]
-        lines.append(json.dumps({"tx": tx, "op": "begin", "kind": "apply", "container": "rt-elsewhere",
+        lines.append(json.dumps({"tx": tx, "op": "begin", "kind": "apply", "container": "rt-elsewhere", "old_id": tx,
                                  "playbook": "fix-vllm-404", "time": "2026-01-01T00:00:00+00:00",
                                  "backup": f"rt-elsewhere-remediate-backup-{tx}"}))
         lines.append(json.dumps({"tx": tx, "op": "end", "result": "recreated"}))
     journal.parent.mkdir(parents=True, exist_ok=True)
     with journal.open("a") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def fill_disk(disk: Path, leave: int) -> Path:
+    """Fill the file system of ``disk`` with one file, leaving ``leave`` bytes free."""
+    import shutil
+
+    filler = disk / "filler"
+    filler.write_bytes(b"x" * (shutil.disk_usage(disk).free - leave))
+    return filler
 
 
 def remediate_env(state_dir: str, **extra: str) -> dict[str, str]:
@@ -105,7 +114,10 @@ class Background:
     _pumps: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.proc = subprocess.Popen([REMEDIATE, *self.args], env=dict(self.env), stdout=subprocess.PIPE,
+        # A pause is injected by a test-only entry point (the library has just a journal hook).
+        command = [sys.executable, "-m", "tests.integration.pausing_remediate"] if "REMEDIATE_PAUSE_AT" in self.env \
+            else [REMEDIATE]
+        self.proc = subprocess.Popen([*command, *self.args], env=dict(self.env), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                                      start_new_session=True)
         for name, stream, sink in (("stdout", self.proc.stdout, self.stdout),
@@ -165,7 +177,9 @@ class Background:
 
 
 def start(args: Sequence[str], state_dir: str, **extra_env: str) -> Background:
-    """Start `remediate ARGS` in the background."""
+    """Start `remediate ARGS` in the background; with ``REMEDIATE_PAUSE_AT=<step>`` (and
+    optionally ``REMEDIATE_RESUME_FILE``) it pauses after that journal step (see
+    :mod:`tests.integration.pausing_remediate`)."""
     return Background(list(args), remediate_env(state_dir, **extra_env))
 
 

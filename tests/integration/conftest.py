@@ -1,8 +1,10 @@
-"""Fixtures shared by the catalog and diagnose tests."""
+"""Fixtures shared by the integration tests: the catalog lab, a small disk."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,3 +20,15 @@ def lab(docker_client: Any) -> Iterator[Lab]:
         yield lab
     finally:
         lab.cleanup()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (16 pages), e.g. to hold a state directory that fills up."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "rt-small-disk", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -1,8 +1,9 @@
 """Crash safety on the real engine: `remediate apply` killed with SIGKILL at every step of the
 recreate, then `remediate recover`; host locks (concurrent apply refused, stale lock taken over).
 
-The apply runs as a real process with REMEDIATE_PAUSE_AT=<step>: it journals the step, prints
-`remediate: paused at <step>` and sleeps; the test kills it by PID and reaps it.
+The apply runs as a real process with REMEDIATE_PAUSE_AT=<step> (the test-only entry point
+tests.integration.pausing_remediate): it journals the step, prints `remediate: paused at <step>`
+and sleeps; the test kills it by PID and reaps it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.integration._proc import (
     SEED_TEMPLATE,
     Background,
     engine_state_dir,
+    fill_disk,
     host_port,
     names_with_prefix,
     pad_journal,
@@ -529,3 +531,182 @@ def test_a_grown_journal_is_moved_aside_and_still_read_by_history_and_rollback(v
     assert len(list(journal_dir.glob("journal-*.jsonl"))) == 2
     assert vllm.template.read_text() == OLD_CONTENT  # ...and still found there: the file is restored
     assert _inspect(docker_client, vllm.name)["Id"] == vllm.original["Id"]
+
+
+# --------------------------------------------------------------------------- a damaged journal
+
+def _journal(vllm: Vllm) -> Path:
+    path = engine_state_dir(vllm.state_dir) / "journal.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _no_traceback(*results: Any) -> None:
+    for result in results:
+        assert "Traceback" not in result.output, result.output
+
+
+def test_garbage_without_newline_then_a_kill_while_parked_is_recovered(vllm: Vllm, docker_client: Any) -> None:
+    journal = _journal(vllm)
+    journal.write_bytes(b'{"tx": "half-written')  # no newline: the next record must not be glued on
+    proc = vllm.start_apply("parked")
+    proc.wait_for("remediate: paused at parked")
+    proc.kill()
+    assert journal.read_bytes().startswith(b'{"tx": "half-written\n{')  # begin on a line of its own
+
+    result = run(["recover"], vllm.state_dir)
+
+    _no_traceback(result)
+    assert result.code == 0, result.output
+    assert f"{vllm.name}: restored the original" in result.stdout
+    assert "torn last record" not in result.stderr  # not the last line any more: skipped...
+    assert "journal.jsonl line 1: not a journal record; skipped" in result.stderr
+    assert "moved 1 damaged line(s) of the journal aside" in result.stderr  # ...and moved aside
+    _assert_original_back(docker_client, vllm, None)
+    [aside] = engine_state_dir(vllm.state_dir).glob("damaged-*.txt")
+    assert aside.read_bytes() == b'{"tx": "half-written\n'
+    again = run(["history"], vllm.state_dir)
+    assert again.code == 0 and again.stderr == ""  # healed: nothing left to warn about
+
+
+WRONG_SHAPES = [b"[1,2,3]", b"42", b'{"tx":[1]}', b'{"tx": "b0", "op": "begin"}', b'"text"', b"null"]
+
+
+def test_wrong_shape_records_are_skipped_with_one_warning_each(vllm: Vllm, docker_client: Any) -> None:
+    _journal(vllm).write_bytes(b"\n".join(WRONG_SHAPES) + b"\n")
+
+    applied = run(vllm.apply_args("--yes"), vllm.state_dir)
+    history = run(["history", "--format", "json"], vllm.state_dir)
+
+    _no_traceback(applied, history)
+    assert applied.code == 0, applied.output
+    assert "recreated" in applied.stdout
+    warnings = [line for line in applied.stderr.splitlines() if line.startswith("remediate: warning: ")]
+    assert len(warnings) == len(WRONG_SHAPES), applied.stderr  # each said once
+    assert "journal.jsonl line 4: a begin record without container; skipped" in applied.stderr
+    assert history.code == 0
+    assert [r["result"] for r in json.loads(history.stdout)] == ["recreated"]
+    assert "line 1: not a JSON object (list); skipped" in history.stderr
+
+    recovered = run(["recover"], vllm.state_dir)
+
+    _no_traceback(recovered)
+    assert recovered.code == 0 and recovered.stdout.startswith("nothing to recover")
+    assert f"moved {len(WRONG_SHAPES)} damaged line(s) of the journal aside" in recovered.stderr
+    assert run(["history"], vllm.state_dir).stderr == ""
+    assert run(vllm.apply_args("--yes"), vllm.state_dir).stdout.count("no changes") == 1
+
+
+def test_a_torn_end_record_is_healed_by_recover_and_the_next_apply_works(vllm: Vllm, docker_client: Any) -> None:
+    assert run(vllm.apply_args("--yes"), vllm.state_dir).code == 0
+    new_id = _inspect(docker_client, vllm.name)["Id"]
+    journal = _journal(vllm)
+    whole = journal.read_bytes()
+    last = whole.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    assert b'"op": "end"' in last
+    journal.write_bytes(whole[:len(whole) - len(last) // 2 - 1])  # the end record torn half-way
+
+    refused = run(vllm.apply_args("--yes"), vllm.state_dir)
+
+    _no_traceback(refused)
+    assert refused.code == 2
+    assert "torn last record (an interrupted write); `remediate recover` moves it aside" in refused.stderr
+    assert "run `remediate recover` first" in refused.stderr
+
+    result = run(["recover"], vllm.state_dir)
+
+    _no_traceback(result)
+    assert result.code == 0, result.output
+    assert f"{vllm.name}: kept the verified new container" in result.stdout  # it had verified
+    assert _inspect(docker_client, vllm.name)["Id"] == new_id
+    assert journal.read_bytes().endswith(b"\n")
+    again = run(vllm.apply_args("--yes"), vllm.state_dir)
+    assert again.code == 0 and "no changes" in again.stdout and again.stderr == "", again.output
+    rows = json.loads(run(["history", "--format", "json"], vllm.state_dir).stdout)
+    assert [r["result"] for r in rows] == ["recovered: kept the verified new container"]
+
+
+# --------------------------------------------------------------------------- a full disk
+
+@pytest.mark.parametrize("leave", [16, 8192], ids=["few-bytes", "room-for-the-lock-only"])
+def test_a_full_disk_fails_the_apply_before_the_swap(leave: int, vllm: Vllm, docker_client: Any,
+                                                    small_disk: Path) -> None:
+    import dataclasses
+
+    full = dataclasses.replace(vllm, state_dir=str(small_disk))
+    engine_state_dir(full.state_dir).mkdir()
+    fill_disk(small_disk, leave)
+
+    result = run(full.apply_args("--yes"), full.state_dir)
+
+    _no_traceback(result)
+    assert result.code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert "No space left on device" in line, line
+    assert "recreated" not in result.stdout
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name}  # nothing created, nothing parked
+    now = _inspect(docker_client, vllm.name)
+    assert now["Id"] == vllm.original["Id"] and now["State"]["Running"]
+    assert not vllm.template.exists()  # not even the playbook's file
+    left = sorted(p.name for p in engine_state_dir(full.state_dir).iterdir())
+    assert left in ([], ["journal.jsonl"]), left  # no lock, no reserve, no torn record
+    if left:
+        assert not (engine_state_dir(full.state_dir) / "journal.jsonl").read_bytes()
+
+
+def test_a_disk_filling_up_during_the_apply_costs_no_record(vllm: Vllm, docker_client: Any,
+                                                            small_disk: Path) -> None:
+    import dataclasses
+
+    from remediate.journal import RESERVE_BYTES, parse
+
+    full = dataclasses.replace(vllm, state_dir=str(small_disk))
+    engine_state_dir(full.state_dir).mkdir()
+    fill_disk(small_disk, RESERVE_BYTES + 4096)  # the lock and the reserve take it all: no room for the journal
+
+    result = run(full.apply_args("--yes"), full.state_dir)
+
+    _no_traceback(result)
+    assert result.code == 0, result.output
+    assert "recreated" in result.stdout
+    parsed = parse((engine_state_dir(full.state_dir) / "journal.jsonl").read_bytes())
+    assert parsed.problems == []
+    assert [r.get("step", r["op"]) for r in parsed.records][-2:] == ["verified", "end"]
+    assert sorted(p.name for p in engine_state_dir(full.state_dir).iterdir()) == ["files", "journal.jsonl"] or \
+        sorted(p.name for p in engine_state_dir(full.state_dir).iterdir()) == ["journal.jsonl"]
+
+
+def test_an_end_record_that_cannot_be_written_is_no_success(vllm: Vllm, docker_client: Any, small_disk: Path,
+                                                             tmp_path: Path) -> None:
+    import dataclasses
+
+    full = dataclasses.replace(vllm, state_dir=str(small_disk))
+    resume = tmp_path / "resume"
+    proc = start(full.apply_args("--yes"), full.state_dir, REMEDIATE_PAUSE_AT="verified",
+                 REMEDIATE_RESUME_FILE=str(resume))
+    vllm.procs.append(proc)
+    proc.wait_for("remediate: paused at verified")
+    (engine_state_dir(full.state_dir) / "reserve").unlink()  # someone else takes the room it held...
+    journal = engine_state_dir(full.state_dir) / "journal.jsonl"
+    with journal.open("ab") as fh:  # blank lines (read as nothing) up to the page end: the next record
+        fh.write(b"\n" * (-journal.stat().st_size % 4096))  # needs a new page of the disk...
+    filler = fill_disk(small_disk, 0)  # ...and the rest is taken too
+    resume.touch()
+
+    code = proc.wait()
+
+    output = "".join(proc.stdout + proc.stderr)
+    assert "Traceback" not in output
+    assert code == 2, output
+    assert "is recreated but the journal does not say so: run `remediate recover` to finish it" in output
+    new = _inspect(docker_client, vllm.name)
+    assert new["Id"] != vllm.original["Id"] and new["State"]["Running"]  # verified: kept
+    filler.unlink()
+    assert "run `remediate recover` first" in run(full.apply_args("--yes"), full.state_dir).stderr
+
+    result = run(["recover"], full.state_dir)
+
+    assert result.code == 0, result.output
+    assert f"{vllm.name}: kept the verified new container" in result.stdout
+    assert _inspect(docker_client, vllm.name)["Id"] == new["Id"]
+    assert "no changes" in run(full.apply_args("--yes"), full.state_dir).stdout

@@ -105,7 +105,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LabError", "LabHost", "cleanup_lab", "ensure_client_key", "lab_hosts"]
+__all__ = ["LabError", "LabHost", "cleanup_lab", "dockerd_pid", "ensure_client_key", "kill_dockerd", "lab_hosts",
+           "restart_dockerd"]
 
 LOCK_DIR = Path("/run/remediate-lab")
 NETNS_DIR = Path("/var/run/netns")
@@ -115,6 +116,8 @@ SSHD = "/usr/sbin/sshd"
 SSH_PORT = 22
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+#: The daemons of the labs this process runs, per host name.
+_LIVE: dict[str, list[subprocess.Popen[bytes]]] = {}
 
 
 class LabError(RuntimeError):
@@ -772,6 +775,7 @@ def lab_hosts(
     key_path, client_pub = ensure_client_key(keys_dir)
     names = [_name(prefix, i) for i in range(1, count + 1)]
     procs: dict[str, list[subprocess.Popen[bytes]]] = {n: [] for n in names}
+    _LIVE.update(procs)  # restart_dockerd() adds to these lists; the teardown reaps them
 
     with (
         _flock(LOCK_DIR / f"{prefix}.lock", lock_timeout),
@@ -798,23 +802,10 @@ def lab_hosts(
                 # Own UTS namespace too: `hostname` over ssh and `docker info` Name say <name>.
                 p.uts_file.touch()
                 _run(["unshare", f"--uts={p.uts_file}", "hostname", name])
-                nsenter = ["nsenter", f"--net={p.netns_file}", f"--uts={p.uts_file}", "--"]
-                dockerd_argv = [
-                    DOCKERD,
-                    "--config-file", str(p.run / "daemon.json"),
-                    "--data-root", str(p.data_root),
-                    "--exec-root", str(p.exec_root),
-                    "--pidfile", str(p.docker_pid),
-                    "-H", f"unix://{p.sock}",
-                    "--containerd-namespace", name,
-                    "--containerd-plugins-namespace", f"{name}-plugins",
-                    "--shutdown-timeout", "2",
-                    "--log-level", "warn",
-                ]  # fmt: skip
-                dockerd = _popen_daemon(nsenter + dockerd_argv, p.run / "dockerd.log")
+                dockerd = _popen_daemon(_dockerd_argv(p), p.run / "dockerd.log")
                 procs[name].append(dockerd)
                 sshd = _popen_daemon(
-                    nsenter + [SSHD, "-D", "-e", "-f", str(p.sshd_dir / "sshd_config")],
+                    _nsenter(p) + [SSHD, "-D", "-e", "-f", str(p.sshd_dir / "sshd_config")],
                     p.run / "sshd.log",
                 )
                 procs[name].append(sshd)
@@ -874,6 +865,106 @@ def lab_hosts(
             yield hosts
         finally:
             _teardown(prefix, names, procs)
+            for n in names:
+                _LIVE.pop(n, None)
+
+
+def _nsenter(p: _Paths) -> list[str]:
+    return ["nsenter", f"--net={p.netns_file}", f"--uts={p.uts_file}", "--"]
+
+
+def _dockerd_argv(p: _Paths) -> list[str]:
+    """How the lab starts a host's dockerd (also when it restarts one)."""
+    return _nsenter(p) + [
+        DOCKERD,
+        "--config-file", str(p.run / "daemon.json"),
+        "--data-root", str(p.data_root),
+        "--exec-root", str(p.exec_root),
+        "--pidfile", str(p.docker_pid),
+        "-H", f"unix://{p.sock}",
+        "--containerd-namespace", p.name,
+        "--containerd-plugins-namespace", f"{p.name}-plugins",
+        "--shutdown-timeout", "2",
+        "--log-level", "warn",
+    ]  # fmt: skip
+
+
+def dockerd_pid(host: LabHost) -> int:
+    """The PID of the host's own dockerd, as the lab recorded it (checked against its start time)."""
+    p = _Paths(host.name)
+    pid, start = json.loads(p.procs.read_text())["dockerd"]
+    if _proc_starttime(pid) != start:
+        raise LabError(f"lab host {host.name}: its dockerd (pid {pid}) is not running")
+    return int(pid)
+
+
+def kill_dockerd(host: LabHost, sig: int = signal.SIGKILL) -> None:
+    """Kill the host's dockerd (only that process, by its PID) and wait until it is gone; its
+    containers' shims live on, as after a real crash of the daemon."""
+    p = _Paths(host.name)
+    pid = dockerd_pid(host)
+    containerd = _containerd_pid(p)
+    _kill(pid, sig)
+    for proc in _LIVE.get(host.name, []):
+        if proc.pid == pid:
+            proc.wait(timeout=30)  # reap it (a zombie still looks alive)
+    # Its managed containerd dies with it (parent-death signal): a restart must not find it
+    # still shutting down, or it reuses it and times out dialling its socket.
+    if _wait_dead([pid, *([containerd] if containerd else [])], 30):
+        raise LabError(f"lab host {host.name}: dockerd (pid {pid}) or its containerd did not die")
+
+
+def _containerd_pid(p: _Paths) -> int | None:
+    """The PID of the host's managed containerd, if it runs (checked by its command line)."""
+    try:
+        pid = int((p.exec_root / "containerd" / "containerd.pid").read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if str(p.exec_root) in cmdline else None
+
+
+def restart_dockerd(host: LabHost, timeout: float = 90.0, attempts: int = 3) -> int:
+    """Start the host's dockerd again, the way the lab starts it; returns its PID once it answers.
+
+    Like a service manager, it tries again when the daemon exits: the first start after a crash
+    can time out waiting for its containerd, which first cleans up after the shims of the
+    containers that outlived the crash (about 15 s here); the next start finds them cleaned up.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _restart_dockerd(host, timeout)
+        except _DaemonExited:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _DaemonExited(LabError):
+    """A (re)started dockerd exited before it answered."""
+
+
+def _restart_dockerd(host: LabHost, timeout: float) -> int:
+    p = _Paths(host.name)
+    try:
+        running: int | None = dockerd_pid(host)
+    except LabError:
+        running = None
+    if running is not None:
+        raise LabError(f"lab host {host.name}: its dockerd (pid {running}) still runs")
+    dockerd = _popen_daemon(_dockerd_argv(p), p.run / "dockerd.log")
+    _LIVE.setdefault(host.name, []).append(dockerd)
+    record = json.loads(p.procs.read_text())
+    record["dockerd"] = [dockerd.pid, _proc_starttime(dockerd.pid)]
+    _write(p.procs, json.dumps(record) + "\n")
+    deadline = time.monotonic() + timeout
+    while not _docker_ready(p.sock):
+        if dockerd.poll() is not None:
+            raise _DaemonExited(_failure(host.name, f"restarted dockerd exited ({dockerd.returncode})"))
+        if time.monotonic() > deadline:
+            raise LabError(_failure(host.name, f"restarted dockerd not ready after {timeout}s"))
+        time.sleep(0.05)
+    return dockerd.pid
 
 
 def _failure(name: str, what: str) -> str:

@@ -1,0 +1,39 @@
+"""`remediate` with a pause after one journal step: the crash tests' fault injection, kept out of
+the library (it only has the ``on_record`` hook of :class:`remediate.journal.Journal`).
+
+``python -m tests.integration.pausing_remediate ARGS...`` runs ``remediate ARGS...``; right after
+the journal records step ``$REMEDIATE_PAUSE_AT`` it prints ``remediate: paused at <step>`` on
+stderr and waits: until the file ``$REMEDIATE_RESUME_FILE`` exists (then it carries on, e.g. into
+an engine the test killed meanwhile), else for an hour (the test kills it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from remediate import journal
+from remediate.cli import main
+
+_paused = threading.Event()  # pause once: a resumed run carries on to its end
+
+
+def _pause(record: dict[str, Any]) -> None:
+    step = os.environ.get("REMEDIATE_PAUSE_AT")
+    if _paused.is_set() or record.get("op") != "step" or record.get("step") != step:
+        return
+    _paused.set()
+    print(f"remediate: paused at {step}", file=sys.stderr, flush=True)
+    resume = os.environ.get("REMEDIATE_RESUME_FILE")
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline and not (resume and os.path.exists(resume)):
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    journal.default_on_record = _pause
+    sys.argv[0] = "remediate"
+    main()
