@@ -111,12 +111,14 @@ def show(playbook: str) -> None:
 def _describe(book: Playbook) -> str:
     import yaml
 
+    from remediate.redaction import redact_mapping
+
     lines = [f"{book.name}  (safety: {book.safety})", "", " ".join(book.description.split()), ""]
     lines.append("select (any of):" if len(book.selectors) > 1 else "select:")
     for sel in book.selectors:
         lines.append("  - " + ", ".join(f"{k}={v}" for k, v in sel.model_dump(exclude_defaults=True).items()))
     lines.append("vars:" if book.vars else "vars: none")
-    lines.extend(f"  {k} = {v!r}" for k, v in book.vars.items())
+    lines.extend(f"  {k} = {v!r}" for k, v in redact_mapping(book.vars).items())
     lines.append("changes:")
     for change in book.changes:
         text = yaml.safe_dump(change.model_dump(exclude_defaults=True, by_alias=True), default_flow_style=True,

@@ -10,7 +10,8 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from remediate.spec import MASK, ContainerSpec, env_to_dict
+from remediate.redaction import MASK
+from remediate.spec import ContainerSpec, env_to_dict
 
 
 def _quote(value: str) -> str:

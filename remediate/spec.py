@@ -52,19 +52,6 @@ _NOT_COMPARED = frozenset({"AttachStdin", "AttachStdout", "AttachStderr"})
 
 _ANON_VOLUME = re.compile(r"^[0-9a-f]{64}$")
 
-SECRET_KEY_PATTERN = re.compile(
-    r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|^AWS_)", re.IGNORECASE
-)
-
-
-#: What a secret value is shown as.
-MASK = "***"
-
-
-def is_secret_name(name: str) -> bool:
-    """Return True when an env var or flag name looks like it holds a secret."""
-    return bool(SECRET_KEY_PATTERN.search(name.lstrip("-").replace("-", "_")))
-
 
 @dataclass(frozen=True)
 class ContainerSpec:

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from remediate.redaction import is_secret_name
 from remediate.runview import run_lines
 from remediate.spec import (
     ContainerSpec,
     anonymous_volumes,
     create_body,
-    is_secret_name,
     spec_from_inspect,
 )
 
