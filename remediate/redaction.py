@@ -20,7 +20,7 @@ Two deliberate exceptions:
 Values. A value of a secret name is shown as :data:`MASK`. Any other value, and any free text
 (engine errors, HTTP bodies, logs), is shown with its secret *shapes* masked: URL userinfo
 passwords (``scheme://user:***@host``), ``Authorization: <scheme> ***``, ``Bearer ***``,
-``Basic ***`` (when base64 of ``user:pass``), PEM blocks, and pairs whose name is secret by the
+``Basic ***`` (when base64 of ``user:pass``), PEM blocks (``-----BEGIN REDACTED-----***``), and pairs whose name is secret by the
 rule above: ``NAME=value``, ``NAME: value`` (the name UPPER, snake, kebab, dotted or quoted; a
 capitalised or lower-case prose word before a colon is left alone), ``--name value`` and
 ``--name=value``, quoted values masked whole. Plain words are never masked: "unknown host key for
@@ -74,7 +74,9 @@ def is_secret_name(name: str) -> bool:
 
 # --------------------------------------------------------------------------- shapes in values
 
-_PEM = re.compile(r"(-----BEGIN ([A-Z0-9 ]+)-----).*?(?:-----END \2-----|\Z)", re.DOTALL)
+_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(?:-----END \1-----|\Z)", re.DOTALL)
+#: A PEM block as shown: not even its label (``PRIVATE KEY``) is left.
+_PEM_SHOWN = "-----BEGIN REDACTED-----" + MASK
 _URL_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:\"']*):([^\s/?#\"']*)@")
 _PROXY_USERINFO = re.compile(r"^([^\s:/@]+):([^\s/@]+)@([\w.\-]+(?::\d+)?/?)$")
 _AUTH_HEADER = re.compile(
@@ -151,7 +153,7 @@ def redact_text(text: str) -> str:
     """
     if not text:
         return text
-    text = _PEM.sub(lambda m: f"{m.group(1)}{MASK}-----END {m.group(2)}-----", text)
+    text = _PEM.sub(_PEM_SHOWN, text)
     text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     text = _AUTH_HEADER.sub(_auth_header, text)
     text = _BEARER.sub(_bearer, text)
