@@ -218,3 +218,26 @@ def test_secret_var_values_are_masked_where_rendered() -> None:
     assert mask_values("custom_openai/mistral, true", secrets) == "custom_openai/mistral, true"
     assert mask_json({"verify": ["contains 'sk-long-secret'"], "n": 1}, secrets) == {"verify": ["contains '***'"], "n": 1}
     assert secret_var_names(vars) == ["api_key", "pin_token", "proxy", "use_token"]
+
+
+def test_docker_run_view_is_redacted_before_rendering() -> None:
+    from remediate.report import shown_run_lines
+    from remediate.spec import ContainerSpec
+
+    spec = ContainerSpec(
+        name="vllm", image="vllm/vllm-openai:v0.6.3",
+        config={"Env": ["HF_TOKEN=hf_abcdef123456", "DATABASE_URL=https://user:s3cr3tpw@db.example",
+                        "TOKENIZERS_PARALLELISM=false"],
+                "Labels": {"com.example.token": "tok-12345abcdef", "app": "vllm"},
+                "Cmd": ["--api-key", "sk-verysecret", "--max-num-batched-tokens", "8192"]},
+        host_config={"LogConfig": {"Type": "splunk", "Config": {"splunk-token": "spl-123456", "splunk-index": "main"}}},
+    )
+
+    text = "\n".join(shown_run_lines(spec, ["main"]))
+
+    for secret in ("hf_abcdef123456", "s3cr3tpw", "tok-12345abcdef", "sk-verysecret", "spl-123456"):
+        assert secret not in text
+    for shown in ("--env HF_TOKEN=***", "user:***@db.example", "--env TOKENIZERS_PARALLELISM=false",
+                  "--label app=vllm", "--api-key ***", "--max-num-batched-tokens 8192", "splunk-index=***"):
+        assert shown in text, text
+    assert spec.config["Env"][0] == "HF_TOKEN=hf_abcdef123456"  # the spec itself is untouched
