@@ -51,7 +51,7 @@ from remediate.errors import RemediateError
 from remediate.planner import ContainerFacts, Observed, facts_of
 from remediate.playbook import url_host
 from remediate.probes import MIN_UPTIME, where_published
-from remediate.report import redact_text
+from remediate.redaction import redact_text
 
 Status = Literal["pass", "warn", "fail"]
 Kind = Literal["ai-gateway", "vllm", "gitlab", "other"]

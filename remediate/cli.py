@@ -98,7 +98,7 @@ class _WarnOnce(logging.Handler):
         self.seen: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        from remediate.report import redact_text
+        from remediate.redaction import redact_text
 
         text = redact_text(record.getMessage())
         if text not in self.seen:
@@ -133,12 +133,14 @@ def show(playbook: str) -> None:
 def _describe(book: Playbook) -> str:
     import yaml
 
+    from remediate.redaction import redact_mapping
+
     lines = [f"{book.name}  (safety: {book.safety})", "", " ".join(book.description.split()), ""]
     lines.append("select (any of):" if len(book.selectors) > 1 else "select:")
     for sel in book.selectors:
         lines.append("  - " + ", ".join(f"{k}={v}" for k, v in sel.model_dump(exclude_defaults=True).items()))
     lines.append("vars:" if book.vars else "vars: none")
-    lines.extend(f"  {k} = {v!r}" for k, v in book.vars.items())
+    lines.extend(f"  {k} = {v!r}" for k, v in redact_mapping(book.vars).items())
     lines.append("changes:")
     for change in book.changes:
         text = yaml.safe_dump(change.model_dump(exclude_defaults=True, by_alias=True), default_flow_style=True,
@@ -284,10 +286,11 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
 
 def _step_prompt(out: Console) -> Any:
     """Step mode: show each container's diff, then ask what to do with it."""
+    from remediate.redaction import secret_values
     from remediate.report import container_plan_json
 
-    def decide(cp: Any) -> str:
-        data = container_plan_json(cp)
+    def decide(plan: Any, cp: Any) -> str:
+        data = container_plan_json(cp, plan.engine_api, secret_values(plan.vars))
         while True:
             views.print_container_plan(out, data)
             answer = click.prompt("apply / skip / diff again / quit", type=click.Choice(["a", "s", "d", "q"]),

@@ -1,6 +1,6 @@
 """What the command line shows: plans as ``docker run`` diffs, results, summaries, live progress,
 diagnoses. Used only by :mod:`remediate.cli`; everything it prints went through the redaction of
-:mod:`remediate.report` first.
+:mod:`remediate.redaction` first (mostly in :mod:`remediate.report`).
 """
 
 from __future__ import annotations
@@ -151,14 +151,14 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
 def print_result(out: Console, result: HostResult) -> None:
     from rich.markup import escape
 
-    from remediate.report import redact_text
+    from remediate.report import after_message
 
     for c in result.containers:
         if c.action == "recreated":
             out.print(f"[green]✔ {escape(c.name)}: recreated[/green] ({(c.id_after or '')[:12]}), "
                       f"backup kept as {escape(c.backup or '')}")
-            for check in c.checks:
-                out.print(f"    ✔ {escape(check.name)}: {escape(redact_text(check.evidence))}")
+            for check in c.checks:  # probe evidence is redacted when the probe result is made
+                out.print(f"    ✔ {escape(check.name)}: {escape(check.evidence)}")
         elif c.action == "unchanged":
             out.print(f"= {escape(c.name)}: no change")
         elif c.action == "skipped":
@@ -166,19 +166,20 @@ def print_result(out: Console, result: HostResult) -> None:
             out.print(f"- {escape(c.name)}: skipped ({why})")
         else:
             print_container_failure(out, c)
-    if result.ok and result.plan.after_message and result.plan.changed:
-        out.print(f"\n[bold]Left to do by hand:[/bold] {escape(' '.join(result.plan.after_message.split()))}")
+    after = after_message(result.plan)
+    if result.ok and after and result.plan.changed:
+        out.print(f"\n[bold]Left to do by hand:[/bold] {escape(' '.join(after.split()))}")
 
 
 def print_container_failure(out: Console, c: ContainerResult) -> None:
     from rich.markup import escape
 
-    from remediate.report import redact_text
+    from remediate.redaction import redact_text
 
     out.print(f"[red]✘ {escape(c.name)}: {escape(redact_text(c.error or 'failed'))}[/red]")
     for check in c.checks:
         mark = "✔" if check.ok else "✘"
-        out.print(f"    {mark} {escape(check.name)}: {escape(redact_text(check.evidence))}")
+        out.print(f"    {mark} {escape(check.name)}: {escape(check.evidence)}")
     if c.action == "rolled back":
         out.print(f"  [yellow]restored: the original container {c.id_before[:12]} runs as before[/yellow]")
     else:

@@ -29,6 +29,7 @@ from remediate.errors import (
 )
 from remediate.hostfiles import HostFiles, LocalFiles, SftpFiles
 from remediate.planner import HostPath
+from remediate.redaction import redact_text
 from remediate.sshoptions import SshOptions
 
 Json = dict[str, Any]
@@ -195,10 +196,10 @@ class Connection:
         try:
             yield
         except docker.errors.NotFound as exc:
-            raise ContainerNotFound(f"{self.label}: {what}{exc.explanation or exc}", host=self.label,
+            raise ContainerNotFound(f"{self.label}: {what}{_engine_text(exc)}", host=self.label,
                                     container=container) from exc
         except docker.errors.APIError as exc:
-            raise InspectError(f"{self.label}: {what}{exc.explanation or exc}", host=self.label,
+            raise InspectError(f"{self.label}: {what}{_engine_text(exc)}", host=self.label,
                                container=container) from exc
         except docker.errors.DockerException as exc:
             raise HostUnreachable(f"{self.label}: cannot reach the Docker engine ({_first_line(exc)})",
@@ -408,6 +409,11 @@ def _links_dict(links: list[str] | None) -> dict[str, str] | None:
     return {name: alias or name for name, _, alias in pairs}
 
 
+def _engine_text(exc: Any) -> str:
+    """What the engine said, with its secret shapes masked (it may echo an env value or a command)."""
+    return redact_text(str(exc.explanation or exc))
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
+    return redact_text(text[0]) if text else exc.__class__.__name__

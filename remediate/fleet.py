@@ -17,6 +17,7 @@ from remediate.connection import Connection
 from remediate.errors import ConnectError, InventoryError, RemediateError
 from remediate.planner import ContainerPlan, Plan
 from remediate.playbook import Playbook, resolve_vars
+from remediate.redaction import redact_text
 from remediate.report import INTERRUPTED, HostResult, plan_json, result_json
 from remediate.sshoptions import SshOptions
 from remediate.survey import plan_host
@@ -188,8 +189,8 @@ def rollout(
     batch = serial or len(targets) or 1
     cancel = cancel or threading.Event()
 
-    def decide_and_stop(cp: ContainerPlan) -> Decision:
-        choice = decide(cp) if decide else "apply"
+    def decide_and_stop(plan: Plan, cp: ContainerPlan) -> Decision:
+        choice = decide(plan, cp) if decide else "apply"
         if cancel.is_set():  # interrupted while the question was open
             choice = "quit"
         if choice == "quit":
@@ -274,7 +275,8 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
 
 def rollout_json(result: RolloutResult) -> dict[str, Any]:
     """JSON-ready view of a rollout (secrets masked): one entry per host and a status count."""
-    hosts = [{"host": o.target.name, "status": o.status, "error": o.error, "seconds": round(o.seconds, 3),
+    hosts = [{"host": o.target.name, "status": o.status, "error": redact_text(o.error) if o.error else None,
+              "seconds": round(o.seconds, 3),
               "plan": plan_json(o.plan) if o.plan else None,
               "result": result_json(o.result) if o.result else None} for o in result.outcomes]
     summary: dict[str, int] = {}

@@ -17,6 +17,7 @@ from typing import Any
 from remediate.connection import Connection
 from remediate.errors import RemediateError
 from remediate.playbook import HttpProbe
+from remediate.redaction import redact_text
 
 Json = dict[str, Any]
 
@@ -28,12 +29,16 @@ _POLL = 0.25
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """Outcome of one probe, with the evidence."""
+    """Outcome of one probe, with the evidence (what the engine or the service said: its secret
+    shapes are masked on construction)."""
 
     name: str
     ok: bool
     evidence: str
     attempts: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "evidence", redact_text(self.evidence))
 
 
 def where_published(inspect: Mapping[str, Any], port: int) -> tuple[str, int] | None:

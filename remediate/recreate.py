@@ -26,10 +26,11 @@ The swap itself and its undo log live in :mod:`remediate.swap`; putting things b
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -43,6 +44,7 @@ from remediate.errors import (
 )
 from remediate.journal import HostLock, Journal
 from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, Plan, fingerprint
+from remediate.redaction import mask_values, redact_text, secret_values
 from remediate.report import INTERRUPTED, STEP_MODE, ContainerResult, HostResult
 from remediate.spec import ContainerSpec, anonymous_volumes, create_body, spec_from_inspect
 from remediate.swap import Txn, backups_of, stamp, swap
@@ -54,7 +56,7 @@ Progress = Callable[[str, str], None]
 
 
 Decision = Literal["apply", "skip", "quit"]
-Decide = Callable[[ContainerPlan], Decision]
+Decide = Callable[[Plan, ContainerPlan], Decision]
 
 
 def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: int = DEFAULT_KEEP_BACKUPS,
@@ -130,7 +132,7 @@ def _apply_serial(conn: Connection, plan: Plan, journal: Journal, decide: Decide
         if cp.action == "none":
             results.append(ContainerResult(cp.name, "unchanged", cp.id, cp.id))
             continue
-        choice = decide(cp) if decide else "apply"
+        choice = decide(plan, cp) if decide else "apply"
         if choice != "apply":
             results.append(ContainerResult(cp.name, "skipped", cp.id, error=f"{choice} {STEP_MODE}"))
             stop, why = choice == "quit", f"quit {STEP_MODE}"
@@ -201,7 +203,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         report(cp.name, "dependents")
         _follow_dependents(conn, cp, str(old["Id"]), new_id, backup, txn, mark)
         report(cp.name, "verify")
-        checks = _verify(conn, new_id, cp, timeout, cancel)
+        checks = _verify(conn, new_id, cp, timeout, cancel, secret_values(plan.vars))
         failed = next((c for c in checks if not c.ok), None)
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
@@ -212,10 +214,11 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         report(cp.name, "restore")
         left = txn.rollback()
         action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
-        _end(journal, tx, cp.name, action, error=safe_message(exc.message))
+        message = safe_message(exc.message, secret_values(plan.vars))
+        _end(journal, tx, cp.name, action, error=message)
         # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
         manual = (*left, RECOVER_STEP) if left else ()
-        return ContainerResult(cp.name, action, cp.id, None, None, checks, exc.message,
+        return ContainerResult(cp.name, action, cp.id, None, None, checks, message,
                                time.monotonic() - started, manual)
     report(cp.name, "done")
     _prune_backups(conn, cp.name, keep_backups)
@@ -246,11 +249,10 @@ def _end(journal: Journal, tx: str, name: str, result: str, **fields: Any) -> No
                            "run `remediate recover` to finish it", host=exc.host, container=name) from exc
 
 
-def safe_message(message: str) -> str:
-    """A message fit for the journal (secrets masked)."""
-    from remediate.report import redact_text
-
-    return redact_text(message)
+def safe_message(message: str, secrets: Sequence[str] = ()) -> str:
+    """A message fit for the journal and the result: the secret shapes of the engine/service text in
+    it masked (plain words never are; see :mod:`remediate.redaction`), and the ``secrets`` values."""
+    return mask_values(redact_text(message), secrets)
 
 
 def _write_files(conn: Connection, cp: ContainerPlan, txn: Txn) -> None:
@@ -317,8 +319,16 @@ def _relink(link: str, parked: str, name: str) -> str:
     return f"{name}{sep}{alias}" if target == parked else link
 
 
-def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float,
-            cancel: threading.Event) -> tuple[probes.ProbeResult, ...]:
+def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float, cancel: threading.Event,
+            secrets: Sequence[str]) -> tuple[probes.ProbeResult, ...]:
+    """The verify steps' results; a probe rendered from a secret var shows it masked (name, evidence)."""
+    results = _run_probes(conn, new_id, cp, timeout, cancel)
+    return tuple(dataclasses.replace(r, name=mask_values(r.name, secrets), evidence=mask_values(r.evidence, secrets))
+                 for r in results)
+
+
+def _run_probes(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float,
+                cancel: threading.Event) -> tuple[probes.ProbeResult, ...]:
     deadline = time.monotonic() + timeout
     results = [probes.wait_running(conn, new_id, timeout=timeout, cancel=cancel)]
     if not results[0].ok:

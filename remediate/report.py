@@ -1,47 +1,34 @@
-"""Results, redaction and JSON-ready output. Every output path goes through :func:`redact_value`
-and :func:`redact_text`, so secret values never reach a terminal, a file or a log.
+"""Results and JSON-ready output. Every view here is redacted by :mod:`remediate.redaction`
+(the container's config before it is rendered, the values of secret vars wherever they were
+rendered into the plan), so secret values never reach a terminal, a file or a log.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from remediate.planner import ContainerPlan, FileWrite, Plan
 from remediate.probes import ProbeResult
+from remediate.redaction import (
+    mask_json,
+    mask_values,
+    redact_mapping,
+    redact_text,
+    redact_value,
+    secret_values,
+)
 from remediate.runview import RunView, run_view
-from remediate.spec import MASK, ContainerSpec, is_secret_name
+from remediate.spec import ContainerSpec
 
 Json = dict[str, Any]
 
-_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.DOTALL)
-_SECRET_ASSIGN = re.compile(
-    r"(?P<key>[A-Za-z0-9_.-]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)[A-Za-z0-9_]*|AWS_[A-Z0-9_]+)"
-    r"(?P<sep>\s*[=:]\s*|\s+)(?P<quote>[\"']?)(?P<value>[^\s\"',}]+)",
-    re.IGNORECASE,
-)
 #: Ends the ``error`` of a container the user chose not to apply in step mode ("skip (step mode)").
 STEP_MODE = "(step mode)"
 #: Why containers (and hosts) were skipped after an interrupt.
 INTERRUPTED = "interrupted"
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-
-
-def redact_value(name: str, value: str) -> str:
-    """The value to show for a named setting: masked when the name looks secret or it holds a PEM."""
-    if is_secret_name(name):
-        return MASK
-    return redact_text(value)
-
-
-def redact_text(text: str) -> str:
-    """Mask PEM blocks, ``KEY=value`` / ``--api-key value`` pairs and bearer tokens in free text."""
-    text = _PEM.sub("-----BEGIN REDACTED-----" + MASK, text)
-    text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
-    return _SECRET_ASSIGN.sub(lambda m: f"{m.group('key')}{m.group('sep')}{m.group('quote')}{MASK}", text)
 
 
 @dataclass(frozen=True)
@@ -91,32 +78,35 @@ class HostResult:
 
 # --------------------------------------------------------------------------- views
 
-def shown_run_view(spec: ContainerSpec, engine_api: str | None = None) -> RunView:
-    """The ``docker run`` view of a spec with secrets masked."""
-    return run_view(spec, engine_api=engine_api, redact=redact_value)
+def shown_run_view(spec: ContainerSpec, engine_api: str | None = None, secrets: Sequence[str] = ()) -> RunView:
+    """The ``docker run`` view of a spec with secrets masked (and the literal ``secrets`` values)."""
+    return run_view(spec, engine_api=engine_api, redact=True, secrets=secrets)
 
 
-def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None = None) -> list[str]:
+def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None = None,
+             secrets: Sequence[str] = ()) -> list[str]:
     """Line diff of two specs' ``docker run`` views: ``"  "`` same, ``"- "`` removed, ``"+ "`` added."""
-    old, new = shown_run_view(before, engine_api).lines(), shown_run_view(after, engine_api).lines()
+    old = shown_run_view(before, engine_api, secrets).lines()
+    new = shown_run_view(after, engine_api, secrets).lines()
     return [line for line in difflib.ndiff(old, new) if line.startswith(("  ", "- ", "+ "))]
 
 
-def file_diff(write: FileWrite) -> list[str]:
-    """Unified diff of a file write (a new file is all ``+``); binary or secret content summarised."""
+def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
+    """Unified diff of a file write (a new file is all ``+``), secret shapes and values masked."""
     before = (write.before or b"").decode("utf-8", "replace").splitlines(keepends=False)
     after = write.content.decode("utf-8", "replace").splitlines(keepends=False)
     label_from = write.path if write.before is not None else "/dev/null"
     lines = list(difflib.unified_diff(before, after, label_from, write.path, lineterm=""))
     if write.before_mode is not None and write.before_mode != write.mode:
         lines.append(f"mode {write.before_mode:04o} -> {write.mode:04o}")
-    return [redact_text(line) for line in lines]
+    return [mask_values(redact_text(line), secrets) for line in lines]
 
 
-def container_plan_json(cp: ContainerPlan, engine_api: str | None = None) -> Json:
-    """JSON-ready view of one container's plan (secrets masked)."""
-    before, after = shown_run_view(cp.before, engine_api), shown_run_view(cp.after, engine_api)
-    return {
+def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secrets: Sequence[str] = ()) -> Json:
+    """JSON-ready view of one container's plan (secrets masked, and the literal ``secrets`` values:
+    those of the plan's secret vars, see :func:`remediate.redaction.secret_values`)."""
+    before, after = shown_run_view(cp.before, engine_api, secrets), shown_run_view(cp.after, engine_api, secrets)
+    data: Json = {
         "container": cp.name,
         "id": cp.id[:12],
         "action": cp.action,
@@ -128,11 +118,11 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None) -> Jso
         ],
         "run_before": before.lines(),
         "run_after": after.lines(),
-        "diff": run_diff(cp.before, cp.after, engine_api),
+        "diff": run_diff(cp.before, cp.after, engine_api, secrets),
         "shell_before": before.commands(),
         "shell_after": after.commands(),
         "files": [
-            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f)}
+            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets)}
             for f in cp.files
         ],
         "dependents": list(cp.dependents),
@@ -140,22 +130,31 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None) -> Jso
         "verify": [f"http {p.method} {p.path} on port {p.port} -> {p.status}"
                    + (f" containing {p.contains!r}" if p.contains else "") for p in cp.verify],
     }
+    result: Json = mask_json(data, secrets)
+    return result
 
 
 def plan_json(plan: Plan) -> Json:
     """JSON-ready view of a plan (secrets masked)."""
+    secrets = secret_values(plan.vars)
     return {
         "playbook": plan.playbook,
         "host": plan.host,
         "vars": redact_mapping(plan.vars),
-        "containers": [container_plan_json(cp, plan.engine_api) for cp in plan.containers],
+        "containers": [container_plan_json(cp, plan.engine_api, secrets) for cp in plan.containers],
         "changed": len(plan.changed),
     }
 
 
+def after_message(plan: Plan) -> str | None:
+    """The playbook's ``after`` text for this plan, with the values of secret vars masked."""
+    return mask_values(plan.after_message, secret_values(plan.vars)) if plan.after_message else None
+
+
 def result_json(result: HostResult) -> Json:
     """JSON-ready view of an apply result (secrets masked)."""
-    return {
+    secrets = secret_values(result.plan.vars)
+    data: Json = {
         "host": result.host,
         "ok": result.ok,
         "seconds": round(result.seconds, 3),
@@ -164,28 +163,15 @@ def result_json(result: HostResult) -> Json:
             {"container": c.name, "action": c.action, "id_before": c.id_before[:12],
              "id_after": (c.id_after or "")[:12] or None, "backup": c.backup,
              "error": redact_text(c.error) if c.error else None,
-             "checks": [{"name": p.name, "ok": p.ok, "evidence": redact_text(p.evidence),
+             "checks": [{"name": p.name, "ok": p.ok, "evidence": p.evidence,
                          "attempts": p.attempts} for p in c.checks],
              "manual_steps": [redact_text(s) for s in c.manual_steps],
              "seconds": round(c.seconds, 3)}
             for c in result.containers
         ],
     }
-
-
-def redact_mapping(values: Mapping[str, Any]) -> Json:
-    """Mask the values of secret-looking keys (recursively) and PEM blocks anywhere."""
-    out: Json = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            out[key] = redact_mapping(value)
-        elif is_secret_name(str(key)) and value not in (None, ""):
-            out[key] = MASK
-        elif isinstance(value, str):
-            out[key] = redact_text(value)
-        else:
-            out[key] = value
-    return out
+    data["containers"] = mask_json(data["containers"], secrets)
+    return data
 
 
 def _shown(field: str, value: Any) -> Any:
@@ -219,11 +205,11 @@ def markdown_report(data: Mapping[str, Any]) -> str:
     for host in data.get("hosts") or []:
         lines += ["", f"## Host {host['host']}: {host['status']}", ""]
         if host.get("error"):
-            lines += [f"Error: {redact_text(str(host['error']))}", ""]
+            lines += [f"Error: {host['error']}", ""]
         results = {c["container"]: c for c in ((host.get("result") or {}).get("containers") or [])}
         for cp in (host.get("plan") or {}).get("containers") or []:
             lines += _container_markdown(cp, results.get(cp["container"]))
-    return redact_text("\n".join(lines)) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _script(run_lines: list[str]) -> list[str]:

@@ -8,18 +8,29 @@ Every option comes from the field table (:mod:`remediate.fields`). Two forms of 
   ``docker network connect ...`` per further network.
 
 What the docker CLI cannot express is a remark (``# ...``): its own line, never an inline
-comment, so every line stays runnable. Pure; the values of secret-bearing fields go through a
-``redact`` callback.
+comment, so every line stays runnable. Pure; with ``redact`` the values of the table's
+secret-bearing fields (env, labels, command, log options, healthcheck) are shown through
+:mod:`remediate.redaction`.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from remediate.fields import CONFIG, ENDPOINT, HOST, Option, Remark, RenderContext, api_tuple, host_field
+from remediate.fields import (
+    CONFIG,
+    ENDPOINT,
+    HOST,
+    Option,
+    Remark,
+    RenderContext,
+    api_tuple,
+    host_field,
+)
+from remediate.redaction import mask_values, redact_args, redact_text, redact_value
 from remediate.spec import ContainerSpec
 
 
@@ -67,17 +78,20 @@ class RunView:
         return f"docker network connect {_join((*args, self.name))}"
 
 
-def run_view(spec: ContainerSpec, *, engine_api: str | None = None,
-             redact: Callable[[str, str], str] | None = None) -> RunView:
+def run_view(spec: ContainerSpec, *, engine_api: str | None = None, redact: bool = False,
+             secrets: Sequence[str] = ()) -> RunView:
     """The ``docker run`` form of a spec.
 
     Args:
         spec: the spec to render.
         engine_api: the engine's API version (``"1.41"``); some options depend on it.
-        redact: ``(name, value) -> shown value`` for the values of secret-bearing fields
-            (env, labels, command flags, log options, healthcheck); None shows them as they are.
+        redact: mask secrets in the values of secret-bearing fields (never for a view that runs).
+        secrets: literal values (of secret vars) masked wherever they appear.
     """
-    ctx = RenderContext(api=api_tuple(engine_api) if engine_api else None, show=redact or (lambda _n, v: v))
+    def show(name: str, value: str) -> str:
+        return redact_value(name, value) if redact else value
+
+    ctx = RenderContext(api=api_tuple(engine_api) if engine_api else None, show=show)
     options: list[Option] = [("--name", spec.name)]
     remarks: list[Remark] = []
     if spec.platform:
@@ -88,45 +102,33 @@ def run_view(spec: ContainerSpec, *, engine_api: str | None = None,
     network_options, connects, network_remarks = _networks(spec, ctx)
     for item in [i for group in rendered for i in group] + network_options:
         if isinstance(item, Remark):
-            remarks.append(item)
+            remarks.append(replace(item, text=redact_text(item.text)) if redact else item)
         else:
             options.append(item)
     remarks += network_remarks
-    return RunView(name=spec.name, options=tuple(options), image=spec.image,
-                   command=tuple(_command(spec, ctx)), connects=tuple(connects), remarks=tuple(remarks))
+    entrypoint = spec.config.get("Entrypoint")
+    command = ([entrypoint] if isinstance(entrypoint, str) else list(entrypoint or []))[1:] + spec.args
+    view = RunView(name=spec.name, options=tuple(options), image=spec.image,
+                   command=tuple(redact_args(command) if redact else command), connects=tuple(connects),
+                   remarks=tuple(remarks))
+    return _masked(view, secrets) if secrets else view
 
 
-def run_lines(spec: ContainerSpec, *, engine_api: str | None = None,
-              redact: Callable[[str, str], str] | None = None) -> list[str]:
+def _masked(view: RunView, secrets: Sequence[str]) -> RunView:
+    def mask(tokens: Sequence[str]) -> Option:
+        return tuple(mask_values(t, secrets) for t in tokens)
+
+    return replace(view, options=tuple(mask(o) for o in view.options), command=mask(view.command),
+                   connects=tuple(mask(c) for c in view.connects),
+                   remarks=tuple(replace(r, text=mask_values(r.text, secrets)) for r in view.remarks))
+
+
+def run_lines(spec: ContainerSpec, *, engine_api: str | None = None, redact: bool = False) -> list[str]:
     """Shorthand for ``run_view(...).lines()``."""
     return run_view(spec, engine_api=engine_api, redact=redact).lines()
 
 
 # --------------------------------------------------------------------------- command
-
-def _command(spec: ContainerSpec, ctx: RenderContext) -> list[str]:
-    entrypoint = spec.config.get("Entrypoint")
-    words = ([entrypoint] if isinstance(entrypoint, str) else list(entrypoint or []))[1:]
-    return _redact_args(words + spec.args, ctx.show)
-
-
-def _redact_args(args: list[str], show: Callable[[str, str], str]) -> list[str]:
-    """Secret flag values (``--api-key X``, ``--token=X``) through ``show``."""
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("--") and "=" in arg:
-            name, _, value = arg.partition("=")
-            out.append(f"{name}={show(name, value)}")
-        elif arg.startswith("-") and i + 1 < len(args) and not args[i + 1].startswith("-"):
-            out += [arg, show(arg, args[i + 1])]
-            i += 1
-        else:
-            out.append(show("", arg))
-        i += 1
-    return out
-
 
 def _command_groups(args: list[str]) -> list[Option]:
     """A command cut into a flag with its value per group, for one line each."""

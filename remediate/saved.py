@@ -2,8 +2,9 @@
 apply exactly what was reviewed, or refuse when any container drifted since.
 
 A saved plan holds the playbook (name or path, and a hash of its text), the variables, the hosts,
-and each host's plan as shown (secrets masked) with every container's fingerprint. Variables
-whose names look secret are not saved: pass them again with ``-e``.
+and each host's plan as shown (secrets masked) with every container's fingerprint. Variables that
+hold secrets (a secret name, or a value with a secret shape such as a URL with a password; see
+:mod:`remediate.redaction`) are not saved: pass them again with ``-e``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 from remediate.errors import PlaybookError
 from remediate.fleet import RolloutResult, Target
 from remediate.playbook import Playbook, find_playbook
+from remediate.redaction import redact_text, secret_var_names
 from remediate.report import plan_json
-from remediate.spec import is_secret_name
 
 FORMAT = "remediate-plan/1"
 _COMPARED = ("container", "id", "fingerprint", "action", "diff")
@@ -32,15 +33,17 @@ def _playbook_hash(source: str) -> str:
 
 def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], containers: Sequence[str],
          result: RolloutResult) -> None:
-    """Write the plan of a dry-run rollout to ``path``."""
+    """Write the plan of a dry-run rollout to ``path`` (never the vars that hold secrets)."""
+    secret = secret_var_names(vars)
     data = {
         "format": FORMAT,
         "playbook": {"name": book.name, "source": source, "sha256": _playbook_hash(source)},
-        "vars": {k: v for k, v in vars.items() if not is_secret_name(k)},
-        "secret_vars": sorted(k for k in vars if is_secret_name(k)),
+        "vars": {k: v for k, v in vars.items() if k not in secret},
+        "secret_vars": secret,
         "containers": list(containers),
         "hosts": [{"name": o.target.name, "url": o.target.url, "docker_host": o.target.docker_host,
-                   "key_file": o.target.key_file, "status": o.status, "error": o.error,
+                   "key_file": o.target.key_file, "status": o.status,
+                   "error": redact_text(o.error) if o.error else None,
                    "plan": plan_json(o.plan) if o.plan else None} for o in result.outcomes],
     }
     with open(path, "w", encoding="utf-8") as fh:

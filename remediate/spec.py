@@ -14,7 +14,6 @@ This module is pure: plain dicts in, plain dicts out; no docker, no I/O.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,19 +24,6 @@ from remediate.fields import CONFIG, ENDPOINT, env_to_dict, host_field, split_bi
 Json = dict[str, Any]
 
 _ANON_VOLUME = re.compile(r"^[0-9a-f]{64}$")
-
-SECRET_KEY_PATTERN = re.compile(
-    r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|^AWS_)", re.IGNORECASE
-)
-
-
-#: What a secret value is shown as.
-MASK = "***"
-
-
-def is_secret_name(name: str) -> bool:
-    """Return True when an env var or flag name looks like it holds a secret."""
-    return bool(SECRET_KEY_PATTERN.search(name.lstrip("-").replace("-", "_")))
 
 
 @dataclass(frozen=True)
