@@ -40,6 +40,7 @@ _BRACKETED = re.compile(r"\[[^\]]*\]")
 _HOST_PORT = re.compile(r"^(.+):([0-9]+)$")
 _NUMBER = re.compile(r"^[0-9]+$")
 _RANGE_DIGITS = 9  # range bounds and steps: int() of a 5000-digit bound would raise ValueError
+_MAX_INI_LINE = 64 * 1024  # shlex takes quadratic time in a token's length (0.8 s at 256 KiB)
 
 
 class _Invalid(ValueError):
@@ -367,6 +368,9 @@ def _parse_ini(text: str, source: str) -> ParsedInventory:
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
+        if len(line) > _MAX_INI_LINE:
+            reason = f"line of {len(line)} characters (at most {_MAX_INI_LINE})"
+            raise InventoryError(f"{source}:{lineno}: {reason}", path=source, line=lineno)
         try:
             section = _ini_line(builder, line, section, pending, lineno)
         except _Invalid as exc:

@@ -187,7 +187,7 @@ def _measure(root: yaml.Node) -> None:
         if key in on_path:
             raise LimitExceeded(f"line {node.start_mark.line + 1}: an alias refers to a node that contains it")
         if isinstance(node, yaml.ScalarNode):
-            if node.tag == _INT_TAG and sum(c.isdigit() for c in node.value) > MAX_INT_DIGITS:
+            if node.tag == _INT_TAG and sum(c.isalnum() for c in node.value) > MAX_INT_DIGITS:
                 raise LimitExceeded(f"line {node.start_mark.line + 1}: an integer has more than "
                                     f"{MAX_INT_DIGITS} digits")
             sizes[key] = 1

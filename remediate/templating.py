@@ -28,7 +28,7 @@ from remediate.limits import MAX_VALUE_CHARS
 #: that counts work, not time, so a template is refused the same way on every machine.
 MAX_STEPS = 200_000
 #: Memory a template may take while rendering.
-MAX_RENDER_BYTES = 256 * 1024 * 1024
+MAX_RENDER_BYTES = 128 * 1024 * 1024
 #: Most items of a list a template builds (jinja's own cap on ``range``).
 MAX_ITEMS = 100_000
 #: Largest integer a template computes, in bits.
