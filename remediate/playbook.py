@@ -115,13 +115,13 @@ class ArgsEdit(_Strict):
         out: dict[str, str | bool] = {}
         for flag, v in value.items():
             if not str(flag).startswith("-"):
-                raise ValueError(f"{flag!r} is not a flag (must start with -)")
+                raise ValueError(f"{str(flag)[:80]!r} is not a flag (must start with -)")
             if v is True or isinstance(v, str):
                 out[str(flag)] = v
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 out[str(flag)] = str(v)
             else:
-                raise ValueError(f"{flag}: value must be a string, a number or true")
+                raise ValueError(f"{str(flag)[:80]!r}: value must be a string, a number or true")
         return out
 
 
@@ -407,7 +407,8 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         elif part and str(part)[0].isupper() and out.endswith(("env", "set")):
             break  # stop at a user key (an env var name): the field is enough
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)  # a user's key may hold anything, line breaks included
+            out += ("." if out else "") + (text if text.isprintable() else repr(text[:80]))
     return out
 
 
@@ -433,6 +434,9 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
                 raise PlaybookError(f"-e {item}: not a YAML vars file ({exc.__class__.__name__})") from None
             if not isinstance(data, dict):
                 raise PlaybookError(f"-e {item}: a vars file must be a YAML mapping")
+            bad = next((k for k in data if not str(k).isidentifier()), None)
+            if bad is not None:
+                raise PlaybookError(f"-e {item}: {str(bad)[:80]!r} is not a variable name")
             result.update({str(k): v for k, v in data.items()})
             continue
         key, sep, value = item.partition("=")
@@ -455,9 +459,8 @@ def resolve_vars(playbook: Playbook, overrides: Mapping[str, Any]) -> dict[str, 
     unknown = sorted(set(overrides) - set(playbook.vars))
     if unknown:
         declared = ", ".join(sorted(playbook.vars)) or "none"
-        raise PlaybookError(
-            f"{playbook.name}: unknown variable {', '.join(unknown)} (declared vars: {declared})"
-        )
+        names = ", ".join(n if n.isidentifier() else repr(n[:80]) for n in unknown)
+        raise PlaybookError(f"{playbook.name}: unknown variable {names} (declared vars: {declared})")
     return {**playbook.vars, **overrides}
 
 
