@@ -2,11 +2,14 @@
 
 The result is a :class:`ParsedInventory`: groups, children and variables as the file states them,
 before inheritance; :mod:`remediate.inventory` builds hosts from it. Pure data: no network.
+Files, values and host ranges are bounded by :mod:`remediate.limits` (at most
+:data:`~remediate.limits.MAX_HOSTS` hosts, ranges expanded).
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
 import logging
 import re
 import shlex
@@ -20,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from remediate import limits
 from remediate.errors import InventoryError
 
 _log = logging.getLogger(__name__)
@@ -35,6 +39,8 @@ _RANGE = re.compile(r"\[([^\[\]]*)\]")
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 _HOST_PORT = re.compile(r"^(.+):([0-9]+)$")
 _NUMBER = re.compile(r"^[0-9]+$")
+_RANGE_DIGITS = 9  # range bounds and steps: int() of a 5000-digit bound would raise ValueError
+_MAX_INI_LINE = 64 * 1024  # shlex takes quadratic time in a token's length (0.8 s at 256 KiB)
 
 
 class _Invalid(ValueError):
@@ -126,6 +132,8 @@ class ParsedInventory:
         """Put a host in a group, with variables of its own (merged over earlier ones)."""
         for key, value in variables.items():
             _check_var(key, value)
+        if name not in self.host_vars and len(self.host_vars) >= limits.MAX_HOSTS:
+            raise _Invalid(f"more than {limits.MAX_HOSTS} hosts")
         self.add_group(group)
         self.host_vars.setdefault(name, {}).update(variables)
         groups = self.host_groups.setdefault(name, [])
@@ -166,7 +174,7 @@ def _split_port(pattern: str) -> tuple[str, int | None]:
 
 
 def _range_step(text: str, spec: str) -> int:
-    if not _NUMBER.match(text) or int(text) < 1:
+    if not _NUMBER.match(text) or len(text) > _RANGE_DIGITS or int(text) < 1:
         raise _Invalid(f"bad host range [{spec}]: step must be a positive integer")
     return int(text)
 
@@ -175,8 +183,12 @@ def _numeric_range(begin: str, end: str, step: int, spec: str) -> list[str]:
     width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
     if width and len(end) != width:
         raise _Invalid(f"bad host range [{spec}]: zero-padded bounds must have equal length")
+    if max(len(begin), len(end)) > _RANGE_DIGITS:
+        raise _Invalid(f"bad host range [{spec}]: bounds of more than {_RANGE_DIGITS} digits")
     if int(begin) > int(end):
         raise _Invalid(f"bad host range [{spec}]: begin must not exceed end")
+    if (int(end) - int(begin)) // step + 1 > limits.MAX_HOSTS:
+        raise _Invalid(f"host range [{spec}] has more than {limits.MAX_HOSTS} hosts")
     return [str(number).zfill(width) for number in range(int(begin), int(end) + 1, step)]
 
 
@@ -208,18 +220,25 @@ def _range_items(spec: str) -> list[str]:
 
 
 def _expand_ranges(name: str) -> list[str]:
-    """Expand every ``[a:b]`` range in a host name, left to right."""
-    match = _RANGE.search(name)
-    if match is None:
-        if "[" in name or "]" in name:
-            raise _Invalid(f"unbalanced brackets in host name {name!r}")
-        return [name]
-    head, tail = name[: match.start()], name[match.end() :]
-    try:
-        items = _range_items(match.group(1))
-    except _Invalid as exc:
-        raise _Invalid(f"{exc} in host name {name!r}") from None
-    return [host for item in items for host in _expand_ranges(head + item + tail)]
+    """Expand every ``[a:b]`` range in a host name, left to right (at most MAX_HOSTS names)."""
+    parts = _RANGE.split(name)  # literal, range, literal, range, ..., literal
+    if any("[" in text or "]" in text for text in parts[::2]):
+        raise _Invalid(f"unbalanced brackets in host name {name!r}")
+    choices: list[list[str]] = []
+    total = 1
+    for index, text in enumerate(parts):
+        if index % 2 == 0:
+            choices.append([text])
+            continue
+        try:
+            items = _range_items(text)
+        except _Invalid as exc:
+            raise _Invalid(f"{exc} in host name {name!r}") from None
+        total *= len(items)
+        if total > limits.MAX_HOSTS:
+            raise _Invalid(f"host name {name!r} expands to more than {limits.MAX_HOSTS} hosts")
+        choices.append(items)
+    return ["".join(combo) for combo in itertools.product(*choices)]
 
 
 def _expand_hostpattern(pattern: str) -> tuple[list[str], int | None]:
@@ -256,11 +275,19 @@ def _plain(value: Any) -> Any:
 def _parse_value(text: str) -> Any:
     """Parse an INI value as a Python literal when possible, else keep the string (Ansible)."""
     try:
+        limits.check_value(text)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)
-            return _plain(ast.literal_eval(text))
+            value = _plain(ast.literal_eval(text))
+    except limits.LimitExceeded as exc:
+        raise _Invalid(str(exc)) from None
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
+    try:
+        limits.check_value(value)
+    except limits.LimitExceeded as exc:
+        raise _Invalid(str(exc)) from None
+    return value
 
 
 @dataclass(frozen=True)
@@ -341,6 +368,9 @@ def _parse_ini(text: str, source: str) -> ParsedInventory:
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
+        if len(line) > _MAX_INI_LINE:
+            reason = f"line of {len(line)} characters (at most {_MAX_INI_LINE})"
+            raise InventoryError(f"{source}:{lineno}: {reason}", path=source, line=lineno)
         try:
             section = _ini_line(builder, line, section, pending, lineno)
         except _Invalid as exc:
@@ -405,7 +435,9 @@ def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str
 
 def _load_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return limits.load_yaml(text)
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
     except yaml.MarkedYAMLError as exc:
         reason = exc.problem or exc.context or "syntax error"
         if exc.problem_mark is None:
@@ -434,10 +466,12 @@ def _parse_yaml(data: Any, source: str) -> ParsedInventory:
     return builder
 
 
-def _sniff_yaml(text: str) -> dict[Any, Any] | None:
+def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
     """Return the data of an extensionless YAML inventory (a mapping of groups), else None."""
     try:
-        data = yaml.safe_load(text)
+        data = limits.load_yaml(text)
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
     except yaml.YAMLError:
         return None
     if (
@@ -464,13 +498,15 @@ def parse_inventory_file(path: Path) -> ParsedInventory:
         return _parse_yaml(_load_yaml(text, source), source)
     if suffix == ".ini":
         return _parse_ini(text, source)
-    data = _sniff_yaml(text)
+    data = _sniff_yaml(text, source)
     return _parse_ini(text, source) if data is None else _parse_yaml(data, source)
 
 
 def _read(path: Path, source: str) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")  # editors on Windows may add a BOM
+        return limits.read_text(path, "inventory")  # utf-8-sig: editors on Windows may add a BOM
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
     except UnicodeDecodeError as exc:
         raise InventoryError(f"{source}: not UTF-8 text: {exc.reason}", path=source) from exc
     except OSError as exc:

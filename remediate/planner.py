@@ -17,6 +17,7 @@ from remediate import playbook as pb
 from remediate.errors import PlanError
 from remediate.fields import dict_to_env, env_to_dict, netns_owned
 from remediate.spec import ContainerSpec, spec_from_inspect
+from remediate.templating import render_value
 
 Json = dict[str, Any]
 Action = Literal["none", "recreate"]
@@ -170,16 +171,23 @@ def select(playbook: pb.Playbook, containers: Iterable[Observed]) -> list[Observ
 # --------------------------------------------------------------------------- planning
 
 def render_changes(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed) -> tuple[list[Any], list[pb.HttpProbe]]:
-    """The playbook's changes and probes rendered for one container."""
+    """The playbook's changes and probes rendered for one container, and validated again.
+
+    Raises:
+        PlaybookError: a template failed, or renders to an invalid value (a relative path, a
+            port out of 1-65535); the message names the playbook and the field.
+    """
     context = {**vars, "container": facts_of(obs)}
     changes = []
     for i, change in enumerate(playbook.changes):
-        data = pb.render_value(change.model_dump(by_alias=True), context, f"changes[{i}]")
-        changes.append(type(change).model_validate(data))
+        where = {"playbook": playbook.name, "field": f"changes[{i}]"}
+        data = render_value(change.model_dump(by_alias=True), context, **where)
+        changes.append(pb.validate_rendered(type(change), data, **where))
     probes = []
     for i, check in enumerate(playbook.verify):
-        data = pb.render_value(check.http.model_dump(by_alias=True), context, f"verify[{i}].http")
-        probes.append(pb.HttpProbe.model_validate(data))
+        where = {"playbook": playbook.name, "field": f"verify[{i}].http"}
+        data = render_value(check.http.model_dump(by_alias=True), context, **where)
+        probes.append(pb.validate_rendered(pb.HttpProbe, data, **where))
     return changes, probes
 
 
@@ -232,7 +240,7 @@ def plan(
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
     plans = tuple(_plan_container(playbook, vars, obs, paths) for obs in containers)
-    after = pb.render_value(playbook.after, vars, "after") if playbook.after else None
+    after = render_value(playbook.after, vars, playbook=playbook.name, field="after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
                 revert_after=revert_after, engine_api=engine_api)
 

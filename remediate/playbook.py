@@ -1,19 +1,20 @@
 """Playbooks: the pydantic schema, loading (built-in name or file path), and variable rendering.
 
 A playbook is data: which containers it selects, the ordered changes to make, and how to
-verify them. Strings in ``changes`` and ``verify`` are jinja2 templates rendered with
-``StrictUndefined`` from the playbook's ``vars`` (overridden by ``-e``) and, per container,
-``container`` facts (see :class:`remediate.plan.ContainerFacts`).
+verify them. Strings in ``changes``, ``verify``, ``after``, ``require`` and ``revert_after`` are
+jinja2 templates rendered in a sandbox (:mod:`remediate.templating`) from the playbook's ``vars``
+(overridden by ``-e``) and, per container, ``container`` facts (see
+:class:`remediate.planner.ContainerFacts`). Files are read within the bounds of
+:mod:`remediate.limits`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import functools
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -23,11 +24,14 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from remediate import limits
 from remediate.errors import PlaybookError
+from remediate.templating import check_expression, is_true, render_value
 
 _PACKAGE_DATA = "_data"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +91,9 @@ class EnvChange(_Strict):
     def _values(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ValueError("must be a mapping of NAME: value")  # noqa: TRY004 - pydantic reports ValueError
+        for key in value:
+            if not str(key) or "=" in str(key) or "\0" in str(key):
+                raise ValueError(f"{str(key)[:80]!r} is not an environment variable name")
         return {str(k): _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
 
 
@@ -108,13 +115,13 @@ class ArgsEdit(_Strict):
         out: dict[str, str | bool] = {}
         for flag, v in value.items():
             if not str(flag).startswith("-"):
-                raise ValueError(f"{flag!r} is not a flag (must start with -)")
+                raise ValueError(f"{str(flag)[:80]!r} is not a flag (must start with -)")
             if v is True or isinstance(v, str):
                 out[str(flag)] = v
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 out[str(flag)] = str(v)
             else:
-                raise ValueError(f"{flag}: value must be a string, a number or true")
+                raise ValueError(f"{str(flag)[:80]!r}: value must be a string, a number or true")
         return out
 
 
@@ -136,11 +143,32 @@ class PlatformChange(_Strict):
     platform: str = Field(description="os/arch[/variant]")
 
 
+def _rendered(info: ValidationInfo) -> bool:
+    """True when validating a value whose templates were rendered (see validate_rendered)."""
+    return bool(info.context and info.context.get("rendered"))
+
+
+def _absolute(value: str, what: str, info: ValidationInfo, *, bind: bool = False) -> str:
+    """An absolute path (or a template that renders to one, checked again once rendered)."""
+    if value.startswith("{{") and not _rendered(info):
+        return value
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError(f"{what} must be an absolute path, not {value[:200]!r}")
+    if bind and ":" in value:
+        raise ValueError(f"{what} must not contain ':' (it separates the parts of a bind mount): {value[:200]!r}")
+    return value
+
+
 class MountSpec(_Strict):
-    source: str = Field(description="path on the Docker host")
-    target: str = Field(description="path in the container")
+    source: str = Field(description="absolute path on the Docker host")
+    target: str = Field(description="absolute path in the container")
     read_only: bool = Field(True, description="mount read-only")
     must_exist: bool = Field(False, description="refuse to plan when the source does not exist")
+
+    @field_validator("source", "target")
+    @classmethod
+    def _paths(cls, value: str, info: ValidationInfo) -> str:
+        return _absolute(value, str(info.field_name), info, bind=True)
 
 
 class MountChange(_Strict):
@@ -156,11 +184,10 @@ class FileSpec(_Strict):
     mode: str = Field("0644", pattern=r"^0?[0-7]{3,4}$", description="octal file mode")
 
     @model_validator(mode="after")
-    def _one_source(self) -> FileSpec:
+    def _one_source(self, info: ValidationInfo) -> FileSpec:
         if (self.template is None) == (self.content is None):
             raise ValueError("give exactly one of template or content")
-        if not self.dest.startswith(("/", "{{")):
-            raise ValueError("dest must be an absolute path")
+        _absolute(self.dest, "dest", info)
         return self
 
 
@@ -190,13 +217,32 @@ Change = Annotated[
 
 
 class HttpProbe(_Strict):
-    port: int | str = Field(description="port inside the container (template allowed)")
+    port: int | str = Field(description="port inside the container, 1-65535 (a template is checked once rendered)")
     path: str = "/"
     method: Literal["GET", "POST", "PUT", "HEAD"] = "GET"
     json_body: Any = Field(None, alias="json", description="JSON request body")
     headers: dict[str, str] = Field(default_factory=dict)
-    status: int = Field(200, description="expected status code")
+    status: int = Field(200, ge=100, le=599, description="expected status code")
     contains: str | None = Field(None, description="text the body must contain")
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and "{" in value and not _rendered(info):
+            return value  # a template: checked by port_number() once rendered
+        return port_number(value)
+
+
+def port_number(value: Any) -> int:
+    """A TCP port, 1-65535, from an int or a string of digits.
+
+    Raises:
+        ValueError: anything else (``abc``, ``70000``, ``-1``, ``true``).
+    """
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535):
+        raise ValueError(f"port must be a number from 1 to 65535, not {str(value)[:40]!r}")
+    return int(text)
 
 
 class HttpVerify(_Strict):
@@ -220,6 +266,10 @@ class Requirement(_Strict):
     msg: str = Field(description="why the vars are refused (a template; shown as the error)")
 
 
+#: Most entries of ``changes``, ``verify`` and ``require`` in one playbook.
+MAX_CHANGES = 100
+
+
 class Playbook(_Strict):
     """A declarative fix: select containers, change them, verify."""
 
@@ -228,11 +278,11 @@ class Playbook(_Strict):
     safety: Literal["auto", "confirm"] = Field("confirm", description="confirm needs --yes or an interactive yes")
     vars: dict[str, Any] = Field(default_factory=dict, description="variables with their defaults")
     select: Selector | list[Selector] = Field(description="a selector, or a list (any may match)")
-    changes: list[Change] = Field(min_length=1, description="ordered changes")
-    verify: list[Verify] = Field(default_factory=list, description="checks after the change")
+    changes: list[Change] = Field(min_length=1, max_length=MAX_CHANGES, description="ordered changes")
+    verify: list[Verify] = Field(default_factory=list, max_length=MAX_CHANGES, description="checks after the change")
     after: str | None = Field(None, description="message shown after a successful apply (manual steps left)")
     require: list[Requirement] = Field(
-        default_factory=list,
+        default_factory=list, max_length=MAX_CHANGES,
         description="conditions on the vars, each a jinja2 expression; the first false one refuses "
                     "the run with its msg before anything is planned")
     revert_after: float | str | None = Field(
@@ -251,13 +301,11 @@ class Playbook(_Strict):
     @field_validator("require")
     @classmethod
     def _require(cls, value: list[Requirement]) -> list[Requirement]:
-        import jinja2
-
         for i, req in enumerate(value):
             try:
-                _jinja_env().compile_expression(req.that)
-            except jinja2.TemplateSyntaxError as exc:
-                raise ValueError(f"[{i}].that: not a jinja2 expression: {exc}") from None
+                check_expression(req.that)
+            except ValueError as exc:
+                raise ValueError(f"[{i}].that: {exc}") from None
         return value
 
     @property
@@ -304,7 +352,9 @@ def load_playbook(name_or_path: str) -> Playbook:
     path = find_playbook(name_or_path)
     label = path.name if path.parent == builtin_dir() else str(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = limits.load_yaml(limits.read_text(path, "playbook"))
+    except limits.LimitExceeded as exc:
+        raise PlaybookError(f"{label}: {exc}", path=str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -322,13 +372,31 @@ def load_playbook(name_or_path: str) -> Playbook:
         raise PlaybookError(_first_error(label, exc), path=str(path)) from None
 
 
-def _first_error(label: str, exc: ValidationError) -> str:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_rendered(model: type[M], data: Any, *, playbook: str, field: str) -> M:
+    """A part of a playbook validated again once its templates are rendered.
+
+    Raises:
+        PlaybookError: the rendered value is invalid (e.g. a relative path from ``-e``).
+    """
+    try:
+        return model.model_validate(data, context={"rendered": True})
+    except ValidationError as exc:
+        raise PlaybookError(_first_error(f"{playbook}: {field}", exc, joined=True), field=field) from None
+
+
+def _first_error(label: str, exc: ValidationError, *, joined: bool = False) -> str:
     error = exc.errors()[0]
     loc = tuple(error["loc"])
     if len(loc) > 2 and loc[0] in ("changes", "verify") and isinstance(loc[1], int):
         loc = loc[:2] + loc[3:]  # drop the union tag pydantic inserts (it repeats the kind)
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    return f"{label}: {_format_loc(loc)}: {msg}"
+    msg = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
+    where = _format_loc(loc)
+    if joined:
+        return f"{label}.{where}: {msg}" if where else f"{label}: {msg}"
+    return f"{label}: {where}: {msg}"
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -339,7 +407,8 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         elif part and str(part)[0].isupper() and out.endswith(("env", "set")):
             break  # stop at a user key (an env var name): the field is enough
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)  # a user's key may hold anything, line breaks included
+            out += ("." if out else "") + (text if text.isprintable() else repr(text[:80]))
     return out
 
 
@@ -356,18 +425,27 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
         if item.startswith("@"):
             path = Path(item[1:])
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = limits.load_yaml(limits.read_text(path, "vars file"))
+            except limits.LimitExceeded as exc:
+                raise PlaybookError(f"-e {item}: {exc}") from None
             except OSError as exc:
                 raise PlaybookError(f"-e {item}: cannot read vars file ({exc.strerror or exc})") from None
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
                 raise PlaybookError(f"-e {item}: not a YAML vars file ({exc.__class__.__name__})") from None
             if not isinstance(data, dict):
                 raise PlaybookError(f"-e {item}: a vars file must be a YAML mapping")
+            bad = next((k for k in data if not str(k).isidentifier()), None)
+            if bad is not None:
+                raise PlaybookError(f"-e {item}: {str(bad)[:80]!r} is not a variable name")
             result.update({str(k): v for k, v in data.items()})
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not key.strip().isidentifier():
-            raise PlaybookError(f"-e {item!r}: expected key=value or @file.yml")
+            raise PlaybookError(f"-e {item[:80]!r}: expected key=value or @file.yml")
+        try:
+            limits.check_value(value, f"-e {key.strip()}")
+        except limits.LimitExceeded as exc:
+            raise PlaybookError(str(exc)) from None
         result[key.strip()] = value
     return result
 
@@ -381,32 +459,9 @@ def resolve_vars(playbook: Playbook, overrides: Mapping[str, Any]) -> dict[str, 
     unknown = sorted(set(overrides) - set(playbook.vars))
     if unknown:
         declared = ", ".join(sorted(playbook.vars)) or "none"
-        raise PlaybookError(
-            f"{playbook.name}: unknown variable {', '.join(unknown)} (declared vars: {declared})"
-        )
+        names = ", ".join(n if n.isidentifier() else repr(n[:80]) for n in unknown)
+        raise PlaybookError(f"{playbook.name}: unknown variable {names} (declared vars: {declared})")
     return {**playbook.vars, **overrides}
-
-
-def render_value(value: Any, context: Mapping[str, Any], where: str) -> Any:
-    """Render every string inside ``value`` as a jinja2 template (StrictUndefined).
-
-    Raises:
-        PlaybookError: undefined variable or template syntax error, naming ``where``.
-    """
-    if isinstance(value, str):
-        if "{" not in value:
-            return value  # no template: jinja2 (about 40 ms to import) is not needed
-        import jinja2  # deferred: keeps `remediate --help` fast
-
-        try:
-            return _jinja_env().from_string(value).render(**context)
-        except jinja2.TemplateError as exc:
-            raise PlaybookError(f"{where}: {exc.message or exc.__class__.__name__}") from None
-    if isinstance(value, list):
-        return [render_value(v, context, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {render_value(k, context, where): render_value(v, context, f"{where}.{k}") for k, v in value.items()}
-    return value
 
 
 def check_requirements(playbook: Playbook, vars: Mapping[str, Any]) -> None:
@@ -416,22 +471,11 @@ def check_requirements(playbook: Playbook, vars: Mapping[str, Any]) -> None:
         PlaybookError: a condition is false (the message is its rendered ``msg``), or it
             cannot be evaluated (an undefined variable, a failing filter).
     """
-    if not playbook.require:
-        return
-    import jinja2
-
-    env = _jinja_env()
     for i, req in enumerate(playbook.require):
-        where = f"{playbook.name}: require[{i}]"
-        try:
-            ok = bool(env.compile_expression(req.that, undefined_to_none=False)(**vars))
-        except jinja2.TemplateError as exc:
-            raise PlaybookError(f"{where}: {exc.message or exc.__class__.__name__}", field=f"require[{i}]") from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise PlaybookError(f"{where}: cannot evaluate {req.that!r}: {exc}", field=f"require[{i}]") from None
-        if not ok:
-            msg = " ".join(str(render_value(req.msg, vars, f"{where}.msg")).split())
-            raise PlaybookError(f"{playbook.name}: {msg}", field=f"require[{i}]")
+        field = f"require[{i}]"
+        if not is_true(req.that, vars, playbook=playbook.name, field=f"{field}.that"):
+            msg = " ".join(str(render_value(req.msg, vars, playbook=playbook.name, field=f"{field}.msg")).split())
+            raise PlaybookError(f"{playbook.name}: {msg}", field=field)
 
 
 def render_revert_after(playbook: Playbook, vars: Mapping[str, Any]) -> float | None:
@@ -442,7 +486,7 @@ def render_revert_after(playbook: Playbook, vars: Mapping[str, Any]) -> float | 
     """
     if playbook.revert_after is None:
         return None
-    value = render_value(playbook.revert_after, vars, "revert_after")
+    value = render_value(playbook.revert_after, vars, playbook=playbook.name, field="revert_after")
     try:
         return parse_seconds(value)
     except ValueError as exc:
@@ -483,15 +527,6 @@ def url_host(url: Any) -> str:
         return (urlsplit(text).hostname or "").lower()
     except ValueError:
         return ""
-
-
-@functools.cache
-def _jinja_env() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters["url_host"] = url_host
-    return env
 
 
 def template_bytes(name: str) -> bytes:

@@ -13,8 +13,10 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from remediate import limits
 from remediate.errors import PlaybookError
 from remediate.fleet import RolloutResult, Target
 from remediate.playbook import Playbook, find_playbook
@@ -104,8 +106,9 @@ def load(path: str) -> SavedPlan:
         PlaybookError: not a saved plan, or its playbook changed since it was saved.
     """
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = limits.load_json(limits.read_text(Path(path), "saved plan"))
+    except limits.LimitExceeded as exc:
+        raise PlaybookError(f"{path}: {exc}") from None
     except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
         raise PlaybookError(f"{path}: not a readable saved plan ({exc.__class__.__name__})") from None
     book = data.get("playbook") if isinstance(data, dict) else None

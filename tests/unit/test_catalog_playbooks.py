@@ -105,7 +105,7 @@ def test_gateway_playbooks_verify_healthz_on_the_api_port(name: str, aigw: plann
 
     [cp] = plan.containers
     first = cp.verify[0]
-    assert (first.port, first.path, first.status) == ("5052", "/monitoring/healthz", 200)
+    assert (first.port, first.path, first.status) == (5052, "/monitoring/healthz", 200)
 
 
 def test_verify_port_follows_aigw_fastapi_api_port(aigw: planner.Observed) -> None:
@@ -115,7 +115,7 @@ def test_verify_port_follows_aigw_fastapi_api_port(aigw: planner.Observed) -> No
 
     plan = _plan("enable-custom-models", planner.Observed(inspect, aigw.image))
 
-    assert plan.containers[0].verify[0].port == "6000"
+    assert plan.containers[0].verify[0].port == 6000
 
 
 # --------------------------------------------------------------------------- each playbook

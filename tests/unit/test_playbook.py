@@ -11,9 +11,9 @@ from remediate.playbook import (
     builtin_playbooks,
     load_playbook,
     parse_extra_vars,
-    render_value,
     resolve_vars,
 )
+from remediate.templating import render_value
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -89,9 +89,9 @@ def test_undeclared_override_names_the_declared_vars() -> None:
 
 
 def test_rendering_is_strict() -> None:
-    assert render_value({"a": ["{{ x }}-y"]}, {"x": "1"}, "w") == {"a": ["1-y"]}
-    with pytest.raises(PlaybookError, match="w: 'missing' is undefined"):
-        render_value("{{ missing }}", {}, "w")
+    assert render_value({"a": ["{{ x }}-y"]}, {"x": "1"}, playbook="p", field="w") == {"a": ["1-y"]}
+    with pytest.raises(PlaybookError, match=r"^p: w: 'missing' is undefined \(template '\{\{ missing \}\}'\)$"):
+        render_value("{{ missing }}", {}, playbook="p", field="w")
 
 
 @pytest.mark.parametrize("name", [p.stem for p in builtin_playbooks()])
