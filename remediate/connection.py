@@ -80,7 +80,7 @@ class Connection:
     Example::
 
         with Connection("ssh://root@gpu-01") as conn:
-            names = [c["Names"][0] for c in conn.list_containers()]
+            names = [c["Name"] for c in conn.list_containers()]
     """
 
     def __init__(self, target: str = "local", *, timeout: float = 60.0, ssh: SshOptions | None = None,
@@ -229,9 +229,17 @@ class Connection:
         return f"{name}-{digest.hexdigest()[:10]}"
 
     def list_containers(self) -> list[Json]:
-        """Summaries of every container (running or not)."""
+        """Summaries of every container (running or not), each with its own ``Name`` added.
+
+        The engine's ``Names`` also lists the aliases other containers ``--link`` it by
+        (``/other/alias``), in no fixed order; ``Name`` is the container's own (no leading slash).
+        """
         with self.errors(during="list containers"):
-            return list(self.api.containers(all=True))
+            summaries = list(self.api.containers(all=True))
+        for summary in summaries:
+            names = [str(n) for n in summary.get("Names") or []]
+            summary["Name"] = next((n.lstrip("/") for n in names if n.count("/") == 1), "")
+        return summaries
 
     def inspect_container(self, ref: str) -> Json:
         """``docker inspect`` of a container by id or name."""

@@ -40,7 +40,7 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
         if not backups:
             raise ContainerNotFound(f"{conn.label}: no remediate backup of {name}", host=conn.label, container=name)
         backup_id = str(backups[0]["Id"])
-        backup_name = str(backups[0]["Names"][0]).lstrip("/")
+        backup_name = str(backups[0]["Name"])
         made_by = next((t for t in journal.transactions(archived=True) if t.begin.get("backup") == backup_name), None)
         parked = f"{name}{BACKUP_MARK}{stamp()}"
         policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}

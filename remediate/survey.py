@@ -28,7 +28,7 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     """
     # Parked backups and staged containers are never selected, nor anyone's dependents: skip them
     # before paying for an inspect (a host may keep many backups).
-    listed = [c for c in conn.list_containers() if not any(_parked(n) for n in c.get("Names") or [])]
+    listed = [c for c in conn.list_containers() if not _parked(c["Name"])]
     inspects = [i for i in (_inspect_if_there(conn, c["Id"]) for c in listed) if i]
     images: dict[str, Json | None] = {}
     observed = []

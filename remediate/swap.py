@@ -92,16 +92,16 @@ def stop_timeout(inspect: dict[str, Any]) -> int:
 
 def backups_of(conn: Connection, name: str) -> list[dict[str, Any]]:
     """Backup containers of ``name``, newest first."""
-    prefix = f"/{name}{BACKUP_MARK}"
-    found = [c for c in conn.list_containers() if any(n.startswith(prefix) for n in c.get("Names") or [])]
-    return sorted(found, key=lambda c: max(c.get("Names") or [""]), reverse=True)
+    prefix = f"{name}{BACKUP_MARK}"
+    found = [c for c in conn.list_containers() if c["Name"].startswith(prefix)]
+    return sorted(found, key=lambda c: str(c["Name"]), reverse=True)
 
 
 def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
     """Every remediate backup on the host (optionally of one container), newest first."""
     rows = []
     for c in conn.list_containers():
-        name = str((c.get("Names") or ["/"])[0]).lstrip("/")
+        name = str(c["Name"])
         original, mark, stamp = name.partition(BACKUP_MARK)
         if mark and (container is None or original == container):
             rows.append({"backup": name, "container": original, "stamp": stamp, "id": str(c["Id"])[:12],

@@ -80,3 +80,27 @@ def test_apply_keeps_data_and_neighbours_working(cli: Cli, group: dict[str, str]
     names = {n.lstrip("/") for c in api.containers(all=True) for n in c["Names"]}
     parked = {n for n in names if "-remediate-backup-" in n and n.startswith(PREFIX)}
     assert parked == {n for n in parked if n.startswith(group["app"] + "-remediate-backup-")} and len(parked) == 1
+
+
+def test_a_linked_to_container_stays_selectable(cli: Cli, group: dict[str, str], docker_client: Any,
+                                                tmp_path: Path) -> None:
+    """B --links to A: A's ``Names`` carry B's alias (``/B/app``), and after B itself is changed its
+    parked backup's too (``/B-remediate-backup-.../app``). ``--container A`` still finds A."""
+    api = docker_client.api
+    linked_book = tmp_path / "linked"
+    linked_book.mkdir()
+    code, out = cli("apply", _playbook(linked_book, group["linked"]), "--yes", "--timeout", "10")
+    assert code == 0, out
+    names = next(c["Names"] for c in api.containers(all=True, filters={"name": group["app"]})
+                 if f"/{group['app']}" in c["Names"])
+    assert any("-remediate-backup-" in n for n in names), names  # the backup of B links to A
+
+    old = api.inspect_container(group["app"])
+    code, out = cli("apply", _playbook(tmp_path, group["app"]), "--container", group["app"], "--yes",
+                    "--timeout", "10")
+
+    assert code == 0, out
+    app = api.inspect_container(group["app"])
+    assert app["Id"] != old["Id"] and "NEW_FLAG=1" in app["Config"]["Env"]
+    code, out = cli("backups", "--container", group["app"])
+    assert code == 0 and f"{group['app']}-remediate-backup-" in out, out
