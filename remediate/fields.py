@@ -501,6 +501,11 @@ FIELDS: tuple[Field, ...] = (
     _h("MemoryReservation", flag="--memory-reservation", live_update=True),
     _h("MemorySwappiness", flag="--memory-swappiness", zero_is_set=True, unset=(-1,)),
     _h("KernelMemory", live_update=True),
+    _h("KernelMemoryTCP"),
+    _h("CpuCount", flag="--cpu-count"),                 # Windows engines only
+    _h("CpuPercent", flag="--cpu-percent"),
+    _h("IOMaximumBandwidth", flag="--io-maxbandwidth"),
+    _h("IOMaximumIOps", flag="--io-maxiops"),
     _h("OomKillDisable", "bool", "--oom-kill-disable"),
     _h("OomScoreAdj", flag="--oom-score-adj"),
     _h("PidsLimit", flag="--pids-limit", live_update=True),

@@ -1,0 +1,128 @@
+"""The field table and the ``docker run`` view, on captured inspect data and plain specs.
+
+Whether the commands really reproduce a container is tested with the real docker CLI in
+tests/integration/test_fidelity.py; these pin the rules.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from remediate.fields import CONFIG, ENDPOINT, FIELDS, HOST, netns_owned
+from remediate.runview import run_view
+from remediate.spec import ContainerSpec, spec_from_inspect
+
+CASES = Path(__file__).resolve().parent.parent / "cases"
+CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "container.json").is_file())
+
+
+def _spec(name: str) -> ContainerSpec:
+    case = CASES / name
+    return spec_from_inspect(json.loads((case / "container.json").read_text(encoding="utf-8")),
+                             json.loads((case / "image.json").read_text(encoding="utf-8")))
+
+
+def test_the_table_has_one_entry_per_key() -> None:
+    keys = [(f.section, f.key) for f in FIELDS]
+    assert len(keys) == len(set(keys))
+    assert len(CONFIG) + len(HOST) + len(ENDPOINT) == len(FIELDS)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_every_captured_option_is_known_to_the_table(name: str) -> None:
+    container = json.loads((CASES / name / "container.json").read_text(encoding="utf-8"))
+    unknown = set(container["HostConfig"]) - set(HOST)
+    assert not unknown, unknown
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_every_line_is_shell_words_and_no_line_has_an_inline_comment(name: str) -> None:
+    view = run_view(_spec(name), engine_api="1.41")
+    for line in view.lines():
+        if line.startswith("# "):
+            continue  # a remark: a comment line of its own
+        words = shlex.split(line, comments=True)
+        assert words and " ".join(shlex.quote(w) for w in words) == line.strip(), line
+    for command in view.commands():
+        assert command.startswith(("docker run -d ", "docker network connect ", "# ")), command
+
+
+def test_metacharacters_are_quoted_once_and_come_back_whole() -> None:
+    tricky = {"QUOTES": "it's \"quoted\"", "DOLLAR": "$HOME ${PATH}", "TICKS": "`id`",
+              "OPS": "a;b|c&d>e<f", "SPACES": "  two  ", "NL": "a\nb", "HASH": "x # y"}
+    spec = ContainerSpec(name="n", image="img", config={
+        "Env": [f"{k}={v}" for k, v in tricky.items()], "WorkingDir": "/tmp/dir with space",
+        "Cmd": ["-c", "sleep 1 # not a comment"]},
+        host_config={"DeviceCgroupRules": ["c 1:5 r"]})
+    (command,) = run_view(spec).commands()
+    words = shlex.split(command)
+    for key, value in tricky.items():
+        assert words[words.index(f"{key}={value}") - 1] == "--env"
+    assert words[words.index("/tmp/dir with space") - 1] == "--workdir"
+    assert words[words.index("c 1:5 r") - 1] == "--device-cgroup-rule"
+    assert words[-3:] == ["img", "-c", "sleep 1 # not a comment"]
+
+
+def test_a_second_network_is_a_network_connect_command() -> None:
+    spec = ContainerSpec(name="n", image="img", host_config={"NetworkMode": "front"}, networks={
+        "front": {"Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.0.0.2"}},
+        "back": {"Aliases": ["backend"], "IPAMConfig": {"IPv4Address": "10.0.1.2"}}})
+    view = run_view(spec)
+    run, connect = view.commands()
+    assert "--network front --network-alias web --ip 10.0.0.2" in run and "backend" not in run
+    assert connect == "docker network connect --alias backend --ip 10.0.1.2 back n"
+    assert connect in view.lines() and not any("#" in line for line in view.lines())
+
+
+def test_mount_options_and_ipc_are_shown() -> None:
+    spec = ContainerSpec(name="n", image="img", host_config={"IpcMode": "shareable", "Mounts": [
+        {"Type": "volume", "Source": "v", "Target": "/a", "VolumeOptions": {"NoCopy": True}},
+        {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 0o1777}},
+        {"Type": "bind", "Source": "/h,odd", "Target": "/b", "ReadOnly": True, "BindOptions": {"Propagation": "rslave"}},
+    ]})
+    lines = run_view(spec).lines()
+    assert "--ipc shareable" in lines
+    assert "--mount type=volume,source=v,target=/a,volume-nocopy" in lines
+    assert "--mount type=tmpfs,target=/t,tmpfs-size=1048576,tmpfs-mode=1777" in lines
+    # The CLI reads --mount as CSV: a comma in a value is quoted for it, then for the shell.
+    assert """--mount 'type=bind,"source=/h,odd",target=/b,readonly,bind-propagation=rslave'""" in lines
+
+
+def test_what_the_cli_cannot_express_is_a_remark() -> None:
+    spec = ContainerSpec(name="n", image="img", config={"MacAddress": "02:42:0a:00:00:01", "Entrypoint": ["sh", "-c"],
+                                                         "Healthcheck": {"Test": ["CMD", "true"]}},
+                         host_config={"SomeFutureKey": {"x": 1}})
+    old = run_view(spec, engine_api="1.41")
+    assert {r.field for r in old.remarks} == {"Config.MacAddress", "Config.Entrypoint", "Config.Healthcheck.Test",
+                                              "HostConfig.SomeFutureKey"}
+    assert not any(opt[0] == "--mac-address" for opt in old.options)
+    assert "# HostConfig.SomeFutureKey={\"x\":1}: no docker run option (remediate sets it through the API)" in old.lines()
+    new = run_view(spec, engine_api="1.45")
+    assert ("--mac-address", "02:42:0a:00:00:01") in new.options
+    assert "Config.MacAddress" not in {r.field for r in new.remarks}
+
+
+def test_redacted_view_masks_secret_fields_only() -> None:
+    spec = ContainerSpec(name="n", image="img", config={
+        "Env": ["HF_TOKEN=hf_abc123456", "TOKENIZERS_PARALLELISM=false"],
+        "Labels": {"com.example.token": "tok-1234567"},
+        "Cmd": ["--api-key", "sk-1", "--max-num-batched-tokens", "8192"]},
+        host_config={"LogConfig": {"Type": "splunk", "Config": {"splunk-token": "spl-9"}}})
+    text = "\n".join(run_view(spec, redact=True).lines())
+    for secret in ("hf_abc123456", "tok-1234567", "sk-1", "spl-9"):
+        assert secret not in text
+    assert "TOKENIZERS_PARALLELISM=false" in text and "--max-num-batched-tokens 8192" in text
+    plain = "\n".join(run_view(spec).lines())
+    assert "hf_abc123456" in plain and "spl-9" in plain
+
+
+def test_joining_a_network_namespace_drops_what_belongs_to_it() -> None:
+    host = {f.key for f in netns_owned("host")}
+    container = {f.key for f in netns_owned("container:x")}
+    assert {"PortBindings", "Hostname", "MacAddress", "Links"} <= host
+    assert host < container and {"Dns", "ExtraHosts", "ExposedPorts"} <= container - host
+    assert netns_owned("my-net") == []
