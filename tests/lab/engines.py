@@ -57,16 +57,22 @@ IMAGES = (
 )
 
 _HTTP_STATUS = """\
-import sys, urllib.error, urllib.request
-req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode() or None,
-                             headers={"Content-Type": "application/json"})
-try:
-    with urllib.request.urlopen(req, timeout=float(sys.argv[3])) as r:
-        print(r.status)
-except urllib.error.HTTPError as e:
-    print(e.code)
-except OSError:
-    print(0)
+import sys, time, urllib.error, urllib.request
+url, body, timeout, until = sys.argv[1], sys.argv[2].encode() or None, float(sys.argv[3]), float(sys.argv[4])
+deadline = time.monotonic() + until
+while True:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except OSError:
+        status = 0
+    if 200 <= status < 300 or time.monotonic() >= deadline:
+        break
+    time.sleep(0.1)
+print(status)
 """
 
 
@@ -100,9 +106,9 @@ class Engine:
 
         return docker.DockerClient(base_url=self.docker_url, version="auto", **kwargs)
 
-    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """This process's environment with ``DOCKER_HOST`` set to the engine, then ``extra``."""
-        return {**os.environ, "DOCKER_HOST": self.docker_url, **(extra or {})}
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default: this process's environment) with ``DOCKER_HOST`` set to the engine."""
+        return {**(os.environ if base is None else base), "DOCKER_HOST": self.docker_url}
 
     def argv(self, argv: Sequence[str]) -> list[str]:
         """``argv`` prefixed to run inside the engine's network namespace (unchanged when local)."""
@@ -119,13 +125,12 @@ class Engine:
         timeout: float = 300.0,
         check: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command as on this engine's host: in its network namespace, ``DOCKER_HOST`` set
-        (``env`` is applied over that). Output is captured as text; ``check`` raises on a
-        non-zero exit, with the output in the message."""
-        proc = subprocess.run(
-            self.argv(argv), env=self.env(env), input=input, capture_output=True, text=True,
-            timeout=timeout, check=False,
-        )  # fmt: skip
+        """Run a command as on this engine's host: in its network namespace, with ``env``
+        (default: this process's environment) and ``DOCKER_HOST`` set to the engine. Output is
+        captured as text; ``check`` raises on a non-zero exit, with the output in the message."""
+        stdin: dict[str, Any] = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+        proc = subprocess.run(self.argv(argv), env=self.env(env), capture_output=True, text=True,
+                              timeout=timeout, check=False, **stdin)
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"{list(argv)} on engine {self.name} exited {proc.returncode}:\n"
@@ -133,13 +138,14 @@ class Engine:
             )
         return proc
 
-    def http_status(self, url: str, body: str = "", timeout: float = 5.0) -> int:
-        """Status of an HTTP request made from the engine's network namespace (POST with a JSON
-        ``body`` if one is given); 0 when nothing answers. For ports published on 127.0.0.1."""
+    def http_status(self, url: str, body: str = "", *, timeout: float = 5.0, until: float = 0.0) -> int:
+        """Status of an HTTP request made from the engine's network namespace (a POST of the JSON
+        ``body`` if one is given; 0 when nothing answers), for ports published on 127.0.0.1.
+        ``until`` > 0 retries for that many seconds until the status is 2xx (a bounded wait)."""
         import sys
 
-        proc = self.run([sys.executable, "-c", _HTTP_STATUS, url, body, str(timeout)], check=True,
-                        timeout=timeout + 30)
+        proc = self.run([sys.executable, "-c", _HTTP_STATUS, url, body, str(timeout), str(until)],
+                        check=True, timeout=timeout + until + 30)
         return int(proc.stdout.strip())
 
 
