@@ -1,4 +1,4 @@
-"""Fixtures shared by the integration tests: the catalog lab, a small disk."""
+"""Fixtures shared by the integration tests: the Docker engines, the catalog/diagnose lab, a small disk."""
 
 from __future__ import annotations
 
@@ -10,6 +10,31 @@ from typing import Any
 import pytest
 
 from tests.integration.rtcat import Lab
+from tests.lab import engines
+from tests.lab.engines import LOCAL, MODERN, Engine
+
+
+@pytest.fixture(scope="session")
+def local_engine() -> Engine:
+    """The machine's own engine (20.10, /var/run/docker.sock)."""
+    return engines.local_engine()
+
+
+@pytest.fixture(scope="session")
+def modern_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """Debian 13's dockerd 26.1 in its own network namespace, with the test images: started on
+    first use, once per session, removed at the end."""
+    with engines.modern_engine(keys_dir=tmp_path_factory.mktemp("modern-engine-keys")) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session", params=[LOCAL, MODERN])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each engine generation in turn (ids ``20.10``, ``26.1``; see tests/lab/engines.py). Tests
+    and module fixtures that take it run once per engine; the modern one starts only if a
+    selected test needs it."""
+    chosen: Engine = request.getfixturevalue("local_engine" if request.param == LOCAL else "modern_engine")
+    return chosen
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ original and the copy directly, each of which must be set on the original, so a 
 everything cannot pass. A second group checks that a container made by the docker CLI and its
 SDK-made twin give the same spec, so a re-plan of an already-applied change is a no-op.
 
+The whole module runs once per engine generation (the ``engine`` fixture: the local 20.10 and
+Debian 13's 26.1, see tests/lab/engines.py); each engine has its own corpus.
+
 Everything created is named ``rt-fid-*`` (networks and volumes too) and labelled with the pid of
 the run; leftovers of dead runs are removed first, and everything is removed at the end. No traffic
 is sent: networks, DNS servers and extra hosts are configuration only.
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +44,7 @@ from remediate.runview import run_view
 from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
 from remediate.swap import Txn as _Txn
 from tests.lab.defaults_image import BUSYBOX, DEFAULTS_DOCKERFILE
+from tests.lab.engines import Engine
 
 docker = pytest.importorskip("docker")
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
@@ -78,6 +81,7 @@ class Case:
         spec_keys: ``config.X`` / ``host_config.X`` keys spec1 must hold (the option was captured).
         connect: networks to connect before start, name -> connect kwargs.
         data_in: paths in anonymous volumes to write before the recreate and read back after.
+        min_api: the engine API version the case needs (skipped on older engines).
     """
 
     id: str
@@ -88,6 +92,7 @@ class Case:
     spec_keys: tuple[str, ...] = ()
     connect: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_in: tuple[str, ...] = ()
+    min_api: str | None = None
 
     @property
     def name(self) -> str:
@@ -211,6 +216,12 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
              raw=("HostConfig.VolumesFrom",), spec_keys=("host_config.VolumesFrom",)),
         Case("mac-address", {"mac_address": "02:42:0a:e7:fa:01"},
              raw=("Config.MacAddress",), spec_keys=("config.MacAddress",)),
+        # --network NET1 --mac-address as the docker CLI sends it on API >= 1.44: in the endpoint
+        # (the engine shows it as Config.MacAddress too).
+        Case("mac-address-endpoint", body={
+            "Image": BUSYBOX, "Cmd": SLEEP, "HostConfig": {"NetworkMode": NET1},
+            "NetworkingConfig": {"EndpointsConfig": {NET1: {"MacAddress": "02:42:0a:e7:fa:02"}}},
+        }, raw=("Config.MacAddress", "HostConfig.NetworkMode"), spec_keys=("config.MacAddress",), min_api="1.44"),
         Case("memlock", {"ulimits": [Ulimit(name="memlock", soft=-1, hard=-1)]}, start=False,
              raw=("HostConfig.Ulimits",), spec_keys=("host_config.Ulimits",)),
         # Image defaults: an untouched container of DEFAULTS_IMAGE has a nearly empty spec...
@@ -382,19 +393,20 @@ class Result:
     shell_commands: list[str] = field(default_factory=list)
     remarks: tuple[Remark, ...] = ()
     shell_error: BaseException | None = None
+    skip: str | None = None
 
 
 class Lab:
     """The module's Docker objects; everything made is recorded and removed at the end."""
 
-    def __init__(self, client: Any, dirs: dict[str, str]) -> None:
+    def __init__(self, engine: Engine, client: Any, dirs: dict[str, str]) -> None:
+        self.engine = engine
         self.client = client
         self.api = client.api
         self.dirs = dirs
         self.labels = {OWNER: str(os.getpid())}
         self.anonymous: set[str] = set()
         self.images: dict[str, dict[str, Any] | None] = {}
-        self.api_version = str(self.api.version()["ApiVersion"])
 
     def image(self, ref: str) -> dict[str, Any] | None:
         if ref not in self.images:
@@ -417,6 +429,9 @@ class Lab:
 
     def round_trip(self, case: Case) -> Result:
         result = Result(case)
+        if case.min_api and not self.engine.api_at_least(case.min_api):
+            result.skip = f"needs engine API {case.min_api} (this one: {self.engine.api_version})"
+            return result
         try:
             orig_id = self.create(case)
             for net, options in case.connect.items():
@@ -432,7 +447,7 @@ class Lab:
             image = self.image(original["Config"]["Image"])
             result.spec1 = spec1 = spec_from_inspect(original, image)
             copy_name = f"{case.name}-copy"
-            with Connection("local") as conn:
+            with Connection(self.engine.docker_url) as conn:
                 copy_id = _create(conn, spec1.replace(name=copy_name), copy_name,
                                   anonymous_volumes(original), _Txn())
             if case.start:
@@ -461,13 +476,12 @@ class Lab:
     def shell_round_trip(self, result: Result, spec: ContainerSpec) -> None:
         """Run the plan's ``shell_before`` commands with ``sh -c`` and the real docker CLI."""
         name = f"{result.case.name}-sh"
-        view = run_view(spec.replace(name=name), engine_api=self.api_version)
+        view = run_view(spec.replace(name=name), engine_api=self.engine.api_version)
         result.remarks = view.remarks
         result.shell_commands = view.commands(run="docker run -d" if result.case.start else "docker create")
         for command in result.shell_commands:
-            done = subprocess.run(["sh", "-c", command], check=False, capture_output=True, text=True, timeout=60,
-                                  env={**os.environ, "DOCKER_CLI_HINTS": "false"})
-            assert done.returncode == 0, f"{command}\n{done.stderr}"
+            self.engine.run(["sh", "-c", command], env={**os.environ, "DOCKER_CLI_HINTS": "false"}, timeout=60,
+                            check=True)
         result.shell = dict(self.api.inspect_container(name))
         self.anonymous |= set(anonymous_volumes(result.shell).values())
 
@@ -497,9 +511,9 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
+def client(engine: Engine) -> Iterator[Any]:
     try:
-        cl = docker.from_env()
+        cl = engine.client()
         cl.ping()
     except (docker.errors.DockerException, OSError) as exc:
         pytest.fail(f"Docker engine not reachable ({exc}); run `bash dev/setup`")
@@ -514,13 +528,13 @@ def client() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def lab(client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(engine: Engine, client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     base = tmp_path_factory.mktemp("rt-fid")
     dirs = {}
     for name in ("ro", "rw", "plain", "mount", "cli"):
         (base / name).mkdir()
         dirs[name] = str(base / name)
-    lab = Lab(client, dirs)
+    lab = Lab(engine, client, dirs)
     try:
         client.images.build(fileobj=io.BytesIO(DEFAULTS_DOCKERFILE.encode()), tag=DEFAULTS_IMAGE, rm=True,
                             labels=lab.labels)
@@ -548,6 +562,8 @@ CASE_IDS = [c.id for c in _cases({"ro": "", "rw": "", "plain": "", "mount": ""})
 
 def _result(corpus: dict[str, Result], case_id: str) -> Result:
     result = corpus[case_id]
+    if result.skip is not None:
+        pytest.skip(result.skip)
     if result.error is not None:
         raise result.error
     return result
@@ -644,6 +660,14 @@ def test_two_networks_both_connected(corpus: dict[str, Result]) -> None:
     assert r.copy["NetworkSettings"]["Networks"][NET2]["IPAddress"] == "10.231.250.140"
 
 
+@pytest.mark.parametrize(("case_id", "network", "mac"), [
+    ("mac-address", "bridge", "02:42:0a:e7:fa:01"), ("mac-address-endpoint", NET1, "02:42:0a:e7:fa:02")])
+def test_mac_address_is_kept(corpus: dict[str, Result], case_id: str, network: str, mac: str) -> None:
+    r = _result(corpus, case_id)
+    assert r.copy is not None
+    assert r.copy["NetworkSettings"]["Networks"][network]["MacAddress"] == mac
+
+
 def test_image_defaults_are_not_pinned(corpus: dict[str, Result]) -> None:
     r = _result(corpus, "image-defaults")
     assert r.spec1 is not None
@@ -659,12 +683,12 @@ def twins(lab: Lab) -> tuple[dict[str, Any], dict[str, Any]]:
     """The same container made by the docker CLI (``docker run``) and by the SDK."""
     src = lab.dirs["cli"]
     cli_name, sdk_name = f"{PREFIX}cli", f"{PREFIX}sdk"
-    subprocess.run(
+    lab.engine.run(
         ["docker", "run", "-d", "--name", cli_name, "--label", f"{OWNER}={os.getpid()}",
          "-p", "48110:8000", "-p", "127.0.0.1:48111:8001", "-v", f"{src}:/x", "-v", f"{src}:/y:ro",
          "-e", "A=1", "--cap-add", "NET_ADMIN", "--restart", "unless-stopped", "--network", "bridge",
          "--log-opt", "max-size=1m", BUSYBOX, "sleep", "3600"],
-        check=True, capture_output=True,
+        check=True,
     )
     # Created only: it would clash with the CLI one on the host ports.
     lab.client.containers.create(
@@ -762,7 +786,7 @@ def test_shell_commands_reproduce_the_container(corpus: dict[str, Result], lab: 
         raise r.shell_error
     assert r.original is not None and r.shell is not None
     gaps = {remark.field for remark in r.remarks}
-    assert gaps == _expected_gaps(case_id, lab.api_version), (r.remarks, r.shell_commands)
+    assert gaps == _expected_gaps(case_id, lab.engine.api_version), (r.remarks, r.shell_commands)
     skipped = {path for gap in gaps for path in _GAP_SPREAD.get(gap, {gap})}
     for section in ("Config", "HostConfig"):
         diffs = {}

@@ -13,6 +13,9 @@ Each lab host is a network namespace with its own dockerd and its own sshd:
   ``/run/<name>/docker.sock``, its own managed containerd, its own ``docker0`` and iptables
   (every network namespace has its own), so published ports work the normal way.
   The socket is usable from the root namespace too: ``docker -H unix:///run/<name>/docker.sock``.
+  ``lab_hosts(..., dockerd=Dockerd(binary, path))`` runs another engine generation instead of
+  the system's (e.g. Debian 13's unpacked dockerd 26 with its containerd first on PATH:
+  ``tests/lab/engines.py``).
 * ``sshd`` in the same namespace, listening on ``<address>:22``, with a host key generated for
   this run, root login by the lab client key only, and ``SetEnv DOCKER_HOST=unix://<sock>``,
   so ``ssh root@<address> docker ...`` and the Docker SDK's ``ssh://`` transport (which runs
@@ -105,8 +108,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LabError", "LabHost", "cleanup_lab", "dockerd_pid", "ensure_client_key", "kill_dockerd", "lab_hosts",
-           "restart_dockerd"]
+__all__ = ["Dockerd", "LabError", "LabHost", "cleanup_lab", "dockerd_pid", "ensure_client_key", "kill_dockerd",
+           "lab_hosts", "restart_dockerd"]
 
 LOCK_DIR = Path("/run/remediate-lab")
 NETNS_DIR = Path("/var/run/netns")
@@ -122,6 +125,27 @@ _LIVE: dict[str, list[subprocess.Popen[bytes]]] = {}
 
 class LabError(RuntimeError):
     """The lab could not be set up (the message carries the daemons' log tails)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dockerd:
+    """Which dockerd the hosts of a lab run.
+
+    Attributes:
+        binary: the dockerd executable (default: the system's, from PATH).
+        path: directories put first on its PATH, where it finds the containerd, shims,
+            ``docker-proxy`` and ``docker-init`` of its own generation (it starts its own
+            containerd from there).
+    """
+
+    binary: str = DOCKERD
+    path: tuple[str, ...] = ()
+
+    def env(self) -> dict[str, str] | None:
+        """The environment to start it with (None: this process's own)."""
+        if not self.path:
+            return None
+        return {**os.environ, "PATH": os.pathsep.join([*self.path, os.environ.get("PATH", os.defpath)])}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -653,10 +677,13 @@ LogLevel INFO
 """
 
 
-def _popen_daemon(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _popen_daemon(
+    argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
             argv,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -756,6 +783,7 @@ def lab_hosts(
     images: Sequence[str] = (),
     keys_dir: Path,
     default_route: bool = False,
+    dockerd: Dockerd = Dockerd(),
     startup_timeout: float = 90.0,
     lock_timeout: float = 900.0,
 ) -> Iterator[list[LabHost]]:
@@ -766,7 +794,8 @@ def lab_hosts(
     ssh ``home/`` (see the module docstring).  ``default_route`` adds a default route via the
     root side in each host; it is off because the root namespace forwards packets
     (``ip_forward=1`` for the main dockerd) and the lab must not send anything beyond
-    loopback and its own addresses.  Everything is torn down on exit, even on errors.
+    loopback and its own addresses.  ``dockerd`` picks the engine the hosts run (default:
+    the system's).  Everything is torn down on exit, even on errors.
     """
     _check_prefix(prefix)
     if not 1 <= count <= 99:
@@ -802,15 +831,15 @@ def lab_hosts(
                 # Own UTS namespace too: `hostname` over ssh and `docker info` Name say <name>.
                 p.uts_file.touch()
                 _run(["unshare", f"--uts={p.uts_file}", "hostname", name])
-                dockerd = _popen_daemon(_dockerd_argv(p), p.run / "dockerd.log")
-                procs[name].append(dockerd)
+                engine = _popen_daemon(_dockerd_argv(p, dockerd.binary), p.run / "dockerd.log", dockerd.env())
+                procs[name].append(engine)
                 sshd = _popen_daemon(
                     _nsenter(p) + [SSHD, "-D", "-e", "-f", str(p.sshd_dir / "sshd_config")],
                     p.run / "sshd.log",
                 )
                 procs[name].append(sshd)
                 record = {
-                    "dockerd": [dockerd.pid, _proc_starttime(dockerd.pid)],
+                    "dockerd": [engine.pid, _proc_starttime(engine.pid)],
                     "sshd": [sshd.pid, _proc_starttime(sshd.pid)],
                 }
                 _write(p.procs, json.dumps(record) + "\n")
@@ -873,10 +902,10 @@ def _nsenter(p: _Paths) -> list[str]:
     return ["nsenter", f"--net={p.netns_file}", f"--uts={p.uts_file}", "--"]
 
 
-def _dockerd_argv(p: _Paths) -> list[str]:
+def _dockerd_argv(p: _Paths, binary: str = DOCKERD) -> list[str]:
     """How the lab starts a host's dockerd (also when it restarts one)."""
     return _nsenter(p) + [
-        DOCKERD,
+        binary,
         "--config-file", str(p.run / "daemon.json"),
         "--data-root", str(p.data_root),
         "--exec-root", str(p.exec_root),
