@@ -9,6 +9,7 @@ sees it, and *armed* again (the labels moved back) when ``rollback`` puts it in 
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,10 @@ class ComposeOwner:
     working_dir: str | None
     version: str | None
     oneoff: bool
+
+    def config_paths(self) -> tuple[str, ...]:
+        """The config files as absolute paths on the Docker host (relative ones are under ``working_dir``)."""
+        return tuple(posixpath.join(self.working_dir or "/", f) for f in self.config_files)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready data."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from remediate import compose, compose_edit
 from remediate import playbook as pb
 from remediate.errors import PlanError
 from remediate.fields import dict_to_env, env_to_dict, netns_owned
@@ -207,6 +208,9 @@ def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers
                 paths.add(change.file.dest)
             elif isinstance(change, pb.MountChange) and change.mount.must_exist:
                 paths.add(change.mount.source)
+        owner = compose.owner((obs.inspect.get("Config") or {}).get("Labels"))
+        if owner is not None and not owner.oneoff:
+            paths.update(owner.config_paths())
     return paths
 
 
@@ -263,11 +267,39 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         notes.extend(step_notes)
         if isinstance(change, pb.FileChange):
             files.append(_file_write(change.file, paths, vars))
+    owner = compose.owner(before.config.get("Labels"))
+    if owner is not None and not owner.oneoff:
+        written, note = _compose_write(owner, before, spec, paths)
+        files.extend(written)
+        notes.append(note)
     return ContainerPlan(
         id=obs.id, name=obs.name, fingerprint=fingerprint(before, obs.id), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=tuple(notes),
     )
+
+
+def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: ContainerSpec,
+                   paths: Mapping[str, HostPath]) -> tuple[list[FileWrite], str]:
+    """The same change as an edit of the compose file that defines the service (the last of the
+    project's files that does, so an override wins), and a note saying where it goes."""
+    if before.comparable() == after.comparable():
+        return [], "compose: the container already matches; the compose file is left as it is"
+    for path in reversed(owner.config_paths()):
+        state = paths.get(path, HostPath(False))
+        if not state.exists or state.content is None:
+            raise PlanError(f"compose file {path} of project {owner.project} is not on the Docker host")
+        try:
+            text = state.content.decode()
+        except UnicodeDecodeError as exc:
+            raise PlanError(f"compose file {path} is not UTF-8 text") from exc
+        edited = compose_edit.edit_service(text, owner.service, before, after, path=path)
+        if edited is not None:
+            write = FileWrite(path=path, content=edited.encode(), mode=state.mode or 0o644, before=state.content,
+                              before_mode=state.mode)
+            return [write], (f"compose: the change is written to {path} too, so compose keeps it "
+                             f"(the next `compose up -d` recreates {owner.service} from it once)")
+    raise PlanError(f"no compose file of project {owner.project} defines service {owner.service}")
 
 
 def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any],
