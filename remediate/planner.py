@@ -222,6 +222,7 @@ def plan(
     host: str = "local",
     host_paths: Mapping[str, HostPath] | None = None,
     engine_api: str | None = None,
+    container_only: bool = False,
 ) -> Plan:
     """Plan a playbook against observed containers (already selected).
 
@@ -232,6 +233,8 @@ def plan(
         host: a label for the host, for reports.
         host_paths: state of the paths :func:`host_paths_needed` named.
         engine_api: the engine's API version, for the ``docker run`` view.
+        container_only: a compose service's change goes to the container only, not also to its
+            compose file (the plan notes that compose will undo it).
 
     Returns:
         The immutable plan.
@@ -243,7 +246,7 @@ def plan(
     pb.check_requirements(playbook, vars)
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
-    plans = tuple(_plan_container(playbook, vars, obs, paths) for obs in containers)
+    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only) for obs in containers)
     after = render_value(playbook.after, vars, playbook=playbook.name, field="after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
                 revert_after=revert_after, engine_api=engine_api)
@@ -256,7 +259,7 @@ def fingerprint(spec: ContainerSpec, container_id: str) -> str:
 
 
 def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed,
-                    paths: Mapping[str, HostPath]) -> ContainerPlan:
+                    paths: Mapping[str, HostPath], container_only: bool = False) -> ContainerPlan:
     before = spec_from_inspect(obs.inspect, obs.image)
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
@@ -268,7 +271,10 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         if isinstance(change, pb.FileChange):
             files.append(_file_write(change.file, paths, vars))
     owner = compose.owner(before.config.get("Labels"))
-    if owner is not None and not owner.oneoff:
+    if owner is not None and not owner.oneoff and container_only:
+        notes.append(f"compose (warning): --container-only: {', '.join(owner.config_paths())} is not changed; the next "
+                     f"`compose up -d --force-recreate` or edit of it recreates {owner.service} without this fix")
+    elif owner is not None and not owner.oneoff:
         written, note = _compose_write(owner, before, spec, paths)
         files.extend(written)
         notes.append(note)
