@@ -1,12 +1,14 @@
 """Containers that Docker Compose owns, with real compose projects (v2 plugin and v1 docker-compose).
 
 The seed's broken vLLM runs as the service ``vllm`` of a compose file with comments (port 8000
-published on 127.0.0.1 only). The dry run names the project and service and changes nothing;
-the apply fixes it (404 -> 200); then compose itself runs against the project: ``up -d`` and
-``restart`` keep the fixed container, ``ps -a`` always shows exactly one container of the
-service (remediate's backup is kept out of compose's sight), rollback puts the broken one back
-as compose's own, and ``down`` removes compose's containers and network. Each test uses its own
-project name and removes everything it made, remediate's backups included.
+published on 127.0.0.1 only). The dry run names the project and service, shows the compose file's
+diff and changes nothing; the apply fixes it (404 -> 200) in the container and the compose file
+(comments kept); then compose itself runs against the project: ``up -d``, ``up -d
+--force-recreate`` and ``restart`` keep the fix, ``ps -a`` always shows exactly one container of
+the service (remediate's backup is kept out of compose's sight); rollback puts the file's bytes
+and the broken container back as compose's own; a failing verify leaves file and service as they
+were; ``down`` removes compose's containers and network. Each test uses its own project name and
+removes everything it made, remediate's backups included.
 """
 
 from __future__ import annotations
@@ -138,6 +140,9 @@ def test_dry_run_names_the_compose_service_and_changes_nothing(project: Project,
     code, text = _apply(project, state, tmp_path, "--dry-run")
     assert code == 0, text
     assert f"compose: project {project.name}, service vllm ({project.file}" in text
+    assert f"file {project.file} (mode 0644)" in text
+    assert '+    command: ["--model", "mistralai/Mistral-7B-Instruct-v0.3", "--served-model-name", "mistral",' in text
+    assert f"+      - {tmp_path / 'chat_template.jinja'}:/etc/vllm/chat_template.jinja:ro" in text
     code, out = _apply(project, state, tmp_path, "--dry-run", "--format", "json")
     assert code == 0, out
     owner = json.loads(out)["containers"][0]["compose"]
@@ -160,14 +165,18 @@ def test_fix_keeps_one_container_per_service_through_compose_and_rollback(projec
     assert len(fixed) == 1
     assert len(project.all_containers()) == 2  # the fixed one and remediate's backup
 
-    # compose itself: the file is unchanged, so the fixed container is up to date and kept.
-    project.compose("up", "-d")
-    assert project.service_ids() == fixed
-    assert project.chat_status() == 200
-    project.compose("restart", "vllm")  # v1 used to restart the backup too, racing for the port
-    assert project.service_ids() == fixed
-    assert project.chat_status() == 200
+    fixed_file = project.file.read_text()
+    assert fixed_file.startswith("# The self-hosted Duo stack's model server (remediate test project).\n")
+    assert "    # Broken on purpose: no --served-model-name, no chat template.\n" in fixed_file
+    assert '      - "127.0.0.1::8000"   # loopback only\n' in fixed_file
+    assert '"--served-model-name", "mistral", "--chat-template", "/etc/vllm/chat_template.jinja"]' in fixed_file
 
+    # compose itself: it recreates the service from the fixed file, which keeps the fix.
+    for args in (["up", "-d"], ["up", "-d", "--force-recreate"], ["restart", "vllm"], ["up", "-d"]):
+        project.compose(*args)
+        assert len(project.service_ids()) == 1, args
+        assert project.chat_status() == 200, args
+    fixed = project.service_ids()
     backups = run(["backups", "--container", project.container()], state)
     assert backups.code == 0 and f"{project.container()}-remediate-backup-" in backups.output, backups.output
 
@@ -175,10 +184,10 @@ def test_fix_keeps_one_container_per_service_through_compose_and_rollback(projec
     assert rolled.code == 0, rolled.output
     restored = project.service_ids()
     assert len(restored) == 1 and restored != fixed
+    assert project.file.read_text() == COMPOSE_FILE  # the bytes, comments and all
     assert project.chat_status() == 404
     project.compose("up", "-d")  # the restored original is compose's own container again
     assert project.service_ids() == restored
-    assert project.file.read_text() == COMPOSE_FILE
 
     project.compose("down")
     assert project.service_ids() == []
@@ -190,3 +199,53 @@ def test_fix_keeps_one_container_per_service_through_compose_and_rollback(projec
     labels = json.loads(_docker("inspect", "--format", "{{json .Config.Labels}}", left[0]))
     assert labels["remediate.disarmed.com.docker.compose.project"] == project.name
     assert not any(k.startswith("com.docker.compose.") for k in labels)
+
+
+FAILING = """\
+name: cmp-failing-verify
+description: sets an environment variable; its probe can never pass
+select:
+  - image: "vllm/vllm-openai*"
+changes:
+  - env:
+      CMP_MARK: "1"
+verify:
+  - http:
+      port: 8000
+      path: /v1/no-such-path
+      status: 200
+"""
+
+
+def test_failing_verify_leaves_file_and_service_as_they_were(project: Project, tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    book = tmp_path / "failing.yml"
+    book.write_text(FAILING)
+    before = project.service_ids()
+    dry = run(["apply", str(book), "--dry-run", "--container", project.container()], state)
+    assert dry.code == 0 and "+    environment:" in dry.output and "+      CMP_MARK: '1'" in dry.output, dry.output
+    result = run(["apply", str(book), "--yes", "--timeout", "3", "--container", project.container()], state)
+    assert result.code == 1, result.output
+    assert project.file.read_text() == COMPOSE_FILE
+    assert project.service_ids() == before
+    assert project.chat_status() == 404
+    project.compose("up", "-d")
+    assert project.service_ids() == before  # compose finds its own container unchanged
+
+
+def test_value_from_interpolation_is_refused_unless_container_only(project: Project, tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    text = COMPOSE_FILE.replace('"mistralai/Mistral-7B-Instruct-v0.3"', '"${MODEL:-mistralai/Mistral-7B-Instruct-v0.3}"')
+    project.file.write_text(text)
+    project.compose("up", "-d")
+    before = project.service_ids()
+    code, out = _apply(project, state, tmp_path, "--yes")
+    assert code == 2, out
+    assert out.strip().splitlines()[-1].startswith(f"remediate: {project.file}:6: command comes from ${{VAR}}")
+    assert project.service_ids() == before and project.file.read_text() == text
+    code, out = _apply(project, state, tmp_path, "--yes", "--container-only")
+    assert code == 0, out
+    assert "compose (warning): --container-only" in out
+    assert project.file.read_text() == text
+    assert project.chat_status() == 200
+    assert len(project.service_ids()) == 1
