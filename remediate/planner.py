@@ -247,6 +247,7 @@ def plan(
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
     plans = tuple(_plan_container(playbook, vars, obs, paths, container_only) for obs in containers)
+    _check_no_conflicting_writes(plans)
     after = render_value(playbook.after, vars, playbook=playbook.name, field="after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
                 revert_after=revert_after, engine_api=engine_api)
@@ -283,6 +284,20 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=tuple(notes),
     )
+
+
+def _check_no_conflicting_writes(plans: Sequence[ContainerPlan]) -> None:
+    """Two containers must not write different content to one file (e.g. two services of one
+    compose file: each edit is made from the file as it is now)."""
+    seen: dict[str, tuple[str, bytes]] = {}
+    for cp in plans:
+        for write in cp.files:
+            if not write.changed:
+                continue
+            other = seen.setdefault(write.path, (cp.name, write.content))
+            if other[1] != write.content:
+                raise PlanError(f"{other[0]} and {cp.name} would both change {write.path}; "
+                                "apply them one at a time (--container NAME)")
 
 
 def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: ContainerSpec,
