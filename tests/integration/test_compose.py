@@ -8,7 +8,8 @@ diff and changes nothing; the apply fixes it (404 -> 200) in the container and t
 the service (remediate's backup is kept out of compose's sight); rollback puts the file's bytes
 and the broken container back as compose's own; a failing verify leaves file and service as they
 were; ``down`` removes compose's containers and network. Each test uses its own project name and
-removes everything it made, remediate's backups included.
+removes everything it made, remediate's backups included. Over SSH (a lab host: its own engine,
+sshd), the compose file is read and written over SFTP.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.integration._proc import PLAYBOOK, run
-from tests.integration.rtcat import http
+from tests.integration.rtcat import VLLM, http
+from tests.lab.hosts import LabHost, lab_hosts
 
 pytestmark = pytest.mark.integration
 
@@ -249,3 +252,49 @@ def test_value_from_interpolation_is_refused_unless_container_only(project: Proj
     assert project.file.read_text() == text
     assert project.chat_status() == 200
     assert len(project.service_ids()) == 1
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHost]:
+    with lab_hosts(1, prefix="rcm", images=[VLLM], keys_dir=tmp_path_factory.mktemp("lab-keys")) as hosts:
+        yield hosts[0]
+
+
+@pytest.mark.skipif(not any(v == "v2" for v, _ in _binaries()), reason="no compose v2 plugin")
+def test_remote_compose_service_over_ssh(remote: LabHost, tmp_path: Path) -> None:
+    """The compose file is read and written over SFTP; the engine is the lab host's."""
+    proj = Project(["env", f"DOCKER_HOST={remote.docker_url}", "docker", "compose"], f"rtcmpssh{uuid.uuid4().hex[:8]}",
+                   tmp_path / "stack")
+    proj.directory.mkdir()
+    proj.file.write_text(COMPOSE_FILE)
+    state = str(tmp_path / "state")
+    ssh = ["-H", remote.ssh_url, "--known-hosts", str(remote.known_hosts_file), "--private-key", str(remote.identity_file)]
+    try:
+        proj.compose("up", "-d")
+        name = f"{proj.name}-vllm-1"
+        vars_ = ["-e", f"template_host_path={tmp_path / 'chat_template.jinja'}"]
+        dry = run(["apply", str(PLAYBOOK), "--dry-run", "--container", name, *vars_, *ssh], state)
+        assert dry.code == 0 and f"file {proj.file} (mode 0644)" in dry.output, dry.output
+        assert proj.file.read_text() == COMPOSE_FILE
+        result = run(["apply", str(PLAYBOOK), "--yes", "--container", name, *vars_, *ssh], state)
+        assert result.code == 0, result.output  # its verify: chat completions for "mistral" -> 200
+        assert "--served-model-name" in proj.file.read_text()
+        proj.compose("up", "-d", "--force-recreate")
+        ids = proj.compose("ps", "-a", "-q").split()
+        assert len(ids) == 1
+        client = docker.DockerClient(base_url=remote.docker_url)
+        try:
+            assert "--served-model-name" in client.api.inspect_container(ids[0])["Config"]["Cmd"]
+        finally:
+            client.close()
+        rolled = run(["rollback", name, *ssh], state)
+        assert rolled.code == 0, rolled.output
+        assert proj.file.read_text() == COMPOSE_FILE
+    finally:
+        subprocess.run([*proj.argv, "-p", proj.name, "-f", str(proj.file), "down"], capture_output=True,
+                       timeout=WAIT * 2, check=False)
+        env_docker = ["env", f"DOCKER_HOST={remote.docker_url}", "docker"]
+        left = subprocess.run([*env_docker, "ps", "-aq", "--filter", f"name=^{proj.name}"], capture_output=True,
+                              text=True, timeout=WAIT, check=False).stdout.split()
+        if left:
+            subprocess.run([*env_docker, "rm", "-f", *left], capture_output=True, timeout=WAIT, check=False)
