@@ -90,9 +90,10 @@ def _line(node: Any, key: Any) -> int:
 
 
 def _refuse_interpolated(value: Any, what: str, path: str, node: Any, key: Any) -> None:
-    if "$" in str(value):
+    shown = next((str(v) for v in value if "$" in str(v)), "") if isinstance(value, CommentedSeq) else str(value)
+    if "$" in shown:
         raise ComposeEditRefused(f"{path}:{_line(node, key)}: {what} comes from ${{VAR}} interpolation "
-                                 f"({value}); change it where the variable is set, or use --container-only")
+                                 f"({shown}); change it where the variable is set, or use --container-only")
 
 
 def _edit_env(svc: CommentedMap, before: Mapping[str, str | None], after: Mapping[str, str | None],
