@@ -205,11 +205,13 @@ def _host_options(func: Any) -> Any:
 @click.option("--plan", "plan_path", type=click.Path(dir_okay=False, exists=True),
               help="Apply exactly a saved plan; refused if any container drifted since.")
 @click.option("--restore", is_flag=True, help="Undo a time-boxed playbook (revert_after) now.")
+@click.option("--container-only", is_flag=True,
+              help="Compose services: change the container only, not the compose file (the output warns).")
 def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str, ...], extra_vars: tuple[str, ...],
           fmt: str, timeout: float, keep_backups: int, hosts: tuple[str, ...], inventory: str | None,
           limit: str | None, known_hosts: str | None, accept_new_host_keys: bool, private_key: str | None,
           forks: int, serial: str | None, max_fail: str | None, step: bool, report_path: str | None,
-          out_path: str | None, plan_path: str | None, restore: bool, parallel: int) -> None:
+          out_path: str | None, plan_path: str | None, restore: bool, parallel: int, container_only: bool) -> None:
     """Plan PLAYBOOK (a built-in name or a file) on Docker hosts, then apply it.
 
     Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
@@ -250,7 +252,8 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
             "overrides": overrides, "forks": 1 if step else forks,
             "serial": parse_amount(serial, len(targets), "--serial"),
             "max_fail": parse_amount(max_fail, len(targets), "--max-fail"), "timeout": timeout,
-            "keep_backups": keep_backups, "only": containers, "ssh": ssh, "parallel": 1 if step else parallel}
+            "keep_backups": keep_backups, "only": containers, "ssh": ssh, "parallel": 1 if step else parallel,
+            "container_only": container_only}
         if saved_plan is not None or (interactive and not step and not dry_run):
             with _interruptible() as cancel:
                 planned = rollout(book, targets, dry_run=True, cancel=cancel, **common)

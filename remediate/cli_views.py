@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from remediate import compose
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -121,6 +123,8 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
 
     label = "recreate" if cp["action"] == "recreate" else "no change"
     out.print(f"\n[bold]{escape(cp['container'])}[/bold] ({cp['id']}): [yellow]{label}[/yellow]")
+    if cp.get("compose"):
+        out.print(f"  {escape(compose.describe(cp['compose']))}")
     for change in cp["changes"]:
         if change["action"] == "noop":
             out.print(f"  = {escape(change['field'])}: {escape(change['reason'])}")

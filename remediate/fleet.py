@@ -152,6 +152,7 @@ def rollout(
     decide: Decide | None = None,
     parallel: int = 1,
     cancel: threading.Event | None = None,
+    container_only: bool = False,
 ) -> RolloutResult:
     """Plan (and unless ``dry_run``, apply) a playbook on every target.
 
@@ -172,6 +173,7 @@ def rollout(
         parallel: containers recreated at once on each host (see :func:`remediate.recreate.apply`).
         cancel: set it to interrupt: hosts not started are skipped, and each host finishes or
             restores what it has in flight (see :func:`remediate.recreate.apply`).
+        container_only: compose services: leave the compose file alone (see :func:`remediate.planner.plan`).
 
     Returns:
         One outcome per target. Failed hosts were rolled back; the rest go on.
@@ -206,6 +208,7 @@ def rollout(
         else:
             outcome = _run_host(playbook, target, overrides or {}, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
+                                container_only=container_only,
                                 decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel)
         report(target.name, outcome.status)
         with lock:
@@ -225,7 +228,8 @@ def rollout(
 
 def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], *, dry_run: bool,
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
-              report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event) -> HostOutcome:
+              report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event,
+              container_only: bool = False) -> HostOutcome:
     started = time.monotonic()
     options = ssh or SshOptions()
     if target.key_file:
@@ -249,7 +253,7 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
                     # swapped, which planning would report as missing or as "no changes".
                     journal.require_finished()
                 report(target.name, "plan")
-                plan = plan_host(conn, playbook, vars, only=only)
+                plan = plan_host(conn, playbook, vars, only=only, container_only=container_only)
                 if dry_run or not plan.changed:
                     return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
                                        time.monotonic() - started)

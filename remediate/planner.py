@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from remediate import compose, compose_edit
 from remediate import playbook as pb
 from remediate.errors import PlanError
 from remediate.fields import dict_to_env, env_to_dict, netns_owned
@@ -207,6 +208,9 @@ def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers
                 paths.add(change.file.dest)
             elif isinstance(change, pb.MountChange) and change.mount.must_exist:
                 paths.add(change.mount.source)
+        owner = compose.owner((obs.inspect.get("Config") or {}).get("Labels"))
+        if owner is not None and not owner.oneoff:
+            paths.update(owner.config_paths())
     return paths
 
 
@@ -218,6 +222,7 @@ def plan(
     host: str = "local",
     host_paths: Mapping[str, HostPath] | None = None,
     engine_api: str | None = None,
+    container_only: bool = False,
 ) -> Plan:
     """Plan a playbook against observed containers (already selected).
 
@@ -228,6 +233,8 @@ def plan(
         host: a label for the host, for reports.
         host_paths: state of the paths :func:`host_paths_needed` named.
         engine_api: the engine's API version, for the ``docker run`` view.
+        container_only: a compose service's change goes to the container only, not also to its
+            compose file (the plan notes that compose will undo it).
 
     Returns:
         The immutable plan.
@@ -239,7 +246,8 @@ def plan(
     pb.check_requirements(playbook, vars)
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
-    plans = tuple(_plan_container(playbook, vars, obs, paths) for obs in containers)
+    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only) for obs in containers)
+    _check_no_conflicting_writes(plans)
     after = render_value(playbook.after, vars, playbook=playbook.name, field="after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
                 revert_after=revert_after, engine_api=engine_api)
@@ -252,7 +260,7 @@ def fingerprint(spec: ContainerSpec, container_id: str) -> str:
 
 
 def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed,
-                    paths: Mapping[str, HostPath]) -> ContainerPlan:
+                    paths: Mapping[str, HostPath], container_only: bool = False) -> ContainerPlan:
     before = spec_from_inspect(obs.inspect, obs.image)
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
@@ -263,11 +271,56 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         notes.extend(step_notes)
         if isinstance(change, pb.FileChange):
             files.append(_file_write(change.file, paths, vars))
+    owner = compose.owner(before.config.get("Labels"))
+    if owner is not None and not owner.oneoff and container_only:
+        notes.append(f"compose (warning): --container-only: {', '.join(owner.config_paths())} is not changed; the next "
+                     f"`compose up -d --force-recreate` or edit of it recreates {owner.service} without this fix")
+    elif owner is not None and not owner.oneoff:
+        written, note = _compose_write(owner, before, spec, paths)
+        files.extend(written)
+        notes.append(note)
     return ContainerPlan(
         id=obs.id, name=obs.name, fingerprint=fingerprint(before, obs.id), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=tuple(notes),
     )
+
+
+def _check_no_conflicting_writes(plans: Sequence[ContainerPlan]) -> None:
+    """Two containers must not write different content to one file (e.g. two services of one
+    compose file: each edit is made from the file as it is now)."""
+    seen: dict[str, tuple[str, bytes]] = {}
+    for cp in plans:
+        for write in cp.files:
+            if not write.changed:
+                continue
+            other = seen.setdefault(write.path, (cp.name, write.content))
+            if other[1] != write.content:
+                raise PlanError(f"{other[0]} and {cp.name} would both change {write.path}; "
+                                "apply them one at a time (--container NAME)")
+
+
+def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: ContainerSpec,
+                   paths: Mapping[str, HostPath]) -> tuple[list[FileWrite], str]:
+    """The same change as an edit of the compose file that defines the service (the last of the
+    project's files that does, so an override wins), and a note saying where it goes."""
+    if before.comparable() == after.comparable():
+        return [], "compose: the container already matches; the compose file is left as it is"
+    for path in reversed(owner.config_paths()):
+        state = paths.get(path, HostPath(False))
+        if not state.exists or state.content is None:
+            raise PlanError(f"compose file {path} of project {owner.project} is not on the Docker host")
+        try:
+            text = state.content.decode()
+        except UnicodeDecodeError as exc:
+            raise PlanError(f"compose file {path} is not UTF-8 text") from exc
+        edited = compose_edit.edit_service(text, owner.service, before, after, path=path)
+        if edited is not None:
+            write = FileWrite(path=path, content=edited.encode(), mode=state.mode or 0o644, before=state.content,
+                              before_mode=state.mode)
+            return [write], (f"compose: the change is written to {path} too, so compose keeps it "
+                             f"(the next `compose up -d` recreates {owner.service} from it once)")
+    raise PlanError(f"no compose file of project {owner.project} defines service {owner.service}")
 
 
 def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any],

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from remediate import probes
+from remediate import compose_backup, probes
 from remediate.connection import Connection
 from remediate.errors import (
     JournalError,
@@ -221,6 +221,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         return ContainerResult(cp.name, action, cp.id, None, None, checks, message,
                                time.monotonic() - started, manual)
     report(cp.name, "done")
+    compose_backup.disarm(conn, backup)  # a compose service's backup must not count as its container
     _prune_backups(conn, cp.name, keep_backups)
     # A time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
     due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from remediate import compose
 from remediate.planner import ContainerPlan, FileWrite, Plan
 from remediate.probes import ProbeResult
 from remediate.redaction import (
@@ -102,6 +103,11 @@ def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
     return [mask_values(redact_text(line), secrets) for line in lines]
 
 
+def _compose_json(cp: ContainerPlan) -> Json | None:
+    found = compose.owner(cp.before.config.get("Labels"))
+    return found.to_json() if found else None
+
+
 def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secrets: Sequence[str] = ()) -> Json:
     """JSON-ready view of one container's plan (secrets masked, and the literal ``secrets`` values:
     those of the plan's secret vars, see :func:`remediate.redaction.secret_values`)."""
@@ -125,6 +131,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
             {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets)}
             for f in cp.files
         ],
+        "compose": _compose_json(cp),
         "dependents": list(cp.dependents),
         "notes": list(cp.notes),
         "verify": [f"http {p.method} {p.path} on port {p.port} -> {p.status}"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from remediate import probes
+from remediate import compose_backup, probes
 from remediate.connection import Connection
 from remediate.errors import ApplyError, ContainerNotFound, ProbeFailed, RemediateError
 from remediate.journal import HostLock, Journal, Transaction
@@ -39,8 +39,9 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
         backups = backups_of(conn, name)
         if not backups:
             raise ContainerNotFound(f"{conn.label}: no remediate backup of {name}", host=conn.label, container=name)
-        backup_id = str(backups[0]["Id"])
         backup_name = str(backups[0]["Name"])
+        # A compose service's backup gets its compose labels back before it takes the service's place.
+        backup_id = compose_backup.rearm(conn, backup_name) or str(backups[0]["Id"])
         made_by = next((t for t in journal.transactions(archived=True) if t.begin.get("backup") == backup_name), None)
         parked = f"{name}{BACKUP_MARK}{stamp()}"
         policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
@@ -68,9 +69,12 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
             left = txn.rollback()
             action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
             journal.end(tx, action, error=safe_message(exc.message))
+            if not left:
+                compose_backup.disarm(conn, backup_name)  # parked again: out of compose's sight again
             return ContainerResult(name, action, str(current["Id"]), None, None, (), exc.message,
                                    time.monotonic() - started, tuple(left))
         journal.end(tx, "restored", new_id=backup_id)
+        compose_backup.disarm(conn, parked)
     return ContainerResult(name, "restored", str(current["Id"]), backup_id, parked, (check,), None,
                            time.monotonic() - started)
 

@@ -70,12 +70,13 @@ def host_paths(conn: Connection, paths: set[str]) -> dict[str, planning.HostPath
 
 
 def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
-              only: Sequence[str] = ()) -> planning.Plan:
-    """Survey the host and plan the playbook there (reads only)."""
+              only: Sequence[str] = (), container_only: bool = False) -> planning.Plan:
+    """Survey the host and plan the playbook there (reads only); ``container_only``: see
+    :func:`remediate.planner.plan`."""
     chosen = survey(conn, playbook, only=only)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
     return planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
-                         engine_api=conn.api_version)
+                         engine_api=conn.api_version, container_only=container_only)
 
 
 def _dependents_of(target: Mapping[str, Any], inspects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

@@ -1,0 +1,88 @@
+"""Docker Compose ownership of a container, read from its ``com.docker.compose.*`` labels (pure).
+
+Compose finds the containers of a service by their labels (project, service, ``oneoff=False``):
+any container carrying them counts as part of the service, a stopped backup too. A remediate
+backup of a compose container is therefore kept *disarmed*: its compose labels are moved under
+:data:`DISARMED` (``remediate.disarmed.com.docker.compose.project`` …), so no compose command
+sees it, and *armed* again (the labels moved back) when ``rollback`` puts it in place.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: The prefix of the labels Compose sets on the containers it creates.
+PREFIX = "com.docker.compose."
+#: A disarmed backup keeps its compose labels under this prefix (the full original name after it).
+DISARMED = "remediate.disarmed."
+
+
+@dataclass(frozen=True)
+class ComposeOwner:
+    """The compose project and service a container belongs to.
+
+    Attributes:
+        project: ``com.docker.compose.project``.
+        service: ``com.docker.compose.service``.
+        config_files: the project's compose files on the Docker host, in order (``-f`` order).
+        working_dir: the project directory on the Docker host.
+        version: the Compose version that created the container (``1.29.2``, ``2.26.1``).
+        oneoff: a ``compose run`` container, not one of the service's own.
+    """
+
+    project: str
+    service: str
+    config_files: tuple[str, ...]
+    working_dir: str | None
+    version: str | None
+    oneoff: bool
+
+    def config_paths(self) -> tuple[str, ...]:
+        """The config files as absolute paths on the Docker host (relative ones are under ``working_dir``)."""
+        return tuple(posixpath.join(self.working_dir or "/", f) for f in self.config_files)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return {"project": self.project, "service": self.service, "config_files": list(self.config_files),
+                "working_dir": self.working_dir, "version": self.version, "oneoff": self.oneoff}
+
+
+def owner(labels: Mapping[str, str] | None) -> ComposeOwner | None:
+    """The compose owner the labels name, or ``None`` when Compose does not own the container."""
+    labels = labels or {}
+    project, service = labels.get(f"{PREFIX}project"), labels.get(f"{PREFIX}service")
+    if not project or not service:
+        return None
+    files = labels.get(f"{PREFIX}project.config_files") or ""
+    return ComposeOwner(
+        project=project, service=service,
+        config_files=tuple(f for f in files.split(",") if f),
+        working_dir=labels.get(f"{PREFIX}project.working_dir") or None,
+        version=labels.get(f"{PREFIX}version") or None,
+        oneoff=(labels.get(f"{PREFIX}oneoff") or "False").lower() == "true",
+    )
+
+
+def describe(data: Mapping[str, Any]) -> str:
+    """One dry-run line for :meth:`ComposeOwner.to_json` data: project, service, files, version."""
+    files = ", ".join(data.get("config_files") or []) or "no config files recorded"
+    version = f", compose {data['version']}" if data.get("version") else ""
+    return f"compose: project {data['project']}, service {data['service']} ({files}{version})"
+
+
+def disarmed(labels: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` with every compose label moved under :data:`DISARMED` (order kept)."""
+    return {(f"{DISARMED}{k}" if k.startswith(PREFIX) else k): v for k, v in labels.items()}
+
+
+def armed(labels: Mapping[str, str]) -> dict[str, str]:
+    """Inverse of :func:`disarmed`: the compose labels back under their own names."""
+    return {(k[len(DISARMED):] if k.startswith(DISARMED + PREFIX) else k): v for k, v in labels.items()}
+
+
+def is_disarmed(labels: Mapping[str, str] | None) -> bool:
+    """Whether the labels are those of a disarmed compose backup."""
+    return any(k.startswith(DISARMED + PREFIX) for k in labels or {})
