@@ -106,7 +106,7 @@ class SavedPlan:
                             + "; ".join(part for part in (
                                 f"not in the plan: {', '.join(extra)}" if extra else "",
                                 f"in the plan but not given: {', '.join(absent)}" if absent else "") if part)
-                            + " (without -H/-i, --plan uses its own hosts)")
+                            + "; without -H/-i/--limit, --plan uses its own hosts")
 
     def drift(self, planned: RolloutResult) -> list[str]:
         """What differs between this plan and a fresh one (empty: apply may go ahead)."""

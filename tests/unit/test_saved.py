@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from remediate.drift import host_drift
 from remediate.errors import PlanError
 from remediate.fleet import HostOutcome, RolloutResult, Target
 from remediate.planner import Observed, plan
-from remediate.playbook import load_playbook
+from remediate.playbook import find_playbook, load_playbook
+from tests.conftest import Cli
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 SINCE = "the plan was saved"
@@ -129,3 +131,28 @@ def test_a_host_of_the_saved_plan_that_cannot_be_planned_now_is_drift() -> None:
     unreached = RolloutResult((HostOutcome(Target("gpu-1", "ssh://root@10.0.0.1:22"), "unreachable",
                                            error="gpu-1: no route"),))
     assert reviewed.drift(unreached) == ["gpu-1: cannot plan now (gpu-1: no route)"]
+
+
+def _plan_file(tmp_path: Path) -> Path:
+    """A saved plan of fix-vllm-404 for container `vllm` on `local` (no engine needed to refuse it)."""
+    path = tmp_path / "plan.json"
+    sha = hashlib.sha256(find_playbook("fix-vllm-404").read_bytes()).hexdigest()
+    path.write_text(json.dumps({"format": saved.FORMAT, "playbook": {"name": "fix-vllm-404", "source": "fix-vllm-404",
+                                                                     "sha256": sha},
+                                "vars": {}, "secret_vars": [], "containers": ["vllm"],
+                                "hosts": [_host("local", "local", plan=_plan(_container()))]}))
+    return path
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--container", "other"], "--container: the plan applies to the containers it was saved for (vllm)"),
+    (["-H", "unix:///nonexistent/docker.sock"],
+     "not in the plan: unix:///nonexistent/docker.sock; in the plan but not given: local;"),
+    (["--limit", "gpu"], "--limit needs -i/--inventory"),
+])
+def test_cli_refuses_a_saved_plan_for_other_containers_or_hosts_before_connecting(
+        cli: Cli, tmp_path: Path, extra: list[str], message: str) -> None:
+    code, out = cli("apply", "--plan", str(_plan_file(tmp_path)), "--yes", *extra)
+
+    assert code == 2 and message in out, out
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out
