@@ -61,6 +61,7 @@ def _host_vars(book: Playbook, target: Target) -> Json:
 
 
 def _key(name: str, url: str, docker_host: str | None) -> str:
+    """A host as the refusal lists it: what makes it the same host (name, address, engine socket)."""
     return name if url == name and docker_host is None else f"{name} ({url}{' ' + docker_host if docker_host else ''})"
 
 
