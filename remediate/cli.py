@@ -231,6 +231,9 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
             if missing:
                 _fail(f"{plan_path}: secret vars are not saved; pass them again: "
                       + " ".join(f"-e {v}=..." for v in missing))
+            if containers and set(containers) != set(saved_plan.containers):
+                _fail(f"{plan_path}: --container: the plan applies to the containers it was saved for "
+                      f"({', '.join(saved_plan.containers) or 'all it selects'}); drop --container")
             playbook, containers = saved_plan.source, saved_plan.containers
             overrides = {**saved_plan.vars, **overrides}
         if not playbook:
@@ -240,7 +243,12 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
         _check_writable("--out", out_path)
         _check_writable("--report", report_path)
         book = load_playbook(playbook)
-        targets = saved_plan.targets() if saved_plan and not (hosts or inventory) else _targets(hosts, inventory, limit)
+        if saved_plan is not None and not (hosts or inventory or limit):
+            targets = saved_plan.targets(overrides)
+        else:
+            targets = _targets(hosts, inventory, limit)
+            if saved_plan is not None:
+                saved_plan.check_targets(targets)
         ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
         if restore:
             _restore_now(out, book, targets, containers, ssh, timeout, fmt)
@@ -254,25 +262,31 @@ def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str,
             "max_fail": parse_amount(max_fail, len(targets), "--max-fail"), "timeout": timeout,
             "keep_backups": keep_backups, "only": containers, "ssh": ssh, "parallel": 1 if step else parallel,
             "container_only": container_only}
+        # A saved plan or the confirm prompt: plan once, check or show that, then apply exactly it
+        # (each host refuses it if planning again under its lock gives another plan).
+        approved: RolloutResult | None = None
         if saved_plan is not None or (interactive and not step and not dry_run):
             with _interruptible() as cancel:
-                planned = rollout(book, targets, dry_run=True, cancel=cancel, **common)
-            if planned.interrupted:
+                approved = rollout(book, targets, dry_run=True, cancel=cancel, **common)
+            if approved.interrupted:
                 _fail("interrupted, nothing changed", EXIT_FAILED)
             if saved_plan is not None:
-                drift = saved_plan.drift(planned)
+                drift = saved_plan.drift(approved)
                 if drift:
                     _fail("the saved plan no longer matches (nothing was changed):\n  " + "\n  ".join(drift))
-            if interactive:
-                views.print_outcomes(out, planned, fmt="text", dry_run=True)
-                if not any(o.plan and o.plan.changed for o in planned.outcomes):
-                    sys.exit(_exit_code(planned))
+            if interactive and not step:
+                views.print_outcomes(out, approved, fmt="text", dry_run=True)
+                if not any(o.plan and o.plan.changed for o in approved.outcomes):
+                    sys.exit(_exit_code(approved))
                 if not click.confirm("Apply these changes?", default=False):
                     _fail("aborted, nothing changed", EXIT_OK)
-        decide = _step_prompt(out) if step and not dry_run else None
-        with _interruptible() as cancel, views.progress(out, fmt, [t.name for t in targets]) as progress:
-            result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, cancel=cancel,
-                             **common)
+        if dry_run and approved is not None:
+            result = approved
+        else:
+            decide = _step_prompt(out) if step and not dry_run else None
+            with _interruptible() as cancel, views.progress(out, fmt, [t.name for t in targets]) as progress:
+                result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, cancel=cancel,
+                                 approved=approved, **common)
         if out_path:
             with _writing("--out", out_path):
                 saved.save(out_path, book, playbook, overrides, containers, result)

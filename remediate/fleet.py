@@ -1,5 +1,9 @@
 """Many hosts: bounded parallelism (forks), serial batches, a failure threshold that stops the
 rollout, and one outcome per host. Each host runs connect -> survey -> plan -> [apply -> verify].
+
+A rollout can apply plans someone approved (a dry run's, shown at a prompt or checked against a
+saved plan): each host then plans again under its lock and applies the approved plan only if
+nothing differs, else it is refused (``PlanStaleError``) with nothing changed on it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from remediate.connection import Connection
-from remediate.errors import ConnectError, InventoryError, RemediateError
+from remediate.drift import host_drift
+from remediate.errors import ConnectError, InventoryError, PlanStaleError, RemediateError
 from remediate.planner import ContainerPlan, Plan
 from remediate.playbook import Playbook, resolve_vars
 from remediate.redaction import redact_text
@@ -153,6 +158,7 @@ def rollout(
     parallel: int = 1,
     cancel: threading.Event | None = None,
     container_only: bool = False,
+    approved: RolloutResult | None = None,
 ) -> RolloutResult:
     """Plan (and unless ``dry_run``, apply) a playbook on every target.
 
@@ -174,14 +180,21 @@ def rollout(
         cancel: set it to interrupt: hosts not started are skipped, and each host finishes or
             restores what it has in flight (see :func:`remediate.recreate.apply`).
         container_only: compose services: leave the compose file alone (see :func:`remediate.planner.plan`).
+        approved: a dry run of these targets (same order) that was reviewed: each host applies
+            exactly its plan, or is refused (``error``, nothing changed there) when planning
+            again under the host's lock gives another plan; a host that could not be planned
+            then keeps that outcome (it is not tried again).
 
     Returns:
         One outcome per target. Failed hosts were rolled back; the rest go on.
 
     Raises:
         PlaybookError: a variable override is not declared by the playbook (before any host).
+        ValueError: ``approved`` is not a dry run of ``targets``.
     """
     resolve_vars(playbook, overrides or {})  # fail fast on bad -e, before touching any host
+    if approved is not None and [o.target for o in approved.outcomes] != list(targets):
+        raise ValueError("approved must be a dry run of the same targets, in order")
     report = progress or (lambda _h, _p: None)
     outcomes: dict[int, HostOutcome] = {}
     stop = threading.Event()
@@ -205,11 +218,14 @@ def rollout(
         if stop.is_set() or cancel.is_set():
             why = INTERRUPTED if cancel.is_set() else "quit in step mode" if quit_.is_set() else "too many failures"
             outcome = HostOutcome(target, "skipped", error=f"rollout stopped: {why}")
+        elif approved is not None and approved.outcomes[index].plan is None:
+            outcome = approved.outcomes[index]
         else:
             outcome = _run_host(playbook, target, overrides or {}, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
                                 container_only=container_only,
-                                decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel)
+                                decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel,
+                                approved=approved.outcomes[index].plan if approved is not None else None)
         report(target.name, outcome.status)
         with lock:
             outcomes[index] = outcome
@@ -229,7 +245,7 @@ def rollout(
 def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], *, dry_run: bool,
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
               report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event,
-              container_only: bool = False) -> HostOutcome:
+              approved: Plan | None, container_only: bool = False) -> HostOutcome:
     started = time.monotonic()
     options = ssh or SshOptions()
     if target.key_file:
@@ -253,7 +269,10 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
                     # swapped, which planning would report as missing or as "no changes".
                     journal.require_finished()
                 report(target.name, "plan")
-                plan = plan_host(conn, playbook, vars, only=only, container_only=container_only)
+                fresh = plan_host(conn, playbook, vars, only=only, container_only=container_only)
+                if approved is not None:
+                    _require_approved(target.name, approved, fresh)
+                plan = approved if approved is not None else fresh
                 if dry_run or not plan.changed:
                     return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
                                        time.monotonic() - started)
@@ -275,6 +294,14 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
         changed = any(c.action == "recreated" for c in result.containers)
         status = ("changed" if changed else "ok") if result.ok else "failed"
     return HostOutcome(target, status, plan, result, None, time.monotonic() - started)
+
+
+def _require_approved(host: str, approved: Plan, fresh: Plan) -> None:
+    """Refuse when the plan made now is not the one approved (a container drifted, appeared, went)."""
+    problems = host_drift(host, plan_json(approved), plan_json(fresh), "the plan was reviewed")
+    if problems:
+        raise PlanStaleError("the plan changed since it was reviewed (nothing was changed): " + "; ".join(problems),
+                             host=host)
 
 
 def rollout_json(result: RolloutResult) -> dict[str, Any]:

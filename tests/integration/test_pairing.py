@@ -143,6 +143,65 @@ def test_saved_plan_is_refused_after_restart_policy_update(names: list[str], tem
     assert not template.exists()
 
 
+def _by_name_glob(tmp_path: Path, names: list[str]) -> Path:
+    """fix-vllm-404, selecting this test's containers by name (a new one matches too)."""
+    selectors = ('select:\n  - image: "vllm/vllm-openai*"\n  - command: "*vllm serve*"\n'
+                 '  - command: "*vllm.entrypoints.openai.api_server*"\n')
+    base = names[0].rsplit("-", 1)[0]
+    return _playbook_copy(tmp_path, "vllm-by-name", (selectors, f'select:\n  - name: "{base}-*"\n'))
+
+
+def test_saved_plan_refuses_a_container_that_appeared_since(names: list[str], template: Path, tmp_path: Path,
+                                                            docker_client: Any, state_dir: str) -> None:
+    first = run_vllm(docker_client, names[0])
+    book = _by_name_glob(tmp_path, names)
+    plan_file = tmp_path / "plan.json"
+    saved = run(["apply", str(book), "-e", f"template_host_path={template}", "--dry-run", "--out", str(plan_file)],
+                state_dir)
+    assert saved.code == 0, saved.output
+    assert [c["container"] for c in json.loads(plan_file.read_text())["hosts"][0]["plan"]["containers"]] == [names[0]]
+    second = run_vllm(docker_client, names[1])  # matches the playbook, but nobody reviewed its change
+
+    result = run(["apply", "--plan", str(plan_file), "--yes"], state_dir)
+
+    assert result.code == 2, result.output
+    assert "the saved plan no longer matches (nothing was changed)" in result.stderr
+    assert f"local: {names[1]}: new container since the plan was saved, not in the plan" in result.stderr
+    assert "Traceback" not in result.output
+    for name, inspect in ((names[0], first), (names[1], second)):
+        assert _inspect(docker_client, name)["Id"] == inspect["Id"]
+        assert names_with_prefix(docker_client, name) == {name}
+    assert not template.exists()
+    assert run(["history"], state_dir).stdout.strip() == "no history"
+
+
+def test_saved_plan_refuses_a_host_it_was_not_made_for(names: list[str], template: Path, tmp_path: Path,
+                                                       docker_client: Any, state_dir: str) -> None:
+    name = names[0]
+    original = run_vllm(docker_client, name)
+    plan_file = tmp_path / "plan.json"
+    assert run(_apply_args(name, template, "--dry-run", "--out", str(plan_file)), state_dir).code == 0
+    # The same engine under a second name: a host the plan never listed.
+    other = "unix:///var/run/docker.sock"
+
+    extra = run(["apply", "--plan", str(plan_file), "--yes", "-H", "local", "-H", other], state_dir)
+    instead = run(["apply", "--plan", str(plan_file), "--yes", "-H", other], state_dir)
+
+    assert extra.code == 2, extra.output
+    assert extra.stderr.count("\n") == 1 and "Traceback" not in extra.output
+    assert f"reviewed for other hosts (nothing was changed): not in the plan: {other}" in extra.stderr
+    assert instead.code == 2, instead.output
+    assert f"not in the plan: {other}; in the plan but not given: local" in instead.stderr
+    assert _inspect(docker_client, name)["Id"] == original["Id"] and not template.exists()
+    assert names_with_prefix(docker_client, name) == {name}
+    assert run(["history"], state_dir).stdout.strip() == "no history"
+
+    same = run(["apply", "--plan", str(plan_file), "--yes", "-H", "local"], state_dir)
+
+    assert same.code == 0, same.output
+    assert _inspect(docker_client, name)["Id"] != original["Id"]
+
+
 def test_saved_plan_does_not_keep_secret_vars(names: list[str], template: Path, tmp_path: Path,
                                               docker_client: Any, state_dir: str) -> None:
     name = names[0]
@@ -310,6 +369,37 @@ def test_confirm_playbook_asks_on_a_terminal(answer: str, names: list[str], temp
     else:
         assert f"{name}: recreated" in rest
         assert now["Id"] != original["Id"] and template.exists()
+
+
+@pytest.mark.parametrize("drift", ["restart policy", "new container"])
+def test_confirm_applies_what_was_shown_or_refuses(drift: str, names: list[str], template: Path, tmp_path: Path,
+                                                   docker_client: Any, state_dir: str) -> None:
+    """Something changes while the prompt is open: the answer "y" does not apply a different plan."""
+    original = run_vllm(docker_client, names[0])
+    child = _spawn(["apply", str(_by_name_glob(tmp_path, names)), "-e", f"template_host_path={template}"],
+                   state_dir)
+    child.expect(r"Apply these changes\? \[y/N\]: ")
+    assert _headers(child.before) == [names[0]]
+    if drift == "restart policy":
+        docker_client.api.update_container(names[0], restart_policy={"Name": "always"})  # same id, other config
+    else:
+        newcomer = run_vllm(docker_client, names[1])
+    child.sendline("y")
+
+    code, rest = _finish(child)
+
+    assert code == 2, rest
+    assert "the plan changed since it was reviewed (nothing was changed)" in rest
+    if drift == "restart policy":
+        assert f"local: {names[0]}: drifted since the plan was reviewed (fingerprint" in rest
+    else:
+        assert f"local: {names[1]}: new container since the plan was reviewed, not in the plan" in rest
+        assert _inspect(docker_client, names[1])["Id"] == newcomer["Id"]
+    assert "recreated" not in rest and "Traceback" not in rest
+    assert _inspect(docker_client, names[0])["Id"] == original["Id"]
+    assert names_with_prefix(docker_client, names[0]) == {names[0]}
+    assert not template.exists()
+    assert run(["history"], state_dir).stdout.strip() == "no history"
 
 
 # --------------------------------------------------------------------------- no secret in any output

@@ -183,6 +183,43 @@ def test_local_and_ssh_hosts_in_one_fresh_process(lab: list[LabHost], engines: l
     assert [c["container"] for c in hosts[lab[0].ssh_url]["plan"]["containers"]] == [NAME]
 
 
+def test_saved_plan_runs_on_exactly_its_hosts(cli: Cli, lab: list[LabHost], engines: list[Any],
+                                             tmp_path: Path) -> None:
+    """A plan reviewed for one inventory host: more hosts (the whole inventory, or -H local beside
+    it) or another host are refused before any host is touched; without -i it runs on its own
+    host, with that host's inventory vars."""
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    plan_file = tmp_path / "plan.json"
+    before = [c.inspect_container(NAME)["Id"] for c in engines]
+    code, out = cli("apply", "fix-vllm-404", *_args(lab, inventory), "--limit", lab[0].name, "--dry-run",
+                    "--out", str(plan_file))
+    assert code == 0, out
+
+    whole = cli("apply", "--plan", str(plan_file), *_args(lab, inventory), "--yes")
+    plus_local = cli("apply", "--plan", str(plan_file), *_args(lab, inventory), "--limit", lab[0].name,
+                     "-H", "local", "--yes")
+    other = cli("apply", "--plan", str(plan_file), *_args(lab, inventory), "--limit", lab[1].name, "--yes")
+
+    for refused in (whole, plus_local, other):
+        assert refused[0] == 2, refused[1]
+        assert "the saved plan was reviewed for other hosts (nothing was changed): not in the plan: " in refused[1]
+        assert "Traceback" not in refused[1]
+    assert f"not in the plan: {lab[1].name} ({lab[1].ssh_url}), {lab[2].name} ({lab[2].ssh_url})" in whole[1]
+    assert "not in the plan: local; without -H/-i/--limit, --plan uses its own hosts" in plus_local[1]
+    assert f"in the plan but not given: {lab[0].name} ({lab[0].ssh_url})" in other[1]
+    assert [c.inspect_container(NAME)["Id"] for c in engines] == before
+    assert not any(_template(tmp_path, h).exists() for h in lab)
+
+    code, out = cli("apply", "--plan", str(plan_file), "--known-hosts", str(lab[0].known_hosts_file), "--yes")
+
+    assert code == 0, out
+    after = [c.inspect_container(NAME) for c in engines]
+    assert after[0]["Id"] != before[0] and "--served-model-name" in after[0]["Args"]
+    assert _template(tmp_path, lab[0]).exists()  # the host's own template_host_path from the inventory
+    assert [a["Id"] for a in after[1:]] == before[1:]
+    assert not any(_template(tmp_path, h).exists() for h in lab[1:])
+
+
 def test_file_restored_over_sftp_on_rollback(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
     _make_slow(engines[0])
     template = tmp_path / "sftp" / "tpl.jinja"
