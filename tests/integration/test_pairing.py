@@ -478,8 +478,9 @@ def test_no_output_shows_a_secret(names: list[str], template: Path, tmp_path: Pa
         _assert_no_secret(str(path), path.read_text(errors="replace"))
     # Masked, not dropped: the reader sees that a secret is set.
     dry = next(r for label, r in outputs if label == "dry run").stdout
-    assert "HF_TOKEN=***" in dry and "MY_PASSWORD=***" in dry and "--api-key ***" in dry
-    assert "AIGW_SELF_SIGNED_JWT__SIGNING_KEY=***" in dry
+    # (shell-quoted: the view is a runnable command)
+    assert "'HF_TOKEN=***'" in dry and "'MY_PASSWORD=***'" in dry and "--api-key '***'" in dry
+    assert "'AIGW_SELF_SIGNED_JWT__SIGNING_KEY=***'" in dry
     assert re.search(r"AIGW_JWT_MATERIAL='?-----BEGIN REDACTED-----\*\*\*", dry)
 
 
@@ -502,7 +503,7 @@ def test_markdown_and_json_reports(names: list[str], template: Path, tmp_path: P
     assert f"### {name} ({original['Id'][:12]}): recreate" in report
     assert "- `args.--served-model-name`: `None` -> `mistral`" in report
     before, after = report.index("Before:"), report.index("After:")
-    assert "docker run \\" in report[before:after] and "--served-model-name" not in report[before:after]
+    assert "docker run -d \\" in report[before:after] and "--served-model-name" not in report[before:after]
     assert "--served-model-name mistral" in report[after:report.index("Diff:")]
     assert "```diff" in report and re.search(r"^\+ +--served-model-name mistral$", report, re.MULTILINE)
     assert "HF_TOKEN=***" in report and "hf_reportsecret" not in report
