@@ -134,6 +134,18 @@ class Plan:
         """Container plans that recreate something."""
         return tuple(c for c in self.containers if c.action == "recreate")
 
+    def file_users(self) -> dict[str, tuple[str, ...]]:
+        """Host path -> the planned containers that need it (their plan writes it), in plan order.
+
+        A file needed by several is owned by the host's apply: it is put back only if none of
+        them stays on the new version.
+        """
+        users: dict[str, list[str]] = {}
+        for cp in self.containers:
+            for write in cp.files:
+                users.setdefault(write.path, []).append(cp.name)
+        return {path: tuple(names) for path, names in users.items()}
+
 
 # --------------------------------------------------------------------------- selection
 
@@ -227,6 +239,7 @@ def plan(
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
     plans = tuple(_plan_container(playbook, vars, obs, paths) for obs in containers)
+    _check_shared_files(plans)
     after = pb.render_value(playbook.after, vars, "after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
                 revert_after=revert_after)
@@ -255,6 +268,17 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=tuple(notes),
     )
+
+
+def _check_shared_files(plans: Sequence[ContainerPlan]) -> None:
+    """One host path, one content: a second container must not overwrite the first's file."""
+    first: dict[str, tuple[str, FileWrite]] = {}
+    for cp in plans:
+        for write in cp.files:
+            name, seen = first.setdefault(write.path, (cp.name, write))
+            if (seen.content, seen.mode) != (write.content, write.mode):
+                raise PlanError(f"{write.path} would be written with different content for containers "
+                                f"{name} and {cp.name}: give each its own path")
 
 
 def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any],

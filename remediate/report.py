@@ -57,6 +57,8 @@ class ContainerResult:
     error: str | None = None
     seconds: float = 0.0
     manual_steps: tuple[str, ...] = ()
+    #: Last log lines (secrets masked) of a new container that failed to start or exited.
+    logs: tuple[str, ...] = ()
 
     @property
     def declined(self) -> bool:
@@ -117,8 +119,10 @@ def file_diff(write: FileWrite) -> list[str]:
     return [redact_text(line) for line in lines]
 
 
-def container_plan_json(cp: ContainerPlan) -> Json:
-    """JSON-ready view of one container's plan (secrets masked)."""
+def container_plan_json(cp: ContainerPlan, file_users: Mapping[str, tuple[str, ...]] | None = None) -> Json:
+    """JSON-ready view of one container's plan (secrets masked); ``file_users`` (from
+    :meth:`Plan.file_users`) names the other planned containers that need each of its files."""
+    users = file_users or {}
     return {
         "container": cp.name,
         "id": cp.id[:12],
@@ -133,7 +137,8 @@ def container_plan_json(cp: ContainerPlan) -> Json:
         "run_after": shown_run_lines(cp.after),
         "diff": run_diff(cp.before, cp.after),
         "files": [
-            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f)}
+            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f),
+             "shared_with": [n for n in users.get(f.path, ()) if n != cp.name]}
             for f in cp.files
         ],
         "dependents": list(cp.dependents),
@@ -149,7 +154,7 @@ def plan_json(plan: Plan) -> Json:
         "playbook": plan.playbook,
         "host": plan.host,
         "vars": redact_mapping(plan.vars),
-        "containers": [container_plan_json(cp) for cp in plan.containers],
+        "containers": [container_plan_json(cp, plan.file_users()) for cp in plan.containers],
         "changed": len(plan.changed),
     }
 
@@ -168,6 +173,7 @@ def result_json(result: HostResult) -> Json:
              "checks": [{"name": p.name, "ok": p.ok, "evidence": redact_text(p.evidence),
                          "attempts": p.attempts} for p in c.checks],
              "manual_steps": [redact_text(s) for s in c.manual_steps],
+             "logs": [redact_text(line) for line in c.logs],
              "seconds": round(c.seconds, 3)}
             for c in result.containers
         ],
@@ -255,4 +261,8 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None)
             lines.append(f"- {'✔' if check['ok'] else '✘'} {check['name']}: {check['evidence']}")
         for step in result.get("manual_steps") or []:
             lines.append(f"- manual: `{step}`")
+        if result.get("logs"):
+            # Four backticks: a log line holding a fence cannot end the block early.
+            lines += ["", "Last log lines of the new container (before it was removed):", "", "````",
+                      *result["logs"], "````"]
     return [*lines, ""]
