@@ -43,7 +43,7 @@ from remediate.errors import (
     RemediateError,
 )
 from remediate.journal import HostLock, Journal
-from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, Plan, fingerprint
+from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, FileWrite, Plan, fingerprint
 from remediate.report import INTERRUPTED, STEP_MODE, ContainerResult, HostResult, redact_text
 from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
 from remediate.swap import Txn, backups_of, create, stamp, swap
@@ -267,15 +267,20 @@ def _write_files(conn: Connection, cp: ContainerPlan, txn: Txn, kept: Callable[[
     """Write the plan's files; the undo puts back what was there, except files another container
     of this apply needs and keeps on the new version (``kept``, asked once at undo time)."""
     keep = functools.cache(kept)
+
+    def put_back(write: FileWrite) -> None:
+        if write.path in keep():
+            return
+        if write.before is None:
+            conn.remove_file(write.path)
+        else:
+            conn.write_file(write.path, write.before, write.before_mode or 0o644)
+
     for write in cp.files:
         if not write.changed:
             continue
-        if write.before is None:
-            txn.undo(f"rm {write.path}", lambda w=write: None if w.path in keep() else conn.remove_file(w.path))  # type: ignore[misc]
-        else:
-            txn.undo(f"restore {write.path} from the plan",
-                     lambda w=write: None if w.path in keep() else conn.write_file(  # type: ignore[misc]
-                         w.path, w.before or b"", w.before_mode or 0o644))
+        what = f"rm {write.path}" if write.before is None else f"restore {write.path} from the plan"
+        txn.undo(what, functools.partial(put_back, write))
         conn.write_file(write.path, write.content, write.mode)
 
 

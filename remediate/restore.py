@@ -1,6 +1,10 @@
 """Putting things back: ``rollback`` (the newest backup of a container, with the files its apply
 replaced), ``recover`` (finish an apply or rollback that was interrupted, from the journal) and
 ``revert_pending`` (undo time-boxed changes still in place).
+
+Both bring the neighbours along (:mod:`remediate.ties`): containers tied to the one put back
+are recreated to follow it, or started / restarted to join its namespaces again. A file another
+container of the same apply still needs on its new version stays (:mod:`remediate.sharing`).
 """
 
 from __future__ import annotations
