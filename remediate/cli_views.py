@@ -138,7 +138,8 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         if not write["changed"]:
             out.print(f"  = file {escape(write['path'])}: already up to date")
             continue
-        out.print(f"  file {escape(write['path'])} (mode {write['mode']})")
+        shared = f", also needed by {', '.join(write['shared_with'])}" if write.get("shared_with") else ""
+        out.print(f"  file {escape(write['path'])} (mode {write['mode']}{escape(shared)})")
         for line in write["diff"]:
             style = "green" if line.startswith("+") and not line.startswith("+++") else (
                 "red" if line.startswith("-") and not line.startswith("---") else None)
@@ -184,6 +185,10 @@ def print_container_failure(out: Console, c: ContainerResult) -> None:
     for check in c.checks:
         mark = "✔" if check.ok else "✘"
         out.print(f"    {mark} {escape(check.name)}: {escape(check.evidence)}")
+    if c.logs:
+        out.print(f"  last {len(c.logs)} log lines of the new container:")
+        for line in c.logs:
+            out.print(f"    | {escape(line)}")
     if c.action == "rolled back":
         out.print(f"  [yellow]restored: the original container {c.id_before[:12]} runs as before[/yellow]")
     else:

@@ -139,6 +139,18 @@ class Plan:
         """Container plans that recreate something."""
         return tuple(c for c in self.containers if c.action == "recreate")
 
+    def file_users(self) -> dict[str, tuple[str, ...]]:
+        """Host path -> the planned containers that need it (their plan writes it), in plan order.
+
+        A file needed by several is owned by the host's apply: it is put back only if none of
+        them stays on the new version.
+        """
+        users: dict[str, list[str]] = {}
+        for cp in self.containers:
+            for write in cp.files:
+                users.setdefault(write.path, []).append(cp.name)
+        return {path: tuple(names) for path, names in users.items()}
+
 
 # --------------------------------------------------------------------------- selection
 
@@ -247,7 +259,7 @@ def plan(
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
     plans = tuple(_plan_container(playbook, vars, obs, paths, container_only) for obs in containers)
-    _check_no_conflicting_writes(plans)
+    _check_shared_files(plans)
     after = render_value(playbook.after, vars, playbook=playbook.name, field="after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
                 revert_after=revert_after, engine_api=engine_api)
@@ -286,18 +298,16 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     )
 
 
-def _check_no_conflicting_writes(plans: Sequence[ContainerPlan]) -> None:
-    """Two containers must not write different content to one file (e.g. two services of one
-    compose file: each edit is made from the file as it is now)."""
-    seen: dict[str, tuple[str, bytes]] = {}
+def _check_shared_files(plans: Sequence[ContainerPlan]) -> None:
+    """One host path, one content: a second container must not overwrite the first's file."""
+    first: dict[str, tuple[str, FileWrite]] = {}
     for cp in plans:
         for write in cp.files:
-            if not write.changed:
-                continue
-            other = seen.setdefault(write.path, (cp.name, write.content))
-            if other[1] != write.content:
-                raise PlanError(f"{other[0]} and {cp.name} would both change {write.path}; "
-                                "apply them one at a time (--container NAME)")
+            name, seen = first.setdefault(write.path, (cp.name, write))
+            if (seen.content, seen.mode) != (write.content, write.mode):
+                raise PlanError(f"{write.path} would be written with different content for containers "
+                                f"{name} and {cp.name}: give each its own path, or apply them one at a time "
+                                "(--container NAME)")
 
 
 def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: ContainerSpec,

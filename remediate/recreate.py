@@ -2,23 +2,29 @@
 
 Under the host's lock, refusing a host whose journal shows an unfinished apply, and journaling
 each step before the next (see :mod:`remediate.journal`), per container that changes (several at
-once with ``parallel``, when no neighbours are tied to them):
+once with ``parallel``, when no neighbours are tied to them and they share no file):
 
 1. re-inspect; refuse if it drifted since planning (``PlanStaleError``);
 2. write the plan's files (previous content kept for undo);
 3. create the new container under a temporary name (bad config fails here, old untouched);
 4. stop the old one, make it inert (restart policy ``no``), rename it to the backup name;
    rename the new one and start it; recreate containers tied to it by ``--link`` or
-   ``--network container:`` so they follow the new one;
+   ``--network/--ipc/--pid container:`` so they follow the new one (:mod:`remediate.ties`);
 5. verify: running, stable, healthy if it has a healthcheck, and the playbook's probes;
 6. success: keep the backup (stopped) for ``remediate rollback``, prune older ones;
-   failure: remove the new one, rename the backup back, restore its restart policy, start it,
+   failure: keep the new one's last log lines if it is down, remove it, rename the backup back,
+   restore its restart policy, start it, restart the neighbours that join its namespaces, and
    restore the files. If that fails too (e.g. the engine died): ``rollback failed`` with the
    manual steps, and the journal keeps the transaction open for ``remediate recover``.
 
 All of it runs while the journal holds room on the host's disk (``Journal.reserved``): a full
 disk fails before anything changed. An end record that still cannot be written is a
 ``JournalError`` saying what state the container is in (never a plain success).
+
+Files belong to the host's apply, not to one container: a file that several planned containers
+need is put back only if none of them stays on the new version (:mod:`remediate.sharing`). So
+when the first verified and the second failed, the file stays new for the first, and the second
+gets its original configuration back (which does not use the new file).
 
 The swap itself and its undo log live in :mod:`remediate.swap`; putting things back
 (``rollback``, ``recover``) in :mod:`remediate.restore`.
@@ -34,22 +40,25 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from remediate import compose_backup, probes
+from remediate import compose_backup, probes, sharing, ties
 from remediate.connection import Connection
 from remediate.errors import (
+    ContainerNotFound,
     JournalError,
     PlanStaleError,
     ProbeFailed,
     RemediateError,
 )
 from remediate.journal import HostLock, Journal
-from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, Plan, fingerprint
+from remediate.planner import BACKUP_MARK, NEW_MARK, ContainerPlan, FileWrite, Plan, fingerprint
 from remediate.redaction import mask_values, redact_text, secret_values
 from remediate.report import INTERRUPTED, STEP_MODE, ContainerResult, HostResult
-from remediate.spec import ContainerSpec, anonymous_volumes, create_body, spec_from_inspect
-from remediate.swap import Txn, backups_of, stamp, swap
+from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
+from remediate.swap import Txn, backups_of, create, stamp, swap
 
 DEFAULT_KEEP_BACKUPS = 3
+#: Log lines kept of a new container that failed to start or exited during verify.
+LOG_LINES = 50
 Json = dict[str, Any]
 
 Progress = Callable[[str, str], None]
@@ -109,17 +118,21 @@ def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: flo
     for cp in plan.changed:
         _check_fresh(conn, cp)
     cancel = cancel or threading.Event()
+    run = journal.new_id()  # ties this apply's transactions together: they own its files jointly
+    # One at a time when neighbours are tied to a change, or containers share a file (a failed
+    # one must not put a file back while another that needs it is verifying).
+    shared = any(len(users) > 1 for users in plan.file_users().values())
     with journal.reserved():  # a full disk fails here, before anything changed
-        if decide is None and parallel > 1 and not any(cp.dependents for cp in plan.changed):
-            results = _apply_parallel(conn, plan, journal, parallel, timeout=timeout,
+        if decide is None and parallel > 1 and not shared and not any(cp.dependents for cp in plan.changed):
+            results = _apply_parallel(conn, plan, journal, run, parallel, timeout=timeout,
                                       keep_backups=keep_backups, report=report, cancel=cancel)
         else:
-            results = _apply_serial(conn, plan, journal, decide, timeout=timeout,
+            results = _apply_serial(conn, plan, journal, run, decide, timeout=timeout,
                                     keep_backups=keep_backups, report=report, cancel=cancel)
     return HostResult(plan.host, plan, tuple(results), time.monotonic() - started)
 
 
-def _apply_serial(conn: Connection, plan: Plan, journal: Journal, decide: Decide | None, *, timeout: float,
+def _apply_serial(conn: Connection, plan: Plan, journal: Journal, run: str, decide: Decide | None, *, timeout: float,
                   keep_backups: int, report: Progress, cancel: threading.Event) -> list[ContainerResult]:
     results: list[ContainerResult] = []
     stop, why = False, None  # why: None after a failure, "quit (step mode)" after a quit
@@ -137,14 +150,14 @@ def _apply_serial(conn: Connection, plan: Plan, journal: Journal, decide: Decide
             results.append(ContainerResult(cp.name, "skipped", cp.id, error=f"{choice} {STEP_MODE}"))
             stop, why = choice == "quit", f"quit {STEP_MODE}"
             continue
-        result = _apply_container(conn, cp, journal, plan, timeout=timeout,
+        result = _apply_container(conn, cp, journal, plan, run, timeout=timeout,
                                   keep_backups=keep_backups, report=report, cancel=cancel)
         results.append(result)
         stop, why = not result.ok, INTERRUPTED if cancel.is_set() else None
     return results
 
 
-def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, workers: int, *, timeout: float,
+def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, run: str, workers: int, *, timeout: float,
                     keep_backups: int, report: Progress, cancel: threading.Event) -> list[ContainerResult]:
     """Recreate independent containers ``workers`` at a time; after a failure or an interrupt,
     start no more."""
@@ -155,7 +168,7 @@ def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, workers: int
             return ContainerResult(cp.name, "unchanged", cp.id, cp.id)
         if failed.is_set() or cancel.is_set():
             return ContainerResult(cp.name, "skipped", cp.id, error=INTERRUPTED if cancel.is_set() else None)
-        result = _apply_container(conn, cp, journal, plan, timeout=timeout,
+        result = _apply_container(conn, cp, journal, plan, run, timeout=timeout,
                                   keep_backups=keep_backups, report=report, cancel=cancel)
         if not result.ok:
             failed.set()
@@ -173,35 +186,41 @@ def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
                              host=conn.label, container=cp.name)
 
 
-def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan: Plan, *, timeout: float,
-                     keep_backups: int, report: Progress, cancel: threading.Event) -> ContainerResult:
+def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan: Plan, run: str, *,
+                     timeout: float, keep_backups: int, report: Progress, cancel: threading.Event) -> ContainerResult:
     started = time.monotonic()
     txn = Txn()
     backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
     new_id: str | None = None
     checks: tuple[probes.ProbeResult, ...] = ()
     old = conn.inspect_container(cp.id)  # now, not at the freshness check: others may have taken minutes
+    # Before anything stops: a PID joiner dies with its namespace's owner, yet it ran.
+    tied = [t for t in (_inspect_if_there(conn, name) for name in cp.dependents) if t is not None]
     tx = journal.new_id()
     changed_files = [w for w in cp.files if w.changed]
     journal.begin(
         tx, kind="apply", playbook=plan.playbook, container=cp.name, revert_after=plan.revert_after, old_id=cp.id, backup=backup,
         temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
-        restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"),
+        restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
+        tied=[ties.record(t) for t in tied],
         files=[{"path": w.path, "mode": w.before_mode,
                 "saved": journal.save_file(tx, i, w.before) if w.before is not None else None}
                for i, w in enumerate(changed_files)])
     mark = functools.partial(journal.step, tx)
     try:
         report(cp.name, "write files")
-        _write_files(conn, cp, txn)
+        _write_files(conn, cp, txn, lambda: sharing.kept_paths(conn, journal, tx))
         mark("files")
         report(cp.name, "create")
         new_id = _create(conn, cp.after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), txn, cp.before)
         mark("created", new_id=new_id)
         report(cp.name, "swap")
+        if tied:  # runs after the original is back: its joiners join it again
+            txn.undo(f"docker restart {' '.join(sorted(t['Name'].lstrip('/') for t in tied))}",
+                     lambda: ties.rejoin(conn, cp.id, [ties.record(t) for t in tied]), late=True)
         swap(conn, old, new_id, cp.name, backup, txn, mark=mark)
         report(cp.name, "dependents")
-        _follow_dependents(conn, cp, str(old["Id"]), new_id, backup, txn, mark)
+        ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, txn=txn, mark=mark)
         report(cp.name, "verify")
         checks = _verify(conn, new_id, cp, timeout, cancel, secret_values(plan.vars))
         failed = next((c for c in checks if not c.ok), None)
@@ -211,6 +230,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         mark("verified")
         txn.commit()
     except RemediateError as exc:
+        logs = _logs_if_down(conn, new_id)  # before the undo removes the new container
         report(cp.name, "restore")
         left = txn.rollback()
         action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
@@ -219,7 +239,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
         manual = (*left, RECOVER_STEP) if left else ()
         return ContainerResult(cp.name, action, cp.id, None, None, checks, message,
-                               time.monotonic() - started, manual)
+                               time.monotonic() - started, manual, logs)
     report(cp.name, "done")
     compose_backup.disarm(conn, backup)  # a compose service's backup must not count as its container
     _prune_backups(conn, cp.name, keep_backups)
@@ -250,74 +270,59 @@ def _end(journal: Journal, tx: str, name: str, result: str, **fields: Any) -> No
                            "run `remediate recover` to finish it", host=exc.host, container=name) from exc
 
 
+def _logs_if_down(conn: Connection, new_id: str | None) -> tuple[str, ...]:
+    """The last :data:`LOG_LINES` log lines (secrets masked) of a new container that failed to
+    start or exited: why it did. Nothing for one that runs (its probes tell) or is gone."""
+    if new_id is None:
+        return ()
+    try:
+        state = conn.inspect_container(new_id).get("State") or {}
+        if state.get("Running") and not state.get("Restarting"):
+            return ()
+        text = conn.logs(new_id, tail=LOG_LINES)
+    except RemediateError:
+        return ()  # the engine cannot tell (gone, unreachable): the undo reports what matters
+    return tuple(redact_text(line) for line in text.splitlines()[-LOG_LINES:])
+
+
+def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
+    try:
+        return conn.inspect_container(ref)
+    except ContainerNotFound:
+        return None
+
+
 def safe_message(message: str, secrets: Sequence[str] = ()) -> str:
     """A message fit for the journal and the result: the secret shapes of the engine/service text in
     it masked (plain words never are; see :mod:`remediate.redaction`), and the ``secrets`` values."""
     return mask_values(redact_text(message), secrets)
 
 
-def _write_files(conn: Connection, cp: ContainerPlan, txn: Txn) -> None:
+def _write_files(conn: Connection, cp: ContainerPlan, txn: Txn, kept: Callable[[], set[str]]) -> None:
+    """Write the plan's files; the undo puts back what was there, except files another container
+    of this apply needs and keeps on the new version (``kept``, asked once at undo time)."""
+    keep = functools.cache(kept)
+
+    def put_back(write: FileWrite) -> None:
+        if write.path in keep():
+            return
+        if write.before is None:
+            conn.remove_file(write.path)
+        else:
+            conn.write_file(write.path, write.before, write.before_mode or 0o644)
+
     for write in cp.files:
         if not write.changed:
             continue
-        if write.before is None:
-            txn.undo(f"rm {write.path}", lambda w=write: conn.remove_file(w.path))  # type: ignore[misc]
-        else:
-            txn.undo(f"restore {write.path} from the plan",
-                     lambda w=write: conn.write_file(w.path, w.before or b"", w.before_mode or 0o644))  # type: ignore[misc]
+        what = f"rm {write.path}" if write.before is None else f"restore {write.path} from the plan"
+        txn.undo(what, functools.partial(put_back, write))
         conn.write_file(write.path, write.content, write.mode)
 
 
 def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], txn: Txn,
-            before: ContainerSpec | None = None) -> str:
-    body, extra_networks = create_body(spec, volumes=volumes)
+            before: ContainerSpec) -> str:
     # Pass a platform only when the plan changes it: older engines reject the parameter otherwise.
-    platform = spec.platform if before is not None and spec.platform != before.platform else None
-    new_id = conn.create(body, name, platform)
-    txn.undo(f"docker rm -f {new_id[:12]}", lambda: conn.remove(new_id, missing_ok=True))
-    for network, endpoint in extra_networks.items():
-        conn.connect_network(new_id, network, endpoint)
-    return new_id
-
-
-def _follow_dependents(conn: Connection, cp: ContainerPlan, old_id: str, new_id: str, parked: str,
-                       txn: Txn, mark: Callable[..., None]) -> None:
-    """Recreate containers linked to / sharing the network of the old one, so they follow the new one.
-
-    The engine renamed their links along with the old container (to ``parked``): the recreated
-    dependents link to ``cp.name`` again. ``--volumes-from`` dependents need nothing: the
-    volumes are handed over by name. Each is journaled before it is touched, so ``recover`` can
-    put it back too.
-    """
-    for name in cp.dependents:
-        dep = conn.inspect_container(name)
-        host = dep.get("HostConfig") or {}
-        mode = str(host.get("NetworkMode") or "")
-        tied_by_net = mode in (f"container:{old_id}", f"container:{cp.name}")
-        linked = any(link.split(":", 1)[0].lstrip("/") in (cp.name, parked) for link in host.get("Links") or [])
-        if not (tied_by_net or linked):
-            continue
-        spec = spec_from_inspect(dep, conn.inspect_image(str(dep.get("Image", ""))))
-        host_config = dict(spec.host_config)
-        if tied_by_net:
-            host_config["NetworkMode"] = f"container:{new_id}"
-        if linked:
-            host_config["Links"] = [_relink(link, parked, cp.name) for link in host_config.get("Links") or []]
-        dep_parked = f"{name}{BACKUP_MARK}{stamp()}"
-        mark("dependent", dependent={
-            "name": name, "old_id": str(dep["Id"]), "temp": f"{name}{NEW_MARK}", "backup": dep_parked,
-            "was_running": bool((dep.get("State") or {}).get("Running")),
-            "restart_policy": host.get("RestartPolicy")})
-        replacement = _create(conn, spec.replace(host_config=host_config), f"{name}{NEW_MARK}",
-                              anonymous_volumes(dep), txn)
-        swap(conn, dep, replacement, name, dep_parked, txn, late=True)
-        # Its old copy is no backup of a change: drop it once the whole apply succeeded.
-        txn.on_success(lambda dep_id=str(dep["Id"]): conn.remove(dep_id, missing_ok=True))  # type: ignore[misc]
-
-
-def _relink(link: str, parked: str, name: str) -> str:
-    target, sep, alias = link.partition(":")
-    return f"{name}{sep}{alias}" if target == parked else link
+    return create(conn, spec, name, volumes, txn, spec.platform if spec.platform != before.platform else None)
 
 
 def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float, cancel: threading.Event,

@@ -45,6 +45,8 @@ class ContainerResult:
     error: str | None = None
     seconds: float = 0.0
     manual_steps: tuple[str, ...] = ()
+    #: Last log lines (secrets masked) of a new container that failed to start or exited.
+    logs: tuple[str, ...] = ()
 
     @property
     def declined(self) -> bool:
@@ -108,9 +110,12 @@ def _compose_json(cp: ContainerPlan) -> Json | None:
     return found.to_json() if found else None
 
 
-def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secrets: Sequence[str] = ()) -> Json:
+def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secrets: Sequence[str] = (),
+                        file_users: Mapping[str, tuple[str, ...]] | None = None) -> Json:
     """JSON-ready view of one container's plan (secrets masked, and the literal ``secrets`` values:
-    those of the plan's secret vars, see :func:`remediate.redaction.secret_values`)."""
+    those of the plan's secret vars, see :func:`remediate.redaction.secret_values`); ``file_users``
+    (from :meth:`Plan.file_users`) names the other planned containers that need each of its files."""
+    users = file_users or {}
     before, after = shown_run_view(cp.before, engine_api, secrets), shown_run_view(cp.after, engine_api, secrets)
     data: Json = {
         "container": cp.name,
@@ -128,7 +133,8 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "shell_before": before.commands(),
         "shell_after": after.commands(),
         "files": [
-            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets)}
+            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets),
+             "shared_with": [n for n in users.get(f.path, ()) if n != cp.name]}
             for f in cp.files
         ],
         "compose": _compose_json(cp),
@@ -148,7 +154,7 @@ def plan_json(plan: Plan) -> Json:
         "playbook": plan.playbook,
         "host": plan.host,
         "vars": redact_mapping(plan.vars),
-        "containers": [container_plan_json(cp, plan.engine_api, secrets) for cp in plan.containers],
+        "containers": [container_plan_json(cp, plan.engine_api, secrets, plan.file_users()) for cp in plan.containers],
         "changed": len(plan.changed),
     }
 
@@ -173,6 +179,7 @@ def result_json(result: HostResult) -> Json:
              "checks": [{"name": p.name, "ok": p.ok, "evidence": p.evidence,
                          "attempts": p.attempts} for p in c.checks],
              "manual_steps": [redact_text(s) for s in c.manual_steps],
+             "logs": [redact_text(line) for line in c.logs],
              "seconds": round(c.seconds, 3)}
             for c in result.containers
         ],
@@ -255,4 +262,8 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None)
             lines.append(f"- {'✔' if check['ok'] else '✘'} {check['name']}: {check['evidence']}")
         for step in result.get("manual_steps") or []:
             lines.append(f"- manual: `{step}`")
+        if result.get("logs"):
+            # Four backticks: a log line holding a fence cannot end the block early.
+            lines += ["", "Last log lines of the new container (before it was removed):", "", "````",
+                      *result["logs"], "````"]
     return [*lines, ""]

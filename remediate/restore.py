@@ -1,6 +1,10 @@
 """Putting things back: ``rollback`` (the newest backup of a container, with the files its apply
 replaced), ``recover`` (finish an apply or rollback that was interrupted, from the journal) and
 ``revert_pending`` (undo time-boxed changes still in place).
+
+Both bring the neighbours along (:mod:`remediate.ties`): containers tied to the one put back
+are recreated to follow it, or started / restarted to join its namespaces again. A file another
+container of the same apply still needs on its new version stays (:mod:`remediate.sharing`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from remediate import compose_backup, probes
+from remediate import compose_backup, probes, sharing, ties
 from remediate.connection import Connection
 from remediate.errors import ApplyError, ContainerNotFound, ProbeFailed, RemediateError
 from remediate.journal import HostLock, Journal, Transaction
@@ -45,26 +49,37 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
         made_by = next((t for t in journal.transactions(archived=True) if t.begin.get("backup") == backup_name), None)
         parked = f"{name}{BACKUP_MARK}{stamp()}"
         policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
+        # Files another container of that apply still needs on its new version stay (see sharing).
+        keep = sharing.kept_paths(conn, journal, made_by.id, archived=True) if made_by else set()
+        replaced = [f for f in (made_by.begin.get("files") or [] if made_by else []) if f.get("path") not in keep]
+        tied = ties.tied_to(conn, current)  # they follow the container put back
         tx = journal.new_id()
-        files = _current_files(conn, journal, tx, made_by.begin.get("files") or [] if made_by else [])
+        files = _current_files(conn, journal, tx, replaced)
         journal.begin(tx, kind="rollback", container=name, old_id=str(current["Id"]), backup=parked,
                       temp=backup_name, new_id=backup_id,  # recover parks it again, never removes it
                       was_running=bool((current.get("State") or {}).get("Running")),
-                      restart_policy=policy, files=files)
+                      restart_policy=policy, files=files, tied=[ties.record(t) for t in tied])
         txn = Txn()
+        mark = functools.partial(journal.step, tx)
         try:
-            _restore_files(conn, made_by.begin.get("files") or [] if made_by else [], txn, files)
-            journal.step(tx, "files")
-            swap(conn, current, backup_id, name, parked, txn, mark=functools.partial(journal.step, tx))
+            _restore_files(conn, replaced, txn, files)
+            mark("files")
+            if tied:  # after the current one is back (on undo): its joiners join it again
+                txn.undo(f"docker restart {' '.join(ties.record(t)['name'] for t in tied)}",
+                         lambda: ties.rejoin(conn, str(current["Id"]), [ties.record(t) for t in tied]), late=True)
+            swap(conn, current, backup_id, name, parked, txn, mark=mark)
             if not (current.get("State") or {}).get("Running"):
                 conn.start(backup_id)
             if policy.get("Name") not in ("", "no"):
                 conn.set_restart_policy(backup_id, policy)
+            ties.follow(conn, tied, old_id=str(current["Id"]), name=name, parked=parked, new_id=backup_id,
+                        txn=txn, mark=mark)
             check = probes.wait_running(conn, backup_id, timeout=timeout)
             if not check.ok:
                 raise ProbeFailed(f"restored container is not running: {check.evidence}", host=conn.label,
                                   container=name)
-            journal.step(tx, "verified")
+            mark("verified")
+            txn.commit()
         except RemediateError as exc:
             left = txn.rollback()
             action: Literal["rolled back", "rollback failed"] = "rollback failed" if left else "rolled back"
@@ -205,8 +220,9 @@ def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
 
     The other container of the transaction is the new one of an apply (removed), or, for an
     interrupted rollback, the backup it was putting back: that one is parked again, never removed.
-    Containers tied to it (``--link``, ``--network container:``) that the apply had re-created
-    get their originals back too.
+    Containers tied to it (``--link``, ``--network/--ipc/--pid container:``) that the apply had
+    re-created get their originals back too, and every container joining its namespaces is
+    started or restarted to join it again.
     """
     name, old_id = str(tx.begin["container"]), str(tx.begin["old_id"])
     other_ref = str(tx.value("new_id") or tx.begin.get("temp") or "")
@@ -229,13 +245,16 @@ def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
                 conn.remove(ref, missing_ok=True)
         _give_back(conn, old_id, name, tx.begin.get("restart_policy"), steps)
         # Files before the start: the old container may mount them (a missing bind source would
-        # be created as a directory by the engine).
-        _restore_files(conn, tx.begin.get("files") or [], None)
+        # be created as a directory by the engine). Not those another container of the same
+        # apply still needs on its new version (see sharing).
+        keep = sharing.kept_paths(conn, journal, tx.id)
+        _restore_files(conn, [f for f in tx.begin.get("files") or [] if f.get("path") not in keep], None)
         if tx.begin.get("was_running"):
             _start_if_stopped(conn, old_id, name, steps)
         for dep in dependents:  # after the container they depend on
             if dep.get("was_running"):
                 _start_if_stopped(conn, str(dep["old_id"]), str(dep["name"]), steps)
+        _rejoin_all(conn, old_id, tx, dependents, steps)
     except RemediateError as exc:
         journal.end(tx.id, "recover failed", error=safe_message(exc.message))
         first = ((f"docker stop {other_ref[:12]}", f"docker update --restart no {other_ref[:12]}",
@@ -245,6 +264,16 @@ def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
                         (*first, f"docker rename {old_id[:12]} {name}", f"docker start {name}"))
     journal.end(tx.id, "recovered: restored the original")
     return Recovery(name, tx.id, "restored the original", "; ".join(steps) or "nothing left to undo")
+
+
+def _rejoin_all(conn: Connection, old_id: str, tx: Transaction, dependents: list[Json], steps: list[str]) -> None:
+    """Bring every container joining the namespaces of the container put back along with it:
+    those journaled before the change (their running state then), and any the engine shows
+    joined to it (a sidecar still running in the namespace of its earlier run)."""
+    target = conn.inspect_container(old_id)
+    journaled = [e for e in tx.begin.get("tied") or [] if isinstance(e, dict) and e.get("id")]
+    journaled += [{"name": d["name"], "id": d["old_id"], "was_running": d.get("was_running")} for d in dependents]
+    ties.rejoin(conn, old_id, [*journaled, *(ties.record(t) for t in ties.tied_to(conn, target))], steps)
 
 
 def _dependents(tx: Transaction) -> list[Json]:

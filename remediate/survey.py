@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediate import planner as planning
+from remediate import ties
 from remediate.connection import Connection
 from remediate.errors import ContainerNotFound
 from remediate.playbook import Playbook
@@ -36,7 +37,7 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
         image_id = str(inspect.get("Image", ""))
         if image_id not in images:
             images[image_id] = conn.inspect_image(image_id)
-        observed.append(planning.Observed(inspect, images[image_id], _dependents_of(inspect, inspects)))
+        observed.append(planning.Observed(inspect, images[image_id], ties.dependents_of(inspect, inspects)))
     chosen = planning.select(playbook, observed)
     if only:
         by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
@@ -78,21 +79,3 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     return planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
                          engine_api=conn.api_version, container_only=container_only)
 
-
-def _dependents_of(target: Mapping[str, Any], inspects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Names of containers tied to ``target`` by --link, --volumes-from or --network container:."""
-    name = str(target.get("Name", "")).lstrip("/")
-    ident = str(target.get("Id", ""))
-    refs = {name, ident, ident[:12]}
-    found = []
-    for other in inspects:
-        if other.get("Id") == ident:
-            continue
-        host = other.get("HostConfig") or {}
-        links = [link.split(":", 1)[0].lstrip("/") for link in host.get("Links") or []]
-        volumes_from = [v.split(":", 1)[0] for v in host.get("VolumesFrom") or []]
-        mode = str(host.get("NetworkMode") or "")
-        net_ref = mode.split(":", 1)[1] if mode.startswith("container:") else None
-        if refs & set(links) or refs & set(volumes_from) or net_ref in refs:
-            found.append(str(other.get("Name", "")).lstrip("/"))
-    return tuple(sorted(found))

@@ -12,6 +12,7 @@ from typing import Any
 from remediate.connection import Connection
 from remediate.errors import RemediateError
 from remediate.planner import BACKUP_MARK
+from remediate.spec import ContainerSpec, create_body
 
 Json = dict[str, Any]
 
@@ -54,15 +55,31 @@ class Txn:
         return failed
 
 
+def create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], txn: Txn,
+           platform: str | None = None) -> str:
+    """Create a container from ``spec`` under ``name`` (removed again on undo); returns its id."""
+    body, extra_networks = create_body(spec, volumes=volumes)
+    new_id = conn.create(body, name, platform)
+    txn.undo(f"docker rm -f {new_id[:12]}", lambda: conn.remove(new_id, missing_ok=True))
+    for network, endpoint in extra_networks.items():
+        conn.connect_network(new_id, network, endpoint)
+    return new_id
+
+
 def swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked: str, txn: Txn,
-          *, late: bool = False, mark: Callable[[str], None] = lambda _step: None) -> None:
+         *, late: bool = False, mark: Callable[[str], None] = lambda _step: None,
+         was_running: bool | None = None) -> None:
     """Put ``new_id`` in place of the container ``old`` under ``name``; ``old`` is parked stopped.
+
+    ``was_running`` (default: as ``old`` shows) says whether the new one starts and the old one
+    restarts on undo.
 
     Order matters: the old one stops before it gives up its name, and the undo removes the new
     one before the old one takes its name back, then restarts it.
     """
     old_id = str(old["Id"])
-    was_running = bool((old.get("State") or {}).get("Running"))
+    if was_running is None:
+        was_running = bool((old.get("State") or {}).get("Running"))
     policy = (old.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
     if was_running:
         txn.undo(f"docker start {name}", lambda: conn.start(old_id), late=late)

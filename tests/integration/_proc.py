@@ -137,26 +137,22 @@ class Background:
                 self._lines.put((name, line))
         self._lines.put((name, None))
 
-    def wait_for(self, text: str, stream: str = "stderr", timeout: float = WAIT) -> None:
-        """Block until a line of ``stream`` contains ``text`` (bounded); fail if the process ends first."""
-        if any(text in line for line in getattr(self, stream)):
-            return
+    def wait_for(self, text: str, stream: str = "stderr", timeout: float = WAIT, *, count: int = 1) -> None:
+        """Block until ``count`` lines of ``stream`` contain ``text`` (bounded); fail if the process ends first."""
         deadline = time.monotonic() + timeout
         closed = set()
-        while time.monotonic() < deadline:
+        # The pumps append to the stream's lines before they queue them: count there, wait here.
+        while sum(text in line for line in list(getattr(self, stream))) < count:
+            if time.monotonic() >= deadline or len(closed) == 2:
+                raise AssertionError(f"remediate never printed {text!r} on {stream} {count} time(s) "
+                                     f"(exit {self.proc.poll()}):\n"
+                                     f"stdout: {''.join(self.stdout)}\nstderr: {''.join(self.stderr)}")
             try:
                 name, line = self._lines.get(timeout=0.5)
             except queue.Empty:
                 continue
             if line is None:
                 closed.add(name)
-                if len(closed) == 2:
-                    break
-                continue
-            if name == stream and text in line:
-                return
-        raise AssertionError(f"remediate never printed {text!r} on {stream} (exit {self.proc.poll()}):\n"
-                             f"stdout: {''.join(self.stdout)}\nstderr: {''.join(self.stderr)}")
 
     def kill(self) -> int:
         """SIGKILL the process by its PID and reap it (a zombie would still look alive)."""
@@ -217,12 +213,13 @@ def wait_healthy(port: int, timeout: float = WAIT) -> None:
 
 
 def run_vllm(client: Any, name: str, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-             restart: str = "unless-stopped") -> dict[str, Any]:
+             restart: str = "unless-stopped", **options: Any) -> dict[str, Any]:
     """Start a deliberately broken fake vLLM (no served name `mistral`, no chat template) on an
-    engine-chosen port of 127.0.0.1; wait until it answers; return its inspect."""
+    engine-chosen port of 127.0.0.1; wait until it answers; return its inspect. ``options`` go
+    to ``containers.run`` (e.g. ``ipc_mode="shareable"``)."""
     client.containers.run(VLLM_IMAGE, [*MODEL_ARGS, *args], name=name, detach=True,
                           ports={"8000/tcp": ("127.0.0.1", None)}, environment=dict(env or {}),
-                          restart_policy={"Name": restart}, labels={"app": "vllm"})
+                          restart_policy={"Name": restart}, labels={"app": "vllm"}, **options)
     wait_healthy(host_port(client, name))
     inspect: dict[str, Any] = client.api.inspect_container(name)
     return inspect

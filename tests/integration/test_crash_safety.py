@@ -305,6 +305,125 @@ def _assert_original_back_with(client: Any, vllm: Vllm, sidecar: dict[str, Any])
     assert now["HostConfig"]["NetworkMode"] == f"container:{vllm.original['Id']}"
     assert now["HostConfig"]["RestartPolicy"] == sidecar["HostConfig"]["RestartPolicy"]
 
+def _joiners(client: Any, x: Vllm) -> dict[str, str]:
+    """Three containers joining X's namespaces: IPC, PID, network (SIGKILL stops them at once)."""
+    names = {kind: f"{x.name}-{kind}" for kind in ("ipc", "pid", "net")}
+    for kind, name in names.items():
+        mode = {f"{kind}_mode" if kind != "net" else "network_mode": f"container:{x.original['Id']}"}
+        client.containers.run("remediate-test/busybox:1", ["sleep", "3600"], name=name, detach=True,
+                              stop_signal="SIGKILL", **mode)
+    return names
+
+
+def _assert_joined(client: Any, x: str, joiners: dict[str, str]) -> None:
+    """Each joiner runs and really shares its namespace with X's current container (from /proc)."""
+    def ns(name: str, kind: str) -> str:
+        return os.readlink(f"/proc/{_inspect(client, name)['State']['Pid']}/ns/{kind}")
+
+    x_id = _inspect(client, x)["Id"]
+    for kind, name in joiners.items():
+        now = _inspect(client, name)
+        assert now["State"]["Running"], name
+        key = {"ipc": "IpcMode", "pid": "PidMode", "net": "NetworkMode"}[kind]
+        assert now["HostConfig"][key] == f"container:{x_id}"
+        assert ns(name, kind) == ns(x, kind), f"{name} is not in the {kind} namespace of {x}"
+
+
+@pytest.mark.parametrize("step", ["stopped", "started", "verify"])
+def test_kill_then_recover_brings_namespace_joiners_back_to_the_restored_original(
+        step: str, vllm: Vllm, docker_client: Any, tmp_path: Path) -> None:
+    name = f"{vllm.name}-x"
+    x = Vllm(name, run_vllm(docker_client, name, ipc_mode="shareable"), vllm.template, vllm.state_dir, vllm.procs)
+    joiners = _joiners(docker_client, x)
+    originals = {n: _inspect(docker_client, n)["Id"] for n in joiners.values()}
+    if step == "verify":  # the joiners were re-created to follow the new X
+        proc = _start_never_ready(x, tmp_path)
+    else:  # X stopped (the PID joiner died with it) or its new copy started; the joiners not yet followed
+        proc = x.start_apply(step)
+        proc.wait_for(f"remediate: paused at {step}")
+    proc.kill()
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert _inspect(docker_client, name)["Id"] == x.original["Id"]
+    assert {n: _inspect(docker_client, n)["Id"] for n in joiners.values()} == originals
+    _assert_joined(docker_client, name, joiners)
+    assert not [n for n in names_with_prefix(docker_client, name) if "-remediate-" in n]
+
+
+# --------------------------------------------------------------------------- shared files
+
+def _shared_file_setup(vllm: Vllm, client: Any, tmp_path: Path) -> tuple[str, str, Path]:
+    """Two fake vLLMs that fix-vllm-404 gives the same template file; the second one's verify
+    cannot pass (a var of its own makes the probe expect a model it never serves). Returns the
+    names in the order the apply takes them, and a playbook copy."""
+    playbook = tmp_path / "shared.yml"
+    playbook.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: rt-shared").replace(
+        """contains: '"{{ served_model_name }}"'""",
+        """contains: '"{{ container.env.get("RT_EXPECT_MODEL", served_model_name) }}"'"""))
+    good, bad = f"{vllm.name}-good", f"{vllm.name}-bad"
+    run_vllm(client, bad, env={"RT_EXPECT_MODEL": "never-served"})
+    run_vllm(client, good)  # the engine lists the newest first: the apply takes it first
+    return good, bad, playbook
+
+
+def _shared_apply_args(vllm: Vllm, playbook: Path, good: str, bad: str, *extra: str) -> list[str]:
+    return ["apply", str(playbook), "--container", good, "--container", bad, "-e",
+            f"template_host_path={vllm.template}", "--yes", *extra]
+
+
+def test_a_shared_file_stays_for_the_verified_container_when_the_next_one_fails(
+        vllm: Vllm, docker_client: Any, tmp_path: Path) -> None:
+    good, bad, playbook = _shared_file_setup(vllm, docker_client, tmp_path)
+    before = {n: _inspect(docker_client, n) for n in (good, bad)}
+
+    dry = run(_shared_apply_args(vllm, playbook, good, bad, "--dry-run"), vllm.state_dir)
+    assert f"file {vllm.template} (mode 0644, also needed by {bad})" in dry.stdout, dry.output
+
+    result = run(_shared_apply_args(vllm, playbook, good, bad, "--timeout", "5", "--format", "json"), vllm.state_dir)
+
+    assert result.code == 1, result.output
+    outcome = {c["container"]: c["action"] for c in json.loads(result.stdout)["containers"]}
+    assert list(outcome.items()) == [(good, "recreated"), (bad, "rolled back")]
+    # The file stays new: the verified container needs it.
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+    fixed = _inspect(docker_client, good)
+    assert fixed["Id"] != before[good]["Id"] and fixed["State"]["Running"]
+    wait_healthy(host_port(docker_client, good))
+    assert _chat(host_port(docker_client, good)) == 200
+    # The failed one has its original configuration back (it never mounted the file).
+    restored = _inspect(docker_client, bad)
+    assert restored["Id"] == before[bad]["Id"] and restored["State"]["Running"]
+    assert restored["HostConfig"] == before[bad]["HostConfig"] and restored["Args"] == before[bad]["Args"]
+
+    rolled = run(["rollback", good], vllm.state_dir)  # now no container keeps the new file
+
+    assert rolled.code == 0, rolled.output
+    assert _inspect(docker_client, good)["Id"] == before[good]["Id"]
+    assert not vllm.template.exists()  # it did not exist before the apply
+
+
+def test_kill_during_the_second_verify_then_recover_keeps_the_shared_file(
+        vllm: Vllm, docker_client: Any, tmp_path: Path) -> None:
+    good, bad, playbook = _shared_file_setup(vllm, docker_client, tmp_path)
+    before = {n: _inspect(docker_client, n)["Id"] for n in (good, bad)}
+    proc = start(_shared_apply_args(vllm, playbook, good, bad, "--timeout", "600"), vllm.state_dir)
+    vllm.procs.append(proc)
+    proc.wait_for("done", stream="stdout")  # the first one verified ...
+    proc.wait_for("verify", stream="stdout", count=2)  # ... the second one is verifying
+    proc.kill()
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert f"{bad}: restored the original" in result.stdout
+    assert _inspect(docker_client, bad)["Id"] == before[bad] and _inspect(docker_client, bad)["State"]["Running"]
+    assert _inspect(docker_client, good)["Id"] != before[good]
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+    assert _chat(host_port(docker_client, good)) == 200
+
+
 # --------------------------------------------------------------------------- locks
 
 def test_concurrent_apply_is_refused_with_who_holds_the_lock(vllm: Vllm, docker_client: Any) -> None:

@@ -1,7 +1,10 @@
-"""Data and neighbours survive an apply: anonymous volumes, --link, --network container:, --volumes-from."""
+"""Data and neighbours survive an apply: anonymous volumes, --link, --network/--ipc/--pid container:,
+--volumes-from; the logs of a new container that exits are kept."""
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +107,114 @@ def test_a_linked_to_container_stays_selectable(cli: Cli, group: dict[str, str],
     assert app["Id"] != old["Id"] and "NEW_FLAG=1" in app["Config"]["Env"]
     code, out = cli("backups", "--container", group["app"])
     assert code == 0 and f"{group['app']}-remediate-backup-" in out, out
+
+
+# --------------------------------------------------------------------------- namespace joiners
+
+#: Exits at once, with a message on stderr, when RT_BREAK is set (the broken new config).
+_BREAKABLE = ['sh', '-c', ('if [ -n "$RT_BREAK" ]; then echo "fatal: RT_BREAK is set; API_TOKEN=rt-leak-1234" >&2; '
+              'exit 3; fi; exec sleep 3600')]
+
+
+@pytest.fixture
+def joined(docker_client: Any) -> Iterator[dict[str, str]]:
+    """X (``--ipc shareable``), a container joining its IPC and PID namespaces, one joining its
+    network namespace. SIGKILL stops them at once (sleep as PID 1 ignores SIGTERM)."""
+    remove_prefixed(docker_client, PREFIX)
+    tag = uuid.uuid4().hex[:6]
+    names = {k: f"{PREFIX}{tag}-{k}" for k in ("x", "ipcpid", "net")}
+    run = docker_client.containers.run
+    x = run(IMAGE, _BREAKABLE, name=names["x"], detach=True, ipc_mode="shareable", stop_signal="SIGKILL",
+            restart_policy={"Name": "unless-stopped"})
+    run(IMAGE, ["sleep", "3600"], name=names["ipcpid"], detach=True, ipc_mode=f"container:{names['x']}",
+        pid_mode=f"container:{x.id}", stop_signal="SIGKILL")
+    run(IMAGE, ["sleep", "3600"], name=names["net"], detach=True, network_mode=f"container:{x.id}",
+        stop_signal="SIGKILL", restart_policy={"Name": "unless-stopped"})
+    try:
+        yield names
+    finally:
+        remove_prefixed(docker_client, f"{PREFIX}{tag}")
+
+
+def _ns(api: Any, name: str, kind: str) -> str:
+    """The namespace (e.g. ``ipc:[4026532330]``) a container's main process is in, from /proc."""
+    return os.readlink(f"/proc/{api.inspect_container(name)['State']['Pid']}/ns/{kind}")
+
+
+def _assert_joined(api: Any, names: dict[str, str]) -> None:
+    """Both joiners run, name X's current container, and really share its namespaces."""
+    x = api.inspect_container(names["x"])
+    assert x["State"]["Running"]
+    ipcpid = api.inspect_container(names["ipcpid"])
+    net = api.inspect_container(names["net"])
+    assert ipcpid["State"]["Running"] and net["State"]["Running"]
+    assert ipcpid["HostConfig"]["IpcMode"] == ipcpid["HostConfig"]["PidMode"] == f"container:{x['Id']}"
+    assert net["HostConfig"]["NetworkMode"] == f"container:{x['Id']}"
+    for kind in ("ipc", "pid"):
+        assert _ns(api, names["ipcpid"], kind) == _ns(api, names["x"], kind)
+    assert _ns(api, names["net"], "net") == _ns(api, names["x"], "net")
+
+
+def _env_playbook(tmp_path: Path, name: str, env: str) -> str:
+    path = tmp_path / f"{env.split(':')[0]}.yml"
+    path.write_text(f"name: nb-env\ndescription: set an env var\nsafety: auto\nselect: {{name: '{name}'}}\n"
+                    f"changes:\n  - env: {{{env}}}\n")
+    return str(path)
+
+
+def test_ipc_and_pid_joiners_are_listed_and_follow_apply_and_rollback(
+        cli: Cli, joined: dict[str, str], docker_client: Any, tmp_path: Path) -> None:
+    api = docker_client.api
+    original = api.inspect_container(joined["x"])
+    playbook = _env_playbook(tmp_path, joined["x"], "NEW_FLAG: '1'")
+
+    code, out = cli("apply", playbook, "--dry-run")
+
+    assert code == 0, out
+    tied = next(line for line in out.splitlines() if "tied to it" in line)
+    assert joined["ipcpid"] in tied and joined["net"] in tied
+
+    code, out = cli("apply", playbook, "--yes", "--timeout", "20")
+
+    assert code == 0, out
+    assert api.inspect_container(joined["x"])["Id"] != original["Id"]
+    _assert_joined(api, joined)
+
+    code, out = cli("rollback", joined["x"], "--timeout", "20")
+
+    assert code == 0, out
+    assert api.inspect_container(joined["x"])["Id"] == original["Id"]
+    _assert_joined(api, joined)
+    # No copy of a joiner is left behind: each exists once, under its name.
+    assert {n for n in _names(api) if n.startswith((joined["ipcpid"], joined["net"]))} == {
+        joined["ipcpid"], joined["net"]}
+
+
+def test_a_new_container_that_exits_leaves_its_logs_and_the_joiners_rejoin_the_original(
+        cli: Cli, joined: dict[str, str], docker_client: Any, tmp_path: Path) -> None:
+    api = docker_client.api
+    original = api.inspect_container(joined["x"])
+    playbook = _env_playbook(tmp_path, joined["x"], "RT_BREAK: '1'")
+    report = tmp_path / "ticket.md"
+
+    code, out = cli("apply", playbook, "--yes", "--timeout", "5", "--report", str(report))
+
+    assert code == 1, out
+    assert "last" in out and "fatal: RT_BREAK is set; API_TOKEN=***" in out
+    code, json_out = cli("apply", playbook, "--yes", "--timeout", "5", "--format", "json")
+    assert code == 1, json_out
+    [result] = json.loads(json_out)["containers"]
+    assert result["action"] == "rolled back"
+    assert "fatal: RT_BREAK is set; API_TOKEN=***" in result["logs"]
+    markdown = report.read_text()
+    assert "Last log lines of the new container" in markdown and "fatal: RT_BREAK is set" in markdown
+    assert all("rt-leak-1234" not in text for text in (out, json_out, markdown))
+    # The original is back, and its joiners share its namespaces again.
+    now = api.inspect_container(joined["x"])
+    assert now["Id"] == original["Id"] and now["HostConfig"] == original["HostConfig"]
+    _assert_joined(api, joined)
+    assert not [n for n in _names(api) if "-remediate-" in n and n.startswith(PREFIX)]
+
+
+def _names(api: Any) -> set[str]:
+    return {n.lstrip("/") for c in api.containers(all=True) for n in c["Names"]}
