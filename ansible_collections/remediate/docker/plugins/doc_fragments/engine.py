@@ -13,7 +13,7 @@ options:
       - The engine socket on the managed host, as C(unix:///path/docker.sock).
       - When not set, the C(DOCKER_HOST) environment variable of the module's process names it
         (set it with the play's C(environment) keyword), else C(unix:///var/run/docker.sock).
-      - Only local sockets: the module itself runs on the managed host.
+      - Only local sockets, as the module itself runs on the managed host.
     type: str
 requirements:
   - remediate (the Python library, with the Docker SDK) installed for the managed host's Python

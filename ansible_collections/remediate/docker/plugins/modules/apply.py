@@ -70,7 +70,7 @@ notes:
   - With C(serial) and C(max_fail_percentage) in the play, Ansible schedules the hosts; a host
     whose verification fails is restored before its task fails.
 author:
-  - remediate contributors
+  - remediate contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -44,8 +44,9 @@ attributes:
     description: Reads only, in check mode too.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no diff.
 author:
-  - remediate contributors
+  - remediate contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
