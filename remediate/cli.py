@@ -459,21 +459,20 @@ def _interruptible(
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def hosts(inventory: str, limit: str | None, fmt: str) -> None:
     """List the hosts an inventory pattern selects, and how each is reached."""
-    from remediate.fleet import targets_from_inventory
+    from remediate.fleet import host_json
     from remediate.inventory import load_inventory
 
     with _errors():
-        targets = targets_from_inventory(load_inventory(inventory), limit)
+        selected = [host_json(h) for h in load_inventory(inventory).select(limit)]
     if fmt == "json":
-        click.echo(json.dumps([{"host": t.name, "url": t.url, "docker_host": t.docker_host,
-                                "groups": sorted(t.groups)} for t in targets], indent=2))
+        click.echo(json.dumps(selected, indent=2))
         return
-    width = max((len(t.name) for t in targets), default=0)
-    for t in targets:
-        groups = ",".join(sorted(t.groups - {"all"}))
-        extra = f"  docker={t.docker_host}" if t.docker_host else ""
-        click.echo(f"{t.name:<{width}}  {t.url}{extra}  groups={groups or '-'}")
-    click.echo(f"{len(targets)} host(s)")
+    width = max((len(h["host"]) for h in selected), default=0)
+    for h in selected:
+        groups = ",".join(g for g in h["groups"] if g != "all")
+        extra = f"  docker={h['docker_host']}" if h["docker_host"] else ""
+        click.echo(f"{h['host']:<{width}}  {h['url']}{extra}  groups={groups or '-'}")
+    click.echo(f"{len(selected)} host(s)")
 
 
 def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None, known_hosts: str | None,

@@ -9,6 +9,7 @@ nothing differs, else it is refused (``PlanStaleError``) with nothing changed on
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import urllib.parse
@@ -85,6 +86,34 @@ def _target_of(host: Host) -> Target:
     user = f"{host.user}@" if host.user else ""
     return Target(name=host.name, url=f"ssh://{user}{host.address}:{host.port}", docker_host=host.docker_host,
                   key_file=host.key_file, groups=host.groups, vars=host.vars)
+
+
+#: The engine ``local`` means when ``DOCKER_HOST`` names none.
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+def host_json(host: Host, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """How an inventory host is reached, JSON-ready: the effective connection (``ssh`` or
+    ``local``), address, port and user (None for a local host), the Docker host, key file, the
+    URL remediate connects to, and the groups.
+
+    ``docker_host`` is the engine socket: for a local host the inventory's ``unix://`` one, else
+    ``DOCKER_HOST`` in ``environ`` (default ``os.environ``), else :data:`DEFAULT_DOCKER_HOST`; for
+    an SSH host ``remediate_docker_host``, or None for that host's default engine (reached with
+    ``docker system dial-stdio`` there).
+    """
+    target = _target_of(host)
+    local = not target.url.startswith("ssh://")
+    docker_host: str | None
+    if local:
+        env = os.environ if environ is None else environ
+        docker_host = target.url if target.url != "local" else env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    else:
+        docker_host = host.docker_host
+    return {"host": host.name, "connection": "local" if local else "ssh",
+            "address": None if local else host.address, "port": None if local else host.port,
+            "user": None if local else host.user, "docker_host": docker_host,
+            "key_file": None if local else host.key_file, "url": target.url, "groups": sorted(host.groups)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,26 @@
+# Copyright: remediate contributors
+# MIT License (see LICENSE in the remediate repository)
+"""Documentation of the options every remediate.docker module shares."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  docker_host:
+    description:
+      - The engine socket on the managed host, as C(unix:///path/docker.sock).
+      - When not set, the C(DOCKER_HOST) environment variable of the module's process names it
+        (set it with the play's C(environment) keyword), else C(unix:///var/run/docker.sock).
+      - Only local sockets, as the module itself runs on the managed host.
+    type: str
+requirements:
+  - remediate (the Python library, with the Docker SDK) installed for the managed host's Python
+    (C(ansible_python_interpreter)).
+notes:
+  - The modules run on the managed host and talk to its engine through the socket; no SSH from
+    the module. One apply, rollback or recover at a time per engine (remediate's lock), and the
+    journal in C(/var/lib/remediate/<engine>/) (C(REMEDIATE_STATE_DIR) moves it) lets
+    C(remediate recover) finish an apply that was interrupted.
+"""

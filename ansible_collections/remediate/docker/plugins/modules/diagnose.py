@@ -1,0 +1,174 @@
+#!/usr/bin/python
+# ruff: noqa: EXE001 - modules keep the shebang Ansible expects and are not executable
+# Copyright: remediate contributors
+# MIT License (see LICENSE in the remediate repository)
+"""The remediate.docker.diagnose module: read-only checks of the GitLab Duo AI gateway and vLLM
+containers on the managed host's engine."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: diagnose
+short_description: Read-only checks of the GitLab Duo AI gateway and vLLM containers on the managed host
+version_added: 0.1.0
+description:
+  - Runs remediate's checks from the GitLab Duo Self-Hosted troubleshooting guide on every AI
+    gateway and vLLM container of the managed host's engine (like C(remediate diagnose)) and
+    returns the findings, each C(pass), C(warn) or C(fail) with its evidence and the playbook
+    that fixes a failure.
+  - Reads only; the task is never C(changed) and does not fail because a check failed (test
+    I(ok) or I(counts) with C(failed_when) for that).
+  - Evidence is redacted (secret env vars, flags, tokens in URLs and headers).
+extends_documentation_fragment:
+  - remediate.docker.engine
+options:
+  error_code:
+    description:
+      - A Duo Chat error code (C(A1000), C(A1001), C(A1002), C(A1003), C(A9999)); adds its
+        explanation and the checks specific to it.
+    type: str
+  model_name:
+    description:
+      - The model name the AI gateway sends to vLLM (the served name vLLM needs).
+    type: str
+    default: mistral
+  containers:
+    description:
+      - Only these container names or ids (each must exist). Default is every container.
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+    description: Reads only, in check mode too.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+author:
+  - remediate contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Check every GPU host's model server and gateway
+  remediate.docker.diagnose:
+  register: diagnosis
+
+- name: Fail the hosts where a check failed
+  remediate.docker.diagnose:
+    error_code: A1003
+  register: diagnosis
+  failed_when: not diagnosis.ok
+
+- name: Which playbooks fix what failed
+  ansible.builtin.debug:
+    msg: "{{ diagnosis.findings | selectattr('status', 'equalto', 'fail') | map(attribute='fix') | list }}"
+"""
+
+RETURN = r"""
+host:
+  description: The managed host's name.
+  returned: always
+  type: str
+  sample: gpu-01
+ok:
+  description: True when no finding has status C(fail).
+  returned: success
+  type: bool
+  sample: false
+counts:
+  description: How many findings have each status.
+  returned: success
+  type: dict
+  sample: {"pass": 9, "warn": 1, "fail": 1}
+error:
+  description:
+    - The error code's C(code), C(message), C(meaning), related C(checks), C(playbooks) that may
+      fix it, and the related checks C(not_passing); null without I(error_code).
+  returned: success
+  type: dict
+findings:
+  description: One entry per check and container.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    container:
+      description: Container name.
+      type: str
+      sample: vllm
+    kind:
+      description: C(ai-gateway), C(vllm) or C(other).
+      type: str
+      sample: vllm
+    check:
+      description: The check's name.
+      type: str
+      sample: served-model
+    status:
+      description: C(pass), C(warn) or C(fail).
+      type: str
+      sample: fail
+    evidence:
+      description: What was seen (redacted).
+      type: str
+    fix:
+      description: The playbook that fixes a failure, or null.
+      type: str
+      sample: fix-vllm-404
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.remediate.docker.plugins.module_utils.common import (
+    ENGINE_ARGS,
+    REMEDIATE_IMPORT_ERROR,
+    engine_target,
+    fail_unexpected,
+    library_warnings,
+    require_remediate,
+)
+
+if REMEDIATE_IMPORT_ERROR is None:
+    import remediate
+    from remediate.diagnose import diagnose, explain, findings_json
+    from remediate.redaction import redact_text
+
+
+def run(module):
+    """Diagnose this host's engine and exit the module with the findings."""
+    params = module.params
+    if params["error_code"]:
+        try:
+            explain(params["error_code"])
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
+    target = engine_target(module)
+    with remediate.Connection(target.url, label=target.name) as conn:
+        findings = diagnose(conn, error_code=params["error_code"], model_name=params["model_name"],
+                            containers=params["containers"])
+    data = findings_json(findings, error_code=params["error_code"], host=target.name)
+    module.exit_json(changed=False, **data)
+
+
+def main():
+    """Entry point."""
+    argument_spec = {
+        "error_code": {"type": "str"},
+        "model_name": {"type": "str", "default": "mistral"},
+        "containers": {"type": "list", "elements": "str", "default": []},
+        **ENGINE_ARGS,
+    }
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_remediate(module)
+    with library_warnings(module):
+        try:
+            run(module)
+        except remediate.RemediateError as exc:
+            module.fail_json(msg=redact_text(exc.message))
+        except Exception as exc:  # noqa: BLE001 # pylint: disable=broad-except
+            fail_unexpected(module, exc)
+
+
+if __name__ == "__main__":
+    main()
