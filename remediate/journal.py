@@ -7,7 +7,9 @@ so a crash of the controller, a dropped SSH connection or a reboot leaves a reco
 containers it concerns. ``journal.jsonl`` holds one JSON object a line::
 
     {"v": 1, "tx": ID, "op": "begin", "container": NAME, "old_id": ..., "backup": ..., "temp": ...,
-     "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode"}], ...}
+     "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode"}],
+     "run": ID of the host's apply (its transactions own its files jointly),
+     "tied": [{"name", "id", "was_running"}] (the neighbours joined to it), ...}
     {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|verified", ...}
     {"v": 1, "tx": ID, "op": "end", "result": "recreated|rolled back|rollback failed|recovered: ..."}
 
