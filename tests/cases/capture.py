@@ -91,14 +91,14 @@ def _recreated(source: str) -> Callable[[Any, str], str]:
     """A copy of ``source`` made the way remediate recreates (create body, volumes by name)."""
     def make(api: Any, name: str) -> str:
         from remediate.connection import Connection
-        from remediate.recreate import _create
         from remediate.spec import anonymous_volumes, spec_from_inspect
         from remediate.swap import Txn as _Txn
+        from remediate.swap import create
 
         old = api.inspect_container(f"{PREFIX}{source}")
         spec = spec_from_inspect(old, api.inspect_image(old["Image"]))
         with Connection("local") as conn:
-            return _create(conn, spec.replace(name=name), name, anonymous_volumes(old), _Txn())
+            return create(conn, spec.replace(name=name), name, anonymous_volumes(old), _Txn())
     return make
 
 

@@ -6,7 +6,7 @@ case) the module fixture
 1. creates the original, starts it when this machine can (privileged, GPU and memlock containers
    are created only), and writes data into its anonymous volumes;
 2. stops it (as the recreate does before the new one starts), takes ``spec1`` from its inspect;
-3. creates a copy from ``spec1`` under another name with :func:`remediate.recreate._create`
+3. creates a copy from ``spec1`` under another name with :func:`remediate.swap.create`
    (create body, anonymous volumes handed over, extra networks connected), starts it;
 4. takes ``spec2`` from the copy's inspect.
 
@@ -39,10 +39,10 @@ from remediate import playbook as pb
 from remediate.connection import Connection
 from remediate.fields import CONFIG, Field, Remark, api_tuple, host_field, is_empty
 from remediate.planner import Observed, plan
-from remediate.recreate import _create
 from remediate.runview import run_view
 from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
 from remediate.swap import Txn as _Txn
+from remediate.swap import create
 from tests.lab.defaults_image import BUSYBOX, DEFAULTS_DOCKERFILE
 from tests.lab.engines import Engine
 
@@ -448,7 +448,7 @@ class Lab:
             result.spec1 = spec1 = spec_from_inspect(original, image)
             copy_name = f"{case.name}-copy"
             with Connection(self.engine.docker_url) as conn:
-                copy_id = _create(conn, spec1.replace(name=copy_name), copy_name,
+                copy_id = create(conn, spec1.replace(name=copy_name), copy_name,
                                   anonymous_volumes(original), _Txn())
             if case.start:
                 self.api.start(copy_id)
