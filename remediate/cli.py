@@ -353,9 +353,10 @@ def _hold_then_revert(out: Console, playbook: str, result: RolloutResult, timeou
     if not changed:
         return
     seconds = max(o.plan.revert_after or 0 for o in result.outcomes if o.plan)
-    out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
-              "remediate apply ... --restore; if this process is stopped, remediate recover restores it).")
+    # Ctrl-C is caught from before the line that offers it: pressed right after it, it restores too.
     with _interruptible("restoring now") as cancel:
+        out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
+                  "remediate apply ... --restore; if this process is stopped, remediate recover restores it).")
         deadline = time.monotonic() + seconds
         while not cancel.is_set() and time.monotonic() < deadline:
             time.sleep(0.2)  # not cancel.wait(): see _interruptible
