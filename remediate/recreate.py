@@ -272,12 +272,15 @@ def _end(journal: Journal, tx: str, name: str, result: str, **fields: Any) -> No
 
 def _logs_if_down(conn: Connection, new_id: str | None) -> tuple[str, ...]:
     """The last :data:`LOG_LINES` log lines (secrets masked) of a new container that failed to
-    start or exited: why it did. Nothing for one that runs (its probes tell) or is gone."""
+    start, exited or restarted: why it did. Nothing for one that runs steadily (its probes tell)
+    or is gone."""
     if new_id is None:
         return ()
     try:
-        state = conn.inspect_container(new_id).get("State") or {}
-        if state.get("Running") and not state.get("Restarting"):
+        inspect = conn.inspect_container(new_id)
+        state = inspect.get("State") or {}
+        # Running now may be between two crashes of a restart policy: a restart counts as down.
+        if state.get("Running") and not state.get("Restarting") and not inspect.get("RestartCount"):
             return ()
         text = conn.logs(new_id, tail=LOG_LINES)
     except RemediateError:
