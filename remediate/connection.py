@@ -246,6 +246,14 @@ class Connection:
         with self.errors(ref, during=f"inspect {ref}"):
             return dict(self.api.inspect_container(ref))
 
+    def find_container(self, ref: str) -> Json | None:
+        """``docker inspect`` of a container, or None when there is none by that id or name (it may
+        have gone between a listing and this call)."""
+        try:
+            return self.inspect_container(ref)
+        except ContainerNotFound:
+            return None
+
     def inspect_image(self, ref: str) -> Json | None:
         """``docker image inspect``, or None when the image is gone."""
         try:

@@ -31,7 +31,7 @@ from remediate.checks import (
 )
 from remediate.connection import Connection
 from remediate.errors import ContainerNotFound
-from remediate.planner import BACKUP_MARK, NEW_MARK, Observed, facts_of
+from remediate.planner import Observed, facts_of, is_remediate_copy
 from remediate.playbook import Selector
 
 __all__ = ["DEFAULT_MODEL_NAME", "ERROR_CODES", "ErrorCode", "Finding", "diagnose", "explain", "failed",
@@ -186,12 +186,11 @@ def _observe(conn: Connection) -> list[Observed]:
     observed = []
     images: dict[str, Json | None] = {}
     for summary in conn.list_containers():
-        try:
-            inspect = conn.inspect_container(str(summary["Id"]))
-        except ContainerNotFound:
+        inspect = conn.find_container(str(summary["Id"]))
+        if inspect is None:
             continue  # removed while we looked
         name = str(inspect.get("Name", "")).lstrip("/")
-        if BACKUP_MARK in name or name.endswith(NEW_MARK):
+        if is_remediate_copy(name):
             continue  # remediate's own parked or staged copies
         image_id = str(inspect.get("Image", ""))
         if image_id not in images:

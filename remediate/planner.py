@@ -154,6 +154,12 @@ class Plan:
 
 # --------------------------------------------------------------------------- selection
 
+def is_remediate_copy(name: str) -> bool:
+    """True for remediate's own parked backups and staged new containers: never selected, nor
+    anyone's dependents."""
+    return BACKUP_MARK in name or name.endswith(NEW_MARK)
+
+
 def facts_of(observed: Observed) -> ContainerFacts:
     """Template facts of a container."""
     cfg = observed.inspect.get("Config") or {}
@@ -171,7 +177,7 @@ def select(playbook: pb.Playbook, containers: Iterable[Observed]) -> list[Observ
     for obs in containers:
         cfg = obs.inspect.get("Config") or {}
         labels = cfg.get("Labels") or {}
-        if BACKUP_MARK in obs.name or obs.name.endswith(NEW_MARK):
+        if is_remediate_copy(obs.name):
             continue
         facts = facts_of(obs)
         if any(s.matches(image=facts.image, name=facts.name, labels=labels,

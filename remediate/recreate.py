@@ -43,7 +43,6 @@ from typing import Any, Literal
 from remediate import compose_backup, probes, sharing, ties
 from remediate.connection import Connection
 from remediate.errors import (
-    ContainerNotFound,
     JournalError,
     PlanStaleError,
     ProbeFailed,
@@ -195,7 +194,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     checks: tuple[probes.ProbeResult, ...] = ()
     old = conn.inspect_container(cp.id)  # now, not at the freshness check: others may have taken minutes
     # Before anything stops: a PID joiner dies with its namespace's owner, yet it ran.
-    tied = [t for t in (_inspect_if_there(conn, name) for name in cp.dependents) if t is not None]
+    tied = [t for t in (conn.find_container(name) for name in cp.dependents) if t is not None]
     tx = journal.new_id()
     changed_files = [w for w in cp.files if w.changed]
     journal.begin(
@@ -287,12 +286,6 @@ def _logs_if_down(conn: Connection, new_id: str | None) -> tuple[str, ...]:
         return ()  # the engine cannot tell (gone, unreachable): the undo reports what matters
     return tuple(redact_text(line) for line in text.splitlines()[-LOG_LINES:])
 
-
-def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
-    try:
-        return conn.inspect_container(ref)
-    except ContainerNotFound:
-        return None
 
 
 def safe_message(message: str, secrets: Sequence[str] = ()) -> str:

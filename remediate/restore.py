@@ -183,7 +183,7 @@ def revert_pending(conn: Connection, *, timeout: float = 60.0, playbook: str | N
         name = str(tx.begin.get("container"))
         if (playbook and tx.begin.get("playbook") != playbook) or (containers and name not in containers):
             continue
-        current = _inspect_if_there(conn, name)
+        current = conn.find_container(name)
         if current is None or tx.end is None or str(current["Id"]) != tx.end.get("new_id"):
             journal.drop_revert(tx.id, f"{name} changed since the time-boxed apply")
             continue
@@ -196,7 +196,7 @@ def _verified_in_place(conn: Connection, tx: Transaction) -> bool:
     the name (a restore that failed half-way may have moved or removed it since)."""
     if not tx.done("verified") or not tx.value("new_id"):
         return False
-    new = _inspect_if_there(conn, str(tx.value("new_id")))
+    new = conn.find_container(str(tx.value("new_id")))
     return new is not None and str(new.get("Name", "")).lstrip("/") == tx.begin["container"]
 
 
@@ -205,7 +205,7 @@ def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recove
     if tx.begin.get("was_running"):  # e.g. the engine restarted since, and its policy is `no`
         _start_if_stopped(conn, str(tx.value("new_id")), name, [])
     for dep in _dependents(tx):  # their old copies are no backups of a change
-        old = _inspect_if_there(conn, str(dep["old_id"]))
+        old = conn.find_container(str(dep["old_id"]))
         if old is not None and str(old.get("Name", "")).lstrip("/") != dep["name"]:
             conn.remove(str(old["Id"]), missing_ok=True)
     # A time-boxed change whose hold never started is due back now (recover undoes it next).
@@ -234,7 +234,7 @@ def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
             _put_back_dependent(conn, dep, steps)
         seen = {old_id}
         for ref in (str(tx.value("new_id") or ""), str(tx.begin.get("temp") or "")):
-            other = _inspect_if_there(conn, ref) if ref else None
+            other = conn.find_container(ref) if ref else None
             if other is None or str(other["Id"]) in seen:
                 continue
             seen.add(str(other["Id"]))
@@ -286,7 +286,7 @@ def _put_back_dependent(conn: Connection, dep: Json, steps: list[str]) -> None:
     restart policy (it is started once the container it depends on runs again)."""
     name, old_id = str(dep["name"]), str(dep["old_id"])
     for ref in (str(dep["temp"]), name):
-        other = _inspect_if_there(conn, ref)
+        other = conn.find_container(ref)
         if other is not None and str(other["Id"]) != old_id:
             steps.append(f"docker rm -f {ref}")
             conn.remove(str(other["Id"]), missing_ok=True)
@@ -308,12 +308,6 @@ def _start_if_stopped(conn: Connection, ident: str, name: str, steps: list[str])
         steps.append(f"docker start {name}")
         conn.start(ident)
 
-
-def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
-    try:
-        return conn.inspect_container(ref)
-    except ContainerNotFound:
-        return None
 
 
 def _repark(conn: Connection, inspect: Json, parked: str, steps: list[str]) -> None:

@@ -29,8 +29,8 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     """
     # Parked backups and staged containers are never selected, nor anyone's dependents: skip them
     # before paying for an inspect (a host may keep many backups).
-    listed = [c for c in conn.list_containers() if not _parked(c["Name"])]
-    inspects = [i for i in (_inspect_if_there(conn, c["Id"]) for c in listed) if i]
+    listed = [c for c in conn.list_containers() if not planning.is_remediate_copy(c["Name"])]
+    inspects = [i for i in (conn.find_container(c["Id"]) for c in listed) if i]
     images: dict[str, Json | None] = {}
     observed = []
     for inspect in inspects:
@@ -53,16 +53,6 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     return chosen
 
 
-def _parked(name: str) -> bool:
-    return planning.BACKUP_MARK in name or name.endswith(planning.NEW_MARK)
-
-
-def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
-    # A container removed between the list and its inspect is simply not there any more.
-    try:
-        return conn.inspect_container(ref)
-    except ContainerNotFound:
-        return None
 
 
 def host_paths(conn: Connection, paths: set[str]) -> dict[str, planning.HostPath]:

@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from remediate.connection import Connection
-from remediate.errors import ContainerNotFound
-from remediate.planner import BACKUP_MARK, NEW_MARK
+from remediate.planner import BACKUP_MARK, NEW_MARK, is_remediate_copy
 from remediate.spec import anonymous_volumes, spec_from_inspect
 from remediate.swap import Txn, create, stamp, stop_timeout, swap
 
@@ -56,16 +55,16 @@ def is_tied(other: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
 
 def dependents_of(target: Mapping[str, Any], inspects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     """Names of the containers in ``inspects`` tied to ``target`` (parked and staged ones left out)."""
-    return tuple(sorted(_name(other) for other in inspects if is_tied(other, target) and not _staged(_name(other))))
+    return tuple(sorted(_name(other) for other in inspects if is_tied(other, target) and not is_remediate_copy(_name(other))))
 
 
 def tied_to(conn: Connection, target: Mapping[str, Any]) -> list[Json]:
     """Inspects of the containers on the host tied to ``target`` now (parked and staged ones left out)."""
     found = []
     for row in conn.list_containers():
-        if any(_staged(str(n).lstrip("/")) for n in row.get("Names") or []):
+        if any(is_remediate_copy(str(n).lstrip("/")) for n in row.get("Names") or []):
             continue
-        other = _inspect_if_there(conn, str(row["Id"]))
+        other = conn.find_container(str(row["Id"]))
         if other is not None and is_tied(other, target):
             found.append(other)
     return found
@@ -133,7 +132,7 @@ def rejoin(conn: Connection, target: str, tied: Sequence[Mapping[str, Any]], ste
     name, ident, since = _name(now), str(now["Id"]), _time(state.get("StartedAt"))
     done = set()
     for entry in tied:
-        other = _inspect_if_there(conn, str(entry["id"]))
+        other = conn.find_container(str(entry["id"]))
         if other is None or other["Id"] in done or not namespaces_joined(other.get("HostConfig") or {}, name, ident):
             continue
         done.add(other["Id"])
@@ -160,12 +159,4 @@ def _name(inspect: Mapping[str, Any]) -> str:
     return str(inspect.get("Name", "")).lstrip("/")
 
 
-def _staged(name: str) -> bool:
-    return BACKUP_MARK in name or name.endswith(NEW_MARK)
 
-
-def _inspect_if_there(conn: Connection, ref: str) -> Json | None:
-    try:
-        return conn.inspect_container(ref)
-    except ContainerNotFound:
-        return None
