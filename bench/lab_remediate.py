@@ -35,11 +35,11 @@ def _per_host(cls: Any) -> None:
 
 
 def main() -> None:
-    from remediate import journal
+    from remediate.executor import journal
 
     _per_host(journal.Journal)
     _per_host(journal.HostLock)
-    from remediate.cli import main as cli
+    from remediate.cli.main import main as cli
 
     cli()
 

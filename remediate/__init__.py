@@ -1,38 +1,75 @@
 """remediate: declarative, verified remediation of Docker containers.
 
-The public API; heavy modules load on first use so the CLI starts fast::
+The public API; each name loads its module on first use so the CLI starts fast::
 
     import remediate
     book = remediate.load_playbook("fix-vllm-404")
     with remediate.Connection("local") as conn:
         plan = remediate.plan_host(conn, book, remediate.resolve_vars(book, {}))
         result = remediate.apply(plan, conn)
+
+The layers, top to bottom (each imports only from those below it; ``lint-imports`` checks it):
+``cli`` → ``packs`` (GitLab Duo) → ``fleet`` → ``executor`` | ``output`` → ``host`` → ``core`` →
+``errors``.
 """
 
 import importlib as _importlib
-from typing import TYPE_CHECKING
+import typing as _typing
 
 __version__ = "0.1.0"
 
+#: Where each public name lives (loaded on first access; mypy reads the imports below instead).
 _EXPORTS = {
-    "load_playbook": "playbook", "resolve_vars": "playbook", "parse_extra_vars": "playbook",
-    "Playbook": "playbook",
-    "load_inventory": "inventory", "Inventory": "inventory", "Host": "inventory",
-    "ContainerSpec": "spec", "spec_from_inspect": "spec",
-    "Change": "planner", "Plan": "planner", "ContainerPlan": "planner", "Observed": "planner", "plan": "planner",
-    "plan_host": "survey",
-    "apply": "recreate", "rollback": "restore", "recover": "restore",
-    "rollout": "fleet", "RolloutResult": "fleet", "Target": "fleet", "SshOptions": "sshoptions",
-    "Connection": "connection",
-    "HostResult": "report", "ContainerResult": "report",
-    "RemediateError": "errors", "PlaybookError": "errors", "InventoryError": "errors",
-    "ConnectError": "errors", "HostUnreachable": "errors", "AuthFailed": "errors",
-    "HostKeyRejected": "errors", "InspectError": "errors", "ContainerNotFound": "errors",
-    "PlanError": "errors", "PlanStaleError": "errors", "ApplyError": "errors", "ProbeFailed": "errors",
-    "RollbackFailed": "errors", "LockedError": "errors", "RecoverNeeded": "errors", "RolloutError": "errors",
+    "Playbook": "remediate.core.playbook",
+    "load_playbook": "remediate.core.playbook",
+    "parse_extra_vars": "remediate.core.playbook",
+    "resolve_vars": "remediate.core.playbook",
+    "Change": "remediate.core.planner",
+    "ContainerPlan": "remediate.core.planner",
+    "Observed": "remediate.core.planner",
+    "Plan": "remediate.core.planner",
+    "plan": "remediate.core.planner",
+    "Action": "remediate.core.results",
+    "ContainerResult": "remediate.core.results",
+    "HostResult": "remediate.core.results",
+    "ProbeResult": "remediate.core.results",
+    "ContainerSpec": "remediate.core.spec",
+    "spec_from_inspect": "remediate.core.spec",
+    "ApplyError": "remediate.errors",
+    "AuthFailed": "remediate.errors",
+    "ConnectError": "remediate.errors",
+    "ContainerNotFound": "remediate.errors",
+    "HostKeyRejected": "remediate.errors",
+    "HostUnreachable": "remediate.errors",
+    "InspectError": "remediate.errors",
+    "InventoryError": "remediate.errors",
+    "LockedError": "remediate.errors",
+    "PlanError": "remediate.errors",
+    "PlanStaleError": "remediate.errors",
+    "PlaybookError": "remediate.errors",
+    "ProbeFailed": "remediate.errors",
+    "RecoverNeeded": "remediate.errors",
+    "RemediateError": "remediate.errors",
+    "RollbackFailed": "remediate.errors",
+    "RolloutError": "remediate.errors",
+    "apply": "remediate.executor.apply",
+    "plan_host": "remediate.executor.observe",
+    "Recovery": "remediate.executor.restore",
+    "recover": "remediate.executor.restore",
+    "rollback": "remediate.executor.restore",
+    "Host": "remediate.fleet.inventory",
+    "Inventory": "remediate.fleet.inventory",
+    "load_inventory": "remediate.fleet.inventory",
+    "HostOutcome": "remediate.fleet.rollout",
+    "RolloutResult": "remediate.fleet.rollout",
+    "Target": "remediate.fleet.rollout",
+    "rollout": "remediate.fleet.rollout",
+    "Connection": "remediate.host.connection",
+    "SshOptions": "remediate.host.sshoptions",
 }
 
 __all__ = [
+    "Action",
     "ApplyError",
     "AuthFailed",
     "Change",
@@ -44,6 +81,7 @@ __all__ = [
     "ContainerSpec",
     "Host",
     "HostKeyRejected",
+    "HostOutcome",
     "HostResult",
     "HostUnreachable",
     "InspectError",
@@ -57,7 +95,9 @@ __all__ = [
     "Playbook",
     "PlaybookError",
     "ProbeFailed",
+    "ProbeResult",
     "RecoverNeeded",
+    "Recovery",
     "RemediateError",
     "RollbackFailed",
     "RolloutError",
@@ -78,46 +118,150 @@ __all__ = [
     "spec_from_inspect",
 ]
 
-if TYPE_CHECKING:
-    from remediate.connection import Connection
-    from remediate.errors import (
-        ApplyError,
-        AuthFailed,
-        ConnectError,
-        ContainerNotFound,
-        HostKeyRejected,
-        HostUnreachable,
-        InspectError,
-        InventoryError,
-        LockedError,
-        PlanError,
-        PlanStaleError,
-        PlaybookError,
-        ProbeFailed,
-        RecoverNeeded,
-        RemediateError,
-        RollbackFailed,
-        RolloutError,
+if _typing.TYPE_CHECKING:
+    from remediate.core.planner import (
+        Change as Change,
     )
-    from remediate.fleet import RolloutResult, Target, rollout
-    from remediate.inventory import Host, Inventory, load_inventory
-    from remediate.planner import Change, ContainerPlan, Observed, Plan, plan
-    from remediate.playbook import Playbook, load_playbook, parse_extra_vars, resolve_vars
-    from remediate.recreate import apply
-    from remediate.report import ContainerResult, HostResult
-    from remediate.restore import recover, rollback
-    from remediate.spec import ContainerSpec, spec_from_inspect
-    from remediate.sshoptions import SshOptions
-    from remediate.survey import plan_host
-
-
-del TYPE_CHECKING
-
-
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'remediate' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"remediate.{module}"), name)
-    globals()[name] = value
-    return value
+    from remediate.core.planner import (
+        ContainerPlan as ContainerPlan,
+    )
+    from remediate.core.planner import (
+        Observed as Observed,
+    )
+    from remediate.core.planner import (
+        Plan as Plan,
+    )
+    from remediate.core.planner import (
+        plan as plan,
+    )
+    from remediate.core.playbook import (
+        Playbook as Playbook,
+    )
+    from remediate.core.playbook import (
+        load_playbook as load_playbook,
+    )
+    from remediate.core.playbook import (
+        parse_extra_vars as parse_extra_vars,
+    )
+    from remediate.core.playbook import (
+        resolve_vars as resolve_vars,
+    )
+    from remediate.core.results import (
+        Action as Action,
+    )
+    from remediate.core.results import (
+        ContainerResult as ContainerResult,
+    )
+    from remediate.core.results import (
+        HostResult as HostResult,
+    )
+    from remediate.core.results import (
+        ProbeResult as ProbeResult,
+    )
+    from remediate.core.spec import (
+        ContainerSpec as ContainerSpec,
+    )
+    from remediate.core.spec import (
+        spec_from_inspect as spec_from_inspect,
+    )
+    from remediate.errors import (
+        ApplyError as ApplyError,
+    )
+    from remediate.errors import (
+        AuthFailed as AuthFailed,
+    )
+    from remediate.errors import (
+        ConnectError as ConnectError,
+    )
+    from remediate.errors import (
+        ContainerNotFound as ContainerNotFound,
+    )
+    from remediate.errors import (
+        HostKeyRejected as HostKeyRejected,
+    )
+    from remediate.errors import (
+        HostUnreachable as HostUnreachable,
+    )
+    from remediate.errors import (
+        InspectError as InspectError,
+    )
+    from remediate.errors import (
+        InventoryError as InventoryError,
+    )
+    from remediate.errors import (
+        LockedError as LockedError,
+    )
+    from remediate.errors import (
+        PlanError as PlanError,
+    )
+    from remediate.errors import (
+        PlanStaleError as PlanStaleError,
+    )
+    from remediate.errors import (
+        PlaybookError as PlaybookError,
+    )
+    from remediate.errors import (
+        ProbeFailed as ProbeFailed,
+    )
+    from remediate.errors import (
+        RecoverNeeded as RecoverNeeded,
+    )
+    from remediate.errors import (
+        RemediateError as RemediateError,
+    )
+    from remediate.errors import (
+        RollbackFailed as RollbackFailed,
+    )
+    from remediate.errors import (
+        RolloutError as RolloutError,
+    )
+    from remediate.executor.apply import (
+        apply as apply,
+    )
+    from remediate.executor.observe import (
+        plan_host as plan_host,
+    )
+    from remediate.executor.restore import (
+        Recovery as Recovery,
+    )
+    from remediate.executor.restore import (
+        recover as recover,
+    )
+    from remediate.executor.restore import (
+        rollback as rollback,
+    )
+    from remediate.fleet.inventory import (
+        Host as Host,
+    )
+    from remediate.fleet.inventory import (
+        Inventory as Inventory,
+    )
+    from remediate.fleet.inventory import (
+        load_inventory as load_inventory,
+    )
+    from remediate.fleet.rollout import (
+        HostOutcome as HostOutcome,
+    )
+    from remediate.fleet.rollout import (
+        RolloutResult as RolloutResult,
+    )
+    from remediate.fleet.rollout import (
+        Target as Target,
+    )
+    from remediate.fleet.rollout import (
+        rollout as rollout,
+    )
+    from remediate.host.connection import (
+        Connection as Connection,
+    )
+    from remediate.host.sshoptions import (
+        SshOptions as SshOptions,
+    )
+else:
+    def __getattr__(name: str) -> object:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'remediate' has no attribute {name!r}")
+        value = getattr(_importlib.import_module(module), name)
+        globals()[name] = value
+        return value

@@ -46,7 +46,7 @@ class Cli:
     def __call__(self, *args: str, input: str | None = None) -> tuple[int, str]:
         from click.testing import CliRunner
 
-        from remediate.cli import main
+        from remediate.cli.main import main
 
         result = CliRunner().invoke(main, list(args), env=self.env, input=input, catch_exceptions=False)
         return result.exit_code, result.output

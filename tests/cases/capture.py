@@ -5,7 +5,7 @@ Each case directory holds what ``tests/unit/test_spec.py`` reads:
 * ``container.json``: ``GET /containers/{id}/json`` of a container made here;
 * ``image.json``: ``GET /images/{id}/json`` of its image;
 * ``meta.json``: engine and API version, and how the container was made;
-* ``spec.json``: the expected :class:`remediate.spec.ContainerSpec` (``to_json``), a golden file.
+* ``spec.json``: the expected :class:`remediate.core.spec.ContainerSpec` (``to_json``), a golden file.
 
 Usage (repo root; needs the test images from ``tests/lab/images/build.sh``)::
 
@@ -90,10 +90,10 @@ def _mac(api: Any, name: str) -> str:
 def _recreated(source: str) -> Callable[[Any, str], str]:
     """A copy of ``source`` made the way remediate recreates (create body, volumes by name)."""
     def make(api: Any, name: str) -> str:
-        from remediate.connection import Connection
-        from remediate.spec import anonymous_volumes, spec_from_inspect
-        from remediate.swap import Txn as _Txn
-        from remediate.swap import create
+        from remediate.core.spec import anonymous_volumes, spec_from_inspect
+        from remediate.executor.swap import Txn as _Txn
+        from remediate.executor.swap import create
+        from remediate.host.connection import Connection
 
         old = api.inspect_container(f"{PREFIX}{source}")
         spec = spec_from_inspect(old, api.inspect_image(old["Image"]))
@@ -217,7 +217,7 @@ def capture(names: set[str]) -> None:
 
 def bless(names: set[str]) -> None:
     """Rewrite every case's spec.json from its stored inspect JSON."""
-    from remediate.spec import spec_from_inspect
+    from remediate.core.spec import spec_from_inspect
 
     for case_dir in sorted(p for p in HERE.iterdir() if (p / "container.json").is_file()):
         if names and case_dir.name not in names:

@@ -41,7 +41,7 @@ def strip_ansi(text: str) -> str:
 
 def engine_state_dir(state_dir: str) -> Path:
     """Where remediate keeps the journal and lock of the local engine under ``state_dir``."""
-    from remediate.connection import Connection
+    from remediate.host.connection import Connection
 
     with Connection("local") as conn:
         return Path(state_dir, conn.engine_id)

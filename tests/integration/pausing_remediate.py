@@ -1,5 +1,5 @@
 """`remediate` with a pause after one journal step: the crash tests' fault injection, kept out of
-the library (it only has the ``on_record`` hook of :class:`remediate.journal.Journal`).
+the library (it only has the ``on_record`` hook of :class:`remediate.executor.journal.Journal`).
 
 ``python -m tests.integration.pausing_remediate ARGS...`` runs ``remediate ARGS...``; right after
 the journal records step ``$REMEDIATE_PAUSE_AT`` it prints ``remediate: paused at <step>`` on
@@ -15,8 +15,8 @@ import threading
 import time
 from typing import Any
 
-from remediate import journal
-from remediate.cli import main
+from remediate.cli.main import main
+from remediate.executor import journal
 
 _paused = threading.Event()  # pause once: a resumed run carries on to its end
 

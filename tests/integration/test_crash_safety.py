@@ -626,7 +626,7 @@ def test_second_interrupt_stops_at_once_and_recover_finishes(vllm: Vllm, docker_
 
 def test_a_grown_journal_is_moved_aside_and_still_read_by_history_and_rollback(vllm: Vllm,
                                                                                 docker_client: Any) -> None:
-    from remediate.journal import ROTATE_BYTES
+    from remediate.executor.journal import ROTATE_BYTES
 
     journal_dir = engine_state_dir(vllm.state_dir)
     vllm.template.parent.mkdir(parents=True)
@@ -777,7 +777,7 @@ def test_a_disk_filling_up_during_the_apply_costs_no_record(vllm: Vllm, docker_c
                                                             small_disk: Path) -> None:
     import dataclasses
 
-    from remediate.journal import RESERVE_BYTES, parse
+    from remediate.executor.journal import RESERVE_BYTES, parse
 
     full = dataclasses.replace(vllm, state_dir=str(small_disk))
     engine_state_dir(full.state_dir).mkdir()

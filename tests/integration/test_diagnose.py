@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from remediate.connection import Connection
-from remediate.diagnose import Finding, diagnose
+from remediate.host.connection import Connection
+from remediate.packs.gitlab_duo.diagnose import Finding, diagnose
 from tests.conftest import Cli
 from tests.integration.rtcat import Lab, free_port, take_port
 

@@ -144,7 +144,7 @@ def _wait_settled(client: Any, name: str) -> dict[str, Any]:
 
 def _journal_dir(host: LabHost, state_dir: str) -> Path:
     """The host's journal directory (the lab hosts share this machine's file system)."""
-    from remediate.connection import Connection
+    from remediate.host.connection import Connection
 
     with Connection(host.docker_url) as conn:
         return Path(state_dir, conn.engine_id)

@@ -6,7 +6,7 @@ case) the module fixture
 1. creates the original, starts it when this machine can (privileged, GPU and memlock containers
    are created only), and writes data into its anonymous volumes;
 2. stops it (as the recreate does before the new one starts), takes ``spec1`` from its inspect;
-3. creates a copy from ``spec1`` under another name with :func:`remediate.swap.create`
+3. creates a copy from ``spec1`` under another name with :func:`remediate.executor.swap.create`
    (create body, anonymous volumes handed over, extra networks connected), starts it;
 4. takes ``spec2`` from the copy's inspect.
 
@@ -35,14 +35,14 @@ from typing import Any
 
 import pytest
 
-from remediate import playbook as pb
-from remediate.connection import Connection
-from remediate.fields import CONFIG, Field, Remark, api_tuple, host_field, is_empty
-from remediate.planner import Observed, plan
-from remediate.runview import run_view
-from remediate.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
-from remediate.swap import Txn as _Txn
-from remediate.swap import create
+from remediate.core import playbook as pb
+from remediate.core.fields import CONFIG, Field, Remark, api_tuple, host_field, is_empty
+from remediate.core.planner import Observed, plan
+from remediate.core.runview import run_view
+from remediate.core.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
+from remediate.executor.swap import Txn as _Txn
+from remediate.executor.swap import create
+from remediate.host.connection import Connection
 from tests.lab.defaults_image import BUSYBOX, DEFAULTS_DOCKERFILE
 from tests.lab.engines import Engine
 

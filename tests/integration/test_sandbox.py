@@ -50,7 +50,7 @@ def _playbook(tmp_path: Path, name: str, body: str) -> str:
 def _one_line(cli: Cli, *args: str) -> str:
     from click.testing import CliRunner
 
-    from remediate.cli import main
+    from remediate.cli.main import main
 
     result = CliRunner().invoke(main, list(args), env=cli.env, catch_exceptions=False)
     assert result.exit_code == 2, result.output

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from remediate import planner
-from remediate import playbook as pb
+from remediate.core import planner
+from remediate.core import playbook as pb
 from remediate.errors import PlanError, PlaybookError
-from remediate.report import plan_json
+from remediate.output.report import plan_json
 
 DATA = Path(__file__).parent / "catalog_data"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediate import compose
+from remediate.core import compose
 
 V2 = {
     "com.docker.compose.project": "duo",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from remediate.compose_edit import ComposeEditRefused, edit_service
-from remediate.spec import ContainerSpec
+from remediate.core.compose_edit import ComposeEditRefused, edit_service
+from remediate.core.spec import ContainerSpec
 
 FLOW = """\
 # Duo stack

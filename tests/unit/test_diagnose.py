@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from remediate import playbook as pb
-from remediate.diagnose import ERROR_CODES, Finding, explain, failed, findings_json
+from remediate.core import playbook as pb
+from remediate.packs.gitlab_duo.diagnose import ERROR_CODES, Finding, explain, failed, findings_json
 
 
 @pytest.mark.parametrize("code", ["A1000", "A1001", "A1002", "A1003", "A9999"])

@@ -25,9 +25,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from remediate import limits, planner
-from remediate import playbook as pb
-from remediate.cli import main
+from remediate.cli.main import main
+from remediate.core import limits, planner
+from remediate.core import playbook as pb
 from remediate.errors import PlanError, PlaybookError
 from tests import payloads
 from tests.unit.test_templating import FIELDS, HEAD, playbook_text

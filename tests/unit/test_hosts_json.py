@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from remediate.cli import main
-from remediate.fleet import DEFAULT_DOCKER_HOST, host_json
-from remediate.inventory import Host
+from remediate.cli.main import main
+from remediate.fleet.inventory import Host
+from remediate.fleet.rollout import DEFAULT_DOCKER_HOST, host_json
 
 INVENTORY = """\
 [gpu]

@@ -1,4 +1,4 @@
-"""Unit tests for remediate.inventory: INI/YAML parsing, ranges, var precedence, patterns."""
+"""Unit tests for remediate.fleet.inventory: INI/YAML parsing, ranges, var precedence, patterns."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from remediate.errors import InventoryError, RemediateError
-from remediate.inventory import Host, Inventory, load_inventory
+from remediate.fleet.inventory import Host, Inventory, load_inventory
 
 DATA = Path(__file__).parent / "inventory_data"
 GPUS = ["gpu-01", "gpu-02", "gpu-03", "gpu-04", "gpu-05"]
@@ -332,7 +332,7 @@ def test_yaml_unknown_keys_are_skipped_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write(tmp_path, "all:\n  hosts: {a: null}\n  host: {b: null}\n", "h.yml")
-    with caplog.at_level(logging.WARNING, logger="remediate.inventory"):
+    with caplog.at_level(logging.WARNING, logger="remediate.fleet.inventory"):
         assert names(load_inventory(path).hosts) == ["a"]
     assert "unexpected key 'host'" in caplog.text
 

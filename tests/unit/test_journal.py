@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from remediate.journal import Transaction, _transactions, check_record, parse
+from remediate.executor.journal import Transaction, _transactions, check_record, parse
 
 BEGIN = {"v": 1, "tx": "t1", "op": "begin", "container": "vllm", "old_id": "abc", "temp": "vllm-remediate-new",
          "backup": "vllm-remediate-backup-1", "was_running": True, "restart_policy": {"Name": "always"},

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from remediate import limits
-from remediate.cli import main
+from remediate.cli.main import main
+from remediate.core import limits
 
 pytestmark = pytest.mark.timeout(30)
 

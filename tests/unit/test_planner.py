@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 import remediate
-from remediate.planner import HostPath, Observed, plan, select
-from remediate.playbook import Playbook, load_playbook, resolve_vars
-from remediate.report import plan_json, run_diff
+from remediate.core.paths import HostPath
+from remediate.core.planner import Observed, plan, select
+from remediate.core.playbook import Playbook, load_playbook, resolve_vars
+from remediate.output.report import plan_json, run_diff
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,10 +163,11 @@ def test_public_api_is_exactly_all() -> None:
             "print(sorted(n for n in vars(remediate) if not n.startswith('_')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     # Public names are exactly __all__ (plus the submodules their import loads).
-    submodules = {p.stem for p in Path(remediate.__file__).parent.glob("*.py")}
+    package = Path(remediate.__file__).parent
+    submodules = {p.stem for p in package.glob("*.py")} | {p.parent.name for p in package.glob("*/__init__.py")}
     assert set(eval(out)) - submodules == set(remediate.__all__) - {"__version__"}
     assert remediate.__all__ == sorted(remediate.__all__)
     for name in remediate.__all__:
         assert getattr(remediate, name) is not None
-    assert remediate.plan.__module__ == "remediate.planner" and callable(remediate.apply)
+    assert remediate.plan.__module__ == "remediate.core.planner" and callable(remediate.apply)
     assert issubclass(remediate.RecoverNeeded, remediate.RemediateError)

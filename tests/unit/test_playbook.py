@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from remediate.errors import PlaybookError
-from remediate.playbook import (
+from remediate.core.playbook import (
     builtin_playbooks,
     load_playbook,
     parse_extra_vars,
     resolve_vars,
 )
-from remediate.templating import render_value
+from remediate.core.templating import render_value
+from remediate.errors import PlaybookError
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -98,7 +98,7 @@ def test_rendering_is_strict() -> None:
 def test_show_prints_selectors_vars_changes_and_verify(name: str) -> None:
     from click.testing import CliRunner
 
-    from remediate.cli import main
+    from remediate.cli.main import main
 
     result = CliRunner().invoke(main, ["show", name])
     book = load_playbook(name)
@@ -117,7 +117,7 @@ def test_show_prints_selectors_vars_changes_and_verify(name: str) -> None:
 def test_list_is_one_line_per_playbook() -> None:
     from click.testing import CliRunner
 
-    from remediate.cli import main
+    from remediate.cli.main import main
 
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 0

@@ -1,4 +1,4 @@
-"""remediate.redaction both ways: what must be masked, and what must never be (tables of plain data)."""
+"""remediate.core.redaction both ways: what must be masked, and what must never be (tables of plain data)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from remediate.redaction import (
+from remediate.core.redaction import (
     MASK,
     is_secret_name,
     mask_json,
@@ -221,8 +221,8 @@ def test_secret_var_values_are_masked_where_rendered() -> None:
 
 
 def test_docker_run_view_is_redacted_before_rendering() -> None:
-    from remediate.report import shown_run_view
-    from remediate.spec import ContainerSpec
+    from remediate.core.spec import ContainerSpec
+    from remediate.output.report import shown_run_view
 
     spec = ContainerSpec(
         name="vllm", image="vllm/vllm-openai:v0.6.3",

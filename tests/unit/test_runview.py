@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from remediate.fields import CONFIG, ENDPOINT, FIELDS, HOST, netns_owned
-from remediate.runview import run_view
-from remediate.spec import ContainerSpec, spec_from_inspect
+from remediate.core.fields import CONFIG, ENDPOINT, FIELDS, HOST, netns_owned
+from remediate.core.runview import run_view
+from remediate.core.spec import ContainerSpec, spec_from_inspect
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "container.json").is_file())

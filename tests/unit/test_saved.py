@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from remediate import saved
-from remediate.drift import host_drift
+from remediate.core.drift import host_drift
+from remediate.core.planner import Observed, plan
+from remediate.core.playbook import find_playbook, load_playbook
 from remediate.errors import PlanError
-from remediate.fleet import HostOutcome, RolloutResult, Target
-from remediate.planner import Observed, plan
-from remediate.playbook import find_playbook, load_playbook
+from remediate.fleet import saved
+from remediate.fleet.rollout import HostOutcome, RolloutResult, Target
 from tests.conftest import Cli
 
 CASES = Path(__file__).resolve().parents[1] / "cases"

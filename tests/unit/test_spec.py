@@ -1,4 +1,4 @@
-"""Unit tests for remediate.spec over inspect JSON captured from a real engine (no Docker here).
+"""Unit tests for remediate.core.spec over inspect JSON captured from a real engine (no Docker here).
 
 The fixtures live in tests/cases/<name>/ (container.json, image.json, meta.json, spec.json) and
 are made by tests/cases/capture.py on Docker 20.10 / API 1.41; meta.json says how each container
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from remediate.runview import run_lines
-from remediate.spec import (
+from remediate.core.runview import run_lines
+from remediate.core.spec import (
     ContainerSpec,
     anonymous_volumes,
     create_body,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from remediate import planner
-from remediate import playbook as pb
+from remediate.core import planner
+from remediate.core import playbook as pb
+from remediate.core.templating import render_value
 from remediate.errors import PlaybookError
-from remediate.templating import render_value
 from tests import payloads
 
 DATA = Path(__file__).parent / "catalog_data"

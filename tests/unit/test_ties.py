@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 import remediate
-from remediate.journal import Transaction
-from remediate.planner import Observed, plan
-from remediate.playbook import Playbook
-from remediate.report import plan_json
-from remediate.sharing import needed_elsewhere
-from remediate.ties import dependents_of, namespaces_joined, refers_to
+from remediate.core.planner import Observed, plan
+from remediate.core.playbook import Playbook
+from remediate.executor.journal import Transaction
+from remediate.executor.sharing import needed_elsewhere
+from remediate.executor.ties import dependents_of, namespaces_joined, refers_to
+from remediate.output.report import plan_json
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 X_ID = "75b726b001b73bb8b4e19b7087737b02faf59893316e0fdb3a95784b35be844b"

@@ -183,8 +183,8 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate.redaction import redact_mapping, redact_text, secret_values
-    from remediate.report import after_message, plan_json, result_json
+    from remediate.core.redaction import redact_mapping, redact_text, secret_values
+    from remediate.output.report import after_message, plan_json, result_json
 
 FAILED_STATUSES = ("failed", "rollback failed", "unreachable", "error")
 

@@ -131,8 +131,8 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate.diagnose import diagnose, explain, findings_json
-    from remediate.redaction import redact_text
+    from remediate.core.redaction import redact_text
+    from remediate.packs.gitlab_duo.diagnose import diagnose, explain, findings_json
 
 
 def run(module):

@@ -1,0 +1,1 @@
+"""The ``remediate`` command: parsing, the confirm prompt and printing over the library."""

@@ -1,0 +1,650 @@
+"""The ``remediate`` command line: parse, call the library, print, exit.
+
+The only module that prints, prompts or exits. Exit codes: 0 done or nothing to do, 1 a change
+failed and was rolled back, 2 bad input or nothing could be done, 3 rollback failed too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from remediate import __version__
+from remediate.cli import views
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from remediate.core.playbook import Playbook
+    from remediate.core.results import ContainerResult
+    from remediate.executor.restore import Recovery
+    from remediate.fleet.rollout import RolloutResult, Target
+    from remediate.host.connection import Connection
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROLLBACK_FAILED = 0, 1, 2, 3
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"remediate: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Map library errors to one line and an exit code; nothing else escapes as a traceback."""
+    from remediate.errors import ConnectError, RemediateError, RollbackFailed
+
+    try:
+        yield
+    except RollbackFailed as exc:
+        _fail(exc.message, EXIT_ROLLBACK_FAILED)
+    except ConnectError as exc:
+        _fail(exc.message, EXIT_USAGE)
+    except RemediateError as exc:
+        _fail(exc.message, EXIT_USAGE)
+
+
+class _Commands(click.Group):
+    """The command group; a usage error is one line on stderr and exit 2, like any bad input."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        try:
+            code = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # the help text
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "remediate"
+            _fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("aborted", EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="remediate")
+def main() -> None:
+    """Declarative, verified remediation of Docker containers.
+
+    Inspect, show a dry-run diff, recreate faithfully (every option you did not ask to change is
+    kept), verify, and roll back on failure.
+    """
+    library = logging.getLogger("remediate")
+    for handler in [h for h in library.handlers if isinstance(h, _WarnOnce)]:
+        library.removeHandler(handler)
+    library.addHandler(_WarnOnce())
+
+
+class _WarnOnce(logging.Handler):
+    """The library's warnings (e.g. damaged journal lines skipped) on stderr: one line each,
+    each once per run, redacted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from remediate.core.redaction import redact_text
+
+        text = redact_text(record.getMessage())
+        if text not in self.seen:
+            self.seen.add(text)
+            click.echo(f"remediate: warning: {text}", err=True)
+
+
+@main.command("list")
+def list_cmd() -> None:
+    """List the built-in playbooks: name, safety, description."""
+    from remediate.core.playbook import builtin_playbooks, load_playbook
+
+    with _errors():
+        books = [load_playbook(p.stem) for p in builtin_playbooks()]
+    width = max((len(b.name) for b in books), default=0)
+    for book in books:
+        summary = " ".join(book.description.split())
+        click.echo(f"{book.name:<{width}}  {book.safety:<7}  {summary}")
+
+
+@main.command()
+@click.argument("playbook")
+def show(playbook: str) -> None:
+    """Show what a playbook selects, its vars, changes and verify steps."""
+    from remediate.core.playbook import load_playbook
+
+    with _errors():
+        book = load_playbook(playbook)
+    click.echo(_describe(book))
+
+
+def _describe(book: Playbook) -> str:
+    import yaml
+
+    from remediate.core.redaction import redact_mapping
+
+    lines = [f"{book.name}  (safety: {book.safety})", "", " ".join(book.description.split()), ""]
+    lines.append("select (any of):" if len(book.selectors) > 1 else "select:")
+    for sel in book.selectors:
+        lines.append("  - " + ", ".join(f"{k}={v}" for k, v in sel.model_dump(exclude_defaults=True).items()))
+    lines.append("vars:" if book.vars else "vars: none")
+    lines.extend(f"  {k} = {v!r}" for k, v in redact_mapping(book.vars).items())
+    lines.append("changes:")
+    for change in book.changes:
+        text = yaml.safe_dump(change.model_dump(exclude_defaults=True, by_alias=True), default_flow_style=True,
+                              sort_keys=False, width=1000).strip()
+        lines.append(f"  - {text}")
+    lines.append("verify:" if book.verify else "verify: container running (and healthy, if it has a healthcheck)")
+    for check in book.verify:
+        http = check.http
+        lines.append(f"  - http {http.method} {http.path} on container port {http.port} -> {http.status}"
+                     + (f" containing {http.contains!r}" if http.contains else ""))
+    if book.verify:
+        lines.append("  - and the container keeps running (healthy, if it has a healthcheck)")
+    if book.require:
+        lines.append("require:")
+        lines.extend(f"  - {rule.that}" for rule in book.require)
+    if book.revert_after is not None:
+        lines.append(f"revert_after: {book.revert_after} (the change is undone after that many seconds)")
+    if book.after:
+        lines += ["after:", f"  {book.after.strip()}"]
+    return "\n".join(lines)
+
+
+def _host_options(func: Any) -> Any:
+    """Options that choose the Docker hosts: -H, -i/--limit, SSH settings."""
+    options = [
+        click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
+                     help="Docker host: local, unix:///path or ssh://user@host:port (repeatable)."),
+        click.option("-i", "--inventory", type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML)."),
+        click.option("--limit", metavar="PATTERN", help="Inventory host pattern: names, groups, a:b, a:&b, a:!b."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False), envvar="REMEDIATE_KNOWN_HOSTS",
+                     help="known_hosts file (default ~/.ssh/known_hosts)."),
+        click.option("--accept-new-host-keys", is_flag=True,
+                     help="Record the key of a host seen for the first time (a changed key is always refused)."),
+        click.option("--private-key", type=click.Path(dir_okay=False), help="SSH private key file."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@click.argument("playbook", required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--yes", "-y", is_flag=True, envvar="REMEDIATE_YES", help="Apply without asking (also REMEDIATE_YES=1).")
+@click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
+@click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE", help="Override a playbook var (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds verification keeps retrying before it counts as failed.")
+@click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Backups kept per container after a successful apply.")
+@_host_options
+@click.option("--forks", type=click.IntRange(min=1), default=5, show_default=True, help="Hosts worked on at once.")
+@click.option("--parallel", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Containers recreated at once on one host (1 when neighbours are tied to a change).")
+@click.option("--serial", metavar="N|N%", help="Hosts per batch; a batch starts when the previous one verified.")
+@click.option("--max-fail", metavar="N|N%", help="Stop the rollout once this many hosts failed.")
+@click.option("--step", is_flag=True, help="Before each container: show its diff, ask apply/skip/diff again/quit.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write a shareable report (FILE.md or FILE.json); secrets redacted.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="With --dry-run: save the plan to apply later.")
+@click.option("--plan", "plan_path", type=click.Path(dir_okay=False, exists=True),
+              help="Apply exactly a saved plan; refused if any container drifted since.")
+@click.option("--restore", is_flag=True, help="Undo a time-boxed playbook (revert_after) now.")
+@click.option("--container-only", is_flag=True,
+              help="Compose services: change the container only, not the compose file (the output warns).")
+def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str, ...], extra_vars: tuple[str, ...],
+          fmt: str, timeout: float, keep_backups: int, hosts: tuple[str, ...], inventory: str | None,
+          limit: str | None, known_hosts: str | None, accept_new_host_keys: bool, private_key: str | None,
+          forks: int, serial: str | None, max_fail: str | None, step: bool, report_path: str | None,
+          out_path: str | None, plan_path: str | None, restore: bool, parallel: int, container_only: bool) -> None:
+    """Plan PLAYBOOK (a built-in name or a file) on Docker hosts, then apply it.
+
+    Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
+    """
+    from remediate.core.playbook import load_playbook, parse_extra_vars
+    from remediate.fleet import saved
+    from remediate.fleet.rollout import parse_amount, rollout
+    from remediate.host.sshoptions import SshOptions
+
+    out = views.console()
+    started = time.time()
+    with _errors():
+        overrides = parse_extra_vars(extra_vars)
+        saved_plan = saved.load(plan_path) if plan_path else None
+        if saved_plan is not None:
+            missing = [v for v in saved_plan.secret_vars if v not in overrides]
+            if missing:
+                _fail(f"{plan_path}: secret vars are not saved; pass them again: "
+                      + " ".join(f"-e {v}=..." for v in missing))
+            if containers and set(containers) != set(saved_plan.containers):
+                _fail(f"{plan_path}: --container: the plan applies to the containers it was saved for "
+                      f"({', '.join(saved_plan.containers) or 'all it selects'}); drop --container")
+            playbook, containers = saved_plan.source, saved_plan.containers
+            overrides = {**saved_plan.vars, **overrides}
+        if not playbook:
+            _fail("give a PLAYBOOK (built-in name or file), or --plan FILE")
+        if out_path and not dry_run:
+            _fail("--out saves a plan: use it with --dry-run")
+        _check_writable("--out", out_path)
+        _check_writable("--report", report_path)
+        book = load_playbook(playbook)
+        if saved_plan is not None and not (hosts or inventory or limit):
+            targets = saved_plan.targets(overrides)
+        else:
+            targets = _targets(hosts, inventory, limit)
+            if saved_plan is not None:
+                saved_plan.check_targets(targets)
+        ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
+        if restore:
+            _restore_now(out, book, targets, containers, ssh, timeout, fmt)
+        interactive = step or (not dry_run and not yes and book.safety == "confirm")
+        if interactive and not sys.stdin.isatty():
+            _fail(f"{'--step' if step else f'playbook {book.name} is safety: confirm;'} needs a terminal; "
+                  "pass --yes (or set REMEDIATE_YES=1) to apply without one")
+        common: dict[str, Any] = {
+            "overrides": overrides, "forks": 1 if step else forks,
+            "serial": parse_amount(serial, len(targets), "--serial"),
+            "max_fail": parse_amount(max_fail, len(targets), "--max-fail"), "timeout": timeout,
+            "keep_backups": keep_backups, "only": containers, "ssh": ssh, "parallel": 1 if step else parallel,
+            "container_only": container_only}
+        # A saved plan or the confirm prompt: plan once, check or show that, then apply exactly it
+        # (each host refuses it if planning again under its lock gives another plan).
+        approved: RolloutResult | None = None
+        if saved_plan is not None or (interactive and not step and not dry_run):
+            with _interruptible() as cancel:
+                approved = rollout(book, targets, dry_run=True, cancel=cancel, **common)
+            if approved.interrupted:
+                _fail("interrupted, nothing changed", EXIT_FAILED)
+            if saved_plan is not None:
+                drift = saved_plan.drift(approved)
+                if drift:
+                    _fail("the saved plan no longer matches (nothing was changed):\n  " + "\n  ".join(drift))
+            if interactive and not step:
+                views.print_outcomes(out, approved, fmt="text", dry_run=True)
+                if not any(o.plan and o.plan.changed for o in approved.outcomes):
+                    sys.exit(_exit_code(approved))
+                if not click.confirm("Apply these changes?", default=False):
+                    _fail("aborted, nothing changed", EXIT_OK)
+        if dry_run and approved is not None:
+            result = approved
+        else:
+            decide = _step_prompt(out) if step and not dry_run else None
+            with _interruptible() as cancel, views.progress(out, fmt, [t.name for t in targets]) as progress:
+                result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, cancel=cancel,
+                                 approved=approved, **common)
+        if out_path:
+            with _writing("--out", out_path):
+                saved.save(out_path, book, playbook, overrides, containers, result)
+    views.print_outcomes(out, result, fmt=fmt, dry_run=dry_run)
+    if out_path:
+        out.print(f"Plan saved to {out_path}; apply it with: remediate apply --plan {out_path}")
+    if report_path:
+        with _writing("--report", report_path):
+            _write_report(report_path, book, result, started, dry_run=dry_run)
+    if not dry_run and _exit_code(result) == EXIT_OK:
+        _hold_then_revert(out, book.name, result, timeout, ssh)
+    sys.exit(_exit_code(result))
+
+
+def _step_prompt(out: Console) -> Any:
+    """Step mode: show each container's diff, then ask what to do with it."""
+    from remediate.core.redaction import secret_values
+    from remediate.output.report import container_plan_json
+
+    def decide(plan: Any, cp: Any) -> str:
+        data = container_plan_json(cp, plan.engine_api, secret_values(plan.vars))
+        while True:
+            views.print_container_plan(out, data)
+            answer = click.prompt("apply / skip / diff again / quit", type=click.Choice(["a", "s", "d", "q"]),
+                                  default="a", show_choices=True)
+            if answer != "d":
+                return {"a": "apply", "s": "skip", "q": "quit"}[answer]
+    return decide
+
+
+def _restore_now(out: Console, book: Playbook, targets: list[Target], containers: tuple[str, ...],
+                 ssh: Any, timeout: float, fmt: str) -> NoReturn:
+    """--restore: put back the containers a time-boxed playbook changed, on every host."""
+    if book.revert_after is None:
+        _fail(f"--restore is for time-boxed playbooks (revert_after); {book.name} is not one")
+    results = _revert(targets, ssh, timeout, playbook=book.name, containers=containers)
+    for host, r in results:
+        out.print(f"{host}: {r.name}: {r.action}" + (f" ({r.error})" if r.error else ""))
+    if not results:
+        out.print("nothing to restore")
+    sys.exit(EXIT_OK if all(r.ok for _, r in results) else EXIT_FAILED)
+
+
+def _revert(targets: list[Target], ssh: Any, timeout: float, **which: Any) -> list[tuple[str, ContainerResult]]:
+    """The time-boxed changes still in place on each target, undone (see ``revert_pending``)."""
+    from remediate.executor.restore import revert_pending
+    from remediate.host.connection import Connection
+
+    results: list[tuple[str, ContainerResult]] = []
+    for target in targets:
+        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
+            results.extend((target.name, r) for _, r in revert_pending(conn, timeout=timeout, **which))
+    return results
+
+
+def _hold_then_revert(out: Console, playbook: str, result: RolloutResult, timeout: float, ssh: Any) -> None:
+    """For a time-boxed playbook: keep the change for revert_after seconds, then put it back.
+
+    Ctrl-C (or SIGTERM) ends the wait early and restores at once. If this process dies meanwhile,
+    the journal knows the change is due back: ``remediate recover`` (or ``--restore``) undoes it.
+    """
+    changed = [(o.target, names) for o in result.outcomes if o.result and o.plan and o.plan.revert_after
+               if (names := tuple(c.name for c in o.result.containers if c.action == "recreated"))]
+    if not changed:
+        return
+    seconds = max(o.plan.revert_after or 0 for o in result.outcomes if o.plan)
+    # Ctrl-C is caught from before the line that offers it: pressed right after it, it restores too.
+    with _interruptible("restoring now") as cancel:
+        out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
+                  "remediate apply ... --restore; if this process is stopped, remediate recover restores it).")
+        deadline = time.monotonic() + seconds
+        while not cancel.is_set() and time.monotonic() < deadline:
+            time.sleep(0.2)  # not cancel.wait(): see _interruptible
+        for target, names in changed:
+            done = _revert([target], ssh, timeout, playbook=playbook, containers=names)
+            for host, r in done:
+                out.print(f"{host}: {r.name}: {'restored' if r.ok else r.action}"
+                          + (f" ({r.error})" if r.error else ""))
+                if not r.ok:
+                    sys.exit(EXIT_ROLLBACK_FAILED)
+            for name in set(names) - {r.name for _, r in done}:
+                out.print(f"{target.name}: {name}: already restored (by recover, --restore or a later change)")
+
+
+def _check_writable(option: str, path: str | None) -> None:
+    """Refuse an output file that cannot be written, before any work starts."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        _fail(f"{option} {path}: cannot write there ({folder} is not a writable directory)")
+
+
+@contextmanager
+def _writing(option: str, path: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        _fail(f"{option} {path}: cannot write ({exc.strerror or exc})")
+
+
+def _write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
+    from remediate.fleet.rollout import rollout_json
+    from remediate.output.report import markdown_report
+
+    data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
+            "mode": "dry-run" if dry_run else "apply", "started": _iso(started), "finished": _iso(time.time()),
+            **rollout_json(result)}
+    text = json.dumps(data, indent=2) if path.endswith(".json") else markdown_report(data)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _iso(stamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
+
+
+def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:
+    from remediate.fleet.rollout import target_from_url, targets_from_inventory
+
+    if inventory:
+        from remediate.fleet.inventory import load_inventory
+
+        selected = targets_from_inventory(load_inventory(inventory), limit)
+        return selected + [target_from_url(h) for h in hosts]
+    if limit:
+        _fail("--limit needs -i/--inventory")
+    return [target_from_url(h) for h in hosts] or [target_from_url("local")]
+
+
+def _exit_code(result: RolloutResult) -> int:
+    statuses = [o.status for o in result.outcomes]
+    if "rollback failed" in statuses:
+        return EXIT_ROLLBACK_FAILED
+    if statuses and all(s in ("unreachable", "error") for s in statuses):
+        return EXIT_USAGE
+    return EXIT_FAILED if result.failed or result.interrupted else EXIT_OK
+
+
+@contextmanager
+def _interruptible(
+        first: str = "restoring what is not verified yet, starting nothing new") -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM sets the yielded event (the work in the block winds down: ``first`` says
+    how); a second one stops at once, and the journal lets `remediate recover` finish.
+
+    The handler sets the event in the main thread: the main thread must never ``wait()`` on it
+    (the handler would block on the lock that wait holds); other threads may.
+    """
+    cancel = threading.Event()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            click.echo("remediate: stopped at once; run `remediate recover` to finish what was in flight", err=True)
+            os._exit(128 + signum)
+        cancel.set()
+        click.echo(f"remediate: interrupted: {first} (press Ctrl-C again to stop at once)", err=True)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@main.command()
+@click.option("-i", "--inventory", required=True, type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML).")
+@click.option("--limit", metavar="PATTERN", help="Host pattern: names, groups, globs, a:b, a:&b, a:!b.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def hosts(inventory: str, limit: str | None, fmt: str) -> None:
+    """List the hosts an inventory pattern selects, and how each is reached."""
+    from remediate.fleet.inventory import load_inventory
+    from remediate.fleet.rollout import host_json
+
+    with _errors():
+        selected = [host_json(h) for h in load_inventory(inventory).select(limit)]
+    if fmt == "json":
+        click.echo(json.dumps(selected, indent=2))
+        return
+    width = max((len(h["host"]) for h in selected), default=0)
+    for h in selected:
+        groups = ",".join(g for g in h["groups"] if g != "all")
+        extra = f"  docker={h['docker_host']}" if h["docker_host"] else ""
+        click.echo(f"{h['host']:<{width}}  {h['url']}{extra}  groups={groups or '-'}")
+    click.echo(f"{len(selected)} host(s)")
+
+
+def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None, known_hosts: str | None,
+                 accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
+    """One connection per selected host, opened and closed in turn."""
+    from remediate.host.connection import Connection
+    from remediate.host.sshoptions import SshOptions
+
+    for target in _targets(hosts, inventory, limit):
+        ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                         key_file=target.key_file or private_key)
+        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
+            yield conn
+
+
+@main.command()
+@click.argument("container")
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_host_options
+def rollback(container: str, timeout: float, fmt: str, **where: Any) -> None:
+    """Put the newest remediate backup of CONTAINER back in its place (and the files it replaced)."""
+    from remediate.executor.restore import rollback as run_rollback
+
+    results = []
+    with _errors():
+        for conn in _connections(**where):
+            results.append((conn.label, run_rollback(conn, container, timeout=timeout)))
+    if fmt == "json":
+        click.echo(json.dumps([{"host": host, "container": r.name, "action": r.action, "error": r.error,
+                                "restored_id": (r.id_after or "")[:12] or None, "parked_as": r.backup,
+                                "manual_steps": list(r.manual_steps)} for host, r in results], indent=2))
+    for host, result in results:
+        if fmt == "json":
+            continue
+        if result.ok:
+            click.echo(f"{host}: {container}: restored the previous container ({(result.id_after or '')[:12]}); "
+                       f"the replaced one is kept as {result.backup}")
+        else:
+            views.print_container_failure(views.console(), result)
+    if any(r.action == "rollback failed" for _, r in results):
+        sys.exit(EXIT_ROLLBACK_FAILED)
+    sys.exit(EXIT_OK if all(r.ok for _, r in results) else EXIT_FAILED)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_host_options
+def recover(fmt: str, **where: Any) -> None:
+    """Finish applies that were interrupted (killed, connection lost, reboot) on each host.
+
+    From the host's journal and what the engine shows: a change that verified is kept, anything
+    else is put back to the original container and files.
+    """
+    from remediate.executor.restore import recover as run_recover
+
+    done: list[tuple[str, Recovery]] = []
+    with _errors():
+        for conn in _connections(**where):
+            done.extend((conn.label, r) for r in run_recover(conn))
+    if fmt == "json":
+        click.echo(json.dumps([{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome,
+                                "detail": r.detail, "manual_steps": list(r.manual_steps)} for h, r in done], indent=2))
+    elif not done:
+        click.echo("nothing to recover: every apply finished")
+    for host, r in done:
+        if fmt == "text":
+            click.echo(f"{host}: {r.container}: {r.outcome} ({r.detail})")
+            for step in r.manual_steps:
+                click.echo(f"    {step}")
+    sys.exit(EXIT_ROLLBACK_FAILED if any(r.manual_steps for _, r in done) else EXIT_OK)
+
+
+@main.command()
+@click.option("--container", help="Only this container.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_host_options
+def history(container: str | None, fmt: str, **where: Any) -> None:
+    """Past applies and rollbacks on each host, newest first: result, who ran it, when."""
+    from remediate.executor.journal import Journal
+    from remediate.executor.journal import history as read_history
+
+    rows: list[dict[str, Any]] = []
+    with _errors():
+        for conn in _connections(**where):
+            rows.extend({"host": conn.label, **row} for row in read_history(Journal(conn), container))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no history")
+    for row in rows:
+        click.echo(f"{row['time']}  {row['host']}  {row['container']}  {row['kind']}"
+                   f"{' ' + row['playbook'] if row.get('playbook') else ''}  {row['result']}  "
+                   f"by {row['user']}@{row['controller']}")
+
+
+@main.command()
+@click.option("--container", help="Only backups of this container.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_host_options
+def backups(container: str | None, fmt: str, **where: Any) -> None:
+    """The backups remediate keeps (stopped, for `remediate rollback`), newest first."""
+    from remediate.executor.swap import list_backups
+
+    rows: list[dict[str, Any]] = []
+    with _errors():
+        for conn in _connections(**where):
+            rows.extend({"host": conn.label, **row} for row in list_backups(conn, container))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no backups")
+    for row in rows:
+        click.echo(f"{row['host']}  {row['backup']}  of {row['container']}  {row['image']}  {row['status']}")
+
+
+# --------------------------------------------------------------------------- diagnose
+
+@main.command("diagnose")
+@click.option("--error", "error_code", type=click.Choice(["A1000", "A1001", "A1002", "A1003", "A9999"],
+              case_sensitive=False), metavar="CODE",
+              help="A Duo Chat error code (A1000, A1001, A1002, A1003, A9999): explain it and run its checks.")
+@click.option("--model-name", default="mistral", show_default=True,
+              help="The model name the gateway sends to vLLM (must be a served model name).")
+@click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--gitlab-host", metavar="ssh://USER@HOST", help="Also run the GitLab host's own checks over SSH.")
+@_host_options
+def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
+                 gitlab_host: str | None, **where: Any) -> None:
+    """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
+
+    Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
+    """
+    from remediate.errors import ConnectError
+    from remediate.packs.gitlab_duo import diagnose as diagnosing
+
+    code = error_code.upper() if error_code else None
+    reports: list[dict[str, Any]] = []
+    unreachable = 0
+    with _errors():
+        connections = _connections(**where)
+        while True:
+            try:
+                conn = next(connections)
+                findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers)
+            except StopIteration:
+                break
+            except ConnectError as exc:
+                unreachable += 1
+                click.echo(f"remediate: {exc.message}", err=True)
+                continue
+            reports.append(diagnosing.findings_json(findings, error_code=code, host=conn.label))
+        if gitlab_host:
+            from remediate.host.sshoptions import SshOptions
+            from remediate.packs.gitlab_duo.gitlab_host import check_gitlab
+
+            ssh = SshOptions(known_hosts=where["known_hosts"], accept_new_host_keys=where["accept_new_host_keys"],
+                             key_file=where["private_key"])
+            reports.append(diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host))
+    if fmt == "json":
+        click.echo(json.dumps(reports[0] if len(reports) == 1 and not unreachable else reports, indent=2))
+    else:
+        for data in reports:
+            if len(reports) > 1:
+                views.console().print(f"\n[bold]== {views.escape(str(data['host']))}[/bold]")
+            views.print_diagnosis(views.console(), data)
+    if not reports:
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_OK if all(d["ok"] for d in reports) and not unreachable else EXIT_FAILED)
+
+

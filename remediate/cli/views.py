@@ -1,0 +1,279 @@
+"""What the command line shows: plans as ``docker run`` diffs, results, summaries, live progress,
+diagnoses. Used only by :mod:`remediate.cli.main`; everything it prints went through the redaction of
+:mod:`remediate.core.redaction` first (mostly in :mod:`remediate.output.report`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from remediate.core import compose
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from remediate.core.planner import Plan
+    from remediate.core.results import ContainerResult, HostResult
+    from remediate.fleet.rollout import RolloutResult
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool) -> None:
+    if fmt == "json":
+        from remediate.fleet.rollout import rollout_json
+        from remediate.output.report import plan_json, result_json
+
+        data: Any = rollout_json(result)
+        if len(result.outcomes) == 1:  # one host: the plan or the result itself
+            only = result.outcomes[0]
+            data = (result_json(only.result) if only.result else plan_json(only.plan) if only.plan
+                    else data["hosts"][0])
+        click.echo(json.dumps(data, indent=2))
+        return
+    if len(result.outcomes) == 1:
+        outcome = result.outcomes[0]
+        if outcome.plan is not None:
+            print_plan(out, outcome.plan, dry_run=dry_run)
+        if outcome.result is not None:
+            print_result(out, outcome.result)
+        if outcome.error:
+            click.echo(f"remediate: {outcome.error}", err=True)
+        return
+    print_host_plans(out, result, dry_run=dry_run)
+    for outcome in result.outcomes:
+        if outcome.result is not None:
+            out.print(f"\n[bold]{outcome.target.name}[/bold]")
+            print_result(out, outcome.result)
+    print_summary(out, result)
+
+
+def print_host_plans(out: Console, result: RolloutResult, *, dry_run: bool) -> None:
+    """One plan per distinct change; hosts with the same change are grouped."""
+    from remediate.output.report import plan_json
+
+    groups: dict[str, tuple[list[str], Any]] = {}
+    for outcome in result.outcomes:
+        if outcome.plan is None:
+            continue
+        data = plan_json(outcome.plan)
+        key = json.dumps([(c["container"], c["action"], c["diff"], c["files"], c["notes"])
+                          for c in data["containers"]], sort_keys=True)
+        groups.setdefault(key, ([], outcome.plan))[0].append(outcome.target.name)
+    for names, plan in groups.values():
+        same = f"  (same change on {len(names)} hosts)" if len(names) > 1 else ""
+        out.print(f"\n[bold]== {', '.join(names)}[/bold]{same}")
+        print_plan(out, plan, dry_run=False, header=False)
+    if dry_run:
+        out.print("\nDry run: nothing changed.")
+
+
+def print_summary(out: Console, result: RolloutResult) -> None:
+    from rich.table import Table
+
+    table = Table(title="summary", title_justify="left")
+    for column in ("host", "changed", "result", "time"):
+        table.add_column(column)
+    for o in result.outcomes:
+        changed = "-" if o.plan is None else str(len(o.plan.changed))
+        style = {"changed": "green", "ok": "green", "planned": "cyan", "skipped": "dim"}.get(o.status, "red")
+        detail = f" ({o.error})" if o.error else ""
+        table.add_row(o.target.name, changed, f"[{style}]{o.status}[/{style}]{escape(detail)}", f"{o.seconds:.1f}s")
+    out.print(table)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True) -> None:
+    from remediate.output.report import plan_json
+
+    data = plan_json(plan)
+    changed = data["changed"]
+    total = len(data["containers"])
+    if total == 0:
+        out.print(f"{plan.playbook} on {plan.host}: no container matches; nothing to do")
+        return
+    head = f"{changed} of {total} container(s) to recreate" if changed else "no changes"
+    if header:
+        out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
+    for cp in data["containers"]:
+        print_container_plan(out, cp)
+    if dry_run:
+        out.print("\nDry run: nothing changed." + (" Run without --dry-run to apply." if changed else ""))
+    elif not changed:
+        out.print("Nothing to do: every container is already in the target state.")
+
+
+def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    label = "recreate" if cp["action"] == "recreate" else "no change"
+    out.print(f"\n[bold]{escape(cp['container'])}[/bold] ({cp['id']}): [yellow]{label}[/yellow]")
+    if cp.get("compose"):
+        out.print(f"  {escape(compose.describe(cp['compose']))}")
+    for change in cp["changes"]:
+        if change["action"] == "noop":
+            out.print(f"  = {escape(change['field'])}: {escape(change['reason'])}")
+    if cp["action"] == "recreate":
+        out.print("  docker run")
+        for line in cp["diff"]:
+            style = {"+": "green", "-": "red"}.get(line[0])
+            text = escape(f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}")
+            out.print(f"[{style}]{text}[/{style}]" if style else text)
+    for write in cp["files"]:
+        if not write["changed"]:
+            out.print(f"  = file {escape(write['path'])}: already up to date")
+            continue
+        shared = f", also needed by {', '.join(write['shared_with'])}" if write.get("shared_with") else ""
+        out.print(f"  file {escape(write['path'])} (mode {write['mode']}{escape(shared)})")
+        for line in write["diff"]:
+            style = "green" if line.startswith("+") and not line.startswith("+++") else (
+                "red" if line.startswith("-") and not line.startswith("---") else None)
+            text = escape(f"    {line}")
+            out.print(f"[{style}]{text}[/{style}]" if style else text)
+    for note in cp["notes"]:
+        out.print(f"  note: {escape(note)}")
+    if cp["dependents"] and cp["action"] == "recreate":
+        out.print(f"  tied to it (followed on apply): {escape(', '.join(cp['dependents']))}")
+    for check in cp["verify"]:
+        out.print(f"  verify: {escape(check)}")
+
+
+def print_result(out: Console, result: HostResult) -> None:
+    from rich.markup import escape
+
+    from remediate.output.report import after_message
+
+    for c in result.containers:
+        if c.action == "recreated":
+            out.print(f"[green]✔ {escape(c.name)}: recreated[/green] ({(c.id_after or '')[:12]}), "
+                      f"backup kept as {escape(c.backup or '')}")
+            for check in c.checks:  # probe evidence is redacted when the probe result is made
+                out.print(f"    ✔ {escape(check.name)}: {escape(check.evidence)}")
+        elif c.action == "unchanged":
+            out.print(f"= {escape(c.name)}: no change")
+        elif c.action == "skipped":
+            why = f"you chose {(c.error or '').split()[0]}" if c.declined else c.error or "an earlier container failed"
+            out.print(f"- {escape(c.name)}: skipped ({why})")
+        else:
+            print_container_failure(out, c)
+    after = after_message(result.plan)
+    if result.ok and after and result.plan.changed:
+        out.print(f"\n[bold]Left to do by hand:[/bold] {escape(' '.join(after.split()))}")
+
+
+def print_container_failure(out: Console, c: ContainerResult) -> None:
+    from rich.markup import escape
+
+    from remediate.core.redaction import redact_text
+
+    out.print(f"[red]✘ {escape(c.name)}: {escape(redact_text(c.error or 'failed'))}[/red]")
+    for check in c.checks:
+        mark = "✔" if check.ok else "✘"
+        out.print(f"    {mark} {escape(check.name)}: {escape(check.evidence)}")
+    if c.logs:
+        out.print(f"  last {len(c.logs)} log lines of the new container:")
+        for line in c.logs:
+            out.print(f"    | {escape(line)}")
+    if c.action == "rolled back":
+        out.print(f"  [yellow]restored: the original container {c.id_before[:12]} runs as before[/yellow]")
+    else:
+        out.print("  [red bold]ROLLBACK FAILED — run these by hand:[/red bold]")
+        for step in c.manual_steps:
+            out.print(f"    {escape(redact_text(step))}")
+
+
+_QUIET_PHASES = frozenset({"connect", "plan", "planned", "ok", "changed", "failed", "rollback failed",
+                           "unreachable", "error", "skipped"})
+
+
+@contextmanager
+def progress(out: Console, fmt: str, hosts: list[str]) -> Iterator[Any]:
+    """Report phases: a live table (one line per host) on a terminal, plain lines otherwise."""
+    lock = threading.Lock()
+    many = len(hosts) > 1
+    if fmt == "text" and many and out.is_terminal:
+        from rich.live import Live
+        from rich.table import Table
+
+        phases = dict.fromkeys(hosts, "waiting")
+
+        def table() -> Table:
+            grid = Table(show_header=False, box=None)
+            for host, phase in phases.items():
+                grid.add_row(host, phase)
+            return grid
+
+        with Live(table(), console=out, refresh_per_second=8, transient=True) as live:
+            def live_report(host: str, phase: str) -> None:
+                with lock:
+                    phases[host] = phase
+                    live.update(table())
+            yield live_report
+        return
+
+    def report(host: str, phase: str) -> None:
+        if fmt != "text" or (not many and phase in _QUIET_PHASES):
+            return
+        with lock:
+            out.print(f"  [dim]{host}: {phase}[/dim]" if many else f"  [dim]{phase}[/dim]")
+    yield report
+
+
+def print_diagnosis(out: Console, data: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    error = data["error"]
+    if error:
+        out.print(f"[bold]Error {error['code']}[/bold]: {escape(error['message'])}")
+        out.print(f"  {escape(error['meaning'])}")
+        if error["playbooks"]:
+            out.print(f"  Playbooks that may fix it: {', '.join(error['playbooks'])}")
+        if error["not_passing"]:
+            out.print(f"  [yellow]Related checks not passing here: {', '.join(error['not_passing'])}[/yellow]")
+        elif error["checks"]:
+            out.print(f"  Related checks ({', '.join(error['checks'])}) pass here.")
+        out.print("")
+    if not data["findings"]:
+        out.print(f"No AI gateway or vLLM container found on {escape(str(data['host']))}.")
+        return
+    styles = {"pass": "green", "warn": "yellow", "fail": "red"}
+    by_container: dict[str, list[dict[str, Any]]] = {}
+    for finding in data["findings"]:
+        by_container.setdefault(finding["container"], []).append(finding)
+    for name, findings in by_container.items():
+        kind = {"ai-gateway": "AI gateway", "vllm": "vLLM", "gitlab": "GitLab host"}.get(findings[0]["kind"], "container")
+        table = Table(title=f"{kind} {escape(name)}", title_justify="left", title_style="bold",
+                      show_edge=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+        table.add_column("check", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("evidence", overflow="fold")
+        table.add_column("fix", no_wrap=True)
+        for f in findings:
+            style = styles[f["status"]]
+            table.add_row(escape(f["check"]), f"[{style}]{f['status']}[/{style}]", escape(f["evidence"]),
+                          escape(f["fix"] or ""))
+        out.print(table)
+        out.print("")
+    counts = data["counts"]
+    out.print(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail")
+    fixes = sorted({(f["fix"], f["container"]) for f in data["findings"] if f["fix"] and f["status"] != "pass"})
+    if fixes:
+        out.print("To fix (dry run first):")
+        for fix, name in fixes:
+            out.print(f"  remediate apply {escape(fix)} --container {escape(name)} --dry-run")

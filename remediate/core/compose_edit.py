@@ -1,0 +1,171 @@
+"""The change of a plan expressed as an edit of the compose service that owns the container (pure).
+
+The compose file is the source of truth of a compose container: a fix that is not in it is lost
+on the next ``docker compose up --force-recreate``. :func:`edit_service` applies the difference
+between the container's spec before and after to ``services.<name>`` with a ruamel.yaml
+round-trip, so comments, key order, quoting and ``${VAR}`` references elsewhere survive; a file
+that would not come back byte for byte from the round-trip is refused rather than reformatted.
+
+Covered: ``environment`` (list and map forms), ``command`` (list or string form), ``network_mode``,
+``platform``, ``volumes`` (short and long syntax, new bind mounts). A value to change that comes
+from ``${VAR}`` interpolation or an ``env_file:`` is refused (:class:`ComposeEditRefused`),
+naming the file and line: the fix would have to go where the user keeps that value.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import ScalarString
+
+from remediate.core.spec import ContainerSpec
+from remediate.errors import PlanError
+
+
+class ComposeEditRefused(PlanError):
+    """The change cannot be expressed safely in the compose file (the message says where and why)."""
+
+
+def edit_service(text: str, service: str, before: ContainerSpec, after: ContainerSpec, *, path: str) -> str | None:
+    """``text`` (a compose file) with ``services.<service>`` changed as ``before`` -> ``after`` is;
+    ``None`` when the file does not define the service.
+
+    Raises:
+        ComposeEditRefused: the file does not parse, would not survive a round-trip unchanged, or a
+            value to change comes from ``${VAR}`` or an ``env_file:``.
+    """
+    yaml, doc = _load(text, path)
+    services = doc.get("services") if isinstance(doc, CommentedMap) else None
+    svc = services.get(service) if isinstance(services, CommentedMap) else None
+    if not isinstance(svc, CommentedMap):
+        return None
+    where = f"{path}: services.{service}"
+    _edit_env(svc, before.env, after.env, path)
+    if before.args != after.args:
+        _edit_command(svc, after.args, path)
+    if before.network_mode != after.network_mode:
+        svc["network_mode"] = after.network_mode
+    if before.platform != after.platform and after.platform:
+        svc["platform"] = after.platform
+    _edit_volumes(svc, before.host_config.get("Binds") or [], after.host_config.get("Binds") or [], where)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+#: (mapping, sequence, offset) indents tried, most common first: the first that round-trips is used.
+_LAYOUTS = [(m, s, o) for m in (2, 4, 3) for s in (m + 2, m, 2, 4) for o in (s - 2, 0, 2) if 0 <= o < s]
+
+
+def _load(text: str, path: str) -> tuple[YAML, Any]:
+    for mapping, sequence, offset in dict.fromkeys(_LAYOUTS):
+        yaml = YAML()
+        yaml.preserve_quotes = True
+        yaml.width = 1 << 16  # never re-wrap a long line
+        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+        try:
+            doc = yaml.load(text)
+            again = io.StringIO()
+            yaml.dump(doc, again)
+        except YAMLError as exc:
+            raise ComposeEditRefused(f"{path}: not a compose file ruamel.yaml can edit: "
+                                     f"{str(exc).splitlines()[0]}") from exc
+        if again.getvalue() == text:
+            return yaml, doc
+    raise ComposeEditRefused(f"{path}: its layout would not survive an edit unchanged; edit it by hand")
+
+
+def _line(node: Any, key: Any) -> int:
+    """1-based line of ``key`` in a mapping, or of item ``key`` in a sequence."""
+    try:
+        return int(node.lc.key(key)[0] if isinstance(node, CommentedMap) else node.lc.item(key)[0]) + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return 0
+
+
+def _refuse_interpolated(value: Any, what: str, path: str, node: Any, key: Any) -> None:
+    shown = next((str(v) for v in value if "$" in str(v)), "") if isinstance(value, CommentedSeq) else str(value)
+    if "$" in shown:
+        raise ComposeEditRefused(f"{path}:{_line(node, key)}: {what} comes from ${{VAR}} interpolation "
+                                 f"({shown}); change it where the variable is set, or use --container-only")
+
+
+def _edit_env(svc: CommentedMap, before: Mapping[str, str | None], after: Mapping[str, str | None],
+              path: str) -> None:
+    changed = {k: after.get(k) for k in {*before, *after} if before.get(k) != after.get(k) or (k in before) != (k in after)}
+    if not changed:
+        return
+    env = svc.get("environment")
+    for key in sorted(changed, key=lambda k: list(after).index(k) if k in after else len(after)):
+        value = changed[key] if key in after else None
+        if isinstance(env, CommentedSeq):
+            index = next((i for i, item in enumerate(env) if str(item).split("=", 1)[0] == key), None)
+            if index is not None:
+                _refuse_interpolated(env[index], f"{key} in environment", path, env, index)
+                if key in after:
+                    env[index] = f"{key}={value}" if value is not None else key
+                else:
+                    del env[index]
+                continue
+        elif isinstance(env, CommentedMap) and key in env:
+            _refuse_interpolated(env[key], f"{key} in environment", path, env, key)
+            if key in after:
+                env[key] = value
+            else:
+                del env[key]
+            continue
+        if key in before and svc.get("env_file"):
+            raise ComposeEditRefused(f"{path}:{_line(svc, 'env_file')}: {key} comes from env_file "
+                                     f"{svc['env_file']}; change it there, or use --container-only")
+        if key not in after:
+            continue  # the image's default: nothing in the compose file to remove
+        if env is None:
+            env = svc["environment"] = CommentedMap()
+        if isinstance(env, CommentedSeq):
+            env.append(f"{key}={value}" if value is not None else key)
+        else:
+            env[key] = value
+
+
+def _edit_command(svc: CommentedMap, args: list[str], path: str) -> None:
+    current = svc.get("command")
+    _refuse_interpolated(current, "command", path, svc, "command")
+    if isinstance(current, str):
+        svc["command"] = shlex.join(args)
+    elif isinstance(current, CommentedSeq):
+        # In place: the list keeps its flow or block style and comments, unchanged items their
+        # quoting, and new items are quoted as its first item is.
+        style = type(current[0]) if current and isinstance(current[0], ScalarString) else str
+        kept = [old if old == new else style(new) for old, new in zip(current, args)]
+        current[:] = kept + [style(a) for a in args[len(kept):]]
+    else:
+        svc["command"] = CommentedSeq(args)
+
+
+def _edit_volumes(svc: CommentedMap, before: list[str], after: list[str], where: str) -> None:
+    added = [b for b in after if b not in before]
+    removed = [b for b in before if b not in after]
+    if removed:
+        raise ComposeEditRefused(f"{where}: removing or replacing the mount {removed[0]} is not supported "
+                                 "in a compose edit; use --container-only")
+    if not added:
+        return
+    volumes = svc.get("volumes")
+    if volumes is None:
+        volumes = svc["volumes"] = CommentedSeq()
+    long_form = any(isinstance(v, Mapping) for v in volumes)
+    for bind in added:
+        source, target, *opts = bind.split(":")
+        if long_form:
+            entry = CommentedMap([("type", "bind"), ("source", source), ("target", target)])
+            if "ro" in ",".join(opts).split(","):
+                entry["read_only"] = True
+            volumes.append(entry)
+        else:
+            volumes.append(bind)

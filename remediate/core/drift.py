@@ -1,0 +1,57 @@
+"""What differs between a plan someone reviewed and a fresh plan of the same host.
+
+Both sides are plan JSON (:func:`remediate.output.report.plan_json`): a saved plan is only JSON, and
+comparing what was shown (secrets masked) is comparing what the reviewer saw. The fingerprint
+of each container covers every setting of it, so a secret changed on the container still counts.
+Pure: no engine, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Per container, what must be the same for the reviewed change to be the change that runs.
+COMPARED = ("container", "id", "fingerprint", "action", "diff", "dependents")
+
+Json = Mapping[str, Any]
+
+
+def host_drift(host: str, reviewed: Json, fresh: Json, since: str) -> list[str]:
+    """One line per container whose plan differs (empty: the reviewed plan is still the plan).
+
+    Args:
+        host: the host's name, for the lines.
+        reviewed: the plan JSON that was reviewed.
+        fresh: the plan JSON made now.
+        since: when it was reviewed, e.g. ``"the plan was saved"``.
+
+    Example: ``host_drift("gpu-1", saved, now, "the plan was saved")`` ->
+    ``["gpu-1: vllm: drifted since the plan was saved (fingerprint 3f2a -> 9c1d)"]``.
+    """
+    before = {c["container"]: c for c in reviewed.get("containers") or []}
+    now = {c["container"]: c for c in fresh.get("containers") or []}
+    problems: list[str] = []
+    for name in sorted(before.keys() | now.keys()):
+        problems.extend(_container_drift(host, name, before.get(name), now.get(name), since))
+    return problems
+
+
+def _files(container: Json) -> list[tuple[Any, ...]]:
+    return [(f.get("path"), f.get("mode"), f.get("diff")) for f in container.get("files") or []]
+
+
+def _container_drift(host: str, name: str, before: Json | None, now: Json | None, since: str) -> list[str]:
+    if before is None:
+        return [f"{host}: {name}: new container since {since}, not in the plan"]
+    if now is None:
+        return [f"{host}: {name}: no longer selected (removed or changed)"]
+    changed = [key for key in COMPARED if before.get(key) != now.get(key)]
+    if _files(before) != _files(now):
+        changed.append("files")
+    if not changed:
+        return []
+    if "fingerprint" in changed or "id" in changed:
+        return [(f"{host}: {name}: drifted since {since} "
+                 f"(fingerprint {before.get('fingerprint')} -> {now.get('fingerprint')})")]
+    return [f"{host}: {name}: the change differs now ({', '.join(changed)})"]

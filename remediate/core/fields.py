@@ -1,0 +1,558 @@
+"""The field table: everything remediate knows about a container option, in one place.
+
+One :class:`Field` per key of the engine's create body (``Config``, ``HostConfig``) and of a
+network endpoint. A field says how its inspect value is read (which values mean "not set"), how
+two values compare (engine, CLI, SDK and compose spellings of the same thing), how it is written
+as ``docker run`` options, whether its values can carry secrets, the first engine API that has
+it, and whether ``docker update`` could change it in place. :mod:`remediate.core.spec` (extraction,
+comparison), :mod:`remediate.core.planner` (network changes) and :mod:`remediate.core.runview` (the
+``docker run`` view) are driven by it. Keys the table does not know are still carried into the
+create body untouched; the view shows them as remarks.
+
+Pure: plain values in, plain values out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Json = dict[str, Any]
+Section = Literal["Config", "HostConfig", "Endpoint"]
+Kind = Literal["scalar", "bool", "list", "set", "map", "object"]
+#: One ``docker run`` option: its tokens (``("--env", "A=1")``), unquoted.
+Option = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Remark:
+    """Something the ``docker run`` view cannot express exactly (remediate carries it anyway).
+
+    Attributes:
+        field: the inspect path it concerns (``Config.MacAddress``).
+        text: one line for a reader.
+    """
+
+    field: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What rendering a field needs beyond its value.
+
+    Attributes:
+        api: the engine's API version as ``(major, minor)``, or None when unknown.
+        show: ``(name, value) -> shown value``, applied to the values of secret-bearing fields.
+    """
+
+    api: tuple[int, int] | None = None
+    show: Callable[[str, str], str] = lambda _name, value: value
+
+    def api_at_least(self, version: str | None) -> bool:
+        """True when the engine has ``version`` (or the version is unknown)."""
+        return version is None or self.api is None or self.api >= api_tuple(version)
+
+
+Rendered = list[Option | Remark]
+Renderer = Callable[["Field", Any, RenderContext], Rendered]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One container option.
+
+    Attributes:
+        key: the API key (``Env``, ``PortBindings``, ``Aliases``).
+        section: where it lives in inspect and in the create body.
+        kind: the shape of its value; ``set`` compares without order.
+        flag: the ``docker run`` option, or None when the CLI has none.
+        render: how the value becomes options (default: by ``kind`` and ``flag``).
+        normalise: comparison form (default: ``set`` values sorted).
+        secret: values can carry secrets; they are shown through ``RenderContext.show``.
+        min_api: first engine API version that has it.
+        live_update: ``docker update`` can change it without a recreate.
+        unset: values besides None, "", 0, False, [] and {} that mean "not set".
+        zero_is_set: 0 and False are real values (``--memory-swappiness 0``).
+        compared: False for keys that only record how a client attached.
+        quiet: engine defaults that are carried but not worth a ``docker run`` line.
+        netns_owned: belongs to the network namespace: dropped when joining another one
+            (``any``: host, none and container: modes; ``container``: container: mode only).
+        engine_filled: derived by the engine; never copied into a create body.
+    """
+
+    key: str
+    section: Section
+    kind: Kind = "scalar"
+    flag: str | None = None
+    render: Renderer | None = None
+    normalise: Callable[[Any], Any] | None = None
+    secret: bool = False
+    min_api: str | None = None
+    live_update: bool = False
+    unset: tuple[Any, ...] = ()
+    zero_is_set: bool = False
+    compared: bool = True
+    quiet: tuple[Any, ...] = ()
+    netns_owned: Literal["any", "container"] | None = None
+    engine_filled: bool = False
+
+    @property
+    def path(self) -> str:
+        """``Section.Key``, as inspect nests it."""
+        return f"{self.section}.{self.key}"
+
+    def is_unset(self, value: Any) -> bool:
+        """True when an inspect value means the option was not set."""
+        if value is None or value == "" or value == [] or value == {}:
+            return True
+        if (value is False or (value == 0 and not isinstance(value, bool))) and not self.zero_is_set:
+            return True
+        return value in self.unset
+
+    def compare_form(self, value: Any) -> Any:
+        """The value as compared: engine and client spellings of one setting become equal."""
+        if self.normalise is not None:
+            return self.normalise(value)
+        if self.kind == "set":
+            return sorted(value, key=repr)
+        return value
+
+    def options(self, value: Any, ctx: RenderContext) -> Rendered:
+        """The value as ``docker run`` options (and remarks where the CLI falls short)."""
+        if value in self.quiet:
+            return []
+        if self.render is not None:
+            return self.render(self, value, ctx)
+        if self.flag is None:
+            return [Remark(self.path, f"{self.path}={_compact(value)}: no docker run option "
+                                      "(remediate sets it through the API)")]
+        def shown(name: str, text: str) -> str:
+            return _show(self, ctx, name, text)
+
+        if self.kind == "bool":
+            return [(self.flag,)] if value else []
+        if self.kind in ("list", "set"):
+            return [(self.flag, shown(self.key, str(v))) for v in value]
+        if self.kind == "map":
+            return [(self.flag, f"{k}={shown(str(k), str(v))}") for k, v in value.items()]
+        return [(self.flag, shown(self.key, str(value)))]
+
+
+def api_tuple(version: str) -> tuple[int, int]:
+    """``"1.41"`` -> ``(1, 41)``."""
+    major, _, minor = version.partition(".")
+    return int(major), int(minor or 0)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _show(field: Field, ctx: RenderContext, name: str, value: str) -> str:
+    return ctx.show(name, value) if field.secret else value
+
+
+# --------------------------------------------------------------------------- normalisers
+
+def env_to_dict(env: Iterable[str]) -> dict[str, str | None]:
+    """``["A=1", "B"]`` -> ``{"A": "1", "B": None}``; the last of duplicate keys wins."""
+    result: dict[str, str | None] = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        result[key] = value if sep else None
+    return result
+
+
+def dict_to_env(env: Mapping[str, str | None]) -> list[str]:
+    """Inverse of :func:`env_to_dict`."""
+    return [k if v is None else f"{k}={v}" for k, v in env.items()]
+
+
+def split_bind(bind: str) -> tuple[str, str, str]:
+    """``src:dst:opts`` -> its three parts (``("", dst, "")`` for a bare target)."""
+    parts = bind.split(":")
+    if len(parts) >= 3:
+        return parts[0], parts[1], ":".join(parts[2:])
+    if len(parts) == 2:
+        return parts[0], parts[1], ""
+    return "", parts[0], ""
+
+
+def _norm_env(env: list[str]) -> Json:
+    return dict(sorted(env_to_dict(env).items()))
+
+
+def _norm_binds(binds: list[str]) -> list[str]:
+    out = []
+    for bind in binds:
+        source, target, opts = split_bind(bind)
+        kept = sorted(o for o in opts.split(",") if o and o != "rw")
+        out.append(f"{source}:{target}" + (":" + ",".join(kept) if kept else ""))
+    return sorted(out)
+
+
+def _norm_ports(bindings: Mapping[str, Any]) -> Json:
+    out: Json = {}
+    for port, hosts in bindings.items():
+        key = port if "/" in port else f"{port}/tcp"
+        out[key] = sorted(
+            (("" if (h.get("HostIp") or "") == "0.0.0.0" else h.get("HostIp") or ""), h.get("HostPort") or "")
+            for h in hosts or []
+        )
+    return out
+
+
+def _norm_caps(caps: Iterable[str]) -> list[str]:
+    # The docker CLI (since 20.10) sends CAP_NET_ADMIN where the SDK and compose send NET_ADMIN.
+    out = set()
+    for cap in caps:
+        upper = cap.upper()
+        out.add(upper if upper == "ALL" or upper.startswith("CAP_") else f"CAP_{upper}")
+    return sorted(out)
+
+
+def _norm_objects(items: Iterable[Mapping[str, Any]]) -> list[Json]:
+    # The SDK sends ``ReadOnly: false``, ``DeviceIDs: []`` and empty option fields that the CLI
+    # leaves out (or the other way round).
+    kept = [_without_empty(m) for m in items]
+    return sorted(kept, key=lambda m: json.dumps(m, sort_keys=True, default=str))
+
+
+def _without_empty(item: Mapping[str, Any]) -> Json:
+    out: Json = {}
+    for key, value in item.items():
+        if isinstance(value, Mapping):
+            value = _without_empty(value)
+        if not is_empty(value):
+            out[key] = value
+    return out
+
+
+def is_empty(value: Any) -> bool:
+    """None, "", 0, False, [] or {}: the engine's way of saying "not set"."""
+    return value is None or value == "" or value == [] or value == {} or value is False or (
+        value == 0 and not isinstance(value, bool))
+
+
+# --------------------------------------------------------------------------- renderers
+
+def _duration(nanoseconds: int) -> str:
+    """A Go duration the CLI parses back to the same nanoseconds."""
+    for unit, size in (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)):
+        if nanoseconds % size == 0:
+            return f"{nanoseconds // size}{unit}"
+    return f"{nanoseconds}ns"
+
+
+_HEALTH_FLAGS = (("Interval", "--health-interval", "1.0"), ("Timeout", "--health-timeout", "1.0"),
+                 ("StartPeriod", "--health-start-period", "1.29"),
+                 ("StartInterval", "--health-start-interval", "1.44"))
+
+
+def _env(field: Field, value: list[str], ctx: RenderContext) -> Rendered:
+    return [("--env", k if v is None else f"{k}={_show(field, ctx, k, v)}") for k, v in env_to_dict(value).items()]
+
+
+def _healthcheck(field: Field, check: Mapping[str, Any], ctx: RenderContext) -> Rendered:
+    test = list(check.get("Test") or [])
+    out: Rendered = []
+    if test[:1] == ["NONE"]:
+        return [("--no-healthcheck",)]
+    if test[:1] == ["CMD-SHELL"]:
+        out.append(("--health-cmd", _show(field, ctx, "", " ".join(test[1:]))))
+    elif test[:1] == ["CMD"]:
+        out.append(Remark(f"{field.path}.Test", "an exec-form healthcheck (CMD) has no docker run option: "
+                          "--health-cmd always makes a shell form (remediate carries the exec form)"))
+    for key, flag, _ in _HEALTH_FLAGS:
+        if check.get(key):
+            out.append((flag, _duration(int(check[key]))))
+    if check.get("Retries"):
+        out.append(("--health-retries", str(check["Retries"])))
+    return out
+
+
+def _entrypoint(field: Field, value: Any, ctx: RenderContext) -> Rendered:
+    words = [value] if isinstance(value, str) else list(value)
+    out: Rendered = [("--entrypoint", _show(field, ctx, "", words[0] if words else ""))]
+    if len(words) > 1:
+        out.append(Remark(field.path, f"entrypoint {_compact(words)} has several words: docker run takes "
+                          "only the first; the rest are shown before the command"))
+    return out
+
+
+def _exposed(field: Field, value: Mapping[str, Any], ctx: RenderContext) -> Rendered:
+    return [(field.flag or "", port) for port in value]
+
+
+def _publish(field: Field, value: Mapping[str, Any], ctx: RenderContext) -> Rendered:
+    out: Rendered = []
+    for port, bindings in value.items():
+        container_port = port.removesuffix("/tcp")
+        for binding in bindings or [{}]:
+            host_ip, host_port = binding.get("HostIp") or "", binding.get("HostPort") or ""
+            if host_ip:
+                ip = f"[{host_ip}]" if ":" in host_ip else host_ip
+                out.append(("--publish", f"{ip}:{host_port}:{container_port}"))
+            else:
+                out.append(("--publish", f"{host_port}:{container_port}" if host_port else container_port))
+    return out
+
+
+def _restart(field: Field, value: Mapping[str, Any], ctx: RenderContext) -> Rendered:
+    name, retries = value.get("Name"), value.get("MaximumRetryCount")
+    return [("--restart", f"{name}:{retries}" if retries else str(name))]
+
+
+def _log_config(field: Field, value: Mapping[str, Any], ctx: RenderContext) -> Rendered:
+    out: Rendered = [("--log-driver", str(value.get("Type")))]
+    out += [("--log-opt", f"{k}={_show(field, ctx, k, str(v))}") for k, v in (value.get("Config") or {}).items()]
+    return out
+
+
+_CSV_SPECIAL = re.compile(r'[,"\s]')
+
+
+def _csv(field: str) -> str:
+    """One field of a ``--mount`` value (the CLI reads it as CSV)."""
+    return '"' + field.replace('"', '""') + '"' if _CSV_SPECIAL.search(field) else field
+
+
+def _mount_options(mount: Mapping[str, Any]) -> list[str]:
+    parts = [f"type={mount.get('Type')}"]
+    if mount.get("Source"):
+        parts.append(f"source={mount['Source']}")
+    parts.append(f"target={mount.get('Target')}")
+    if mount.get("ReadOnly"):
+        parts.append("readonly")
+    if mount.get("Consistency") and mount["Consistency"] != "default":
+        parts.append(f"consistency={mount['Consistency']}")
+    bind = mount.get("BindOptions") or {}
+    if bind.get("Propagation"):
+        parts.append(f"bind-propagation={bind['Propagation']}")
+    if bind.get("NonRecursive"):
+        parts.append("bind-nonrecursive")
+    if bind.get("CreateMountpoint"):
+        parts.append("bind-create-mountpoint")
+    volume = mount.get("VolumeOptions") or {}
+    if volume.get("NoCopy"):
+        parts.append("volume-nocopy")
+    if volume.get("Subpath"):
+        parts.append(f"volume-subpath={volume['Subpath']}")
+    driver = volume.get("DriverConfig") or {}
+    if driver.get("Name"):
+        parts.append(f"volume-driver={driver['Name']}")
+    parts += [f"volume-opt={k}={v}" for k, v in (driver.get("Options") or {}).items()]
+    parts += [f"volume-label={k}={v}" for k, v in (volume.get("Labels") or {}).items()]
+    tmpfs = mount.get("TmpfsOptions") or {}
+    if tmpfs.get("SizeBytes"):
+        parts.append(f"tmpfs-size={tmpfs['SizeBytes']}")
+    if tmpfs.get("Mode"):
+        parts.append(f"tmpfs-mode={int(tmpfs['Mode']):o}")
+    return parts
+
+
+def _mounts(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderContext) -> Rendered:
+    return [("--mount", ",".join(_csv(p) for p in _mount_options(m))) for m in value]
+
+
+def _tmpfs(field: Field, value: Mapping[str, str], ctx: RenderContext) -> Rendered:
+    return [("--tmpfs", f"{path}:{opts}" if opts else path) for path, opts in value.items()]
+
+
+def _ulimits(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderContext) -> Rendered:
+    return [("--ulimit", f"{u['Name']}={u.get('Soft')}:{u.get('Hard')}") for u in value]
+
+
+def _devices(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderContext) -> Rendered:
+    return [("--device", f"{d['PathOnHost']}:{d['PathInContainer']}:{d.get('CgroupPermissions') or 'rwm'}")
+            for d in value]
+
+
+def _device_rates(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderContext) -> Rendered:
+    key = "Weight" if field.key == "BlkioWeightDevice" else "Rate"
+    return [(field.flag or "", f"{d['Path']}:{d[key]}") for d in value]
+
+
+def _gpus(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderContext) -> Rendered:
+    out: Rendered = []
+    for request in value:
+        caps = request.get("Capabilities") or []
+        if request.get("Driver") or request.get("Options") or caps not in ([["gpu"]],):
+            out.append(Remark(field.path, f"device request {_compact(request)} has no docker run option "
+                              "(--gpus makes only plain GPU requests)"))
+        elif request.get("Count") == -1:
+            out.append(("--gpus", "all"))
+        elif request.get("DeviceIDs"):
+            out.append(("--gpus", '"device=' + ",".join(request["DeviceIDs"]) + '"'))
+        else:
+            out.append(("--gpus", str(request.get("Count"))))
+    return out
+
+
+def _cpus(field: Field, value: int, ctx: RenderContext) -> Rendered:
+    return [("--cpus", f"{value / 1e9:g}")]
+
+
+def _mac(field: Field, value: str, ctx: RenderContext) -> Rendered:
+    if not ctx.api_at_least("1.44"):
+        return [Remark(field.path, f"MAC address {value}: the docker CLI sets it only on engines with API 1.44+ "
+                       "(this one is older; remediate sets it through the API)")]
+    return [("--mac-address", value)]
+
+
+def _command_hidden(field: Field, value: Any, ctx: RenderContext) -> Rendered:
+    # Cmd follows the image on the command line (runview); Attach*/StdinOnce follow -d / -i.
+    return []
+
+
+def _stdin_once(field: Field, value: Any, ctx: RenderContext) -> Rendered:
+    return [Remark(field.path, "StdinOnce (a container created attached to stdin) has no detached "
+                   "docker run form (remediate carries it)")]
+
+
+def _no_option(field: Field, value: Any, ctx: RenderContext) -> Rendered:
+    return []
+
+
+# --------------------------------------------------------------------------- the table
+
+def _c(key: str, kind: Kind = "scalar", flag: str | None = None, **kw: Any) -> Field:
+    return Field(key, "Config", kind, flag, **kw)
+
+
+def _h(key: str, kind: Kind = "scalar", flag: str | None = None, **kw: Any) -> Field:
+    return Field(key, "HostConfig", kind, flag, **kw)
+
+
+def _e(key: str, kind: Kind = "scalar", flag: str | None = None, **kw: Any) -> Field:
+    return Field(key, "Endpoint", kind, flag, **kw)
+
+
+FIELDS: tuple[Field, ...] = (
+    # Config: in the order the docker run view shows them.
+    _c("Hostname", flag="--hostname", netns_owned="any"),
+    _c("Domainname", flag="--domainname", netns_owned="any"),
+    _c("User", flag="--user"),
+    _c("AttachStdin", "bool", render=_command_hidden, compared=False),
+    _c("AttachStdout", "bool", render=_command_hidden, compared=False),
+    _c("AttachStderr", "bool", render=_command_hidden, compared=False),
+    _c("ExposedPorts", "map", "--expose", render=_exposed, netns_owned="container"),
+    _c("Tty", "bool", "--tty"),
+    _c("OpenStdin", "bool", "--interactive"),
+    _c("StdinOnce", "bool", render=_stdin_once),
+    _c("Env", "list", "--env", render=_env, secret=True, normalise=_norm_env),
+    _c("Cmd", "list", render=_command_hidden, secret=True),
+    _c("Healthcheck", "object", render=_healthcheck, secret=True),
+    _c("Volumes", "map", "--volume", render=_exposed),
+    _c("WorkingDir", flag="--workdir"),
+    _c("Entrypoint", "list", render=_entrypoint, secret=True),
+    _c("NetworkDisabled", "bool"),
+    _c("MacAddress", render=_mac, netns_owned="any"),
+    _c("Labels", "map", "--label", secret=True),
+    _c("StopSignal", flag="--stop-signal"),
+    _c("StopTimeout", flag="--stop-timeout", zero_is_set=True),
+    # HostConfig
+    _h("NetworkMode", render=_no_option, unset=("default", "bridge")),  # with the endpoints (runview)
+    _h("Binds", "set", "--volume", normalise=_norm_binds),
+    _h("Mounts", "list", render=_mounts, normalise=_norm_objects),
+    _h("VolumesFrom", "set", "--volumes-from"),
+    _h("VolumeDriver", flag="--volume-driver"),
+    _h("Tmpfs", "map", render=_tmpfs),
+    _h("PortBindings", "object", render=_publish, normalise=_norm_ports, netns_owned="any"),
+    _h("PublishAllPorts", "bool", "--publish-all", netns_owned="any"),
+    _h("Links", "set", "--link", netns_owned="any"),
+    _h("Dns", "list", "--dns", netns_owned="container"),
+    _h("DnsSearch", "list", "--dns-search", netns_owned="container"),
+    _h("DnsOptions", "set", "--dns-option", netns_owned="container"),
+    _h("ExtraHosts", "set", "--add-host", netns_owned="container"),
+    _h("RestartPolicy", "object", render=_restart, live_update=True,
+       unset=({"Name": "", "MaximumRetryCount": 0}, {"Name": "no", "MaximumRetryCount": 0})),
+    _h("AutoRemove", "bool", "--rm"),
+    _h("LogConfig", "object", render=_log_config, secret=True, unset=({"Type": "json-file", "Config": {}},)),
+    _h("IpcMode", flag="--ipc", quiet=("private",)),
+    _h("PidMode", flag="--pid"),
+    _h("UTSMode", flag="--uts"),
+    _h("UsernsMode", flag="--userns"),
+    _h("CgroupnsMode", flag="--cgroupns", min_api="1.41", quiet=("host", "private")),
+    _h("CgroupParent", flag="--cgroup-parent"),
+    _h("Cgroup"),
+    _h("Privileged", "bool", "--privileged"),
+    _h("ReadonlyRootfs", "bool", "--read-only"),
+    _h("Init", "bool", "--init"),
+    _h("CapAdd", "set", "--cap-add", normalise=_norm_caps),
+    _h("CapDrop", "set", "--cap-drop", normalise=_norm_caps),
+    _h("SecurityOpt", "set", "--security-opt"),
+    _h("GroupAdd", "set", "--group-add"),
+    _h("Sysctls", "map", "--sysctl"),
+    _h("StorageOpt", "map", "--storage-opt"),
+    _h("Ulimits", "set", render=_ulimits),
+    _h("Devices", "set", render=_devices),
+    _h("DeviceCgroupRules", "set", "--device-cgroup-rule"),
+    _h("DeviceRequests", "list", render=_gpus, normalise=_norm_objects),
+    _h("ShmSize", flag="--shm-size", quiet=(67108864,)),
+    _h("Runtime", flag="--runtime", quiet=("runc",)),
+    _h("Isolation", flag="--isolation"),
+    _h("Memory", flag="--memory", live_update=True),
+    _h("MemorySwap", flag="--memory-swap", live_update=True),
+    _h("MemoryReservation", flag="--memory-reservation", live_update=True),
+    _h("MemorySwappiness", flag="--memory-swappiness", zero_is_set=True, unset=(-1,)),
+    _h("KernelMemory", live_update=True),
+    _h("KernelMemoryTCP"),
+    _h("CpuCount", flag="--cpu-count"),                 # Windows engines only
+    _h("CpuPercent", flag="--cpu-percent"),
+    _h("IOMaximumBandwidth", flag="--io-maxbandwidth"),
+    _h("IOMaximumIOps", flag="--io-maxiops"),
+    _h("OomKillDisable", "bool", "--oom-kill-disable"),
+    _h("OomScoreAdj", flag="--oom-score-adj"),
+    _h("PidsLimit", flag="--pids-limit", live_update=True),
+    _h("NanoCpus", render=_cpus, live_update=True),
+    _h("CpuShares", flag="--cpu-shares", live_update=True),
+    _h("CpuPeriod", flag="--cpu-period", live_update=True),
+    _h("CpuQuota", flag="--cpu-quota", live_update=True),
+    _h("CpuRealtimePeriod", flag="--cpu-rt-period", live_update=True),
+    _h("CpuRealtimeRuntime", flag="--cpu-rt-runtime", live_update=True),
+    _h("CpusetCpus", flag="--cpuset-cpus", live_update=True),
+    _h("CpusetMems", flag="--cpuset-mems", live_update=True),
+    _h("BlkioWeight", flag="--blkio-weight", live_update=True),
+    _h("BlkioWeightDevice", "list", "--blkio-weight-device", render=_device_rates),
+    _h("BlkioDeviceReadBps", "list", "--device-read-bps", render=_device_rates),
+    _h("BlkioDeviceWriteBps", "list", "--device-write-bps", render=_device_rates),
+    _h("BlkioDeviceReadIOps", "list", "--device-read-iops", render=_device_rates),
+    _h("BlkioDeviceWriteIOps", "list", "--device-write-iops", render=_device_rates),
+    _h("Annotations", "map", "--annotation", min_api="1.43"),
+    _h("MaskedPaths", "list", engine_filled=True),      # follows --privileged / systempaths
+    _h("ReadonlyPaths", "list", engine_filled=True),
+    _h("ContainerIDFile", engine_filled=True),          # a client-side file
+    _h("ConsoleSize", "list", engine_filled=True),
+    # Network endpoints (the primary one on docker run, the others with docker network connect).
+    _e("Aliases", "set", "--network-alias"),
+    _e("IPAMConfig", "object"),
+    _e("Links", "set", "--link"),
+    _e("DriverOpts", "map"),
+    _e("MacAddress", min_api="1.44"),
+)
+
+#: ``Config`` fields by key (only these are copied from a container's Config).
+CONFIG: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "Config"}
+#: ``HostConfig`` fields by key (unknown HostConfig keys are copied too).
+HOST: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "HostConfig"}
+#: Endpoint fields by key.
+ENDPOINT: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "Endpoint"}
+
+
+def host_field(key: str) -> Field:
+    """The HostConfig field of a key; an unknown key gets a plain entry (carried, shown as a remark)."""
+    return HOST.get(key) or Field(key, "HostConfig", "object")
+
+
+def netns_owned(mode: str) -> list[Field]:
+    """Fields a container gives up when it joins the network namespace ``mode`` names."""
+    if mode in ("host", "none"):
+        return [f for f in FIELDS if f.netns_owned == "any"]
+    if mode.startswith("container:"):
+        return [f for f in FIELDS if f.netns_owned is not None]
+    return []

@@ -1,0 +1,542 @@
+"""Playbooks: the pydantic schema, loading (built-in name or file path), and variable rendering.
+
+A playbook is data: which containers it selects, the ordered changes to make, and how to
+verify them. Strings in ``changes``, ``verify``, ``after``, ``require`` and ``revert_after`` are
+jinja2 templates rendered in a sandbox (:mod:`remediate.core.templating`) from the playbook's ``vars``
+(overridden by ``-e``) and, per container, ``container`` facts (see
+:class:`remediate.core.planner.ContainerFacts`). Files are read within the bounds of
+:mod:`remediate.core.limits`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from remediate.core import limits
+from remediate.core.sources import playbook_sources
+from remediate.core.templating import check_expression, is_true, render_value
+from remediate.errors import PlaybookError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _env_value(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise ValueError("value must be a string or null")
+
+
+class Selector(_Strict):
+    """Which containers a playbook acts on; every given key must match."""
+
+    image: str | None = Field(None, description="glob on the image reference (Config.Image)")
+    name: str | None = Field(None, description="glob on the container name")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels that must be set to these values")
+    command: str | None = Field(None, description="glob on the full command line (entrypoint + args)")
+    env: str | None = Field(None, description="glob: some env var name must match (e.g. AIGW_*)")
+
+    def matches(self, *, image: str, name: str, labels: Mapping[str, str], command: str,
+                env_names: Iterable[str]) -> bool:
+        """True when every given key matches the container."""
+        if self.image and not fnmatch.fnmatchcase(image, self.image):
+            return False
+        if self.name and not fnmatch.fnmatchcase(name, self.name):
+            return False
+        if any(labels.get(k) != v for k, v in self.labels.items()):
+            return False
+        if self.command and not fnmatch.fnmatchcase(command, self.command):
+            return False
+        return not (self.env and not any(fnmatch.fnmatchcase(n, self.env) for n in env_names))
+
+
+class EnvChange(_Strict):
+    """Set environment variables; ``null`` removes one.
+
+    YAML booleans become ``"true"`` / ``"false"``. For ``AIGW_*`` variables a boolean spelled
+    another way (``"True"``, ``"FALSE"``) is lowercased too: the gateway accepts any case, but
+    its ``troubleshoot`` script compares the raw string with ``"true"``. A container that has
+    ``AIGW_X=True`` while the playbook wants ``true`` is therefore *not* equal: applying the
+    playbook rewrites the value in lowercase (the diff shows ``True`` -> ``true``).
+    """
+
+    env: dict[str, str | None] = Field(description="NAME: value (null removes)")
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _values(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of NAME: value")  # noqa: TRY004 - pydantic reports ValueError
+        for key in value:
+            if not str(key) or "=" in str(key) or "\0" in str(key):
+                raise ValueError(f"{str(key)[:80]!r} is not an environment variable name")
+        return {str(k): _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
+
+
+def _aigw_bool(name: str, value: str | None) -> str | None:
+    if value is not None and name.startswith("AIGW_") and value.lower() in ("true", "false"):
+        return value.lower()
+    return value
+
+
+class ArgsEdit(_Strict):
+    set: dict[str, str | bool] = Field(default_factory=dict, description="--flag: value (true: bare flag)")
+    remove: list[str] = Field(default_factory=list, description="flags to remove with their value")
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _set_values(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of --flag: value")  # noqa: TRY004 - pydantic reports ValueError
+        out: dict[str, str | bool] = {}
+        for flag, v in value.items():
+            if not str(flag).startswith("-"):
+                raise ValueError(f"{str(flag)[:80]!r} is not a flag (must start with -)")
+            if v is True or isinstance(v, str):
+                out[str(flag)] = v
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[str(flag)] = str(v)
+            else:
+                raise ValueError(f"{str(flag)[:80]!r}: value must be a string, a number or true")
+        return out
+
+
+class ArgsChange(_Strict):
+    """Set or remove flags on the container's command."""
+
+    args: ArgsEdit
+
+
+class NetworkChange(_Strict):
+    """Switch the network mode (e.g. ``host``)."""
+
+    network: str = Field(description="network mode or network name, e.g. host")
+
+
+class PlatformChange(_Strict):
+    """Recreate for another platform (e.g. ``linux/amd64``)."""
+
+    platform: str = Field(description="os/arch[/variant]")
+
+
+def _rendered(info: ValidationInfo) -> bool:
+    """True when validating a value whose templates were rendered (see validate_rendered)."""
+    return bool(info.context and info.context.get("rendered"))
+
+
+def _absolute(value: str, what: str, info: ValidationInfo, *, bind: bool = False) -> str:
+    """An absolute path (or a template that renders to one, checked again once rendered)."""
+    if value.startswith("{{") and not _rendered(info):
+        return value
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError(f"{what} must be an absolute path, not {value[:200]!r}")
+    if bind and ":" in value:
+        raise ValueError(f"{what} must not contain ':' (it separates the parts of a bind mount): {value[:200]!r}")
+    return value
+
+
+class MountSpec(_Strict):
+    source: str = Field(description="absolute path on the Docker host")
+    target: str = Field(description="absolute path in the container")
+    read_only: bool = Field(True, description="mount read-only")
+    must_exist: bool = Field(False, description="refuse to plan when the source does not exist")
+
+    @field_validator("source", "target")
+    @classmethod
+    def _paths(cls, value: str, info: ValidationInfo) -> str:
+        return _absolute(value, str(info.field_name), info, bind=True)
+
+
+class MountChange(_Strict):
+    """Bind-mount a host path into the container (replaces a mount at the same target)."""
+
+    mount: MountSpec
+
+
+class FileSpec(_Strict):
+    dest: str = Field(description="absolute path on the Docker host")
+    template: str | None = Field(None, description="file under templates/, copied byte for byte")
+    content: str | None = Field(None, description="inline content (rendered with vars)")
+    mode: str = Field("0644", pattern=r"^0?[0-7]{3,4}$", description="octal file mode")
+
+    @model_validator(mode="after")
+    def _one_source(self, info: ValidationInfo) -> FileSpec:
+        if (self.template is None) == (self.content is None):
+            raise ValueError("give exactly one of template or content")
+        _absolute(self.dest, "dest", info)
+        return self
+
+
+class FileChange(_Strict):
+    """Write a file on the Docker host (restored if the apply fails)."""
+
+    file: FileSpec
+
+
+_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file")
+
+
+def _single_key(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 else None
+    fields = getattr(type(value), "model_fields", None)
+    return next(iter(fields)) if fields else None
+
+
+Change = Annotated[
+    Annotated[EnvChange, Tag("env")] | Annotated[ArgsChange, Tag("args")]
+    | Annotated[NetworkChange, Tag("network")] | Annotated[PlatformChange, Tag("platform")]
+    | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")],
+    Discriminator(_single_key, custom_error_type="change_kind",
+                  custom_error_message="must be a mapping with exactly one of: " + ", ".join(_CHANGE_KINDS)),
+]
+
+
+class HttpProbe(_Strict):
+    port: int | str = Field(description="port inside the container, 1-65535 (a template is checked once rendered)")
+    path: str = "/"
+    method: Literal["GET", "POST", "PUT", "HEAD"] = "GET"
+    json_body: Any = Field(None, alias="json", description="JSON request body")
+    headers: dict[str, str] = Field(default_factory=dict)
+    status: int = Field(200, ge=100, le=599, description="expected status code")
+    contains: str | None = Field(None, description="text the body must contain")
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and "{" in value and not _rendered(info):
+            return value  # a template: checked by port_number() once rendered
+        return port_number(value)
+
+
+def port_number(value: Any) -> int:
+    """A TCP port, 1-65535, from an int or a string of digits.
+
+    Raises:
+        ValueError: anything else (``abc``, ``70000``, ``-1``, ``true``).
+    """
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535):
+        raise ValueError(f"port must be a number from 1 to 65535, not {str(value)[:40]!r}")
+    return int(text)
+
+
+class HttpVerify(_Strict):
+    """An HTTP request to the container, retried until it answers as expected or time runs out."""
+
+    http: HttpProbe
+
+
+Verify = Annotated[
+    Annotated[HttpVerify, Tag("http")],
+    Discriminator(_single_key, custom_error_type="verify_kind",
+                  custom_error_message="must be a mapping with exactly one of: http"),
+]
+
+
+class Requirement(_Strict):
+    """A condition on the variables, checked before anything is planned."""
+
+    that: str = Field(description="jinja2 expression over the vars (no braces), e.g. "
+                                  "\"(gitlab_url | url_host) != 'localhost'\"")
+    msg: str = Field(description="why the vars are refused (a template; shown as the error)")
+
+
+#: Most entries of ``changes``, ``verify`` and ``require`` in one playbook.
+MAX_CHANGES = 100
+
+
+class Playbook(_Strict):
+    """A declarative fix: select containers, change them, verify."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="unique name, used on the command line")
+    description: str = Field(description="the symptom it fixes and what it does")
+    safety: Literal["auto", "confirm"] = Field("confirm", description="confirm needs --yes or an interactive yes")
+    vars: dict[str, Any] = Field(default_factory=dict, description="variables with their defaults")
+    select: Selector | list[Selector] = Field(description="a selector, or a list (any may match)")
+    changes: list[Change] = Field(min_length=1, max_length=MAX_CHANGES, description="ordered changes")
+    verify: list[Verify] = Field(default_factory=list, max_length=MAX_CHANGES, description="checks after the change")
+    after: str | None = Field(None, description="message shown after a successful apply (manual steps left)")
+    require: list[Requirement] = Field(
+        default_factory=list, max_length=MAX_CHANGES,
+        description="conditions on the vars, each a jinja2 expression; the first false one refuses "
+                    "the run with its msg before anything is planned")
+    revert_after: float | str | None = Field(
+        None,
+        description="undo the change automatically after this many seconds (a number, a template "
+                    "such as \"{{ duration }}\", or a number with an s/m/h suffix); none: keep it")
+
+    @field_validator("revert_after")
+    @classmethod
+    def _revert_after(cls, value: float | str | None) -> float | str | None:
+        if value is None or (isinstance(value, str) and "{" in value):
+            return value
+        parse_seconds(value)
+        return value
+
+    @field_validator("require")
+    @classmethod
+    def _require(cls, value: list[Requirement]) -> list[Requirement]:
+        for i, req in enumerate(value):
+            try:
+                check_expression(req.that)
+            except ValueError as exc:
+                raise ValueError(f"[{i}].that: {exc}") from None
+        return value
+
+    @property
+    def selectors(self) -> list[Selector]:
+        """The selectors as a list (any may match)."""
+        return self.select if isinstance(self.select, list) else [self.select]
+
+
+# --------------------------------------------------------------------------- loading
+
+def builtin_playbooks() -> list[Path]:
+    """Paths of the installed packs' playbooks, sorted by name (see :mod:`remediate.core.sources`)."""
+    return sorted((p for s in playbook_sources() for p in s.playbook_paths()), key=lambda p: p.stem)
+
+
+def _builtin(name: str) -> Path | None:
+    for source in playbook_sources():
+        path = source.playbooks / f"{name}.yml"
+        if path.is_file():
+            return path
+    return None
+
+
+def find_playbook(name_or_path: str) -> Path:
+    """Resolve a built-in playbook name, then a file path.
+
+    Raises:
+        PlaybookError: nothing by that name or path.
+    """
+    builtin = _builtin(name_or_path) if "/" not in name_or_path else None
+    if builtin is not None:
+        return builtin
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    names = ", ".join(p.stem for p in builtin_playbooks())
+    raise PlaybookError(f"{name_or_path}: no such playbook (built-in: {names}) and no such file")
+
+
+def load_playbook(name_or_path: str) -> Playbook:
+    """Load and validate a playbook by built-in name or file path.
+
+    Raises:
+        PlaybookError: not found, not YAML, or invalid; the message names file, field and why.
+    """
+    path = find_playbook(name_or_path)
+    label = path.name if path == _builtin(name_or_path) else str(name_or_path)
+    try:
+        data = limits.load_yaml(limits.read_text(path, "playbook"))
+    except limits.LimitExceeded as exc:
+        raise PlaybookError(f"{label}: {exc}", path=str(path)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise PlaybookError(f"{label}{where}: {problem}", path=str(path)) from None
+    except OSError as exc:
+        raise PlaybookError(f"{label}: {exc.strerror}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise PlaybookError(f"{label}: not UTF-8 text", path=str(path)) from None
+    if not isinstance(data, dict):
+        raise PlaybookError(f"{label}: a playbook must be a YAML mapping", path=str(path))
+    try:
+        return Playbook.model_validate(data)
+    except ValidationError as exc:
+        raise PlaybookError(_first_error(label, exc), path=str(path)) from None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_rendered(model: type[M], data: Any, *, playbook: str, field: str) -> M:
+    """A part of a playbook validated again once its templates are rendered.
+
+    Raises:
+        PlaybookError: the rendered value is invalid (e.g. a relative path from ``-e``).
+    """
+    try:
+        return model.model_validate(data, context={"rendered": True})
+    except ValidationError as exc:
+        raise PlaybookError(_first_error(f"{playbook}: {field}", exc, joined=True), field=field) from None
+
+
+def _first_error(label: str, exc: ValidationError, *, joined: bool = False) -> str:
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    if len(loc) > 2 and loc[0] in ("changes", "verify") and isinstance(loc[1], int):
+        loc = loc[:2] + loc[3:]  # drop the union tag pydantic inserts (it repeats the kind)
+    msg = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
+    where = _format_loc(loc)
+    if joined:
+        return f"{label}.{where}: {msg}" if where else f"{label}: {msg}"
+    return f"{label}: {where}: {msg}"
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part and str(part)[0].isupper() and out.endswith(("env", "set")):
+            break  # stop at a user key (an env var name): the field is enough
+        else:
+            text = str(part)  # a user's key may hold anything, line breaks included
+            out += ("." if out else "") + (text if text.isprintable() else repr(text[:80]))
+    return out
+
+
+# --------------------------------------------------------------------------- variables
+
+def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
+    """Parse ``-e key=value`` and ``-e @file.yml`` options into a dict (later wins).
+
+    Raises:
+        PlaybookError: malformed item or unreadable/invalid vars file.
+    """
+    result: dict[str, Any] = {}
+    for item in items:
+        if item.startswith("@"):
+            path = Path(item[1:])
+            try:
+                data = limits.load_yaml(limits.read_text(path, "vars file"))
+            except limits.LimitExceeded as exc:
+                raise PlaybookError(f"-e {item}: {exc}") from None
+            except OSError as exc:
+                raise PlaybookError(f"-e {item}: cannot read vars file ({exc.strerror or exc})") from None
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                raise PlaybookError(f"-e {item}: not a YAML vars file ({exc.__class__.__name__})") from None
+            if not isinstance(data, dict):
+                raise PlaybookError(f"-e {item}: a vars file must be a YAML mapping")
+            bad = next((k for k in data if not str(k).isidentifier()), None)
+            if bad is not None:
+                raise PlaybookError(f"-e {item}: {str(bad)[:80]!r} is not a variable name")
+            result.update({str(k): v for k, v in data.items()})
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not key.strip().isidentifier():
+            raise PlaybookError(f"-e {item[:80]!r}: expected key=value or @file.yml")
+        try:
+            limits.check_value(value, f"-e {key.strip()}")
+        except limits.LimitExceeded as exc:
+            raise PlaybookError(str(exc)) from None
+        result[key.strip()] = value
+    return result
+
+
+def resolve_vars(playbook: Playbook, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Playbook defaults overridden by ``overrides``.
+
+    Raises:
+        PlaybookError: an override names a variable the playbook does not declare.
+    """
+    unknown = sorted(set(overrides) - set(playbook.vars))
+    if unknown:
+        declared = ", ".join(sorted(playbook.vars)) or "none"
+        names = ", ".join(n if n.isidentifier() else repr(n[:80]) for n in unknown)
+        raise PlaybookError(f"{playbook.name}: unknown variable {names} (declared vars: {declared})")
+    return {**playbook.vars, **overrides}
+
+
+def check_requirements(playbook: Playbook, vars: Mapping[str, Any]) -> None:
+    """Evaluate the playbook's ``require`` conditions against the resolved vars.
+
+    Raises:
+        PlaybookError: a condition is false (the message is its rendered ``msg``), or it
+            cannot be evaluated (an undefined variable, a failing filter).
+    """
+    for i, req in enumerate(playbook.require):
+        field = f"require[{i}]"
+        if not is_true(req.that, vars, playbook=playbook.name, field=f"{field}.that"):
+            msg = " ".join(str(render_value(req.msg, vars, playbook=playbook.name, field=f"{field}.msg")).split())
+            raise PlaybookError(f"{playbook.name}: {msg}", field=field)
+
+
+def render_revert_after(playbook: Playbook, vars: Mapping[str, Any]) -> float | None:
+    """The playbook's ``revert_after`` rendered with the vars, in seconds (None: no revert).
+
+    Raises:
+        PlaybookError: the rendered value is not a positive duration.
+    """
+    if playbook.revert_after is None:
+        return None
+    value = render_value(playbook.revert_after, vars, playbook=playbook.name, field="revert_after")
+    try:
+        return parse_seconds(value)
+    except ValueError as exc:
+        raise PlaybookError(f"{playbook.name}: revert_after: {exc}", field="revert_after") from None
+
+
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_seconds(value: Any) -> float:
+    """``900``, ``"900"``, ``"90s"``, ``"15m"``, ``"1.5h"`` -> seconds (must be > 0).
+
+    Raises:
+        ValueError: not a positive duration.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = text[-1:] if text[-1:] in ("s", "m", "h") else ""
+        try:
+            seconds = float(text[: len(text) - len(unit)]) * _DURATION_UNITS[unit]
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration (seconds, or a number with s/m/h)") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{value!r} is not a positive duration")
+    return seconds
+
+
+def url_host(url: Any) -> str:
+    """The lowercased host name of a URL (``""`` when it has none); the jinja2 filter ``url_host``."""
+    from urllib.parse import urlsplit
+
+    text = str(url or "").strip()
+    if "://" not in text:
+        text = "//" + text  # a bare host:port still names its host
+    try:
+        return (urlsplit(text).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def template_bytes(name: str) -> bytes:
+    """Content of a file under ``templates/`` (copied byte for byte, never rendered).
+
+    Raises:
+        PlaybookError: no such template, or a path escaping the templates directory.
+    """
+    for source in playbook_sources():
+        root = source.templates.resolve()
+        path = (root / name).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return path.read_bytes()
+    raise PlaybookError(f"template {name!r} not found under templates/")

@@ -1,0 +1,89 @@
+"""What applying, rolling back and probing did: typed outcomes, plain frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from remediate.core.planner import Plan
+from remediate.core.redaction import redact_text
+
+
+class Action(StrEnum):
+    """What happened to one container (a ``str``: JSON and comparisons see the word)."""
+
+    UNCHANGED = "unchanged"
+    RECREATED = "recreated"
+    RESTORED = "restored"
+    ROLLED_BACK = "rolled back"
+    ROLLBACK_FAILED = "rollback failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Outcome of one probe, with the evidence (what the engine or the service said: its secret
+    shapes are masked on construction)."""
+
+    name: str
+    ok: bool
+    evidence: str
+    attempts: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "evidence", redact_text(self.evidence))
+
+
+#: Ends the ``error`` of a container the user chose not to apply in step mode ("skip (step mode)").
+STEP_MODE = "(step mode)"
+#: Why containers (and hosts) were skipped after an interrupt.
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class ContainerResult:
+    """What happened to one container during apply."""
+
+    name: str
+    action: Action
+    id_before: str
+    id_after: str | None = None
+    backup: str | None = None
+    checks: tuple[ProbeResult, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0
+    manual_steps: tuple[str, ...] = ()
+    #: Last log lines (secrets masked) of a new container that failed to start or exited.
+    logs: tuple[str, ...] = ()
+
+    @property
+    def declined(self) -> bool:
+        """True when the user chose not to apply it (step mode: skip, or quit before it)."""
+        return self.action is Action.SKIPPED and (self.error or "").endswith(STEP_MODE)
+
+    @property
+    def ok(self) -> bool:
+        """True when the container ended as planned (or as the user chose in step mode)."""
+        return self.action in (Action.UNCHANGED, Action.RECREATED, Action.RESTORED) or self.declined
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """The outcome of applying a plan on one host."""
+
+    host: str
+    plan: Plan
+    containers: tuple[ContainerResult, ...]
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every container ended as planned."""
+        return all(c.ok for c in self.containers)
+
+    @property
+    def rollback_failed(self) -> bool:
+        """True when some container could not be restored."""
+        return any(c.action is Action.ROLLBACK_FAILED for c in self.containers)
+
+

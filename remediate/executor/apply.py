@@ -1,0 +1,367 @@
+"""Execute a Plan on one host: the recreate algorithm with backup, verify, and automatic restore.
+
+Under the host's lock, refusing a host whose journal shows an unfinished apply, and journaling
+each step before the next (see :mod:`remediate.executor.journal`), per container that changes (several at
+once with ``parallel``, when no neighbours are tied to them and they share no file):
+
+1. re-inspect; refuse if it drifted since planning (``PlanStaleError``);
+2. write the plan's files (previous content kept for undo);
+3. create the new container under a temporary name (bad config fails here, old untouched);
+4. stop the old one, make it inert (restart policy ``no``), rename it to the backup name;
+   rename the new one and start it; recreate containers tied to it by ``--link`` or
+   ``--network/--ipc/--pid container:`` so they follow the new one (:mod:`remediate.executor.ties`);
+5. verify: running, stable, healthy if it has a healthcheck, and the playbook's probes;
+6. success: keep the backup (stopped) for ``remediate rollback``, prune older ones;
+   failure: keep the new one's last log lines if it is down, remove it, rename the backup back,
+   restore its restart policy, start it, restart the neighbours that join its namespaces, and
+   restore the files. If that fails too (e.g. the engine died): ``rollback failed`` with the
+   manual steps, and the journal keeps the transaction open for ``remediate recover``.
+
+All of it runs while the journal holds room on the host's disk (``Journal.reserved``): a full
+disk fails before anything changed. An end record that still cannot be written is a
+``JournalError`` saying what state the container is in (never a plain success).
+
+Files belong to the host's apply, not to one container: a file that several planned containers
+need is put back only if none of them stays on the new version (:mod:`remediate.executor.sharing`). So
+when the first verified and the second failed, the file stays new for the first, and the second
+gets its original configuration back (which does not use the new file).
+
+The swap itself and its undo log live in :mod:`remediate.executor.swap`; putting things back
+(``rollback``, ``recover``) in :mod:`remediate.executor.restore`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from remediate.core.planner import (
+    BACKUP_MARK,
+    NEW_MARK,
+    ContainerPlan,
+    FileWrite,
+    Plan,
+    fingerprint,
+)
+from remediate.core.redaction import mask_values, redact_text, secret_values
+from remediate.core.results import (
+    INTERRUPTED,
+    STEP_MODE,
+    Action,
+    ContainerResult,
+    HostResult,
+    ProbeResult,
+)
+from remediate.core.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
+from remediate.errors import (
+    JournalError,
+    PlanStaleError,
+    ProbeFailed,
+    RemediateError,
+)
+from remediate.executor import compose_backup, probes, sharing, ties
+from remediate.executor.journal import HostLock, Journal
+from remediate.executor.swap import Txn, backups_of, create, stamp, swap
+from remediate.host.connection import Connection
+
+DEFAULT_KEEP_BACKUPS = 3
+#: Log lines kept of a new container that failed to start or exited during verify.
+LOG_LINES = 50
+Json = dict[str, Any]
+
+Progress = Callable[[str, str], None]
+
+
+Decision = Literal["apply", "skip", "quit"]
+Decide = Callable[[Plan, ContainerPlan], Decision]
+
+
+def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: int = DEFAULT_KEEP_BACKUPS,
+          progress: Progress | None = None, decide: Decide | None = None,
+          journal: Journal | None = None, parallel: int = 1, cancel: threading.Event | None = None) -> HostResult:
+    """Apply a plan on the host it was made for, under the host's lock, journaling every step.
+
+    Args:
+        plan: from :func:`remediate.core.planner.plan` on this host.
+        conn: the host.
+        timeout: seconds verification keeps retrying before it counts as failed.
+        keep_backups: backups kept per container after a successful apply.
+        progress: called with ``(container, phase)`` as work advances.
+        decide: asked before each container that changes (step mode): apply, skip, or quit
+            (the rest is skipped; what is done stays done and verified).
+        journal: the host's journal (default: in the host's state directory).
+        parallel: containers recreated (and verified) at once on this host; 1 when a change
+            has neighbours tied to it, or in step mode.
+        cancel: once set (an interrupt), no further container starts, and one being verified
+            counts as failed and is restored.
+
+    Returns:
+        The host result; containers not started after a failed one (or an interrupt) are ``skipped``.
+
+    Raises:
+        LockedError: another run holds the host.
+        RecoverNeeded: an earlier apply on the host did not finish.
+        PlanStaleError: a container changed since the plan was made (nothing was changed).
+    """
+    journal = journal or Journal(conn)
+    with HostLock(conn, f"apply {plan.playbook}"):
+        # Also with no changes: an interrupted apply can make a container look done (the new one
+        # already swapped in); "no changes" is only true once the journal is finished.
+        journal.require_finished()
+        return apply_locked(plan, conn, journal, timeout=timeout, keep_backups=keep_backups, progress=progress,
+                            decide=decide, parallel=parallel, cancel=cancel)
+
+
+def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: float = 60.0,
+                 keep_backups: int = DEFAULT_KEEP_BACKUPS, progress: Progress | None = None,
+                 decide: Decide | None = None, parallel: int = 1,
+                 cancel: threading.Event | None = None) -> HostResult:
+    """:func:`apply` for a caller that holds the host's lock and has checked its journal
+    (``Journal.require_finished``), e.g. to plan under that same lock."""
+    started = time.monotonic()
+    if not plan.changed:
+        return HostResult(plan.host, plan, tuple(ContainerResult(c.name, Action.UNCHANGED, c.id, c.id)
+                                                 for c in plan.containers), time.monotonic() - started)
+    report = progress or (lambda _c, _p: None)
+    for cp in plan.changed:
+        _check_fresh(conn, cp)
+    cancel = cancel or threading.Event()
+    run = journal.new_id()  # ties this apply's transactions together: they own its files jointly
+    # One at a time when neighbours are tied to a change, or containers share a file (a failed
+    # one must not put a file back while another that needs it is verifying).
+    shared = any(len(users) > 1 for users in plan.file_users().values())
+    with journal.reserved():  # a full disk fails here, before anything changed
+        if decide is None and parallel > 1 and not shared and not any(cp.dependents for cp in plan.changed):
+            results = _apply_parallel(conn, plan, journal, run, parallel, timeout=timeout,
+                                      keep_backups=keep_backups, report=report, cancel=cancel)
+        else:
+            results = _apply_serial(conn, plan, journal, run, decide, timeout=timeout,
+                                    keep_backups=keep_backups, report=report, cancel=cancel)
+    return HostResult(plan.host, plan, tuple(results), time.monotonic() - started)
+
+
+def _apply_serial(conn: Connection, plan: Plan, journal: Journal, run: str, decide: Decide | None, *, timeout: float,
+                  keep_backups: int, report: Progress, cancel: threading.Event) -> list[ContainerResult]:
+    results: list[ContainerResult] = []
+    stop, why = False, None  # why: None after a failure, "quit (step mode)" after a quit
+    for cp in plan.containers:
+        if cancel.is_set() and cp.action != "none":
+            stop, why = True, INTERRUPTED
+        if stop:
+            results.append(ContainerResult(cp.name, Action.SKIPPED, cp.id, error=why))
+            continue
+        if cp.action == "none":
+            results.append(ContainerResult(cp.name, Action.UNCHANGED, cp.id, cp.id))
+            continue
+        choice = decide(plan, cp) if decide else "apply"
+        if choice != "apply":
+            results.append(ContainerResult(cp.name, Action.SKIPPED, cp.id, error=f"{choice} {STEP_MODE}"))
+            stop, why = choice == "quit", f"quit {STEP_MODE}"
+            continue
+        result = _apply_container(conn, cp, journal, plan, run, timeout=timeout,
+                                  keep_backups=keep_backups, report=report, cancel=cancel)
+        results.append(result)
+        stop, why = not result.ok, INTERRUPTED if cancel.is_set() else None
+    return results
+
+
+def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, run: str, workers: int, *, timeout: float,
+                    keep_backups: int, report: Progress, cancel: threading.Event) -> list[ContainerResult]:
+    """Recreate independent containers ``workers`` at a time; after a failure or an interrupt,
+    start no more."""
+    failed = threading.Event()
+
+    def one(cp: ContainerPlan) -> ContainerResult:
+        if cp.action == "none":
+            return ContainerResult(cp.name, Action.UNCHANGED, cp.id, cp.id)
+        if failed.is_set() or cancel.is_set():
+            return ContainerResult(cp.name, Action.SKIPPED, cp.id, error=INTERRUPTED if cancel.is_set() else None)
+        result = _apply_container(conn, cp, journal, plan, run, timeout=timeout,
+                                  keep_backups=keep_backups, report=report, cancel=cancel)
+        if not result.ok:
+            failed.set()
+        return result
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remediate-recreate") as pool:
+        return list(pool.map(one, plan.containers))
+
+
+def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
+    inspect = conn.inspect_container(cp.id)
+    spec = spec_from_inspect(inspect, conn.inspect_image(str(inspect.get("Image", ""))))
+    if fingerprint(spec, str(inspect["Id"])) != cp.fingerprint:
+        raise PlanStaleError(f"{conn.label}: container {cp.name} changed since the plan was made; plan again",
+                             host=conn.label, container=cp.name)
+
+
+def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan: Plan, run: str, *,
+                     timeout: float, keep_backups: int, report: Progress, cancel: threading.Event) -> ContainerResult:
+    started = time.monotonic()
+    txn = Txn()
+    backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
+    new_id: str | None = None
+    checks: tuple[ProbeResult, ...] = ()
+    old = conn.inspect_container(cp.id)  # now, not at the freshness check: others may have taken minutes
+    # Before anything stops: a PID joiner dies with its namespace's owner, yet it ran.
+    tied = [t for t in (conn.find_container(name) for name in cp.dependents) if t is not None]
+    tx = journal.new_id()
+    changed_files = [w for w in cp.files if w.changed]
+    journal.begin(
+        tx, kind="apply", playbook=plan.playbook, container=cp.name, revert_after=plan.revert_after, old_id=cp.id, backup=backup,
+        temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
+        restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
+        tied=[ties.record(t) for t in tied],
+        files=[{"path": w.path, "mode": w.before_mode,
+                "saved": journal.save_file(tx, i, w.before) if w.before is not None else None}
+               for i, w in enumerate(changed_files)])
+    mark = functools.partial(journal.step, tx)
+    try:
+        report(cp.name, "write files")
+        _write_files(conn, cp, txn, lambda: sharing.kept_paths(conn, journal, tx))
+        mark("files")
+        report(cp.name, "create")
+        new_id = _create(conn, cp.after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), txn, cp.before)
+        mark("created", new_id=new_id)
+        report(cp.name, "swap")
+        if tied:  # runs after the original is back: its joiners join it again
+            txn.undo(f"docker restart {' '.join(sorted(t['Name'].lstrip('/') for t in tied))}",
+                     lambda: ties.rejoin(conn, cp.id, [ties.record(t) for t in tied]), late=True)
+        swap(conn, old, new_id, cp.name, backup, txn, mark=mark)
+        report(cp.name, "dependents")
+        ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, txn=txn, mark=mark)
+        report(cp.name, "verify")
+        checks = _verify(conn, new_id, cp, timeout, cancel, secret_values(plan.vars))
+        failed = next((c for c in checks if not c.ok), None)
+        if failed is not None:
+            raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
+                              container=cp.name)
+        mark("verified")
+        txn.commit()
+    except RemediateError as exc:
+        logs = _logs_if_down(conn, new_id)  # before the undo removes the new container
+        report(cp.name, "restore")
+        left = txn.rollback()
+        action = Action.ROLLBACK_FAILED if left else Action.ROLLED_BACK
+        message = safe_message(exc.message, secret_values(plan.vars))
+        _end(journal, tx, cp.name, action, error=message)
+        # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
+        manual = (*left, RECOVER_STEP) if left else ()
+        return ContainerResult(cp.name, action, cp.id, None, None, checks, message,
+                               time.monotonic() - started, manual, logs)
+    report(cp.name, "done")
+    compose_backup.disarm(conn, backup)  # a compose service's backup must not count as its container
+    _prune_backups(conn, cp.name, keep_backups)
+    # A time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
+    due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
+    _end(journal, tx, cp.name, "recreated", new_id=new_id, **due)
+    return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started)
+
+
+#: The last manual step after a failed restore: the journal still has the whole transaction.
+RECOVER_STEP = "remediate recover    # once the engine answers again: finishes this from the journal"
+
+
+def _end(journal: Journal, tx: str, name: str, result: str, **fields: Any) -> None:
+    """Close ``tx``; if its end cannot be written, say so instead of reporting ``result``.
+
+    The containers are left as ``result`` says (a verified new one is kept): the journal shows
+    the transaction unfinished, and ``recover`` settles it (keeps a verified new container,
+    else puts the original back).
+
+    Raises:
+        JournalError: the end record could not be written.
+    """
+    try:
+        journal.end(tx, result, **fields)
+    except JournalError as exc:
+        raise JournalError(f"{exc.message}; {name} is {result} but the journal does not say so: "
+                           "run `remediate recover` to finish it", host=exc.host, container=name) from exc
+
+
+def _logs_if_down(conn: Connection, new_id: str | None) -> tuple[str, ...]:
+    """The last :data:`LOG_LINES` log lines (secrets masked) of a new container that failed to
+    start, exited or restarted: why it did. Nothing for one that runs steadily (its probes tell)
+    or is gone."""
+    if new_id is None:
+        return ()
+    try:
+        inspect = conn.inspect_container(new_id)
+        state = inspect.get("State") or {}
+        # Running now may be between two crashes of a restart policy: a restart counts as down.
+        if state.get("Running") and not state.get("Restarting") and not inspect.get("RestartCount"):
+            return ()
+        text = conn.logs(new_id, tail=LOG_LINES)
+    except RemediateError:
+        return ()  # the engine cannot tell (gone, unreachable): the undo reports what matters
+    return tuple(redact_text(line) for line in text.splitlines()[-LOG_LINES:])
+
+
+
+def safe_message(message: str, secrets: Sequence[str] = ()) -> str:
+    """A message fit for the journal and the result: the secret shapes of the engine/service text in
+    it masked (plain words never are; see :mod:`remediate.core.redaction`), and the ``secrets`` values."""
+    return mask_values(redact_text(message), secrets)
+
+
+def _write_files(conn: Connection, cp: ContainerPlan, txn: Txn, kept: Callable[[], set[str]]) -> None:
+    """Write the plan's files; the undo puts back what was there, except files another container
+    of this apply needs and keeps on the new version (``kept``, asked once at undo time)."""
+    keep = functools.cache(kept)
+
+    def put_back(write: FileWrite) -> None:
+        if write.path in keep():
+            return
+        if write.before is None:
+            conn.remove_file(write.path)
+        else:
+            conn.write_file(write.path, write.before, write.before_mode or 0o644)
+
+    for write in cp.files:
+        if not write.changed:
+            continue
+        what = f"rm {write.path}" if write.before is None else f"restore {write.path} from the plan"
+        txn.undo(what, functools.partial(put_back, write))
+        conn.write_file(write.path, write.content, write.mode)
+
+
+def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], txn: Txn,
+            before: ContainerSpec) -> str:
+    # Pass a platform only when the plan changes it: older engines reject the parameter otherwise.
+    return create(conn, spec, name, volumes, txn, spec.platform if spec.platform != before.platform else None)
+
+
+def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float, cancel: threading.Event,
+            secrets: Sequence[str]) -> tuple[ProbeResult, ...]:
+    """The verify steps' results; a probe rendered from a secret var shows it masked (name, evidence)."""
+    results = _run_probes(conn, new_id, cp, timeout, cancel)
+    return tuple(dataclasses.replace(r, name=mask_values(r.name, secrets), evidence=mask_values(r.evidence, secrets))
+                 for r in results)
+
+
+def _run_probes(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float,
+                cancel: threading.Event) -> tuple[ProbeResult, ...]:
+    deadline = time.monotonic() + timeout
+    results = [probes.wait_running(conn, new_id, timeout=timeout, cancel=cancel)]
+    if not results[0].ok:
+        return tuple(results)
+    run_started = probes.started_at(conn, new_id)
+    for probe in cp.verify:
+        remaining = max(deadline - time.monotonic(), 1.0)
+        results.append(probes.http_probe(conn, new_id, probe, timeout=remaining, cancel=cancel))
+        if not results[-1].ok:
+            return tuple(results)
+    # A crash right after the probes (e.g. a port clash on a second port) must count too.
+    results.append(probes.still_running(conn, new_id, run_started))
+    return tuple(results)
+
+
+def _prune_backups(conn: Connection, name: str, keep: int) -> None:
+    for old in backups_of(conn, name)[keep:]:
+        conn.remove(str(old["Id"]))
+
+

@@ -1,0 +1,144 @@
+"""Verification probes: is the container up (and healthy), does it answer HTTP as expected.
+
+Probes reach a container port where the Docker host publishes it: on its loopback (or the
+published host IP), or the port itself with host networking. Never a container's bridge address.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from remediate.core.playbook import HttpProbe
+from remediate.core.results import ProbeResult
+from remediate.errors import RemediateError
+from remediate.host.connection import Connection
+
+Json = dict[str, Any]
+
+#: A container must stay up this long after start before it counts as running (crash loops and
+#: port clashes show up within it).
+MIN_UPTIME = 2.0
+_POLL = 0.25
+
+
+def where_published(inspect: Mapping[str, Any], port: int) -> tuple[str, int] | None:
+    """(host ip, host port) where a container port is reachable from the Docker host, or None."""
+    host_config = inspect.get("HostConfig") or {}
+    if host_config.get("NetworkMode") == "host":
+        return "127.0.0.1", port
+    ports = ((inspect.get("NetworkSettings") or {}).get("Ports")) or {}
+    for binding in ports.get(f"{port}/tcp") or []:
+        ip = binding.get("HostIp") or "0.0.0.0"
+        if ":" in ip:  # prefer the IPv4 binding the engine lists first
+            continue
+        return ("127.0.0.1" if ip == "0.0.0.0" else ip), int(binding["HostPort"])
+    return None
+
+
+def wait_running(conn: Connection, container: str, *, timeout: float, cancel: threading.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> ProbeResult:
+    """Wait until the container is running, stable for MIN_UPTIME, and healthy if it has a healthcheck.
+
+    ``cancel`` (set by an interrupt) ends the wait at once with a failed result.
+    """
+    deadline = clock() + timeout
+    attempts, first_started, up_since = 0, None, None
+    evidence = "not checked"
+    while True:
+        attempts += 1
+        state = conn.inspect_container(container).get("State") or {}
+        started = state.get("StartedAt")
+        health = (state.get("Health") or {}).get("Status")
+        if state.get("Status") != "running" or state.get("Restarting"):
+            evidence = f"status {state.get('Status')}, exit code {state.get('ExitCode')}"
+            if state.get("Error"):
+                evidence += f": {state['Error']}"
+            up_since = None
+        elif first_started is not None and started != first_started:
+            evidence = "restarted during verification"
+            up_since = None
+        else:
+            up_since = up_since or clock()
+            evidence = "running" + (f", health {health}" if health else "")
+            stable = clock() - up_since >= MIN_UPTIME
+            if stable and health in (None, "healthy"):
+                return ProbeResult("running", True, evidence, attempts)
+        first_started = first_started or started
+        if clock() >= deadline or _cancelled(cancel, _POLL):
+            return ProbeResult("running", False, _why(evidence, cancel), attempts)
+
+
+def still_running(conn: Connection, container: str, started_at: str) -> ProbeResult:
+    """One look: the container runs, and has not restarted since ``started_at``."""
+    state = conn.inspect_container(container).get("State") or {}
+    if state.get("Status") != "running" or state.get("Restarting"):
+        return ProbeResult("still running", False, f"status {state.get('Status')}, exit code {state.get('ExitCode')}")
+    if state.get("StartedAt") != started_at:
+        return ProbeResult("still running", False, "restarted during verification")
+    return ProbeResult("still running", True, "running, no restart")
+
+
+def started_at(conn: Connection, container: str) -> str:
+    """The engine's StartedAt of the container's current run."""
+    return str((conn.inspect_container(container).get("State") or {}).get("StartedAt", ""))
+
+
+def http_probe(conn: Connection, container: str, probe: HttpProbe, *, timeout: float,
+               cancel: threading.Event | None = None, clock: Callable[[], float] = time.monotonic) -> ProbeResult:
+    """Send the probe's request until it answers as expected, ``timeout`` passes or ``cancel`` is set."""
+    name = f"http {probe.method} {probe.path} on port {probe.port}"
+    deadline = clock() + timeout
+    attempts, evidence = 0, "no attempt"
+    while True:
+        attempts += 1
+        inspect = conn.inspect_container(container)
+        published = where_published(inspect, int(probe.port))
+        if published is None:
+            evidence = f"port {probe.port} is not published on the Docker host"
+        else:
+            ok, evidence = _request(conn, *published, probe)
+            if ok:
+                return ProbeResult(name, True, evidence, attempts)
+        if clock() >= deadline or _cancelled(cancel, _POLL):
+            return ProbeResult(name, False, _why(evidence, cancel), attempts)
+
+
+def _cancelled(cancel: threading.Event | None, pause: float) -> bool:
+    """Wait ``pause`` seconds before the next attempt; True if ``cancel`` is set meanwhile."""
+    if cancel is None:
+        time.sleep(pause)
+        return False
+    return cancel.wait(pause)
+
+
+def _why(evidence: str, cancel: threading.Event | None) -> str:
+    return f"interrupted ({evidence})" if cancel is not None and cancel.is_set() else evidence
+
+
+def _request(conn: Connection, host: str, port: int, probe: HttpProbe) -> tuple[bool, str]:
+    where = f"{host}:{port}{probe.path}"
+    body = None if probe.json_body is None else json.dumps(probe.json_body).encode()
+    headers = dict(probe.headers)
+    if body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    http_conn = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        http_conn.sock = conn.open_socket(host, port, timeout=5)
+        http_conn.request(probe.method, probe.path, body=body, headers=headers)
+        response = http_conn.getresponse()
+        text = response.read(64 * 1024).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException, RemediateError) as exc:
+        return False, f"{where}: {exc.__class__.__name__}: {exc}"
+    finally:
+        http_conn.close()
+    snippet = " ".join(text.split())[:200]
+    if response.status != probe.status:
+        return False, f"{where}: status {response.status} (expected {probe.status}): {snippet}"
+    if probe.contains is not None and probe.contains not in text:
+        return False, f"{where}: status {response.status} but body lacks {probe.contains!r}: {snippet}"
+    return True, f"{where}: status {response.status}: {snippet}"

@@ -1,0 +1,162 @@
+"""Containers tied to another: by ``--link``, ``--volumes-from``, or by joining its network, IPC or
+PID namespace (``--network/--ipc/--pid container:X``; the engine records these as
+``container:<id>``).
+
+Finding them is pure (inspect data in, names out). When the container they are tied to is
+replaced, :func:`follow` recreates them to link to / join the new one; when it is put back or
+restarted, :func:`rejoin` starts or restarts them so they share its namespaces again (a joiner
+that kept running still sits in the namespace of the earlier run, and a PID joiner died with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from remediate.core.planner import BACKUP_MARK, NEW_MARK, is_remediate_copy
+from remediate.core.spec import anonymous_volumes, spec_from_inspect
+from remediate.executor.swap import Txn, create, stamp, stop_timeout, swap
+from remediate.host.connection import Connection
+
+Json = dict[str, Any]
+
+#: ``HostConfig`` keys through which a container joins another's namespace (``container:<ref>``).
+NAMESPACE_KEYS = ("NetworkMode", "IpcMode", "PidMode")
+
+
+def refers_to(ref: str, name: str, ident: str) -> bool:
+    """True when a container reference (name, full id or an id prefix of 12+) means this container."""
+    ref = ref.lstrip("/")
+    return bool(ref) and (ref == name or ref == ident or (len(ref) >= 12 and ident.startswith(ref)))
+
+
+def namespaces_joined(host_config: Mapping[str, Any], name: str, ident: str) -> tuple[str, ...]:
+    """The :data:`NAMESPACE_KEYS` of ``host_config`` that join the container ``name``/``ident``."""
+    joined = []
+    for key in NAMESPACE_KEYS:
+        mode = str(host_config.get(key) or "")
+        if mode.startswith("container:") and refers_to(mode.split(":", 1)[1], name, ident):
+            joined.append(key)
+    return tuple(joined)
+
+
+def is_tied(other: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
+    """True when ``other`` links to ``target``, takes its volumes or joins one of its namespaces."""
+    name, ident = _name(target), str(target.get("Id", ""))
+    if not ident or other.get("Id") == ident:
+        return False
+    host = other.get("HostConfig") or {}
+    links = [link.split(":", 1)[0] for link in host.get("Links") or []]
+    volumes_from = [v.split(":", 1)[0] for v in host.get("VolumesFrom") or []]
+    return (any(refers_to(ref, name, ident) for ref in (*links, *volumes_from))
+            or bool(namespaces_joined(host, name, ident)))
+
+
+def dependents_of(target: Mapping[str, Any], inspects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Names of the containers in ``inspects`` tied to ``target`` (parked and staged ones left out)."""
+    return tuple(sorted(_name(other) for other in inspects if is_tied(other, target) and not is_remediate_copy(_name(other))))
+
+
+def tied_to(conn: Connection, target: Mapping[str, Any]) -> list[Json]:
+    """Inspects of the containers on the host tied to ``target`` now (parked and staged ones left out)."""
+    found = []
+    for row in conn.list_containers():
+        if any(is_remediate_copy(str(n).lstrip("/")) for n in row.get("Names") or []):
+            continue
+        other = conn.find_container(str(row["Id"]))
+        if other is not None and is_tied(other, target):
+            found.append(other)
+    return found
+
+
+def record(inspect: Mapping[str, Any]) -> Json:
+    """What the journal keeps of a tied container before a change: enough for :func:`rejoin`."""
+    return {"name": _name(inspect), "id": str(inspect["Id"]),
+            "was_running": bool((inspect.get("State") or {}).get("Running"))}
+
+
+def follow(conn: Connection, tied: Sequence[Mapping[str, Any]], *, old_id: str, name: str, parked: str,
+           new_id: str, txn: Txn, mark: Callable[..., None]) -> None:
+    """Recreate the containers tied to ``old_id``, just parked as ``parked``, so they link to /
+    join ``new_id``, now running under ``name``.
+
+    ``tied`` are their inspects from before the change: a PID joiner died when its namespace's
+    owner stopped, but it ran before and its replacement must run. ``--volumes-from`` ties need
+    nothing (the volumes are handed over by name). Each is journaled (``mark("dependent")``)
+    before it is touched, so ``recover`` can put it back; its old copy is removed once the whole
+    change succeeded (it is no backup of a change).
+    """
+    for before in tied:
+        dep_name, dep_id = _name(before), str(before["Id"])
+        dep = conn.inspect_container(dep_id)
+        host = dep.get("HostConfig") or {}
+        joined = namespaces_joined(before.get("HostConfig") or {}, name, old_id)
+        # The engine renamed links to the parked container along with it.
+        linked = any(link.split(":", 1)[0].lstrip("/") in (name, parked) for link in host.get("Links") or [])
+        if not (joined or linked):
+            continue
+        spec = spec_from_inspect(dep, conn.inspect_image(str(dep.get("Image", ""))))
+        host_config = dict(spec.host_config)
+        for key in joined:
+            host_config[key] = f"container:{new_id}"
+        if linked:
+            host_config["Links"] = [_relink(link, parked, name) for link in host_config.get("Links") or []]
+        dep_parked = f"{dep_name}{BACKUP_MARK}{stamp()}"
+        was_running = bool((before.get("State") or {}).get("Running"))
+        mark("dependent", dependent={
+            "name": dep_name, "old_id": dep_id, "temp": f"{dep_name}{NEW_MARK}", "backup": dep_parked,
+            "was_running": was_running, "restart_policy": host.get("RestartPolicy")})
+        replacement = create(conn, spec.replace(host_config=host_config), f"{dep_name}{NEW_MARK}",
+                             anonymous_volumes(dep), txn)
+        swap(conn, dep, replacement, dep_name, dep_parked, txn, late=True, was_running=was_running)
+        txn.on_success(lambda old=dep_id: conn.remove(old, missing_ok=True))  # type: ignore[misc]
+
+
+def rejoin(conn: Connection, target: str, tied: Sequence[Mapping[str, Any]], steps: list[str] | None = None) -> None:
+    """Once ``target`` runs again (put back, restarted), bring the containers that join its
+    namespaces along: start one that ran before (``was_running``) and is down, restart one that
+    runs but started before ``target`` did (it still sits in the namespaces of the earlier run).
+
+    Args:
+        conn: the host.
+        target: the container (id or name) the others join.
+        tied: :func:`record` entries; containers no longer joining ``target`` are left alone.
+        steps: what was done is appended here, as commands.
+    """
+    steps = [] if steps is None else steps
+    now = conn.inspect_container(target)
+    state = now.get("State") or {}
+    if not state.get("Running"):
+        return
+    name, ident, since = _name(now), str(now["Id"]), _time(state.get("StartedAt"))
+    done = set()
+    for entry in tied:
+        other = conn.find_container(str(entry["id"]))
+        if other is None or other["Id"] in done or not namespaces_joined(other.get("HostConfig") or {}, name, ident):
+            continue
+        done.add(other["Id"])
+        other_state = other.get("State") or {}
+        if other_state.get("Running") and _time(other_state.get("StartedAt")) < since:
+            steps.append(f"docker restart {entry['name']}")
+            conn.stop(str(other["Id"]), timeout=stop_timeout(other))
+            conn.start(str(other["Id"]))
+        elif not other_state.get("Running") and entry.get("was_running"):
+            steps.append(f"docker start {entry['name']}")
+            conn.start(str(other["Id"]))
+
+
+def _relink(link: str, parked: str, name: str) -> str:
+    target, sep, alias = link.partition(":")
+    return f"{name}{sep}{alias}" if target.lstrip("/") == parked else link
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value or "0001-01-01T00:00:00Z"))
+
+
+def _name(inspect: Mapping[str, Any]) -> str:
+    return str(inspect.get("Name", "")).lstrip("/")
+
+
+

@@ -1,0 +1,1 @@
+"""Many hosts: Ansible-style inventories, targets, the rollout scheduler and saved plans."""

@@ -1,0 +1,514 @@
+"""Reading Ansible inventory files: INI and YAML syntax, host ranges, and variable checks.
+
+The result is a :class:`ParsedInventory`: groups, children and variables as the file states them,
+before inheritance; :mod:`remediate.fleet.inventory` builds hosts from it. Pure data: no network.
+Files, values and host ranges are bounded by :mod:`remediate.core.limits` (at most
+:data:`~remediate.core.limits.MAX_HOSTS` hosts, ranges expanded).
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import logging
+import re
+import shlex
+import string
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from remediate.core import limits
+from remediate.errors import InventoryError
+
+_log = logging.getLogger(__name__)
+
+ALL = "all"
+UNGROUPED = "ungrouped"
+_YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
+
+# Section and child-group syntax exactly as Ansible's ini plugin accepts it.
+_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
+_GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
+_RANGE = re.compile(r"\[([^\[\]]*)\]")
+_BRACKETED = re.compile(r"\[[^\]]*\]")
+_HOST_PORT = re.compile(r"^(.+):([0-9]+)$")
+_NUMBER = re.compile(r"^[0-9]+$")
+_RANGE_DIGITS = 9  # range bounds and steps: int() of a 5000-digit bound would raise ValueError
+_MAX_INI_LINE = 64 * 1024  # shlex takes quadratic time in a token's length (0.8 s at 256 KiB)
+
+
+class _Invalid(ValueError):
+    """A parse problem without location; the format reader adds file and line."""
+
+
+
+class ConnectionVars(BaseModel):
+    """The Ansible connection variables a Host is built from; other variables pass through."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ansible_host", "ansible_ssh_host"),
+        description="Address to connect to; the inventory name when unset.",
+    )
+    port: int = Field(
+        22,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("ansible_port", "ansible_ssh_port"),
+        description="SSH port.",
+    )
+    user: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ansible_user", "ansible_ssh_user"),
+        description="SSH user; the SSH default when unset.",
+    )
+    key_file: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ansible_ssh_private_key_file", "ansible_private_key_file"),
+        description="SSH private key file.",
+    )
+    docker_host: str | None = Field(
+        None,
+        validation_alias="remediate_docker_host",
+        description="Docker endpoint (unix:// or ssh://) overriding the derived one.",
+    )
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _no_bool_port(cls, value: Any) -> Any:
+        # bool is an int subclass; pydantic reports only ValueError as a validation error.
+        if isinstance(value, bool):
+            raise ValueError("Input should be a valid integer")  # noqa: TRY004
+        return value
+
+
+def _check_var(key: str, value: Any) -> None:
+    """Reject a connection or priority variable whose value cannot be used."""
+    if key == "ansible_group_priority":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"invalid ansible_group_priority={value!r}: must be an integer")
+        return
+    try:  # other variables are ignored by the model
+        ConnectionVars.model_validate({key: value})
+    except ValidationError as exc:
+        raise _Invalid(f"invalid {key}={value!r}: {exc.errors()[0]['msg']}") from None
+
+
+@dataclass
+class ParsedGroup:
+    """One group as the file states it: its child groups and its own variables."""
+
+    children: list[str] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+class ParsedInventory:
+    """Groups (children, variables) and hosts (variables, groups) as an inventory file states them."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, ParsedGroup] = {ALL: ParsedGroup(), UNGROUPED: ParsedGroup()}
+        self.host_vars: dict[str, dict[str, Any]] = {}
+        self.host_groups: dict[str, list[str]] = {}
+
+    def add_group(self, name: str) -> None:
+        """Know a group (empty until hosts, children or variables are added)."""
+        self.groups.setdefault(name, ParsedGroup())
+
+    def set_group_var(self, group: str, key: str, value: Any) -> None:
+        """Set a group variable (connection variables are checked here)."""
+        _check_var(key, value)
+        self.add_group(group)
+        self.groups[group].vars[key] = value
+
+    def add_host(self, name: str, group: str, variables: Mapping[str, Any]) -> None:
+        """Put a host in a group, with variables of its own (merged over earlier ones)."""
+        for key, value in variables.items():
+            _check_var(key, value)
+        if name not in self.host_vars and len(self.host_vars) >= limits.MAX_HOSTS:
+            raise _Invalid(f"more than {limits.MAX_HOSTS} hosts")
+        self.add_group(group)
+        self.host_vars.setdefault(name, {}).update(variables)
+        groups = self.host_groups.setdefault(name, [])
+        if group not in groups:
+            groups.append(group)
+
+    def add_child(self, parent: str, child: str) -> None:
+        """Make ``child`` a child group of ``parent``; loops and ``all`` as a child are refused."""
+        if child == ALL:
+            raise _Invalid(f"group 'all' cannot be a child of group {parent!r}")
+        if child == parent or parent in self._descendants(child):
+            raise _Invalid(f"adding group {child!r} to {parent!r} creates a dependency loop")
+        self.add_group(parent)
+        self.add_group(child)
+        if child not in self.groups[parent].children:
+            self.groups[parent].children.append(child)
+
+    def _descendants(self, group: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self.groups[group].children) if group in self.groups else []
+        while stack:
+            name = stack.pop()
+            if name not in seen:
+                seen.add(name)
+                stack.extend(self.groups[name].children)
+        return seen
+
+
+# ---------------------------------------------------------------------------- host patterns
+
+
+def _split_port(pattern: str) -> tuple[str, int | None]:
+    """Split ``name:port``; colons inside ``[a:b]`` ranges are not port separators."""
+    match = _HOST_PORT.match(pattern)
+    if match is None or any(c in _BRACKETED.sub("", match.group(1)) for c in ":[]"):
+        return pattern, None
+    return match.group(1), int(match.group(2))
+
+
+def _range_step(text: str, spec: str) -> int:
+    if not _NUMBER.match(text) or len(text) > _RANGE_DIGITS or int(text) < 1:
+        raise _Invalid(f"bad host range [{spec}]: step must be a positive integer")
+    return int(text)
+
+
+def _numeric_range(begin: str, end: str, step: int, spec: str) -> list[str]:
+    width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
+    if width and len(end) != width:
+        raise _Invalid(f"bad host range [{spec}]: zero-padded bounds must have equal length")
+    if max(len(begin), len(end)) > _RANGE_DIGITS:
+        raise _Invalid(f"bad host range [{spec}]: bounds of more than {_RANGE_DIGITS} digits")
+    if int(begin) > int(end):
+        raise _Invalid(f"bad host range [{spec}]: begin must not exceed end")
+    if (int(end) - int(begin)) // step + 1 > limits.MAX_HOSTS:
+        raise _Invalid(f"host range [{spec}] has more than {limits.MAX_HOSTS} hosts")
+    return [str(number).zfill(width) for number in range(int(begin), int(end) + 1, step)]
+
+
+def _alpha_range(begin: str, end: str, step: int, spec: str) -> list[str]:
+    first, last = string.ascii_letters.index(begin), string.ascii_letters.index(end)
+    if first > last:
+        raise _Invalid(f"bad host range [{spec}]: begin must not exceed end")
+    return list(string.ascii_letters[first : last + 1 : step])
+
+
+def _range_items(spec: str) -> list[str]:
+    """Expand the inside of one ``[begin:end(:step)]`` range, as Ansible does."""
+    bounds = spec.split(":")
+    if len(bounds) not in (2, 3):
+        raise _Invalid(f"bad host range [{spec}]: expected [begin:end] or [begin:end:step]")
+    begin, end = bounds[0] or "0", bounds[1]
+    if not end:
+        raise _Invalid(f"bad host range [{spec}]: missing end value")
+    step = _range_step(bounds[2] if len(bounds) == 3 else "1", spec)
+    if _NUMBER.match(begin) and _NUMBER.match(end):
+        return _numeric_range(begin, end, step, spec)
+    if (
+        len(begin) == len(end) == 1
+        and begin in string.ascii_letters
+        and end in string.ascii_letters
+    ):
+        return _alpha_range(begin, end, step, spec)
+    raise _Invalid(f"bad host range [{spec}]: bounds must be two numbers or two letters")
+
+
+def _expand_ranges(name: str) -> list[str]:
+    """Expand every ``[a:b]`` range in a host name, left to right (at most MAX_HOSTS names)."""
+    parts = _RANGE.split(name)  # literal, range, literal, range, ..., literal
+    if any("[" in text or "]" in text for text in parts[::2]):
+        raise _Invalid(f"unbalanced brackets in host name {name!r}")
+    choices: list[list[str]] = []
+    total = 1
+    for index, text in enumerate(parts):
+        if index % 2 == 0:
+            choices.append([text])
+            continue
+        try:
+            items = _range_items(text)
+        except _Invalid as exc:
+            raise _Invalid(f"{exc} in host name {name!r}") from None
+        total *= len(items)
+        if total > limits.MAX_HOSTS:
+            raise _Invalid(f"host name {name!r} expands to more than {limits.MAX_HOSTS} hosts")
+        choices.append(items)
+    return ["".join(combo) for combo in itertools.product(*choices)]
+
+
+def _expand_hostpattern(pattern: str) -> tuple[list[str], int | None]:
+    """Turn ``gpu-[01:04]:2222`` into host names and an optional port."""
+    name, port = _split_port(pattern.strip())
+    if not name or name.endswith(":"):
+        raise _Invalid(f"invalid host pattern {pattern!r}: ':' is reserved for a port")
+    if name == "---":
+        raise _Invalid("invalid host pattern '---': YAML inventories need a .yml extension")
+    return _expand_ranges(name), port
+
+
+def _add_hosts(builder: ParsedInventory, pattern: str, group: str, variables: Mapping[str, Any]) -> None:
+    names, port = _expand_hostpattern(pattern)
+    merged = {"ansible_port": port, **variables} if port is not None else dict(variables)
+    for name in names:
+        builder.add_host(name, group, merged)
+
+
+# ---------------------------------------------------------------------------- INI
+
+
+def _plain(value: Any) -> Any:
+    """Normalize a literal_eval result to YAML-like types; raise TypeError for others."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    raise TypeError(type(value).__name__)
+
+
+def _parse_value(text: str) -> Any:
+    """Parse an INI value as a Python literal when possible, else keep the string (Ansible)."""
+    try:
+        limits.check_value(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            value = _plain(ast.literal_eval(text))
+    except limits.LimitExceeded as exc:
+        raise _Invalid(str(exc)) from None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+    try:
+        limits.check_value(value)
+    except limits.LimitExceeded as exc:
+        raise _Invalid(str(exc)) from None
+    return value
+
+
+@dataclass(frozen=True)
+class _Section:
+    group: str
+    kind: str
+
+
+def _ini_section(
+    builder: ParsedInventory, match: re.Match[str], pending: dict[str, int], lineno: int
+) -> _Section:
+    group, kind = match.group(1), match.group(2) or "hosts"
+    if kind not in ("hosts", "children", "vars"):
+        raise _Invalid(f"section [{group}:{kind}] has unknown type: {kind}")
+    if kind != "vars":
+        pending.pop(group, None)
+    elif group not in builder.groups:
+        pending.setdefault(group, lineno)
+    builder.add_group(group)
+    return _Section(group, kind)
+
+
+def _ini_hosts(builder: ParsedInventory, line: str, group: str) -> None:
+    try:
+        tokens = shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise _Invalid(f"cannot parse host definition {line!r}: {exc}") from None
+    if not tokens:
+        return
+    variables: dict[str, Any] = {}
+    for token in tokens[1:]:
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise _Invalid(f"expected key=value host variable, got {token!r}")
+        variables[key] = _parse_value(value)
+    _add_hosts(builder, tokens[0], group, variables)
+
+
+def _ini_var(builder: ParsedInventory, line: str, group: str) -> None:
+    key, sep, value = (part.strip() for part in line.partition("="))
+    if not sep or not key:
+        raise _Invalid(f"expected key=value, got {line!r}")
+    builder.set_group_var(group, key, _parse_value(value))
+
+
+def _ini_child(builder: ParsedInventory, line: str, group: str, pending: dict[str, int]) -> None:
+    match = _GROUP_NAME.match(line)
+    if match is None:
+        raise _Invalid(f"expected a group name, got {line!r}")
+    # Ansible rejects undeclared child groups; remediate declares them empty instead.
+    builder.add_child(group, match.group(1))
+    pending.pop(match.group(1), None)
+
+
+def _ini_line(
+    builder: ParsedInventory, line: str, section: _Section, pending: dict[str, int], lineno: int
+) -> _Section:
+    """Apply one non-comment INI line; return the section that follows it."""
+    match = _SECTION.match(line)
+    if match is not None:
+        return _ini_section(builder, match, pending, lineno)
+    if line.startswith("[") and line.endswith("]"):
+        raise _Invalid(f"invalid section header {line!r}: no spaces or extra ':' allowed")
+    if section.kind == "hosts":
+        _ini_hosts(builder, line, section.group)
+    elif section.kind == "vars":
+        _ini_var(builder, line, section.group)
+    else:
+        _ini_child(builder, line, section.group, pending)
+    return section
+
+
+def _parse_ini(text: str, source: str) -> ParsedInventory:
+    builder = ParsedInventory()
+    section = _Section(UNGROUPED, "hosts")
+    pending: dict[str, int] = {}  # groups seen only in [name:vars] -> first line
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if len(line) > _MAX_INI_LINE:
+            reason = f"line of {len(line)} characters (at most {_MAX_INI_LINE})"
+            raise InventoryError(f"{source}:{lineno}: {reason}", path=source, line=lineno)
+        try:
+            section = _ini_line(builder, line, section, pending, lineno)
+        except _Invalid as exc:
+            raise InventoryError(f"{source}:{lineno}: {exc}", path=source, line=lineno) from None
+    if pending:
+        group, lineno = next(iter(pending.items()))
+        reason = f"section [{group}:vars] is not valid for undefined group {group!r}"
+        raise InventoryError(f"{source}:{lineno}: {reason}", path=source, line=lineno)
+    return builder
+
+
+# ---------------------------------------------------------------------------- YAML
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _yaml_section(group: str, key: str, value: Any) -> dict[Any, Any] | None:
+    """Normalize a group's vars/children/hosts entry to a mapping (a string means one key)."""
+    if isinstance(value, str):
+        return {value: None}
+    if value is not None and not isinstance(value, dict):
+        raise _Invalid(f"group {group!r}: {key!r} must be a mapping, got {_type_name(value)}")
+    return value
+
+
+def _yaml_hosts(builder: ParsedInventory, group: str, hosts: Mapping[Any, Any]) -> None:
+    for pattern, variables in hosts.items():
+        if variables is not None and not isinstance(variables, dict):
+            raise _Invalid(
+                f"host {str(pattern)!r} in group {group!r}: variables must be a mapping,"
+                f" got {_type_name(variables)}"
+            )
+        _add_hosts(builder, str(pattern), group, {str(k): v for k, v in (variables or {}).items()})
+
+
+def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str, ...]) -> bool:
+    """Read one group definition; return False when it is skipped (as Ansible does)."""
+    if name in stack:
+        raise _Invalid(f"adding group {name!r} to {stack[-1]!r} creates a dependency loop")
+    if body is not None and not isinstance(body, dict):
+        _log.warning("inventory: skipping %r: not a valid group definition", name)
+        return False
+    builder.add_group(name)
+    for key, value in (body or {}).items():
+        if key not in ("vars", "children", "hosts"):
+            _log.warning("inventory: group %r: skipping unexpected key %r", name, key)
+            continue
+        section = _yaml_section(name, key, value) or {}
+        if key == "vars":
+            for var, var_value in section.items():
+                builder.set_group_var(name, str(var), var_value)
+        elif key == "hosts":
+            _yaml_hosts(builder, name, section)
+        else:
+            for child, child_body in section.items():
+                if _yaml_group(builder, str(child), child_body, (*stack, name)):
+                    builder.add_child(name, str(child))
+    return True
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    try:
+        return limits.load_yaml(text)
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    except yaml.MarkedYAMLError as exc:
+        reason = exc.problem or exc.context or "syntax error"
+        if exc.problem_mark is None:
+            raise InventoryError(f"{source}: invalid YAML: {reason}", path=source) from exc
+        line = exc.problem_mark.line + 1
+        raise InventoryError(
+            f"{source}:{line}: invalid YAML: {reason}", path=source, line=line
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"{source}: invalid YAML: {exc}", path=source) from exc
+
+
+def _parse_yaml(data: Any, source: str) -> ParsedInventory:
+    builder = ParsedInventory()
+    try:
+        if data is None:
+            raise _Invalid("empty YAML inventory")
+        if not isinstance(data, dict):
+            raise _Invalid(f"a YAML inventory must be a mapping of groups, got {_type_name(data)}")
+        if "plugin" in data:
+            raise _Invalid("inventory plugin configurations are not supported")
+        for name, body in data.items():
+            _yaml_group(builder, str(name), body, ())
+    except _Invalid as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    return builder
+
+
+def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
+    """Return the data of an extensionless YAML inventory (a mapping of groups), else None."""
+    try:
+        data = limits.load_yaml(text)
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    except yaml.YAMLError:
+        return None
+    if (
+        isinstance(data, dict)
+        and data
+        and all(value is None or isinstance(value, dict) for value in data.values())
+    ):
+        return data
+    return None
+
+
+def parse_inventory_file(path: Path) -> ParsedInventory:
+    """Read an inventory file: ``.yml``, ``.yaml`` and ``.json`` are YAML, ``.ini`` is INI; any
+    other file is YAML when it parses as a mapping of groups (e.g. starts with ``all:``), and INI
+    otherwise.
+
+    Raises:
+        InventoryError: ``file:line: reason`` (or ``file: reason`` when no line applies).
+    """
+    source = str(path)
+    text = _read(path, source)
+    suffix = path.suffix.lower()
+    if suffix in _YAML_SUFFIXES:
+        return _parse_yaml(_load_yaml(text, source), source)
+    if suffix == ".ini":
+        return _parse_ini(text, source)
+    data = _sniff_yaml(text, source)
+    return _parse_ini(text, source) if data is None else _parse_yaml(data, source)
+
+
+def _read(path: Path, source: str) -> str:
+    try:
+        return limits.read_text(path, "inventory")  # utf-8-sig: editors on Windows may add a BOM
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"{source}: not UTF-8 text: {exc.reason}", path=source) from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InventoryError(f"{source}: cannot read inventory: {reason}", path=source) from exc

@@ -1,0 +1,435 @@
+"""One Docker host: the engine API, the host's files, and sockets to its ports. The only module
+that translates docker / requests / paramiko / socket / OS errors into :mod:`remediate.errors`.
+
+Targets: ``local`` (``DOCKER_HOST`` or the default socket), ``unix:///path``, and
+``ssh://[user@]host[:port]`` (one SSH connection for the engine API, SFTP and probe tunnels;
+see :mod:`remediate.host.ssh`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import os
+import socket
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any, Self
+
+from remediate.core.paths import HostPath
+from remediate.core.redaction import redact_text
+from remediate.errors import (
+    ApplyError,
+    ConnectError,
+    ContainerNotFound,
+    HostUnreachable,
+    InspectError,
+)
+from remediate.host.files import HostFiles, LocalFiles, SftpFiles
+from remediate.host.sshoptions import SshOptions
+
+Json = dict[str, Any]
+
+#: Oldest engine API remediate speaks (Debian 12's docker.io 20.10); the engine's own is used.
+_MIN_API_VERSION = "1.41"
+
+_SDK_IMPORT = threading.Lock()
+
+
+def docker_sdk() -> ModuleType:
+    """docker-py, imported without its own ``ssh://`` transport unless SSH is already loaded.
+
+    docker-py imports paramiko (and with it invoke) at import time for its ``ssh://`` adapter:
+    about 0.13 s that a local engine never needs. remediate reaches SSH hosts with its own adapter
+    (:func:`ssh_transport`), which loads paramiko when the first SSH host is opened.
+    """
+    with _SDK_IMPORT:
+        if "docker" in sys.modules or "paramiko" in sys.modules:
+            return importlib.import_module("docker")
+        sys.modules["paramiko"] = None  # type: ignore[assignment]  # docker.transport: ImportError
+        try:
+            return importlib.import_module("docker")
+        except ImportError:
+            pass  # a docker-py that needs paramiko to import at all: load it after all
+        finally:
+            del sys.modules["paramiko"]
+        return importlib.import_module("docker")
+
+
+def ssh_transport() -> ModuleType:
+    """:mod:`remediate.host.ssh` (paramiko, fabric); safe while another thread imports docker-py."""
+    with _SDK_IMPORT:
+        from remediate.host import ssh as transport
+    return transport
+
+
+class Connection:
+    """A lazily opened connection to one Docker host; use as a context manager.
+
+    Args:
+        target: ``local``, ``unix:///path/to/docker.sock`` or ``ssh://user@host:port``.
+        timeout: seconds for one API call.
+        ssh: SSH options (host keys, key file) for ``ssh://`` targets.
+        docker_host: engine socket on an SSH host when it is not the default.
+        label: name shown in output (default: the target).
+
+    Example::
+
+        with Connection("ssh://root@gpu-01") as conn:
+            names = [c["Name"] for c in conn.list_containers()]
+    """
+
+    def __init__(self, target: str = "local", *, timeout: float = 60.0, ssh: SshOptions | None = None,
+                 docker_host: str | None = None, label: str | None = None) -> None:
+        if not target.startswith(("unix://", "ssh://")) and target != "local":
+            raise ConnectError(f"{target}: unsupported host (use local, unix:///path or ssh://user@host:port)",
+                               host=target)
+        self.target = target
+        self.timeout = timeout
+        self.ssh_options = ssh or SshOptions()
+        self.docker_host = docker_host
+        self._label = label
+        self._client: Any = None
+        self._ssh: Any = None
+        self._sftp: Any = None
+        self._files: HostFiles | None = None
+        self._info: Json | None = None
+
+    @property
+    def label(self) -> str:
+        """Short host label for output."""
+        return self._label or self.target
+
+    @property
+    def is_remote(self) -> bool:
+        """True for an SSH host."""
+        return self.target.startswith("ssh://")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the engine, SFTP and SSH connections (safe to call twice)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._sftp is not None:
+            self._sftp.close()
+            self._sftp = None
+        self._files = None
+        if self._ssh is not None:
+            self._ssh.close()
+            self._ssh = None
+
+    @property
+    def api_version(self) -> str:
+        """The engine API version negotiated with this host's engine (``"1.41"``)."""
+        return str(self.api.api_version)
+
+    @property
+    def ssh(self) -> Any:
+        """The open fabric Connection of an SSH host (opened on first use)."""
+        if self._ssh is None:
+            url = urllib.parse.urlparse(self.target)
+            self._ssh = ssh_transport().open_ssh(url.hostname or "", port=url.port, user=url.username,
+                                                 options=self.ssh_options, label=self.label)
+        return self._ssh
+
+    @property
+    def api(self) -> Any:
+        """The low-level ``docker.APIClient`` (opened on first use)."""
+        if self._client is None:
+            self._client = self._open()
+        return self._client
+
+    def _open(self) -> Any:
+        docker = docker_sdk()  # deferred: keeps `remediate --help` fast
+        if self.is_remote:
+            client = docker.APIClient(base_url="unix:///var/run/docker.sock", version=_MIN_API_VERSION,
+                                      timeout=self.timeout)
+            adapter = ssh_transport().DialStdioAdapter(self.ssh.transport, docker_host=self.docker_host,
+                                                       timeout=self.timeout)
+            client.mount("http+docker://ssh", adapter)
+            client.base_url = "http+docker://ssh"
+        else:
+            base_url = self.target if self.target != "local" else (
+                os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+            if not base_url.startswith("unix://"):
+                raise ConnectError(f"{self.label}: unsupported DOCKER_HOST {base_url!r} (use unix:// or ssh://)",
+                                   host=self.label)
+            self._check_socket(base_url.removeprefix("unix://"))
+            client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout)
+        try:
+            with self.errors(during="version"):
+                # Negotiate like version="auto" does, but close the client if the engine is not there.
+                client._version = str(client.version(api_version=False)["ApiVersion"])
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _check_socket(self, path: str) -> None:
+        # docker-py leaks its socket when a unix connect fails; find out first, with our own.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(path)
+            except OSError as exc:
+                raise HostUnreachable(f"{self.label}: cannot reach the Docker engine at {path} ({exc.strerror})",
+                                      host=self.label) from exc
+
+    @contextlib.contextmanager
+    def errors(self, container: str | None = None, *, during: str = "") -> Iterator[None]:
+        """Translate library errors raised in the block into remediate errors."""
+        import requests.exceptions
+
+        docker = docker_sdk()
+
+        what = f"{during}: " if during else ""
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFound(f"{self.label}: {what}{_engine_text(exc)}", host=self.label,
+                                    container=container) from exc
+        except docker.errors.APIError as exc:
+            raise InspectError(f"{self.label}: {what}{_engine_text(exc)}", host=self.label,
+                               container=container) from exc
+        except docker.errors.DockerException as exc:
+            raise HostUnreachable(f"{self.label}: cannot reach the Docker engine ({_first_line(exc)})",
+                                  host=self.label) from exc
+        except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
+            raise HostUnreachable(f"{self.label}: cannot reach the Docker engine ({_first_line(exc)})",
+                                  host=self.label) from exc
+        except requests.exceptions.RequestException as exc:
+            raise HostUnreachable(f"{self.label}: {what}{_first_line(exc)}", host=self.label) from exc
+
+    # ----------------------------------------------------------------- engine reads
+
+    def info(self) -> Json:
+        """``docker info`` (asked once per connection)."""
+        if self._info is None:
+            with self.errors(during="info"):
+                self._info = dict(self.api.info())
+        return self._info
+
+    @property
+    def engine_id(self) -> str:
+        """A stable key of this engine (host name + hash of its ID and data root): one journal and
+        one lock per engine, also when several engines share a disk or a trust key."""
+        info = self.info()
+        digest = hashlib.sha256(f"{info.get('ID')}|{info.get('Name')}|{info.get('DockerRootDir')}".encode())
+        name = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in str(info.get("Name") or "engine"))
+        return f"{name}-{digest.hexdigest()[:10]}"
+
+    def list_containers(self) -> list[Json]:
+        """Summaries of every container (running or not), each with its own ``Name`` added.
+
+        The engine's ``Names`` also lists the aliases other containers ``--link`` it by
+        (``/other/alias``), in no fixed order; ``Name`` is the container's own (no leading slash).
+        """
+        with self.errors(during="list containers"):
+            summaries = list(self.api.containers(all=True))
+        for summary in summaries:
+            names = [str(n) for n in summary.get("Names") or []]
+            summary["Name"] = next((n.lstrip("/") for n in names if n.count("/") == 1), "")
+        return summaries
+
+    def inspect_container(self, ref: str) -> Json:
+        """``docker inspect`` of a container by id or name."""
+        with self.errors(ref, during=f"inspect {ref}"):
+            return dict(self.api.inspect_container(ref))
+
+    def find_container(self, ref: str) -> Json | None:
+        """``docker inspect`` of a container, or None when there is none by that id or name (it may
+        have gone between a listing and this call)."""
+        try:
+            return self.inspect_container(ref)
+        except ContainerNotFound:
+            return None
+
+    def inspect_image(self, ref: str) -> Json | None:
+        """``docker image inspect``, or None when the image is gone."""
+        try:
+            with self.errors(during=f"inspect image {ref}"):
+                return dict(self.api.inspect_image(ref))
+        except ContainerNotFound:
+            return None
+
+    # ----------------------------------------------------------------- engine writes
+
+    def create(self, body: Json, name: str, platform: str | None = None) -> str:
+        """Create a container from a full create body; returns its id."""
+        with self.errors(name, during=f"create {name}"):
+            # create_container_from_config posts the body as is: no proxy env injected.
+            result = self.api.create_container_from_config(body, name=name, platform=platform)
+        return str(result["Id"])
+
+    def connect_network(self, container: str, network: str, endpoint: Json) -> None:
+        """Attach a container to a network with its aliases, static IPs and links."""
+        ipam = endpoint.get("IPAMConfig") or {}
+        with self.errors(container, during=f"connect {container} to {network}"):
+            self.api.connect_container_to_network(
+                container, network,
+                aliases=endpoint.get("Aliases"), links=_links_dict(endpoint.get("Links")),
+                ipv4_address=ipam.get("IPv4Address"), ipv6_address=ipam.get("IPv6Address"),
+                link_local_ips=ipam.get("LinkLocalIPs"), driver_opt=endpoint.get("DriverOpts"),
+            )
+
+    def start(self, container: str) -> None:
+        """Start a container."""
+        with self.errors(container, during=f"start {container}"):
+            self.api.start(container)
+
+    def stop(self, container: str, timeout: int | None = None) -> None:
+        """Stop a container (``timeout`` seconds before SIGKILL; None: its own stop timeout)."""
+        with self.errors(container, during=f"stop {container}"):
+            self.api.stop(container, timeout=timeout)
+
+    def rename(self, container: str, name: str) -> None:
+        """Rename a container."""
+        with self.errors(container, during=f"rename {container} to {name}"):
+            self.api.rename(container, name)
+
+    def remove(self, container: str, *, missing_ok: bool = False) -> None:
+        """Force-remove a container (its named and anonymous volumes are kept)."""
+        try:
+            with self.errors(container, during=f"remove {container}"):
+                self.api.remove_container(container, force=True, v=False)
+        except ContainerNotFound:
+            if not missing_ok:
+                raise
+
+    def set_restart_policy(self, container: str, policy: Json) -> None:
+        """``docker update --restart`` (in place)."""
+        with self.errors(container, during=f"update {container}"):
+            self.api.update_container(container, restart_policy=policy)
+
+    # ----------------------------------------------------------------- host files
+
+    @property
+    def files(self) -> HostFiles:
+        """File access on the Docker host: this machine's, or the SSH host's over one SFTP session."""
+        if self._files is None:
+            if self.is_remote:
+                with self._ssh_errors("open SFTP"):
+                    self._sftp = self.ssh.sftp()
+                self._files = SftpFiles(self._sftp)
+            else:
+                self._files = LocalFiles()
+        return self._files
+
+    def read_path(self, path: str) -> HostPath:
+        """What is at ``path`` on the Docker host."""
+        with self._file_errors("read", path):
+            return self.files.read(path)
+
+    def write_file(self, path: str, content: bytes, mode: int) -> None:
+        """Write a file atomically (temp file + rename), creating parent directories."""
+        with self._file_errors("write", path):
+            self.files.write(path, content, mode)
+
+    def append_file(self, path: str, data: bytes) -> None:
+        """Append to a file (created 0600 with its directories if missing), flushed to disk."""
+        with self._file_errors("append to", path):
+            self.files.append(path, data)
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create a file only if it does not exist; returns False when it already exists."""
+        with self._file_errors("create", path):
+            return self.files.create_exclusive(path, data)
+
+    def remove_file(self, path: str) -> None:
+        """Remove a file if it exists."""
+        with self._file_errors("remove", path):
+            self.files.remove(path)
+
+    def rename_file(self, path: str, new_path: str) -> None:
+        """Rename a file on the Docker host (replacing ``new_path``)."""
+        with self._file_errors("rename", path):
+            self.files.rename(path, new_path)
+
+    def list_dir(self, directory: str) -> list[str]:
+        """Names in a directory on the Docker host; empty when it does not exist."""
+        with self._file_errors("list", directory):
+            return self.files.list_dir(directory)
+
+    @contextlib.contextmanager
+    def _file_errors(self, verb: str, path: str) -> Iterator[None]:
+        with self._ssh_errors(f"{verb} {path}"):
+            try:
+                yield
+            except OSError as exc:
+                raise ApplyError(f"{self.label}: cannot {verb} {path}: {exc.strerror or exc}",
+                                 host=self.label) from exc
+
+    @contextlib.contextmanager
+    def _ssh_errors(self, during: str) -> Iterator[None]:
+        if not self.is_remote:  # local files: no paramiko to load (about 0.1 s)
+            yield
+            return
+        paramiko = ssh_transport().paramiko
+        try:
+            yield
+        except (paramiko.SSHException, EOFError, ConnectionError) as exc:
+            raise HostUnreachable(f"{self.label}: {during}: SSH connection lost ({exc})", host=self.label) from exc
+
+    # ----------------------------------------------------------------- probes
+
+    def open_socket(self, host_ip: str, port: int, timeout: float) -> Any:
+        """A connected socket to ``host_ip:port`` as seen from the Docker host (through SSH if remote)."""
+        if not self.is_remote:
+            return socket.create_connection((host_ip, port), timeout=timeout)
+        with self._ssh_errors(f"tunnel to {host_ip}:{port}"):
+            channel = self.ssh.transport.open_channel("direct-tcpip", (host_ip, port), ("127.0.0.1", 0),
+                                                      timeout=timeout)
+        channel.settimeout(timeout)
+        return channel
+
+    # ----------------------------------------------------------------- diagnosis reads
+
+    def exec(self, container: str, cmd: list[str]) -> tuple[int, str]:
+        """Run ``cmd`` in a running container (``docker exec``, no shell, no TTY).
+
+        Returns:
+            ``(exit code, stdout+stderr)``; 126/127 when the program is missing in the image.
+
+        Raises:
+            ContainerNotFound: no such container.
+            InspectError: the engine refused (e.g. the container is not running).
+        """
+        with self.errors(container, during=f"exec in {container}"):
+            exec_id = self.api.exec_create(container, cmd, stdout=True, stderr=True, tty=False)["Id"]
+            output = self.api.exec_start(exec_id, tty=False, demux=False) or b""
+            code = self.api.exec_inspect(exec_id).get("ExitCode")
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+        return (int(code) if code is not None else -1), text
+
+    def logs(self, container: str, *, tail: int = 20) -> str:
+        """The last ``tail`` lines of a container's stdout and stderr."""
+        with self.errors(container, during=f"logs of {container}"):
+            data = self.api.logs(container, stdout=True, stderr=True, tail=tail)
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+def _links_dict(links: list[str] | None) -> dict[str, str] | None:
+    if not links:
+        return None
+    pairs = (link.partition(":") for link in links)
+    return {name: alias or name for name, _, alias in pairs}
+
+
+def _engine_text(exc: Any) -> str:
+    """What the engine said, with its secret shapes masked (it may echo an env value or a command)."""
+    return redact_text(str(exc.explanation or exc))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return redact_text(text[0]) if text else exc.__class__.__name__

@@ -1,0 +1,2 @@
+"""Views of plans and results for people and programs: JSON-ready data, diffs and Markdown reports,
+all redacted."""

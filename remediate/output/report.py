@@ -1,0 +1,215 @@
+"""JSON-ready views of plans and results. Every view here is redacted by :mod:`remediate.core.redaction`
+(the container's config before it is rendered, the values of secret vars wherever they were
+rendered into the plan), so secret values never reach a terminal, a file or a log.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from remediate.core import compose
+from remediate.core.planner import ContainerPlan, FileWrite, Plan
+from remediate.core.redaction import (
+    mask_json,
+    mask_values,
+    redact_mapping,
+    redact_text,
+    redact_value,
+    secret_values,
+)
+from remediate.core.results import HostResult
+from remediate.core.runview import RunView, run_view
+from remediate.core.spec import ContainerSpec
+
+Json = dict[str, Any]
+
+# --------------------------------------------------------------------------- views
+
+def shown_run_view(spec: ContainerSpec, engine_api: str | None = None, secrets: Sequence[str] = ()) -> RunView:
+    """The ``docker run`` view of a spec with secrets masked (and the literal ``secrets`` values)."""
+    return run_view(spec, engine_api=engine_api, redact=True, secrets=secrets)
+
+
+def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None = None,
+             secrets: Sequence[str] = ()) -> list[str]:
+    """Line diff of two specs' ``docker run`` views: ``"  "`` same, ``"- "`` removed, ``"+ "`` added."""
+    old = shown_run_view(before, engine_api, secrets).lines()
+    new = shown_run_view(after, engine_api, secrets).lines()
+    return [line for line in difflib.ndiff(old, new) if line.startswith(("  ", "- ", "+ "))]
+
+
+def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
+    """Unified diff of a file write (a new file is all ``+``), secret shapes and values masked."""
+    before = (write.before or b"").decode("utf-8", "replace").splitlines(keepends=False)
+    after = write.content.decode("utf-8", "replace").splitlines(keepends=False)
+    label_from = write.path if write.before is not None else "/dev/null"
+    lines = list(difflib.unified_diff(before, after, label_from, write.path, lineterm=""))
+    if write.before_mode is not None and write.before_mode != write.mode:
+        lines.append(f"mode {write.before_mode:04o} -> {write.mode:04o}")
+    return [mask_values(redact_text(line), secrets) for line in lines]
+
+
+def _compose_json(cp: ContainerPlan) -> Json | None:
+    found = compose.owner(cp.before.config.get("Labels"))
+    return found.to_json() if found else None
+
+
+def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secrets: Sequence[str] = (),
+                        file_users: Mapping[str, tuple[str, ...]] | None = None) -> Json:
+    """JSON-ready view of one container's plan (secrets masked, and the literal ``secrets`` values:
+    those of the plan's secret vars, see :func:`remediate.core.redaction.secret_values`); ``file_users``
+    (from :meth:`Plan.file_users`) names the other planned containers that need each of its files."""
+    users = file_users or {}
+    before, after = shown_run_view(cp.before, engine_api, secrets), shown_run_view(cp.after, engine_api, secrets)
+    data: Json = {
+        "container": cp.name,
+        "id": cp.id[:12],
+        "action": cp.action,
+        "fingerprint": cp.fingerprint,
+        "changes": [
+            {"field": c.field, "action": c.action, "reason": c.reason,
+             "before": _shown(c.field, c.before), "after": _shown(c.field, c.after)}
+            for c in cp.changes
+        ],
+        "run_before": before.lines(),
+        "run_after": after.lines(),
+        "diff": run_diff(cp.before, cp.after, engine_api, secrets),
+        "shell_before": before.commands(),
+        "shell_after": after.commands(),
+        "files": [
+            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets),
+             "shared_with": [n for n in users.get(f.path, ()) if n != cp.name]}
+            for f in cp.files
+        ],
+        "compose": _compose_json(cp),
+        "dependents": list(cp.dependents),
+        "notes": list(cp.notes),
+        "verify": [f"http {p.method} {p.path} on port {p.port} -> {p.status}"
+                   + (f" containing {p.contains!r}" if p.contains else "") for p in cp.verify],
+    }
+    result: Json = mask_json(data, secrets)
+    return result
+
+
+def plan_json(plan: Plan) -> Json:
+    """JSON-ready view of a plan (secrets masked)."""
+    secrets = secret_values(plan.vars)
+    return {
+        "playbook": plan.playbook,
+        "host": plan.host,
+        "vars": redact_mapping(plan.vars),
+        "containers": [container_plan_json(cp, plan.engine_api, secrets, plan.file_users()) for cp in plan.containers],
+        "changed": len(plan.changed),
+    }
+
+
+def after_message(plan: Plan) -> str | None:
+    """The playbook's ``after`` text for this plan, with the values of secret vars masked."""
+    return mask_values(plan.after_message, secret_values(plan.vars)) if plan.after_message else None
+
+
+def result_json(result: HostResult) -> Json:
+    """JSON-ready view of an apply result (secrets masked)."""
+    secrets = secret_values(result.plan.vars)
+    data: Json = {
+        "host": result.host,
+        "ok": result.ok,
+        "seconds": round(result.seconds, 3),
+        "plan": plan_json(result.plan),
+        "containers": [
+            {"container": c.name, "action": c.action, "id_before": c.id_before[:12],
+             "id_after": (c.id_after or "")[:12] or None, "backup": c.backup,
+             "error": redact_text(c.error) if c.error else None,
+             "checks": [{"name": p.name, "ok": p.ok, "evidence": p.evidence,
+                         "attempts": p.attempts} for p in c.checks],
+             "manual_steps": [redact_text(s) for s in c.manual_steps],
+             "logs": [redact_text(line) for line in c.logs],
+             "seconds": round(c.seconds, 3)}
+            for c in result.containers
+        ],
+    }
+    data["containers"] = mask_json(data["containers"], secrets)
+    return data
+
+
+def _shown(field: str, value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    name = field.split(".", 1)[1] if "." in field else field
+    return redact_value(name, str(value))
+
+
+# --------------------------------------------------------------------------- Markdown report
+
+def markdown_report(data: Mapping[str, Any]) -> str:
+    """A shareable Markdown record of a run (from already-redacted JSON data).
+
+    Readable on a ticket without the tool: what ran, where, what changed (``docker run`` lines
+    before/after, file diffs), how it was verified, and the result.
+    """
+    lines = [f"# remediate report: {data.get('playbook')} ({data.get('mode')})", ""]
+    lines += [f"- tool: {data.get('tool')}", f"- started: {data.get('started')}",
+              f"- finished: {data.get('finished')}", f"- hosts: {len(data.get('hosts') or [])}", ""]
+    if data.get("description"):
+        lines += [f"> {' '.join(str(data['description']).split())}", ""]
+    lines += ["## Summary", "", "| host | status | containers changed | time |", "|---|---|---|---|"]
+    for host in data.get("hosts") or []:
+        changed = (host.get("plan") or {}).get("changed", "-")
+        lines.append(f"| {host['host']} | {host['status']} | {changed} | {host['seconds']:.1f} s |")
+    first_plan = next((h["plan"] for h in data.get("hosts") or [] if h.get("plan")), None)
+    if first_plan and first_plan.get("vars"):
+        lines += ["", "## Variables", "", "| name | value |", "|---|---|"]
+        lines += [f"| {k} | `{v}` |" for k, v in first_plan["vars"].items()]
+    for host in data.get("hosts") or []:
+        lines += ["", f"## Host {host['host']}: {host['status']}", ""]
+        if host.get("error"):
+            lines += [f"Error: {host['error']}", ""]
+        results = {c["container"]: c for c in ((host.get("result") or {}).get("containers") or [])}
+        for cp in (host.get("plan") or {}).get("containers") or []:
+            lines += _container_markdown(cp, results.get(cp["container"]))
+    return "\n".join(lines) + "\n"
+
+
+def _script(run_lines: list[str]) -> list[str]:
+    """``docker run`` lines as a shell script: the options continued with backslashes, then the
+    ``docker network connect`` commands and remarks on their own lines."""
+    run = [x for x in run_lines if not x.startswith(("docker ", "# "))]
+    rest = [x for x in run_lines if x.startswith(("docker ", "# "))]
+    return ["docker run -d \\", *[f"  {x.strip()} \\" for x in run[:-1]], f"  {run[-1].strip()}", *rest]
+
+
+def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None) -> list[str]:
+    lines = [f"### {cp['container']} ({cp['id']}): {cp['action']}", ""]
+    for change in cp.get("changes") or []:
+        if change["action"] == "noop":
+            lines.append(f"- `{change['field']}`: no change ({change['reason']})")
+        else:
+            lines.append(f"- `{change['field']}`: `{change['before']}` -> `{change['after']}`")
+    for note in cp.get("notes") or []:
+        lines.append(f"- note: {note}")
+    if cp["action"] == "recreate":
+        lines += ["", "Before:", "", "```sh", *_script(cp["run_before"]), "```",
+                  "", "After:", "", "```sh", *_script(cp["run_after"]), "```",
+                  "", "Diff:", "", "```diff", *[x if x[0] in "+-" else " " + x[1:] for x in cp["diff"]], "```"]
+    for write in cp.get("files") or []:
+        if write.get("changed"):
+            lines += ["", f"File `{write['path']}` (mode {write['mode']}):", "", "```diff", *write["diff"], "```"]
+    if cp.get("verify"):
+        lines += ["", "Verify: " + "; ".join(cp["verify"])]
+    if result is not None:
+        lines += ["", f"Result: **{result['action']}** in {result['seconds']:.1f} s"
+                  + (f", new id {result['id_after']}" if result.get("id_after") else "")
+                  + (f", backup `{result['backup']}`" if result.get("backup") else "")]
+        if result.get("error"):
+            lines.append(f"Error: {result['error']}")
+        for check in result.get("checks") or []:
+            lines.append(f"- {'✔' if check['ok'] else '✘'} {check['name']}: {check['evidence']}")
+        for step in result.get("manual_steps") or []:
+            lines.append(f"- manual: `{step}`")
+        if result.get("logs"):
+            # Four backticks: a log line holding a fence cannot end the block early.
+            lines += ["", "Last log lines of the new container (before it was removed):", "", "````",
+                      *result["logs"], "````"]
+    return [*lines, ""]

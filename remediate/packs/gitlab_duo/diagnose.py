@@ -1,0 +1,215 @@
+"""Diagnosis: read-only checks of a GitLab Duo Self-Hosted deployment on one Docker host.
+
+For every AI gateway and vLLM container, run the checks of the troubleshooting guide
+(:mod:`remediate.packs.gitlab_duo.checks` lists them and how each is detected) and return :class:`Finding`
+values: pass / warn / fail, the evidence, and the playbook that fixes a failure. Duo Chat error
+codes map to an explanation, the related checks and the playbooks that may fix them. Works on
+any :class:`~remediate.host.connection.Connection`, local or remote; nothing is changed.
+
+Example::
+
+    with Connection("local") as conn:
+        findings = diagnose(conn, error_code="A1003")
+    print(json.dumps(findings_json(findings, error_code="A1003"), indent=2))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from remediate.core.planner import Observed, facts_of, is_remediate_copy
+from remediate.core.playbook import Selector
+from remediate.errors import ContainerNotFound
+from remediate.host.connection import Connection
+from remediate.packs.gitlab_duo.checks import (
+    SELF_SIGN,
+    Context,
+    Finding,
+    Kind,
+    engine_arch,
+    gateway_checks,
+    self_sign_check,
+    vllm_checks,
+)
+
+__all__ = ["DEFAULT_MODEL_NAME", "ERROR_CODES", "ErrorCode", "Finding", "diagnose", "explain", "failed",
+           "findings_json"]
+
+Json = dict[str, Any]
+
+#: The model name the gateway sends to vLLM when a self-hosted model has no identifier.
+DEFAULT_MODEL_NAME = "mistral"
+
+GATEWAY_SELECTORS = (Selector.model_validate({"image": "*model-gateway*"}),
+                     Selector.model_validate({"env": "AIGW_*"}))
+VLLM_SELECTORS = (
+    Selector.model_validate({"image": "vllm/vllm-openai*"}),
+    Selector.model_validate({"command": "*vllm serve*"}),
+    Selector.model_validate({"command": "*vllm.entrypoints.openai.api_server*"}),
+)
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """A Duo Chat error code: its message, what it means, and where to look."""
+
+    code: str
+    message: str
+    meaning: str
+    checks: tuple[str, ...]
+    playbooks: tuple[str, ...]
+
+
+_SORRY_TIME = "I'm sorry, I couldn't respond in time. Please try again. Error code: "
+_SORRY_GEN = "I'm sorry, I can't generate a response. Please try again. Error code: "
+
+ERROR_CODES: dict[str, ErrorCode] = {
+    "A1000": ErrorCode(
+        "A1000", _SORRY_TIME + "A1000",
+        "A timeout during processing: GitLab gave up waiting for the AI gateway (the model answered "
+        "too slowly, or the gateway's request to it timed out, AIGW_DUO_CHAT__MODEL_REQUEST_TIMEOUT, "
+        "30 s by default). Try again; if it persists, check the model server's load and health.",
+        ("state", "health", "served-model"), ()),
+    "A1001": ErrorCode(
+        "A1001", _SORRY_GEN + "A1001",
+        "GitLab could not connect to the AI gateway: the gateway is down or crash-looping, its port "
+        "is not published, or the network between GitLab and the gateway blocks it. Check that "
+        "GitLab's AI gateway URL points at this host and port, and run "
+        "gitlab-rake \"gitlab:duo:verify_self_hosted_setup\" on the GitLab host.",
+        ("state", "platform", "healthz", "host-network-ports"),
+        ("fix-image-platform", "fix-gateway-host-network")),
+    "A1002": ErrorCode(
+        "A1002", _SORRY_TIME + "A1002",
+        "No events came back from the AI gateway, or GitLab could not parse them: the gateway's "
+        "request to the model or to GitLab failed. Check the AI gateway logs (docker logs) for "
+        "the model's or the authentication error.",
+        ("custom-models", "gitlab-url", "ca-bundle", "served-model", "chat-template", "api-key"),
+        ("enable-custom-models", "fix-vllm-404", "fix-gitlab-url", "fix-ssl-ca-bundle")),
+    "A1003": ErrorCode(
+        "A1003", _SORRY_TIME + "A1003",
+        "Streaming from the model to the AI gateway fails (usually a model deployment issue). "
+        "Disabling streaming in the gateway validates the connection and works around it.",
+        ("streaming", "served-model", "chat-template"),
+        ("fix-streaming-a1003", "fix-vllm-404")),
+    "A9999": ErrorCode(
+        "A9999", _SORRY_GEN + "A9999",
+        "An unknown error in the ReAct agent. Try again; if it persists, read the AI gateway logs "
+        "and report it to GitLab support. The checks below rule out the known causes.",
+        (), ()),
+}
+
+
+def explain(code: str) -> ErrorCode:
+    """The explanation of a Duo Chat error code (case-insensitive).
+
+    Raises:
+        ValueError: an unknown code.
+    """
+    try:
+        return ERROR_CODES[code.strip().upper()]
+    except KeyError:
+        raise ValueError(f"unknown Duo Chat error code {code!r} (known: {', '.join(ERROR_CODES)})") from None
+
+
+def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
+             containers: Sequence[str] = ()) -> list[Finding]:
+    """Run every check on the AI gateway and vLLM containers of one Docker host. Reads only.
+
+    Args:
+        conn: the host (local or remote; HTTP probes go through ``conn.open_socket``).
+        error_code: a Duo Chat error code (``A1003`` ...); adds the checks specific to it.
+        model_name: the model name the gateway sends to vLLM (the served name it needs).
+        containers: only these container names or ids (each must exist).
+
+    Returns:
+        Findings ordered by container, then check.
+
+    Raises:
+        ValueError: an unknown error code.
+        ContainerNotFound: a name in ``containers`` does not exist.
+        ConnectError: the engine cannot be reached.
+    """
+    code = explain(error_code) if error_code else None
+    observed = _observe(conn)
+    if containers:
+        by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
+        missing = [ref for ref in containers if ref not in by_ref]
+        if missing:
+            raise ContainerNotFound(f"{conn.label}: no container named {missing[0]}", host=conn.label,
+                                    container=missing[0])
+        wanted = {by_ref[ref].id for ref in containers}
+        observed = [obs for obs in observed if obs.id in wanted]
+    ctx = Context(conn, model_name, streaming=code is not None and code.code == "A1003",
+                  engine_arch=engine_arch(conn))
+    findings: list[Finding] = []
+    for obs in observed:
+        kind = _kind(obs)
+        if kind == "ai-gateway":
+            findings.extend(gateway_checks(ctx, obs))
+        elif kind == "vllm":
+            findings.extend(vllm_checks(ctx, obs))
+        elif SELF_SIGN in facts_of(obs).env:
+            findings.append(self_sign_check(obs, "other"))
+    return findings
+
+
+def failed(findings: Iterable[Finding]) -> bool:
+    """True when some finding has status ``fail``."""
+    return any(f.status == "fail" for f in findings)
+
+
+def findings_json(findings: Sequence[Finding], *, error_code: str | None = None,
+                  host: str | None = None) -> Json:
+    """JSON-ready view of a diagnosis (evidence already redacted)."""
+    code = explain(error_code) if error_code else None
+    counts = {s: sum(1 for f in findings if f.status == s) for s in ("pass", "warn", "fail")}
+    return {
+        "host": host,
+        "ok": not failed(findings),
+        "counts": counts,
+        "error": None if code is None else {
+            "code": code.code, "message": code.message, "meaning": code.meaning,
+            "checks": list(code.checks), "playbooks": list(code.playbooks),
+            "not_passing": sorted({f.check for f in findings
+                                   if f.check in code.checks and f.status != "pass"}),
+        },
+        "findings": [{"container": f.container, "kind": f.kind, "check": f.check, "status": f.status,
+                      "evidence": f.evidence, "fix": f.fix} for f in findings],
+    }
+
+
+# --------------------------------------------------------------------------- observation
+
+def _observe(conn: Connection) -> list[Observed]:
+    observed = []
+    images: dict[str, Json | None] = {}
+    for summary in conn.list_containers():
+        inspect = conn.find_container(str(summary["Id"]))
+        if inspect is None:
+            continue  # removed while we looked
+        name = str(inspect.get("Name", "")).lstrip("/")
+        if is_remediate_copy(name):
+            continue  # remediate's own parked or staged copies
+        image_id = str(inspect.get("Image", ""))
+        if image_id not in images:
+            images[image_id] = conn.inspect_image(image_id)
+        observed.append(Observed(inspect, images[image_id]))
+    return sorted(observed, key=lambda o: o.name)
+
+
+def _kind(obs: Observed) -> Kind:
+    facts = facts_of(obs)
+    labels = ((obs.inspect.get("Config") or {}).get("Labels")) or {}
+    command = " ".join(facts.command)
+
+    def hit(selectors: Iterable[Selector]) -> bool:
+        return any(s.matches(image=facts.image, name=facts.name, labels=labels, command=command,
+                             env_names=facts.env) for s in selectors)
+
+    if hit(VLLM_SELECTORS):
+        return "vllm"
+    if hit(GATEWAY_SELECTORS):
+        return "ai-gateway"
+    return "other"
