@@ -21,14 +21,19 @@ __version__ = "0.1.0"
 #: Where each public name lives (loaded on first access; mypy reads the imports below instead).
 _EXPORTS = {
     "Playbook": "remediate.core.playbook",
+    "Selector": "remediate.core.playbook",
     "load_playbook": "remediate.core.playbook",
     "parse_extra_vars": "remediate.core.playbook",
     "resolve_vars": "remediate.core.playbook",
     "Change": "remediate.core.planner",
+    "ChangeAction": "remediate.core.planner",
+    "ContainerAction": "remediate.core.planner",
     "ContainerPlan": "remediate.core.planner",
+    "FileWrite": "remediate.core.planner",
     "Observed": "remediate.core.planner",
     "Plan": "remediate.core.planner",
     "plan": "remediate.core.planner",
+    "HostPath": "remediate.core.paths",
     "Action": "remediate.core.results",
     "ContainerResult": "remediate.core.results",
     "HostResult": "remediate.core.results",
@@ -65,6 +70,7 @@ _EXPORTS = {
     "Target": "remediate.fleet.rollout",
     "rollout": "remediate.fleet.rollout",
     "Connection": "remediate.host.connection",
+    "HostFiles": "remediate.host.files",
     "SshOptions": "remediate.host.sshoptions",
 }
 
@@ -73,15 +79,20 @@ __all__ = [
     "ApplyError",
     "AuthFailed",
     "Change",
+    "ChangeAction",
     "ConnectError",
     "Connection",
+    "ContainerAction",
     "ContainerNotFound",
     "ContainerPlan",
     "ContainerResult",
     "ContainerSpec",
+    "FileWrite",
     "Host",
+    "HostFiles",
     "HostKeyRejected",
     "HostOutcome",
+    "HostPath",
     "HostResult",
     "HostUnreachable",
     "InspectError",
@@ -102,6 +113,7 @@ __all__ = [
     "RollbackFailed",
     "RolloutError",
     "RolloutResult",
+    "Selector",
     "SshOptions",
     "Target",
     "__version__",
@@ -119,11 +131,23 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
+    from remediate.core.paths import (
+        HostPath as HostPath,
+    )
     from remediate.core.planner import (
         Change as Change,
     )
     from remediate.core.planner import (
+        ChangeAction as ChangeAction,
+    )
+    from remediate.core.planner import (
+        ContainerAction as ContainerAction,
+    )
+    from remediate.core.planner import (
         ContainerPlan as ContainerPlan,
+    )
+    from remediate.core.planner import (
+        FileWrite as FileWrite,
     )
     from remediate.core.planner import (
         Observed as Observed,
@@ -136,6 +160,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.core.playbook import (
         Playbook as Playbook,
+    )
+    from remediate.core.playbook import (
+        Selector as Selector,
     )
     from remediate.core.playbook import (
         load_playbook as load_playbook,
@@ -253,6 +280,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.host.connection import (
         Connection as Connection,
+    )
+    from remediate.host.files import (
+        HostFiles as HostFiles,
     )
     from remediate.host.sshoptions import (
         SshOptions as SshOptions,
