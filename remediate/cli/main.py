@@ -603,9 +603,12 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
 @click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--gitlab-host", metavar="ssh://USER@HOST", help="Also run the GitLab host's own checks over SSH.")
+@click.option("--model-endpoint", "model_endpoints", multiple=True, metavar="URL",
+              help="A model endpoint the gateway must reach, checked from inside it (repeatable; "
+                   "default: the vLLM containers found, as localhost endpoints).")
 @_host_options
 def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
-                 gitlab_host: str | None, **where: Any) -> None:
+                 gitlab_host: str | None, model_endpoints: tuple[str, ...], **where: Any) -> None:
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
     Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
@@ -621,7 +624,8 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
         while True:
             try:
                 conn = next(connections)
-                findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers)
+                findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers,
+                                               model_endpoints=model_endpoints)
             except StopIteration:
                 break
             except ConnectError as exc:
