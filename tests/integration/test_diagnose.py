@@ -337,3 +337,14 @@ def test_bad_input_exits_2(cli: Cli, lab: Lab) -> None:
     assert cli("diagnose", "--error", "A4242")[0] == 2
     code, out = cli("diagnose", "--container", lab.name("does-not-exist"))
     assert code == 2 and "no container named" in out
+
+
+def test_a_misspelled_container_names_the_close_one(cli: Cli, lab: Lab) -> None:
+    box = lab.busybox("did-you-mean", {"AIGW_LOGGING__LEVEL": "info"})
+    typo = box["name"].replace("did-you-mean", "did-you-maen")
+
+    for args in (["diagnose"], ["apply", "fix-streaming-a1003", "--dry-run"]):
+        code, out = cli(*args, "--container", typo)
+
+        assert code == 2, out
+        assert f"no container named {typo}; did you mean {box['name']}?" in out

@@ -21,6 +21,7 @@ from typing import Any
 
 from remediate.core.planner import Observed, facts_of, is_remediate_copy
 from remediate.core.playbook import Selector
+from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound
 from remediate.host.connection import Connection
 from remediate.packs.gitlab_duo.checks import (
@@ -142,7 +143,8 @@ def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str
         by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
         missing = [ref for ref in containers if ref not in by_ref]
         if missing:
-            raise ContainerNotFound(f"{conn.label}: no container named {missing[0]}", host=conn.label,
+            hint = did_you_mean(missing[0], (obs.name for obs in observed))
+            raise ContainerNotFound(f"{conn.label}: no container named {missing[0]}{hint}", host=conn.label,
                                     container=missing[0])
         wanted = {by_ref[ref].id for ref in containers}
         observed = [obs for obs in observed if obs.id in wanted]
