@@ -167,7 +167,7 @@ def _host_options(func: Any) -> Any:
     """Options that choose the Docker hosts: -H, -i/--limit, SSH settings."""
     options = [
         click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
-                     help="Docker host: local, unix:///path or ssh://user@host:port (repeatable)."),
+                     help="Docker host: local, unix:///path, tcp://host:port or ssh://user@host:port (repeatable)."),
         click.option("-i", "--inventory", type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML)."),
         click.option("--limit", metavar="PATTERN", help="Inventory host pattern: names, groups, a:b, a:&b, a:!b."),
         click.option("--known-hosts", type=click.Path(dir_okay=False), envvar="REMEDIATE_KNOWN_HOSTS",

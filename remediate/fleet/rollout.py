@@ -59,11 +59,13 @@ class Target:
 
 
 def target_from_url(url: str) -> Target:
-    """A target from ``-H``: ``local``, ``unix:///path``, ``ssh://user@host:port`` or a bare host name."""
-    if url == "local" or url.startswith("unix://"):
+    """A target from ``-H``: ``local``, ``unix:///path``, ``tcp://host:port`` (TLS from
+    ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH``), ``ssh://user@host:port`` or a bare host name."""
+    if url == "local" or url.startswith(("unix://", "tcp://")):
         return Target(name=url, url=url)
     if "://" in url and not url.startswith("ssh://"):
-        raise InventoryError(f"-H {url}: unsupported (use local, unix:///path or ssh://user@host:port)")
+        raise InventoryError(f"-H {url}: unsupported (use local, unix:///path, tcp://host:port or "
+                             "ssh://user@host:port)")
     full = url if url.startswith("ssh://") else f"ssh://{url}"
     try:
         parsed = urllib.parse.urlparse(full)

@@ -36,6 +36,7 @@ Json = dict[str, Any]
 
 #: Oldest engine API remediate speaks (Debian 12's docker.io 20.10); the engine's own is used.
 _MIN_API_VERSION = "1.41"
+_SCHEMES = ("unix://", "tcp://", "ssh://")
 
 _SDK_IMPORT = threading.Lock()
 
@@ -85,9 +86,9 @@ class Connection:
 
     def __init__(self, target: str = "local", *, timeout: float = 60.0, ssh: SshOptions | None = None,
                  docker_host: str | None = None, label: str | None = None) -> None:
-        if not target.startswith(("unix://", "ssh://")) and target != "local":
-            raise ConnectError(f"{target}: unsupported host (use local, unix:///path or ssh://user@host:port)",
-                               host=target)
+        if not target.startswith(_SCHEMES) and target != "local":
+            raise ConnectError(f"{target}: unsupported host (use local, unix:///path, tcp://host:port or "
+                               "ssh://user@host:port)", host=target)
         self.target = target
         self.timeout = timeout
         self.ssh_options = ssh or SshOptions()
@@ -108,6 +109,14 @@ class Connection:
     def is_remote(self) -> bool:
         """True for an SSH host."""
         return self.target.startswith("ssh://")
+
+    @property
+    def engine_url(self) -> str:
+        """Where the engine API of a host that is not SSH is: the target, or for ``local``
+        ``DOCKER_HOST`` (default ``unix:///var/run/docker.sock``)."""
+        if self.target != "local":
+            return self.target
+        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
     def __enter__(self) -> Self:
         return self
@@ -159,13 +168,20 @@ class Connection:
             client.mount("http+docker://ssh", adapter)
             client.base_url = "http+docker://ssh"
         else:
-            base_url = self.target if self.target != "local" else (
-                os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
-            if not base_url.startswith("unix://"):
-                raise ConnectError(f"{self.label}: unsupported DOCKER_HOST {base_url!r} (use unix:// or ssh://)",
-                                   host=self.label)
-            self._check_socket(base_url.removeprefix("unix://"))
-            client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout)
+            base_url = self.engine_url
+            tls = None
+            if base_url.startswith("tcp://"):
+                # DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, read as the docker CLI reads them.
+                tls = docker.utils.kwargs_from_env(environment=dict(os.environ)).get("tls")
+            elif base_url.startswith("unix://"):
+                self._check_socket(base_url.removeprefix("unix://"))
+            else:
+                raise ConnectError(f"{self.label}: unsupported DOCKER_HOST {base_url!r} (use unix://, tcp:// "
+                                   "or ssh://)", host=self.label)
+            client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout, tls=tls)
+            # The engine's CA is DOCKER_CERT_PATH's: requests must not swap in REQUESTS_CA_BUNDLE,
+            # nor send the engine API through an HTTP proxy from the environment.
+            client.trust_env = False
         try:
             with self.errors(during="version"):
                 # Negotiate like version="auto" does, but close the client if the engine is not there.
@@ -205,7 +221,8 @@ class Connection:
             raise HostUnreachable(f"{self.label}: cannot reach the Docker engine ({_first_line(exc)})",
                                   host=self.label) from exc
         except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
-            raise HostUnreachable(f"{self.label}: cannot reach the Docker engine ({_first_line(exc)})",
+            at = "" if self.is_remote or self.engine_url == self.label else f" at {self.engine_url}"
+            raise HostUnreachable(f"{self.label}: cannot reach the Docker engine{at} ({_first_line(exc)})",
                                   host=self.label) from exc
         except requests.exceptions.RequestException as exc:
             raise HostUnreachable(f"{self.label}: {what}{_first_line(exc)}", host=self.label) from exc
@@ -321,8 +338,12 @@ class Connection:
                 with self._ssh_errors("open SFTP"):
                     self._sftp = self.ssh.sftp()
                 self._files = SftpFiles(self._sftp)
-            else:
+            elif _on_this_machine(self.engine_url):
                 self._files = LocalFiles()
+            else:
+                raise ConnectError(f"{self.label}: remediate needs the Docker host's files (its journal, the "
+                                   "files a playbook writes), which a tcp:// engine on another machine does "
+                                   "not give; reach that host with ssh://user@host", host=self.label)
         return self._files
 
     def read_path(self, path: str) -> HostPath:
@@ -418,6 +439,14 @@ class Connection:
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
 
+def _on_this_machine(engine_url: str) -> bool:
+    """True for a unix socket, or a tcp:// engine on a loopback address (files are this machine's)."""
+    if not engine_url.startswith("tcp://"):
+        return True
+    host = (urllib.parse.urlsplit(engine_url).hostname or "").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
 def _links_dict(links: list[str] | None) -> dict[str, str] | None:
     if not links:
         return None
@@ -431,5 +460,19 @@ def _engine_text(exc: Any) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return redact_text(text[0]) if text else exc.__class__.__name__
+    """The innermost reason of a (requests / urllib3) error, on one line: "Connection refused",
+    not the retry wrapper around it."""
+    inner: BaseException = exc
+    while True:
+        nested = getattr(inner, "reason", None)
+        if not isinstance(nested, BaseException) and inner.args and isinstance(inner.args[0], BaseException):
+            nested = inner.args[0]
+        if not isinstance(nested, BaseException) or nested is inner:
+            break
+        inner = nested
+    text = str(inner).strip().splitlines()
+    if not text:
+        return exc.__class__.__name__
+    # urllib3: "HTTPConnection(host=..., port=...): Failed to establish a new connection: [Errno 111] ..."
+    line = text[0].rsplit("] ", 1)[-1] if "[Errno" in text[0] else text[0]
+    return redact_text(line)
