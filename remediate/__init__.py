@@ -8,11 +8,11 @@ verify, restore on failure; a time-boxed playbook is held and put back (``hold=T
 
     import remediate
 
-    def ask(planned: remediate.RolloutResult) -> bool:
-        return all(o.plan is not None for o in planned.outcomes)   # or show them and ask
+    def confirm(planned: remediate.RolloutResult) -> bool:   # every host's plan; nothing changed yet
+        return input(f"apply {sum(len(o.plan.changed) for o in planned.outcomes if o.plan)} change(s)? ") == "y"
 
     book = remediate.load_playbook("fix-vllm-404")
-    result = remediate.rollout(book, [remediate.Target("local")], confirm=ask, hold=True)
+    result = remediate.rollout(book, [remediate.Target("local")], confirm=confirm, hold=True)
     result.raise_for_failure()      # RolloutError (.result); its cause e.g. ProbeFailed (.checks)
 
 One step at a time, on one host::
