@@ -17,8 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
 
@@ -230,8 +229,7 @@ def apply(**options: Any) -> None:
     _finish(out, args, request, result, started)
 
 
-@dataclass(frozen=True)
-class _ApplyArgs:
+class _ApplyArgs(NamedTuple):
     """The options of ``remediate apply``, as click parsed them."""
 
     playbook: str | None
@@ -265,8 +263,7 @@ class _ApplyArgs:
         return not self.step and not self.dry_run and not self.yes
 
 
-@dataclass(frozen=True)
-class _Request:
+class _Request(NamedTuple):
     """What ``remediate apply`` works on, once its input is checked."""
 
     book: Playbook
