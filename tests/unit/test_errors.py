@@ -169,3 +169,14 @@ def test_exit_code_of_a_rollout(statuses: tuple[str, ...], interrupted: bool, co
         assert exit_code(caught.value) == code
     else:
         result.raise_for_failure()
+
+
+def test_a_targets_connection_keeps_its_own_key() -> None:
+    """Every path that reaches an inventory host (rollout, the hold's revert, --restore, rollback,
+    recover, history) connects through Target.connection: the host's key file wins."""
+    shared = remediate.SshOptions(known_hosts="/k", accept_new_host_keys=True, key_file="/shared")
+    own = Target("gpu-01", url="ssh://root@gpu-01:22", key_file="/gpu-01.key").connection(shared, timeout=5)
+    other = Target("gpu-02", url="ssh://root@gpu-02:22").connection(shared)
+    assert own.ssh_options.key_file == "/gpu-01.key" and own.ssh_options.known_hosts == "/k"
+    assert own.ssh_options.accept_new_host_keys and own.timeout == 5 and own.label == "gpu-01"
+    assert other.ssh_options.key_file == "/shared"
