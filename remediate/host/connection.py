@@ -23,11 +23,13 @@ from typing import Any, Self
 from remediate.core.paths import HostPath
 from remediate.core.redaction import redact_text
 from remediate.errors import (
-    ApplyError,
     ConnectError,
     ContainerNotFound,
+    HostFileError,
     HostUnreachable,
+    ImageNotFound,
     InspectError,
+    NetworkNotFound,
 )
 from remediate.host.files import HostFiles, LocalFiles, SftpFiles
 from remediate.host.sshoptions import SshOptions
@@ -202,8 +204,14 @@ class Connection:
                                       host=self.label) from exc
 
     @contextlib.contextmanager
-    def errors(self, container: str | None = None, *, during: str = "") -> Iterator[None]:
-        """Translate library errors raised in the block into remediate errors."""
+    def errors(self, container: str | None = None, *, during: str = "", image: str | None = None,
+               network: str | None = None) -> Iterator[None]:
+        """Translate library errors raised in the block into remediate errors.
+
+        An engine 404 becomes :class:`ImageNotFound` when the engine says so or the block is about
+        an ``image`` only, :class:`NetworkNotFound` when the engine names a missing network, else
+        :class:`ContainerNotFound`.
+        """
         import requests.exceptions
 
         docker = docker_sdk()
@@ -212,8 +220,7 @@ class Connection:
         try:
             yield
         except docker.errors.NotFound as exc:
-            raise ContainerNotFound(f"{self.label}: {what}{_engine_text(exc)}", host=self.label,
-                                    container=container) from exc
+            raise self._not_found(what, exc, container, image, network) from exc
         except docker.errors.APIError as exc:
             raise InspectError(f"{self.label}: {what}{_engine_text(exc)}", host=self.label,
                                container=container) from exc
@@ -226,6 +233,18 @@ class Connection:
                                   host=self.label) from exc
         except requests.exceptions.RequestException as exc:
             raise HostUnreachable(f"{self.label}: {what}{_first_line(exc)}", host=self.label) from exc
+
+    def _not_found(self, what: str, exc: Any, container: str | None, image: str | None,
+                   network: str | None) -> InspectError:
+        """The class of an engine 404, from what the engine said ("No such image: ...", "network
+        foo not found", "No such container: ...") and what the call was about."""
+        said = _engine_text(exc)
+        message = f"{self.label}: {what}{said}"
+        if "no such image" in said.lower() or (image is not None and container is None):
+            return ImageNotFound(message, host=self.label, container=container, image=image)
+        if "network" in said.lower() and "not found" in said.lower():
+            return NetworkNotFound(message, host=self.label, container=container, network=network)
+        return ContainerNotFound(message, host=self.label, container=container)
 
     # ----------------------------------------------------------------- engine reads
 
@@ -274,9 +293,9 @@ class Connection:
     def inspect_image(self, ref: str) -> Json | None:
         """``docker image inspect``, or None when the image is gone."""
         try:
-            with self.errors(during=f"inspect image {ref}"):
+            with self.errors(during=f"inspect image {ref}", image=ref):
                 return dict(self.api.inspect_image(ref))
-        except ContainerNotFound:
+        except ImageNotFound:
             return None
 
     # ----------------------------------------------------------------- engine writes
@@ -291,7 +310,7 @@ class Connection:
     def connect_network(self, container: str, network: str, endpoint: Json) -> None:
         """Attach a container to a network with its aliases, static IPs and links."""
         ipam = endpoint.get("IPAMConfig") or {}
-        with self.errors(container, during=f"connect {container} to {network}"):
+        with self.errors(container, during=f"connect {container} to {network}", network=network):
             self.api.connect_container_to_network(
                 container, network,
                 aliases=endpoint.get("Aliases"), links=_links_dict(endpoint.get("Links")),
@@ -387,8 +406,8 @@ class Connection:
             try:
                 yield
             except OSError as exc:
-                raise ApplyError(f"{self.label}: cannot {verb} {path}: {exc.strerror or exc}",
-                                 host=self.label) from exc
+                raise HostFileError(f"{self.label}: cannot {verb} {path}: {exc.strerror or exc}",
+                                    host=self.label, path=path) from exc
 
     @contextlib.contextmanager
     def _ssh_errors(self, during: str) -> Iterator[None]:
