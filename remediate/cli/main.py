@@ -539,12 +539,19 @@ def hosts(inventory: str, limit: str | None, fmt: str) -> None:
 
 def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None, known_hosts: str | None,
                  accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
-    """One connection per selected host (with its own key file, if any), opened and closed in turn."""
+    """One connection per selected engine (with the host's own key file, if any), opened and closed
+    in turn; an engine named twice (``-H local -H unix:///var/run/docker.sock``) is visited once."""
     from remediate.host.sshoptions import SshOptions
 
     ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
+    seen: dict[str, str] = {}
     for target in _targets(hosts, inventory, limit):
         with target.connection(ssh) as conn:
+            first = seen.setdefault(target.engine_address, target.name)
+            first = seen.setdefault(conn.engine_id, first) if first == target.name else first
+            if first != target.name:
+                click.echo(f"remediate: {target.name}: the same engine as {first}; skipped", err=True)
+                continue
             yield conn
 
 

@@ -77,6 +77,19 @@ class Target:
                                  options.connect_timeout)
         return Connection(self.url, ssh=options, docker_host=self.docker_host, label=self.name, timeout=timeout)
 
+    @property
+    def engine_address(self) -> str:
+        """Where this target's engine is, spelled one way (``local`` and its socket path, or a host
+        name in another case, give the same): two targets with one address are one engine."""
+        url = self.url if self.url != "local" else os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+        if url.startswith("unix://"):
+            return "unix://" + os.path.realpath(url.removeprefix("unix://"))
+        parts = urllib.parse.urlsplit(url)
+        user = f"{parts.username}@" if parts.username else ""
+        default = {"ssh": 22, "tcp": 2376 if os.environ.get("DOCKER_TLS_VERIFY") else 2375}.get(parts.scheme)
+        where = f"{parts.scheme}://{user}{(parts.hostname or '').lower()}:{parts.port or default}"
+        return where + (f" {self.docker_host}" if self.docker_host else "")
+
 
 def target_from_url(url: str) -> Target:
     """A target from ``-H``: ``local``, ``unix:///path``, ``tcp://host:port`` (TLS from
@@ -356,6 +369,15 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
         raise ValueError("approved must be a dry run of the same targets, in order")
     report = progress or (lambda _h, _p: None)
     outcomes: dict[int, HostOutcome] = {}
+    engines: dict[str, str] = {}  # engine address or id -> the first target that named it
+    same_as = {i: engines.setdefault(t.engine_address, t.name) for i, t in enumerate(targets)}
+
+    def claim(engine_id: str, name: str) -> str | None:
+        """The target that already has this engine (reached under another address), or None."""
+        with lock:
+            first = engines.setdefault(engine_id, name)
+        return first if first != name else None
+
     stop = threading.Event()
     quit_ = threading.Event()
     failures = 0
@@ -373,13 +395,15 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
 
     def work(index: int, target: Target) -> None:
         nonlocal failures
-        if stop.is_set() or cancel.is_set():
+        if same_as[index] != target.name:
+            outcome = HostOutcome(target, "skipped", error=f"the same engine as {same_as[index]}")
+        elif stop.is_set() or cancel.is_set():
             why = INTERRUPTED if cancel.is_set() else "quit in step mode" if quit_.is_set() else "too many failures"
             outcome = HostOutcome(target, "skipped", error=f"rollout stopped: {why}")
         elif approved is not None and approved.outcomes[index].plan is None:
             outcome = approved.outcomes[index]
         else:
-            outcome = _run_host(playbook, target, overrides, dry_run=dry_run, timeout=timeout,
+            outcome = _run_host(playbook, target, overrides, claim, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
                                 container_only=container_only,
                                 decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel,
@@ -401,7 +425,8 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
                          dry_run=dry_run)
 
 
-def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], *, dry_run: bool,
+def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
+              claim: Callable[[str, str], str | None], *, dry_run: bool,
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
               report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event,
               approved: Plan | None, container_only: bool = False) -> HostOutcome:
@@ -412,7 +437,9 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
         vars = resolve_vars(playbook, {**host_vars, **overrides})
         report(target.name, "connect")
         with target.connection(ssh, timeout=max(timeout, 30.0)) as conn:
-            conn.info()
+            first = claim(conn.engine_id, target.name)
+            if first is not None:
+                return HostOutcome(target, "skipped", error=f"the same engine as {first}")
             with contextlib.ExitStack() as locked:
                 if not dry_run:  # plan and apply under one hold of the host's lock
                     from remediate.executor.journal import HostLock, Journal

@@ -75,3 +75,22 @@ def test_tls_without_the_client_certificate_is_one_line(cli: Cli, tls_engine: tu
 
     assert code == 2, out
     assert len(out.strip().splitlines()) == 1 and "Traceback" not in out, out
+
+
+def test_one_engine_named_twice_is_one_host(cli: Cli, lab: Lab) -> None:
+    name = _broken_vllm(lab)
+    with tcp_engine() as port:
+        hosts = ["-H", "local", "-H", "unix:///var/run/docker.sock", "-H", f"tcp://127.0.0.1:{port}"]
+
+        code, out = cli("apply", "fix-vllm-404", *hosts, "--container", name, "--dry-run", "--format", "json")
+        assert code == 0, out
+        outcomes = json.loads(out)["hosts"]
+        assert [(h["host"], h["status"]) for h in outcomes] == [
+            ("local", "planned"), ("unix:///var/run/docker.sock", "skipped"), (f"tcp://127.0.0.1:{port}", "skipped")]
+        assert all(h["error"] == "the same engine as local" for h in outcomes[1:])
+
+        code, out = cli("diagnose", *hosts, "--container", name, "--format", "json")
+
+    assert code in (0, 1), out
+    assert "the same engine as local; skipped" in out
+    assert out.count('"check": "health"') == 1, out  # one engine, diagnosed once

@@ -35,3 +35,17 @@ def test_local_follows_docker_host(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Connection("local").engine_url == "tcp://127.0.0.1:2375"
     monkeypatch.delenv("DOCKER_HOST")
     assert Connection("local").engine_url == "unix:///var/run/docker.sock"
+
+
+def test_one_engine_has_one_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    from remediate.fleet.rollout import Target
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    same = [Target("a", "local"), Target("b", "unix:///var/run/docker.sock"), Target("c", "unix:///var/run/../run/docker.sock")]
+    assert len({t.engine_address for t in same}) == 1
+    assert Target("d", "ssh://root@GPU-01").engine_address == Target("e", "ssh://root@gpu-01:22").engine_address
+    assert Target("f", "tcp://Gpu:2375").engine_address == Target("g", "tcp://gpu").engine_address
+    different = [Target("h", "ssh://root@gpu-01"), Target("i", "ssh://admin@gpu-01"),
+                 Target("j", "ssh://root@gpu-01", docker_host="unix:///run/other.sock"), Target("k", "ssh://root@gpu-02")]
+    assert len({t.engine_address for t in different}) == 4
