@@ -24,7 +24,6 @@ from typing import Any
 from tests.conftest import TEST_LABEL
 from tests.lab import containers
 from tests.lab.containers import LabContainer, http_ready
-from tests.lab.hosts import pid_alive
 
 PREFIX = "rt-cat-"
 BUSYBOX = "remediate-test/busybox:1"
@@ -72,16 +71,7 @@ class Lab:
         self.run = f"{PREFIX}{uuid.uuid4().hex[:6]}-"
         self.images: list[str] = []
         self.started: list[LabContainer] = []
-        self._remove_dead_runs()
-
-    def _remove_dead_runs(self) -> None:
-        for container in self.client.containers.list(all=True, filters={"name": PREFIX}):
-            owner = container.labels.get(TEST_LABEL, "")
-            if not container.name.startswith(PREFIX):
-                continue
-            if owner.isdigit() and pid_alive(int(owner)):
-                continue
-            self._remove(container)
+        containers.sweep(client)  # what killed runs left behind
 
     def _remove(self, container: Any) -> None:
         import docker.errors

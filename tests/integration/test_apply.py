@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import Cli, remove_prefixed
 from tests.conftest import vllm_chat as _chat
+from tests.lab import containers
+from tests.lab.containers import LabContainer, http_ready
 
 PREFIX = "rt-core-"
 VLLM_IMAGE = "vllm/vllm-openai:v0.6.3"
@@ -52,20 +54,18 @@ def vllm(docker_client: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A deliberately broken fake vLLM: no served name `mistral`, no chat template."""
     remove_prefixed(docker_client, PREFIX)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
-    container = docker_client.containers.run(
-        VLLM_IMAGE, ["--model", "mistralai/Mistral-7B-Instruct-v0.3", "--max-model-len", "17776"],
-        name=name, detach=True, ports={"8000/tcp": ("127.0.0.1", None)},
-        environment={"HF_TOKEN": "hf_supersecretvalue"}, restart_policy={"Name": "unless-stopped"},
-        labels={"app": "vllm"},
-    )
-    port = _host_port(container)
-    _wait_healthy(port)
+    vllm = (LabContainer(VLLM_IMAGE, labels={"app": "vllm"}).with_name(name)
+            .with_command(["--model", "mistralai/Mistral-7B-Instruct-v0.3", "--max-model-len", "17776"])
+            .with_loopback_port("8000/tcp").with_envs(HF_TOKEN="hf_supersecretvalue")
+            .with_kwargs(restart_policy={"Name": "unless-stopped"}).waiting_for(http_ready(8000, "/health")))
     template = tmp_path / "etc" / "chat_template.jinja"
     try:
-        yield {"name": name, "container": container, "port": port, "template": template,
+        container = vllm.start().get_wrapped_container()
+        yield {"name": name, "container": container, "port": vllm.get_exposed_port(8000), "template": template,
                "vars": ["-e", f"template_host_path={template}"]}
     finally:
-        remove_prefixed(docker_client, name)
+        containers.stop([vllm])  # the container the test started with, if remediate kept it
+        remove_prefixed(docker_client, name)  # the ones remediate made
 
 
 def _apply(cli: Cli, vllm: dict[str, Any], *extra: str) -> tuple[int, str]:

@@ -8,7 +8,6 @@ answers. All traffic goes to 127.0.0.1 only; containers are named rt-fakes-* and
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 import urllib.error
@@ -20,10 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_LABEL
 from tests.lab import containers
 from tests.lab.containers import LabContainer, http_ready
-from tests.lab.hosts import pid_alive
 
 docker = pytest.importorskip("docker")
 
@@ -107,20 +104,6 @@ def req(
             return Resp(e.code, e.headers, e.read())
 
 
-def remove_leftovers(client: Any) -> None:
-    """Remove rt-fakes-* containers of earlier (dead) test runs; leave a live run's alone."""
-    for c in client.containers.list(all=True, filters={"name": PREFIX}):
-        if not c.name.startswith(PREFIX):
-            continue
-        owner = c.labels.get(TEST_LABEL, "")
-        if owner.isdigit() and int(owner) != os.getpid() and pid_alive(int(owner)):
-            continue
-        try:
-            c.remove(force=True)
-        except docker.errors.NotFound:
-            pass
-
-
 def logs(c: Any) -> str:
     try:
         return str(c.logs(stdout=True, stderr=True).decode(errors="replace"))
@@ -175,7 +158,7 @@ def client() -> Iterator[Any]:
             cl.images.get(img)
         except docker.errors.ImageNotFound:
             pytest.fail(f"image {img} missing; run `bash tests/lab/images/build.sh`")
-    remove_leftovers(cl)
+    containers.sweep(cl)  # what killed runs left behind
     try:
         yield cl
     finally:

@@ -92,9 +92,10 @@ class LabContainer(DockerContainer):
         return super().get_exposed_port(port)
 
 
-def http_ready(port: int, path: str) -> HttpWaitStrategy:
-    """Wait until ``GET path`` on the container's ``port`` answers 200 (bounded by DEADLINE)."""
-    return HttpWaitStrategy(port, path).with_startup_timeout(int(DEADLINE)).with_poll_interval(_POLL)
+def http_ready(port: int, path: str, timeout: float = DEADLINE) -> HttpWaitStrategy:
+    """Wait until ``GET path`` on the container's ``port`` answers 200, for at most ``timeout``
+    seconds."""
+    return HttpWaitStrategy(port, path).with_startup_timeout(int(timeout)).with_poll_interval(_POLL)
 
 
 def stop(containers: Iterable[DockerContainer]) -> None:
