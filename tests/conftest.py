@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
+#: Label on the lab's containers: the id of the test process that made them (tests/lab/containers.py).
 TEST_LABEL = "remediate.test.owner"
+
+# testcontainers (tests/lab/containers.py) reads these on import. Its reaper, Ryuk, is a registry
+# image and the lab never pulls: containers are removed by the fixtures, and by label after a
+# killed run. Wait strategies talk to published ports on 127.0.0.1 (inside a container,
+# testcontainers would otherwise pick the default gateway's address or the container's own).
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
 
 @pytest.fixture(scope="session")

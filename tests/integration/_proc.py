@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.lab.containers import LabContainer, http_ready
+
 #: The console script next to this interpreter (not a pyenv shim: its PID is remediate's PID).
 REMEDIATE = str(Path(sys.executable).with_name("remediate"))
 VLLM_IMAGE = "vllm/vllm-openai:v0.6.3"
@@ -215,11 +217,15 @@ def wait_healthy(port: int, timeout: float = WAIT) -> None:
 def run_vllm(client: Any, name: str, *, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
              restart: str = "unless-stopped", **options: Any) -> dict[str, Any]:
     """Start a deliberately broken fake vLLM (no served name `mistral`, no chat template) on an
-    engine-chosen port of 127.0.0.1; wait until it answers; return its inspect. ``options`` go
-    to ``containers.run`` (e.g. ``ipc_mode="shareable"``)."""
-    client.containers.run(VLLM_IMAGE, [*MODEL_ARGS, *args], name=name, detach=True,
-                          ports={"8000/tcp": ("127.0.0.1", None)}, environment=dict(env or {}),
-                          restart_policy={"Name": restart}, labels={"app": "vllm"}, **options)
-    wait_healthy(host_port(client, name))
+    engine-chosen port of 127.0.0.1 of the local engine, through testcontainers, which waits until
+    it answers; return its inspect. ``options`` go to ``containers.create`` (e.g.
+    ``ipc_mode="shareable"``). The callers remove it by name, with the copies remediate makes."""
+    vllm = (LabContainer(VLLM_IMAGE, labels={"app": "vllm"}).with_name(name).with_command([*MODEL_ARGS, *args])
+            .with_envs(**dict(env or {})).with_loopback_port("8000/tcp")
+            .with_kwargs(restart_policy={"Name": restart}, **options).waiting_for(http_ready(8000, "/health", WAIT)))
+    try:
+        vllm.start()
+    finally:
+        vllm.get_docker_client().client.close()
     inspect: dict[str, Any] = client.api.inspect_container(name)
     return inspect

@@ -2,9 +2,10 @@
 
 Every container is named ``rt-cat-<run>-<tag>`` and labelled with the test process id; a run
 removes its own containers (remediate's backups included) and the leftovers of dead runs, never
-those of a run still alive. Ports are published on 127.0.0.1 with engine-chosen host ports; a
-gateway gets its own free API port, so host networking never collides with a parallel run.
-All traffic goes to 127.0.0.1.
+those of a run still alive. The fake gateways and vLLMs run through testcontainers
+(tests/lab/containers.py), which waits until they answer; the busyboxes, some only created, through
+the SDK. Ports are published on 127.0.0.1 with engine-chosen host ports; a gateway gets its own
+free API port, so host networking never collides with a parallel run. All traffic goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.lab.hosts import pid_alive
+from tests.conftest import TEST_LABEL
+from tests.lab import containers
+from tests.lab.containers import LabContainer, http_ready
 
 PREFIX = "rt-cat-"
-OWNER = "rt-cat.owner"
 BUSYBOX = "remediate-test/busybox:1"
 AIGW = ("registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/"
         "model-gateway:self-hosted-v18.0.0-ee")
@@ -74,16 +76,8 @@ class Lab:
         self.client = client
         self.run = f"{PREFIX}{uuid.uuid4().hex[:6]}-"
         self.images: list[str] = []
-        self._remove_dead_runs()
-
-    def _remove_dead_runs(self) -> None:
-        for container in self.client.containers.list(all=True, filters={"name": PREFIX}):
-            owner = container.labels.get(OWNER, "")
-            if not container.name.startswith(PREFIX):
-                continue
-            if owner.isdigit() and pid_alive(int(owner)):
-                continue
-            self._remove(container)
+        self.started: list[LabContainer] = []
+        containers.sweep(client)  # what killed runs left behind
 
     def _remove(self, container: Any) -> None:
         import docker.errors
@@ -100,6 +94,7 @@ class Lab:
         """Remove every container of this run (backups and staged copies too), then its images."""
         import docker.errors
 
+        containers.stop(self.started)
         for container in self.client.containers.list(all=True, filters={"name": self.run}):
             if container.name.startswith(self.run):
                 self._remove(container)
@@ -113,7 +108,7 @@ class Lab:
         return f"{self.run}{tag}"
 
     def _run(self, image: str, tag: str, command: list[str] | None = None, **kwargs: Any) -> Any:
-        labels = {OWNER: str(os.getpid()), **kwargs.pop("labels", {})}
+        labels = {TEST_LABEL: str(os.getpid()), **kwargs.pop("labels", {})}
         start = kwargs.pop("start", True)
         create = self.client.containers.run if start else self.client.containers.create
         if start:
@@ -127,26 +122,31 @@ class Lab:
         full_env = {"AIGW_FASTAPI__API_PORT": str(api_port), **(env or {})}
         # The example GitLab names resolve inside the container without asking any DNS server.
         kwargs.setdefault("extra_hosts", dict.fromkeys(EXAMPLE_HOSTS, "127.0.0.1"))
+        gateway = LabContainer(AIGW).with_name(self.name(tag))
         if network == "host":
             full_env.setdefault("AIGW_FASTAPI__METRICS_PORT", str(free_port()))
             kwargs["network_mode"] = "host"
         else:
-            kwargs.setdefault("ports", {f"{api_port}/tcp": ("127.0.0.1", None)})
-        container = self._run(AIGW, tag, environment=full_env, **kwargs)
-        gw = {"name": container.name, "container": container, "api_port": api_port}
+            gateway.with_loopback_port(f"{api_port}/tcp")
         if wait:
-            status, _ = self.wait_http(container.name, api_port, "/monitoring/healthz")
-            assert status == 200
-        return gw
+            gateway.waiting_for(http_ready(api_port, "/monitoring/healthz"))
+        container = self._start(gateway.with_envs(**full_env).with_kwargs(**kwargs))
+        return {"name": container.name, "container": container, "api_port": api_port}
 
     def vllm(self, tag: str, args: list[str], *, env: dict[str, str] | None = None, wait: bool = True,
              **kwargs: Any) -> dict[str, Any]:
         """A fake vLLM (port 8000 published on 127.0.0.1)."""
-        container = self._run(VLLM, tag, args, environment=env or {},
-                              ports={"8000/tcp": ("127.0.0.1", None)}, **kwargs)
+        vllm = (LabContainer(VLLM).with_name(self.name(tag)).with_command(args).with_envs(**(env or {}))
+                .with_loopback_port("8000/tcp").with_kwargs(**kwargs))
         if wait:
-            self.wait_http(container.name, 8000, "/health")
+            vllm.waiting_for(http_ready(8000, "/health"))
+        container = self._start(vllm)
         return {"name": container.name, "container": container}
+
+    def _start(self, container: LabContainer) -> Any:
+        self.started.append(container)
+        container.start()
+        return container.get_wrapped_container()
 
     def busybox(self, tag: str, env: dict[str, str], *, image: str = BUSYBOX, start: bool = True,
                 command: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from tests.integration._proc import (
     WAIT,
     remediate_env,
 )
+from tests.lab import containers
+from tests.lab.containers import LabContainer
 from tests.lab.engines import Engine
 
 PREFIX = "rt-core26-"
@@ -56,10 +58,14 @@ class Vllm:
         self.name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
         self.template = tmp_path / "etc" / "chat_template.jinja"
         self.state_dir = str(tmp_path / "state")
-        client.containers.run(VLLM_IMAGE, MODEL_ARGS, name=self.name, detach=True,
-                              ports={"8000/tcp": ("127.0.0.1", None)},
-                              environment={"HF_TOKEN": "hf_supersecretvalue"},
-                              restart_policy={"Name": "unless-stopped"}, labels={"app": "vllm"})
+        # Through testcontainers, on the modern engine; its port is on that engine's network
+        # namespace, out of a wait strategy's reach, so the wait below runs there.
+        self.container = (
+            LabContainer(VLLM_IMAGE, labels={"app": "vllm"},
+                         docker_client_kw={"environment": {"DOCKER_HOST": engine.docker_url}, "version": "auto"})
+            .with_name(self.name).with_command(MODEL_ARGS).with_loopback_port("8000/tcp")
+            .with_envs(HF_TOKEN="hf_supersecretvalue").with_kwargs(restart_policy={"Name": "unless-stopped"}))
+        self.container.start()
         assert self.status("/health", until=WAIT) == 200, "fake vLLM did not come up"
 
     def inspect(self) -> dict[str, Any]:
@@ -91,7 +97,8 @@ def vllm(modern_engine: Engine, client: Any, tmp_path: Path) -> Iterator[Vllm]:
     try:
         yield v
     finally:
-        _remove_ours(client, v.name)
+        containers.stop([v.container])  # the container the test started with, if remediate kept it
+        _remove_ours(client, v.name)  # the ones remediate made
 
 
 def _user_view(inspect: dict[str, Any]) -> dict[str, Any]:

@@ -1,14 +1,13 @@
 """The test lab's fake servers (tests/lab/images), exercised in real containers.
 
 Needs the images from tests/lab/images/build.sh (dev/setup builds them) and a Docker engine.
-All traffic goes to 127.0.0.1 only; containers are named rt-fakes-* and always removed.
+The containers run through testcontainers (tests/lab/containers.py), which waits until a server
+answers. All traffic goes to 127.0.0.1 only; containers are named rt-fakes-* and always removed.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import socket
 import time
 import urllib.error
@@ -20,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.lab.hosts import pid_alive
+from tests.lab import containers
+from tests.lab.containers import LabContainer, http_ready
 
 docker = pytest.importorskip("docker")
 
 pytestmark = pytest.mark.integration
 
 PREFIX = "rt-fakes-"
-OWNER_LABEL = "rt-fakes.pid"
 BUSYBOX = "remediate-test/busybox:1"
 PYTHON = "remediate-test/python:3"
 VLLM = "remediate-test/fake-vllm:1"
@@ -105,20 +104,6 @@ def req(
             return Resp(e.code, e.headers, e.read())
 
 
-def remove_leftovers(client: Any) -> None:
-    """Remove rt-fakes-* containers of earlier (dead) test runs; leave a live run's alone."""
-    for c in client.containers.list(all=True, filters={"name": PREFIX}):
-        if not c.name.startswith(PREFIX):
-            continue
-        owner = c.labels.get(OWNER_LABEL, "")
-        if owner.isdigit() and int(owner) != os.getpid() and pid_alive(int(owner)):
-            continue
-        try:
-            c.remove(force=True)
-        except docker.errors.NotFound:
-            pass
-
-
 def logs(c: Any) -> str:
     try:
         return str(c.logs(stdout=True, stderr=True).decode(errors="replace"))
@@ -136,22 +121,6 @@ def host_port(c: Any, cport: str) -> int:
         if c.status == "exited" or time.monotonic() > deadline:
             raise AssertionError(f"{c.name}: no host port for {cport}\n{logs(c)}")
         time.sleep(POLL)
-
-
-def wait_http(c: Any, port: int, path: str) -> Resp:
-    """Poll until the server answers any HTTP status; fail early if the container exits."""
-    deadline = time.monotonic() + READY_DEADLINE
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            return req("GET", port, path, timeout=2)
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-            last = e
-        c.reload()
-        if c.status in ("exited", "dead"):
-            raise AssertionError(f"{c.name} exited before answering:\n{logs(c)}")
-        time.sleep(POLL)
-    raise AssertionError(f"{c.name}: no answer on 127.0.0.1:{port}{path}: {last}\n{logs(c)}")
 
 
 def wait_log(c: Any, text: str) -> str:
@@ -189,7 +158,7 @@ def client() -> Iterator[Any]:
             cl.images.get(img)
         except docker.errors.ImageNotFound:
             pytest.fail(f"image {img} missing; run `bash tests/lab/images/build.sh`")
-    remove_leftovers(cl)
+    containers.sweep(cl)  # what killed runs left behind
     try:
         yield cl
     finally:
@@ -201,25 +170,33 @@ Run = Callable[..., Any]
 
 @pytest.fixture(scope="module")
 def run(client: Any) -> Iterator[Run]:
-    """run(image, command=None, **kwargs) -> started container, removed at module end."""
-    made: list[Any] = []
+    """run(image, command=None, *, tag, ready=(port, path), ports, volumes, environment, **kwargs)
+    -> started container (docker SDK object), removed at module end. ``ports`` map container
+    ports to ("127.0.0.1", None); with ``ready`` the start waits until GET path on that container
+    port answers 200."""
+    made: list[LabContainer] = []
 
-    def _run(image: str, command: Any = None, **kw: Any) -> Any:
-        name = f"{PREFIX}{kw.pop('tag', 'c')}-{uuid.uuid4().hex[:8]}"
-        labels = {OWNER_LABEL: str(os.getpid()), "remediate.test": "1"}
-        c = client.containers.create(image, command, name=name, labels=labels, detach=True, **kw)
+    def _run(image: str, command: Any = None, *, tag: str = "c", ready: tuple[int, str] | None = None,
+             ports: dict[str, tuple[str, None]] | None = None, volumes: dict[str, dict[str, str]] | None = None,
+             environment: dict[str, str] | None = None, **kw: Any) -> Any:
+        c = (LabContainer(image, labels={"remediate.test": "1"})
+             .with_name(f"{PREFIX}{tag}-{uuid.uuid4().hex[:8]}").with_envs(**(environment or {})).with_kwargs(**kw))
+        if command is not None:
+            c.with_command(command)
+        for port, (address, _) in (ports or {}).items():
+            assert address == "127.0.0.1", port
+            c.with_loopback_port(port)
+        for host, mount in (volumes or {}).items():
+            c.with_volume_mapping(host, mount["bind"], mount["mode"])
+        if ready is not None:
+            c.waiting_for(http_ready(*ready))
         made.append(c)
-        c.start()
-        return c
+        return c.start().get_wrapped_container()
 
     try:
         yield _run
     finally:
-        for c in made:
-            try:
-                c.remove(force=True)
-            except docker.errors.NotFound:
-                pass
+        containers.stop(made)
 
 
 @pytest.fixture(scope="module")
@@ -261,9 +238,10 @@ def vllm_ok(run: Run, template: Path) -> int:
         tag="vllm-ok",
         ports=VLLM_PORTS,
         volumes=_tpl_mount(template),
+        ready=(8000, "/health"),
     )
     port = host_port(c, "8000/tcp")
-    assert wait_http(c, port, "/health").status == 200
+    assert req("GET", port, "/health").status == 200
     return port
 
 
@@ -379,9 +357,9 @@ def test_vllm_unknown_path_404(vllm_ok: int) -> None:
 
 
 def test_vllm_without_template_400(run: Run) -> None:
-    c = run(VLLM, ["--model", "mistral"], tag="vllm-notpl", ports=VLLM_PORTS)
+    c = run(VLLM, ["--model", "mistral"], tag="vllm-notpl", ports=VLLM_PORTS, ready=(8000, "/health"))
     port = host_port(c, "8000/tcp")
-    assert wait_http(c, port, "/health").status == 200
+    assert req("GET", port, "/health").status == 200
     assert [m["id"] for m in req("GET", port, "/v1/models").json()["data"]] == ["mistral"]
     r = req("POST", port, "/v1/chat/completions", HELLO)
     assert r.status == 400
@@ -410,9 +388,10 @@ def test_vllm_serve_console_script_and_underscore_flags(run: Run, template: Path
         entrypoint=["vllm"],
         ports=VLLM_PORTS,
         volumes=_tpl_mount(template),
+        ready=(8000, "/health"),
     )
     port = host_port(c, "8000/tcp")
-    assert wait_http(c, port, "/health").status == 200
+    assert req("GET", port, "/health").status == 200
     models = req("GET", port, "/v1/models").json()["data"]
     assert [(m["id"], m["root"]) for m in models] == [("mistral", "mistralai/Mistral-7B")]
     assert req("POST", port, "/v1/chat/completions", HELLO).status == 200
@@ -433,9 +412,10 @@ def test_vllm_api_key(run: Run, template: Path, how: str) -> None:
         ports=VLLM_PORTS,
         environment=env,
         volumes=_tpl_mount(template),
+        ready=(8000, "/health"),
     )
     port = host_port(c, "8000/tcp")
-    assert wait_http(c, port, "/health").status == 200  # /health stays open
+    assert req("GET", port, "/health").status == 200  # /health stays open
     for path, method, body in (
         ("/v1/models", "GET", None),
         ("/v1/chat/completions", "POST", HELLO),
@@ -460,9 +440,9 @@ def test_vllm_missing_template_file_exits_nonzero(run: Run) -> None:
 
 
 def test_vllm_sigterm_exits_zero(run: Run) -> None:
-    c = run(VLLM, ["--model", "m"], tag="vllm-term", ports=VLLM_PORTS)
+    c = run(VLLM, ["--model", "m"], tag="vllm-term", ports=VLLM_PORTS, ready=(8000, "/health"))
     port = host_port(c, "8000/tcp")
-    assert wait_http(c, port, "/health").status == 200
+    assert req("GET", port, "/health").status == 200
     c.stop(timeout=20)
     assert wait_exit(c) == 0  # 137 would mean it ignored SIGTERM and was killed
     assert "Shutting down" in logs(c)
@@ -473,9 +453,9 @@ def test_vllm_sigterm_exits_zero(run: Run) -> None:
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def aigw(run: Run) -> tuple[Any, int, int]:
-    c = run(AIGW, tag="aigw", ports=AIGW_PORTS)
+    c = run(AIGW, tag="aigw", ports=AIGW_PORTS, ready=(5052, "/monitoring/healthz"))
     api, metrics = host_port(c, "5052/tcp"), host_port(c, "8082/tcp")
-    assert wait_http(c, api, "/monitoring/healthz").status == 200
+    assert req("GET", api, "/monitoring/healthz").status == 200
     return c, api, metrics
 
 
@@ -510,9 +490,10 @@ def test_aigw_bypass_external_auth(run: Run) -> None:
         tag="aigw-bypass",
         ports=AIGW_PORTS,
         environment={"AIGW_AUTH__BYPASS_EXTERNAL": "True"},
+        ready=(5052, "/monitoring/healthz"),
     )
     api = host_port(c, "5052/tcp")
-    assert wait_http(c, api, "/monitoring/healthz").status == 200
+    assert req("GET", api, "/monitoring/healthz").status == 200
     r = req("GET", api, "/")
     assert (r.status, r.json()) == (404, {"detail": "Not Found"})
     wait_log(c, "Auth is disabled, all users allowed")
@@ -524,15 +505,16 @@ def test_aigw_code_default_port_is_5000(run: Run) -> None:
         ["env", "-u", "AIGW_FASTAPI__API_PORT", "python3", "fake_aigw.py"],
         tag="aigw-5000",
         ports={"5000/tcp": ("127.0.0.1", None)},
+        ready=(5000, "/monitoring/healthz"),
     )
     api = host_port(c, "5000/tcp")
-    assert wait_http(c, api, "/monitoring/healthz").status == 200
+    assert req("GET", api, "/monitoring/healthz").status == 200
 
 
 def test_aigw_sigterm_exits_zero(aigw: tuple[Any, int, int], run: Run) -> None:
-    c = run(AIGW, tag="aigw-term", ports=AIGW_PORTS)
+    c = run(AIGW, tag="aigw-term", ports=AIGW_PORTS, ready=(5052, "/monitoring/healthz"))
     api = host_port(c, "5052/tcp")
-    assert wait_http(c, api, "/monitoring/healthz").status == 200
+    assert req("GET", api, "/monitoring/healthz").status == 200
     c.stop(timeout=20)
     assert wait_exit(c) == 0
 
@@ -555,7 +537,7 @@ def test_aigw_port_clash_in_shared_netns_exits_1(
 
 def test_aigw_host_network(run: Run) -> None:
     api, metrics = free_port(), free_port()
-    c = run(
+    run(
         AIGW,
         tag="aigw-host",
         network_mode="host",
@@ -565,8 +547,9 @@ def test_aigw_host_network(run: Run) -> None:
             "AIGW_FASTAPI__METRICS_HOST": "127.0.0.1",
             "AIGW_FASTAPI__METRICS_PORT": str(metrics),
         },
+        ready=(api, "/monitoring/healthz"),
     )
-    assert wait_http(c, api, "/monitoring/healthz").status == 200
+    assert req("GET", api, "/monitoring/healthz").status == 200
     assert req("GET", metrics, "/metrics").status == 200
 
 

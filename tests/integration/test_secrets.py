@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli, remove_prefixed
+from tests.lab import containers
+from tests.lab.containers import LabContainer
 
 PREFIX = "rt-red-"
 VLLM_IMAGE = "vllm/vllm-openai:v0.6.3"
@@ -31,23 +33,23 @@ def vllm(docker_client: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A fake vLLM (healthy, answers 404 for `mistral`) with secrets in env, a label and its command."""
     remove_prefixed(docker_client, PREFIX)  # leftovers of a killed run (runs are serialised by the engine lock)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
-    container = docker_client.containers.run(
-        VLLM_IMAGE,
-        ["--model", "mistralai/Mistral-7B-Instruct-v0.3", "--api-key", "sk-verysecret",
-         "--tokenizer", "mistralai/Mistral-7B", "--max-num-batched-tokens", "8192"],
-        name=name, detach=True, ports={"8000/tcp": ("127.0.0.1", None)},
-        environment={"DATABASE_URL": "https://user:s3cr3tpw@db.example",
-                     "HTTPS_PROXY": "http://u:pr0xypw@proxy:3128",
-                     "AUTH_HEADER": "Authorization: Basic dXNlcjpwYXNz",
-                     "HF_TOKEN": "hf_abcdef123456",
-                     "TOKENIZERS_PARALLELISM": "false", "KEYBOARD_LAYOUT": "us"},
-        labels={"com.example.token": "tok-12345abcdef", "app": "vllm"},
-    )
+    vllm = (LabContainer(VLLM_IMAGE, labels={"com.example.token": "tok-12345abcdef", "app": "vllm"})
+            .with_name(name)
+            .with_command(["--model", "mistralai/Mistral-7B-Instruct-v0.3", "--api-key", "sk-verysecret",
+                           "--tokenizer", "mistralai/Mistral-7B", "--max-num-batched-tokens", "8192"])
+            .with_loopback_port("8000/tcp")
+            .with_envs(DATABASE_URL="https://user:s3cr3tpw@db.example",
+                       HTTPS_PROXY="http://u:pr0xypw@proxy:3128",
+                       AUTH_HEADER="Authorization: Basic dXNlcjpwYXNz",
+                       HF_TOKEN="hf_abcdef123456",
+                       TOKENIZERS_PARALLELISM="false", KEYBOARD_LAYOUT="us"))
     try:
+        container = vllm.start().get_wrapped_container()
         yield {"name": name, "container": container,
                "vars": ["-e", f"template_host_path={tmp_path / 'etc' / 'chat_template.jinja'}"]}
     finally:
-        remove_prefixed(docker_client, name)
+        containers.stop([vllm])  # the container the test started with, if remediate kept it
+        remove_prefixed(docker_client, name)  # the ones remediate made
 
 
 def _files_text(*roots: Path) -> dict[str, str]:

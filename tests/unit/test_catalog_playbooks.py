@@ -17,6 +17,8 @@ from remediate.core import planner
 from remediate.core import playbook as pb
 from remediate.errors import PlanError, PlaybookError
 from remediate.output.report import plan_json
+from tests.conftest import Cli
+from tests.integration.test_catalog import CASES, TIME_BOXED
 
 DATA = Path(__file__).parent / "catalog_data"
 
@@ -66,6 +68,14 @@ def _changes(plan: planner.Plan) -> dict[str, planner.Change]:
 
 def test_the_catalog_is_exactly_the_contract() -> None:
     assert {p.stem for p in pb.builtin_playbooks()} == set(CONTRACT)
+
+
+def test_every_shipped_playbook_has_an_end_to_end_case(cli: Cli) -> None:
+    # The end-to-end cases are in tests/integration/test_catalog.py (real engine).
+    code, out = cli("list")
+
+    assert code == 0
+    assert {line.split()[0] for line in out.splitlines() if line.strip()} == set(CASES) | TIME_BOXED
 
 
 @pytest.mark.parametrize("name", sorted(CONTRACT))
