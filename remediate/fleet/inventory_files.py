@@ -1,7 +1,9 @@
-"""Reading Ansible inventory files: INI and YAML syntax, host ranges, and variable checks.
+"""Reading Ansible inventory files: INI, YAML and inventory-script JSON syntax, host ranges,
+host addresses (IPv6 included), and variable checks, each as Ansible's own plugin reads it.
 
-The result is a :class:`ParsedInventory`: groups, children and variables as the file states them,
-before inheritance; :mod:`remediate.fleet.inventory` builds hosts from it. Pure data: no network.
+The result is a :class:`ParsedInventory`: groups (their own hosts and children, in the order
+Ansible records them) and variables as the sources state them, before inheritance;
+:mod:`remediate.fleet.inventory` builds hosts from it. Pure data: no network.
 Files, values and host ranges are bounded by :mod:`remediate.core.limits` (at most
 :data:`~remediate.core.limits.MAX_HOSTS` hosts, ranges expanded).
 """
@@ -9,6 +11,7 @@ Files, values and host ranges are bounded by :mod:`remediate.core.limits` (at mo
 from __future__ import annotations
 
 import ast
+import ipaddress
 import itertools
 import logging
 import re
@@ -36,8 +39,15 @@ _YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
 _RANGE = re.compile(r"\[([^\[\]]*)\]")
-_BRACKETED = re.compile(r"\[[^\]]*\]")
-_HOST_PORT = re.compile(r"^(.+):([0-9]+)$")
+_NUMERIC_RANGE = r"\[[0-9]+:[0-9]+(?::[0-9]+)?\]"
+_ALNUM_RANGE = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"
+_LABEL = rf"(?:\w|{_ALNUM_RANGE})(?:[\w-]|{_ALNUM_RANGE})*(?<![_-])"
+_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.IGNORECASE)
+_IPV4_PART = rf"(?:[01]?[0-9]{{1,2}}|2[0-4][0-9]|25[0-5]|{_NUMERIC_RANGE})"
+_IPV4 = re.compile(rf"^(?:{_IPV4_PART}\.){{3}}{_IPV4_PART}$")
+_BRACKETED_PORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
+_HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
+_PORT_DIGITS = 9
 _NUMBER = re.compile(r"^[0-9]+$")
 _RANGE_DIGITS = 9  # range bounds and steps: int() of a 5000-digit bound would raise ValueError
 _MAX_INI_LINE = 64 * 1024  # shlex takes quadratic time in a token's length (0.8 s at 256 KiB)
@@ -45,6 +55,39 @@ _MAX_INI_LINE = 64 * 1024  # shlex takes quadratic time in a token's length (0.8
 
 class _Invalid(ValueError):
     """A parse problem without location; the format reader adds file and line."""
+
+
+def parse_address(text: str, allow_ranges: bool = False) -> tuple[str, int | None]:
+    """Split a host identifier and optional port, as Ansible's ``parse_address`` does.
+
+    ``name:22``, ``10.0.0.1:22`` and ``[2001:db8::2]:22`` carry a port; a bare IPv6 address has
+    none. With ``allow_ranges``, names may hold ``[1:3]``/``[a:c]`` ranges.
+
+    Raises:
+        ValueError: not a host name, IPv4 or IPv6 address (with that optional port).
+    """
+    port: int | None = None
+    for pattern in (_BRACKETED_PORT, _HOST_PORT):  # both, in turn: "[h]:1" then "h:2"
+        match = pattern.match(text)
+        if match is not None:
+            if len(match.group(2)) > _PORT_DIGITS:
+                raise ValueError(f"port of {text!r} is too long")
+            text, port = match.group(1), int(match.group(2))
+    if not (_IPV4.match(text) or _is_ipv6(text) or _HOSTNAME.match(text)):
+        raise ValueError(f"not a valid host name: {text!r}")
+    if not allow_ranges and "[" in text:
+        raise ValueError(f"a range in host name {text!r}")
+    return text, port
+
+
+def _is_ipv6(text: str) -> bool:
+    if ":" not in text or "%" in text or "[" in text:
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 
@@ -104,17 +147,21 @@ def _check_var(key: str, value: Any) -> None:
 
 @dataclass
 class ParsedGroup:
-    """One group as the file states it: its child groups and its own variables."""
+    """One group as its sources state it: own hosts and child groups (in the order Ansible adds
+    them), own variables, and ``ansible_group_priority`` (which Ansible keeps out of the vars)."""
 
+    hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
+    priority: int = 1
 
 
 class ParsedInventory:
-    """Groups (children, variables) and hosts (variables, groups) as an inventory file states them."""
+    """Groups (hosts, children, variables) and hosts (variables, groups) as the sources state
+    them; dictionaries keep the order in which Ansible would create each group and host."""
 
     def __init__(self) -> None:
-        self.groups: dict[str, ParsedGroup] = {ALL: ParsedGroup(), UNGROUPED: ParsedGroup()}
+        self.groups: dict[str, ParsedGroup] = {ALL: ParsedGroup(children=[UNGROUPED]), UNGROUPED: ParsedGroup()}
         self.host_vars: dict[str, dict[str, Any]] = {}
         self.host_groups: dict[str, list[str]] = {}
 
@@ -126,19 +173,33 @@ class ParsedInventory:
         """Set a group variable (connection variables are checked here)."""
         _check_var(key, value)
         self.add_group(group)
-        self.groups[group].vars[key] = value
+        if key == "ansible_group_priority":
+            self.groups[group].priority = value
+        else:
+            self.groups[group].vars[key] = value
 
-    def add_host(self, name: str, group: str, variables: Mapping[str, Any]) -> None:
-        """Put a host in a group, with variables of its own (merged over earlier ones)."""
+    def add_host(
+        self, name: str, group: str | None, variables: Mapping[str, Any], port: int | None = None
+    ) -> None:
+        """Put a host in a group (or none), with variables of its own (merged over earlier ones).
+
+        ``port`` (from ``name:port``) applies only where the host first appears, as in Ansible.
+        """
         for key, value in variables.items():
             _check_var(key, value)
-        if name not in self.host_vars and len(self.host_vars) >= limits.MAX_HOSTS:
-            raise _Invalid(f"more than {limits.MAX_HOSTS} hosts")
-        self.add_group(group)
-        self.host_vars.setdefault(name, {}).update(variables)
-        groups = self.host_groups.setdefault(name, [])
-        if group not in groups:
-            groups.append(group)
+        if name not in self.host_vars:
+            if len(self.host_vars) >= limits.MAX_HOSTS:
+                raise _Invalid(f"more than {limits.MAX_HOSTS} hosts")
+            if port is not None:
+                _check_var("ansible_port", port)
+            self.host_vars[name] = {} if port is None else {"ansible_port": port}
+            self.host_groups[name] = []
+        self.host_vars[name].update(variables)
+        if group is not None:
+            self.add_group(group)
+            if name not in self.groups[group].hosts:
+                self.groups[group].hosts.append(name)
+                self.host_groups[name].append(group)
 
     def add_child(self, parent: str, child: str) -> None:
         """Make ``child`` a child group of ``parent``; loops and ``all`` as a child are refused."""
@@ -163,14 +224,6 @@ class ParsedInventory:
 
 
 # ---------------------------------------------------------------------------- host patterns
-
-
-def _split_port(pattern: str) -> tuple[str, int | None]:
-    """Split ``name:port``; colons inside ``[a:b]`` ranges are not port separators."""
-    match = _HOST_PORT.match(pattern)
-    if match is None or any(c in _BRACKETED.sub("", match.group(1)) for c in ":[]"):
-        return pattern, None
-    return match.group(1), int(match.group(2))
 
 
 def _range_step(text: str, spec: str) -> int:
@@ -242,20 +295,24 @@ def _expand_ranges(name: str) -> list[str]:
 
 
 def _expand_hostpattern(pattern: str) -> tuple[list[str], int | None]:
-    """Turn ``gpu-[01:04]:2222`` into host names and an optional port."""
-    name, port = _split_port(pattern.strip())
-    if not name or name.endswith(":"):
+    """Turn ``gpu-[01:04]:2222`` into host names and an optional port (Ansible's rules: a
+    pattern that is no valid address is taken as it stands)."""
+    try:
+        name, port = parse_address(pattern, allow_ranges=True)
+    except ValueError:
+        name, port = pattern, None
+    if pattern.strip().endswith(":") and port is None:
         raise _Invalid(f"invalid host pattern {pattern!r}: ':' is reserved for a port")
-    if name == "---":
+    names = _expand_ranges(name) if "[" in name else [name]
+    if "---" in (host.strip() for host in names):
         raise _Invalid("invalid host pattern '---': YAML inventories need a .yml extension")
-    return _expand_ranges(name), port
+    return names, port
 
 
 def _add_hosts(builder: ParsedInventory, pattern: str, group: str, variables: Mapping[str, Any]) -> None:
     names, port = _expand_hostpattern(pattern)
-    merged = {"ansible_port": port, **variables} if port is not None else dict(variables)
     for name in names:
-        builder.add_host(name, group, merged)
+        builder.add_host(name, group, variables, port)
 
 
 # ---------------------------------------------------------------------------- INI
@@ -296,17 +353,39 @@ class _Section:
     kind: str
 
 
+@dataclass
+class _Pending:
+    """A group named before it is declared: in ``[g:vars]`` or as a child (with its parents)."""
+
+    kind: str
+    line: int
+    parents: list[str] = field(default_factory=list)
+
+
+def _attach_pending(builder: ParsedInventory, group: str, pending: dict[str, _Pending]) -> None:
+    """A declared group joins the parents that named it as a child (Ansible's order)."""
+    for parent in pending[group].parents:
+        builder.add_child(parent, group)
+        if parent in pending and pending[parent].kind == "children":
+            _attach_pending(builder, parent, pending)
+    del pending[group]
+
+
 def _ini_section(
-    builder: ParsedInventory, match: re.Match[str], pending: dict[str, int], lineno: int
+    builder: ParsedInventory, match: re.Match[str], pending: dict[str, _Pending], lineno: int
 ) -> _Section:
     group, kind = match.group(1), match.group(2) or "hosts"
     if kind not in ("hosts", "children", "vars"):
         raise _Invalid(f"section [{group}:{kind}] has unknown type: {kind}")
-    if kind != "vars":
-        pending.pop(group, None)
-    elif group not in builder.groups:
-        pending.setdefault(group, lineno)
-    builder.add_group(group)
+    if group not in builder.groups:
+        if kind == "vars" and group not in pending:
+            pending[group] = _Pending("vars", lineno)
+        builder.add_group(group)
+    if group in pending and kind != "vars":
+        if pending[group].kind == "children":
+            _attach_pending(builder, group, pending)
+        else:
+            del pending[group]
     return _Section(group, kind)
 
 
@@ -333,17 +412,23 @@ def _ini_var(builder: ParsedInventory, line: str, group: str) -> None:
     builder.set_group_var(group, key, _parse_value(value))
 
 
-def _ini_child(builder: ParsedInventory, line: str, group: str, pending: dict[str, int]) -> None:
+def _ini_child(
+    builder: ParsedInventory, line: str, group: str, pending: dict[str, _Pending], lineno: int
+) -> None:
     match = _GROUP_NAME.match(line)
     if match is None:
         raise _Invalid(f"expected a group name, got {line!r}")
-    # Ansible rejects undeclared child groups; remediate declares them empty instead.
-    builder.add_child(group, match.group(1))
-    pending.pop(match.group(1), None)
+    child = match.group(1)
+    if child in builder.groups:
+        builder.add_child(group, child)
+    elif child in pending:
+        pending[child].parents.append(group)
+    else:  # declared later, or never: then the inventory is refused, as by Ansible
+        pending[child] = _Pending("children", lineno, [group])
 
 
 def _ini_line(
-    builder: ParsedInventory, line: str, section: _Section, pending: dict[str, int], lineno: int
+    builder: ParsedInventory, line: str, section: _Section, pending: dict[str, _Pending], lineno: int
 ) -> _Section:
     """Apply one non-comment INI line; return the section that follows it."""
     match = _SECTION.match(line)
@@ -356,14 +441,18 @@ def _ini_line(
     elif section.kind == "vars":
         _ini_var(builder, line, section.group)
     else:
-        _ini_child(builder, line, section.group, pending)
+        _ini_child(builder, line, section.group, pending, lineno)
     return section
 
 
-def _parse_ini(text: str, source: str) -> ParsedInventory:
-    builder = ParsedInventory()
+def parse_ini(builder: ParsedInventory, text: str, source: str) -> None:
+    """Read an INI inventory into ``builder``.
+
+    Raises:
+        InventoryError: ``file:line: reason``.
+    """
     section = _Section(UNGROUPED, "hosts")
-    pending: dict[str, int] = {}  # groups seen only in [name:vars] -> first line
+    pending: dict[str, _Pending] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line[0] in "#;":
@@ -375,11 +464,12 @@ def _parse_ini(text: str, source: str) -> ParsedInventory:
             section = _ini_line(builder, line, section, pending, lineno)
         except _Invalid as exc:
             raise InventoryError(f"{source}:{lineno}: {exc}", path=source, line=lineno) from None
-    if pending:
-        group, lineno = next(iter(pending.items()))
-        reason = f"section [{group}:vars] is not valid for undefined group {group!r}"
-        raise InventoryError(f"{source}:{lineno}: {reason}", path=source, line=lineno)
-    return builder
+    for group, declared in pending.items():
+        if declared.kind == "vars":
+            reason = f"section [{group}:vars] is not valid for undefined group {group!r}"
+        else:
+            reason = f"section [{declared.parents[-1]}:children] includes undefined group {group!r}"
+        raise InventoryError(f"{source}:{declared.line}: {reason}", path=source, line=declared.line)
 
 
 # ---------------------------------------------------------------------------- YAML
@@ -400,27 +490,37 @@ def _yaml_section(group: str, key: str, value: Any) -> dict[Any, Any] | None:
 
 def _yaml_hosts(builder: ParsedInventory, group: str, hosts: Mapping[Any, Any]) -> None:
     for pattern, variables in hosts.items():
+        if not isinstance(pattern, str):
+            raise _Invalid(f"host pattern {pattern!r} in group {group!r} must be a string: quote it")
         if variables is not None and not isinstance(variables, dict):
             raise _Invalid(
-                f"host {str(pattern)!r} in group {group!r}: variables must be a mapping,"
+                f"host {pattern!r} in group {group!r}: variables must be a mapping,"
                 f" got {_type_name(variables)}"
             )
-        _add_hosts(builder, str(pattern), group, {str(k): v for k, v in (variables or {}).items()})
+        _add_hosts(builder, pattern, group, {str(k): v for k, v in (variables or {}).items()})
 
 
-def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str, ...]) -> bool:
-    """Read one group definition; return False when it is skipped (as Ansible does)."""
+def _group_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise _Invalid(f"invalid group name {name!r}: it must be a non-empty string")
+    return name
+
+
+def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str, ...]) -> None:
+    """Read one group definition (one that is no mapping is skipped with a warning, as by Ansible)."""
     if name in stack:
         raise _Invalid(f"adding group {name!r} to {stack[-1]!r} creates a dependency loop")
     if body is not None and not isinstance(body, dict):
         _log.warning("inventory: skipping %r: not a valid group definition", name)
-        return False
+        return
     builder.add_group(name)
-    for key, value in (body or {}).items():
+    sections = {key: _yaml_section(name, key, value) for key, value in (body or {}).items()
+                if key in ("vars", "children", "hosts")}
+    for key in body or {}:
         if key not in ("vars", "children", "hosts"):
             _log.warning("inventory: group %r: skipping unexpected key %r", name, key)
             continue
-        section = _yaml_section(name, key, value) or {}
+        section = sections[key] or {}
         if key == "vars":
             for var, var_value in section.items():
                 builder.set_group_var(name, str(var), var_value)
@@ -428,9 +528,9 @@ def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str
             _yaml_hosts(builder, name, section)
         else:
             for child, child_body in section.items():
-                if _yaml_group(builder, str(child), child_body, (*stack, name)):
-                    builder.add_child(name, str(child))
-    return True
+                child = _group_name(child)
+                _yaml_group(builder, child, child_body, (*stack, name))
+                builder.add_child(name, child)
 
 
 def _load_yaml(text: str, source: str) -> Any:
@@ -450,24 +550,142 @@ def _load_yaml(text: str, source: str) -> Any:
         raise InventoryError(f"{source}: invalid YAML: {exc}", path=source) from exc
 
 
-def _parse_yaml(data: Any, source: str) -> ParsedInventory:
-    builder = ParsedInventory()
+def parse_yaml(builder: ParsedInventory, data: Any, source: str) -> None:
+    """Read a YAML (or JSON) inventory document into ``builder``.
+
+    Raises:
+        InventoryError: ``file: reason``.
+    """
     try:
         if data is None:
             raise _Invalid("empty YAML inventory")
         if not isinstance(data, dict):
             raise _Invalid(f"a YAML inventory must be a mapping of groups, got {_type_name(data)}")
         if "plugin" in data:
-            raise _Invalid("inventory plugin configurations are not supported")
+            raise _Invalid(
+                "inventory plugin configurations are not supported without Ansible: install"
+                " ansible-core, so that remediate reads them with ansible-inventory"
+            )
         for name, body in data.items():
-            _yaml_group(builder, str(name), body, ())
+            _yaml_group(builder, _group_name(name), body, ())
     except _Invalid as exc:
         raise InventoryError(f"{source}: {exc}", path=source) from None
-    return builder
+
+
+# ---------------------------------------------------------------------------- scripts and lists
+
+
+def parse_script_output(builder: ParsedInventory, data: Any, source: str) -> dict[str, Any] | None:
+    """Read the ``--list`` JSON of an inventory script into ``builder``, as Ansible's script
+    plugin reads it: groups as lists of hosts or ``{hosts, vars, children}``.
+
+    Returns:
+        ``_meta.hostvars`` (host -> variables), or None when the script gave none (then each
+        host's variables come from ``--host NAME``).
+
+    Raises:
+        InventoryError: ``script: reason``.
+    """
+    if not isinstance(data, dict):
+        raise InventoryError(f"{source}: inventory script output must be a JSON object", path=source)
+    meta: dict[str, Any] | None = None
+    try:
+        for group, body in data.items():
+            if group == "_meta":
+                meta = body.get("hostvars") if isinstance(body, dict) else None
+                if not isinstance(meta, dict):
+                    raise _Invalid("'_meta.hostvars' must be an object")
+                continue
+            _script_group(builder, _group_name(group), body)
+    except _Invalid as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    return meta
+
+
+def _script_group(builder: ParsedInventory, group: str, body: Any) -> None:
+    builder.add_group(group)
+    if not isinstance(body, dict):
+        body = {"hosts": body}
+    elif not any(key in body for key in ("hosts", "vars", "children")):
+        body = {"hosts": [group], "vars": body}
+    hosts, variables = body.get("hosts", []), body.get("vars", {})
+    if not isinstance(hosts, list) or not all(isinstance(host, str) and host for host in hosts):
+        raise _Invalid(f"'{group}.hosts' must be a list of host names")
+    if not isinstance(variables, dict):
+        raise _Invalid(f"'{group}.vars' must be an object")
+    for host in hosts:
+        builder.add_host(host, group, {})
+    for key, value in variables.items():
+        builder.set_group_var(group, str(key), value)
+    children = body.get("children", [])
+    if not isinstance(children, list):
+        raise _Invalid(f"'{group}.children' must be a list of group names")
+    for child in children:
+        builder.add_group(_group_name(child))
+        builder.add_child(group, child)
+
+
+def set_host_vars(builder: ParsedInventory, host: str, variables: Any, source: str) -> None:
+    """Set variables a script gave for a host it listed.
+
+    Raises:
+        InventoryError: they are no mapping, or a connection variable is invalid.
+    """
+    if not isinstance(variables, dict):
+        raise InventoryError(f"{source}: variables of host {host!r} must be an object", path=source)
+    try:
+        builder.add_host(host, None, {str(key): value for key, value in variables.items()})
+    except _Invalid as exc:
+        raise InventoryError(f"{source}: host {host!r}: {exc}", path=source) from None
+
+
+def parse_host_list(builder: ParsedInventory, text: str) -> None:
+    """Read ``-i 'h1,h2:2222,'``: ungrouped hosts, each with an optional port.
+
+    Raises:
+        InventoryError: a port or the number of hosts is out of bounds.
+    """
+    for item in text.split(","):
+        entry = item.strip()
+        if not entry:
+            continue
+        try:
+            name, port = parse_address(entry)
+        except ValueError:
+            name, port = entry, None
+        if name not in builder.host_vars:
+            try:
+                builder.add_host(name, UNGROUPED, {}, port)
+            except _Invalid as exc:
+                raise InventoryError(f"host list {text!r}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def parse_inventory_file(builder: ParsedInventory, path: Path) -> None:
+    """Read an inventory file into ``builder``: ``.yml``, ``.yaml`` and ``.json`` files are
+    YAML, ``.ini`` files INI; any other file is YAML when it parses as a mapping of groups
+    (e.g. starts with ``all:``), and INI otherwise.
+
+    Raises:
+        InventoryError: ``file:line: reason`` (or ``file: reason`` when no line applies).
+    """
+    source = str(path)
+    text = read_inventory_text(path)
+    suffix = path.suffix.lower()
+    if suffix in _YAML_SUFFIXES:
+        parse_yaml(builder, _load_yaml(text, source), source)
+    elif suffix == ".toml":
+        raise InventoryError(f"{source}: TOML inventories need Ansible: install ansible-core", path=source)
+    elif suffix != ".ini" and (data := _sniff_yaml(text, source)) is not None:
+        parse_yaml(builder, data, source)
+    else:
+        parse_ini(builder, text, source)
 
 
 def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
-    """Return the data of an extensionless YAML inventory (a mapping of groups), else None."""
+    """Return the data of a YAML inventory without a YAML extension (a mapping of groups), else None."""
     try:
         data = limits.load_yaml(text)
     except limits.LimitExceeded as exc:
@@ -483,26 +701,13 @@ def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
     return None
 
 
-def parse_inventory_file(path: Path) -> ParsedInventory:
-    """Read an inventory file: ``.yml``, ``.yaml`` and ``.json`` are YAML, ``.ini`` is INI; any
-    other file is YAML when it parses as a mapping of groups (e.g. starts with ``all:``), and INI
-    otherwise.
+def read_inventory_text(path: Path) -> str:
+    """The text of an inventory (or vars) file, bounded by :mod:`remediate.core.limits`.
 
     Raises:
-        InventoryError: ``file:line: reason`` (or ``file: reason`` when no line applies).
+        InventoryError: ``file: reason``: unreadable, not UTF-8, or too large.
     """
     source = str(path)
-    text = _read(path, source)
-    suffix = path.suffix.lower()
-    if suffix in _YAML_SUFFIXES:
-        return _parse_yaml(_load_yaml(text, source), source)
-    if suffix == ".ini":
-        return _parse_ini(text, source)
-    data = _sniff_yaml(text, source)
-    return _parse_ini(text, source) if data is None else _parse_yaml(data, source)
-
-
-def _read(path: Path, source: str) -> str:
     try:
         return limits.read_text(path, "inventory")  # utf-8-sig: editors on Windows may add a BOM
     except limits.LimitExceeded as exc:
@@ -512,3 +717,30 @@ def _read(path: Path, source: str) -> str:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InventoryError(f"{source}: cannot read inventory: {reason}", path=source) from exc
+
+
+def load_vars_file(path: Path) -> dict[str, Any]:
+    """The variables of a ``group_vars``/``host_vars`` file (YAML or JSON; empty means none).
+
+    Raises:
+        InventoryError: ``file: reason``: unreadable, encrypted, not a mapping, or a connection
+            variable is invalid.
+    """
+    source = str(path)
+    text = read_inventory_text(path)
+    if text.startswith("$ANSIBLE_VAULT"):
+        raise InventoryError(
+            f"{source}: encrypted with ansible-vault: install ansible-core, so that remediate reads"
+            " the inventory with ansible-inventory (and your vault settings)", path=source)
+    data = _load_yaml(text, source)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InventoryError(f"{source}: variables must be a mapping, got {_type_name(data)}", path=source)
+    variables = {str(key): value for key, value in data.items()}
+    for key, value in variables.items():
+        try:
+            _check_var(key, value)
+        except _Invalid as exc:
+            raise InventoryError(f"{source}: {exc}", path=source) from None
+    return variables
