@@ -27,6 +27,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from remediate.core import limits
+from remediate.core.redaction import redact_text
 from remediate.errors import InventoryError
 
 _log = logging.getLogger(__name__)
@@ -393,7 +394,7 @@ def _ini_hosts(builder: ParsedInventory, line: str, group: str) -> None:
     try:
         tokens = shlex.split(line, comments=True)
     except ValueError as exc:
-        raise _Invalid(f"cannot parse host definition {line!r}: {exc}") from None
+        raise _Invalid(f"cannot parse host definition {redact_text(line)!r}: {exc}") from None
     if not tokens:
         return
     variables: dict[str, Any] = {}
