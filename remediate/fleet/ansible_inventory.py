@@ -26,7 +26,7 @@ from remediate.core.redaction import redact_text
 from remediate.errors import InventoryError
 from remediate.fleet.inventory import LOCALHOST, Host, Inventory
 from remediate.fleet.inventory_files import ALL, UNGROUPED, ConnectionVars
-from remediate.fleet.inventory_sources import inventory_timeout
+from remediate.fleet.inventory_sources import inventory_timeout, is_host_list
 
 __all__ = ["AnsibleInventory", "load_with_ansible"]
 
@@ -214,6 +214,8 @@ def load_with_ansible(source: str) -> AnsibleInventory:
             one line, from Ansible's own error.
     """
     what = f"inventory {source}"
+    if not is_host_list(source) and not os.path.exists(source):
+        raise InventoryError(f"{source}: cannot read inventory: No such file or directory", path=source)
     try:
         text = _run(["ansible-inventory", "-i", source, "--list"], what)
     except InventoryError as failed:

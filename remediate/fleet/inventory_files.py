@@ -1,5 +1,6 @@
-"""Reading Ansible inventory files: INI, YAML and inventory-script JSON syntax, host ranges,
-host addresses (IPv6 included), and variable checks, each as Ansible's own plugin reads it.
+"""Reading Ansible inventory text: INI and YAML syntax, host ranges, host addresses (IPv6
+included), and variable checks, each as Ansible's own plugin reads it (files, directories,
+scripts and vars files are :mod:`remediate.fleet.inventory_sources`).
 
 The result is a :class:`ParsedInventory`: groups (their own hosts and children, in the order
 Ansible records them) and variables as the sources state them, before inheritance;
@@ -20,7 +21,6 @@ import string
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -34,7 +34,6 @@ _log = logging.getLogger(__name__)
 
 ALL = "all"
 UNGROUPED = "ungrouped"
-_YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
 
 # Section and child-group syntax exactly as Ansible's ini plugin accepts it.
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
@@ -54,8 +53,8 @@ _RANGE_DIGITS = 9  # range bounds and steps: int() of a 5000-digit bound would r
 _MAX_INI_LINE = 64 * 1024  # shlex takes quadratic time in a token's length (0.8 s at 256 KiB)
 
 
-class _Invalid(ValueError):
-    """A parse problem without location; the format reader adds file and line."""
+class InvalidEntry(ValueError):
+    """A parse problem without location; the reader of the file adds file and line."""
 
 
 def parse_address(text: str, allow_ranges: bool = False) -> tuple[str, int | None]:
@@ -134,16 +133,20 @@ class ConnectionVars(BaseModel):
         return value
 
 
-def _check_var(key: str, value: Any) -> None:
-    """Reject a connection or priority variable whose value cannot be used."""
+def check_var(key: str, value: Any) -> None:
+    """Reject a connection or priority variable whose value cannot be used.
+
+    Raises:
+        InvalidEntry: ``invalid KEY=VALUE: reason``.
+    """
     if key == "ansible_group_priority":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"invalid ansible_group_priority={value!r}: must be an integer")
+            raise InvalidEntry(f"invalid ansible_group_priority={value!r}: must be an integer")
         return
     try:  # other variables are ignored by the model
         ConnectionVars.model_validate({key: value})
     except ValidationError as exc:
-        raise _Invalid(f"invalid {key}={value!r}: {exc.errors()[0]['msg']}") from None
+        raise InvalidEntry(f"invalid {key}={value!r}: {exc.errors()[0]['msg']}") from None
 
 
 @dataclass
@@ -172,7 +175,7 @@ class ParsedInventory:
 
     def set_group_var(self, group: str, key: str, value: Any) -> None:
         """Set a group variable (connection variables are checked here)."""
-        _check_var(key, value)
+        check_var(key, value)
         self.add_group(group)
         if key == "ansible_group_priority":
             self.groups[group].priority = value
@@ -187,12 +190,12 @@ class ParsedInventory:
         ``port`` (from ``name:port``) applies only where the host first appears, as in Ansible.
         """
         for key, value in variables.items():
-            _check_var(key, value)
+            check_var(key, value)
         if name not in self.host_vars:
             if len(self.host_vars) >= limits.MAX_HOSTS:
-                raise _Invalid(f"more than {limits.MAX_HOSTS} hosts")
+                raise InvalidEntry(f"more than {limits.MAX_HOSTS} hosts")
             if port is not None:
-                _check_var("ansible_port", port)
+                check_var("ansible_port", port)
             self.host_vars[name] = {} if port is None else {"ansible_port": port}
             self.host_groups[name] = []
         self.host_vars[name].update(variables)
@@ -205,9 +208,9 @@ class ParsedInventory:
     def add_child(self, parent: str, child: str) -> None:
         """Make ``child`` a child group of ``parent``; loops and ``all`` as a child are refused."""
         if child == ALL:
-            raise _Invalid(f"group 'all' cannot be a child of group {parent!r}")
+            raise InvalidEntry(f"group 'all' cannot be a child of group {parent!r}")
         if child == parent or parent in self._descendants(child):
-            raise _Invalid(f"adding group {child!r} to {parent!r} creates a dependency loop")
+            raise InvalidEntry(f"adding group {child!r} to {parent!r} creates a dependency loop")
         self.add_group(parent)
         self.add_group(child)
         if child not in self.groups[parent].children:
@@ -229,27 +232,27 @@ class ParsedInventory:
 
 def _range_step(text: str, spec: str) -> int:
     if not _NUMBER.match(text) or len(text) > _RANGE_DIGITS or int(text) < 1:
-        raise _Invalid(f"bad host range [{spec}]: step must be a positive integer")
+        raise InvalidEntry(f"bad host range [{spec}]: step must be a positive integer")
     return int(text)
 
 
 def _numeric_range(begin: str, end: str, step: int, spec: str) -> list[str]:
     width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
     if width and len(end) != width:
-        raise _Invalid(f"bad host range [{spec}]: zero-padded bounds must have equal length")
+        raise InvalidEntry(f"bad host range [{spec}]: zero-padded bounds must have equal length")
     if max(len(begin), len(end)) > _RANGE_DIGITS:
-        raise _Invalid(f"bad host range [{spec}]: bounds of more than {_RANGE_DIGITS} digits")
+        raise InvalidEntry(f"bad host range [{spec}]: bounds of more than {_RANGE_DIGITS} digits")
     if int(begin) > int(end):
-        raise _Invalid(f"bad host range [{spec}]: begin must not exceed end")
+        raise InvalidEntry(f"bad host range [{spec}]: begin must not exceed end")
     if (int(end) - int(begin)) // step + 1 > limits.MAX_HOSTS:
-        raise _Invalid(f"host range [{spec}] has more than {limits.MAX_HOSTS} hosts")
+        raise InvalidEntry(f"host range [{spec}] has more than {limits.MAX_HOSTS} hosts")
     return [str(number).zfill(width) for number in range(int(begin), int(end) + 1, step)]
 
 
 def _alpha_range(begin: str, end: str, step: int, spec: str) -> list[str]:
     first, last = string.ascii_letters.index(begin), string.ascii_letters.index(end)
     if first > last:
-        raise _Invalid(f"bad host range [{spec}]: begin must not exceed end")
+        raise InvalidEntry(f"bad host range [{spec}]: begin must not exceed end")
     return list(string.ascii_letters[first : last + 1 : step])
 
 
@@ -257,10 +260,10 @@ def _range_items(spec: str) -> list[str]:
     """Expand the inside of one ``[begin:end(:step)]`` range, as Ansible does."""
     bounds = spec.split(":")
     if len(bounds) not in (2, 3):
-        raise _Invalid(f"bad host range [{spec}]: expected [begin:end] or [begin:end:step]")
+        raise InvalidEntry(f"bad host range [{spec}]: expected [begin:end] or [begin:end:step]")
     begin, end = bounds[0] or "0", bounds[1]
     if not end:
-        raise _Invalid(f"bad host range [{spec}]: missing end value")
+        raise InvalidEntry(f"bad host range [{spec}]: missing end value")
     step = _range_step(bounds[2] if len(bounds) == 3 else "1", spec)
     if _NUMBER.match(begin) and _NUMBER.match(end):
         return _numeric_range(begin, end, step, spec)
@@ -270,14 +273,14 @@ def _range_items(spec: str) -> list[str]:
         and end in string.ascii_letters
     ):
         return _alpha_range(begin, end, step, spec)
-    raise _Invalid(f"bad host range [{spec}]: bounds must be two numbers or two letters")
+    raise InvalidEntry(f"bad host range [{spec}]: bounds must be two numbers or two letters")
 
 
 def _expand_ranges(name: str) -> list[str]:
     """Expand every ``[a:b]`` range in a host name, left to right (at most MAX_HOSTS names)."""
     parts = _RANGE.split(name)  # literal, range, literal, range, ..., literal
     if any("[" in text or "]" in text for text in parts[::2]):
-        raise _Invalid(f"unbalanced brackets in host name {name!r}")
+        raise InvalidEntry(f"unbalanced brackets in host name {name!r}")
     choices: list[list[str]] = []
     total = 1
     for index, text in enumerate(parts):
@@ -286,11 +289,11 @@ def _expand_ranges(name: str) -> list[str]:
             continue
         try:
             items = _range_items(text)
-        except _Invalid as exc:
-            raise _Invalid(f"{exc} in host name {name!r}") from None
+        except InvalidEntry as exc:
+            raise InvalidEntry(f"{exc} in host name {name!r}") from None
         total *= len(items)
         if total > limits.MAX_HOSTS:
-            raise _Invalid(f"host name {name!r} expands to more than {limits.MAX_HOSTS} hosts")
+            raise InvalidEntry(f"host name {name!r} expands to more than {limits.MAX_HOSTS} hosts")
         choices.append(items)
     return ["".join(combo) for combo in itertools.product(*choices)]
 
@@ -303,10 +306,10 @@ def _expand_hostpattern(pattern: str) -> tuple[list[str], int | None]:
     except ValueError:
         name, port = pattern, None
     if pattern.strip().endswith(":") and port is None:
-        raise _Invalid(f"invalid host pattern {pattern!r}: ':' is reserved for a port")
+        raise InvalidEntry(f"invalid host pattern {pattern!r}: ':' is reserved for a port")
     names = _expand_ranges(name) if "[" in name else [name]
     if "---" in (host.strip() for host in names):
-        raise _Invalid("invalid host pattern '---': YAML inventories need a .yml extension")
+        raise InvalidEntry("invalid host pattern '---': YAML inventories need a .yml extension")
     return names, port
 
 
@@ -338,13 +341,13 @@ def _parse_value(text: str) -> Any:
             warnings.simplefilter("ignore", SyntaxWarning)
             value = _plain(ast.literal_eval(text))
     except limits.LimitExceeded as exc:
-        raise _Invalid(str(exc)) from None
+        raise InvalidEntry(str(exc)) from None
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
     try:
         limits.check_value(value)
     except limits.LimitExceeded as exc:
-        raise _Invalid(str(exc)) from None
+        raise InvalidEntry(str(exc)) from None
     return value
 
 
@@ -377,7 +380,7 @@ def _ini_section(
 ) -> _Section:
     group, kind = match.group(1), match.group(2) or "hosts"
     if kind not in ("hosts", "children", "vars"):
-        raise _Invalid(f"section [{group}:{kind}] has unknown type: {kind}")
+        raise InvalidEntry(f"section [{group}:{kind}] has unknown type: {kind}")
     if group not in builder.groups:
         if kind == "vars" and group not in pending:
             pending[group] = _Pending("vars", lineno)
@@ -394,14 +397,14 @@ def _ini_hosts(builder: ParsedInventory, line: str, group: str) -> None:
     try:
         tokens = shlex.split(line, comments=True)
     except ValueError as exc:
-        raise _Invalid(f"cannot parse host definition {redact_text(line)!r}: {exc}") from None
+        raise InvalidEntry(f"cannot parse host definition {redact_text(line)!r}: {exc}") from None
     if not tokens:
         return
     variables: dict[str, Any] = {}
     for token in tokens[1:]:
         key, sep, value = token.partition("=")
         if not sep or not key:
-            raise _Invalid(f"expected key=value host variable, got {token!r}")
+            raise InvalidEntry(f"expected key=value host variable, got {token!r}")
         variables[key] = _parse_value(value)
     _add_hosts(builder, tokens[0], group, variables)
 
@@ -409,7 +412,7 @@ def _ini_hosts(builder: ParsedInventory, line: str, group: str) -> None:
 def _ini_var(builder: ParsedInventory, line: str, group: str) -> None:
     key, sep, value = (part.strip() for part in line.partition("="))
     if not sep or not key:
-        raise _Invalid(f"expected key=value, got {line!r}")
+        raise InvalidEntry(f"expected key=value, got {line!r}")
     builder.set_group_var(group, key, _parse_value(value))
 
 
@@ -418,7 +421,7 @@ def _ini_child(
 ) -> None:
     match = _GROUP_NAME.match(line)
     if match is None:
-        raise _Invalid(f"expected a group name, got {line!r}")
+        raise InvalidEntry(f"expected a group name, got {line!r}")
     child = match.group(1)
     if child in builder.groups:
         builder.add_child(group, child)
@@ -436,7 +439,7 @@ def _ini_line(
     if match is not None:
         return _ini_section(builder, match, pending, lineno)
     if line.startswith("[") and line.endswith("]"):
-        raise _Invalid(f"invalid section header {line!r}: no spaces or extra ':' allowed")
+        raise InvalidEntry(f"invalid section header {line!r}: no spaces or extra ':' allowed")
     if section.kind == "hosts":
         _ini_hosts(builder, line, section.group)
     elif section.kind == "vars":
@@ -463,7 +466,7 @@ def parse_ini(builder: ParsedInventory, text: str, source: str) -> None:
             raise InventoryError(f"{source}:{lineno}: {reason}", path=source, line=lineno)
         try:
             section = _ini_line(builder, line, section, pending, lineno)
-        except _Invalid as exc:
+        except InvalidEntry as exc:
             raise InventoryError(f"{source}:{lineno}: {exc}", path=source, line=lineno) from None
     for group, declared in pending.items():
         if declared.kind == "vars":
@@ -476,7 +479,8 @@ def parse_ini(builder: ParsedInventory, text: str, source: str) -> None:
 # ---------------------------------------------------------------------------- YAML
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """The YAML-ish name of a value's type, for messages."""
     return "null" if value is None else type(value).__name__
 
 
@@ -485,32 +489,37 @@ def _yaml_section(group: str, key: str, value: Any) -> dict[Any, Any] | None:
     if isinstance(value, str):
         return {value: None}
     if value is not None and not isinstance(value, dict):
-        raise _Invalid(f"group {group!r}: {key!r} must be a mapping, got {_type_name(value)}")
+        raise InvalidEntry(f"group {group!r}: {key!r} must be a mapping, got {type_name(value)}")
     return value
 
 
 def _yaml_hosts(builder: ParsedInventory, group: str, hosts: Mapping[Any, Any]) -> None:
     for pattern, variables in hosts.items():
         if not isinstance(pattern, str):
-            raise _Invalid(f"host pattern {pattern!r} in group {group!r} must be a string: quote it")
+            raise InvalidEntry(f"host pattern {pattern!r} in group {group!r} must be a string: quote it")
         if variables is not None and not isinstance(variables, dict):
-            raise _Invalid(
+            raise InvalidEntry(
                 f"host {pattern!r} in group {group!r}: variables must be a mapping,"
-                f" got {_type_name(variables)}"
+                f" got {type_name(variables)}"
             )
         _add_hosts(builder, pattern, group, {str(k): v for k, v in (variables or {}).items()})
 
 
-def _group_name(name: Any) -> str:
+def group_name(name: Any) -> str:
+    """``name`` when it can name a group (a non-empty string).
+
+    Raises:
+        InvalidEntry: it cannot.
+    """
     if not isinstance(name, str) or not name:
-        raise _Invalid(f"invalid group name {name!r}: it must be a non-empty string")
+        raise InvalidEntry(f"invalid group name {name!r}: it must be a non-empty string")
     return name
 
 
 def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str, ...]) -> None:
     """Read one group definition (one that is no mapping is skipped with a warning, as by Ansible)."""
     if name in stack:
-        raise _Invalid(f"adding group {name!r} to {stack[-1]!r} creates a dependency loop")
+        raise InvalidEntry(f"adding group {name!r} to {stack[-1]!r} creates a dependency loop")
     if body is not None and not isinstance(body, dict):
         _log.warning("inventory: skipping %r: not a valid group definition", name)
         return
@@ -529,12 +538,17 @@ def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str
             _yaml_hosts(builder, name, section)
         else:
             for child, child_body in section.items():
-                child = _group_name(child)
+                child = group_name(child)
                 _yaml_group(builder, child, child_body, (*stack, name))
                 builder.add_child(name, child)
 
 
-def _load_yaml(text: str, source: str) -> Any:
+def load_yaml_text(text: str, source: str) -> Any:
+    """One bounded YAML document.
+
+    Raises:
+        InventoryError: ``file[:line]: reason``.
+    """
     try:
         return limits.load_yaml(text)
     except limits.LimitExceeded as exc:
@@ -559,189 +573,15 @@ def parse_yaml(builder: ParsedInventory, data: Any, source: str) -> None:
     """
     try:
         if data is None:
-            raise _Invalid("empty YAML inventory")
+            raise InvalidEntry("empty YAML inventory")
         if not isinstance(data, dict):
-            raise _Invalid(f"a YAML inventory must be a mapping of groups, got {_type_name(data)}")
+            raise InvalidEntry(f"a YAML inventory must be a mapping of groups, got {type_name(data)}")
         if "plugin" in data:
-            raise _Invalid(
+            raise InvalidEntry(
                 "inventory plugin configurations are not supported without Ansible: install"
                 " ansible-core, so that remediate reads them with ansible-inventory"
             )
         for name, body in data.items():
-            _yaml_group(builder, _group_name(name), body, ())
-    except _Invalid as exc:
+            _yaml_group(builder, group_name(name), body, ())
+    except InvalidEntry as exc:
         raise InventoryError(f"{source}: {exc}", path=source) from None
-
-
-# ---------------------------------------------------------------------------- scripts and lists
-
-
-def parse_script_output(builder: ParsedInventory, data: Any, source: str) -> dict[str, Any] | None:
-    """Read the ``--list`` JSON of an inventory script into ``builder``, as Ansible's script
-    plugin reads it: groups as lists of hosts or ``{hosts, vars, children}``.
-
-    Returns:
-        ``_meta.hostvars`` (host -> variables), or None when the script gave none (then each
-        host's variables come from ``--host NAME``).
-
-    Raises:
-        InventoryError: ``script: reason``.
-    """
-    if not isinstance(data, dict):
-        raise InventoryError(f"{source}: inventory script output must be a JSON object", path=source)
-    meta: dict[str, Any] | None = None
-    try:
-        for group, body in data.items():
-            if group == "_meta":
-                meta = body.get("hostvars") if isinstance(body, dict) else None
-                if not isinstance(meta, dict):
-                    raise _Invalid("'_meta.hostvars' must be an object")
-                continue
-            _script_group(builder, _group_name(group), body)
-    except _Invalid as exc:
-        raise InventoryError(f"{source}: {exc}", path=source) from None
-    return meta
-
-
-def _script_group(builder: ParsedInventory, group: str, body: Any) -> None:
-    builder.add_group(group)
-    if not isinstance(body, dict):
-        body = {"hosts": body}
-    elif not any(key in body for key in ("hosts", "vars", "children")):
-        body = {"hosts": [group], "vars": body}
-    hosts, variables = body.get("hosts", []), body.get("vars", {})
-    if not isinstance(hosts, list) or not all(isinstance(host, str) and host for host in hosts):
-        raise _Invalid(f"'{group}.hosts' must be a list of host names")
-    if not isinstance(variables, dict):
-        raise _Invalid(f"'{group}.vars' must be an object")
-    for host in hosts:
-        builder.add_host(host, group, {})
-    for key, value in variables.items():
-        builder.set_group_var(group, str(key), value)
-    children = body.get("children", [])
-    if not isinstance(children, list):
-        raise _Invalid(f"'{group}.children' must be a list of group names")
-    for child in children:
-        builder.add_group(_group_name(child))
-        builder.add_child(group, child)
-
-
-def set_host_vars(builder: ParsedInventory, host: str, variables: Any, source: str) -> None:
-    """Set variables a script gave for a host it listed.
-
-    Raises:
-        InventoryError: they are no mapping, or a connection variable is invalid.
-    """
-    if not isinstance(variables, dict):
-        raise InventoryError(f"{source}: variables of host {host!r} must be an object", path=source)
-    try:
-        builder.add_host(host, None, {str(key): value for key, value in variables.items()})
-    except _Invalid as exc:
-        raise InventoryError(f"{source}: host {host!r}: {exc}", path=source) from None
-
-
-def parse_host_list(builder: ParsedInventory, text: str) -> None:
-    """Read ``-i 'h1,h2:2222,'``: ungrouped hosts, each with an optional port.
-
-    Raises:
-        InventoryError: a port or the number of hosts is out of bounds.
-    """
-    for item in text.split(","):
-        entry = item.strip()
-        if not entry:
-            continue
-        try:
-            name, port = parse_address(entry)
-        except ValueError:
-            name, port = entry, None
-        if name not in builder.host_vars:
-            try:
-                builder.add_host(name, UNGROUPED, {}, port)
-            except _Invalid as exc:
-                raise InventoryError(f"host list {text!r}: {exc}") from None
-
-
-# ---------------------------------------------------------------------------- files
-
-
-def parse_inventory_file(builder: ParsedInventory, path: Path) -> None:
-    """Read an inventory file into ``builder``: ``.yml``, ``.yaml`` and ``.json`` files are
-    YAML, ``.ini`` files INI; any other file is YAML when it parses as a mapping of groups
-    (e.g. starts with ``all:``), and INI otherwise.
-
-    Raises:
-        InventoryError: ``file:line: reason`` (or ``file: reason`` when no line applies).
-    """
-    source = str(path)
-    text = read_inventory_text(path)
-    suffix = path.suffix.lower()
-    if suffix in _YAML_SUFFIXES:
-        parse_yaml(builder, _load_yaml(text, source), source)
-    elif suffix == ".toml":
-        raise InventoryError(f"{source}: TOML inventories need Ansible: install ansible-core", path=source)
-    elif suffix != ".ini" and (data := _sniff_yaml(text, source)) is not None:
-        parse_yaml(builder, data, source)
-    else:
-        parse_ini(builder, text, source)
-
-
-def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
-    """Return the data of a YAML inventory without a YAML extension (a mapping of groups), else None."""
-    try:
-        data = limits.load_yaml(text)
-    except limits.LimitExceeded as exc:
-        raise InventoryError(f"{source}: {exc}", path=source) from None
-    except yaml.YAMLError:
-        return None
-    if (
-        isinstance(data, dict)
-        and data
-        and all(value is None or isinstance(value, dict) for value in data.values())
-    ):
-        return data
-    return None
-
-
-def read_inventory_text(path: Path) -> str:
-    """The text of an inventory (or vars) file, bounded by :mod:`remediate.core.limits`.
-
-    Raises:
-        InventoryError: ``file: reason``: unreadable, not UTF-8, or too large.
-    """
-    source = str(path)
-    try:
-        return limits.read_text(path, "inventory")  # utf-8-sig: editors on Windows may add a BOM
-    except limits.LimitExceeded as exc:
-        raise InventoryError(f"{source}: {exc}", path=source) from None
-    except UnicodeDecodeError as exc:
-        raise InventoryError(f"{source}: not UTF-8 text: {exc.reason}", path=source) from exc
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise InventoryError(f"{source}: cannot read inventory: {reason}", path=source) from exc
-
-
-def load_vars_file(path: Path) -> dict[str, Any]:
-    """The variables of a ``group_vars``/``host_vars`` file (YAML or JSON; empty means none).
-
-    Raises:
-        InventoryError: ``file: reason``: unreadable, encrypted, not a mapping, or a connection
-            variable is invalid.
-    """
-    source = str(path)
-    text = read_inventory_text(path)
-    if text.startswith("$ANSIBLE_VAULT"):
-        raise InventoryError(
-            f"{source}: encrypted with ansible-vault: install ansible-core, so that remediate reads"
-            " the inventory with ansible-inventory (and your vault settings)", path=source)
-    data = _load_yaml(text, source)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InventoryError(f"{source}: variables must be a mapping, got {_type_name(data)}", path=source)
-    variables = {str(key): value for key, value in data.items()}
-    for key, value in variables.items():
-        try:
-            _check_var(key, value)
-        except _Invalid as exc:
-            raise InventoryError(f"{source}: {exc}", path=source) from None
-    return variables

@@ -1,6 +1,6 @@
-"""Inventory sources as Ansible takes them, without Ansible: a file, a directory of them, an
-executable inventory script, or a ``h1,h2,`` host list; and the ``group_vars/`` and
-``host_vars/`` directories beside the source.
+"""Inventory sources as Ansible takes them, without Ansible: a file (INI, YAML or JSON), a
+directory of them, an executable inventory script, or a ``h1,h2,`` host list; and the
+``group_vars/`` and ``host_vars/`` directories beside the source.
 
 A script is run with ``--list`` (and ``--host NAME`` when its output has no ``_meta.hostvars``),
 time-boxed by ``REMEDIATE_INVENTORY_TIMEOUT`` seconds (default 60); its output is bounded by
@@ -15,18 +15,35 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from remediate.core import limits
 from remediate.errors import InventoryError
 from remediate.fleet.inventory_files import (
+    UNGROUPED,
+    InvalidEntry,
     ParsedInventory,
-    load_vars_file,
-    parse_host_list,
-    parse_inventory_file,
-    parse_script_output,
-    set_host_vars,
+    check_var,
+    group_name,
+    load_yaml_text,
+    parse_address,
+    parse_ini,
+    parse_yaml,
+    type_name,
 )
 
-__all__ = ["VarsFiles", "inventory_timeout", "is_host_list", "parse_source"]
+__all__ = [
+    "VarsFiles",
+    "inventory_timeout",
+    "is_host_list",
+    "load_vars_file",
+    "parse_host_list",
+    "parse_inventory_file",
+    "parse_script_output",
+    "parse_source",
+    "read_inventory_text",
+    "set_host_vars",
+]
 
 #: Directory entries Ansible never reads as inventory (its defaults for hidden files, vars
 #: directories and INVENTORY_IGNORE_EXTS).
@@ -35,6 +52,7 @@ _IGNORED = re.compile(
     r"|(?:\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.cfg|\.retry)$"
 )
 _VARS_EXTENSIONS = (".yml", ".yaml", ".json")
+_YAML_SUFFIXES = frozenset(_VARS_EXTENSIONS)
 _DEFAULT_TIMEOUT = 60.0
 
 
@@ -72,6 +90,182 @@ def parse_source(builder: ParsedInventory, source: str) -> None:
         parse_host_list(builder, source)
     else:
         _parse_path(builder, Path(source))
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def parse_inventory_file(builder: ParsedInventory, path: Path) -> None:
+    """Read an inventory file into ``builder``: ``.yml``, ``.yaml`` and ``.json`` files are
+    YAML, ``.ini`` files INI; any other file is YAML when it parses as a mapping of groups
+    (e.g. starts with ``all:``), and INI otherwise.
+
+    Raises:
+        InventoryError: ``file:line: reason`` (or ``file: reason`` when no line applies).
+    """
+    source = str(path)
+    text = read_inventory_text(path)
+    suffix = path.suffix.lower()
+    if suffix in _YAML_SUFFIXES:
+        parse_yaml(builder, load_yaml_text(text, source), source)
+    elif suffix == ".toml":
+        raise InventoryError(f"{source}: TOML inventories need Ansible: install ansible-core", path=source)
+    elif suffix != ".ini" and (data := _sniff_yaml(text, source)) is not None:
+        parse_yaml(builder, data, source)
+    else:
+        parse_ini(builder, text, source)
+
+
+def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
+    """Return the data of a YAML inventory without a YAML extension (a mapping of groups), else None."""
+    try:
+        data = limits.load_yaml(text)
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    except yaml.YAMLError:
+        return None
+    if (
+        isinstance(data, dict)
+        and data
+        and all(value is None or isinstance(value, dict) for value in data.values())
+    ):
+        return data
+    return None
+
+
+def read_inventory_text(path: Path) -> str:
+    """The text of an inventory (or vars) file, bounded by :mod:`remediate.core.limits`.
+
+    Raises:
+        InventoryError: ``file: reason``: unreadable, not UTF-8, or too large.
+    """
+    source = str(path)
+    try:
+        return limits.read_text(path, "inventory")  # utf-8-sig: editors on Windows may add a BOM
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"{source}: not UTF-8 text: {exc.reason}", path=source) from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InventoryError(f"{source}: cannot read inventory: {reason}", path=source) from exc
+
+
+# ---------------------------------------------------------------------------- scripts, lists, vars files
+
+
+def parse_script_output(builder: ParsedInventory, data: Any, source: str) -> dict[str, Any] | None:
+    """Read the ``--list`` JSON of an inventory script into ``builder``, as Ansible's script
+    plugin reads it: groups as lists of hosts or ``{hosts, vars, children}``.
+
+    Returns:
+        ``_meta.hostvars`` (host -> variables), or None when the script gave none (then each
+        host's variables come from ``--host NAME``).
+
+    Raises:
+        InventoryError: ``script: reason``.
+    """
+    if not isinstance(data, dict):
+        raise InventoryError(f"{source}: inventory script output must be a JSON object", path=source)
+    meta: dict[str, Any] | None = None
+    try:
+        for group, body in data.items():
+            if group == "_meta":
+                meta = body.get("hostvars") if isinstance(body, dict) else None
+                if not isinstance(meta, dict):
+                    raise InvalidEntry("'_meta.hostvars' must be an object")
+                continue
+            _script_group(builder, group_name(group), body)
+    except InvalidEntry as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    return meta
+
+
+def _script_group(builder: ParsedInventory, group: str, body: Any) -> None:
+    builder.add_group(group)
+    if not isinstance(body, dict):
+        body = {"hosts": body}
+    elif not any(key in body for key in ("hosts", "vars", "children")):
+        body = {"hosts": [group], "vars": body}
+    hosts, variables = body.get("hosts", []), body.get("vars", {})
+    if not isinstance(hosts, list) or not all(isinstance(host, str) and host for host in hosts):
+        raise InvalidEntry(f"'{group}.hosts' must be a list of host names")
+    if not isinstance(variables, dict):
+        raise InvalidEntry(f"'{group}.vars' must be an object")
+    for host in hosts:
+        builder.add_host(host, group, {})
+    for key, value in variables.items():
+        builder.set_group_var(group, str(key), value)
+    children = body.get("children", [])
+    if not isinstance(children, list):
+        raise InvalidEntry(f"'{group}.children' must be a list of group names")
+    for child in children:
+        builder.add_group(group_name(child))
+        builder.add_child(group, child)
+
+
+def set_host_vars(builder: ParsedInventory, host: str, variables: Any, source: str) -> None:
+    """Set variables a script gave for a host it listed.
+
+    Raises:
+        InventoryError: they are no mapping, or a connection variable is invalid.
+    """
+    if not isinstance(variables, dict):
+        raise InventoryError(f"{source}: variables of host {host!r} must be an object", path=source)
+    try:
+        builder.add_host(host, None, {str(key): value for key, value in variables.items()})
+    except InvalidEntry as exc:
+        raise InventoryError(f"{source}: host {host!r}: {exc}", path=source) from None
+
+
+def parse_host_list(builder: ParsedInventory, text: str) -> None:
+    """Read ``-i 'h1,h2:2222,'``: ungrouped hosts, each with an optional port.
+
+    Raises:
+        InventoryError: a port or the number of hosts is out of bounds.
+    """
+    for item in text.split(","):
+        entry = item.strip()
+        if not entry:
+            continue
+        try:
+            name, port = parse_address(entry)
+        except ValueError:
+            name, port = entry, None
+        if name not in builder.host_vars:
+            try:
+                builder.add_host(name, UNGROUPED, {}, port)
+            except InvalidEntry as exc:
+                raise InventoryError(f"host list {text!r}: {exc}") from None
+
+
+
+
+def load_vars_file(path: Path) -> dict[str, Any]:
+    """The variables of a ``group_vars``/``host_vars`` file (YAML or JSON; empty means none).
+
+    Raises:
+        InventoryError: ``file: reason``: unreadable, encrypted, not a mapping, or a connection
+            variable is invalid.
+    """
+    source = str(path)
+    text = read_inventory_text(path)
+    if text.startswith("$ANSIBLE_VAULT"):
+        raise InventoryError(
+            f"{source}: encrypted with ansible-vault: install ansible-core, so that remediate reads"
+            " the inventory with ansible-inventory (and your vault settings)", path=source)
+    data = load_yaml_text(text, source)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InventoryError(f"{source}: variables must be a mapping, got {type_name(data)}", path=source)
+    variables = {str(key): value for key, value in data.items()}
+    for key, value in variables.items():
+        try:
+            check_var(key, value)
+        except InvalidEntry as exc:
+            raise InventoryError(f"{source}: {exc}", path=source) from None
+    return variables
 
 
 def _parse_path(builder: ParsedInventory, path: Path) -> None:
