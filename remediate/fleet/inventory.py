@@ -158,13 +158,15 @@ def _reconcile(builder: ParsedInventory) -> tuple[dict[str, list[str]], dict[str
         if name != ALL and not parents[name]:
             children[ALL].append(name)
             parents[name].append(ALL)
+    leaving: set[str] = set()
     for host, direct in builder.host_groups.items():
         ancestors = _ancestors(direct, parents)
         if UNGROUPED in ancestors:
             if ancestors - {ALL, UNGROUPED}:
-                own[UNGROUPED].remove(host)
+                leaving.add(host)
         elif ancestors <= {ALL}:
             own[UNGROUPED].append(host)
+    own[UNGROUPED] = [host for host in own[UNGROUPED] if host not in leaving]
     return children, own
 
 

@@ -543,6 +543,29 @@ def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str
                 builder.add_child(name, child)
 
 
+class _InventoryLoader(limits.SAFE_LOADER):  # type: ignore[misc,valid-type]
+    """Safe YAML plus Ansible's tags: ``!unsafe`` values are plain data (remediate renders no
+    inventory templates anyway); ``!vault`` values need Ansible to decrypt them."""
+
+
+def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def _vault(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, "a vault-encrypted value (!vault) needs Ansible: install ansible-core, so that"
+        " remediate reads the inventory with ansible-inventory (and your vault settings)", node.start_mark)
+
+
+_InventoryLoader.add_constructor("!unsafe", _unsafe)
+_InventoryLoader.add_constructor("!vault", _vault)
+
+
 def load_yaml_text(text: str, source: str) -> Any:
     """One bounded YAML document.
 
@@ -550,7 +573,7 @@ def load_yaml_text(text: str, source: str) -> Any:
         InventoryError: ``file[:line]: reason``.
     """
     try:
-        return limits.load_yaml(text)
+        return limits.load_yaml(text, _InventoryLoader)
     except limits.LimitExceeded as exc:
         raise InventoryError(f"{source}: {exc}", path=source) from None
     except yaml.MarkedYAMLError as exc:
@@ -585,3 +608,20 @@ def parse_yaml(builder: ParsedInventory, data: Any, source: str) -> None:
             _yaml_group(builder, group_name(name), body, ())
     except InvalidEntry as exc:
         raise InventoryError(f"{source}: {exc}", path=source) from None
+
+
+def sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
+    """Return the data of a YAML inventory without a YAML extension (a mapping of groups), else None."""
+    try:
+        data = limits.load_yaml(text, _InventoryLoader)
+    except limits.LimitExceeded as exc:
+        raise InventoryError(f"{source}: {exc}", path=source) from None
+    except yaml.YAMLError:
+        return None
+    if (
+        isinstance(data, dict)
+        and data
+        and all(value is None or isinstance(value, dict) for value in data.values())
+    ):
+        return data
+    return None

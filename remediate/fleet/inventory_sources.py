@@ -15,8 +15,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from remediate.core import limits
 from remediate.errors import InventoryError
 from remediate.fleet.inventory_files import (
@@ -29,6 +27,7 @@ from remediate.fleet.inventory_files import (
     parse_address,
     parse_ini,
     parse_yaml,
+    sniff_yaml,
     type_name,
 )
 
@@ -110,27 +109,10 @@ def parse_inventory_file(builder: ParsedInventory, path: Path) -> None:
         parse_yaml(builder, load_yaml_text(text, source), source)
     elif suffix == ".toml":
         raise InventoryError(f"{source}: TOML inventories need Ansible: install ansible-core", path=source)
-    elif suffix != ".ini" and (data := _sniff_yaml(text, source)) is not None:
+    elif suffix != ".ini" and (data := sniff_yaml(text, source)) is not None:
         parse_yaml(builder, data, source)
     else:
         parse_ini(builder, text, source)
-
-
-def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
-    """Return the data of a YAML inventory without a YAML extension (a mapping of groups), else None."""
-    try:
-        data = limits.load_yaml(text)
-    except limits.LimitExceeded as exc:
-        raise InventoryError(f"{source}: {exc}", path=source) from None
-    except yaml.YAMLError:
-        return None
-    if (
-        isinstance(data, dict)
-        and data
-        and all(value is None or isinstance(value, dict) for value in data.values())
-    ):
-        return data
-    return None
 
 
 def read_inventory_text(path: Path) -> str:
