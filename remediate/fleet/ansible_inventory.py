@@ -91,9 +91,22 @@ def _json(text: str, what: str) -> Any:
         raise InventoryError(f"{what}: ansible-inventory printed no valid JSON: {str(exc)[:_MAX_MESSAGE]}") from None
 
 
+def _plain(value: Any) -> Any:
+    """Undo the ``inventory_legacy`` JSON profile's ``{"__ansible_unsafe": v}`` wrapping (a
+    ``{"__ansible_vault": ...}`` value stays as printed: still encrypted)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "__ansible_unsafe" in value:
+            return _plain(value["__ansible_unsafe"])
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _host(name: str, groups: frozenset[str], variables: Any, what: str) -> Host:
     if not isinstance(variables, dict):
         raise InventoryError(f"{what}: host {name!r}: variables are not a mapping")
+    variables = _plain(variables)
     try:
         conn = ConnectionVars.model_validate(variables)
     except ValidationError as exc:

@@ -161,3 +161,12 @@ def test_through_ansible_each_command_is_time_boxed(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("REMEDIATE_INVENTORY_TIMEOUT", "0.01")
     with pytest.raises(InventoryError, match=r"ansible-inventory ran longer than 0.01 s \(REMEDIATE_INVENTORY_TIMEOUT\)"):
         load_inventory("gpu-01,", parser="ansible")
+
+
+def test_unsafe_values_are_plain_and_vault_values_need_ansible(tmp_path: Path) -> None:
+    host = load_inventory(write(tmp_path / "a.yml", "all:\n  hosts:\n    h: {motd: !unsafe '{{ x }}'}\n")).hosts[0]
+    assert host.vars["motd"] == "{{ x }}"
+    path = write(tmp_path / "b.yml", "all:\n  hosts:\n    h:\n      pw: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n")
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path)
+    assert str(info.value).startswith(f"{path}:4: invalid YAML: a vault-encrypted value (!vault) needs Ansible")
