@@ -170,3 +170,10 @@ def test_unsafe_values_are_plain_and_vault_values_need_ansible(tmp_path: Path) -
     with pytest.raises(InventoryError) as info:
         load_inventory(path)
     assert str(info.value).startswith(f"{path}:4: invalid YAML: a vault-encrypted value (!vault) needs Ansible")
+
+
+def test_remediate_hosts_warns_of_an_unmatched_term_and_lists_the_rest() -> None:
+    result = CliRunner().invoke(main, ["hosts", "-i", "gpu-01,gpu-02,", "--limit", "gpu-02:typo"])
+    assert result.exit_code == 0
+    assert "remediate: warning: host pattern 'typo' matches no hosts or groups; ignored" in result.output
+    assert "gpu-02  ssh://gpu-02:22" in result.output and "gpu-01" not in result.output
