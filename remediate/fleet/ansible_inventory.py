@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,7 +27,7 @@ from remediate.core.redaction import redact_text
 from remediate.errors import InventoryError
 from remediate.fleet.inventory import LOCALHOST, Host, Inventory
 from remediate.fleet.inventory_files import ALL, UNGROUPED, ConnectionVars
-from remediate.fleet.inventory_sources import inventory_timeout, is_host_list
+from remediate.fleet.inventory_sources import inventory_timeout, is_host_list, read_inventory_text
 
 __all__ = ["AnsibleInventory", "load_with_ansible"]
 
@@ -229,6 +230,8 @@ def load_with_ansible(source: str) -> AnsibleInventory:
     what = f"inventory {source}"
     if not is_host_list(source) and not os.path.exists(source):
         raise InventoryError(f"{source}: cannot read inventory: No such file or directory", path=source)
+    if os.path.isfile(source) and not os.access(source, os.X_OK):
+        read_inventory_text(Path(source))  # the bounds of remediate.core.limits; UTF-8 (Ansible reads binaries as INI)
     try:
         text = _run(["ansible-inventory", "-i", source, "--list"], what)
     except InventoryError as failed:

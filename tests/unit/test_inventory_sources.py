@@ -177,3 +177,14 @@ def test_remediate_hosts_warns_of_an_unmatched_term_and_lists_the_rest() -> None
     assert result.exit_code == 0
     assert "remediate: warning: host pattern 'typo' matches no hosts or groups; ignored" in result.output
     assert "gpu-02  ssh://gpu-02:22" in result.output and "gpu-01" not in result.output
+
+
+@ANSIBLE
+def test_through_ansible_a_binary_file_is_refused_as_by_the_builtin_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMEDIATE_INVENTORY_PARSER", "ansible")
+    binary = tmp_path / "hosts.yml"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff\xfe")
+    result = CliRunner().invoke(main, ["hosts", "-i", str(binary)])
+    assert result.exit_code == 2 and result.output.startswith(f"remediate: {binary}: not UTF-8 text")
