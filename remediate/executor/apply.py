@@ -63,6 +63,7 @@ from remediate.errors import (
     PlanStaleError,
     ProbeFailed,
     RemediateError,
+    RollbackFailed,
 )
 from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.journal import HostLock, Journal
@@ -239,7 +240,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         failed = next((c for c in checks if not c.ok), None)
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
-                              container=cp.name)
+                              container=cp.name, plan=plan, checks=checks)
         mark("verified")
         txn.commit()
     except RemediateError as exc:
@@ -252,7 +253,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
         manual = (*left, RECOVER_STEP) if left else ()
         return ContainerResult(cp.name, action, cp.id, None, None, checks, message,
-                               time.monotonic() - started, manual, logs)
+                               time.monotonic() - started, manual, logs, _failure(exc, manual, message))
     report(cp.name, "done")
     compose_backup.disarm(conn, backup)  # a compose service's backup must not count as its container
     _prune_backups(conn, cp.name, keep_backups)
@@ -260,6 +261,18 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
     _end(journal, tx, cp.name, "recreated", new_id=new_id, **due)
     return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started)
+
+
+def _failure(exc: RemediateError, manual: tuple[str, ...], message: str) -> RemediateError:
+    """What a failed container's result carries: the exception met (its message masked like the
+    result's ``error``), or when the restore left manual steps, a ``RollbackFailed`` caused by it."""
+    exc.message, exc.args = message, (message,)
+    if not manual:
+        return exc
+    failure = RollbackFailed(f"{message}; restoring failed too", manual_steps=manual, host=exc.host,
+                             container=exc.container, plan=exc.plan)
+    failure.__cause__ = exc
+    return failure
 
 
 #: The last manual step after a failed restore: the journal still has the whole transaction.

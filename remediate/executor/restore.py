@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from remediate.core.planner import BACKUP_MARK
 from remediate.core.results import Action, ContainerResult
-from remediate.errors import ApplyError, ContainerNotFound, ProbeFailed, RemediateError
+from remediate.errors import ContainerNotFound, HostFileError, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.apply import safe_message
 from remediate.executor.journal import HostLock, Journal, Transaction
@@ -123,7 +123,8 @@ def _restore_files(conn: Connection, files: list[Json], txn: Txn | None, current
 def _copy_saved(conn: Connection, entry: Json) -> None:
     saved = conn.read_path(str(entry["saved"]))
     if not saved.exists or saved.content is None:
-        raise ApplyError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing", host=conn.label)
+        raise HostFileError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing",
+                            host=conn.label, path=str(entry["saved"]))
     conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644))
 
 
