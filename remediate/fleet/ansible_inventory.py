@@ -112,9 +112,8 @@ def _host(name: str, groups: frozenset[str], variables: Any, what: str) -> Host:
         conn = ConnectionVars.model_validate(variables)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ConnectionVars.model_fields[str(error["loc"][0])].validation_alias if error["loc"] else None
-        shown = field if isinstance(field, str) else "a connection variable"
-        raise InventoryError(f"{what}: host {name!r}: invalid {shown}: {error['msg']}") from None
+        key = str(error["loc"][0]) if error["loc"] else "a connection variable"
+        raise InventoryError(f"{what}: host {name!r}: invalid {key}={variables.get(key)!r}: {error['msg']}") from None
     return Host(name, conn.address or name, conn.port, conn.user, conn.key_file, conn.docker_host, groups, variables)
 
 

@@ -188,3 +188,13 @@ def test_through_ansible_a_binary_file_is_refused_as_by_the_builtin_reader(
     binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff\xfe")
     result = CliRunner().invoke(main, ["hosts", "-i", str(binary)])
     assert result.exit_code == 2 and result.output.startswith(f"remediate: {binary}: not UTF-8 text")
+
+
+def test_an_invalid_connection_variable_from_ansible_is_one_line() -> None:
+    from remediate.fleet.ansible_inventory import AnsibleInventory
+
+    listing = {"_meta": {"hostvars": {"h": {"ansible_port": "{{ port }}"}}}, "ungrouped": {"hosts": ["h"]}}
+    with pytest.raises(InventoryError) as info:
+        AnsibleInventory("inv.yml", listing)
+    assert str(info.value) == ("inventory inv.yml: host 'h': invalid ansible_port='{{ port }}': Input should be a"
+                               " valid integer, unable to parse string as an integer")
