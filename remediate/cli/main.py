@@ -168,7 +168,7 @@ def _host_options(func: Any) -> Any:
     options = [
         click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
                      help="Docker host: local, unix:///path, tcp://host:port or ssh://user@host:port (repeatable)."),
-        click.option("-i", "--inventory", type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML)."),
+        click.option("-i", "--inventory", help="Ansible inventory source: file, directory, script or h1,h2,."),
         click.option("--limit", metavar="PATTERN", help="Inventory host pattern: names, groups, a:b, a:&b, a:!b."),
         click.option("--known-hosts", type=click.Path(dir_okay=False), envvar="REMEDIATE_KNOWN_HOSTS",
                      help="known_hosts file (default ~/.ssh/known_hosts)."),
@@ -516,7 +516,7 @@ def _prompting() -> Iterator[None]:
 
 
 @main.command()
-@click.option("-i", "--inventory", required=True, type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML).")
+@click.option("-i", "--inventory", required=True, help="Ansible inventory source: file, directory, script or h1,h2,.")
 @click.option("--limit", metavar="PATTERN", help="Host pattern: names, groups, globs, a:b, a:&b, a:!b.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def hosts(inventory: str, limit: str | None, fmt: str) -> None:

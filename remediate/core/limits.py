@@ -31,6 +31,8 @@ MAX_HOSTS = 10_000
 _INT_TAG = "tag:yaml.org,2002:int"
 _YAML_ERRORS = (yaml.YAMLError, RecursionError)
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: The loader :func:`load_yaml` uses; subclass it to add tags (e.g. Ansible's ``!unsafe``).
+SAFE_LOADER = _Loader
 # Mapping keys YAML 1.1 would read as `<<` merges are plain values for us; the C and pure-Python
 # loaders agree on everything else remediate reads.
 
@@ -52,7 +54,7 @@ def read_text(path: Path, what: str = "file") -> str:
     return path.read_text(encoding="utf-8-sig")
 
 
-def load_yaml(text: str) -> Any:
+def load_yaml(text: str, loader: type[yaml.SafeLoader] | None = None) -> Any:
     """Parse one YAML document (safe types only) within the bounds of this module.
 
     The events are scanned first (iteratively: no recursion, whatever the nesting), then the
@@ -63,19 +65,21 @@ def load_yaml(text: str) -> Any:
         LimitExceeded: too large, too deep, too many nodes, a recursive alias, a too long
             string or integer.
         yaml.YAMLError: not valid YAML.
+
+    ``loader`` (default :data:`SAFE_LOADER`) must be a subclass of it.
     """
     if len(text) > MAX_FILE_BYTES:
         raise LimitExceeded(f"document is larger than {_mib(MAX_FILE_BYTES)}")
     _scan_events(text)
-    loader = _Loader(text)
+    parser = (loader or _Loader)(text)
     try:
-        node = loader.get_single_node()
+        node = parser.get_single_node()
         if node is None:
             return None
         _measure(node)
-        return loader.construct_document(node)
+        return parser.construct_document(node)
     finally:
-        loader.dispose()
+        parser.dispose()
 
 
 def load_json(text: str) -> Any:

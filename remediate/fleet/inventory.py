@@ -1,22 +1,31 @@
-"""Ansible-compatible inventories: INI and YAML files -> hosts, groups, vars, ``--limit`` patterns.
+"""Ansible inventories -> hosts, groups, vars and ``--limit`` patterns, as Ansible reads them.
 
-Pure data: this module never touches the network, Docker or SSH. Existing Ansible inventory
-files load unchanged::
+Existing Ansible inventory sources load unchanged::
 
     inventory = load_inventory("hosts.ini")
     for host in inventory.select("gpu:!gpu-03"):
         print(host.name, host.address, host.port)
 
-Variable precedence follows Ansible: ``all`` first, then groups ordered by depth (a child group
-overrides its parent), ``ansible_group_priority`` and name (siblings alphabetically), and host
-variables last.
+Two readers give the same result. When ``ansible-inventory`` is on PATH, the source is read by
+Ansible itself (:mod:`remediate.fleet.ansible_inventory`: any source, plugin and vault Ansible
+reads). Otherwise the built-in reader here takes INI, YAML and JSON files, directories of them,
+executable inventory scripts and ``h1,h2,`` host lists, with ``group_vars/`` and ``host_vars/``
+beside the source. ``REMEDIATE_INVENTORY_PARSER=builtin`` (or ``ansible``) forces one.
+
+Variable precedence follows Ansible: ``all``, then the host's groups ordered by depth (a child
+group overrides its parent), ``ansible_group_priority`` and name; then ``group_vars/all`` and
+``group_vars/<group>`` in the same order; then the host's inventory variables and
+``host_vars/<host>``. Selection follows Ansible's host patterns and host order exactly.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
+import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -28,13 +37,24 @@ from remediate.fleet.inventory_files import (
     UNGROUPED,
     ConnectionVars,
     ParsedInventory,
-    parse_inventory_file,
+    parse_address,
 )
+from remediate.fleet.inventory_sources import VarsFiles, parse_source
 
-__all__ = ["Host", "Inventory", "load_inventory"]
+__all__ = ["LOCALHOST", "PARSERS", "Host", "Inventory", "choose_parser", "load_inventory"]
+
+_log = logging.getLogger(__name__)
 
 # A ':'-separated pattern list; bracketed parts may contain ':' (Ansible's split_host_pattern).
 _PATTERN_PART = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+# ``group[0]``, ``group[-1]``, ``group[1:3]``, ``group[1:]`` (Ansible's subscripts).
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
+#: Names that mean this machine: Ansible creates an implicit local host for them.
+LOCALHOST = ("127.0.0.1", "localhost", "::1")
+_SSH = frozenset({"ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh"})
+_LOCAL = frozenset({"local", "ansible.builtin.local"})
+#: ``REMEDIATE_INVENTORY_PARSER`` values.
+PARSERS = ("auto", "ansible", "builtin")
 
 
 def _readonly(values: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -72,20 +92,33 @@ class Host:
             object.__setattr__(self, "address", self.name)
         object.__setattr__(self, "vars", _readonly(self.vars))
 
+    @property
+    def connection(self) -> str:
+        """``local`` when ``ansible_connection`` is local, else ``ssh`` (see :meth:`check_connection`)."""
+        return "local" if self.vars.get("ansible_connection") in _LOCAL else "ssh"
+
+    def check_connection(self) -> None:
+        """Refuse an ``ansible_connection`` remediate cannot use (docker, winrm, ...).
+
+        Raises:
+            InventoryError: one line naming the host and the connection.
+        """
+        value = self.vars.get("ansible_connection")
+        if value is not None and value not in _SSH and value not in _LOCAL:
+            raise InventoryError(f"host {self.name!r}: ansible_connection={value!r} is not supported:"
+                                 " remediate reaches a host over ssh, or local")
+
+
 
 
 # ---------------------------------------------------------------------------- building
 
 
-def _parents(builder: ParsedInventory) -> dict[str, list[str]]:
-    """Map each group to its parents; groups without one hang under ``all``."""
-    parents: dict[str, list[str]] = {name: [] for name in builder.groups}
-    for name, group in builder.groups.items():
-        for child in group.children:
+def _parents(children: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    parents: dict[str, list[str]] = {name: [] for name in children}
+    for name, kids in children.items():
+        for child in kids:
             parents[child].append(name)
-    for name, found in parents.items():
-        if name != ALL and not found:
-            found.append(ALL)
     return parents
 
 
@@ -95,7 +128,7 @@ def _depths(parents: Mapping[str, list[str]]) -> dict[str, int]:
 
     def depth(name: str) -> int:
         if name not in depths:
-            depths[name] = 1 + max(depth(parent) for parent in parents[name])
+            depths[name] = 1 + max((depth(parent) for parent in parents[name]), default=-1)
         return depths[name]
 
     for name in parents:
@@ -103,7 +136,7 @@ def _depths(parents: Mapping[str, list[str]]) -> dict[str, int]:
     return depths
 
 
-def _ancestors(groups: Iterable[str], parents: Mapping[str, list[str]]) -> frozenset[str]:
+def _ancestors(groups: Iterable[str], parents: Mapping[str, list[str]]) -> set[str]:
     seen: set[str] = set()
     stack = list(groups)
     while stack:
@@ -111,67 +144,110 @@ def _ancestors(groups: Iterable[str], parents: Mapping[str, list[str]]) -> froze
         if name not in seen:
             seen.add(name)
             stack.extend(parents[name])
-    return frozenset(seen | {ALL})
+    return seen
 
 
-def _direct_groups(listed: list[str]) -> list[str]:
-    """Apply Ansible's rule: a host is in ``ungrouped`` exactly when it is in no other group."""
-    named = [group for group in listed if group not in (ALL, UNGROUPED)]
-    return named or [UNGROUPED]
+def _reconcile(builder: ParsedInventory) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Ansible's last step: groups without a parent become children of ``all`` (in the order
+    the groups were created); a host in no group but ``all`` goes to ``ungrouped``, and a host
+    in another group leaves it. Returns each group's children and own hosts."""
+    children = {name: list(group.children) for name, group in builder.groups.items()}
+    own = {name: list(group.hosts) for name, group in builder.groups.items()}
+    parents = _parents(children)
+    for name in children:
+        if name != ALL and not parents[name]:
+            children[ALL].append(name)
+            parents[name].append(ALL)
+    leaving: set[str] = set()
+    for host, direct in builder.host_groups.items():
+        ancestors = _ancestors(direct, parents)
+        if UNGROUPED in ancestors:
+            if ancestors - {ALL, UNGROUPED}:
+                leaving.add(host)
+        elif ancestors <= {ALL}:
+            own[UNGROUPED].append(host)
+    own[UNGROUPED] = [host for host in own[UNGROUPED] if host not in leaving]
+    return children, own
 
 
-def _merge_vars(
-    groups: frozenset[str],
-    builder: ParsedInventory,
-    depths: Mapping[str, int],
-    host_vars: Mapping[str, Any],
-) -> dict[str, Any]:
-    def order(name: str) -> tuple[int, int, str]:
-        priority = builder.groups[name].vars.get("ansible_group_priority", 1)
-        return depths[name], priority, name
+def _group_hosts(name: str, children: Mapping[str, list[str]], own: Mapping[str, list[str]]) -> list[str]:
+    """A group's hosts in Ansible's order: its own, then its children's level by level."""
+    ordered = [name, *children[name]]
+    seen: set[str] = set()
+    frontier = list(dict.fromkeys(ordered))
+    while frontier:
+        seen.update(frontier)
+        following: list[str] = []
+        for group in frontier:
+            for child in children[group]:
+                following.append(child)
+                if child not in seen:
+                    ordered.append(child)
+        frontier = [group for group in dict.fromkeys(following) if group not in seen]
+    return list(dict.fromkeys(host for group in ordered for host in own[group]))
 
-    merged: dict[str, Any] = {}
-    for name in sorted(groups, key=order):
-        merged.update(builder.groups[name].vars)
-    merged.update(host_vars)
-    return merged
 
-
-def _build(builder: ParsedInventory) -> Inventory:
-    parents = _parents(builder)
+def _build(builder: ParsedInventory, files: VarsFiles) -> Inventory:
+    children, own = _reconcile(builder)
+    parents = _parents(children)
     depths = _depths(parents)
+    direct: dict[str, list[str]] = {name: [] for name in builder.host_vars}
+    for group, names in own.items():
+        for name in names:
+            direct[name].append(group)
+
+    def order(group: str) -> tuple[int, int, str]:
+        return depths[group], builder.groups[group].priority, group
+
+    base = dict(builder.groups[ALL].vars)
     hosts = []
     for name, host_vars in builder.host_vars.items():
-        groups = _ancestors(_direct_groups(builder.host_groups[name]), parents)
-        merged = _merge_vars(groups, builder, depths, host_vars)
-        conn = ConnectionVars.model_validate(merged)  # valid: each variable was checked when set
-        hosts.append(
-            Host(
-                name,
-                conn.address or name,
-                conn.port,
-                conn.user,
-                conn.key_file,
-                conn.docker_host,
-                groups,
-                merged,
-            )
-        )
-    return Inventory(hosts, groups=builder.groups)
+        groups = frozenset(_ancestors(direct[name], parents) | {ALL})
+        ranked = sorted(groups - {ALL}, key=order)
+        merged = dict(builder.groups[ALL].vars)
+        for group in ranked:
+            merged.update(builder.groups[group].vars)
+        merged.update(files.group(ALL))
+        for group in ranked:
+            merged.update(files.group(group))
+        merged.update(host_vars)
+        merged.update(files.host(name))
+        hosts.append(_host(name, groups, merged))
+
+    def implicit(name: str) -> Mapping[str, Any]:
+        return {**base, **files.group(ALL), "ansible_connection": "local", **files.host(name)}
+
+    members = {group: _group_hosts(group, children, own) for group in children}
+    return Inventory(hosts, members=members, implicit=implicit)
+
+
+def _host(name: str, groups: frozenset[str], merged: Mapping[str, Any]) -> Host:
+    conn = ConnectionVars.model_validate(merged)  # valid: each variable was checked when read
+    return Host(name, conn.address or name, conn.port, conn.user, conn.key_file, conn.docker_host, groups, merged)
 
 
 # ---------------------------------------------------------------------------- selection
 
 
-def _split_pattern(pattern: str) -> list[str]:
-    """Split a ``--limit`` pattern on ',' or, failing that, on ':' outside brackets."""
+def split_host_pattern(pattern: str) -> list[str]:
+    """Split a ``--limit`` pattern as Ansible does: on ``,`` if it has one; else it is one
+    term when it reads as a host address (``2001:db8::2``, ``web[1:3]``, ``web:22``), and
+    otherwise splits on ``:`` outside brackets.
+
+    Raises:
+        InventoryError: unbalanced brackets (which Ansible would silently drop).
+    """
     if "," in pattern:
-        return [part.strip() for part in pattern.split(",") if part.strip()]
-    parts: list[str] = _PATTERN_PART.findall(pattern)
-    # Ansible silently drops what its splitter cannot read (e.g. a lone '['); we refuse.
-    if re.sub(r"[\s:]+", "", _PATTERN_PART.sub("", pattern)):
-        raise InventoryError(f"invalid host pattern {pattern!r}: unbalanced brackets")
-    return parts
+        parts = pattern.split(",")
+    else:
+        try:
+            parse_address(pattern, allow_ranges=True)
+            parts = [pattern]
+        except ValueError:
+            parts = _PATTERN_PART.findall(pattern)
+            if re.sub(r"[\s:]+", "", _PATTERN_PART.sub("", pattern)):
+                raise InventoryError(f"invalid host pattern {pattern!r}: unbalanced brackets") from None
+    return [part.strip() for part in parts if part.strip()]
 
 
 def _order_terms(terms: list[str]) -> list[str]:
@@ -182,21 +258,51 @@ def _order_terms(terms: list[str]) -> list[str]:
     return (unions or [ALL]) + intersections + exclusions
 
 
-def _matcher(expr: str) -> Callable[[str], bool]:
-    """Compile a ``~regex`` (matched at the start, like Ansible) or a case-sensitive glob."""
+def _compile(expr: str) -> re.Pattern[str]:
+    """A ``~regex`` (matched at the start, like Ansible) or a case-sensitive glob."""
     try:
-        regex = re.compile(expr[1:] if expr.startswith("~") else fnmatch.translate(expr))
+        return re.compile(expr[1:] if expr.startswith("~") else fnmatch.translate(expr))
     except re.error as exc:
         raise InventoryError(f"invalid host pattern {expr!r}: {exc}") from None
-    return lambda name: regex.match(name) is not None
+
+
+def _split_subscript(expr: str) -> tuple[str, tuple[int, int | None] | None]:
+    """``web[1:3]`` -> (``web``, (1, 3)); ``web[-1]`` -> (``web``, (-1, None)); a regex has none."""
+    match = None if expr.startswith("~") else _SUBSCRIPT.match(expr)
+    if match is None:
+        return expr, None
+    base, index, start, separator, end = match.groups()
+    if index is not None:
+        return base, (int(index), None)
+    if separator == "-":
+        _log.warning("host pattern %r: use [x:y] inclusive subscripts instead of [x-y]", expr)
+    return base, (int(start), int(end) if end else -1)
+
+
+def _subscript(hosts: list[Host], subscript: tuple[int, int | None] | None, term: str) -> list[Host]:
+    if not hosts or subscript is None:
+        return hosts
+    start, end = subscript
+    if end:  # Ansible's test: [0:0] reads as [0]
+        return hosts[start : (len(hosts) - 1 if end == -1 else end) + 1]
+    try:
+        return [hosts[start]]
+    except IndexError:
+        _log.warning("host pattern %r: index out of range; it selects no hosts", term)
+        return []
 
 
 class Inventory:
-    """Hosts and groups from an Ansible inventory, in file order.
+    """Hosts and groups from an Ansible inventory.
 
     Args:
-        hosts: The hosts, in inventory order; names must be unique.
+        hosts: The hosts, in the order the inventory created them; names must be unique.
         groups: Group names to know even when empty (host groups are always known).
+        members: Group -> its hosts (child groups' included) in Ansible's order, groups in the
+            order the inventory created them; derived from ``hosts`` when None.
+        implicit: The variables of Ansible's implicit ``localhost`` (a local host that a
+            pattern naming ``localhost``, ``127.0.0.1`` or ``::1`` selects when the
+            inventory has no such host), by name.
 
     Raises:
         InventoryError: Two hosts share a name.
@@ -204,28 +310,41 @@ class Inventory:
     Example: ``Inventory([Host("gpu-01", "10.0.0.5")]).select("gpu-*")``.
     """
 
-    def __init__(self, hosts: Iterable[Host], groups: Iterable[str] = ()) -> None:
-        self._hosts = tuple(hosts)
+    def __init__(
+        self,
+        hosts: Iterable[Host],
+        groups: Iterable[str] = (),
+        *,
+        members: Mapping[str, Sequence[str]] | None = None,
+        implicit: Callable[[str], Mapping[str, Any]] | None = None,
+    ) -> None:
         self._by_name: dict[str, Host] = {}
-        for host in self._hosts:
+        for host in hosts:
             if host.name in self._by_name:
                 raise InventoryError(f"duplicate host {host.name!r}")
             self._by_name[host.name] = host
-        names = dict.fromkeys([ALL, UNGROUPED, *groups])
-        for host in self._hosts:
-            names.update(dict.fromkeys(sorted(host.groups)))
-        self._groups = MappingProxyType({name: self._members(name) for name in names})
+        self._members = {name: tuple(found) for name, found in (members or self._derive(groups)).items()}
+        for name in (ALL, UNGROUPED, *groups):
+            self._members.setdefault(name, ())
+        self._implicit = implicit
+        self._hosts = tuple(self._by_name[name] for name in self._members[ALL])
+        rank = {host.name: index for index, host in enumerate(self._hosts)}
+        self._groups = MappingProxyType(
+            {name: tuple(sorted(found, key=rank.__getitem__)) for name, found in self._members.items()})
 
-    def _members(self, group: str) -> tuple[str, ...]:
-        if group == ALL:
-            return tuple(self._by_name)
-        if group == UNGROUPED:
-            return tuple(h.name for h in self._hosts if h.groups <= {ALL, UNGROUPED})
-        return tuple(h.name for h in self._hosts if group in h.groups)
+    def _derive(self, groups: Iterable[str]) -> dict[str, list[str]]:
+        names = dict.fromkeys([ALL, UNGROUPED, *groups])
+        for host in self._by_name.values():
+            names.update(dict.fromkeys(sorted(host.groups)))
+        hosts = list(self._by_name.values())
+        members = {name: [h.name for h in hosts if name in h.groups] for name in names}
+        members[ALL] = [h.name for h in hosts]
+        members[UNGROUPED] = [h.name for h in hosts if h.groups <= {ALL, UNGROUPED}]
+        return members
 
     @property
     def hosts(self) -> tuple[Host, ...]:
-        """All hosts, in inventory order."""
+        """All hosts, in inventory order (Ansible's order for ``all``)."""
         return self._hosts
 
     @property
@@ -244,79 +363,127 @@ class Inventory:
         return self._by_name.get(name)
 
     def select(self, pattern: str | None = None) -> list[Host]:
-        """Select hosts with an Ansible ``--limit`` pattern.
+        """Select hosts with an Ansible host pattern, exactly as ``ansible PATTERN`` does.
 
         Terms are separated by ``,`` or ``:``; each is a host or group name, a glob
-        (``gpu-*``) or a ``~regex`` (matched at the start of names). ``&term`` intersects and
-        ``!term`` excludes; unions apply first, then intersections, then exclusions.
-        ``None``, ``""``, ``all`` and ``*`` select everything.
+        (``gpu-*``), a ``~regex`` (matched at the start of names), or one of those with a
+        subscript (``gpu[0]``, ``gpu[-1]``, ``gpu[1:3]``, ``gpu[1:]``). ``&term`` intersects
+        and ``!term`` excludes; unions apply first, then intersections, then exclusions. A
+        term that matches nothing is ignored with a warning. ``None``, ``""``, ``all`` and
+        ``*`` select everything; ``localhost`` selects Ansible's implicit local host when the
+        inventory has none.
 
         Args:
             pattern: The pattern, e.g. ``"gpu:!gpu-03"`` or ``"gpu,&rack-a"``.
 
         Returns:
-            The selected hosts, in inventory order.
+            The selected hosts, in Ansible's order.
 
         Raises:
-            InventoryError: A term matches no host or group, or nothing is selected.
+            InventoryError: nothing is selected, the pattern is malformed, or a selected host
+                has an ``ansible_connection`` other than ssh or local.
 
         Example: ``inventory.select("gpu:&rack-a:!gpu-03")``.
         """
-        terms = _order_terms(_split_pattern(pattern or ALL))
-        selected: set[str] = set()
-        for term in terms:
-            matched = set(self._match_term(term.lstrip("&!"), term))
-            if term[0] == "&":
-                selected &= matched
-            elif term[0] == "!":
-                selected -= matched
-            else:
-                selected |= matched
+        selected = self._resolve(pattern or ALL)
         if not selected:
             raise InventoryError(f"host pattern {pattern or ALL!r} selects no hosts")
-        return [host for host in self._hosts if host.name in selected]
+        for host in selected:
+            host.check_connection()
+        return selected
 
-    def _match_term(self, expr: str, term: str) -> list[str]:
+    def _resolve(self, pattern: str) -> list[Host]:
+        """The hosts ``pattern`` selects (Ansible's ``InventoryManager.get_hosts``)."""
+        hosts: list[Host] = []
+        for term in _order_terms(split_host_pattern(pattern)):
+            if term in self._by_name:
+                hosts.append(self._by_name[term])
+                continue
+            matched = self._match_term(term[1:] if term[0] in "&!" else term, term)
+            names = {host.name for host in matched}
+            if term[0] == "!":
+                hosts = [host for host in hosts if host.name not in names]
+            elif term[0] == "&":
+                hosts = [host for host in hosts if host.name in names]
+            else:
+                known = {host.name for host in hosts}
+                hosts.extend(host for host in matched if host.name not in known)
+        return list({host.name: host for host in hosts}.values())
+
+    def _match_term(self, expr: str, term: str) -> list[Host]:
         if not expr:
             raise InventoryError(f"host pattern {term!r} is empty")
-        if expr in self._by_name:
-            return [expr]
-        names = self._enumerate(expr)
-        if names is None:
-            raise InventoryError(f"host pattern {term!r} matches no hosts or groups")
-        return names
+        base, subscript = _split_subscript(expr)
+        return _subscript(self._enumerate(base), subscript, expr)
 
-    def _enumerate(self, expr: str) -> list[str] | None:
-        """Hosts of matching groups, plus matching host names for globs, regexes or no group."""
-        matches = _matcher(expr)
-        groups = [name for name in self._groups if matches(name)]
-        found = {host for name in groups for host in self._groups[name]}
+    def _enumerate(self, expr: str) -> list[Host]:
+        """Hosts of matching groups, plus matching hosts for a glob, a regex, or no group."""
+        regex = _compile(expr)
+        groups = [name for name in self._members if regex.match(name)]
+        found = [self._by_name[host] for name in groups for host in self._members[name]]
         if not groups or expr.startswith("~") or any(c in expr for c in ".?*["):
-            hosts = {name for name in self._by_name if matches(name)}
-            if not groups and not hosts:
-                return None
-            found |= hosts
-        return [name for name in self._by_name if name in found]
+            found += [host for name, host in self._by_name.items() if regex.match(name)]
+        if not found and expr in LOCALHOST:
+            found = [self._implicit_host(expr)]
+        if not found and not groups and expr != ALL:
+            _log.warning("host pattern %r matches no hosts or groups; ignored", expr)
+        return found
+
+    def _implicit_host(self, name: str) -> Host:
+        variables = dict(self._implicit(name)) if self._implicit else {"ansible_connection": "local"}
+        return _host(name, frozenset(), variables)
 
 
-def load_inventory(path: str | Path) -> Inventory:
-    """Load an Ansible inventory file (INI or YAML).
-
-    ``.yml``, ``.yaml`` and ``.json`` files are YAML and ``.ini`` files INI; any other file is
-    YAML when it parses as a mapping of groups (e.g. starts with ``all:``), and INI otherwise.
+def choose_parser(parser: str | None = None) -> str:
+    """Which reader loads inventories: ``ansible`` (``ansible-inventory``) or ``builtin``.
 
     Args:
-        path: The inventory file.
+        parser: ``auto``, ``ansible`` or ``builtin``; None reads ``REMEDIATE_INVENTORY_PARSER``
+            (default ``auto``: Ansible when ``ansible-inventory`` and ``ansible`` are on PATH).
+
+    Raises:
+        InventoryError: an unknown choice, or ``ansible`` without Ansible on PATH.
+    """
+    choice = parser or os.environ.get("REMEDIATE_INVENTORY_PARSER") or "auto"
+    if choice not in PARSERS:
+        raise InventoryError(f"REMEDIATE_INVENTORY_PARSER={choice!r}: expected one of {', '.join(PARSERS)}")
+    found = bool(shutil.which("ansible-inventory") and shutil.which("ansible"))
+    if choice == "ansible" and not found:
+        raise InventoryError("REMEDIATE_INVENTORY_PARSER=ansible: ansible-inventory is not on PATH"
+                             " (install ansible-core)")
+    if choice == "auto":
+        return "ansible" if found else "builtin"
+    return choice
+
+
+def load_inventory(source: str | Path, *, parser: str | None = None) -> Inventory:
+    """Load an Ansible inventory source, as Ansible reads it.
+
+    ``source`` is whatever ``ansible -i`` takes. Through Ansible (the default when
+    ``ansible-inventory`` is on PATH): any file, directory, script, plugin configuration or
+    vault, with the user's Ansible settings. Built in: INI files; YAML or JSON files
+    (``.yml``, ``.yaml``, ``.json``, or no extension when they parse as YAML); directories of
+    them; executable inventory scripts; ``h1,h2,`` host lists; and ``group_vars/`` /
+    ``host_vars/`` beside the source.
+
+    Args:
+        source: The inventory source.
+        parser: ``auto``, ``ansible`` or ``builtin`` (see :func:`choose_parser`).
 
     Returns:
         The parsed Inventory.
 
     Raises:
-        InventoryError: The file cannot be read or is invalid; the message reads
+        InventoryError: The source cannot be read or is invalid; one line, such as
             ``file:line: reason`` (or ``file: reason`` when no line applies).
 
     Example: ``load_inventory("inventory/hosts.ini").select("gpu")``.
     """
-    return _build(parse_inventory_file(Path(path)))
+    text = os.fspath(source)
+    if choose_parser(parser) == "ansible":
+        from remediate.fleet.ansible_inventory import load_with_ansible
 
-
+        return load_with_ansible(text)
+    builder = ParsedInventory()
+    parse_source(builder, text)
+    return _build(builder, VarsFiles(text))

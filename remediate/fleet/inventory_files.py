@@ -1,7 +1,10 @@
-"""Reading Ansible inventory files: INI and YAML syntax, host ranges, and variable checks.
+"""Reading Ansible inventory text: INI and YAML syntax, host ranges, host addresses (IPv6
+included), and variable checks, each as Ansible's own plugin reads it (files, directories,
+scripts and vars files are :mod:`remediate.fleet.inventory_sources`).
 
-The result is a :class:`ParsedInventory`: groups, children and variables as the file states them,
-before inheritance; :mod:`remediate.fleet.inventory` builds hosts from it. Pure data: no network.
+The result is a :class:`ParsedInventory`: groups (their own hosts and children, in the order
+Ansible records them) and variables as the sources state them, before inheritance;
+:mod:`remediate.fleet.inventory` builds hosts from it. Pure data: no network.
 Files, values and host ranges are bounded by :mod:`remediate.core.limits` (at most
 :data:`~remediate.core.limits.MAX_HOSTS` hosts, ranges expanded).
 """
@@ -9,6 +12,7 @@ Files, values and host ranges are bounded by :mod:`remediate.core.limits` (at mo
 from __future__ import annotations
 
 import ast
+import ipaddress
 import itertools
 import logging
 import re
@@ -17,34 +21,73 @@ import string
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from remediate.core import limits
+from remediate.core.redaction import redact_text
 from remediate.errors import InventoryError
 
 _log = logging.getLogger(__name__)
 
 ALL = "all"
 UNGROUPED = "ungrouped"
-_YAML_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
 
 # Section and child-group syntax exactly as Ansible's ini plugin accepts it.
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
 _RANGE = re.compile(r"\[([^\[\]]*)\]")
-_BRACKETED = re.compile(r"\[[^\]]*\]")
-_HOST_PORT = re.compile(r"^(.+):([0-9]+)$")
+_NUMERIC_RANGE = r"\[[0-9]+:[0-9]+(?::[0-9]+)?\]"
+_ALNUM_RANGE = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"
+_LABEL = rf"(?:\w|{_ALNUM_RANGE})(?:[\w-]|{_ALNUM_RANGE})*(?<![_-])"
+_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.IGNORECASE)
+_IPV4_PART = rf"(?:[01]?[0-9]{{1,2}}|2[0-4][0-9]|25[0-5]|{_NUMERIC_RANGE})"
+_IPV4 = re.compile(rf"^(?:{_IPV4_PART}\.){{3}}{_IPV4_PART}$")
+_BRACKETED_PORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
+_HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
+_PORT_DIGITS = 9
 _NUMBER = re.compile(r"^[0-9]+$")
 _RANGE_DIGITS = 9  # range bounds and steps: int() of a 5000-digit bound would raise ValueError
 _MAX_INI_LINE = 64 * 1024  # shlex takes quadratic time in a token's length (0.8 s at 256 KiB)
 
 
-class _Invalid(ValueError):
-    """A parse problem without location; the format reader adds file and line."""
+class InvalidEntry(ValueError):
+    """A parse problem without location; the reader of the file adds file and line."""
+
+
+def parse_address(text: str, allow_ranges: bool = False) -> tuple[str, int | None]:
+    """Split a host identifier and optional port, as Ansible's ``parse_address`` does.
+
+    ``name:22``, ``10.0.0.1:22`` and ``[2001:db8::2]:22`` carry a port; a bare IPv6 address has
+    none. With ``allow_ranges``, names may hold ``[1:3]``/``[a:c]`` ranges.
+
+    Raises:
+        ValueError: not a host name, IPv4 or IPv6 address (with that optional port).
+    """
+    port: int | None = None
+    for pattern in (_BRACKETED_PORT, _HOST_PORT):  # both, in turn: "[h]:1" then "h:2"
+        match = pattern.match(text)
+        if match is not None:
+            if len(match.group(2)) > _PORT_DIGITS:
+                raise ValueError(f"port of {text!r} is too long")
+            text, port = match.group(1), int(match.group(2))
+    if not (_IPV4.match(text) or _is_ipv6(text) or _HOSTNAME.match(text)):
+        raise ValueError(f"not a valid host name: {text!r}")
+    if not allow_ranges and "[" in text:
+        raise ValueError(f"a range in host name {text!r}")
+    return text, port
+
+
+def _is_ipv6(text: str) -> bool:
+    if ":" not in text or "%" in text or "[" in text:
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 
@@ -90,31 +133,39 @@ class ConnectionVars(BaseModel):
         return value
 
 
-def _check_var(key: str, value: Any) -> None:
-    """Reject a connection or priority variable whose value cannot be used."""
+def check_var(key: str, value: Any) -> None:
+    """Reject a connection or priority variable whose value cannot be used.
+
+    Raises:
+        InvalidEntry: ``invalid KEY=VALUE: reason``.
+    """
     if key == "ansible_group_priority":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"invalid ansible_group_priority={value!r}: must be an integer")
+            raise InvalidEntry(f"invalid ansible_group_priority={value!r}: must be an integer")
         return
     try:  # other variables are ignored by the model
         ConnectionVars.model_validate({key: value})
     except ValidationError as exc:
-        raise _Invalid(f"invalid {key}={value!r}: {exc.errors()[0]['msg']}") from None
+        raise InvalidEntry(f"invalid {key}={value!r}: {exc.errors()[0]['msg']}") from None
 
 
 @dataclass
 class ParsedGroup:
-    """One group as the file states it: its child groups and its own variables."""
+    """One group as its sources state it: own hosts and child groups (in the order Ansible adds
+    them), own variables, and ``ansible_group_priority`` (which Ansible keeps out of the vars)."""
 
+    hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
+    priority: int = 1
 
 
 class ParsedInventory:
-    """Groups (children, variables) and hosts (variables, groups) as an inventory file states them."""
+    """Groups (hosts, children, variables) and hosts (variables, groups) as the sources state
+    them; dictionaries keep the order in which Ansible would create each group and host."""
 
     def __init__(self) -> None:
-        self.groups: dict[str, ParsedGroup] = {ALL: ParsedGroup(), UNGROUPED: ParsedGroup()}
+        self.groups: dict[str, ParsedGroup] = {ALL: ParsedGroup(children=[UNGROUPED]), UNGROUPED: ParsedGroup()}
         self.host_vars: dict[str, dict[str, Any]] = {}
         self.host_groups: dict[str, list[str]] = {}
 
@@ -124,28 +175,42 @@ class ParsedInventory:
 
     def set_group_var(self, group: str, key: str, value: Any) -> None:
         """Set a group variable (connection variables are checked here)."""
-        _check_var(key, value)
+        check_var(key, value)
         self.add_group(group)
-        self.groups[group].vars[key] = value
+        if key == "ansible_group_priority":
+            self.groups[group].priority = value
+        else:
+            self.groups[group].vars[key] = value
 
-    def add_host(self, name: str, group: str, variables: Mapping[str, Any]) -> None:
-        """Put a host in a group, with variables of its own (merged over earlier ones)."""
+    def add_host(
+        self, name: str, group: str | None, variables: Mapping[str, Any], port: int | None = None
+    ) -> None:
+        """Put a host in a group (or none), with variables of its own (merged over earlier ones).
+
+        ``port`` (from ``name:port``) applies only where the host first appears, as in Ansible.
+        """
         for key, value in variables.items():
-            _check_var(key, value)
-        if name not in self.host_vars and len(self.host_vars) >= limits.MAX_HOSTS:
-            raise _Invalid(f"more than {limits.MAX_HOSTS} hosts")
-        self.add_group(group)
-        self.host_vars.setdefault(name, {}).update(variables)
-        groups = self.host_groups.setdefault(name, [])
-        if group not in groups:
-            groups.append(group)
+            check_var(key, value)
+        if name not in self.host_vars:
+            if len(self.host_vars) >= limits.MAX_HOSTS:
+                raise InvalidEntry(f"more than {limits.MAX_HOSTS} hosts")
+            if port is not None:
+                check_var("ansible_port", port)
+            self.host_vars[name] = {} if port is None else {"ansible_port": port}
+            self.host_groups[name] = []
+        self.host_vars[name].update(variables)
+        if group is not None:
+            self.add_group(group)
+            if name not in self.groups[group].hosts:
+                self.groups[group].hosts.append(name)
+                self.host_groups[name].append(group)
 
     def add_child(self, parent: str, child: str) -> None:
         """Make ``child`` a child group of ``parent``; loops and ``all`` as a child are refused."""
         if child == ALL:
-            raise _Invalid(f"group 'all' cannot be a child of group {parent!r}")
+            raise InvalidEntry(f"group 'all' cannot be a child of group {parent!r}")
         if child == parent or parent in self._descendants(child):
-            raise _Invalid(f"adding group {child!r} to {parent!r} creates a dependency loop")
+            raise InvalidEntry(f"adding group {child!r} to {parent!r} creates a dependency loop")
         self.add_group(parent)
         self.add_group(child)
         if child not in self.groups[parent].children:
@@ -165,37 +230,29 @@ class ParsedInventory:
 # ---------------------------------------------------------------------------- host patterns
 
 
-def _split_port(pattern: str) -> tuple[str, int | None]:
-    """Split ``name:port``; colons inside ``[a:b]`` ranges are not port separators."""
-    match = _HOST_PORT.match(pattern)
-    if match is None or any(c in _BRACKETED.sub("", match.group(1)) for c in ":[]"):
-        return pattern, None
-    return match.group(1), int(match.group(2))
-
-
 def _range_step(text: str, spec: str) -> int:
     if not _NUMBER.match(text) or len(text) > _RANGE_DIGITS or int(text) < 1:
-        raise _Invalid(f"bad host range [{spec}]: step must be a positive integer")
+        raise InvalidEntry(f"bad host range [{spec}]: step must be a positive integer")
     return int(text)
 
 
 def _numeric_range(begin: str, end: str, step: int, spec: str) -> list[str]:
     width = len(begin) if begin.startswith("0") and len(begin) > 1 else 0
     if width and len(end) != width:
-        raise _Invalid(f"bad host range [{spec}]: zero-padded bounds must have equal length")
+        raise InvalidEntry(f"bad host range [{spec}]: zero-padded bounds must have equal length")
     if max(len(begin), len(end)) > _RANGE_DIGITS:
-        raise _Invalid(f"bad host range [{spec}]: bounds of more than {_RANGE_DIGITS} digits")
+        raise InvalidEntry(f"bad host range [{spec}]: bounds of more than {_RANGE_DIGITS} digits")
     if int(begin) > int(end):
-        raise _Invalid(f"bad host range [{spec}]: begin must not exceed end")
+        raise InvalidEntry(f"bad host range [{spec}]: begin must not exceed end")
     if (int(end) - int(begin)) // step + 1 > limits.MAX_HOSTS:
-        raise _Invalid(f"host range [{spec}] has more than {limits.MAX_HOSTS} hosts")
+        raise InvalidEntry(f"host range [{spec}] has more than {limits.MAX_HOSTS} hosts")
     return [str(number).zfill(width) for number in range(int(begin), int(end) + 1, step)]
 
 
 def _alpha_range(begin: str, end: str, step: int, spec: str) -> list[str]:
     first, last = string.ascii_letters.index(begin), string.ascii_letters.index(end)
     if first > last:
-        raise _Invalid(f"bad host range [{spec}]: begin must not exceed end")
+        raise InvalidEntry(f"bad host range [{spec}]: begin must not exceed end")
     return list(string.ascii_letters[first : last + 1 : step])
 
 
@@ -203,10 +260,10 @@ def _range_items(spec: str) -> list[str]:
     """Expand the inside of one ``[begin:end(:step)]`` range, as Ansible does."""
     bounds = spec.split(":")
     if len(bounds) not in (2, 3):
-        raise _Invalid(f"bad host range [{spec}]: expected [begin:end] or [begin:end:step]")
+        raise InvalidEntry(f"bad host range [{spec}]: expected [begin:end] or [begin:end:step]")
     begin, end = bounds[0] or "0", bounds[1]
     if not end:
-        raise _Invalid(f"bad host range [{spec}]: missing end value")
+        raise InvalidEntry(f"bad host range [{spec}]: missing end value")
     step = _range_step(bounds[2] if len(bounds) == 3 else "1", spec)
     if _NUMBER.match(begin) and _NUMBER.match(end):
         return _numeric_range(begin, end, step, spec)
@@ -216,14 +273,14 @@ def _range_items(spec: str) -> list[str]:
         and end in string.ascii_letters
     ):
         return _alpha_range(begin, end, step, spec)
-    raise _Invalid(f"bad host range [{spec}]: bounds must be two numbers or two letters")
+    raise InvalidEntry(f"bad host range [{spec}]: bounds must be two numbers or two letters")
 
 
 def _expand_ranges(name: str) -> list[str]:
     """Expand every ``[a:b]`` range in a host name, left to right (at most MAX_HOSTS names)."""
     parts = _RANGE.split(name)  # literal, range, literal, range, ..., literal
     if any("[" in text or "]" in text for text in parts[::2]):
-        raise _Invalid(f"unbalanced brackets in host name {name!r}")
+        raise InvalidEntry(f"unbalanced brackets in host name {name!r}")
     choices: list[list[str]] = []
     total = 1
     for index, text in enumerate(parts):
@@ -232,30 +289,34 @@ def _expand_ranges(name: str) -> list[str]:
             continue
         try:
             items = _range_items(text)
-        except _Invalid as exc:
-            raise _Invalid(f"{exc} in host name {name!r}") from None
+        except InvalidEntry as exc:
+            raise InvalidEntry(f"{exc} in host name {name!r}") from None
         total *= len(items)
         if total > limits.MAX_HOSTS:
-            raise _Invalid(f"host name {name!r} expands to more than {limits.MAX_HOSTS} hosts")
+            raise InvalidEntry(f"host name {name!r} expands to more than {limits.MAX_HOSTS} hosts")
         choices.append(items)
     return ["".join(combo) for combo in itertools.product(*choices)]
 
 
 def _expand_hostpattern(pattern: str) -> tuple[list[str], int | None]:
-    """Turn ``gpu-[01:04]:2222`` into host names and an optional port."""
-    name, port = _split_port(pattern.strip())
-    if not name or name.endswith(":"):
-        raise _Invalid(f"invalid host pattern {pattern!r}: ':' is reserved for a port")
-    if name == "---":
-        raise _Invalid("invalid host pattern '---': YAML inventories need a .yml extension")
-    return _expand_ranges(name), port
+    """Turn ``gpu-[01:04]:2222`` into host names and an optional port (Ansible's rules: a
+    pattern that is no valid address is taken as it stands)."""
+    try:
+        name, port = parse_address(pattern, allow_ranges=True)
+    except ValueError:
+        name, port = pattern, None
+    if pattern.strip().endswith(":") and port is None:
+        raise InvalidEntry(f"invalid host pattern {pattern!r}: ':' is reserved for a port")
+    names = _expand_ranges(name) if "[" in name else [name]
+    if "---" in (host.strip() for host in names):
+        raise InvalidEntry("invalid host pattern '---': YAML inventories need a .yml extension")
+    return names, port
 
 
 def _add_hosts(builder: ParsedInventory, pattern: str, group: str, variables: Mapping[str, Any]) -> None:
     names, port = _expand_hostpattern(pattern)
-    merged = {"ansible_port": port, **variables} if port is not None else dict(variables)
     for name in names:
-        builder.add_host(name, group, merged)
+        builder.add_host(name, group, variables, port)
 
 
 # ---------------------------------------------------------------------------- INI
@@ -280,13 +341,13 @@ def _parse_value(text: str) -> Any:
             warnings.simplefilter("ignore", SyntaxWarning)
             value = _plain(ast.literal_eval(text))
     except limits.LimitExceeded as exc:
-        raise _Invalid(str(exc)) from None
+        raise InvalidEntry(str(exc)) from None
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
     try:
         limits.check_value(value)
     except limits.LimitExceeded as exc:
-        raise _Invalid(str(exc)) from None
+        raise InvalidEntry(str(exc)) from None
     return value
 
 
@@ -296,17 +357,39 @@ class _Section:
     kind: str
 
 
+@dataclass
+class _Pending:
+    """A group named before it is declared: in ``[g:vars]`` or as a child (with its parents)."""
+
+    kind: str
+    line: int
+    parents: list[str] = field(default_factory=list)
+
+
+def _attach_pending(builder: ParsedInventory, group: str, pending: dict[str, _Pending]) -> None:
+    """A declared group joins the parents that named it as a child (Ansible's order)."""
+    for parent in pending[group].parents:
+        builder.add_child(parent, group)
+        if parent in pending and pending[parent].kind == "children":
+            _attach_pending(builder, parent, pending)
+    del pending[group]
+
+
 def _ini_section(
-    builder: ParsedInventory, match: re.Match[str], pending: dict[str, int], lineno: int
+    builder: ParsedInventory, match: re.Match[str], pending: dict[str, _Pending], lineno: int
 ) -> _Section:
     group, kind = match.group(1), match.group(2) or "hosts"
     if kind not in ("hosts", "children", "vars"):
-        raise _Invalid(f"section [{group}:{kind}] has unknown type: {kind}")
-    if kind != "vars":
-        pending.pop(group, None)
-    elif group not in builder.groups:
-        pending.setdefault(group, lineno)
-    builder.add_group(group)
+        raise InvalidEntry(f"section [{group}:{kind}] has unknown type: {kind}")
+    if group not in builder.groups:
+        if kind == "vars" and group not in pending:
+            pending[group] = _Pending("vars", lineno)
+        builder.add_group(group)
+    if group in pending and kind != "vars":
+        if pending[group].kind == "children":
+            _attach_pending(builder, group, pending)
+        else:
+            del pending[group]
     return _Section(group, kind)
 
 
@@ -314,14 +397,14 @@ def _ini_hosts(builder: ParsedInventory, line: str, group: str) -> None:
     try:
         tokens = shlex.split(line, comments=True)
     except ValueError as exc:
-        raise _Invalid(f"cannot parse host definition {line!r}: {exc}") from None
+        raise InvalidEntry(f"cannot parse host definition {redact_text(line)!r}: {exc}") from None
     if not tokens:
         return
     variables: dict[str, Any] = {}
     for token in tokens[1:]:
         key, sep, value = token.partition("=")
         if not sep or not key:
-            raise _Invalid(f"expected key=value host variable, got {token!r}")
+            raise InvalidEntry(f"expected key=value host variable, got {token!r}")
         variables[key] = _parse_value(value)
     _add_hosts(builder, tokens[0], group, variables)
 
@@ -329,41 +412,51 @@ def _ini_hosts(builder: ParsedInventory, line: str, group: str) -> None:
 def _ini_var(builder: ParsedInventory, line: str, group: str) -> None:
     key, sep, value = (part.strip() for part in line.partition("="))
     if not sep or not key:
-        raise _Invalid(f"expected key=value, got {line!r}")
+        raise InvalidEntry(f"expected key=value, got {line!r}")
     builder.set_group_var(group, key, _parse_value(value))
 
 
-def _ini_child(builder: ParsedInventory, line: str, group: str, pending: dict[str, int]) -> None:
+def _ini_child(
+    builder: ParsedInventory, line: str, group: str, pending: dict[str, _Pending], lineno: int
+) -> None:
     match = _GROUP_NAME.match(line)
     if match is None:
-        raise _Invalid(f"expected a group name, got {line!r}")
-    # Ansible rejects undeclared child groups; remediate declares them empty instead.
-    builder.add_child(group, match.group(1))
-    pending.pop(match.group(1), None)
+        raise InvalidEntry(f"expected a group name, got {line!r}")
+    child = match.group(1)
+    if child in builder.groups:
+        builder.add_child(group, child)
+    elif child in pending:
+        pending[child].parents.append(group)
+    else:  # declared later, or never: then the inventory is refused, as by Ansible
+        pending[child] = _Pending("children", lineno, [group])
 
 
 def _ini_line(
-    builder: ParsedInventory, line: str, section: _Section, pending: dict[str, int], lineno: int
+    builder: ParsedInventory, line: str, section: _Section, pending: dict[str, _Pending], lineno: int
 ) -> _Section:
     """Apply one non-comment INI line; return the section that follows it."""
     match = _SECTION.match(line)
     if match is not None:
         return _ini_section(builder, match, pending, lineno)
     if line.startswith("[") and line.endswith("]"):
-        raise _Invalid(f"invalid section header {line!r}: no spaces or extra ':' allowed")
+        raise InvalidEntry(f"invalid section header {line!r}: no spaces or extra ':' allowed")
     if section.kind == "hosts":
         _ini_hosts(builder, line, section.group)
     elif section.kind == "vars":
         _ini_var(builder, line, section.group)
     else:
-        _ini_child(builder, line, section.group, pending)
+        _ini_child(builder, line, section.group, pending, lineno)
     return section
 
 
-def _parse_ini(text: str, source: str) -> ParsedInventory:
-    builder = ParsedInventory()
+def parse_ini(builder: ParsedInventory, text: str, source: str) -> None:
+    """Read an INI inventory into ``builder``.
+
+    Raises:
+        InventoryError: ``file:line: reason``.
+    """
     section = _Section(UNGROUPED, "hosts")
-    pending: dict[str, int] = {}  # groups seen only in [name:vars] -> first line
+    pending: dict[str, _Pending] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line[0] in "#;":
@@ -373,19 +466,21 @@ def _parse_ini(text: str, source: str) -> ParsedInventory:
             raise InventoryError(f"{source}:{lineno}: {reason}", path=source, line=lineno)
         try:
             section = _ini_line(builder, line, section, pending, lineno)
-        except _Invalid as exc:
+        except InvalidEntry as exc:
             raise InventoryError(f"{source}:{lineno}: {exc}", path=source, line=lineno) from None
-    if pending:
-        group, lineno = next(iter(pending.items()))
-        reason = f"section [{group}:vars] is not valid for undefined group {group!r}"
-        raise InventoryError(f"{source}:{lineno}: {reason}", path=source, line=lineno)
-    return builder
+    for group, declared in pending.items():
+        if declared.kind == "vars":
+            reason = f"section [{group}:vars] is not valid for undefined group {group!r}"
+        else:
+            reason = f"section [{declared.parents[-1]}:children] includes undefined group {group!r}"
+        raise InventoryError(f"{source}:{declared.line}: {reason}", path=source, line=declared.line)
 
 
 # ---------------------------------------------------------------------------- YAML
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """The YAML-ish name of a value's type, for messages."""
     return "null" if value is None else type(value).__name__
 
 
@@ -394,33 +489,48 @@ def _yaml_section(group: str, key: str, value: Any) -> dict[Any, Any] | None:
     if isinstance(value, str):
         return {value: None}
     if value is not None and not isinstance(value, dict):
-        raise _Invalid(f"group {group!r}: {key!r} must be a mapping, got {_type_name(value)}")
+        raise InvalidEntry(f"group {group!r}: {key!r} must be a mapping, got {type_name(value)}")
     return value
 
 
 def _yaml_hosts(builder: ParsedInventory, group: str, hosts: Mapping[Any, Any]) -> None:
     for pattern, variables in hosts.items():
+        if not isinstance(pattern, str):
+            raise InvalidEntry(f"host pattern {pattern!r} in group {group!r} must be a string: quote it")
         if variables is not None and not isinstance(variables, dict):
-            raise _Invalid(
-                f"host {str(pattern)!r} in group {group!r}: variables must be a mapping,"
-                f" got {_type_name(variables)}"
+            raise InvalidEntry(
+                f"host {pattern!r} in group {group!r}: variables must be a mapping,"
+                f" got {type_name(variables)}"
             )
-        _add_hosts(builder, str(pattern), group, {str(k): v for k, v in (variables or {}).items()})
+        _add_hosts(builder, pattern, group, {str(k): v for k, v in (variables or {}).items()})
 
 
-def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str, ...]) -> bool:
-    """Read one group definition; return False when it is skipped (as Ansible does)."""
+def group_name(name: Any) -> str:
+    """``name`` when it can name a group (a non-empty string).
+
+    Raises:
+        InvalidEntry: it cannot.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidEntry(f"invalid group name {name!r}: it must be a non-empty string")
+    return name
+
+
+def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str, ...]) -> None:
+    """Read one group definition (one that is no mapping is skipped with a warning, as by Ansible)."""
     if name in stack:
-        raise _Invalid(f"adding group {name!r} to {stack[-1]!r} creates a dependency loop")
+        raise InvalidEntry(f"adding group {name!r} to {stack[-1]!r} creates a dependency loop")
     if body is not None and not isinstance(body, dict):
         _log.warning("inventory: skipping %r: not a valid group definition", name)
-        return False
+        return
     builder.add_group(name)
-    for key, value in (body or {}).items():
+    sections = {key: _yaml_section(name, key, value) for key, value in (body or {}).items()
+                if key in ("vars", "children", "hosts")}
+    for key in body or {}:
         if key not in ("vars", "children", "hosts"):
             _log.warning("inventory: group %r: skipping unexpected key %r", name, key)
             continue
-        section = _yaml_section(name, key, value) or {}
+        section = sections[key] or {}
         if key == "vars":
             for var, var_value in section.items():
                 builder.set_group_var(name, str(var), var_value)
@@ -428,14 +538,42 @@ def _yaml_group(builder: ParsedInventory, name: str, body: Any, stack: tuple[str
             _yaml_hosts(builder, name, section)
         else:
             for child, child_body in section.items():
-                if _yaml_group(builder, str(child), child_body, (*stack, name)):
-                    builder.add_child(name, str(child))
-    return True
+                child = group_name(child)
+                _yaml_group(builder, child, child_body, (*stack, name))
+                builder.add_child(name, child)
 
 
-def _load_yaml(text: str, source: str) -> Any:
+class _InventoryLoader(limits.SAFE_LOADER):  # type: ignore[misc,valid-type]
+    """Safe YAML plus Ansible's tags: ``!unsafe`` values are plain data (remediate renders no
+    inventory templates anyway); ``!vault`` values need Ansible to decrypt them."""
+
+
+def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def _vault(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, "a vault-encrypted value (!vault) needs Ansible: install ansible-core, so that"
+        " remediate reads the inventory with ansible-inventory (and your vault settings)", node.start_mark)
+
+
+_InventoryLoader.add_constructor("!unsafe", _unsafe)
+_InventoryLoader.add_constructor("!vault", _vault)
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """One bounded YAML document.
+
+    Raises:
+        InventoryError: ``file[:line]: reason``.
+    """
     try:
-        return limits.load_yaml(text)
+        return limits.load_yaml(text, _InventoryLoader)
     except limits.LimitExceeded as exc:
         raise InventoryError(f"{source}: {exc}", path=source) from None
     except yaml.MarkedYAMLError as exc:
@@ -450,26 +588,32 @@ def _load_yaml(text: str, source: str) -> Any:
         raise InventoryError(f"{source}: invalid YAML: {exc}", path=source) from exc
 
 
-def _parse_yaml(data: Any, source: str) -> ParsedInventory:
-    builder = ParsedInventory()
+def parse_yaml(builder: ParsedInventory, data: Any, source: str) -> None:
+    """Read a YAML (or JSON) inventory document into ``builder``.
+
+    Raises:
+        InventoryError: ``file: reason``.
+    """
     try:
         if data is None:
-            raise _Invalid("empty YAML inventory")
+            raise InvalidEntry("empty YAML inventory")
         if not isinstance(data, dict):
-            raise _Invalid(f"a YAML inventory must be a mapping of groups, got {_type_name(data)}")
+            raise InvalidEntry(f"a YAML inventory must be a mapping of groups, got {type_name(data)}")
         if "plugin" in data:
-            raise _Invalid("inventory plugin configurations are not supported")
+            raise InvalidEntry(
+                "inventory plugin configurations are not supported without Ansible: install"
+                " ansible-core, so that remediate reads them with ansible-inventory"
+            )
         for name, body in data.items():
-            _yaml_group(builder, str(name), body, ())
-    except _Invalid as exc:
+            _yaml_group(builder, group_name(name), body, ())
+    except InvalidEntry as exc:
         raise InventoryError(f"{source}: {exc}", path=source) from None
-    return builder
 
 
-def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
-    """Return the data of an extensionless YAML inventory (a mapping of groups), else None."""
+def sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
+    """Return the data of a YAML inventory without a YAML extension (a mapping of groups), else None."""
     try:
-        data = limits.load_yaml(text)
+        data = limits.load_yaml(text, _InventoryLoader)
     except limits.LimitExceeded as exc:
         raise InventoryError(f"{source}: {exc}", path=source) from None
     except yaml.YAMLError:
@@ -481,34 +625,3 @@ def _sniff_yaml(text: str, source: str) -> dict[Any, Any] | None:
     ):
         return data
     return None
-
-
-def parse_inventory_file(path: Path) -> ParsedInventory:
-    """Read an inventory file: ``.yml``, ``.yaml`` and ``.json`` are YAML, ``.ini`` is INI; any
-    other file is YAML when it parses as a mapping of groups (e.g. starts with ``all:``), and INI
-    otherwise.
-
-    Raises:
-        InventoryError: ``file:line: reason`` (or ``file: reason`` when no line applies).
-    """
-    source = str(path)
-    text = _read(path, source)
-    suffix = path.suffix.lower()
-    if suffix in _YAML_SUFFIXES:
-        return _parse_yaml(_load_yaml(text, source), source)
-    if suffix == ".ini":
-        return _parse_ini(text, source)
-    data = _sniff_yaml(text, source)
-    return _parse_ini(text, source) if data is None else _parse_yaml(data, source)
-
-
-def _read(path: Path, source: str) -> str:
-    try:
-        return limits.read_text(path, "inventory")  # utf-8-sig: editors on Windows may add a BOM
-    except limits.LimitExceeded as exc:
-        raise InventoryError(f"{source}: {exc}", path=source) from None
-    except UnicodeDecodeError as exc:
-        raise InventoryError(f"{source}: not UTF-8 text: {exc.reason}", path=source) from exc
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise InventoryError(f"{source}: cannot read inventory: {reason}", path=source) from exc

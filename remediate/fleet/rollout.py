@@ -116,11 +116,12 @@ def targets_from_inventory(inventory: Inventory, limit: str | None) -> list[Targ
 
 
 def _target_of(host: Host) -> Target:
-    if host.vars.get("ansible_connection") == "local":
+    if host.connection == "local":
         url = host.docker_host if (host.docker_host or "").startswith("unix://") else "local"
         return Target(name=host.name, url=url or "local", groups=host.groups, vars=host.vars)
     user = f"{host.user}@" if host.user else ""
-    return Target(name=host.name, url=f"ssh://{user}{host.address}:{host.port}", docker_host=host.docker_host,
+    address = f"[{host.address}]" if ":" in host.address else host.address  # IPv6
+    return Target(name=host.name, url=f"ssh://{user}{address}:{host.port}", docker_host=host.docker_host,
                   key_file=host.key_file, groups=host.groups, vars=host.vars)
 
 

@@ -29,7 +29,7 @@ def names(hosts: list[Host] | tuple[Host, ...]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def lab() -> Inventory:
-    return load_inventory(DATA / "lab.ini")
+    return load_inventory(DATA / "lab.ini", parser="builtin")
 
 
 # --------------------------------------------------------------------------- INI == YAML
@@ -258,10 +258,11 @@ def test_later_host_definitions_merge_vars(tmp_path: Path) -> None:
     assert dict(host.vars) == {"x": 1, "y": 2} and host.groups == {"all", "a", "b"}
 
 
-def test_undefined_child_groups_are_created_empty(tmp_path: Path) -> None:
-    inventory = load_inventory(write(tmp_path, "[gpu]\ng1\n[gpu:children]\nfuture\n"))
-    assert inventory.groups["future"] == ()
-    assert names(inventory.select("gpu:!future")) == ["g1"]
+def test_undefined_child_groups_are_refused_as_by_ansible(tmp_path: Path) -> None:
+    path = write(tmp_path, "[gpu]\ng1\n[gpu:children]\nfuture\n")
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path)
+    assert str(info.value) == f"{path}:4: section [gpu:children] includes undefined group 'future'"
 
 
 def test_child_declared_before_group_keeps_its_hosts(tmp_path: Path) -> None:
@@ -412,14 +413,14 @@ def test_single_bare_host_file_is_ini(tmp_path: Path) -> None:
         ("gpu", GPUS),
         ("ungrouped", ["bastion"]),
         ("gpu-0*", GPUS),
-        ("gpu-0[12]", ["gpu-01", "gpu-02"]),
+        ("gpu-0[12]", []),  # a subscript (index 12 of "gpu-0"), not a character class
         ("gpu-0[!12]", ["gpu-03", "gpu-04", "gpu-05"]),
         ("*.example.com", AIGWS),
         ("rack_?", GPUS),
         ("gpu:!gpu-03", ["gpu-01", "gpu-02", "gpu-04", "gpu-05"]),
         ("gpu,!gpu-03", ["gpu-01", "gpu-02", "gpu-04", "gpu-05"]),
         ("!gpu", ["bastion", *AIGWS]),
-        ("rack_b:bastion:aigw", ["bastion", "gpu-04", "gpu-05", *AIGWS]),
+        ("rack_b:bastion:aigw", ["gpu-04", "gpu-05", "bastion", *AIGWS]),  # in pattern order
         ("gpu,&rack_a", ["gpu-01", "gpu-02", "gpu-03"]),
         ("gitlab:&rack_a:!gpu-02", ["gpu-01", "gpu-03"]),
         ("!gpu-02:&rack_a:gitlab", ["gpu-01", "gpu-03"]),  # order: unions, &, then !
@@ -427,7 +428,7 @@ def test_single_bare_host_file_is_ini(tmp_path: Path) -> None:
         ("~gpu-0[1-3]", ["gpu-01", "gpu-02", "gpu-03"]),
         ("~aigw", AIGWS),  # regexes match at the start, like Ansible
         ("~rack_(a|b)$", GPUS),
-        (" gpu-01 , bastion ", ["bastion", "gpu-01"]),
+        (" gpu-01 , bastion ", ["gpu-01", "bastion"]),
     ],
 )
 def test_select(lab: Inventory, pattern: str | None, expected: list[str]) -> None:
@@ -441,9 +442,7 @@ def test_select(lab: Inventory, pattern: str | None, expected: list[str]) -> Non
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        ("nosuch", "host pattern 'nosuch' matches no hosts or groups"),
-        ("gpu:nosuch", "host pattern 'nosuch' matches no hosts or groups"),
-        ("all:!typo", "host pattern '!typo' matches no hosts or groups"),
+        ("nosuch", "host pattern 'nosuch' selects no hosts"),
         ("gpu:&aigw", "host pattern 'gpu:&aigw' selects no hosts"),
         ("gpu:!gpu", "host pattern 'gpu:!gpu' selects no hosts"),
         ("~gpu(", "invalid host pattern '~gpu(': missing ), unterminated subpattern at position 3"),

@@ -1,0 +1,70 @@
+"""Parity: the built-in inventory reader and Ansible's own (ansible-inventory, ansible
+--list-hosts) read every source of the corpus alike: the same hosts with the same connection
+fields, groups and variables, and every pattern selects the same hosts in the same order."""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from remediate.errors import InventoryError
+from remediate.fleet.inventory import Host, Inventory, load_inventory
+
+CORPUS = Path(__file__).parent / "inventory_data" / "parity"
+CASES: dict[str, list[str]] = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))
+SELECTIONS = [(source, pattern) for source, patterns in CASES.items() for pattern in ["all", *patterns]]
+# Ansible's Python, not ours, runs the implicit localhost: the interpreter it names is its own.
+_ANSIBLE_ONLY = {"ansible_python_interpreter"}
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("ansible-inventory") and shutil.which("ansible")), reason="needs ansible-core (test extra)")
+
+
+def _source(name: str) -> str:
+    return name if "," in name else str(CORPUS / name)
+
+
+def _fields(host: Host) -> tuple[object, ...]:
+    variables = {key: value for key, value in host.vars.items() if key not in _ANSIBLE_ONLY}
+    return (host.name, host.address, host.port, host.user, host.key_file, host.docker_host, host.connection,
+            sorted(host.groups), variables)
+
+
+def _select(inventory: Inventory, pattern: str) -> list[tuple[object, ...]] | str:
+    try:
+        return [_fields(host) for host in inventory.select(pattern)]
+    except InventoryError as exc:  # both readers must refuse alike (the message may differ)
+        return "refused: " + ("ansible_connection" if "ansible_connection" in str(exc) else "selects no hosts")
+
+
+Selected = list[tuple[object, ...]] | str
+
+
+@pytest.fixture(scope="module")
+def ansible() -> tuple[dict[str, Inventory], dict[tuple[str, str], Selected]]:
+    """The corpus read, and every selection made, through Ansible, a few at a time (each
+    command costs about a second of CPU)."""
+    with ThreadPoolExecutor(4) as pool:
+        loaded = dict(zip(CASES, pool.map(lambda name: load_inventory(_source(name), parser="ansible"), CASES)))
+        results = pool.map(lambda case: _select(loaded[case[0]], case[1]), SELECTIONS)
+        return loaded, dict(zip(SELECTIONS, results))
+
+
+@pytest.mark.parametrize(("source", "pattern"), SELECTIONS)
+def test_both_readers_select_the_same_hosts_in_the_same_order(
+    ansible: tuple[dict[str, Inventory], dict[tuple[str, str], Selected]], source: str, pattern: str
+) -> None:
+    builtin = load_inventory(_source(source), parser="builtin")
+    assert _select(builtin, pattern) == ansible[1][source, pattern]
+
+
+@pytest.mark.parametrize("source", list(CASES))
+def test_both_readers_read_the_same_hosts(
+    ansible: tuple[dict[str, Inventory], dict[tuple[str, str], Selected]], source: str
+) -> None:
+    builtin = load_inventory(_source(source), parser="builtin")
+    assert sorted(map(_fields, builtin.hosts)) == sorted(map(_fields, ansible[0][source].hosts))
