@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
+from click.shell_completion import CompletionItem
 
 from remediate import __version__
 from remediate.cli import exit_codes, views
@@ -119,8 +120,30 @@ def list_cmd() -> None:
         click.echo(f"{book.name:<{width}}  {book.safety:<7}  {summary}")
 
 
+
+def _complete_playbooks(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion: the built-in playbook names."""
+    from remediate.core.playbook import builtin_playbooks
+
+    return [CompletionItem(p.stem) for p in builtin_playbooks() if p.stem.startswith(incomplete)]
+
+
+def _complete_containers(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion: the container names on the engine ``DOCKER_HOST`` names (none when it
+    does not answer within 2 s; remediate's own backups left out)."""
+    from remediate.core.planner import is_remediate_copy
+    from remediate.errors import RemediateError
+    from remediate.host.connection import Connection
+
+    try:
+        with Connection("local", timeout=2) as conn:
+            names = sorted(str(c["Name"]) for c in conn.list_containers())
+    except RemediateError:
+        return []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete) and not is_remediate_copy(n)]
+
 @main.command()
-@click.argument("playbook")
+@click.argument("playbook", shell_complete=_complete_playbooks)
 def show(playbook: str) -> None:
     """Show what a playbook selects, its vars, changes and verify steps."""
     from remediate.core.playbook import load_playbook
@@ -182,10 +205,11 @@ def _host_options(func: Any) -> Any:
 
 
 @main.command()
-@click.argument("playbook", required=False)
+@click.argument("playbook", required=False, shell_complete=_complete_playbooks)
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--yes", "-y", is_flag=True, envvar="REMEDIATE_YES", help="Apply without asking (also REMEDIATE_YES=1).")
-@click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
+@click.option("--container", "containers", multiple=True, metavar="NAME", shell_complete=_complete_containers,
+              help="Only these containers (repeatable).")
 @click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE", help="Override a playbook var (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
@@ -556,7 +580,7 @@ def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | Non
 
 
 @main.command()
-@click.argument("container")
+@click.argument("container", shell_complete=_complete_containers)
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_host_options
@@ -664,7 +688,8 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
               help="A Duo Chat error code (A1000, A1001, A1002, A1003, A9999): explain it and run its checks.")
 @click.option("--model-name", default="mistral", show_default=True,
               help="The model name the gateway sends to vLLM (must be a served model name).")
-@click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
+@click.option("--container", "containers", multiple=True, metavar="NAME", shell_complete=_complete_containers,
+              help="Only these containers (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--gitlab-host", metavar="ssh://USER@HOST", help="Also run the GitLab host's own checks over SSH.")
 @click.option("--model-endpoint", "model_endpoints", multiple=True, metavar="URL",
