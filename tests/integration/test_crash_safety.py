@@ -618,6 +618,33 @@ def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vll
 
 
 
+@pytest.mark.parametrize("step", ["files", "swapped", "started"])
+def test_a_rollback_failing_in_process_keeps_the_backup_as_recover_does(step: str, vllm: Vllm,
+                                                                         docker_client: Any) -> None:
+    """The undo of a failed rollback is recover's: the backup it was putting back is parked
+    again, never removed; the applied container runs again, with its file."""
+    assert run(vllm.apply_args("--yes"), vllm.state_dir).code == 0
+    new_id = _inspect(docker_client, vllm.name)["Id"]
+    [backup] = _backups(docker_client, vllm.name)
+    proc = start(["rollback", vllm.name], vllm.state_dir, REMEDIATE_FAIL_AT=step)
+    vllm.procs.append(proc)
+
+    code = proc.wait()
+
+    output = "".join(proc.stdout + proc.stderr)
+    assert code == 1 and "Traceback" not in output, output
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, backup}
+    now = _inspect(docker_client, vllm.name)
+    assert now["Id"] == new_id and now["State"]["Running"]
+    assert now["HostConfig"]["RestartPolicy"] == vllm.original["HostConfig"]["RestartPolicy"]
+    parked = _inspect(docker_client, backup)
+    assert parked["Id"] == vllm.original["Id"] and not parked["State"]["Running"]
+    assert parked["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+    rows = json.loads(run(["history", "--format", "json"], vllm.state_dir).stdout)
+    assert [(r["kind"], r["result"]) for r in rows] == [("rollback", "rolled back"), ("apply", "recreated")]
+
+
 # --------------------------------------------------------------------------- interrupts
 
 NEVER_VERIFIES = """\
