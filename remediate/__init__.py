@@ -1,12 +1,25 @@
 """remediate: declarative, verified remediation of Docker containers.
 
-The public API; each name loads its module on first use so the CLI starts fast::
+The public API; each name loads its module on first use so the CLI starts fast.
+
+The safe flow, as ``remediate apply`` runs it: plan every host, show the plans and ask, then apply
+exactly what was shown (each host re-plans under its lock and refuses if anything drifted),
+verify, restore on failure; a time-boxed playbook is held and put back (``hold=True``)::
 
     import remediate
+
+    def confirm(planned: remediate.RolloutResult) -> bool:   # every host's plan; nothing changed yet
+        return input(f"apply {sum(len(o.plan.changed) for o in planned.outcomes if o.plan)} change(s)? ") == "y"
+
     book = remediate.load_playbook("fix-vllm-404")
+    result = remediate.rollout(book, [remediate.Target("local")], confirm=confirm, hold=True)
+    result.raise_for_failure()      # RolloutError (.result); its cause e.g. ProbeFailed (.checks)
+
+One step at a time, on one host::
+
     with remediate.Connection("local") as conn:
         plan = remediate.plan_host(conn, book, remediate.resolve_vars(book, {}))
-        result = remediate.apply(plan, conn)
+        remediate.apply(plan, conn).raise_for_failure()
 
 The layers, top to bottom (each imports only from those below it; ``lint-imports`` checks it):
 ``cli`` → ``packs`` (GitLab Duo) → ``fleet`` → ``executor`` | ``output`` → ``host`` → ``core`` →
@@ -21,14 +34,19 @@ __version__ = "0.1.0"
 #: Where each public name lives (loaded on first access; mypy reads the imports below instead).
 _EXPORTS = {
     "Playbook": "remediate.core.playbook",
+    "Selector": "remediate.core.playbook",
     "load_playbook": "remediate.core.playbook",
     "parse_extra_vars": "remediate.core.playbook",
     "resolve_vars": "remediate.core.playbook",
     "Change": "remediate.core.planner",
+    "ChangeAction": "remediate.core.planner",
+    "ContainerAction": "remediate.core.planner",
     "ContainerPlan": "remediate.core.planner",
+    "FileWrite": "remediate.core.planner",
     "Observed": "remediate.core.planner",
     "Plan": "remediate.core.planner",
     "plan": "remediate.core.planner",
+    "HostPath": "remediate.core.paths",
     "Action": "remediate.core.results",
     "ContainerResult": "remediate.core.results",
     "HostResult": "remediate.core.results",
@@ -52,7 +70,12 @@ _EXPORTS = {
     "RemediateError": "remediate.errors",
     "RollbackFailed": "remediate.errors",
     "RolloutError": "remediate.errors",
+    "HostFileError": "remediate.errors",
+    "ImageNotFound": "remediate.errors",
+    "JournalError": "remediate.errors",
+    "NetworkNotFound": "remediate.errors",
     "apply": "remediate.executor.apply",
+    "Revert": "remediate.executor.hold",
     "plan_host": "remediate.executor.observe",
     "Recovery": "remediate.executor.restore",
     "recover": "remediate.executor.restore",
@@ -63,8 +86,10 @@ _EXPORTS = {
     "HostOutcome": "remediate.fleet.rollout",
     "RolloutResult": "remediate.fleet.rollout",
     "Target": "remediate.fleet.rollout",
+    "hold_then_revert": "remediate.fleet.rollout",
     "rollout": "remediate.fleet.rollout",
     "Connection": "remediate.host.connection",
+    "HostFiles": "remediate.host.files",
     "SshOptions": "remediate.host.sshoptions",
 }
 
@@ -73,21 +98,30 @@ __all__ = [
     "ApplyError",
     "AuthFailed",
     "Change",
+    "ChangeAction",
     "ConnectError",
     "Connection",
+    "ContainerAction",
     "ContainerNotFound",
     "ContainerPlan",
     "ContainerResult",
     "ContainerSpec",
+    "FileWrite",
     "Host",
+    "HostFileError",
+    "HostFiles",
     "HostKeyRejected",
     "HostOutcome",
+    "HostPath",
     "HostResult",
     "HostUnreachable",
+    "ImageNotFound",
     "InspectError",
     "Inventory",
     "InventoryError",
+    "JournalError",
     "LockedError",
+    "NetworkNotFound",
     "Observed",
     "Plan",
     "PlanError",
@@ -99,13 +133,16 @@ __all__ = [
     "RecoverNeeded",
     "Recovery",
     "RemediateError",
+    "Revert",
     "RollbackFailed",
     "RolloutError",
     "RolloutResult",
+    "Selector",
     "SshOptions",
     "Target",
     "__version__",
     "apply",
+    "hold_then_revert",
     "load_inventory",
     "load_playbook",
     "parse_extra_vars",
@@ -119,11 +156,23 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
+    from remediate.core.paths import (
+        HostPath as HostPath,
+    )
     from remediate.core.planner import (
         Change as Change,
     )
     from remediate.core.planner import (
+        ChangeAction as ChangeAction,
+    )
+    from remediate.core.planner import (
+        ContainerAction as ContainerAction,
+    )
+    from remediate.core.planner import (
         ContainerPlan as ContainerPlan,
+    )
+    from remediate.core.planner import (
+        FileWrite as FileWrite,
     )
     from remediate.core.planner import (
         Observed as Observed,
@@ -136,6 +185,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.core.playbook import (
         Playbook as Playbook,
+    )
+    from remediate.core.playbook import (
+        Selector as Selector,
     )
     from remediate.core.playbook import (
         load_playbook as load_playbook,
@@ -177,10 +229,16 @@ if _typing.TYPE_CHECKING:
         ContainerNotFound as ContainerNotFound,
     )
     from remediate.errors import (
+        HostFileError as HostFileError,
+    )
+    from remediate.errors import (
         HostKeyRejected as HostKeyRejected,
     )
     from remediate.errors import (
         HostUnreachable as HostUnreachable,
+    )
+    from remediate.errors import (
+        ImageNotFound as ImageNotFound,
     )
     from remediate.errors import (
         InspectError as InspectError,
@@ -189,7 +247,13 @@ if _typing.TYPE_CHECKING:
         InventoryError as InventoryError,
     )
     from remediate.errors import (
+        JournalError as JournalError,
+    )
+    from remediate.errors import (
         LockedError as LockedError,
+    )
+    from remediate.errors import (
+        NetworkNotFound as NetworkNotFound,
     )
     from remediate.errors import (
         PlanError as PlanError,
@@ -217,6 +281,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.executor.apply import (
         apply as apply,
+    )
+    from remediate.executor.hold import (
+        Revert as Revert,
     )
     from remediate.executor.observe import (
         plan_host as plan_host,
@@ -249,10 +316,16 @@ if _typing.TYPE_CHECKING:
         Target as Target,
     )
     from remediate.fleet.rollout import (
+        hold_then_revert as hold_then_revert,
+    )
+    from remediate.fleet.rollout import (
         rollout as rollout,
     )
     from remediate.host.connection import (
         Connection as Connection,
+    )
+    from remediate.host.files import (
+        HostFiles as HostFiles,
     )
     from remediate.host.sshoptions import (
         SshOptions as SshOptions,

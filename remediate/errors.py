@@ -2,57 +2,79 @@
 
 ::
 
-    RemediateError
+    RemediateError                      .host .container (names), .plan, .result (objects)
     ├── PlaybookError (ValueError)      bad playbook file, field or -e variable
-    ├── InventoryError (ValueError)     bad inventory file or --limit pattern
+    ├── InventoryError (ValueError)     bad inventory file, --limit pattern or -H URL
     ├── ConnectError                    cannot talk to a Docker engine / SSH host
     │   ├── HostUnreachable
     │   ├── AuthFailed
     │   └── HostKeyRejected
     ├── InspectError                    the engine answered, but not what we need
-    │   └── ContainerNotFound
+    │   ├── ContainerNotFound
+    │   ├── ImageNotFound
+    │   └── NetworkNotFound
     ├── PlanError                       a plan cannot be built or is no longer valid
-    │   └── PlanStaleError              the container drifted since it was planned
+    │   └── PlanStaleError              a container drifted since it was planned (or reviewed)
     ├── ApplyError                      the change failed; the original was restored
-    │   ├── ProbeFailed                 verification failed after the change
+    │   ├── ProbeFailed                 verification failed after the change (.checks)
+    │   ├── HostFileError               a file on the Docker host could not be read or written (.path)
     │   └── JournalError                the host's journal could not be written (disk full)
-    ├── RollbackFailed                  the change failed AND restoring failed
+    ├── RollbackFailed                  the change failed AND restoring failed (.manual_steps)
     ├── LockedError                     another run holds the host or container
     │   └── RecoverNeeded               an earlier apply on the host did not finish
-    └── RolloutError                    some hosts of a rollout failed
+    └── RolloutError                    some hosts of a rollout failed (.result: the RolloutResult)
+
+Every attribute is keyword-only and optional. ``result`` is the object the error is about when
+there is one: a :class:`~remediate.core.results.HostResult` (``ApplyError``, ``ProbeFailed``,
+``RollbackFailed`` raised by ``HostResult.raise_for_failure``), the reverts of a time-boxed hold
+(``RollbackFailed`` raised by the hold), or a ``RolloutResult`` (``RolloutError``). The classes
+here import nothing of remediate (they are the lowest layer), so those attributes are typed
+``Any``.
 
 Messages never contain secret values; they name keys, never print their values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
 class RemediateError(Exception):
-    """Root of every error remediate raises on purpose."""
+    """Root of every error remediate raises on purpose.
 
-    def __init__(self, message: str, *, host: str | None = None, container: str | None = None):
+    Args:
+        message: one line, fit to print (no secret values).
+        host: the host label it concerns.
+        container: the container name it concerns.
+        plan: the :class:`~remediate.core.planner.Plan` it concerns.
+        result: the result it concerns (see the module docstring).
+    """
+
+    def __init__(self, message: str, *, host: str | None = None, container: str | None = None,
+                 plan: Any = None, result: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.host = host
         self.container = container
+        self.plan = plan
+        self.result = result
 
 
 class PlaybookError(RemediateError, ValueError):
     """A playbook could not be found, parsed, validated or rendered."""
 
-    def __init__(self, message: str, *, path: str | None = None, field: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.path = path
         self.field = field
 
 
 class InventoryError(RemediateError, ValueError):
-    """An inventory file or a host pattern is invalid."""
+    """An inventory file, a host pattern or a host URL is invalid."""
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.path = path
         self.line = line
 
@@ -78,7 +100,31 @@ class InspectError(RemediateError):
 
 
 class ContainerNotFound(InspectError):
-    """A container named on the command line does not exist."""
+    """A container (named on the command line, or referenced by a step) does not exist."""
+
+
+class ImageNotFound(InspectError):
+    """An image the engine needs (e.g. to create a container) does not exist on the host.
+
+    Args:
+        image: the image reference, when known.
+    """
+
+    def __init__(self, message: str, *, image: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.image = image
+
+
+class NetworkNotFound(InspectError):
+    """A network a container joins does not exist on the host.
+
+    Args:
+        network: the network name, when known.
+    """
+
+    def __init__(self, message: str, *, network: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.network = network
 
 
 class PlanError(RemediateError):
@@ -86,19 +132,36 @@ class PlanError(RemediateError):
 
 
 class PlanStaleError(PlanError):
-    """A container changed between planning and applying."""
+    """A container changed between planning (or reviewing) and applying; nothing was changed."""
 
 
 class ApplyError(RemediateError):
     """Applying a plan failed and the original container was restored."""
 
-    def __init__(self, message: str, *, result: Any = None, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.result = result
-
 
 class ProbeFailed(ApplyError):
-    """Verification failed after the change; the original was restored."""
+    """Verification failed after the change; the original was restored.
+
+    Args:
+        checks: the :class:`~remediate.core.results.ProbeResult` of every verify step that ran
+            (the last one failed).
+    """
+
+    def __init__(self, message: str, *, checks: Sequence[Any] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.checks = tuple(checks)
+
+
+class HostFileError(ApplyError):
+    """A file on the Docker host could not be read, written or removed.
+
+    Args:
+        path: the file on the host.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.path = path
 
 
 class JournalError(ApplyError):
@@ -106,11 +169,15 @@ class JournalError(ApplyError):
 
 
 class RollbackFailed(RemediateError):
-    """Applying failed and restoring the original failed too: manual action needed."""
+    """Applying failed and restoring the original failed too: manual action needed.
 
-    def __init__(self, message: str, *, manual_steps: list[str] | None = None, **kwargs: Any):
+    Args:
+        manual_steps: the commands to run by hand.
+    """
+
+    def __init__(self, message: str, *, manual_steps: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.manual_steps = manual_steps or []
+        self.manual_steps = tuple(manual_steps)
 
 
 class LockedError(RemediateError):
@@ -122,8 +189,5 @@ class RecoverNeeded(LockedError):
 
 
 class RolloutError(RemediateError):
-    """One or more hosts of a rollout failed; ``results`` maps host to outcome."""
-
-    def __init__(self, message: str, *, results: Any = None):
-        super().__init__(message)
-        self.results = results
+    """One or more hosts of a rollout failed; ``result`` is the whole ``RolloutResult``
+    (``result.failed`` the hosts that failed, each outcome's ``exception`` why)."""

@@ -1,7 +1,9 @@
 """The ``remediate`` command line: parse, call the library, print, exit.
 
-The only module that prints, prompts or exits. Exit codes: 0 done or nothing to do, 1 a change
-failed and was rolled back, 2 bad input or nothing could be done, 3 rollback failed too.
+The only module (with :mod:`remediate.cli.views`) that prints, prompts or exits. The policy (plan,
+confirm, apply under the lock, the time-boxed hold) is the library's
+(:func:`remediate.fleet.rollout.rollout`); here are the prompts. Exit codes come from
+:func:`remediate.cli.exit_codes.exit_code`.
 """
 
 from __future__ import annotations
@@ -13,45 +15,43 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
 
 from remediate import __version__
-from remediate.cli import views
+from remediate.cli import exit_codes, views
+from remediate.cli.exit_codes import exit_code
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from remediate.core.playbook import Playbook
     from remediate.core.results import ContainerResult
+    from remediate.executor.hold import Revert
     from remediate.executor.restore import Recovery
     from remediate.fleet.rollout import RolloutResult, Target
+    from remediate.fleet.saved import SavedPlan
     from remediate.host.connection import Connection
+    from remediate.host.sshoptions import SshOptions
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROLLBACK_FAILED = 0, 1, 2, 3
 
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+def _fail(message: str, code: int = exit_codes.USAGE) -> NoReturn:
     click.echo(f"remediate: {message}", err=True)
     sys.exit(code)
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Map library errors to one line and an exit code; nothing else escapes as a traceback."""
-    from remediate.errors import ConnectError, RemediateError, RollbackFailed
+    """Map library errors to one line and their exit code; nothing else escapes as a traceback."""
+    from remediate.errors import RemediateError
 
     try:
         yield
-    except RollbackFailed as exc:
-        _fail(exc.message, EXIT_ROLLBACK_FAILED)
-    except ConnectError as exc:
-        _fail(exc.message, EXIT_USAGE)
     except RemediateError as exc:
-        _fail(exc.message, EXIT_USAGE)
+        _fail(exc.message, exit_code(exc))
 
 
 class _Commands(click.Group):
@@ -67,12 +67,12 @@ class _Commands(click.Group):
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "remediate"
-            _fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
+            _fail(f"{exc.format_message()} (see `{where} --help`)", exit_code(exc))
         except click.ClickException as exc:
-            _fail(exc.format_message(), exc.exit_code)
-        except click.Abort:
-            _fail("aborted", EXIT_FAILED)
-        sys.exit(code if isinstance(code, int) else EXIT_OK)
+            _fail(exc.format_message(), exit_code(exc))
+        except click.Abort as exc:
+            _fail("aborted", exit_code(exc))
+        sys.exit(code if isinstance(code, int) else exit_codes.OK)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -167,7 +167,7 @@ def _host_options(func: Any) -> Any:
     """Options that choose the Docker hosts: -H, -i/--limit, SSH settings."""
     options = [
         click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
-                     help="Docker host: local, unix:///path or ssh://user@host:port (repeatable)."),
+                     help="Docker host: local, unix:///path, tcp://host:port or ssh://user@host:port (repeatable)."),
         click.option("-i", "--inventory", type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML)."),
         click.option("--limit", metavar="PATTERN", help="Inventory host pattern: names, groups, a:b, a:&b, a:!b."),
         click.option("--known-hosts", type=click.Path(dir_okay=False), envvar="REMEDIATE_KNOWN_HOSTS",
@@ -207,98 +207,165 @@ def _host_options(func: Any) -> Any:
 @click.option("--restore", is_flag=True, help="Undo a time-boxed playbook (revert_after) now.")
 @click.option("--container-only", is_flag=True,
               help="Compose services: change the container only, not the compose file (the output warns).")
-def apply(playbook: str | None, dry_run: bool, yes: bool, containers: tuple[str, ...], extra_vars: tuple[str, ...],
-          fmt: str, timeout: float, keep_backups: int, hosts: tuple[str, ...], inventory: str | None,
-          limit: str | None, known_hosts: str | None, accept_new_host_keys: bool, private_key: str | None,
-          forks: int, serial: str | None, max_fail: str | None, step: bool, report_path: str | None,
-          out_path: str | None, plan_path: str | None, restore: bool, parallel: int, container_only: bool) -> None:
+def apply(**options: Any) -> None:
     """Plan PLAYBOOK (a built-in name or a file) on Docker hosts, then apply it.
 
     Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
     """
-    from remediate.core.playbook import load_playbook, parse_extra_vars
-    from remediate.fleet import saved
-    from remediate.fleet.rollout import parse_amount, rollout
-    from remediate.host.sshoptions import SshOptions
-
+    args = _ApplyArgs(**options)
     out = views.console()
     started = time.time()
     with _errors():
-        overrides = parse_extra_vars(extra_vars)
-        saved_plan = saved.load(plan_path) if plan_path else None
+        request = _request(args)
+        if args.restore:
+            _restore_now(out, args, request)
+        result = _run(out, args, request)
+        if args.out_path:
+            from remediate.fleet import saved
+
+            with _writing("--out", args.out_path):
+                saved.save(args.out_path, request.book, request.source, request.overrides, request.containers,
+                           result)
+    _finish(out, args, request, result, started)
+
+
+class _ApplyArgs(NamedTuple):
+    """The options of ``remediate apply``, as click parsed them."""
+
+    playbook: str | None
+    dry_run: bool
+    yes: bool
+    containers: tuple[str, ...]
+    extra_vars: tuple[str, ...]
+    fmt: str
+    timeout: float
+    keep_backups: int
+    hosts: tuple[str, ...]
+    inventory: str | None
+    limit: str | None
+    known_hosts: str | None
+    accept_new_host_keys: bool
+    private_key: str | None
+    forks: int
+    serial: str | None
+    max_fail: str | None
+    step: bool
+    report_path: str | None
+    out_path: str | None
+    plan_path: str | None
+    restore: bool
+    parallel: int
+    container_only: bool
+
+    @property
+    def confirm(self) -> bool:
+        """True when the user is asked before anything is applied (a ``safety: confirm`` playbook)."""
+        return not self.step and not self.dry_run and not self.yes
+
+
+class _Request(NamedTuple):
+    """What ``remediate apply`` works on, once its input is checked."""
+
+    book: Playbook
+    source: str
+    targets: list[Target]
+    containers: tuple[str, ...]
+    overrides: dict[str, Any]
+    saved: SavedPlan | None
+    ssh: SshOptions
+
+
+def _request(args: _ApplyArgs) -> _Request:
+    """Load and check the input: -e vars, a saved plan, the playbook, the hosts, the output files."""
+    from remediate.core.playbook import load_playbook, parse_extra_vars
+    from remediate.fleet import saved
+    from remediate.host.sshoptions import SshOptions
+
+    overrides = parse_extra_vars(args.extra_vars)
+    saved_plan = saved.load(args.plan_path) if args.plan_path else None
+    source, containers = args.playbook, args.containers
+    if saved_plan is not None:
+        overrides = _saved_overrides(args, saved_plan, overrides)
+        source, containers = saved_plan.source, saved_plan.containers
+    if not source:
+        _fail("give a PLAYBOOK (built-in name or file), or --plan FILE")
+    if args.out_path and not args.dry_run:
+        _fail("--out saves a plan: use it with --dry-run")
+    _check_writable("--out", args.out_path)
+    _check_writable("--report", args.report_path)
+    book = load_playbook(source)
+    if saved_plan is not None and not (args.hosts or args.inventory or args.limit):
+        targets = saved_plan.targets(overrides)
+    else:
+        targets = _targets(args.hosts, args.inventory, args.limit)
         if saved_plan is not None:
-            missing = [v for v in saved_plan.secret_vars if v not in overrides]
-            if missing:
-                _fail(f"{plan_path}: secret vars are not saved; pass them again: "
-                      + " ".join(f"-e {v}=..." for v in missing))
-            if containers and set(containers) != set(saved_plan.containers):
-                _fail(f"{plan_path}: --container: the plan applies to the containers it was saved for "
-                      f"({', '.join(saved_plan.containers) or 'all it selects'}); drop --container")
-            playbook, containers = saved_plan.source, saved_plan.containers
-            overrides = {**saved_plan.vars, **overrides}
-        if not playbook:
-            _fail("give a PLAYBOOK (built-in name or file), or --plan FILE")
-        if out_path and not dry_run:
-            _fail("--out saves a plan: use it with --dry-run")
-        _check_writable("--out", out_path)
-        _check_writable("--report", report_path)
-        book = load_playbook(playbook)
-        if saved_plan is not None and not (hosts or inventory or limit):
-            targets = saved_plan.targets(overrides)
-        else:
-            targets = _targets(hosts, inventory, limit)
-            if saved_plan is not None:
-                saved_plan.check_targets(targets)
-        ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
-        if restore:
-            _restore_now(out, book, targets, containers, ssh, timeout, fmt)
-        interactive = step or (not dry_run and not yes and book.safety == "confirm")
-        if interactive and not sys.stdin.isatty():
-            _fail(f"{'--step' if step else f'playbook {book.name} is safety: confirm;'} needs a terminal; "
-                  "pass --yes (or set REMEDIATE_YES=1) to apply without one")
-        common: dict[str, Any] = {
-            "overrides": overrides, "forks": 1 if step else forks,
-            "serial": parse_amount(serial, len(targets), "--serial"),
-            "max_fail": parse_amount(max_fail, len(targets), "--max-fail"), "timeout": timeout,
-            "keep_backups": keep_backups, "only": containers, "ssh": ssh, "parallel": 1 if step else parallel,
-            "container_only": container_only}
-        # A saved plan or the confirm prompt: plan once, check or show that, then apply exactly it
-        # (each host refuses it if planning again under its lock gives another plan).
-        approved: RolloutResult | None = None
-        if saved_plan is not None or (interactive and not step and not dry_run):
-            with _interruptible() as cancel:
-                approved = rollout(book, targets, dry_run=True, cancel=cancel, **common)
-            if approved.interrupted:
-                _fail("interrupted, nothing changed", EXIT_FAILED)
-            if saved_plan is not None:
-                drift = saved_plan.drift(approved)
-                if drift:
-                    _fail("the saved plan no longer matches (nothing was changed):\n  " + "\n  ".join(drift))
-            if interactive and not step:
-                views.print_outcomes(out, approved, fmt="text", dry_run=True)
-                if not any(o.plan and o.plan.changed for o in approved.outcomes):
-                    sys.exit(_exit_code(approved))
-                if not click.confirm("Apply these changes?", default=False):
-                    _fail("aborted, nothing changed", EXIT_OK)
-        if dry_run and approved is not None:
-            result = approved
-        else:
-            decide = _step_prompt(out) if step and not dry_run else None
-            with _interruptible() as cancel, views.progress(out, fmt, [t.name for t in targets]) as progress:
-                result = rollout(book, targets, dry_run=dry_run, progress=progress, decide=decide, cancel=cancel,
-                                 approved=approved, **common)
-        if out_path:
-            with _writing("--out", out_path):
-                saved.save(out_path, book, playbook, overrides, containers, result)
-    views.print_outcomes(out, result, fmt=fmt, dry_run=dry_run)
-    if out_path:
-        out.print(f"Plan saved to {out_path}; apply it with: remediate apply --plan {out_path}")
-    if report_path:
-        with _writing("--report", report_path):
-            _write_report(report_path, book, result, started, dry_run=dry_run)
-    if not dry_run and _exit_code(result) == EXIT_OK:
-        _hold_then_revert(out, book.name, result, timeout, ssh)
-    sys.exit(_exit_code(result))
+            saved_plan.check_targets(targets)
+    ssh = SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
+                     key_file=args.private_key)
+    return _Request(book, source, targets, containers, overrides, saved_plan, ssh)
+
+
+def _saved_overrides(args: _ApplyArgs, saved_plan: SavedPlan, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The vars of a saved plan with the -e given now; refuse a --plan run that lacks its secrets
+    or names other containers."""
+    missing = [v for v in saved_plan.secret_vars if v not in overrides]
+    if missing:
+        _fail(f"{args.plan_path}: secret vars are not saved; pass them again: "
+              + " ".join(f"-e {v}=..." for v in missing))
+    if args.containers and set(args.containers) != set(saved_plan.containers):
+        _fail(f"{args.plan_path}: --container: the plan applies to the containers it was saved for "
+              f"({', '.join(saved_plan.containers) or 'all it selects'}); drop --container")
+    return {**saved_plan.vars, **overrides}
+
+
+def _run(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
+    """The rollout: plan, (confirm or check the saved plan), apply; step mode asks per container."""
+    from remediate.fleet.rollout import parse_amount, rollout
+
+    confirm = args.confirm and req.book.safety == "confirm"
+    if (args.step or confirm) and not sys.stdin.isatty():
+        _fail(f"{'--step' if args.step else f'playbook {req.book.name} is safety: confirm;'} needs a terminal; "
+              "pass --yes (or set REMEDIATE_YES=1) to apply without one")
+    with _interruptible() as cancel, views.progress(out, args.fmt, [t.name for t in req.targets]) as progress:
+        result = rollout(
+            req.book, req.targets, overrides=req.overrides, dry_run=args.dry_run,
+            confirm=_confirm_prompt(out) if confirm else None, saved=req.saved,
+            forks=1 if args.step else args.forks, serial=parse_amount(args.serial, len(req.targets), "--serial"),
+            max_fail=parse_amount(args.max_fail, len(req.targets), "--max-fail"), timeout=args.timeout,
+            keep_backups=args.keep_backups, only=req.containers, ssh=req.ssh,
+            parallel=1 if args.step else args.parallel, container_only=args.container_only,
+            progress=progress, decide=_step_prompt(out) if args.step and not args.dry_run else None, cancel=cancel)
+    if result.dry_run and not args.dry_run:  # it stopped before applying
+        if result.interrupted:
+            _fail("interrupted, nothing changed", exit_codes.FAILED)
+        if result.declined:
+            _fail("aborted, nothing changed", exit_codes.OK)
+        views.print_outcomes(out, result, fmt="text", dry_run=True)  # nothing to change: the plan it showed
+        sys.exit(exit_code(result))
+    return result
+
+
+def _confirm_prompt(out: Console) -> Callable[[RolloutResult], bool]:
+    """The confirm step: show the plan of every host, then ask (Ctrl-C at the question aborts)."""
+
+    def confirm(planned: RolloutResult) -> bool:
+        views.print_outcomes(out, planned, fmt="text", dry_run=True)
+        with _prompting():
+            return click.confirm("Apply these changes?", default=False)
+    return confirm
+
+
+def _finish(out: Console, args: _ApplyArgs, req: _Request, result: RolloutResult, started: float) -> NoReturn:
+    """Print the outcome, the saved plan's and the report's files, hold a time-boxed change; exit."""
+    views.print_outcomes(out, result, fmt=args.fmt, dry_run=args.dry_run)
+    if args.out_path:
+        out.print(f"Plan saved to {args.out_path}; apply it with: remediate apply --plan {args.out_path}")
+    if args.report_path:
+        with _writing("--report", args.report_path):
+            _write_report(args.report_path, req.book, result, started, dry_run=args.dry_run)
+    if not args.dry_run and exit_code(result) == exit_codes.OK:
+        _hold(out, req, result, args.timeout)
+    sys.exit(exit_code(result))
 
 
 def _step_prompt(out: Console) -> Any:
@@ -317,58 +384,51 @@ def _step_prompt(out: Console) -> Any:
     return decide
 
 
-def _restore_now(out: Console, book: Playbook, targets: list[Target], containers: tuple[str, ...],
-                 ssh: Any, timeout: float, fmt: str) -> NoReturn:
+def _restore_now(out: Console, args: _ApplyArgs, req: _Request) -> NoReturn:
     """--restore: put back the containers a time-boxed playbook changed, on every host."""
-    if book.revert_after is None:
-        _fail(f"--restore is for time-boxed playbooks (revert_after); {book.name} is not one")
-    results = _revert(targets, ssh, timeout, playbook=book.name, containers=containers)
+    from remediate.executor import hold
+
+    if req.book.revert_after is None:
+        _fail(f"--restore is for time-boxed playbooks (revert_after); {req.book.name} is not one")
+    results: list[tuple[str, ContainerResult]] = []
+    for target in req.targets:
+        with target.connection(req.ssh) as conn:
+            results.extend((r.host, r.result) for r in hold.revert(conn, playbook=req.book.name,
+                                                                    containers=req.containers, timeout=args.timeout)
+                           if r.result is not None)
     for host, r in results:
         out.print(f"{host}: {r.name}: {r.action}" + (f" ({r.error})" if r.error else ""))
     if not results:
         out.print("nothing to restore")
-    sys.exit(EXIT_OK if all(r.ok for _, r in results) else EXIT_FAILED)
+    sys.exit(exit_code(r for _, r in results))
 
 
-def _revert(targets: list[Target], ssh: Any, timeout: float, **which: Any) -> list[tuple[str, ContainerResult]]:
-    """The time-boxed changes still in place on each target, undone (see ``revert_pending``)."""
-    from remediate.executor.restore import revert_pending
-    from remediate.host.connection import Connection
+def _hold(out: Console, req: _Request, result: RolloutResult, timeout: float) -> None:
+    """A time-boxed playbook: hold the change, then put it back (Ctrl-C: now); print each revert."""
+    from remediate.errors import RollbackFailed
+    from remediate.fleet.rollout import hold_then_revert
 
-    results: list[tuple[str, ContainerResult]] = []
-    for target in targets:
-        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
-            results.extend((target.name, r) for _, r in revert_pending(conn, timeout=timeout, **which))
-    return results
-
-
-def _hold_then_revert(out: Console, playbook: str, result: RolloutResult, timeout: float, ssh: Any) -> None:
-    """For a time-boxed playbook: keep the change for revert_after seconds, then put it back.
-
-    Ctrl-C (or SIGTERM) ends the wait early and restores at once. If this process dies meanwhile,
-    the journal knows the change is due back: ``remediate recover`` (or ``--restore``) undoes it.
-    """
-    changed = [(o.target, names) for o in result.outcomes if o.result and o.plan and o.plan.revert_after
-               if (names := tuple(c.name for c in o.result.containers if c.action == "recreated"))]
-    if not changed:
-        return
-    seconds = max(o.plan.revert_after or 0 for o in result.outcomes if o.plan)
-    # Ctrl-C is caught from before the line that offers it: pressed right after it, it restores too.
-    with _interruptible("restoring now") as cancel:
+    def announce(seconds: float) -> None:
         out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
                   "remediate apply ... --restore; if this process is stopped, remediate recover restores it).")
-        deadline = time.monotonic() + seconds
-        while not cancel.is_set() and time.monotonic() < deadline:
-            time.sleep(0.2)  # not cancel.wait(): see _interruptible
-        for target, names in changed:
-            done = _revert([target], ssh, timeout, playbook=playbook, containers=names)
-            for host, r in done:
-                out.print(f"{host}: {r.name}: {'restored' if r.ok else r.action}"
-                          + (f" ({r.error})" if r.error else ""))
-                if not r.ok:
-                    sys.exit(EXIT_ROLLBACK_FAILED)
-            for name in set(names) - {r.name for _, r in done}:
-                out.print(f"{target.name}: {name}: already restored (by recover, --restore or a later change)")
+
+    # Ctrl-C is caught from before the line that offers it: pressed right after it, it restores too.
+    with _errors(), _interruptible("restoring now") as cancel:
+        try:
+            reverts = hold_then_revert(result, ssh=req.ssh, timeout=timeout, cancel=cancel, on_hold=announce)
+        except RollbackFailed as exc:
+            _print_reverts(out, exc.result)
+            raise
+    _print_reverts(out, reverts)
+
+
+def _print_reverts(out: Console, reverts: Iterable[Revert]) -> None:
+    for r in reverts:
+        if r.result is None:
+            out.print(f"{r.host}: {r.container}: already restored (by recover, --restore or a later change)")
+        else:
+            out.print(f"{r.host}: {r.container}: {'restored' if r.ok else r.result.action}"
+                      + (f" ({r.result.error})" if r.result.error else ""))
 
 
 def _check_writable(option: str, path: str | None) -> None:
@@ -419,15 +479,6 @@ def _targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -
     return [target_from_url(h) for h in hosts] or [target_from_url("local")]
 
 
-def _exit_code(result: RolloutResult) -> int:
-    statuses = [o.status for o in result.outcomes]
-    if "rollback failed" in statuses:
-        return EXIT_ROLLBACK_FAILED
-    if statuses and all(s in ("unreachable", "error") for s in statuses):
-        return EXIT_USAGE
-    return EXIT_FAILED if result.failed or result.interrupted else EXIT_OK
-
-
 @contextmanager
 def _interruptible(
         first: str = "restoring what is not verified yet, starting nothing new") -> Iterator[threading.Event]:
@@ -454,6 +505,16 @@ def _interruptible(
             signal.signal(sig, handler)
 
 
+@contextmanager
+def _prompting() -> Iterator[None]:
+    """Ctrl-C at a question (asked while nothing is in flight) aborts, as it does anywhere else."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @main.command()
 @click.option("-i", "--inventory", required=True, type=click.Path(dir_okay=False), help="Ansible inventory (INI or YAML).")
 @click.option("--limit", metavar="PATTERN", help="Host pattern: names, groups, globs, a:b, a:&b, a:!b.")
@@ -478,14 +539,12 @@ def hosts(inventory: str, limit: str | None, fmt: str) -> None:
 
 def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None, known_hosts: str | None,
                  accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
-    """One connection per selected host, opened and closed in turn."""
-    from remediate.host.connection import Connection
+    """One connection per selected host (with its own key file, if any), opened and closed in turn."""
     from remediate.host.sshoptions import SshOptions
 
+    ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
     for target in _targets(hosts, inventory, limit):
-        ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
-                         key_file=target.key_file or private_key)
-        with Connection(target.url, ssh=ssh, docker_host=target.docker_host, label=target.name) as conn:
+        with target.connection(ssh) as conn:
             yield conn
 
 
@@ -514,9 +573,7 @@ def rollback(container: str, timeout: float, fmt: str, **where: Any) -> None:
                        f"the replaced one is kept as {result.backup}")
         else:
             views.print_container_failure(views.console(), result)
-    if any(r.action == "rollback failed" for _, r in results):
-        sys.exit(EXIT_ROLLBACK_FAILED)
-    sys.exit(EXIT_OK if all(r.ok for _, r in results) else EXIT_FAILED)
+    sys.exit(exit_code(r for _, r in results))
 
 
 @main.command()
@@ -544,7 +601,7 @@ def recover(fmt: str, **where: Any) -> None:
             click.echo(f"{host}: {r.container}: {r.outcome} ({r.detail})")
             for step in r.manual_steps:
                 click.echo(f"    {step}")
-    sys.exit(EXIT_ROLLBACK_FAILED if any(r.manual_steps for _, r in done) else EXIT_OK)
+    sys.exit(exit_code(r for _, r in done))
 
 
 @main.command()
@@ -603,9 +660,12 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
 @click.option("--container", "containers", multiple=True, metavar="NAME", help="Only these containers (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--gitlab-host", metavar="ssh://USER@HOST", help="Also run the GitLab host's own checks over SSH.")
+@click.option("--model-endpoint", "model_endpoints", multiple=True, metavar="URL",
+              help="A model endpoint the gateway must reach, checked from inside it (repeatable; "
+                   "default: the vLLM containers found, as localhost endpoints).")
 @_host_options
 def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
-                 gitlab_host: str | None, **where: Any) -> None:
+                 gitlab_host: str | None, model_endpoints: tuple[str, ...], **where: Any) -> None:
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
     Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
@@ -621,7 +681,8 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
         while True:
             try:
                 conn = next(connections)
-                findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers)
+                findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers,
+                                               model_endpoints=model_endpoints)
             except StopIteration:
                 break
             except ConnectError as exc:
@@ -644,7 +705,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
                 views.console().print(f"\n[bold]== {views.escape(str(data['host']))}[/bold]")
             views.print_diagnosis(views.console(), data)
     if not reports:
-        sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_OK if all(d["ok"] for d in reports) and not unreachable else EXIT_FAILED)
+        sys.exit(exit_codes.USAGE)  # no host could be checked
+    sys.exit(exit_codes.OK if all(d["ok"] for d in reports) and not unreachable else exit_codes.FAILED)
 
 

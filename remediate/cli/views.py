@@ -203,7 +203,11 @@ _QUIET_PHASES = frozenset({"connect", "plan", "planned", "ok", "changed", "faile
 
 @contextmanager
 def progress(out: Console, fmt: str, hosts: list[str]) -> Iterator[Any]:
-    """Report phases: a live table (one line per host) on a terminal, plain lines otherwise."""
+    """Report phases: a live table (one line per host) on a terminal, plain lines otherwise.
+
+    The live table appears with the first phase reported (a confirm prompt before it is not
+    drawn over), and goes when the block ends.
+    """
     lock = threading.Lock()
     many = len(hosts) > 1
     if fmt == "text" and many and out.is_terminal:
@@ -218,12 +222,19 @@ def progress(out: Console, fmt: str, hosts: list[str]) -> Iterator[Any]:
                 grid.add_row(host, phase)
             return grid
 
-        with Live(table(), console=out, refresh_per_second=8, transient=True) as live:
-            def live_report(host: str, phase: str) -> None:
-                with lock:
-                    phases[host] = phase
-                    live.update(table())
+        live = Live(table(), console=out, refresh_per_second=8, transient=True)
+
+        def live_report(host: str, phase: str) -> None:
+            with lock:
+                phases[host] = phase
+                if not live.is_started:
+                    live.start()
+                live.update(table())
+        try:
             yield live_report
+        finally:
+            if live.is_started:
+                live.stop()
         return
 
     def report(host: str, phase: str) -> None:

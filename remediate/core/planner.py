@@ -11,7 +11,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
@@ -22,7 +23,20 @@ from remediate.core.templating import render_value
 from remediate.errors import PlanError
 
 Json = dict[str, Any]
-Action = Literal["none", "recreate"]
+
+
+class ContainerAction(StrEnum):
+    """What a plan does to one container: nothing (``none``) or recreate it."""
+
+    NONE = "none"
+    RECREATE = "recreate"
+
+
+class ChangeAction(StrEnum):
+    """What one field's change needs: nothing (``noop``, with its reason) or a recreate."""
+
+    NOOP = "noop"
+    RECREATE = "recreate"
 
 #: Name parts of the containers remediate parks (backups) and stages (new, not yet swapped in).
 BACKUP_MARK = "-remediate-backup-"
@@ -70,7 +84,7 @@ class Change:
     field: str
     before: Any
     after: Any
-    action: Literal["noop", "recreate"]
+    action: ChangeAction
     reason: str = ""
 
 
@@ -106,10 +120,11 @@ class ContainerPlan:
     notes: tuple[str, ...] = ()
 
     @property
-    def action(self) -> Action:
+    def action(self) -> ContainerAction:
         """``recreate`` when the spec or a file changes, else ``none``."""
         spec_changed = self.before.comparable() != self.after.comparable()
-        return "recreate" if spec_changed or any(f.changed for f in self.files) else "none"
+        changed = spec_changed or any(f.changed for f in self.files)
+        return ContainerAction.RECREATE if changed else ContainerAction.NONE
 
 
 @dataclass(frozen=True)
@@ -129,7 +144,7 @@ class Plan:
     @property
     def changed(self) -> tuple[ContainerPlan, ...]:
         """Container plans that recreate something."""
-        return tuple(c for c in self.containers if c.action == "recreate")
+        return tuple(c for c in self.containers if c.action is ContainerAction.RECREATE)
 
     def file_users(self) -> dict[str, tuple[str, ...]]:
         """Host path -> the planned containers that need it (their plan writes it), in plan order.
@@ -360,19 +375,19 @@ def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
         if value is None:
             if present:
                 del env[key]
-                changes.append(Change(f"env.{key}", current, None, "recreate"))
+                changes.append(Change(f"env.{key}", current, None, ChangeAction.RECREATE))
             elif key in image_env:
-                changes.append(Change(f"env.{key}", image_env[key], None, "noop",
+                changes.append(Change(f"env.{key}", image_env[key], None, ChangeAction.NOOP,
                                       "set by the image: recreating cannot remove it (override it instead)"))
             else:
-                changes.append(Change(f"env.{key}", None, None, "noop", "already unset"))
+                changes.append(Change(f"env.{key}", None, None, ChangeAction.NOOP, "already unset"))
         elif present and current == value:
-            changes.append(Change(f"env.{key}", current, value, "noop", "already set"))
+            changes.append(Change(f"env.{key}", current, value, ChangeAction.NOOP, "already set"))
         elif not present and key in image_env and image_env[key] == value:
-            changes.append(Change(f"env.{key}", value, value, "noop", "already set (by the image)"))
+            changes.append(Change(f"env.{key}", value, value, ChangeAction.NOOP, "already set (by the image)"))
         else:
             env[key] = value
-            changes.append(Change(f"env.{key}", current, value, "recreate"))
+            changes.append(Change(f"env.{key}", current, value, ChangeAction.RECREATE))
     config = dict(spec.config)
     if env:
         config["Env"] = dict_to_env(env)
@@ -388,17 +403,17 @@ def _edit_args(spec: ContainerSpec, edit: pb.ArgsEdit, image_cfg: Mapping[str, A
     for flag, value in edit.set.items():
         current = _find_flag(args, flag)
         if current == value:
-            changes.append(Change(f"args.{flag}", current, value, "noop", "already set"))
+            changes.append(Change(f"args.{flag}", current, value, ChangeAction.NOOP, "already set"))
             continue
         args = _set_flag(args, flag, value)
-        changes.append(Change(f"args.{flag}", current, value, "recreate"))
+        changes.append(Change(f"args.{flag}", current, value, ChangeAction.RECREATE))
     for flag in edit.remove:
         current = _find_flag(args, flag)
         if current is None:
-            changes.append(Change(f"args.{flag}", None, None, "noop", "not present"))
+            changes.append(Change(f"args.{flag}", None, None, ChangeAction.NOOP, "not present"))
             continue
         args = _remove_flag(args, flag)
-        changes.append(Change(f"args.{flag}", current, None, "recreate"))
+        changes.append(Change(f"args.{flag}", current, None, ChangeAction.RECREATE))
     config = dict(spec.config)
     if args == list(image_cfg.get("Cmd") or []) and "Entrypoint" not in config:
         config.pop("Cmd", None)
@@ -410,7 +425,7 @@ def _edit_args(spec: ContainerSpec, edit: pb.ArgsEdit, image_cfg: Mapping[str, A
 def _set_network(spec: ContainerSpec, mode: str) -> tuple[ContainerSpec, list[Change], list[str]]:
     current = spec.network_mode
     if current == mode or (mode == "bridge" and current == "default"):
-        return spec, [Change("network", current, mode, "noop", "already on this network")], []
+        return spec, [Change("network", current, mode, ChangeAction.NOOP, "already on this network")], []
     host_config = dict(spec.host_config)
     config = dict(spec.config)
     notes: list[str] = []
@@ -424,14 +439,14 @@ def _set_network(spec: ContainerSpec, mode: str) -> tuple[ContainerSpec, list[Ch
             notes.append(f"published ports dropped ({', '.join(dropped)}): {mode} networking ignores them")
     else:
         networks = {mode: {}}
-    changes = [Change("network", current, mode, "recreate")]
+    changes = [Change("network", current, mode, ChangeAction.RECREATE)]
     return spec.replace(host_config=host_config, config=config, networks=networks), changes, notes
 
 
 def _set_platform(spec: ContainerSpec, platform: str) -> tuple[ContainerSpec, list[Change]]:
     if spec.platform == platform:
-        return spec, [Change("platform", spec.platform, platform, "noop", "image already has this platform")]
-    return spec.replace(platform=platform), [Change("platform", spec.platform, platform, "recreate")]
+        return spec, [Change("platform", spec.platform, platform, ChangeAction.NOOP, "image already has this platform")]
+    return spec.replace(platform=platform), [Change("platform", spec.platform, platform, ChangeAction.RECREATE)]
 
 
 def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, HostPath]) -> tuple[ContainerSpec, list[Change]]:
@@ -443,7 +458,7 @@ def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, Hos
     current = next((b for b in binds if b.split(":")[1:2] == [mount.target]), None)
     field_name = f"mount.{mount.target}"
     if current is not None and _same_bind(current, bind):
-        return spec, [Change(field_name, current, bind, "noop", "already mounted")]
+        return spec, [Change(field_name, current, bind, ChangeAction.NOOP, "already mounted")]
     binds = [b for b in binds if b.split(":")[1:2] != [mount.target]] + [bind]
     host_config["Binds"] = binds
     mounts = [m for m in host_config.get("Mounts") or [] if m.get("Target") != mount.target]
@@ -451,7 +466,7 @@ def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, Hos
         host_config["Mounts"] = mounts
     else:
         host_config.pop("Mounts", None)
-    return spec.replace(host_config=host_config), [Change(field_name, current, bind, "recreate")]
+    return spec.replace(host_config=host_config), [Change(field_name, current, bind, ChangeAction.RECREATE)]
 
 
 def _same_bind(a: str, b: str) -> bool:

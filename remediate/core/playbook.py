@@ -30,6 +30,7 @@ from pydantic import (
 
 from remediate.core import limits
 from remediate.core.sources import playbook_sources
+from remediate.core.suggest import did_you_mean
 from remediate.core.templating import check_expression, is_true, render_value
 from remediate.errors import PlaybookError
 
@@ -338,8 +339,9 @@ def find_playbook(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    names = ", ".join(p.stem for p in builtin_playbooks())
-    raise PlaybookError(f"{name_or_path}: no such playbook (built-in: {names}) and no such file")
+    stems = [p.stem for p in builtin_playbooks()]
+    hint = did_you_mean(name_or_path, stems)
+    raise PlaybookError(f"{name_or_path}: no such playbook{hint} (built-in: {', '.join(stems)}) and no such file")
 
 
 def load_playbook(name_or_path: str) -> Playbook:
@@ -459,7 +461,8 @@ def resolve_vars(playbook: Playbook, overrides: Mapping[str, Any]) -> dict[str, 
     if unknown:
         declared = ", ".join(sorted(playbook.vars)) or "none"
         names = ", ".join(n if n.isidentifier() else repr(n[:80]) for n in unknown)
-        raise PlaybookError(f"{playbook.name}: unknown variable {names} (declared vars: {declared})")
+        hint = did_you_mean(unknown[0], playbook.vars) if len(unknown) == 1 else ""
+        raise PlaybookError(f"{playbook.name}: unknown variable {names}{hint} (declared vars: {declared})")
     return {**playbook.vars, **overrides}
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from remediate.core.planner import Plan
 from remediate.core.redaction import redact_text
+from remediate.errors import ApplyError, RemediateError, RollbackFailed
 
 
 class Action(StrEnum):
@@ -55,6 +56,9 @@ class ContainerResult:
     manual_steps: tuple[str, ...] = ()
     #: Last log lines (secrets masked) of a new container that failed to start or exited.
     logs: tuple[str, ...] = ()
+    #: Why it failed, as the object raised (``error`` is its text): e.g. a ``ProbeFailed`` with
+    #: the checks, or a ``RollbackFailed`` (its ``__cause__`` the first failure). Not in JSON.
+    exception: RemediateError | None = field(default=None, compare=False, repr=False)
 
     @property
     def declined(self) -> bool:
@@ -86,4 +90,28 @@ class HostResult:
         """True when some container could not be restored."""
         return any(c.action is Action.ROLLBACK_FAILED for c in self.containers)
 
+    def raise_for_failure(self) -> None:
+        """Raise why the apply failed, if a container failed (like httpx's ``raise_for_status``).
 
+        The exception is the failed container's own (a restore that failed wins), with this
+        result as ``result``, and its plan, host and container set.
+
+        Raises:
+            RollbackFailed: a container could not be restored (``manual_steps`` says what to do).
+            ApplyError: a container failed and its original was restored (``ProbeFailed`` with
+                the ``checks``, ``HostFileError``, ...; or another ``RemediateError`` the apply
+                met, e.g. ``ImageNotFound``).
+        """
+        failed = [c for c in self.containers if c.action in (Action.ROLLED_BACK, Action.ROLLBACK_FAILED)]
+        if not failed:
+            return
+        first = next((c for c in failed if c.action is Action.ROLLBACK_FAILED), failed[0])
+        exc = first.exception
+        if exc is None:  # a result made without one
+            message = f"{self.host}: {first.name}: {first.error or first.action}"
+            exc = (RollbackFailed(message, manual_steps=first.manual_steps) if first.action is Action.ROLLBACK_FAILED
+                   else ApplyError(message))
+        exc.result, exc.plan = self, self.plan
+        exc.host = exc.host or self.host
+        exc.container = exc.container or first.name
+        raise exc

@@ -64,6 +64,7 @@ from remediate.errors import (
     PlanStaleError,
     ProbeFailed,
     RemediateError,
+    RollbackFailed,
 )
 from remediate.executor import probes, ties
 from remediate.executor.journal import End, HostLock, Journal, Kind, Step, stamp
@@ -238,7 +239,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         failed = next((c for c in checks if not c.ok), None)
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
-                              container=cp.name)
+                              container=cp.name, plan=plan, checks=checks)
         mark(Step.VERIFIED)
     except RemediateError as exc:
         logs = _logs_if_down(conn, new_id)  # before the undo removes the new container
@@ -251,7 +252,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
         manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
         return ContainerResult(cp.name, action, cp.id, None, None, checks, message,
-                               time.monotonic() - started, manual, logs)
+                               time.monotonic() - started, manual, logs, _failure(exc, manual, message))
     report(cp.name, "done")
     keep(conn, journal.written(tx))  # the neighbours' old copies go; a compose backup is disarmed
     _prune_backups(conn, cp.name, keep_backups)
@@ -259,6 +260,18 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
     _end(journal, tx, cp.name, End.RECREATED, new_id=new_id, **due)
     return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started)
+
+
+def _failure(exc: RemediateError, manual: tuple[str, ...], message: str) -> RemediateError:
+    """What a failed container's result carries: the exception met (its message masked like the
+    result's ``error``), or when the restore left manual steps, a ``RollbackFailed`` caused by it."""
+    exc.message, exc.args = message, (message,)
+    if not manual:
+        return exc
+    failure = RollbackFailed(f"{message}; restoring failed too", manual_steps=manual, host=exc.host,
+                             container=exc.container, plan=exc.plan)
+    failure.__cause__ = exc
+    return failure
 
 
 def _end(journal: Journal, tx: str, name: str, result: End, **fields: Any) -> None:

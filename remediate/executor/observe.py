@@ -10,6 +10,7 @@ from typing import Any
 from remediate.core import planner as planning
 from remediate.core.paths import HostPath
 from remediate.core.playbook import Playbook
+from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound
 from remediate.executor import ties
 from remediate.host.connection import Connection
@@ -44,7 +45,9 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
         by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
         for ref in only:
             if ref not in by_ref:
-                raise ContainerNotFound(f"{conn.label}: no container named {ref}", host=conn.label, container=ref)
+                hint = did_you_mean(ref, (obs.name for obs in observed))
+                raise ContainerNotFound(f"{conn.label}: no container named {ref}{hint}", host=conn.label,
+                                        container=ref)
             if by_ref[ref] not in chosen:
                 raise ContainerNotFound(
                     f"{conn.label}: container {ref} is not selected by playbook {playbook.name}",

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from remediate.errors import ApplyError, RemediateError
+from remediate.errors import HostFileError, RemediateError
 from remediate.executor import compose_backup, sharing, ties
 from remediate.executor.journal import Journal, Kind, Transaction
 from remediate.executor.swap import stop_timeout
@@ -116,8 +116,8 @@ def restore_files(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> Non
         if entry.get("saved"):
             saved = conn.read_path(str(entry["saved"]))
             if not saved.exists or saved.content is None:
-                raise ApplyError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing",
-                                 host=conn.label)
+                raise HostFileError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing",
+                                    host=conn.label, path=str(entry["saved"]))
             conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644))
         else:
             conn.remove_file(str(entry["path"]))

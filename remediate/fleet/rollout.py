@@ -1,14 +1,18 @@
 """Many hosts: bounded parallelism (forks), serial batches, a failure threshold that stops the
 rollout, and one outcome per host. Each host runs connect -> survey -> plan -> [apply -> verify].
 
-A rollout can apply plans someone approved (a dry run's, shown at a prompt or checked against a
-saved plan): each host then plans again under its lock and applies the approved plan only if
-nothing differs, else it is refused (``PlanStaleError``) with nothing changed on it.
+The policy of a safe apply lives here, for the CLI and Python alike: :func:`rollout` with
+``confirm`` (or ``saved``) plans every host first, asks (or checks the saved plan), then applies
+exactly what was shown: each host plans again under its lock and applies the approved plan only
+if nothing differs, else it is refused (``PlanStaleError``) with nothing changed on it. With
+``hold``, a time-boxed playbook's change is then held and put back (:func:`hold_then_revert`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import os
 import threading
 import time
@@ -16,14 +20,22 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from remediate.core.drift import host_drift
 from remediate.core.planner import ContainerPlan, Plan
 from remediate.core.playbook import Playbook, resolve_vars
 from remediate.core.redaction import redact_text
 from remediate.core.results import INTERRUPTED, HostResult
-from remediate.errors import ConnectError, InventoryError, PlanStaleError, RemediateError
+from remediate.errors import (
+    ConnectError,
+    InventoryError,
+    PlanStaleError,
+    RemediateError,
+    RollbackFailed,
+    RolloutError,
+)
+from remediate.executor import hold as holding
 from remediate.executor.observe import plan_host
 from remediate.host.connection import Connection
 from remediate.host.sshoptions import SshOptions
@@ -57,13 +69,23 @@ class Target:
     groups: frozenset[str] = frozenset()
     vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
+    def connection(self, ssh: SshOptions | None = None, *, timeout: float = 60.0) -> Connection:
+        """A (lazily opened) connection to this host: ``ssh`` with this host's own key file, if any."""
+        options = ssh or SshOptions()
+        if self.key_file:
+            options = SshOptions(options.known_hosts, options.accept_new_host_keys, self.key_file,
+                                 options.connect_timeout)
+        return Connection(self.url, ssh=options, docker_host=self.docker_host, label=self.name, timeout=timeout)
+
 
 def target_from_url(url: str) -> Target:
-    """A target from ``-H``: ``local``, ``unix:///path``, ``ssh://user@host:port`` or a bare host name."""
-    if url == "local" or url.startswith("unix://"):
+    """A target from ``-H``: ``local``, ``unix:///path``, ``tcp://host:port`` (TLS from
+    ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH``), ``ssh://user@host:port`` or a bare host name."""
+    if url == "local" or url.startswith(("unix://", "tcp://")):
         return Target(name=url, url=url)
     if "://" in url and not url.startswith("ssh://"):
-        raise InventoryError(f"-H {url}: unsupported (use local, unix:///path or ssh://user@host:port)")
+        raise InventoryError(f"-H {url}: unsupported (use local, unix:///path, tcp://host:port or "
+                             "ssh://user@host:port)")
     full = url if url.startswith("ssh://") else f"ssh://{url}"
     try:
         parsed = urllib.parse.urlparse(full)
@@ -127,6 +149,9 @@ class HostOutcome:
     result: HostResult | None = None
     error: str | None = None
     seconds: float = 0.0
+    #: Why the host is ``unreachable`` or ``error``, as the object raised (``error`` is its text).
+    #: Not in JSON.
+    exception: RemediateError | None = field(default=None, compare=False, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -136,10 +161,22 @@ class HostOutcome:
 
 @dataclass(frozen=True)
 class RolloutResult:
-    """Outcomes of every host, in target order."""
+    """Outcomes of every host, in target order.
+
+    Attributes:
+        outcomes: one per target.
+        interrupted: the rollout was interrupted (``cancel``).
+        dry_run: the outcomes are plans only, nothing was applied: a dry run, or a ``confirm``
+            rollout that stopped after planning (nothing to change, declined, interrupted).
+        declined: ``confirm`` said no.
+        reverts: what the time-boxed hold put back (``rollout(hold=True)``).
+    """
 
     outcomes: tuple[HostOutcome, ...]
     interrupted: bool = False
+    dry_run: bool = False
+    declined: bool = False
+    reverts: tuple[holding.Revert, ...] = ()
 
     @property
     def succeeded(self) -> tuple[HostOutcome, ...]:
@@ -150,6 +187,43 @@ class RolloutResult:
     def failed(self) -> tuple[HostOutcome, ...]:
         """Hosts that failed (including unreachable ones)."""
         return tuple(o for o in self.outcomes if o.failed)
+
+    @property
+    def changes(self) -> bool:
+        """True when some host's plan changes something."""
+        return any(o.plan is not None and o.plan.changed for o in self.outcomes)
+
+    def raise_for_failure(self) -> None:
+        """Raise when some host failed (like httpx's ``raise_for_status``).
+
+        Raises:
+            RolloutError: with this result as ``result``; chained from the first failed host's
+                exception (its ``RollbackFailed``, ``ProbeFailed``, ``HostUnreachable``, ...).
+        """
+        if not self.failed:
+            return
+        first = self.failed[0]
+        cause: BaseException | None = first.exception
+        if cause is None and first.result is not None:
+            try:
+                first.result.raise_for_failure()
+            except RemediateError as exc:
+                cause = exc
+        names = ", ".join(f"{o.target.name} ({o.status})" for o in self.failed)
+        raise RolloutError(f"{len(self.failed)} of {len(self.outcomes)} host(s) failed: {names}",
+                           result=self, host=first.target.name) from cause
+
+
+class Reviewed(Protocol):
+    """A plan reviewed earlier (a :class:`remediate.fleet.saved.SavedPlan`): what differs now."""
+
+    def drift(self, planned: RolloutResult) -> list[str]:
+        """What differs between the reviewed plan and ``planned`` (empty: apply may go ahead)."""
+        ...
+
+
+#: Asked with the planned rollout (a dry run of every target) before anything is applied.
+Confirm = Callable[[RolloutResult], bool]
 
 
 def parse_amount(text: str | None, total: int, option: str) -> int | None:
@@ -176,6 +250,10 @@ def rollout(
     *,
     overrides: Mapping[str, Any] | None = None,
     dry_run: bool = False,
+    confirm: Confirm | None = None,
+    saved: Reviewed | None = None,
+    hold: bool = False,
+    on_hold: Callable[[float], None] | None = None,
     forks: int = 5,
     serial: int | None = None,
     max_fail: int | None = None,
@@ -192,11 +270,23 @@ def rollout(
 ) -> RolloutResult:
     """Plan (and unless ``dry_run``, apply) a playbook on every target.
 
+    The safe flow: with ``confirm`` or ``saved``, every host is planned first (a dry run); a
+    saved plan that drifted is refused; ``confirm`` is asked with that dry run (not when nothing
+    would change); then exactly those plans are applied (see ``approved``). With ``hold``, a
+    time-boxed playbook's change is held and put back afterwards (:func:`hold_then_revert`).
+
     Args:
         playbook: the playbook.
         targets: hosts, in order.
         overrides: ``-e`` variables; they win over inventory vars, which win over defaults.
         dry_run: plan only.
+        confirm: asked with the planned rollout before anything is applied; False applies
+            nothing (the result is that dry run, ``declined``). It may raise to refuse.
+        saved: a plan reviewed earlier (:func:`remediate.fleet.saved.load`): refused with
+            ``PlanStaleError`` if it drifted, else applied exactly (also checked with ``dry_run``).
+        hold: after an apply that changed a time-boxed playbook's containers everywhere without
+            failure, hold the change for ``revert_after`` seconds, then put it back (``reverts``).
+        on_hold: called with the seconds of the hold just before it starts.
         forks: hosts worked on at once.
         serial: hosts per batch; a batch starts only when the previous one is done.
         max_fail: stop once this many hosts failed; the hosts not started are ``skipped``.
@@ -204,11 +294,12 @@ def rollout(
         keep_backups: backups kept per container.
         only: container names to restrict to.
         ssh: SSH options shared by all hosts (a host's key file wins).
-        progress: called with ``(host, phase)``.
+        progress: called with ``(host, phase)`` while applying (not while planning first).
         decide: step mode: asked before each container; ``quit`` ends the whole rollout.
         parallel: containers recreated at once on each host (see :func:`remediate.executor.apply.apply`).
         cancel: set it to interrupt: hosts not started are skipped, and each host finishes or
-            restores what it has in flight (see :func:`remediate.executor.apply.apply`).
+            restores what it has in flight (see :func:`remediate.executor.apply.apply`); during
+            the hold, it puts the change back at once.
         container_only: compose services: leave the compose file alone (see :func:`remediate.core.planner.plan`).
         approved: a dry run of these targets (same order) that was reviewed: each host applies
             exactly its plan, or is refused (``error``, nothing changed there) when planning
@@ -216,13 +307,51 @@ def rollout(
             then keeps that outcome (it is not tried again).
 
     Returns:
-        One outcome per target. Failed hosts were rolled back; the rest go on.
+        One outcome per target. Failed hosts were rolled back; the rest go on
+        (:meth:`RolloutResult.raise_for_failure` raises if any failed).
 
     Raises:
         PlaybookError: a variable override is not declared by the playbook (before any host).
-        ValueError: ``approved`` is not a dry run of ``targets``.
+        PlanStaleError: ``saved`` drifted (nothing was changed).
+        RollbackFailed: the hold could not put a change back.
+        ValueError: ``approved`` is not a dry run of ``targets``, or is given with ``confirm``/``saved``.
     """
-    resolve_vars(playbook, overrides or {})  # fail fast on bad -e, before touching any host
+    if approved is not None and (confirm is not None or saved is not None):
+        raise ValueError("approved is a reviewed dry run: give it, or confirm/saved, not both")
+    run = functools.partial(_rollout, playbook, targets, overrides=overrides or {}, forks=forks, serial=serial,
+                            max_fail=max_fail, timeout=timeout, keep_backups=keep_backups, only=only, ssh=ssh,
+                            parallel=parallel, container_only=container_only, cancel=cancel or threading.Event())
+    if confirm is not None or saved is not None:
+        preview = run(dry_run=True)
+        if preview.interrupted:
+            return preview
+        if saved is not None:
+            drift = saved.drift(preview)
+            if drift:
+                raise PlanStaleError("the saved plan no longer matches (nothing was changed):\n  "
+                                     + "\n  ".join(drift), result=preview)
+        if dry_run:
+            return preview
+        if confirm is not None:
+            if not preview.changes:
+                return preview
+            if not confirm(preview):
+                return dataclasses.replace(preview, declined=True)
+        approved = preview
+    result = run(dry_run=dry_run, progress=progress, decide=decide, approved=approved)
+    if hold and not dry_run:
+        reverts = hold_then_revert(result, ssh=ssh, timeout=timeout, cancel=run.keywords["cancel"], on_hold=on_hold)
+        return dataclasses.replace(result, reverts=reverts)
+    return result
+
+
+def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mapping[str, Any], dry_run: bool,
+             forks: int, serial: int | None, max_fail: int | None, timeout: float, keep_backups: int,
+             only: Sequence[str], ssh: SshOptions | None, parallel: int, cancel: threading.Event,
+             container_only: bool, progress: Progress | None = None, decide: Decide | None = None,
+             approved: RolloutResult | None = None) -> RolloutResult:
+    """:func:`rollout` of one kind: a dry run, or an apply (of ``approved`` plans, if given)."""
+    resolve_vars(playbook, overrides)  # fail fast on bad -e, before touching any host
     if approved is not None and [o.target for o in approved.outcomes] != list(targets):
         raise ValueError("approved must be a dry run of the same targets, in order")
     report = progress or (lambda _h, _p: None)
@@ -232,7 +361,6 @@ def rollout(
     failures = 0
     lock = threading.Lock()
     batch = serial or len(targets) or 1
-    cancel = cancel or threading.Event()
 
     def decide_and_stop(plan: Plan, cp: ContainerPlan) -> Decision:
         choice = decide(plan, cp) if decide else "apply"
@@ -251,7 +379,7 @@ def rollout(
         elif approved is not None and approved.outcomes[index].plan is None:
             outcome = approved.outcomes[index]
         else:
-            outcome = _run_host(playbook, target, overrides or {}, dry_run=dry_run, timeout=timeout,
+            outcome = _run_host(playbook, target, overrides, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
                                 container_only=container_only,
                                 decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel,
@@ -269,7 +397,8 @@ def rollout(
             futures = [pool.submit(work, i, targets[i]) for i in range(start, min(start + batch, len(targets)))]
             for future in futures:
                 future.result()
-    return RolloutResult(tuple(outcomes[i] for i in range(len(targets))), interrupted=cancel.is_set())
+    return RolloutResult(tuple(outcomes[i] for i in range(len(targets))), interrupted=cancel.is_set(),
+                         dry_run=dry_run)
 
 
 def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], *, dry_run: bool,
@@ -277,17 +406,12 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
               report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event,
               approved: Plan | None, container_only: bool = False) -> HostOutcome:
     started = time.monotonic()
-    options = ssh or SshOptions()
-    if target.key_file:
-        options = SshOptions(options.known_hosts, options.accept_new_host_keys, target.key_file,
-                             options.connect_timeout)
     host_vars = {k: v for k, v in target.vars.items() if k in playbook.vars}
     plan: Plan | None = None
     try:
         vars = resolve_vars(playbook, {**host_vars, **overrides})
         report(target.name, "connect")
-        with Connection(target.url, ssh=options, docker_host=target.docker_host, label=target.name,
-                        timeout=max(timeout, 30.0)) as conn:
+        with target.connection(ssh, timeout=max(timeout, 30.0)) as conn:
             conn.info()
             with contextlib.ExitStack() as locked:
                 if not dry_run:  # plan and apply under one hold of the host's lock
@@ -315,9 +439,10 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any], 
                                       parallel=parallel, progress=lambda _c, phase: report(target.name, phase),
                                       cancel=cancel)
     except ConnectError as exc:
-        return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started)
+        return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started, exc)
     except RemediateError as exc:
-        return HostOutcome(target, "error", plan, None, exc.message, time.monotonic() - started)
+        exc.plan = exc.plan or plan
+        return HostOutcome(target, "error", plan, None, exc.message, time.monotonic() - started, exc)
     if result.rollback_failed:
         status: Status = "rollback failed"
     else:
@@ -331,7 +456,56 @@ def _require_approved(host: str, approved: Plan, fresh: Plan) -> None:
     problems = host_drift(host, plan_json(approved), plan_json(fresh), "the plan was reviewed")
     if problems:
         raise PlanStaleError("the plan changed since it was reviewed (nothing was changed): " + "; ".join(problems),
-                             host=host)
+                             host=host, plan=approved)
+
+
+def hold_then_revert(result: RolloutResult, *, ssh: SshOptions | None = None, timeout: float = 60.0,
+                     cancel: threading.Event | None = None,
+                     on_hold: Callable[[float], None] | None = None) -> tuple[holding.Revert, ...]:
+    """The time-boxed hold of an applied rollout: keep the change of a ``revert_after`` playbook
+    for that long (the longest of its hosts), then put it back on every host.
+
+    Nothing is held when nothing time-boxed was recreated, or when the rollout failed somewhere
+    or was interrupted (its changes stay due in the journal: ``recover`` puts them back). If this
+    process dies during the hold, the journal knows the change is due back: ``remediate recover``
+    (or ``apply --restore``) undoes it, once.
+
+    Args:
+        result: what :func:`rollout` applied.
+        ssh: SSH options (each host's key file wins).
+        timeout: seconds a restored container has to run again.
+        cancel: set it to end the hold early and put the change back at once.
+        on_hold: called with the seconds of the hold just before it starts.
+
+    Returns:
+        One revert per container changed: put back, or already put back by someone else.
+
+    Raises:
+        RollbackFailed: a change could not be put back (``result``: every revert; ``manual_steps``).
+        ConnectError: a host could not be reached to put its change back.
+    """
+    if result.failed or result.interrupted or result.dry_run:
+        return ()
+    due = [(o.target, names, o.result.plan) for o in result.outcomes if o.result is not None
+           if (names := holding.held(o.result))]
+    if not due:
+        return ()
+    seconds = max(plan.revert_after or 0.0 for _, _, plan in due)
+    if on_hold is not None:
+        on_hold(seconds)
+    holding.wait(seconds, cancel)
+    reverts: list[holding.Revert] = []
+    for target, names, plan in due:
+        with target.connection(ssh, timeout=max(timeout, 30.0)) as conn:
+            reverts.extend(holding.revert(conn, playbook=plan.playbook, containers=names, timeout=timeout))
+    failed = [r for r in reverts if not r.ok]
+    if failed:
+        steps = [step for r in failed if r.result is not None for step in r.result.manual_steps]
+        first = failed[0]
+        raise RollbackFailed(f"{first.host}: {first.container}: the time-boxed change could not be put back"
+                             + (f" ({first.result.error})" if first.result and first.result.error else ""),
+                             manual_steps=steps, host=first.host, container=first.container, result=tuple(reverts))
+    return tuple(reverts)
 
 
 def rollout_json(result: RolloutResult) -> dict[str, Any]:

@@ -23,11 +23,13 @@ from typing import Any, Self
 from remediate.core.paths import HostPath
 from remediate.core.redaction import redact_text
 from remediate.errors import (
-    ApplyError,
     ConnectError,
     ContainerNotFound,
+    HostFileError,
     HostUnreachable,
+    ImageNotFound,
     InspectError,
+    NetworkNotFound,
 )
 from remediate.host.files import HostFiles, LocalFiles, SftpFiles
 from remediate.host.sshoptions import SshOptions
@@ -36,6 +38,7 @@ Json = dict[str, Any]
 
 #: Oldest engine API remediate speaks (Debian 12's docker.io 20.10); the engine's own is used.
 _MIN_API_VERSION = "1.41"
+_SCHEMES = ("unix://", "tcp://", "ssh://")
 
 _SDK_IMPORT = threading.Lock()
 
@@ -85,9 +88,9 @@ class Connection:
 
     def __init__(self, target: str = "local", *, timeout: float = 60.0, ssh: SshOptions | None = None,
                  docker_host: str | None = None, label: str | None = None) -> None:
-        if not target.startswith(("unix://", "ssh://")) and target != "local":
-            raise ConnectError(f"{target}: unsupported host (use local, unix:///path or ssh://user@host:port)",
-                               host=target)
+        if not target.startswith(_SCHEMES) and target != "local":
+            raise ConnectError(f"{target}: unsupported host (use local, unix:///path, tcp://host:port or "
+                               "ssh://user@host:port)", host=target)
         self.target = target
         self.timeout = timeout
         self.ssh_options = ssh or SshOptions()
@@ -108,6 +111,14 @@ class Connection:
     def is_remote(self) -> bool:
         """True for an SSH host."""
         return self.target.startswith("ssh://")
+
+    @property
+    def engine_url(self) -> str:
+        """Where the engine API of a host that is not SSH is: the target, or for ``local``
+        ``DOCKER_HOST`` (default ``unix:///var/run/docker.sock``)."""
+        if self.target != "local":
+            return self.target
+        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
     def __enter__(self) -> Self:
         return self
@@ -159,13 +170,20 @@ class Connection:
             client.mount("http+docker://ssh", adapter)
             client.base_url = "http+docker://ssh"
         else:
-            base_url = self.target if self.target != "local" else (
-                os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
-            if not base_url.startswith("unix://"):
-                raise ConnectError(f"{self.label}: unsupported DOCKER_HOST {base_url!r} (use unix:// or ssh://)",
-                                   host=self.label)
-            self._check_socket(base_url.removeprefix("unix://"))
-            client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout)
+            base_url = self.engine_url
+            tls = None
+            if base_url.startswith("tcp://"):
+                # DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, read as the docker CLI reads them.
+                tls = docker.utils.kwargs_from_env(environment=dict(os.environ)).get("tls")
+            elif base_url.startswith("unix://"):
+                self._check_socket(base_url.removeprefix("unix://"))
+            else:
+                raise ConnectError(f"{self.label}: unsupported DOCKER_HOST {base_url!r} (use unix://, tcp:// "
+                                   "or ssh://)", host=self.label)
+            client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout, tls=tls)
+            # The engine's CA is DOCKER_CERT_PATH's: requests must not swap in REQUESTS_CA_BUNDLE,
+            # nor send the engine API through an HTTP proxy from the environment.
+            client.trust_env = False
         try:
             with self.errors(during="version"):
                 # Negotiate like version="auto" does, but close the client if the engine is not there.
@@ -186,8 +204,14 @@ class Connection:
                                       host=self.label) from exc
 
     @contextlib.contextmanager
-    def errors(self, container: str | None = None, *, during: str = "") -> Iterator[None]:
-        """Translate library errors raised in the block into remediate errors."""
+    def errors(self, container: str | None = None, *, during: str = "", image: str | None = None,
+               network: str | None = None) -> Iterator[None]:
+        """Translate library errors raised in the block into remediate errors.
+
+        An engine 404 becomes :class:`ImageNotFound` when the engine says so or the block is about
+        an ``image`` only, :class:`NetworkNotFound` when the engine names a missing network, else
+        :class:`ContainerNotFound`.
+        """
         import requests.exceptions
 
         docker = docker_sdk()
@@ -196,8 +220,7 @@ class Connection:
         try:
             yield
         except docker.errors.NotFound as exc:
-            raise ContainerNotFound(f"{self.label}: {what}{_engine_text(exc)}", host=self.label,
-                                    container=container) from exc
+            raise self._not_found(what, exc, container, image, network) from exc
         except docker.errors.APIError as exc:
             raise InspectError(f"{self.label}: {what}{_engine_text(exc)}", host=self.label,
                                container=container) from exc
@@ -205,10 +228,23 @@ class Connection:
             raise HostUnreachable(f"{self.label}: cannot reach the Docker engine ({_first_line(exc)})",
                                   host=self.label) from exc
         except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as exc:
-            raise HostUnreachable(f"{self.label}: cannot reach the Docker engine ({_first_line(exc)})",
+            at = "" if self.is_remote or self.engine_url == self.label else f" at {self.engine_url}"
+            raise HostUnreachable(f"{self.label}: cannot reach the Docker engine{at} ({_first_line(exc)})",
                                   host=self.label) from exc
         except requests.exceptions.RequestException as exc:
             raise HostUnreachable(f"{self.label}: {what}{_first_line(exc)}", host=self.label) from exc
+
+    def _not_found(self, what: str, exc: Any, container: str | None, image: str | None,
+                   network: str | None) -> InspectError:
+        """The class of an engine 404, from what the engine said ("No such image: ...", "network
+        foo not found", "No such container: ...") and what the call was about."""
+        said = _engine_text(exc)
+        message = f"{self.label}: {what}{said}"
+        if "no such image" in said.lower() or (image is not None and container is None):
+            return ImageNotFound(message, host=self.label, container=container, image=image)
+        if "network" in said.lower() and "not found" in said.lower():
+            return NetworkNotFound(message, host=self.label, container=container, network=network)
+        return ContainerNotFound(message, host=self.label, container=container)
 
     # ----------------------------------------------------------------- engine reads
 
@@ -257,9 +293,9 @@ class Connection:
     def inspect_image(self, ref: str) -> Json | None:
         """``docker image inspect``, or None when the image is gone."""
         try:
-            with self.errors(during=f"inspect image {ref}"):
+            with self.errors(during=f"inspect image {ref}", image=ref):
                 return dict(self.api.inspect_image(ref))
-        except ContainerNotFound:
+        except ImageNotFound:
             return None
 
     # ----------------------------------------------------------------- engine writes
@@ -274,7 +310,7 @@ class Connection:
     def connect_network(self, container: str, network: str, endpoint: Json) -> None:
         """Attach a container to a network with its aliases, static IPs and links."""
         ipam = endpoint.get("IPAMConfig") or {}
-        with self.errors(container, during=f"connect {container} to {network}"):
+        with self.errors(container, during=f"connect {container} to {network}", network=network):
             self.api.connect_container_to_network(
                 container, network,
                 aliases=endpoint.get("Aliases"), links=_links_dict(endpoint.get("Links")),
@@ -321,8 +357,12 @@ class Connection:
                 with self._ssh_errors("open SFTP"):
                     self._sftp = self.ssh.sftp()
                 self._files = SftpFiles(self._sftp)
-            else:
+            elif _on_this_machine(self.engine_url):
                 self._files = LocalFiles()
+            else:
+                raise ConnectError(f"{self.label}: remediate needs the Docker host's files (its journal, the "
+                                   "files a playbook writes), which a tcp:// engine on another machine does "
+                                   "not give; reach that host with ssh://user@host", host=self.label)
         return self._files
 
     def read_path(self, path: str) -> HostPath:
@@ -366,8 +406,8 @@ class Connection:
             try:
                 yield
             except OSError as exc:
-                raise ApplyError(f"{self.label}: cannot {verb} {path}: {exc.strerror or exc}",
-                                 host=self.label) from exc
+                raise HostFileError(f"{self.label}: cannot {verb} {path}: {exc.strerror or exc}",
+                                    host=self.label, path=path) from exc
 
     @contextlib.contextmanager
     def _ssh_errors(self, during: str) -> Iterator[None]:
@@ -418,6 +458,14 @@ class Connection:
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
 
+def _on_this_machine(engine_url: str) -> bool:
+    """True for a unix socket, or a tcp:// engine on a loopback address (files are this machine's)."""
+    if not engine_url.startswith("tcp://"):
+        return True
+    host = (urllib.parse.urlsplit(engine_url).hostname or "").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
 def _links_dict(links: list[str] | None) -> dict[str, str] | None:
     if not links:
         return None
@@ -431,5 +479,19 @@ def _engine_text(exc: Any) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return redact_text(text[0]) if text else exc.__class__.__name__
+    """The innermost reason of a (requests / urllib3) error, on one line: "Connection refused",
+    not the retry wrapper around it."""
+    inner: BaseException = exc
+    while True:
+        nested = getattr(inner, "reason", None)
+        if not isinstance(nested, BaseException) and inner.args and isinstance(inner.args[0], BaseException):
+            nested = inner.args[0]
+        if not isinstance(nested, BaseException) or nested is inner:
+            break
+        inner = nested
+    text = str(inner).strip().splitlines()
+    if not text:
+        return exc.__class__.__name__
+    # urllib3: "HTTPConnection(host=..., port=...): Failed to establish a new connection: [Errno 111] ..."
+    line = text[0].rsplit("] ", 1)[-1] if "[Errno" in text[0] else text[0]
+    return redact_text(line)

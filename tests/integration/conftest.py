@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.rtcat import Lab
+from tests.integration.rtcat import Lab, fake_gitlab
 from tests.lab import engines
 from tests.lab.engines import LOCAL, MODERN, Engine
 
@@ -57,3 +57,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture
+def gitlab_port() -> Iterator[int]:
+    """The port of a fake GitLab on 127.0.0.1 (see rtcat.fake_gitlab)."""
+    with fake_gitlab() as port:
+        yield port

@@ -14,10 +14,14 @@ import json
 import os
 import socket
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.lab.hosts import pid_alive
@@ -29,6 +33,8 @@ AIGW = ("registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-
         "model-gateway:self-hosted-v18.0.0-ee")
 VLLM = "vllm/vllm-openai:v0.6.3"
 DEADLINE = 30.0
+#: Host names the tests give gateways as their GitLab (see Lab.gateway).
+EXAMPLE_HOSTS = ("gitlab.example.com", "other.example.com")
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -119,6 +125,8 @@ class Lab:
         """A fake AI gateway on its own free API port (published on 127.0.0.1 unless host networking)."""
         api_port = free_port()
         full_env = {"AIGW_FASTAPI__API_PORT": str(api_port), **(env or {})}
+        # The example GitLab names resolve inside the container without asking any DNS server.
+        kwargs.setdefault("extra_hosts", dict.fromkeys(EXAMPLE_HOSTS, "127.0.0.1"))
         if network == "host":
             full_env.setdefault("AIGW_FASTAPI__METRICS_PORT", str(free_port()))
             kwargs["network_mode"] = "host"
@@ -214,3 +222,31 @@ class Lab:
 
     def names(self) -> set[str]:
         return {c.name for c in self.client.containers.list(all=True, filters={"name": self.run})}
+
+
+class _FakeGitLab(BaseHTTPRequestHandler):
+    """Answers what a gateway asks its GitLab first: the OIDC configuration and the API."""
+
+    def do_GET(self) -> None:
+        body = b'{"jwks_uri": "/oauth/discovery/keys"}' if "openid" in self.path else b"[]"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def fake_gitlab() -> Iterator[int]:
+    """A fake GitLab on 127.0.0.1 (reachable from host-network containers); yields its port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeGitLab)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()

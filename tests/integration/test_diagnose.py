@@ -276,16 +276,17 @@ def test_streaming_checks_for_a1003(lab: Lab) -> None:
 
 # --------------------------------------------------------------------------- the command
 
-def _healthy(lab: Lab) -> list[str]:
-    gw = lab.gateway("healthy", {"AIGW_FASTAPI__METRICS_PORT": str(free_port()),
-                                 "AIGW_GITLAB_URL": "https://gitlab.example.com",
-                                 "AIGW_GITLAB_API_URL": "https://gitlab.example.com/api/v4/"})
+def _healthy(lab: Lab, gitlab_port: int) -> list[str]:
+    # On host networking, so the vLLM's published port is its localhost (the reachability check).
+    gitlab = f"http://gitlab.example.com:{gitlab_port}"
+    gw = lab.gateway("healthy", {"AIGW_GITLAB_URL": gitlab, "AIGW_GITLAB_API_URL": f"{gitlab}/api/v4/"},
+                     network="host")
     vllm = lab.vllm("healthy-vllm", ["--served-model-name", "mistral", "--chat-template", TEMPLATE])
     return [gw["name"], vllm["name"]]
 
 
-def test_healthy_set_exits_0(cli: Cli, lab: Lab) -> None:
-    names = _healthy(lab)
+def test_healthy_set_exits_0(cli: Cli, lab: Lab, gitlab_port: int) -> None:
+    names = _healthy(lab, gitlab_port)
     args = [a for name in names for a in ("--container", name)]
 
     code, out = cli("diagnose", *args, "--format", "json")
@@ -336,3 +337,14 @@ def test_bad_input_exits_2(cli: Cli, lab: Lab) -> None:
     assert cli("diagnose", "--error", "A4242")[0] == 2
     code, out = cli("diagnose", "--container", lab.name("does-not-exist"))
     assert code == 2 and "no container named" in out
+
+
+def test_a_misspelled_container_names_the_close_one(cli: Cli, lab: Lab) -> None:
+    box = lab.busybox("did-you-mean", {"AIGW_LOGGING__LEVEL": "info"})
+    typo = box["name"].replace("did-you-mean", "did-you-maen")
+
+    for args in (["diagnose"], ["apply", "fix-streaming-a1003", "--dry-run"]):
+        code, out = cli(*args, "--container", typo)
+
+        assert code == 2, out
+        assert f"no container named {typo}; did you mean {box['name']}?" in out

@@ -111,7 +111,7 @@ class Context:
     model_name: str
     streaming: bool = False
     engine_arch: str | None = None
-    #: Container id -> stayed up when watched (filled as checks ask; see ``_up``).
+    #: Container id -> stayed up when watched (filled as checks ask; see ``is_up``).
     stable: dict[str, bool] = field(default_factory=dict)
 
 
@@ -153,7 +153,7 @@ def _state(ctx: Context, obs: Observed, kind: Kind) -> Finding:
     running = status == "running" and not state.get("Restarting")
     # A crash-looping container is "running" between its crashes: one that restarted before is
     # watched a little longer, as verification does after an apply.
-    looping = running and not _up(ctx, obs)
+    looping = running and not is_up(ctx, obs)
     if running and not looping and restarts < _RESTART_LOOP:
         if restarts:
             return finding("warn", f"running, restarted {restarts} time(s) since created")
@@ -174,7 +174,7 @@ def _state(ctx: Context, obs: Observed, kind: Kind) -> Finding:
     return finding("fail", evidence + (f"; log: {log}" if log else ""), _crash_fix(f"{error} {log}", kind))
 
 
-def _up(ctx: Context, obs: Observed) -> bool:
+def is_up(ctx: Context, obs: Observed) -> bool:
     """Running, and not crash-looping: a container that restarted before must stay up a while."""
     state = obs.inspect.get("State") or {}
     if not state.get("Running") or state.get("Restarting") or state.get("Paused"):
@@ -235,7 +235,7 @@ def _platform(ctx: Context, obs: Observed, kind: Kind) -> Finding:
     evidence = (f"image is {shown} but the engine is {ctx.engine_arch}: \"The requested image's platform "
                 f"does not match the detected host\"; it runs under emulation or not at all "
                 f"(fix with -e platform=linux/{ctx.engine_arch}, or linux/amd64 for the AI gateway)")
-    return Finding(obs.name, "platform", "warn" if _up(ctx, obs) else "fail", evidence,
+    return Finding(obs.name, "platform", "warn" if is_up(ctx, obs) else "fail", evidence,
                    "fix-image-platform", kind)
 
 
@@ -304,7 +304,7 @@ def gateway_checks(ctx: Context, obs: Observed) -> list[Finding]:
     facts = facts_of(obs)
     api_port = _port(facts.env.get(_API_PORT), _DEFAULT_API_PORT)
     findings = [_state(ctx, obs, kind), _platform(ctx, obs, kind)]
-    if _up(ctx, obs):
+    if is_up(ctx, obs):
         findings += _gateway_probes(ctx, obs, api_port)
     else:
         findings += [_not_running(obs, "healthz", kind), _not_running(obs, "auth-probe", kind)]
@@ -419,7 +419,7 @@ def _ca_bundle(ctx: Context, obs: Observed, facts: ContainerFacts) -> Finding:
 
 def _file_in_container(ctx: Context, obs: Observed, path: str) -> tuple[bool | None, str]:
     """(exists?, how it was checked); None when it could not be told."""
-    if _up(ctx, obs):
+    if is_up(ctx, obs):
         for cmd in (["test", "-f", path], ["sh", "-c", 'test -f "$1"', "sh", path],
                     ["python3", "-c", "import os,sys; sys.exit(0 if os.path.isfile(sys.argv[1]) else 1)", path]):
             try:
@@ -433,7 +433,7 @@ def _file_in_container(ctx: Context, obs: Observed, path: str) -> tuple[bool | N
             # 126/127: the program is not in the image; try the next way
     mount = _mount_covering(obs.inspect, path)
     if mount is None:
-        state = "not running" if not _up(ctx, obs) else "no test, sh or python3 in the image"
+        state = "not running" if not is_up(ctx, obs) else "no test, sh or python3 in the image"
         return None, f"{state}; not under any mount"
     source = str(mount.get("Source") or mount.get("Name") or "")
     return None, f"under the {mount.get('Type')} mount {source}:{mount.get('Destination')}; container not running"
@@ -452,7 +452,7 @@ def _host_ports(ctx: Context, obs: Observed, facts: ContainerFacts, api_port: in
     kind: Kind = "ai-gateway"
     metrics_port = _port(facts.env.get(_METRICS_PORT), _DEFAULT_METRICS_PORT)
     on_host = (obs.inspect.get("HostConfig") or {}).get("NetworkMode") == "host"
-    if on_host and _up(ctx, obs):
+    if on_host and is_up(ctx, obs):
         return Finding(obs.name, "host-network-ports", "pass", f"on host networking and running: ports "
                        f"{api_port} and {metrics_port} are its own", None, kind)
     listening = _listening_ports(ctx.conn)
@@ -526,7 +526,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     checks = ["health", "api-key", "served-model", "chat-template"]
     if ctx.streaming:
         checks.append("streaming")
-    if not _up(ctx, obs):
+    if not is_up(ctx, obs):
         return findings + [_not_running(obs, check, kind) for check in checks]
     port = _port(facts.flag("--port", 8000), 8000)
     key = facts.flag("--api-key") or facts.env.get("VLLM_API_KEY")

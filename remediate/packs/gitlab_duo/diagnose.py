@@ -21,6 +21,7 @@ from typing import Any
 
 from remediate.core.planner import Observed, facts_of, is_remediate_copy
 from remediate.core.playbook import Selector
+from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound
 from remediate.host.connection import Connection
 from remediate.packs.gitlab_duo.checks import (
@@ -30,9 +31,11 @@ from remediate.packs.gitlab_duo.checks import (
     Kind,
     engine_arch,
     gateway_checks,
+    is_up,
     self_sign_check,
     vllm_checks,
 )
+from remediate.packs.gitlab_duo.reachability import default_model_endpoints, reachability_checks
 
 __all__ = ["DEFAULT_MODEL_NAME", "ERROR_CODES", "ErrorCode", "Finding", "diagnose", "explain", "failed",
            "findings_json"]
@@ -71,7 +74,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "A timeout during processing: GitLab gave up waiting for the AI gateway (the model answered "
         "too slowly, or the gateway's request to it timed out, AIGW_DUO_CHAT__MODEL_REQUEST_TIMEOUT, "
         "30 s by default). Try again; if it persists, check the model server's load and health.",
-        ("state", "health", "served-model"), ()),
+        ("state", "health", "model-reachable", "served-model"), ()),
     "A1001": ErrorCode(
         "A1001", _SORRY_GEN + "A1001",
         "GitLab could not connect to the AI gateway: the gateway is down or crash-looping, its port "
@@ -85,7 +88,8 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "No events came back from the AI gateway, or GitLab could not parse them: the gateway's "
         "request to the model or to GitLab failed. Check the AI gateway logs (docker logs) for "
         "the model's or the authentication error.",
-        ("custom-models", "gitlab-url", "ca-bundle", "served-model", "chat-template", "api-key"),
+        ("custom-models", "gitlab-url", "ca-bundle", "model-reachable", "gitlab-reachable", "served-model",
+         "chat-template", "api-key"),
         ("enable-custom-models", "fix-vllm-404", "fix-gitlab-url", "fix-ssl-ca-bundle")),
     "A1003": ErrorCode(
         "A1003", _SORRY_TIME + "A1003",
@@ -114,7 +118,7 @@ def explain(code: str) -> ErrorCode:
 
 
 def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
-             containers: Sequence[str] = ()) -> list[Finding]:
+             containers: Sequence[str] = (), model_endpoints: Sequence[str] = ()) -> list[Finding]:
     """Run every check on the AI gateway and vLLM containers of one Docker host. Reads only.
 
     Args:
@@ -122,6 +126,8 @@ def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str
         error_code: a Duo Chat error code (``A1003`` ...); adds the checks specific to it.
         model_name: the model name the gateway sends to vLLM (the served name it needs).
         containers: only these container names or ids (each must exist).
+        model_endpoints: model URLs the gateway must reach (checked from inside it); by default
+            the vLLM containers diagnosed, as ``localhost`` endpoints (see :mod:`.reachability`).
 
     Returns:
         Findings ordered by container, then check.
@@ -137,17 +143,22 @@ def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str
         by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
         missing = [ref for ref in containers if ref not in by_ref]
         if missing:
-            raise ContainerNotFound(f"{conn.label}: no container named {missing[0]}", host=conn.label,
+            hint = did_you_mean(missing[0], (obs.name for obs in observed))
+            raise ContainerNotFound(f"{conn.label}: no container named {missing[0]}{hint}", host=conn.label,
                                     container=missing[0])
         wanted = {by_ref[ref].id for ref in containers}
         observed = [obs for obs in observed if obs.id in wanted]
     ctx = Context(conn, model_name, streaming=code is not None and code.code == "A1003",
                   engine_arch=engine_arch(conn))
+    kinds = {obs.id: _kind(obs) for obs in observed}
+    endpoints = list(model_endpoints) or default_model_endpoints(
+        [obs for obs in observed if kinds[obs.id] == "vllm"])
     findings: list[Finding] = []
     for obs in observed:
-        kind = _kind(obs)
+        kind = kinds[obs.id]
         if kind == "ai-gateway":
             findings.extend(gateway_checks(ctx, obs))
+            findings.extend(reachability_checks(ctx, obs, is_up(ctx, obs), endpoints))
         elif kind == "vllm":
             findings.extend(vllm_checks(ctx, obs))
         elif SELF_SIGN in facts_of(obs).env:
