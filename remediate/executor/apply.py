@@ -12,10 +12,12 @@ once with ``parallel``, when no neighbours are tied to them and they share no fi
    ``--network/--ipc/--pid container:`` so they follow the new one (:mod:`remediate.executor.ties`);
 5. verify: running, stable, healthy if it has a healthcheck, and the playbook's probes;
 6. success: keep the backup (stopped) for ``remediate rollback``, prune older ones;
-   failure: keep the new one's last log lines if it is down, remove it, rename the backup back,
-   restore its restart policy, start it, restart the neighbours that join its namespaces, and
-   restore the files. If that fails too (e.g. the engine died): ``rollback failed`` with the
-   manual steps, and the journal keeps the transaction open for ``remediate recover``.
+   failure: keep the new one's last log lines if it is down, then undo the transaction from its
+   journal records, as ``remediate recover`` would (:func:`remediate.executor.undo.undo`): the
+   neighbours' copies go, the new one is removed, the backup gets its name and restart policy
+   back, the files are restored, it starts, the neighbours rejoin it. If that fails too (e.g. the
+   engine died): ``rollback failed`` with the manual steps, and the journal keeps the
+   transaction open for ``remediate recover``.
 
 All of it runs while the journal holds room on the host's disk (``Journal.reserved``): a full
 disk fails before anything changed. An end record that still cannot be written is a
@@ -26,8 +28,8 @@ need is put back only if none of them stays on the new version (:mod:`remediate.
 when the first verified and the second failed, the file stays new for the first, and the second
 gets its original configuration back (which does not use the new file).
 
-The swap itself and its undo log live in :mod:`remediate.executor.swap`; putting things back
-(``rollback``, ``recover``) in :mod:`remediate.executor.restore`.
+The swap itself lives in :mod:`remediate.executor.swap`, its undo in :mod:`remediate.executor.undo`;
+putting things back on request (``rollback``, ``recover``) in :mod:`remediate.executor.restore`.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from remediate.core.planner import (
     BACKUP_MARK,
     NEW_MARK,
     ContainerPlan,
-    FileWrite,
     Plan,
     fingerprint,
 )
@@ -65,9 +66,10 @@ from remediate.errors import (
     RemediateError,
     RollbackFailed,
 )
-from remediate.executor import compose_backup, probes, sharing, ties
-from remediate.executor.journal import HostLock, Journal
-from remediate.executor.swap import Txn, backups_of, create, stamp, swap
+from remediate.executor import probes, ties
+from remediate.executor.journal import End, HostLock, Journal, Kind, Step, stamp
+from remediate.executor.swap import backups_of, create, swap
+from remediate.executor.undo import RECOVER_STEP, keep, undo
 from remediate.host.connection import Connection
 
 DEFAULT_KEEP_BACKUPS = 3
@@ -203,7 +205,6 @@ def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
 def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan: Plan, run: str, *,
                      timeout: float, keep_backups: int, report: Progress, cancel: threading.Event) -> ContainerResult:
     started = time.monotonic()
-    txn = Txn()
     backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
     new_id: str | None = None
     checks: tuple[ProbeResult, ...] = ()
@@ -213,8 +214,8 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     tx = journal.new_id()
     changed_files = [w for w in cp.files if w.changed]
     journal.begin(
-        tx, kind="apply", playbook=plan.playbook, container=cp.name, revert_after=plan.revert_after, old_id=cp.id, backup=backup,
-        temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
+        tx, kind=Kind.APPLY, playbook=plan.playbook, container=cp.name, revert_after=plan.revert_after, old_id=cp.id,
+        backup=backup, temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
         tied=[ties.record(t) for t in tied],
         files=[{"path": w.path, "mode": w.before_mode,
@@ -223,43 +224,41 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     mark = functools.partial(journal.step, tx)
     try:
         report(cp.name, "write files")
-        _write_files(conn, cp, txn, lambda: sharing.kept_paths(conn, journal, tx))
-        mark("files")
+        for write in changed_files:
+            conn.write_file(write.path, write.content, write.mode)
+        mark(Step.FILES)
         report(cp.name, "create")
-        new_id = _create(conn, cp.after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), txn, cp.before)
-        mark("created", new_id=new_id)
+        new_id = _create(conn, cp.after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), cp.before)
+        mark(Step.CREATED, new_id=new_id)
         report(cp.name, "swap")
-        if tied:  # runs after the original is back: its joiners join it again
-            txn.undo(f"docker restart {' '.join(sorted(t['Name'].lstrip('/') for t in tied))}",
-                     lambda: ties.rejoin(conn, cp.id, [ties.record(t) for t in tied]), late=True)
-        swap(conn, old, new_id, cp.name, backup, txn, mark=mark)
+        swap(conn, old, new_id, cp.name, backup, mark=mark)
         report(cp.name, "dependents")
-        ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, txn=txn, mark=mark)
+        ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, mark=mark)
         report(cp.name, "verify")
         checks = _verify(conn, new_id, cp, timeout, cancel, secret_values(plan.vars))
         failed = next((c for c in checks if not c.ok), None)
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
                               container=cp.name, plan=plan, checks=checks)
-        mark("verified")
-        txn.commit()
+        mark(Step.VERIFIED)
     except RemediateError as exc:
         logs = _logs_if_down(conn, new_id)  # before the undo removes the new container
         report(cp.name, "restore")
-        left = txn.rollback()
-        action = Action.ROLLBACK_FAILED if left else Action.ROLLED_BACK
+        # The same undo as `recover`, from the records just written.
+        undone = undo(conn, journal, journal.written(tx))
+        action = Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED
         message = safe_message(exc.message, secret_values(plan.vars))
-        _end(journal, tx, cp.name, action, error=message)
+        _end(journal, tx, cp.name, End.ROLLED_BACK if undone.ok else End.ROLLBACK_FAILED, error=message)
         # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
-        manual = (*left, RECOVER_STEP) if left else ()
+        manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
         return ContainerResult(cp.name, action, cp.id, None, None, checks, message,
                                time.monotonic() - started, manual, logs, _failure(exc, manual, message))
     report(cp.name, "done")
-    compose_backup.disarm(conn, backup)  # a compose service's backup must not count as its container
+    keep(conn, journal.written(tx))  # the neighbours' old copies go; a compose backup is disarmed
     _prune_backups(conn, cp.name, keep_backups)
     # A time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
     due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
-    _end(journal, tx, cp.name, "recreated", new_id=new_id, **due)
+    _end(journal, tx, cp.name, End.RECREATED, new_id=new_id, **due)
     return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started)
 
 
@@ -275,11 +274,7 @@ def _failure(exc: RemediateError, manual: tuple[str, ...], message: str) -> Reme
     return failure
 
 
-#: The last manual step after a failed restore: the journal still has the whole transaction.
-RECOVER_STEP = "remediate recover    # once the engine answers again: finishes this from the journal"
-
-
-def _end(journal: Journal, tx: str, name: str, result: str, **fields: Any) -> None:
+def _end(journal: Journal, tx: str, name: str, result: End, **fields: Any) -> None:
     """Close ``tx``; if its end cannot be written, say so instead of reporting ``result``.
 
     The containers are left as ``result`` says (a verified new one is kept): the journal shows
@@ -321,31 +316,9 @@ def safe_message(message: str, secrets: Sequence[str] = ()) -> str:
     return mask_values(redact_text(message), secrets)
 
 
-def _write_files(conn: Connection, cp: ContainerPlan, txn: Txn, kept: Callable[[], set[str]]) -> None:
-    """Write the plan's files; the undo puts back what was there, except files another container
-    of this apply needs and keeps on the new version (``kept``, asked once at undo time)."""
-    keep = functools.cache(kept)
-
-    def put_back(write: FileWrite) -> None:
-        if write.path in keep():
-            return
-        if write.before is None:
-            conn.remove_file(write.path)
-        else:
-            conn.write_file(write.path, write.before, write.before_mode or 0o644)
-
-    for write in cp.files:
-        if not write.changed:
-            continue
-        what = f"rm {write.path}" if write.before is None else f"restore {write.path} from the plan"
-        txn.undo(what, functools.partial(put_back, write))
-        conn.write_file(write.path, write.content, write.mode)
-
-
-def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], txn: Txn,
-            before: ContainerSpec) -> str:
+def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], before: ContainerSpec) -> str:
     # Pass a platform only when the plan changes it: older engines reject the parameter otherwise.
-    return create(conn, spec, name, volumes, txn, spec.platform if spec.platform != before.platform else None)
+    return create(conn, spec, name, volumes, spec.platform if spec.platform != before.platform else None)
 
 
 def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float, cancel: threading.Event,

@@ -23,8 +23,9 @@ _ASIDE = "-relabel"
 
 def disarm(conn: Connection, name: str) -> str | None:
     """Re-create the stopped backup ``name`` without its compose labels; its new id, or ``None``
-    when it carries none (not a compose container, or disarmed already)."""
-    labels = (conn.inspect_container(name).get("Config") or {}).get("Labels") or {}
+    when it carries none (not a compose container, or disarmed already) or is gone."""
+    backup = conn.find_container(name)
+    labels = ((backup or {}).get("Config") or {}).get("Labels") or {}
     if compose.owner(labels) is None:
         return None
     return _relabel(conn, name, compose.disarmed)

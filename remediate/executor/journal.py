@@ -10,8 +10,12 @@ containers it concerns. ``journal.jsonl`` holds one JSON object a line::
      "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode"}],
      "run": ID of the host's apply (its transactions own its files jointly),
      "tied": [{"name", "id", "was_running"}] (the neighbours joined to it), ...}
-    {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|verified", ...}
-    {"v": 1, "tx": ID, "op": "end", "result": "recreated|rolled back|rollback failed|recovered: ..."}
+    {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|dependent|verified", ...}
+    {"v": 1, "tx": ID, "op": "end", "result": "recreated|rolled back|rollback failed|restored|recovered: ...|..."}
+
+The words are :class:`Kind` (a begin's ``kind``), :class:`Step` and :class:`End`. The records of
+a transaction are its undo log: an apply or rollback that fails in-process and ``recover`` undo it
+with the same code from them (:func:`remediate.executor.undo.undo`).
 
 ``v`` is the record format (records without it are version 0, read the same way). Previous file
 contents are saved under ``files/<tx>/`` before they are overwritten. Nothing secret is written
@@ -32,6 +36,7 @@ aside to ``journal-<time>.jsonl``; ``history`` and ``rollback`` still read those
 from __future__ import annotations
 
 import contextlib
+import copy
 import getpass
 import json
 import logging
@@ -43,10 +48,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Self
 
 from remediate.errors import ApplyError, JournalError, LockedError, RecoverNeeded
-from remediate.executor.swap import stamp
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -59,8 +64,43 @@ VERSION = 1
 #: Room held on the host's disk while a run changes anything, freed for its own records if the
 #: disk fills up meanwhile: an apply never loses a record it writes after its first change.
 RESERVE_BYTES = 16 * 1024
+
+
+class Kind(StrEnum):
+    """What a transaction does (a begin record's ``kind``; none: an apply)."""
+
+    APPLY = "apply"
+    ROLLBACK = "rollback"
+
+
+class Step(StrEnum):
+    """A step of a transaction, journaled once it is done (before the next one starts)."""
+
+    FILES = "files"
+    CREATED = "created"
+    STOPPED = "stopped"
+    PARKED = "parked"
+    SWAPPED = "swapped"
+    STARTED = "started"
+    #: A tied container is about to follow the change (its record is under ``dependent``).
+    DEPENDENT = "dependent"
+    VERIFIED = "verified"
+
+
+class End(StrEnum):
+    """How a transaction ended (an end record's ``result``)."""
+
+    RECREATED = "recreated"
+    ROLLED_BACK = "rolled back"
+    ROLLBACK_FAILED = "rollback failed"
+    RESTORED = "restored"
+    RECOVERED_KEPT = "recovered: kept the verified new container"
+    RECOVERED_RESTORED = "recovered: restored the original"
+    RECOVER_FAILED = "recover failed"
+
+
 #: End results that leave a clean state; any other end is finished by ``recover``.
-SETTLED = ("recreated", "rolled back", "restored")
+SETTLED = (End.RECREATED, End.ROLLED_BACK, End.RESTORED)
 _SETTLED_PREFIX = "recovered: "
 _OPS = ("begin", "step", "end", "revert-dropped")
 
@@ -75,6 +115,11 @@ _log = logging.getLogger(__name__)
 def state_dir(conn: Connection) -> str:
     """Where the journal and lock of this host's engine live, on that host."""
     return f"{os.environ.get('REMEDIATE_STATE_DIR') or DEFAULT_STATE_DIR}/{conn.engine_id}"
+
+
+def stamp() -> str:
+    """A UTC time stamp for backup and file names (sorts by time)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
 
 
 def _now() -> str:
@@ -103,6 +148,7 @@ class Journal:
     warnings: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _reserve: str | None = field(default=None, repr=False)
+    _written: dict[str, Transaction] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = self.directory or state_dir(self.conn)
@@ -119,7 +165,8 @@ class Journal:
         Raises:
             JournalError: it could not be written (nothing of it is left in the file).
         """
-        line = (json.dumps({"v": VERSION, **record}, sort_keys=True) + "\n").encode()
+        versioned = {"v": VERSION, **record}
+        line = (json.dumps(versioned, sort_keys=True) + "\n").encode()
         with self._lock:
             try:
                 self.conn.append_file(self.path, line)
@@ -132,8 +179,22 @@ class Journal:
                     self.conn.append_file(self.path, line)
                 except ApplyError as again:
                     raise self._unwritable(again) from again
+            if record.get("op") == "begin":
+                self._written[str(record["tx"])] = Transaction(begin=versioned)
+            elif str(record.get("tx")) in self._written:
+                self._written[str(record["tx"])].add(versioned)
         if self.on_record is not None:
             self.on_record(record)
+
+    def written(self, tx: str) -> Transaction:
+        """Transaction ``tx`` as this journal wrote it (the records appended, as the file holds
+        them): what undoes it in the process that made it.
+
+        Raises:
+            KeyError: this journal wrote no begin of ``tx``.
+        """
+        with self._lock:
+            return copy.deepcopy(self._written[tx])
 
     def _unwritable(self, exc: ApplyError) -> JournalError:
         label = self.conn.label
@@ -253,11 +314,11 @@ class Journal:
         """Start transaction ``tx`` (its previous file contents must already be saved)."""
         self.append({"tx": tx, "op": "begin", "time": _now(), **controller(), **fields})
 
-    def step(self, tx: str, step: str, **fields: Any) -> None:
+    def step(self, tx: str, step: Step, **fields: Any) -> None:
         """Record that a step is done (before the next one starts)."""
         self.append({"tx": tx, "op": "step", "step": step, "time": _now(), **fields})
 
-    def end(self, tx: str, result: str, **fields: Any) -> None:
+    def end(self, tx: str, result: End, **fields: Any) -> None:
         """Close a transaction with its result."""
         self.append({"tx": tx, "op": "end", "result": result, "time": _now(), **fields})
 
@@ -297,7 +358,18 @@ class Transaction:
         result = str(self.end.get("result")) if self.end else ""
         return result in SETTLED or result.startswith(_SETTLED_PREFIX)
 
-    def done(self, step: str) -> bool:
+    @property
+    def kind(self) -> Kind:
+        """What the transaction does (records without a kind are applies)."""
+        return Kind.ROLLBACK if self.begin.get("kind") == Kind.ROLLBACK else Kind.APPLY
+
+    @property
+    def dependents(self) -> list[Json]:
+        """The tied containers it re-created to follow the change (journaled before each was
+        touched), in order."""
+        return [s["dependent"] for s in self.steps if s.get("step") == Step.DEPENDENT and s.get("dependent")]
+
+    def done(self, step: Step) -> bool:
         """True when the journal says ``step`` completed."""
         return any(s.get("step") == step for s in self.steps)
 

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediate.errors import ContainerNotFound
-from remediate.executor.journal import Journal, Transaction
+from remediate.executor.journal import End, Journal, Transaction
 from remediate.host.connection import Connection
 
 #: Results of an apply transaction whose new container was kept.
-KEPT = ("recreated", "recovered: kept the verified new container")
+KEPT = (End.RECREATED, End.RECOVERED_KEPT)
 
 
 def needed_elsewhere(transactions: Sequence[Transaction], tx: str,

@@ -1,104 +1,57 @@
-"""Swapping one container for another under its name, and the undo log that reverses it.
+"""Swapping one container for another under its name (each step journaled through ``mark``).
 
-Shared by :mod:`remediate.executor.apply` (apply) and :mod:`remediate.executor.restore` (rollback, recover).
+Shared by :mod:`remediate.executor.apply` (apply) and :mod:`remediate.executor.restore` (rollback).
+Nothing here undoes itself: the journal records are the undo log (:mod:`remediate.executor.undo`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from remediate.core.planner import BACKUP_MARK
 from remediate.core.spec import ContainerSpec, create_body
-from remediate.errors import RemediateError
+from remediate.executor.journal import Step
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
 
 
-def stamp() -> str:
-    """A UTC time stamp for backup names (sorts by time)."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
-
-
-class Txn:
-    """Undo steps recorded as the apply advances, and clean-ups kept for success.
-
-    ``undo`` steps run newest first on failure; ``late`` steps (restarting dependents) run after
-    them, once the container they depend on is back.
-    """
-
-    def __init__(self) -> None:
-        self._undo: list[tuple[str, Callable[[], None]]] = []
-        self._late: list[tuple[str, Callable[[], None]]] = []
-        self._success: list[Callable[[], None]] = []
-
-    def undo(self, description: str, step: Callable[[], None], *, late: bool = False) -> None:
-        (self._late if late else self._undo).append((description, step))
-
-    def on_success(self, step: Callable[[], None]) -> None:
-        self._success.append(step)
-
-    def commit(self) -> None:
-        for step in self._success:
-            step()
-
-    def rollback(self) -> list[str]:
-        """Run every undo step; return the manual commands of those that failed."""
-        failed = []
-        for description, step in [*reversed(self._undo), *self._late]:
-            try:
-                step()
-            except RemediateError as exc:
-                failed.append(f"{description}    # failed: {exc.message}")
-        return failed
-
-
-def create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], txn: Txn,
+def create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str],
            platform: str | None = None) -> str:
-    """Create a container from ``spec`` under ``name`` (removed again on undo); returns its id."""
+    """Create a container from ``spec`` under ``name``, on all its networks; returns its id."""
     body, extra_networks = create_body(spec, volumes=volumes)
     new_id = conn.create(body, name, platform)
-    txn.undo(f"docker rm -f {new_id[:12]}", lambda: conn.remove(new_id, missing_ok=True))
     for network, endpoint in extra_networks.items():
         conn.connect_network(new_id, network, endpoint)
     return new_id
 
 
-def swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked: str, txn: Txn,
-         *, late: bool = False, mark: Callable[[str], None] = lambda _step: None,
-         was_running: bool | None = None) -> None:
+def swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked: str,
+         *, mark: Callable[[Step], None] = lambda _step: None, was_running: bool | None = None) -> None:
     """Put ``new_id`` in place of the container ``old`` under ``name``; ``old`` is parked stopped.
 
-    ``was_running`` (default: as ``old`` shows) says whether the new one starts and the old one
-    restarts on undo.
+    ``was_running`` (default: as ``old`` shows) says whether the new one starts.
 
-    Order matters: the old one stops before it gives up its name, and the undo removes the new
-    one before the old one takes its name back, then restarts it.
+    Order matters: the old one stops before it gives up its name, and is made inert (restart
+    policy ``no``, given back by the undo) before it is parked.
     """
     old_id = str(old["Id"])
     if was_running is None:
         was_running = bool((old.get("State") or {}).get("Running"))
     policy = (old.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
-    if was_running:
-        txn.undo(f"docker start {name}", lambda: conn.start(old_id), late=late)
     conn.stop(old_id, timeout=stop_timeout(old))
-    mark("stopped")
+    mark(Step.STOPPED)
     if policy.get("Name") not in ("", "no"):
         # A parked container must stay down, even when the daemon restarts.
-        txn.undo(f"docker update --restart {policy.get('Name')} {name}",
-                 lambda: conn.set_restart_policy(old_id, policy))
         conn.set_restart_policy(old_id, {"Name": "no"})
-    txn.undo(f"docker rename {parked} {name}", lambda: conn.rename(old_id, name))
     conn.rename(old_id, parked)
-    mark("parked")
+    mark(Step.PARKED)
     conn.rename(new_id, name)
-    txn.undo(f"docker rm -f {new_id[:12]}", lambda: conn.remove(new_id, missing_ok=True))
-    mark("swapped")
+    mark(Step.SWAPPED)
     if was_running:
         conn.start(new_id)
-        mark("started")
+        mark(Step.STARTED)
 
 
 def stop_timeout(inspect: dict[str, Any]) -> int:

@@ -16,7 +16,8 @@ from typing import Any
 
 from remediate.core.planner import BACKUP_MARK, NEW_MARK, is_remediate_copy
 from remediate.core.spec import anonymous_volumes, spec_from_inspect
-from remediate.executor.swap import Txn, create, stamp, stop_timeout, swap
+from remediate.executor.journal import Step, stamp
+from remediate.executor.swap import create, stop_timeout, swap
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -77,15 +78,15 @@ def record(inspect: Mapping[str, Any]) -> Json:
 
 
 def follow(conn: Connection, tied: Sequence[Mapping[str, Any]], *, old_id: str, name: str, parked: str,
-           new_id: str, txn: Txn, mark: Callable[..., None]) -> None:
+           new_id: str, mark: Callable[..., None]) -> None:
     """Recreate the containers tied to ``old_id``, just parked as ``parked``, so they link to /
     join ``new_id``, now running under ``name``.
 
     ``tied`` are their inspects from before the change: a PID joiner died when its namespace's
     owner stopped, but it ran before and its replacement must run. ``--volumes-from`` ties need
-    nothing (the volumes are handed over by name). Each is journaled (``mark("dependent")``)
-    before it is touched, so ``recover`` can put it back; its old copy is removed once the whole
-    change succeeded (it is no backup of a change).
+    nothing (the volumes are handed over by name). Each is journaled (``mark(Step.DEPENDENT)``)
+    before it is touched, so the undo can put it back; its old copy is removed once the whole
+    change is kept (:func:`drop_replaced`: it is no backup of a change).
     """
     for before in tied:
         dep_name, dep_id = _name(before), str(before["Id"])
@@ -104,13 +105,21 @@ def follow(conn: Connection, tied: Sequence[Mapping[str, Any]], *, old_id: str, 
             host_config["Links"] = [_relink(link, parked, name) for link in host_config.get("Links") or []]
         dep_parked = f"{dep_name}{BACKUP_MARK}{stamp()}"
         was_running = bool((before.get("State") or {}).get("Running"))
-        mark("dependent", dependent={
+        mark(Step.DEPENDENT, dependent={
             "name": dep_name, "old_id": dep_id, "temp": f"{dep_name}{NEW_MARK}", "backup": dep_parked,
             "was_running": was_running, "restart_policy": host.get("RestartPolicy")})
         replacement = create(conn, spec.replace(host_config=host_config), f"{dep_name}{NEW_MARK}",
-                             anonymous_volumes(dep), txn)
-        swap(conn, dep, replacement, dep_name, dep_parked, txn, late=True, was_running=was_running)
-        txn.on_success(lambda old=dep_id: conn.remove(old, missing_ok=True))  # type: ignore[misc]
+                             anonymous_volumes(dep))
+        swap(conn, dep, replacement, dep_name, dep_parked, was_running=was_running)
+
+
+def drop_replaced(conn: Connection, dependents: Sequence[Mapping[str, Any]]) -> None:
+    """Remove the old copies of the tied containers that followed a change that is kept
+    (``dependents``: their journal entries); one still under its own name was never replaced."""
+    for dep in dependents:
+        old = conn.find_container(str(dep["old_id"]))
+        if old is not None and _name(old) != dep["name"]:
+            conn.remove(str(old["Id"]), missing_ok=True)
 
 
 def rejoin(conn: Connection, target: str, tied: Sequence[Mapping[str, Any]], steps: list[str] | None = None) -> None:

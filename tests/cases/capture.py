@@ -91,14 +91,13 @@ def _recreated(source: str) -> Callable[[Any, str], str]:
     """A copy of ``source`` made the way remediate recreates (create body, volumes by name)."""
     def make(api: Any, name: str) -> str:
         from remediate.core.spec import anonymous_volumes, spec_from_inspect
-        from remediate.executor.swap import Txn as _Txn
         from remediate.executor.swap import create
         from remediate.host.connection import Connection
 
         old = api.inspect_container(f"{PREFIX}{source}")
         spec = spec_from_inspect(old, api.inspect_image(old["Image"]))
         with Connection("local") as conn:
-            return create(conn, spec.replace(name=name), name, anonymous_volumes(old), _Txn())
+            return create(conn, spec.replace(name=name), name, anonymous_volumes(old))
     return make
 
 

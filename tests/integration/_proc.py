@@ -117,8 +117,8 @@ class Background:
 
     def __post_init__(self) -> None:
         # A pause is injected by a test-only entry point (the library has just a journal hook).
-        command = [sys.executable, "-m", "tests.integration.pausing_remediate"] if "REMEDIATE_PAUSE_AT" in self.env \
-            else [REMEDIATE]
+        injected = "REMEDIATE_PAUSE_AT" in self.env or "REMEDIATE_FAIL_AT" in self.env
+        command = [sys.executable, "-m", "tests.integration.pausing_remediate"] if injected else [REMEDIATE]
         self.proc = subprocess.Popen([*command, *self.args], env=dict(self.env), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                                      start_new_session=True)
@@ -176,8 +176,8 @@ class Background:
 
 def start(args: Sequence[str], state_dir: str, **extra_env: str) -> Background:
     """Start `remediate ARGS` in the background; with ``REMEDIATE_PAUSE_AT=<step>`` (and
-    optionally ``REMEDIATE_RESUME_FILE``) it pauses after that journal step (see
-    :mod:`tests.integration.pausing_remediate`)."""
+    optionally ``REMEDIATE_RESUME_FILE``) it pauses after that journal step, with
+    ``REMEDIATE_FAIL_AT=<step>`` it fails there (see :mod:`tests.integration.pausing_remediate`)."""
     return Background(list(args), remediate_env(state_dir, **extra_env))
 
 

@@ -1,10 +1,13 @@
-"""`remediate` with a pause after one journal step: the crash tests' fault injection, kept out of
-the library (it only has the ``on_record`` hook of :class:`remediate.executor.journal.Journal`).
+"""`remediate` with a pause (or a failure) after one journal step: the crash tests' fault
+injection, kept out of the library (it only has the ``on_record`` hook of
+:class:`remediate.executor.journal.Journal`).
 
 ``python -m tests.integration.pausing_remediate ARGS...`` runs ``remediate ARGS...``; right after
 the journal records step ``$REMEDIATE_PAUSE_AT`` it prints ``remediate: paused at <step>`` on
 stderr and waits: until the file ``$REMEDIATE_RESUME_FILE`` exists (then it carries on, e.g. into
-an engine the test killed meanwhile), else for an hour (the test kills it).
+an engine the test killed meanwhile), else for an hour (the test kills it). Right after it
+records step ``$REMEDIATE_FAIL_AT``, that step fails (an ``ApplyError``), as a failing engine
+call there would: the apply undoes it in the process.
 """
 
 from __future__ import annotations
@@ -16,12 +19,18 @@ import time
 from typing import Any
 
 from remediate.cli.main import main
+from remediate.errors import ApplyError
 from remediate.executor import journal
 
 _paused = threading.Event()  # pause once: a resumed run carries on to its end
+_failed = threading.Event()  # fail once: the undo that follows runs as it would
 
 
 def _pause(record: dict[str, Any]) -> None:
+    fail = os.environ.get("REMEDIATE_FAIL_AT")
+    if fail and not _failed.is_set() and record.get("op") == "step" and record.get("step") == fail:
+        _failed.set()
+        raise ApplyError(f"injected failure after step {fail}")
     step = os.environ.get("REMEDIATE_PAUSE_AT")
     if _paused.is_set() or record.get("op") != "step" or record.get("step") != step:
         return

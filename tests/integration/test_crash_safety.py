@@ -175,13 +175,18 @@ def test_kill_after_start_without_a_previous_file_removes_the_written_file(vllm:
     _assert_original_back(docker_client, vllm, None)
 
 
-def _start_never_ready(vllm: Vllm, tmp_path: Path) -> Background:
-    """Start fix-vllm-404 with a copy that also makes the new container slow to start; return once
-    its verify phase has begun (it keeps polling and cannot succeed)."""
+def _never_ready(tmp_path: Path) -> Path:
+    """A copy of fix-vllm-404 that also makes the new container slow to start (its verify cannot pass)."""
     slow = tmp_path / "slow-vllm.yml"
     slow.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: slow-vllm").replace(
         "changes:\n", "changes:\n  - env: {FAKE_VLLM_STARTUP_DELAY: '3600'}\n", 1))
-    proc = vllm.start_apply(None, "--timeout", "600", playbook=str(slow))
+    return slow
+
+
+def _start_never_ready(vllm: Vllm, tmp_path: Path) -> Background:
+    """Start fix-vllm-404 with a copy that also makes the new container slow to start; return once
+    its verify phase has begun (it keeps polling and cannot succeed)."""
+    proc = vllm.start_apply(None, "--timeout", "600", playbook=str(_never_ready(tmp_path)))
     proc.wait_for("verify", stream="stdout")
     return proc
 
@@ -304,6 +309,61 @@ def _assert_original_back_with(client: Any, vllm: Vllm, sidecar: dict[str, Any])
     assert now["Id"] == sidecar["Id"] and now["State"]["Running"]
     assert now["HostConfig"]["NetworkMode"] == f"container:{vllm.original['Id']}"
     assert now["HostConfig"]["RestartPolicy"] == sidecar["HostConfig"]["RestartPolicy"]
+
+# --------------------------------------------------------------------------- one undo path
+
+def _end_state(client: Any, vllm: Vllm, sidecar: str) -> dict[str, Any]:
+    """What an undone apply leaves: the containers named like X (each one's id, config, host
+    config, running state), whether the sidecar really shares X's network namespace (from
+    /proc), and the template file."""
+    def netns(name: str) -> str:
+        return os.readlink(f"/proc/{_inspect(client, name)['State']['Pid']}/ns/net")
+
+    state: dict[str, Any] = {"names": names_with_prefix(client, vllm.name),
+                             "file": vllm.template.read_bytes() if vllm.template.exists() else None,
+                             "joined": netns(sidecar) == netns(vllm.name)}
+    for name in (vllm.name, sidecar):
+        now = _inspect(client, name)
+        state[name] = (now["Id"], now["Config"], now["HostConfig"], now["State"]["Running"])
+    return state
+
+
+@pytest.mark.parametrize("point", ["files", "stopped", "swapped", "dependent", "verify"])
+def test_a_failure_in_process_and_a_kill_then_recover_end_the_same(point: str, vllm: Vllm, docker_client: Any,
+                                                                     tmp_path: Path) -> None:
+    """One undo path: an apply that fails at a step (its verify, or an engine call right after
+    the step is journaled) and an apply killed at that step, then `recover`, end in the same
+    state: X's original back with its tied sidecar and its file."""
+    vllm.template.parent.mkdir(parents=True)
+    vllm.template.write_text(OLD_CONTENT)
+    sidecar = _sidecar(docker_client, vllm)["Name"].lstrip("/")
+    before = _end_state(docker_client, vllm, sidecar)
+
+    if point == "verify":  # it never gets ready: the verify fails by itself
+        failing = vllm.start_apply(None, "--timeout", "5", playbook=str(_never_ready(tmp_path)))
+    else:
+        failing = start(vllm.apply_args("--yes"), vllm.state_dir, REMEDIATE_FAIL_AT=point)
+        vllm.procs.append(failing)
+    code = failing.wait()
+    in_process = _end_state(docker_client, vllm, sidecar)
+
+    assert code == 1, "".join(failing.stdout + failing.stderr)
+    assert "restored: the original container" in "".join(failing.stdout), failing.stdout
+    if point == "verify":
+        killed = _start_never_ready(vllm, tmp_path)
+    else:
+        killed = vllm.start_apply(point)
+        killed.wait_for(f"remediate: paused at {point}")
+    killed.kill()
+    result = run(["recover"], vllm.state_dir)
+    recovered = _end_state(docker_client, vllm, sidecar)
+
+    assert result.code == 0, result.output
+    assert f"{vllm.name}: restored the original" in result.stdout
+    assert in_process == recovered == before
+    rows = json.loads(run(["history", "--format", "json"], vllm.state_dir).stdout)
+    assert [r["result"] for r in rows] == ["recovered: restored the original", "rolled back"]
+
 
 def _joiners(client: Any, x: Vllm) -> dict[str, str]:
     """Three containers joining X's namespaces: IPC, PID, network (SIGKILL stops them at once)."""
@@ -556,6 +616,33 @@ def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vll
     assert _inspect(docker_client, replaced)["Id"] == new_id
     assert "recovered: restored the original" in run(["history"], vllm.state_dir).stdout
 
+
+
+@pytest.mark.parametrize("step", ["files", "swapped", "started"])
+def test_a_rollback_failing_in_process_keeps_the_backup_as_recover_does(step: str, vllm: Vllm,
+                                                                         docker_client: Any) -> None:
+    """The undo of a failed rollback is recover's: the backup it was putting back is parked
+    again, never removed; the applied container runs again, with its file."""
+    assert run(vllm.apply_args("--yes"), vllm.state_dir).code == 0
+    new_id = _inspect(docker_client, vllm.name)["Id"]
+    [backup] = _backups(docker_client, vllm.name)
+    proc = start(["rollback", vllm.name], vllm.state_dir, REMEDIATE_FAIL_AT=step)
+    vllm.procs.append(proc)
+
+    code = proc.wait()
+
+    output = "".join(proc.stdout + proc.stderr)
+    assert code == 1 and "Traceback" not in output, output
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, backup}
+    now = _inspect(docker_client, vllm.name)
+    assert now["Id"] == new_id and now["State"]["Running"]
+    assert now["HostConfig"]["RestartPolicy"] == vllm.original["HostConfig"]["RestartPolicy"]
+    parked = _inspect(docker_client, backup)
+    assert parked["Id"] == vllm.original["Id"] and not parked["State"]["Running"]
+    assert parked["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+    rows = json.loads(run(["history", "--format", "json"], vllm.state_dir).stdout)
+    assert [(r["kind"], r["result"]) for r in rows] == [("rollback", "rolled back"), ("apply", "recreated")]
 
 
 # --------------------------------------------------------------------------- interrupts

@@ -40,7 +40,6 @@ from remediate.core.fields import CONFIG, Field, Remark, api_tuple, host_field, 
 from remediate.core.planner import Observed, plan
 from remediate.core.runview import run_view
 from remediate.core.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
-from remediate.executor.swap import Txn as _Txn
 from remediate.executor.swap import create
 from remediate.host.connection import Connection
 from tests.lab.defaults_image import BUSYBOX, DEFAULTS_DOCKERFILE
@@ -448,8 +447,7 @@ class Lab:
             result.spec1 = spec1 = spec_from_inspect(original, image)
             copy_name = f"{case.name}-copy"
             with Connection(self.engine.docker_url) as conn:
-                copy_id = create(conn, spec1.replace(name=copy_name), copy_name,
-                                  anonymous_volumes(original), _Txn())
+                copy_id = create(conn, spec1.replace(name=copy_name), copy_name, anonymous_volumes(original))
             if case.start:
                 self.api.start(copy_id)
                 _wait_running(self.api, copy_id)

@@ -7,7 +7,16 @@ import json
 
 import pytest
 
-from remediate.executor.journal import Transaction, _transactions, check_record, parse
+from remediate.executor.journal import (
+    End,
+    Kind,
+    Step,
+    Transaction,
+    _transactions,
+    check_record,
+    parse,
+)
+from remediate.executor.restore import Outcome
 
 BEGIN = {"v": 1, "tx": "t1", "op": "begin", "container": "vllm", "old_id": "abc", "temp": "vllm-remediate-new",
          "backup": "vllm-remediate-backup-1", "was_running": True, "restart_policy": {"Name": "always"},
@@ -92,3 +101,30 @@ def test_only_a_clean_end_settles_a_transaction(result: str | None, settled: boo
         tx.add({**END, "result": result})
 
     assert tx.settled is settled
+
+
+def test_the_typed_words_are_those_journals_and_json_hold() -> None:
+    """Journals written before the enums read the same, and new ones are byte-identical."""
+    assert [str(s) for s in Step] == ["files", "created", "stopped", "parked", "swapped", "started", "dependent",
+                                      "verified"]
+    assert [str(e) for e in End] == ["recreated", "rolled back", "rollback failed", "restored",
+                                     "recovered: kept the verified new container", "recovered: restored the original",
+                                     "recover failed"]
+    assert [str(k) for k in Kind] == ["apply", "rollback"]
+    assert [str(o) for o in Outcome] == ["kept the verified new container", "restored the original",
+                                         "restored the time-boxed change", "manual action needed"]
+    assert json.dumps({"step": Step.VERIFIED, "result": End.ROLLED_BACK}) == '{"step": "verified", "result": "rolled back"}'
+    # recover's end names what it did
+    assert End.RECOVERED_KEPT == f"recovered: {Outcome.KEPT}" and End.RECOVERED_RESTORED == f"recovered: {Outcome.RESTORED}"
+
+
+def test_a_transaction_read_back_tells_its_kind_and_dependents_in_order() -> None:
+    dep = {"name": "side", "old_id": "s1", "temp": "side-remediate-new", "restart_policy": None}
+    tx = Transaction(begin=BEGIN)
+    for record in (STEP, {**STEP, "step": "dependent", "dependent": dep},
+                   {**STEP, "step": "dependent", "dependent": {**dep, "name": "other"}}):
+        tx.add(record)
+
+    assert tx.kind is Kind.APPLY and Transaction(begin={**BEGIN, "kind": "rollback"}).kind is Kind.ROLLBACK
+    assert [d["name"] for d in tx.dependents] == ["side", "other"]
+    assert tx.done(Step.CREATED) and not tx.done(Step.VERIFIED)

@@ -1,0 +1,244 @@
+"""Undo one transaction from its journal records: the one path that puts back what the engine
+showed before an apply or a rollback of one container.
+
+An apply or a rollback that fails in the process undoes its transaction from the records it has
+just written (:meth:`remediate.executor.journal.Journal.written`); ``recover`` from the records
+it reads back. Either way the same steps run in the same order, each checking what the engine
+shows first, so a half-done undo is finished, not repeated. The order, and why:
+
+1. the tied containers the change re-created (``dependent`` steps, newest first): their copies
+   go, their originals get their names and restart policies back (before the container they
+   are tied to: a copy joins the new one);
+2. the other container of the transaction: the new one of an apply is removed; the backup a
+   rollback was putting back is parked again (stopped, restart policy ``no``, its backup name),
+   never removed;
+3. the original gets its name and restart policy back;
+4. the files, before the start: the original may mount them (a missing bind source would be
+   created as a directory by the engine); not those another container of the same apply keeps
+   on the new version (:mod:`remediate.executor.sharing`);
+5. the original starts if it ran, then the tied containers that ran (after the one they depend on);
+6. every container joining its namespaces is started or restarted to join it again
+   (:func:`remediate.executor.ties.rejoin`);
+7. a rollback's backup, parked again, goes out of compose's sight again
+   (:mod:`remediate.executor.compose_backup`).
+
+The first step that fails stops the undo (the later ones build on it): :class:`Undone` names it
+and those left as manual steps, and the transaction stays open for ``remediate recover``.
+
+A change that is kept is settled by :func:`keep`, the same for apply, rollback and ``recover``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from remediate.errors import HostFileError, RemediateError
+from remediate.executor import compose_backup, sharing, ties
+from remediate.executor.journal import Journal, Kind, Transaction
+from remediate.executor.swap import stop_timeout
+from remediate.host.connection import Connection
+
+Json = dict[str, Any]
+
+#: The last manual step after an undo that failed in the process: the journal still has the
+#: whole transaction.
+RECOVER_STEP = "remediate recover    # once the engine answers again: finishes this from the journal"
+
+
+@dataclass(frozen=True)
+class Undone:
+    """What undoing one transaction did."""
+
+    #: What was done, as commands (none: the engine showed everything undone already).
+    done: tuple[str, ...]
+    #: Why the undo stopped; None when it finished.
+    error: RemediateError | None = None
+    #: When it stopped: the step that failed (``# failed: why``) and those left, as commands.
+    manual_steps: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when everything is back as it was before the transaction."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One step of an undo: what it does as commands (for the manual steps), and doing it
+    (appending what it did to the list it is given)."""
+
+    commands: tuple[str, ...]
+    run: Callable[[list[str]], None]
+    #: Said for the step when it fails and has no commands of its own.
+    what: str = ""
+
+
+def undo(conn: Connection, journal: Journal, tx: Transaction) -> Undone:
+    """Put back what the engine showed before transaction ``tx`` (an apply or a rollback of one
+    container), from its journal records; see the module docstring for the steps.
+
+    Args:
+        conn: the host.
+        journal: the host's journal (asked which files another container of the apply keeps).
+        tx: the transaction, as written (in the process) or read back (``recover``).
+
+    Returns:
+        What was done; when a step failed, why and the manual steps left (nothing is raised).
+    """
+    done: list[str] = []
+    steps = _steps(conn, journal, tx)
+    for index, step in enumerate(steps):
+        try:
+            step.run(done)
+        except RemediateError as exc:
+            first, *rest = step.commands or (step.what,)
+            left = [c for later in steps[index + 1:] for c in later.commands]
+            return Undone(tuple(done), exc, (f"{first}    # failed: {exc.message}", *rest, *left))
+    return Undone(tuple(done))
+
+
+def keep(conn: Connection, tx: Transaction) -> None:
+    """Settle a change that is kept (it verified): the old copies of the tied containers that
+    followed it go (they are no backups of a change), and its backup goes out of compose's sight
+    (a compose service's backup must not count as its container)."""
+    ties.drop_replaced(conn, tx.dependents)
+    if tx.begin.get("backup"):
+        compose_backup.disarm(conn, str(tx.begin["backup"]))
+
+
+def restore_files(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Put files back from the copies saved in the journal directory (``saved``; none: the file
+    did not exist, it is removed)."""
+    for entry in entries:
+        if entry.get("saved"):
+            saved = conn.read_path(str(entry["saved"]))
+            if not saved.exists or saved.content is None:
+                raise HostFileError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing",
+                                    host=conn.label, path=str(entry["saved"]))
+            conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644))
+        else:
+            conn.remove_file(str(entry["path"]))
+
+
+def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
+    name, old_id = str(tx.begin["container"]), str(tx.begin["old_id"])
+    temp, other = str(tx.begin.get("temp") or ""), str(tx.value("new_id") or "")[:12]
+    dependents = tx.dependents
+    steps = [_Step((f"docker rm -f {dep['temp']}", *_give_back_commands(dep)),
+                   functools.partial(_put_back_dependent, conn, dep)) for dep in reversed(dependents)]
+    if tx.kind is Kind.ROLLBACK:
+        ref = other or temp
+        steps.append(_Step((f"docker stop {ref}", f"docker update --restart no {ref}", f"docker rename {ref} {temp}"),
+                           functools.partial(_put_away_other, conn, tx)))
+    else:
+        steps.append(_Step((f"docker rm -f {other or temp}",), functools.partial(_put_away_other, conn, tx)))
+    steps.append(_Step(_give_back_commands({"name": name, "old_id": old_id,
+                                            "restart_policy": tx.begin.get("restart_policy")}),
+                       functools.partial(_give_back, conn, old_id, name, tx.begin.get("restart_policy"))))
+    files = [f for f in tx.begin.get("files") or [] if isinstance(f, Mapping)]
+    if files:
+        steps.append(_Step(tuple(f"restore {f['path']} from {f['saved']}" if f.get("saved") else f"rm {f['path']}"
+                                 for f in files), functools.partial(_put_back_files, conn, journal, tx, files)))
+    if tx.begin.get("was_running"):
+        steps.append(_Step((f"docker start {name}",), functools.partial(_start_if_stopped, conn, old_id, name)))
+    for dep in dependents:  # after the container they depend on
+        if dep.get("was_running"):
+            steps.append(_Step((f"docker start {dep['name']}",),
+                               functools.partial(_start_if_stopped, conn, str(dep["old_id"]), str(dep["name"]))))
+    joiners = sorted({str(e.get("name")) for e in [*(tx.begin.get("tied") or []), *dependents] if isinstance(e, Mapping)})
+    steps.append(_Step((f"docker restart {' '.join(joiners)}",) if joiners else (),
+                       functools.partial(_rejoin_all, conn, old_id, tx),
+                       what=f"docker restart <the containers joining {name}>"))
+    if tx.kind is Kind.ROLLBACK:
+        steps.append(_Step((), functools.partial(_disarm, conn, temp),
+                           what=f"remediate recover    # takes {temp} out of compose's sight again"))
+    return steps
+
+
+def _put_away_other(conn: Connection, tx: Transaction, done: list[str]) -> None:
+    """The other container of ``tx``: the new one of an apply is removed; the backup a rollback
+    was putting back is parked again."""
+    old_id, temp = str(tx.begin["old_id"]), str(tx.begin.get("temp") or "")
+    seen = {old_id}
+    for ref in (str(tx.value("new_id") or ""), temp):
+        other = conn.find_container(ref) if ref else None
+        if other is None or str(other["Id"]) in seen:
+            continue
+        seen.add(str(other["Id"]))
+        if tx.kind is Kind.ROLLBACK:
+            _repark(conn, other, temp, done)
+        else:
+            done.append(f"docker rm -f {ref}")
+            conn.remove(ref, missing_ok=True)
+
+
+def _put_back_dependent(conn: Connection, dep: Mapping[str, Any], done: list[str]) -> None:
+    """Remove the re-created copy of a tied container and give its original back its name and
+    restart policy (it is started once the container it depends on runs again)."""
+    name, old_id = str(dep["name"]), str(dep["old_id"])
+    for ref in (str(dep["temp"]), name):
+        other = conn.find_container(ref)
+        if other is not None and str(other["Id"]) != old_id:
+            done.append(f"docker rm -f {ref}")
+            conn.remove(str(other["Id"]), missing_ok=True)
+    _give_back(conn, old_id, name, dep.get("restart_policy"), done)
+
+
+def _give_back_commands(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    policy = entry.get("restart_policy") or {}
+    rename = f"docker rename {str(entry['old_id'])[:12]} {entry['name']}"
+    if policy.get("Name") in (None, "", "no"):
+        return (rename,)
+    return rename, f"docker update --restart {policy['Name']} {entry['name']}"
+
+
+def _give_back(conn: Connection, ident: str, name: str, policy: Json | None, done: list[str]) -> None:
+    """Give an original container its name and restart policy back."""
+    old = conn.inspect_container(ident)
+    if str(old.get("Name", "")).lstrip("/") != name:
+        done.append(f"docker rename {ident[:12]} {name}")
+        conn.rename(ident, name)
+    if (policy or {}).get("Name") not in (None, "", "no") and (old.get("HostConfig") or {}).get("RestartPolicy") != policy:
+        conn.set_restart_policy(ident, policy or {})
+
+
+def _put_back_files(conn: Connection, journal: Journal, tx: Transaction, files: list[Mapping[str, Any]],
+                    _done: list[str]) -> None:
+    keep = sharing.kept_paths(conn, journal, tx.id)
+    restore_files(conn, [f for f in files if f.get("path") not in keep])
+
+
+def _start_if_stopped(conn: Connection, ident: str, name: str, done: list[str]) -> None:
+    if not (conn.inspect_container(ident).get("State") or {}).get("Running"):
+        done.append(f"docker start {name}")
+        conn.start(ident)
+
+
+def _rejoin_all(conn: Connection, old_id: str, tx: Transaction, done: list[str]) -> None:
+    """Bring every container joining the namespaces of the container put back along with it:
+    those journaled before the change (their running state then), and any the engine shows
+    joined to it (a sidecar still running in the namespace of its earlier run)."""
+    target = conn.inspect_container(old_id)
+    journaled = [e for e in tx.begin.get("tied") or [] if isinstance(e, dict) and e.get("id")]
+    journaled += [{"name": d["name"], "id": d["old_id"], "was_running": d.get("was_running")} for d in tx.dependents]
+    ties.rejoin(conn, old_id, [*journaled, *(ties.record(t) for t in ties.tied_to(conn, target))], done)
+
+
+def _repark(conn: Connection, inspect: Json, parked: str, done: list[str]) -> None:
+    """Make a backup a backup again: stopped, restart policy ``no``, under its backup name."""
+    ident = str(inspect["Id"])
+    if ((inspect.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
+        conn.set_restart_policy(ident, {"Name": "no"})
+    if (inspect.get("State") or {}).get("Running"):
+        done.append(f"docker stop {ident[:12]}")
+        conn.stop(ident, timeout=stop_timeout(inspect))
+    if str(inspect.get("Name", "")).lstrip("/") != parked:
+        done.append(f"docker rename {ident[:12]} {parked}")
+        conn.rename(ident, parked)
+
+
+def _disarm(conn: Connection, backup: str, _done: list[str]) -> None:
+    compose_backup.disarm(conn, backup)
