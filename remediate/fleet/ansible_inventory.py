@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from remediate.core import limits
 from remediate.core.redaction import redact_text
 from remediate.errors import InventoryError
-from remediate.fleet.inventory import LOCALHOST, Host, Inventory
+from remediate.fleet.inventory import LOCALHOST, Host, Inventory, ancestors
 from remediate.fleet.inventory_files import ALL, UNGROUPED, ConnectionVars
 from remediate.fleet.inventory_sources import inventory_timeout, is_host_list, read_inventory_text
 
@@ -159,7 +159,7 @@ class AnsibleInventory(Inventory):
         for group, hosts in own.items():
             for host in hosts:
                 direct[host].append(group)
-        hosts_made = [_host(name, frozenset(_ancestors(direct[name], parents) | {ALL}), hostvars.get(name, {}), what)
+        hosts_made = [_host(name, frozenset(ancestors(direct[name], parents) | {ALL}), hostvars.get(name, {}), what)
                       for name in names]
         members = {group: _members(group, children, own) for group in children}
         members[ALL] = list(dict.fromkeys([*members[ALL], *names]))
@@ -192,17 +192,6 @@ class AnsibleInventory(Inventory):
                 raise InventoryError(f"{what}: ansible selected {name!r}, which ansible-inventory did not list")
             selected.append(host)
         return selected
-
-
-def _ancestors(groups: list[str], parents: Mapping[str, list[str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(groups)
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.add(name)
-            stack.extend(parents.get(name, []))
-    return seen
 
 
 def _members(group: str, children: Mapping[str, list[str]], own: Mapping[str, list[str]]) -> list[str]:

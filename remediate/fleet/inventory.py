@@ -136,14 +136,15 @@ def _depths(parents: Mapping[str, list[str]]) -> dict[str, int]:
     return depths
 
 
-def _ancestors(groups: Iterable[str], parents: Mapping[str, list[str]]) -> set[str]:
+def ancestors(groups: Iterable[str], parents: Mapping[str, list[str]]) -> set[str]:
+    """``groups`` and every group above them (``parents``: group -> its parent groups)."""
     seen: set[str] = set()
     stack = list(groups)
     while stack:
         name = stack.pop()
         if name not in seen:
             seen.add(name)
-            stack.extend(parents[name])
+            stack.extend(parents.get(name, []))
     return seen
 
 
@@ -160,11 +161,11 @@ def _reconcile(builder: ParsedInventory) -> tuple[dict[str, list[str]], dict[str
             parents[name].append(ALL)
     leaving: set[str] = set()
     for host, direct in builder.host_groups.items():
-        ancestors = _ancestors(direct, parents)
-        if UNGROUPED in ancestors:
-            if ancestors - {ALL, UNGROUPED}:
+        above = ancestors(direct, parents)
+        if UNGROUPED in above:
+            if above - {ALL, UNGROUPED}:
                 leaving.add(host)
-        elif ancestors <= {ALL}:
+        elif above <= {ALL}:
             own[UNGROUPED].append(host)
     own[UNGROUPED] = [host for host in own[UNGROUPED] if host not in leaving]
     return children, own
@@ -202,7 +203,7 @@ def _build(builder: ParsedInventory, files: VarsFiles) -> Inventory:
     base = dict(builder.groups[ALL].vars)
     hosts = []
     for name, host_vars in builder.host_vars.items():
-        groups = frozenset(_ancestors(direct[name], parents) | {ALL})
+        groups = frozenset(ancestors(direct[name], parents) | {ALL})
         ranked = sorted(groups - {ALL}, key=order)
         merged = dict(builder.groups[ALL].vars)
         for group in ranked:

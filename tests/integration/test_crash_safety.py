@@ -582,6 +582,19 @@ def test_lock_held_from_another_machine_is_never_broken(vllm: Vllm, docker_clien
 
 # --------------------------------------------------------------------------- kill a rollback
 
+def _assert_applied_with_backup_parked(docker_client: Any, vllm: Vllm, new_id: str, backup: str) -> None:
+    """As after the apply: the applied container runs with its file, the original is the parked
+    backup (stopped, restart policy no)."""
+    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, backup}
+    now = _inspect(docker_client, vllm.name)
+    assert now["Id"] == new_id and now["State"]["Running"]
+    assert now["HostConfig"]["RestartPolicy"] == vllm.original["HostConfig"]["RestartPolicy"]
+    parked = _inspect(docker_client, backup)
+    assert parked["Id"] == vllm.original["Id"] and not parked["State"]["Running"]
+    assert parked["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+
+
 @pytest.mark.parametrize("step", ["files", "stopped", "parked", "swapped", "started"])
 def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vllm, docker_client: Any) -> None:
     assert run(vllm.apply_args("--yes"), vllm.state_dir).code == 0
@@ -596,14 +609,7 @@ def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vll
 
     assert result.code == 0, result.output
     # Back to before the rollback: the applied container runs, the original is still the backup.
-    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, backup}
-    now = _inspect(docker_client, vllm.name)
-    assert now["Id"] == new_id and now["State"]["Running"]
-    assert now["HostConfig"]["RestartPolicy"] == vllm.original["HostConfig"]["RestartPolicy"]
-    parked = _inspect(docker_client, backup)
-    assert parked["Id"] == vllm.original["Id"] and not parked["State"]["Running"]
-    assert parked["HostConfig"]["RestartPolicy"]["Name"] == "no"
-    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+    _assert_applied_with_backup_parked(docker_client, vllm, new_id, backup)
 
     again = run(["rollback", vllm.name], vllm.state_dir)  # and the rollback can be done after all
 
@@ -633,14 +639,7 @@ def test_a_rollback_failing_in_process_keeps_the_backup_as_recover_does(step: st
 
     output = "".join(proc.stdout + proc.stderr)
     assert code == 1 and "Traceback" not in output, output
-    assert names_with_prefix(docker_client, vllm.name) == {vllm.name, backup}
-    now = _inspect(docker_client, vllm.name)
-    assert now["Id"] == new_id and now["State"]["Running"]
-    assert now["HostConfig"]["RestartPolicy"] == vllm.original["HostConfig"]["RestartPolicy"]
-    parked = _inspect(docker_client, backup)
-    assert parked["Id"] == vllm.original["Id"] and not parked["State"]["Running"]
-    assert parked["HostConfig"]["RestartPolicy"]["Name"] == "no"
-    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+    _assert_applied_with_backup_parked(docker_client, vllm, new_id, backup)
     rows = json.loads(run(["history", "--format", "json"], vllm.state_dir).stdout)
     assert [(r["kind"], r["result"]) for r in rows] == [("rollback", "rolled back"), ("apply", "recreated")]
 
