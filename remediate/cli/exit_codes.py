@@ -39,7 +39,7 @@ def exit_code(outcome: Outcome) -> int:
     for a result (``raise_for_failure``) 1; any other ``RemediateError`` 2 (nothing changed, or
     nothing could be done); click's usage errors their own code (2); an abort or an interrupt 1.
     Results: a rollout 3 when a host's restore failed, 2 when no host could be worked on at all,
-    1 when a host failed or it was interrupted, else 0; a container or host result 3 / 1 / 0;
+    1 when a host failed, it was interrupted or its confirm declined, else 0; a container or host result 3 / 1 / 0;
     a revert of a time-boxed change 3 when it failed; a recovery 3 when it left manual steps.
     """
     from remediate.core.results import Action, ContainerResult, HostResult
@@ -86,6 +86,6 @@ def _of_rollout(result: RolloutResult) -> int:
         return ROLLBACK_FAILED
     if statuses and all(s in ("unreachable", "error") for s in statuses):
         return USAGE
-    if result.failed or result.interrupted:
+    if result.failed or result.interrupted or result.declined:
         return FAILED
     return max((exit_code(r) for r in result.reverts), default=OK)

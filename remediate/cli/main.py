@@ -363,8 +363,8 @@ def _run(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
         if result.interrupted:
             _fail("interrupted, nothing changed", exit_codes.FAILED)
         if result.declined:
-            _fail("aborted, nothing changed", exit_codes.OK)
-        views.print_outcomes(out, result, fmt="text", dry_run=True)  # nothing to change: the plan it showed
+            _fail("aborted, nothing changed", exit_code(result))
+        views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
         sys.exit(exit_code(result))
     return result
 
@@ -373,7 +373,7 @@ def _confirm_prompt(out: Console) -> Callable[[RolloutResult], bool]:
     """The confirm step: show the plan of every host, then ask (Ctrl-C at the question aborts)."""
 
     def confirm(planned: RolloutResult) -> bool:
-        views.print_outcomes(out, planned, fmt="text", dry_run=True)
+        views.print_outcomes(out, planned, fmt="text", dry_run=False)  # not yet applied, not a dry run
         with _prompting():
             return click.confirm("Apply these changes?", default=False)
     return confirm

@@ -356,11 +356,12 @@ def test_confirm_playbook_asks_on_a_terminal(answer: str, names: list[str], temp
     child.expect(r"Apply these changes\? \[y/N\]: ")
     shown = strip_ansi(child.before)
     assert f"{name} (" in shown and "+   --served-model-name mistral" in shown  # the diff came first
+    assert "Dry run" not in shown and shown.count("+   --served-model-name mistral") == 1
     child.sendline(answer)
 
     code, rest = _finish(child)
 
-    assert code == 0, rest
+    assert code == (1 if answer == "n" else 0), rest  # aborting at the prompt is not success
     now = _inspect(docker_client, name)
     if answer == "n":
         assert "aborted, nothing changed" in rest

@@ -61,7 +61,7 @@ def test_confirm_declined_changes_nothing(name: str, tmp_path: Path, docker_clie
     assert result.declined and result.dry_run and result.outcomes[0].status == "planned"
     assert docker_client.api.inspect_container(name)["Id"] == original["Id"]
     assert not (tmp_path / "chat_template.jinja").exists()
-    assert exit_code(result) == 0
+    assert exit_code(result) == 1  # declined is not done
 
 
 def test_confirm_accepted_applies_what_was_shown(name: str, tmp_path: Path, docker_client: Any) -> None:
