@@ -29,6 +29,7 @@ from remediate.cli.exit_codes import exit_code
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from remediate.core.planner import Plan
     from remediate.core.playbook import Playbook
     from remediate.core.results import ContainerResult
     from remediate.executor.hold import Revert
@@ -358,7 +359,8 @@ def _run(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
             max_fail=parse_amount(args.max_fail, len(req.targets), "--max-fail"), timeout=args.timeout,
             keep_backups=args.keep_backups, only=req.containers, ssh=req.ssh,
             parallel=1 if args.step else args.parallel, container_only=args.container_only,
-            progress=progress, decide=_step_prompt(out) if args.step and not args.dry_run else None, cancel=cancel)
+            progress=progress, decide=_step_prompt(out) if args.step and not args.dry_run else None, cancel=cancel,
+            on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step) else None)
     if result.dry_run and not args.dry_run:  # it stopped before applying
         if result.interrupted:
             _fail("interrupted, nothing changed", exit_codes.FAILED)
@@ -367,6 +369,14 @@ def _run(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
         views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
         sys.exit(exit_code(result))
     return result
+
+
+def _plan_printer(out: Console) -> Callable[[Target, Plan], None]:
+    """Without a prompt: each host's plan, printed before it is applied (not after)."""
+
+    def show(_target: Target, plan: Plan) -> None:
+        views.print_plan(out, plan, dry_run=False)
+    return show
 
 
 def _confirm_prompt(out: Console) -> Callable[[RolloutResult], bool]:
@@ -381,7 +391,8 @@ def _confirm_prompt(out: Console) -> Callable[[RolloutResult], bool]:
 
 def _finish(out: Console, args: _ApplyArgs, req: _Request, result: RolloutResult, started: float) -> NoReturn:
     """Print the outcome, the saved plan's and the report's files, hold a time-boxed change; exit."""
-    views.print_outcomes(out, result, fmt=args.fmt, dry_run=args.dry_run)
+    # An apply showed its plans before applying (the prompt, the step questions or _plan_printer).
+    views.print_outcomes(out, result, fmt=args.fmt, dry_run=args.dry_run, plans=args.dry_run)
     if args.out_path:
         out.print(f"Plan saved to {args.out_path}; apply it with: remediate apply --plan {args.out_path}")
     if args.report_path:

@@ -29,7 +29,9 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool) -> None:
+def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool, plans: bool = True) -> None:
+    """The rollout for people (``text``: the plans unless ``plans`` is off, results, a summary of
+    several hosts) or programs (``json``)."""
     if fmt == "json":
         from remediate.fleet.rollout import rollout_json
         from remediate.output.report import plan_json, result_json
@@ -43,14 +45,15 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
         return
     if len(result.outcomes) == 1:
         outcome = result.outcomes[0]
-        if outcome.plan is not None:
+        if outcome.plan is not None and (plans or not outcome.plan.changed):
             print_plan(out, outcome.plan, dry_run=dry_run)
         if outcome.result is not None:
             print_result(out, outcome.result)
         if outcome.error:
             click.echo(f"remediate: {outcome.error}", err=True)
         return
-    print_host_plans(out, result, dry_run=dry_run)
+    if plans:
+        print_host_plans(out, result, dry_run=dry_run)
     for outcome in result.outcomes:
         if outcome.result is not None:
             out.print(f"\n[bold]{outcome.target.name}[/bold]")

@@ -276,6 +276,7 @@ def rollout(
     only: Sequence[str] = (),
     ssh: SshOptions | None = None,
     progress: Progress | None = None,
+    on_plan: Callable[[Target, Plan], None] | None = None,
     decide: Decide | None = None,
     parallel: int = 1,
     cancel: threading.Event | None = None,
@@ -309,6 +310,8 @@ def rollout(
         only: container names to restrict to.
         ssh: SSH options shared by all hosts (a host's key file wins).
         progress: called with ``(host, phase)`` while applying (not while planning first).
+        on_plan: called with each host's plan once it is made and before it is applied (not in a
+            dry run, nor for a host with nothing to change).
         decide: step mode: asked before each container; ``quit`` ends the whole rollout.
         parallel: containers recreated at once on each host (see :func:`remediate.executor.apply.apply`).
         cancel: set it to interrupt: hosts not started are skipped, and each host finishes or
@@ -352,7 +355,7 @@ def rollout(
             if not confirm(preview):
                 return dataclasses.replace(preview, declined=True)
         approved = preview
-    result = run(dry_run=dry_run, progress=progress, decide=decide, approved=approved)
+    result = run(dry_run=dry_run, progress=progress, on_plan=on_plan, decide=decide, approved=approved)
     if hold and not dry_run:
         reverts = hold_then_revert(result, ssh=ssh, timeout=timeout, cancel=run.keywords["cancel"], on_hold=on_hold)
         return dataclasses.replace(result, reverts=reverts)
@@ -362,7 +365,8 @@ def rollout(
 def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mapping[str, Any], dry_run: bool,
              forks: int, serial: int | None, max_fail: int | None, timeout: float, keep_backups: int,
              only: Sequence[str], ssh: SshOptions | None, parallel: int, cancel: threading.Event,
-             container_only: bool, progress: Progress | None = None, decide: Decide | None = None,
+             container_only: bool, progress: Progress | None = None,
+             on_plan: Callable[[Target, Plan], None] | None = None, decide: Decide | None = None,
              approved: RolloutResult | None = None) -> RolloutResult:
     """:func:`rollout` of one kind: a dry run, or an apply (of ``approved`` plans, if given)."""
     resolve_vars(playbook, overrides)  # fail fast on bad -e, before touching any host
@@ -406,7 +410,7 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
         else:
             outcome = _run_host(playbook, target, overrides, claim, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
-                                container_only=container_only,
+                                on_plan=on_plan, container_only=container_only,
                                 decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel,
                                 approved=approved.outcomes[index].plan if approved is not None else None)
         report(target.name, outcome.status)
@@ -430,7 +434,8 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
               claim: Callable[[str, str], str | None], *, dry_run: bool,
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
               report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event,
-              approved: Plan | None, container_only: bool = False) -> HostOutcome:
+              approved: Plan | None, on_plan: Callable[[Target, Plan], None] | None = None,
+              container_only: bool = False) -> HostOutcome:
     started = time.monotonic()
     host_vars = {k: v for k, v in target.vars.items() if k in playbook.vars}
     plan: Plan | None = None
@@ -461,6 +466,8 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
                 if cancel.is_set():
                     return HostOutcome(target, "skipped", plan, None, f"rollout stopped: {INTERRUPTED}",
                                        time.monotonic() - started)
+                if on_plan is not None:
+                    on_plan(target, plan)
                 from remediate.executor.apply import apply_locked
 
                 result = apply_locked(plan, conn, journal, timeout=timeout, keep_backups=keep_backups, decide=decide,
