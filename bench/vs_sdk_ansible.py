@@ -51,6 +51,7 @@ from bench.fleet import (
     timed,
     write_playbook,
 )
+from bench.startup import TARGET_HELP
 
 PHASES = ("dry-run", "apply", "second")
 SDK = str(REPO / "bench" / "sdk_floor.py")
@@ -109,16 +110,30 @@ def _ansible(engine: Engine, bin_: Path, work: Path) -> Callable[[str, Fleet], A
     return command
 
 
+#: remediate's progress phases of one container: these start its recreate, its verification, its end.
+_RECREATE, _VERIFY, _END = ("write files",), ("verify",), ("done", "restore")
+
+
 def _verify_seconds(run: Run) -> float:
-    """Time remediate spent between each container's 'verify' and 'done' progress lines."""
-    total, since = 0.0, None
+    """Seconds of remediate's apply in which some container was verifying and none was being
+    recreated: what verification adds to the wall time (with ``--parallel``, verification that
+    overlaps another container's recreate costs nothing here).
+
+    The progress lines of one host do not name the container, so this counts: recreating =
+    recreates begun - verifications begun, verifying = verifications begun - ends.
+    """
+    total, recreating, verifying, last = 0.0, 0, 0, 0.0
     for at, line in run.lines:
         phase = line.strip()
-        if phase == "verify":
-            since = at
-        elif phase in ("done", "restore") and since is not None:
-            total += at - since
-            since = None
+        if verifying > 0 and recreating <= 0:
+            total += at - last
+        last = at
+        if phase in _RECREATE:
+            recreating += 1
+        elif phase in _VERIFY:
+            recreating, verifying = recreating - 1, verifying + 1
+        elif phase in _END:
+            verifying = max(verifying - 1, 0)
     return total
 
 
@@ -142,7 +157,8 @@ def measure(tool: Tool, fleet: Fleet, n: int) -> Sample:
     return Sample(seconds, verify, recreated, converged)
 
 
-def section(title: str, tools: list[Tool], fleet: Fleet, n: int, repeat: int) -> None:
+def section(title: str, tools: list[Tool], fleet: Fleet, n: int, repeat: int) -> list[tuple[str, float, float]]:
+    """Measure every tool on fresh fleets of ``n``, print the table; issue 12's ratios."""
     samples: dict[str, list[Sample]] = {t.key: [] for t in tools}
     fleet.create(n)  # warm-up, not counted: byte-code cache, page cache, SSH ControlPersist
     for tool in tools:
@@ -154,10 +170,10 @@ def section(title: str, tools: list[Tool], fleet: Fleet, n: int, repeat: int) ->
         for tool in order:
             print(f"  [{title}] repeat {r + 1}/{repeat}: {tool.label} ...", flush=True)
             samples[tool.key].append(measure(tool, fleet, n))
-    report(title, tools, samples, n)
+    return report(title, tools, samples, n)
 
 
-def report(title: str, tools: list[Tool], samples: dict[str, list[Sample]], n: int) -> None:
+def report(title: str, tools: list[Tool], samples: dict[str, list[Sample]], n: int) -> list[tuple[str, float, float]]:
     med = {t.key: {p: median([s.seconds[p] for s in samples[t.key]]) for p in PHASES} for t in tools}
     floor = next(t for t in tools if t.role == "floor")
     ansible = next((t for t in tools if t.role == "ansible"), None)
@@ -178,7 +194,7 @@ def report(title: str, tools: list[Tool], samples: dict[str, list[Sample]], n: i
             verify = median([s.verify for s in ss])
             excl = median([s.seconds["apply"] - s.verify for s in ss])
             m2 = {"dry-run": float("nan"), "apply": excl, "second": float("nan")}
-            rows.append([f"  {t.label}: apply without verify ({fmt_s(verify)} of it)", "", fmt_s(excl), "",
+            rows.append([f"  {t.label}: apply without verify-only time ({fmt_s(verify)})", "", fmt_s(excl), "",
                          ratios(floor, m2).replace("- / ", "").replace(" / -", ""),
                          ratios(ansible, m2).replace("- / ", "").replace(" / -", ""), "", ""])
     print(f"\n### {title}: N={n}, medians of {len(next(iter(samples.values())))} (whole-process wall time)\n")
@@ -186,7 +202,7 @@ def report(title: str, tools: list[Tool], samples: dict[str, list[Sample]], n: i
                  "÷ Ansible (dry/apply/2nd)", "recreated on 2nd run", "converged"], rows))
     rem = next((t for t in tools if t.role == "remediate"), None)
     if rem is None:
-        return
+        return []
     rm, fm = med[rem.key], med[floor.key]
     excl = median([s.seconds["apply"] - s.verify for s in samples[rem.key]])
     checks = [
@@ -204,9 +220,29 @@ def report(title: str, tools: list[Tool], samples: dict[str, list[Sample]], n: i
         am = med[ansible.key]
         checks.insert(1, ("dry-run >= 10x faster than Ansible --check", am["dry-run"] >= 10 * rm["dry-run"],
                           fmt_ratio(am["dry-run"], rm["dry-run"])))
-    print()
+    print("\n  issue 7:")
     for name, ok, value in checks:
         print(f"  target {'MET ' if ok else 'MISS'}  {name}: {value}")
+    print("\n  issue 12 (ratios of the medians above):")
+    targets = issue12_ratios(rm, fm)
+    for name, ratio, limit in targets:
+        print(f"  target {'MET ' if ratio <= limit else 'MISS'}  {name} <= {limit:g}: {ratio:.2f}x")
+    return targets
+
+
+#: Issue 12's targets: (name, numerator, denominator, limit); "remediate" and "floor" are medians
+#: of whole-process wall time in one section (same size, same engine, same run).
+ISSUE12 = (
+    ("apply with verify / floor apply", ("remediate", "apply"), ("floor", "apply"), 1.15),
+    ("dry-run / floor dry-run", ("remediate", "dry-run"), ("floor", "dry-run"), 1.2),
+    ("second run / dry-run", ("remediate", "second"), ("remediate", "dry-run"), 1.0),
+)
+
+
+def issue12_ratios(remediate: dict[str, float], floor: dict[str, float]) -> list[tuple[str, float, float]]:
+    """(name, ratio, limit) of each of issue 12's targets, from one section's medians."""
+    rows = {"remediate": remediate, "floor": floor}
+    return [(name, rows[a][pa] / rows[b][pb], limit) for name, (a, pa), (b, pb), limit in ISSUE12]
 
 
 def _header(args: argparse.Namespace, ansible_note: str) -> None:
@@ -248,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = str(work / "remediate-state")
     playbook = write_playbook(work, f"bench-{tag}-")
     engines_done: list[Fleet] = []
+    summary: list[tuple[str, list[tuple[str, float, float]]]] = []
     with interruptible(), bind_dir(tag) as mount:
         try:
             def local_tools(e: Engine) -> list[Tool]:
@@ -279,15 +316,16 @@ def main(argv: list[str] | None = None) -> int:
                 fleet = Fleet(LOCAL, tag, mount, args.publish)
                 engines_done.append(fleet)
                 for n in sizes:
-                    section("local engine", local_tools(LOCAL), fleet, n, args.repeat)
+                    summary.append((f"local, N={n}", section("local engine", local_tools(LOCAL), fleet, n, args.repeat)))
             if args.remote:
                 with lab(1, "benchv") as hosts:
                     fleet = Fleet(hosts[0], tag, mount, args.publish)
                     engines_done.append(fleet)
                     try:
                         for n in sizes:
-                            section(f"over SSH to lab host {hosts[0].lab.address}", remote_tools(hosts[0]),
-                                    fleet, n, args.repeat)
+                            summary.append((f"over SSH, N={n}", section(
+                                f"over SSH to lab host {hosts[0].lab.address}", remote_tools(hosts[0]),
+                                fleet, n, args.repeat)))
                     finally:
                         with shielded():
                             fleet.remove()
@@ -300,7 +338,26 @@ def main(argv: list[str] | None = None) -> int:
                     if fleet.engine.lab is None:
                         fleet.remove()
                 shutil.rmtree(work, ignore_errors=True)
+    print_summary(summary, help_seconds(args.repeat))
     return 0
+
+
+def help_seconds(repeat: int) -> float:
+    """Median wall time of ``remediate --help`` (after one warm-up run)."""
+    timed([REMEDIATE, "--help"])
+    return median([timed([REMEDIATE, "--help"]).seconds for _ in range(max(repeat, 5))])
+
+
+def print_summary(summary: list[tuple[str, list[tuple[str, float, float]]]], help_s: float) -> None:
+    """Issue 12's targets of the whole run: one row per section, then ``remediate --help``."""
+    if summary:
+        names = [f"{name} (<= {limit:g})" for name, _v, limit in summary[0][1]]
+        rows = [[where, *(f"{v:.2f}x {'MET' if v <= limit else 'MISS'}" for _n, v, limit in ratios)]
+                for where, ratios in summary if ratios]
+        print("\n### issue 12 targets, this run\n")
+        print(table(["section", *names], rows))
+    print(f"\n  target {'MET ' if help_s <= TARGET_HELP else 'MISS'}  remediate --help <= {TARGET_HELP:g} s: "
+          f"{fmt_s(help_s)} (median)")
 
 
 if __name__ == "__main__":

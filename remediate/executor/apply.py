@@ -2,7 +2,8 @@
 
 Under the host's lock, refusing a host whose journal shows an unfinished apply, and journaling
 each step before the next (see :mod:`remediate.executor.journal`), per container that changes (several at
-once with ``parallel``, when no neighbours are tied to them and they share no file):
+once with ``parallel``, when no neighbours are tied to them and they share no file: ``parallel``
+recreates at once, each container's verification overlapping the next recreates):
 
 1. re-inspect; refuse if it drifted since planning (``PlanStaleError``);
 2. write the plan's files (previous content kept for undo);
@@ -39,7 +40,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from remediate.core.planner import (
@@ -79,6 +80,11 @@ Json = dict[str, Any]
 
 Progress = Callable[[str, str], None]
 
+#: With ``parallel`` N, a container starts only when those ``TRAIL * N`` places before it have
+#: finished: verification trails the recreates by at most that many containers.
+TRAIL = 3
+_TICK = 0.25  # how often a scheduler waiting for a slot looks for an interrupt
+
 
 Decision = Literal["apply", "skip", "quit"]
 Decide = Callable[[Plan, ContainerPlan], Decision]
@@ -98,8 +104,10 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         decide: asked before each container that changes (step mode): apply, skip, or quit
             (the rest is skipped; what is done stays done and verified).
         journal: the host's journal (default: in the host's state directory).
-        parallel: containers recreated (and verified) at once on this host; 1 when a change
-            has neighbours tied to it, or in step mode.
+        parallel: containers recreated at once on this host, each one's verification
+            overlapping the next recreates (at most ``TRAIL * parallel`` unverified at once);
+            one at a time (recreated and verified) when a change has neighbours tied to it,
+            containers share a file, or in step mode.
         cancel: once set (an interrupt), no further container starts, and one being verified
             counts as failed and is restored.
 
@@ -131,8 +139,7 @@ def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: flo
         return HostResult(plan.host, plan, tuple(ContainerResult(c.name, Action.UNCHANGED, c.id, c.id)
                                                  for c in plan.containers), time.monotonic() - started)
     report = progress or (lambda _c, _p: None)
-    for cp in plan.changed:
-        _check_fresh(conn, cp)
+    _check_fresh(conn, plan.changed)
     cancel = cancel or threading.Event()
     run = journal.new_id()  # ties this apply's transactions together: they own its files jointly
     # One at a time when neighbours are tied to a change, or containers share a file (a failed
@@ -175,35 +182,86 @@ def _apply_serial(conn: Connection, plan: Plan, journal: Journal, run: str, deci
 
 def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, run: str, workers: int, *, timeout: float,
                     keep_backups: int, report: Progress, cancel: threading.Event) -> list[ContainerResult]:
-    """Recreate independent containers ``workers`` at a time; after a failure or an interrupt,
-    start no more."""
-    failed = threading.Event()
+    """Recreate independent containers in plan order, ``workers`` at a time, each one's verification
+    overlapping the next ones' recreates; after a failure or an interrupt, start no more.
 
-    def one(cp: ContainerPlan) -> ContainerResult:
-        if cp.action == "none":
-            return ContainerResult(cp.name, Action.UNCHANGED, cp.id, cp.id)
-        if failed.is_set() or cancel.is_set():
-            return ContainerResult(cp.name, Action.SKIPPED, cp.id, error=INTERRUPTED if cancel.is_set() else None)
-        result = _apply_container(conn, cp, journal, plan, run, timeout=timeout,
-                                  keep_backups=keep_backups, report=report, cancel=cancel)
-        if not result.ok:
-            failed.set()
-        return result
+    A container is started only when every container started :data:`TRAIL` ``* workers`` places
+    before it has finished (verified, or restored): so at most that many are unverified at once,
+    and once a failure is known no container more than that many places after it has started.
+    """
+    trail = TRAIL * workers
+    cond = threading.Condition()
+    swapping = 0  # started containers not yet in verification
+    finished: list[bool] = []  # per started container, in start order
+    stopped = False  # a container failed or raised: start no more
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remediate-recreate") as pool:
-        return list(pool.map(one, plan.containers))
+    def one(slot: int, cp: ContainerPlan) -> ContainerResult:
+        nonlocal swapping, stopped
+        verifying = False
+
+        def swapped() -> None:  # the new container runs: the next recreate may start
+            nonlocal swapping, verifying
+            with cond:
+                if not verifying:
+                    verifying, swapping = True, swapping - 1
+                    cond.notify_all()
+
+        ok = False
+        try:
+            result = _apply_container(conn, cp, journal, plan, run, timeout=timeout, keep_backups=keep_backups,
+                                      report=report, cancel=cancel, swapped=swapped)
+            ok = result.ok
+            return result
+        finally:
+            with cond:
+                if not verifying:
+                    swapping -= 1
+                finished[slot] = True
+                stopped = stopped or not ok
+                cond.notify_all()
+
+    def may_start() -> bool:  # or decide not to: a failure, an interrupt
+        oldest = next((i for i, done in enumerate(finished) if not done), len(finished))
+        return stopped or cancel.is_set() or (swapping < workers and len(finished) - oldest < trail)
+
+    results: list[ContainerResult | Future[ContainerResult]] = []
+    with ThreadPoolExecutor(max_workers=trail, thread_name_prefix="remediate-recreate") as pool:
+        for cp in plan.containers:
+            if cp.action == "none":
+                results.append(ContainerResult(cp.name, Action.UNCHANGED, cp.id, cp.id))
+                continue
+            with cond:
+                # The timeout only lets an interrupt be seen while every slot is busy.
+                while not cond.wait_for(may_start, timeout=_TICK):
+                    pass
+                if stopped or cancel.is_set():
+                    results.append(ContainerResult(cp.name, Action.SKIPPED, cp.id,
+                                                   error=INTERRUPTED if cancel.is_set() else None))
+                    continue
+                swapping += 1
+                finished.append(False)
+                results.append(pool.submit(one, len(finished) - 1, cp))
+    return [r.result() if isinstance(r, Future) else r for r in results]
 
 
-def _check_fresh(conn: Connection, cp: ContainerPlan) -> None:
-    inspect = conn.inspect_container(cp.id)
-    spec = spec_from_inspect(inspect, conn.inspect_image(str(inspect.get("Image", ""))))
-    if fingerprint(spec, str(inspect["Id"])) != cp.fingerprint:
-        raise PlanStaleError(f"{conn.label}: container {cp.name} changed since the plan was made; plan again",
-                             host=conn.label, container=cp.name)
+def _check_fresh(conn: Connection, changed: Sequence[ContainerPlan]) -> None:
+    """Raise ``PlanStaleError`` for the first container that changed since it was planned."""
+    images: dict[str, Json | None] = {}  # by id: one inspect per image, as planning does
+    for cp in changed:
+        inspect = conn.inspect_container(cp.id)
+        image_id = str(inspect.get("Image", ""))
+        if image_id not in images:
+            images[image_id] = conn.inspect_image(image_id)
+        if fingerprint(spec_from_inspect(inspect, images[image_id]), str(inspect["Id"])) != cp.fingerprint:
+            raise PlanStaleError(f"{conn.label}: container {cp.name} changed since the plan was made; plan again",
+                                 host=conn.label, container=cp.name)
 
 
 def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan: Plan, run: str, *,
-                     timeout: float, keep_backups: int, report: Progress, cancel: threading.Event) -> ContainerResult:
+                     timeout: float, keep_backups: int, report: Progress, cancel: threading.Event,
+                     swapped: Callable[[], None] = lambda: None) -> ContainerResult:
+    """Recreate one container and verify it; ``swapped`` is called once the new one runs, before
+    its verification (the parallel scheduler starts the next recreate then)."""
     started = time.monotonic()
     backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
     new_id: str | None = None
@@ -235,6 +293,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         report(cp.name, "dependents")
         ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, mark=mark)
         report(cp.name, "verify")
+        swapped()
         checks = _verify(conn, new_id, cp, timeout, cancel, secret_values(plan.vars))
         failed = next((c for c in checks if not c.ok), None)
         if failed is not None:

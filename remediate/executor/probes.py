@@ -51,6 +51,7 @@ def wait_running(conn: Connection, container: str, *, timeout: float, cancel: th
     evidence = "not checked"
     while True:
         attempts += 1
+        pause = _POLL
         state = conn.inspect_container(container).get("State") or {}
         started = state.get("StartedAt")
         health = (state.get("Health") or {}).get("Status")
@@ -65,11 +66,16 @@ def wait_running(conn: Connection, container: str, *, timeout: float, cancel: th
         else:
             up_since = up_since or clock()
             evidence = "running" + (f", health {health}" if health else "")
-            stable = clock() - up_since >= MIN_UPTIME
-            if stable and health in (None, "healthy"):
+            left = up_since + MIN_UPTIME - clock()
+            if left <= 0 and health in (None, "healthy"):
                 return ProbeResult("running", True, evidence, attempts)
+            if health is None:
+                # Nothing to watch until the window ends: a crash or restart in it still shows
+                # then (not running, or another StartedAt), and fails only at the deadline anyway.
+                # Fewer inspects leave the engine to the recreates that overlap this window.
+                pause = max(left, 0.0)
         first_started = first_started or started
-        if clock() >= deadline or _cancelled(cancel, _POLL):
+        if clock() >= deadline or _cancelled(cancel, min(pause, max(deadline - clock(), 0.0))):
             return ProbeResult("running", False, _why(evidence, cancel), attempts)
 
 
