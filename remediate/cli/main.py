@@ -443,12 +443,15 @@ def _hold(out: Console, req: _Request, result: RolloutResult, timeout: float) ->
     from remediate.errors import RollbackFailed
     from remediate.fleet.rollout import hold_then_revert
 
+    due: list[float] = []  # when the hold ends, once it is announced (the countdown's clock)
+
     def announce(seconds: float) -> None:
         out.print(f"Time-boxed change: restoring in {seconds:g} s (Ctrl-C restores now; or later: "
                   "remediate apply ... --restore; if this process is stopped, remediate recover restores it).")
+        due.append(time.monotonic() + seconds)
 
     # Ctrl-C is caught from before the line that offers it: pressed right after it, it restores too.
-    with _errors(), _interruptible("restoring now") as cancel:
+    with _errors(), _interruptible("restoring now") as cancel, views.countdown(out, due):
         try:
             reverts = hold_then_revert(result, ssh=req.ssh, timeout=timeout, cancel=cancel, on_hold=announce)
         except RollbackFailed as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -206,30 +207,33 @@ _QUIET_PHASES = frozenset({"connect", "plan", "planned", "ok", "changed", "faile
 
 @contextmanager
 def progress(out: Console, fmt: str, hosts: list[str]) -> Iterator[Any]:
-    """Report phases: a live table (one line per host) on a terminal, plain lines otherwise.
+    """Report phases with the seconds since the start: a live table on a terminal with several
+    hosts (a line per host, and one per container being worked on), plain lines otherwise.
 
     The live table appears with the first phase reported (a confirm prompt before it is not
     drawn over), and goes when the block ends.
     """
     lock = threading.Lock()
     many = len(hosts) > 1
+    started = time.monotonic()
     if fmt == "text" and many and out.is_terminal:
         from rich.live import Live
         from rich.table import Table
 
-        phases = dict.fromkeys(hosts, "waiting")
+        phases = {host: "waiting" for host in hosts}
 
         def table() -> Table:
             grid = Table(show_header=False, box=None)
-            for host, phase in phases.items():
-                grid.add_row(host, phase)
+            for row, phase in phases.items():
+                grid.add_row(row, phase)
             return grid
 
         live = Live(table(), console=out, refresh_per_second=8, transient=True)
 
         def live_report(host: str, phase: str) -> None:
+            container, _, step = phase.rpartition(": ")
             with lock:
-                phases[host] = phase
+                phases[f"{host}  {container}" if container else host] = f"{step}  {time.monotonic() - started:.1f}s"
                 if not live.is_started:
                     live.start()
                 live.update(table())
@@ -243,9 +247,31 @@ def progress(out: Console, fmt: str, hosts: list[str]) -> Iterator[Any]:
     def report(host: str, phase: str) -> None:
         if fmt != "text" or (not many and phase in _QUIET_PHASES):
             return
+        line = f"{host}: {phase}" if many else phase
         with lock:
-            out.print(f"  [dim]{host}: {phase}[/dim]" if many else f"  [dim]{phase}[/dim]")
+            out.print(f"  [dim]{time.monotonic() - started:5.1f}s  {escape(line)}[/dim]")
     yield report
+
+
+
+@contextmanager
+def countdown(out: Console, due: list[float]) -> Iterator[None]:
+    """On a terminal, one live line counting down to ``due[0]`` once it is set (the time-boxed
+    hold), gone when the block ends; nothing elsewhere."""
+    if not out.is_terminal:
+        yield
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    def line() -> Text:
+        if not due:
+            return Text("")
+        left = max(0, round(due[0] - time.monotonic()))
+        return Text(f"  restoring in {left // 60}:{left % 60:02d} (Ctrl-C restores now)", style="yellow")
+
+    with Live(get_renderable=line, console=out, refresh_per_second=2, transient=True):
+        yield
 
 
 def print_diagnosis(out: Console, data: dict[str, Any]) -> None:

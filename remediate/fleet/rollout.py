@@ -309,7 +309,8 @@ def rollout(
         keep_backups: backups kept per container.
         only: container names to restrict to.
         ssh: SSH options shared by all hosts (a host's key file wins).
-        progress: called with ``(host, phase)`` while applying (not while planning first).
+        progress: called with ``(host, phase)`` while applying (not while planning first); a
+            container's phases read ``"container: phase"``.
         on_plan: called with each host's plan once it is made and before it is applied (not in a
             dry run, nor for a host with nothing to change).
         decide: step mode: asked before each container; ``quit`` ends the whole rollout.
@@ -471,7 +472,7 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
                 from remediate.executor.apply import apply_locked
 
                 result = apply_locked(plan, conn, journal, timeout=timeout, keep_backups=keep_backups, decide=decide,
-                                      parallel=parallel, progress=lambda _c, phase: report(target.name, phase),
+                                      parallel=parallel, progress=lambda c, phase: report(target.name, f"{c}: {phase}"),
                                       cancel=cancel)
     except ConnectError as exc:
         return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started, exc)

@@ -583,3 +583,47 @@ def test_keep_backups_prunes_older_ones(names: list[str], template: Path, docker
     assert [r["id"] for r in rows] == [first_new[:12]]
     assert original["Id"] not in {c["Id"] for c in docker_client.api.containers(all=True)}
     assert len(names_with_prefix(docker_client, name)) == 2
+
+
+# --------------------------------------------------------------------------- what a terminal shows, in order
+
+def _spawn_xterm(args: list[str], state_dir: str) -> pexpect.spawn:
+    """A terminal that animates (the live countdown needs one that is not ``dumb``)."""
+    env = remediate_env(state_dir, TERM="xterm")
+    return pexpect.spawn(REMEDIATE, args, env=env, encoding="utf-8", timeout=WAIT, dimensions=(50, 200))
+
+
+def test_the_plan_prints_before_the_progress_which_names_the_container(names: list[str], template: Path,
+                                                                       docker_client: Any, state_dir: str) -> None:
+    name = names[0]
+    run_vllm(docker_client, name)
+    child = _spawn(_apply_args(name, template, "--yes"), state_dir)
+
+    code, out = _finish(child)
+
+    assert code == 0, out
+    plan = out.index(f"{name} (")
+    first_step = re.search(rf"^ +\d+\.\d+s  {re.escape(name)}: write files$", out, re.MULTILINE)
+    done = out.index(f"{name}: recreated")
+    assert first_step is not None, out
+    assert plan < first_step.start() < done, out
+    assert out.count("+   --served-model-name mistral") == 1, out  # the diff once, before it happened
+
+
+def test_a_time_boxed_change_counts_down(names: list[str], tmp_path: Path, docker_client: Any,
+                                         state_dir: str) -> None:
+    name = names[0]
+    run_vllm(docker_client, name)
+    book = tmp_path / "flag-for-a-while.yml"
+    book.write_text(f"name: flag-for-a-while\nsafety: auto\nrevert_after: 6\nselect:\n  - name: {name}\n"
+                    "changes:\n  - env: {REMEDIATE_TEST_FLAG: '1'}\n")
+    child = _spawn_xterm(["apply", str(book), "--yes"], state_dir)
+
+    child.expect("Time-boxed change: restoring in 6 s")
+    child.expect(r"restoring in 0:0[1-5] \(Ctrl-C restores now\)")  # the live countdown
+    code, out = _finish(child)
+
+    assert code == 0, out
+    assert f"{name}: restored" in out
+    env = _inspect(docker_client, name)["Config"]["Env"]
+    assert "REMEDIATE_TEST_FLAG=1" not in env
