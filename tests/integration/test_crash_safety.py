@@ -187,7 +187,7 @@ def _start_never_ready(vllm: Vllm, tmp_path: Path) -> Background:
     """Start fix-vllm-404 with a copy that also makes the new container slow to start; return once
     its verify phase has begun (it keeps polling and cannot succeed)."""
     proc = vllm.start_apply(None, "--timeout", "600", playbook=str(_never_ready(tmp_path)))
-    proc.wait_for("verify", stream="stdout")
+    proc.wait_for(": verify", stream="stdout")
     return proc
 
 
@@ -470,8 +470,8 @@ def test_kill_during_the_second_verify_then_recover_keeps_the_shared_file(
     before = {n: _inspect(docker_client, n)["Id"] for n in (good, bad)}
     proc = start(_shared_apply_args(vllm, playbook, good, bad, "--timeout", "600"), vllm.state_dir)
     vllm.procs.append(proc)
-    proc.wait_for("done", stream="stdout")  # the first one verified ...
-    proc.wait_for("verify", stream="stdout", count=2)  # ... the second one is verifying
+    proc.wait_for(": done", stream="stdout")  # the first one verified ...
+    proc.wait_for(": verify", stream="stdout", count=2)  # ... the second one is verifying
     proc.kill()
 
     result = run(["recover"], vllm.state_dir)
@@ -665,7 +665,7 @@ def _never_verifies(vllm: Vllm, tmp_path: Path, *containers: str, sig: signal.Si
     args = ["apply", str(playbook), "--yes", "--parallel", "1", "--timeout", "300"]
     proc = start([*args, *(a for c in containers for a in ("--container", c))], vllm.state_dir)
     vllm.procs.append(proc)
-    proc.wait_for("verify", stream="stdout")
+    proc.wait_for(": verify", stream="stdout")
     os.kill(proc.pid, sig)
     return proc
 

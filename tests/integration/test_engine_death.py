@@ -83,7 +83,7 @@ def test_engine_killed_mid_apply_then_recover_reaches_a_correct_state(
             "-e", f"template_host_path={tmp_path}/tpl.jinja", "--yes", "--timeout", "15"]
     if phase == "verify":
         proc = start(args, state_dir)
-        proc.wait_for("verify", stream="stdout")
+        proc.wait_for(": verify", stream="stdout")
     else:
         proc = start(args, state_dir, REMEDIATE_PAUSE_AT=phase, REMEDIATE_RESUME_FILE=str(resume))
         proc.wait_for(f"remediate: paused at {phase}")

@@ -603,7 +603,7 @@ def test_the_plan_prints_before_the_progress_which_names_the_container(names: li
 
     assert code == 0, out
     plan = out.index(f"{name} (")
-    first_step = re.search(rf"^ +\d+\.\d+s  {re.escape(name)}: write files$", out, re.MULTILINE)
+    first_step = re.search(rf"^ +\d+\.\d+s  {re.escape(name)}: write files\r?$", out, re.MULTILINE)
     done = out.index(f"{name}: recreated")
     assert first_step is not None, out
     assert plan < first_step.start() < done, out
@@ -615,8 +615,8 @@ def test_a_time_boxed_change_counts_down(names: list[str], tmp_path: Path, docke
     name = names[0]
     run_vllm(docker_client, name)
     book = tmp_path / "flag-for-a-while.yml"
-    book.write_text(f"name: flag-for-a-while\nsafety: auto\nrevert_after: 6\nselect:\n  - name: {name}\n"
-                    "changes:\n  - env: {REMEDIATE_TEST_FLAG: '1'}\n")
+    book.write_text(f"name: flag-for-a-while\ndescription: a flag for six seconds\nsafety: auto\nrevert_after: 6\n"
+                    f"select:\n  - name: {name}\nchanges:\n  - env: {{REMEDIATE_TEST_FLAG: '1'}}\n")
     child = _spawn_xterm(["apply", str(book), "--yes"], state_dir)
 
     child.expect("Time-boxed change: restoring in 6 s")
