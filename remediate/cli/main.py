@@ -250,7 +250,7 @@ def apply(**options: Any) -> None:
 
             with _writing("--out", args.out_path):
                 saved.save(args.out_path, request.book, request.source, request.overrides, request.containers,
-                           result)
+                           result, container_only=request.container_only)
     _finish(out, args, request, result, started)
 
 
@@ -298,6 +298,8 @@ class _Request(NamedTuple):
     overrides: dict[str, Any]
     saved: SavedPlan | None
     ssh: SshOptions
+    #: Compose services: the container only (``--container-only``, or as the saved plan was made).
+    container_only: bool
 
 
 def _request(args: _ApplyArgs) -> _Request:
@@ -327,7 +329,8 @@ def _request(args: _ApplyArgs) -> _Request:
             saved_plan.check_targets(targets)
     ssh = SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
                      key_file=args.private_key)
-    return _Request(book, source, targets, containers, overrides, saved_plan, ssh)
+    container_only = saved_plan.container_only if saved_plan is not None else args.container_only
+    return _Request(book, source, targets, containers, overrides, saved_plan, ssh, container_only)
 
 
 def _saved_overrides(args: _ApplyArgs, saved_plan: SavedPlan, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -340,6 +343,9 @@ def _saved_overrides(args: _ApplyArgs, saved_plan: SavedPlan, overrides: dict[st
     if args.containers and set(args.containers) != set(saved_plan.containers):
         _fail(f"{args.plan_path}: --container: the plan applies to the containers it was saved for "
               f"({', '.join(saved_plan.containers) or 'all it selects'}); drop --container")
+    if args.container_only and not saved_plan.container_only:
+        _fail(f"{args.plan_path}: --container-only: the plan was saved with the compose file edits; "
+              "plan again with --container-only, or drop it")
     return {**saved_plan.vars, **overrides}
 
 
@@ -358,7 +364,7 @@ def _run(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
             forks=1 if args.step else args.forks, serial=parse_amount(args.serial, len(req.targets), "--serial"),
             max_fail=parse_amount(args.max_fail, len(req.targets), "--max-fail"), timeout=args.timeout,
             keep_backups=args.keep_backups, only=req.containers, ssh=req.ssh,
-            parallel=1 if args.step else args.parallel, container_only=args.container_only,
+            parallel=1 if args.step else args.parallel, container_only=req.container_only,
             progress=progress, decide=_step_prompt(out) if args.step and not args.dry_run else None, cancel=cancel,
             on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step) else None)
     if result.dry_run and not args.dry_run:  # it stopped before applying

@@ -10,7 +10,8 @@ sees it, and *armed* again (the labels moved back) when ``rollback`` puts it in 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,3 +87,45 @@ def armed(labels: Mapping[str, str]) -> dict[str, str]:
 def is_disarmed(labels: Mapping[str, str] | None) -> bool:
     """Whether the labels are those of a disarmed compose backup."""
     return any(k.startswith(DISARMED + PREFIX) for k in labels or {})
+
+
+#: Compose's label holding the hash of the service's configuration: compose recreates a
+#: container whose hash differs from the one it computes from the compose files.
+CONFIG_HASH = f"{PREFIX}config-hash"
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def compose_commands(owner: ComposeOwner) -> tuple[tuple[str, ...], ...]:
+    """The programs that may be the Compose that made the container (v1: ``docker-compose``;
+    v2: the ``docker compose`` plugin, then a standalone ``docker-compose``), most likely first."""
+    if (owner.version or "").startswith("1."):
+        return (("docker-compose",),)
+    return (("docker", "compose"), ("docker-compose",))
+
+
+def same_major(owner: ComposeOwner, version_output: str) -> bool:
+    """Whether ``compose version --short`` output names the major version that made the container
+    (v1 and v2 hash a service differently); any v2 when the label records none."""
+    found = version_output.strip().lstrip("v").split(".", 1)[0]
+    wanted = (owner.version or "2").split(".", 1)[0]
+    return found.isdigit() and found == wanted
+
+
+def hash_argv(owner: ComposeOwner, command: Sequence[str]) -> list[str]:
+    """``compose -p P --project-directory D -f F... config --hash SERVICE``: the hash compose
+    computes for the service from its files now (the one ``up`` compares)."""
+    argv = [*command, "-p", owner.project]
+    if owner.working_dir:
+        argv += ["--project-directory", owner.working_dir]
+    for path in owner.config_paths():
+        argv += ["-f", path]
+    return [*argv, "config", "--hash", owner.service]
+
+
+def parse_hash(output: str, service: str) -> str | None:
+    """The service's hash in ``config --hash`` output (``SERVICE HASH`` lines), or ``None``."""
+    for line in output.splitlines():
+        name, _, value = line.strip().partition(" ")
+        if name == service and _HASH.fullmatch(value.strip()):
+            return value.strip()
+    return None

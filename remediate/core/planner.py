@@ -342,7 +342,7 @@ def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: Co
             write = FileWrite(path=path, content=edited.encode(), mode=state.mode or 0o644, before=state.content,
                               before_mode=state.mode)
             return [write], (f"compose: the change is written to {path} too, so compose keeps it "
-                             f"(the next `compose up -d` recreates {owner.service} from it once)")
+                             f"(and {owner.service} gets the config hash compose computes from it: `compose up -d` leaves it)")
     raise PlanError(f"no compose file of project {owner.project} defines service {owner.service}")
 
 

@@ -7,7 +7,9 @@ recreates at once, each container's verification overlapping the next recreates)
 
 1. re-inspect; refuse if it drifted since planning (``PlanStaleError``);
 2. write the plan's files (previous content kept for undo);
-3. create the new container under a temporary name (bad config fails here, old untouched);
+3. create the new container under a temporary name (bad config fails here, old untouched); a
+   compose service's with the config hash its just-written compose file gives
+   (:mod:`remediate.executor.compose_hash`);
 4. stop the old one, make it inert (restart policy ``no``), rename it to the backup name;
    rename the new one and start it; recreate containers tied to it by ``--link`` or
    ``--network/--ipc/--pid container:`` so they follow the new one (:mod:`remediate.executor.ties`);
@@ -68,6 +70,7 @@ from remediate.errors import (
     RollbackFailed,
 )
 from remediate.executor import probes, ties
+from remediate.executor.compose_hash import with_config_hash
 from remediate.executor.journal import End, HostLock, Journal, Kind, Step, stamp
 from remediate.executor.swap import backups_of, create, swap
 from remediate.executor.undo import RECOVER_STEP, keep, undo
@@ -286,7 +289,9 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
             conn.write_file(write.path, write.content, write.mode)
         mark(Step.FILES)
         report(cp.name, "create")
-        new_id = _create(conn, cp.after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), cp.before)
+        # A compose service whose compose file was just written: the hash compose now expects.
+        after = with_config_hash(conn, cp.after, {w.path for w in cp.files})
+        new_id = _create(conn, after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), cp.before)
         mark(Step.CREATED, new_id=new_id)
         report(cp.name, "swap")
         swap(conn, old, new_id, cp.name, backup, mark=mark)

@@ -2,7 +2,8 @@
 apply exactly what was reviewed, or refuse when any container drifted since.
 
 A saved plan holds the playbook (name or path, and a hash of its text), the variables, the hosts
-(with the inventory variables the playbook declares), and each host's plan as shown (secrets
+(with the inventory variables the playbook declares), whether it was planned ``--container-only``
+(it applies the same way), and each host's plan as shown (secrets
 masked) with every container's fingerprint. Variables that
 hold secrets (a secret name, or a value with a secret shape such as a URL with a password; see
 :mod:`remediate.core.redaction`) are not saved: pass them again with ``-e`` (or, for a host's, give the inventory again with ``-i``).
@@ -40,8 +41,9 @@ def _playbook_hash(source: str) -> str:
 
 
 def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], containers: Sequence[str],
-         result: RolloutResult) -> None:
-    """Write the plan of a dry-run rollout to ``path`` (never the vars that hold secrets)."""
+         result: RolloutResult, *, container_only: bool = False) -> None:
+    """Write the plan of a dry-run rollout to ``path`` (never the vars that hold secrets);
+    ``container_only``: it was planned with ``--container-only`` (and applies so)."""
     secret = secret_var_names(vars)
     data = {
         "format": FORMAT,
@@ -49,6 +51,7 @@ def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], contai
         "vars": {k: v for k, v in vars.items() if k not in secret},
         "secret_vars": secret,
         "containers": list(containers),
+        "container_only": container_only,
         "hosts": [{"name": o.target.name, "url": o.target.url, "docker_host": o.target.docker_host,
                    "key_file": o.target.key_file, **_host_vars(book, o.target), "status": o.status,
                    "error": redact_text(o.error) if o.error else None,
@@ -79,6 +82,8 @@ class SavedPlan:
     secret_vars: tuple[str, ...]
     containers: tuple[str, ...]
     hosts: tuple[Json, ...]
+    #: Planned with ``--container-only``: compose services' files are left alone when it applies.
+    container_only: bool = False
 
     def targets(self, overrides: Mapping[str, Any]) -> list[Target]:
         """The hosts the plan was made for, with their saved inventory variables.
@@ -147,4 +152,4 @@ def load(path: str) -> SavedPlan:
         raise PlaybookError(f"{path}: playbook {source} changed since the plan was saved; plan again")
     return SavedPlan(source=source, vars=dict(data.get("vars") or {}),
                      secret_vars=tuple(data.get("secret_vars") or ()), containers=tuple(data.get("containers") or ()),
-                     hosts=tuple(data.get("hosts") or ()))
+                     hosts=tuple(data.get("hosts") or ()), container_only=data.get("container_only") is True)

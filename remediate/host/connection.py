@@ -12,7 +12,9 @@ import contextlib
 import hashlib
 import importlib
 import os
+import shlex
 import socket
+import subprocess
 import sys
 import threading
 import urllib.parse
@@ -431,6 +433,51 @@ class Connection:
                                                       timeout=timeout)
         channel.settimeout(timeout)
         return channel
+
+    # ----------------------------------------------------------------- host commands
+
+    def run_command(self, argv: list[str], *, cwd: str | None = None, timeout: float = 60.0) -> tuple[int, str]:
+        """Run a program on the Docker host (locally, or over the SSH connection), no shell, no stdin.
+
+        The program talks to this host's engine: ``DOCKER_HOST`` is set to it (for a host that is
+        not SSH, or an SSH host with its own ``docker_host``).
+
+        Returns:
+            ``(exit code, stdout)``; 127 when the program is not installed there.
+
+        Raises:
+            HostUnreachable: the SSH connection broke, or the program ran past ``timeout``.
+        """
+        if not self.is_remote:
+            env = {**os.environ, "DOCKER_HOST": self.engine_url}
+            try:
+                done = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                      timeout=timeout, check=False)
+            except FileNotFoundError:
+                return 127, ""
+            except (subprocess.TimeoutExpired, OSError) as exc:
+                raise HostUnreachable(f"{self.label}: {argv[0]}: {exc}", host=self.label) from exc
+            return done.returncode, done.stdout.decode("utf-8", "replace")
+        command = shlex.join(argv)
+        if self.docker_host:
+            command = f"DOCKER_HOST={shlex.quote(self.docker_host)} {command}"
+        if cwd:
+            command = f"cd {shlex.quote(cwd)} && {command}"
+        with self._ssh_errors(f"run {argv[0]}"):
+            channel = self.ssh.transport.open_session(timeout=timeout)
+            try:
+                channel.settimeout(timeout)
+                channel.exec_command(command)
+                channel.shutdown_write()
+                try:
+                    output = channel.makefile("rb").read()
+                except TimeoutError as exc:
+                    raise HostUnreachable(f"{self.label}: {argv[0]}: no answer in {timeout:g} s",
+                                          host=self.label) from exc
+                code = channel.recv_exit_status()
+            finally:
+                channel.close()
+        return int(code), output.decode("utf-8", "replace")
 
     # ----------------------------------------------------------------- diagnosis reads
 

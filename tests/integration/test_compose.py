@@ -202,6 +202,52 @@ def test_fix_keeps_one_container_per_service_through_compose_and_rollback(projec
     labels = json.loads(_docker("inspect", "--format", "{{json .Config.Labels}}", left[0]))
     assert labels["remediate.disarmed.com.docker.compose.project"] == project.name
     assert not any(k.startswith("com.docker.compose.") for k in labels)
+    # The README's command removes them.
+    _docker("rm", *_docker("ps", "-a", "-q", "--filter",
+                           f"label=remediate.disarmed.com.docker.compose.project={project.name}").split())
+    assert project.all_containers() == []
+
+
+def test_compose_up_after_apply_keeps_the_fixed_container_and_rollback_still_restores(
+        project: Project, tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    original = project.service_ids()
+    code, out = _apply(project, state, tmp_path, "--yes")
+    assert code == 0, out
+    fixed = project.service_ids()
+    assert len(fixed) == 1 and fixed != original
+    hashes = json.loads(_docker("inspect", "--format", "{{json .Config.Labels}}", fixed[0]))
+    assert hashes["com.docker.compose.config-hash"] == project.compose("config", "--hash", "vllm").split()[1]
+    project.compose("up", "-d")  # compose finds the service up to date: no second recreate
+    assert project.service_ids() == fixed
+    assert project.chat_status() == 200
+
+    rolled = run(["rollback", project.container()], state)
+    assert rolled.code == 0, rolled.output
+    assert project.file.read_text() == COMPOSE_FILE
+    restored = project.service_ids()
+    assert len(restored) == 1 and restored != fixed
+    assert project.chat_status() == 404
+    project.compose("up", "-d")  # the original's hash matches the original file again
+    assert project.service_ids() == restored
+
+
+def test_a_saved_plan_keeps_container_only(project: Project, tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    only, full = tmp_path / "only.json", tmp_path / "full.json"
+    for path, extra in ((only, ["--container-only"]), (full, [])):
+        code, out = _apply(project, state, tmp_path, "--dry-run", "--out", str(path), *extra)
+        assert code == 0, out
+    before = project.service_ids()
+    refused = run(["apply", "--plan", str(full), "--container-only", "--yes"], state)
+    assert refused.code == 2 and "the plan was saved with the compose file edits" in refused.output, refused.output
+    assert project.service_ids() == before
+    result = run(["apply", "--plan", str(only), "--yes"], state)
+    assert result.code == 0, result.output
+    assert "compose (warning): --container-only" in result.output
+    assert project.file.read_text() == COMPOSE_FILE
+    assert project.chat_status() == 200
+    assert len(project.service_ids()) == 1
 
 
 FAILING = """\
@@ -279,6 +325,9 @@ def test_remote_compose_service_over_ssh(remote: LabHost, tmp_path: Path) -> Non
         result = run(["apply", str(PLAYBOOK), "--yes", "--container", name, *vars_, *ssh], state)
         assert result.code == 0, result.output  # its verify: chat completions for "mistral" -> 200
         assert "--served-model-name" in proj.file.read_text()
+        applied = proj.compose("ps", "-a", "-q").split()
+        proj.compose("up", "-d")  # the config hash is the one the host's compose computes: up to date
+        assert proj.compose("ps", "-a", "-q").split() == applied
         proj.compose("up", "-d", "--force-recreate")
         ids = proj.compose("ps", "-a", "-q").split()
         assert len(ids) == 1

@@ -65,3 +65,29 @@ def test_arming_plain_labels_changes_nothing() -> None:
     assert compose.disarmed(plain) == plain
     assert not compose.is_disarmed(plain)
     assert not compose.is_disarmed(V2)
+
+
+def test_config_hash_is_asked_of_the_compose_major_that_made_the_container() -> None:
+    v2 = compose.owner(V2)
+    v1 = compose.owner({**V2, "com.docker.compose.version": "1.29.2"})
+    assert v2 is not None and v1 is not None
+    assert compose.compose_commands(v2) == (("docker", "compose"), ("docker-compose",))
+    assert compose.compose_commands(v1) == (("docker-compose",),)
+    assert compose.same_major(v2, "2.26.1-4\n") and compose.same_major(v2, "v2.29.0\n")
+    assert not compose.same_major(v2, "1.29.2\n") and not compose.same_major(v2, "")
+    assert compose.same_major(v1, "1.29.2") and not compose.same_major(v1, "2.26.1")
+
+
+def test_hash_argv_names_the_project_its_directory_and_every_file_in_order() -> None:
+    found = compose.owner(V2)
+    assert found is not None
+    assert compose.hash_argv(found, ("docker", "compose")) == [
+        "docker", "compose", "-p", "duo", "--project-directory", "/srv/duo", "-f", "/srv/duo/compose.yml",
+        "-f", "/srv/duo/compose.override.yml", "config", "--hash", "vllm"]
+
+
+def test_parse_hash_finds_the_service_line_only() -> None:
+    value = "5c8169075e7ba0f8ce194a4f350952051c21b0ea12c9ca26ea3b9e30cf65972b"
+    assert compose.parse_hash(f"gateway {'0' * 64}\nvllm {value}\n", "vllm") == value
+    assert compose.parse_hash(f"gateway {value}\n", "vllm") is None
+    assert compose.parse_hash("vllm not-a-hash\n", "vllm") is None

@@ -124,6 +124,9 @@ def test_save_keeps_declared_host_vars_and_only_the_names_of_secret_ones(tmp_pat
         loaded.targets({})
     [back] = loaded.targets({"hf_token": "again"})
     assert dict(back.vars) == {"model": "big"}
+    assert loaded.container_only is False
+    saved.save(str(path), book, str(book_file), {}, (), result, container_only=True)
+    assert saved.load(str(path)).container_only is True
 
 
 def test_a_host_of_the_saved_plan_that_cannot_be_planned_now_is_drift() -> None:
@@ -149,6 +152,7 @@ def _plan_file(tmp_path: Path) -> Path:
     (["-H", "unix:///nonexistent/docker.sock"],
      "not in the plan: unix:///nonexistent/docker.sock; in the plan but not given: local;"),
     (["--limit", "gpu"], "--limit needs -i/--inventory"),
+    (["--container-only"], "--container-only: the plan was saved with the compose file edits"),
 ])
 def test_cli_refuses_a_saved_plan_for_other_containers_or_hosts_before_connecting(
         cli: Cli, tmp_path: Path, extra: list[str], message: str) -> None:
