@@ -805,7 +805,7 @@ def _fix_all(args: _ApplyArgs, *, error_code: str | None, model_name: str, conta
     (:func:`remediate.core.fixall.merge_fixes`), roll each merged playbook out as ``apply`` does;
     then list what is left by hand."""
     from remediate.core.fixall import MERGED_NAME, merge_fixes, required_vars
-    from remediate.core.playbook import Playbook, load_playbook, parse_extra_vars
+    from remediate.core.playbook import load_playbook, parse_extra_vars
     from remediate.fleet.rollout import RolloutResult
     from remediate.host.sshoptions import SshOptions
     from remediate.packs.gitlab_duo.diagnose import diagnose

@@ -56,7 +56,6 @@ def merge_fixes(fixes: Mapping[str, Sequence[pb.Playbook]]) -> list[pb.Playbook]
             continue
         for book in chosen:
             books[book.name] = book
-        _check_conflicts(container, chosen)
         groups.setdefault(tuple(b.name for b in chosen), []).append(container)
     return [_merged([books[n] for n in names], containers) for names, containers in groups.items()]
 
@@ -68,37 +67,59 @@ def _unique(books: Iterable[pb.Playbook]) -> list[pb.Playbook]:
     return list(seen.values())
 
 
-def _fields(change: Any) -> Iterable[tuple[str, Any]]:
+def _fields(change: Any) -> list[tuple[str, Any]]:
     """(field, value) pairs one change sets, for the conflict check."""
     if isinstance(change, pb.EnvChange):
-        yield from ((f"env {k}", v) for k, v in change.env.items())
-    elif isinstance(change, pb.ArgsChange):
-        yield from ((f"flag {k}", v) for k, v in change.args.set.items())
-        yield from ((f"flag {k}", None) for k in change.args.remove)
-    elif isinstance(change, pb.NetworkChange):
-        yield "network", change.network
-    elif isinstance(change, pb.PlatformChange):
-        yield "platform", change.platform
-    elif isinstance(change, pb.MountChange):
-        yield f"mount {change.mount.target}", change.mount.model_dump()
-    elif isinstance(change, pb.FileChange):
-        yield f"file {change.file.dest}", change.file.model_dump()
+        return [(f"env {k}", v) for k, v in change.env.items()]
+    if isinstance(change, pb.ArgsChange):
+        return ([(f"flag {k}", v) for k, v in change.args.set.items()]
+                + [(f"flag {k}", None) for k in change.args.remove])
+    if isinstance(change, pb.NetworkChange):
+        return [("network", change.network)]
+    if isinstance(change, pb.PlatformChange):
+        return [("platform", change.platform)]
+    if isinstance(change, pb.MountChange):
+        return [(f"mount {change.mount.target}", change.mount.model_dump())]
+    return [(f"file {change.file.dest}", change.file.model_dump())]
 
 
-def _check_conflicts(container: str, books: Sequence[pb.Playbook]) -> None:
+def _without(change: Any, done: set[str]) -> Any:
+    """``change`` without the fields an earlier fix already sets to the same value (None: nothing left)."""
+    if isinstance(change, pb.EnvChange):
+        env = {k: v for k, v in change.env.items() if f"env {k}" not in done}
+        return pb.EnvChange(env=env) if env else None
+    if isinstance(change, pb.ArgsChange):
+        edit = pb.ArgsEdit(set={k: v for k, v in change.args.set.items() if f"flag {k}" not in done},
+                           remove=[k for k in change.args.remove if f"flag {k}" not in done])
+        return pb.ArgsChange(args=edit) if edit.set or edit.remove else None
+    return None if _fields(change)[0][0] in done else change
+
+
+def _changes(container: str, books: Sequence[pb.Playbook]) -> list[Any]:
+    """The fixes' changes in order, each field set once; a field two fixes set differently is refused."""
     owner: dict[str, tuple[str, Any]] = {}
+    changes: list[Any] = []
     for book in books:
         if book.revert_after is not None:
             raise PlaybookError(f"{book.name} is time-boxed (revert_after): apply it on its own")
         for change in book.changes:
+            done: set[str] = set()
             for field, value in _fields(change):
                 first, seen = owner.setdefault(field, (book.name, value))
-                if first != book.name and seen != value:
+                if first == book.name:
+                    continue
+                if seen != value:
                     raise PlaybookError(f"{container}: {first} and {book.name} both set {field}, "
                                         f"to different values: apply one of them alone", field=field)
+                done.add(field)
+            kept = _without(change, done) if done else change
+            if kept is not None:
+                changes.append(kept)
+    return changes
 
 
 def _merged(books: Sequence[pb.Playbook], containers: Sequence[str]) -> pb.Playbook:
+    changes = _changes(containers[0], books)
     vars: dict[str, Any] = {}
     declared_by: dict[str, str] = {}
     for book in books:
@@ -119,7 +140,7 @@ def _merged(books: Sequence[pb.Playbook], containers: Sequence[str]) -> pb.Playb
         "safety": "confirm" if any(b.safety == "confirm" for b in books) else "auto",
         "vars": vars,
         "select": [{"name": _exact(c)} for c in containers],
-        "changes": [c for b in books for c in b.changes],
+        "changes": changes,
         "verify": verify,
         "require": [r for b in books for r in b.require],
         "after": "\n".join(afters) or None,
