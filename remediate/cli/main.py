@@ -805,6 +805,7 @@ def _fix_all(args: _ApplyArgs, *, error_code: str | None, model_name: str, conta
     (:func:`remediate.core.fixall.merge_fixes`), roll each merged playbook out as ``apply`` does;
     then list what is left by hand."""
     from remediate.core.fixall import MERGED_NAME, merge_fixes, required_vars
+    from remediate.core.planner import Observed, select
     from remediate.core.playbook import load_playbook, parse_extra_vars
     from remediate.fleet.rollout import RolloutResult
     from remediate.host.sshoptions import SshOptions
@@ -824,8 +825,14 @@ def _fix_all(args: _ApplyArgs, *, error_code: str | None, model_name: str, conta
             with target.connection(ssh) as conn:
                 findings = diagnose(conn, error_code=error_code, model_name=model_name, containers=containers,
                                     model_endpoints=model_endpoints)
+                inspects = {f.container: conn.find_container(f.container) for f in findings if f.fix}
             fixes: dict[str, list[Playbook]] = {}
             for f in (f for f in findings if f.status == "fail"):
+                inspect = inspects.get(f.container)
+                if f.fix is not None and (inspect is None or not select(load_playbook(f.fix), [Observed(inspect)])):
+                    left.append(f"{target.name}: {f.container}: {f.check}: {f.evidence} ({f.fix} does not select "
+                                "this container: by hand)")
+                    continue
                 if f.fix is None:
                     left.append(f"{target.name}: {f.container}: {f.check}: {f.evidence} (no playbook fixes it: "
                                 "by hand)")
@@ -845,14 +852,20 @@ def _fix_all(args: _ApplyArgs, *, error_code: str | None, model_name: str, conta
                                {k: v for k, v in overrides.items() if k in book.vars}, None, ssh)
                 result = _fix_group(out, args, req)
                 results.append(result)
-    if not merged:
-        out.print("Nothing to fix with a playbook." if not left else "No playbook can fix what failed.")
-    if left:
-        out.print("Left to do:")
-        for line in left:
-            out.print(f"  {views.escape(line)}")
+    combined = RolloutResult(outcomes=tuple(o for r in results for o in r.outcomes), dry_run=args.dry_run)
+    if args.fmt == "json":  # one document: every merged playbook's outcome, then what is left
+        from remediate.core.redaction import redact_text
+        from remediate.fleet.rollout import rollout_json
+
+        click.echo(json.dumps({**rollout_json(combined), "left": [redact_text(line) for line in left]}, indent=2))
+    else:
+        if not merged:
+            out.print("Nothing to fix with a playbook." if not left else "No playbook can fix what failed.")
+        if left:
+            out.print("Left to do:")
+            for line in left:
+                out.print(f"  {views.escape(line)}")
     if args.report_path and results:
-        combined = RolloutResult(outcomes=tuple(o for r in results for o in r.outcomes), dry_run=args.dry_run)
         with _writing("--report", args.report_path):
             _write_report(args.report_path, merged[0] if len(merged) == 1 else _described(merged), combined,
                           started, dry_run=args.dry_run)
@@ -864,7 +877,7 @@ def _fix_group(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
     result = _rollout_once(out, args, req)
     if result.dry_run and not args.dry_run:
         _stop_unapplied(out, result)
-    else:
+    elif args.fmt == "text":  # JSON: one document for all of them, at the end
         views.print_outcomes(out, result, fmt=args.fmt, dry_run=args.dry_run, plans=args.dry_run)
     return result
 
