@@ -353,14 +353,15 @@ def _run(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
     return result
 
 
-def _stop_unapplied(out: Console, result: RolloutResult) -> None:
+def _stop_unapplied(out: Console, result: RolloutResult, *, show: bool = True) -> None:
     """A rollout that stopped before applying: exit when interrupted or declined, else print
-    its "nothing to do"."""
+    (with ``show``) its "nothing to do"."""
     if result.interrupted:
         _fail("interrupted, nothing changed", exit_codes.FAILED)
     if result.declined:
         _fail("aborted, nothing changed", exit_code(result))
-    views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
+    if show:
+        views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
 
 
 def _rollout_once(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
@@ -876,7 +877,7 @@ def _fix_group(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
     """One merged playbook rolled out like ``apply``: its diff (and prompt), progress, outcome."""
     result = _rollout_once(out, args, req)
     if result.dry_run and not args.dry_run:
-        _stop_unapplied(out, result)
+        _stop_unapplied(out, result, show=args.fmt == "text")
     elif args.fmt == "text":  # JSON: one document for all of them, at the end
         views.print_outcomes(out, result, fmt=args.fmt, dry_run=args.dry_run, plans=args.dry_run)
     return result
