@@ -103,11 +103,6 @@ def test_a_fix_that_needs_a_var_is_listed_with_its_command(cli: Cli, lab: Lab) -
     assert lab.user_view(gw["name"]) == before
 
 
-def test_fix_options_need_fix(cli: Cli) -> None:
-    code, out = cli("diagnose", "--yes")
-    assert code == 2 and "--yes is for diagnose --fix" in out
-
-
 def test_an_unfinished_apply_is_warned_of_by_dry_run_and_diagnose(docker_client: Any, state_dir: str,
                                                                   tmp_path: Path) -> None:
     prefix = "rt-fixall-crash-"

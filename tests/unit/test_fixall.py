@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from remediate.cli.main import main
 from remediate.core.fixall import MERGED_NAME, merge_fixes, required_vars
 from remediate.core.planner import Observed, plan, select
 from remediate.core.playbook import Playbook, load_playbook
@@ -100,3 +102,11 @@ def test_required_vars_are_the_ones_without_a_default() -> None:
     assert required_vars(url) == ["gitlab_url"]
     assert required_vars(url, {"gitlab_url": "https://gitlab.example.com"}) == []
     assert required_vars(load_playbook("fix-vllm-404")) == []
+
+
+@pytest.mark.parametrize("option", [["--yes"], ["--dry-run"], ["--step"], ["-e", "a=1"], ["--report", "r.md"]])
+def test_the_fix_options_need_fix(option: list[str]) -> None:
+    result = CliRunner().invoke(main, ["diagnose", *option], env={"REMEDIATE_YES": ""})
+
+    assert result.exit_code == 2
+    assert result.stderr == f"remediate: {option[0]} is for diagnose --fix\n"
