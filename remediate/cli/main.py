@@ -741,8 +741,8 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
     Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
-    With --fix: the fixes of the failing checks are applied (exit codes as for apply); the checks
-    no playbook fixes are listed as manual steps.
+    With --fix: the fixes of the failing checks are applied (exit codes as for apply, and at least
+    1 when something is left to do by hand: a check no playbook fixes, a fix that needs a var).
     """
     from remediate.errors import ConnectError
     from remediate.executor.journal import warn_unfinished
@@ -870,7 +870,7 @@ def _fix_all(args: _ApplyArgs, *, error_code: str | None, model_name: str, conta
         with _writing("--report", args.report_path):
             _write_report(args.report_path, merged[0] if len(merged) == 1 else _described(merged), combined,
                           started, dry_run=args.dry_run)
-    sys.exit(exit_code(results))
+    sys.exit(max(exit_code(results), exit_codes.FAILED if left else exit_codes.OK))
 
 
 def _fix_group(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:

@@ -92,6 +92,7 @@ def test_a_fix_that_needs_a_var_is_listed_with_its_command(cli: Cli, lab: Lab) -
 
     code, out = cli("diagnose", "--fix", "--yes", "--container", gw["name"])
 
+    assert code == 1, out  # left to do
     assert f"{gw['name']}: gitlab-url: " in out
     assert "fix-gitlab-url needs gitlab_url: remediate diagnose --fix -e gitlab_url=... --dry-run" in out
 
