@@ -90,7 +90,7 @@ def test_a_fix_that_needs_a_var_is_listed_with_its_command(cli: Cli, lab: Lab) -
     assert code == 1, out
     assert f"remediate apply fix-gitlab-url --container {gw['name']} -e gitlab_url=... --dry-run" in out
 
-    code, out = cli("diagnose", "--fix", "--yes", "--container", gw["name"])
+    code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"])
 
     assert code == 1, out  # left to do
     assert f"{gw['name']}: gitlab-url: " in out
@@ -99,8 +99,8 @@ def test_a_fix_that_needs_a_var_is_listed_with_its_command(cli: Cli, lab: Lab) -
     code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"],
                     "-e", "gitlab_url=https://gitlab.example.com")
 
-    assert code == 0, out
     assert "+ --env AIGW_GITLAB_URL=https://gitlab.example.com" in out
+    assert "fix-gitlab-url needs" not in out
     assert lab.user_view(gw["name"]) == before
 
 
