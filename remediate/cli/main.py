@@ -350,7 +350,27 @@ def _saved_overrides(args: _ApplyArgs, saved_plan: SavedPlan, overrides: dict[st
 
 
 def _run(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
-    """The rollout: plan, (confirm or check the saved plan), apply; step mode asks per container."""
+    """The rollout: plan, (confirm or check the saved plan), apply; step mode asks per container.
+    Exits when it stopped before applying (interrupted, declined, nothing to do)."""
+    result = _rollout_once(out, args, req)
+    if result.dry_run and not args.dry_run:  # it stopped before applying
+        _stop_unapplied(out, result)
+        sys.exit(exit_code(result))
+    return result
+
+
+def _stop_unapplied(out: Console, result: RolloutResult, *, show: bool = True) -> None:
+    """A rollout that stopped before applying: exit when interrupted or declined, else print
+    (with ``show``) its "nothing to do"."""
+    if result.interrupted:
+        _fail("interrupted, nothing changed", exit_codes.FAILED)
+    if result.declined:
+        _fail("aborted, nothing changed", exit_code(result))
+    if show:
+        views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
+
+
+def _rollout_once(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
     from remediate.fleet.rollout import parse_amount, rollout
 
     confirm = args.confirm and req.book.safety == "confirm"
@@ -367,13 +387,6 @@ def _run(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
             parallel=1 if args.step else args.parallel, container_only=req.container_only,
             progress=progress, decide=_step_prompt(out) if args.step and not args.dry_run else None, cancel=cancel,
             on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step) else None)
-    if result.dry_run and not args.dry_run:  # it stopped before applying
-        if result.interrupted:
-            _fail("interrupted, nothing changed", exit_codes.FAILED)
-        if result.declined:
-            _fail("aborted, nothing changed", exit_code(result))
-        views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
-        sys.exit(exit_code(result))
     return result
 
 
@@ -716,16 +729,50 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
               help="A model endpoint the gateway must reach, checked from inside it (repeatable; "
                    "default: the vLLM containers found, as localhost endpoints).")
 @_host_options
+@click.option("--fix", is_flag=True,
+              help="Apply the fixing playbooks of every failing check at once: each container recreated "
+                   "and verified once (with --dry-run: show the diff; asks unless --yes).")
+@click.option("--dry-run", is_flag=True, help="With --fix: show what would change; change nothing.")
+@click.option("--yes", "-y", is_flag=True, envvar="REMEDIATE_YES", help="With --fix: apply without asking.")
+@click.option("--step", is_flag=True, help="With --fix: before each container, ask apply/skip/diff again/quit.")
+@click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE",
+              help="With --fix: a var of the fixing playbooks (repeatable), e.g. -e gitlab_url=https://...")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="With --fix: write a shareable report (FILE.md or FILE.json); secrets redacted.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="With --fix: seconds verification keeps retrying.")
+@click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
+              help="With --fix: backups kept per container after a successful apply.")
 def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
-                 gitlab_host: str | None, model_endpoints: tuple[str, ...], **where: Any) -> None:
+                 gitlab_host: str | None, model_endpoints: tuple[str, ...], fix: bool, dry_run: bool, yes: bool,
+                 step: bool, extra_vars: tuple[str, ...], report_path: str | None, timeout: float,
+                 keep_backups: int, **where: Any) -> None:
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
     Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
+    With --fix: the fixes of the failing checks are applied (exit codes as for apply, and at least
+    1 when something is left to do by hand: a check no playbook fixes, a fix that needs a var).
     """
     from remediate.errors import ConnectError
+    from remediate.executor.journal import warn_unfinished
     from remediate.packs.gitlab_duo import diagnose as diagnosing
 
     code = error_code.upper() if error_code else None
+    fix_options = {"--dry-run": dry_run, "--yes": yes, "--step": step, "-e": bool(extra_vars),
+                   "--report": report_path is not None}
+    if not fix:
+        used = [name for name, given in fix_options.items() if given]
+        if used:
+            _fail(f"{used[0]} is for diagnose --fix")
+    else:
+        if gitlab_host:
+            _fail("--gitlab-host is not for --fix (no playbook changes the GitLab host)")
+        args = _ApplyArgs(playbook=None, dry_run=dry_run, yes=yes, containers=(), extra_vars=extra_vars, fmt=fmt,
+                          timeout=timeout, keep_backups=keep_backups, forks=1, serial=None, max_fail=None,
+                          step=step, report_path=report_path, out_path=None, plan_path=None, restore=False,
+                          parallel=4, container_only=False, **where)
+        _fix_all(args, error_code=code, model_name=model_name, containers=containers,
+                 model_endpoints=model_endpoints)
     reports: list[dict[str, Any]] = []
     unreachable = 0
     with _errors():
@@ -733,6 +780,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
         while True:
             try:
                 conn = next(connections)
+                warn_unfinished(conn)
                 findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers,
                                                model_endpoints=model_endpoints)
             except StopIteration:
@@ -761,3 +809,89 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     sys.exit(exit_codes.OK if all(d["ok"] for d in reports) and not unreachable else exit_codes.FAILED)
 
 
+def _fix_all(args: _ApplyArgs, *, error_code: str | None, model_name: str, containers: tuple[str, ...],
+             model_endpoints: tuple[str, ...]) -> NoReturn:
+    """``diagnose --fix``: per host, diagnose, merge the fixes of the failing checks per container
+    (:func:`remediate.core.fixall.merge_fixes`), roll each merged playbook out as ``apply`` does;
+    then list what is left by hand."""
+    from remediate.core.fixall import MERGED_NAME, merge_fixes, required_vars
+    from remediate.core.planner import Observed, select
+    from remediate.core.playbook import load_playbook, parse_extra_vars
+    from remediate.fleet.rollout import RolloutResult
+    from remediate.host.sshoptions import SshOptions
+    from remediate.packs.gitlab_duo.diagnose import diagnose
+
+    out = views.console()
+    started = time.time()
+    results: list[RolloutResult] = []
+    left: list[str] = []
+    merged: list[Playbook] = []
+    with _errors():
+        overrides = parse_extra_vars(args.extra_vars)
+        _check_writable("--report", args.report_path)
+        ssh = SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
+                         key_file=args.private_key)
+        for target in _targets(args.hosts, args.inventory, args.limit):
+            with target.connection(ssh) as conn:
+                findings = diagnose(conn, error_code=error_code, model_name=model_name, containers=containers,
+                                    model_endpoints=model_endpoints)
+                inspects = {f.container: conn.find_container(f.container) for f in findings if f.fix}
+            fixes: dict[str, list[Playbook]] = {}
+            for f in (f for f in findings if f.status == "fail"):
+                inspect = inspects.get(f.container)
+                if f.fix is not None and (inspect is None or not select(load_playbook(f.fix), [Observed(inspect)])):
+                    left.append(f"{target.name}: {f.container}: {f.check}: {f.evidence} ({f.fix} does not select "
+                                "this container: by hand)")
+                    continue
+                if f.fix is None:
+                    left.append(f"{target.name}: {f.container}: {f.check}: {f.evidence} (no playbook fixes it: "
+                                "by hand)")
+                    continue
+                book = load_playbook(f.fix)
+                needed = required_vars(book, {**target.vars, **overrides})
+                if needed:
+                    more = " ".join(f"-e {name}=..." for name in needed)
+                    left.append(f"{target.name}: {f.container}: {f.check}: {f.fix} needs {', '.join(needed)}: "
+                                f"remediate diagnose --fix {more} --dry-run")
+                    continue
+                fixes.setdefault(f.container, []).append(book)
+            groups = merge_fixes(fixes)
+            merged.extend(groups)
+            for book in groups:
+                req = _Request(book, MERGED_NAME, [target], (),
+                               {k: v for k, v in overrides.items() if k in book.vars}, None, ssh)
+                result = _fix_group(out, args, req)
+                results.append(result)
+    combined = RolloutResult(outcomes=tuple(o for r in results for o in r.outcomes), dry_run=args.dry_run)
+    if args.fmt == "json":  # one document: every merged playbook's outcome, then what is left
+        from remediate.core.redaction import redact_text
+        from remediate.fleet.rollout import rollout_json
+
+        click.echo(json.dumps({**rollout_json(combined), "left": [redact_text(line) for line in left]}, indent=2))
+    else:
+        if not merged:
+            out.print("Nothing to fix with a playbook." if not left else "No playbook can fix what failed.")
+        if left:
+            out.print("Left to do:")
+            for line in left:
+                out.print(f"  {views.escape(line)}")
+    if args.report_path and results:
+        with _writing("--report", args.report_path):
+            _write_report(args.report_path, merged[0] if len(merged) == 1 else _described(merged), combined,
+                          started, dry_run=args.dry_run)
+    sys.exit(max(exit_code(results), exit_codes.FAILED if left else exit_codes.OK))
+
+
+def _fix_group(out: Console, args: _ApplyArgs, req: _Request) -> RolloutResult:
+    """One merged playbook rolled out like ``apply``: its diff (and prompt), progress, outcome."""
+    result = _rollout_once(out, args, req)
+    if result.dry_run and not args.dry_run:
+        _stop_unapplied(out, result, show=args.fmt == "text")
+    elif args.fmt == "text":  # JSON: one document for all of them, at the end
+        views.print_outcomes(out, result, fmt=args.fmt, dry_run=args.dry_run, plans=args.dry_run)
+    return result
+
+
+def _described(books: list[Playbook]) -> Playbook:
+    """The first merged playbook, described as all of them (for the report's header)."""
+    return books[0].model_copy(update={"description": "; ".join(b.description for b in books)})

@@ -316,4 +316,14 @@ def print_diagnosis(out: Console, data: dict[str, Any]) -> None:
     if fixes:
         out.print("To fix (dry run first):")
         for fix, name in fixes:
-            out.print(f"  remediate apply {escape(fix)} --container {escape(name)} --dry-run")
+            out.print(f"  remediate apply {escape(fix)} --container {escape(name)}{_var_placeholders(fix)} --dry-run")
+        out.print("Or all at once (each container recreated once): remediate diagnose --fix --dry-run")
+
+
+def _var_placeholders(fix: str) -> str:
+    """`` -e NAME=...`` for each var of the fixing playbook that has no default (the command
+    fails without it)."""
+    from remediate.core.fixall import required_vars
+    from remediate.core.playbook import load_playbook
+
+    return "".join(f" -e {name}=..." for name in required_vars(load_playbook(fix)))

@@ -45,13 +45,13 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from remediate.errors import ApplyError, JournalError, LockedError, RecoverNeeded
+from remediate.errors import ApplyError, ConnectError, JournalError, LockedError, RecoverNeeded
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -297,10 +297,9 @@ class Journal:
         parsed = self._read(self.path)
         transactions, orphans = _transactions(parsed.records)
         self._warn(orphans)
-        unfinished = [t for t in transactions if not t.settled]
-        if unfinished:
-            names = ", ".join(sorted({str(t.begin.get("container")) for t in unfinished}))
-            raise RecoverNeeded(f"{self.conn.label}: an earlier apply did not finish ({names}); "
+        names = _unfinished_names(transactions)
+        if names:
+            raise RecoverNeeded(f"{self.conn.label}: an earlier apply did not finish ({', '.join(names)}); "
                                 "run `remediate recover` first", host=self.conn.label)
         if parsed.size > self.rotate_bytes and not _pending_reverts(transactions):
             self.conn.rename_file(self.path, f"{self.directory}/{_ARCHIVE}{stamp()}.jsonl")
@@ -644,3 +643,25 @@ def history(journal: Journal, container: str | None = None) -> Iterator[Json]:
             "result": result,
             "backup": tx.begin.get("backup"), "tx": tx.id,
         }
+
+
+def warn_unfinished(conn: Connection) -> bool:
+    """Log one warning when the host's journal shows an unfinished apply (for the commands that
+    only read, a dry run and diagnose, which go on); a host without a file channel (a ``tcp://``
+    engine on another machine) is not checked.
+
+    Returns:
+        True when it warned.
+    """
+    try:
+        names = _unfinished_names(Journal(conn).unfinished())
+    except ConnectError:
+        return False
+    if names:
+        _log.warning("%s: an earlier apply did not finish (%s): run `remediate recover`", conn.label,
+                     ", ".join(names))
+    return bool(names)
+
+
+def _unfinished_names(transactions: Iterable[Transaction]) -> list[str]:
+    return sorted({str(t.begin.get("container")) for t in transactions if not t.settled})

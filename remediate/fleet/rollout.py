@@ -456,6 +456,10 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
                     # Before planning: a half-done apply leaves containers renamed or already
                     # swapped, which planning would report as missing or as "no changes".
                     journal.require_finished()
+                else:
+                    from remediate.executor.journal import warn_unfinished
+
+                    warn_unfinished(conn)  # a dry run goes on; the apply would be refused
                 report(target.name, "plan")
                 fresh = plan_host(conn, playbook, vars, only=only, container_only=container_only)
                 if approved is not None:

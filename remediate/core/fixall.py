@@ -1,0 +1,153 @@
+"""Fix everything at once: the fixing playbooks of several findings merged per container.
+
+Each container is recreated and verified once, whatever the number of fixes it needs: the
+containers that need the same fixes form one group, and each group becomes one in-memory
+:class:`~remediate.core.playbook.Playbook` selecting exactly those containers by name, with the
+fixes' changes in order, all their verify steps and requirements, the union of their vars
+and the strictest ``safety``. Two fixes that set one field (an env var, a flag, the network,
+the platform, a mount target, a file) to different values on one container are refused.
+
+Example::
+
+    groups = merge_fixes({"gateway": [load_playbook("enable-custom-models"),
+                                      load_playbook("disable-auth-bypass")]})
+    # one Playbook, selecting the container named "gateway", with both changes
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from remediate.core import playbook as pb
+from remediate.errors import PlaybookError
+
+__all__ = ["MERGED_NAME", "merge_fixes", "required_vars"]
+
+#: The name of a merged playbook (in plans, the journal and reports).
+MERGED_NAME = "diagnose-fix"
+
+
+def required_vars(book: pb.Playbook, overrides: Mapping[str, Any] | None = None) -> list[str]:
+    """The playbook's vars that have no default (``null``) and no value in ``overrides``."""
+    given = overrides or {}
+    return [name for name, default in book.vars.items() if default is None and given.get(name) is None]
+
+
+def merge_fixes(fixes: Mapping[str, Sequence[pb.Playbook]]) -> list[pb.Playbook]:
+    """One playbook per group of containers that need the same fixes.
+
+    Args:
+        fixes: container name -> the playbooks that fix it, in the order they apply.
+
+    Returns:
+        The merged playbooks, each selecting only its containers by exact name (name order).
+
+    Raises:
+        PlaybookError: two fixes of one container set one field to different values (one line
+            naming both playbooks and the field), two fixes declare one var with different
+            defaults, or a fix is time-boxed (``revert_after``: apply it alone).
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    books: dict[str, pb.Playbook] = {}
+    for container in sorted(fixes):
+        chosen = _unique(fixes[container])
+        if not chosen:
+            continue
+        for book in chosen:
+            books[book.name] = book
+        groups.setdefault(tuple(b.name for b in chosen), []).append(container)
+    return [_merged([books[n] for n in names], containers) for names, containers in groups.items()]
+
+
+def _unique(books: Iterable[pb.Playbook]) -> list[pb.Playbook]:
+    seen: dict[str, pb.Playbook] = {}
+    for book in books:
+        seen.setdefault(book.name, book)
+    return list(seen.values())
+
+
+def _fields(change: Any) -> list[tuple[str, Any]]:
+    """(field, value) pairs one change sets, for the conflict check."""
+    if isinstance(change, pb.EnvChange):
+        return [(f"env {k}", v) for k, v in change.env.items()]
+    if isinstance(change, pb.ArgsChange):
+        return ([(f"flag {k}", v) for k, v in change.args.set.items()]
+                + [(f"flag {k}", None) for k in change.args.remove])
+    if isinstance(change, pb.NetworkChange):
+        return [("network", change.network)]
+    if isinstance(change, pb.PlatformChange):
+        return [("platform", change.platform)]
+    if isinstance(change, pb.MountChange):
+        return [(f"mount {change.mount.target}", change.mount.model_dump())]
+    return [(f"file {change.file.dest}", change.file.model_dump())]
+
+
+def _without(change: Any, done: set[str]) -> Any:
+    """``change`` without the fields an earlier fix already sets to the same value (None: nothing left)."""
+    if isinstance(change, pb.EnvChange):
+        env = {k: v for k, v in change.env.items() if f"env {k}" not in done}
+        return pb.EnvChange(env=env) if env else None
+    if isinstance(change, pb.ArgsChange):
+        edit = pb.ArgsEdit(set={k: v for k, v in change.args.set.items() if f"flag {k}" not in done},
+                           remove=[k for k in change.args.remove if f"flag {k}" not in done])
+        return pb.ArgsChange(args=edit) if edit.set or edit.remove else None
+    return None if _fields(change)[0][0] in done else change
+
+
+def _changes(container: str, books: Sequence[pb.Playbook]) -> list[Any]:
+    """The fixes' changes in order, each field set once; a field two fixes set differently is refused."""
+    owner: dict[str, tuple[str, Any]] = {}
+    changes: list[Any] = []
+    for book in books:
+        if book.revert_after is not None:
+            raise PlaybookError(f"{book.name} is time-boxed (revert_after): apply it on its own")
+        for change in book.changes:
+            done: set[str] = set()
+            for field, value in _fields(change):
+                first, seen = owner.setdefault(field, (book.name, value))
+                if first == book.name:
+                    continue
+                if seen != value:
+                    raise PlaybookError(f"{container}: {first} and {book.name} both set {field}, "
+                                        f"to different values: apply one of them alone", field=field)
+                done.add(field)
+            kept = _without(change, done) if done else change
+            if kept is not None:
+                changes.append(kept)
+    return changes
+
+
+def _merged(books: Sequence[pb.Playbook], containers: Sequence[str]) -> pb.Playbook:
+    changes = _changes(containers[0], books)
+    vars: dict[str, Any] = {}
+    declared_by: dict[str, str] = {}
+    for book in books:
+        for name, default in book.vars.items():
+            if declared_by.setdefault(name, book.name) != book.name and vars[name] != default:
+                raise PlaybookError(f"{declared_by[name]} and {book.name} both declare var {name}, "
+                                    f"with different defaults: apply one of them alone", field=name)
+            vars.setdefault(name, default)
+    verify: list[Any] = []
+    for check in (v for b in books for v in b.verify):
+        if check not in verify:
+            verify.append(check)
+    afters = [b.after.strip() for b in books if b.after]
+    names = ", ".join(b.name for b in books)
+    return pb.Playbook.model_validate({
+        "name": MERGED_NAME,
+        "description": f"the fixes diagnose found for {', '.join(containers)}: {names}",
+        "safety": "confirm" if any(b.safety == "confirm" for b in books) else "auto",
+        "vars": vars,
+        "select": [{"name": _exact(c)} for c in containers],
+        "changes": changes,
+        "verify": verify,
+        "require": [r for b in books for r in b.require],
+        "after": "\n".join(afters) or None,
+    })
+
+
+def _exact(name: str) -> str:
+    """A glob that matches only ``name`` (its ``*?[`` escaped)."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
+

@@ -1,0 +1,112 @@
+"""Merging the fixes diagnose found into one playbook per group of containers: pure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from remediate.cli.main import main
+from remediate.core.fixall import MERGED_NAME, merge_fixes, required_vars
+from remediate.core.planner import Observed, plan, select
+from remediate.core.playbook import Playbook, load_playbook
+from remediate.errors import PlaybookError
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+
+def book(name: str, changes: list[dict[str, Any]], **fields: Any) -> Playbook:
+    return Playbook.model_validate({"name": name, "description": name, "select": {"image": "*"},
+                                    "changes": changes, **fields})
+
+
+def observed(case: str, name: str) -> Observed:
+    inspect = json.loads((CASES / case / "container.json").read_text())
+    return Observed({**inspect, "Name": f"/{name}"}, json.loads((CASES / case / "image.json").read_text()))
+
+
+def test_the_gateway_fixes_become_one_playbook_and_vllm_another() -> None:
+    custom, bypass, vllm = (load_playbook(n) for n in ("enable-custom-models", "disable-auth-bypass", "fix-vllm-404"))
+    merged = merge_fixes({"gw": [custom, bypass], "gw2": [custom, bypass, custom], "vllm": [vllm]})
+
+    assert [(b.name, [s.name for s in b.selectors]) for b in merged] == [
+        (MERGED_NAME, ["gw", "gw2"]), (MERGED_NAME, ["vllm"])]
+    gateway, model = merged
+    assert gateway.changes == custom.changes + bypass.changes  # in the findings' order, each fix once
+    assert gateway.verify == bypass.verify  # enable-custom-models' healthz probe is the same as bypass's first
+    assert (gateway.safety, model.safety) == ("auto", "confirm")  # the strictest of the group
+    assert model.vars == vllm.vars and model.changes == vllm.changes and model.verify == vllm.verify
+
+
+def test_a_merged_playbook_selects_only_the_containers_named() -> None:
+    [merged] = merge_fixes({"gw[1]*": [load_playbook("enable-custom-models")]})
+    containers = [observed("busybox-minimal", n) for n in ("gw[1]*", "gw1x", "gw[1]x", "other")]
+
+    assert [o.name for o in select(merged, containers)] == ["gw[1]*"]
+
+
+def test_one_plan_holds_every_change_of_the_fixes() -> None:
+    a = book("a", [{"env": {"A": "1"}}])
+    b = book("b", [{"env": {"B": "2", "A": "1"}}, {"args": {"set": {"--flag": "x"}}}])
+    [merged] = merge_fixes({"box": [a, b]})
+    obs = observed("busybox-minimal", "box")
+
+    [cp] = plan(merged, merged.vars, [obs]).containers
+    assert [(c.field, c.after) for c in cp.changes] == [("env.A", "1"), ("env.B", "2"), ("args.--flag", "x")]
+    assert merged.changes[1] == book("x", [{"env": {"B": "2"}}]).changes[0]  # A=1 is set once, by a
+    assert cp.action == "recreate"
+
+
+@pytest.mark.parametrize(("first", "second", "field"), [
+    ([{"env": {"A": "1"}}], [{"env": {"A": "2"}}], "env A"),
+    ([{"env": {"A": "1"}}], [{"env": {"A": None}}], "env A"),
+    ([{"args": {"set": {"--x": "1"}}}], [{"args": {"remove": ["--x"]}}], "flag --x"),
+    ([{"network": "host"}], [{"network": "bridge"}], "network"),
+    ([{"platform": "linux/amd64"}], [{"platform": "linux/arm64"}], "platform"),
+    ([{"mount": {"source": "/a", "target": "/t"}}], [{"mount": {"source": "/b", "target": "/t"}}], "mount /t"),
+    ([{"file": {"dest": "/f", "content": "a"}}], [{"file": {"dest": "/f", "content": "b"}}], "file /f"),
+])
+def test_two_fixes_setting_one_field_differently_are_refused(first: list[dict[str, Any]],
+                                                             second: list[dict[str, Any]], field: str) -> None:
+    with pytest.raises(PlaybookError) as caught:
+        merge_fixes({"box": [book("one", first), book("two", second)]})
+    assert caught.value.message == (f"box: one and two both set {field}, to different values: "
+                                    "apply one of them alone")
+
+
+def test_the_same_value_twice_is_no_conflict_and_other_containers_do_not_clash() -> None:
+    merged = merge_fixes({"box": [book("one", [{"env": {"A": "1"}}]), book("two", [{"env": {"A": "1"}}])],
+                          "other": [book("three", [{"env": {"A": "2"}}])]})
+    assert len(merged) == 2
+
+
+def test_vars_with_different_defaults_and_time_boxed_fixes_are_refused() -> None:
+    one = book("one", [{"env": {"A": "{{ v }}"}}], vars={"v": "1"})
+    two = book("two", [{"env": {"B": "{{ v }}"}}], vars={"v": "2"})
+    with pytest.raises(PlaybookError, match="^one and two both declare var v, with different defaults"):
+        merge_fixes({"box": [one, two]})
+    assert merge_fixes({"box": [one, book("three", [{"env": {"B": "{{ v }}"}}], vars={"v": "1"})]})[0].vars == {"v": "1"}
+    with pytest.raises(PlaybookError, match="^troubleshoot-mode is time-boxed"):
+        merge_fixes({"box": [load_playbook("troubleshoot-mode")]})
+
+
+def test_nothing_to_fix_is_no_playbook() -> None:
+    assert merge_fixes({"box": []}) == []
+
+
+def test_required_vars_are_the_ones_without_a_default() -> None:
+    url = load_playbook("fix-gitlab-url")
+    assert required_vars(url) == ["gitlab_url"]
+    assert required_vars(url, {"gitlab_url": "https://gitlab.example.com"}) == []
+    assert required_vars(load_playbook("fix-vllm-404")) == []
+
+
+@pytest.mark.parametrize("option", [["--yes"], ["--dry-run"], ["--step"], ["-e", "a=1"], ["--report", "r.md"]])
+def test_the_fix_options_need_fix(option: list[str]) -> None:
+    result = CliRunner().invoke(main, ["diagnose", *option], env={"REMEDIATE_YES": ""})
+
+    assert result.exit_code == 2
+    assert result.stderr == f"remediate: {option[0]} is for diagnose --fix\n"
