@@ -84,9 +84,9 @@ class Lineage:
             if count < 1 or count >= len(chain):
                 raise LookupError(f"only {len(chain) - 1} apply(s) to go back")
             target = chain[count]
-            to = self.backup_of(target)
-            if to is None:
-                raise LookupError(f"the backup from {count} apply(s) back no longer exists")
+            # Every parent is parked by the apply that made its child (and again by whatever
+            # takes its place after a rollback put it back), so it has a backup name.
+            to = next(name for name, v in self.holders.items() if v == target)
         elif to in self.holders:
             target = self.holders[to]
         else:  # a backup the journal does not know (no files to put back)
@@ -96,7 +96,8 @@ class Lineage:
         for version in chain:
             if version in theirs:
                 break
-            undone.append(self.made_by[version])
+            if version in self.made_by:  # else: a version of a backup the journal never saw parked
+                undone.append(self.made_by[version])
         ancestor = target in chain
         between = [self.backup_of(v) for v in chain[1:chain.index(target)]] if ancestor else []
         return Route(to, tuple(undone), self.parked_by.get(to, ""), ancestor, tuple(b for b in between if b))

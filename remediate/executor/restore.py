@@ -26,7 +26,7 @@ from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.apply import safe_message
 from remediate.executor.journal import End, HostLock, Journal, Kind, Step, Transaction, stamp
-from remediate.executor.swap import lineage, swap
+from remediate.executor.swap import backups_of, lineage, swap
 from remediate.executor.undo import RECOVER_STEP, keep, restore_files, undo
 from remediate.host.connection import Connection
 
@@ -51,8 +51,9 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
         saved = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
         files.append(FileRestore(str(entry["path"]), conn.read_path(str(entry["path"])).content, saved,
                                  int(entry["mode"]) if entry.get("mode") is not None else None))
-    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, backup), tuple(files), route.between,
-                        len(route.undone) if route.ancestor else None)
+    kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
+    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, backup), tuple(files),
+                        tuple(b for b in route.between if b in kept), len(route.undone) if route.ancestor else None)
 
 
 def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str | None = None,
