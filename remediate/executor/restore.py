@@ -39,19 +39,26 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
     would take its place, ``steps`` applies back (default 1) or the backup named ``to``, and the
     files that would be put back.
 
+    The host's lock is held while it reads (the journal and the containers as one state), so
+    a host where another run is under way, or an apply did not finish, is refused as
+    :func:`rollback` refuses it.
+
     Raises:
         ContainerNotFound: ``name`` does not exist, or that backup does not (any more).
+        LockedError, RecoverNeeded: as for :func:`rollback`.
     """
     journal = journal or Journal(conn)
-    current = conn.inspect_container(name)
-    route = _route(conn, journal, name, steps, to)
-    backup = conn.inspect_container(route.backup)
-    files = []
-    for entry in _files(conn, journal, route):
-        saved = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
-        files.append(FileRestore(str(entry["path"]), conn.read_path(str(entry["path"])).content, saved,
-                                 int(entry["mode"]) if entry.get("mode") is not None else None))
-    kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
+    with HostLock(conn, f"rollback {name} (preview)"):
+        journal.require_finished()
+        current = conn.inspect_container(name)
+        route = _route(conn, journal, name, steps, to)
+        backup = conn.inspect_container(route.backup)
+        files = []
+        for entry in _files(conn, journal, route):
+            saved = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
+            files.append(FileRestore(str(entry["path"]), conn.read_path(str(entry["path"])).content, saved,
+                                     int(entry["mode"]) if entry.get("mode") is not None else None))
+        kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
     return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, backup), tuple(files),
                         tuple(b for b in route.between if b in kept), len(route.undone) if route.ancestor else None)
 
