@@ -12,7 +12,15 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.integration._proc import REMEDIATE, WAIT, remediate_env, remove_prefixed, run, run_vllm, strip_ansi
+from tests.integration._proc import (
+    REMEDIATE,
+    WAIT,
+    remediate_env,
+    remove_prefixed,
+    run,
+    run_vllm,
+    strip_ansi,
+)
 
 pytestmark = pytest.mark.integration
 
