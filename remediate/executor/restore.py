@@ -235,7 +235,7 @@ def revert_pending(conn: Connection, *, timeout: float = 60.0, playbook: str | N
         if current is None or tx.end is None or str(current["Id"]) != tx.end.get("new_id"):
             journal.drop_revert(tx.id, f"{name} changed since the time-boxed apply")
             continue
-        done.append((tx.id, rollback(conn, name, timeout=timeout, journal=journal)))
+        done.append((tx.id, rollback(conn, name, to=str(tx.begin.get("backup")), timeout=timeout, journal=journal)))
     return done
 
 
