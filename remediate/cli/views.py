@@ -160,7 +160,7 @@ def print_rollback_plan(out: Console, preview: dict[str, Any]) -> None:
     """What a rollback would put back (from :func:`remediate.output.report.rollback_plan_json`)."""
     from rich.markup import escape
 
-    back = f"{preview['steps']} apply(s) back" if preview["steps"] else "a later version"
+    back = f"{preview['steps']} apply(s) back" if preview['steps'] else "not one of its earlier versions"
     out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
               f"put back [yellow]{escape(preview['backup'])}[/yellow] ({back}); the container in place becomes a backup")
     if preview["between"]:
