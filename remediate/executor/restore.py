@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from remediate.core import compose
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
 from remediate.core.planner import BACKUP_MARK
 from remediate.core.results import Action, ContainerResult
@@ -155,7 +156,10 @@ def _files(conn: Connection, journal: Journal, route: Route) -> list[Json]:
 
 
 def _spec(conn: Connection, inspect: Json) -> ContainerSpec:
-    return spec_from_inspect(inspect, conn.inspect_image(str(inspect.get("Image", ""))))
+    """The container's spec; a compose backup's with its compose labels back, as it is put back."""
+    spec = spec_from_inspect(inspect, conn.inspect_image(str(inspect.get("Image", ""))))
+    labels = spec.config.get("Labels") or {}
+    return spec.replace(config={**spec.config, "Labels": compose.armed(labels)}) if compose.is_disarmed(labels) else spec
 
 
 def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json]) -> list[Json]:
