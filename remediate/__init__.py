@@ -47,6 +47,8 @@ _EXPORTS = {
     "Plan": "remediate.core.planner",
     "plan": "remediate.core.planner",
     "HostPath": "remediate.core.paths",
+    "FileRestore": "remediate.core.lineage",
+    "RollbackPlan": "remediate.core.lineage",
     "Action": "remediate.core.results",
     "ContainerResult": "remediate.core.results",
     "HostResult": "remediate.core.results",
@@ -78,6 +80,7 @@ _EXPORTS = {
     "Revert": "remediate.executor.hold",
     "plan_host": "remediate.executor.observe",
     "Recovery": "remediate.executor.restore",
+    "plan_rollback": "remediate.executor.restore",
     "recover": "remediate.executor.restore",
     "rollback": "remediate.executor.restore",
     "Host": "remediate.fleet.inventory",
@@ -106,6 +109,7 @@ __all__ = [
     "ContainerPlan",
     "ContainerResult",
     "ContainerSpec",
+    "FileRestore",
     "FileWrite",
     "Host",
     "HostFileError",
@@ -135,6 +139,7 @@ __all__ = [
     "RemediateError",
     "Revert",
     "RollbackFailed",
+    "RollbackPlan",
     "RolloutError",
     "RolloutResult",
     "Selector",
@@ -148,6 +153,7 @@ __all__ = [
     "parse_extra_vars",
     "plan",
     "plan_host",
+    "plan_rollback",
     "recover",
     "resolve_vars",
     "rollback",
@@ -156,6 +162,12 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
+    from remediate.core.lineage import (
+        FileRestore as FileRestore,
+    )
+    from remediate.core.lineage import (
+        RollbackPlan as RollbackPlan,
+    )
     from remediate.core.paths import (
         HostPath as HostPath,
     )
@@ -290,6 +302,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.executor.restore import (
         Recovery as Recovery,
+    )
+    from remediate.executor.restore import (
+        plan_rollback as plan_rollback,
     )
     from remediate.executor.restore import (
         recover as recover,

@@ -157,6 +157,29 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         out.print(f"  verify: {escape(check)}")
 
 
+def print_rollback_plan(out: Console, preview: dict[str, Any]) -> None:
+    """What a rollback would put back (from :func:`remediate.output.report.rollback_plan_json`)."""
+    from rich.markup import escape
+
+    back = f"{preview['steps']} apply(s) back" if preview['steps'] else "not one of its earlier versions"
+    out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
+              f"put back [yellow]{escape(preview['backup'])}[/yellow] ({back}); the container in place becomes a backup")
+    if preview["between"]:
+        out.print(f"  stay as backups: {escape(', '.join(preview['between']))}")
+    out.print("  docker run")
+    for line in preview["diff"]:
+        style = {"+": "green", "-": "red"}.get(line[0])
+        text = escape(f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}")
+        out.print(f"[{style}]{text}[/{style}]" if style else text)
+    for f in preview["files"]:
+        if not f["changed"]:
+            out.print(f"  = file {escape(f['path'])}: already as it was")
+            continue
+        out.print(f"  file {escape(f['path'])}: {'removed' if f['removed'] else 'put back'}")
+        for line in f["diff"]:
+            out.print(escape(f"    {line}"))
+
+
 def print_result(out: Console, result: HostResult) -> None:
     from rich.markup import escape
 

@@ -72,7 +72,7 @@ from remediate.errors import (
 from remediate.executor import probes, ties
 from remediate.executor.compose_hash import with_config_hash
 from remediate.executor.journal import End, HostLock, Journal, Kind, Step, stamp
-from remediate.executor.swap import backups_of, create, swap
+from remediate.executor.swap import create, prune, swap
 from remediate.executor.undo import RECOVER_STEP, keep, undo
 from remediate.host.connection import Connection
 
@@ -102,7 +102,8 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         plan: from :func:`remediate.core.planner.plan` on this host.
         conn: the host.
         timeout: seconds verification keeps retrying before it counts as failed.
-        keep_backups: backups kept per container after a successful apply.
+        keep_backups: backups kept per container after a successful apply (the newest ones, and
+            always the original: the container before any remediate change).
         progress: called with ``(container, phase)`` as work advances.
         decide: asked before each container that changes (step mode): apply, skip, or quit
             (the rest is skipped; what is done stays done and verified).
@@ -319,7 +320,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
                                time.monotonic() - started, manual, logs, _failure(exc, manual, message))
     report(cp.name, "done")
     keep(conn, journal.written(tx))  # the neighbours' old copies go; a compose backup is disarmed
-    _prune_backups(conn, cp.name, keep_backups)
+    prune(conn, journal, cp.name, keep_backups)
     # A time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
     due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
     _end(journal, tx, cp.name, End.RECREATED, new_id=new_id, **due)
@@ -408,10 +409,5 @@ def _run_probes(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float
     # A crash right after the probes (e.g. a port clash on a second port) must count too.
     results.append(probes.still_running(conn, new_id, run_started))
     return tuple(results)
-
-
-def _prune_backups(conn: Connection, name: str, keep: int) -> None:
-    for old in backups_of(conn, name)[keep:]:
-        conn.remove(str(old["Id"]))
 
 

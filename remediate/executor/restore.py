@@ -1,5 +1,5 @@
-"""Putting things back: ``rollback`` (the newest backup of a container, with the files its apply
-replaced), ``recover`` (finish an apply or rollback that was interrupted, from the journal) and
+"""Putting things back: ``rollback`` (a container as it was some applies back, or a backup named,
+with the files those applies replaced; ``plan_rollback`` shows what it would do), ``recover`` (finish an apply or rollback that was interrupted, from the journal) and
 ``revert_pending`` (undo time-boxed changes still in place).
 
 Both bring the neighbours along (:mod:`remediate.executor.ties`): containers tied to the one put back
@@ -18,25 +18,64 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from remediate.core import compose
+from remediate.core.lineage import FileRestore, RollbackPlan, Route
 from remediate.core.planner import BACKUP_MARK
 from remediate.core.results import Action, ContainerResult
+from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.apply import safe_message
 from remediate.executor.journal import End, HostLock, Journal, Kind, Step, Transaction, stamp
-from remediate.executor.swap import backups_of, swap
+from remediate.executor.swap import backups_of, lineage, swap
 from remediate.executor.undo import RECOVER_STEP, keep, restore_files, undo
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
 
 
-def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Journal | None = None) -> ContainerResult:
-    """Put the newest backup of ``name`` back in its place, with the files that apply replaced;
-    the current container becomes a backup in turn.
+def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: str | None = None,
+                  journal: Journal | None = None) -> RollbackPlan:
+    """What :func:`rollback` would do (nothing changes): the container in place and the backup that
+    would take its place, ``steps`` applies back (default 1) or the backup named ``to``, and the
+    files that would be put back.
+
+    The host's lock is held while it reads (the journal and the containers as one state), so
+    a host where another run is under way, or an apply did not finish, is refused as
+    :func:`rollback` refuses it.
 
     Raises:
-        ContainerNotFound: ``name`` or its backup does not exist.
+        ContainerNotFound: ``name`` does not exist, or that backup does not (any more).
+        LockedError, RecoverNeeded: as for :func:`rollback`.
+    """
+    journal = journal or Journal(conn)
+    with HostLock(conn, f"rollback {name} (preview)"):
+        journal.require_finished()
+        current = conn.inspect_container(name)
+        route = _route(conn, journal, name, steps, to)
+        backup = conn.inspect_container(route.backup)
+        files = []
+        for entry in _files(conn, journal, route):
+            saved = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
+            files.append(FileRestore(str(entry["path"]), conn.read_path(str(entry["path"])).content, saved,
+                                     int(entry["mode"]) if entry.get("mode") is not None else None))
+        kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
+    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, backup), tuple(files),
+                        tuple(b for b in route.between if b in kept), len(route.undone) if route.ancestor else None)
+
+
+def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str | None = None,
+             timeout: float = 60.0, journal: Journal | None = None) -> ContainerResult:
+    """Put back the container of ``name`` from ``steps`` applies back (default 1: the one before
+    the last apply in place), or the backup named ``to``, with the files those applies replaced;
+    the current container becomes a backup in turn, and the backups in between stay.
+
+    The journal says which backup holds which version, so a rollback after a rollback goes
+    further back, never forward again (:mod:`remediate.core.lineage`).
+
+    Raises:
+        ContainerNotFound: ``name`` or that backup does not exist, or there are not ``steps``
+            applies to go back.
         LockedError, RecoverNeeded: as for :func:`apply`.
     """
     started = time.monotonic()
@@ -44,18 +83,13 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
     with HostLock(conn, f"rollback {name}"), journal.reserved():
         journal.require_finished()
         current = conn.inspect_container(name)
-        backups = backups_of(conn, name)
-        if not backups:
-            raise ContainerNotFound(f"{conn.label}: no remediate backup of {name}", host=conn.label, container=name)
-        backup_name = str(backups[0]["Name"])
+        route = _route(conn, journal, name, steps, to)
+        backup_name = route.backup
         # A compose service's backup gets its compose labels back before it takes the service's place.
-        backup_id = compose_backup.rearm(conn, backup_name) or str(backups[0]["Id"])
-        made_by = next((t for t in journal.transactions(archived=True) if t.begin.get("backup") == backup_name), None)
+        backup_id = compose_backup.rearm(conn, backup_name) or str(conn.inspect_container(backup_name)["Id"])
         parked = f"{name}{BACKUP_MARK}{stamp()}"
         policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
-        # Files another container of that apply still needs on its new version stay (see sharing).
-        kept = sharing.kept_paths(conn, journal, made_by.id, archived=True) if made_by else set()
-        replaced = [f for f in (made_by.begin.get("files") or [] if made_by else []) if f.get("path") not in kept]
+        replaced = _files(conn, journal, route)
         tied = ties.tied_to(conn, current)  # they follow the container put back
         tx = journal.new_id()
         files = _current_files(conn, journal, tx, replaced)
@@ -89,6 +123,43 @@ def rollback(conn: Connection, name: str, *, timeout: float = 60.0, journal: Jou
         journal.end(tx, End.RESTORED, new_id=backup_id)
     return ContainerResult(name, Action.RESTORED, str(current["Id"]), backup_id, parked, (check,), None,
                            time.monotonic() - started)
+
+
+def _route(conn: Connection, journal: Journal, name: str, steps: int | None, to: str | None) -> Route:
+    """The route back to the backup asked for, which must exist."""
+    if to is not None and not to.startswith(f"{name}{BACKUP_MARK}"):
+        raise ContainerNotFound(f"{conn.label}: {to} is no remediate backup of {name}", host=conn.label,
+                                container=name)
+    try:
+        route = lineage(journal, name).route(steps=steps, to=to)
+    except LookupError as exc:
+        raise ContainerNotFound(f"{conn.label}: {name}: {exc}", host=conn.label, container=name) from exc
+    if conn.find_container(route.backup) is None:
+        raise ContainerNotFound(f"{conn.label}: backup {route.backup} of {name} no longer exists", host=conn.label,
+                                container=name)
+    return route
+
+
+def _files(conn: Connection, journal: Journal, route: Route) -> list[Json]:
+    """The journal's saved copies that put the files back along ``route``: the previous contents
+    saved by each apply undone (the oldest wins), then, for a backup that is no ancestor, those
+    saved when it was parked. A file another container of that apply still needs on its new
+    version stays (see :mod:`remediate.executor.sharing`)."""
+    by_id = {t.id: t for t in journal.transactions(archived=True)}
+    chosen: dict[str, Json] = {}
+    for tx in [*route.undone, *(() if route.ancestor else (route.parked_by,))]:
+        if tx not in by_id:
+            continue
+        kept = sharing.kept_paths(conn, journal, tx, archived=True)
+        chosen.update((str(f["path"]), f) for f in by_id[tx].begin.get("files") or [] if f.get("path") not in kept)
+    return list(chosen.values())
+
+
+def _spec(conn: Connection, inspect: Json) -> ContainerSpec:
+    """The container's spec; a compose backup's with its compose labels back, as it is put back."""
+    spec = spec_from_inspect(inspect, conn.inspect_image(str(inspect.get("Image", ""))))
+    labels = spec.config.get("Labels") or {}
+    return spec.replace(config={**spec.config, "Labels": compose.armed(labels)}) if compose.is_disarmed(labels) else spec
 
 
 def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json]) -> list[Json]:
@@ -168,7 +239,7 @@ def revert_pending(conn: Connection, *, timeout: float = 60.0, playbook: str | N
         if current is None or tx.end is None or str(current["Id"]) != tx.end.get("new_id"):
             journal.drop_revert(tx.id, f"{name} changed since the time-boxed apply")
             continue
-        done.append((tx.id, rollback(conn, name, timeout=timeout, journal=journal)))
+        done.append((tx.id, rollback(conn, name, to=str(tx.begin.get("backup")), timeout=timeout, journal=journal)))
     return done
 
 

@@ -1,6 +1,7 @@
 """Swapping one container for another under its name (each step journaled through ``mark``).
 
-Shared by :mod:`remediate.executor.apply` (apply) and :mod:`remediate.executor.restore` (rollback).
+Shared by :mod:`remediate.executor.apply` (apply) and :mod:`remediate.executor.restore` (rollback),
+with the backups of a container: which holds which version (:func:`lineage`), and pruning them.
 Nothing here undoes itself: the journal records are the undo log (:mod:`remediate.executor.undo`).
 """
 
@@ -9,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from remediate.core.lineage import Lineage, Move, replay
 from remediate.core.planner import BACKUP_MARK
 from remediate.core.spec import ContainerSpec, create_body
-from remediate.executor.journal import Step
+from remediate.executor.journal import End, Journal, Kind, Step
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
+#: The ends of a transaction that leave its change in place.
+_TOOK_EFFECT = (End.RECREATED, End.RESTORED, End.RECOVERED_KEPT)
 
 
 def create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str],
@@ -77,3 +81,24 @@ def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
             rows.append({"backup": name, "container": original, "stamp": stamp, "id": str(c["Id"])[:12],
                          "image": c.get("Image"), "status": c.get("Status")})
     return sorted(rows, key=lambda r: str(r["stamp"]), reverse=True)
+
+
+def lineage(journal: Journal, name: str) -> Lineage:
+    """The versions of ``name`` (:mod:`remediate.core.lineage`) from the journal, the moved-aside
+    files too: the settled applies and rollbacks of it that took effect, oldest first."""
+    moves = [Move(tx.id, "rollback" if tx.kind is Kind.ROLLBACK else "apply", str(tx.begin.get("backup")),
+                  str(tx.begin.get("temp")) if tx.kind is Kind.ROLLBACK else None)
+             for tx in journal.transactions(archived=True)
+             if tx.begin.get("container") == name and tx.begin.get("backup") and tx.end is not None
+             and tx.end.get("result") in _TOOK_EFFECT]
+    return replay(moves)
+
+
+def prune(conn: Connection, journal: Journal, name: str, keep: int) -> None:
+    """Remove the backups of ``name`` past the newest ``keep``, but never the one holding its
+    original (the container before any remediate change): it stays until the user removes it."""
+    old = backups_of(conn, name)[keep:]
+    original = lineage(journal, name).original if old else None
+    for backup in old:
+        if backup["Name"] != original:
+            conn.remove(str(backup["Id"]))

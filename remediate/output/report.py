@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediate.core import compose
+from remediate.core.lineage import RollbackPlan
 from remediate.core.planner import ContainerPlan, FileWrite, Plan
 from remediate.core.redaction import (
     mask_json,
@@ -49,6 +50,22 @@ def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
     if write.before_mode is not None and write.before_mode != write.mode:
         lines.append(f"mode {write.before_mode:04o} -> {write.mode:04o}")
     return [mask_values(redact_text(line), secrets) for line in lines]
+
+
+def rollback_plan_json(plan: RollbackPlan, engine_api: str | None = None) -> Json:
+    """JSON-ready view of what a rollback would do (secrets masked): the ``docker run`` diff from
+    the container in place to the backup put back, and the diff of each file put back."""
+    files = []
+    for f in plan.files:
+        old = (f.now or b"").decode("utf-8", "replace").splitlines()
+        new = (f.restored or b"").decode("utf-8", "replace").splitlines()
+        lines = difflib.unified_diff(old, new, f.path if f.now is not None else "/dev/null",
+                                     f.path if f.restored is not None else "/dev/null", lineterm="")
+        files.append({"path": f.path, "changed": f.changed, "removed": f.restored is None,
+                      "mode": f"{f.mode:04o}" if f.mode is not None else None,
+                      "diff": [redact_text(line) for line in lines]})
+    return {"container": plan.name, "backup": plan.backup, "steps": plan.steps, "between": list(plan.between),
+            "diff": run_diff(plan.current, plan.target, engine_api), "files": files}
 
 
 def _compose_json(cp: ContainerPlan) -> Json | None:

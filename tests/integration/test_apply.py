@@ -168,7 +168,7 @@ def test_rollback_puts_the_previous_container_back(cli: Cli, vllm: dict[str, Any
     original = docker_client.api.inspect_container(vllm["name"])
     assert _apply(cli, vllm, "--yes")[0] == 0
 
-    code, out = cli("rollback", vllm["name"])
+    code, out = cli("rollback", vllm["name"], "--yes")
 
     assert code == 0, out
     restored = docker_client.api.inspect_container(vllm["name"])

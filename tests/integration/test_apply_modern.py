@@ -172,7 +172,7 @@ def test_rollback_puts_the_previous_container_back(vllm: Vllm) -> None:
     original = vllm.inspect()
     assert vllm.apply("--yes")[0] == 0
 
-    code, out = vllm.remediate("rollback", vllm.name)
+    code, out = vllm.remediate("rollback", vllm.name, "--yes")
 
     assert code == 0, out
     restored = vllm.inspect()

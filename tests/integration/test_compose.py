@@ -183,7 +183,7 @@ def test_fix_keeps_one_container_per_service_through_compose_and_rollback(projec
     backups = run(["backups", "--container", project.container()], state)
     assert backups.code == 0 and f"{project.container()}-remediate-backup-" in backups.output, backups.output
 
-    rolled = run(["rollback", project.container()], state)
+    rolled = run(["rollback", project.container(), "--yes"], state)
     assert rolled.code == 0, rolled.output
     restored = project.service_ids()
     assert len(restored) == 1 and restored != fixed
@@ -336,7 +336,7 @@ def test_remote_compose_service_over_ssh(remote: LabHost, tmp_path: Path) -> Non
             assert "--served-model-name" in client.api.inspect_container(ids[0])["Config"]["Cmd"]
         finally:
             client.close()
-        rolled = run(["rollback", name, *ssh], state)
+        rolled = run(["rollback", name, "--yes", *ssh], state)
         assert rolled.code == 0, rolled.output
         assert proj.file.read_text() == COMPOSE_FILE
     finally:

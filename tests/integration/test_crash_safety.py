@@ -457,7 +457,7 @@ def test_a_shared_file_stays_for_the_verified_container_when_the_next_one_fails(
     assert restored["Id"] == before[bad]["Id"] and restored["State"]["Running"]
     assert restored["HostConfig"] == before[bad]["HostConfig"] and restored["Args"] == before[bad]["Args"]
 
-    rolled = run(["rollback", good], vllm.state_dir)  # now no container keeps the new file
+    rolled = run(["rollback", good, "--yes"], vllm.state_dir)  # now no container keeps the new file
 
     assert rolled.code == 0, rolled.output
     assert _inspect(docker_client, good)["Id"] == before[good]["Id"]
@@ -498,7 +498,7 @@ def test_concurrent_apply_is_refused_with_who_holds_the_lock(vllm: Vllm, docker_
     assert "Traceback" not in second.output
     # A rollback and a recover are refused too while the apply runs.
     assert run(["recover"], vllm.state_dir).code == 2
-    assert f"(pid {first.pid}" in run(["rollback", vllm.name], vllm.state_dir).stderr
+    assert f"(pid {first.pid}" in run(["rollback", vllm.name, "--yes"], vllm.state_dir).stderr
     assert f"{vllm.name}-remediate-new" in names_with_prefix(docker_client, vllm.name)  # untouched by the others
 
     # The holder dies: its lock is stale, `recover` takes it over and puts the original back.
@@ -600,7 +600,7 @@ def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vll
     assert run(vllm.apply_args("--yes"), vllm.state_dir).code == 0
     new_id = _inspect(docker_client, vllm.name)["Id"]
     [backup] = _backups(docker_client, vllm.name)
-    proc = start(["rollback", vllm.name], vllm.state_dir, REMEDIATE_PAUSE_AT=step)
+    proc = start(["rollback", vllm.name, "--yes"], vllm.state_dir, REMEDIATE_PAUSE_AT=step)
     vllm.procs.append(proc)
     proc.wait_for(f"remediate: paused at {step}")
     proc.kill()
@@ -611,7 +611,7 @@ def test_kill_during_rollback_then_recover_keeps_the_backup(step: str, vllm: Vll
     # Back to before the rollback: the applied container runs, the original is still the backup.
     _assert_applied_with_backup_parked(docker_client, vllm, new_id, backup)
 
-    again = run(["rollback", vllm.name], vllm.state_dir)  # and the rollback can be done after all
+    again = run(["rollback", vllm.name, "--yes"], vllm.state_dir)  # and the rollback can be done after all
 
     assert again.code == 0, again.output
     restored = _inspect(docker_client, vllm.name)
@@ -632,7 +632,7 @@ def test_a_rollback_failing_in_process_keeps_the_backup_as_recover_does(step: st
     assert run(vllm.apply_args("--yes"), vllm.state_dir).code == 0
     new_id = _inspect(docker_client, vllm.name)["Id"]
     [backup] = _backups(docker_client, vllm.name)
-    proc = start(["rollback", vllm.name], vllm.state_dir, REMEDIATE_FAIL_AT=step)
+    proc = start(["rollback", vllm.name, "--yes"], vllm.state_dir, REMEDIATE_FAIL_AT=step)
     vllm.procs.append(proc)
 
     code = proc.wait()
@@ -730,7 +730,7 @@ def test_a_grown_journal_is_moved_aside_and_still_read_by_history_and_rollback(v
     assert len(rows) == 1501 and rows[0]["container"] == vllm.name
 
     pad_journal(journal_dir / "journal.jsonl")  # the rollback's own check moves the apply's record aside...
-    rolled = run(["rollback", vllm.name], vllm.state_dir)
+    rolled = run(["rollback", vllm.name, "--yes"], vllm.state_dir)
 
     assert rolled.code == 0, rolled.output
     assert len(list(journal_dir.glob("journal-*.jsonl"))) == 2

@@ -180,7 +180,7 @@ def test_ipc_and_pid_joiners_are_listed_and_follow_apply_and_rollback(
     assert api.inspect_container(joined["x"])["Id"] != original["Id"]
     _assert_joined(api, joined)
 
-    code, out = cli("rollback", joined["x"], "--timeout", "20")
+    code, out = cli("rollback", joined["x"], "--yes", "--timeout", "20")
 
     assert code == 0, out
     assert api.inspect_container(joined["x"])["Id"] == original["Id"]

@@ -452,10 +452,10 @@ def test_no_output_shows_a_secret(names: list[str], template: Path, tmp_path: Pa
     step("history", ["history"])
     step("backups", ["backups"])
     step("backups json", ["backups", "--format", "json"])
-    step("rollback", ["rollback", name])
+    step("rollback", ["rollback", name, "--yes"])
     step("apply json (json report)", _apply_args(name, template, "--yes", "--format", "json", "--report",
                                                  str(files["r.json"])))
-    step("rollback json", ["rollback", name, "--format", "json"])
+    step("rollback json", ["rollback", name, "--yes", "--format", "json"])
     step("failing apply", _apply_args(name, template, "--yes", "--timeout", "3", "--report", str(files["fail.md"]),
                                       playbook=str(failing)), code=1)
     step("failing apply json", _apply_args(name, template, "--yes", "--timeout", "3", "--format", "json",
@@ -515,7 +515,7 @@ def test_markdown_and_json_reports(names: list[str], template: Path, tmp_path: P
                      re.MULTILINE)
     assert "- ✔ still running: running, no restart" in report
 
-    assert run(["rollback", name], state_dir).code == 0
+    assert run(["rollback", name, "--yes"], state_dir).code == 0
     assert run(_apply_args(name, template, "--yes", "--report", str(js)), state_dir).code == 0
     data = json.loads(js.read_text())
 
@@ -548,7 +548,7 @@ def test_rollback_restores_the_container_and_the_file(names: list[str], template
     assert row["container"] == name and row["id"] == original["Id"][:12]
     assert f"local  {row['backup']}  of {name}" in listed.stdout
 
-    result = run(["rollback", name], state_dir)
+    result = run(["rollback", name, "--yes"], state_dir)
 
     assert result.code == 0, result.output
     assert "restored the previous container" in result.stdout
@@ -566,23 +566,26 @@ def test_rollback_restores_the_container_and_the_file(names: list[str], template
     assert [(r["kind"], r["result"]) for r in rows] == [("rollback", "restored"), ("apply", "recreated")]
 
 
-def test_keep_backups_prunes_older_ones(names: list[str], template: Path, docker_client: Any,
-                                        state_dir: str) -> None:
+def test_keep_backups_prunes_older_ones_but_the_original(names: list[str], template: Path, docker_client: Any,
+                                                         state_dir: str) -> None:
     name = names[0]
     original = run_vllm(docker_client, name)
     assert run(_apply_args(name, template, "--yes"), state_dir).code == 0
     first_new = _inspect(docker_client, name)["Id"]
+    assert run(_apply_args(name, template, "--yes", "-e", "served_model_name=codestral"), state_dir).code == 0
+    second_new = _inspect(docker_client, name)["Id"]
 
-    result = run(_apply_args(name, template, "--yes", "-e", "served_model_name=codestral", "--keep-backups", "1"),
+    result = run(_apply_args(name, template, "--yes", "-e", "served_model_name=mixtral", "--keep-backups", "1"),
                  state_dir)
 
     assert result.code == 0, result.output
     now = _inspect(docker_client, name)
-    assert now["Id"] != first_new and "codestral" in now["Args"]
+    assert now["Id"] != second_new and "mixtral" in now["Args"]
     rows = json.loads(run(["backups", "--container", name, "--format", "json"], state_dir).stdout)
-    assert [r["id"] for r in rows] == [first_new[:12]]
-    assert original["Id"] not in {c["Id"] for c in docker_client.api.containers(all=True)}
-    assert len(names_with_prefix(docker_client, name)) == 2
+    # The newest one, and the original (kept until the user removes it).
+    assert [r["id"] for r in rows] == [second_new[:12], original["Id"][:12]]
+    assert first_new not in {c["Id"] for c in docker_client.api.containers(all=True)}
+    assert len(names_with_prefix(docker_client, name)) == 3
 
 
 # --------------------------------------------------------------------------- what a terminal shows, in order

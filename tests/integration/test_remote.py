@@ -325,7 +325,7 @@ def test_history_and_rollback_over_ssh_read_a_moved_journal(cli: Cli, state_dir:
     assert code == 0, out
     assert sorted(r["host"] for r in json.loads(out) if r["result"] == "recreated") == [h.name for h in lab]
 
-    code, out = cli("rollback", NAME, *_args(lab, inventory), "--limit", lab[0].name)
+    code, out = cli("rollback", NAME, "--yes", *_args(lab, inventory), "--limit", lab[0].name)
 
     assert code == 0, out
     # Its own check moved the grown journal aside (SFTP rename) and found the apply's record there:

@@ -93,7 +93,7 @@ def test_no_output_or_file_shows_a_secret(cli: Cli, vllm: dict[str, Any], tmp_pa
         assert code == 0 and "recreated" in outputs[f"history {fmt}"]
         code, outputs[f"diagnose {fmt}"] = cli("diagnose", "--container", vllm["name"], "--format", fmt)
         assert code in (0, 1) and "api-key" in outputs[f"diagnose {fmt}"]
-    code, outputs["rollback"] = cli("rollback", vllm["name"])
+    code, outputs["rollback"] = cli("rollback", vllm["name"], "--yes")
     assert code == 0, outputs["rollback"]
     assert "sk-verysecret" in docker_client.api.inspect_container(vllm["name"])["Args"]  # the original is back
 
