@@ -899,7 +899,7 @@ def _fix_all(args: _ApplyArgs, *, error_code: str | None, model_name: str, conta
             merged.extend(groups)
             for book in groups:
                 req = _Request(book, MERGED_NAME, [target], (),
-                               {k: v for k, v in overrides.items() if k in book.vars}, None, ssh)
+                               {k: v for k, v in overrides.items() if k in book.vars}, None, ssh, False)
                 result = _fix_group(out, args, req)
                 results.append(result)
     combined = RolloutResult(outcomes=tuple(o for r in results for o in r.outcomes), dry_run=args.dry_run)
