@@ -133,11 +133,7 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         if change["action"] == "noop":
             out.print(f"  = {escape(change['field'])}: {escape(change['reason'])}")
     if cp["action"] == "recreate":
-        out.print("  docker run")
-        for line in cp["diff"]:
-            style = {"+": "green", "-": "red"}.get(line[0])
-            text = escape(f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}")
-            out.print(f"[{style}]{text}[/{style}]" if style else text)
+        print_run_diff(out, cp["diff"])
     for write in cp["files"]:
         if not write["changed"]:
             out.print(f"  = file {escape(write['path'])}: already up to date")
@@ -157,6 +153,18 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         out.print(f"  verify: {escape(check)}")
 
 
+
+def print_run_diff(out: Console, diff: list[str]) -> None:
+    """The ``docker run`` diff (``+``/``-``/`` `` lines of :func:`remediate.output.report.run_diff`), coloured."""
+    from rich.markup import escape
+
+    out.print("  docker run")
+    for line in diff:
+        style = {"+": "green", "-": "red"}.get(line[0])
+        text = escape(f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}")
+        out.print(f"[{style}]{text}[/{style}]" if style else text)
+
+
 def print_rollback_plan(out: Console, preview: dict[str, Any]) -> None:
     """What a rollback would put back (from :func:`remediate.output.report.rollback_plan_json`)."""
     from rich.markup import escape
@@ -166,11 +174,7 @@ def print_rollback_plan(out: Console, preview: dict[str, Any]) -> None:
               f"put back [yellow]{escape(preview['backup'])}[/yellow] ({back}); the container in place becomes a backup")
     if preview["between"]:
         out.print(f"  stay as backups: {escape(', '.join(preview['between']))}")
-    out.print("  docker run")
-    for line in preview["diff"]:
-        style = {"+": "green", "-": "red"}.get(line[0])
-        text = escape(f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}")
-        out.print(f"[{style}]{text}[/{style}]" if style else text)
+    print_run_diff(out, preview["diff"])
     for f in preview["files"]:
         if not f["changed"]:
             out.print(f"  = file {escape(f['path'])}: already as it was")
