@@ -222,7 +222,7 @@ def test_compose_up_after_apply_keeps_the_fixed_container_and_rollback_still_res
     assert project.service_ids() == fixed
     assert project.chat_status() == 200
 
-    rolled = run(["rollback", project.container()], state)
+    rolled = run(["rollback", project.container(), "--yes"], state)
     assert rolled.code == 0, rolled.output
     assert project.file.read_text() == COMPOSE_FILE
     restored = project.service_ids()
