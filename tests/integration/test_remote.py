@@ -157,7 +157,7 @@ def test_interrupt_restores_the_host_in_flight_and_skips_the_rest(lab: list[LabH
     proc = start(["apply", "fix-vllm-404", *_args(lab, inventory), "--yes", "--serial", "1", "--timeout", "300"],
                  state_dir)
     try:
-        proc.wait_for(f"{lab[0].name}: verify", stream="stdout")
+        proc.wait_for(f"{lab[0].name}: {NAME}: verify", stream="stdout")
         os.kill(proc.pid, signal.SIGINT)
         code = proc.wait()
     finally:
