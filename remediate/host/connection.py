@@ -436,14 +436,16 @@ class Connection:
 
     # ----------------------------------------------------------------- host commands
 
-    def run_command(self, argv: list[str], *, cwd: str | None = None, timeout: float = 60.0) -> tuple[int, str]:
+    def run_command(self, argv: list[str], *, cwd: str | None = None, timeout: float = 60.0,
+                    with_stderr: bool = False) -> tuple[int, str]:
         """Run a program on the Docker host (locally, or over the SSH connection), no shell, no stdin.
 
         The program talks to this host's engine: ``DOCKER_HOST`` is set to it (for a host that is
         not SSH, or an SSH host with its own ``docker_host``).
 
         Returns:
-            ``(exit code, stdout)``; 127 when the program is not installed there.
+            ``(exit code, stdout)`` (stdout then stderr ``with_stderr``); 127 when the program is
+            not installed there.
 
         Raises:
             HostUnreachable: the SSH connection broke, or the program ran past ``timeout``.
@@ -457,27 +459,22 @@ class Connection:
                 return 127, ""
             except (subprocess.TimeoutExpired, OSError) as exc:
                 raise HostUnreachable(f"{self.label}: {argv[0]}: {exc}", host=self.label) from exc
-            return done.returncode, done.stdout.decode("utf-8", "replace")
+            out, err = done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+            return done.returncode, f"{out}\n{err}" if with_stderr else out
         command = shlex.join(argv)
         if self.docker_host:
             command = f"DOCKER_HOST={shlex.quote(self.docker_host)} {command}"
         if cwd:
             command = f"cd {shlex.quote(cwd)} && {command}"
+        from invoke.exceptions import CommandTimedOut  # fabric's runner: loaded with the SSH transport
+
         with self._ssh_errors(f"run {argv[0]}"):
-            channel = self.ssh.transport.open_session(timeout=timeout)
             try:
-                channel.settimeout(timeout)
-                channel.exec_command(command)
-                channel.shutdown_write()
-                try:
-                    output = channel.makefile("rb").read()
-                except TimeoutError as exc:
-                    raise HostUnreachable(f"{self.label}: {argv[0]}: no answer in {timeout:g} s",
-                                          host=self.label) from exc
-                code = channel.recv_exit_status()
-            finally:
-                channel.close()
-        return int(code), output.decode("utf-8", "replace")
+                result = self.ssh.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
+            except CommandTimedOut as exc:
+                raise HostUnreachable(f"{self.label}: {argv[0]}: no answer in {timeout:g} s",
+                                      host=self.label) from exc
+        return int(result.exited), f"{result.stdout}\n{result.stderr}" if with_stderr else str(result.stdout)
 
     # ----------------------------------------------------------------- diagnosis reads
 

@@ -7,17 +7,16 @@ The Rake task prints one line per check ending in ``✔`` (pass), ``⚠`` (warni
 
 from __future__ import annotations
 
-import shlex
 import urllib.parse
-from typing import Any
 
-from remediate.errors import ConnectError, HostUnreachable
+from remediate.errors import ConnectError
+from remediate.host.connection import Connection
 from remediate.host.sshoptions import SshOptions
 from remediate.packs.gitlab_duo.checks import Finding
 
-RAKE = 'gitlab-rake "gitlab:duo:verify_self_hosted_setup"'
-_ENDPOINTS_RUBY = 'Ai::SelfHostedModel.all.each { |m| puts [m.name, m.endpoint].join("\\t") }'
-ENDPOINTS = f"gitlab-rails runner {shlex.quote(_ENDPOINTS_RUBY)}"
+#: The Rake task that checks a Duo self-hosted setup, and the runner that lists the model endpoints.
+RAKE = ["gitlab-rake", "gitlab:duo:verify_self_hosted_setup"]
+ENDPOINTS = ["gitlab-rails", "runner", 'Ai::SelfHostedModel.all.each { |m| puts [m.name, m.endpoint].join("\\t") }']
 _TIMEOUT = 300
 
 
@@ -31,28 +30,14 @@ def check_gitlab(url: str, options: SshOptions) -> list[Finding]:
     Raises:
         ConnectError: the host cannot be reached (one-line reason).
     """
-    from remediate.host.connection import ssh_transport
-
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme != "ssh" or not parsed.hostname:
         raise ConnectError(f"--gitlab-host {url}: expected ssh://user@host:port")
     label = f"gitlab {parsed.hostname}"
-    conn = ssh_transport().open_ssh(parsed.hostname, port=parsed.port, user=parsed.username, options=options,
-                                    label=label)
-    try:
-        rake = _run(conn, RAKE, label)
-        endpoints = _run(conn, ENDPOINTS, label)
-    finally:
-        conn.close()
+    with Connection(url, ssh=options, label=label) as conn:
+        rake = conn.run_command(RAKE, timeout=_TIMEOUT, with_stderr=True)
+        endpoints = conn.run_command(ENDPOINTS, timeout=_TIMEOUT, with_stderr=True)
     return rake_findings(label, *rake) + endpoint_findings(label, *endpoints)
-
-
-def _run(conn: Any, command: str, label: str) -> tuple[int, str]:
-    try:
-        result = conn.run(command, hide=True, warn=True, in_stream=False, timeout=_TIMEOUT)
-    except Exception as exc:  # invoke/paramiko raise many types for a dropped session
-        raise HostUnreachable(f"{label}: {command.split()[0]} did not run ({exc.__class__.__name__})") from exc
-    return int(result.exited), f"{result.stdout}\n{result.stderr}"
 
 
 def rake_findings(host: str, exit_code: int, output: str) -> list[Finding]:
