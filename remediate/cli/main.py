@@ -598,15 +598,16 @@ def _connections(hosts: tuple[str, ...], inventory: str | None, limit: str | Non
                  accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
     """One connection per selected engine (with the host's own key file, if any), opened and closed
     in turn; an engine named twice (``-H local -H unix:///var/run/docker.sock``) is visited once."""
+    from remediate.fleet.rollout import Engines
     from remediate.host.sshoptions import SshOptions
 
     ssh = SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
-    seen: dict[str, str] = {}
-    for target in _targets(hosts, inventory, limit):
+    targets = _targets(hosts, inventory, limit)
+    engines = Engines(targets)
+    for target in targets:
         with target.connection(ssh) as conn:
-            first = seen.setdefault(target.engine_address, target.name)
-            first = seen.setdefault(conn.engine_id, first) if first == target.name else first
-            if first != target.name:
+            first = engines.named_before(target) or engines.reached_before(target, conn)
+            if first is not None:
                 click.echo(f"remediate: {target.name}: the same engine as {first}; skipped", err=True)
                 continue
             yield conn

@@ -240,6 +240,30 @@ class Reviewed(Protocol):
 Confirm = Callable[[RolloutResult], bool]
 
 
+class Engines:
+    """Which target first named each engine of a run: by address before connecting
+    (:attr:`Target.engine_address`), then by the engine's id once connected (one engine reached
+    under two addresses). Thread-safe; with several hosts at once, the first to connect keeps it."""
+
+    def __init__(self, targets: Sequence[Target]) -> None:
+        self._first: dict[str, str] = {}
+        self._lock = threading.Lock()
+        for target in targets:
+            self._first.setdefault(target.engine_address, target.name)
+
+    def named_before(self, target: Target) -> str | None:
+        """The earlier target with the same engine address, or None."""
+        first = self._first.get(target.engine_address, target.name)
+        return first if first != target.name else None
+
+    def reached_before(self, target: Target, conn: Connection) -> str | None:
+        """The target that already reached ``conn``'s engine (asks it its id), or None."""
+        engine_id = conn.engine_id
+        with self._lock:
+            first = self._first.setdefault(engine_id, target.name)
+        return first if first != target.name else None
+
+
 def parse_amount(text: str | None, total: int, option: str) -> int | None:
     """``N`` or ``N%`` of ``total`` (at least 1), or None when not given."""
     if text is None:
@@ -375,14 +399,7 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
         raise ValueError("approved must be a dry run of the same targets, in order")
     report = progress or (lambda _h, _p: None)
     outcomes: dict[int, HostOutcome] = {}
-    engines: dict[str, str] = {}  # engine address or id -> the first target that named it
-    same_as = {i: engines.setdefault(t.engine_address, t.name) for i, t in enumerate(targets)}
-
-    def claim(engine_id: str, name: str) -> str | None:
-        """The target that already has this engine (reached under another address), or None."""
-        with lock:
-            first = engines.setdefault(engine_id, name)
-        return first if first != name else None
+    engines = Engines(targets)
 
     stop = threading.Event()
     quit_ = threading.Event()
@@ -401,15 +418,15 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
 
     def work(index: int, target: Target) -> None:
         nonlocal failures
-        if same_as[index] != target.name:
-            outcome = HostOutcome(target, "skipped", error=f"the same engine as {same_as[index]}")
+        if (first := engines.named_before(target)) is not None:
+            outcome = HostOutcome(target, "skipped", error=f"the same engine as {first}")
         elif stop.is_set() or cancel.is_set():
             why = INTERRUPTED if cancel.is_set() else "quit in step mode" if quit_.is_set() else "too many failures"
             outcome = HostOutcome(target, "skipped", error=f"rollout stopped: {why}")
         elif approved is not None and approved.outcomes[index].plan is None:
             outcome = approved.outcomes[index]
         else:
-            outcome = _run_host(playbook, target, overrides, claim, dry_run=dry_run, timeout=timeout,
+            outcome = _run_host(playbook, target, overrides, engines, dry_run=dry_run, timeout=timeout,
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
                                 on_plan=on_plan, container_only=container_only,
                                 decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel,
@@ -432,7 +449,7 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
 
 
 def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
-              claim: Callable[[str, str], str | None], *, dry_run: bool,
+              engines: Engines, *, dry_run: bool,
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
               report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event,
               approved: Plan | None, on_plan: Callable[[Target, Plan], None] | None = None,
@@ -444,7 +461,7 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
         vars = resolve_vars(playbook, {**host_vars, **overrides})
         report(target.name, "connect")
         with target.connection(ssh, timeout=max(timeout, 30.0)) as conn:
-            first = claim(conn.engine_id, target.name)
+            first = engines.reached_before(target, conn)
             if first is not None:
                 return HostOutcome(target, "skipped", error=f"the same engine as {first}")
             with contextlib.ExitStack() as locked:

@@ -466,7 +466,9 @@ class Connection:
             command = f"DOCKER_HOST={shlex.quote(self.docker_host)} {command}"
         if cwd:
             command = f"cd {shlex.quote(cwd)} && {command}"
-        from invoke.exceptions import CommandTimedOut  # fabric's runner: loaded with the SSH transport
+        from invoke.exceptions import (
+            CommandTimedOut,  # fabric's runner: loaded with the SSH transport
+        )
 
         with self._ssh_errors(f"run {argv[0]}"):
             try:
