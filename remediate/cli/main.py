@@ -718,19 +718,10 @@ def history(container: str | None, fmt: str, **where: Any) -> None:
     from remediate.executor.journal import Journal
     from remediate.executor.journal import history as read_history
 
-    rows: list[dict[str, Any]] = []
-    with _errors():
-        for conn in _connections(**where):
-            rows.extend({"host": conn.label, **row} for row in read_history(Journal(conn), container))
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("no history")
-    for row in rows:
-        click.echo(f"{row['time']}  {row['host']}  {row['container']}  {row['kind']}"
-                   f"{' ' + row['playbook'] if row.get('playbook') else ''}  {row['result']}  "
-                   f"by {row['user']}@{row['controller']}")
+    _echo_host_rows(where, lambda conn: read_history(Journal(conn), container), fmt, "no history",
+                    lambda row: f"{row['time']}  {row['host']}  {row['container']}  {row['kind']}"
+                                f"{' ' + row['playbook'] if row.get('playbook') else ''}  {row['result']}  "
+                                f"by {row['user']}@{row['controller']}")
 
 
 @main.command()
@@ -741,17 +732,25 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
     """The backups remediate keeps (stopped, for `remediate rollback`), newest first."""
     from remediate.executor.swap import list_backups
 
+    _echo_host_rows(where, lambda conn: list_backups(conn, container), fmt, "no backups",
+                    lambda row: f"{row['host']}  {row['backup']}  of {row['container']}  {row['image']}  "
+                                f"{row['status']}")
+
+
+def _echo_host_rows(where: dict[str, Any], read: Callable[[Connection], Iterable[dict[str, Any]]], fmt: str,
+                    empty: str, line: Callable[[dict[str, Any]], str]) -> None:
+    """The rows ``read`` gives for each selected host (with its ``host``): as JSON, or a line each."""
     rows: list[dict[str, Any]] = []
     with _errors():
         for conn in _connections(**where):
-            rows.extend({"host": conn.label, **row} for row in list_backups(conn, container))
+            rows.extend({"host": conn.label, **row} for row in read(conn))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("no backups")
+        click.echo(empty)
     for row in rows:
-        click.echo(f"{row['host']}  {row['backup']}  of {row['container']}  {row['image']}  {row['status']}")
+        click.echo(line(row))
 
 
 # --------------------------------------------------------------------------- diagnose
