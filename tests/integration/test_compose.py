@@ -14,6 +14,7 @@ sshd), the compose file is read and written over SFTP.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -117,6 +118,13 @@ def _docker(*args: str) -> str:
                 ids=lambda b: b[0])
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     version, argv = request.param
+    # Projects of a killed or failed earlier run (one project at a time runs here).
+    stale = _docker("ps", "-a", "-q", "--filter", "name=^rtcmpv").split()
+    if stale:
+        _docker("rm", "-f", *stale)
+    networks = _docker("network", "ls", "-q", "--filter", "name=^rtcmpv").split()
+    if networks:
+        _docker("network", "rm", *networks)
     proj = Project(argv, f"rtcmp{version}{uuid.uuid4().hex[:8]}", tmp_path / "stack")
     proj.directory.mkdir()
     proj.file.write_text(COMPOSE_FILE)
@@ -124,8 +132,9 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
         proj.compose("up", "-d")
         yield proj
     finally:
-        subprocess.run([*argv, "-p", proj.name, "-f", str(proj.file), "down"], capture_output=True,
-                       timeout=WAIT * 2, check=False)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # the containers go below in any case
+            subprocess.run([*argv, "-p", proj.name, "-f", str(proj.file), "down"], capture_output=True,
+                           timeout=WAIT * 2, check=False)
         leftovers = proj.all_containers()
         if leftovers:
             subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True, timeout=WAIT, check=False)
