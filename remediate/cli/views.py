@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from remediate.cli.common import verbosity
 from remediate.core import compose
 
 if TYPE_CHECKING:
@@ -96,13 +97,26 @@ def print_summary(out: Console, result: RolloutResult) -> None:
     out.print(table)
 
 
+def echo_table(rows: list[dict[str, Any]], columns: dict[str, str]) -> None:
+    """``rows`` as aligned columns (``columns``: key to heading) under a heading line, two spaces
+    apart, the last column unpadded; plain text, so it pipes to grep and awk."""
+    keys = list(columns)
+    cells = [[columns[k] for k in keys]] + [[str(row.get(k) if row.get(k) is not None else "-") for k in keys]
+                                            for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(keys) - 1)]
+    for line in cells:
+        click.echo("  ".join([cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]))
+
+
 def escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
 
 
-def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True) -> None:
+def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, brief: bool | None = None) -> None:
+    """The plan of one host: a header, then each container's ``docker run`` diff and files; with
+    ``brief`` (default: ``--quiet`` was given; pass it from other threads), a line per container."""
     from remediate.output.report import plan_json
 
     data = plan_json(plan)
@@ -114,8 +128,13 @@ def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True) 
     head = f"{changed} of {total} container(s) to recreate" if changed else "no changes"
     if header:
         out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
+    if brief is None:
+        brief = verbosity() < 0
     for cp in data["containers"]:
-        print_container_plan(out, cp)
+        if brief:
+            out.print(f"  {escape(cp['container'])}: {'recreate' if cp['action'] == 'recreate' else 'no change'}")
+        else:
+            print_container_plan(out, cp)
     if dry_run:
         out.print("\nDry run: nothing changed." + (" Run without --dry-run to apply." if changed else ""))
     elif not changed:
@@ -228,57 +247,82 @@ def print_container_failure(out: Console, c: ContainerResult) -> None:
             out.print(f"    {escape(redact_text(step))}")
 
 
+#: Phases a single host's plain progress leaves out (the plan and the results say them), but -v.
 _QUIET_PHASES = frozenset({"connect", "plan", "planned", "ok", "changed", "failed", "rollback failed",
                            "unreachable", "error", "skipped"})
 
 
+#: Steps after which nothing more happens to that host or container (their time stops).
+_FINAL_STEPS = frozenset({"waiting", "planned", "ok", "changed", "failed", "rollback failed", "unreachable", "error",
+                          "skipped", "done"})
+
+
 @contextmanager
-def progress(out: Console, fmt: str, hosts: list[str]) -> Iterator[Any]:
-    """Report phases with the seconds since the start: a live table on a terminal with several
-    hosts (a line per host, and one per container being worked on), plain lines otherwise.
+def progress(out: Console, fmt: str, hosts: list[str], *, parallel: int = 1) -> Iterator[Any]:
+    """Report phases with the seconds since the start: on a terminal that animates, with several
+    hosts or containers worked on at once (``parallel``), a live table (a line per host, and one
+    per container being worked on); plain lines otherwise; nothing with ``--quiet`` or JSON.
 
     The live table appears with the first phase reported (a confirm prompt before it is not
     drawn over), and goes when the block ends.
     """
+    level = verbosity()
+    if fmt != "text" or level < 0:
+        yield lambda _host, _phase: None
+        return
+    if out.is_interactive and (len(hosts) > 1 or parallel > 1):
+        with _live_progress(out, hosts) as live_report:
+            yield live_report
+        return
     lock = threading.Lock()
     many = len(hosts) > 1
     started = time.monotonic()
-    if fmt == "text" and many and out.is_terminal:
-        from rich.live import Live
-        from rich.table import Table
-
-        phases = {host: "waiting" for host in hosts}
-
-        def table() -> Table:
-            grid = Table(show_header=False, box=None)
-            for row, phase in phases.items():
-                grid.add_row(row, phase)
-            return grid
-
-        live = Live(table(), console=out, refresh_per_second=8, transient=True)
-
-        def live_report(host: str, phase: str) -> None:
-            container, _, step = phase.rpartition(": ")
-            with lock:
-                phases[f"{host}  {container}" if container else host] = f"{step}  {time.monotonic() - started:.1f}s"
-                if not live.is_started:
-                    live.start()
-                live.update(table())
-        try:
-            yield live_report
-        finally:
-            if live.is_started:
-                live.stop()
-        return
 
     def report(host: str, phase: str) -> None:
-        if fmt != "text" or (not many and phase in _QUIET_PHASES):
+        if not many and phase in _QUIET_PHASES and level < 1:
             return
         line = f"{host}: {phase}" if many else phase
         with lock:
             out.print(f"  [dim]{time.monotonic() - started:5.1f}s  {escape(line)}[/dim]")
     yield report
 
+
+@contextmanager
+def _live_progress(out: Console, hosts: list[str]) -> Iterator[Any]:
+    """The live table of :func:`progress`: a row per host and per container in work (its step),
+    with the seconds since the start: counting while the step runs, frozen once it ended."""
+    from rich.live import Live
+    from rich.table import Table
+
+    lock = threading.Lock()
+    started = time.monotonic()
+    many = len(hosts) > 1
+    rows: dict[str, tuple[str, float | None]] = {host: ("waiting", 0.0) for host in hosts}
+
+    def table() -> Table:
+        now = time.monotonic() - started
+        grid = Table(show_header=False, box=None)
+        with lock:
+            for row, (step, ended) in rows.items():
+                grid.add_row(escape(row), escape(step), f"{now if ended is None else ended:.1f}s")
+        return grid
+
+    live = Live(get_renderable=table, console=out, refresh_per_second=8, transient=True)
+
+    def report(host: str, phase: str) -> None:
+        container, _, step = phase.rpartition(": ")
+        key = (f"{host}  {container}" if many else container) if container else host
+        with lock:
+            rows[key] = (step, time.monotonic() - started if step in _FINAL_STEPS else None)
+            if container and rows[host][0] in ("connect", "plan"):
+                rows[host] = ("applying", None)
+        if not live.is_started:
+            live.start()
+    try:
+        yield report
+    finally:
+        if live.is_started:
+            live.stop()
 
 
 @contextmanager
@@ -332,6 +376,8 @@ def print_diagnosis(out: Console, data: dict[str, Any]) -> None:
         table.add_column("evidence", overflow="fold")
         table.add_column("fix", no_wrap=True)
         for f in findings:
+            if f["status"] == "pass" and verbosity() < 0:  # --quiet: what needs attention
+                continue
             style = styles[f["status"]]
             table.add_row(escape(f["check"]), f"[{style}]{f['status']}[/{style}]", escape(f["evidence"]),
                           escape(f["fix"] or ""))

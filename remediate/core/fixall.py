@@ -20,9 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from remediate.core import playbook as pb
+from remediate.core.suggest import did_you_mean
 from remediate.errors import PlaybookError
 
-__all__ = ["MERGED_NAME", "merge_fixes", "required_vars"]
+__all__ = ["MERGED_NAME", "check_fix_vars", "merge_fixes", "required_vars"]
 
 #: The name of a merged playbook (in plans, the journal and reports).
 MERGED_NAME = "diagnose-fix"
@@ -32,6 +33,21 @@ def required_vars(book: pb.Playbook, overrides: Mapping[str, Any] | None = None)
     """The playbook's vars that have no default (``null``) and no value in ``overrides``."""
     given = overrides or {}
     return [name for name, default in book.vars.items() if default is None and given.get(name) is None]
+
+
+def check_fix_vars(overrides: Mapping[str, Any], books: Iterable[pb.Playbook]) -> None:
+    """Refuse an ``-e`` var that none of ``books`` (the playbooks a fix may apply) declares.
+
+    Raises:
+        PlaybookError: one line naming the var, the closest declared one, and all of them.
+    """
+    declared = sorted({name for book in books for name in book.vars})
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        names = ", ".join(n if n.isidentifier() else repr(n[:80]) for n in unknown)
+        hint = did_you_mean(unknown[0], declared) if len(unknown) == 1 else ""
+        raise PlaybookError(f"-e {names}: no fixing playbook has this var{hint} "
+                            f"(their vars: {', '.join(declared) or 'none'})")
 
 
 def merge_fixes(fixes: Mapping[str, Sequence[pb.Playbook]]) -> list[pb.Playbook]:

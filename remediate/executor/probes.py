@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from remediate.errors import RemediateError
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
+_log = logging.getLogger(__name__)
 
 #: A container must stay up this long after start before it counts as running (crash loops and
 #: port clashes show up within it).
@@ -75,6 +77,7 @@ def wait_running(conn: Connection, container: str, *, timeout: float, cancel: th
                 # Fewer inspects leave the engine to the recreates that overlap this window.
                 pause = max(left, 0.0)
         first_started = first_started or started
+        _log.debug("%s: %s: running: attempt %d: %s", conn.label, container, attempts, evidence)
         if clock() >= deadline or _cancelled(cancel, min(pause, max(deadline - clock(), 0.0))):
             return ProbeResult("running", False, _why(evidence, cancel), attempts)
 
@@ -110,6 +113,7 @@ def http_probe(conn: Connection, container: str, probe: HttpProbe, *, timeout: f
             ok, evidence = _request(conn, *published, probe)
             if ok:
                 return ProbeResult(name, True, evidence, attempts)
+        _log.debug("%s: %s: %s: attempt %d: %s", conn.label, container, name, attempts, evidence)
         if clock() >= deadline or _cancelled(cancel, _POLL):
             return ProbeResult(name, False, _why(evidence, cancel), attempts)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import logging
 import os
 import shlex
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from types import ModuleType
@@ -35,6 +37,10 @@ from remediate.errors import (
 )
 from remediate.host.files import HostFiles, LocalFiles, SftpFiles
 from remediate.host.sshoptions import SshOptions
+
+_log = logging.getLogger(__name__)
+#: Engine calls that change something: logged at INFO (``remediate -v``), the others at DEBUG.
+_WRITES = ("create ", "connect ", "start ", "stop ", "rename ", "remove ", "update ")
 
 Json = dict[str, Any]
 
@@ -219,8 +225,12 @@ class Connection:
         docker = docker_sdk()
 
         what = f"{during}: " if during else ""
+        started = time.monotonic()
         try:
             yield
+            if during:
+                level = logging.INFO if during.startswith(_WRITES) else logging.DEBUG
+                _log.log(level, "%s: engine: %s (%.2f s)", self.label, during, time.monotonic() - started)
         except docker.errors.NotFound as exc:
             raise self._not_found(what, exc, container, image, network) from exc
         except docker.errors.APIError as exc:

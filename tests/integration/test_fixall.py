@@ -8,10 +8,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 from tests.conftest import Cli, vllm_chat
-from tests.integration._proc import remove_prefixed, run, run_vllm, start
+from tests.integration._proc import (
+    REMEDIATE,
+    WAIT,
+    remediate_env,
+    remove_prefixed,
+    run,
+    run_vllm,
+    start,
+    strip_ansi,
+)
 from tests.integration.rtcat import Lab, http
 
 pytestmark = pytest.mark.integration
@@ -79,6 +89,62 @@ def test_fix_all_recreates_each_container_once(cli: Cli, lab: Lab, gitlab_port: 
     assert "Nothing to fix with a playbook." in out
     for name in names:
         assert len(_json(cli, "history", "--container", name)) == 1
+
+
+def _spawn_fix(names: list[str], template: Path, state_dir: str) -> pexpect.spawn:
+    only = [a for name in names for a in ("--container", name)]
+    return pexpect.spawn(REMEDIATE, ["diagnose", "--fix", *only, "-e", f"template_host_path={template}"],
+                         env=remediate_env(state_dir, TERM="dumb"), encoding="utf-8", timeout=WAIT,
+                         dimensions=(50, 200))
+
+
+def _finish(child: pexpect.spawn) -> tuple[int, str]:
+    child.expect(pexpect.EOF)
+    out = strip_ansi(str(child.before))
+    child.close()
+    return int(child.exitstatus if child.exitstatus is not None else -1), out
+
+
+def test_fix_all_shows_every_plan_then_asks_once(lab: Lab, gitlab_port: int, tmp_path: Path,
+                                                 state_dir: str) -> None:
+    gw, vllm = _broken_pair(lab, gitlab_port)
+    names = [gw["name"], vllm["name"]]
+    before = {name: lab.user_view(name) for name in names}
+    template = tmp_path / "chat_template.jinja"
+
+    declined = _spawn_fix(names, template, state_dir)
+    declined.expect(r"Apply these changes\? \[y/N\]: ")
+    shown = strip_ansi(str(declined.before))
+    declined.sendline("n")
+    code, out = _finish(declined)
+
+    assert "+ --env AIGW_CUSTOM_MODELS__ENABLED=true" in shown and "+   --served-model-name mistral" in shown
+    assert code == 1 and "aborted, nothing changed" in out, out
+    assert {name: lab.user_view(name) for name in names} == before and not template.exists()
+
+    child = _spawn_fix(names, template, state_dir)
+    child.expect(r"Apply these changes\? \[y/N\]: ")
+    child.sendline("y")
+    code, out = _finish(child)
+
+    assert code == 0, out
+    assert "Apply these changes?" not in out  # the one question covered both containers
+    for name in names:
+        assert f"{name}: recreated" in out, out
+    assert vllm_chat(lab.host_port(vllm["name"], 8000)) == 200
+
+
+def test_fix_all_goes_on_past_a_host_it_cannot_reach(cli: Cli, lab: Lab) -> None:
+    gw = lab.gateway("fixall-down", {"AIGW_CUSTOM_MODELS__ENABLED": "false"})
+
+    code, out = cli("diagnose", "--fix", "--yes", "-H", "tcp://127.0.0.1:9", "-H", "local",
+                    "--container", gw["name"])
+
+    assert code == 1, out  # a host was not fixed
+    assert "tcp://127.0.0.1:9" in out and "cannot reach" in out, out
+    assert f"{gw['name']}: recreated" in out, out
+    env = lab.client.api.inspect_container(gw["name"])["Config"]["Env"]
+    assert "AIGW_CUSTOM_MODELS__ENABLED=true" in env
 
 
 def test_a_fix_that_needs_a_var_is_listed_with_its_command(cli: Cli, lab: Lab) -> None:

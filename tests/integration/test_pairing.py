@@ -546,7 +546,10 @@ def test_rollback_restores_the_container_and_the_file(names: list[str], template
     assert listed.code == 0
     [row] = rows
     assert row["container"] == name and row["id"] == original["Id"][:12]
-    assert f"local  {row['backup']}  of {name}" in listed.stdout
+    header, line = listed.stdout.splitlines()
+    assert header.split() == ["HOST", "BACKUP", "OF", "IMAGE", "STATUS"]
+    assert line.split()[:3] == ["local", row["backup"], name]
+    assert line.index(row["backup"]) == header.index("BACKUP")  # aligned under its heading
 
     result = run(["rollback", name, "--yes"], state_dir)
 

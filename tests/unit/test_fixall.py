@@ -110,3 +110,22 @@ def test_the_fix_options_need_fix(option: list[str]) -> None:
 
     assert result.exit_code == 2
     assert result.stderr == f"remediate: {option[0]} is for diagnose --fix\n"
+
+
+def test_an_extra_var_no_fix_declares_is_refused_with_the_closest_one() -> None:
+    result = CliRunner().invoke(main, ["diagnose", "--fix", "--dry-run", "-e", "gitlab_ulr=https://gitlab.example.com"],
+                                env={"REMEDIATE_YES": "", "DOCKER_HOST": "unix:///nonexistent.sock"})
+
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("remediate: -e gitlab_ulr: no fixing playbook has this var; did you mean gitlab_url? ")
+    assert "served_model_name" in line
+
+
+def test_quiet_and_verbose_exclude_each_other() -> None:
+    result = CliRunner().invoke(main, ["apply", "fix-vllm-404", "--dry-run", "-q", "-v"], env={"REMEDIATE_YES": ""},
+                                prog_name="remediate")
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "remediate: --quiet and --verbose exclude each other (see `remediate apply --help`)"]

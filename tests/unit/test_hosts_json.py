@@ -86,5 +86,10 @@ def test_cli_limit_and_text_view(tmp_path: Path) -> None:
 
     text = CliRunner().invoke(main, ["hosts", "-i", str(inventory), "--limit", "gpu"])
     assert text.exit_code == 0
-    assert "gpu-02  ssh://gpu-02:22  docker=unix:///run/docker-gpu.sock  groups=gpu" in text.output
+    header, first, second, total = text.output.splitlines()
+    assert header.split() == ["HOST", "REACHED", "AT", "DOCKER", "HOST", "GROUPS"]
+    assert second.split() == ["gpu-02", "ssh://gpu-02:22", "unix:///run/docker-gpu.sock", "gpu"]
+    assert first.split() == ["gpu-01", "ssh://ops@10.0.0.5:2222", "-", "gpu"]
+    assert second.index("unix:") == header.index("DOCKER HOST")  # columns aligned under the headings
+    assert total == "2 host(s)"
     assert text.output.endswith("2 host(s)\n")

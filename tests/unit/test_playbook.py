@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -114,11 +115,53 @@ def test_show_prints_selectors_vars_changes_and_verify(name: str) -> None:
         assert "require:" in result.output
 
 
-def test_list_is_one_line_per_playbook() -> None:
+def test_list_is_a_table_one_line_per_playbook() -> None:
     from click.testing import CliRunner
 
     from remediate.cli.main import main
 
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 0
-    assert [line.split()[0] for line in result.output.splitlines()] == [p.stem for p in builtin_playbooks()]
+    header, *rows = result.output.splitlines()
+    assert header.split() == ["NAME", "SAFETY", "DESCRIPTION"]
+    assert [line.split()[0] for line in rows] == [p.stem for p in builtin_playbooks()]
+    assert {line.index(line.split()[1]) for line in rows} == {header.index("SAFETY")}  # aligned
+
+
+def test_list_and_show_as_json() -> None:
+    from click.testing import CliRunner
+
+    from remediate.cli.main import main
+
+    listed = CliRunner().invoke(main, ["list", "--format", "json"])
+    assert listed.exit_code == 0
+    rows = json.loads(listed.output)
+    assert [row["name"] for row in rows] == [p.stem for p in builtin_playbooks()]
+    assert {row["safety"] for row in rows} <= {"auto", "confirm"}
+    [boxed] = [row for row in rows if row["time_boxed"]]
+    assert boxed["name"] == "troubleshoot-mode" and "duration" in boxed["vars"]
+
+    shown = CliRunner().invoke(main, ["show", "fix-vllm-404", "--format", "json"])
+    assert shown.exit_code == 0
+    book = json.loads(shown.output)
+    assert book["name"] == "fix-vllm-404" and book["vars"]["served_model_name"] == "mistral"
+    assert book["select"][0] == {"image": "vllm/vllm-openai*"}
+    assert next(c["args"]["set"] for c in book["changes"] if "args" in c)["--served-model-name"] \
+        == "{{ served_model_name }}"
+
+
+def test_show_masks_secrets_in_vars_and_changes_but_not_ordinary_values(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from remediate.cli.main import main
+
+    book = tmp_path / "with-a-secret.yml"
+    book.write_text("name: with-a-secret\ndescription: sets a token\nsafety: auto\n"
+                    "vars: {api_token: tok-live-5f3c9a1b7e, region: eu-west-1}\n"
+                    "select: {name: gw}\nchanges:\n"
+                    "  - env: {AIGW_GITLAB_API_TOKEN: glpat-abcdefghijklmnop1234, LOG_LEVEL: debug}\n")
+    for fmt in ("text", "json"):
+        result = CliRunner().invoke(main, ["show", str(book), "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert "tok-live-5f3c9a1b7e" not in result.output and "glpat-abcdefghijklmnop1234" not in result.output
+        assert "eu-west-1" in result.output and "debug" in result.output and "AIGW_GITLAB_API_TOKEN" in result.output

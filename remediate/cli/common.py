@@ -1,0 +1,228 @@
+"""What every command shares: the one-line failure, the error mapping, the host and output options,
+shell completion, choosing the hosts, Ctrl-C handling and output files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+from click.shell_completion import CompletionItem
+
+from remediate.cli import exit_codes
+from remediate.cli.exit_codes import exit_code
+
+if TYPE_CHECKING:
+    from remediate.fleet.rollout import Target
+    from remediate.host.connection import Connection
+    from remediate.host.sshoptions import SshOptions
+
+
+def fail(message: str, code: int = exit_codes.USAGE) -> NoReturn:
+    """Print ``remediate: MESSAGE`` on stderr and exit with ``code``."""
+    click.echo(f"remediate: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Map library errors to one line and their exit code; nothing else escapes as a traceback."""
+    from remediate.errors import RemediateError
+
+    try:
+        yield
+    except RemediateError as exc:
+        fail(exc.message, exit_code(exc))
+
+
+def format_option(func: Any) -> Any:
+    """``--format text|json``."""
+    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help="text for people, json for programs.")(func)
+
+
+def host_options(func: Any) -> Any:
+    """Options that choose the Docker hosts: -H, -i/--limit, SSH settings."""
+    options = [
+        click.option("-H", "--host", "hosts", multiple=True, metavar="URL",
+                     help="Docker host: local, unix:///path, tcp://host:port or ssh://user@host:port (repeatable)."),
+        click.option("-i", "--inventory", help="Ansible inventory source: file, directory, script or h1,h2,."),
+        click.option("--limit", metavar="PATTERN", help="Inventory host pattern: names, groups, a:b, a:&b, a:!b."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False), envvar="REMEDIATE_KNOWN_HOSTS",
+                     help="known_hosts file (default ~/.ssh/known_hosts)."),
+        click.option("--accept-new-host-keys", is_flag=True,
+                     help="Record the key of a host seen for the first time (a changed key is always refused)."),
+        click.option("--private-key", type=click.Path(dir_okay=False), help="SSH private key file."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+# --------------------------------------------------------------------------- -q / -v
+
+def verbosity(ctx: click.Context | None = None) -> int:
+    """-1 with ``--quiet``, 0 by default, 1 with ``-v``, 2 with ``-vv``."""
+    ctx = ctx or click.get_current_context(silent=True)
+    return int(ctx.meta.get("remediate.verbosity", 0)) if ctx is not None else 0
+
+
+def verbosity_options(func: Any) -> Any:
+    """``-q/--quiet`` (results, warnings and errors only) and ``-v/--verbose`` (every step; ``-vv``
+    also each verify attempt and engine call)."""
+
+    def quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            _set_verbosity(ctx, -1)
+
+    def verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+        if value:
+            _set_verbosity(ctx, min(value, 2))
+
+    func = click.option("-v", "--verbose", count=True, expose_value=False, callback=verbose,
+                        help="Show every step; -vv also each verify attempt and engine call (on stderr).")(func)
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=quiet,
+                        help="Only results, warnings and errors: no diffs, no progress.")(func)
+
+
+def _set_verbosity(ctx: click.Context, level: int) -> None:
+    if ctx.meta.get("remediate.verbosity", 0) not in (0, level):
+        raise click.UsageError("--quiet and --verbose exclude each other", ctx)
+    ctx.meta["remediate.verbosity"] = level
+    if level > 0:
+        logging.getLogger("remediate").setLevel(logging.INFO if level == 1 else logging.DEBUG)
+
+
+# --------------------------------------------------------------------------- completion
+
+def complete_playbooks(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion: the built-in playbook names."""
+    from remediate.core.playbook import builtin_playbooks
+
+    return [CompletionItem(p.stem) for p in builtin_playbooks() if p.stem.startswith(incomplete)]
+
+
+def complete_containers(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion: the container names on the engine ``DOCKER_HOST`` names (none when it
+    does not answer within 2 s; remediate's own backups left out)."""
+    from remediate.core.planner import is_remediate_copy
+    from remediate.errors import RemediateError
+    from remediate.host.connection import Connection
+
+    try:
+        with Connection("local", timeout=2) as conn:
+            names = sorted(str(c["Name"]) for c in conn.list_containers())
+    except RemediateError:
+        return []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete) and not is_remediate_copy(n)]
+
+
+# --------------------------------------------------------------------------- hosts
+
+def ssh_options(known_hosts: str | None, accept_new_host_keys: bool, private_key: str | None) -> SshOptions:
+    """The SSH settings of :func:`host_options`."""
+    from remediate.host.sshoptions import SshOptions
+
+    return SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
+
+
+def select_targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:
+    """The hosts -i/--limit select, then those -H names; the local engine when none is given."""
+    from remediate.fleet.rollout import target_from_url, targets_from_inventory
+
+    if inventory:
+        from remediate.fleet.inventory import load_inventory
+
+        selected = targets_from_inventory(load_inventory(inventory), limit)
+        return selected + [target_from_url(h) for h in hosts]
+    if limit:
+        fail("--limit needs -i/--inventory")
+    return [target_from_url(h) for h in hosts] or [target_from_url("local")]
+
+
+def connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None, known_hosts: str | None,
+                accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
+    """One connection per selected engine (with the host's own key file, if any), opened and closed
+    in turn; an engine named twice (``-H local -H unix:///var/run/docker.sock``) is visited once."""
+    from remediate.fleet.rollout import Engines
+
+    ssh = ssh_options(known_hosts, accept_new_host_keys, private_key)
+    selected = select_targets(hosts, inventory, limit)
+    engines = Engines(selected)
+    for target in selected:
+        with target.connection(ssh) as conn:
+            first = engines.named_before(target) or engines.reached_before(target, conn)
+            if first is not None:
+                click.echo(f"remediate: {target.name}: the same engine as {first}; skipped", err=True)
+                continue
+            yield conn
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+@contextmanager
+def interruptible(
+        first: str = "restoring what is not verified yet, starting nothing new") -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM sets the yielded event (the work in the block winds down: ``first`` says
+    how); a second one stops at once, and the journal lets `remediate recover` finish.
+
+    The handler sets the event in the main thread: the main thread must never ``wait()`` on it
+    (the handler would block on the lock that wait holds); other threads may.
+    """
+    cancel = threading.Event()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            click.echo("remediate: stopped at once; run `remediate recover` to finish what was in flight", err=True)
+            os._exit(128 + signum)
+        cancel.set()
+        click.echo(f"remediate: interrupted: {first} (press Ctrl-C again to stop at once)", err=True)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def prompting() -> Iterator[None]:
+    """Ctrl-C at a question (asked while nothing is in flight) aborts, as it does anywhere else."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --------------------------------------------------------------------------- output files
+
+def check_writable(option: str, path: str | None) -> None:
+    """Refuse an output file that cannot be written, before any work starts."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        fail(f"{option} {path}: cannot write there ({folder} is not a writable directory)")
+
+
+@contextmanager
+def writing(option: str, path: str) -> Iterator[None]:
+    """Writing the file of ``option``: an OSError is one line and exit 2."""
+    try:
+        yield
+    except OSError as exc:
+        fail(f"{option} {path}: cannot write ({exc.strerror or exc})")
+
+
+def iso(stamp: float) -> str:
+    """A UNIX time as ISO 8601 UTC, to the second."""
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
