@@ -86,8 +86,7 @@ def is_true(expression: str, context: Mapping[str, Any], *, playbook: str, field
     Raises:
         PlaybookError: as :func:`render_value` (an undefined name included).
     """
-    return _guarded(playbook, field, expression,
-                    lambda: bool(environment().compile_expression(expression, undefined_to_none=False)(**context)))
+    return _guarded(playbook, field, expression, lambda: bool(_expression(expression)(**context)))
 
 
 def check_expression(expression: str) -> None:
@@ -104,10 +103,23 @@ def check_expression(expression: str) -> None:
         raise ValueError(f"not a jinja2 expression: {exc.message}") from None
 
 
+@functools.lru_cache(maxsize=1024)
+def _template(source: str) -> Any:
+    """The compiled template of ``source``: compiled once (it is rendered for every container, and
+    compiling is most of the work), under the budget of the first render that needs it."""
+    return environment().from_string(source)
+
+
+@functools.lru_cache(maxsize=256)
+def _expression(source: str) -> Any:
+    """The compiled expression of ``source`` (as :func:`_template`)."""
+    return environment().compile_expression(source, undefined_to_none=False)
+
+
 def _render(template: str, context: Mapping[str, Any]) -> str:
     parts: list[str] = []
     size = 0
-    for part in environment().from_string(template).generate(**context):
+    for part in _template(template).generate(**context):
         size += len(part)
         _check_size(size)
         parts.append(part)
