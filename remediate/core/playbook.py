@@ -373,6 +373,17 @@ def load_playbook(name_or_path: str) -> Playbook:
         raise PlaybookError(_first_error(label, exc), path=str(path)) from None
 
 
+def playbook_dir(name_or_path: str) -> Path | None:
+    """The directory of a playbook given as a file, whose ``group_vars/`` and ``host_vars/`` the
+    inventory reads (as ``ansible-playbook`` does); None for a built-in name.
+
+    Raises:
+        PlaybookError: nothing by that name or path.
+    """
+    path = find_playbook(name_or_path)
+    return None if path == _builtin(name_or_path) else path.parent
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

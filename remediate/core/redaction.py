@@ -17,7 +17,8 @@ Two deliberate exceptions:
   ``DOCKER_AUTH_CONFIG``): earlier in a name it qualifies a setting that must stay visible
   (``AIGW_AUTH__BYPASS_EXTERNAL=true`` is what the auth-bypass check reports).
 
-Values. A value of a secret name is shown as :data:`MASK`. Any other value, and any free text
+Values. A value of a secret name, and a :class:`Secret` value whatever its name (a decrypted
+``!vault`` value), is shown as :data:`MASK`. Any other value, and any free text
 (engine errors, HTTP bodies, logs), is shown with its secret *shapes* masked: URL userinfo
 passwords (``scheme://user:***@host``), ``Authorization: <scheme> ***``, ``Bearer ***``,
 ``Basic ***`` (when base64 of ``user:pass``), PEM blocks (``-----BEGIN REDACTED-----***``), and pairs whose name is secret by the
@@ -37,6 +38,13 @@ from typing import Any
 
 #: What a secret value is shown as.
 MASK = "***"
+
+
+class Secret(str):
+    """A value that is secret whatever its name: a decrypted ``!vault`` value. It is shown as
+    :data:`MASK`, is never saved, and its text is masked where it is rendered into other text."""
+
+    __slots__ = ()
 
 _SECRET_WORDS = frozenset({
     "KEY", "TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PASS",
@@ -166,7 +174,7 @@ def redact_text(text: str) -> str:
 def redact_value(name: str, value: str) -> str:
     """The value to show for a named setting: :data:`MASK` when the name is secret, else the value
     with its secret shapes masked (see :func:`redact_text`)."""
-    if is_secret_name(name):
+    if is_secret_name(name) or isinstance(value, Secret):
         return MASK if value else value
     proxy = _PROXY_USERINFO.match(value)  # user:password@proxy:3128, a proxy setting without a scheme
     if proxy:
@@ -225,7 +233,7 @@ def _redact_item(key: str, value: Any) -> Any:
         return redact_mapping(value)
     if isinstance(value, (list, tuple)):
         return [_redact_item(key, v) for v in value]
-    if is_secret_name(key):
+    if is_secret_name(key) or isinstance(value, Secret):
         return value if value in (None, "") else MASK
     if isinstance(value, str):
         return redact_value(key, value)
@@ -258,16 +266,31 @@ _WHOLE_WORD_BELOW = 8
 
 
 def secret_values(vars: Mapping[str, Any]) -> list[str]:
-    """The literal values of the secret-named vars, longest first (for :func:`mask_values`)."""
+    """The literal values of the secret-named vars and every :class:`Secret` (nested ones too),
+    longest first (for :func:`mask_values`)."""
     values = {str(v) for k, v in vars.items()
               if is_secret_name(str(k)) and v is not None and not isinstance(v, (bool, Mapping, list, tuple))}
+    values.update(marked_secrets(vars))
     return sorted((v for v in values if v and v.lower() not in _NOT_SECRET_LITERALS), key=len, reverse=True)
 
 
+def marked_secrets(data: Any) -> list[str]:
+    """Every :class:`Secret` in JSON-like data (mappings and lists, recursively)."""
+    if isinstance(data, Secret):
+        return [data]
+    if isinstance(data, Mapping):
+        data = list(data.values())
+    if isinstance(data, (list, tuple)):
+        return [found for item in data for found in marked_secrets(item)]
+    return []
+
+
 def secret_var_names(vars: Mapping[str, Any]) -> list[str]:
-    """The vars that must not be written down (saved plans): a secret name, or a value with a secret shape."""
+    """The vars that must not be written down (saved plans): a secret name, a value with a secret
+    shape, or a value holding a :class:`Secret`."""
     return sorted(str(k) for k, v in vars.items()
-                  if is_secret_name(str(k)) or (isinstance(v, str) and redact_value(str(k), v) != v))
+                  if is_secret_name(str(k)) or (isinstance(v, str) and redact_value(str(k), v) != v)
+                  or marked_secrets(v))
 
 
 def mask_values(text: str, secrets: Iterable[str]) -> str:

@@ -10,12 +10,15 @@ Two readers give the same result. When ``ansible-inventory`` is on PATH, the sou
 Ansible itself (:mod:`remediate.fleet.ansible_inventory`: any source, plugin and vault Ansible
 reads). Otherwise the built-in reader here takes INI, YAML and JSON files, directories of them,
 executable inventory scripts and ``h1,h2,`` host lists, with ``group_vars/`` and ``host_vars/``
-beside the source. ``REMEDIATE_INVENTORY_PARSER=builtin`` (or ``ansible``) forces one.
+beside the source and beside the playbook. ``REMEDIATE_INVENTORY_PARSER=builtin`` (or ``ansible``)
+forces one.
 
 Variable precedence follows Ansible: ``all``, then the host's groups ordered by depth (a child
-group overrides its parent), ``ansible_group_priority`` and name; then ``group_vars/all`` and
-``group_vars/<group>`` in the same order; then the host's inventory variables and
-``host_vars/<host>``. Selection follows Ansible's host patterns and host order exactly.
+group overrides its parent), ``ansible_group_priority`` and name; then ``group_vars/all`` beside
+the inventory, then beside the playbook; then ``group_vars/<group>`` in the same order, the
+inventory's for every group before the playbook's; then the host's inventory variables,
+``host_vars/<host>`` beside the inventory, then beside the playbook. Selection follows Ansible's
+host patterns and host order exactly.
 """
 
 from __future__ import annotations
@@ -188,7 +191,8 @@ def _group_hosts(name: str, children: Mapping[str, list[str]], own: Mapping[str,
     return list(dict.fromkeys(host for group in ordered for host in own[group]))
 
 
-def _build(builder: ParsedInventory, files: VarsFiles) -> Inventory:
+def _build(builder: ParsedInventory, layers: Sequence[VarsFiles]) -> Inventory:
+    """The inventory, with the vars files of ``layers`` (beside the inventory, then the playbook)."""
     children, own = _reconcile(builder)
     parents = _parents(children)
     depths = _depths(parents)
@@ -208,15 +212,24 @@ def _build(builder: ParsedInventory, files: VarsFiles) -> Inventory:
         merged = dict(builder.groups[ALL].vars)
         for group in ranked:
             merged.update(builder.groups[group].vars)
-        merged.update(files.group(ALL))
-        for group in ranked:
-            merged.update(files.group(group))
+        for files in layers:
+            merged.update(files.group(ALL))
+        for files in layers:
+            for group in ranked:
+                merged.update(files.group(group))
         merged.update(host_vars)
-        merged.update(files.host(name))
+        for files in layers:
+            merged.update(files.host(name))
         hosts.append(_host(name, groups, merged))
 
     def implicit(name: str) -> Mapping[str, Any]:
-        return {**base, **files.group(ALL), "ansible_connection": "local", **files.host(name)}
+        variables = dict(base)
+        for files in layers:
+            variables.update(files.group(ALL))
+        variables["ansible_connection"] = "local"
+        for files in layers:
+            variables.update(files.host(name))
+        return variables
 
     members = {group: _group_hosts(group, children, own) for group in children}
     return Inventory(hosts, members=members, implicit=implicit)
@@ -457,7 +470,8 @@ def choose_parser(parser: str | None = None) -> str:
     return choice
 
 
-def load_inventory(source: str | Path, *, parser: str | None = None) -> Inventory:
+def load_inventory(source: str | Path, *, parser: str | None = None,
+                   playbook_dir: str | Path | None = None) -> Inventory:
     """Load an Ansible inventory source, as Ansible reads it.
 
     ``source`` is whatever ``ansible -i`` takes. Through Ansible (the default when
@@ -465,26 +479,33 @@ def load_inventory(source: str | Path, *, parser: str | None = None) -> Inventor
     vault, with the user's Ansible settings. Built in: INI files; YAML or JSON files
     (``.yml``, ``.yaml``, ``.json``, or no extension when they parse as YAML); directories of
     them; executable inventory scripts; ``h1,h2,`` host lists; and ``group_vars/`` /
-    ``host_vars/`` beside the source.
+    ``host_vars/`` beside the source. Both read the ``group_vars/`` and ``host_vars/`` in
+    ``playbook_dir`` too, over those beside the source, as ``ansible-playbook`` does.
 
     Args:
         source: The inventory source.
         parser: ``auto``, ``ansible`` or ``builtin`` (see :func:`choose_parser`).
+        playbook_dir: The directory of the playbook file (see
+            :func:`remediate.core.playbook.playbook_dir`); None for a built-in playbook.
 
     Returns:
         The parsed Inventory.
 
     Raises:
-        InventoryError: The source cannot be read or is invalid; one line, such as
-            ``file:line: reason`` (or ``file: reason`` when no line applies).
+        InventoryError: The source cannot be read or is invalid, or ``playbook_dir`` is no
+            directory; one line, such as ``file:line: reason`` (or ``file: reason`` when no
+            line applies).
 
-    Example: ``load_inventory("inventory/hosts.ini").select("gpu")``.
+    Example: ``load_inventory("inventory/hosts.ini", playbook_dir="site").select("gpu")``.
     """
     text = os.fspath(source)
+    play = None if playbook_dir is None else os.fspath(playbook_dir)
+    if play is not None and not os.path.isdir(play):
+        raise InventoryError(f"{play}: playbook directory: not a directory", path=play)
     if choose_parser(parser) == "ansible":
         from remediate.fleet.ansible_inventory import load_with_ansible
 
-        return load_with_ansible(text)
+        return load_with_ansible(text, play)
     builder = ParsedInventory()
     parse_source(builder, text)
-    return _build(builder, VarsFiles(text))
+    return _build(builder, [VarsFiles(text), *([] if play is None else [VarsFiles(play)])])

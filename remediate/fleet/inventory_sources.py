@@ -300,13 +300,13 @@ def _run_script(builder: ParsedInventory, path: Path) -> None:
 
 
 class VarsFiles:
-    """``group_vars/<group>`` and ``host_vars/<host>`` beside an inventory source, found as
-    Ansible finds them: the name itself (a file, or a directory whose files are read in name
-    order, recursively), else ``<name>.yml``, ``.yaml`` or ``.json``; hidden and ``~`` backup
-    files are skipped, and so are files with another extension.
+    """``group_vars/<group>`` and ``host_vars/<host>`` beside an inventory source (or in a
+    playbook's directory), found as Ansible finds them: the name itself (a file, or a directory
+    whose files are read in name order, recursively), else ``<name>.yml``, ``.yaml`` or
+    ``.json``; hidden and ``~`` backup files are skipped, and so are files with another extension.
 
     Args:
-        source: The ``-i`` source; a host list has no vars directories.
+        source: The ``-i`` source (a host list has no vars directories), or a playbook's directory.
     """
 
     def __init__(self, source: str) -> None:

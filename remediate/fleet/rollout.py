@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from remediate.core.drift import host_drift
 from remediate.core.planner import ContainerPlan, Plan
 from remediate.core.playbook import Playbook, resolve_vars
-from remediate.core.redaction import redact_text
+from remediate.core.redaction import MASK, marked_secrets, mask_json, redact_text
 from remediate.core.results import INTERRUPTED, HostResult
 from remediate.errors import (
     ConnectError,
@@ -137,7 +137,8 @@ def host_json(host: Host, environ: Mapping[str, str] | None = None) -> dict[str,
     ``docker_host`` is the engine socket: for a local host the inventory's ``unix://`` one, else
     ``DOCKER_HOST`` in ``environ`` (default ``os.environ``), else :data:`DEFAULT_DOCKER_HOST`; for
     an SSH host ``remediate_docker_host``, or None for that host's default engine (reached with
-    ``docker system dial-stdio`` there).
+    ``docker system dial-stdio`` there). A field made from a decrypted ``!vault`` value shows it
+    as ``***``.
     """
     target = _target_of(host)
     local = not target.url.startswith("ssh://")
@@ -147,10 +148,13 @@ def host_json(host: Host, environ: Mapping[str, str] | None = None) -> dict[str,
         docker_host = target.url if target.url != "local" else env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
     else:
         docker_host = host.docker_host
-    return {"host": host.name, "connection": "local" if local else "ssh",
-            "address": None if local else host.address, "port": None if local else host.port,
-            "user": None if local else host.user, "docker_host": docker_host,
-            "key_file": None if local else host.key_file, "url": target.url, "groups": sorted(host.groups)}
+    shown = {"host": host.name, "connection": "local" if local else "ssh",
+             "address": None if local else host.address, "port": None if local else host.port,
+             "user": None if local else host.user, "docker_host": docker_host,
+             "key_file": None if local else host.key_file, "url": target.url, "groups": sorted(host.groups)}
+    secrets = sorted(set(marked_secrets(host.vars)), key=len, reverse=True)
+    return {key: MASK if value is not None and str(value) in secrets else mask_json(value, secrets)
+            for key, value in shown.items()}
 
 
 @dataclass(frozen=True)

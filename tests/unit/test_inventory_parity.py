@@ -1,12 +1,14 @@
 """Parity: the built-in inventory reader and Ansible's own (ansible-inventory, ansible
 --list-hosts) read every source of the corpus alike: the same hosts with the same connection
-fields, groups and variables, and every pattern selects the same hosts in the same order."""
+fields, groups and variables (with a playbook directory's group_vars/ and host_vars/ too), and
+every pattern selects the same hosts in the same order."""
 
 from __future__ import annotations
 
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,7 +17,10 @@ from remediate.errors import InventoryError
 from remediate.fleet.inventory import Host, Inventory, load_inventory
 
 CORPUS = Path(__file__).parent / "inventory_data" / "parity"
-CASES: dict[str, list[str]] = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))
+_RAW: dict[str, Any] = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))
+CASES: dict[str, list[str]] = {source: body["patterns"] if isinstance(body, dict) else body
+                               for source, body in _RAW.items()}
+PLAYBOOK_DIRS = {source: str(CORPUS / body["playbook_dir"]) for source, body in _RAW.items() if isinstance(body, dict)}
 SELECTIONS = [(source, pattern) for source, patterns in CASES.items() for pattern in ["all", *patterns]]
 # Ansible's Python, not ours, runs the implicit localhost: the interpreter it names is its own.
 _ANSIBLE_ONLY = {"ansible_python_interpreter"}
@@ -24,8 +29,9 @@ pytestmark = pytest.mark.skipif(
     not (shutil.which("ansible-inventory") and shutil.which("ansible")), reason="needs ansible-core (test extra)")
 
 
-def _source(name: str) -> str:
-    return name if "," in name else str(CORPUS / name)
+def _load(name: str, parser: str) -> Inventory:
+    source = name if "," in name else str(CORPUS / name)
+    return load_inventory(source, parser=parser, playbook_dir=PLAYBOOK_DIRS.get(name))
 
 
 def _fields(host: Host) -> tuple[object, ...]:
@@ -49,7 +55,7 @@ def ansible() -> tuple[dict[str, Inventory], dict[tuple[str, str], Selected]]:
     """The corpus read, and every selection made, through Ansible, a few at a time (each
     command costs about a second of CPU)."""
     with ThreadPoolExecutor(4) as pool:
-        loaded = dict(zip(CASES, pool.map(lambda name: load_inventory(_source(name), parser="ansible"), CASES)))
+        loaded = dict(zip(CASES, pool.map(lambda name: _load(name, "ansible"), CASES)))
         results = pool.map(lambda case: _select(loaded[case[0]], case[1]), SELECTIONS)
         return loaded, dict(zip(SELECTIONS, results))
 
@@ -58,7 +64,7 @@ def ansible() -> tuple[dict[str, Inventory], dict[tuple[str, str], Selected]]:
 def test_both_readers_select_the_same_hosts_in_the_same_order(
     ansible: tuple[dict[str, Inventory], dict[tuple[str, str], Selected]], source: str, pattern: str
 ) -> None:
-    builtin = load_inventory(_source(source), parser="builtin")
+    builtin = _load(source, "builtin")
     assert _select(builtin, pattern) == ansible[1][source, pattern]
 
 
@@ -66,5 +72,5 @@ def test_both_readers_select_the_same_hosts_in_the_same_order(
 def test_both_readers_read_the_same_hosts(
     ansible: tuple[dict[str, Inventory], dict[tuple[str, str], Selected]], source: str
 ) -> None:
-    builtin = load_inventory(_source(source), parser="builtin")
+    builtin = _load(source, "builtin")
     assert sorted(map(_fields, builtin.hosts)) == sorted(map(_fields, ansible[0][source].hosts))

@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from remediate.cli.main import main
+from remediate.core.planner import Plan
+from remediate.core.redaction import MASK, Secret
 from remediate.errors import InventoryError
 from remediate.fleet.inventory import choose_parser, load_inventory
+from remediate.output.report import after_message, plan_json
 
 ANSIBLE = pytest.mark.skipif(not (shutil.which("ansible-inventory") and shutil.which("ansible")),
                              reason="needs ansible-core (test extra)")
@@ -198,3 +202,82 @@ def test_an_invalid_connection_variable_from_ansible_is_one_line() -> None:
         AnsibleInventory("inv.yml", listing)
     assert str(info.value) == ("inventory inv.yml: host 'h': invalid ansible_port='{{ port }}': Input should be a"
                                " valid integer, unable to parse string as an integer")
+
+
+def test_a_playbook_dir_that_is_no_directory_is_one_line(tmp_path: Path) -> None:
+    inventory = write(tmp_path / "hosts.ini", "h1\n")
+    with pytest.raises(InventoryError, match=f"^{tmp_path / 'site.yml'}: playbook directory: not a directory$"):
+        load_inventory(inventory, playbook_dir=write(tmp_path / "site.yml", "name: x\n"))
+
+
+def _vault_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An inventory directory with a !vault value in group_vars/all (one ciphertext for every host)
+    and a vaulted ansible_user for h2, encrypted by ansible-vault with a password file; the
+    user's own Ansible settings are not read."""
+    password = write(tmp_path / "vault-pass", "correct horse battery staple\n", 0o600)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(write(tmp_path / "ansible.cfg", "")))
+    monkeypatch.setenv("REMEDIATE_INVENTORY_PARSER", "ansible")
+
+    def vaulted(name: str, value: str, indent: int) -> str:
+        done = subprocess.run(["ansible-vault", "encrypt_string", "--vault-password-file", str(password),
+                               "--name", name, value], capture_output=True, text=True, check=True, timeout=60)
+        return "".join(" " * indent + line + "\n" for line in done.stdout.splitlines())
+
+    folder = tmp_path / "inv"
+    write(folder / "group_vars" / "all.yml", vaulted("model_revision", "rev-0123456789", 0))
+    write(folder / "hosts.yml", "all:\n  hosts:\n    h1:\n      ansible_host: 127.0.0.1\n    h2:\n"
+                                "      ansible_host: 127.0.0.2\n" + vaulted("ansible_user", "ops-vaulted", 6))
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password))
+    return folder
+
+
+@ANSIBLE
+def test_through_ansible_vault_values_are_decrypted_and_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _vault_inventory(tmp_path, monkeypatch)
+    h1, h2 = load_inventory(folder).hosts
+
+    assert h1.vars["model_revision"] == "rev-0123456789" and isinstance(h1.vars["model_revision"], Secret)
+    assert h2.vars["model_revision"] is h1.vars["model_revision"]  # decrypted once
+    assert h2.user == "ops-vaulted"
+    result = CliRunner().invoke(main, ["hosts", "-i", str(folder), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert [(h["user"], h["url"]) for h in json.loads(result.output)] == [
+        (None, "ssh://127.0.0.1:22"), (MASK, f"ssh://{MASK}@127.0.0.2:22")]
+    plan = Plan("book", "h2", dict(h2.vars), (), after_message="rev-0123456789 is live, ssh as ops-vaulted")
+    assert plan_json(plan)["vars"] == {"ansible_host": "127.0.0.2", "ansible_user": MASK, "model_revision": MASK}
+    assert after_message(plan) == "*** is live, ssh as ***"
+
+
+@ANSIBLE
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [(None, ("no vault password is configured (set ANSIBLE_VAULT_PASSWORD_FILE, or vault_password_file or"
+             " vault_identity_list in ansible.cfg)")),
+     ("wrong\n", "Decryption failed (no vault secrets were found that could decrypt).")],
+)
+def test_through_ansible_a_vault_value_that_cannot_be_decrypted_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str | None, reason: str
+) -> None:
+    folder = _vault_inventory(tmp_path, monkeypatch)
+    if password is None:
+        monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE")
+    else:
+        monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(write(tmp_path / "wrong-pass", password, 0o600)))
+    result = CliRunner().invoke(main, ["hosts", "-i", str(folder)])
+    assert result.exit_code == 2
+    assert result.output == f"remediate: inventory {folder}: host 'h1': model_revision: cannot decrypt !vault: {reason}\n"
+
+
+@ANSIBLE
+def test_through_ansible_an_encrypted_vars_file_without_its_password_is_ansibles_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _vault_inventory(tmp_path, monkeypatch)
+    subprocess.run(["ansible-vault", "encrypt", str(write(folder / "host_vars" / "h1.yml", "x: 1\n"))],
+                   capture_output=True, check=True, timeout=60)
+    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE")
+    result = CliRunner().invoke(main, ["hosts", "-i", str(folder)])
+    assert result.exit_code == 2
+    assert result.output == f"remediate: inventory {folder}: Attempting to decrypt but no vault secrets found.\n"

@@ -11,6 +11,7 @@ from remediate.core.playbook import (
     builtin_playbooks,
     load_playbook,
     parse_extra_vars,
+    playbook_dir,
     resolve_vars,
 )
 from remediate.core.templating import render_value
@@ -66,6 +67,14 @@ def test_every_builtin_loads() -> None:
     assert "fix-vllm-404" in names
     for name in names:
         assert load_playbook(name).name == name
+
+
+def test_playbook_dir_is_a_files_directory_and_none_for_a_builtin(tmp_path: Path) -> None:
+    path = Path(write(tmp_path, "name: x\n"))
+    assert playbook_dir(str(path)) == tmp_path
+    assert playbook_dir("fix-vllm-404") is None
+    with pytest.raises(PlaybookError, match="no such playbook"):
+        playbook_dir(str(tmp_path / "missing.yml"))
 
 
 def test_unknown_playbook_lists_the_builtins() -> None:

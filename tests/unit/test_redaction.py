@@ -8,6 +8,7 @@ import pytest
 
 from remediate.core.redaction import (
     MASK,
+    Secret,
     is_secret_name,
     mask_json,
     mask_values,
@@ -218,6 +219,18 @@ def test_secret_var_values_are_masked_where_rendered() -> None:
     assert mask_values("custom_openai/mistral, true", secrets) == "custom_openai/mistral, true"
     assert mask_json({"verify": ["contains 'sk-long-secret'"], "n": 1}, secrets) == {"verify": ["contains '***'"], "n": 1}
     assert secret_var_names(vars) == ["api_key", "pin_token", "proxy", "use_token"]
+
+
+def test_a_secret_value_is_masked_whatever_its_name() -> None:
+    vars = {"model_revision": Secret("rev-0123456789"), "pin": Secret("42"), "extra": {"deep": [Secret("deep-value-1")]},
+            "served_model_name": "mistral"}
+
+    assert redact_mapping(vars) == {"model_revision": MASK, "pin": MASK, "extra": {"deep": [MASK]},
+                                    "served_model_name": "mistral"}
+    assert redact_value("model_revision", Secret("rev-0123456789")) == MASK
+    assert secret_values(vars) == ["rev-0123456789", "deep-value-1", "42"]
+    assert secret_var_names(vars) == ["extra", "model_revision", "pin"]
+    assert mask_values("--revision rev-0123456789 pin 42", secret_values(vars)) == "--revision *** pin ***"
 
 
 def test_docker_run_view_is_redacted_before_rendering() -> None:
