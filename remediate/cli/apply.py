@@ -165,7 +165,7 @@ def _request(args: ApplyArgs) -> Request:
     if saved_plan is not None and not (args.hosts or args.inventory or args.limit):
         targets = saved_plan.targets(overrides)
     else:
-        targets = select_targets(args.hosts, args.inventory, args.limit)
+        targets = select_targets(args.hosts, args.inventory, args.limit, source)
         if saved_plan is not None:
             saved_plan.check_targets(targets)
     ssh = ssh_options(args.known_hosts, args.accept_new_host_keys, args.private_key)

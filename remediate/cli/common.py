@@ -133,14 +133,21 @@ def ssh_options(known_hosts: str | None, accept_new_host_keys: bool, private_key
     return SshOptions(known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys, key_file=private_key)
 
 
-def select_targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None) -> list[Target]:
-    """The hosts -i/--limit select, then those -H names; the local engine when none is given."""
+def select_targets(hosts: tuple[str, ...], inventory: str | None, limit: str | None,
+                   playbook: str | None = None) -> list[Target]:
+    """The hosts -i/--limit select, then those -H names; the local engine when none is given.
+    With a ``playbook`` file, the ``group_vars/`` and ``host_vars/`` beside it count too."""
     from remediate.fleet.rollout import target_from_url, targets_from_inventory
 
     if inventory:
         from remediate.fleet.inventory import load_inventory
 
-        selected = targets_from_inventory(load_inventory(inventory), limit)
+        folder = None
+        if playbook is not None:
+            from remediate.core.playbook import playbook_dir
+
+            folder = playbook_dir(playbook)
+        selected = targets_from_inventory(load_inventory(inventory, playbook_dir=folder), limit)
         return selected + [target_from_url(h) for h in hosts]
     if limit:
         fail("--limit needs -i/--inventory")
