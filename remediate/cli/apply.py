@@ -217,9 +217,8 @@ def rollout_once(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
 
     confirm = args.confirm and req.book.safety == "confirm" and req.approved is None
     parallel = 1 if args.step else args.parallel
-    if (args.step or confirm) and not sys.stdin.isatty():
-        fail(f"{'--step' if args.step else f'playbook {req.book.name} is safety: confirm;'} needs a terminal; "
-              "pass --yes (or set REMEDIATE_YES=1) to apply without one")
+    if args.step or confirm:
+        require_terminal("--step" if args.step else f"playbook {req.book.name} is safety: confirm;")
     names = [t.name for t in req.targets]
     with interruptible() as cancel, views.progress(out, args.fmt, names, parallel=parallel) as progress:
         result = rollout(
@@ -252,6 +251,12 @@ def _confirm_prompt(out: Console) -> Callable[[RolloutResult], bool]:
         views.print_outcomes(out, planned, fmt="text", dry_run=False)  # not yet applied, not a dry run
         return ask_to_apply()
     return confirm
+
+
+def require_terminal(what: str) -> None:
+    """Refuse to ask without a terminal: ``WHAT needs a terminal; pass --yes ...``, exit 2."""
+    if not sys.stdin.isatty():
+        fail(f"{what} needs a terminal; pass --yes (or set REMEDIATE_YES=1) to apply without one")
 
 
 def ask_to_apply() -> bool:

@@ -15,6 +15,7 @@ from remediate.cli.apply import (
     ApplyArgs,
     Request,
     ask_to_apply,
+    require_terminal,
     rollout_once,
     stop_unapplied,
     write_report,
@@ -221,17 +222,15 @@ def _fix_reviewed(out: Console, args: ApplyArgs, requests: list[Request]) -> lis
     """Plan every merged playbook, show the plans, ask once (a ``safety: confirm`` fix, unless
     --yes), then apply exactly those plans; the dry runs themselves with --dry-run."""
     previews = [rollout_once(out, args._replace(dry_run=True), req) for req in requests]
-    if any(p.interrupted for p in previews):
-        fail("interrupted, nothing changed", exit_codes.FAILED)
+    for preview in previews:
+        stop_unapplied(out, preview, show=False)  # interrupted while planning: nothing changed
     if args.fmt == "text":
         for preview in previews:
             views.print_outcomes(out, preview, fmt="text", dry_run=args.dry_run and preview is previews[-1])
     if args.dry_run or not any(p.changes for p in previews):
         return previews
     if args.confirm and any(req.book.safety == "confirm" for req, p in zip(requests, previews) if p.changes):
-        if not sys.stdin.isatty():
-            fail("a fix is safety: confirm; it needs a terminal; pass --yes (or set REMEDIATE_YES=1) to apply "
-                 "without one")
+        require_terminal("a fix is safety: confirm;")
         if not ask_to_apply():
             fail("aborted, nothing changed", exit_codes.FAILED)
     results = []

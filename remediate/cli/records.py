@@ -27,7 +27,8 @@ def history(container: str | None, fmt: str, **where: Any) -> None:
 
     _echo_host_rows(where, lambda conn: read_history(Journal(conn), container), fmt, "no history",
                     {"time": "TIME", "host": "HOST", "container": "CONTAINER", "kind": "KIND",
-                     "playbook": "PLAYBOOK", "result": "RESULT", "by": "BY"})
+                     "playbook": "PLAYBOOK", "result": "RESULT", "by": "BY"},
+                    lambda row: {**row, "by": f"{row.get('user')}@{row.get('controller')}"})
 
 
 @click.command()
@@ -43,9 +44,10 @@ def backups(container: str | None, fmt: str, **where: Any) -> None:
 
 
 def _echo_host_rows(where: dict[str, Any], read: Callable[[Connection], Iterable[dict[str, Any]]], fmt: str,
-                    empty: str, columns: dict[str, str]) -> None:
+                    empty: str, columns: dict[str, str],
+                    shown: Callable[[dict[str, Any]], dict[str, Any]] = lambda row: row) -> None:
     """The rows ``read`` gives for each selected host (with its ``host``): as JSON, or a table of
-    ``columns``."""
+    ``columns`` of the rows as ``shown`` makes them."""
     rows: list[dict[str, Any]] = []
     with errors():
         for conn in connections(**where):
@@ -55,7 +57,7 @@ def _echo_host_rows(where: dict[str, Any], read: Callable[[Connection], Iterable
     elif not rows:
         click.echo(empty)
     else:
-        views.echo_table([{**row, "by": f"{row.get('user')}@{row.get('controller')}"} for row in rows], columns)
+        views.echo_table([shown(row) for row in rows], columns)
 
 
 @click.command()

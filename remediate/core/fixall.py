@@ -41,6 +41,8 @@ def check_fix_vars(overrides: Mapping[str, Any], books: Iterable[pb.Playbook]) -
     Raises:
         PlaybookError: one line naming the var, the closest declared one, and all of them.
     """
+    if not overrides:
+        return  # nothing to check: ``books`` is not even read
     declared = sorted({name for book in books for name in book.vars})
     unknown = sorted(set(overrides) - set(declared))
     if unknown:

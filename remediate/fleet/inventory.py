@@ -191,6 +191,14 @@ def _group_hosts(name: str, children: Mapping[str, list[str]], own: Mapping[str,
     return list(dict.fromkeys(host for group in ordered for host in own[group]))
 
 
+def _merged(layers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The variables of ``layers`` in order, a later one winning."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    return merged
+
+
 def _build(builder: ParsedInventory, layers: Sequence[VarsFiles]) -> Inventory:
     """The inventory, with the vars files of ``layers`` (beside the inventory, then the playbook)."""
     children, own = _reconcile(builder)
@@ -212,24 +220,15 @@ def _build(builder: ParsedInventory, layers: Sequence[VarsFiles]) -> Inventory:
         merged = dict(builder.groups[ALL].vars)
         for group in ranked:
             merged.update(builder.groups[group].vars)
-        for files in layers:
-            merged.update(files.group(ALL))
-        for files in layers:
-            for group in ranked:
-                merged.update(files.group(group))
+        merged.update(_merged(files.group(ALL) for files in layers))
+        merged.update(_merged(files.group(group) for files in layers for group in ranked))
         merged.update(host_vars)
-        for files in layers:
-            merged.update(files.host(name))
+        merged.update(_merged(files.host(name) for files in layers))
         hosts.append(_host(name, groups, merged))
 
     def implicit(name: str) -> Mapping[str, Any]:
-        variables = dict(base)
-        for files in layers:
-            variables.update(files.group(ALL))
-        variables["ansible_connection"] = "local"
-        for files in layers:
-            variables.update(files.host(name))
-        return variables
+        return {**base, **_merged(files.group(ALL) for files in layers), "ansible_connection": "local",
+                **_merged(files.host(name) for files in layers)}
 
     members = {group: _group_hosts(group, children, own) for group in children}
     return Inventory(hosts, members=members, implicit=implicit)

@@ -460,33 +460,40 @@ class Connection:
         Raises:
             HostUnreachable: the SSH connection broke, or the program ran past ``timeout``.
         """
-        if not self.is_remote:
-            env = {**os.environ, "DOCKER_HOST": self.engine_url}
-            try:
-                done = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                      timeout=timeout, check=False)
-            except FileNotFoundError:
-                return 127, ""
-            except (subprocess.TimeoutExpired, OSError) as exc:
-                raise HostUnreachable(f"{self.label}: {argv[0]}: {exc}", host=self.label) from exc
-            out, err = done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
-            return done.returncode, f"{out}\n{err}" if with_stderr else out
+        run = self._run_here if not self.is_remote else self._run_over_ssh
+        code, out, err = run(argv, cwd, timeout)
+        return code, f"{out}\n{err}" if with_stderr else out
+
+    def _run_here(self, argv: list[str], cwd: str | None, timeout: float) -> tuple[int, str, str]:
+        """:meth:`run_command` on this machine: ``(exit code, stdout, stderr)``."""
+        env = {**os.environ, "DOCKER_HOST": self.engine_url}
+        try:
+            done = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=timeout, check=False)
+        except FileNotFoundError:
+            return 127, "", ""
+        except (subprocess.TimeoutExpired, OSError) as exc:
+            raise HostUnreachable(f"{self.label}: {argv[0]}: {exc}", host=self.label) from exc
+        return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+
+    def _run_over_ssh(self, argv: list[str], cwd: str | None, timeout: float) -> tuple[int, str, str]:
+        """:meth:`run_command` through fabric on the SSH connection: ``(exit code, stdout, stderr)``."""
+        from invoke.exceptions import (
+            CommandTimedOut,  # fabric's runner: loaded with the SSH transport
+        )
+
         command = shlex.join(argv)
         if self.docker_host:
             command = f"DOCKER_HOST={shlex.quote(self.docker_host)} {command}"
         if cwd:
             command = f"cd {shlex.quote(cwd)} && {command}"
-        from invoke.exceptions import (
-            CommandTimedOut,  # fabric's runner: loaded with the SSH transport
-        )
-
         with self._ssh_errors(f"run {argv[0]}"):
             try:
                 result = self.ssh.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
             except CommandTimedOut as exc:
                 raise HostUnreachable(f"{self.label}: {argv[0]}: no answer in {timeout:g} s",
                                       host=self.label) from exc
-        return int(result.exited), f"{result.stdout}\n{result.stderr}" if with_stderr else str(result.stdout)
+        return int(result.exited), str(result.stdout), str(result.stderr)
 
     # ----------------------------------------------------------------- diagnosis reads
 
