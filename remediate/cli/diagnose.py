@@ -221,6 +221,9 @@ def _host_fixes(target: Target, ssh: SshOptions, overrides: dict[str, Any], *, e
 def _fix_reviewed(out: Console, args: ApplyArgs, requests: list[Request]) -> list[RolloutResult]:
     """Plan every merged playbook, show the plans, ask once (a ``safety: confirm`` fix, unless
     --yes), then apply exactly those plans; the dry runs themselves with --dry-run."""
+    confirm = args.confirm and any(req.book.safety == "confirm" for req in requests)
+    if confirm:
+        require_terminal("a fix is safety: confirm;")  # before anything is planned, as apply does
     previews = [rollout_once(out, args._replace(dry_run=True), req) for req in requests]
     for preview in previews:
         stop_unapplied(out, preview, show=False)  # interrupted while planning: nothing changed
@@ -229,10 +232,9 @@ def _fix_reviewed(out: Console, args: ApplyArgs, requests: list[Request]) -> lis
             views.print_outcomes(out, preview, fmt="text", dry_run=args.dry_run and preview is previews[-1])
     if args.dry_run or not any(p.changes for p in previews):
         return previews
-    if args.confirm and any(req.book.safety == "confirm" for req, p in zip(requests, previews) if p.changes):
-        require_terminal("a fix is safety: confirm;")
-        if not ask_to_apply():
-            fail("aborted, nothing changed", exit_codes.FAILED)
+    changing = [req for req, p in zip(requests, previews) if p.changes]
+    if confirm and any(req.book.safety == "confirm" for req in changing) and not ask_to_apply():
+        fail("aborted, nothing changed", exit_codes.FAILED)
     results = []
     for req, preview in zip(requests, previews):
         result = rollout_once(out, args, req._replace(approved=preview))
