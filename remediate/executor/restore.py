@@ -20,9 +20,10 @@ from typing import Any
 
 from remediate.core import compose
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
-from remediate.core.planner import BACKUP_MARK
+from remediate.core.planner import BACKUP_MARK, is_remediate_copy
 from remediate.core.results import Action, ContainerResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
+from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.apply import safe_message
@@ -51,7 +52,7 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
     journal = journal or Journal(conn)
     with HostLock(conn, f"rollback {name} (preview)"):
         journal.require_finished()
-        current = conn.inspect_container(name)
+        current = _inspect_named(conn, name)
         route = _route(conn, journal, name, steps, to)
         backup = conn.inspect_container(route.backup)
         files = []
@@ -60,8 +61,10 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
             files.append(FileRestore(str(entry["path"]), conn.read_path(str(entry["path"])).content, saved,
                                      int(entry["mode"]) if entry.get("mode") is not None else None))
         kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
-    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, backup), tuple(files),
-                        tuple(b for b in route.between if b in kept), len(route.undone) if route.ancestor else None)
+    # The backup is shown as it will be: under the container's name.
+    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, {**backup, "Name": f"/{name}"}),
+                        tuple(files), tuple(b for b in route.between if b in kept),
+                        len(route.undone) if route.ancestor else None)
 
 
 def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str | None = None,
@@ -82,7 +85,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
     journal = journal or Journal(conn)
     with HostLock(conn, f"rollback {name}"), journal.reserved():
         journal.require_finished()
-        current = conn.inspect_container(name)
+        current = _inspect_named(conn, name)
         route = _route(conn, journal, name, steps, to)
         backup_name = route.backup
         # A compose service's backup gets its compose labels back before it takes the service's place.
@@ -153,6 +156,16 @@ def _files(conn: Connection, journal: Journal, route: Route) -> list[Json]:
         kept = sharing.kept_paths(conn, journal, tx, archived=True)
         chosen.update((str(f["path"]), f) for f in by_id[tx].begin.get("files") or [] if f.get("path") not in kept)
     return list(chosen.values())
+
+
+def _inspect_named(conn: Connection, name: str) -> Json:
+    """The container named ``name``; not there: one line with the closest name on the host."""
+    found = conn.find_container(name)
+    if found is None:
+        names = (str(c["Name"]) for c in conn.list_containers() if not is_remediate_copy(str(c["Name"])))
+        raise ContainerNotFound(f"{conn.label}: no container named {name}{did_you_mean(name, names)}",
+                                host=conn.label, container=name)
+    return found
 
 
 def _spec(conn: Connection, inspect: Json) -> ContainerSpec:

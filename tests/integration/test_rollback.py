@@ -80,6 +80,8 @@ def test_steps_2_after_two_applies_puts_the_original_back(name: str, template: P
     [shown] = json.loads(preview.stdout)
     assert shown["backup"] == original_backup and shown["steps"] == 2 and len(shown["between"]) == 1
     assert any(line.startswith("- ") and "codestral" in line for line in shown["diff"])
+    assert f"  --name {name}" in shown["diff"] and not any("--name" in line for line in shown["diff"]
+                                                          if line[0] in "+-")  # put back under its name
     assert [(f["path"], f["removed"]) for f in shown["files"]] == [(str(template), True)]
 
     rolled = run(["rollback", name, "--steps", "2", "--yes"], state_dir)
@@ -176,3 +178,15 @@ def test_the_original_survives_pruning_with_keep_backups_3(name: str, template: 
     assert pruned.code == 2 and "no longer exists" in pruned.stderr, pruned.output
     assert run(["rollback", name, "--steps", "5", "--yes"], state_dir).code == 0
     assert _id(docker_client, name) == original
+
+
+def test_a_misspelled_container_is_one_line_with_the_close_name(name: str, docker_client: Any,
+                                                                state_dir: str) -> None:
+    run_vllm(docker_client, name)
+    typo = name[:-1] + ("x" if name[-1] != "x" else "y")
+
+    for args in (["--dry-run"], ["--yes"]):
+        result = run(["rollback", typo, *args], state_dir)
+
+        assert result.code == 2, result.output
+        assert result.stderr.splitlines() == [f"remediate: local: no container named {typo}; did you mean {name}?"]
