@@ -177,7 +177,9 @@ def test_nesting_beyond_64_is_refused(depth: int, block: bool) -> None:
         path = tmp / "p.yml"
         path.write_text(pb_head() + nested(depth, block))
         stderr = run("show", str(path), expect=0 if total <= limits.MAX_DEPTH else 2)
-        assert not stderr or "nested more than 64 levels deep" in stderr
+        # refused by remediate's bound or, first, by the YAML parser's own (PyYAML >= 6.0.4):
+        # the behaviour, not the wording, is what counts
+        assert not stderr or stderr.startswith(f"remediate: {path}:"), stderr
 
 
 def pb_head() -> str:
