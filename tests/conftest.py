@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import socket
 import urllib.error
 import urllib.request
@@ -14,7 +16,17 @@ from typing import Any
 import pytest
 
 #: Label on the lab's containers: the id of the test process that made them (tests/lab/containers.py).
+#: remediate keeps a container's labels when it recreates it, so its copies (backups, staged
+#: containers) carry it too. Each pytest-xdist worker is a process of its own.
 TEST_LABEL = "remediate.test.owner"
+#: This process's value of :data:`TEST_LABEL`.
+OWNER = str(os.getpid())
+#: Labels for anything a test creates on an engine.
+OWNER_LABELS = {TEST_LABEL: OWNER}
+
+# Verification's stability window (REMEDIATE_STABLE_SECONDS, default 2 s), shortened where a
+# test does not test it; the tests of crash loops set it back. Subprocesses inherit it.
+os.environ.setdefault("REMEDIATE_STABLE_SECONDS", "0.5")
 
 # testcontainers (tests/lab/containers.py) reads these on import. Its reaper, Ryuk, is a registry
 # image and the lab never pulls: containers are removed by the fixtures, and by label after a
@@ -38,11 +50,14 @@ def docker_client() -> Iterator[Any]:
     client.close()
 
 
-def remove_prefixed(client: Any, prefix: str) -> None:
-    """Remove containers whose name starts with prefix (leftovers of an earlier, killed run)."""
-    for container in client.api.containers(all=True, filters={"name": prefix}):
+def remove_owned(client: Any, prefix: str) -> None:
+    """Remove this process's containers (:data:`OWNER_LABELS`) whose name starts with ``prefix``:
+    what a test started and the copies remediate made of them. Another run's are never touched;
+    a killed run's are swept by their dead owner (tests/lab/containers.py ``sweep``)."""
+    for container in client.api.containers(all=True, filters={"label": f"{TEST_LABEL}={OWNER}"}):
         if any(name.lstrip("/").startswith(prefix) for name in container["Names"]):
-            client.api.remove_container(container["Id"], force=True)
+            with contextlib.suppress(Exception):  # already gone, or removal in progress
+                client.api.remove_container(container["Id"], force=True, v=True)
 
 
 @dataclass
@@ -91,8 +106,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: What each test module needs besides the local engine, as markers (pyproject.toml lists them), so
+#: that a developer runs the slice they touch: ``bash dev/test -m compose``.
+RESOURCES = {
+    "test_ansible": ("ansible", "ssh_lab"),
+    "test_compose": ("compose", "ssh_lab"),
+    "test_engine_death": ("ssh_lab",),
+    "test_inventory_parity": ("ansible",),
+    "test_lab_hosts": ("ssh_lab",),
+    "test_remote": ("ssh_lab",),
+    "test_apply_modern": ("modern",),
+}
+_HAS_ANSIBLE = bool(shutil.which("ansible-inventory") and shutil.which("ansible"))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Tests that talk to dockerd or sshd live under tests/integration.
     for item in items:
+        # Tests that talk to dockerd or sshd live under tests/integration.
         if os.sep + "integration" + os.sep in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+        for resource in RESOURCES.get(item.module.__name__.rpartition(".")[2] if item.module else "", ()):
+            item.add_marker(resource)
+        callspec = getattr(item, "callspec", None)
+        if "modern_engine" in getattr(item, "fixturenames", ()) or (
+                callspec is not None and callspec.params.get("engine") == "26.1"):
+            item.add_marker(pytest.mark.modern)
+        if item.get_closest_marker("ansible") and not _HAS_ANSIBLE:
+            item.add_marker(pytest.mark.skip(reason="needs ansible-core (the test extra)"))

@@ -25,6 +25,8 @@ from remediate.cli.diagnose import diagnose_cmd
 from remediate.cli.exit_codes import exit_code
 from remediate.cli.records import backups, history, hosts
 from remediate.cli.rollback import recover, rollback
+from remediate.errors import PlaybookError
+from remediate.executor.probes import stable_window
 
 
 class _Commands(click.Group):
@@ -61,6 +63,10 @@ def main() -> None:
     for handler in [h for h in library.handlers if isinstance(h, _LogLines)]:
         library.removeHandler(handler)
     library.addHandler(_LogLines())
+    try:
+        stable_window()  # a bad REMEDIATE_STABLE_SECONDS is refused before anything is read
+    except PlaybookError as exc:
+        fail(str(exc))
 
 
 _FULL_ID = re.compile(r"\b[0-9a-f]{64}\b")

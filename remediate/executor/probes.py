@@ -9,6 +9,8 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -16,16 +18,35 @@ from typing import Any
 
 from remediate.core.playbook import HttpProbe
 from remediate.core.results import ProbeResult
-from remediate.errors import RemediateError
+from remediate.errors import PlaybookError, RemediateError
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
 _log = logging.getLogger(__name__)
 
-#: A container must stay up this long after start before it counts as running (crash loops and
-#: port clashes show up within it).
+#: Seconds a container must stay up after start before it counts as running (crash loops and
+#: port clashes show up within it), unless ``REMEDIATE_STABLE_SECONDS`` says otherwise.
 MIN_UPTIME = 2.0
 _POLL = 0.25
+
+
+def stable_window() -> float:
+    """Seconds a started container must stay up to count as running: ``REMEDIATE_STABLE_SECONDS``
+    (0 to 600), default :data:`MIN_UPTIME`.
+
+    Raises:
+        PlaybookError: the variable is not a number in that range.
+    """
+    text = os.environ.get("REMEDIATE_STABLE_SECONDS", "").strip()
+    if not text:
+        return MIN_UPTIME
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 600:
+        raise PlaybookError(f"REMEDIATE_STABLE_SECONDS={text!r}: not a number of seconds from 0 to 600")
+    return value
 
 
 def where_published(inspect: Mapping[str, Any], port: int) -> tuple[str, int] | None:
@@ -44,11 +65,13 @@ def where_published(inspect: Mapping[str, Any], port: int) -> tuple[str, int] | 
 
 def wait_running(conn: Connection, container: str, *, timeout: float, cancel: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> ProbeResult:
-    """Wait until the container is running, stable for MIN_UPTIME, and healthy if it has a healthcheck.
+    """Wait until the container is running, stable for :func:`stable_window`, and healthy if it
+    has a healthcheck.
 
     ``cancel`` (set by an interrupt) ends the wait at once with a failed result.
     """
     deadline = clock() + timeout
+    window = stable_window()
     attempts, first_started, up_since = 0, None, None
     evidence = "not checked"
     while True:
@@ -68,7 +91,7 @@ def wait_running(conn: Connection, container: str, *, timeout: float, cancel: th
         else:
             up_since = up_since or clock()
             evidence = "running" + (f", health {health}" if health else "")
-            left = up_since + MIN_UPTIME - clock()
+            left = up_since + window - clock()
             if left <= 0 and health in (None, "healthy"):
                 return ProbeResult("running", True, evidence, attempts)
             if health is None:

@@ -75,7 +75,8 @@ def fill_disk(disk: Path, leave: int) -> Path:
 
 def remediate_env(state_dir: str, **extra: str) -> dict[str, str]:
     """Environment for a remediate process: its own state directory, no inherited knobs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REMEDIATE_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("REMEDIATE_") or k == "REMEDIATE_STABLE_SECONDS"}
     env.update({"REMEDIATE_STATE_DIR": state_dir, "COLUMNS": "200", "PYTHONUNBUFFERED": "1",
                 # The code under test is this checkout, whatever the editable install points at.
                 "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)})
@@ -182,13 +183,6 @@ def start(args: Sequence[str], state_dir: str, **extra_env: str) -> Background:
 
 
 # --------------------------------------------------------------------------- containers
-
-def remove_prefixed(client: Any, prefix: str) -> None:
-    """Remove every container whose name starts with ``prefix``."""
-    for container in client.api.containers(all=True):
-        if any(name.lstrip("/").startswith(prefix) for name in container["Names"]):
-            client.api.remove_container(container["Id"], force=True)
-
 
 def names_with_prefix(client: Any, prefix: str) -> set[str]:
     """Names of all containers (running or not) that start with ``prefix``."""

@@ -10,8 +10,15 @@ from typing import Any
 import pytest
 
 from tests.integration.rtcat import Lab, fake_gitlab
-from tests.lab import engines
+from tests.lab import containers, engines
 from tests.lab.engines import LOCAL, MODERN, Engine
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_dead_runs(docker_client: Any) -> None:
+    """Remove the containers of test runs that were killed (their owner process is gone); a live
+    run's, this one's and a parallel worker's included, stay."""
+    containers.sweep(docker_client)
 
 
 @pytest.fixture(scope="session")

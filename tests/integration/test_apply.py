@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli, remove_prefixed
+from tests.conftest import Cli, remove_owned
 from tests.conftest import vllm_chat as _chat
 from tests.lab import containers
 from tests.lab.containers import LabContainer, http_ready
@@ -52,7 +52,6 @@ def _ours(client: Any) -> set[str]:
 @pytest.fixture
 def vllm(docker_client: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A deliberately broken fake vLLM: no served name `mistral`, no chat template."""
-    remove_prefixed(docker_client, PREFIX)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     vllm = (LabContainer(VLLM_IMAGE, labels={"app": "vllm"}).with_name(name)
             .with_command(["--model", "mistralai/Mistral-7B-Instruct-v0.3", "--max-model-len", "17776"])
@@ -65,7 +64,7 @@ def vllm(docker_client: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
                "vars": ["-e", f"template_host_path={template}"]}
     finally:
         containers.stop([vllm])  # the container the test started with, if remediate kept it
-        remove_prefixed(docker_client, name)  # the ones remediate made
+        remove_owned(docker_client, name)  # the ones remediate made
 
 
 def _apply(cli: Cli, vllm: dict[str, Any], *extra: str) -> tuple[int, str]:

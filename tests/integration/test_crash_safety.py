@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import OWNER_LABELS, remove_owned
 from tests.conftest import vllm_chat as _chat
 from tests.integration._proc import (
     PLAYBOOK,
@@ -31,7 +32,6 @@ from tests.integration._proc import (
     host_port,
     names_with_prefix,
     pad_journal,
-    remove_prefixed,
     run,
     run_vllm,
     start,
@@ -65,7 +65,6 @@ class Vllm:
 
 @pytest.fixture
 def vllm(docker_client: Any, tmp_path: Path, state_dir: str) -> Iterator[Vllm]:
-    remove_prefixed(docker_client, PREFIX)  # leftovers of an earlier, killed run
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     original = run_vllm(docker_client, name, env={"HF_TOKEN": "hf_crashtestvalue"})
     target = Vllm(name, original, tmp_path / "etc" / "chat_template.jinja", state_dir)
@@ -74,7 +73,7 @@ def vllm(docker_client: Any, tmp_path: Path, state_dir: str) -> Iterator[Vllm]:
     finally:
         for proc in target.procs:
             proc.stop()
-        remove_prefixed(docker_client, name)
+        remove_owned(docker_client, name)
 
 
 def _inspect(client: Any, ref: str) -> dict[str, Any]:
@@ -268,7 +267,7 @@ def _sidecar(client: Any, vllm: Vllm) -> dict[str, Any]:
     """A container sharing the vLLM's network namespace (an apply re-creates it to follow)."""
     container = client.containers.run("remediate-test/busybox:1", ["sleep", "3600"], name=f"{vllm.name}-sidecar",
                                       detach=True, network_mode=f"container:{vllm.original['Id']}",
-                                      restart_policy={"Name": "unless-stopped"})
+                                      restart_policy={"Name": "unless-stopped"}, labels=OWNER_LABELS)
     return _inspect(client, container.id)
 
 
@@ -371,7 +370,7 @@ def _joiners(client: Any, x: Vllm) -> dict[str, str]:
     for kind, name in names.items():
         mode = {f"{kind}_mode" if kind != "net" else "network_mode": f"container:{x.original['Id']}"}
         client.containers.run("remediate-test/busybox:1", ["sleep", "3600"], name=name, detach=True,
-                              stop_signal="SIGKILL", **mode)
+                              stop_signal="SIGKILL", labels=OWNER_LABELS, **mode)
     return names
 
 

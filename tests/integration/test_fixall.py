@@ -11,12 +11,11 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.conftest import Cli, vllm_chat
+from tests.conftest import Cli, remove_owned, vllm_chat
 from tests.integration._proc import (
     REMEDIATE,
     WAIT,
     remediate_env,
-    remove_prefixed,
     run,
     run_vllm,
     start,
@@ -173,7 +172,7 @@ def test_a_fix_that_needs_a_var_is_listed_with_its_command(cli: Cli, lab: Lab) -
 def test_an_unfinished_apply_is_warned_of_by_dry_run_and_diagnose(docker_client: Any, state_dir: str,
                                                                   tmp_path: Path) -> None:
     prefix = "rt-fixall-crash-"
-    remove_prefixed(docker_client, prefix)
+    remove_owned(docker_client, prefix)
     name = f"{prefix}{uuid.uuid4().hex[:8]}"
     run_vllm(docker_client, name)
     apply = ["apply", "fix-vllm-404", "--container", name, "-e", f"template_host_path={tmp_path / 't.jinja'}"]
@@ -199,4 +198,4 @@ def test_an_unfinished_apply_is_warned_of_by_dry_run_and_diagnose(docker_client:
         assert after.code == 0 and warning not in after.stderr, after.output
     finally:
         proc.stop()
-        remove_prefixed(docker_client, name)
+        remove_owned(docker_client, name)

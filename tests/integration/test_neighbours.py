@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli, remove_prefixed
+from tests.conftest import Cli, remove_owned
 
 PREFIX = "rt-nb-"
 IMAGE = "remediate-test/busybox:1"
@@ -20,7 +20,6 @@ IMAGE = "remediate-test/busybox:1"
 
 @pytest.fixture
 def group(docker_client: Any) -> Iterator[dict[str, str]]:
-    remove_prefixed(docker_client, PREFIX)
     tag = uuid.uuid4().hex[:6]
     names = {k: f"{PREFIX}{tag}-{k}" for k in ("app", "linked", "sidecar", "reader")}
     run = docker_client.containers.run
@@ -32,7 +31,7 @@ def group(docker_client: Any) -> Iterator[dict[str, str]]:
     try:
         yield names
     finally:
-        remove_prefixed(docker_client, f"{PREFIX}{tag}")
+        remove_owned(docker_client, f"{PREFIX}{tag}")
 
 
 def _playbook(tmp_path: Path, name: str) -> str:
@@ -120,7 +119,7 @@ _BREAKABLE = ['sh', '-c', ('if [ -n "$RT_BREAK" ]; then echo "fatal: RT_BREAK is
 def joined(docker_client: Any) -> Iterator[dict[str, str]]:
     """X (``--ipc shareable``), a container joining its IPC and PID namespaces, one joining its
     network namespace. SIGKILL stops them at once (sleep as PID 1 ignores SIGTERM)."""
-    remove_prefixed(docker_client, PREFIX)
+    remove_owned(docker_client, PREFIX)
     tag = uuid.uuid4().hex[:6]
     names = {k: f"{PREFIX}{tag}-{k}" for k in ("x", "ipcpid", "net")}
     run = docker_client.containers.run
@@ -133,7 +132,7 @@ def joined(docker_client: Any) -> Iterator[dict[str, str]]:
     try:
         yield names
     finally:
-        remove_prefixed(docker_client, f"{PREFIX}{tag}")
+        remove_owned(docker_client, f"{PREFIX}{tag}")
 
 
 def _ns(api: Any, name: str, kind: str) -> str:

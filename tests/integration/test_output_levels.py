@@ -13,11 +13,11 @@ from typing import Any
 import pexpect
 import pytest
 
+from tests.conftest import remove_owned
 from tests.integration._proc import (
     REMEDIATE,
     WAIT,
     remediate_env,
-    remove_prefixed,
     run,
     run_vllm,
     strip_ansi,
@@ -31,7 +31,6 @@ PREFIX = "rt-levels-"
 @pytest.fixture
 def vllms(docker_client: Any) -> Iterator[list[str]]:
     """Two broken fake vLLMs (fix-vllm-404 recreates both), removed with their backups afterwards."""
-    remove_prefixed(docker_client, PREFIX)
     run_tag = uuid.uuid4().hex[:6]
     names = [f"{PREFIX}{run_tag}-{i}" for i in (1, 2)]
     try:
@@ -39,7 +38,7 @@ def vllms(docker_client: Any) -> Iterator[list[str]]:
             run_vllm(docker_client, name)
         yield names
     finally:
-        remove_prefixed(docker_client, f"{PREFIX}{run_tag}-")
+        remove_owned(docker_client, f"{PREFIX}{run_tag}-")
 
 
 def _apply(names: list[str], template: Path, *more: str) -> list[str]:

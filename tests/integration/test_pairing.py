@@ -15,6 +15,7 @@ from typing import Any
 import pexpect
 import pytest
 
+from tests.conftest import remove_owned
 from tests.integration._proc import (
     PLAYBOOK,
     REMEDIATE,
@@ -25,7 +26,6 @@ from tests.integration._proc import (
     host_port,
     names_with_prefix,
     remediate_env,
-    remove_prefixed,
     run,
     run_vllm,
     strip_ansi,
@@ -39,12 +39,11 @@ OLD_CONTENT = "{# the operator's own template, before remediate #}\n"
 @pytest.fixture
 def names(docker_client: Any) -> Iterator[list[str]]:
     """Container names for this test (all removed afterwards, with their backups)."""
-    remove_prefixed(docker_client, PREFIX)  # leftovers of an earlier, killed run
     base = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     try:
         yield [f"{base}-{c}" for c in "abc"]
     finally:
-        remove_prefixed(docker_client, base)
+        remove_owned(docker_client, base)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli, remove_prefixed
+from tests.conftest import OWNER_LABELS, Cli, remove_owned
 
 PREFIX = "rt-par-"
 IMAGE = "remediate-test/busybox:1"
@@ -20,20 +20,19 @@ SCRIPT = 'case "$NEW_FLAG:$HOSTNAME" in 1:fragile) exit 3;; esac; exec sleep 360
 
 @pytest.fixture
 def fleet(docker_client: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    remove_prefixed(docker_client, PREFIX)
     tag = uuid.uuid4().hex[:6]
     names = [f"{PREFIX}{tag}-{i}" for i in range(5)]
     for i, name in enumerate(names):
         docker_client.containers.run(IMAGE, ["sh", "-c", SCRIPT], name=name, detach=True, init=True,
                                      hostname="fragile" if i == 2 else f"c{i}",
-                                     restart_policy={"Name": "unless-stopped"}, labels={"rt-par": tag})
+                                     restart_policy={"Name": "unless-stopped"}, labels={"rt-par": tag, **OWNER_LABELS})
     playbook = tmp_path / "flag.yml"
     playbook.write_text(f"name: flag\ndescription: set a flag\nsafety: auto\nselect: {{labels: {{rt-par: '{tag}'}}}}\n"
                         "changes:\n  - env: {NEW_FLAG: '1'}\n")
     try:
         yield {"names": names, "playbook": str(playbook)}
     finally:
-        remove_prefixed(docker_client, f"{PREFIX}{tag}")
+        remove_owned(docker_client, f"{PREFIX}{tag}")
 
 
 def test_parallel_apply_recreates_verifies_and_restores_the_failure(cli: Cli, fleet: dict[str, Any],

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from remediate.executor.apply import TRAIL
-from tests.conftest import Cli, remove_prefixed
+from tests.conftest import OWNER_LABELS, Cli, remove_owned
 
 PREFIX = "rt-pipe-"
 IMAGE = "remediate-test/busybox:1"
@@ -24,21 +24,20 @@ COUNT = 2 * TRAIL * PARALLEL
 
 @pytest.fixture
 def fleet(docker_client: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    remove_prefixed(docker_client, PREFIX)
     tag = uuid.uuid4().hex[:6]
     names = [f"{PREFIX}{tag}-{i:02d}" for i in range(COUNT)]
     for i, name in enumerate(names):
         # Planned newest first: the second-newest is the second container the apply starts.
         docker_client.containers.run(IMAGE, ["sh", "-c", SCRIPT], name=name, detach=True, init=True,
                                      hostname="fragile" if i == COUNT - 2 else f"c{i}",
-                                     restart_policy={"Name": "unless-stopped"}, labels={"rt-pipe": tag})
+                                     restart_policy={"Name": "unless-stopped"}, labels={"rt-pipe": tag, **OWNER_LABELS})
     playbook = tmp_path / "flag.yml"
     playbook.write_text(f"name: flag\ndescription: set a flag\nsafety: auto\nselect: {{labels: {{rt-pipe: '{tag}'}}}}\n"
                         "changes:\n  - env: {NEW_FLAG: '1'}\n")
     try:
         yield {"names": names, "playbook": str(playbook), "fragile": names[COUNT - 2]}
     finally:
-        remove_prefixed(docker_client, f"{PREFIX}{tag}")
+        remove_owned(docker_client, f"{PREFIX}{tag}")
 
 
 def test_a_failed_verify_restores_it_keeps_the_started_ones_and_starts_none_beyond_the_trail(

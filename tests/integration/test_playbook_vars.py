@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration._proc import remove_prefixed, run, run_vllm
+from tests.conftest import remove_owned
+from tests.integration._proc import run, run_vllm
 
 pytestmark = pytest.mark.integration
 
@@ -19,13 +20,12 @@ PREFIX = "rt-pbvars-"
 
 @pytest.fixture
 def vllm(docker_client: Any) -> Iterator[str]:
-    remove_prefixed(docker_client, PREFIX)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     try:
         run_vllm(docker_client, name)
         yield name
     finally:
-        remove_prefixed(docker_client, name)
+        remove_owned(docker_client, name)
 
 
 @pytest.mark.parametrize("parser", ["ansible", "builtin"])

@@ -14,7 +14,8 @@ import pytest
 
 import remediate
 from remediate.cli.exit_codes import exit_code
-from tests.integration._proc import PLAYBOOK, remove_prefixed, run_vllm
+from tests.conftest import remove_owned
+from tests.integration._proc import PLAYBOOK, run_vllm
 
 PREFIX = "rt-pyapi-"
 
@@ -23,12 +24,11 @@ PREFIX = "rt-pyapi-"
 def name(docker_client: Any, state_dir: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A container name for this test (removed afterwards, with its backups); the journal in ``state_dir``."""
     monkeypatch.setenv("REMEDIATE_STATE_DIR", state_dir)
-    remove_prefixed(docker_client, PREFIX)
     base = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     try:
         yield base
     finally:
-        remove_prefixed(docker_client, base)
+        remove_owned(docker_client, base)
 
 
 def _playbook(tmp_path: Path, *replacements: tuple[str, str]) -> remediate.Playbook:

@@ -12,11 +12,11 @@ from typing import Any
 import pexpect
 import pytest
 
+from tests.conftest import remove_owned
 from tests.integration._proc import (
     REMEDIATE,
     WAIT,
     remediate_env,
-    remove_prefixed,
     run,
     run_vllm,
     strip_ansi,
@@ -31,12 +31,11 @@ MODELS = ("mistral", "codestral", "mixtral", "llama")
 @pytest.fixture
 def name(docker_client: Any) -> Iterator[str]:
     """A container name for this test (removed afterwards, with its backups)."""
-    remove_prefixed(docker_client, PREFIX)  # leftovers of an earlier, killed run
     base = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     try:
         yield base
     finally:
-        remove_prefixed(docker_client, base)
+        remove_owned(docker_client, base)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests import payloads
-from tests.conftest import Cli
+from tests.conftest import OWNER_LABELS, Cli, remove_owned
 from tests.integration import _proc
 from tests.integration.rtcat import BUSYBOX
 
@@ -29,14 +29,13 @@ def _state(client: Any) -> dict[str, Any]:
 @pytest.fixture
 def target(docker_client: Any) -> Iterator[str]:
     """A running busybox container that the test playbooks select by name."""
-    _proc.remove_prefixed(docker_client, PREFIX)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     docker_client.containers.run(BUSYBOX, ["sleep", "3600"], name=name, detach=True,
-                                 restart_policy={"Name": "unless-stopped"})
+                                 restart_policy={"Name": "unless-stopped"}, labels=OWNER_LABELS)
     try:
         yield name
     finally:
-        _proc.remove_prefixed(docker_client, PREFIX)
+        remove_owned(docker_client, PREFIX)
 
 
 def _playbook(tmp_path: Path, name: str, body: str) -> str:
@@ -82,7 +81,7 @@ def test_a_bad_verify_port_is_refused_before_the_swap(cli: Cli, target: str, doc
 
 def test_a_relative_template_host_path_is_one_line(cli: Cli, docker_client: Any, state_dir: str) -> None:
     name = f"{PREFIX}vllm-{uuid.uuid4().hex[:6]}"
-    _proc.remove_prefixed(docker_client, PREFIX)
+    remove_owned(docker_client, PREFIX)
     try:
         _proc.run_vllm(docker_client, name)
         before = _state(docker_client)
@@ -94,7 +93,7 @@ def test_a_relative_template_host_path_is_one_line(cli: Cli, docker_client: Any,
         assert "Traceback" not in result.output and not Path("chat.jinja").exists()
         assert _state(docker_client) == before
     finally:
-        _proc.remove_prefixed(docker_client, PREFIX)
+        remove_owned(docker_client, PREFIX)
 
 
 @pytest.mark.parametrize("dry_run", [True, False])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli, remove_prefixed
+from tests.conftest import Cli, remove_owned
 from tests.lab import containers
 from tests.lab.containers import LabContainer
 
@@ -31,7 +31,6 @@ MASKED_SHAPES = ["https://user:***@db.example", "http://u:***@proxy:3128", "com.
 @pytest.fixture
 def vllm(docker_client: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A fake vLLM (healthy, answers 404 for `mistral`) with secrets in env, a label and its command."""
-    remove_prefixed(docker_client, PREFIX)  # leftovers of a killed run (runs are serialised by the engine lock)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     vllm = (LabContainer(VLLM_IMAGE, labels={"com.example.token": "tok-12345abcdef", "app": "vllm"})
             .with_name(name)
@@ -49,7 +48,7 @@ def vllm(docker_client: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
                "vars": ["-e", f"template_host_path={tmp_path / 'etc' / 'chat_template.jinja'}"]}
     finally:
         containers.stop([vllm])  # the container the test started with, if remediate kept it
-        remove_prefixed(docker_client, name)  # the ones remediate made
+        remove_owned(docker_client, name)  # the ones remediate made
 
 
 def _files_text(*roots: Path) -> dict[str, str]:

@@ -3,7 +3,7 @@
 * ``20.10``: the machine's own engine (Debian 12's dockerd 20.10, API 1.41) at
   ``/var/run/docker.sock``, in the root network namespace.
 * ``26.1``: Debian 13's dockerd 26.1 (API 1.45), unpacked by ``dev/debian13`` under
-  ``/var/tmp/debian13/x`` and run as a one-host lab (:mod:`tests.lab.hosts`, prefix ``rm``, host
+  ``/var/tmp/debian13/x`` and run as a one-host lab (:mod:`tests.lab.hosts`, prefix ``rm`` or ``rm<worker>``, host
   ``rm-h1``) in its own network namespace, with its own containerd 1.7 started by dockerd from
   the same tree. The test images are copied into it from the local engine (``docker save`` /
   ``docker load``).
@@ -44,7 +44,9 @@ MODERN_DOCKERD = Dockerd(
     binary=str(MODERN_TREE / "usr/sbin/dockerd"),
     path=(str(MODERN_TREE / "usr/sbin"), str(MODERN_TREE / "usr/bin")),
 )
-MODERN_PREFIX = "rm"
+#: The modern engine's lab prefix: one engine per pytest-xdist worker ("rm0", "rm1", ...; "rm"
+#: without xdist), so that workers never wait for each other's.
+MODERN_PREFIX = "rm" + os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
 #: The test images (tests/lab/images/build.sh) the modern engine gets, aliases included.
 IMAGES = (
     "remediate-test/busybox:1",

@@ -5,7 +5,6 @@ every pattern selects the same hosts in the same order."""
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,7 @@ SELECTIONS = [(source, pattern) for source, patterns in CASES.items() for patter
 # Ansible's Python, not ours, runs the implicit localhost: the interpreter it names is its own.
 _ANSIBLE_ONLY = {"ansible_python_interpreter"}
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("ansible-inventory") and shutil.which("ansible")), reason="needs ansible-core (test extra)")
+pytestmark = pytest.mark.ansible  # skipped without ansible-core (tests/conftest.py)
 
 
 def _load(name: str, parser: str) -> Inventory:

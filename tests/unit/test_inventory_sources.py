@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from remediate.errors import InventoryError
 from remediate.fleet.inventory import choose_parser, load_inventory
 from remediate.output.report import after_message, plan_json
 
-ANSIBLE = pytest.mark.skipif(not (shutil.which("ansible-inventory") and shutil.which("ansible")),
-                             reason="needs ansible-core (test extra)")
+ANSIBLE = pytest.mark.ansible  # skipped without ansible-core (tests/conftest.py)
 
 
 def write(path: Path, text: str, mode: int = 0o644) -> Path:

@@ -50,7 +50,7 @@ from remediate.core.planner import ContainerFacts, Observed, facts_of
 from remediate.core.playbook import url_host
 from remediate.core.redaction import redact_text
 from remediate.errors import RemediateError
-from remediate.executor.probes import MIN_UPTIME, where_published
+from remediate.executor.probes import stable_window, where_published
 from remediate.host.connection import Connection
 
 Status = Literal["pass", "warn", "fail"]
@@ -166,7 +166,7 @@ def _state(ctx: Context, obs: Observed, kind: Kind) -> Finding:
     error = str(state.get("Error") or "")
     if running:
         evidence = f"restart loop: running, but restarted {restarts} times" + (
-            f" and again within {MIN_UPTIME:g} s" if looping else "")
+            f" and again within {stable_window():g} s" if looping else "")
     elif state.get("Restarting") or status == "restarting":
         evidence = f"restart loop: {restarts} restarts, last exit code {state.get('ExitCode')}"
     else:
@@ -187,9 +187,9 @@ def is_up(ctx: Context, obs: Observed) -> bool:
 
 
 def _stays_up(ctx: Context, obs: Observed) -> bool:
-    """True when the container runs on, without a restart, for MIN_UPTIME from now."""
+    """True when the container runs on, without a restart, for the stable window from now."""
     started = (obs.inspect.get("State") or {}).get("StartedAt")
-    deadline = time.monotonic() + MIN_UPTIME
+    deadline = time.monotonic() + stable_window()
     while time.monotonic() < deadline:
         time.sleep(0.25)
         try:
