@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli, remove_owned
+from tests.conftest import OWNER_LABELS, Cli, remove_owned
 
 PREFIX = "rt-nb-"
 IMAGE = "remediate-test/busybox:1"
@@ -22,9 +23,9 @@ IMAGE = "remediate-test/busybox:1"
 def group(docker_client: Any) -> Iterator[dict[str, str]]:
     tag = uuid.uuid4().hex[:6]
     names = {k: f"{PREFIX}{tag}-{k}" for k in ("app", "linked", "sidecar", "reader")}
-    run = docker_client.containers.run
+    run = functools.partial(docker_client.containers.run, labels=OWNER_LABELS)
     app = run(IMAGE, ["sh", "-c", "echo precious > /data/file; exec sleep 3600"], name=names["app"], detach=True,
-              volumes=["/data"], labels={"rt": "nb"})
+              volumes=["/data"], labels={"rt": "nb", **OWNER_LABELS})
     run(IMAGE, ["sleep", "3600"], name=names["linked"], detach=True, links={names["app"]: "app"})
     run(IMAGE, ["sleep", "3600"], name=names["sidecar"], detach=True, network_mode=f"container:{app.id}")
     run(IMAGE, ["sleep", "3600"], name=names["reader"], detach=True, volumes_from=[names["app"]])
@@ -119,10 +120,9 @@ _BREAKABLE = ['sh', '-c', ('if [ -n "$RT_BREAK" ]; then echo "fatal: RT_BREAK is
 def joined(docker_client: Any) -> Iterator[dict[str, str]]:
     """X (``--ipc shareable``), a container joining its IPC and PID namespaces, one joining its
     network namespace. SIGKILL stops them at once (sleep as PID 1 ignores SIGTERM)."""
-    remove_owned(docker_client, PREFIX)
     tag = uuid.uuid4().hex[:6]
     names = {k: f"{PREFIX}{tag}-{k}" for k in ("x", "ipcpid", "net")}
-    run = docker_client.containers.run
+    run = functools.partial(docker_client.containers.run, labels=OWNER_LABELS)
     x = run(IMAGE, _BREAKABLE, name=names["x"], detach=True, ipc_mode="shareable", stop_signal="SIGKILL",
             restart_policy={"Name": "unless-stopped"})
     run(IMAGE, ["sleep", "3600"], name=names["ipcpid"], detach=True, ipc_mode=f"container:{names['x']}",

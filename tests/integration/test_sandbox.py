@@ -81,7 +81,6 @@ def test_a_bad_verify_port_is_refused_before_the_swap(cli: Cli, target: str, doc
 
 def test_a_relative_template_host_path_is_one_line(cli: Cli, docker_client: Any, state_dir: str) -> None:
     name = f"{PREFIX}vllm-{uuid.uuid4().hex[:6]}"
-    remove_owned(docker_client, PREFIX)
     try:
         _proc.run_vllm(docker_client, name)
         before = _state(docker_client)
