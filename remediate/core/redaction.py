@@ -352,7 +352,12 @@ def secret_values(vars: Mapping[str, Any]) -> list[str]:
     values = {str(v) for k, v in vars.items()
               if is_secret_name(str(k)) and v is not None and not isinstance(v, (bool, Mapping, list, tuple))}
     values.update(marked_secrets(vars))
-    return sorted((v for v in values if v and v.lower() not in _NOT_SECRET_LITERALS), key=len, reverse=True)
+    return sorted((v for v in values if v and is_maskable(v)), key=len, reverse=True)
+
+
+def is_maskable(value: str) -> bool:
+    """False for values that are never masked as literals elsewhere (``true``, ``no``, ``null``, ...)."""
+    return value.lower() not in _NOT_SECRET_LITERALS
 
 
 def marked_secrets(data: Any) -> list[str]:
@@ -366,12 +371,13 @@ def marked_secrets(data: Any) -> list[str]:
     return []
 
 
-def secret_var_names(vars: Mapping[str, Any]) -> list[str]:
+def secret_var_names(vars: Mapping[str, Any], secrets: Sequence[str] = ()) -> list[str]:
     """The vars that must not be written down (saved plans): a secret name, a value with a secret
-    shape, or a value holding a :class:`Secret`."""
+    shape, a value holding a :class:`Secret`, or one holding any of ``secrets`` (the values a plan
+    holds in secret places, see :func:`remediate.core.secret_flow.plan_secrets`)."""
     return sorted(str(k) for k, v in vars.items()
                   if is_secret_name(str(k)) or (isinstance(v, str) and redact_value(str(k), v) != v)
-                  or marked_secrets(v))
+                  or marked_secrets(v) or (secrets and mask_json(v, secrets) != v))
 
 
 def mask_values(text: str, secrets: Iterable[str]) -> str:
