@@ -38,9 +38,9 @@ options:
   vars:
     description:
       - Values for the playbook's vars (like C(remediate apply -e)); undeclared names are refused.
-      - Values of vars with secret names (C(api_key), C(hf_token), ...), and of vars rendered into a
-        secret place (C(env: {HF_TOKEN: "{{ hub_value }}"})), are masked in every result, including
-        the module's echo of its own arguments.
+      - Values of vars with secret names (C(api_key), C(hf_token), ...), and of vars the playbook
+        renders into a secret place (such as the C(HF_TOKEN) env var), are masked in every result,
+        including the module's echo of its own arguments.
     type: dict
     default: {}
   containers:
