@@ -281,11 +281,11 @@ def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, 
 
 def _step_prompt(out: Console) -> Any:
     """Step mode: show each container's diff, then ask what to do with it."""
-    from remediate.core.redaction import secret_values
+    from remediate.core.secret_flow import plan_secrets
     from remediate.output.report import container_plan_json
 
     def decide(plan: Any, cp: Any) -> str:
-        data = container_plan_json(cp, plan.engine_api, secret_values(plan.vars))
+        data = container_plan_json(cp, plan.engine_api, plan_secrets(plan))
         while True:
             views.print_container_plan(out, data)
             answer = click.prompt("apply / skip / diff again / quit", type=click.Choice(["a", "s", "d", "q"]),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from remediate.cli import views
-from remediate.cli.common import complete_playbooks, errors, format_option
+from remediate.cli.common import complete_playbooks, echo, errors, format_option
 
 if TYPE_CHECKING:
     from remediate.core.playbook import Playbook
@@ -25,7 +25,7 @@ def list_cmd(fmt: str) -> None:
     rows = [{"name": b.name, "safety": b.safety, "description": " ".join(b.description.split()),
              "vars": sorted(b.vars), "time_boxed": b.revert_after is not None} for b in books]
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
         return
     views.echo_table(rows, {"name": "NAME", "safety": "SAFETY", "description": "DESCRIPTION"})
 
@@ -39,7 +39,7 @@ def show(playbook: str, fmt: str) -> None:
 
     with errors():
         book = load_playbook(playbook)
-    click.echo(json.dumps(playbook_json(book), indent=2) if fmt == "json" else describe(book))
+    echo(json.dumps(playbook_json(book), indent=2) if fmt == "json" else describe(book))
 
 
 def playbook_json(book: Playbook) -> dict[str, Any]:

@@ -25,9 +25,17 @@ if TYPE_CHECKING:
     from remediate.host.sshoptions import SshOptions
 
 
+def echo(text: str, *, err: bool = False) -> None:
+    """Print ``text`` as :func:`click.echo` does, its control characters shown as escapes, never
+    obeyed by the terminal (:func:`remediate.core.visible.visible`; line breaks are kept)."""
+    from remediate.core.visible import visible
+
+    click.echo(visible(text, newlines=True), err=err)
+
+
 def fail(message: str, code: int = exit_codes.USAGE) -> NoReturn:
     """Print ``remediate: MESSAGE`` on stderr and exit with ``code``."""
-    click.echo(f"remediate: {message}", err=True)
+    echo(f"remediate: {message}", err=True)
     sys.exit(code)
 
 
@@ -167,7 +175,7 @@ def connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None
         with target.connection(ssh) as conn:
             first = engines.named_before(target) or engines.reached_before(target, conn)
             if first is not None:
-                click.echo(f"remediate: {target.name}: the same engine as {first}; skipped", err=True)
+                echo(f"remediate: {target.name}: the same engine as {first}; skipped", err=True)
                 continue
             yield conn
 
@@ -187,10 +195,10 @@ def interruptible(
 
     def interrupt(signum: int, frame: Any) -> None:
         if cancel.is_set():
-            click.echo("remediate: stopped at once; run `remediate recover` to finish what was in flight", err=True)
+            echo("remediate: stopped at once; run `remediate recover` to finish what was in flight", err=True)
             os._exit(128 + signum)
         cancel.set()
-        click.echo(f"remediate: interrupted: {first} (press Ctrl-C again to stop at once)", err=True)
+        echo(f"remediate: interrupted: {first} (press Ctrl-C again to stop at once)", err=True)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -24,6 +24,7 @@ from remediate.cli.common import (
     check_writable,
     complete_containers,
     connections,
+    echo,
     errors,
     fail,
     format_option,
@@ -116,7 +117,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
                 break
             except ConnectError as exc:
                 unreachable += 1
-                click.echo(f"remediate: {exc.message}", err=True)
+                echo(f"remediate: {exc.message}", err=True)
                 continue
             reports.append(diagnosing.findings_json(findings, error_code=code, host=conn.label))
         if gitlab_host:
@@ -125,7 +126,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
             ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
             reports.append(diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host))
     if fmt == "json":
-        click.echo(json.dumps(reports[0] if len(reports) == 1 and not unreachable else reports, indent=2))
+        echo(json.dumps(reports[0] if len(reports) == 1 and not unreachable else reports, indent=2))
     else:
         for data in reports:
             if len(reports) > 1:
@@ -163,7 +164,7 @@ def _fix_all(args: ApplyArgs, *, error_code: str | None, model_name: str, contai
                                                containers=containers, model_endpoints=model_endpoints)
             except ConnectError as exc:
                 unreachable += 1
-                click.echo(f"remediate: {exc.message}", err=True)
+                echo(f"remediate: {exc.message}", err=True)
                 continue
             reached += 1
             left.extend(host_left)
@@ -261,7 +262,7 @@ def _print_fix_outcome(out: Console, fmt: str, combined: RolloutResult, merged: 
         from remediate.core.redaction import redact_text
         from remediate.fleet.rollout import rollout_json
 
-        click.echo(json.dumps({**rollout_json(combined), "left": [redact_text(line) for line in left]}, indent=2))
+        echo(json.dumps({**rollout_json(combined), "left": [redact_text(line) for line in left]}, indent=2))
         return
     if not merged:
         out.print("Nothing to fix with a playbook." if not left else "No playbook can fix what failed.")

@@ -20,7 +20,7 @@ from remediate import __version__
 from remediate.cli import exit_codes
 from remediate.cli.apply import apply
 from remediate.cli.catalog import list_cmd, show
-from remediate.cli.common import fail
+from remediate.cli.common import echo, fail
 from remediate.cli.diagnose import diagnose_cmd
 from remediate.cli.exit_codes import exit_code
 from remediate.cli.records import backups, history, hosts
@@ -85,10 +85,10 @@ class _LogLines(logging.Handler):
 
         text = _FULL_ID.sub(lambda m: m[0][:12], redact_text(record.getMessage()))  # ids as docker ps shows them
         if record.levelno < logging.WARNING:
-            click.echo(f"remediate: {text}", err=True)
+            echo(f"remediate: {text}", err=True)
         elif text not in self.seen:
             self.seen.add(text)
-            click.echo(f"remediate: warning: {text}", err=True)
+            echo(f"remediate: warning: {text}", err=True)
 
 
 for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from remediate.cli import views
-from remediate.cli.common import connections, errors, format_option, host_options
+from remediate.cli.common import connections, echo, errors, format_option, host_options
 
 if TYPE_CHECKING:
     from remediate.host.connection import Connection
@@ -53,9 +53,9 @@ def _echo_host_rows(where: dict[str, Any], read: Callable[[Connection], Iterable
         for conn in connections(**where):
             rows.extend({"host": conn.label, **row} for row in read(conn))
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
     elif not rows:
-        click.echo(empty)
+        echo(empty)
     else:
         views.echo_table([shown(row) for row in rows], columns)
 
@@ -72,8 +72,8 @@ def hosts(inventory: str, limit: str | None, fmt: str) -> None:
     with errors():
         selected = [host_json(h) for h in load_inventory(inventory).select(limit)]
     if fmt == "json":
-        click.echo(json.dumps(selected, indent=2))
+        echo(json.dumps(selected, indent=2))
         return
     views.echo_table([{**h, "groups": ",".join(g for g in h["groups"] if g != "all") or None} for h in selected],
                      {"host": "HOST", "url": "REACHED AT", "docker_host": "DOCKER HOST", "groups": "GROUPS"})
-    click.echo(f"{len(selected)} host(s)")
+    echo(f"{len(selected)} host(s)")

@@ -13,6 +13,7 @@ from remediate.cli import exit_codes, views
 from remediate.cli.common import (
     complete_containers,
     connections,
+    echo,
     errors,
     fail,
     format_option,
@@ -74,14 +75,14 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
             results.append((preview, run_rollback(conn, container, to=plan.backup, timeout=timeout)))
     if dry_run:
         if fmt == "json":
-            click.echo(json.dumps(previews, indent=2))
+            echo(json.dumps(previews, indent=2))
         else:
             for preview in previews:
                 views.print_rollback_plan(out, preview)
             out.print("\nDry run: nothing changed.")
         return
     if fmt == "json":
-        click.echo(json.dumps([{**preview, "action": r.action, "error": r.error,
+        echo(json.dumps([{**preview, "action": r.action, "error": r.error,
                                 "restored_id": (r.id_after or "")[:12] or None, "parked_as": r.backup,
                                 "manual_steps": list(r.manual_steps)} for preview, r in results], indent=2))
     for preview, result in results:
@@ -90,7 +91,7 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
         if result.ok:
             back = f" ({preview['steps']} applies back)" if (preview["steps"] or 1) > 1 else ""
             kept = f"; {', '.join(preview['between'])} stay as backups too" if preview["between"] else ""
-            click.echo(f"{preview['host']}: {container}: restored the previous container {preview['backup']}{back} "
+            echo(f"{preview['host']}: {container}: restored the previous container {preview['backup']}{back} "
                        f"({(result.id_after or '')[:12]}); the replaced one is kept as {result.backup}{kept}")
         else:
             views.print_container_failure(views.console(), result)
@@ -113,13 +114,13 @@ def recover(fmt: str, **where: Any) -> None:
         for conn in connections(**where):
             done.extend((conn.label, r) for r in run_recover(conn))
     if fmt == "json":
-        click.echo(json.dumps([{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome,
+        echo(json.dumps([{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome,
                                 "detail": r.detail, "manual_steps": list(r.manual_steps)} for h, r in done], indent=2))
     elif not done:
-        click.echo("nothing to recover: every apply finished")
+        echo("nothing to recover: every apply finished")
     for host, r in done:
         if fmt == "text":
-            click.echo(f"{host}: {r.container}: {r.outcome} ({r.detail})")
+            echo(f"{host}: {r.container}: {r.outcome} ({r.detail})")
             for step in r.manual_steps:
-                click.echo(f"    {step}")
+                echo(f"    {step}")
     sys.exit(exit_code(r for _, r in done))

@@ -1,10 +1,12 @@
 """What the command line shows: plans as ``docker run`` diffs, results, summaries, live progress,
 diagnoses. Used only by :mod:`remediate.cli.main`; everything it prints went through the redaction of
-:mod:`remediate.core.redaction` first (mostly in :mod:`remediate.output.report`).
+:mod:`remediate.core.redaction` first (mostly in :mod:`remediate.output.report`), and is printed with
+its control characters shown (:func:`console`, :func:`remediate.cli.common.echo`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -12,9 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from remediate.cli.common import verbosity
+from remediate.cli.common import echo, verbosity
 from remediate.core import compose
 
 if TYPE_CHECKING:
@@ -26,9 +26,24 @@ if TYPE_CHECKING:
 
 
 def console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    """The console every text view prints to: its strings show control characters as escapes
+    (:func:`remediate.core.visible.visible`), so no value can move the cursor, recolour or hide
+    what is shown."""
+    return _visible_console()(stderr=stderr, highlight=False, soft_wrap=True)
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+@functools.cache
+def _visible_console() -> type[Console]:
+    from rich.console import Console
+    from rich.text import Text
+
+    from remediate.core.visible import visible
+
+    class VisibleConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            return super().render_str(visible(text, newlines=True), **kwargs)
+
+    return VisibleConsole
 
 
 def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool, plans: bool = True) -> None:
@@ -43,7 +58,7 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
             only = result.outcomes[0]
             data = (result_json(only.result) if only.result else plan_json(only.plan) if only.plan
                     else data["hosts"][0])
-        click.echo(json.dumps(data, indent=2))
+        echo(json.dumps(data, indent=2))
         return
     if len(result.outcomes) == 1:
         outcome = result.outcomes[0]
@@ -52,7 +67,7 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
         if outcome.result is not None:
             print_result(out, outcome.result)
         if outcome.error:
-            click.echo(f"remediate: {outcome.error}", err=True)
+            echo(f"remediate: {outcome.error}", err=True)
         return
     if plans:
         print_host_plans(out, result, dry_run=dry_run)
@@ -105,7 +120,7 @@ def echo_table(rows: list[dict[str, Any]], columns: dict[str, str]) -> None:
                                             for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(keys) - 1)]
     for line in cells:
-        click.echo("  ".join([cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]))
+        echo("  ".join([cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]))
 
 
 def escape(text: str) -> str:

@@ -2,7 +2,9 @@
 
 Both sides are plan JSON (:func:`remediate.output.report.plan_json`): a saved plan is only JSON, and
 comparing what was shown (secrets masked) is comparing what the reviewer saw. The fingerprint
-of each container covers every setting of it, so a secret changed on the container still counts.
+of each container covers every setting of it, so a secret changed on the container still counts;
+the ``secrets`` digest covers what the plan masks, so a secret the plan would set that differs
+from the reviewed one counts too (:func:`remediate.core.secret_flow.secrets_digest`).
 Pure: no engine, no I/O.
 """
 
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 #: Per container, what must be the same for the reviewed change to be the change that runs.
-COMPARED = ("container", "id", "fingerprint", "action", "diff", "dependents")
+COMPARED = ("container", "id", "fingerprint", "action", "diff", "dependents", "secrets")
 
 Json = Mapping[str, Any]
 
@@ -54,4 +56,6 @@ def _container_drift(host: str, name: str, before: Json | None, now: Json | None
     if "fingerprint" in changed or "id" in changed:
         return [(f"{host}: {name}: drifted since {since} "
                  f"(fingerprint {before.get('fingerprint')} -> {now.get('fingerprint')})")]
+    if changed == ["secrets"]:
+        return [f"{host}: {name}: a secret value of the change differs from the reviewed one (shown masked)"]
     return [f"{host}: {name}: the change differs now ({', '.join(changed)})"]

@@ -7,8 +7,8 @@ compared case-insensitively, so ``HF_TOKEN``, ``--api-key``, ``com.example.token
 are secret and ``TOKENIZERS_PARALLELISM``, ``KEYBOARD_LAYOUT``, ``MONKEY``, ``AUTHOR``, ``PASSAGE``
 and ``--tokenizer`` are not (those are other words). Secret words: KEY, TOKEN, SECRET(S),
 PASSWORD(S), PASSWD, PASS, PASSPHRASE, CREDENTIAL(S), CREDS, APIKEY, AUTHORIZATION and a few
-run-together forms (APITOKEN, ACCESSKEY, ...); a name whose first word is AWS is secret too.
-Two deliberate exceptions:
+run-together forms (APITOKEN, ACCESSKEY, ...). ``AWS_SECRET_ACCESS_KEY``, ``AWS_ACCESS_KEY_ID`` and
+``AWS_SESSION_TOKEN`` are secret by those words; ``AWS_REGION`` is not. Two deliberate exceptions:
 
 - TOKENS and KEYS (plural) are not secret words: a plural names a count or a set, not a held
   secret (``--max-num-batched-tokens 8192``, ``MAX_TOKENS``, ``CLOUD_CONNECTOR_SELF_SIGN_TOKENS=true``,
@@ -19,13 +19,17 @@ Two deliberate exceptions:
 
 Values. A value of a secret name, and a :class:`Secret` value whatever its name (a decrypted
 ``!vault`` value), is shown as :data:`MASK`. Any other value, and any free text
-(engine errors, HTTP bodies, logs), is shown with its secret *shapes* masked: URL userinfo
-passwords (``scheme://user:***@host``), ``Authorization: <scheme> ***``, ``Bearer ***``,
+(engine errors, HTTP bodies, logs), is shown with its secret *shapes* masked: the tokens of
+:data:`TOKEN_SHAPES` wherever they stand (``glpat-***``-style prefixes, JWTs, AWS key ids and the
+40-character secret beside one), URL userinfo passwords (``scheme://user:***@host``) and token
+users (``https://***@host``), URL query secrets (``?sig=***``, ``X-Amz-Signature=***``),
+``Authorization: <scheme> ***``, ``Bearer ***``,
 ``Basic ***`` (when base64 of ``user:pass``), PEM blocks (``-----BEGIN REDACTED-----***``), and pairs whose name is secret by the
 rule above: ``NAME=value``, ``NAME: value`` (the name UPPER, snake, kebab, dotted or quoted; a
 capitalised or lower-case prose word before a colon is left alone), ``--name value`` and
-``--name=value``, quoted values masked whole. Plain words are never masked: "unknown host key for
-gpu-01" stays as it is.
+``--name=value``, quoted values masked whole; the value of a pair that is not secret is searched
+in turn (``--url=https://h/api?private_token=***``). Plain words are never masked: "unknown host
+key for gpu-01" stays as it is, and neither are model ids, digests, UUIDs or image ids.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 #: What a secret value is shown as.
@@ -75,9 +80,76 @@ def is_secret_name(name: str) -> bool:
     words = name_words(name)
     if not words:
         return False
-    if words[0] == "AWS" and len(words) > 1:
-        return True
     return any(w in _SECRET_WORDS for w in words) or any(w in _TAIL_WORDS for w in words[-2:])
+
+
+# --------------------------------------------------------------------------- token shapes
+
+@dataclass(frozen=True)
+class TokenShape:
+    """A credential recognisable by its form alone, whatever name it is given.
+
+    Attributes:
+        name: what it is (for tests and readers).
+        pattern: a regular expression of the whole token (it must not start or end inside a word).
+    """
+
+    name: str
+    pattern: str
+
+
+#: The credentials masked wherever they stand. Prefixes after gitleaks' ``config/gitleaks.toml``;
+#: each needs enough random characters after its prefix that ordinary words never match.
+TOKEN_SHAPES: tuple[TokenShape, ...] = (
+    TokenShape("GitLab token (personal, deploy, runner, trigger, feed, mail, agent, SCIM, OAuth, CI, ...)",
+               r"gl(?:pat|dt|rt|rtr|ptt|ft|imt|agent|soat|oas|cbt|ffct|wt)-[\w\-.]{20,}"),
+    TokenShape("GitLab runner registration token", r"GR1348941[\w\-]{20,}"),
+    TokenShape("GitHub token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})"),
+    TokenShape("Hugging Face token", r"(?:hf|api_org)_[A-Za-z0-9]{30,}"),
+    TokenShape("OpenAI / Anthropic key", r"sk-(?:proj|svcacct|admin|ant-(?:api|admin)\d\d)-[\w\-]{20,}"),
+    TokenShape("OpenAI legacy key", r"sk-[A-Za-z0-9]{20,}"),
+    TokenShape("Stripe secret key", r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    TokenShape("Slack token", r"xox[abposr]-[A-Za-z0-9\-]{10,}"),
+    TokenShape("Google API key", r"AIza[\w\-]{35}"),
+    TokenShape("AWS access key id", r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}"),
+    TokenShape("Amazon Bedrock API key", r"ABSK[A-Za-z0-9+/]{32,}={0,2}"),
+    TokenShape("JSON Web Token", r"eyJ[\w\-]{8,}\.eyJ[\w\-]{8,}\.[\w\-]*"),
+    TokenShape("npm token", r"npm_[A-Za-z0-9]{36}"),
+    TokenShape("PyPI token", r"pypi-AgEIcHlwaS5vcmc[\w\-]{40,}"),
+    TokenShape("Docker Hub token", r"dckr_pat_[\w\-]{20,}"),
+    TokenShape("Groq key", r"gsk_[A-Za-z0-9]{40,}"),
+    TokenShape("Replicate token", r"r8_[A-Za-z0-9]{30,}"),
+    TokenShape("NVIDIA API key", r"nvapi-[\w\-]{30,}"),
+    TokenShape("LangSmith key", r"lsv2_(?:pt|sk)_[A-Za-z0-9_]{30,}"),
+    TokenShape("Perplexity key", r"pplx-[A-Za-z0-9]{40,}"),
+)
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_])(?:" + "|".join(f"(?:{s.pattern})" for s in TOKEN_SHAPES)
+                    + r")(?![A-Za-z0-9_\-])")
+_AWS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Za-z0-9])")
+#: The 40-character secret access key, masked only in text that also holds an AWS key id.
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+#: URL query parameters that carry a credential under a name that is not secret elsewhere
+#: (Azure SAS ``sig``, S3 / GCS presigned URLs).
+_QUERY_SECRET = re.compile(
+    r"(?<=[?&;])((?i:sig|signature|x-amz-signature|x-amz-credential|x-goog-signature|x-goog-credential)=)"
+    r"([^&#\s\"'<>]+)")
+#: A URL whose user is a token (``https://TOKEN@host``); a short or plain user name stays.
+_URL_USER = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*://)([\w\-.~%]{32,})@")
+
+
+def _token_user(m: re.Match[str]) -> str:
+    user = m.group(2)
+    if any(c.isdigit() for c in user) and any(c.isalpha() for c in user):
+        return f"{m.group(1)}{MASK}@"
+    return m.group(0)
+
+
+def _tokens(text: str) -> str:
+    if _AWS_KEY_ID.search(text):
+        text = _AWS_SECRET.sub(MASK, text)
+    text = _TOKEN.sub(MASK, text)
+    text = _QUERY_SECRET.sub(lambda m: m.group(1) + MASK, text)
+    return _URL_USER.sub(_token_user, text)
 
 
 # --------------------------------------------------------------------------- shapes in values
@@ -136,11 +208,15 @@ def _basic(m: re.Match[str]) -> str:
 
 
 def _pair(m: re.Match[str]) -> str:
-    name = m.group("name")
+    name, value = m.group("name"), m.group("value")
+    head = m.group(0)[: m.start("value") - m.start()]
     # Authorization headers are masked by their own rule, which keeps the scheme visible.
-    if not is_secret_name(name) or "AUTHORIZATION" in name_words(name) or m.group("value") in ("", MASK):
+    if "AUTHORIZATION" in name_words(name) or value in ("", MASK):
         return m.group(0)
-    return m.group(0)[: m.start("value") - m.start()] + _mask_quoted(m.group("value"))
+    if not is_secret_name(name):  # a pair nested in the value: --url=https://h/api?private_token=x
+        inner = value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" else value
+        return head + (value.replace(inner, _pairs(inner), 1) if inner else value)
+    return head + _mask_quoted(value)
 
 
 def _colon_pair(m: re.Match[str]) -> str:
@@ -162,10 +238,15 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     text = _PEM.sub(_PEM_SHOWN, text)
+    text = _tokens(text)
     text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     text = _AUTH_HEADER.sub(_auth_header, text)
     text = _BEARER.sub(_bearer, text)
     text = _BASIC.sub(_basic, text)
+    return _pairs(text)
+
+
+def _pairs(text: str) -> str:
     text = _ASSIGN.sub(_pair, text)
     text = _COLON.sub(_colon_pair, text)
     return _FLAG.sub(_pair, text)
@@ -271,7 +352,12 @@ def secret_values(vars: Mapping[str, Any]) -> list[str]:
     values = {str(v) for k, v in vars.items()
               if is_secret_name(str(k)) and v is not None and not isinstance(v, (bool, Mapping, list, tuple))}
     values.update(marked_secrets(vars))
-    return sorted((v for v in values if v and v.lower() not in _NOT_SECRET_LITERALS), key=len, reverse=True)
+    return sorted((v for v in values if v and is_maskable(v)), key=len, reverse=True)
+
+
+def is_maskable(value: str) -> bool:
+    """False for values that are never masked as literals elsewhere (``true``, ``no``, ``null``, ...)."""
+    return value.lower() not in _NOT_SECRET_LITERALS
 
 
 def marked_secrets(data: Any) -> list[str]:
@@ -285,12 +371,13 @@ def marked_secrets(data: Any) -> list[str]:
     return []
 
 
-def secret_var_names(vars: Mapping[str, Any]) -> list[str]:
+def secret_var_names(vars: Mapping[str, Any], secrets: Sequence[str] = ()) -> list[str]:
     """The vars that must not be written down (saved plans): a secret name, a value with a secret
-    shape, or a value holding a :class:`Secret`."""
+    shape, a value holding a :class:`Secret`, or one holding any of ``secrets`` (the values a plan
+    holds in secret places, see :func:`remediate.core.secret_flow.plan_secrets`)."""
     return sorted(str(k) for k, v in vars.items()
                   if is_secret_name(str(k)) or (isinstance(v, str) and redact_value(str(k), v) != v)
-                  or marked_secrets(v))
+                  or marked_secrets(v) or (secrets and mask_json(v, secrets) != v))
 
 
 def mask_values(text: str, secrets: Iterable[str]) -> str:

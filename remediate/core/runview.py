@@ -3,7 +3,9 @@
 Every option comes from the field table (:mod:`remediate.core.fields`). Two forms of one
 :class:`RunView`:
 
-* :meth:`RunView.lines` — one option per line (for the diff), each token POSIX shell-quoted;
+* :meth:`RunView.lines` — one option per line (for the diff), each token POSIX shell-quoted, or
+  bash-quoted as ``$'...'`` with its control characters escaped (``$'info\x1b[2K'``) when it has
+  any, so no value can rewrite what a terminal shows (see :mod:`remediate.core.visible`);
 * :meth:`RunView.commands` — complete shell commands: ``docker run -d ...``, then one
   ``docker network connect ...`` per further network.
 
@@ -32,6 +34,7 @@ from remediate.core.fields import (
 )
 from remediate.core.redaction import mask_values, redact_args, redact_text, redact_value
 from remediate.core.spec import ContainerSpec
+from remediate.core.visible import HIDDEN, escape_char, visible
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,10 @@ class RunView:
         """One option per line, then the image, the command (a flag with its value per line),
         the ``docker network connect`` commands and the remarks."""
         out = [_join(opt) for opt in self.options]
-        out.append(shlex.quote(self.image))
+        out.append(quote(self.image))
         out += [f"  {_join(group)}" for group in _command_groups(list(self.command))]
         out += [self._connect(c) for c in self.connects]
-        out += [f"# {r.text}" for r in self.remarks]
+        out += [f"# {visible(r.text)}" for r in self.remarks]
         return out
 
     def commands(self, *, run: str = "docker run -d") -> list[str]:
@@ -71,8 +74,8 @@ class RunView:
             run: the command that starts the first line (``docker create`` to make it stopped).
         """
         tokens = [t for opt in self.options for t in opt]
-        first = " ".join([run, *map(shlex.quote, tokens), shlex.quote(self.image), *map(shlex.quote, self.command)])
-        return [first, *(self._connect(c) for c in self.connects), *(f"# {r.text}" for r in self.remarks)]
+        first = " ".join([run, *map(quote, tokens), quote(self.image), *map(quote, self.command)])
+        return [first, *(self._connect(c) for c in self.connects), *(f"# {visible(r.text)}" for r in self.remarks)]
 
     def _connect(self, args: Option) -> str:
         return f"docker network connect {_join((*args, self.name))}"
@@ -199,4 +202,18 @@ def _endpoint(net: str, endpoint: Mapping[str, Any], ctx: RenderContext, *,
 
 
 def _join(tokens: Option) -> str:
-    return " ".join(shlex.quote(t) for t in tokens)
+    return " ".join(quote(t) for t in tokens)
+
+
+def quote(token: str) -> str:
+    """A token quoted for the shell: POSIX quoting (:func:`shlex.quote`), or with a control
+    character in it, bash's ``$'...'`` with every such character escaped (visible, and the same
+    bytes when run).
+
+    >>> quote("warning\x1b[2K")
+    "$'warning\\x1b[2K'"
+    """
+    if not HIDDEN.search(token):
+        return shlex.quote(token)
+    body = token.replace("\\", "\\\\").replace("'", "\\'")
+    return "$'" + HIDDEN.sub(lambda m: escape_char(m.group(0)), body) + "'"

@@ -52,7 +52,7 @@ from remediate.core.planner import (
     Plan,
     fingerprint,
 )
-from remediate.core.redaction import mask_values, redact_text, secret_values
+from remediate.core.redaction import mask_values, redact_text
 from remediate.core.results import (
     INTERRUPTED,
     STEP_MODE,
@@ -61,6 +61,7 @@ from remediate.core.results import (
     HostResult,
     ProbeResult,
 )
+from remediate.core.secret_flow import plan_secrets
 from remediate.core.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
 from remediate.errors import (
     JournalError,
@@ -284,6 +285,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
                 "saved": journal.save_file(tx, i, w.before) if w.before is not None else None}
                for i, w in enumerate(changed_files)])
     mark = functools.partial(journal.step, tx)
+    secrets = plan_secrets(plan)
     try:
         report(cp.name, "write files")
         for write in changed_files:
@@ -300,19 +302,19 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, mark=mark)
         report(cp.name, "verify")
         swapped()
-        checks = _verify(conn, new_id, cp, timeout, cancel, secret_values(plan.vars))
+        checks = _verify(conn, new_id, cp, timeout, cancel, secrets)
         failed = next((c for c in checks if not c.ok), None)
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
                               container=cp.name, plan=plan, checks=checks)
         mark(Step.VERIFIED)
     except RemediateError as exc:
-        logs = _logs_if_down(conn, new_id)  # before the undo removes the new container
+        logs = _logs_if_down(conn, new_id, secrets)  # before the undo removes the new container
         report(cp.name, "restore")
         # The same undo as `recover`, from the records just written.
         undone = undo(conn, journal, journal.written(tx))
         action = Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED
-        message = safe_message(exc.message, secret_values(plan.vars))
+        message = safe_message(exc.message, secrets)
         _end(journal, tx, cp.name, End.ROLLED_BACK if undone.ok else End.ROLLBACK_FAILED, error=message)
         # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
         manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
@@ -356,10 +358,10 @@ def _end(journal: Journal, tx: str, name: str, result: End, **fields: Any) -> No
                            "run `remediate recover` to finish it", host=exc.host, container=name) from exc
 
 
-def _logs_if_down(conn: Connection, new_id: str | None) -> tuple[str, ...]:
-    """The last :data:`LOG_LINES` log lines (secrets masked) of a new container that failed to
-    start, exited or restarted: why it did. Nothing for one that runs steadily (its probes tell)
-    or is gone."""
+def _logs_if_down(conn: Connection, new_id: str | None, secrets: Sequence[str]) -> tuple[str, ...]:
+    """The last :data:`LOG_LINES` log lines (secret shapes and ``secrets`` masked) of a new container
+    that failed to start, exited or restarted: why it did. Nothing for one that runs steadily (its
+    probes tell) or is gone."""
     if new_id is None:
         return ()
     try:
@@ -371,7 +373,7 @@ def _logs_if_down(conn: Connection, new_id: str | None) -> tuple[str, ...]:
         text = conn.logs(new_id, tail=LOG_LINES)
     except RemediateError:
         return ()  # the engine cannot tell (gone, unreachable): the undo reports what matters
-    return tuple(redact_text(line) for line in text.splitlines()[-LOG_LINES:])
+    return tuple(mask_values(redact_text(line), secrets) for line in text.splitlines()[-LOG_LINES:])
 
 
 

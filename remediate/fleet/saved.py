@@ -3,10 +3,12 @@ apply exactly what was reviewed, or refuse when any container drifted since.
 
 A saved plan holds the playbook (name or path, and a hash of its text), the variables, the hosts
 (with the inventory variables the playbook declares), whether it was planned ``--container-only``
-(it applies the same way), and each host's plan as shown (secrets
-masked) with every container's fingerprint. Variables that
-hold secrets (a secret name, or a value with a secret shape such as a URL with a password; see
-:mod:`remediate.core.redaction`) are not saved: pass them again with ``-e`` (or, for a host's, give the inventory again with ``-i``).
+(it applies the same way), and each host's plan as shown (secrets masked) with every container's
+fingerprint and a digest of what the plan masks. Variables that hold secrets (a secret name, a
+value with a secret shape such as a URL with a password, see :mod:`remediate.core.redaction`, or a
+value the plan puts in a secret place such as ``env: {HF_TOKEN: "{{ hub_value }}"}``, see
+:mod:`remediate.core.secret_flow`) are not saved: pass them again with ``-e`` (or, for a host's,
+give the inventory again with ``-i``); a value other than the reviewed one is refused as drift.
 
 It applies to exactly its hosts: given other hosts (``-H``, ``-i``, ``--limit``), it is refused
 (:meth:`SavedPlan.check_targets`); a container it does not list, or one that drifted, is refused
@@ -26,6 +28,7 @@ from remediate.core import limits
 from remediate.core.drift import host_drift
 from remediate.core.playbook import Playbook, find_playbook
 from remediate.core.redaction import redact_text, secret_var_names
+from remediate.core.secret_flow import plan_secrets
 from remediate.errors import PlanError, PlaybookError
 from remediate.fleet.rollout import RolloutResult, Target
 from remediate.output.report import plan_json
@@ -44,7 +47,8 @@ def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], contai
          result: RolloutResult, *, container_only: bool = False) -> None:
     """Write the plan of a dry-run rollout to ``path`` (never the vars that hold secrets);
     ``container_only``: it was planned with ``--container-only`` (and applies so)."""
-    secret = secret_var_names(vars)
+    secrets = sorted({s for o in result.outcomes if o.plan for s in plan_secrets(o.plan)}, key=len, reverse=True)
+    secret = secret_var_names(vars, secrets)
     data = {
         "format": FORMAT,
         "playbook": {"name": book.name, "source": source, "sha256": _playbook_hash(source)},
@@ -53,7 +57,7 @@ def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], contai
         "containers": list(containers),
         "container_only": container_only,
         "hosts": [{"name": o.target.name, "url": o.target.url, "docker_host": o.target.docker_host,
-                   "key_file": o.target.key_file, **_host_vars(book, o.target), "status": o.status,
+                   "key_file": o.target.key_file, **_host_vars(book, o.target, secrets), "status": o.status,
                    "error": redact_text(o.error) if o.error else None,
                    "plan": plan_json(o.plan) if o.plan else None} for o in result.outcomes],
     }
@@ -61,10 +65,10 @@ def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], contai
         json.dump(data, fh, indent=2)
 
 
-def _host_vars(book: Playbook, target: Target) -> Json:
+def _host_vars(book: Playbook, target: Target, secrets: Sequence[str]) -> Json:
     """The inventory variables of a host that the playbook declares, secrets by name only."""
     declared = {k: v for k, v in target.vars.items() if k in book.vars}
-    secret = secret_var_names(declared)
+    secret = secret_var_names(declared, secrets)
     return {"vars": {k: v for k, v in declared.items() if k not in secret}, "secret_vars": secret}
 
 

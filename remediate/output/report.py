@@ -1,13 +1,15 @@
 """JSON-ready views of plans and results. Every view here is redacted by :mod:`remediate.core.redaction`
-(the container's config before it is rendered, the values of secret vars wherever they were
-rendered into the plan), so secret values never reach a terminal, a file or a log.
+(the container's config before it is rendered, the values of secret vars and of secret places
+wherever they flow, see :mod:`remediate.core.secret_flow`), so secret values never reach a
+terminal, a file or a log; and every string in them has its control characters escaped
+(:mod:`remediate.core.visible`), so no value can rewrite what a terminal shows.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from remediate.core import compose
 from remediate.core.lineage import RollbackPlan
@@ -18,13 +20,15 @@ from remediate.core.redaction import (
     redact_mapping,
     redact_text,
     redact_value,
-    secret_values,
 )
 from remediate.core.results import HostResult
 from remediate.core.runview import RunView, run_view
+from remediate.core.secret_flow import plan_secrets, secrets_digest, spec_secrets
 from remediate.core.spec import ContainerSpec
+from remediate.core.visible import visible
 
 Json = dict[str, Any]
+_T = TypeVar("_T")
 
 # --------------------------------------------------------------------------- views
 
@@ -49,7 +53,7 @@ def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
     lines = list(difflib.unified_diff(before, after, label_from, write.path, lineterm=""))
     if write.before_mode is not None and write.before_mode != write.mode:
         lines.append(f"mode {write.before_mode:04o} -> {write.mode:04o}")
-    return [mask_values(redact_text(line), secrets) for line in lines]
+    return [visible(mask_values(redact_text(line), secrets)) for line in lines]
 
 
 def rollback_plan_json(plan: RollbackPlan, engine_api: str | None = None) -> Json:
@@ -64,8 +68,10 @@ def rollback_plan_json(plan: RollbackPlan, engine_api: str | None = None) -> Jso
         files.append({"path": f.path, "changed": f.changed, "removed": f.restored is None,
                       "mode": f"{f.mode:04o}" if f.mode is not None else None,
                       "diff": [redact_text(line) for line in lines]})
-    return {"container": plan.name, "backup": plan.backup, "steps": plan.steps, "between": list(plan.between),
-            "diff": run_diff(plan.current, plan.target, engine_api), "files": files}
+    secrets = sorted({*spec_secrets(plan.current), *spec_secrets(plan.target)}, key=len, reverse=True)
+    return shown_json(mask_json({"container": plan.name, "backup": plan.backup, "steps": plan.steps,
+                                 "between": list(plan.between), "files": files,
+                                 "diff": run_diff(plan.current, plan.target, engine_api)}, secrets))
 
 
 def _compose_json(cp: ContainerPlan) -> Json | None:
@@ -76,8 +82,9 @@ def _compose_json(cp: ContainerPlan) -> Json | None:
 def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secrets: Sequence[str] = (),
                         file_users: Mapping[str, tuple[str, ...]] | None = None) -> Json:
     """JSON-ready view of one container's plan (secrets masked, and the literal ``secrets`` values:
-    those of the plan's secret vars, see :func:`remediate.core.redaction.secret_values`); ``file_users``
-    (from :meth:`Plan.file_users`) names the other planned containers that need each of its files."""
+    those of :func:`remediate.core.secret_flow.plan_secrets`); ``file_users`` (from
+    :meth:`Plan.file_users`) names the other planned containers that need each of its files.
+    ``secrets`` (the key) is a digest of what is masked (:func:`remediate.core.secret_flow.secrets_digest`)."""
     users = file_users or {}
     before, after = shown_run_view(cp.before, engine_api, secrets), shown_run_view(cp.after, engine_api, secrets)
     data: Json = {
@@ -85,6 +92,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "id": cp.id[:12],
         "action": cp.action,
         "fingerprint": cp.fingerprint,
+        "secrets": secrets_digest(cp, secrets),
         "changes": [
             {"field": c.field, "action": c.action, "reason": c.reason,
              "before": _shown(c.field, c.before), "after": _shown(c.field, c.after)}
@@ -106,30 +114,44 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "verify": [f"http {p.method} {p.path} on port {p.port} -> {p.status}"
                    + (f" containing {p.contains!r}" if p.contains else "") for p in cp.verify],
     }
-    result: Json = mask_json(data, secrets)
-    return result
+    return shown_json(mask_json(data, secrets))
 
 
 def plan_json(plan: Plan) -> Json:
     """JSON-ready view of a plan (secrets masked)."""
-    secrets = secret_values(plan.vars)
-    return {
+    secrets = plan_secrets(plan)
+    return shown_json({
         "playbook": plan.playbook,
         "host": plan.host,
-        "vars": redact_mapping(plan.vars),
+        "vars": mask_json(redact_mapping(plan.vars), secrets),
         "containers": [container_plan_json(cp, plan.engine_api, secrets, plan.file_users()) for cp in plan.containers],
         "changed": len(plan.changed),
-    }
+    })
 
 
 def after_message(plan: Plan) -> str | None:
     """The playbook's ``after`` text for this plan, with the values of secret vars masked."""
-    return mask_values(plan.after_message, secret_values(plan.vars)) if plan.after_message else None
+    return visible(mask_values(plan.after_message, plan_secrets(plan))) if plan.after_message else None
+
+
+def shown_json(data: _T) -> _T:
+    """JSON-like data with the control characters of every string (keys too) escaped."""
+    return cast(_T, _shown_json(data))
+
+
+def _shown_json(data: Any) -> Any:
+    if isinstance(data, str):
+        return visible(data)
+    if isinstance(data, Mapping):
+        return {_shown_json(k): _shown_json(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_shown_json(v) for v in data]
+    return data
 
 
 def result_json(result: HostResult) -> Json:
     """JSON-ready view of an apply result (secrets masked)."""
-    secrets = secret_values(result.plan.vars)
+    secrets = plan_secrets(result.plan)
     data: Json = {
         "host": result.host,
         "ok": result.ok,
@@ -147,7 +169,8 @@ def result_json(result: HostResult) -> Json:
             for c in result.containers
         ],
     }
-    data["containers"] = mask_json(data["containers"], secrets)
+    data["containers"] = shown_json(mask_json(data["containers"], secrets))
+    data["host"] = visible(data["host"])
     return data
 
 
@@ -166,6 +189,10 @@ def markdown_report(data: Mapping[str, Any]) -> str:
     Readable on a ticket without the tool: what ran, where, what changed (``docker run`` lines
     before/after, file diffs), how it was verified, and the result.
     """
+    return "\n".join(visible(line) for line in _markdown_lines(data)) + "\n"
+
+
+def _markdown_lines(data: Mapping[str, Any]) -> list[str]:
     lines = [f"# remediate report: {data.get('playbook')} ({data.get('mode')})", ""]
     lines += [f"- tool: {data.get('tool')}", f"- started: {data.get('started')}",
               f"- finished: {data.get('finished')}", f"- hosts: {len(data.get('hosts') or [])}", ""]
@@ -186,7 +213,7 @@ def markdown_report(data: Mapping[str, Any]) -> str:
         results = {c["container"]: c for c in ((host.get("result") or {}).get("containers") or [])}
         for cp in (host.get("plan") or {}).get("containers") or []:
             lines += _container_markdown(cp, results.get(cp["container"]))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _script(run_lines: list[str]) -> list[str]:

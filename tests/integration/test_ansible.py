@@ -226,6 +226,28 @@ def test_secret_vars_are_masked_in_results_and_diffs(ansible: Ansible, lab: list
     assert run.results()[lab[0].name]["invocation"]["module_args"]["vars"] == {"hf_token": "***"}
 
 
+def test_rendered_secrets_token_shapes_and_control_characters_in_the_result_and_diff(
+        ansible: Ansible, lab: list[LabHost], engines: list[Any]) -> None:
+    value, token = "hub-ansible-value-4417", "glpat-An9xQ2wE4rT6yU8iO0pA"
+    book = ansible.work / "hub.yml"
+    book.write_text(f"name: hub-flow\ndescription: a harmless var in a secret place\nsafety: auto\n"
+                    f"vars: {{hub_value: ''}}\nselect: {{name: {NAME}}}\nchanges:\n"
+                    f"  - env: {{HF_TOKEN: '{{{{ hub_value }}}}', NOTE: {token}}}\n"
+                    "  - args: {set: {--log-level: \"info\\e[1A\\e[2K\"}}\n")
+    task = {"remediate.docker.apply": {"playbook": str(book), "vars": {"hub_value": value}}}
+
+    run = ansible.run(ansible.play(task), "--check", "--diff", "-vvv")
+
+    assert run.code == 0, run.output
+    assert value not in run.output and token not in run.output
+    assert "\x1b" not in run.output, run.output
+    assert "+  --log-level $'info\\x1b[1A\\x1b[2K'" in run.stdout, run.stdout
+    assert "+--env NOTE=***" in run.stdout.replace("'", ""), run.stdout
+    result = run.results()[lab[0].name]
+    assert result["invocation"]["module_args"]["vars"] == {"hub_value": "***"}
+    assert result["plan"]["vars"] == {"hub_value": "***"}
+
+
 def test_serial_apply_then_no_op_rerun(ansible: Ansible, lab: list[LabHost], engines: list[Any]) -> None:
     before = [c.inspect_container(NAME)["Id"] for c in engines]
     play = ansible.play(FIX, serial=1, max_fail_percentage=0)

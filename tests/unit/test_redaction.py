@@ -8,6 +8,7 @@ import pytest
 
 from remediate.core.redaction import (
     MASK,
+    TOKEN_SHAPES,
     Secret,
     is_secret_name,
     mask_json,
@@ -27,7 +28,7 @@ PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAEbm9uZQ
 
 SECRET_NAMES = [
     "HF_TOKEN", "VLLM_API_KEY", "--api-key", "--hf-token", "--token", "--password", "DB_PASSWORD",
-    "MYSQL_ROOT_PASSWD", "FTP_PASS", "AWS_REGION", "aws_secret_access_key", "com.example.token",
+    "MYSQL_ROOT_PASSWD", "FTP_PASS", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "aws_secret_access_key", "com.example.token",
     "GOOGLE_APPLICATION_CREDENTIALS", "apiKey", "authToken", "X_APIKEY", "BASIC_AUTH", "PROXY_AUTH",
     "AUTH_HEADER", "AIGW_SELF_SIGNED_JWT__SIGNING_KEY", "SSH_PRIVATE_KEY", "CLIENT_SECRET",
     "HTTP_AUTHORIZATION", "--ssh-passphrase", "api_key", "Private-Key",
@@ -37,7 +38,8 @@ PLAIN_NAMES = [
     "--tokenizer-mode", "--max-num-batched-tokens", "MAX_TOKENS", "CLOUD_CONNECTOR_SELF_SIGN_TOKENS",
     "AIGW_AUTH__BYPASS_EXTERNAL", "AIGW_AUTH__BYPASS_JWT_SIGNATURE", "BYPASS", "--accept-new-host-keys",
     "PATH", "PWD", "--served-model-name", "org.opencontainers.image.authors", "HTTPS_PROXY", "DATABASE_URL",
-    "MONKEY_ISLAND", "KEYNOTE", "--", "",
+    "MONKEY_ISLAND", "KEYNOTE", "--", "", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL",
+    "--stop-signal", "SIGNATURE_VERSION",
 ]
 
 
@@ -109,6 +111,100 @@ TEXT_CASES = [
 @pytest.mark.parametrize(("text", "shown"), TEXT_CASES)
 def test_redact_text(text: str, shown: str | None) -> None:
     assert redact_text(text) == (text if shown is None else shown)
+
+
+# One row per token shape (TOKEN_SHAPES): (shape name, a harmless-named value holding it, shown).
+GLPAT = "glpat-AbCdEf1234567890xyzW"
+SHAPE_CASES = [
+    ("GitLab token (personal, deploy, runner, trigger, feed, mail, agent, SCIM, OAuth, CI, ...)", GLPAT, MASK),
+    ("GitLab token (personal, deploy, runner, trigger, feed, mail, agent, SCIM, OAuth, CI, ...)",
+     "gitlab-runner register -t glrt-t1_AbCdEf1234567890xyz --url https://gitlab.example",
+     "gitlab-runner register -t *** --url https://gitlab.example"),
+    ("GitLab token (personal, deploy, runner, trigger, feed, mail, agent, SCIM, OAuth, CI, ...)",
+     "deploy=gldt-Zx9_y8W7v6U5t4S3r2Q1 x", "deploy=*** x"),
+    ("GitLab token (personal, deploy, runner, trigger, feed, mail, agent, SCIM, OAuth, CI, ...)",
+     "glpat-AbCdEf1234567890xyzW.01.0s1abc2de", MASK),  # the routable form
+    ("GitLab runner registration token", "GR1348941AbCdEf1234567890xyzW", MASK),
+    ("GitHub token", "ghp_" + "a1B2" * 9, MASK),
+    ("GitHub token", "github_pat_11ABCDEFG0abcdefghijkl_MNOPqrstuv", MASK),
+    ("Hugging Face token", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz12345678", MASK),
+    ("Hugging Face token", "org=api_org_AbCdEfGhIjKlMnOpQrStUvWxYz123456", "org=***"),
+    ("OpenAI / Anthropic key", "sk-proj-AbCdEf1234567890_xyzW-abcdefghij", MASK),
+    ("OpenAI / Anthropic key", "key sk-ant-api03-AbCdEf1234567890_xyzW-abcdefghij end", "key *** end"),
+    ("OpenAI legacy key", "sk-AbCdEf1234567890xyzWAbCdEf1234567890xyzW1234", MASK),
+    ("Stripe secret key", "sk_live_AbCdEf1234567890xyzW", MASK),
+    ("Slack token", "xoxb-1234567890-abcdefghij", MASK),
+    ("Google API key", "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q", MASK),
+    ("AWS access key id", "AKIAIOSFODNN7EXAMPLE", MASK),
+    ("AWS access key id", "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "*** ***"),
+    ("AWS access key id", "s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY@bucket",
+     "s3://***:***@bucket"),
+    ("Amazon Bedrock API key", "ABSKQmVkcm9ja0FQSUtleS1hYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk=", MASK),
+    ("JSON Web Token", "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0",
+     "jwt ***"),
+    ("JSON Web Token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.", MASK),  # alg none: no signature
+    ("npm token", "npm_" + "a1B2" * 9, MASK),
+    ("PyPI token", "pypi-AgEIcHlwaS5vcmc" + "A1b2C3d4" * 6, MASK),
+    ("Docker Hub token", "dckr_pat_AbCdEf1234567890xyzW", MASK),
+    ("Groq key", "gsk_" + "a1B2" * 12, MASK),
+    ("Replicate token", "r8_" + "a1B2" * 9, MASK),
+    ("NVIDIA API key", "nvapi-" + "a1B2-" * 8, MASK),
+    ("LangSmith key", "lsv2_pt_" + "a1b2" * 8 + "_abc123", MASK),
+    ("Perplexity key", "pplx-" + "a1B2" * 12, MASK),
+]
+
+
+@pytest.mark.parametrize(("shape", "value", "shown"), SHAPE_CASES)
+def test_token_shapes_under_harmless_names(shape: str, value: str, shown: str) -> None:
+    assert redact_value("NOTE", value) == shown
+    assert redact_text(f"NOTE={value}") == f"NOTE={shown}"
+    assert redact_args(["--note", value]) == ["--note", shown]
+
+
+def test_every_token_shape_has_a_row() -> None:
+    assert {s.name for s in TOKEN_SHAPES} == {row[0] for row in SHAPE_CASES}
+
+
+# Secrets in URLs and nested in other arguments, under harmless names.
+NESTED_CASES = [
+    ("https://glpat-AbCdEf1234567890xyzW@gitlab.example/g/r.git", "https://***@gitlab.example/g/r.git"),
+    ("https://0123456789abcdef0123456789abcdef01234567@github.com/o/r", "https://***@github.com/o/r"),
+    ("--url=https://g/api/v4/projects?private_token=abc123def&a=1", "--url=https://g/api/v4/projects?private_token=***&a=1"),
+    ("--url https://g/api/v4/projects?private_token=abc123def", "--url https://g/api/v4/projects?private_token=***"),
+    ("--header=Authorization: Bearer abcdefgh123", "--header=Authorization: Bearer ***"),
+    ("--header=PRIVATE-TOKEN: abc123def", "--header=PRIVATE-TOKEN: ***"),
+    ('--extra="X=1 API_KEY=abc123"', '--extra="X=1 API_KEY=***"'),
+    ("https://acct.blob.core.windows.net/c/b?sv=2022-11-02&se=2025-01-01&sr=b&sp=r&sig=AbCd%2Bef%3D",
+     "https://acct.blob.core.windows.net/c/b?sv=2022-11-02&se=2025-01-01&sr=b&sp=r&sig=***"),
+    ("https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIAX%2F2024&X-Amz-Signature=abcdef0123&x=1",
+     "https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***&x=1"),
+    ("https://storage.googleapis.com/b/o?X-Goog-Signature=abcdef0123", "https://storage.googleapis.com/b/o?X-Goog-Signature=***"),
+]
+
+
+@pytest.mark.parametrize(("value", "shown"), NESTED_CASES)
+def test_nested_and_url_secrets(value: str, shown: str) -> None:
+    assert redact_value("EXTRA_ARGS", value) == shown
+
+
+# Look-alikes: never masked.
+LOOK_ALIKES = [
+    "us-east-1", "mistralai/Mistral-7B-Instruct-v0.3", "meta-llama/Llama-3.1-8B-Instruct",
+    "sha256:" + "0123456789abcdef" * 4, "123e4567-e89b-12d3-a456-426614174000", "3f2a9c1d0b7e",
+    "vllm/vllm-openai@sha256:" + "ab" * 32, "0123456789abcdef0123456789abcdef01234567",  # a git commit (no AWS id)
+    "hf_transfer", "HF_HUB_ENABLE_HF_TRANSFER=1", "sk-learn", "task-sk-1", "desk-AbCdEf1234567890xyzW1234",
+    "glpat-short", "glpat", "https://git@gitlab.example/g/r.git", "https://deploy-bot@gitlab.example",
+    "https://registry.example/v2/?signature_version=4", "?sig=", "AKIA", "eyJhbGciOiJIUzI1NiJ9",
+    "ABSK", "a signature was expected", "the token count is 12", "xoxo", "the skeleton key",
+    "AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=eu-west-1", "--stop-signal SIGTERM",
+    "/etc/remediate/vllm/chat_template.jinja", "custom_openai/mistral",
+]
+
+
+@pytest.mark.parametrize("value", LOOK_ALIKES)
+def test_look_alikes_are_not_masked(value: str) -> None:
+    assert redact_value("NOTE", value) == value
+    assert redact_text(value) == value
 
 
 # (name, value, shown)

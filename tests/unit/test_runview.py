@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from remediate.core.fields import CONFIG, ENDPOINT, FIELDS, HOST, netns_owned
 from remediate.core.runview import run_view
 from remediate.core.spec import ContainerSpec, spec_from_inspect
+from remediate.core.visible import HIDDEN
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "container.json").is_file())
@@ -51,15 +53,24 @@ def test_every_line_is_shell_words_and_no_line_has_an_inline_comment(name: str) 
         assert command.startswith(("docker run -d ", "docker network connect ", "# ")), command
 
 
+def _bash_words(command: str) -> list[str]:
+    """The words bash makes of a command line (``$'...'`` included), without running it."""
+    out = subprocess.run(["bash", "-c", "words() { printf '%s\\0' \"$@\"; }; words " + command],
+                         capture_output=True, check=True).stdout
+    return out.decode().split("\0")[:-1]
+
+
 def test_metacharacters_are_quoted_once_and_come_back_whole() -> None:
     tricky = {"QUOTES": "it's \"quoted\"", "DOLLAR": "$HOME ${PATH}", "TICKS": "`id`",
-              "OPS": "a;b|c&d>e<f", "SPACES": "  two  ", "NL": "a\nb", "HASH": "x # y"}
+              "OPS": "a;b|c&d>e<f", "SPACES": "  two  ", "NL": "a\nb", "HASH": "x # y",
+              "ESC": "info\x1b[1A\x1b[2K", "MIXED": "it's\\n\t\u202etail", "BELL": "\x07'"}
     spec = ContainerSpec(name="n", image="img", config={
         "Env": [f"{k}={v}" for k, v in tricky.items()], "WorkingDir": "/tmp/dir with space",
         "Cmd": ["-c", "sleep 1 # not a comment"]},
         host_config={"DeviceCgroupRules": ["c 1:5 r"]})
     (command,) = run_view(spec).commands()
-    words = shlex.split(command)
+    assert not HIDDEN.search(command) and "$'ESC=info\\x1b[1A\\x1b[2K'" in command  # shown, never obeyed
+    words = _bash_words(command)
     for key, value in tricky.items():
         assert words[words.index(f"{key}={value}") - 1] == "--env"
     assert words[words.index("/tmp/dir with space") - 1] == "--workdir"

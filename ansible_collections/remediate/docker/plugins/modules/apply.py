@@ -23,7 +23,9 @@ description:
     shown.
   - A second run finds nothing to change (C(changed=false)).
   - Secret values (env vars, flags and labels with secret names, secret-named I(vars), secret
-    shapes such as URL passwords and bearer tokens) are masked in the results and diffs.
+    shapes such as URL passwords, bearer tokens and C(glpat-), C(hf_), C(sk-), C(AKIA) tokens, and
+    any var value the playbook puts in a secret place) are masked in the results and diffs.
+  - Control characters in values are shown as escapes (C(\\x1b)) in the results and diffs.
 extends_documentation_fragment:
   - remediate.docker.engine
 options:
@@ -36,8 +38,9 @@ options:
   vars:
     description:
       - Values for the playbook's vars (like C(remediate apply -e)); undeclared names are refused.
-      - Values of vars with secret names (C(api_key), C(hf_token), ...) are masked in every
-        result, including the module's echo of its own arguments.
+      - Values of vars with secret names (C(api_key), C(hf_token), ...), and of vars the playbook
+        renders into a secret place (such as the C(HF_TOKEN) env var), are masked in every result,
+        including the module's echo of its own arguments.
     type: dict
     default: {}
   containers:
@@ -183,7 +186,9 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate.core.redaction import redact_mapping, redact_text, secret_values
+    from remediate.core.redaction import mask_json, redact_mapping, redact_text, secret_values
+    from remediate.core.secret_flow import plan_secrets
+    from remediate.core.visible import visible
     from remediate.output.report import after_message, plan_json, result_json
 
 FAILED_STATUSES = ("failed", "rollback failed", "unreachable", "error")
@@ -235,7 +240,10 @@ def run(module):
     outcome = remediate.rollout(book, [engine_target(module)], overrides=overrides, dry_run=module.check_mode,
                                 timeout=params["timeout"], keep_backups=params["keep_backups"],
                                 only=params["containers"]).outcomes[0]
-    module.no_log_values.update(secret_values(outcome.plan.vars if outcome.plan else {}))
+    # Values the plan puts in secret places are secret too, whatever var they came from.
+    secrets = plan_secrets(outcome.plan) if outcome.plan else []
+    module.no_log_values.update(secrets)
+    invocation["module_args"]["vars"] = mask_json(invocation["module_args"]["vars"], secrets)
     out = {"host": outcome.target.name, "status": outcome.status, "invocation": invocation}
     if outcome.plan is not None:
         out["plan"] = plan_json(outcome.plan)
@@ -249,7 +257,7 @@ def run(module):
         if outcome.result is not None:
             out["manual_steps"] = [s for c in out["containers"] for s in c["manual_steps"]]
             module.fail_json(msg=failure_message(book.name, out), changed=outcome.status == "rollback failed", **out)
-        module.fail_json(msg=redact_text(outcome.error or "apply failed"), changed=False, **out)
+        module.fail_json(msg=visible(redact_text(outcome.error or "apply failed")), changed=False, **out)
     changed = bool(outcome.plan and outcome.plan.changed) if module.check_mode else outcome.status == "changed"
     after = after_message(outcome.plan) if outcome.plan is not None and changed and not module.check_mode else None
     if after:
@@ -275,7 +283,7 @@ def main():
         try:
             run(module)
         except remediate.RemediateError as exc:
-            module.fail_json(msg=redact_text(exc.message), changed=False)
+            module.fail_json(msg=visible(redact_text(exc.message)), changed=False)
         except Exception as exc:  # noqa: BLE001 # pylint: disable=broad-except
             fail_unexpected(module, exc)
 
