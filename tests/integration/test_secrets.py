@@ -185,7 +185,6 @@ SHAPED_SHOWN = ["AWS_REGION=us-east-1", "mistralai/Mistral-7B-Instruct-v0.3", "G
 
 def test_token_shapes_under_harmless_names_are_masked_in_every_output(cli: Cli, docker_client: Any,
                                                                       tmp_path: Path, state_dir: str) -> None:
-    remove_prefixed(docker_client, PREFIX)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     vllm = (LabContainer(VLLM_IMAGE, labels={"com.example.note": "hf_Rt9xQ2wE4rT6yU8iO0pHRt9xQ2wE4rT6yU8"})
             .with_name(name).with_command(SHAPED_ARGS).with_loopback_port("8000/tcp").with_envs(**SHAPED))
@@ -212,7 +211,7 @@ def test_token_shapes_under_harmless_names_are_masked_in_every_output(cli: Cli, 
         assert code == 0, outputs["rollback"]
     finally:
         containers.stop([vllm])
-        remove_prefixed(docker_client, name)
+        remove_owned(docker_client, name)
 
     everything = {**outputs, **_files_text(reports, Path(state_dir))}
     for where, text in everything.items():
@@ -296,7 +295,6 @@ changes:
 
 def test_a_failed_containers_log_tail_masks_tokens_and_rendered_secrets(cli: Cli, docker_client: Any,
                                                                          tmp_path: Path) -> None:
-    remove_prefixed(docker_client, PREFIX)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     script = ('echo "pulling with glpat-Rt9xQ2wE4rT6yU8iO0pJ"; echo "hub token is $HF_TOKEN"; '
               '[ "$CRASH" = 1 ] && exit 3; exec sleep 3600')
@@ -315,7 +313,7 @@ def test_a_failed_containers_log_tail_masks_tokens_and_rendered_secrets(cli: Cli
         assert code == 1, json_out
     finally:
         containers.stop([box])
-        remove_prefixed(docker_client, name)
+        remove_owned(docker_client, name)
     [result] = json.loads(json_out)["containers"]
     assert "pulling with ***" in result["logs"] and "hub token is ***" in result["logs"]
     for where, text in {"text": out, "json": json_out, "report": report.read_text(encoding="utf-8")}.items():

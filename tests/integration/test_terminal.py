@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli, remove_prefixed
+from tests.conftest import Cli, remove_owned
 from tests.lab import containers
 from tests.lab.containers import LabContainer
 
@@ -47,7 +47,6 @@ def _no_raw_controls(where: str, text: str) -> None:
 
 
 def test_control_characters_are_shown_escaped_and_applied_exactly(cli: Cli, docker_client: Any, tmp_path: Path) -> None:
-    remove_prefixed(docker_client, PREFIX)
     name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
     vllm = (LabContainer(VLLM_IMAGE, labels={"com.example.note": "ok\x1b[2K\rforged"})
             .with_name(name).with_command(["--model", "m"]).with_loopback_port("8000/tcp")
@@ -69,7 +68,7 @@ def test_control_characters_are_shown_escaped_and_applied_exactly(cli: Cli, dock
         inspect = docker_client.api.inspect_container(name)
     finally:
         containers.stop([vllm])
-        remove_prefixed(docker_client, name)
+        remove_owned(docker_client, name)
 
     for where, text in {**outputs, "report": (tmp_path / "r.md").read_text(encoding="utf-8"),
                         "apply report": (tmp_path / "a.md").read_text(encoding="utf-8")}.items():
