@@ -1,10 +1,11 @@
-"""The plan's change as an edit of the compose service: round-trip kept, refusals (plain text and dicts)."""
+"""The plan's change as an edit of the compose service: layout kept line for line, where each value
+goes (overrides, anchors), refusals (plain text and dicts)."""
 
 from __future__ import annotations
 
 import pytest
 
-from remediate.core.compose_edit import ComposeEditRefused, edit_service
+from remediate.core.compose_edit import ComposeEdit, ComposeEditRefused, edit_project
 from remediate.core.spec import ContainerSpec
 
 FLOW = """\
@@ -40,6 +41,12 @@ def spec(cmd: list[str] | None = None, env: list[str] | None = None, binds: list
     if mode:
         host["NetworkMode"] = mode
     return ContainerSpec("c", "i", platform=platform, config={"Cmd": cmd or [], "Env": env or []}, host_config=host)
+
+
+def edit_service(text: str, service: str, before: ContainerSpec, after: ContainerSpec, *, path: str) -> str | None:
+    """The one file's edited text (its text when unchanged), or None when it lacks the service."""
+    edit = edit_project([(path, text)], service, before, after)
+    return None if edit is None else edit.texts.get(path, text)
 
 
 def test_flow_command_and_new_volume_keep_comments_and_quoting() -> None:
@@ -85,15 +92,16 @@ def test_interpolated_value_is_refused_with_its_line() -> None:
         edit_service(text, "s", spec(["serve", "a"]), spec(["serve", "b"]), path="g.yml")
 
 
-def test_value_from_env_file_is_refused() -> None:
-    with pytest.raises(ComposeEditRefused, match=r"^d.yml:7: E comes from env_file gw.env"):
-        edit_service(BLOCK, "gw", spec(env=["A=1", "E=x"]), spec(env=["A=1", "E=y"]), path="d.yml")
+def test_value_from_env_file_is_overridden_with_a_note_and_its_removal_refused() -> None:
+    edit = edit_project([("d.yml", BLOCK)], "gw", spec(env=["A=1", "E=x"]), spec(env=["A=1", "E=y"]))
+    assert edit is not None and "    - E=y\n    env_file: gw.env\n" in edit.texts["d.yml"]
+    assert edit.notes == ("compose: E came from env_file gw.env (d.yml:7); environment in d.yml now overrides it",)
+    with pytest.raises(ComposeEditRefused, match=r"^d.yml:7: E comes from env_file gw.env; remove it there"):
+        edit_service(BLOCK, "gw", spec(env=["A=1", "E=x"]), spec(env=["A=1"]), path="d.yml")
 
 
 def test_removed_mount_and_unparsable_or_unstable_files_are_refused() -> None:
     with pytest.raises(ComposeEditRefused, match="removing or replacing the mount /a:/b"):
         edit_service(FLOW, "vllm", spec(binds=["/a:/b"]), spec(binds=["/a:/c"]), path="c.yml")
-    with pytest.raises(ComposeEditRefused, match="^h.yml: not a compose file"):
+    with pytest.raises(ComposeEditRefused, match="^h.yml: not YAML ruamel.yaml can read"):
         edit_service("services: [\n", "s", spec(), spec(), path="h.yml")
-    with pytest.raises(ComposeEditRefused, match="would not survive an edit unchanged"):
-        edit_service("services:\n  s: {image: x,   command: y}\n", "s", spec(), spec(), path="i.yml")
