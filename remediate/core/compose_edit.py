@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,42 +126,25 @@ def _last(found: list[_Service], key: str) -> _Service:
     return next((s for s in reversed(found) if key in s.node), found[-1])
 
 
-def _shared(doc: Any, target: Any) -> int:
-    """How many places of the document hold ``target`` (the same object: an anchor and its aliases)."""
-    count = 0
-    seen: set[int] = set()
-
-    def walk(node: Any) -> Iterator[Any]:
-        if id(node) in seen:
-            return
-        seen.add(id(node))
-        if isinstance(node, CommentedMap):
-            for _, value in node.non_merged_items():
-                yield value
-                yield from walk(value)
-            for merged in getattr(node, "merge", None) or []:
-                yield merged
-        elif isinstance(node, CommentedSeq):
-            for value in node:
-                yield value
-                yield from walk(value)
-    for value in walk(doc):
-        count += value is target
-    return count
+def _users(doc: Any, key: str, node: Any) -> int:
+    """How many services of the document have ``node`` as their ``key`` (through an alias or ``<<``)."""
+    services = doc.get("services") if isinstance(doc, CommentedMap) else None
+    if not isinstance(services, CommentedMap):
+        return 0
+    return sum(1 for svc in services.values() if isinstance(svc, CommentedMap) and svc.get(key) is node)
 
 
 def _own(s: _Service, key: str, *, merge: bool = True) -> Any:
-    """The service's ``key`` as a node only this service uses: the shared one (an anchor that
-    others use too, or a key merged in with ``<<``) is overridden in the service first — with a
-    ``<<: *anchor`` map when ``merge`` and the anchor allows, else a copy."""
+    """The service's ``key`` as a node only this service uses. One that other services share (an
+    anchor, or a key merged in with ``<<``) is overridden in the service first — with a
+    ``<<: *anchor`` map when ``merge`` and the anchor allows, else a copy; one that only this
+    service uses is edited where it is written, the anchor's owner too."""
     node = s.node.get(key)
-    if not isinstance(node, (CommentedMap, CommentedSeq)):
-        return node
-    own = key in dict(s.node.non_merged_items())
-    if own and _shared(s.file.doc, node) <= 1:
+    if not isinstance(node, (CommentedMap, CommentedSeq)) or _users(s.file.doc, key, node) <= 1:
         return node
     s.file.touch()
     anchor = node.anchor.value if isinstance(node, CommentedMap) else None
+    local: CommentedMap | CommentedSeq
     if merge and anchor:
         local = CommentedMap()
         value = MergeValue()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -152,11 +153,13 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def _shift(i1: int, plain: list[str], original: list[str], blocks: list[tuple[str, int, int, int, int]]) -> int:
+def _shift(i1: int, plain: list[str], original: list[str], blocks: Sequence[tuple[str, int, int, int, int]]) -> int:
     """How much further the original indents the lines around plain line ``i1`` than the dump does."""
     for p in (i1 - 1, i1):
         for tag, k1, k2, b1, b2 in blocks:
-            if tag == "replace" and b1 <= p < b2:
+            if b1 <= p < b2 and tag == "equal":
+                return 0
+            if b1 <= p < b2 and tag == "replace":
                 k = k1 + min(p - b1, k2 - k1 - 1)
                 if original[k].strip() == plain[p].strip():
                     return _indent(original[k]) - _indent(plain[p])
@@ -178,8 +181,8 @@ def _key_line(node: CommentedMap, key: Any) -> int:
         return -1
 
 
-def _widen(changes: list[tuple[str, int, int, int, int]],
-           blocks: list[tuple[str, int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+def _widen(changes: Sequence[tuple[str, int, int, int, int]],
+           blocks: Sequence[tuple[str, int, int, int, int]]) -> list[tuple[int, int, int, int]]:
     """Edit hunks (plain -> edited lines, ``(i1, i2, j1, j2)``) grown to whole blocks the original
     lays out otherwise, merged where they then overlap."""
     widened: list[list[int]] = []  # a1, a2, j1 (of a1), i2 and j2 of the last hunk merged
@@ -197,7 +200,7 @@ def _widen(changes: list[tuple[str, int, int, int, int]],
     return [(a1, a2, j1, j2 + (a2 - i2)) for a1, a2, j1, i2, j2 in widened]
 
 
-def _to_original(i1: int, i2: int, blocks: list[tuple[str, int, int, int, int]]) -> tuple[int, int]:
+def _to_original(i1: int, i2: int, blocks: Sequence[tuple[str, int, int, int, int]]) -> tuple[int, int]:
     """Plain-dump lines [i1, i2) as original lines [k1, k2) (an empty range: where to insert)."""
     def start(i: int) -> int:
         for tag, k1, _, b1, b2 in blocks:
