@@ -83,12 +83,12 @@ def edit_project(files: Sequence[tuple[str, str]], service: str, before: Contain
     notes: list[str] = []
     _edit_env(found, before.env, after.env, notes)
     if before.args != after.args:
-        _edit_command(found, after.args)
+        _edit_command(found, after.args, notes)
     if before.network_mode != after.network_mode and after.network_mode:
         _edit_network(found, service, after.network_mode, notes)
     if before.platform != after.platform and after.platform:
-        _set(_last(found, "platform"), "platform", after.platform)
-    _edit_volumes(found, before.host_config.get("Binds") or [], after.host_config.get("Binds") or [], service)
+        _set(_last(found, "platform"), "platform", after.platform, notes)
+    _edit_volumes(found, before.host_config.get("Binds") or [], after.host_config.get("Binds") or [], service, notes)
     texts: dict[str, str] = {}
     for f in layouts:
         try:
@@ -158,9 +158,35 @@ def _own(s: _Service, key: str, *, merge: bool = True) -> Any:
     return local
 
 
-def _set(s: _Service, key: str, value: Any) -> None:
+def _set(s: _Service, key: str, value: Any, notes: list[str]) -> None:
+    _shield(s, key, notes)
     s.file.touch()
     s.node[key] = value
+
+
+def _shield(s: _Service, key: str, notes: list[str]) -> None:
+    """Before ``key`` of the service changes: services that merge this service's own mapping
+    (``other: {<<: *this}``) and take ``key`` from it get their own copy of today's value, so
+    they stay as they are (an absent ``environment`` becomes an empty one; another absent key
+    cannot be kept absent: refused)."""
+    services = s.file.doc.get("services")
+    for name, other in services.items():
+        if other is s.node or not isinstance(other, CommentedMap) or key in dict(other.non_merged_items()):
+            continue
+        if not any(m is s.node for m in getattr(other, "merge", None) or []):
+            continue
+        current = s.node.get(key)
+        if current is None and key != "environment":
+            raise ComposeEditRefused(f"{s.file.path}:{_line(services, name)}: services.{name} takes its settings "
+                                     f"from this service (<<), so adding {key} here would add it there too; "
+                                     f"give {name} its own settings, or use --container-only")
+        s.file.touch()
+        pinned = copy.deepcopy(current) if current is not None else CommentedMap()
+        if isinstance(pinned, (CommentedMap, CommentedSeq)):
+            pinned.anchor.value = None
+        other[key] = pinned
+        notes.append(f"compose: {name} takes its settings from this service (<<); it now has its own {key} "
+                     "(as it was), so the fix stays on this service")
 
 
 def _refuse_interpolated(value: Any, what: str, where: str) -> None:
@@ -196,6 +222,7 @@ def _edit_env(found: list[_Service], before: Mapping[str, str | None], after: Ma
             if current is None and key in after:
                 notes.append(f"compose: {key} was taken from the shell or .env ({where}); {holder.file.path} "
                              "now sets it in environment")
+            _shield(holder, "environment", notes)
             env = _own(holder, "environment", merge=key in after)
         elif key not in after:
             if env_file is not None:
@@ -207,6 +234,7 @@ def _edit_env(found: list[_Service], before: Mapping[str, str | None], after: Ma
             if env_file is not None and key in before:
                 notes.append(f"compose: {key} came from env_file {env_file.node['env_file']} "
                              f"({env_file.line('env_file')}); environment in {holder.file.path} now overrides it")
+            _shield(holder, "environment", notes)
             env = _own(holder, "environment")
             if env is None:
                 holder.file.touch()
@@ -228,10 +256,11 @@ def _edit_env(found: list[_Service], before: Mapping[str, str | None], after: Ma
             del env[key]
 
 
-def _edit_command(found: list[_Service], args: list[str]) -> None:
+def _edit_command(found: list[_Service], args: list[str], notes: list[str]) -> None:
     holder = _last(found, "command")
     current = holder.node.get("command")
     _refuse_interpolated(current, "command", holder.line("command"))
+    _shield(holder, "command", notes)
     holder.file.touch()
     if isinstance(current, str):
         old = shlex.split(current)
@@ -260,7 +289,7 @@ def _edit_command(found: list[_Service], args: list[str]) -> None:
 
 
 def _edit_network(found: list[_Service], service: str, mode: str, notes: list[str]) -> None:
-    _set(_last(found, "network_mode"), "network_mode", mode)
+    _set(_last(found, "network_mode"), "network_mode", mode, notes)
     if mode not in ("host", "none") and not mode.startswith(("container:", "service:")):
         return
     keys = _CONTAINER_NETNS_KEYS if mode.startswith(("container:", "service:")) else _NETNS_KEYS
@@ -273,12 +302,14 @@ def _edit_network(found: list[_Service], service: str, mode: str, notes: list[st
                 raise ComposeEditRefused(f"{s.file.path}: services.{service} gets {key} from a merged anchor "
                                          f"(<<), which network_mode {mode} cannot have; move {key} out of the "
                                          "anchor into the services that need it, or use --container-only")
+            _shield(s, key, notes)
             s.file.touch()
             del s.node[key]
             notes.append(f"compose: {key} of {service} dropped ({where}): network_mode {mode} cannot have it")
 
 
-def _edit_volumes(found: list[_Service], before: list[str], after: list[str], service: str) -> None:
+def _edit_volumes(found: list[_Service], before: list[str], after: list[str], service: str,
+                  notes: list[str]) -> None:
     added = [b for b in after if b not in before]
     removed = [b for b in before if b not in after]
     holder = _last(found, "volumes")
@@ -287,6 +318,7 @@ def _edit_volumes(found: list[_Service], before: list[str], after: list[str], se
                                  f"{removed[0]} is not supported in a compose edit; use --container-only")
     if not added:
         return
+    _shield(holder, "volumes", notes)
     holder.file.touch()
     volumes = _own(holder, "volumes")
     if volumes is None:

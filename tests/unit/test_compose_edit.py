@@ -214,3 +214,17 @@ def test_a_variable_from_the_shell_or_dotenv_is_said() -> None:
     edit = env_edit(text, "s", ["TOKEN=a"], ["TOKEN=b"])
     assert edit.texts["c.yml"] == text.replace("- TOKEN", "- TOKEN=b")
     assert edit.notes == ("compose: TOKEN was taken from the shell or .env (c.yml:5); c.yml now sets it in environment",)
+
+
+def test_services_that_merge_the_fixed_service_keep_what_they_had() -> None:
+    text = ("services:\n  netbox: &netbox\n    image: nb\n    env_file: env/netbox.env\n    command: run-server\n"
+            "  worker:\n    <<: *netbox\n    command: rqworker\n")
+    edit = edit_project([("c.yml", text)], "netbox", spec(["run-server"], ["A=1"]),
+                        spec(["run-server", "--debug"], ["A=2"]))
+    assert edit is not None
+    assert edit.texts["c.yml"] == text.replace("    command: run-server\n", "    command: run-server --debug\n"
+                                               "    environment:\n      A: '2'\n").replace(
+        "    command: rqworker\n", "    command: rqworker\n    environment: {}\n")
+    assert "compose: worker takes its settings from this service (<<); it now has its own environment" in edit.notes[1]
+    with pytest.raises(ComposeEditRefused, match=r"c.yml:6: services.worker takes its settings from this service"):
+        edit_project([("c.yml", text)], "netbox", spec(), spec(mode="host"))
