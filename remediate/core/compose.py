@@ -127,8 +127,8 @@ def hash_argv(owner: ComposeOwner, command: Sequence[str]) -> list[str]:
     files = [arg for path in owner.config_paths() for arg in ("-f", path)]
     if (owner.version or "").startswith("1."):
         return [*project, *files, "config", "--hash", owner.service]
-    return ["sh", "-c", f"{shlex.join([*project, *files, 'config'])} | "
-                        f"{shlex.join([*project, '-f', '-', 'config', '--hash', owner.service])}"]
+    return ["sh", "-c", (f"{shlex.join([*project, *files, 'config'])} | "
+                        f"{shlex.join([*project, '-f', '-', 'config', '--hash', owner.service])}")]
 
 
 def parse_hash(output: str, service: str) -> str | None:
