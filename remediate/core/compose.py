@@ -131,6 +131,25 @@ def hash_argv(owner: ComposeOwner, command: Sequence[str]) -> list[str]:
                         f"{shlex.join([*project, '-f', '-', 'config', '--hash', owner.service])}")]
 
 
+def up_check_argv(owner: ComposeOwner, command: Sequence[str]) -> list[str]:
+    """``compose -p P --project-directory D -f F... --dry-run up -d --no-build``: what the next
+    ``up -d`` would do, without doing it (Compose v2 only)."""
+    argv = [*command, "-p", owner.project]
+    if owner.working_dir:
+        argv += ["--project-directory", owner.working_dir]
+    for path in owner.config_paths():
+        argv += ["-f", path]
+    return [*argv, "--dry-run", "up", "-d", "--no-build"]
+
+
+_WOULD = re.compile(r"Container (\S+)\s+(Recreate|Create)\b")
+
+
+def would_change(output: str) -> list[str]:
+    """The containers a ``--dry-run up -d`` output says it would create or recreate."""
+    return list(dict.fromkeys(m.group(1) for m in _WOULD.finditer(output)))
+
+
 def parse_hash(output: str, service: str) -> str | None:
     """The service's hash in ``config --hash`` output (``SERVICE HASH`` lines), or ``None``."""
     for line in output.splitlines():

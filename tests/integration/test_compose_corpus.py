@@ -155,6 +155,8 @@ def check_case(case: Case, tmp_path: Path) -> dict[str, bool]:
     kept["dry run"] = dry.code == 0 and case.ids() == before_ids and case.file_bytes() == before_bytes
     applied = run(["apply", str(book), "--yes", "--container", container], state)
     kept["apply"] = applied.code == 0
+    kept["up -d checked"] = f"`compose --dry-run up -d`: it leaves every container of {case.name} as it is" in (
+        applied.output)
     if not kept["apply"]:
         print(f"{case.spec['source']}: {applied.output.strip().splitlines()[-1:]}")
         return kept
@@ -178,3 +180,18 @@ def check_case(case: Case, tmp_path: Path) -> dict[str, bool]:
 def test_env_and_command_or_network_fix_keeps_everything(case: Case, tmp_path: Path) -> None:
     kept = check_case(case, tmp_path)
     assert all(kept.values()), {k: v for k, v in kept.items() if not v}
+
+
+@pytest.mark.parametrize("case", ["01-nginx-flask-mysql"], indirect=True)
+def test_a_sibling_compose_would_recreate_is_named_not_hidden(case: Case, tmp_path: Path) -> None:
+    """The file was edited for another service and not brought up: the fix is applied, and the
+    result says the next `up -d` recreates that sibling instead of claiming it changes nothing."""
+    compose_file = case.files[0]
+    compose_file.write_text(compose_file.read_text().replace("MARIADB_ROOT_PASSWORD=db-57xsl",
+                                                             "MARIADB_ROOT_PASSWORD=db-changed"))
+    book = tmp_path / "fix.yml"
+    book.write_text(_playbook({"env": {"FLASK_DEBUG": "1"}}, f"{case.name}-backend-1"))
+    result = run(["apply", str(book), "--yes", "--container", f"{case.name}-backend-1"], str(tmp_path / "state"))
+    assert result.code == 0, result.output
+    assert f"compose (warning): `compose up -d` would still recreate {case.name}-db-1" in result.output, result.output
+    assert "it leaves every container" not in result.output
