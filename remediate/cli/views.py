@@ -229,6 +229,9 @@ def print_result(out: Console, result: HostResult) -> None:
                       f"backup kept as {escape(c.backup or '')}")
             for check in c.checks:  # probe evidence is redacted when the probe result is made
                 out.print(f"    ✔ {escape(check.name)}: {escape(check.evidence)}")
+            for note in c.notes:
+                out.print(f"    {'[yellow]' if '(warning)' in note else ''}{escape(note)}"
+                          f"{'[/yellow]' if '(warning)' in note else ''}")
         elif c.action == "unchanged":
             out.print(f"= {escape(c.name)}: no change")
         elif c.action == "skipped":

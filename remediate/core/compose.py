@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,14 +113,41 @@ def same_major(owner: ComposeOwner, version_output: str) -> bool:
 
 
 def hash_argv(owner: ComposeOwner, command: Sequence[str]) -> list[str]:
-    """``compose -p P --project-directory D -f F... config --hash SERVICE``: the hash compose
-    computes for the service from its files now (the one ``up`` compares)."""
+    """The command line that prints the hash compose computes for the service from its files now
+    (the one ``up`` compares): ``compose -p P --project-directory D -f F... config --hash SERVICE``.
+
+    Compose v2 from 2.22 hashes a service with ``env_file:`` in ``config --hash`` without the
+    file's variables, while ``up`` hashes it with them (docker/compose#14001): with v2 the
+    project is therefore resolved first (``config``) and that hashed (``-f -``), the form ``up``
+    hashes, through ``sh -c``.
+    """
+    project = [*command, "-p", owner.project]
+    if owner.working_dir:
+        project += ["--project-directory", owner.working_dir]
+    files = [arg for path in owner.config_paths() for arg in ("-f", path)]
+    if (owner.version or "").startswith("1."):
+        return [*project, *files, "config", "--hash", owner.service]
+    return ["sh", "-c", (f"{shlex.join([*project, *files, 'config'])} | "
+                        f"{shlex.join([*project, '-f', '-', 'config', '--hash', owner.service])}")]
+
+
+def up_check_argv(owner: ComposeOwner, command: Sequence[str]) -> list[str]:
+    """``compose -p P --project-directory D -f F... --dry-run up -d --no-build``: what the next
+    ``up -d`` would do, without doing it (Compose v2 only)."""
     argv = [*command, "-p", owner.project]
     if owner.working_dir:
         argv += ["--project-directory", owner.working_dir]
     for path in owner.config_paths():
         argv += ["-f", path]
-    return [*argv, "config", "--hash", owner.service]
+    return [*argv, "--dry-run", "up", "-d", "--no-build"]
+
+
+_WOULD = re.compile(r"Container (\S+)\s+(Recreate|Create)\b")
+
+
+def would_change(output: str) -> list[str]:
+    """The containers a ``--dry-run up -d`` output says it would create or recreate."""
+    return list(dict.fromkeys(m.group(1) for m in _WOULD.finditer(output)))
 
 
 def parse_hash(output: str, service: str) -> str | None:

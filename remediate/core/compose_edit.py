@@ -1,164 +1,328 @@
 """The change of a plan expressed as an edit of the compose service that owns the container (pure).
 
-The compose file is the source of truth of a compose container: a fix that is not in it is lost
-on the next ``docker compose up --force-recreate``. :func:`edit_service` applies the difference
-between the container's spec before and after to ``services.<name>`` with a ruamel.yaml
-round-trip, so comments, key order, quoting and ``${VAR}`` references elsewhere survive; a file
-that would not come back byte for byte from the round-trip is refused rather than reformatted.
+The compose files are the source of truth of a compose container: a fix that is not in them is
+lost on the next ``docker compose up --force-recreate``. :func:`edit_project` applies the
+difference between the container's spec before and after to ``services.<name>`` of the project's
+files, each through :class:`~remediate.core.compose_layout.Layout` (only the changed lines of a
+file change; CRLF, comments, quoting, flow style and anchors stay).
 
-Covered: ``environment`` (list and map forms), ``command`` (list or string form), ``network_mode``,
-``platform``, ``volumes`` (short and long syntax, new bind mounts). A value to change that comes
-from ``${VAR}`` interpolation or an ``env_file:`` is refused (:class:`ComposeEditRefused`),
-naming the file and line: the fix would have to go where the user keeps that value.
+Where a value goes: into the last of the ``-f`` files that sets it (compose's own merge order),
+else into the last file that defines the service. A value the service takes from an anchor
+(``<<: *x``, ``environment: *env``) that other services use too is overridden in the service
+itself (``environment: {<<: *env, KEY: new}``), so no other service changes. Host networking
+drops the service's ``networks:`` (compose refuses both), ``links`` and ``mac_address``.
+
+Refused (:class:`ComposeEditRefused`, naming the file and line and what to do): a value to change
+that comes from ``${VAR}`` interpolation, removing a variable an ``env_file:`` sets, removing or
+replacing a mount, and ``networks:`` that an anchor gives the service. A value that came from an
+``env_file:`` or the shell / ``.env`` and is now set in ``environment:`` is said in a note.
 """
 
 from __future__ import annotations
 
-import io
+import copy
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.mergevalue import MergeValue
 from ruamel.yaml.scalarstring import ScalarString
 
+from remediate.core.compose_layout import Layout, LayoutError
 from remediate.core.spec import ContainerSpec
 from remediate.errors import PlanError
 
 
 class ComposeEditRefused(PlanError):
-    """The change cannot be expressed safely in the compose file (the message says where and why)."""
+    """The change cannot be expressed safely in the compose files (the message says where and why)."""
 
 
-def edit_service(text: str, service: str, before: ContainerSpec, after: ContainerSpec, *, path: str) -> str | None:
-    """``text`` (a compose file) with ``services.<service>`` changed as ``before`` -> ``after`` is;
-    ``None`` when the file does not define the service.
+@dataclass(frozen=True)
+class ComposeEdit:
+    """The edited compose files and what the edit did besides the change itself.
+
+    Attributes:
+        texts: path -> new text, for the files that change (in ``-f`` order).
+        notes: one line each: keys dropped, values that override an env_file or the shell.
+    """
+
+    texts: dict[str, str]
+    notes: tuple[str, ...]
+
+
+@dataclass
+class _Service:
+    file: Layout
+    node: CommentedMap
+
+    def line(self, key: str) -> str:
+        return f"{self.file.path}:{_line(self.node, key)}"
+
+
+#: Compose keys the engine refuses beside ``network_mode: host`` / ``none`` (and also beside ``container:``).
+_NETNS_KEYS = ("networks", "links", "mac_address")
+_CONTAINER_NETNS_KEYS = (*_NETNS_KEYS, "hostname", "domainname", "dns", "dns_search", "dns_opt", "extra_hosts",
+                         "ports", "expose")
+
+
+def edit_project(files: Sequence[tuple[str, str]], service: str, before: ContainerSpec,
+                 after: ContainerSpec) -> ComposeEdit | None:
+    """The project's compose files (``(path, text)`` in ``-f`` order) with ``service`` changed as
+    ``before`` -> ``after`` is; ``None`` when no file defines the service.
 
     Raises:
-        ComposeEditRefused: the file does not parse, would not survive a round-trip unchanged, or a
-            value to change comes from ``${VAR}`` or an ``env_file:``.
+        ComposeEditRefused: a file does not parse, a value to change comes from ``${VAR}``, or the
+            edit cannot be carried into a file's layout (the message names file, line and remedy).
     """
-    yaml, doc = _load(text, path)
-    services = doc.get("services") if isinstance(doc, CommentedMap) else None
-    svc = services.get(service) if isinstance(services, CommentedMap) else None
-    if not isinstance(svc, CommentedMap):
+    layouts = [_layout(text, path) for path, text in files]
+    found = [_Service(f, svc) for f in layouts for svc in [_service(f.doc, service)] if svc is not None]
+    if not found:
         return None
-    where = f"{path}: services.{service}"
-    _edit_env(svc, before.env, after.env, path)
+    notes: list[str] = []
+    _edit_env(found, before.env, after.env, notes)
     if before.args != after.args:
-        _edit_command(svc, after.args, path)
-    if before.network_mode != after.network_mode:
-        svc["network_mode"] = after.network_mode
+        _edit_command(found, after.args, notes)
+    if before.network_mode != after.network_mode and after.network_mode:
+        _edit_network(found, service, after.network_mode, notes)
     if before.platform != after.platform and after.platform:
-        svc["platform"] = after.platform
-    _edit_volumes(svc, before.host_config.get("Binds") or [], after.host_config.get("Binds") or [], where)
-    out = io.StringIO()
-    yaml.dump(doc, out)
-    return out.getvalue()
-
-
-#: (mapping, sequence, offset) indents tried, most common first: the first that round-trips is used.
-_LAYOUTS = [(m, s, o) for m in (2, 4, 3) for s in (m + 2, m, 2, 4) for o in (s - 2, 0, 2) if 0 <= o < s]
-
-
-def _load(text: str, path: str) -> tuple[YAML, Any]:
-    for mapping, sequence, offset in dict.fromkeys(_LAYOUTS):
-        yaml = YAML()
-        yaml.preserve_quotes = True
-        yaml.width = 1 << 16  # never re-wrap a long line
-        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+        _set(_last(found, "platform"), "platform", after.platform, notes)
+    _edit_volumes(found, before.host_config.get("Binds") or [], after.host_config.get("Binds") or [], service, notes)
+    texts: dict[str, str] = {}
+    for f in layouts:
         try:
-            doc = yaml.load(text)
-            again = io.StringIO()
-            yaml.dump(doc, again)
-        except YAMLError as exc:
-            raise ComposeEditRefused(f"{path}: not a compose file ruamel.yaml can edit: "
-                                     f"{str(exc).splitlines()[0]}") from exc
-        if again.getvalue() == text:
-            return yaml, doc
-    raise ComposeEditRefused(f"{path}: its layout would not survive an edit unchanged; edit it by hand")
+            text = f.text()
+        except LayoutError as exc:
+            raise ComposeEditRefused(exc.message) from exc
+        if text != f.original:
+            texts[f.path] = text
+    return ComposeEdit(texts, tuple(notes))
+
+
+def _layout(text: str, path: str) -> Layout:
+    try:
+        return Layout(text, path)
+    except LayoutError as exc:
+        raise ComposeEditRefused(exc.message) from exc
+
+
+def _service(doc: Any, name: str) -> CommentedMap | None:
+    services = doc.get("services") if isinstance(doc, CommentedMap) else None
+    svc = services.get(name) if isinstance(services, CommentedMap) else None
+    return svc if isinstance(svc, CommentedMap) else None
 
 
 def _line(node: Any, key: Any) -> int:
-    """1-based line of ``key`` in a mapping, or of item ``key`` in a sequence."""
+    """1-based line of ``key`` in a mapping, or of item ``key`` in a sequence (0 when unknown)."""
     try:
         return int(node.lc.key(key)[0] if isinstance(node, CommentedMap) else node.lc.item(key)[0]) + 1
     except (AttributeError, KeyError, IndexError, TypeError):
         return 0
 
 
-def _refuse_interpolated(value: Any, what: str, path: str, node: Any, key: Any) -> None:
+def _last(found: list[_Service], key: str) -> _Service:
+    """Where ``key`` of the service is set last (compose's merge order), else its last definition."""
+    return next((s for s in reversed(found) if key in s.node), found[-1])
+
+
+def _users(doc: Any, key: str, node: Any) -> int:
+    """How many services of the document have ``node`` as their ``key`` (through an alias or ``<<``)."""
+    services = doc.get("services") if isinstance(doc, CommentedMap) else None
+    if not isinstance(services, CommentedMap):
+        return 0
+    return sum(1 for svc in services.values() if isinstance(svc, CommentedMap) and svc.get(key) is node)
+
+
+def _own(s: _Service, key: str, *, merge: bool = True) -> Any:
+    """The service's ``key`` as a node only this service uses. One that other services share (an
+    anchor, or a key merged in with ``<<``) is overridden in the service first — with a
+    ``<<: *anchor`` map when ``merge`` and the anchor allows, else a copy; one that only this
+    service uses is edited where it is written, the anchor's owner too."""
+    node = s.node.get(key)
+    if not isinstance(node, (CommentedMap, CommentedSeq)) or _users(s.file.doc, key, node) <= 1:
+        return node
+    s.file.touch()
+    anchor = node.anchor.value if isinstance(node, CommentedMap) else None
+    local: CommentedMap | CommentedSeq
+    if merge and anchor:
+        local = CommentedMap()
+        value = MergeValue()
+        value.merge_pos = 0
+        value.append(node)
+        local.add_yaml_merge(value)
+    else:
+        local = copy.deepcopy(node)
+        local.anchor.value = None  # the copy is the service's own: no second anchor of that name
+    s.node[key] = local
+    return local
+
+
+def _set(s: _Service, key: str, value: Any, notes: list[str]) -> None:
+    _shield(s, key, notes)
+    s.file.touch()
+    s.node[key] = value
+
+
+def _shield(s: _Service, key: str, notes: list[str]) -> None:
+    """Before ``key`` of the service changes: services that merge this service's own mapping
+    (``other: {<<: *this}``) and take ``key`` from it get their own copy of today's value, so
+    they stay as they are (an absent ``environment`` becomes an empty one; another absent key
+    cannot be kept absent: refused)."""
+    services = s.file.doc.get("services")
+    for name, other in services.items():
+        if other is s.node or not isinstance(other, CommentedMap) or key in dict(other.non_merged_items()):
+            continue
+        if not any(m is s.node for m in getattr(other, "merge", None) or []):
+            continue
+        current = s.node.get(key)
+        if current is None and key != "environment":
+            raise ComposeEditRefused(f"{s.file.path}:{_line(services, name)}: services.{name} takes its settings "
+                                     f"from this service (<<), so adding {key} here would add it there too; "
+                                     f"give {name} its own settings, or use --container-only")
+        s.file.touch()
+        pinned = copy.deepcopy(current) if current is not None else CommentedMap()
+        if isinstance(pinned, (CommentedMap, CommentedSeq)):
+            pinned.anchor.value = None
+        other[key] = pinned
+        notes.append(f"compose: {name} takes its settings from this service (<<); it now has its own {key} "
+                     "(as it was), so the fix stays on this service")
+
+
+def _refuse_interpolated(value: Any, what: str, where: str) -> None:
     shown = next((str(v) for v in value if "$" in str(v)), "") if isinstance(value, CommentedSeq) else str(value)
     if "$" in shown:
-        raise ComposeEditRefused(f"{path}:{_line(node, key)}: {what} comes from ${{VAR}} interpolation "
-                                 f"({shown}); change it where the variable is set, or use --container-only")
+        raise ComposeEditRefused(f"{where}: {what} comes from ${{VAR}} interpolation ({shown}); change it where "
+                                 "the variable is set, or use --container-only")
 
 
-def _edit_env(svc: CommentedMap, before: Mapping[str, str | None], after: Mapping[str, str | None],
-              path: str) -> None:
-    changed = {k: after.get(k) for k in {*before, *after} if before.get(k) != after.get(k) or (k in before) != (k in after)}
-    if not changed:
-        return
-    env = svc.get("environment")
-    for key in sorted(changed, key=lambda k: list(after).index(k) if k in after else len(after)):
-        value = changed[key] if key in after else None
+def _env_items(env: Any) -> dict[str, Any]:
+    """``environment`` (list or map form) as name -> value (``None``: taken from the shell / .env)."""
+    if isinstance(env, Mapping):
+        return {str(k): v for k, v in env.items()}
+    if isinstance(env, list):
+        return {str(i).split("=", 1)[0]: (str(i).split("=", 1)[1] if "=" in str(i) else None) for i in env}
+    return {}
+
+
+def _edit_env(found: list[_Service], before: Mapping[str, str | None], after: Mapping[str, str | None],
+              notes: list[str]) -> None:
+    changed = [k for k in after if before.get(k) != after.get(k) or k not in before]
+    changed += [k for k in before if k not in after]
+    env_file = next((s for s in reversed(found) if s.node.get("env_file")), None)
+    for key in changed:
+        holder = next((s for s in reversed(found) if key in _env_items(s.node.get("environment"))), None)
+        if holder is not None:
+            current = _env_items(holder.node["environment"])[key]
+            env_node = holder.node["environment"]
+            at = next((i for i, item in enumerate(env_node) if str(item).split("=", 1)[0] == key), 0) \
+                if isinstance(env_node, CommentedSeq) else key
+            where = f"{holder.file.path}:{_line(env_node, at)}"
+            _refuse_interpolated(current, f"{key} in environment", where)
+            if current is None and key in after:
+                notes.append(f"compose: {key} was taken from the shell or .env ({where}); {holder.file.path} "
+                             "now sets it in environment")
+            _shield(holder, "environment", notes)
+            env = _own(holder, "environment", merge=key in after)
+        elif key not in after:
+            if env_file is not None:
+                raise ComposeEditRefused(f"{env_file.line('env_file')}: {key} comes from env_file "
+                                         f"{env_file.node['env_file']}; remove it there, or use --container-only")
+            continue  # the image's default: nothing in the compose files to remove
+        else:
+            holder = _last(found, "environment")
+            if env_file is not None and key in before:
+                notes.append(f"compose: {key} came from env_file {env_file.node['env_file']} "
+                             f"({env_file.line('env_file')}); environment in {holder.file.path} now overrides it")
+            _shield(holder, "environment", notes)
+            env = _own(holder, "environment")
+            if env is None:
+                holder.file.touch()
+                env = holder.node["environment"] = CommentedMap()
+        holder.file.touch()
+        value = after.get(key)
         if isinstance(env, CommentedSeq):
             index = next((i for i, item in enumerate(env) if str(item).split("=", 1)[0] == key), None)
-            if index is not None:
-                _refuse_interpolated(env[index], f"{key} in environment", path, env, index)
-                if key in after:
-                    env[index] = f"{key}={value}" if value is not None else key
-                else:
-                    del env[index]
-                continue
-        elif isinstance(env, CommentedMap) and key in env:
-            _refuse_interpolated(env[key], f"{key} in environment", path, env, key)
-            if key in after:
-                env[key] = value
+            item = f"{key}={value}" if value is not None else key
+            if key not in after:
+                del env[index]
+            elif index is None:
+                env.append(item)
             else:
-                del env[key]
-            continue
-        if key in before and svc.get("env_file"):
-            raise ComposeEditRefused(f"{path}:{_line(svc, 'env_file')}: {key} comes from env_file "
-                                     f"{svc['env_file']}; change it there, or use --container-only")
-        if key not in after:
-            continue  # the image's default: nothing in the compose file to remove
-        if env is None:
-            env = svc["environment"] = CommentedMap()
-        if isinstance(env, CommentedSeq):
-            env.append(f"{key}={value}" if value is not None else key)
-        else:
+                env[index] = item
+        elif key in after:
             env[key] = value
+        else:
+            del env[key]
 
 
-def _edit_command(svc: CommentedMap, args: list[str], path: str) -> None:
-    current = svc.get("command")
-    _refuse_interpolated(current, "command", path, svc, "command")
+def _edit_command(found: list[_Service], args: list[str], notes: list[str]) -> None:
+    holder = _last(found, "command")
+    current = holder.node.get("command")
+    _refuse_interpolated(current, "command", holder.line("command"))
+    _shield(holder, "command", notes)
+    holder.file.touch()
     if isinstance(current, str):
-        svc["command"] = shlex.join(args)
-    elif isinstance(current, CommentedSeq):
-        # In place: the list keeps its flow or block style and comments, unchanged items their
-        # quoting, and new items are quoted as its first item is.
-        style = type(current[0]) if current and isinstance(current[0], ScalarString) else str
-        kept = [old if old == new else style(new) for old, new in zip(current, args)]
-        current[:] = kept + [style(a) for a in args[len(kept):]]
-    else:
-        svc["command"] = CommentedSeq(args)
+        old = shlex.split(current)
+        if args[:len(old)] == old and len(args) > len(old):
+            # Appended arguments keep the string's own style (plain, quoted, folded).
+            body = current.rstrip("\n")
+            text = f"{body} {shlex.join(args[len(old):])}{current[len(body):]}"
+            holder.node["command"] = type(current)(text) if isinstance(current, ScalarString) else text
+        else:
+            holder.node["command"] = shlex.join(args)
+        return
+    if not isinstance(current, CommentedSeq):
+        holder.node["command"] = CommentedSeq(args)
+        return
+    seq = _own(holder, "command")
+    # Item by item: the list keeps its flow or block style, its comments (commented-out
+    # arguments too), unchanged items their quoting; new items are quoted as its first item is.
+    style = type(seq[0]) if seq and isinstance(seq[0], ScalarString) else str
+    for i, arg in enumerate(args[:len(seq)]):
+        if seq[i] != arg:
+            seq[i] = style(arg)
+    for arg in args[len(seq):]:
+        seq.append(style(arg))
+    while len(seq) > len(args):
+        del seq[len(seq) - 1]
 
 
-def _edit_volumes(svc: CommentedMap, before: list[str], after: list[str], where: str) -> None:
+def _edit_network(found: list[_Service], service: str, mode: str, notes: list[str]) -> None:
+    _set(_last(found, "network_mode"), "network_mode", mode, notes)
+    if mode not in ("host", "none") and not mode.startswith(("container:", "service:")):
+        return
+    keys = _CONTAINER_NETNS_KEYS if mode.startswith(("container:", "service:")) else _NETNS_KEYS
+    for s in found:
+        for key in keys:
+            if key not in s.node:
+                continue
+            where = s.line(key)
+            if key not in dict(s.node.non_merged_items()):
+                raise ComposeEditRefused(f"{s.file.path}: services.{service} gets {key} from a merged anchor "
+                                         f"(<<), which network_mode {mode} cannot have; move {key} out of the "
+                                         "anchor into the services that need it, or use --container-only")
+            _shield(s, key, notes)
+            s.file.touch()
+            del s.node[key]
+            notes.append(f"compose: {key} of {service} dropped ({where}): network_mode {mode} cannot have it")
+
+
+def _edit_volumes(found: list[_Service], before: list[str], after: list[str], service: str,
+                  notes: list[str]) -> None:
     added = [b for b in after if b not in before]
     removed = [b for b in before if b not in after]
+    holder = _last(found, "volumes")
     if removed:
-        raise ComposeEditRefused(f"{where}: removing or replacing the mount {removed[0]} is not supported "
-                                 "in a compose edit; use --container-only")
+        raise ComposeEditRefused(f"{holder.file.path}: services.{service}: removing or replacing the mount "
+                                 f"{removed[0]} is not supported in a compose edit; use --container-only")
     if not added:
         return
-    volumes = svc.get("volumes")
+    _shield(holder, "volumes", notes)
+    holder.file.touch()
+    volumes = _own(holder, "volumes")
     if volumes is None:
-        volumes = svc["volumes"] = CommentedSeq()
+        volumes = holder.node["volumes"] = CommentedSeq()
     long_form = any(isinstance(v, Mapping) for v in volumes)
     for bind in added:
         source, target, *opts = bind.split(":")

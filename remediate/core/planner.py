@@ -301,9 +301,9 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         notes.append(f"compose (warning): --container-only: {', '.join(owner.config_paths())} is not changed; the next "
                      f"`compose up -d --force-recreate` or edit of it recreates {owner.service} without this fix")
     elif owner is not None and not owner.oneoff:
-        written, note = _compose_write(owner, before, spec, paths)
+        written, compose_notes = _compose_write(owner, before, spec, paths)
         files.extend(written)
-        notes.append(note)
+        notes.extend(compose_notes)
     return ContainerPlan(
         id=obs.id, name=obs.name, fingerprint=fingerprint(before, obs.id), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
@@ -324,26 +324,32 @@ def _check_shared_files(plans: Sequence[ContainerPlan]) -> None:
 
 
 def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: ContainerSpec,
-                   paths: Mapping[str, HostPath]) -> tuple[list[FileWrite], str]:
-    """The same change as an edit of the compose file that defines the service (the last of the
-    project's files that does, so an override wins), and a note saying where it goes."""
+                   paths: Mapping[str, HostPath]) -> tuple[list[FileWrite], list[str]]:
+    """The same change as an edit of the project's compose files (each value where compose takes
+    it from, see :mod:`remediate.core.compose_edit`), and a note saying where it goes."""
     if before.comparable() == after.comparable():
-        return [], "compose: the container already matches; the compose file is left as it is"
-    for path in reversed(owner.config_paths()):
+        return [], ["compose: the container already matches; the compose file is left as it is"]
+    files: list[tuple[str, str]] = []
+    for path in owner.config_paths():
         state = paths.get(path, HostPath(False))
         if not state.exists or state.content is None:
             raise PlanError(f"compose file {path} of project {owner.project} is not on the Docker host")
         try:
-            text = state.content.decode()
+            files.append((path, state.content.decode()))
         except UnicodeDecodeError as exc:
             raise PlanError(f"compose file {path} is not UTF-8 text") from exc
-        edited = compose_edit.edit_service(text, owner.service, before, after, path=path)
-        if edited is not None:
-            write = FileWrite(path=path, content=edited.encode(), mode=state.mode or 0o644, before=state.content,
-                              before_mode=state.mode)
-            return [write], (f"compose: the change is written to {path} too, so compose keeps it "
-                             f"(and {owner.service} gets the config hash compose computes from it: `compose up -d` leaves it)")
-    raise PlanError(f"no compose file of project {owner.project} defines service {owner.service}")
+    edit = compose_edit.edit_project(files, owner.service, before, after)
+    if edit is None:
+        raise PlanError(f"no compose file of project {owner.project} defines service {owner.service}")
+    writes = []
+    for path, text in edit.texts.items():
+        state = paths[path]
+        writes.append(FileWrite(path=path, content=text.encode(), mode=state.mode or 0o644, before=state.content,
+                                before_mode=state.mode))
+    where = ", ".join(edit.texts) or "no compose file (it already says so)"
+    note = (f"compose: the change is written to {where} too, so compose keeps it; {owner.service} gets the "
+            "config hash the host's Compose computes from it")
+    return writes, [note, *edit.notes]
 
 
 def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any],
@@ -431,6 +437,11 @@ def _set_network(spec: ContainerSpec, mode: str) -> tuple[ContainerSpec, list[Ch
     notes: list[str] = []
     host_config["NetworkMode"] = mode
     networks: dict[str, Any] = {}
+    if mode == "host":
+        kernel = sorted(k for k in host_config.get("Sysctls") or {} if k.startswith("net."))
+        if kernel:
+            raise PlanError(f"network host: the container sets network sysctls ({', '.join(kernel)}), which the "
+                            "engine refuses in the host's network namespace; remove them first")
     if mode in ("host", "none") or mode.startswith("container:"):
         dropped = list(host_config.get("PortBindings") or {})
         for owned in netns_owned(mode):

@@ -49,10 +49,44 @@ def _env_value(value: Any) -> str | None:
     raise ValueError("value must be a string or null")
 
 
+#: Docker Hub's names: a reference without a registry, or with one of these, is on Docker Hub.
+_HUB = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
+
+
+def familiar(reference: str) -> str:
+    """An image reference as ``docker`` shows it: Docker Hub's registry and ``library/`` left out.
+
+    ``docker.io/vllm/vllm-openai:v1`` -> ``vllm/vllm-openai:v1``; ``index.docker.io/library/nginx``
+    -> ``nginx``; ``registry.gitlab.com/x/y`` stays as it is.
+    """
+    for hub in _HUB:
+        if reference.startswith(hub):
+            reference = reference[len(hub):]
+            break
+    else:
+        first, slash, _ = reference.partition("/")
+        if slash and ("." in first or ":" in first or first == "localhost"):
+            return reference  # another registry's
+    return reference[len("library/"):] if reference.startswith("library/") and reference.count("/") == 1 else reference
+
+
+def image_matches(image: str, pattern: str) -> bool:
+    """Whether the glob ``pattern`` matches the image reference as it is written, in its familiar
+    form, or fully qualified (``docker.io/library/nginx``): the pattern may be written either way too."""
+    short = familiar(image)
+    first = short.split("/", 1)[0]
+    remote = "/" in short and ("." in first or ":" in first or first == "localhost")
+    qualified = short if remote else f"docker.io/{short if '/' in short else 'library/' + short}"
+    forms = {image, short, qualified}
+    return any(fnmatch.fnmatchcase(form, glob) for form in forms for glob in {pattern, familiar(pattern)})
+
+
 class Selector(_Strict):
     """Which containers a playbook acts on; every given key must match."""
 
-    image: str | None = Field(None, description="glob on the image reference (Config.Image)")
+    image: str | None = Field(None, description="glob on the image reference (Config.Image); "
+                              "vllm/vllm-openai, docker.io/vllm/vllm-openai and index.docker.io/vllm/vllm-openai "
+                              "are one image, as are nginx and docker.io/library/nginx")
     name: str | None = Field(None, description="glob on the container name")
     labels: dict[str, str] = Field(default_factory=dict, description="labels that must be set to these values")
     command: str | None = Field(None, description="glob on the full command line (entrypoint + args)")
@@ -61,7 +95,7 @@ class Selector(_Strict):
     def matches(self, *, image: str, name: str, labels: Mapping[str, str], command: str,
                 env_names: Iterable[str]) -> bool:
         """True when every given key matches the container."""
-        if self.image and not fnmatch.fnmatchcase(image, self.image):
+        if self.image and not image_matches(image, self.image):
             return False
         if self.name and not fnmatch.fnmatchcase(name, self.name):
             return False

@@ -59,6 +59,8 @@ class ContainerResult:
     #: Why it failed, as the object raised (``error`` is its text): e.g. a ``ProbeFailed`` with
     #: the checks, or a ``RollbackFailed`` (its ``__cause__`` the first failure). Not in JSON.
     exception: RemediateError | None = field(default=None, compare=False, repr=False)
+    #: What was found after it was fixed (e.g. what the next ``compose up -d`` would do).
+    notes: tuple[str, ...] = ()
 
     @property
     def declined(self) -> bool:

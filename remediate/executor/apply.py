@@ -71,7 +71,7 @@ from remediate.errors import (
     RollbackFailed,
 )
 from remediate.executor import probes, ties
-from remediate.executor.compose_hash import with_config_hash
+from remediate.executor.compose_hash import up_check, with_config_hash
 from remediate.executor.journal import End, HostLock, Journal, Kind, Step, stamp
 from remediate.executor.swap import create, prune, swap
 from remediate.executor.undo import RECOVER_STEP, keep, undo
@@ -326,7 +326,10 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     # A time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
     due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
     _end(journal, tx, cp.name, End.RECREATED, new_id=new_id, **due)
-    return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started)
+    # Said only once asked: whether compose's next `up -d` leaves the fixed service (and the rest) alone.
+    checked = up_check(conn, after, {w.path for w in cp.files})
+    return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started,
+                           notes=(checked,) if checked else ())
 
 
 def _failure(exc: RemediateError, manual: tuple[str, ...], message: str) -> RemediateError:

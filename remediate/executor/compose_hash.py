@@ -34,6 +34,33 @@ def config_hash(conn: Connection, owner: compose.ComposeOwner) -> str | None:
     return None
 
 
+def up_check(conn: Connection, spec: ContainerSpec, compose_files: set[str]) -> str | None:
+    """After a compose service was fixed (its file in ``compose_files`` written): what the host's
+    Compose v2 says its next ``up -d`` would do (``--dry-run``), as one line; ``None`` when the
+    container is no compose service's, nothing was written, or no Compose v2 can tell."""
+    owner = compose.owner(spec.config.get("Labels") or {})
+    if owner is None or owner.oneoff or not compose_files & set(owner.config_paths()):
+        return None
+    if (owner.version or "").startswith("1."):
+        return None
+    command = ("docker", "compose")
+    try:
+        code, out = conn.run_command([*command, "version", "--short"], timeout=TIMEOUT)
+        if code != 0 or not compose.same_major(owner, out):
+            return None
+        code, out = conn.run_command(compose.up_check_argv(owner, command), cwd=owner.working_dir, timeout=TIMEOUT,
+                                     with_stderr=True)
+    except RemediateError:
+        return None
+    if code != 0:
+        return None
+    changed = compose.would_change(out)
+    if changed:
+        return (f"compose (warning): `compose up -d` would still recreate {', '.join(changed)} (its `--dry-run` "
+                "says so): the fix is in the file, but compose will recreate from it once")
+    return f"compose: checked with `compose --dry-run up -d`: it leaves every container of {owner.project} as it is"
+
+
 def with_config_hash(conn: Connection, spec: ContainerSpec, compose_files: set[str]) -> ContainerSpec:
     """``spec`` with the ``config-hash`` label compose now expects, when the container is a
     compose service's whose compose file this apply writes (in ``compose_files``); else ``spec``."""

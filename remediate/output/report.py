@@ -165,6 +165,7 @@ def result_json(result: HostResult) -> Json:
                          "attempts": p.attempts} for p in c.checks],
              "manual_steps": [redact_text(s) for s in c.manual_steps],
              "logs": [redact_text(line) for line in c.logs],
+             "notes": list(c.notes),
              "seconds": round(c.seconds, 3)}
             for c in result.containers
         ],
@@ -252,6 +253,8 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None)
             lines.append(f"- {'✔' if check['ok'] else '✘'} {check['name']}: {check['evidence']}")
         for step in result.get("manual_steps") or []:
             lines.append(f"- manual: `{step}`")
+        for note in result.get("notes") or []:
+            lines.append(f"- {note}")
         if result.get("logs"):
             # Four backticks: a log line holding a fence cannot end the block early.
             lines += ["", "Last log lines of the new container (before it was removed):", "", "````",

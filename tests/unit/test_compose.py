@@ -81,9 +81,15 @@ def test_config_hash_is_asked_of_the_compose_major_that_made_the_container() -> 
 def test_hash_argv_names_the_project_its_directory_and_every_file_in_order() -> None:
     found = compose.owner(V2)
     assert found is not None
+    project = "docker compose -p duo --project-directory /srv/duo"
+    # v2: the resolved project is hashed (env_file variables in, as `up` hashes: docker/compose#14001).
     assert compose.hash_argv(found, ("docker", "compose")) == [
-        "docker", "compose", "-p", "duo", "--project-directory", "/srv/duo", "-f", "/srv/duo/compose.yml",
-        "-f", "/srv/duo/compose.override.yml", "config", "--hash", "vllm"]
+        "sh", "-c", (f"{project} -f /srv/duo/compose.yml -f /srv/duo/compose.override.yml config | "
+                    f"{project} -f - config --hash vllm")]
+    v1 = compose.ComposeOwner("duo", "vllm", ("compose.yml",), "/srv/duo", "1.29.2", False)
+    assert compose.hash_argv(v1, ("docker-compose",)) == [
+        "docker-compose", "-p", "duo", "--project-directory", "/srv/duo", "-f", "/srv/duo/compose.yml",
+        "config", "--hash", "vllm"]
 
 
 def test_parse_hash_finds_the_service_line_only() -> None:

@@ -1,10 +1,11 @@
-"""The plan's change as an edit of the compose service: round-trip kept, refusals (plain text and dicts)."""
+"""The plan's change as an edit of the compose service: layout kept line for line, where each value
+goes (overrides, anchors), refusals (plain text and dicts)."""
 
 from __future__ import annotations
 
 import pytest
 
-from remediate.core.compose_edit import ComposeEditRefused, edit_service
+from remediate.core.compose_edit import ComposeEdit, ComposeEditRefused, edit_project
 from remediate.core.spec import ContainerSpec
 
 FLOW = """\
@@ -40,6 +41,12 @@ def spec(cmd: list[str] | None = None, env: list[str] | None = None, binds: list
     if mode:
         host["NetworkMode"] = mode
     return ContainerSpec("c", "i", platform=platform, config={"Cmd": cmd or [], "Env": env or []}, host_config=host)
+
+
+def edit_service(text: str, service: str, before: ContainerSpec, after: ContainerSpec, *, path: str) -> str | None:
+    """The one file's edited text (its text when unchanged), or None when it lacks the service."""
+    edit = edit_project([(path, text)], service, before, after)
+    return None if edit is None else edit.texts.get(path, text)
 
 
 def test_flow_command_and_new_volume_keep_comments_and_quoting() -> None:
@@ -85,15 +92,139 @@ def test_interpolated_value_is_refused_with_its_line() -> None:
         edit_service(text, "s", spec(["serve", "a"]), spec(["serve", "b"]), path="g.yml")
 
 
-def test_value_from_env_file_is_refused() -> None:
-    with pytest.raises(ComposeEditRefused, match=r"^d.yml:7: E comes from env_file gw.env"):
-        edit_service(BLOCK, "gw", spec(env=["A=1", "E=x"]), spec(env=["A=1", "E=y"]), path="d.yml")
+def test_value_from_env_file_is_overridden_with_a_note_and_its_removal_refused() -> None:
+    edit = edit_project([("d.yml", BLOCK)], "gw", spec(env=["A=1", "E=x"]), spec(env=["A=1", "E=y"]))
+    assert edit is not None and "    - E=y\n    env_file: gw.env\n" in edit.texts["d.yml"]
+    assert edit.notes == ("compose: E came from env_file gw.env (d.yml:7); environment in d.yml now overrides it",)
+    with pytest.raises(ComposeEditRefused, match=r"^d.yml:7: E comes from env_file gw.env; remove it there"):
+        edit_service(BLOCK, "gw", spec(env=["A=1", "E=x"]), spec(env=["A=1"]), path="d.yml")
 
 
 def test_removed_mount_and_unparsable_or_unstable_files_are_refused() -> None:
     with pytest.raises(ComposeEditRefused, match="removing or replacing the mount /a:/b"):
         edit_service(FLOW, "vllm", spec(binds=["/a:/b"]), spec(binds=["/a:/c"]), path="c.yml")
-    with pytest.raises(ComposeEditRefused, match="^h.yml: not a compose file"):
+    with pytest.raises(ComposeEditRefused, match="^h.yml: not YAML ruamel.yaml can read"):
         edit_service("services: [\n", "s", spec(), spec(), path="h.yml")
-    with pytest.raises(ComposeEditRefused, match="would not survive an edit unchanged"):
-        edit_service("services:\n  s: {image: x,   command: y}\n", "s", spec(), spec(), path="i.yml")
+
+
+def env_edit(text: str, service: str, before: list[str], after: list[str], path: str = "c.yml") -> ComposeEdit:
+    edit = edit_project([(path, text)], service, spec(env=before), spec(env=after))
+    assert edit is not None
+    return edit
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("trailing spaces", "services:   \n  s:\n    image: x  \n    environment:\n      A: '1'\n  t:\n    image: y \n"),
+    ("leading ---", "---\nservices:\n  s:\n    image: x\n    environment:\n      A: '1'\n  t:\n    image: y\n"),
+    ("no final newline", "services:\n  t:\n    image: y\n  s:\n    image: x\n    environment:\n      A: '1'"),
+    ("CRLF", "services:\r\n  s:\r\n    image: x\r\n    environment:\r\n      A: '1'\r\n  t:\r\n    image: y\r\n"),
+    ("odd indentation elsewhere", ("services:\n  t:\n      image: y\n      ports:\n          - 80:80\n"
+                                  "  s:\n    image: x\n    environment:\n      A: '1'\n")),
+    ("odd indentation of the service", ("services:\n   s:\n        image: x\n        environment:\n"
+                                       "            A: '1'\n   t:\n        image: y\n")),
+])
+def test_only_the_changed_line_changes_whatever_the_layout(name: str, text: str) -> None:
+    out = env_edit(text, "s", ["A=1"], ["A=2"]).texts["c.yml"]
+    assert out == text.replace("A: '1'", "A: '2'"), name
+    added = env_edit(text, "s", ["A=1"], ["A=1", "B=3"]).texts["c.yml"]
+    lines, new = text.splitlines(), added.splitlines()
+    assert len(new) == len(lines) + 1 and all(line in new for line in lines), name
+    assert added.endswith("\n") == text.endswith("\n") and added.count("\r\n") == text.count("\r\n") + (
+        "\r\n" in text), name
+    assert any(line.strip() in ("B: '3'", "B: 3") for line in new), added
+
+
+def test_value_set_in_an_override_is_edited_there_and_a_new_one_in_the_last_file() -> None:
+    base = "services:\n  s:\n    image: x\n    environment:\n      - A=1\n    command: [serve]\n"
+    override = "services:\n  s:\n    environment:\n      - B=1\n  other:\n    image: z\n"
+    edit = edit_project([("a.yml", base), ("b.yml", override)], "s", spec(["serve"], ["A=1", "B=1"]),
+                        spec(["serve", "--x"], ["A=2", "B=2", "C=3"]))
+    assert edit is not None
+    assert edit.texts["a.yml"] == base.replace("A=1", "A=2").replace("[serve]", "[serve, --x]")
+    assert edit.texts["b.yml"] == override.replace("      - B=1\n", "      - B=2\n      - C=3\n")
+
+
+def test_an_override_without_the_service_is_left_alone_even_when_its_layout_is_odd() -> None:
+    base = "services:\n  s:\n    image: x\n"
+    other = "---\nservices:\n  db:\n      image: y   \n"
+    edit = edit_project([("a.yml", base), ("b.yml", other)], "s", spec(), spec(env=["K=v"]))
+    assert edit is not None and list(edit.texts) == ["a.yml"]
+
+
+ANCHORED = """\
+x-env: &env
+  DB: postgres
+  LOG: info
+x-common: &common
+  restart: always
+  networks: [back]
+services:
+  n8n:
+    <<: *common
+    image: n8n
+    environment: *env
+  n8n-import:
+    <<: *common
+    image: n8n
+    environment: *env
+"""
+
+
+def test_a_shared_anchor_is_overridden_in_the_service_only() -> None:
+    out = env_edit(ANCHORED, "n8n", ["DB=postgres", "LOG=info"], ["DB=postgres", "LOG=debug"]).texts["c.yml"]
+    assert out == ANCHORED.replace("    environment: *env\n  n8n-import",
+                                   "    environment:\n      <<: *env\n      LOG: debug\n  n8n-import")
+    removed = env_edit(ANCHORED, "n8n", ["DB=postgres", "LOG=info"], ["DB=postgres"]).texts["c.yml"]
+    assert "    environment:\n      DB: postgres\n  n8n-import" in removed
+    assert removed.endswith("    environment: *env\n") and removed.startswith("x-env: &env\n  DB: postgres\n  LOG: info\n")
+
+
+def test_an_anchor_only_this_service_uses_is_edited_where_it_is_defined() -> None:
+    text = "x-env: &env\n  LOG: info\nservices:\n  s:\n    image: x\n    environment: *env\n"
+    out = env_edit(text, "s", ["LOG=info"], ["LOG=debug"]).texts["c.yml"]
+    assert out == text.replace("LOG: info", "LOG: debug")
+
+
+def test_host_network_drops_networks_and_an_anchor_that_gives_them_is_refused() -> None:
+    text = "services:\n  s:\n    image: x\n    networks:\n      - front\n    links: [db]\n  db:\n    image: y\n"
+    edit = edit_project([("c.yml", text)], "s", spec(mode="front"), spec(mode="host"))
+    assert edit is not None
+    assert edit.texts["c.yml"] == "services:\n  s:\n    image: x\n    network_mode: host\n  db:\n    image: y\n"
+    assert edit.notes == ("compose: networks of s dropped (c.yml:4): network_mode host cannot have it",
+                          "compose: links of s dropped (c.yml:6): network_mode host cannot have it")
+    with pytest.raises(ComposeEditRefused, match=r"services.n8n gets networks from a merged anchor"):
+        edit_project([("c.yml", ANCHORED)], "n8n", spec(mode="back"), spec(mode="host"))
+
+
+def test_commented_out_arguments_and_string_styles_are_kept() -> None:
+    text = ("services:\n  vllm:\n    image: v\n    command:\n      - --model\n      - m   # current\n"
+            "      # - --model\n      # - other/model\n    ports: ['8000']\n")
+    edit = edit_project([("c.yml", text)], "vllm", spec(["--model", "m"]), spec(["--model", "m", "--served", "x"]))
+    assert edit is not None
+    assert edit.texts["c.yml"] == text.replace("      # - other/model\n", "      # - other/model\n      - --served\n      - x\n")
+    folded = "services:\n  s:\n    image: v\n    command: >\n      serve\n      --port 8000\n"
+    edit = edit_project([("c.yml", folded)], "s", spec(["serve", "--port", "8000"]),
+                        spec(["serve", "--port", "8000", "--debug"]))
+    assert edit is not None and edit.texts["c.yml"].startswith("services:\n  s:\n    image: v\n    command: >\n")
+    assert "--debug" in edit.texts["c.yml"]
+
+
+def test_a_variable_from_the_shell_or_dotenv_is_said() -> None:
+    text = "services:\n  s:\n    image: x\n    environment:\n      - TOKEN\n"
+    edit = env_edit(text, "s", ["TOKEN=a"], ["TOKEN=b"])
+    assert edit.texts["c.yml"] == text.replace("- TOKEN", "- TOKEN=b")
+    assert edit.notes == ("compose: TOKEN was taken from the shell or .env (c.yml:5); c.yml now sets it in environment",)
+
+
+def test_services_that_merge_the_fixed_service_keep_what_they_had() -> None:
+    text = ("services:\n  netbox: &netbox\n    image: nb\n    env_file: env/netbox.env\n    command: run-server\n"
+            "  worker:\n    <<: *netbox\n    command: rqworker\n")
+    edit = edit_project([("c.yml", text)], "netbox", spec(["run-server"], ["A=1"]),
+                        spec(["run-server", "--debug"], ["A=2"]))
+    assert edit is not None
+    assert edit.texts["c.yml"] == text.replace("    command: run-server\n", "    command: run-server --debug\n"
+                                               "    environment:\n      A: '2'\n").replace(
+        "    command: rqworker\n", "    command: rqworker\n    environment: {}\n")
+    assert "compose: worker takes its settings from this service (<<); it now has its own environment" in edit.notes[1]
+    with pytest.raises(ComposeEditRefused, match=r"c.yml:6: services.worker takes its settings from this service"):
+        edit_project([("c.yml", text)], "netbox", spec(), spec(mode="host"))

@@ -96,6 +96,14 @@ def test_network_host_drops_ports_and_says_so() -> None:
     assert p.after.networks == {}
 
 
+def test_network_host_with_network_sysctls_is_refused_in_the_plan() -> None:
+    obs = observed("cli-twin")
+    obs.inspect["HostConfig"]["Sysctls"] = {"net.ipv4.ip_unprivileged_port_start": "0", "kernel.msgmax": "65536"}
+    with pytest.raises(remediate.PlanError, match=r"network host: the container sets network sysctls "
+                                                  r"\(net.ipv4.ip_unprivileged_port_start\)"):
+        plan(book(changes=[{"network": "host"}]), {}, [obs])
+
+
 def test_mount_and_file_changes_read_host_paths() -> None:
     obs = observed("busybox-minimal")
     playbook = book(changes=[{"file": {"dest": "/etc/x/t", "content": "hello {{ who }}\n"}},

@@ -1,0 +1,45 @@
+"""Selectors match an image however its reference is written: familiar or fully qualified (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from remediate.core.playbook import Selector, familiar, image_matches
+
+
+@pytest.mark.parametrize(("reference", "short"), [
+    ("vllm/vllm-openai:v0.6.3", "vllm/vllm-openai:v0.6.3"),
+    ("docker.io/vllm/vllm-openai:v0.6.3", "vllm/vllm-openai:v0.6.3"),
+    ("index.docker.io/vllm/vllm-openai", "vllm/vllm-openai"),
+    ("registry-1.docker.io/vllm/vllm-openai@sha256:ab", "vllm/vllm-openai@sha256:ab"),
+    ("docker.io/library/nginx:1", "nginx:1"),
+    ("library/nginx", "nginx"),
+    ("registry.gitlab.com/org/model-gateway:v1", "registry.gitlab.com/org/model-gateway:v1"),
+    ("localhost:5000/library/nginx", "localhost:5000/library/nginx"),
+])
+def test_familiar_form(reference: str, short: str) -> None:
+    assert familiar(reference) == short
+
+
+@pytest.mark.parametrize("image", ["vllm/vllm-openai:v0.6.3", "docker.io/vllm/vllm-openai:v0.6.3",
+                                   "index.docker.io/vllm/vllm-openai:latest", "registry-1.docker.io/vllm/vllm-openai"])
+@pytest.mark.parametrize("pattern", ["vllm/vllm-openai*", "docker.io/vllm/vllm-openai*",
+                                     "index.docker.io/vllm/vllm-openai*"])
+def test_one_image_however_written(image: str, pattern: str) -> None:
+    assert image_matches(image, pattern)
+
+
+def test_library_images_and_other_registries() -> None:
+    assert image_matches("docker.io/library/nginx:1", "nginx*")
+    assert image_matches("nginx", "docker.io/library/nginx*")
+    assert image_matches("nginx:1", "library/nginx:*")
+    assert image_matches("registry.gitlab.com/a/model-gateway:x", "*model-gateway*")
+    assert not image_matches("myreg.io/vllm/vllm-openai:1", "vllm/vllm-openai*")
+    assert not image_matches("localhost:5000/vllm/vllm-openai", "vllm/vllm-openai*")
+    assert not image_matches("ghcr.io/x/nginx", "nginx*")
+
+
+def test_selector_uses_the_normalised_reference() -> None:
+    sel = Selector.model_validate({"image": "vllm/vllm-openai*"})
+    assert sel.matches(image="docker.io/vllm/vllm-openai:v0.6.3", name="v", labels={}, command="", env_names=[])
+    assert not sel.matches(image="docker.io/other/vllm-openai", name="v", labels={}, command="", env_names=[])
