@@ -46,7 +46,9 @@ _EXPORTS = {
     "Observed": "remediate.core.planner",
     "Plan": "remediate.core.planner",
     "plan": "remediate.core.planner",
+    "HostLogin": "remediate.core.paths",
     "HostPath": "remediate.core.paths",
+    "PathOwner": "remediate.core.paths",
     "FileRestore": "remediate.core.lineage",
     "RollbackPlan": "remediate.core.lineage",
     "Action": "remediate.core.results",
@@ -72,6 +74,7 @@ _EXPORTS = {
     "RemediateError": "remediate.errors",
     "RollbackFailed": "remediate.errors",
     "RolloutError": "remediate.errors",
+    "StateDirError": "remediate.errors",
     "HostFileError": "remediate.errors",
     "ImageNotFound": "remediate.errors",
     "JournalError": "remediate.errors",
@@ -115,6 +118,7 @@ __all__ = [
     "HostFileError",
     "HostFiles",
     "HostKeyRejected",
+    "HostLogin",
     "HostOutcome",
     "HostPath",
     "HostResult",
@@ -127,6 +131,7 @@ __all__ = [
     "LockedError",
     "NetworkNotFound",
     "Observed",
+    "PathOwner",
     "Plan",
     "PlanError",
     "PlanStaleError",
@@ -144,6 +149,7 @@ __all__ = [
     "RolloutResult",
     "Selector",
     "SshOptions",
+    "StateDirError",
     "Target",
     "__version__",
     "apply",
@@ -169,7 +175,13 @@ if _typing.TYPE_CHECKING:
         RollbackPlan as RollbackPlan,
     )
     from remediate.core.paths import (
+        HostLogin as HostLogin,
+    )
+    from remediate.core.paths import (
         HostPath as HostPath,
+    )
+    from remediate.core.paths import (
+        PathOwner as PathOwner,
     )
     from remediate.core.planner import (
         Change as Change,
@@ -290,6 +302,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.errors import (
         RolloutError as RolloutError,
+    )
+    from remediate.errors import (
+        StateDirError as StateDirError,
     )
     from remediate.executor.apply import (
         apply as apply,

@@ -27,7 +27,8 @@ from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.apply import safe_message
-from remediate.executor.journal import End, HostLock, Journal, Kind, Step, Transaction, stamp
+from remediate.executor.journal import End, Journal, Kind, Step, Transaction, digest, stamp
+from remediate.executor.lock import HostLock
 from remediate.executor.swap import backups_of, lineage, swap
 from remediate.executor.undo import RECOVER_STEP, keep, restore_files, undo
 from remediate.host.connection import Connection
@@ -61,8 +62,11 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
             files.append(FileRestore(str(entry["path"]), conn.read_path(str(entry["path"])).content, saved,
                                      int(entry["mode"]) if entry.get("mode") is not None else None))
         kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
-    # The backup is shown as it will be: under the container's name.
-    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, {**backup, "Name": f"/{name}"}),
+    # The backup is shown as it will be: under the container's name, with the restart policy of
+    # the container it replaces (parked, it has none).
+    put_back = {**backup, "Name": f"/{name}",
+                "HostConfig": {**(backup.get("HostConfig") or {}), "RestartPolicy": _policy(current)}}
+    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, put_back),
                         tuple(files), tuple(b for b in route.between if b in kept),
                         len(route.undone) if route.ancestor else None)
 
@@ -91,7 +95,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         # A compose service's backup gets its compose labels back before it takes the service's place.
         backup_id = compose_backup.rearm(conn, backup_name) or str(conn.inspect_container(backup_name)["Id"])
         parked = f"{name}{BACKUP_MARK}{stamp()}"
-        policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
+        policy = _policy(current)
         replaced = _files(conn, journal, route)
         tied = ties.tied_to(conn, current)  # they follow the container put back
         tx = journal.new_id()
@@ -154,8 +158,13 @@ def _files(conn: Connection, journal: Journal, route: Route) -> list[Json]:
         if tx not in by_id:
             continue
         kept = sharing.kept_paths(conn, journal, tx, archived=True)
-        chosen.update((str(f["path"]), f) for f in by_id[tx].begin.get("files") or [] if f.get("path") not in kept)
+        chosen.update((str(f["path"]), f) for f in journal.files_of(by_id[tx]) if f.get("path") not in kept)
     return list(chosen.values())
+
+
+def _policy(current: Json) -> Json:
+    """The restart policy a rollback gives the container it puts back: the current one's."""
+    return dict((current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"})
 
 
 def _inspect_named(conn: Connection, name: str) -> Json:
@@ -176,11 +185,14 @@ def _spec(conn: Connection, inspect: Json) -> ContainerSpec:
 
 
 def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json]) -> list[Json]:
-    """Save what is at each path now (so a failed rollback can put it back)."""
+    """Save what is at each path now (so a failed rollback can put it back), with the digest of
+    what the rollback puts there."""
     saved = []
     for i, entry in enumerate(files):
         state = conn.read_path(str(entry["path"]))
+        putting = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
         saved.append({"path": entry["path"], "mode": state.mode,
+                      "written": digest(putting) if putting is not None else None,
                       "saved": journal.save_file(tx, i, state.content) if state.content is not None else None})
     return saved
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from remediate.executor.lock import identity
 from tests.conftest import vllm_chat as _chat
 from tests.integration._proc import (
     PLAYBOOK,
@@ -546,7 +547,7 @@ def _dead_pid() -> int:
 def test_stale_lock_of_a_dead_process_is_taken_over(vllm: Vllm, docker_client: Any) -> None:
     lock = _lock_file(vllm, {"user": "someone", "controller": socket.gethostname(), "pid": _dead_pid(),
                                 "purpose": "apply fix-vllm-404", "time": "2024-01-01T00:00:00+00:00",
-                                "started": "1"})
+                                **identity(), "started": "1"})
 
     result = run(vllm.apply_args("--yes"), vllm.state_dir)
 
@@ -560,7 +561,7 @@ def test_lock_of_a_reused_pid_is_stale(vllm: Vllm) -> None:
     # The pid is alive (this test) but its process started at another time: not the holder.
     _lock_file(vllm, {"user": "someone", "controller": socket.gethostname(), "pid": os.getpid(),
                                 "purpose": "apply fix-vllm-404", "time": "2024-01-01T00:00:00+00:00",
-                                "started": "1"})
+                                **identity(), "started": "1"})
 
     result = run(["recover"], vllm.state_dir)
 
