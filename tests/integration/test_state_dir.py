@@ -19,6 +19,7 @@ from typing import Any
 import docker
 import pytest
 
+from remediate.host.connection import Connection
 from tests.integration._proc import (
     REMEDIATE,
     REPO,
@@ -200,7 +201,9 @@ def remote_container(lab: LabHost) -> Iterator[dict[str, Any]]:
     created = client.create_container(LAB_IMAGE, ["sleep", "3600"], name=name)
     client.start(created)
     try:
-        yield {**client.inspect_container(created), "engine_id": client.info()["ID"]}
+        with Connection(lab.docker_url) as conn:  # the same engine as over SSH: the same state directory
+            engine_id = conn.engine_id
+        yield {**client.inspect_container(created), "engine_id": engine_id}
     finally:
         client.remove_container(created, force=True)
         client.close()
