@@ -83,6 +83,7 @@ _EXPORTS = {
     "Revert": "remediate.executor.hold",
     "plan_host": "remediate.executor.observe",
     "Recovery": "remediate.executor.restore",
+    "plan_recover": "remediate.executor.restore",
     "plan_rollback": "remediate.executor.restore",
     "recover": "remediate.executor.restore",
     "rollback": "remediate.executor.restore",
@@ -159,6 +160,7 @@ __all__ = [
     "parse_extra_vars",
     "plan",
     "plan_host",
+    "plan_recover",
     "plan_rollback",
     "recover",
     "resolve_vars",
@@ -317,6 +319,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.executor.restore import (
         Recovery as Recovery,
+    )
+    from remediate.executor.restore import (
+        plan_recover as plan_recover,
     )
     from remediate.executor.restore import (
         plan_rollback as plan_rollback,

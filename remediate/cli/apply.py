@@ -289,7 +289,7 @@ def _step_prompt(out: Console) -> Any:
         while True:
             views.print_container_plan(out, data)
             answer = click.prompt("apply / skip / diff again / quit", type=click.Choice(["a", "s", "d", "q"]),
-                                  default="a", show_choices=True)
+                                  default="s", show_choices=True)  # Enter: nothing changes
             if answer != "d":
                 return {"a": "apply", "s": "skip", "q": "quit"}[answer]
     return decide

@@ -30,7 +30,7 @@ from remediate.executor.apply import safe_message
 from remediate.executor.journal import End, Journal, Kind, Step, Transaction, digest, stamp
 from remediate.executor.lock import HostLock
 from remediate.executor.swap import backups_of, lineage, swap
-from remediate.executor.undo import RECOVER_STEP, keep, restore_files, undo
+from remediate.executor.undo import RECOVER_STEP, keep, planned, restore_files, undo
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -215,9 +215,40 @@ class Recovery:
     outcome: Outcome
     detail: str = ""
     manual_steps: tuple[str, ...] = ()
+    #: Of :func:`plan_recover`: the steps it would take (commands, at most).
+    steps: tuple[str, ...] = ()
 
 
-def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None = None) -> list[Recovery]:
+def plan_recover(conn: Connection, *, containers: Sequence[str] = (), journal: Journal | None = None) -> list[Recovery]:
+    """What :func:`recover` would do (nothing changes, no lock is taken, nothing is created): per
+    unfinished transaction (of ``containers`` only, when given), keep the verified new container
+    or restore the original with which steps; then the time-boxed changes it would roll back.
+    A transaction whose records do not fit it is shown as ``manual action needed``, with why."""
+    journal = journal or Journal(conn)
+    plans = []
+    for tx in _chosen(journal.unfinished(), containers):
+        name = str(tx.begin["container"])
+        if _verified_in_place(conn, tx):
+            plans.append(Recovery(name, tx.id, Outcome.KEPT, f"backup {tx.begin.get('backup')} kept"))
+            continue
+        try:
+            plans.append(Recovery(name, tx.id, Outcome.RESTORED, "", steps=planned(conn, journal, tx)))
+        except RemediateError as exc:
+            plans.append(Recovery(name, tx.id, Outcome.MANUAL, exc.message))
+    for tx in _chosen(journal.pending_reverts(), containers):
+        name = str(tx.begin["container"])
+        current = conn.find_container(name)
+        if current is not None and tx.end is not None and str(current["Id"]) == tx.end.get("new_id"):
+            plans.append(Recovery(name, tx.id, Outcome.REVERTED, f"roll back to {tx.begin.get('backup')}"))
+    return plans
+
+
+def _chosen(transactions: Sequence[Transaction], containers: Sequence[str]) -> list[Transaction]:
+    return [t for t in transactions if not containers or t.begin.get("container") in containers]
+
+
+def recover(conn: Connection, *, timeout: float = 60.0, containers: Sequence[str] = (),
+            journal: Journal | None = None) -> list[Recovery]:
     """Finish every apply or rollback the journal does not show settled (never ended, or ended
     ``rollback failed`` / ``recover failed``, e.g. when the engine died): keep the new container
     if the journal says it verified and the engine still shows it under the name, else put the
@@ -225,6 +256,8 @@ def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None 
     the engine shows first, so a half-done restore is finished, not repeated. A damaged journal
     file is healed first (:meth:`Journal.heal`). Then undo time-boxed changes whose hold was cut
     short. A transaction recover cannot finish stays open (``recover failed``): run it again.
+    With ``containers``, only the transactions of those containers (:func:`plan_recover` shows
+    what it would do).
 
     Raises:
         LockedError: another live run holds the host.
@@ -233,12 +266,12 @@ def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None 
     results = []
     with HostLock(conn, "recover"):
         journal.heal()
-        for tx in journal.unfinished():
+        for tx in _chosen(journal.unfinished(), containers):
             if _verified_in_place(conn, tx):
                 results.append(_roll_forward(conn, journal, tx))
             else:
                 results.append(_roll_back(conn, journal, tx))
-    for tx_id, r in revert_pending(conn, timeout=timeout, journal=journal):
+    for tx_id, r in revert_pending(conn, timeout=timeout, containers=containers, journal=journal):
         results.append(Recovery(r.name, tx_id, Outcome.REVERTED if r.ok else Outcome.MANUAL,
                                 r.error or f"backup {r.backup} kept", r.manual_steps))
     return results

@@ -106,6 +106,17 @@ def undo(conn: Connection, journal: Journal, tx: Transaction) -> Undone:
     return Undone(tuple(done))
 
 
+def planned(conn: Connection, journal: Journal, tx: Transaction) -> tuple[str, ...]:
+    """The steps :func:`undo` would take for ``tx``, as commands, at most (each step checks the
+    engine first and skips what is done already); nothing is changed.
+
+    Raises:
+        JournalError: a record of ``tx`` does not fit it (:meth:`Journal.files_of`): undo would refuse it.
+    """
+    journal.files_of(tx)
+    return tuple(c for step in _steps(conn, journal, tx) for c in step.commands)
+
+
 def keep(conn: Connection, tx: Transaction) -> None:
     """Settle a change that is kept (it verified): the old copies of the tied containers that
     followed it go (they are no backups of a change), and its backup goes out of compose's sight

@@ -165,6 +165,54 @@ def test_kill_at_step_then_recover_restores_the_original(step: str, vllm: Vllm, 
     assert run(["recover"], vllm.state_dir).stdout.startswith("nothing to recover")
 
 
+def test_recover_dry_run_shows_the_steps_and_container_chooses(vllm: Vllm, docker_client: Any) -> None:
+    vllm.template.parent.mkdir(parents=True)
+    vllm.template.write_text(OLD_CONTENT)
+    proc = vllm.start_apply("swapped")
+    proc.wait_for("remediate: paused at swapped")
+    proc.kill()
+    journal = engine_state_dir(vllm.state_dir) / "journal.jsonl"
+    before = (journal.read_bytes(), sorted(p.name for p in journal.parent.iterdir()))
+
+    dry = run(["recover", "--dry-run"], vllm.state_dir)
+
+    assert dry.code == 0, dry.output
+    assert f"local: {vllm.name}: would restore the original, at most by:" in dry.stdout
+    assert "    docker rm -f " in dry.stdout  # the new container
+    assert f"    restore {vllm.template} from " in dry.stdout and f"    docker start {vllm.name}" in dry.stdout
+    assert dry.stdout.rstrip().endswith("Dry run: nothing changed.")
+    as_json = json.loads(run(["recover", "--dry-run", "--format", "json"], vllm.state_dir).stdout)
+    assert [(r["container"], r["outcome"]) for r in as_json] == [(vllm.name, "restored the original")]
+    assert f"docker start {vllm.name}" in as_json[0]["steps"]
+    # Nothing changed: the engine, the files, the journal, no lock taken.
+    _assert_half_done(docker_client, vllm, "swapped")
+    assert (journal.read_bytes(), sorted(p.name for p in journal.parent.iterdir())) == before
+
+    other = run(["recover", "--container", f"{vllm.name}-other"], vllm.state_dir)
+
+    assert other.code == 0 and f"nothing to recover for {vllm.name}-other" in other.stdout, other.output
+    _assert_half_done(docker_client, vllm, "swapped")
+
+    result = run(["recover", "--container", vllm.name], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    _assert_original_back(docker_client, vllm, OLD_CONTENT.encode())
+
+
+def test_recover_leaves_a_file_changed_since_the_apply_wrote_it(vllm: Vllm, docker_client: Any) -> None:
+    proc = vllm.start_apply("started")
+    proc.wait_for("remediate: paused at started")
+    proc.kill()
+    vllm.template.write_text("the operator's edit, after the apply\n")  # not what the apply wrote
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert f"left {vllm.template} as it is: it changed since remediate wrote it" in result.stdout
+    assert vllm.template.read_text() == "the operator's edit, after the apply\n"
+    assert _inspect(docker_client, vllm.name)["Id"] == vllm.original["Id"]
+
+
 def test_kill_after_start_without_a_previous_file_removes_the_written_file(vllm: Vllm, docker_client: Any) -> None:
     proc = vllm.start_apply("started")
     proc.wait_for("remediate: paused at started")

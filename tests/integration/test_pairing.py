@@ -303,6 +303,25 @@ def test_step_skip_diff_again_apply(two_vllms: dict[str, dict[str, Any]], templa
     assert template.read_bytes() == SEED_TEMPLATE.read_bytes()
 
 
+def test_step_enter_skips(two_vllms: dict[str, dict[str, Any]], template: Path, docker_client: Any,
+                          state_dir: str) -> None:
+    child = _spawn(_step_args(two_vllms, template), state_dir)
+    child.expect(PROMPT)
+    assert "(a, s, d, q) [s]" in strip_ansi(str(child.after))  # the default said: skip
+    child.sendline("")
+    child.expect(PROMPT)
+    child.sendline("")
+
+    code, rest = _finish(child)
+
+    assert code == 0, rest
+    for name, inspect in two_vllms.items():
+        assert _inspect(docker_client, name)["Id"] == inspect["Id"]
+        assert names_with_prefix(docker_client, name) == {name}
+    assert not template.exists()
+    assert run(["history"], state_dir).stdout.strip() == "no history"
+
+
 def test_step_quit_at_first_prompt_changes_nothing(two_vllms: dict[str, dict[str, Any]], template: Path,
                                                    docker_client: Any, state_dir: str) -> None:
     child = _spawn(_step_args(two_vllms, template), state_dir)
