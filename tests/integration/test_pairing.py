@@ -109,7 +109,7 @@ def test_saved_plan_applies_exactly_what_was_reviewed(names: list[str], template
 def test_saved_plan_is_refused_after_drift_and_nothing_changes(names: list[str], template: Path, tmp_path: Path,
                                                                docker_client: Any, state_dir: str) -> None:
     name = names[0]
-    run_vllm(docker_client, name)
+    reviewed = run_vllm(docker_client, name)
     plan_file = tmp_path / "plan.json"
     assert run(_apply_args(name, template, "--dry-run", "--out", str(plan_file)), state_dir).code == 0
     # Someone re-creates the container with one more env var.
@@ -120,7 +120,10 @@ def test_saved_plan_is_refused_after_drift_and_nothing_changes(names: list[str],
 
     assert result.code == 2, result.output
     assert "the saved plan no longer matches (nothing was changed)" in result.stderr
-    assert f"local: {name}: drifted since the plan was saved" in result.stderr
+    assert (f"local: {name}: drifted since the plan was saved: recreated (id {reviewed['Id'][:12]} -> "
+            f"{drifted['Id'][:12]})") in result.stderr
+    assert "+ --env EXTRA_SETTING=1" in result.stderr  # what changed, as docker run options
+    assert "fingerprint" not in result.stderr
     assert _inspect(docker_client, name)["Id"] == drifted["Id"]
     assert names_with_prefix(docker_client, name) == {name}
     assert not template.exists()
@@ -138,7 +141,8 @@ def test_saved_plan_is_refused_after_restart_policy_update(names: list[str], tem
     result = run(["apply", "--plan", str(plan_file), "--yes"], state_dir)
 
     assert result.code == 2, result.output
-    assert f"{name}: drifted since the plan was saved" in result.stderr
+    assert f"{name}: drifted since the plan was saved: - --restart unless-stopped; + --restart always" \
+        in result.stderr
     assert _inspect(docker_client, name)["Id"] == original["Id"]
     assert not template.exists()
 
@@ -411,7 +415,8 @@ def test_confirm_applies_what_was_shown_or_refuses(drift: str, names: list[str],
     assert code == 2, rest
     assert "the plan changed since it was reviewed (nothing was changed)" in rest
     if drift == "restart policy":
-        assert f"local: {names[0]}: drifted since the plan was reviewed (fingerprint" in rest
+        assert (f"local: {names[0]}: drifted since the plan was reviewed: - --restart unless-stopped; "
+                "+ --restart always") in rest
     else:
         assert f"local: {names[1]}: new container since the plan was reviewed, not in the plan" in rest
         assert _inspect(docker_client, names[1])["Id"] == newcomer["Id"]

@@ -23,6 +23,7 @@ SINCE = "the plan was saved"
 
 def _container(name: str = "vllm", **fields: Any) -> dict[str, Any]:
     return {"container": name, "id": "3f2a1b9c0d12", "action": "recreate", "fingerprint": "f1",
+            "run_before": ["docker run \\", "  --env FLAVOR=a \\", "  vllm:1"],
             "diff": ["  --name vllm", "+ --served-model-name mistral"], "dependents": [],
             "files": [{"path": "/etc/t.jinja", "mode": "0644", "diff": ["+x"]}], **fields}
 
@@ -36,7 +37,14 @@ def test_same_plan_has_no_drift() -> None:
 
 
 @pytest.mark.parametrize(("now", "line"), [
-    (_plan(_container(fingerprint="f2")), "h: vllm: drifted since the plan was saved (fingerprint f1 -> f2)"),
+    (_plan(_container(fingerprint="f2")),
+     ("h: vllm: drifted since the plan was saved: a setting not shown changed (a secret value, or what the image "
+     "supplies)")),
+    (_plan(_container(fingerprint="f2", run_before=["docker run \\", "  --env FLAVOR=b \\", "  vllm:1"])),
+     "h: vllm: drifted since the plan was saved: - --env FLAVOR=a; + --env FLAVOR=b"),
+    (_plan(_container(id="9c1d00000000", fingerprint="f2")),
+     ("h: vllm: drifted since the plan was saved: recreated (id 3f2a1b9c0d12 -> 9c1d00000000); a setting not shown "
+     "changed (a secret value, or what the image supplies)")),
     (_plan(), "h: vllm: no longer selected (removed or changed)"),
     (_plan(_container(), _container("vllm-2")), "h: vllm-2: new container since the plan was saved, not in the plan"),
     (_plan(_container(dependents=["sidecar"])), "h: vllm: the change differs now (dependents)"),
