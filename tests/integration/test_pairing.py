@@ -6,6 +6,7 @@ rollback with files, backups and retention.
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -15,10 +16,13 @@ from typing import Any
 import pexpect
 import pytest
 
+from tests.conftest import TEST_LABEL
 from tests.integration._proc import (
+    MODEL_ARGS,
     PLAYBOOK,
     REMEDIATE,
     SEED_TEMPLATE,
+    VLLM_IMAGE,
     WAIT,
     Result,
     engine_state_dir,
@@ -235,6 +239,42 @@ def test_saved_plan_does_not_keep_secret_vars(names: list[str], template: Path, 
     assert applied.code == 0, applied.output
     assert secret not in applied.output
     assert f"HF_TOKEN={secret}" in _inspect(docker_client, name)["Config"]["Env"]
+
+
+def test_out_never_writes_a_plan_that_plan_refuses(names: list[str], template: Path, tmp_path: Path,
+                                                    docker_client: Any, state_dir: str) -> None:
+    name = names[0]
+    # A container whose docker run view alone is over 1 MiB: the plan shows it five times.
+    labels = {f"bulk.{i}": "x" * 1000 for i in range(1100)} | {TEST_LABEL: str(os.getpid())}
+    docker_client.api.create_container(VLLM_IMAGE, MODEL_ARGS, name=name, labels=labels)
+    plan_file = tmp_path / "plan.json"
+
+    result = run(_apply_args(name, template, "--dry-run", "--out", str(plan_file)), state_dir)
+
+    assert result.code == 2, result.output[-2000:]
+    [line] = result.stderr.splitlines()
+    assert f"{plan_file}: not written: the plan would be refused by --plan" in line and "4 MiB" in line
+    assert not plan_file.exists()
+
+
+def test_a_saved_plan_whose_host_was_edited_is_refused(names: list[str], template: Path, tmp_path: Path,
+                                                      docker_client: Any, state_dir: str) -> None:
+    name = names[0]
+    original = run_vllm(docker_client, name)
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text("an older file, readable by all\n")
+    plan_file.chmod(0o644)
+    assert run(_apply_args(name, template, "--dry-run", "--out", str(plan_file)), state_dir).code == 0
+    assert plan_file.stat().st_mode & 0o777 == 0o600
+    data = json.loads(plan_file.read_text())
+    data["hosts"][0]["url"] = "unix:///var/run/docker.sock"  # the same engine, spelled otherwise
+    plan_file.write_text(json.dumps(data))
+
+    result = run(["apply", "--plan", str(plan_file), "--yes"], state_dir)
+
+    assert result.code == 2, result.output
+    assert "its hosts were edited since the plan was saved" in result.stderr
+    assert _inspect(docker_client, name)["Id"] == original["Id"] and not template.exists()
 
 
 def test_out_needs_dry_run(names: list[str], template: Path, tmp_path: Path, docker_client: Any,
@@ -496,6 +536,7 @@ def test_no_output_shows_a_secret(names: list[str], template: Path, tmp_path: Pa
         _assert_no_secret(f"{label} (stderr)", result.stderr)
     for label, path in files.items():
         assert path.exists(), label
+        assert path.stat().st_mode & 0o777 == 0o600, label  # only its owner reads a plan or report
         _assert_no_secret(label, path.read_text())
     state_files = [p for p in Path(state_dir).rglob("*") if p.is_file()]
     assert engine_state_dir(state_dir) / "journal.jsonl" in state_files
