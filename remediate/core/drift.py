@@ -65,5 +65,5 @@ def _what_changed(before: Json, now: Json) -> str:
              if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     recreated = f"recreated (id {before.get('id')} -> {now.get('id')}); " if before.get("id") != now.get("id") else ""
     if lines:
-        return recreated + "; ".join(" ".join(line.split()) for line in lines)
+        return recreated + "; ".join(f"{line[0]} {' '.join(line[1:].split())}" for line in lines)
     return recreated + "a setting not shown changed (a secret value, or what the image supplies)"

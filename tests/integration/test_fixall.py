@@ -159,19 +159,26 @@ def test_a_fix_that_needs_a_var_is_listed_with_its_command(cli: Cli, lab: Lab) -
     assert code == 1, out
     assert f"remediate apply fix-gitlab-url --container {gw['name']} -e gitlab_url=... --dry-run" in out
 
+    # Its localhost GitLab URL also calls for host networking: refused unless allowed.
     code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"])
+    assert code == 2 and "refused unless -e allow_all_interfaces=true" in out, out
+
+    code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"], *ALLOW)
 
     assert code == 1, out  # left to do
     assert f"{gw['name']}: gitlab-url: " in out
     assert (f"fix-gitlab-url needs gitlab_url: remediate diagnose --fix --dry-run --container {gw['name']} "
-            "-e gitlab_url=...") in out
+            "-e allow_all_interfaces=true -e gitlab_url=...") in out
 
-    code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"],
+    code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"], *ALLOW,
                     "-e", "gitlab_url=https://gitlab.example.com")
 
     assert "+ --env AIGW_GITLAB_URL=https://gitlab.example.com" in out
     assert "fix-gitlab-url needs" not in out
     assert lab.user_view(gw["name"]) == before
+
+
+ALLOW = ["-e", "allow_all_interfaces=true"]
 
 
 def test_printed_commands_keep_every_option_that_chose_what_was_checked(cli: Cli, lab: Lab) -> None:
@@ -190,12 +197,12 @@ def test_printed_commands_keep_every_option_that_chose_what_was_checked(cli: Cli
     hint = next(line for line in lines if line.startswith("Or all at once"))
     assert shlex.split(hint.split(": ", 1)[1]) == ["remediate", "diagnose", "--fix", "--dry-run", *scope]
 
-    code, out = cli("diagnose", "--fix", "--dry-run", *scope, "-e", "served_model_name=x y")
+    code, out = cli("diagnose", "--fix", "--dry-run", *scope, "-e", "served_model_name=x y", *ALLOW)
 
     assert code == 1, out
     left = next(line for line in out.splitlines() if "fix-gitlab-url needs gitlab_url" in line)
     assert shlex.split(left.split("gitlab_url: ", 1)[1]) == ["remediate", "diagnose", "--fix", "--dry-run", *scope[:6],
-                                                             "-e", "served_model_name=x y", *scope[6:],
+                                                             "-e", "served_model_name=x y", *ALLOW, *scope[6:],
                                                              "-e", "gitlab_url=..."]
     assert lab.user_view(gw["name"]) == before
 
