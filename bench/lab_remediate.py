@@ -24,9 +24,11 @@ def _per_host(cls: Any) -> None:
     init = cls.__init__
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        from remediate.executor.statedir import state_dir
+
         init(self, *args, **kwargs)
         label = re.sub(r"[^A-Za-z0-9_.-]", "_", self.conn.label)
-        self.directory = f"{self.directory}/{label}"
+        self.directory = f"{self.directory or state_dir(self.conn)}/{label}"
         # Made here (shared file system): 8 hosts creating the common parent over SFTP at the same
         # instant race in remediate's stat-then-mkdir, and all but one fail with "Failure".
         os.makedirs(self.directory, exist_ok=True)
@@ -35,10 +37,10 @@ def _per_host(cls: Any) -> None:
 
 
 def main() -> None:
-    from remediate.executor import journal
+    from remediate.executor import journal, lock
 
     _per_host(journal.Journal)
-    _per_host(journal.HostLock)
+    _per_host(lock.HostLock)
     from remediate.cli.main import main as cli
 
     cli()

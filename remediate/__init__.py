@@ -46,7 +46,9 @@ _EXPORTS = {
     "Observed": "remediate.core.planner",
     "Plan": "remediate.core.planner",
     "plan": "remediate.core.planner",
+    "HostLogin": "remediate.core.paths",
     "HostPath": "remediate.core.paths",
+    "PathOwner": "remediate.core.paths",
     "FileRestore": "remediate.core.lineage",
     "RollbackPlan": "remediate.core.lineage",
     "Action": "remediate.core.results",
@@ -72,6 +74,7 @@ _EXPORTS = {
     "RemediateError": "remediate.errors",
     "RollbackFailed": "remediate.errors",
     "RolloutError": "remediate.errors",
+    "StateDirError": "remediate.errors",
     "HostFileError": "remediate.errors",
     "ImageNotFound": "remediate.errors",
     "JournalError": "remediate.errors",
@@ -80,6 +83,7 @@ _EXPORTS = {
     "Revert": "remediate.executor.hold",
     "plan_host": "remediate.executor.observe",
     "Recovery": "remediate.executor.restore",
+    "plan_recover": "remediate.executor.restore",
     "plan_rollback": "remediate.executor.restore",
     "recover": "remediate.executor.restore",
     "rollback": "remediate.executor.restore",
@@ -115,6 +119,7 @@ __all__ = [
     "HostFileError",
     "HostFiles",
     "HostKeyRejected",
+    "HostLogin",
     "HostOutcome",
     "HostPath",
     "HostResult",
@@ -127,6 +132,7 @@ __all__ = [
     "LockedError",
     "NetworkNotFound",
     "Observed",
+    "PathOwner",
     "Plan",
     "PlanError",
     "PlanStaleError",
@@ -144,6 +150,7 @@ __all__ = [
     "RolloutResult",
     "Selector",
     "SshOptions",
+    "StateDirError",
     "Target",
     "__version__",
     "apply",
@@ -153,6 +160,7 @@ __all__ = [
     "parse_extra_vars",
     "plan",
     "plan_host",
+    "plan_recover",
     "plan_rollback",
     "recover",
     "resolve_vars",
@@ -169,7 +177,13 @@ if _typing.TYPE_CHECKING:
         RollbackPlan as RollbackPlan,
     )
     from remediate.core.paths import (
+        HostLogin as HostLogin,
+    )
+    from remediate.core.paths import (
         HostPath as HostPath,
+    )
+    from remediate.core.paths import (
+        PathOwner as PathOwner,
     )
     from remediate.core.planner import (
         Change as Change,
@@ -291,6 +305,9 @@ if _typing.TYPE_CHECKING:
     from remediate.errors import (
         RolloutError as RolloutError,
     )
+    from remediate.errors import (
+        StateDirError as StateDirError,
+    )
     from remediate.executor.apply import (
         apply as apply,
     )
@@ -302,6 +319,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.executor.restore import (
         Recovery as Recovery,
+    )
+    from remediate.executor.restore import (
+        plan_recover as plan_recover,
     )
     from remediate.executor.restore import (
         plan_rollback as plan_rollback,

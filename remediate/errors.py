@@ -18,8 +18,10 @@
     ├── ApplyError                      the change failed; the original was restored
     │   ├── ProbeFailed                 verification failed after the change (.checks)
     │   ├── HostFileError               a file on the Docker host could not be read or written (.path)
-    │   └── JournalError                the host's journal could not be written (disk full)
+    │   └── JournalError                the host's journal could not be written (disk full), or a
+    │                                   record read back does not fit its transaction
     ├── RollbackFailed                  the change failed AND restoring failed (.manual_steps)
+    ├── StateDirError                   the host's state directory is unsafe or unusable (.path)
     ├── LockedError                     another run holds the host or container
     │   └── RecoverNeeded               an earlier apply on the host did not finish
     └── RolloutError                    some hosts of a rollout failed (.result: the RolloutResult)
@@ -165,7 +167,9 @@ class HostFileError(ApplyError):
 
 
 class JournalError(ApplyError):
-    """A record could not be written to the host's journal (a full disk, a lost connection)."""
+    """A record could not be written to the host's journal (a full disk, a lost connection), or a
+    record read back names a file its transaction did not keep (a saved copy outside the state
+    directory, a path that is not absolute and normal)."""
 
 
 class RollbackFailed(RemediateError):
@@ -178,6 +182,19 @@ class RollbackFailed(RemediateError):
     def __init__(self, message: str, *, manual_steps: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.manual_steps = tuple(manual_steps)
+
+
+class StateDirError(RemediateError):
+    """The state directory on a Docker host (journal, lock) is not safe to trust (another user
+    could write it) or cannot be used; nothing was changed.
+
+    Args:
+        path: the directory (or file in it) at fault.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.path = path
 
 
 class LockedError(RemediateError):

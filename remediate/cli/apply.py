@@ -289,7 +289,7 @@ def _step_prompt(out: Console) -> Any:
         while True:
             views.print_container_plan(out, data)
             answer = click.prompt("apply / skip / diff again / quit", type=click.Choice(["a", "s", "d", "q"]),
-                                  default="a", show_choices=True)
+                                  default="s", show_choices=True)  # Enter: nothing changes
             if answer != "d":
                 return {"a": "apply", "s": "skip", "q": "quit"}[answer]
     return decide
@@ -347,11 +347,10 @@ def _print_reverts(out: Console, reverts: Iterable[Revert]) -> None:
 
 def write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
     from remediate.fleet.rollout import rollout_json
+    from remediate.output.private import write_private
     from remediate.output.report import markdown_report
 
     data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
             "mode": "dry-run" if dry_run else "apply", "started": iso(started), "finished": iso(time.time()),
             **rollout_json(result)}
-    text = json.dumps(data, indent=2) if path.endswith(".json") else markdown_report(data)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_private(path, json.dumps(data, indent=2) if path.endswith(".json") else markdown_report(data))

@@ -74,6 +74,17 @@ def host_options(func: Any) -> Any:
     return func
 
 
+def scope_args(where: dict[str, Any]) -> list[str]:
+    """The :func:`host_options` as given, as arguments of a printed follow-up command (so the
+    command it suggests works on the same hosts, with the same SSH settings)."""
+    argv = [a for url in where.get("hosts") or () for a in ("-H", str(url))]
+    for option, key in (("-i", "inventory"), ("--limit", "limit"), ("--known-hosts", "known_hosts"),
+                        ("--private-key", "private_key")):
+        if where.get(key):
+            argv += [option, str(where[key])]
+    return [*argv, *(["--accept-new-host-keys"] if where.get("accept_new_host_keys") else [])]
+
+
 # --------------------------------------------------------------------------- -q / -v
 
 def verbosity(ctx: click.Context | None = None) -> int:

@@ -4,6 +4,7 @@ guide; with ``--fix``, apply the fixing playbooks of what fails, each container 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -29,6 +30,7 @@ from remediate.cli.common import (
     fail,
     format_option,
     host_options,
+    scope_args,
     select_targets,
     ssh_options,
     verbosity_options,
@@ -44,11 +46,14 @@ if TYPE_CHECKING:
     from remediate.host.sshoptions import SshOptions
 
 
+_DEFAULT_MODEL = "mistral"
+
+
 @click.command("diagnose")
 @click.option("--error", "error_code", type=click.Choice(["A1000", "A1001", "A1002", "A1003", "A9999"],
               case_sensitive=False), metavar="CODE",
               help="A Duo Chat error code (A1000, A1001, A1002, A1003, A9999): explain it and run its checks.")
-@click.option("--model-name", default="mistral", show_default=True,
+@click.option("--model-name", default=_DEFAULT_MODEL, show_default=True,
               help="The model name the gateway sends to vLLM (must be a served model name).")
 @click.option("--container", "containers", multiple=True, metavar="NAME", shell_complete=complete_containers,
               help="Only these containers (repeatable).")
@@ -131,10 +136,27 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
         for data in reports:
             if len(reports) > 1:
                 views.console().print(f"\n[bold]== {views.escape(str(data['host']))}[/bold]")
-            views.print_diagnosis(views.console(), data)
+            views.print_diagnosis(views.console(), data, hosts=scope_args(where),
+                                  scope=_diagnose_scope(where, error_code=code, model_name=model_name,
+                                                        containers=containers, model_endpoints=model_endpoints))
     if not reports:
         sys.exit(exit_codes.USAGE)  # no host could be checked
     sys.exit(exit_codes.OK if all(d["ok"] for d in reports) and not unreachable else exit_codes.FAILED)
+
+
+def _diagnose_scope(where: dict[str, Any], *, error_code: str | None, model_name: str,
+                    containers: tuple[str, ...], model_endpoints: tuple[str, ...],
+                    extra_vars: tuple[str, ...] = ()) -> list[str]:
+    """The options that chose what diagnose checked (and the -e given to --fix), to repeat in
+    the commands it prints (a secret in an -e or an endpoint is masked there)."""
+    from remediate.core.redaction import redact_text
+
+    argv = [*(["--error", error_code] if error_code else []),
+            *(["--model-name", model_name] if model_name != _DEFAULT_MODEL else []),
+            *(a for name in containers for a in ("--container", name)),
+            *(a for url in model_endpoints for a in ("--model-endpoint", redact_text(url))),
+            *(a for var in extra_vars for a in ("-e", redact_text(var)))]
+    return [*argv, *scope_args(where)]
 
 
 def _fix_all(args: ApplyArgs, *, error_code: str | None, model_name: str, containers: tuple[str, ...],
@@ -153,6 +175,8 @@ def _fix_all(args: ApplyArgs, *, error_code: str | None, model_name: str, contai
     left: list[str] = []
     requests: list[Request] = []
     reached = unreachable = 0
+    scope = _diagnose_scope(args._asdict(), error_code=error_code, model_name=model_name, containers=containers,
+                            model_endpoints=model_endpoints, extra_vars=args.extra_vars)
     with errors():
         overrides = parse_extra_vars(args.extra_vars)
         check_fix_vars(overrides, (load_playbook(p.stem) for p in builtin_playbooks()))
@@ -161,7 +185,8 @@ def _fix_all(args: ApplyArgs, *, error_code: str | None, model_name: str, contai
         for target in select_targets(args.hosts, args.inventory, args.limit):
             try:
                 books, host_left = _host_fixes(target, ssh, overrides, error_code=error_code, model_name=model_name,
-                                               containers=containers, model_endpoints=model_endpoints)
+                                               containers=containers, model_endpoints=model_endpoints,
+                                               scope=scope)
             except ConnectError as exc:
                 unreachable += 1
                 echo(f"remediate: {exc.message}", err=True)
@@ -185,10 +210,11 @@ def _fix_all(args: ApplyArgs, *, error_code: str | None, model_name: str, contai
 
 
 def _host_fixes(target: Target, ssh: SshOptions, overrides: dict[str, Any], *, error_code: str | None,
-                model_name: str, containers: tuple[str, ...],
-                model_endpoints: tuple[str, ...]) -> tuple[list[Playbook], list[str]]:
+                model_name: str, containers: tuple[str, ...], model_endpoints: tuple[str, ...],
+                scope: list[str]) -> tuple[list[Playbook], list[str]]:
     """Diagnose one host: the merged playbooks of its failing checks, and the lines of what is
-    left by hand (a check no playbook fixes, a fix that needs a var)."""
+    left by hand (a check no playbook fixes, a fix that needs a var: the command to run then,
+    with ``scope``)."""
     from remediate.core.fixall import merge_fixes, required_vars
     from remediate.core.planner import Observed, select
     from remediate.core.playbook import load_playbook
@@ -213,7 +239,8 @@ def _host_fixes(target: Target, ssh: SshOptions, overrides: dict[str, Any], *, e
         needed = required_vars(book, {**target.vars, **overrides})
         if needed:
             more = " ".join(f"-e {name}=..." for name in needed)
-            left.append(f"{where}: {f.fix} needs {', '.join(needed)}: remediate diagnose --fix {more} --dry-run")
+            command = shlex.join(["remediate", "diagnose", "--fix", "--dry-run", *scope])
+            left.append(f"{where}: {f.fix} needs {', '.join(needed)}: {command} {more}")
             continue
         fixes.setdefault(f.container, []).append(book)
     return merge_fixes(fixes), left

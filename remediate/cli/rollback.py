@@ -99,28 +99,38 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
 
 
 @click.command()
+@click.option("--container", "containers", multiple=True, metavar="NAME", shell_complete=complete_containers,
+              help="Only the interrupted applies of these containers (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what recover would do, step by step; change nothing.")
 @format_option
 @host_options
-def recover(fmt: str, **where: Any) -> None:
+def recover(containers: tuple[str, ...], dry_run: bool, fmt: str, **where: Any) -> None:
     """Finish applies that were interrupted (killed, connection lost, reboot) on each host.
 
     From the host's journal and what the engine shows: a change that verified is kept, anything
-    else is put back to the original container and files.
+    else is put back to the original container and files. --dry-run shows which, and the steps.
     """
+    from remediate.executor.restore import plan_recover
     from remediate.executor.restore import recover as run_recover
 
     done: list[tuple[str, Recovery]] = []
     with errors():
         for conn in connections(**where):
-            done.extend((conn.label, r) for r in run_recover(conn))
+            found = (plan_recover(conn, containers=containers) if dry_run
+                     else run_recover(conn, containers=containers))
+            done.extend((conn.label, r) for r in found)
     if fmt == "json":
         echo(json.dumps([{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome,
-                                "detail": r.detail, "manual_steps": list(r.manual_steps)} for h, r in done], indent=2))
+                                "detail": r.detail, "manual_steps": list(r.manual_steps),
+                                **({"steps": list(r.steps)} if dry_run else {})} for h, r in done], indent=2))
     elif not done:
-        echo("nothing to recover: every apply finished")
+        echo("nothing to recover: every apply finished" if not containers
+                   else f"nothing to recover for {', '.join(containers)}")
     for host, r in done:
         if fmt == "text":
-            echo(f"{host}: {r.container}: {r.outcome} ({r.detail})")
-            for step in r.manual_steps:
-                echo(f"    {step}")
+            views.print_recovery(host, r, dry_run=dry_run)
+    if dry_run:
+        if fmt == "text":
+            echo("Dry run: nothing changed.")
+        sys.exit(exit_codes.OK)
     sys.exit(exit_code(r for _, r in done))

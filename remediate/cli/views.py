@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from remediate.core.planner import Plan
     from remediate.core.results import ContainerResult, HostResult
+    from remediate.executor.restore import Recovery
     from remediate.fleet.rollout import RolloutResult
 
 
@@ -363,7 +365,10 @@ def countdown(out: Console, due: list[float]) -> Iterator[None]:
         yield
 
 
-def print_diagnosis(out: Console, data: dict[str, Any]) -> None:
+def print_diagnosis(out: Console, data: dict[str, Any], *, hosts: Sequence[str] = (),
+                    scope: Sequence[str] = ()) -> None:
+    """One host's findings as tables, then the commands that fix what fails: they keep ``hosts``
+    (the host options given) and ``scope`` (every option that chose what was checked), shell-quoted."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -407,8 +412,10 @@ def print_diagnosis(out: Console, data: dict[str, Any]) -> None:
     if fixes:
         out.print("To fix (dry run first):")
         for fix, name in fixes:
-            out.print(f"  remediate apply {escape(fix)} --container {escape(name)}{_var_placeholders(fix)} --dry-run")
-        out.print("Or all at once (each container recreated once): remediate diagnose --fix --dry-run")
+            command = shlex.join(["remediate", "apply", fix, "--container", name, *hosts])
+            out.print(f"  {escape(command)}{_var_placeholders(fix)} --dry-run")
+        command = shlex.join(["remediate", "diagnose", "--fix", "--dry-run", *scope])
+        out.print(f"Or all at once (each container recreated once): {escape(command)}")
 
 
 def _var_placeholders(fix: str) -> str:
@@ -418,3 +425,22 @@ def _var_placeholders(fix: str) -> str:
     from remediate.core.playbook import load_playbook
 
     return "".join(f" -e {name}=..." for name in required_vars(load_playbook(fix)))
+
+
+def print_recovery(host: str, recovery: Recovery, *, dry_run: bool) -> None:
+    """What recover did (or, ``dry_run``, would do) about one interrupted apply."""
+    if dry_run:
+        what = _WOULD.get(str(recovery.outcome), str(recovery.outcome))
+        echo(f"{host}: {recovery.container}: would {what}"
+                   + (", at most by:" if recovery.steps else f" ({recovery.detail})"))
+    else:
+        echo(f"{host}: {recovery.container}: {recovery.outcome} ({recovery.detail})")
+    for step in (*recovery.steps, *recovery.manual_steps):
+        echo(f"    {step}")
+
+
+#: What recover would do, said before it does it (its outcomes are said after it).
+_WOULD = {"kept the verified new container": "keep the verified new container",
+          "restored the original": "restore the original",
+          "restored the time-boxed change": "restore the time-boxed change",
+          "manual action needed": "need manual action"}

@@ -10,6 +10,7 @@ Pure: no engine, no I/O.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ def host_drift(host: str, reviewed: Json, fresh: Json, since: str) -> list[str]:
         since: when it was reviewed, e.g. ``"the plan was saved"``.
 
     Example: ``host_drift("gpu-1", saved, now, "the plan was saved")`` ->
-    ``["gpu-1: vllm: drifted since the plan was saved (fingerprint 3f2a -> 9c1d)"]``.
+    ``["gpu-1: vllm: drifted since the plan was saved: - --env FLAVOR=a; + --env FLAVOR=b"]``.
     """
     before = {c["container"]: c for c in reviewed.get("containers") or []}
     now = {c["container"]: c for c in fresh.get("containers") or []}
@@ -54,8 +55,19 @@ def _container_drift(host: str, name: str, before: Json | None, now: Json | None
     if not changed:
         return []
     if "fingerprint" in changed or "id" in changed:
-        return [(f"{host}: {name}: drifted since {since} "
-                 f"(fingerprint {before.get('fingerprint')} -> {now.get('fingerprint')})")]
+        return [f"{host}: {name}: drifted since {since}: {_what_changed(before, now)}"]
     if changed == ["secrets"]:
         return [f"{host}: {name}: a secret value of the change differs from the reviewed one (shown masked)"]
     return [f"{host}: {name}: the change differs now ({', '.join(changed)})"]
+
+
+def _what_changed(before: Json, now: Json) -> str:
+    """The container as it was reviewed against as it is now: the ``docker run`` lines that
+    differ (``-``: as reviewed, ``+``: now), on one line."""
+    was, is_now = list(before.get("run_before") or []), list(now.get("run_before") or [])
+    lines = [line.rstrip(" \\") for line in difflib.unified_diff(was, is_now, lineterm="", n=0)
+             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    recreated = f"recreated (id {before.get('id')} -> {now.get('id')}); " if before.get("id") != now.get("id") else ""
+    if lines:
+        return recreated + "; ".join(f"{line[0]} {' '.join(line[1:].split())}" for line in lines)
+    return recreated + "a setting not shown changed (a secret value, or what the image supplies)"

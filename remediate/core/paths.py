@@ -13,3 +13,20 @@ class HostPath:
     exists: bool
     content: bytes | None = None
     mode: int | None = None
+
+
+@dataclass(frozen=True)
+class PathOwner:
+    """Who owns what is at a path on the Docker host, and its type and permission bits (``st_mode``)."""
+
+    uid: int
+    mode: int
+
+
+@dataclass(frozen=True)
+class HostLogin:
+    """The user remediate acts as on the Docker host: its uid and its XDG state home
+    (``$XDG_STATE_HOME``, default ``~/.local/state``)."""
+
+    uid: int
+    state_home: str

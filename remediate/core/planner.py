@@ -8,6 +8,7 @@ the probes to run; :mod:`remediate.apply` executes it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class ChangeAction(StrEnum):
 #: Name parts of the containers remediate parks (backups) and stages (new, not yet swapped in).
 BACKUP_MARK = "-remediate-backup-"
 NEW_MARK = "-remediate-new"
+#: The var that allows a change to host networking to open a container reachable only from its
+#: host (ports published on loopback, or none) to every interface of the host.
+ALLOW_ALL_INTERFACES = "allow_all_interfaces"
 
 
 @dataclass(frozen=True)
@@ -291,7 +295,8 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     rendered, probes = render_changes(playbook, vars, obs)
     spec, changes, files, notes = before, [], [], []
     for change in rendered:
-        spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths)
+        spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
+                                                       _allowed(vars.get(ALLOW_ALL_INTERFACES)))
         changes.extend(step_changes)
         notes.extend(step_notes)
         if isinstance(change, pb.FileChange):
@@ -353,13 +358,13 @@ def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: Co
 
 
 def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any],
-                  paths: Mapping[str, HostPath]) -> tuple[ContainerSpec, list[Change], list[str]]:
+                  paths: Mapping[str, HostPath], allow_exposure: bool) -> tuple[ContainerSpec, list[Change], list[str]]:
     if isinstance(change, pb.EnvChange):
         return (*_set_env(spec, change.env, env_to_dict(image_cfg.get("Env") or [])), [])
     if isinstance(change, pb.ArgsChange):
         return (*_edit_args(spec, change.args, image_cfg), [])
     if isinstance(change, pb.NetworkChange):
-        return _set_network(spec, change.network)
+        return _set_network(spec, change.network, allow_exposure)
     if isinstance(change, pb.PlatformChange):
         return (*_set_platform(spec, change.platform), [])
     if isinstance(change, pb.MountChange):
@@ -428,13 +433,13 @@ def _edit_args(spec: ContainerSpec, edit: pb.ArgsEdit, image_cfg: Mapping[str, A
     return spec.replace(config=config), changes
 
 
-def _set_network(spec: ContainerSpec, mode: str) -> tuple[ContainerSpec, list[Change], list[str]]:
+def _set_network(spec: ContainerSpec, mode: str, allow_exposure: bool) -> tuple[ContainerSpec, list[Change], list[str]]:
     current = spec.network_mode
     if current == mode or (mode == "bridge" and current == "default"):
         return spec, [Change("network", current, mode, ChangeAction.NOOP, "already on this network")], []
+    notes = [_exposure(spec, allow_exposure)] if mode == "host" else []
     host_config = dict(spec.host_config)
     config = dict(spec.config)
-    notes: list[str] = []
     host_config["NetworkMode"] = mode
     networks: dict[str, Any] = {}
     if mode == "host":
@@ -452,6 +457,38 @@ def _set_network(spec: ContainerSpec, mode: str) -> tuple[ContainerSpec, list[Ch
         networks = {mode: {}}
     changes = [Change("network", current, mode, ChangeAction.RECREATE)]
     return spec.replace(host_config=host_config, config=config, networks=networks), changes, notes
+
+
+def _allowed(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
+def _exposure(spec: ContainerSpec, allowed: bool) -> str:
+    """The warning for a container moved onto host networking, where everything it listens on
+    listens on every interface of the host. A container reachable only from this host before
+    (ports published on loopback only, or none) is refused unless :data:`ALLOW_ALL_INTERFACES`.
+
+    Raises:
+        PlanError: the exposure is not allowed.
+    """
+    bindings = {port: [str(b.get("HostIp") or "") for b in entries or [{}]]
+                for port, entries in (spec.host_config.get("PortBindings") or {}).items()}
+    local = sorted(p for p, ips in bindings.items() if all(_is_loopback(ip) for ip in ips))
+    was = (f"published only on loopback ({', '.join(local)})" if local
+           else "not published" if not bindings else "published on every interface")
+    if (local or not bindings) and not allowed:
+        raise PlanError(f"network host would expose {spec.name or 'the container'} on every interface of the host "
+                        f"(its ports: {was}; on host networking every port it listens on is open to the network): "
+                        f"refused unless -e {ALLOW_ALL_INTERFACES}=true")
+    return (f"exposure (warning): on host networking it listens on every interface of the host, every port it "
+            f"listens on (before: {was})" + (f"; allowed by {ALLOW_ALL_INTERFACES}" if local or not bindings else ""))
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip.strip("[]")).is_loopback
+    except ValueError:
+        return ip == "localhost"
 
 
 def _set_platform(spec: ContainerSpec, platform: str) -> tuple[ContainerSpec, list[Change]]:

@@ -72,7 +72,8 @@ from remediate.errors import (
 )
 from remediate.executor import probes, ties
 from remediate.executor.compose_hash import up_check, with_config_hash
-from remediate.executor.journal import End, HostLock, Journal, Kind, Step, stamp
+from remediate.executor.journal import End, Journal, Kind, Step, digest, stamp
+from remediate.executor.lock import HostLock
 from remediate.executor.swap import create, prune, swap
 from remediate.executor.undo import RECOVER_STEP, keep, undo
 from remediate.host.connection import Connection
@@ -281,7 +282,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         backup=backup, temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
         tied=[ties.record(t) for t in tied],
-        files=[{"path": w.path, "mode": w.before_mode,
+        files=[{"path": w.path, "mode": w.before_mode, "written": digest(w.content),
                 "saved": journal.save_file(tx, i, w.before) if w.before is not None else None}
                for i, w in enumerate(changed_files)])
     mark = functools.partial(journal.step, tx)

@@ -1,13 +1,13 @@
 """Crash safety on each Docker host: a journal of every recreate, written before each step, and a
-lock so two runs never work on one host at once.
+lock (:mod:`remediate.executor.lock`) so two runs never work on one host at once.
 
-Both live on the Docker host itself, under ``/var/lib/remediate/<engine ID>/`` (the root can be
-set with ``REMEDIATE_STATE_DIR``),
-so a crash of the controller, a dropped SSH connection or a reboot leaves a record next to the
+Both live on the Docker host itself, in its state directory ``<root>/<engine ID>/``
+(:mod:`remediate.executor.statedir`: ``/var/lib/remediate`` for root, ``~/.local/state/remediate``
+for another user, or ``REMEDIATE_STATE_DIR``; trusted only when no other user can write it), so a crash of the controller, a dropped SSH connection or a reboot leaves a record next to the
 containers it concerns. ``journal.jsonl`` holds one JSON object a line::
 
     {"v": 1, "tx": ID, "op": "begin", "container": NAME, "old_id": ..., "backup": ..., "temp": ...,
-     "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode"}],
+     "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode", "written"}],
      "run": ID of the host's apply (its transactions own its files jointly),
      "tied": [{"name", "id", "was_running"}] (the neighbours joined to it), ...}
     {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|dependent|verified", ...}
@@ -18,7 +18,10 @@ a transaction are its undo log: an apply or rollback that fails in-process and `
 with the same code from them (:func:`remediate.executor.undo.undo`).
 
 ``v`` is the record format (records without it are version 0, read the same way). Previous file
-contents are saved under ``files/<tx>/`` before they are overwritten. Nothing secret is written
+contents are saved under ``files/<tx>/<index>`` before they are overwritten (the only place an
+undo reads them from, :meth:`Journal.files_of`), and ``written`` is the SHA-256 of what the
+transaction puts at the path (null: it removes the file): an undo puts back only a file that still
+holds what its transaction wrote there (or already what it had). Nothing secret is written
 to the journal itself: specs are not stored, only names, ids and paths.
 
 Damage is expected (a full disk, a crash mid-write, a hand edit): every record is appended as a
@@ -38,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import getpass
+import hashlib
 import json
 import logging
 import os
@@ -49,13 +53,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any
 
-from remediate.errors import ApplyError, ConnectError, JournalError, LockedError, RecoverNeeded
+from remediate.errors import ApplyError, ConnectError, JournalError, RecoverNeeded
+from remediate.executor.statedir import state_dir
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
-DEFAULT_STATE_DIR = "/var/lib/remediate"
 #: Size past which a finished journal file is moved aside (about a hundred applies).
 ROTATE_BYTES = 256 * 1024
 _ARCHIVE = "journal-"
@@ -112,9 +116,9 @@ default_on_record: RecordHook | None = None
 _log = logging.getLogger(__name__)
 
 
-def state_dir(conn: Connection) -> str:
-    """Where the journal and lock of this host's engine live, on that host."""
-    return f"{os.environ.get('REMEDIATE_STATE_DIR') or DEFAULT_STATE_DIR}/{conn.engine_id}"
+def digest(content: bytes) -> str:
+    """What a file entry's ``written`` holds for ``content``."""
+    return hashlib.sha256(content).hexdigest()
 
 
 def stamp() -> str:
@@ -323,9 +327,32 @@ class Journal:
 
     def save_file(self, tx: str, index: int, content: bytes) -> str:
         """Keep a file's previous content for undo and rollback; returns where it is saved."""
-        path = f"{self.directory}/files/{tx}/{index}"
+        path = self._saved_path(tx, index)
         self.conn.write_file(path, content, 0o600)
         return path
+
+    def _saved_path(self, tx: str, index: int) -> str:
+        return f"{self.directory}/files/{tx}/{index}"
+
+    def files_of(self, tx: Transaction) -> list[Json]:
+        """The file entries of ``tx``'s begin record, checked against the transaction: each path
+        absolute and normal, each saved copy the one this journal keeps for that entry
+        (``files/<tx>/<index>`` in this state directory).
+
+        Raises:
+            JournalError: an entry does not fit (the message names it); nothing was touched.
+        """
+        entries = tx.begin.get("files") or []
+        for index, entry in enumerate(entries):
+            path, saved = str(entry["path"]), entry.get("saved")
+            if not path.startswith("/") or os.path.normpath(path) != path:
+                raise JournalError(f"{self.conn.label}: transaction {tx.id} names a file that is not an absolute, "
+                                   f"normal path ({path}); left alone", host=self.conn.label)
+            if saved is not None and saved != self._saved_path(tx.id, index):
+                raise JournalError(f"{self.conn.label}: transaction {tx.id} names a saved copy of {path} outside "
+                                   f"its own ({saved}, not {self._saved_path(tx.id, index)}); left alone",
+                                   host=self.conn.label)
+        return [dict(e) for e in entries]
 
 
 @dataclass
@@ -503,7 +530,7 @@ def check_record(record: Any) -> str | None:
 
 def _file_entry(entry: Any) -> bool:
     return (isinstance(entry, dict) and isinstance(entry.get("path"), str)
-            and isinstance(entry.get("saved"), str | None)
+            and isinstance(entry.get("saved"), str | None) and isinstance(entry.get("written"), str | None)
             and isinstance(entry.get("mode"), int | None) and not isinstance(entry.get("mode"), bool))
 
 
@@ -530,94 +557,6 @@ def _pending_reverts(transactions: list[Transaction]) -> list[Transaction]:
             pending.append(tx)
         touched.add(container)
     return pending[::-1]
-
-
-# --------------------------------------------------------------------------- locks
-
-@dataclass
-class HostLock:
-    """An exclusive lock on one Docker host, held for an apply, a rollback or a recover."""
-
-    conn: Connection
-    purpose: str
-    directory: str = ""
-    _held: bool = False
-
-    def __post_init__(self) -> None:
-        self.directory = self.directory or state_dir(self.conn)
-
-    @property
-    def path(self) -> str:
-        """The lock file on the host."""
-        return f"{self.directory}/lock"
-
-    def __enter__(self) -> Self:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def acquire(self) -> None:
-        """Take the lock, or take over a stale one.
-
-        Raises:
-            LockedError: another live run holds it (the message says who).
-        """
-        record = {**controller(), "purpose": self.purpose, "time": _now(), "started": _process_start(os.getpid())}
-        data = json.dumps(record).encode()
-        for _ in range(2):
-            if self.conn.create_exclusive(self.path, data):
-                self._held = True
-                return
-            holder = self._holder()
-            if holder is not None and not _is_stale(holder):
-                raise LockedError(
-                    f"{self.conn.label}: locked by {holder.get('user')}@{holder.get('controller')} "
-                    f"(pid {holder.get('pid')}, {holder.get('purpose')}, since {holder.get('time')})",
-                    host=self.conn.label)
-            self.conn.remove_file(self.path)  # stale: its process is gone
-        raise LockedError(f"{self.conn.label}: could not take the lock {self.path}", host=self.conn.label)
-
-    def release(self) -> None:
-        """Give the lock back (only if we hold it)."""
-        if self._held:
-            self.conn.remove_file(self.path)
-            self._held = False
-
-    def _holder(self) -> Json | None:
-        state = self.conn.read_path(self.path)
-        if not state.exists or not state.content:
-            return None
-        try:
-            holder = json.loads(state.content)
-        except json.JSONDecodeError:
-            return None
-        return holder if isinstance(holder, dict) else None
-
-
-def _process_start(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _is_stale(holder: Json) -> bool:
-    """A lock is stale when its holder ran on this machine and that process is gone."""
-    if holder.get("controller") != socket.gethostname():
-        return False  # another machine's process: cannot tell, never break it
-    pid = int(holder.get("pid") or 0)
-    if pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return holder.get("started") is not None and _process_start(pid) != holder.get("started")
 
 
 def history(journal: Journal, container: str | None = None) -> Iterator[Json]:

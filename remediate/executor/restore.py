@@ -27,9 +27,10 @@ from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.apply import safe_message
-from remediate.executor.journal import End, HostLock, Journal, Kind, Step, Transaction, stamp
+from remediate.executor.journal import End, Journal, Kind, Step, Transaction, digest, stamp
+from remediate.executor.lock import HostLock
 from remediate.executor.swap import backups_of, lineage, swap
-from remediate.executor.undo import RECOVER_STEP, keep, restore_files, undo
+from remediate.executor.undo import RECOVER_STEP, keep, planned, restore_files, undo
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -61,8 +62,11 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
             files.append(FileRestore(str(entry["path"]), conn.read_path(str(entry["path"])).content, saved,
                                      int(entry["mode"]) if entry.get("mode") is not None else None))
         kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
-    # The backup is shown as it will be: under the container's name.
-    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, {**backup, "Name": f"/{name}"}),
+    # The backup is shown as it will be: under the container's name, with the restart policy of
+    # the container it replaces (parked, it has none).
+    put_back = {**backup, "Name": f"/{name}",
+                "HostConfig": {**(backup.get("HostConfig") or {}), "RestartPolicy": _policy(current)}}
+    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, put_back),
                         tuple(files), tuple(b for b in route.between if b in kept),
                         len(route.undone) if route.ancestor else None)
 
@@ -91,7 +95,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         # A compose service's backup gets its compose labels back before it takes the service's place.
         backup_id = compose_backup.rearm(conn, backup_name) or str(conn.inspect_container(backup_name)["Id"])
         parked = f"{name}{BACKUP_MARK}{stamp()}"
-        policy = (current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
+        policy = _policy(current)
         replaced = _files(conn, journal, route)
         tied = ties.tied_to(conn, current)  # they follow the container put back
         tx = journal.new_id()
@@ -154,8 +158,13 @@ def _files(conn: Connection, journal: Journal, route: Route) -> list[Json]:
         if tx not in by_id:
             continue
         kept = sharing.kept_paths(conn, journal, tx, archived=True)
-        chosen.update((str(f["path"]), f) for f in by_id[tx].begin.get("files") or [] if f.get("path") not in kept)
+        chosen.update((str(f["path"]), f) for f in journal.files_of(by_id[tx]) if f.get("path") not in kept)
     return list(chosen.values())
+
+
+def _policy(current: Json) -> Json:
+    """The restart policy a rollback gives the container it puts back: the current one's."""
+    return dict((current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"})
 
 
 def _inspect_named(conn: Connection, name: str) -> Json:
@@ -176,11 +185,14 @@ def _spec(conn: Connection, inspect: Json) -> ContainerSpec:
 
 
 def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json]) -> list[Json]:
-    """Save what is at each path now (so a failed rollback can put it back)."""
+    """Save what is at each path now (so a failed rollback can put it back), with the digest of
+    what the rollback puts there."""
     saved = []
     for i, entry in enumerate(files):
         state = conn.read_path(str(entry["path"]))
+        putting = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
         saved.append({"path": entry["path"], "mode": state.mode,
+                      "written": digest(putting) if putting is not None else None,
                       "saved": journal.save_file(tx, i, state.content) if state.content is not None else None})
     return saved
 
@@ -203,9 +215,40 @@ class Recovery:
     outcome: Outcome
     detail: str = ""
     manual_steps: tuple[str, ...] = ()
+    #: Of :func:`plan_recover`: the steps it would take (commands, at most).
+    steps: tuple[str, ...] = ()
 
 
-def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None = None) -> list[Recovery]:
+def plan_recover(conn: Connection, *, containers: Sequence[str] = (), journal: Journal | None = None) -> list[Recovery]:
+    """What :func:`recover` would do (nothing changes, no lock is taken, nothing is created): per
+    unfinished transaction (of ``containers`` only, when given), keep the verified new container
+    or restore the original with which steps; then the time-boxed changes it would roll back.
+    A transaction whose records do not fit it is shown as ``manual action needed``, with why."""
+    journal = journal or Journal(conn)
+    plans = []
+    for tx in _chosen(journal.unfinished(), containers):
+        name = str(tx.begin["container"])
+        if _verified_in_place(conn, tx):
+            plans.append(Recovery(name, tx.id, Outcome.KEPT, f"backup {tx.begin.get('backup')} kept"))
+            continue
+        try:
+            plans.append(Recovery(name, tx.id, Outcome.RESTORED, "", steps=planned(conn, journal, tx)))
+        except RemediateError as exc:
+            plans.append(Recovery(name, tx.id, Outcome.MANUAL, exc.message))
+    for tx in _chosen(journal.pending_reverts(), containers):
+        name = str(tx.begin["container"])
+        current = conn.find_container(name)
+        if current is not None and tx.end is not None and str(current["Id"]) == tx.end.get("new_id"):
+            plans.append(Recovery(name, tx.id, Outcome.REVERTED, f"roll back to {tx.begin.get('backup')}"))
+    return plans
+
+
+def _chosen(transactions: Sequence[Transaction], containers: Sequence[str]) -> list[Transaction]:
+    return [t for t in transactions if not containers or t.begin.get("container") in containers]
+
+
+def recover(conn: Connection, *, timeout: float = 60.0, containers: Sequence[str] = (),
+            journal: Journal | None = None) -> list[Recovery]:
     """Finish every apply or rollback the journal does not show settled (never ended, or ended
     ``rollback failed`` / ``recover failed``, e.g. when the engine died): keep the new container
     if the journal says it verified and the engine still shows it under the name, else put the
@@ -213,6 +256,8 @@ def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None 
     the engine shows first, so a half-done restore is finished, not repeated. A damaged journal
     file is healed first (:meth:`Journal.heal`). Then undo time-boxed changes whose hold was cut
     short. A transaction recover cannot finish stays open (``recover failed``): run it again.
+    With ``containers``, only the transactions of those containers (:func:`plan_recover` shows
+    what it would do).
 
     Raises:
         LockedError: another live run holds the host.
@@ -221,12 +266,12 @@ def recover(conn: Connection, *, timeout: float = 60.0, journal: Journal | None 
     results = []
     with HostLock(conn, "recover"):
         journal.heal()
-        for tx in journal.unfinished():
+        for tx in _chosen(journal.unfinished(), containers):
             if _verified_in_place(conn, tx):
                 results.append(_roll_forward(conn, journal, tx))
             else:
                 results.append(_roll_back(conn, journal, tx))
-    for tx_id, r in revert_pending(conn, timeout=timeout, journal=journal):
+    for tx_id, r in revert_pending(conn, timeout=timeout, containers=containers, journal=journal):
         results.append(Recovery(r.name, tx_id, Outcome.REVERTED if r.ok else Outcome.MANUAL,
                                 r.error or f"backup {r.backup} kept", r.manual_steps))
     return results

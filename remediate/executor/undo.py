@@ -15,7 +15,9 @@ shows first, so a half-done undo is finished, not repeated. The order, and why:
 3. the original gets its name and restart policy back;
 4. the files, before the start: the original may mount them (a missing bind source would be
    created as a directory by the engine); not those another container of the same apply keeps
-   on the new version (:mod:`remediate.executor.sharing`);
+   on the new version (:mod:`remediate.executor.sharing`), and only from the transaction's own
+   saved copies, and only where the file still holds what the transaction wrote
+   (:meth:`~remediate.executor.journal.Journal.files_of`);
 5. the original starts if it ran, then the tied containers that ran (after the one they depend on);
 6. every container joining its namespaces is started or restarted to join it again
    (:func:`remediate.executor.ties.rejoin`);
@@ -37,7 +39,7 @@ from typing import Any
 
 from remediate.errors import HostFileError, RemediateError
 from remediate.executor import compose_backup, sharing, ties
-from remediate.executor.journal import Journal, Kind, Transaction
+from remediate.executor.journal import Journal, Kind, Transaction, digest
 from remediate.executor.swap import stop_timeout
 from remediate.host.connection import Connection
 
@@ -90,6 +92,10 @@ def undo(conn: Connection, journal: Journal, tx: Transaction) -> Undone:
     """
     done: list[str] = []
     steps = _steps(conn, journal, tx)
+    try:
+        journal.files_of(tx)  # a record that does not fit its transaction: nothing is done from it
+    except RemediateError as exc:
+        return Undone((), exc, tuple(c for step in steps for c in step.commands))
     for index, step in enumerate(steps):
         try:
             step.run(done)
@@ -98,6 +104,17 @@ def undo(conn: Connection, journal: Journal, tx: Transaction) -> Undone:
             left = [c for later in steps[index + 1:] for c in later.commands]
             return Undone(tuple(done), exc, (f"{first}    # failed: {exc.message}", *rest, *left))
     return Undone(tuple(done))
+
+
+def planned(conn: Connection, journal: Journal, tx: Transaction) -> tuple[str, ...]:
+    """The steps :func:`undo` would take for ``tx``, as commands, at most (each step checks the
+    engine first and skips what is done already); nothing is changed.
+
+    Raises:
+        JournalError: a record of ``tx`` does not fit it (:meth:`Journal.files_of`): undo would refuse it.
+    """
+    journal.files_of(tx)
+    return tuple(c for step in _steps(conn, journal, tx) for c in step.commands)
 
 
 def keep(conn: Connection, tx: Transaction) -> None:
@@ -141,7 +158,7 @@ def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
     files = [f for f in tx.begin.get("files") or [] if isinstance(f, Mapping)]
     if files:
         steps.append(_Step(tuple(f"restore {f['path']} from {f['saved']}" if f.get("saved") else f"rm {f['path']}"
-                                 for f in files), functools.partial(_put_back_files, conn, journal, tx, files)))
+                                 for f in files), functools.partial(_put_back_files, conn, journal, tx)))
     if tx.begin.get("was_running"):
         steps.append(_Step((f"docker start {name}",), functools.partial(_start_if_stopped, conn, old_id, name)))
     for dep in dependents:  # after the container they depend on
@@ -205,10 +222,35 @@ def _give_back(conn: Connection, ident: str, name: str, policy: Json | None, don
         conn.set_restart_policy(ident, policy or {})
 
 
-def _put_back_files(conn: Connection, journal: Journal, tx: Transaction, files: list[Mapping[str, Any]],
-                    _done: list[str]) -> None:
+def _put_back_files(conn: Connection, journal: Journal, tx: Transaction, done: list[str]) -> None:
+    """Put back the files of ``tx`` that still hold what it wrote (or what they had); a file
+    changed since by someone else is left as it is, and said."""
     keep = sharing.kept_paths(conn, journal, tx.id)
-    restore_files(conn, [f for f in files if f.get("path") not in keep])
+    ours = []
+    for entry in journal.files_of(tx):  # a saved copy only from the transaction's own place
+        if entry["path"] in keep:
+            continue
+        if _still_ours(conn, entry):
+            ours.append(entry)
+        else:
+            done.append(f"# left {entry['path']} as it is: it changed since remediate wrote it")
+    restore_files(conn, ours)
+
+
+def _still_ours(conn: Connection, entry: Mapping[str, Any]) -> bool:
+    """True when the file at an entry's path is what its transaction wrote there (``written``),
+    already what it had before, or gone. A record without ``written`` (an older version's) is
+    trusted to restore its own saved copy, never to delete."""
+    now = conn.read_path(str(entry["path"]))
+    if not now.exists:
+        return True
+    if "written" not in entry:
+        return bool(entry.get("saved"))
+    if now.content is None:
+        return False  # a directory: no transaction writes one
+    if entry["written"] is not None and digest(now.content) == entry["written"]:
+        return True
+    return bool(entry.get("saved")) and conn.read_path(str(entry["saved"])).content == now.content
 
 
 def _start_if_stopped(conn: Connection, ident: str, name: str, done: list[str]) -> None:

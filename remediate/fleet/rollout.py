@@ -470,7 +470,8 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
                 return HostOutcome(target, "skipped", error=f"the same engine as {first}")
             with contextlib.ExitStack() as locked:
                 if not dry_run:  # plan and apply under one hold of the host's lock
-                    from remediate.executor.journal import HostLock, Journal
+                    from remediate.executor.journal import Journal
+                    from remediate.executor.lock import HostLock
 
                     locked.enter_context(HostLock(conn, f"apply {playbook.name}"))
                     journal = Journal(conn)

@@ -31,6 +31,7 @@ from remediate.core.redaction import redact_text, secret_var_names
 from remediate.core.secret_flow import plan_secrets
 from remediate.errors import PlanError, PlaybookError
 from remediate.fleet.rollout import RolloutResult, Target
+from remediate.output.private import write_private
 from remediate.output.report import plan_json
 
 FORMAT = "remediate-plan/1"
@@ -45,8 +46,13 @@ def _playbook_hash(source: str) -> str:
 
 def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], containers: Sequence[str],
          result: RolloutResult, *, container_only: bool = False) -> None:
-    """Write the plan of a dry-run rollout to ``path`` (never the vars that hold secrets);
-    ``container_only``: it was planned with ``--container-only`` (and applies so)."""
+    """Write the plan of a dry-run rollout to ``path``, mode 0600 (never the vars that hold
+    secrets); ``container_only``: it was planned with ``--container-only`` (and applies so).
+
+    Raises:
+        PlanError: the plan is beyond what :func:`load` reads (too large): nothing is written.
+        OSError: it cannot be written.
+    """
     secrets = sorted({s for o in result.outcomes if o.plan for s in plan_secrets(o.plan)}, key=len, reverse=True)
     secret = secret_var_names(vars, secrets)
     data = {
@@ -61,8 +67,23 @@ def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], contai
                    "error": redact_text(o.error) if o.error else None,
                    "plan": plan_json(o.plan) if o.plan else None} for o in result.outcomes],
     }
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
+    data["hosts_sha256"] = hosts_digest(data["hosts"])
+    text = json.dumps(data, indent=2)
+    try:  # never a file that --plan refuses
+        limits.load_json(text)
+    except limits.LimitExceeded as exc:
+        raise PlanError(f"{path}: not written: the plan would be refused by --plan ({exc}); "
+                        "plan fewer hosts or containers at a time") from None
+    write_private(path, text)
+
+
+def hosts_digest(hosts: Any) -> str:
+    """The ``hosts_sha256`` of a saved plan with ``hosts``: what binds a plan's hosts (where each connects, as which name) to the plan as saved: an
+    edited address would connect elsewhere while every message named the host reviewed."""
+    keys = ("name", "url", "docker_host", "key_file", "vars", "secret_vars")
+    where = [{k: h.get(k) for k in keys} for h in hosts] if isinstance(hosts, list) and \
+        all(isinstance(h, dict) for h in hosts) else hosts
+    return hashlib.sha256(json.dumps(where, sort_keys=True).encode()).hexdigest()
 
 
 def _host_vars(book: Playbook, target: Target, secrets: Sequence[str]) -> Json:
@@ -140,7 +161,8 @@ def load(path: str) -> SavedPlan:
     """Read a saved plan.
 
     Raises:
-        PlaybookError: not a saved plan, or its playbook changed since it was saved.
+        PlaybookError: not a saved plan, its hosts were edited, or its playbook changed since it
+            was saved.
     """
     try:
         data = limits.load_json(limits.read_text(Path(path), "saved plan"))
@@ -151,6 +173,9 @@ def load(path: str) -> SavedPlan:
     book = data.get("playbook") if isinstance(data, dict) else None
     if not isinstance(book, dict) or data.get("format") != FORMAT or not {"source", "sha256"} <= book.keys():
         raise PlaybookError(f"{path}: not a remediate saved plan (format {FORMAT})")
+    if data.get("hosts_sha256") != hosts_digest(data.get("hosts")):
+        raise PlaybookError(f"{path}: its hosts were edited since the plan was saved (a plan applies only where "
+                            "it was reviewed); plan again")
     source = str(book["source"])
     if _playbook_hash(source) != book["sha256"]:
         raise PlaybookError(f"{path}: playbook {source} changed since the plan was saved; plan again")

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Self
 
-from remediate.core.paths import HostPath
+from remediate.core.paths import HostLogin, HostPath, PathOwner
 from remediate.core.redaction import redact_text
 from remediate.errors import (
     ConnectError,
@@ -109,6 +109,7 @@ class Connection:
         self._sftp: Any = None
         self._files: HostFiles | None = None
         self._info: Json | None = None
+        self._login: HostLogin | None = None
 
     @property
     def label(self) -> str:
@@ -411,6 +412,33 @@ class Connection:
         """Names in a directory on the Docker host; empty when it does not exist."""
         with self._file_errors("list", directory):
             return self.files.list_dir(directory)
+
+    def path_owner(self, path: str, *, follow: bool = False) -> PathOwner | None:
+        """Owner and mode of what is at ``path`` on the Docker host (a symlink itself unless
+        ``follow``); None when nothing is there."""
+        with self._file_errors("stat", path):
+            return self.files.owner(path, follow=follow)
+
+    def make_dir(self, path: str, mode: int) -> None:
+        """Create one directory on the Docker host with exactly ``mode``."""
+        with self._file_errors("create", path):
+            self.files.make_dir(path, mode)
+
+    def login(self) -> HostLogin:
+        """Who remediate acts as on the Docker host (this process here; the SSH user there)."""
+        if self._login is None:
+            if self.is_remote:
+                code, out = self.run_command(["sh", "-c", 'id -u && printf "%s\\n" "$XDG_STATE_HOME" "$HOME"'])
+                lines = out.splitlines()
+                if code != 0 or len(lines) < 3 or not lines[0].isdigit():
+                    raise ConnectError(f"{self.label}: cannot tell which user the SSH login is (id -u: exit {code})",
+                                       host=self.label)
+                uid, xdg, home = int(lines[0]), lines[1], lines[2]
+            else:
+                uid, xdg, home = os.geteuid(), os.environ.get("XDG_STATE_HOME", ""), os.path.expanduser("~")
+            # The XDG spec: a relative $XDG_STATE_HOME is invalid and ignored.
+            self._login = HostLogin(uid, xdg if xdg.startswith("/") else f"{home.rstrip('/')}/.local/state")
+        return self._login
 
     @contextlib.contextmanager
     def _file_errors(self, verb: str, path: str) -> Iterator[None]:

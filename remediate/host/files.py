@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import Any, Protocol
 
-from remediate.core.paths import HostPath
+from remediate.core.paths import HostPath, PathOwner
 
 
 class HostFiles(Protocol):
@@ -44,6 +44,13 @@ class HostFiles(Protocol):
 
     def list_dir(self, directory: str) -> list[str]:
         """Names in a directory; empty when it does not exist."""
+
+    def owner(self, path: str, *, follow: bool) -> PathOwner | None:
+        """Owner and mode of what is at ``path`` (a symlink itself unless ``follow``); None when
+        nothing is there."""
+
+    def make_dir(self, path: str, mode: int) -> None:
+        """Create one directory with ``mode`` (its parent must exist)."""
 
 
 def _tmp_name(path: str) -> str:
@@ -128,6 +135,17 @@ class LocalFiles:
             return os.listdir(directory)
         except FileNotFoundError:
             return []
+
+    def owner(self, path: str, *, follow: bool) -> PathOwner | None:
+        try:
+            st = os.stat(path) if follow else os.lstat(path)
+        except FileNotFoundError:
+            return None
+        return PathOwner(st.st_uid, st.st_mode)
+
+    def make_dir(self, path: str, mode: int) -> None:
+        os.mkdir(path, mode)
+        os.chmod(path, mode)  # whatever the umask
 
 
 
@@ -238,6 +256,17 @@ class SftpFiles:
             return list(self.sftp.listdir(directory))
         except FileNotFoundError:
             return []
+
+    def owner(self, path: str, *, follow: bool) -> PathOwner | None:
+        try:
+            st = self.sftp.stat(path) if follow else self.sftp.lstat(path)
+        except FileNotFoundError:
+            return None
+        return PathOwner(int(st.st_uid or 0), int(st.st_mode or 0))
+
+    def make_dir(self, path: str, mode: int) -> None:
+        self.sftp.mkdir(path, mode)
+        self.sftp.chmod(path, mode)  # whatever the server's umask
 
     def _makedirs(self, directory: str) -> None:
         missing = []

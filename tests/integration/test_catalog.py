@@ -45,10 +45,13 @@ def _env(lab: Lab, name: str) -> dict[str, str]:
 def _host_network(lab: Lab, tmp_path: Path) -> Broken:
     gw = lab.gateway("hostnet")
     metrics = free_port()
-    return Broken(gw["name"], ["-e", f"metrics_port={metrics}"],
+    return Broken(gw["name"], ["-e", f"metrics_port={metrics}", "-e", "allow_all_interfaces=true"],
                   ["+ --network host", f"+ --env AIGW_FASTAPI__METRICS_PORT={metrics}",
                    f"- --publish 127.0.0.1::{gw['api_port']}",
-                   f"note: published ports dropped ({gw['api_port']}/tcp): host networking ignores them"],
+                   f"note: published ports dropped ({gw['api_port']}/tcp): host networking ignores them",
+                   ("note: exposure (warning): on host networking it listens on every interface of the host, every "
+                   f"port it listens on (before: published only on loopback ({gw['api_port']}/tcp)); allowed by "
+                   "allow_all_interfaces")],
                   {"api_port": gw["api_port"], "metrics": metrics})
 
 
@@ -311,6 +314,20 @@ def test_troubleshoot_mode_killed_before_its_hold_is_kept_then_restored_by_recov
 
 # --------------------------------------------------------------------------- failure paths
 
+@pytest.mark.parametrize("extra", [[], ["-e", "allow_all_interfaces=false"]])
+def test_host_network_of_a_loopback_only_gateway_needs_the_var(extra: list[str], cli: Cli, lab: Lab) -> None:
+    gw = lab.gateway("exposed")  # published on 127.0.0.1 only
+    before = lab.user_view(gw["name"])
+    for mode in ("--dry-run", "--yes"):
+        code, out = cli("apply", "fix-gateway-host-network", "--container", gw["name"], *extra, mode)
+
+        assert code == 2, out
+        [line] = out.strip().splitlines()
+        assert f"network host would expose {gw['name']} on every interface of the host (its ports: published only " \
+               f"on loopback ({gw['api_port']}/tcp)" in line and "refused unless -e allow_all_interfaces=true" in line
+        assert lab.user_view(gw["name"]) == before
+
+
 @pytest.mark.parametrize("taken", ["api", "metrics"])
 def test_host_network_onto_a_taken_port_is_rolled_back(taken: str, cli: Cli, lab: Lab) -> None:
     gw = lab.gateway(f"clash-{taken}")
@@ -319,7 +336,7 @@ def test_host_network_onto_a_taken_port_is_rolled_back(taken: str, cli: Cli, lab
     blocker = take_port(gw["api_port"] if taken == "api" else metrics)
     try:
         code, out = cli("apply", "fix-gateway-host-network", "--container", gw["name"], "-e",
-                        f"metrics_port={metrics}", "--yes", "--timeout", "5")
+                        f"metrics_port={metrics}", "-e", "allow_all_interfaces=true", "--yes", "--timeout", "5")
     finally:
         blocker.close()
 

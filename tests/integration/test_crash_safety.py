@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from remediate.executor.lock import identity
 from tests.conftest import OWNER_LABELS, remove_owned
 from tests.conftest import vllm_chat as _chat
 from tests.integration._proc import (
@@ -161,6 +162,54 @@ def test_kill_at_step_then_recover_restores_the_original(step: str, vllm: Vllm, 
     assert "recovered: restored the original" in history.stdout
     assert "unfinished" not in history.stdout
     assert run(["recover"], vllm.state_dir).stdout.startswith("nothing to recover")
+
+
+def test_recover_dry_run_shows_the_steps_and_container_chooses(vllm: Vllm, docker_client: Any) -> None:
+    vllm.template.parent.mkdir(parents=True)
+    vllm.template.write_text(OLD_CONTENT)
+    proc = vllm.start_apply("swapped")
+    proc.wait_for("remediate: paused at swapped")
+    proc.kill()
+    journal = engine_state_dir(vllm.state_dir) / "journal.jsonl"
+    before = (journal.read_bytes(), sorted(p.name for p in journal.parent.iterdir()))
+
+    dry = run(["recover", "--dry-run"], vllm.state_dir)
+
+    assert dry.code == 0, dry.output
+    assert f"local: {vllm.name}: would restore the original, at most by:" in dry.stdout
+    assert "    docker rm -f " in dry.stdout  # the new container
+    assert f"    restore {vllm.template} from " in dry.stdout and f"    docker start {vllm.name}" in dry.stdout
+    assert dry.stdout.rstrip().endswith("Dry run: nothing changed.")
+    as_json = json.loads(run(["recover", "--dry-run", "--format", "json"], vllm.state_dir).stdout)
+    assert [(r["container"], r["outcome"]) for r in as_json] == [(vllm.name, "restored the original")]
+    assert f"docker start {vllm.name}" in as_json[0]["steps"]
+    # Nothing changed: the engine, the files, the journal, no lock taken.
+    _assert_half_done(docker_client, vllm, "swapped")
+    assert (journal.read_bytes(), sorted(p.name for p in journal.parent.iterdir())) == before
+
+    other = run(["recover", "--container", f"{vllm.name}-other"], vllm.state_dir)
+
+    assert other.code == 0 and f"nothing to recover for {vllm.name}-other" in other.stdout, other.output
+    _assert_half_done(docker_client, vllm, "swapped")
+
+    result = run(["recover", "--container", vllm.name], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    _assert_original_back(docker_client, vllm, OLD_CONTENT.encode())
+
+
+def test_recover_leaves_a_file_changed_since_the_apply_wrote_it(vllm: Vllm, docker_client: Any) -> None:
+    proc = vllm.start_apply("started")
+    proc.wait_for("remediate: paused at started")
+    proc.kill()
+    vllm.template.write_text("the operator's edit, after the apply\n")  # not what the apply wrote
+
+    result = run(["recover"], vllm.state_dir)
+
+    assert result.code == 0, result.output
+    assert f"left {vllm.template} as it is: it changed since remediate wrote it" in result.stdout
+    assert vllm.template.read_text() == "the operator's edit, after the apply\n"
+    assert _inspect(docker_client, vllm.name)["Id"] == vllm.original["Id"]
 
 
 def test_kill_after_start_without_a_previous_file_removes_the_written_file(vllm: Vllm, docker_client: Any) -> None:
@@ -545,7 +594,7 @@ def _dead_pid() -> int:
 def test_stale_lock_of_a_dead_process_is_taken_over(vllm: Vllm, docker_client: Any) -> None:
     lock = _lock_file(vllm, {"user": "someone", "controller": socket.gethostname(), "pid": _dead_pid(),
                                 "purpose": "apply fix-vllm-404", "time": "2024-01-01T00:00:00+00:00",
-                                "started": "1"})
+                                **identity(), "started": "1"})
 
     result = run(vllm.apply_args("--yes"), vllm.state_dir)
 
@@ -559,7 +608,7 @@ def test_lock_of_a_reused_pid_is_stale(vllm: Vllm) -> None:
     # The pid is alive (this test) but its process started at another time: not the holder.
     _lock_file(vllm, {"user": "someone", "controller": socket.gethostname(), "pid": os.getpid(),
                                 "purpose": "apply fix-vllm-404", "time": "2024-01-01T00:00:00+00:00",
-                                "started": "1"})
+                                **identity(), "started": "1"})
 
     result = run(["recover"], vllm.state_dir)
 

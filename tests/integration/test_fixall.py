@@ -4,6 +4,7 @@ recreated and verified once; and the unfinished-apply warning of `apply --dry-ru
 from __future__ import annotations
 
 import json
+import shlex
 import uuid
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ def test_fix_all_recreates_each_container_once(cli: Cli, lab: Lab, gitlab_port: 
     assert code == 1, out
     for check in ("auth-bypass", "custom-models", "served-model"):
         assert check in out, out
-    assert "Or all at once (each container recreated once): remediate diagnose --fix --dry-run" in out
+    # The command printed keeps the scope asked for (as printed it would plan only these two).
+    hint = next(line for line in out.splitlines() if line.startswith("Or all at once"))
+    assert shlex.split(hint.split(": ", 1)[1]) == ["remediate", "diagnose", "--fix", "--dry-run", *only]
     before = {name: lab.user_view(name) for name in names}
     existing = lab.names()
 
@@ -155,17 +158,51 @@ def test_a_fix_that_needs_a_var_is_listed_with_its_command(cli: Cli, lab: Lab) -
     assert code == 1, out
     assert f"remediate apply fix-gitlab-url --container {gw['name']} -e gitlab_url=... --dry-run" in out
 
+    # Its localhost GitLab URL also calls for host networking: refused unless allowed.
     code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"])
+    assert code == 2 and "refused unless -e allow_all_interfaces=true" in out, out
+
+    code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"], *ALLOW)
 
     assert code == 1, out  # left to do
     assert f"{gw['name']}: gitlab-url: " in out
-    assert "fix-gitlab-url needs gitlab_url: remediate diagnose --fix -e gitlab_url=... --dry-run" in out
+    assert (f"fix-gitlab-url needs gitlab_url: remediate diagnose --fix --dry-run --container {gw['name']} "
+            "-e allow_all_interfaces=true -e gitlab_url=...") in out
 
-    code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"],
+    code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"], *ALLOW,
                     "-e", "gitlab_url=https://gitlab.example.com")
 
     assert "+ --env AIGW_GITLAB_URL=https://gitlab.example.com" in out
     assert "fix-gitlab-url needs" not in out
+    assert lab.user_view(gw["name"]) == before
+
+
+ALLOW = ["-e", "allow_all_interfaces=true"]
+
+
+def test_printed_commands_keep_every_option_that_chose_what_was_checked(cli: Cli, lab: Lab) -> None:
+    gw = lab.gateway("fixall-scope", {"AIGW_GITLAB_URL": "http://localhost"})
+    before = lab.user_view(gw["name"])
+    scope = ["--model-name", "my model", "--container", gw["name"], "--model-endpoint", "http://127.0.0.1:9/v1",
+             "-H", "local"]
+
+    code, out = cli("diagnose", *scope)
+
+    assert code == 1, out
+    lines = out.splitlines()
+    [apply_hint] = [line.strip() for line in lines if line.strip().startswith("remediate apply fix-gitlab-url")]
+    assert shlex.split(apply_hint) == ["remediate", "apply", "fix-gitlab-url", "--container", gw["name"], "-H",
+                                       "local", "-e", "gitlab_url=...", "--dry-run"]
+    hint = next(line for line in lines if line.startswith("Or all at once"))
+    assert shlex.split(hint.split(": ", 1)[1]) == ["remediate", "diagnose", "--fix", "--dry-run", *scope]
+
+    code, out = cli("diagnose", "--fix", "--dry-run", *scope, "-e", "served_model_name=x y", *ALLOW)
+
+    assert code == 1, out
+    left = next(line for line in out.splitlines() if "fix-gitlab-url needs gitlab_url" in line)
+    assert shlex.split(left.split("gitlab_url: ", 1)[1]) == ["remediate", "diagnose", "--fix", "--dry-run", *scope[:6],
+                                                             "-e", "served_model_name=x y", *ALLOW, *scope[6:],
+                                                             "-e", "gitlab_url=..."]
     assert lab.user_view(gw["name"]) == before
 
 

@@ -6,6 +6,7 @@ rollback with files, backups and retention.
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -15,11 +16,13 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.conftest import remove_owned
+from tests.conftest import TEST_LABEL, remove_owned
 from tests.integration._proc import (
+    MODEL_ARGS,
     PLAYBOOK,
     REMEDIATE,
     SEED_TEMPLATE,
+    VLLM_IMAGE,
     WAIT,
     Result,
     engine_state_dir,
@@ -108,7 +111,7 @@ def test_saved_plan_applies_exactly_what_was_reviewed(names: list[str], template
 def test_saved_plan_is_refused_after_drift_and_nothing_changes(names: list[str], template: Path, tmp_path: Path,
                                                                docker_client: Any, state_dir: str) -> None:
     name = names[0]
-    run_vllm(docker_client, name)
+    reviewed = run_vllm(docker_client, name)
     plan_file = tmp_path / "plan.json"
     assert run(_apply_args(name, template, "--dry-run", "--out", str(plan_file)), state_dir).code == 0
     # Someone re-creates the container with one more env var.
@@ -119,7 +122,10 @@ def test_saved_plan_is_refused_after_drift_and_nothing_changes(names: list[str],
 
     assert result.code == 2, result.output
     assert "the saved plan no longer matches (nothing was changed)" in result.stderr
-    assert f"local: {name}: drifted since the plan was saved" in result.stderr
+    assert (f"local: {name}: drifted since the plan was saved: recreated (id {reviewed['Id'][:12]} -> "
+            f"{drifted['Id'][:12]})") in result.stderr
+    assert "+ --env EXTRA_SETTING=1" in result.stderr  # what changed, as docker run options
+    assert "fingerprint" not in result.stderr
     assert _inspect(docker_client, name)["Id"] == drifted["Id"]
     assert names_with_prefix(docker_client, name) == {name}
     assert not template.exists()
@@ -137,7 +143,7 @@ def test_saved_plan_is_refused_after_restart_policy_update(names: list[str], tem
     result = run(["apply", "--plan", str(plan_file), "--yes"], state_dir)
 
     assert result.code == 2, result.output
-    assert f"{name}: drifted since the plan was saved" in result.stderr
+    assert f"{name}: drifted since the plan was saved: + --restart always" in result.stderr
     assert _inspect(docker_client, name)["Id"] == original["Id"]
     assert not template.exists()
 
@@ -232,6 +238,42 @@ def test_saved_plan_does_not_keep_secret_vars(names: list[str], template: Path, 
     assert f"HF_TOKEN={secret}" in _inspect(docker_client, name)["Config"]["Env"]
 
 
+def test_out_never_writes_a_plan_that_plan_refuses(names: list[str], template: Path, tmp_path: Path,
+                                                    docker_client: Any, state_dir: str) -> None:
+    name = names[0]
+    # A container whose docker run view alone is over 1 MiB: the plan shows it five times.
+    labels = {f"bulk.{i}": "x" * 1000 for i in range(1100)} | {TEST_LABEL: str(os.getpid())}
+    docker_client.api.create_container(VLLM_IMAGE, MODEL_ARGS, name=name, labels=labels)
+    plan_file = tmp_path / "plan.json"
+
+    result = run(_apply_args(name, template, "--dry-run", "--out", str(plan_file)), state_dir)
+
+    assert result.code == 2, result.output[-2000:]
+    [line] = result.stderr.splitlines()
+    assert f"{plan_file}: not written: the plan would be refused by --plan" in line and "4 MiB" in line
+    assert not plan_file.exists()
+
+
+def test_a_saved_plan_whose_host_was_edited_is_refused(names: list[str], template: Path, tmp_path: Path,
+                                                      docker_client: Any, state_dir: str) -> None:
+    name = names[0]
+    original = run_vllm(docker_client, name)
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text("an older file, readable by all\n")
+    plan_file.chmod(0o644)
+    assert run(_apply_args(name, template, "--dry-run", "--out", str(plan_file)), state_dir).code == 0
+    assert plan_file.stat().st_mode & 0o777 == 0o600
+    data = json.loads(plan_file.read_text())
+    data["hosts"][0]["url"] = "unix:///var/run/docker.sock"  # the same engine, spelled otherwise
+    plan_file.write_text(json.dumps(data))
+
+    result = run(["apply", "--plan", str(plan_file), "--yes"], state_dir)
+
+    assert result.code == 2, result.output
+    assert "its hosts were edited since the plan was saved" in result.stderr
+    assert _inspect(docker_client, name)["Id"] == original["Id"] and not template.exists()
+
+
 def test_out_needs_dry_run(names: list[str], template: Path, tmp_path: Path, docker_client: Any,
                            state_dir: str) -> None:
     run_vllm(docker_client, names[0])
@@ -300,6 +342,25 @@ def test_step_skip_diff_again_apply(two_vllms: dict[str, dict[str, Any]], templa
     assert "--served-model-name" in _inspect(docker_client, second)["Args"]
     assert names_with_prefix(docker_client, first) == {first}  # no backup: untouched
     assert template.read_bytes() == SEED_TEMPLATE.read_bytes()
+
+
+def test_step_enter_skips(two_vllms: dict[str, dict[str, Any]], template: Path, docker_client: Any,
+                          state_dir: str) -> None:
+    child = _spawn(_step_args(two_vllms, template), state_dir)
+    child.expect(PROMPT)
+    assert "(a, s, d, q) [s]" in strip_ansi(str(child.after))  # the default said: skip
+    child.sendline("")
+    child.expect(PROMPT)
+    child.sendline("")
+
+    code, rest = _finish(child)
+
+    assert code == 0, rest
+    for name, inspect in two_vllms.items():
+        assert _inspect(docker_client, name)["Id"] == inspect["Id"]
+        assert names_with_prefix(docker_client, name) == {name}
+    assert not template.exists()
+    assert run(["history"], state_dir).stdout.strip() == "no history"
 
 
 def test_step_quit_at_first_prompt_changes_nothing(two_vllms: dict[str, dict[str, Any]], template: Path,
@@ -391,7 +452,7 @@ def test_confirm_applies_what_was_shown_or_refuses(drift: str, names: list[str],
     assert code == 2, rest
     assert "the plan changed since it was reviewed (nothing was changed)" in rest
     if drift == "restart policy":
-        assert f"local: {names[0]}: drifted since the plan was reviewed (fingerprint" in rest
+        assert f"local: {names[0]}: drifted since the plan was reviewed: + --restart always" in rest
     else:
         assert f"local: {names[1]}: new container since the plan was reviewed, not in the plan" in rest
         assert _inspect(docker_client, names[1])["Id"] == newcomer["Id"]
@@ -471,6 +532,7 @@ def test_no_output_shows_a_secret(names: list[str], template: Path, tmp_path: Pa
         _assert_no_secret(f"{label} (stderr)", result.stderr)
     for label, path in files.items():
         assert path.exists(), label
+        assert path.stat().st_mode & 0o777 == 0o600, label  # only its owner reads a plan or report
         _assert_no_secret(label, path.read_text())
     state_files = [p for p in Path(state_dir).rglob("*") if p.is_file()]
     assert engine_state_dir(state_dir) / "journal.jsonl" in state_files

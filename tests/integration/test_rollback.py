@@ -81,6 +81,10 @@ def test_steps_2_after_two_applies_puts_the_original_back(name: str, template: P
     assert any(line.startswith("- ") and "codestral" in line for line in shown["diff"])
     assert f"  --name {name}" in shown["diff"] and not any("--name" in line for line in shown["diff"]
                                                           if line[0] in "+-")  # put back under its name
+    # As it will be put back: with the restart policy of the container it replaces, not the
+    # parked backup's `no` (the preview showed `- --restart unless-stopped`).
+    assert "  --restart unless-stopped" in shown["diff"] and not any("--restart" in line for line in shown["diff"]
+                                                                     if line[0] in "+-")
     assert [(f["path"], f["removed"]) for f in shown["files"]] == [(str(template), True)]
 
     rolled = run(["rollback", name, "--steps", "2", "--yes"], state_dir)
@@ -89,6 +93,7 @@ def test_steps_2_after_two_applies_puts_the_original_back(name: str, template: P
     assert f"restored the previous container {original_backup} (2 applies back)" in rolled.stdout
     assert "stay as backups too" in rolled.stdout
     assert _id(docker_client, name) == original and not template.exists()
+    assert docker_client.api.inspect_container(name)["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     # Nothing is lost: both applied containers are backups now.
     assert set(_backups(name, state_dir).values()) == {first[:12], second[:12]}
 

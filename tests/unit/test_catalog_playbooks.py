@@ -8,6 +8,7 @@ and a secret in its env; ``vllm.json`` is a fake vLLM without a served name or c
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,8 @@ def test_gateway_selector_matches_aigw_env_on_any_image(aigw: planner.Observed) 
 
 @pytest.mark.parametrize("name", GATEWAY_BOOKS)
 def test_gateway_playbooks_verify_healthz_on_the_api_port(name: str, aigw: planner.Observed) -> None:
-    overrides = {"gitlab_url": "https://gitlab.example.com"} if name == "fix-gitlab-url" else {}
+    overrides = {"fix-gitlab-url": {"gitlab_url": "https://gitlab.example.com"},
+                 "fix-gateway-host-network": {"allow_all_interfaces": "true"}}.get(name, {})
     paths = {"/etc/ssl/certs/ca-certificates.crt": planner.HostPath(True, b"pem", 0o644)}
 
     plan = _plan(name, aigw, overrides, paths)
@@ -131,7 +133,7 @@ def test_verify_port_follows_aigw_fastapi_api_port(aigw: planner.Observed) -> No
 # --------------------------------------------------------------------------- each playbook
 
 def test_fix_gateway_host_network(aigw: planner.Observed) -> None:
-    plan = _plan("fix-gateway-host-network", aigw)
+    plan = _plan("fix-gateway-host-network", aigw, ALLOWED)
 
     changes = _changes(plan)
     assert (changes["network"].before, changes["network"].after) == ("default", "host")
@@ -140,16 +142,58 @@ def test_fix_gateway_host_network(aigw: planner.Observed) -> None:
     assert cp.action == "recreate"
     assert cp.after.host_config["NetworkMode"] == "host" and "PortBindings" not in cp.after.host_config
     assert any("published ports dropped (5052/tcp)" in n for n in cp.notes)
+    assert ("exposure (warning): on host networking it listens on every interface of the host, every port it "
+            "listens on (before: published only on loopback (5052/tcp)); allowed by allow_all_interfaces") in cp.notes
     view = plan_json(plan)["containers"][0]
     assert "- --publish 127.0.0.1:5052:5052" in view["diff"]
     assert "not-a-real-key" not in json.dumps(view)
 
 
 def test_fix_gateway_host_network_metrics_port_var(aigw: planner.Observed) -> None:
-    assert _changes(_plan("fix-gateway-host-network", aigw, {"metrics_port": "9100"}))[
+    assert _changes(_plan("fix-gateway-host-network", aigw, {"metrics_port": "9100", **ALLOWED}))[
         "env.AIGW_FASTAPI__METRICS_PORT"].after == "9100"
     with pytest.raises(PlaybookError, match="metrics_port must be a TCP port"):
         _plan("fix-gateway-host-network", aigw, {"metrics_port": "eighty"})
+
+
+ALLOWED = {"allow_all_interfaces": "true"}
+
+
+def _published(aigw: planner.Observed, bindings: dict[str, Any] | None) -> planner.Observed:
+    inspect = json.loads(json.dumps(aigw.inspect))
+    inspect["HostConfig"]["PortBindings"] = bindings
+    return planner.Observed(inspect, aigw.image)
+
+
+@pytest.mark.parametrize(("bindings", "was"), [
+    ({"5052/tcp": [{"HostIp": "127.0.0.1", "HostPort": "5052"}]}, "published only on loopback (5052/tcp)"),
+    ({"5052/tcp": [{"HostIp": "::1", "HostPort": "5052"}]}, "published only on loopback (5052/tcp)"),
+    ({"5052/tcp": [{"HostIp": "127.0.0.1", "HostPort": "5052"}], "8082/tcp": [{"HostIp": "", "HostPort": "8082"}]},
+     "published only on loopback (5052/tcp)"),
+    (None, "not published"),
+])
+def test_host_network_exposing_a_local_only_container_needs_the_var(aigw: planner.Observed,
+                                                                    bindings: dict[str, Any] | None, was: str) -> None:
+    obs = _published(aigw, bindings)
+    with pytest.raises(PlanError, match=r"every interface of the host \(its ports: " + re.escape(was)
+                       + r"; .*refused unless -e allow_all_interfaces=true"):
+        _plan("fix-gateway-host-network", obs)
+    for no in ("false", "no", ""):
+        with pytest.raises(PlanError):
+            _plan("fix-gateway-host-network", obs, {"allow_all_interfaces": no})
+
+    [cp] = _plan("fix-gateway-host-network", obs, ALLOWED).containers
+
+    assert any(f"(before: {was}); allowed by allow_all_interfaces" in n for n in cp.notes)
+
+
+def test_host_network_of_a_container_published_everywhere_is_warned_only(aigw: planner.Observed) -> None:
+    obs = _published(aigw, {"5052/tcp": [{"HostIp": "0.0.0.0", "HostPort": "5052"}]})
+
+    [cp] = _plan("fix-gateway-host-network", obs).containers
+
+    assert any(n.startswith("exposure (warning): on host networking it listens on every interface") and
+               n.endswith("(before: published on every interface)") for n in cp.notes)
 
 
 def test_fix_image_platform(aigw: planner.Observed, vllm: planner.Observed) -> None:

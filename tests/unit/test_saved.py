@@ -23,6 +23,7 @@ SINCE = "the plan was saved"
 
 def _container(name: str = "vllm", **fields: Any) -> dict[str, Any]:
     return {"container": name, "id": "3f2a1b9c0d12", "action": "recreate", "fingerprint": "f1",
+            "run_before": ["docker run \\", "  --env FLAVOR=a \\", "  vllm:1"],
             "diff": ["  --name vllm", "+ --served-model-name mistral"], "dependents": [],
             "files": [{"path": "/etc/t.jinja", "mode": "0644", "diff": ["+x"]}], **fields}
 
@@ -36,7 +37,14 @@ def test_same_plan_has_no_drift() -> None:
 
 
 @pytest.mark.parametrize(("now", "line"), [
-    (_plan(_container(fingerprint="f2")), "h: vllm: drifted since the plan was saved (fingerprint f1 -> f2)"),
+    (_plan(_container(fingerprint="f2")),
+     ("h: vllm: drifted since the plan was saved: a setting not shown changed (a secret value, or what the image "
+     "supplies)")),
+    (_plan(_container(fingerprint="f2", run_before=["docker run \\", "  --env FLAVOR=b \\", "  vllm:1"])),
+     "h: vllm: drifted since the plan was saved: - --env FLAVOR=a; + --env FLAVOR=b"),
+    (_plan(_container(id="9c1d00000000", fingerprint="f2")),
+     ("h: vllm: drifted since the plan was saved: recreated (id 3f2a1b9c0d12 -> 9c1d00000000); a setting not shown "
+     "changed (a secret value, or what the image supplies)")),
     (_plan(), "h: vllm: no longer selected (removed or changed)"),
     (_plan(_container(), _container("vllm-2")), "h: vllm-2: new container since the plan was saved, not in the plan"),
     (_plan(_container(dependents=["sidecar"])), "h: vllm: the change differs now (dependents)"),
@@ -140,11 +148,26 @@ def _plan_file(tmp_path: Path) -> Path:
     """A saved plan of fix-vllm-404 for container `vllm` on `local` (no engine needed to refuse it)."""
     path = tmp_path / "plan.json"
     sha = hashlib.sha256(find_playbook("fix-vllm-404").read_bytes()).hexdigest()
+    hosts = [_host("local", "local", plan=_plan(_container()))]
     path.write_text(json.dumps({"format": saved.FORMAT, "playbook": {"name": "fix-vllm-404", "source": "fix-vllm-404",
                                                                      "sha256": sha},
                                 "vars": {}, "secret_vars": [], "containers": ["vllm"],
-                                "hosts": [_host("local", "local", plan=_plan(_container()))]}))
+                                "hosts": hosts, "hosts_sha256": saved.hosts_digest(hosts)}))
     return path
+
+
+@pytest.mark.parametrize("edit", [{"url": "ssh://root@10.9.9.9:22"}, {"name": "gpu-1"}, {"docker_host": "unix:///x"},
+                                  {"key_file": "/tmp/other-key"}, {"vars": {"served_model_name": "x"}}])
+def test_a_saved_plan_whose_hosts_were_edited_is_refused(cli: Cli, tmp_path: Path, edit: dict[str, Any]) -> None:
+    path = _plan_file(tmp_path)
+    data = json.loads(path.read_text())
+    data["hosts"][0].update(edit)
+    path.write_text(json.dumps(data))
+
+    code, out = cli("apply", "--plan", str(path), "--yes")
+
+    assert code == 2 and "its hosts were edited since the plan was saved" in out, out
+    assert len(out.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(("extra", "message"), [

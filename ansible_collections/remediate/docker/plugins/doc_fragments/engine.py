@@ -21,6 +21,7 @@ requirements:
 notes:
   - The modules run on the managed host and talk to its engine through the socket; no SSH from
     the module. One apply, rollback or recover at a time per engine (remediate's lock), and the
-    journal in C(/var/lib/remediate/<engine>/) (C(REMEDIATE_STATE_DIR) moves it) lets
-    C(remediate recover) finish an apply that was interrupted.
+    journal in C(/var/lib/remediate/<engine>/) (for root; another user's is in
+    C(~/.local/state/remediate/<engine>/); C(REMEDIATE_STATE_DIR) moves it, and it must not be
+    writable by other users) lets C(remediate recover) finish an apply that was interrupted.
 """
