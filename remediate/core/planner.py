@@ -437,16 +437,17 @@ def _set_network(spec: ContainerSpec, mode: str, allow_exposure: bool) -> tuple[
     current = spec.network_mode
     if current == mode or (mode == "bridge" and current == "default"):
         return spec, [Change("network", current, mode, ChangeAction.NOOP, "already on this network")], []
-    notes = [_exposure(spec, allow_exposure)] if mode == "host" else []
     host_config = dict(spec.host_config)
     config = dict(spec.config)
     host_config["NetworkMode"] = mode
     networks: dict[str, Any] = {}
     if mode == "host":
+        # what cannot be done at all is said before what needs the user's consent
         kernel = sorted(k for k in host_config.get("Sysctls") or {} if k.startswith("net."))
         if kernel:
             raise PlanError(f"network host: the container sets network sysctls ({', '.join(kernel)}), which the "
                             "engine refuses in the host's network namespace; remove them first")
+    notes = [_exposure(spec, allow_exposure)] if mode == "host" else []
     if mode in ("host", "none") or mode.startswith("container:"):
         dropped = list(host_config.get("PortBindings") or {})
         for owned in netns_owned(mode):
