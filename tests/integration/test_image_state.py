@@ -22,7 +22,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_LABEL
-from tests.integration._proc import REMEDIATE, WAIT, remediate_env
+from tests.integration._proc import (
+    MODEL_ARGS,
+    REMEDIATE,
+    SEED_TEMPLATE,
+    VLLM_IMAGE,
+    WAIT,
+    remediate_env,
+)
+from tests.integration._proc import PLAYBOOK as PLAYBOOK_404
 from tests.lab.engines import Engine
 
 docker = pytest.importorskip("docker")
@@ -278,4 +286,55 @@ def test_a_failed_start_puts_the_stopped_original_back_as_it_was(box: Box) -> No
     assert "runs as before" not in out
     now = box.inspect()
     assert now["Id"] == original["Id"] and now["State"]["Status"] == "exited"
+    assert set(box.ours()) == {box.name}
+
+
+# --------------------------------------------------------------------------- the seed's crashed vLLM
+
+def test_the_seeds_crashed_vllm_is_fixed_started_and_verified(box: Box, tmp_path: Path) -> None:
+    # vLLM given a chat template it cannot open exits at start (no restart policy): fix-vllm-404
+    # writes and mounts it, starts the server and probes it.
+    created = box.client.api.create_container(
+        VLLM_IMAGE, [*MODEL_ARGS, "--chat-template", "/etc/vllm/chat_template.jinja"], name=box.name,
+        labels={TEST_LABEL: str(os.getpid())}, ports=[8000],
+        host_config=box.client.api.create_host_config(port_bindings={8000: ("127.0.0.1", None)}))
+    box.client.api.start(created["Id"])
+    assert box.client.api.wait(created["Id"], timeout=WAIT)["StatusCode"] != 0
+    template = tmp_path / "etc" / "chat_template.jinja"
+    args = ("apply", str(PLAYBOOK_404), "--container", box.name, "-e", f"template_host_path={template}", "--yes")
+
+    code, out = box.remediate(*args, "--dry-run")
+    assert code == 0 and "the new container is started (playbook start), and verified fully" in out, out
+    code, out = box.remediate(*args)
+
+    assert code == 0, out
+    assert box.inspect()["State"]["Running"] and "/v1/models" in out
+    assert template.read_bytes() == SEED_TEMPLATE.read_bytes()
+
+
+#: A file mounted over a directory: the new container is created, but cannot start.
+UNSTARTABLE = """
+name: rt-img-unstartable
+description: mounts a file over /etc
+safety: auto
+select: {name: "rt-img-*"}
+changes:
+  - mount: {source: "{{ source }}", target: /etc}
+"""
+
+
+def test_a_failed_start_puts_a_paused_original_back_paused(box: Box, tmp_path: Path) -> None:
+    original = box.run()
+    box.client.api.pause(box.name)
+    source = tmp_path / "a-file"
+    source.write_text("x", encoding="utf-8")
+    playbook = tmp_path / "rt-img-unstartable.yml"
+    playbook.write_text(UNSTARTABLE, encoding="utf-8")
+
+    code, out = box.remediate("apply", str(playbook), "--container", box.name, "-e", f"source={source}", "--yes")
+
+    assert code == 1, out
+    assert f"restored: the original container {original['Id'][:12]} is back, paused as before" in out
+    now = box.inspect()
+    assert now["Id"] == original["Id"] and now["State"]["Paused"] and now["State"]["Running"]
     assert set(box.ours()) == {box.name}
