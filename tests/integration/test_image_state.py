@@ -316,6 +316,7 @@ def test_the_seeds_crashed_vllm_is_fixed_started_and_verified(box: Box, tmp_path
 UNSTARTABLE = """
 name: rt-img-unstartable
 description: mounts a file over /etc
+vars: {source: /nonexistent}
 safety: auto
 select: {name: "rt-img-*"}
 changes:
