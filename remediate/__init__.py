@@ -41,6 +41,7 @@ _EXPORTS = {
     "Change": "remediate.core.planner",
     "ChangeAction": "remediate.core.planner",
     "ContainerAction": "remediate.core.planner",
+    "RunState": "remediate.core.planner",
     "ContainerPlan": "remediate.core.planner",
     "FileWrite": "remediate.core.planner",
     "Observed": "remediate.core.planner",
@@ -148,6 +149,7 @@ __all__ = [
     "RollbackPlan",
     "RolloutError",
     "RolloutResult",
+    "RunState",
     "Selector",
     "SshOptions",
     "StateDirError",
@@ -205,6 +207,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.core.planner import (
         Plan as Plan,
+    )
+    from remediate.core.planner import (
+        RunState as RunState,
     )
     from remediate.core.planner import (
         plan as plan,

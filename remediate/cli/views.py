@@ -240,13 +240,15 @@ def print_result(out: Console, result: HostResult) -> None:
             why = f"you chose {(c.error or '').split()[0]}" if c.declined else c.error or "an earlier container failed"
             out.print(f"- {escape(c.name)}: skipped ({why})")
         else:
-            print_container_failure(out, c)
+            print_container_failure(out, c, next((cp.state for cp in result.plan.containers if cp.name == c.name), None))
     after = after_message(result.plan)
     if result.ok and after and result.plan.changed:
         out.print(f"\n[bold]Left to do by hand:[/bold] {escape(' '.join(after.split()))}")
 
 
-def print_container_failure(out: Console, c: ContainerResult) -> None:
+def print_container_failure(out: Console, c: ContainerResult, state: str | None = None) -> None:
+    """A container that failed: why, its checks and logs, and what was restored (``state``: the
+    original's, as planned: it runs as before only if it ran)."""
     from rich.markup import escape
 
     from remediate.core.redaction import redact_text
@@ -260,7 +262,9 @@ def print_container_failure(out: Console, c: ContainerResult) -> None:
         for line in c.logs:
             out.print(f"    | {escape(line)}")
     if c.action == "rolled back":
-        out.print(f"  [yellow]restored: the original container {c.id_before[:12]} runs as before[/yellow]")
+        how = {"running": "runs as before", "paused": "is back, paused as before",
+               "stopped": "is back, stopped as before"}.get(state or "", "is back as it was")
+        out.print(f"  [yellow]restored: the original container {c.id_before[:12]} {how}[/yellow]")
     else:
         out.print("  [red bold]ROLLBACK FAILED — run these by hand:[/red bold]")
         for step in c.manual_steps:

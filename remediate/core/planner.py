@@ -19,7 +19,7 @@ from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
 from remediate.core.fields import dict_to_env, env_to_dict, netns_owned
 from remediate.core.paths import HostPath
-from remediate.core.spec import ContainerSpec, spec_from_inspect
+from remediate.core.spec import ContainerSpec, pinned, spec_from_inspect
 from remediate.core.templating import render_value
 from remediate.errors import PlanError
 
@@ -39,6 +39,15 @@ class ChangeAction(StrEnum):
     NOOP = "noop"
     RECREATE = "recreate"
 
+
+class RunState(StrEnum):
+    """Whether a container runs: ``running`` (restarting too), ``paused``, or ``stopped`` (created,
+    exited, dead). A recreate keeps it, but for a stopped one the playbook starts (``start``)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
 #: Name parts of the containers remediate parks (backups) and stages (new, not yet swapped in).
 BACKUP_MARK = "-remediate-backup-"
 NEW_MARK = "-remediate-new"
@@ -54,6 +63,9 @@ class Observed:
     inspect: Json = field(hash=False)
     image: Json | None = field(default=None, hash=False)
     dependents: tuple[str, ...] = ()
+    #: The id of the image its reference (``Config.Image``) names now when that is not the image
+    #: it runs ("" when the reference names no image any more); None when it names that image.
+    retagged: str | None = None
 
     @property
     def id(self) -> str:
@@ -64,6 +76,11 @@ class Observed:
     def name(self) -> str:
         """Container name without the leading slash."""
         return str(self.inspect.get("Name", "")).lstrip("/")
+
+    @property
+    def state(self) -> RunState:
+        """Whether it runs."""
+        return run_state(self.inspect)
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,15 @@ class ContainerPlan:
     verify: tuple[pb.HttpProbe, ...]
     dependents: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Whether the original runs (the fingerprint covers it: an apply finds it so).
+    state: RunState = RunState.RUNNING
+    #: A stopped original's new container is started (the playbook's ``start``) and verified fully.
+    start: bool = False
+
+    @property
+    def state_after(self) -> RunState:
+        """Whether the new container runs once applied: as the original, or started."""
+        return RunState.RUNNING if self.start else self.state
 
     @property
     def action(self) -> ContainerAction:
@@ -270,26 +296,39 @@ def plan(
 
     Raises:
         PlaybookError: a ``require`` condition is false, or a template failed to render.
-        PlanError: a change cannot be made (e.g. a required host path is missing).
+        PlanError: a change cannot be made (e.g. a required host path is missing), or a container
+            to recreate cannot be recreated without loss (started with ``--rm``; its image is gone).
     """
     pb.check_requirements(playbook, vars)
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
-    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only) for obs in containers)
+    start = pb.render_start(playbook, vars)
+    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start) for obs in containers)
     _check_shared_files(plans)
     after = render_value(playbook.after, vars, playbook=playbook.name, field="after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
                 revert_after=revert_after, engine_api=engine_api)
 
 
-def fingerprint(spec: ContainerSpec, container_id: str) -> str:
-    """Container id plus a hash of its compared configuration."""
-    digest = hashlib.sha256(json.dumps(spec.comparable(), sort_keys=True, default=str).encode()).hexdigest()
-    return f"{container_id[:12]}:{digest[:16]}"
+def run_state(inspect: Mapping[str, Any]) -> RunState:
+    """Whether a container runs, from its inspect."""
+    state = inspect.get("State") or {}
+    if state.get("Paused"):
+        return RunState.PAUSED
+    return RunState.RUNNING if state.get("Running") or state.get("Restarting") else RunState.STOPPED
+
+
+def fingerprint(obs: Observed) -> str:
+    """Container id plus a hash of what a plan of it depends on: its compared configuration (the
+    image it runs included), what its image reference names now, and whether it runs."""
+    data = {"spec": spec_from_inspect(obs.inspect, obs.image).comparable(), "retagged": obs.retagged,
+            "state": obs.state}
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{obs.id[:12]}:{digest[:16]}"
 
 
 def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed,
-                    paths: Mapping[str, HostPath], container_only: bool = False) -> ContainerPlan:
+                    paths: Mapping[str, HostPath], container_only: bool, start: bool) -> ContainerPlan:
     before = spec_from_inspect(obs.inspect, obs.image)
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
@@ -309,11 +348,62 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         written, compose_notes = _compose_write(owner, before, spec, paths)
         files.extend(written)
         notes.extend(compose_notes)
+    start = start and obs.state is RunState.STOPPED
+    first: list[str] = []  # what the recreate does to the container as a whole, before the rest
+    if before.comparable() != spec.comparable() or any(f.changed for f in files):
+        _check_recreatable(obs, before)
+        if spec.platform != before.platform:
+            # Another platform is another image: the reference picks it, as `docker run --platform`.
+            spec = spec.replace(image_id=None)
+        elif obs.retagged is not None:
+            spec = pinned(spec, obs.retagged or None)
+            first.append(_retagged_note(before, obs.retagged))
+        state_note = _state_note(obs, start)
+        first.extend([state_note] if state_note else [])
     return ContainerPlan(
-        id=obs.id, name=obs.name, fingerprint=fingerprint(before, obs.id), before=before, after=spec,
+        id=obs.id, name=obs.name, fingerprint=fingerprint(obs), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
-        dependents=obs.dependents, notes=tuple(notes),
+        dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
     )
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _check_recreatable(obs: Observed, before: ContainerSpec) -> None:
+    """Refuse, before anything is shown as a plan, a container a recreate would lose."""
+    host_config = obs.inspect.get("HostConfig") or {}
+    if host_config.get("AutoRemove"):
+        raise PlanError(f"container {obs.name} was started with --rm (AutoRemove): stopping it deletes it, so no "
+                        "backup could be kept to roll back to; nothing was changed (run it without --rm to fix it "
+                        "with remediate)", container=obs.name)
+    if obs.image is None:
+        raise PlanError(f"container {obs.name} runs image {_short(before.image_id or '?')}, which is no longer on the "
+                        f"Docker host: a recreate cannot keep its image; nothing was changed (load or pull that image "
+                        f"first; {before.image} may name another one now)", container=obs.name)
+
+
+def _retagged_note(before: ContainerSpec, retagged: str) -> str:
+    now = f"now names image {_short(retagged)}" if retagged else "names no image any more"
+    return (f"image (warning): {before.image} {now}; the container keeps the image it runs, "
+            f"{_short(before.image_id or '')}, so its image shows as that id once recreated")
+
+
+def _state_note(obs: Observed, start: bool) -> str | None:
+    """What a recreate does about a container that does not run (None: it runs, and will)."""
+    state = obs.inspect.get("State") or {}
+    status = str(state.get("Status") or obs.state)
+    if obs.state is RunState.PAUSED:
+        return ("state: paused: the new container is started and paused again at once, as the original is; "
+                "verify checks its configuration only (probes need it running)")
+    if obs.state is RunState.STOPPED and start:
+        code = f" (exit code {state.get('ExitCode')})" if status == "exited" else ""
+        return f"state: {status}{code}: the new container is started (playbook start), and verified fully"
+    if obs.state is RunState.STOPPED:
+        return (f"state: {status}: the new container is created, not started, as the original is not running; "
+                "verify checks its configuration only (a playbook with start: true starts it)")
+    return None
 
 
 def _check_shared_files(plans: Sequence[ContainerPlan]) -> None:

@@ -22,6 +22,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -317,10 +318,23 @@ class Playbook(_Strict):
         default_factory=list, max_length=MAX_CHANGES,
         description="conditions on the vars, each a jinja2 expression; the first false one refuses "
                     "the run with its msg before anything is planned")
+    start: bool | str = Field(
+        False,
+        description="start a container that is not running (exited or created, e.g. one that crashed "
+                    "at start) once its fix is applied, and verify it fully (a bool, or a template such as "
+                    "\"{{ start_stopped }}\"); without it such a container stays stopped and only its "
+                    "configuration is checked")
     revert_after: float | str | None = Field(
         None,
         description="undo the change automatically after this many seconds (a number, a template "
                     "such as \"{{ duration }}\", or a number with an s/m/h suffix); none: keep it")
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and "{" not in value:
+            return TypeAdapter(bool).validate_python(value)
+        return value
 
     @field_validator("revert_after")
     @classmethod
@@ -523,6 +537,19 @@ def check_requirements(playbook: Playbook, vars: Mapping[str, Any]) -> None:
         if not is_true(req.that, vars, playbook=playbook.name, field=f"{field}.that"):
             msg = " ".join(str(render_value(req.msg, vars, playbook=playbook.name, field=f"{field}.msg")).split())
             raise PlaybookError(f"{playbook.name}: {msg}", field=field)
+
+
+def render_start(playbook: Playbook, vars: Mapping[str, Any]) -> bool:
+    """The playbook's ``start`` rendered with the vars.
+
+    Raises:
+        PlaybookError: it does not render to a boolean (``true``/``false``, ``yes``/``no``, ``1``/``0``).
+    """
+    value = render_value(playbook.start, vars, playbook=playbook.name, field="start")
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        raise PlaybookError(f"{playbook.name}: start: not true or false: {str(value)[:40]!r}", field="start") from None
 
 
 def render_revert_after(playbook: Playbook, vars: Mapping[str, Any]) -> float | None:

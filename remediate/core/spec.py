@@ -32,7 +32,10 @@ class ContainerSpec:
 
     Attributes:
         name: container name without the leading slash.
-        image: the image reference the user gave (``Config.Image``).
+        image: the image reference the user gave (``Config.Image``), the one a recreate gives
+            the engine; the image's id when that reference now names another image (:func:`pinned`).
+        image_id: the id of the image the container runs (``Image``): part of the container, a
+            recreate keeps it whatever its reference names now; None when unknown.
         platform: ``os/arch[/variant]`` of the image the container runs.
         config: user-set ``Config`` keys (API shape).
         host_config: user-set ``HostConfig`` keys (API shape).
@@ -42,6 +45,7 @@ class ContainerSpec:
     name: str
     image: str
     platform: str | None = None
+    image_id: str | None = None
     config: Json = field(default_factory=dict, hash=False)
     host_config: Json = field(default_factory=dict, hash=False)
     networks: Json = field(default_factory=dict, hash=False)
@@ -69,6 +73,7 @@ class ContainerSpec:
         """A normalised view for equality: engine/CLI spelling differences removed."""
         return {
             "image": self.image,
+            "image_id": self.image_id,
             "platform": self.platform,
             "config": {k: CONFIG[k].compare_form(v) for k, v in self.config.items() if CONFIG[k].compared},
             "host_config": {k: host_field(k).compare_form(v) for k, v in self.host_config.items()},
@@ -79,7 +84,7 @@ class ContainerSpec:
     def to_json(self) -> Json:
         """Plain JSON-ready data."""
         return {
-            "name": self.name, "image": self.image, "platform": self.platform,
+            "name": self.name, "image": self.image, "image_id": self.image_id, "platform": self.platform,
             "config": self.config, "host_config": self.host_config, "networks": self.networks,
         }
 
@@ -87,7 +92,7 @@ class ContainerSpec:
     def from_json(cls, data: Mapping[str, Any]) -> ContainerSpec:
         """Inverse of :meth:`to_json`."""
         return cls(
-            name=data["name"], image=data["image"], platform=data.get("platform"),
+            name=data["name"], image=data["image"], image_id=data.get("image_id"), platform=data.get("platform"),
             config=dict(data.get("config") or {}), host_config=dict(data.get("host_config") or {}),
             networks=dict(data.get("networks") or {}),
         )
@@ -100,8 +105,9 @@ def spec_from_inspect(container: Mapping[str, Any], image: Mapping[str, Any] | N
 
     Args:
         container: ``docker inspect`` of the container (API ``/containers/{id}/json``).
-        image: ``docker image inspect`` of its image, or None if the image is gone
-            (then nothing is subtracted).
+        image: ``docker image inspect`` of the image it runs (by its ``Image`` id, not by the
+            ``Config.Image`` reference, which may name another image now), or None if the image
+            is gone (then nothing is subtracted).
 
     Returns:
         The spec; recreating from it reproduces the container's configuration.
@@ -132,11 +138,26 @@ def spec_from_inspect(container: Mapping[str, Any], image: Mapping[str, Any] | N
     return ContainerSpec(
         name=str(container.get("Name", "")).lstrip("/"),
         image=str(cfg.get("Image", "")),
+        image_id=str(container.get("Image") or "") or None,
         platform=image_platform(image) if image else None,
         config=config,
         host_config=host_config,
         networks=networks,
     )
+
+
+def pinned(spec: ContainerSpec, named: str | None) -> ContainerSpec:
+    """The spec to recreate from, given the id of the image its reference names now (``named``;
+    None: it names none): itself when that is the image the container runs, else with that
+    image's id as its reference, so the recreated container runs the same image (a moved tag,
+    e.g. ``:latest`` pulled again, must not turn a config fix into an upgrade).
+
+    Example: ``pinned(spec, "sha256:bbb")`` with ``spec.image == "app:1"`` and
+    ``spec.image_id == "sha256:aaa"`` -> a spec with ``image == "sha256:aaa"``.
+    """
+    if spec.image_id is None or named == spec.image_id:
+        return spec
+    return spec.replace(image=spec.image_id)
 
 
 def image_platform(image: Mapping[str, Any]) -> str | None:

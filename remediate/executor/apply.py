@@ -50,6 +50,7 @@ from remediate.core.planner import (
     NEW_MARK,
     ContainerPlan,
     Plan,
+    RunState,
     fingerprint,
 )
 from remediate.core.redaction import mask_values, redact_text
@@ -62,7 +63,7 @@ from remediate.core.results import (
     ProbeResult,
 )
 from remediate.core.secret_flow import plan_secrets
-from remediate.core.spec import ContainerSpec, anonymous_volumes, spec_from_inspect
+from remediate.core.spec import ContainerSpec, anonymous_volumes
 from remediate.errors import (
     JournalError,
     PlanStaleError,
@@ -74,6 +75,7 @@ from remediate.executor import probes, ties
 from remediate.executor.compose_hash import up_check, with_config_hash
 from remediate.executor.journal import End, Journal, Kind, Step, digest, stamp
 from remediate.executor.lock import HostLock
+from remediate.executor.observe import observe
 from remediate.executor.swap import create, prune, swap
 from remediate.executor.undo import RECOVER_STEP, keep, undo
 from remediate.host.connection import Connection
@@ -252,13 +254,9 @@ def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, run: str, wo
 
 def _check_fresh(conn: Connection, changed: Sequence[ContainerPlan]) -> None:
     """Raise ``PlanStaleError`` for the first container that changed since it was planned."""
-    images: dict[str, Json | None] = {}  # by id: one inspect per image, as planning does
+    images: dict[str, Json | None] = {}  # one inspect per image, as planning does
     for cp in changed:
-        inspect = conn.inspect_container(cp.id)
-        image_id = str(inspect.get("Image", ""))
-        if image_id not in images:
-            images[image_id] = conn.inspect_image(image_id)
-        if fingerprint(spec_from_inspect(inspect, images[image_id]), str(inspect["Id"])) != cp.fingerprint:
+        if fingerprint(observe(conn, conn.inspect_container(cp.id), images=images)) != cp.fingerprint:
             raise PlanStaleError(f"{conn.label}: container {cp.name} changed since the plan was made; plan again",
                                  host=conn.label, container=cp.name)
 
@@ -280,6 +278,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     journal.begin(
         tx, kind=Kind.APPLY, playbook=plan.playbook, container=cp.name, revert_after=plan.revert_after, old_id=cp.id,
         backup=backup, temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
+        was_paused=bool((old.get("State") or {}).get("Paused")),
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
         tied=[ties.record(t) for t in tied],
         files=[{"path": w.path, "mode": w.before_mode, "written": digest(w.content),
@@ -298,12 +297,13 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         new_id = _create(conn, after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), cp.before)
         mark(Step.CREATED, new_id=new_id)
         report(cp.name, "swap")
-        swap(conn, old, new_id, cp.name, backup, mark=mark)
+        swap(conn, old, new_id, cp.name, backup, mark=mark, was_running=cp.state_after is not RunState.STOPPED,
+             paused=cp.state_after is RunState.PAUSED)
         report(cp.name, "dependents")
         ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, mark=mark)
         report(cp.name, "verify")
         swapped()
-        checks = _verify(conn, new_id, cp, timeout, cancel, secrets)
+        checks = _verify(conn, new_id, cp, after, timeout, cancel, secrets)
         failed = next((c for c in checks if not c.ok), None)
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
@@ -392,10 +392,18 @@ def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str,
     return create(conn, spec, name, volumes, spec.platform if spec.platform != before.platform else None)
 
 
-def _verify(conn: Connection, new_id: str, cp: ContainerPlan, timeout: float, cancel: threading.Event,
-            secrets: Sequence[str]) -> tuple[ProbeResult, ...]:
-    """The verify steps' results; a probe rendered from a secret var shows it masked (name, evidence)."""
-    results = _run_probes(conn, new_id, cp, timeout, cancel)
+def _verify(conn: Connection, new_id: str, cp: ContainerPlan, created: ContainerSpec, timeout: float,
+            cancel: threading.Event, secrets: Sequence[str]) -> tuple[ProbeResult, ...]:
+    """The verify steps' results; a probe rendered from a secret var shows it masked (name, evidence).
+
+    A new container that is not to run (its original is stopped or paused) is checked for its
+    state and its configuration (``created``: the spec it was created from) only: probes need it
+    running.
+    """
+    if cp.state_after is RunState.RUNNING:
+        results = _run_probes(conn, new_id, cp, timeout, cancel)
+    else:
+        results = (probes.configured(conn, new_id, created, paused=cp.state_after is RunState.PAUSED),)
     return tuple(dataclasses.replace(r, name=mask_values(r.name, secrets), evidence=mask_values(r.evidence, secrets))
                  for r in results)
 

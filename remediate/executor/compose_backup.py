@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from remediate.core import compose
-from remediate.core.spec import anonymous_volumes, create_body, spec_from_inspect
+from remediate.core.spec import anonymous_volumes, spec_from_inspect
 from remediate.errors import RemediateError
+from remediate.executor.swap import create
 from remediate.host.connection import Connection
 
 _ASIDE = "-relabel"
@@ -46,12 +47,10 @@ def _relabel(conn: Connection, name: str, move: Callable[[Mapping[str, str]], di
     spec = spec_from_inspect(inspect, conn.inspect_image(str(inspect.get("Image", ""))))
     config = dict(spec.config)
     config["Labels"] = move(config.get("Labels") or {})
-    body, extra_networks = create_body(spec.replace(config=config), volumes=anonymous_volumes(inspect))
     conn.rename(old_id, f"{name}{_ASIDE}")
     try:
-        new_id = conn.create(body, name)
-        for network, endpoint in extra_networks.items():
-            conn.connect_network(new_id, network, endpoint)
+        # The image it runs, whatever its reference names now: a rollback must put back the same.
+        new_id = create(conn, spec.replace(config=config), name, anonymous_volumes(inspect))
     except RemediateError:
         conn.remove(name, missing_ok=True)
         conn.rename(old_id, name)

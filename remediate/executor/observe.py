@@ -34,12 +34,7 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     listed = [c for c in conn.list_containers() if not planning.is_remediate_copy(c["Name"])]
     inspects = [i for i in (conn.find_container(c["Id"]) for c in listed) if i]
     images: dict[str, Json | None] = {}
-    observed = []
-    for inspect in inspects:
-        image_id = str(inspect.get("Image", ""))
-        if image_id not in images:
-            images[image_id] = conn.inspect_image(image_id)
-        observed.append(planning.Observed(inspect, images[image_id], ties.dependents_of(inspect, inspects)))
+    observed = [observe(conn, inspect, ties.dependents_of(inspect, inspects), images) for inspect in inspects]
     chosen = planning.select(playbook, observed)
     if only:
         by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
@@ -57,6 +52,26 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     return chosen
 
 
+
+
+def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
+            images: dict[str, Json | None] | None = None) -> planning.Observed:
+    """What a plan needs of one container: its inspect, the image it runs (by its ``Image`` id:
+    the reference may name another image now), and what that reference names now.
+
+    ``images`` caches image inspects by reference across calls (one inspect per image).
+    """
+    cache = images if images is not None else {}
+
+    def image(ref: str) -> Json | None:
+        if ref not in cache:
+            cache[ref] = conn.inspect_image(ref) if ref else None
+        return cache[ref]
+
+    image_id = str(inspect.get("Image") or "")
+    named = image(str((inspect.get("Config") or {}).get("Image") or ""))
+    named_id = str(named.get("Id") or "") if named else ""
+    return planning.Observed(inspect, image(image_id), dependents, None if named_id == image_id else named_id)
 
 
 def host_paths(conn: Connection, paths: set[str]) -> dict[str, HostPath]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from remediate.core.playbook import HttpProbe
 from remediate.core.results import ProbeResult
+from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.errors import PlaybookError, RemediateError
 from remediate.host.connection import Connection
 
@@ -113,6 +114,36 @@ def still_running(conn: Connection, container: str, started_at: str) -> ProbeRes
     if state.get("StartedAt") != started_at:
         return ProbeResult("still running", False, "restarted during verification")
     return ProbeResult("still running", True, "running, no restart")
+
+
+def configured(conn: Connection, container: str, expected: ContainerSpec, *, paused: bool) -> ProbeResult:
+    """One look at a container that is not to run: it is paused (``paused``) or not running, and
+    its configuration is ``expected`` (the image it runs included, whatever reference it shows)."""
+    inspect = conn.inspect_container(container)
+    state = inspect.get("State") or {}
+    if bool(state.get("Paused")) != paused or (not paused and state.get("Running")):
+        return ProbeResult("configured", False, f"status {state.get('Status')}, expected "
+                           + ("paused" if paused else "not running"))
+    spec = spec_from_inspect(inspect, conn.inspect_image(str(inspect.get("Image", ""))))
+    differ = _differences(spec.comparable(), expected.comparable())
+    if differ:
+        return ProbeResult("configured", False, f"the new container differs from the plan in {', '.join(differ)}")
+    return ProbeResult("configured", True, f"{state.get('Status')}, configured as planned")
+
+
+def _differences(now: Json, want: Json) -> list[str]:
+    """The settings (``config.Env``, ``image_id``) of two comparable specs that differ; the image
+    reference aside (the same image may show by another reference)."""
+    found = []
+    for part, value in want.items():
+        if part == "image":
+            continue
+        if isinstance(value, dict):
+            other = now.get(part) or {}
+            found += [f"{part}.{key}" for key in sorted(set(value) | set(other)) if value.get(key) != other.get(key)]
+        elif now.get(part) != value:
+            found.append(part)
+    return found
 
 
 def started_at(conn: Connection, container: str) -> str:

@@ -108,7 +108,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         try:
             restore_files(conn, replaced)
             mark(Step.FILES)
-            swap(conn, current, backup_id, name, parked, mark=mark)
+            swap(conn, current, backup_id, name, parked, mark=mark, paused=False)
             if not (current.get("State") or {}).get("Running"):
                 conn.start(backup_id)
             if policy.get("Name") not in ("", "no"):

@@ -12,7 +12,8 @@ from typing import Any
 
 from remediate.core.lineage import Lineage, Move, replay
 from remediate.core.planner import BACKUP_MARK
-from remediate.core.spec import ContainerSpec, create_body
+from remediate.core.spec import ContainerSpec, create_body, pinned
+from remediate.errors import ApplyError
 from remediate.executor.journal import End, Journal, Kind, Step
 from remediate.host.connection import Connection
 
@@ -23,27 +24,51 @@ _TOOK_EFFECT = (End.RECREATED, End.RESTORED, End.RECOVERED_KEPT)
 
 def create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str],
            platform: str | None = None) -> str:
-    """Create a container from ``spec`` under ``name``, on all its networks; returns its id."""
+    """Create a container from ``spec`` under ``name``, on all its networks; returns its id.
+
+    It runs the image the spec says (``image_id``), whatever its reference names now: the
+    reference is given to the engine only while it names that image (so the container shows it),
+    else the image's id (:func:`remediate.core.spec.pinned`).
+
+    Raises:
+        ApplyError: the reference moved to another image while the container was created (it
+            is removed again).
+    """
+    if spec.image_id and spec.image != spec.image_id:
+        named = conn.inspect_image(spec.image)
+        spec = pinned(spec, str(named.get("Id")) if named else None)
     body, extra_networks = create_body(spec, volumes=volumes)
     new_id = conn.create(body, name, platform)
+    if spec.image_id and str(conn.inspect_container(new_id).get("Image")) != spec.image_id:
+        conn.remove(new_id, missing_ok=True)
+        raise ApplyError(f"{conn.label}: {spec.image} moved to another image while {name} was created from it; "
+                         "it was removed again", host=conn.label, container=name)
     for network, endpoint in extra_networks.items():
         conn.connect_network(new_id, network, endpoint)
     return new_id
 
 
 def swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked: str,
-         *, mark: Callable[[Step], None] = lambda _step: None, was_running: bool | None = None) -> None:
+         *, mark: Callable[[Step], None] = lambda _step: None, was_running: bool | None = None,
+         paused: bool | None = None) -> None:
     """Put ``new_id`` in place of the container ``old`` under ``name``; ``old`` is parked stopped.
 
-    ``was_running`` (default: as ``old`` shows) says whether the new one starts.
+    ``was_running`` (default: as ``old`` shows, paused included) says whether the new one
+    starts, ``paused`` (default: as ``old`` shows) whether it is paused at once once started.
 
     Order matters: the old one stops before it gives up its name, and is made inert (restart
     policy ``no``, given back by the undo) before it is parked.
     """
     old_id = str(old["Id"])
+    state = old.get("State") or {}
     if was_running is None:
-        was_running = bool((old.get("State") or {}).get("Running"))
+        was_running = bool(state.get("Running"))
+    if paused is None:
+        paused = bool(state.get("Paused"))
     policy = (old.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"}
+    if state.get("Paused"):
+        # A frozen process cannot act on SIGTERM: stop would wait out its whole timeout, then kill.
+        conn.unpause(old_id)
     conn.stop(old_id, timeout=stop_timeout(old))
     mark(Step.STOPPED)
     if policy.get("Name") not in ("", "no"):
@@ -55,6 +80,8 @@ def swap(conn: Connection, old: dict[str, Any], new_id: str, name: str, parked: 
     mark(Step.SWAPPED)
     if was_running:
         conn.start(new_id)
+        if paused:
+            conn.pause(new_id)
         mark(Step.STARTED)
 
 

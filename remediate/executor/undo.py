@@ -18,7 +18,8 @@ shows first, so a half-done undo is finished, not repeated. The order, and why:
    on the new version (:mod:`remediate.executor.sharing`), and only from the transaction's own
    saved copies, and only where the file still holds what the transaction wrote
    (:meth:`~remediate.executor.journal.Journal.files_of`);
-5. the original starts if it ran, then the tied containers that ran (after the one they depend on);
+5. the original starts if it ran (and is paused again if it was paused), then the tied containers
+   that ran (after the one they depend on);
 6. every container joining its namespaces is started or restarted to join it again
    (:func:`remediate.executor.ties.rejoin`);
 7. a rollback's backup, parked again, goes out of compose's sight again
@@ -161,6 +162,8 @@ def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
                                  for f in files), functools.partial(_put_back_files, conn, journal, tx)))
     if tx.begin.get("was_running"):
         steps.append(_Step((f"docker start {name}",), functools.partial(_start_if_stopped, conn, old_id, name)))
+    if tx.begin.get("was_paused"):
+        steps.append(_Step((f"docker pause {name}",), functools.partial(_pause_if_running, conn, old_id, name)))
     for dep in dependents:  # after the container they depend on
         if dep.get("was_running"):
             steps.append(_Step((f"docker start {dep['name']}",),
@@ -257,6 +260,13 @@ def _start_if_stopped(conn: Connection, ident: str, name: str, done: list[str]) 
     if not (conn.inspect_container(ident).get("State") or {}).get("Running"):
         done.append(f"docker start {name}")
         conn.start(ident)
+
+
+def _pause_if_running(conn: Connection, ident: str, name: str, done: list[str]) -> None:
+    state = conn.inspect_container(ident).get("State") or {}
+    if state.get("Running") and not state.get("Paused"):
+        done.append(f"docker pause {name}")
+        conn.pause(ident)
 
 
 def _rejoin_all(conn: Connection, old_id: str, tx: Transaction, done: list[str]) -> None:

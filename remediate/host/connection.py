@@ -341,6 +341,16 @@ class Connection:
         with self.errors(container, during=f"stop {container}"):
             self.api.stop(container, timeout=timeout)
 
+    def pause(self, container: str) -> None:
+        """Pause a running container (freeze its processes)."""
+        with self.errors(container, during=f"pause {container}"):
+            self.api.pause(container)
+
+    def unpause(self, container: str) -> None:
+        """Unpause a paused container."""
+        with self.errors(container, during=f"unpause {container}"):
+            self.api.unpause(container)
+
     def rename(self, container: str, name: str) -> None:
         """Rename a container."""
         with self.errors(container, during=f"rename {container} to {name}"):

@@ -93,6 +93,8 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "action": cp.action,
         "fingerprint": cp.fingerprint,
         "secrets": secrets_digest(cp, secrets),
+        "state": cp.state,
+        "state_after": cp.state_after,
         "changes": [
             {"field": c.field, "action": c.action, "reason": c.reason,
              "before": _shown(c.field, c.before), "after": _shown(c.field, c.after)}
