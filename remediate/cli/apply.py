@@ -347,11 +347,12 @@ def _print_reverts(out: Console, reverts: Iterable[Revert]) -> None:
 
 def write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
     from remediate.fleet.rollout import rollout_json
+    from remediate.host.files import open_private
     from remediate.output.report import markdown_report
 
     data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
             "mode": "dry-run" if dry_run else "apply", "started": iso(started), "finished": iso(time.time()),
             **rollout_json(result)}
     text = json.dumps(data, indent=2) if path.endswith(".json") else markdown_report(data)
-    with open(path, "w", encoding="utf-8") as fh:
+    with open_private(path) as fh:
         fh.write(text)

@@ -280,9 +280,10 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         backup=backup, temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
         tied=[ties.record(t) for t in tied],
-        files=[{"path": w.path, "mode": w.before_mode,
+        files=[{"path": w.path, "mode": w.before_mode, "owner": list(w.owner) if w.owner else None,
                 "saved": journal.save_file(tx, i, w.before) if w.before is not None else None}
-               for i, w in enumerate(changed_files)])
+               for i, w in enumerate(changed_files)],
+        dirs=list(cp.created_dirs))
     mark = functools.partial(journal.step, tx)
     try:
         report(cp.name, "write files")

@@ -29,7 +29,7 @@ from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.apply import safe_message
 from remediate.executor.journal import End, HostLock, Journal, Kind, Step, Transaction, stamp
 from remediate.executor.swap import backups_of, lineage, swap
-from remediate.executor.undo import RECOVER_STEP, keep, restore_files, undo
+from remediate.executor.undo import RECOVER_STEP, keep, remove_dirs, restore_files, undo
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -105,6 +105,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
             restore_files(conn, replaced)
             mark(Step.FILES)
             swap(conn, current, backup_id, name, parked, mark=mark)
+            remove_dirs(conn, _dirs(journal, route))  # the one that needed them is parked now
             if not (current.get("State") or {}).get("Running"):
                 conn.start(backup_id)
             if policy.get("Name") not in ("", "no"):
@@ -158,6 +159,13 @@ def _files(conn: Connection, journal: Journal, route: Route) -> list[Json]:
     return list(chosen.values())
 
 
+def _dirs(journal: Journal, route: Route) -> list[str]:
+    """The directories the applies undone along ``route`` created."""
+    by_id = {t.id: t for t in journal.transactions(archived=True)}
+    return [str(d) for tx in route.undone if tx in by_id for d in by_id[tx].begin.get("dirs") or []
+            if isinstance(d, str)]
+
+
 def _inspect_named(conn: Connection, name: str) -> Json:
     """The container named ``name``; not there: one line with the closest name on the host."""
     found = conn.find_container(name)
@@ -180,7 +188,7 @@ def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json
     saved = []
     for i, entry in enumerate(files):
         state = conn.read_path(str(entry["path"]))
-        saved.append({"path": entry["path"], "mode": state.mode,
+        saved.append({"path": entry["path"], "mode": state.mode, "owner": list(state.owner) if state.owner else None,
                       "saved": journal.save_file(tx, i, state.content) if state.content is not None else None})
     return saved
 

@@ -28,6 +28,7 @@ from remediate.core.playbook import Playbook, find_playbook
 from remediate.core.redaction import redact_text, secret_var_names
 from remediate.errors import PlanError, PlaybookError
 from remediate.fleet.rollout import RolloutResult, Target
+from remediate.host.files import open_private
 from remediate.output.report import plan_json
 
 FORMAT = "remediate-plan/1"
@@ -57,7 +58,7 @@ def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], contai
                    "error": redact_text(o.error) if o.error else None,
                    "plan": plan_json(o.plan) if o.plan else None} for o in result.outcomes],
     }
-    with open(path, "w", encoding="utf-8") as fh:
+    with open_private(path) as fh:
         json.dump(data, fh, indent=2)
 
 

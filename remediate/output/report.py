@@ -6,11 +6,13 @@ rendered into the plan), so secret values never reach a terminal, a file or a lo
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediate.core import compose
 from remediate.core.lineage import RollbackPlan
+from remediate.core.paths import DIR_MODE
 from remediate.core.planner import ContainerPlan, FileWrite, Plan
 from remediate.core.redaction import (
     mask_json,
@@ -42,13 +44,28 @@ def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None
 
 
 def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
-    """Unified diff of a file write (a new file is all ``+``), secret shapes and values masked."""
-    before = (write.before or b"").decode("utf-8", "replace").splitlines(keepends=False)
+    """Unified diff of a file write (a new file is all ``+``), secret shapes and values masked,
+    then what else the write does: the mode, the directories it creates, the symlinks it goes
+    through, the hard links and owner it keeps. Content that is not world-readable is shown by
+    its size and digest only."""
+    shown = write.before if write.before_shown else None
+    before = (shown or b"").decode("utf-8", "replace").splitlines(keepends=False)
     after = write.content.decode("utf-8", "replace").splitlines(keepends=False)
-    label_from = write.path if write.before is not None else "/dev/null"
+    label_from = write.path if shown is not None else "/dev/null"
     lines = list(difflib.unified_diff(before, after, label_from, write.path, lineterm=""))
+    if write.before is not None and not write.before_shown:
+        digest = hashlib.sha256(write.before).hexdigest()[:16]
+        lines.insert(0, f"current content not shown ({len(write.before)} bytes, sha256 {digest}…): "
+                        f"mode {write.before_mode or 0:04o} is not world-readable; it is replaced by:")
     if write.before_mode is not None and write.before_mode != write.mode:
         lines.append(f"mode {write.before_mode:04o} -> {write.mode:04o}")
+    lines += [f"new directory {d} (mode {DIR_MODE:04o})" for d in write.new_dirs]
+    if write.via is not None:
+        lines.append(f"{write.via} leads to {write.path} through symlinks: {write.path} is written, the links stay")
+    if write.links > 1:
+        lines.append(f"{write.links} hard links: written in place, so every link keeps sharing it")
+    if write.owner is not None:
+        lines.append(f"owner {write.owner[0]}:{write.owner[1]} kept")
     return [mask_values(redact_text(line), secrets) for line in lines]
 
 
@@ -97,6 +114,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "shell_after": after.commands(),
         "files": [
             {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets),
+             "via": f.via, "new_dirs": list(f.new_dirs),
              "shared_with": [n for n in users.get(f.path, ()) if n != cp.name]}
             for f in cp.files
         ],
