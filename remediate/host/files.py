@@ -128,11 +128,11 @@ class LocalFiles:
 
     @staticmethod
     def _enter(dirfd: int, name: str) -> int:
-        """The directory ``name`` in ``dirfd``, opened without following a symlink (closes ``dirfd``)."""
-        try:
-            return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dirfd)
-        finally:
-            os.close(dirfd)
+        """The directory ``name`` in ``dirfd``, opened without following a symlink; ``dirfd`` is
+        closed once it is open (on an error the caller still holds ``dirfd``)."""
+        inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dirfd)
+        os.close(dirfd)
+        return inner
 
     def _read_leaf(self, dirfd: int, name: str, path: str, limit: int, real: str | None) -> HostPath:
         found = self._lstat(dirfd, name)
