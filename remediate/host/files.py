@@ -81,6 +81,10 @@ def _tmp_name(path: str) -> str:
     return str(target.with_name(f".{target.name}.{secrets.token_hex(4)}.remediate-tmp"))
 
 
+#: How directories are opened on the way down: for lookups only (search permission is enough).
+_WALK = os.O_PATH | os.O_DIRECTORY
+
+
 def _parts(path: str) -> list[str]:
     """The names of an absolute, normal path (``/a/b`` -> ``["a", "b"]``)."""
     parts = [p for p in path.split("/") if p]
@@ -104,7 +108,7 @@ class LocalFiles:
     def read(self, path: str, *, follow: bool = False, limit: int = MAX_HOST_FILE_BYTES) -> HostPath:
         real = os.path.realpath(path) if follow else path
         parts = _parts(real)
-        dirfd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+        dirfd = os.open("/", _WALK)
         try:
             for i, name in enumerate(parts[:-1]):
                 found = self._lstat(dirfd, name)
@@ -130,7 +134,7 @@ class LocalFiles:
     def _enter(dirfd: int, name: str) -> int:
         """The directory ``name`` in ``dirfd``, opened without following a symlink; ``dirfd`` is
         closed once it is open (on an error the caller still holds ``dirfd``)."""
-        inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dirfd)
+        inner = os.open(name, _WALK | os.O_NOFOLLOW, dir_fd=dirfd)
         os.close(dirfd)
         return inner
 
@@ -167,7 +171,7 @@ class LocalFiles:
         """An open descriptor of ``path``'s directory (walked from ``/`` without following a
         symlink; missing ones made with :data:`DIR_MODE` when ``create``) and the last name."""
         parts = _parts(path)
-        dirfd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+        dirfd = os.open("/", _WALK)
         try:
             for i, name in enumerate(parts[:-1]):
                 found = self._lstat(dirfd, name)
