@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from remediate.core import compose
@@ -76,8 +76,12 @@ def rollback_plan_json(plan: RollbackPlan, engine_api: str | None = None) -> Jso
     for f in plan.files:
         old = (f.now or b"").decode("utf-8", "replace").splitlines()
         new = (f.restored or b"").decode("utf-8", "replace").splitlines()
-        lines = difflib.unified_diff(old, new, f.path if f.now is not None else "/dev/null",
-                                     f.path if f.restored is not None else "/dev/null", lineterm="")
+        lines: Iterable[str] = difflib.unified_diff(old, new, f.path if f.now is not None else "/dev/null",
+                                                    f.path if f.restored is not None else "/dev/null", lineterm="")
+        if f.mode is not None and not f.mode & 0o004 and f.restored is not None:
+            digest = hashlib.sha256(f.restored).hexdigest()[:16]
+            lines = [(f"content not shown: mode {f.mode:04o} is not world-readable ({len(f.restored)} bytes, "
+                      f"sha256 {digest}… put back)")]
         files.append({"path": f.path, "changed": f.changed, "removed": f.restored is None,
                       "mode": f"{f.mode:04o}" if f.mode is not None else None,
                       "diff": [redact_text(line) for line in lines]})

@@ -166,6 +166,15 @@ def test_an_unreadable_file_is_shown_by_digest_and_outputs_are_0600(cli: Cli, ho
     assert report.stat().st_mode & 0o777 == 0o600 and saved.stat().st_mode & 0o777 == 0o600
     assert key.read_text() == "PRIVATE-KEY-BYTES-7f3a\n"
 
+    code, out, err = _cli(cli, host, "apply", book, "--yes")  # the replace, then the rollback's preview
+    assert code == 0, out + err
+    code, out, err = _cli(cli, host, "rollback", host.name, "--dry-run")
+    assert code == 0, out + err
+    assert "PRIVATE-KEY-BYTES" not in out and "content not shown: mode 0600 is not world-readable" in out
+    code, out, err = _cli(cli, host, "rollback", host.name, "--yes")
+    assert code == 0, out + err
+    assert key.read_text() == "PRIVATE-KEY-BYTES-7f3a\n" and key.stat().st_mode & 0o777 == 0o600
+
 
 def test_a_huge_file_is_refused_in_bounded_time(cli: Cli, host: Host, tmp_path: Path) -> None:
     big = tmp_path / "model.bin"
