@@ -18,7 +18,7 @@ from typing import Any
 from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
 from remediate.core.fields import dict_to_env, env_to_dict, netns_owned
-from remediate.core.paths import HostPath
+from remediate.core.paths import MAX_HOST_FILE_BYTES, HostPath, check_dest
 from remediate.core.spec import ContainerSpec, pinned, spec_from_inspect
 from remediate.core.templating import render_value
 from remediate.errors import PlanError
@@ -118,6 +118,17 @@ class FileWrite:
     mode: int
     before: bytes | None
     before_mode: int | None = None
+    #: ``(uid, gid)`` of the file there: kept by the write, and put back by a rollback.
+    owner: tuple[int, int] | None = None
+    #: Hard links of the file there (more than one: written in place, so they keep sharing it).
+    links: int = 1
+    #: The directories the write creates (mode :data:`remediate.core.paths.DIR_MODE`), outermost first.
+    new_dirs: tuple[str, ...] = ()
+    #: The path as the playbook (or compose) names it, when symlinks lead it to ``path``.
+    via: str | None = None
+    #: Whether the current content may be shown: a file that is not world-readable is shown
+    #: by its size and digest only (a playbook must not read a root-only key out to a dry run).
+    before_shown: bool = True
 
     @property
     def changed(self) -> bool:
@@ -148,6 +159,15 @@ class ContainerPlan:
     def state_after(self) -> RunState:
         """Whether the new container runs once applied: as the original, or started."""
         return RunState.RUNNING if self.start else self.state
+    #: Bind sources the engine creates (missing, no file of the plan writes them), with any
+    #: missing parents, outermost first: removed again if the change is undone.
+    engine_dirs: tuple[str, ...] = ()
+
+    @property
+    def created_dirs(self) -> tuple[str, ...]:
+        """Every directory applying this plan creates (its files' and the engine's), outermost first."""
+        seen = dict.fromkeys([*(d for f in self.files for d in f.new_dirs), *self.engine_dirs])
+        return tuple(sorted(seen, key=lambda d: d.count("/")))
 
     @property
     def action(self) -> ContainerAction:
@@ -247,25 +267,27 @@ def render_changes(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed
     return changes, probes
 
 
-def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers: Iterable[Observed]) -> set[str]:
-    """Host paths :func:`plan` needs to know about (files to write, mount sources that must exist).
+def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers: Iterable[Observed]) -> dict[str, bool]:
+    """Host paths :func:`plan` needs to know about (files to write, mount sources, compose
+    files), each with whether its symlinks are followed (the playbook's ``follow_symlinks``; a
+    compose file's link is followed: its target is edited, the link stays).
 
     Raises:
         PlaybookError: a ``require`` condition is false (checked first, so nothing is read for
             refused vars).
     """
     pb.check_requirements(playbook, vars)
-    paths: set[str] = set()
+    paths: dict[str, bool] = {}
     for obs in containers:
         changes, _ = render_changes(playbook, vars, obs)
         for change in changes:
             if isinstance(change, pb.FileChange):
-                paths.add(change.file.dest)
-            elif isinstance(change, pb.MountChange) and change.mount.must_exist:
-                paths.add(change.mount.source)
+                paths[change.file.dest] = paths.get(change.file.dest, False) or change.file.follow_symlinks
+            elif isinstance(change, pb.MountChange):
+                paths[change.mount.source] = paths.get(change.mount.source, False) or change.mount.follow_symlinks
         owner = compose.owner((obs.inspect.get("Config") or {}).get("Labels"))
         if owner is not None and not owner.oneoff:
-            paths.update(owner.config_paths())
+            paths.update(dict.fromkeys(owner.config_paths(), True))
     return paths
 
 
@@ -333,7 +355,11 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
     spec, changes, files, notes = before, [], [], []
+    file_dests = {c.file.dest for c in rendered if isinstance(c, pb.FileChange)}
+    engine_dirs: list[str] = []
     for change in rendered:
+        if isinstance(change, pb.MountChange):
+            notes.extend(_bind_source(change.mount, paths, file_dests, engine_dirs))
         spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
                                                        _allowed(vars.get(ALLOW_ALL_INTERFACES)))
         changes.extend(step_changes)
@@ -364,6 +390,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         id=obs.id, name=obs.name, fingerprint=fingerprint(obs), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
+        engine_dirs=tuple(dict.fromkeys(engine_dirs)),
     )
 
 
@@ -427,6 +454,9 @@ def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: Co
     files: list[tuple[str, str]] = []
     for path in owner.config_paths():
         state = paths.get(path, HostPath(False))
+        if state.kind == "large":
+            raise PlanError(f"compose file {path} is {state.size} bytes, more than the "
+                            f"{MAX_HOST_FILE_BYTES // (1024 * 1024)} MiB remediate edits")
         if not state.exists or state.content is None:
             raise PlanError(f"compose file {path} of project {owner.project} is not on the Docker host")
         try:
@@ -439,8 +469,11 @@ def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: Co
     writes = []
     for path, text in edit.texts.items():
         state = paths[path]
-        writes.append(FileWrite(path=path, content=text.encode(), mode=state.mode or 0o644, before=state.content,
-                                before_mode=state.mode))
+        # Its symlinks are followed (compose read it through them): the file they lead to is
+        # edited and the links stay, shown as "via" in the plan.
+        writes.append(FileWrite(path=state.real or path, content=text.encode(), mode=state.mode or 0o644,
+                                before=state.content, before_mode=state.mode, owner=state.owner, links=state.links,
+                                via=path if state.real else None))
     where = ", ".join(edit.texts) or "no compose file (it already says so)"
     note = (f"compose: the change is written to {where} too, so compose keeps it; {owner.service} gets the "
             "config hash the host's Compose computes from it")
@@ -588,9 +621,27 @@ def _set_platform(spec: ContainerSpec, platform: str) -> tuple[ContainerSpec, li
     return spec.replace(platform=platform), [Change("platform", spec.platform, platform, ChangeAction.RECREATE)]
 
 
-def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, HostPath]) -> tuple[ContainerSpec, list[Change]]:
-    if mount.must_exist and not paths.get(mount.source, HostPath(False)).exists:
+def _bind_source(mount: pb.MountSpec, paths: Mapping[str, HostPath], written: set[str],
+                 engine_dirs: list[str]) -> list[str]:
+    """Check a bind source (no symlink on the way unless followed) and say what the engine does
+    with it: a missing one it creates as an empty root directory (added to ``engine_dirs``)."""
+    state = paths.get(mount.source, HostPath(False, kind="missing"))
+    if state.symlink is not None:
+        raise PlanError(f"mount source {mount.source}: {state.symlink} is a symlink; remediate does not bind "
+                        "through symlinks (set follow_symlinks: true on the mount to bind where it leads)")
+    if state.real is not None:
+        return [f"mount source {mount.source} is reached through symlinks: the engine binds {state.real}"]
+    if state.exists or mount.source in written:
+        return []
+    if mount.must_exist:
         raise PlanError(f"mount source {mount.source} does not exist on the Docker host")
+    made = [*state.missing, mount.source]
+    engine_dirs.extend(made)
+    return [(f"mount source {mount.source} does not exist: the engine creates {', '.join(made)} as empty "
+             "directories owned by root (mode 0755); undone with the change")]
+
+
+def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, HostPath]) -> tuple[ContainerSpec, list[Change]]:
     bind = f"{mount.source}:{mount.target}" + (":ro" if mount.read_only else "")
     host_config = dict(spec.host_config)
     binds = list(host_config.get("Binds") or [])
@@ -622,11 +673,26 @@ def _file_write(spec: pb.FileSpec, paths: Mapping[str, HostPath], vars: Mapping[
     else:
         content = str(spec.content).encode()
     state = paths.get(spec.dest, HostPath(False))
+    if state.symlink is not None:
+        raise PlanError(f"dest {spec.dest}: {state.symlink} is a symlink; remediate does not write through "
+                        "symlinks (set follow_symlinks: true on the file to write where it leads)")
+    path = state.real or spec.dest
+    try:
+        check_dest(path, "dest")
+    except ValueError as exc:
+        raise PlanError(f"{spec.dest} leads to {path}: {exc}") from exc
+    if state.kind == "large":
+        raise PlanError(f"{path} is {state.size} bytes on the Docker host, more than the "
+                        f"{MAX_HOST_FILE_BYTES // (1024 * 1024)} MiB remediate replaces (it keeps a copy to put back)")
     if state.exists and state.content is None:
-        raise PlanError(f"{spec.dest} exists on the Docker host and is not a regular file")
-    return FileWrite(path=spec.dest, content=content, mode=int(spec.mode, 8),
+        raise PlanError(f"{path} exists on the Docker host and is not a regular file")
+    mode = int(spec.mode, 8) if spec.mode is not None else (state.mode if state.exists and state.mode is not None
+                                                            else 0o644)
+    return FileWrite(path=path, content=content, mode=mode,
                      before=state.content if state.exists else None,
-                     before_mode=state.mode if state.exists else None)
+                     before_mode=state.mode if state.exists else None, owner=state.owner, links=state.links,
+                     new_dirs=state.missing, via=spec.dest if state.real else None,
+                     before_shown=not state.exists or bool((state.mode or 0) & 0o004))
 
 
 # --------------------------------------------------------------------------- command flags

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from remediate.core import limits
+from remediate.core.paths import check_dest, check_mode, normal_path
 from remediate.core.sources import playbook_sources
 from remediate.core.suggest import did_you_mean
 from remediate.core.templating import check_expression, is_true, render_value
@@ -185,8 +186,7 @@ def _absolute(value: str, what: str, info: ValidationInfo, *, bind: bool = False
     """An absolute path (or a template that renders to one, checked again once rendered)."""
     if value.startswith("{{") and not _rendered(info):
         return value
-    if not value.startswith("/") or "\0" in value:
-        raise ValueError(f"{what} must be an absolute path, not {value[:200]!r}")
+    value = normal_path(value, what)
     if bind and ":" in value:
         raise ValueError(f"{what} must not contain ':' (it separates the parts of a bind mount): {value[:200]!r}")
     return value
@@ -196,7 +196,10 @@ class MountSpec(_Strict):
     source: str = Field(description="absolute path on the Docker host")
     target: str = Field(description="absolute path in the container")
     read_only: bool = Field(True, description="mount read-only")
-    must_exist: bool = Field(False, description="refuse to plan when the source does not exist")
+    must_exist: bool = Field(False, description="refuse to plan when the source does not exist (else the plan "
+                             "shows the directory the engine creates, removed again on rollback)")
+    follow_symlinks: bool = Field(False, description="allow symlinks in the source path (the plan shows where it "
+                                  "lands); without it a symlink anywhere in the path is refused")
 
     @field_validator("source", "target")
     @classmethod
@@ -214,13 +217,27 @@ class FileSpec(_Strict):
     dest: str = Field(description="absolute path on the Docker host")
     template: str | None = Field(None, description="file under templates/, copied byte for byte")
     content: str | None = Field(None, description="inline content (rendered with vars)")
-    mode: str = Field("0644", pattern=r"^0?[0-7]{3,4}$", description="octal file mode")
+    mode: str | None = Field(None, pattern=r"^0?[0-7]{3,4}$",
+                             description="octal file mode (default: the mode of the file there, 0644 for a new one)")
+    follow_symlinks: bool = Field(False, description="allow symlinks in the dest path: the file they lead to is "
+                                  "written (the link stays; the plan shows where it lands); without it a symlink "
+                                  "anywhere in the path is refused")
+    allow_unsafe_mode: bool = Field(False, description="allow a setuid, setgid, sticky or world-writable mode")
+
+    @field_validator("dest")
+    @classmethod
+    def _dest(cls, value: str, info: ValidationInfo) -> str:
+        value = _absolute(value, "dest", info)
+        if not value.startswith("{{"):
+            check_dest(value, "dest")
+        return value
 
     @model_validator(mode="after")
-    def _one_source(self, info: ValidationInfo) -> FileSpec:
+    def _one_source(self) -> FileSpec:
         if (self.template is None) == (self.content is None):
             raise ValueError("give exactly one of template or content")
-        _absolute(self.dest, "dest", info)
+        if self.mode is not None:
+            check_mode(int(self.mode, 8), self.allow_unsafe_mode, "mode")
         return self
 
 

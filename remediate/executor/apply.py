@@ -282,8 +282,10 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
         tied=[ties.record(t) for t in tied],
         files=[{"path": w.path, "mode": w.before_mode, "written": digest(w.content),
+                "owner": list(w.owner) if w.owner else None,
                 "saved": journal.save_file(tx, i, w.before) if w.before is not None else None}
-               for i, w in enumerate(changed_files)])
+               for i, w in enumerate(changed_files)],
+        dirs=list(cp.created_dirs))
     mark = functools.partial(journal.step, tx)
     secrets = plan_secrets(plan)
     try:

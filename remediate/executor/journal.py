@@ -7,7 +7,8 @@ for another user, or ``REMEDIATE_STATE_DIR``; trusted only when no other user ca
 containers it concerns. ``journal.jsonl`` holds one JSON object a line::
 
     {"v": 1, "tx": ID, "op": "begin", "container": NAME, "old_id": ..., "backup": ..., "temp": ...,
-     "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode", "written"}],
+     "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode", "written", "owner"}],
+     "dirs": [the directories the change creates, outermost first],
      "run": ID of the host's apply (its transactions own its files jointly),
      "tied": [{"name", "id", "was_running"}] (the neighbours joined to it), ...}
     {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|dependent|verified", ...}
@@ -508,6 +509,9 @@ def check_record(record: Any) -> str | None:
         files = record.get("files") or []
         if not isinstance(files, list) or not all(_file_entry(f) for f in files):
             return "a begin record with bad files"
+        dirs = record.get("dirs") or []
+        if not isinstance(dirs, list) or not all(isinstance(d, str) and d.startswith("/") for d in dirs):
+            return "a begin record with bad dirs"
     elif op == "step":
         if not isinstance(record.get("step"), str):
             return "a step record without step"
@@ -531,7 +535,9 @@ def check_record(record: Any) -> str | None:
 def _file_entry(entry: Any) -> bool:
     return (isinstance(entry, dict) and isinstance(entry.get("path"), str)
             and isinstance(entry.get("saved"), str | None) and isinstance(entry.get("written"), str | None)
-            and isinstance(entry.get("mode"), int | None) and not isinstance(entry.get("mode"), bool))
+            and isinstance(entry.get("mode"), int | None) and not isinstance(entry.get("mode"), bool)
+            and (entry.get("owner") is None or (isinstance(entry["owner"], list) and len(entry["owner"]) == 2
+                                                and all(type(i) is int and i >= 0 for i in entry["owner"]))))
 
 
 def _transactions(records: list[Json]) -> tuple[list[Transaction], list[str]]:

@@ -74,9 +74,9 @@ def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
     return planning.Observed(inspect, image(image_id), dependents, None if named_id == image_id else named_id)
 
 
-def host_paths(conn: Connection, paths: set[str]) -> dict[str, HostPath]:
-    """State of each path on the Docker host."""
-    return {path: conn.read_path(path) for path in sorted(paths)}
+def host_paths(conn: Connection, paths: Mapping[str, bool]) -> dict[str, HostPath]:
+    """State of each path on the Docker host (path -> whether its symlinks are followed)."""
+    return {path: conn.read_path(path, follow=follow) for path, follow in sorted(paths.items())}
 
 
 def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,

@@ -30,7 +30,7 @@ from remediate.executor.apply import safe_message
 from remediate.executor.journal import End, Journal, Kind, Step, Transaction, digest, stamp
 from remediate.executor.lock import HostLock
 from remediate.executor.swap import backups_of, lineage, swap
-from remediate.executor.undo import RECOVER_STEP, keep, planned, restore_files, undo
+from remediate.executor.undo import RECOVER_STEP, keep, planned, remove_dirs, restore_files, undo
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -109,6 +109,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
             restore_files(conn, replaced)
             mark(Step.FILES)
             swap(conn, current, backup_id, name, parked, mark=mark, paused=False)
+            remove_dirs(conn, _dirs(journal, route))  # the one that needed them is parked now
             if not (current.get("State") or {}).get("Running"):
                 conn.start(backup_id)
             if policy.get("Name") not in ("", "no"):
@@ -167,6 +168,13 @@ def _policy(current: Json) -> Json:
     return dict((current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"})
 
 
+def _dirs(journal: Journal, route: Route) -> list[str]:
+    """The directories the applies undone along ``route`` created."""
+    by_id = {t.id: t for t in journal.transactions(archived=True)}
+    return [str(d) for tx in route.undone if tx in by_id for d in by_id[tx].begin.get("dirs") or []
+            if isinstance(d, str)]
+
+
 def _inspect_named(conn: Connection, name: str) -> Json:
     """The container named ``name``; not there: one line with the closest name on the host."""
     found = conn.find_container(name)
@@ -193,6 +201,7 @@ def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json
         putting = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
         saved.append({"path": entry["path"], "mode": state.mode,
                       "written": digest(putting) if putting is not None else None,
+                      "owner": list(state.owner) if state.owner else None,
                       "saved": journal.save_file(tx, i, state.content) if state.content is not None else None})
     return saved
 

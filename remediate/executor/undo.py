@@ -17,7 +17,8 @@ shows first, so a half-done undo is finished, not repeated. The order, and why:
    created as a directory by the engine); not those another container of the same apply keeps
    on the new version (:mod:`remediate.executor.sharing`), and only from the transaction's own
    saved copies, and only where the file still holds what the transaction wrote
-   (:meth:`~remediate.executor.journal.Journal.files_of`);
+   (:meth:`~remediate.executor.journal.Journal.files_of`); then the directories the change
+   created (for its files, or bind sources the engine made), if empty;
 5. the original starts if it ran (and is paused again if it was paused), then the tied containers
    that ran (after the one they depend on);
 6. every container joining its namespaces is started or restarted to join it again
@@ -129,16 +130,27 @@ def keep(conn: Connection, tx: Transaction) -> None:
 
 def restore_files(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
     """Put files back from the copies saved in the journal directory (``saved``; none: the file
-    did not exist, it is removed)."""
+    did not exist, it is removed), with their mode and their owner and group (``owner``); a file
+    with other hard links is written in place, so they share it again."""
     for entry in entries:
         if entry.get("saved"):
             saved = conn.read_path(str(entry["saved"]))
             if not saved.exists or saved.content is None:
                 raise HostFileError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing",
                                     host=conn.label, path=str(entry["saved"]))
-            conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644))
+            owner = entry.get("owner")
+            conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644),
+                            (int(owner[0]), int(owner[1])) if isinstance(owner, list) and len(owner) == 2 else None)
         else:
             conn.remove_file(str(entry["path"]))
+
+
+def remove_dirs(conn: Connection, dirs: Sequence[str]) -> None:
+    """Remove the directories a change created (a file's, or a bind source the engine made), the
+    deepest first, each only if it is empty (what someone put there since stays, with its
+    directories)."""
+    for path in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
+        conn.remove_dir(path)
 
 
 def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
@@ -160,6 +172,10 @@ def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
     if files:
         steps.append(_Step(tuple(f"restore {f['path']} from {f['saved']}" if f.get("saved") else f"rm {f['path']}"
                                  for f in files), functools.partial(_put_back_files, conn, journal, tx)))
+    dirs = [d for d in tx.begin.get("dirs") or [] if isinstance(d, str)]
+    if dirs:
+        steps.append(_Step(tuple(f"rmdir {d}" for d in sorted(dirs, key=lambda d: d.count("/"), reverse=True)),
+                           lambda _done: remove_dirs(conn, dirs)))
     if tx.begin.get("was_running"):
         steps.append(_Step((f"docker start {name}",), functools.partial(_start_if_stopped, conn, old_id, name)))
     if tx.begin.get("was_paused"):

@@ -388,15 +388,22 @@ class Connection:
                                    "not give; reach that host with ssh://user@host", host=self.label)
         return self._files
 
-    def read_path(self, path: str) -> HostPath:
-        """What is at ``path`` on the Docker host."""
+    def read_path(self, path: str, *, follow: bool = False) -> HostPath:
+        """What is at ``path`` on the Docker host, symlinks reported, not followed, unless
+        ``follow`` (see :meth:`remediate.host.files.HostFiles.read`)."""
         with self._file_errors("read", path):
-            return self.files.read(path)
+            return self.files.read(path, follow=follow)
 
-    def write_file(self, path: str, content: bytes, mode: int) -> None:
-        """Write a file atomically (temp file + rename), creating parent directories."""
+    def write_file(self, path: str, content: bytes, mode: int, owner: tuple[int, int] | None = None) -> None:
+        """Write a file, never through a symlink, keeping the owner, group and hard links of
+        the one there (see :meth:`remediate.host.files.HostFiles.write`)."""
         with self._file_errors("write", path):
-            self.files.write(path, content, mode)
+            self.files.write(path, content, mode, owner)
+
+    def remove_dir(self, path: str) -> None:
+        """Remove a directory if it exists and is empty."""
+        with self._file_errors("remove", path):
+            self.files.remove_dir(path)
 
     def append_file(self, path: str, data: bytes) -> None:
         """Append to a file (created 0600 with its directories if missing), flushed to disk."""

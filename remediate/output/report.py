@@ -8,11 +8,13 @@ terminal, a file or a log; and every string in them has its control characters e
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from remediate.core import compose
 from remediate.core.lineage import RollbackPlan
+from remediate.core.paths import DIR_MODE
 from remediate.core.planner import ContainerPlan, FileWrite, Plan
 from remediate.core.redaction import (
     mask_json,
@@ -46,13 +48,28 @@ def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None
 
 
 def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
-    """Unified diff of a file write (a new file is all ``+``), secret shapes and values masked."""
-    before = (write.before or b"").decode("utf-8", "replace").splitlines(keepends=False)
+    """Unified diff of a file write (a new file is all ``+``), secret shapes and values masked,
+    then what else the write does: the mode, the directories it creates, the symlinks it goes
+    through, the hard links and owner it keeps. Content that is not world-readable is shown by
+    its size and digest only."""
+    shown = write.before if write.before_shown else None
+    before = (shown or b"").decode("utf-8", "replace").splitlines(keepends=False)
     after = write.content.decode("utf-8", "replace").splitlines(keepends=False)
-    label_from = write.path if write.before is not None else "/dev/null"
+    label_from = write.path if shown is not None else "/dev/null"
     lines = list(difflib.unified_diff(before, after, label_from, write.path, lineterm=""))
+    if write.before is not None and not write.before_shown:
+        digest = hashlib.sha256(write.before).hexdigest()[:16]
+        lines.insert(0, f"current content not shown ({len(write.before)} bytes, sha256 {digest}…): "
+                        f"mode {write.before_mode or 0:04o} is not world-readable; it is replaced by:")
     if write.before_mode is not None and write.before_mode != write.mode:
         lines.append(f"mode {write.before_mode:04o} -> {write.mode:04o}")
+    lines += [f"new directory {d} (mode {DIR_MODE:04o})" for d in write.new_dirs]
+    if write.via is not None:
+        lines.append(f"{write.via} leads to {write.path} through symlinks: {write.path} is written, the links stay")
+    if write.links > 1:
+        lines.append(f"{write.links} hard links: written in place, so every link keeps sharing it")
+    if write.owner is not None:
+        lines.append(f"owner {write.owner[0]}:{write.owner[1]} kept")
     return [visible(mask_values(redact_text(line), secrets)) for line in lines]
 
 
@@ -63,8 +80,12 @@ def rollback_plan_json(plan: RollbackPlan, engine_api: str | None = None) -> Jso
     for f in plan.files:
         old = (f.now or b"").decode("utf-8", "replace").splitlines()
         new = (f.restored or b"").decode("utf-8", "replace").splitlines()
-        lines = difflib.unified_diff(old, new, f.path if f.now is not None else "/dev/null",
-                                     f.path if f.restored is not None else "/dev/null", lineterm="")
+        lines: Iterable[str] = difflib.unified_diff(old, new, f.path if f.now is not None else "/dev/null",
+                                                    f.path if f.restored is not None else "/dev/null", lineterm="")
+        if f.mode is not None and not f.mode & 0o004 and f.restored is not None:
+            digest = hashlib.sha256(f.restored).hexdigest()[:16]
+            lines = [(f"content not shown: mode {f.mode:04o} is not world-readable ({len(f.restored)} bytes, "
+                      f"sha256 {digest}… put back)")]
         files.append({"path": f.path, "changed": f.changed, "removed": f.restored is None,
                       "mode": f"{f.mode:04o}" if f.mode is not None else None,
                       "diff": [redact_text(line) for line in lines]})
@@ -107,6 +128,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "shell_after": after.commands(),
         "files": [
             {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets),
+             "via": f.via, "new_dirs": list(f.new_dirs),
              "shared_with": [n for n in users.get(f.path, ()) if n != cp.name]}
             for f in cp.files
         ],

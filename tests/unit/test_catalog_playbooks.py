@@ -218,7 +218,7 @@ def test_fix_ssl_ca_bundle(aigw: planner.Observed) -> None:
     assert changes["env.SSL_CERT_FILE"].after == "/tmp/ca-certificates.crt"
     assert changes["env.REQUESTS_CA_BUNDLE"].after == "/tmp/ca-certificates.crt"
     book = pb.load_playbook("fix-ssl-ca-bundle")
-    assert planner.host_paths_needed(book, pb.resolve_vars(book, {"ca_bundle": "/srv/ca.pem"}), [aigw]) == {"/srv/ca.pem"}
+    assert planner.host_paths_needed(book, pb.resolve_vars(book, {"ca_bundle": "/srv/ca.pem"}), [aigw]) == {"/srv/ca.pem": False}
 
 
 def test_fix_ssl_ca_bundle_refuses_a_missing_or_relative_bundle(aigw: planner.Observed) -> None:

@@ -34,7 +34,7 @@ def book(**fields: Any) -> Playbook:
 
 
 def test_compose_files_are_read_relative_to_the_working_dir() -> None:
-    assert host_paths_needed(book(changes=[{"env": {"B": "2"}}]), {}, [compose_obs()]) == {"/srv/p/compose.yml"}
+    assert host_paths_needed(book(changes=[{"env": {"B": "2"}}]), {}, [compose_obs()]) == {"/srv/p/compose.yml": True}
 
 
 def test_the_change_is_planned_as_a_compose_file_write_too() -> None:

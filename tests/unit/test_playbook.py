@@ -36,7 +36,7 @@ BASE = "name: p\ndescription: d\nselect: {image: 'x*'}\n"
         ("changes:\n  - args: {set: {served-model-name: x}}\n", "changes[0].args.set: 'served-model-name' is not a flag"),
         ("changes:\n  - file: {dest: /x}\n", "changes[0].file: Value error, give exactly one of template or content"
          .replace("Value error, ", "")),
-        ("changes:\n  - file: {dest: relative, content: x}\n", "changes[0].file: dest must be an absolute path"),
+        ("changes:\n  - file: {dest: relative, content: x}\n", "changes[0].file.dest: dest must be an absolute path"),
         ("changes: []\n", "changes: List should have at least 1 item"),
         ("changes:\n  - env: {A: '1'}\nverify:\n  - tcp: {port: 1}\n", "verify[0]: must be a mapping with exactly one of: http"),
         ("changes:\n  - env: {A: '1'}\nsafety: maybe\n", "safety: Input should be 'auto' or 'confirm'"),

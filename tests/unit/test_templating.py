@@ -177,7 +177,7 @@ def test_the_catalog_still_refuses_a_relative_template_host_path(vllm: planner.O
     vars = pb.resolve_vars(book, {"template_host_path": "chat.jinja"}) if "template_host_path" in book.vars else None
     if vars is None:
         pytest.skip("fix-vllm-404 has no template_host_path var")
-    with pytest.raises(PlaybookError, match=r"^fix-vllm-404: changes\[0\]\.file: dest must be an absolute path"):
+    with pytest.raises(PlaybookError, match=r"^fix-vllm-404: changes\[0\]\.file\.dest: dest must be an absolute path"):
         planner.host_paths_needed(book, vars, [vllm])
 
 

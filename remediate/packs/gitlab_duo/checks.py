@@ -493,7 +493,7 @@ def _listening_ports(conn: Connection) -> set[int] | None:
     read_any = False
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            found = conn.read_path(table)
+            found = conn.read_path(table, follow=True)  # /proc/net -> self/net
         except RemediateError:
             continue
         if not found.exists or not found.content:
