@@ -122,8 +122,10 @@ def _playbook(spec: dict[str, Any], container: str) -> str:
         changes.append({"args": {"set": spec["args"]}})
     if "network" in spec:
         changes.append({"network": spec["network"]})
+    # the corpus's services are reachable only from their host: host networking needs the consent
+    consent = {"vars": {"allow_all_interfaces": True}} if "network" in spec else {}
     return yaml.safe_dump({"name": "corpus-fix", "description": "an env fix and a command or network fix",
-                           "select": [{"name": container}], "changes": changes})
+                           "select": [{"name": container}], "changes": changes, **consent})
 
 
 def _shows_fix(service: dict[str, Any], spec: dict[str, Any]) -> bool:

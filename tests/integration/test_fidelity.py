@@ -387,7 +387,7 @@ class Result:
     spec2: ContainerSpec | None = None
     data_read: dict[str, str] = field(default_factory=dict)
     error: BaseException | None = None
-    #: The container the plan's shell commands made (``shell_before`` run through ``sh -c``).
+    #: The container the plan's shell commands made (``shell_before`` run through ``bash -c``).
     shell: dict[str, Any] | None = None
     shell_commands: list[str] = field(default_factory=list)
     remarks: tuple[Remark, ...] = ()
@@ -472,13 +472,14 @@ class Lab:
         return result
 
     def shell_round_trip(self, result: Result, spec: ContainerSpec) -> None:
-        """Run the plan's ``shell_before`` commands with ``sh -c`` and the real docker CLI."""
+        """Run the plan's ``shell_before`` commands with ``bash -c`` (the view quotes control
+        characters as ``$'…'``) and the real docker CLI."""
         name = f"{result.case.name}-sh"
         view = run_view(spec.replace(name=name), engine_api=self.engine.api_version)
         result.remarks = view.remarks
         result.shell_commands = view.commands(run="docker run -d" if result.case.start else "docker create")
         for command in result.shell_commands:
-            self.engine.run(["sh", "-c", command], env={**os.environ, "DOCKER_CLI_HINTS": "false"}, timeout=60,
+            self.engine.run(["bash", "-c", command], env={**os.environ, "DOCKER_CLI_HINTS": "false"}, timeout=60,
                             check=True)
         result.shell = dict(self.api.inspect_container(name))
         self.anonymous |= set(anonymous_volumes(result.shell).values())
@@ -778,7 +779,7 @@ def _same(table: Field | None, a: Any, b: Any) -> bool:
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_shell_commands_reproduce_the_container(corpus: dict[str, Result], lab: Lab, case_id: str) -> None:
-    """``shell_before`` run with ``sh -c`` and the real docker CLI makes the same container."""
+    """``shell_before`` run with ``bash -c`` and the real docker CLI makes the same container."""
     r = _result(corpus, case_id)
     if r.shell_error is not None:
         raise r.shell_error

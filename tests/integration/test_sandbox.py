@@ -87,7 +87,7 @@ def test_a_relative_template_host_path_is_one_line(cli: Cli, docker_client: Any,
         result = _proc.run(["apply", "fix-vllm-404", "--container", name, "--yes",
                             "-e", "template_host_path=chat.jinja"], state_dir)
         assert result.code == 2, result.output
-        assert result.stderr == ("remediate: fix-vllm-404: changes[0].file: dest must be an absolute path, "
+        assert result.stderr == ("remediate: fix-vllm-404: changes[0].file.dest: dest must be an absolute path, "
                                  "not 'chat.jinja'\n")
         assert "Traceback" not in result.output and not Path("chat.jinja").exists()
         assert _state(docker_client) == before

@@ -311,19 +311,22 @@ def user(tmp_path: Path) -> Iterator[str]:
 
 
 def _as_user(user: str, args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """``remediate ARGS`` as ``user``: no privilege of root left. This interpreter lives under
-    /root (0700), so a private mount namespace shows just it there."""
+    """``remediate ARGS`` as ``user``: no privilege of root left. When the interpreter lives
+    under /root (0700; e.g. pyenv's, behind the project venv), a private mount namespace shows
+    just it there."""
     stage = tmp_path / "python-stage"
     stage.mkdir(exist_ok=True)
-    pyenv = Path(sys.prefix).parents[1]  # /root/.pyenv
+    real = Path(os.path.realpath(sys.executable))
     home = f"/home/{user}"
     variables = {"HOME": home, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "COLUMNS": "200",
                  "PYTHONPATH": str(REPO), **env}
     command = ["env", "-i", *(f"{k}={v}" for k, v in variables.items()), sys.executable, "-c",
                "from remediate.cli.main import main; main()", *args]
-    script = (f"mount --bind {pyenv} {stage} && mount -t tmpfs -o mode=0755 tmpfs /root && "
-              f"mkdir -p {pyenv} && mount --bind {stage} {pyenv} && "
-              f"cd / && exec runuser -u {user} -- {shlex.join(command)}")
+    script = f"cd / && exec runuser -u {user} -- {shlex.join(command)}"
+    if real.is_relative_to("/root"):
+        top = Path("/root", real.relative_to("/root").parts[0])  # e.g. /root/.pyenv
+        script = (f"mount --bind {top} {stage} && mount -t tmpfs -o mode=0755 tmpfs /root && "
+                  f"mkdir -p {top} && mount --bind {stage} {top} && {script}")
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                           capture_output=True, text=True, timeout=120, check=False)
 
