@@ -16,7 +16,7 @@ from typing import Any
 
 from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
-from remediate.core.fields import dict_to_env, env_to_dict, netns_owned
+from remediate.core.fields import CONFIG, dict_to_env, env_to_dict, host_field, netns_owned
 from remediate.core.paths import HostPath
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.templating import render_value
@@ -304,11 +304,22 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         written, note = _compose_write(owner, before, spec, paths)
         files.extend(written)
         notes.append(note)
-    return ContainerPlan(
+    result = ContainerPlan(
         id=obs.id, name=obs.name, fingerprint=fingerprint(before, obs.id), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=tuple(notes),
     )
+    if result.action == ContainerAction.RECREATE:
+        _refuse_unrecreatable(before, obs.name)
+    return result
+
+
+def _refuse_unrecreatable(spec: ContainerSpec, name: str) -> None:
+    """Raise for the first option the field table says a recreate cannot keep safely."""
+    fields = [CONFIG[k] for k in spec.config] + [host_field(k) for k in spec.host_config]
+    for spec_field in fields:
+        if spec_field.refuse is not None:
+            raise PlanError(f"{name}: cannot recreate a container with {spec_field.refuse}")
 
 
 def _check_shared_files(plans: Sequence[ContainerPlan]) -> None:
