@@ -371,6 +371,8 @@ def _mount_options(mount: Mapping[str, Any]) -> list[str]:
     bind = mount.get("BindOptions") or {}
     if bind.get("Propagation"):
         parts.append(f"bind-propagation={bind['Propagation']}")
+    elif bind.get("ReadOnlyForceRecursive"):
+        parts.append("bind-propagation=rprivate")  # the CLI takes bind-recursive=readonly only with it
     if bind.get("NonRecursive"):
         parts.append("bind-recursive=disabled")
     elif bind.get("ReadOnlyForceRecursive"):
@@ -401,6 +403,10 @@ def _mounts(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderContext
     out: Rendered = []
     for mount in value:
         out.append(("--mount", ",".join(csv_field(p) for p in _mount_options(mount))))
+        bind = mount.get("BindOptions") or {}
+        if bind.get("ReadOnlyForceRecursive") and not bind.get("Propagation"):
+            out.append(Remark(field.path, f"mount {mount.get('Target')}: docker run takes bind-recursive=readonly "
+                              "only with bind-propagation=rprivate, the engine's default, which it then records"))
         unknown = _unknown_mount_keys(mount)
         if unknown:
             out.append(Remark(field.path, f"mount {mount.get('Target')}: {', '.join(unknown)} has no --mount "

@@ -112,10 +112,12 @@ def test_bind_recursive_and_unknown_mount_keys() -> None:
     ]})
     view = run_view(spec)
     lines = view.lines()
-    assert "--mount type=bind,source=/h,target=/r,readonly,bind-recursive=readonly" in lines
+    assert "--mount type=bind,source=/h,target=/r,readonly,bind-propagation=rprivate,bind-recursive=readonly" in lines
     assert "--mount type=bind,source=/h,target=/w,readonly,bind-recursive=writable" in lines
     assert "--mount type=bind,source=/h,target=/n,bind-recursive=disabled" in lines
     assert [r.text for r in view.remarks] == [
+        ("mount /r: docker run takes bind-recursive=readonly only with bind-propagation=rprivate, the engine's "
+         "default, which it then records"),
         "mount /i: ImageOptions has no --mount option (remediate sets it through the API)"]
 
 
