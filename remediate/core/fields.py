@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Json = dict[str, Any]
@@ -47,10 +47,13 @@ class RenderContext:
     Attributes:
         api: the engine's API version as ``(major, minor)``, or None when unknown.
         show: ``(name, value) -> shown value``, applied to the values of secret-bearing fields.
+        host_config: the spec's whole ``HostConfig``, for options the CLI spells across fields
+            (``systempaths=unconfined``, a volume declared at a bind target).
     """
 
     api: tuple[int, int] | None = None
     show: Callable[[str, str], str] = lambda _name, value: value
+    host_config: Mapping[str, Any] = field(default_factory=dict)
 
     def api_at_least(self, version: str | None) -> bool:
         """True when the engine has ``version`` (or the version is unknown)."""
@@ -81,7 +84,12 @@ class Field:
         quiet: engine defaults that are carried but not worth a ``docker run`` line.
         netns_owned: belongs to the network namespace: dropped when joining another one
             (``any``: host, none and container: modes; ``container``: container: mode only).
-        engine_filled: derived by the engine; never copied into a create body.
+        engine_filled: derived by the engine; never copied into a create body (unless
+            ``empty_is_set`` and the value is an empty list).
+        empty_is_set: an empty list is a real value: the user cleared what the engine fills in
+            (``--security-opt systempaths=unconfined`` empties MaskedPaths and ReadonlyPaths).
+        refuse: why a container that has this option set cannot be recreated safely; planning
+            refuses it up front with this reason.
     """
 
     key: str
@@ -99,6 +107,8 @@ class Field:
     quiet: tuple[Any, ...] = ()
     netns_owned: Literal["any", "container"] | None = None
     engine_filled: bool = False
+    empty_is_set: bool = False
+    refuse: str | None = None
 
     @property
     def path(self) -> str:
@@ -107,6 +117,8 @@ class Field:
 
     def is_unset(self, value: Any) -> bool:
         """True when an inspect value means the option was not set."""
+        if value == [] and self.empty_is_set:
+            return False
         if value is None or value == "" or value == [] or value == {}:
             return True
         if (value is False or (value == 0 and not isinstance(value, bool))) and not self.zero_is_set:
@@ -288,6 +300,32 @@ def _exposed(field: Field, value: Mapping[str, Any], ctx: RenderContext) -> Rend
     return [(field.flag or "", port) for port in value]
 
 
+def bound_targets(host_config: Mapping[str, Any]) -> set[str]:
+    """Container paths a bind or a ``--mount`` of a HostConfig covers."""
+    targets = {split_bind(b)[1] for b in host_config.get("Binds") or []}
+    return targets | {str(m.get("Target")) for m in host_config.get("Mounts") or []}
+
+
+def _volumes(field: Field, value: Mapping[str, Any], ctx: RenderContext) -> Rendered:
+    bound = bound_targets(ctx.host_config)
+    out: Rendered = [("--volume", path) for path in value if path not in bound]
+    shadowed = [path for path in value if path in bound]
+    if shadowed:
+        # The SDK declares every bind target as a volume too; docker run rejects -v /x with -v src:/x.
+        out.append(Remark(field.path, f"volume {', '.join(shadowed)} is also declared at a bind or mount target "
+                          "(the SDK's way): docker run has no form for it (the mount wins; remediate carries it)"))
+    return out
+
+
+def _system_paths(field: Field, value: list[str], ctx: RenderContext) -> Rendered:
+    # docker run --security-opt systempaths=unconfined empties both lists; one alone is API-only.
+    other = "ReadonlyPaths" if field.key == "MaskedPaths" else "MaskedPaths"
+    if value == [] and ctx.host_config.get(other) == []:
+        return [("--security-opt", "systempaths=unconfined")] if field.key == "MaskedPaths" else []
+    return [Remark(field.path, f"{field.path}={_compact(value)}: no docker run option "
+                   "(remediate sets it through the API)")]
+
+
 def _publish(field: Field, value: Mapping[str, Any], ctx: RenderContext) -> Rendered:
     out: Rendered = []
     for port, bindings in value.items():
@@ -316,9 +354,9 @@ def _log_config(field: Field, value: Mapping[str, Any], ctx: RenderContext) -> R
 _CSV_SPECIAL = re.compile(r'[,"\s]')
 
 
-def _csv(field: str) -> str:
-    """One field of a ``--mount`` value (the CLI reads it as CSV)."""
-    return '"' + field.replace('"', '""') + '"' if _CSV_SPECIAL.search(field) else field
+def csv_field(text: str) -> str:
+    """One field of a ``--mount`` or advanced ``--network`` value (the CLI reads them as CSV)."""
+    return '"' + text.replace('"', '""') + '"' if _CSV_SPECIAL.search(text) else text
 
 
 def _mount_options(mount: Mapping[str, Any]) -> list[str]:
@@ -333,8 +371,14 @@ def _mount_options(mount: Mapping[str, Any]) -> list[str]:
     bind = mount.get("BindOptions") or {}
     if bind.get("Propagation"):
         parts.append(f"bind-propagation={bind['Propagation']}")
+    elif bind.get("ReadOnlyForceRecursive"):
+        parts.append("bind-propagation=rprivate")  # the CLI takes bind-recursive=readonly only with it
     if bind.get("NonRecursive"):
-        parts.append("bind-nonrecursive")
+        parts.append("bind-recursive=disabled")
+    elif bind.get("ReadOnlyForceRecursive"):
+        parts.append("bind-recursive=readonly")
+    elif bind.get("ReadOnlyNonRecursive"):
+        parts.append("bind-recursive=writable")
     if bind.get("CreateMountpoint"):
         parts.append("bind-create-mountpoint")
     volume = mount.get("VolumeOptions") or {}
@@ -356,7 +400,35 @@ def _mount_options(mount: Mapping[str, Any]) -> list[str]:
 
 
 def _mounts(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderContext) -> Rendered:
-    return [("--mount", ",".join(_csv(p) for p in _mount_options(m))) for m in value]
+    out: Rendered = []
+    for mount in value:
+        out.append(("--mount", ",".join(csv_field(p) for p in _mount_options(mount))))
+        bind = mount.get("BindOptions") or {}
+        if bind.get("ReadOnlyForceRecursive") and not bind.get("Propagation"):
+            out.append(Remark(field.path, f"mount {mount.get('Target')}: docker run takes bind-recursive=readonly "
+                              "only with bind-propagation=rprivate, the engine's default, which it then records"))
+        unknown = _unknown_mount_keys(mount)
+        if unknown:
+            out.append(Remark(field.path, f"mount {mount.get('Target')}: {', '.join(unknown)} has no --mount "
+                              "option (remediate sets it through the API)"))
+    return out
+
+
+_MOUNT_KEYS = {"Type", "Source", "Target", "ReadOnly", "Consistency", "BindOptions", "VolumeOptions", "TmpfsOptions"}
+_SHOWN_SUBKEYS = {
+    "BindOptions": {"Propagation", "NonRecursive", "CreateMountpoint", "ReadOnlyNonRecursive",
+                    "ReadOnlyForceRecursive"},
+    "VolumeOptions": {"NoCopy", "Subpath", "DriverConfig", "Labels"},
+    "TmpfsOptions": {"SizeBytes", "Mode"},
+}
+
+
+def _unknown_mount_keys(mount: Mapping[str, Any]) -> list[str]:
+    """Keys of a mount (and of its option objects) that :func:`_mount_options` cannot write."""
+    unknown = [k for k, v in mount.items() if k not in _MOUNT_KEYS and not is_empty(v)]
+    for key, shown in _SHOWN_SUBKEYS.items():
+        unknown += [f"{key}.{k}" for k, v in (mount.get(key) or {}).items() if k not in shown and not is_empty(v)]
+    return unknown
 
 
 def _tmpfs(field: Field, value: Mapping[str, str], ctx: RenderContext) -> Rendered:
@@ -447,9 +519,10 @@ FIELDS: tuple[Field, ...] = (
     _c("Env", "list", "--env", render=_env, secret=True, normalise=_norm_env),
     _c("Cmd", "list", render=_command_hidden, secret=True),
     _c("Healthcheck", "object", render=_healthcheck, secret=True),
-    _c("Volumes", "map", "--volume", render=_exposed),
+    _c("Volumes", "map", "--volume", render=_volumes),
     _c("WorkingDir", flag="--workdir"),
-    _c("Entrypoint", "list", render=_entrypoint, secret=True),
+    # [] is the image's entrypoint reset (--entrypoint ""): spec.py keeps it only then.
+    _c("Entrypoint", "list", render=_entrypoint, secret=True, empty_is_set=True),
     _c("NetworkDisabled", "bool"),
     _c("MacAddress", render=_mac, netns_owned="any"),
     _c("Labels", "map", "--label", secret=True),
@@ -471,13 +544,15 @@ FIELDS: tuple[Field, ...] = (
     _h("ExtraHosts", "set", "--add-host", netns_owned="container"),
     _h("RestartPolicy", "object", render=_restart, live_update=True,
        unset=({"Name": "", "MaximumRetryCount": 0}, {"Name": "no", "MaximumRetryCount": 0})),
-    _h("AutoRemove", "bool", "--rm"),
+    _h("AutoRemove", "bool", "--rm", refuse="--rm (AutoRemove): stopping it deletes it, so no backup "
+       "could be kept to roll back to (run it without --rm to fix it with remediate)"),
     _h("LogConfig", "object", render=_log_config, secret=True, unset=({"Type": "json-file", "Config": {}},)),
     _h("IpcMode", flag="--ipc", quiet=("private",)),
     _h("PidMode", flag="--pid"),
     _h("UTSMode", flag="--uts"),
     _h("UsernsMode", flag="--userns"),
-    _h("CgroupnsMode", flag="--cgroupns", min_api="1.41", quiet=("host", "private")),
+    # Shown always: the engine's default (host on cgroup v1, private on v2) is the daemon's choice.
+    _h("CgroupnsMode", flag="--cgroupns", min_api="1.41"),
     _h("CgroupParent", flag="--cgroup-parent"),
     _h("Cgroup"),
     _h("Privileged", "bool", "--privileged"),
@@ -524,8 +599,8 @@ FIELDS: tuple[Field, ...] = (
     _h("BlkioDeviceReadIOps", "list", "--device-read-iops", render=_device_rates),
     _h("BlkioDeviceWriteIOps", "list", "--device-write-iops", render=_device_rates),
     _h("Annotations", "map", "--annotation", min_api="1.43"),
-    _h("MaskedPaths", "list", engine_filled=True),      # follows --privileged / systempaths
-    _h("ReadonlyPaths", "list", engine_filled=True),
+    _h("MaskedPaths", "list", render=_system_paths, engine_filled=True, empty_is_set=True),
+    _h("ReadonlyPaths", "list", render=_system_paths, engine_filled=True, empty_is_set=True),
     _h("ContainerIDFile", engine_filled=True),          # a client-side file
     _h("ConsoleSize", "list", engine_filled=True),
     # Network endpoints (the primary one on docker run, the others with docker network connect).

@@ -17,7 +17,7 @@ from typing import Any
 
 from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
-from remediate.core.fields import dict_to_env, env_to_dict, netns_owned
+from remediate.core.fields import CONFIG, dict_to_env, env_to_dict, host_field, netns_owned
 from remediate.core.paths import MAX_HOST_FILE_BYTES, HostPath, check_dest
 from remediate.core.spec import ContainerSpec, pinned, spec_from_inspect
 from remediate.core.templating import render_value
@@ -394,17 +394,18 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     )
 
 
+
 def _short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
 def _check_recreatable(obs: Observed, before: ContainerSpec) -> None:
     """Refuse, before anything is shown as a plan, a container a recreate would lose."""
-    host_config = obs.inspect.get("HostConfig") or {}
-    if host_config.get("AutoRemove"):
-        raise PlanError(f"container {obs.name} was started with --rm (AutoRemove): stopping it deletes it, so no "
-                        "backup could be kept to roll back to; nothing was changed (run it without --rm to fix it "
-                        "with remediate)", container=obs.name)
+    fields = [CONFIG[k] for k in before.config] + [host_field(k) for k in before.host_config]
+    for spec_field in fields:
+        if spec_field.refuse is not None:
+            raise PlanError(f"container {obs.name} was started with {spec_field.refuse}; nothing was changed",
+                            container=obs.name)
     if obs.image is None:
         raise PlanError(f"container {obs.name} runs image {_short(before.image_id or '?')}, which is no longer on the "
                         f"Docker host: a recreate cannot keep its image; nothing was changed (load or pull that image "

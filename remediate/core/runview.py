@@ -30,6 +30,7 @@ from remediate.core.fields import (
     Remark,
     RenderContext,
     api_tuple,
+    csv_field,
     host_field,
 )
 from remediate.core.redaction import mask_values, redact_args, redact_text, redact_value
@@ -94,7 +95,7 @@ def run_view(spec: ContainerSpec, *, engine_api: str | None = None, redact: bool
     def show(name: str, value: str) -> str:
         return redact_value(name, value) if redact else value
 
-    ctx = RenderContext(api=api_tuple(engine_api) if engine_api else None, show=show)
+    ctx = RenderContext(api=api_tuple(engine_api) if engine_api else None, show=show, host_config=spec.host_config)
     options: list[Option] = [("--name", spec.name)]
     remarks: list[Remark] = []
     if spec.platform:
@@ -154,22 +155,29 @@ def _networks(spec: ContainerSpec, ctx: RenderContext) -> tuple[list[Option | Re
     mode = spec.network_mode
     primary = "bridge" if mode == "default" else mode
     options: list[Option | Remark] = []
-    if mode != "default":
+    driver_opts = (spec.networks.get(primary) or {}).get("DriverOpts") or {}
+    if driver_opts:
+        # Endpoint driver options only have the long --network form (name=...,driver-opt=k=v).
+        fields = [f"name={primary}", *(f"driver-opt={k}={v}" for k, v in driver_opts.items())]
+        options.append(("--network", ",".join(csv_field(f) for f in fields)))
+    elif mode != "default":
         options.append(("--network", mode))
     connects: list[Option] = []
     remarks: list[Remark] = []
     for net, endpoint in spec.networks.items():
-        args, net_remarks = _endpoint(net, endpoint, ctx, primary=net == primary)
-        remarks += net_remarks
         if net == primary:
+            args, net_remarks = _endpoint(net, {k: v for k, v in endpoint.items() if k != "DriverOpts"}, ctx,
+                                          primary=True)
             options += args
         else:
+            args, net_remarks = _endpoint(net, endpoint, ctx, primary=False)
             connects.append((*(t for opt in args for t in opt), net))
+        remarks += net_remarks
     return options, connects, remarks
 
 
 _RUN_ENDPOINT_FLAGS = {"Aliases": "--network-alias", "IPv4Address": "--ip", "IPv6Address": "--ip6",
-                       "LinkLocalIPs": "--link-local-ip", "Links": "--link", "DriverOpts": None,
+                       "LinkLocalIPs": "--link-local-ip", "Links": "--link",
                        "MacAddress": "--mac-address"}
 _CONNECT_FLAGS = {**_RUN_ENDPOINT_FLAGS, "Aliases": "--alias", "DriverOpts": "--driver-opt", "MacAddress": None}
 

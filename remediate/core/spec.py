@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from remediate.core.fields import CONFIG, ENDPOINT, env_to_dict, host_field, split_bind
+from remediate.core.fields import (
+    CONFIG,
+    ENDPOINT,
+    bound_targets,
+    env_to_dict,
+    host_field,
+    split_bind,
+)
 
 Json = dict[str, Any]
 
@@ -71,11 +78,18 @@ class ContainerSpec:
 
     def comparable(self) -> Json:
         """A normalised view for equality: engine/CLI spelling differences removed."""
+        config = {k: CONFIG[k].compare_form(v) for k, v in self.config.items() if CONFIG[k].compared}
+        if "Volumes" in config:
+            # The SDK also declares bind targets as volumes (the CLI does not): the bind wins.
+            bound = bound_targets(self.host_config)
+            config["Volumes"] = {k: v for k, v in config["Volumes"].items() if k not in bound}
+            if not config["Volumes"]:
+                del config["Volumes"]
         return {
             "image": self.image,
             "image_id": self.image_id,
             "platform": self.platform,
-            "config": {k: CONFIG[k].compare_form(v) for k, v in self.config.items() if CONFIG[k].compared},
+            "config": config,
             "host_config": {k: host_field(k).compare_form(v) for k, v in self.host_config.items()},
             "networks": {n: {k: ENDPOINT[k].compare_form(v) if k in ENDPOINT else v for k, v in ep.items()}
                          for n, ep in self.networks.items()},
@@ -201,7 +215,14 @@ def _subtract_image_defaults(config: Json, img: Mapping[str, Any]) -> None:
         if key in config:
             image_keys = set(img.get(key) or {})
             config[key] = {k: v for k, v in config[key].items() if k not in image_keys}
-    user_entrypoint = "Entrypoint" in config and (
+    # No entrypoint on a container of an image that has one: the user reset it (--entrypoint "",
+    # the SDK's entrypoint=""); [] in the create body resets it again, absent would bring it back.
+    reset = not config.get("Entrypoint") and bool(img.get("Entrypoint"))
+    if reset:
+        config["Entrypoint"] = []
+    elif config.get("Entrypoint") == []:
+        del config["Entrypoint"]
+    user_entrypoint = reset or "Entrypoint" in config and (
         config["Entrypoint"] != img.get("Entrypoint")
         # The image's entrypoint given again with no command: the engine then drops the image
         # CMD, which only an explicit entrypoint reproduces.
@@ -224,7 +245,7 @@ def _user_host_config(host: Mapping[str, Any], config: Json, img: Mapping[str, A
     result: Json = {}
     for key, value in host.items():
         spec_field = host_field(key)
-        if spec_field.engine_filled or spec_field.is_unset(value):
+        if spec_field.is_unset(value) or (spec_field.engine_filled and not (spec_field.empty_is_set and value == [])):
             continue
         result[key] = value
     if "Links" in result:
@@ -238,16 +259,6 @@ def _user_host_config(host: Mapping[str, Any], config: Json, img: Mapping[str, A
             del result["Binds"]
     if "Mounts" in result:
         result["Mounts"] = [_anonymous_mount(m) for m in result["Mounts"]]
-    if "Volumes" in config:
-        # The SDK also lists bind targets in Config.Volumes (the CLI does not); a bind or mount
-        # at the target wins, so such an entry changes nothing and is dropped.
-        mounted = {split_bind(b)[1] for b in result.get("Binds") or []}
-        mounted |= {str(m.get("Target")) for m in result.get("Mounts") or []}
-        volumes = {k: v for k, v in config["Volumes"].items() if k not in mounted}
-        if volumes:
-            config["Volumes"] = volumes
-        else:
-            del config["Volumes"]
     if result.get("NetworkMode") == "bridge":
         del result["NetworkMode"]
     return result

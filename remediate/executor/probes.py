@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from remediate.core.health import health_timing
 from remediate.core.playbook import HttpProbe
 from remediate.core.results import ProbeResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
@@ -69,16 +70,28 @@ def wait_running(conn: Connection, container: str, *, timeout: float, cancel: th
     """Wait until the container is running, stable for :func:`stable_window`, and healthy if it
     has a healthcheck.
 
-    ``cancel`` (set by an interrupt) ends the wait at once with a failed result.
+    ``timeout`` bounds the wait, except for a healthcheck that reaches its verdict later (see
+    :func:`remediate.core.health.health_timing`): then the wait lasts until that verdict, and the
+    result says so. An "unhealthy" verdict fails at once. ``cancel`` (set by an interrupt) ends
+    the wait at once with a failed result.
     """
-    deadline = clock() + timeout
+    begin = clock()
+    deadline = begin + timeout
     window = stable_window()
     attempts, first_started, up_since = 0, None, None
-    evidence = "not checked"
+    evidence, note = "not checked", ""
     while True:
         attempts += 1
         pause = _POLL
-        state = conn.inspect_container(container).get("State") or {}
+        inspect = conn.inspect_container(container)
+        state = inspect.get("State") or {}
+        if attempts == 1 and state.get("Health"):
+            timing = health_timing(inspect, conn.inspect_image(str(inspect.get("Image", ""))))
+            needed = timing.verdict_within + window + 1.0 if timing else 0.0
+            if timing and needed > timeout:
+                deadline = begin + needed
+                note = (f" (verification waited up to {needed:g}s, past the {timeout:g}s timeout, for the "
+                        f"healthcheck's verdict: {timing.describe()})")
         started = state.get("StartedAt")
         health = (state.get("Health") or {}).get("Status")
         if state.get("Status") != "running" or state.get("Restarting"):
@@ -94,7 +107,10 @@ def wait_running(conn: Connection, container: str, *, timeout: float, cancel: th
             evidence = "running" + (f", health {health}" if health else "")
             left = up_since + window - clock()
             if left <= 0 and health in (None, "healthy"):
-                return ProbeResult("running", True, evidence, attempts)
+                return ProbeResult("running", True, evidence + note, attempts)
+            if health == "unhealthy":
+                # Docker's own verdict, after the healthcheck's retries: waiting longer changes nothing.
+                return ProbeResult("running", False, evidence + note, attempts)
             if health is None:
                 # Nothing to watch until the window ends: a crash or restart in it still shows
                 # then (not running, or another StartedAt), and fails only at the deadline anyway.
@@ -103,7 +119,7 @@ def wait_running(conn: Connection, container: str, *, timeout: float, cancel: th
         first_started = first_started or started
         _log.debug("%s: %s: running: attempt %d: %s", conn.label, container, attempts, evidence)
         if clock() >= deadline or _cancelled(cancel, min(pause, max(deadline - clock(), 0.0))):
-            return ProbeResult("running", False, _why(evidence, cancel), attempts)
+            return ProbeResult("running", False, _why(evidence, cancel) + note, attempts)
 
 
 def still_running(conn: Connection, container: str, started_at: str) -> ProbeResult:

@@ -151,6 +151,13 @@ CASES = [
         "--stop-timeout", "7", "--runtime", "runc", "-t", "-i", "-v", f"{VOLUME}:/v",
         "--mount", f"type=bind,source={BIND_DIR},target=/mb,readonly", "--label", "app=sink",
         BUSYBOX, "sleep", "3600"]),
+    Case("entrypoint-reset", ["--entrypoint", "", DEFAULTS_IMAGE, "sleep", "3600"],
+         note="the image's entrypoint reset"),
+    Case("systempaths-unconfined", ["--security-opt", "systempaths=unconfined", BUSYBOX, "sleep", "3600"]),
+    Case("cgroupns-private", ["--cgroupns", "private", BUSYBOX, "sleep", "3600"]),
+    Case("driver-opts", ["--network", f"name={NET1},driver-opt=com.example.opt=a b,alias=svc",
+                         BUSYBOX, "sleep", "3600"]),
+    Case("auto-remove", ["--rm", BUSYBOX, "sleep", "3600"]),
 ]
 
 

@@ -268,6 +268,62 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
             "image": VLLM, "environment": {"PYTHONUNBUFFERED": "0", "HF_TOKEN": "hf_secret"},
             "command": ["--model", "facebook/opt-125m", "--port", "8000"],
         }, raw=("Config.Env", "Config.Cmd", "Config.Entrypoint"), spec_keys=("config.Env", "config.Cmd")),
+        # Peers' inputs (docker/cli's run reference, docker-py's tests, community.docker's
+        # options.yml). --entrypoint "" as the CLI sends it, and the SDK's entrypoint="": the
+        # image's entrypoint must stay off.
+        Case("entrypoint-reset-cli", body={"Image": DEFAULTS_IMAGE, "Entrypoint": [""], "Cmd": SLEEP},
+             raw=("Config.Cmd",), spec_keys=("config.Entrypoint",)),
+        Case("entrypoint-reset-sdk", {"image": DEFAULTS_IMAGE, "entrypoint": ""},
+             raw=("Config.Cmd",), spec_keys=("config.Entrypoint",)),
+        # --security-opt systempaths=unconfined, as the CLI sends it; one list alone is API-only.
+        Case("systempaths-unconfined", body={"Image": BUSYBOX, "Cmd": SLEEP,
+                                             "HostConfig": {"MaskedPaths": [], "ReadonlyPaths": []}},
+             spec_keys=("host_config.MaskedPaths", "host_config.ReadonlyPaths")),
+        Case("masked-paths-empty", body={"Image": BUSYBOX, "Cmd": SLEEP, "HostConfig": {"MaskedPaths": []}},
+             spec_keys=("host_config.MaskedPaths",)),
+        # Healthchecks in the string form and with Docker's default timing.
+        Case("healthcheck-string-default", {"healthcheck": {"test": "true"}},
+             raw=("Config.Healthcheck",), spec_keys=("config.Healthcheck",)),
+        # A bind with a Volumes declaration at its target, as API clients send it.
+        Case("bind-declared-volume", body={"Image": BUSYBOX, "Cmd": SLEEP, "Volumes": {"/data": {}},
+                                           "HostConfig": {"Binds": [f"{rw}:/data"]}},
+             raw=("Config.Volumes", "HostConfig.Binds"), spec_keys=("config.Volumes",)),
+        Case("cgroupns-private", body={"Image": BUSYBOX, "Cmd": SLEEP, "HostConfig": {"CgroupnsMode": "private"}},
+             raw=("HostConfig.CgroupnsMode",), spec_keys=("host_config.CgroupnsMode",)),
+        Case("cgroupns-host", body={"Image": BUSYBOX, "Cmd": SLEEP, "HostConfig": {"CgroupnsMode": "host"}},
+             raw=("HostConfig.CgroupnsMode",), spec_keys=("host_config.CgroupnsMode",)),
+        Case("endpoint-driver-opts", {
+            "network": NET1,
+            "networking_config": {NET1: docker.types.EndpointConfig(
+                "1.41", aliases=["svc"], driver_opt={"com.example.opt": "a b"})},
+        }, raw=("HostConfig.NetworkMode",), spec_keys=("host_config.NetworkMode",)),
+        Case("mount-bind-recursive", body={"Image": BUSYBOX, "Cmd": SLEEP, "HostConfig": {"Mounts": [
+            {"Type": "bind", "Source": mnt, "Target": "/rro", "ReadOnly": True,
+             "BindOptions": {"ReadOnlyForceRecursive": True}},
+            {"Type": "bind", "Source": mnt, "Target": "/rnr", "ReadOnly": True,
+             "BindOptions": {"ReadOnlyNonRecursive": True}},
+            {"Type": "bind", "Source": mnt, "Target": "/nrec", "BindOptions": {"NonRecursive": True}},
+        ]}}, raw=("HostConfig.Mounts",), spec_keys=("host_config.Mounts",), min_api="1.44"),
+        Case("cap-drop-all", {"cap_add": ["SYS_TIME"], "cap_drop": ["ALL"]},
+             raw=("HostConfig.CapAdd", "HostConfig.CapDrop"), spec_keys=("host_config.CapDrop",)),
+        Case("cpu-limits", {"cpu_period": 90000, "cpu_quota": 150000, "cpuset_cpus": "0", "cpuset_mems": "0"},
+             raw=("HostConfig.CpuPeriod", "HostConfig.CpuQuota", "HostConfig.CpusetCpus", "HostConfig.CpusetMems"),
+             spec_keys=("host_config.CpuPeriod", "host_config.CpusetCpus")),
+        Case("memory-limits", {"mem_limit": "64m", "mem_reservation": "32m", "memswap_limit": "128m",
+                               "mem_swappiness": 0, "oom_kill_disable": True},
+             raw=("HostConfig.MemoryReservation", "HostConfig.MemorySwap", "HostConfig.OomKillDisable"),
+             spec_keys=("host_config.MemorySwappiness", "host_config.OomKillDisable")),
+        Case("blkio-device-rates", {"device_read_bps": [{"Path": "/dev/loop0", "Rate": 1 << 20}],
+                                    "device_write_iops": [{"Path": "/dev/loop0", "Rate": 100}]},
+             raw=("HostConfig.BlkioDeviceReadBps", "HostConfig.BlkioDeviceWriteIOps"),
+             spec_keys=("host_config.BlkioDeviceReadBps",)),
+        Case("security-opt-label", {"security_opt": ["label:level:s0:c100,c200", "no-new-privileges"]},
+             raw=("HostConfig.SecurityOpt",), spec_keys=("host_config.SecurityOpt",)),
+        Case("userns-host", {"userns_mode": "host"}, raw=("HostConfig.UsernsMode",),
+             spec_keys=("host_config.UsernsMode",)),
+        Case("ipc-host", {"ipc_mode": "host"}, raw=("HostConfig.IpcMode",), spec_keys=("host_config.IpcMode",)),
+        Case("pid-container", {"pid_mode": f"container:{PREFIX}netowner"},
+             raw=("HostConfig.PidMode",), spec_keys=("host_config.PidMode",)),
     ]
 
 
@@ -341,10 +397,8 @@ def _raw(inspect: dict[str, Any], path: str) -> Any:
         return [link.replace(f":{name}/", ":<self>/") for link in value or []]
     if path == "Config.Hostname" and value == inspect["Id"][:12]:
         return "<auto>"  # the engine names each container after its own id
-    if path == "Config.Volumes" and value:
-        # The SDK also lists bind targets as volumes; the bind wins, the copy leaves them out.
-        bound = {b.split(":")[1] for b in inspect["HostConfig"].get("Binds") or [] if len(b.split(":")[0]) != 64}
-        return {k: v for k, v in value.items() if k not in bound} or None
+    if path == "Config.Entrypoint" and value == []:
+        return None  # both say "no entrypoint" (the CLI's [""] reads back null, the API's [] as [])
     if path == "HostConfig.NetworkMode" and value == "bridge":
         return "default"  # the same network on Linux; the spec writes it as the default
     if path == "HostConfig.Binds":
@@ -367,11 +421,11 @@ def _mount_view(inspect: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def _endpoint_view(inspect: dict[str, Any]) -> dict[str, Any]:
-    """Network -> (user aliases, static IPs, links); the engine's short-id alias left out."""
+    """Network -> (user aliases, static IPs, links, driver options); the engine's short-id alias left out."""
     short_id = inspect["Id"][:12]
     return {
         net: (sorted(a for a in ep.get("Aliases") or [] if a != short_id), ep.get("IPAMConfig") or {},
-              sorted(ep.get("Links") or []))
+              sorted(ep.get("Links") or []), ep.get("DriverOpts") or {})
         for net, ep in (inspect["NetworkSettings"].get("Networks") or {}).items()
     }
 
@@ -750,6 +804,14 @@ _CLI_GAPS = {
     "image-entrypoint-no-cmd": {"Config.Entrypoint"},
     # The SDK's stdin_open also sets StdinOnce; a detached docker run -i cannot.
     "tty-stdin": {"Config.StdinOnce"},
+    # A volume declared at a bind target (the SDK's volumes=, API clients): docker run rejects it.
+    "binds": {"Config.Volumes"},
+    "named-volume": {"Config.Volumes"},
+    "bind-declared-volume": {"Config.Volumes"},
+    # One of the two system path lists emptied: only the API can.
+    "masked-paths-empty": {"HostConfig.MaskedPaths"},
+    # bind-recursive=readonly without a propagation: the CLI adds rprivate (the same mount).
+    "mount-bind-recursive": {"HostConfig.Mounts"},
 }
 #: What a remark on a field leaves the CLI unable to reproduce.
 _GAP_SPREAD = {"Config.Entrypoint": {"Config.Entrypoint", "Config.Cmd"}}

@@ -41,6 +41,15 @@ def test_env_change_is_one_change_and_a_recreate() -> None:
         cp.before.replace(config={k: v for k, v in cp.before.config.items() if k != "Env"})
 
 
+def test_a_container_that_cannot_be_recreated_safely_is_refused_up_front() -> None:
+    obs = observed("auto-remove")
+    with pytest.raises(remediate.PlanError, match=r"^container rt-fid-cap-auto-remove was started with --rm "):
+        plan(book(changes=[{"env": {"NEW_FLAG": "1"}}]), {}, [obs])
+    # Nothing to change: nothing to refuse.
+    [cp] = plan(book(changes=[{"env": {"PATH": None}}]), {}, [obs]).containers
+    assert cp.action == "none"
+
+
 def test_already_set_is_a_no_op_with_its_reason() -> None:
     obs = observed("busybox-minimal")
     first = plan(book(changes=[{"env": {"NEW_FLAG": "1"}}]), {}, [obs]).containers[0]

@@ -103,6 +103,55 @@ def test_mount_options_and_ipc_are_shown() -> None:
     assert """--mount 'type=bind,"source=/h,odd",target=/b,readonly,bind-propagation=rslave'""" in lines
 
 
+def test_bind_recursive_and_unknown_mount_keys() -> None:
+    spec = ContainerSpec(name="n", image="img", host_config={"Mounts": [
+        {"Type": "bind", "Source": "/h", "Target": "/r", "ReadOnly": True, "BindOptions": {"ReadOnlyForceRecursive": True}},
+        {"Type": "bind", "Source": "/h", "Target": "/w", "ReadOnly": True, "BindOptions": {"ReadOnlyNonRecursive": True}},
+        {"Type": "bind", "Source": "/h", "Target": "/n", "BindOptions": {"NonRecursive": True}},
+        {"Type": "image", "Source": "img", "Target": "/i", "ImageOptions": {"Subpath": "x"}},
+    ]})
+    view = run_view(spec)
+    lines = view.lines()
+    assert "--mount type=bind,source=/h,target=/r,readonly,bind-propagation=rprivate,bind-recursive=readonly" in lines
+    assert "--mount type=bind,source=/h,target=/w,readonly,bind-recursive=writable" in lines
+    assert "--mount type=bind,source=/h,target=/n,bind-recursive=disabled" in lines
+    assert [r.text for r in view.remarks] == [
+        ("mount /r: docker run takes bind-recursive=readonly only with bind-propagation=rprivate, the engine's "
+         "default, which it then records"),
+        "mount /i: ImageOptions has no --mount option (remediate sets it through the API)"]
+
+
+def test_cgroupns_is_shown_whatever_its_value() -> None:
+    for mode in ("host", "private"):
+        lines = run_view(ContainerSpec(name="n", image="img", host_config={"CgroupnsMode": mode})).lines()
+        assert f"--cgroupns {mode}" in lines
+
+
+def test_primary_endpoint_driver_options_use_the_long_network_form() -> None:
+    spec = _spec("driver-opts")
+    view = run_view(spec)
+    assert not view.remarks
+    assert ("--network", 'name=rt-fid-cap-net1,"driver-opt=com.example.opt=a b"') in view.options
+    assert ("--network-alias", "svc") in view.options
+    default_bridge = ContainerSpec(name="n", image="img", networks={"bridge": {"DriverOpts": {"k": "v"}}})
+    assert ("--network", "name=bridge,driver-opt=k=v") in run_view(default_bridge).options
+
+
+def test_system_paths_one_list_alone_is_a_remark() -> None:
+    both = ContainerSpec(name="n", image="img", host_config={"MaskedPaths": [], "ReadonlyPaths": []})
+    assert run_view(both).options[1:] == (("--security-opt", "systempaths=unconfined"),)
+    one = run_view(ContainerSpec(name="n", image="img", host_config={"MaskedPaths": []}))
+    assert [r.field for r in one.remarks] == ["HostConfig.MaskedPaths"]
+
+
+def test_volume_declared_at_a_bind_target_is_a_remark() -> None:
+    spec = ContainerSpec(name="n", image="img", config={"Volumes": {"/x": {}, "/anon": {}}},
+                         host_config={"Binds": ["/h:/x"]})
+    view = run_view(spec)
+    assert ("--volume", "/anon") in view.options and ("--volume", "/x") not in view.options
+    assert [r.field for r in view.remarks] == ["Config.Volumes"]
+
+
 def test_what_the_cli_cannot_express_is_a_remark() -> None:
     spec = ContainerSpec(name="n", image="img", config={"MacAddress": "02:42:0a:00:00:01", "Entrypoint": ["sh", "-c"],
                                                          "Healthcheck": {"Test": ["CMD", "true"]}},

@@ -207,10 +207,50 @@ def test_named_volume_and_bind_mount_carried() -> None:
     assert anonymous_volumes(load("kitchen-sink")[0]) == {}
 
 
-def test_sdk_bind_targets_are_not_volumes() -> None:
+def test_sdk_bind_target_volumes_are_carried_but_not_compared() -> None:
     container, image = load("sdk-twin")
     assert container["Config"]["Volumes"] == {"/x": {}, "/y": {}}
-    assert "Volumes" not in spec_from_inspect(container, image).config
+    spec = spec_from_inspect(container, image)
+    # Kept (a recreate gives back the same Config), but a bind at the target wins: equal to the
+    # CLI twin, which declares none.
+    assert spec.config["Volumes"] == {"/x": {}, "/y": {}}
+    assert create_body(spec)[0]["Volumes"] == {"/x": {}, "/y": {}}
+    assert "Volumes" not in spec.comparable()["config"]
+    without = spec.replace(host_config={k: v for k, v in spec.host_config.items() if k != "Binds"})
+    assert without.comparable()["config"]["Volumes"] == {"/x": {}, "/y": {}}
+
+
+# --------------------------------------------------------------------------- options the engine fills
+
+def test_reset_entrypoint_is_carried_as_empty() -> None:
+    container, image = load("entrypoint-reset")
+    # docker run --entrypoint "": the engine shows no entrypoint; absent from a create body, the
+    # image's would come back.
+    assert container["Config"]["Entrypoint"] is None and image["Config"]["Entrypoint"] == ["sh", "-c"]
+    spec = spec_from_inspect(container, image)
+    assert spec.config["Entrypoint"] == [] and spec.config["Cmd"] == ["sleep", "3600"]
+    assert create_body(spec)[0]["Entrypoint"] == []
+    assert "--entrypoint ''" in run_lines(spec)
+    # The SDK's entrypoint="" (inspect shows []) is the same spec.
+    sdk = copy.deepcopy(container)
+    sdk["Config"]["Entrypoint"] = []
+    assert same(spec_from_inspect(sdk, image), spec)
+
+
+def test_empty_entrypoint_without_an_image_entrypoint_is_nothing() -> None:
+    container, image = load("busybox-minimal")
+    container = copy.deepcopy(container)
+    container["Config"]["Entrypoint"] = []
+    assert "Entrypoint" not in spec_from_inspect(container, image).config
+
+
+def test_unconfined_system_paths_are_carried() -> None:
+    spec = spec_of("systempaths-unconfined")
+    assert spec.host_config["MaskedPaths"] == [] and spec.host_config["ReadonlyPaths"] == []
+    assert "--security-opt systempaths=unconfined" in run_lines(spec)
+    # The engine's own lists are never carried.
+    default = spec_of("busybox-minimal")
+    assert "MaskedPaths" not in default.host_config and "ReadonlyPaths" not in default.host_config
 
 
 # --------------------------------------------------------------------------- networks
