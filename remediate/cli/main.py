@@ -2,7 +2,7 @@
 
 The package :mod:`remediate.cli` is the only one that prints, prompts or exits: a module per
 command (:mod:`~remediate.cli.apply`, :mod:`~remediate.cli.rollback`, :mod:`~remediate.cli.diagnose`,
-:mod:`~remediate.cli.records`, :mod:`~remediate.cli.catalog`), what they share in
+:mod:`~remediate.cli.records`, :mod:`~remediate.cli.catalog`, :mod:`~remediate.cli.authoring`), what they share in
 :mod:`~remediate.cli.common`, the text views in :mod:`~remediate.cli.views`. Exit codes come from
 :func:`remediate.cli.exit_codes.exit_code`.
 """
@@ -19,6 +19,7 @@ import click
 from remediate import __version__
 from remediate.cli import exit_codes
 from remediate.cli.apply import apply
+from remediate.cli.authoring import lint, new, schema
 from remediate.cli.catalog import list_cmd, show
 from remediate.cli.common import echo, fail
 from remediate.cli.diagnose import diagnose_cmd
@@ -91,5 +92,5 @@ class _LogLines(logging.Handler):
             echo(f"remediate: warning: {text}", err=True)
 
 
-for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd):
+for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd, lint, schema, new):
     main.add_command(_command)
