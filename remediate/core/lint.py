@@ -96,13 +96,17 @@ def lint(path: Path, label: str | None = None) -> list[Finding]:
     try:
         book = pb.Playbook.model_validate(data)
     except ValidationError as exc:
-        return [locate(loc, msg, at_key=kind == "extra_forbidden") for loc, msg, kind in pb.validation_errors(exc, data)]
-    disabled = {r.strip() for m in _DISABLE.finditer(text) for r in m[1].split(",")}
-    unknown = sorted(disabled - set(RULES) - {""})
+        found = [locate(loc, msg, at_key=kind == "extra_forbidden") for loc, msg, kind in pb.validation_errors(exc, data)]
+        return sorted(found, key=lambda f: (f.line or 0, f.column or 0))
     found = [*_checks(book, locate), *_warnings(book, data, locate)]
-    found += [Finding(name, "warning", "", f"remediate-lint: no rule {r!r} (rules: {', '.join(RULES)})")
-              for r in unknown]
-    return [f for f in found if f.rule not in disabled]
+    disabled: set[str] = set()
+    for match in _DISABLE.finditer(text):
+        for rule in filter(None, (r.strip() for r in match[1].split(","))):
+            disabled.add(rule)
+            if rule not in RULES:
+                found.append(Finding(name, "warning", "", f"remediate-lint: no rule {rule!r} (rules: {', '.join(RULES)})",
+                                     text.count("\n", 0, match.start(1)) + 1, match.start(1) - text.rfind("\n", 0, match.start(1))))
+    return sorted((f for f in found if f.rule not in disabled), key=lambda f: (f.line or 0, f.column or 0))
 
 
 def _checks(book: pb.Playbook, locate: _Locator) -> Iterator[Finding]:

@@ -268,6 +268,12 @@ class Requirement(_Strict):
                                   "\"(gitlab_url | url_host) != 'localhost'\"")
     msg: str = Field(description="why the vars are refused (a template; shown as the error)")
 
+    @field_validator("that")
+    @classmethod
+    def _that(cls, value: str) -> str:
+        check_expression(value)
+        return value
+
 
 #: Most entries of ``changes``, ``verify`` and ``require`` in one playbook.
 MAX_CHANGES = 100
@@ -299,16 +305,6 @@ class Playbook(_Strict):
         if value is None or (isinstance(value, str) and "{" in value):
             return value
         parse_seconds(value)
-        return value
-
-    @field_validator("require")
-    @classmethod
-    def _require(cls, value: list[Requirement]) -> list[Requirement]:
-        for i, req in enumerate(value):
-            try:
-                check_expression(req.that)
-            except ValueError as exc:
-                raise ValueError(f"[{i}].that: {exc}") from None
         return value
 
     @property
