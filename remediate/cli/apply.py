@@ -18,6 +18,7 @@ from remediate.cli.common import (
     check_writable,
     complete_containers,
     complete_playbooks,
+    detailed_exitcode_option,
     errors,
     fail,
     format_option,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
 @click.option("--restore", is_flag=True, help="Undo a time-boxed playbook (revert_after) now.")
 @click.option("--container-only", is_flag=True,
               help="Compose services: change the container only, not the compose file (the output warns).")
+@detailed_exitcode_option("the dry run would change something (with --dry-run)")
 @verbosity_options
 def apply(**options: Any) -> None:
     """Plan PLAYBOOK (a built-in name or a file) on Docker hosts, then apply it.
@@ -81,6 +83,8 @@ def apply(**options: Any) -> None:
     args = ApplyArgs(**options)
     out = views.console()
     started = time.time()
+    if args.detailed_exitcode and not args.dry_run:
+        fail("--detailed-exitcode is for --dry-run (what is pending)")
     with errors():
         request = _request(args)
         if args.restore:
@@ -122,6 +126,7 @@ class ApplyArgs(NamedTuple):
     restore: bool
     parallel: int
     container_only: bool
+    detailed_exitcode: bool = False
 
     @property
     def confirm(self) -> bool:
@@ -276,6 +281,9 @@ def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, 
             write_report(args.report_path, req.book, result, started, dry_run=args.dry_run)
     if not args.dry_run and req.book.revert_after is not None and exit_code(result) == exit_codes.OK:
         _hold(out, req, result, args.timeout)
+    if args.detailed_exitcode:
+        raise exit_codes.DetailedExit(exit_codes.detailed(error=exit_code(result) != exit_codes.OK,
+                                                          pending=result.changes))
     sys.exit(exit_code(result))
 
 

@@ -24,6 +24,7 @@ from remediate.cli.common import (
     check_writable,
     complete_containers,
     connections,
+    detailed_exitcode_option,
     echo,
     errors,
     fail,
@@ -72,21 +73,26 @@ if TYPE_CHECKING:
               help="With --fix: seconds verification keeps retrying.")
 @click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
               help="With --fix: backups kept per container after a successful apply.")
+@detailed_exitcode_option("a check fails (not with --fix)")
 @verbosity_options
 def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
                  gitlab_host: str | None, model_endpoints: tuple[str, ...], fix: bool, dry_run: bool, yes: bool,
                  step: bool, extra_vars: tuple[str, ...], report_path: str | None, timeout: float,
-                 keep_backups: int, **where: Any) -> None:
+                 keep_backups: int, detailed_exitcode: bool, **where: Any) -> None:
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
     Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
     With --fix: the fixes of the failing checks are applied (exit codes as for apply, and at least
     1 when something is left to do by hand: a check no playbook fixes, a fix that needs a var).
+    With --detailed-exitcode: 0 when every check passes, 2 when one fails, 1 on an error (a host
+    not reached, bad input).
     """
     from remediate.errors import ConnectError
     from remediate.executor.journal import warn_unfinished
     from remediate.packs.gitlab_duo import diagnose as diagnosing
 
+    if detailed_exitcode and fix:
+        fail("--detailed-exitcode is not for --fix (use apply --dry-run --detailed-exitcode)")
     code = error_code.upper() if error_code else None
     fix_options = {"--dry-run": dry_run, "--yes": yes, "--step": step, "-e": bool(extra_vars),
                    "--report": report_path is not None}
@@ -132,6 +138,9 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
             if len(reports) > 1:
                 views.console().print(f"\n[bold]== {views.escape(str(data['host']))}[/bold]")
             views.print_diagnosis(views.console(), data)
+    if detailed_exitcode:
+        raise exit_codes.DetailedExit(exit_codes.detailed(error=not reports or bool(unreachable),
+                                                          pending=not all(d["ok"] for d in reports)))
     if not reports:
         sys.exit(exit_codes.USAGE)  # no host could be checked
     sys.exit(exit_codes.OK if all(d["ok"] for d in reports) and not unreachable else exit_codes.FAILED)

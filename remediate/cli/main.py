@@ -36,6 +36,9 @@ class _Commands(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("standalone_mode", True):
             return super().main(*args, **kwargs)
+        argv = kwargs.get("args", args[0] if args else None)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        detailed = exit_codes.DETAILED_OPTION in argv[: argv.index("--") if "--" in argv else None]
         try:
             code = super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -43,9 +46,10 @@ class _Commands(click.Group):
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "remediate"
-            fail(f"{exc.format_message()} (see `{where} --help`)", exit_code(exc))
+            fail(f"{exc.format_message()} (see `{where} --help`)",
+                 exit_codes.ERROR if detailed else exit_code(exc))
         except click.ClickException as exc:
-            fail(exc.format_message(), exit_code(exc))
+            fail(exc.format_message(), exit_codes.ERROR if detailed else exit_code(exc))
         except click.Abort as exc:
             fail("aborted", exit_code(exc))
         sys.exit(code if isinstance(code, int) else exit_codes.OK)
