@@ -33,6 +33,7 @@ from remediate.cli.common import (
     writing,
 )
 from remediate.cli.exit_codes import exit_code
+from remediate.output.formats import versioned
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -360,6 +361,6 @@ def write_report(path: str, book: Playbook, result: RolloutResult, started: floa
     data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
             "mode": "dry-run" if dry_run else "apply", "started": iso(started), "finished": iso(time.time()),
             **rollout_json(result)}
-    text = json.dumps(data, indent=2) if path.endswith(".json") else markdown_report(data)
+    text = json.dumps(versioned(data), indent=2) if path.endswith(".json") else markdown_report(data)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -132,7 +132,10 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
             ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
             reports.append(diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host))
     if fmt == "json":
-        echo(json.dumps(reports[0] if len(reports) == 1 and not unreachable else reports, indent=2))
+        from remediate.output.formats import versioned_rows
+
+        rows = versioned_rows(reports)
+        echo(json.dumps(rows[0] if len(rows) == 1 and not unreachable else rows, indent=2))
     else:
         for data in reports:
             if len(reports) > 1:
@@ -270,8 +273,10 @@ def _print_fix_outcome(out: Console, fmt: str, combined: RolloutResult, merged: 
     if fmt == "json":
         from remediate.core.redaction import redact_text
         from remediate.fleet.rollout import rollout_json
+        from remediate.output.formats import versioned
 
-        echo(json.dumps({**rollout_json(combined), "left": [redact_text(line) for line in left]}, indent=2))
+        echo(json.dumps(versioned({**rollout_json(combined), "left": [redact_text(line) for line in left]}),
+                        indent=2))
         return
     if not merged:
         out.print("Nothing to fix with a playbook." if not left else "No playbook can fix what failed.")

@@ -18,8 +18,8 @@ from typing import Any
 FORMAT_VERSION = "1.0"
 
 #: The outputs that have a schema: ``remediate/output/schemas/<name>.json``.
-OUTPUTS = ("apply", "diagnose", "fix", "list", "show", "hosts", "history", "backups", "rollback", "recover",
-           "lint")
+OUTPUTS = ("apply", "report", "diagnose", "fix", "list", "show", "hosts", "history", "backups", "rollback",
+           "recover", "lint")
 
 
 def versioned(data: Mapping[str, Any]) -> dict[str, Any]:
