@@ -18,6 +18,7 @@ from remediate.cli.common import (
     check_writable,
     complete_containers,
     complete_playbooks,
+    detailed_exitcode_option,
     errors,
     fail,
     format_option,
@@ -32,6 +33,7 @@ from remediate.cli.common import (
     writing,
 )
 from remediate.cli.exit_codes import exit_code
+from remediate.output.formats import versioned
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
 @click.option("--restore", is_flag=True, help="Undo a time-boxed playbook (revert_after) now.")
 @click.option("--container-only", is_flag=True,
               help="Compose services: change the container only, not the compose file (the output warns).")
+@detailed_exitcode_option("the dry run would change something (with --dry-run)")
 @verbosity_options
 def apply(**options: Any) -> None:
     """Plan PLAYBOOK (a built-in name or a file) on Docker hosts, then apply it.
@@ -81,6 +84,8 @@ def apply(**options: Any) -> None:
     args = ApplyArgs(**options)
     out = views.console()
     started = time.time()
+    if args.detailed_exitcode and not args.dry_run:
+        fail("--detailed-exitcode is for --dry-run (what is pending)")
     with errors():
         request = _request(args)
         if args.restore:
@@ -122,6 +127,7 @@ class ApplyArgs(NamedTuple):
     restore: bool
     parallel: int
     container_only: bool
+    detailed_exitcode: bool = False
 
     @property
     def confirm(self) -> bool:
@@ -276,6 +282,9 @@ def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, 
             write_report(args.report_path, req.book, result, started, dry_run=args.dry_run)
     if not args.dry_run and req.book.revert_after is not None and exit_code(result) == exit_codes.OK:
         _hold(out, req, result, args.timeout)
+    if args.detailed_exitcode:
+        raise exit_codes.DetailedExit(exit_codes.detailed(error=exit_code(result) != exit_codes.OK,
+                                                          pending=result.changes))
     sys.exit(exit_code(result))
 
 
@@ -353,4 +362,4 @@ def write_report(path: str, book: Playbook, result: RolloutResult, started: floa
     data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
             "mode": "dry-run" if dry_run else "apply", "started": iso(started), "finished": iso(time.time()),
             **rollout_json(result)}
-    write_private(path, json.dumps(data, indent=2) if path.endswith(".json") else markdown_report(data))
+    write_private(path, json.dumps(versioned(data), indent=2) if path.endswith(".json") else markdown_report(data))

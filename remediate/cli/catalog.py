@@ -25,7 +25,9 @@ def list_cmd(fmt: str) -> None:
     rows = [{"name": b.name, "safety": b.safety, "description": " ".join(b.description.split()),
              "vars": sorted(b.vars), "time_boxed": b.revert_after is not None} for b in books]
     if fmt == "json":
-        echo(json.dumps(rows, indent=2))
+        from remediate.output.formats import versioned_rows
+
+        echo(json.dumps(versioned_rows(rows), indent=2))
         return
     views.echo_table(rows, {"name": "NAME", "safety": "SAFETY", "description": "DESCRIPTION"})
 
@@ -39,7 +41,9 @@ def show(playbook: str, fmt: str) -> None:
 
     with errors():
         book = load_playbook(playbook)
-    echo(json.dumps(playbook_json(book), indent=2) if fmt == "json" else describe(book))
+    from remediate.output.formats import versioned
+
+    echo(json.dumps(versioned(playbook_json(book)), indent=2) if fmt == "json" else describe(book))
 
 
 def playbook_json(book: Playbook) -> dict[str, Any]:

@@ -3,12 +3,13 @@ shell completion, choosing the hosts, Ctrl-C handling and output files."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -48,6 +49,33 @@ def errors() -> Iterator[None]:
         yield
     except RemediateError as exc:
         fail(exc.message, exit_code(exc))
+
+
+@contextmanager
+def detailed_exitcodes(enabled: bool) -> Iterator[None]:
+    """With ``--detailed-exitcode``: any exit that is not 0 or the run's own
+    :class:`~remediate.cli.exit_codes.DetailedExit` becomes 1 (an error)."""
+    try:
+        yield
+    except exit_codes.DetailedExit:
+        raise
+    except SystemExit as exc:
+        if enabled and exc.code not in (0, None):
+            raise SystemExit(exit_codes.ERROR) from None
+        raise
+
+
+def detailed_exitcode_option(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--detailed-exitcode``: 0 nothing pending, 1 an error, 2 ``what`` (see exit_codes); the
+    command runs under :func:`detailed_exitcodes`."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(**options: Any) -> None:
+            with detailed_exitcodes(bool(options.get("detailed_exitcode"))):
+                command(**options)
+        return click.option(exit_codes.DETAILED_OPTION, "detailed_exitcode", is_flag=True,
+                            help=f"For CI: exit 0 when nothing is pending, 2 when {what}, 1 on any error.")(run)
+    return decorate
 
 
 def format_option(func: Any) -> Any:

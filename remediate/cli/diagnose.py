@@ -25,6 +25,7 @@ from remediate.cli.common import (
     check_writable,
     complete_containers,
     connections,
+    detailed_exitcode_option,
     echo,
     errors,
     fail,
@@ -77,21 +78,26 @@ _DEFAULT_MODEL = "mistral"
               help="With --fix: seconds verification keeps retrying.")
 @click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
               help="With --fix: backups kept per container after a successful apply.")
+@detailed_exitcode_option("a check fails (not with --fix)")
 @verbosity_options
 def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
                  gitlab_host: str | None, model_endpoints: tuple[str, ...], fix: bool, dry_run: bool, yes: bool,
                  step: bool, extra_vars: tuple[str, ...], report_path: str | None, timeout: float,
-                 keep_backups: int, **where: Any) -> None:
+                 keep_backups: int, detailed_exitcode: bool, **where: Any) -> None:
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
     Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
     With --fix: the fixes of the failing checks are applied (exit codes as for apply, and at least
     1 when something is left to do by hand: a check no playbook fixes, a fix that needs a var).
+    With --detailed-exitcode: 0 when every check passes, 2 when one fails, 1 on an error (a host
+    not reached, bad input).
     """
     from remediate.errors import ConnectError
     from remediate.executor.journal import warn_unfinished
     from remediate.packs.gitlab_duo import diagnose as diagnosing
 
+    if detailed_exitcode and fix:
+        fail("--detailed-exitcode is not for --fix (use apply --dry-run --detailed-exitcode)")
     code = error_code.upper() if error_code else None
     fix_options = {"--dry-run": dry_run, "--yes": yes, "--step": step, "-e": bool(extra_vars),
                    "--report": report_path is not None}
@@ -131,7 +137,10 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
             ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
             reports.append(diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host))
     if fmt == "json":
-        echo(json.dumps(reports[0] if len(reports) == 1 and not unreachable else reports, indent=2))
+        from remediate.output.formats import versioned_rows
+
+        rows = versioned_rows(reports)
+        echo(json.dumps(rows[0] if len(rows) == 1 and not unreachable else rows, indent=2))
     else:
         for data in reports:
             if len(reports) > 1:
@@ -139,6 +148,9 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
             views.print_diagnosis(views.console(), data, hosts=scope_args(where),
                                   scope=_diagnose_scope(where, error_code=code, model_name=model_name,
                                                         containers=containers, model_endpoints=model_endpoints))
+    if detailed_exitcode:
+        raise exit_codes.DetailedExit(exit_codes.detailed(error=not reports or bool(unreachable),
+                                                          pending=not all(d["ok"] for d in reports)))
     if not reports:
         sys.exit(exit_codes.USAGE)  # no host could be checked
     sys.exit(exit_codes.OK if all(d["ok"] for d in reports) and not unreachable else exit_codes.FAILED)
@@ -288,8 +300,10 @@ def _print_fix_outcome(out: Console, fmt: str, combined: RolloutResult, merged: 
     if fmt == "json":
         from remediate.core.redaction import redact_text
         from remediate.fleet.rollout import rollout_json
+        from remediate.output.formats import versioned
 
-        echo(json.dumps({**rollout_json(combined), "left": [redact_text(line) for line in left]}, indent=2))
+        echo(json.dumps(versioned({**rollout_json(combined), "left": [redact_text(line) for line in left]}),
+                        indent=2))
         return
     if not merged:
         out.print("Nothing to fix with a playbook." if not left else "No playbook can fix what failed.")

@@ -8,6 +8,17 @@ code meaning
 2    bad input, or nothing could be done (no host reached, locked, drifted, a disk too full)
 3    a restore failed too: manual action needed (the steps are printed)
 ==== =====================================================================================
+
+With ``--detailed-exitcode`` (``apply --dry-run`` and ``diagnose``, for CI; as terraform's
+``plan -detailed-exitcode``):
+
+==== =====================================================================================
+code meaning
+==== =====================================================================================
+0    nothing pending: the dry run changes nothing, every diagnose check passes
+1    an error: bad input (a usage error too), a host not reached, a plan that failed
+2    something pending: the dry run would change a container, a diagnose check fails
+==== =====================================================================================
 """
 
 from __future__ import annotations
@@ -26,6 +37,19 @@ if TYPE_CHECKING:  # loaded when a code is computed: `remediate --help` stays fa
     from remediate.fleet.rollout import RolloutResult
 
 OK, FAILED, USAGE, ROLLBACK_FAILED = 0, 1, 2, 3
+#: The codes of ``--detailed-exitcode``.
+NOTHING_PENDING, ERROR, PENDING = 0, 1, 2
+#: The option that switches to them.
+DETAILED_OPTION = "--detailed-exitcode"
+
+
+class DetailedExit(SystemExit):
+    """The final exit of a ``--detailed-exitcode`` run (its code is not an error's)."""
+
+
+def detailed(*, error: bool, pending: bool) -> int:
+    """The ``--detailed-exitcode`` code: 1 on an error, else 2 when something is pending, else 0."""
+    return ERROR if error else PENDING if pending else NOTHING_PENDING
 
 #: What an exit code can be computed from (an iterable: the worst of its items).
 Outcome = Union[BaseException, "RolloutResult", "HostResult", "ContainerResult", "Revert", "Recovery",

@@ -2,7 +2,7 @@
 
 The package :mod:`remediate.cli` is the only one that prints, prompts or exits: a module per
 command (:mod:`~remediate.cli.apply`, :mod:`~remediate.cli.rollback`, :mod:`~remediate.cli.diagnose`,
-:mod:`~remediate.cli.records`, :mod:`~remediate.cli.catalog`), what they share in
+:mod:`~remediate.cli.records`, :mod:`~remediate.cli.catalog`, :mod:`~remediate.cli.authoring`), what they share in
 :mod:`~remediate.cli.common`, the text views in :mod:`~remediate.cli.views`. Exit codes come from
 :func:`remediate.cli.exit_codes.exit_code`.
 """
@@ -19,6 +19,7 @@ import click
 from remediate import __version__
 from remediate.cli import exit_codes
 from remediate.cli.apply import apply
+from remediate.cli.authoring import lint, new, schema
 from remediate.cli.catalog import list_cmd, show
 from remediate.cli.common import echo, fail
 from remediate.cli.diagnose import diagnose_cmd
@@ -35,6 +36,9 @@ class _Commands(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("standalone_mode", True):
             return super().main(*args, **kwargs)
+        argv = kwargs.get("args", args[0] if args else None)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        detailed = exit_codes.DETAILED_OPTION in argv[: argv.index("--") if "--" in argv else None]
         try:
             code = super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -42,9 +46,10 @@ class _Commands(click.Group):
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "remediate"
-            fail(f"{exc.format_message()} (see `{where} --help`)", exit_code(exc))
+            fail(f"{exc.format_message()} (see `{where} --help`)",
+                 exit_codes.ERROR if detailed else exit_code(exc))
         except click.ClickException as exc:
-            fail(exc.format_message(), exit_code(exc))
+            fail(exc.format_message(), exit_codes.ERROR if detailed else exit_code(exc))
         except click.Abort as exc:
             fail("aborted", exit_code(exc))
         sys.exit(code if isinstance(code, int) else exit_codes.OK)
@@ -91,5 +96,5 @@ class _LogLines(logging.Handler):
             echo(f"remediate: warning: {text}", err=True)
 
 
-for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd):
+for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd, lint, schema, new):
     main.add_command(_command)

@@ -11,6 +11,7 @@ import click
 
 from remediate.cli import views
 from remediate.cli.common import connections, echo, errors, format_option, host_options
+from remediate.output.formats import versioned_rows
 
 if TYPE_CHECKING:
     from remediate.host.connection import Connection
@@ -53,7 +54,7 @@ def _echo_host_rows(where: dict[str, Any], read: Callable[[Connection], Iterable
         for conn in connections(**where):
             rows.extend({"host": conn.label, **row} for row in read(conn))
     if fmt == "json":
-        echo(json.dumps(rows, indent=2))
+        echo(json.dumps(versioned_rows(rows), indent=2))
     elif not rows:
         echo(empty)
     else:
@@ -72,7 +73,7 @@ def hosts(inventory: str, limit: str | None, fmt: str) -> None:
     with errors():
         selected = [host_json(h) for h in load_inventory(inventory).select(limit)]
     if fmt == "json":
-        echo(json.dumps(selected, indent=2))
+        echo(json.dumps(versioned_rows(selected), indent=2))
         return
     views.echo_table([{**h, "groups": ",".join(g for g in h["groups"] if g != "all") or None} for h in selected],
                      {"host": "HOST", "url": "REACHED AT", "docker_host": "DOCKER HOST", "groups": "GROUPS"})

@@ -23,6 +23,7 @@ from remediate.cli.common import (
     verbosity_options,
 )
 from remediate.cli.exit_codes import exit_code
+from remediate.output.formats import versioned_rows
 
 if TYPE_CHECKING:
     from remediate.core.results import ContainerResult
@@ -75,16 +76,16 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
             results.append((preview, run_rollback(conn, container, to=plan.backup, timeout=timeout)))
     if dry_run:
         if fmt == "json":
-            echo(json.dumps(previews, indent=2))
+            echo(json.dumps(versioned_rows(previews), indent=2))
         else:
             for preview in previews:
                 views.print_rollback_plan(out, preview)
             out.print("\nDry run: nothing changed.")
         return
     if fmt == "json":
-        echo(json.dumps([{**preview, "action": r.action, "error": r.error,
-                                "restored_id": (r.id_after or "")[:12] or None, "parked_as": r.backup,
-                                "manual_steps": list(r.manual_steps)} for preview, r in results], indent=2))
+        rows = [{**preview, "action": r.action, "error": r.error, "restored_id": (r.id_after or "")[:12] or None,
+                 "parked_as": r.backup, "manual_steps": list(r.manual_steps)} for preview, r in results]
+        echo(json.dumps(versioned_rows(rows), indent=2))
     for preview, result in results:
         if fmt == "json":
             continue
@@ -120,9 +121,10 @@ def recover(containers: tuple[str, ...], dry_run: bool, fmt: str, **where: Any) 
                      else run_recover(conn, containers=containers))
             done.extend((conn.label, r) for r in found)
     if fmt == "json":
-        echo(json.dumps([{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome,
-                                "detail": r.detail, "manual_steps": list(r.manual_steps),
-                                **({"steps": list(r.steps)} if dry_run else {})} for h, r in done], indent=2))
+        rows = [{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome, "detail": r.detail,
+                 "manual_steps": list(r.manual_steps), **({"steps": list(r.steps)} if dry_run else {})}
+                for h, r in done]
+        echo(json.dumps(versioned_rows(rows), indent=2))
     elif not done:
         echo("nothing to recover: every apply finished" if not containers
                    else f"nothing to recover for {', '.join(containers)}")

@@ -53,6 +53,7 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
     several hosts) or programs (``json``)."""
     if fmt == "json":
         from remediate.fleet.rollout import rollout_json
+        from remediate.output.formats import versioned
         from remediate.output.report import plan_json, result_json
 
         data: Any = rollout_json(result)
@@ -60,7 +61,7 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
             only = result.outcomes[0]
             data = (result_json(only.result) if only.result else plan_json(only.plan) if only.plan
                     else data["hosts"][0])
-        echo(json.dumps(data, indent=2))
+        echo(json.dumps(versioned(data), indent=2))
         return
     if len(result.outcomes) == 1:
         outcome = result.outcomes[0]

@@ -118,7 +118,9 @@ class EnvChange(_Strict):
     playbook rewrites the value in lowercase (the diff shows ``True`` -> ``true``).
     """
 
-    env: dict[str, str | None] = Field(description="NAME: value (null removes)")
+    env: dict[str, str | None] = Field(
+        description="NAME: value (null removes)",  # YAML scalars are accepted (the JSON Schema says so)
+        json_schema_extra={"additionalProperties": {"type": ["string", "number", "boolean", "null"]}})
 
     @field_validator("env", mode="before")
     @classmethod
@@ -138,7 +140,10 @@ def _aigw_bool(name: str, value: str | None) -> str | None:
 
 
 class ArgsEdit(_Strict):
-    set: dict[str, str | bool] = Field(default_factory=dict, description="--flag: value (true: bare flag)")
+    set: dict[str, str | bool] = Field(
+        default_factory=dict, description="--flag: value (true: bare flag)",
+        json_schema_extra={"additionalProperties": {"anyOf": [{"type": ["string", "number"]}, {"const": True}]},
+                           "propertyNames": {"pattern": "^-"}})
     remove: list[str] = Field(default_factory=list, description="flags to remove with their value")
 
     @field_validator("set", mode="before")
@@ -315,6 +320,12 @@ class Requirement(_Strict):
                                   "\"(gitlab_url | url_host) != 'localhost'\"")
     msg: str = Field(description="why the vars are refused (a template; shown as the error)")
 
+    @field_validator("that")
+    @classmethod
+    def _that(cls, value: str) -> str:
+        check_expression(value)
+        return value
+
 
 #: Most entries of ``changes``, ``verify`` and ``require`` in one playbook.
 MAX_CHANGES = 100
@@ -359,16 +370,6 @@ class Playbook(_Strict):
         if value is None or (isinstance(value, str) and "{" in value):
             return value
         parse_seconds(value)
-        return value
-
-    @field_validator("require")
-    @classmethod
-    def _require(cls, value: list[Requirement]) -> list[Requirement]:
-        for i, req in enumerate(value):
-            try:
-                check_expression(req.that)
-            except ValueError as exc:
-                raise ValueError(f"[{i}].that: {exc}") from None
         return value
 
     @property
@@ -465,18 +466,36 @@ def validate_rendered(model: type[M], data: Any, *, playbook: str, field: str) -
 
 
 def _first_error(label: str, exc: ValidationError, *, joined: bool = False) -> str:
-    error = exc.errors()[0]
-    loc = tuple(error["loc"])
-    if len(loc) > 2 and loc[0] in ("changes", "verify") and isinstance(loc[1], int):
-        loc = loc[:2] + loc[3:]  # drop the union tag pydantic inserts (it repeats the kind)
-    msg = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
-    where = _format_loc(loc)
+    loc, msg, _ = validation_errors(exc)[0]
+    where = format_loc(loc)
     if joined:
         return f"{label}.{where}: {msg}" if where else f"{label}: {msg}"
     return f"{label}: {where}: {msg}"
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
+def validation_errors(exc: ValidationError, data: Any = None) -> list[tuple[tuple[Any, ...], str, str]]:
+    """Every error of a validation as ``(location, message, pydantic error type)``.
+
+    The location is the playbook's own path (pydantic's union tags dropped); given the validated
+    ``data``, the errors of the ``select`` form it does not use (a mapping or a list) are left out.
+    """
+    select = data.get("select") if isinstance(data, dict) else None
+    unused = "Selector" if isinstance(select, list) else "list[Selector]" if isinstance(select, dict) else None
+    out = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if len(loc) > 2 and loc[0] in ("changes", "verify") and isinstance(loc[1], int):
+            loc = loc[:2] + loc[3:]  # drop the union tag pydantic inserts (it repeats the kind)
+        if len(loc) > 1 and loc[0] == "select" and loc[1] in ("Selector", "list[Selector]"):
+            if loc[1] == unused:
+                continue
+            loc = loc[:1] + loc[2:]
+        out.append((loc, " ".join(str(error["msg"]).removeprefix("Value error, ").split()), str(error["type"])))
+    return out
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """A location as the playbook's field path: ``changes[0].mount.source``."""
     out = ""
     for part in loc:
         if isinstance(part, int):

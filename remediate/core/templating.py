@@ -103,6 +103,21 @@ def check_expression(expression: str) -> None:
         raise ValueError(f"not a jinja2 expression: {exc.message}") from None
 
 
+def referenced_names(source: str, *, expression: bool = False) -> set[str]:
+    """The variable names a template (or, with ``expression``, a jinja2 expression) reads; empty
+    for text that is not a valid template (rendering reports that)."""
+    if not expression and "{" not in source:
+        return set()
+    import jinja2
+    from jinja2 import meta
+
+    try:
+        return set(meta.find_undeclared_variables(environment().parse(f"{{{{ ({source}) }}}}" if expression
+                                                                      else source)))
+    except jinja2.TemplateError:
+        return set()
+
+
 @functools.lru_cache(maxsize=1024)
 def _template(source: str) -> Any:
     """The compiled template of ``source``: compiled once (it is rendered for every container, and

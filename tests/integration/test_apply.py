@@ -97,7 +97,7 @@ def test_dry_run_json_is_the_plan(cli: Cli, vllm: dict[str, Any]) -> None:
 
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"playbook", "host", "vars", "containers", "changed"}
+    assert set(data) == {"format_version", "playbook", "host", "vars", "containers", "changed"}
     [container] = data["containers"]
     assert container["container"] == vllm["name"] and container["action"] == "recreate"
     fields = {c["field"]: c for c in container["changes"]}

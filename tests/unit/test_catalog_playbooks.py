@@ -319,7 +319,7 @@ def test_require_undefined_variable_is_a_playbook_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ("require: [{that: 'x >', msg: m}]\n", "require: .0..that: not a jinja2 expression"),
+    ("require: [{that: 'x >', msg: m}]\n", r"require\[0\]\.that: not a jinja2 expression"),
     ("require: [{that: x}]\n", r"require\[0\]\.msg: Field required"),
     ("revert_after: soon\n", "revert_after: 'soon' is not a duration"),
     ("revert_after: -5\n", "not a positive duration"),
