@@ -15,8 +15,8 @@ from typing import Any
 import docker
 import pytest
 
-from tests.conftest import Cli
-from tests.integration._proc import pad_journal, run, start
+from tests.conftest import Cli, remove_owned
+from tests.integration._proc import pad_journal, run, run_vllm, start
 from tests.lab.hosts import LabHost, lab_hosts
 
 IMAGE = "remediate-test/fake-vllm:1"
@@ -171,11 +171,17 @@ def test_interrupt_restores_the_host_in_flight_and_skips_the_rest(lab: list[LabH
     assert not any(_template(tmp_path, h).exists() for h in lab)  # host 1's file removed again
 
 
-def test_local_and_ssh_hosts_in_one_fresh_process(lab: list[LabHost], engines: list[Any], state_dir: str) -> None:
+def test_local_and_ssh_hosts_in_one_fresh_process(lab: list[LabHost], engines: list[Any], state_dir: str,
+                                                   docker_client: Any) -> None:
     """A local engine's docker-py is imported without paramiko; an SSH host in the same run still works."""
-    result = run(["apply", "fix-vllm-404", "--dry-run", "--format", "json", "-H", "local", "-H", lab[0].ssh_url,
-                  "--known-hosts", str(lab[0].known_hosts_file), "--private-key", str(lab[0].identity_file)],
-                 state_dir)
+    # --container: only this test's own vLLM on each engine (other tests run beside it on the local one)
+    run_vllm(docker_client, NAME)
+    try:
+        result = run(["apply", "fix-vllm-404", "--dry-run", "--format", "json", "--container", NAME, "-H", "local",
+                      "-H", lab[0].ssh_url, "--known-hosts", str(lab[0].known_hosts_file),
+                      "--private-key", str(lab[0].identity_file)], state_dir)
+    finally:
+        remove_owned(docker_client, NAME)
 
     assert result.code == 0, result.output
     hosts = {h["host"]: h for h in json.loads(result.stdout)["hosts"]}
