@@ -13,6 +13,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -232,17 +233,14 @@ class LocalFiles:
             raise
 
     def remove_dir(self, path: str) -> None:
-        try:
-            dirfd, name = self._parent(path, create=False)
-        except FileNotFoundError:
-            return
-        try:
+        with self._in_parent(path) as parent:
+            if parent is None:
+                return
+            dirfd, name = parent
             found = self._lstat(dirfd, name)
             if found is not None and stat.S_ISDIR(found.st_mode):
                 with contextlib.suppress(OSError):  # not empty: someone else's now, it stays
                     os.rmdir(name, dir_fd=dirfd)
-        finally:
-            os.close(dirfd)
 
     def append(self, path: str, data: bytes) -> None:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -278,14 +276,21 @@ class LocalFiles:
         return True
 
     def remove(self, path: str) -> None:
+        with self._in_parent(path) as parent, contextlib.suppress(FileNotFoundError):
+            if parent:
+                os.unlink(parent[1], dir_fd=parent[0])
+
+    @contextlib.contextmanager
+    def _in_parent(self, path: str) -> Iterator[tuple[int, str] | None]:
+        """The open directory of ``path`` (reached without following symlinks) and its last
+        name; None when that directory does not exist."""
         try:
             dirfd, name = self._parent(path, create=False)
         except FileNotFoundError:
+            yield None
             return
         try:
-            os.unlink(name, dir_fd=dirfd)
-        except FileNotFoundError:
-            pass
+            yield dirfd, name
         finally:
             os.close(dirfd)
 
