@@ -42,6 +42,11 @@ docker_engine() {
   local pid; pid=$(cat /var/run/docker.pid 2>/dev/null || true)
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
     rm -f /var/run/docker.pid   # stale pid file from a killed daemon
+    # a dead daemon's socket bind-mounted over itself (a chroot's /var/run -> /run followed
+    # by `mount --bind`) makes dockerd fail with "device or resource busy": unmount it
+    while mountpoint -q /var/run/docker.sock 2>/dev/null; do
+      umount /var/run/docker.sock || die "/var/run/docker.sock is a mount point no engine answers on; unmount it"
+    done
     # no fd of ours (e.g. a setup lock) may leak into the long-lived daemon
     setsid dockerd >>/var/log/remediate-dockerd.log 2>&1 </dev/null 8>&- 9>&- &
   fi
