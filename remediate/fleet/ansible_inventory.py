@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +212,17 @@ class AnsibleInventory(Inventory):
         return _plain_vars(found, self._decrypt, name)
 
     def _resolve(self, pattern: str) -> list[Host]:
-        """The hosts ``ansible -i SOURCE --list-hosts PATTERN`` lists, in its order."""
+        """The hosts ``ansible -i SOURCE --list-hosts PATTERN`` lists, in its order (``all``'s,
+        which orders every selection, asked once)."""
+        if pattern == ALL:
+            return list(self._all)
+        return self._listed(pattern)
+
+    @cached_property
+    def _all(self) -> tuple[Host, ...]:
+        return tuple(self._listed(ALL))
+
+    def _listed(self, pattern: str) -> list[Host]:
         what = f"inventory {self._source}"
         text = _run(["ansible", "-i", self._source, *self._options, "--list-hosts", "--", pattern], what)
         lines = text.splitlines()

@@ -390,7 +390,8 @@ class Inventory:
             pattern: The pattern, e.g. ``"gpu:!gpu-03"`` or ``"gpu,&rack-a"``.
 
         Returns:
-            The selected hosts, in Ansible's order.
+            The selected hosts, in the order ``ansible-playbook --limit PATTERN`` runs them
+            (the inventory's order for ``all``, whatever the pattern's order).
 
         Raises:
             InventoryError: nothing is selected, the pattern is malformed, or a selected host
@@ -398,12 +399,20 @@ class Inventory:
 
         Example: ``inventory.select("gpu:&rack-a:!gpu-03")``.
         """
-        selected = self._resolve(pattern or ALL)
+        selected = self._play_order(self._resolve(pattern or ALL))
         if not selected:
             raise InventoryError(f"host pattern {pattern or ALL!r} selects no hosts")
         for host in selected:
             host.check_connection()
         return selected
+
+    def _play_order(self, selected: list[Host]) -> list[Host]:
+        """``selected`` in the order ``ansible-playbook --limit`` runs them: the order of ``all``
+        (the play's hosts), then an implicit ``localhost``, which ``all`` never contains."""
+        chosen = {host.name for host in selected}
+        ordered = [host for host in self._resolve(ALL) if host.name in chosen]
+        placed = {host.name for host in ordered}
+        return ordered + [host for host in selected if host.name not in placed]
 
     def _resolve(self, pattern: str) -> list[Host]:
         """The hosts ``pattern`` selects (Ansible's ``InventoryManager.get_hosts``)."""

@@ -420,7 +420,7 @@ def test_single_bare_host_file_is_ini(tmp_path: Path) -> None:
         ("gpu:!gpu-03", ["gpu-01", "gpu-02", "gpu-04", "gpu-05"]),
         ("gpu,!gpu-03", ["gpu-01", "gpu-02", "gpu-04", "gpu-05"]),
         ("!gpu", ["bastion", *AIGWS]),
-        ("rack_b:bastion:aigw", ["gpu-04", "gpu-05", "bastion", *AIGWS]),  # in pattern order
+        ("rack_b:bastion:aigw", ["bastion", "gpu-04", "gpu-05", *AIGWS]),  # all's order, as ansible-playbook -l
         ("gpu,&rack_a", ["gpu-01", "gpu-02", "gpu-03"]),
         ("gitlab:&rack_a:!gpu-02", ["gpu-01", "gpu-03"]),
         ("!gpu-02:&rack_a:gitlab", ["gpu-01", "gpu-03"]),  # order: unions, &, then !
@@ -428,7 +428,7 @@ def test_single_bare_host_file_is_ini(tmp_path: Path) -> None:
         ("~gpu-0[1-3]", ["gpu-01", "gpu-02", "gpu-03"]),
         ("~aigw", AIGWS),  # regexes match at the start, like Ansible
         ("~rack_(a|b)$", GPUS),
-        (" gpu-01 , bastion ", ["gpu-01", "bastion"]),
+        (" gpu-01 , bastion ", ["bastion", "gpu-01"]),
     ],
 )
 def test_select(lab: Inventory, pattern: str | None, expected: list[str]) -> None:
@@ -466,3 +466,13 @@ def test_select_on_a_hand_built_inventory() -> None:
     assert names(inventory.select("x")) == ["a"]
     assert names(inventory.select("ungrouped")) == ["b"]
     assert inventory.groups["spare"] == ()
+
+
+def test_limit_keeps_the_inventory_order_as_ansible_playbook_does() -> None:
+    # `ansible-playbook --limit 'dbservers:webservers'` on the inventory guide's example runs
+    # foo, bar, one, two, three: the play's order (all's), not the pattern's
+    inventory = load_inventory(Path(__file__).parent / "inventory_data" / "parity" / "guide.ini", parser="builtin")
+    assert [h.name for h in inventory.select("dbservers:webservers")] == [
+        "foo.example.com", "bar.example.com", "one.example.com", "two.example.com", "three.example.com"]
+    assert [h.name for h in inventory.select("~db[0-9]*$")] == ["db1", "db2", "db"]  # not sorted by name
+    assert [h.name for h in inventory.select("localhost:webservers")][-1] == "localhost"
