@@ -121,9 +121,17 @@ def echo_table(rows: list[dict[str, Any]], columns: dict[str, str]) -> None:
     keys = list(columns)
     cells = [[columns[k] for k in keys]] + [[str(row.get(k) if row.get(k) is not None else "-") for k in keys]
                                             for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(keys) - 1)]
-    for line in cells:
-        echo("  ".join([cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]))
+    for line in aligned(cells):
+        echo(line)
+
+
+def aligned(cells: list[list[str]]) -> list[str]:
+    """Rows of cells as lines, columns two spaces apart, the last one unpadded (no trailing
+    spaces, never wrapped)."""
+    if not cells:
+        return []
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]) - 1)]
+    return ["  ".join([cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]) for line in cells]
 
 
 def escape(text: str) -> str:
@@ -397,15 +405,21 @@ def print_diagnosis(out: Console, data: dict[str, Any], *, hosts: Sequence[str] 
         by_container.setdefault(finding["container"], []).append(finding)
     for name, findings in by_container.items():
         kind = {"ai-gateway": "AI gateway", "vllm": "vLLM", "gitlab": "GitLab host"}.get(findings[0]["kind"], "container")
+        shown = [f for f in findings if not (f["status"] == "pass" and verbosity() < 0)]  # --quiet: what needs attention
+        if not out.is_terminal:  # piped or redirected (a ticket): whole lines, the evidence last, never wrapped
+            out.print(f"[bold]{escape(kind)} {escape(name)}[/bold]")
+            for line in aligned([[f["check"], f["status"], f["fix"] or "-", " ".join(f["evidence"].split())]
+                                 for f in shown]):
+                out.print(escape(line))
+            out.print("")
+            continue
         table = Table(title=f"{kind} {escape(name)}", title_justify="left", title_style="bold",
                       show_edge=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
         table.add_column("check", no_wrap=True)
         table.add_column("status", no_wrap=True)
         table.add_column("evidence", overflow="fold")
         table.add_column("fix", no_wrap=True)
-        for f in findings:
-            if f["status"] == "pass" and verbosity() < 0:  # --quiet: what needs attention
-                continue
+        for f in shown:
             style = styles[f["status"]]
             table.add_row(escape(f["check"]), f"[{style}]{f['status']}[/{style}]", escape(f["evidence"]),
                           escape(f["fix"] or ""))

@@ -316,6 +316,24 @@ def test_a_failing_check_exits_1_and_names_the_fix(cli: Cli, lab: Lab) -> None:
     assert SECRET not in out
 
 
+def test_piped_text_keeps_each_finding_on_one_whole_line(cli: Cli, lab: Lab) -> None:
+    # what support gets from `remediate diagnose > diag.txt`: no 80-column table folding a
+    # value mid-word, no trailing spaces
+    gw = lab.gateway("cli-piped", {"AIGW_AUTH__BYPASS_EXTERNAL": "true", "AIGW_CUSTOM_MODELS__ENABLED": "false"})
+    narrow = Cli(env={**cli.env, "COLUMNS": None})
+    data = json.loads(narrow("diagnose", "--container", gw["name"], "--format", "json")[1])
+
+    code, out = narrow("diagnose", "--container", gw["name"])
+
+    assert code == 1, out
+    lines = out.splitlines()
+    assert all(line == line.rstrip() for line in lines), out
+    for finding in data["findings"]:
+        (line,) = [line for line in lines if line.startswith(finding["check"] + " ")]
+        assert line.split()[1] == finding["status"]
+        assert line.endswith(" ".join(finding["evidence"].split())), (line, finding)
+
+
 def test_error_code_explained(cli: Cli, lab: Lab) -> None:
     gw = lab.busybox("cli-a1003", {"AIGW_LOGGING__LEVEL": "info"})
 
