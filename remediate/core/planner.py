@@ -18,6 +18,7 @@ from typing import Any
 from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
 from remediate.core.fields import CONFIG, dict_to_env, env_to_dict, host_field, netns_owned
+from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import MAX_HOST_FILE_BYTES, HostPath, check_dest
 from remediate.core.spec import ContainerSpec, pinned, spec_from_inspect
 from remediate.core.templating import render_value
@@ -48,9 +49,6 @@ class RunState(StrEnum):
     PAUSED = "paused"
     STOPPED = "stopped"
 
-#: Name parts of the containers remediate parks (backups) and stages (new, not yet swapped in).
-BACKUP_MARK = "-remediate-backup-"
-NEW_MARK = "-remediate-new"
 #: The var that allows a change to host networking to open a container reachable only from its
 #: host (ports published on loopback, or none) to every interface of the host.
 ALLOW_ALL_INTERFACES = "allow_all_interfaces"
@@ -210,12 +208,6 @@ class Plan:
 
 
 # --------------------------------------------------------------------------- selection
-
-def is_remediate_copy(name: str) -> bool:
-    """True for remediate's own parked backups and staged new containers: never selected, nor
-    anyone's dependents."""
-    return BACKUP_MARK in name or name.endswith(NEW_MARK)
-
 
 def facts_of(observed: Observed) -> ContainerFacts:
     """Template facts of a container."""

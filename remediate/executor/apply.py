@@ -45,9 +45,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
+from remediate.core.naming import backup_name, staged_name
 from remediate.core.planner import (
-    BACKUP_MARK,
-    NEW_MARK,
     ContainerPlan,
     Plan,
     RunState,
@@ -73,7 +72,7 @@ from remediate.errors import (
 )
 from remediate.executor import probes, ties
 from remediate.executor.compose_hash import up_check, with_config_hash
-from remediate.executor.journal import End, Journal, Kind, Step, digest, stamp
+from remediate.executor.journal import End, Journal, Kind, Step, digest
 from remediate.executor.lock import HostLock
 from remediate.executor.observe import observe
 from remediate.executor.swap import create, prune, swap
@@ -267,7 +266,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     """Recreate one container and verify it; ``swapped`` is called once the new one runs, before
     its verification (the parallel scheduler starts the next recreate then)."""
     started = time.monotonic()
-    backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
+    backup = backup_name(cp.name)
     new_id: str | None = None
     checks: tuple[ProbeResult, ...] = ()
     old = conn.inspect_container(cp.id)  # now, not at the freshness check: others may have taken minutes
@@ -277,7 +276,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     changed_files = [w for w in cp.files if w.changed]
     journal.begin(
         tx, kind=Kind.APPLY, playbook=plan.playbook, container=cp.name, revert_after=plan.revert_after, old_id=cp.id,
-        backup=backup, temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
+        backup=backup, temp=staged_name(cp.name), was_running=bool((old.get("State") or {}).get("Running")),
         was_paused=bool((old.get("State") or {}).get("Paused")),
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
         tied=[ties.record(t) for t in tied],
@@ -296,7 +295,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         report(cp.name, "create")
         # A compose service whose compose file was just written: the hash compose now expects.
         after = with_config_hash(conn, cp.after, {w.path for w in cp.files})
-        new_id = _create(conn, after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), cp.before)
+        new_id = _create(conn, after, staged_name(cp.name), anonymous_volumes(old), cp.before)
         mark(Step.CREATED, new_id=new_id)
         report(cp.name, "swap")
         swap(conn, old, new_id, cp.name, backup, mark=mark, was_running=cp.state_after is not RunState.STOPPED,

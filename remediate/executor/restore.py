@@ -20,14 +20,14 @@ from typing import Any
 
 from remediate.core import compose
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
-from remediate.core.planner import BACKUP_MARK, is_remediate_copy
+from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy
 from remediate.core.results import Action, ContainerResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, sharing, ties
 from remediate.executor.apply import safe_message
-from remediate.executor.journal import End, Journal, Kind, Step, Transaction, digest, stamp
+from remediate.executor.journal import End, Journal, Kind, Step, Transaction, digest
 from remediate.executor.lock import HostLock
 from remediate.executor.swap import backups_of, lineage, swap
 from remediate.executor.undo import RECOVER_STEP, keep, planned, remove_dirs, restore_files, undo
@@ -91,17 +91,17 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         journal.require_finished()
         current = _inspect_named(conn, name)
         route = _route(conn, journal, name, steps, to)
-        backup_name = route.backup
+        restoring = route.backup
         # A compose service's backup gets its compose labels back before it takes the service's place.
-        backup_id = compose_backup.rearm(conn, backup_name) or str(conn.inspect_container(backup_name)["Id"])
-        parked = f"{name}{BACKUP_MARK}{stamp()}"
+        backup_id = compose_backup.rearm(conn, restoring) or str(conn.inspect_container(restoring)["Id"])
+        parked = backup_name(name)
         policy = _policy(current)
         replaced = _files(conn, journal, route)
         tied = ties.tied_to(conn, current)  # they follow the container put back
         tx = journal.new_id()
         files = _current_files(conn, journal, tx, replaced)
         journal.begin(tx, kind=Kind.ROLLBACK, container=name, old_id=str(current["Id"]), backup=parked,
-                      temp=backup_name, new_id=backup_id,  # the undo parks it again, never removes it
+                      temp=restoring, new_id=backup_id,  # the undo parks it again, never removes it
                       was_running=bool((current.get("State") or {}).get("Running")),
                       restart_policy=policy, files=files, tied=[ties.record(t) for t in tied])
         mark = functools.partial(journal.step, tx)
@@ -135,7 +135,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
 
 def _route(conn: Connection, journal: Journal, name: str, steps: int | None, to: str | None) -> Route:
     """The route back to the backup asked for, which must exist."""
-    if to is not None and not to.startswith(f"{name}{BACKUP_MARK}"):
+    if to is not None and not is_backup_of(to, name):
         raise ContainerNotFound(f"{conn.label}: {to} is no remediate backup of {name}", host=conn.label,
                                 container=name)
     try:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from remediate.core.lineage import Lineage, Move, replay
-from remediate.core.planner import BACKUP_MARK
+from remediate.core.naming import is_backup_of, parse_backup
 from remediate.core.spec import ContainerSpec, create_body, pinned
 from remediate.errors import ApplyError
 from remediate.executor.journal import End, Journal, Kind, Step
@@ -93,8 +93,7 @@ def stop_timeout(inspect: dict[str, Any]) -> int:
 
 def backups_of(conn: Connection, name: str) -> list[dict[str, Any]]:
     """Backup containers of ``name``, newest first."""
-    prefix = f"{name}{BACKUP_MARK}"
-    found = [c for c in conn.list_containers() if c["Name"].startswith(prefix)]
+    found = [c for c in conn.list_containers() if is_backup_of(str(c["Name"]), name)]
     return sorted(found, key=lambda c: str(c["Name"]), reverse=True)
 
 
@@ -103,8 +102,9 @@ def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
     rows = []
     for c in conn.list_containers():
         name = str(c["Name"])
-        original, mark, stamp = name.partition(BACKUP_MARK)
-        if mark and (container is None or original == container):
+        parsed = parse_backup(name)
+        if parsed is not None and (container is None or parsed[0] == container):
+            original, stamp = parsed
             rows.append({"backup": name, "container": original, "stamp": stamp, "id": str(c["Id"])[:12],
                          "image": c.get("Image"), "status": c.get("Status")})
     return sorted(rows, key=lambda r: str(r["stamp"]), reverse=True)

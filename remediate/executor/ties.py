@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from remediate.core.planner import BACKUP_MARK, NEW_MARK, is_remediate_copy
+from remediate.core.naming import backup_name, is_remediate_copy, staged_name
 from remediate.core.spec import anonymous_volumes, spec_from_inspect
-from remediate.executor.journal import Step, stamp
+from remediate.executor.journal import Step
 from remediate.executor.swap import create, stop_timeout, swap
 from remediate.host.connection import Connection
 
@@ -103,12 +103,12 @@ def follow(conn: Connection, tied: Sequence[Mapping[str, Any]], *, old_id: str, 
             host_config[key] = f"container:{new_id}"
         if linked:
             host_config["Links"] = [_relink(link, parked, name) for link in host_config.get("Links") or []]
-        dep_parked = f"{dep_name}{BACKUP_MARK}{stamp()}"
+        dep_parked = backup_name(dep_name)
         was_running = bool((before.get("State") or {}).get("Running"))
         mark(Step.DEPENDENT, dependent={
-            "name": dep_name, "old_id": dep_id, "temp": f"{dep_name}{NEW_MARK}", "backup": dep_parked,
+            "name": dep_name, "old_id": dep_id, "temp": staged_name(dep_name), "backup": dep_parked,
             "was_running": was_running, "restart_policy": host.get("RestartPolicy")})
-        replacement = create(conn, spec.replace(host_config=host_config), f"{dep_name}{NEW_MARK}",
+        replacement = create(conn, spec.replace(host_config=host_config), staged_name(dep_name),
                              anonymous_volumes(dep))
         swap(conn, dep, replacement, dep_name, dep_parked, was_running=was_running)
 
