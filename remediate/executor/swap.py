@@ -14,7 +14,8 @@ from remediate.core.lineage import Lineage, Move, replay
 from remediate.core.naming import is_backup_of, parse_backup
 from remediate.core.spec import ContainerSpec, create_body, pinned
 from remediate.errors import ApplyError
-from remediate.executor.journal import End, Journal, Kind, Step
+from remediate.executor.journal import Journal
+from remediate.executor.record import End, Kind, Step
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -113,11 +114,10 @@ def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
 def lineage(journal: Journal, name: str) -> Lineage:
     """The versions of ``name`` (:mod:`remediate.core.lineage`) from the journal, the moved-aside
     files too: the settled applies and rollbacks of it that took effect, oldest first."""
-    moves = [Move(tx.id, "rollback" if tx.kind is Kind.ROLLBACK else "apply", str(tx.begin.get("backup")),
-                  str(tx.begin.get("temp")) if tx.kind is Kind.ROLLBACK else None)
+    moves = [Move(tx.id, "rollback" if tx.kind is Kind.ROLLBACK else "apply", tx.begin.backup,
+                  str(tx.begin.temp) if tx.kind is Kind.ROLLBACK else None)
              for tx in journal.transactions(archived=True)
-             if tx.begin.get("container") == name and tx.begin.get("backup") and tx.end is not None
-             and tx.end.get("result") in _TOOK_EFFECT]
+             if tx.container == name and tx.begin.backup and tx.end is not None and tx.end.result in _TOOK_EFFECT]
     return replay(moves)
 
 

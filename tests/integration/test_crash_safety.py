@@ -911,7 +911,9 @@ def test_a_disk_filling_up_during_the_apply_costs_no_record(vllm: Vllm, docker_c
                                                             small_disk: Path) -> None:
     import dataclasses
 
-    from remediate.executor.journal import RESERVE_BYTES, parse
+    from remediate.executor.journal import RESERVE_BYTES
+    from remediate.executor.lines import parse
+    from remediate.executor.record import StepDone
 
     full = dataclasses.replace(vllm, state_dir=str(small_disk))
     engine_state_dir(full.state_dir).mkdir()
@@ -924,7 +926,7 @@ def test_a_disk_filling_up_during_the_apply_costs_no_record(vllm: Vllm, docker_c
     assert "recreated" in result.stdout
     parsed = parse((engine_state_dir(full.state_dir) / "journal.jsonl").read_bytes())
     assert parsed.problems == []
-    assert [r.get("step", r["op"]) for r in parsed.records][-2:] == ["verified", "end"]
+    assert [r.step if isinstance(r, StepDone) else r.op for r in parsed.records][-2:] == ["verified", "end"]
     assert sorted(p.name for p in engine_state_dir(full.state_dir).iterdir()) == ["files", "journal.jsonl"] or \
         sorted(p.name for p in engine_state_dir(full.state_dir).iterdir()) == ["journal.jsonl"]
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy, parse_backup, staged_name
+from remediate.core.naming import (
+    backup_name,
+    is_backup_of,
+    is_remediate_copy,
+    parse_backup,
+    staged_name,
+)
 
 
 def test_a_backup_name_reads_back_as_its_container_and_stamp() -> None:
