@@ -159,7 +159,7 @@ def complete_playbooks(_ctx: click.Context, _param: click.Parameter, incomplete:
 def complete_containers(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Shell completion: the container names on the engine ``DOCKER_HOST`` names (none when it
     does not answer within 2 s; remediate's own backups left out)."""
-    from remediate.core.planner import is_remediate_copy
+    from remediate.core.naming import is_remediate_copy
     from remediate.errors import RemediateError
     from remediate.host.connection import Connection
 

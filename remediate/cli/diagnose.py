@@ -93,7 +93,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     not reached, bad input).
     """
     from remediate.errors import ConnectError
-    from remediate.executor.journal import warn_unfinished
+    from remediate.executor.history import warn_unfinished
     from remediate.packs.gitlab_duo import diagnose as diagnosing
 
     if detailed_exitcode and fix:

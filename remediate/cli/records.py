@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 @host_options
 def history(container: str | None, fmt: str, **where: Any) -> None:
     """Past applies and rollbacks on each host, newest first: result, who ran it, when."""
+    from remediate.executor.history import history as read_history
     from remediate.executor.journal import Journal
-    from remediate.executor.journal import history as read_history
 
     _echo_host_rows(where, lambda conn: read_history(Journal(conn), container), fmt, "no history",
                     {"time": "TIME", "host": "HOST", "container": "CONTAINER", "kind": "KIND",

@@ -3,10 +3,10 @@
 One :class:`Field` per key of the engine's create body (``Config``, ``HostConfig``) and of a
 network endpoint. A field says how its inspect value is read (which values mean "not set"), how
 two values compare (engine, CLI, SDK and compose spellings of the same thing), how it is written
-as ``docker run`` options, whether its values can carry secrets, the first engine API that has
-it, and whether ``docker update`` could change it in place. :mod:`remediate.core.spec` (extraction,
-comparison), :mod:`remediate.core.planner` (network changes) and :mod:`remediate.core.runview` (the
-``docker run`` view) are driven by it. Keys the table does not know are still carried into the
+as ``docker run`` options, whether its values can carry secrets, and the first engine API that
+has it (:func:`too_new`: planning refuses a recreate that needs a newer engine).
+:mod:`remediate.core.spec` (extraction, comparison, the API check), :mod:`remediate.core.planner`
+(network changes, mounts) and :mod:`remediate.core.runview` (the ``docker run`` view) are driven by it. Keys the table does not know are still carried into the
 create body untouched; the view shows them as remarks.
 
 Pure: plain values in, plain values out.
@@ -76,8 +76,7 @@ class Field:
         render: how the value becomes options (default: by ``kind`` and ``flag``).
         normalise: comparison form (default: ``set`` values sorted).
         secret: values can carry secrets; they are shown through ``RenderContext.show``.
-        min_api: first engine API version that has it.
-        live_update: ``docker update`` can change it without a recreate.
+        min_api: first engine API version that has it (an older engine drops it at create).
         unset: values besides None, "", 0, False, [] and {} that mean "not set".
         zero_is_set: 0 and False are real values (``--memory-swappiness 0``).
         compared: False for keys that only record how a client attached.
@@ -100,7 +99,6 @@ class Field:
     normalise: Callable[[Any], Any] | None = None
     secret: bool = False
     min_api: str | None = None
-    live_update: bool = False
     unset: tuple[Any, ...] = ()
     zero_is_set: bool = False
     compared: bool = True
@@ -154,6 +152,11 @@ class Field:
         return [(self.flag, shown(self.key, str(value)))]
 
 
+def too_new(field: Field, engine_api: str | None) -> bool:
+    """True when the engine's API (``"1.41"``; None: unknown) predates ``field`` (its ``min_api``)."""
+    return not RenderContext(api=api_tuple(engine_api) if engine_api else None).api_at_least(field.min_api)
+
+
 def api_tuple(version: str) -> tuple[int, int]:
     """``"1.41"`` -> ``(1, 41)``."""
     major, _, minor = version.partition(".")
@@ -198,13 +201,16 @@ def _norm_env(env: list[str]) -> Json:
     return dict(sorted(env_to_dict(env).items()))
 
 
+def normal_bind(bind: str) -> str:
+    """A bind as compared: ``src:dst`` and its options sorted, without the default ``rw``
+    (``/a:/b:rw`` and ``/a:/b`` are one bind; ``/a:/b:z,ro`` and ``/a:/b:ro,z`` too)."""
+    source, target, opts = split_bind(bind)
+    kept = sorted(o for o in opts.split(",") if o and o != "rw")
+    return f"{source}:{target}" + (":" + ",".join(kept) if kept else "")
+
+
 def _norm_binds(binds: list[str]) -> list[str]:
-    out = []
-    for bind in binds:
-        source, target, opts = split_bind(bind)
-        kept = sorted(o for o in opts.split(",") if o and o != "rw")
-        out.append(f"{source}:{target}" + (":" + ",".join(kept) if kept else ""))
-    return sorted(out)
+    return sorted(normal_bind(b) for b in binds)
 
 
 def _norm_ports(bindings: Mapping[str, Any]) -> Json:
@@ -470,8 +476,10 @@ def _cpus(field: Field, value: int, ctx: RenderContext) -> Rendered:
 
 
 def _mac(field: Field, value: str, ctx: RenderContext) -> Rendered:
-    if not ctx.api_at_least("1.44"):
-        return [Remark(field.path, f"MAC address {value}: the docker CLI sets it only on engines with API 1.44+ "
+    # The CLI's --mac-address sets the endpoint's MAC address, which engines have only since its min_api.
+    since = ENDPOINT["MacAddress"].min_api
+    if not ctx.api_at_least(since):
+        return [Remark(field.path, f"MAC address {value}: the docker CLI sets it only on engines with API {since}+ "
                        "(this one is older; remediate sets it through the API)")]
     return [("--mac-address", value)]
 
@@ -542,7 +550,7 @@ FIELDS: tuple[Field, ...] = (
     _h("DnsSearch", "list", "--dns-search", netns_owned="container"),
     _h("DnsOptions", "set", "--dns-option", netns_owned="container"),
     _h("ExtraHosts", "set", "--add-host", netns_owned="container"),
-    _h("RestartPolicy", "object", render=_restart, live_update=True,
+    _h("RestartPolicy", "object", render=_restart,
        unset=({"Name": "", "MaximumRetryCount": 0}, {"Name": "no", "MaximumRetryCount": 0})),
     _h("AutoRemove", "bool", "--rm", refuse="--rm (AutoRemove): stopping it deletes it, so no backup "
        "could be kept to roll back to (run it without --rm to fix it with remediate)"),
@@ -571,11 +579,11 @@ FIELDS: tuple[Field, ...] = (
     _h("ShmSize", flag="--shm-size", quiet=(67108864,)),
     _h("Runtime", flag="--runtime", quiet=("runc",)),
     _h("Isolation", flag="--isolation"),
-    _h("Memory", flag="--memory", live_update=True),
-    _h("MemorySwap", flag="--memory-swap", live_update=True),
-    _h("MemoryReservation", flag="--memory-reservation", live_update=True),
+    _h("Memory", flag="--memory"),
+    _h("MemorySwap", flag="--memory-swap"),
+    _h("MemoryReservation", flag="--memory-reservation"),
     _h("MemorySwappiness", flag="--memory-swappiness", zero_is_set=True, unset=(-1,)),
-    _h("KernelMemory", live_update=True),
+    _h("KernelMemory"),
     _h("KernelMemoryTCP"),
     _h("CpuCount", flag="--cpu-count"),                 # Windows engines only
     _h("CpuPercent", flag="--cpu-percent"),
@@ -583,16 +591,16 @@ FIELDS: tuple[Field, ...] = (
     _h("IOMaximumIOps", flag="--io-maxiops"),
     _h("OomKillDisable", "bool", "--oom-kill-disable"),
     _h("OomScoreAdj", flag="--oom-score-adj"),
-    _h("PidsLimit", flag="--pids-limit", live_update=True),
-    _h("NanoCpus", render=_cpus, live_update=True),
-    _h("CpuShares", flag="--cpu-shares", live_update=True),
-    _h("CpuPeriod", flag="--cpu-period", live_update=True),
-    _h("CpuQuota", flag="--cpu-quota", live_update=True),
-    _h("CpuRealtimePeriod", flag="--cpu-rt-period", live_update=True),
-    _h("CpuRealtimeRuntime", flag="--cpu-rt-runtime", live_update=True),
-    _h("CpusetCpus", flag="--cpuset-cpus", live_update=True),
-    _h("CpusetMems", flag="--cpuset-mems", live_update=True),
-    _h("BlkioWeight", flag="--blkio-weight", live_update=True),
+    _h("PidsLimit", flag="--pids-limit"),
+    _h("NanoCpus", render=_cpus),
+    _h("CpuShares", flag="--cpu-shares"),
+    _h("CpuPeriod", flag="--cpu-period"),
+    _h("CpuQuota", flag="--cpu-quota"),
+    _h("CpuRealtimePeriod", flag="--cpu-rt-period"),
+    _h("CpuRealtimeRuntime", flag="--cpu-rt-runtime"),
+    _h("CpusetCpus", flag="--cpuset-cpus"),
+    _h("CpusetMems", flag="--cpuset-mems"),
+    _h("BlkioWeight", flag="--blkio-weight"),
     _h("BlkioWeightDevice", "list", "--blkio-weight-device", render=_device_rates),
     _h("BlkioDeviceReadBps", "list", "--device-read-bps", render=_device_rates),
     _h("BlkioDeviceWriteBps", "list", "--device-write-bps", render=_device_rates),

@@ -17,9 +17,18 @@ from typing import Any
 
 from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
-from remediate.core.fields import CONFIG, dict_to_env, env_to_dict, host_field, netns_owned
+from remediate.core.fields import (
+    CONFIG,
+    dict_to_env,
+    env_to_dict,
+    host_field,
+    netns_owned,
+    normal_bind,
+    split_bind,
+)
+from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import MAX_HOST_FILE_BYTES, HostPath, check_dest
-from remediate.core.spec import ContainerSpec, pinned, spec_from_inspect
+from remediate.core.spec import ContainerSpec, check_engine_api, pinned, spec_from_inspect
 from remediate.core.templating import render_value
 from remediate.errors import PlanError
 
@@ -48,9 +57,6 @@ class RunState(StrEnum):
     PAUSED = "paused"
     STOPPED = "stopped"
 
-#: Name parts of the containers remediate parks (backups) and stages (new, not yet swapped in).
-BACKUP_MARK = "-remediate-backup-"
-NEW_MARK = "-remediate-new"
 #: The var that allows a change to host networking to open a container reachable only from its
 #: host (ports published on loopback, or none) to every interface of the host.
 ALLOW_ALL_INTERFACES = "allow_all_interfaces"
@@ -211,12 +217,6 @@ class Plan:
 
 # --------------------------------------------------------------------------- selection
 
-def is_remediate_copy(name: str) -> bool:
-    """True for remediate's own parked backups and staged new containers: never selected, nor
-    anyone's dependents."""
-    return BACKUP_MARK in name or name.endswith(NEW_MARK)
-
-
 def facts_of(observed: Observed) -> ContainerFacts:
     """Template facts of a container."""
     cfg = observed.inspect.get("Config") or {}
@@ -326,6 +326,9 @@ def plan(
     paths = host_paths or {}
     start = pb.render_start(playbook, vars)
     plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start) for obs in containers)
+    for cp in plans:
+        if cp.action is ContainerAction.RECREATE:
+            check_engine_api(cp.after, engine_api)
     _check_shared_files(plans)
     after = render_value(playbook.after, vars, playbook=playbook.name, field="after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
@@ -646,11 +649,11 @@ def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, Hos
     bind = f"{mount.source}:{mount.target}" + (":ro" if mount.read_only else "")
     host_config = dict(spec.host_config)
     binds = list(host_config.get("Binds") or [])
-    current = next((b for b in binds if b.split(":")[1:2] == [mount.target]), None)
+    current = next((b for b in binds if split_bind(b)[1] == mount.target), None)
     field_name = f"mount.{mount.target}"
-    if current is not None and _same_bind(current, bind):
+    if current is not None and normal_bind(current) == normal_bind(bind):
         return spec, [Change(field_name, current, bind, ChangeAction.NOOP, "already mounted")]
-    binds = [b for b in binds if b.split(":")[1:2] != [mount.target]] + [bind]
+    binds = [b for b in binds if split_bind(b)[1] != mount.target] + [bind]
     host_config["Binds"] = binds
     mounts = [m for m in host_config.get("Mounts") or [] if m.get("Target") != mount.target]
     if mounts:
@@ -658,14 +661,6 @@ def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, Hos
     else:
         host_config.pop("Mounts", None)
     return spec.replace(host_config=host_config), [Change(field_name, current, bind, ChangeAction.RECREATE)]
-
-
-def _same_bind(a: str, b: str) -> bool:
-    def norm(bind: str) -> tuple[str, ...]:
-        parts = bind.split(":")
-        opts = sorted(o for o in (parts[2].split(",") if len(parts) > 2 else []) if o and o != "rw")
-        return (parts[0], parts[1], *opts)
-    return norm(a) == norm(b)
 
 
 def _file_write(spec: pb.FileSpec, paths: Mapping[str, HostPath], vars: Mapping[str, Any]) -> FileWrite:

@@ -26,7 +26,9 @@ from remediate.core.fields import (
     env_to_dict,
     host_field,
     split_bind,
+    too_new,
 )
+from remediate.errors import PlanError
 
 Json = dict[str, Any]
 
@@ -158,6 +160,21 @@ def spec_from_inspect(container: Mapping[str, Any], image: Mapping[str, Any] | N
         host_config=host_config,
         networks=networks,
     )
+
+
+def check_engine_api(spec: ContainerSpec, engine_api: str | None) -> None:
+    """Refuse a spec to create on an engine whose API predates one of the fields it sets (the
+    field table's ``min_api``): the engine would drop the field, and the recreate lose it.
+
+    Raises:
+        PlanError: one line naming the container, the field, its API and the engine's.
+    """
+    endpoints = [(ENDPOINT.get(key), value) for ep in spec.networks.values() for key, value in ep.items()]
+    for spec_field, value in [*((CONFIG.get(k), v) for k, v in spec.config.items()),
+                              *((host_field(k), v) for k, v in spec.host_config.items()), *endpoints]:
+        if spec_field is not None and not spec_field.is_unset(value) and too_new(spec_field, engine_api):
+            raise PlanError(f"container {spec.name}: {spec_field.path} needs engine API {spec_field.min_api}, and this "
+                            f"engine has API {engine_api}; nothing was changed", container=spec.name)
 
 
 def pinned(spec: ContainerSpec, named: str | None) -> ContainerSpec:

@@ -45,9 +45,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
+from remediate.core.naming import backup_name, staged_name
 from remediate.core.planner import (
-    BACKUP_MARK,
-    NEW_MARK,
     ContainerPlan,
     Plan,
     RunState,
@@ -65,19 +64,20 @@ from remediate.core.results import (
 from remediate.core.secret_flow import plan_secrets
 from remediate.core.spec import ContainerSpec, anonymous_volumes
 from remediate.errors import (
-    JournalError,
     PlanStaleError,
     ProbeFailed,
     RemediateError,
     RollbackFailed,
 )
-from remediate.executor import probes, ties
+from remediate.executor import probes, record, ties
 from remediate.executor.compose_hash import up_check, with_config_hash
-from remediate.executor.journal import End, Journal, Kind, Step, digest, stamp
+from remediate.executor.journal import Journal
 from remediate.executor.lock import HostLock
 from remediate.executor.observe import observe
+from remediate.executor.record import End, FileEntry, Kind, Step, digest
 from remediate.executor.swap import create, prune, swap
-from remediate.executor.undo import RECOVER_STEP, keep, undo
+from remediate.executor.txn import Txn, safe_message
+from remediate.executor.undo import RECOVER_STEP, Undone
 from remediate.host.connection import Connection
 
 DEFAULT_KEEP_BACKUPS = 3
@@ -267,7 +267,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     """Recreate one container and verify it; ``swapped`` is called once the new one runs, before
     its verification (the parallel scheduler starts the next recreate then)."""
     started = time.monotonic()
-    backup = f"{cp.name}{BACKUP_MARK}{stamp()}"
+    backup = backup_name(cp.name)
     new_id: str | None = None
     checks: tuple[ProbeResult, ...] = ()
     old = conn.inspect_container(cp.id)  # now, not at the freshness check: others may have taken minutes
@@ -275,34 +275,40 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     tied = [t for t in (conn.find_container(name) for name in cp.dependents) if t is not None]
     tx = journal.new_id()
     changed_files = [w for w in cp.files if w.changed]
-    journal.begin(
-        tx, kind=Kind.APPLY, playbook=plan.playbook, container=cp.name, revert_after=plan.revert_after, old_id=cp.id,
-        backup=backup, temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
-        was_paused=bool((old.get("State") or {}).get("Paused")),
-        restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
-        tied=[ties.record(t) for t in tied],
-        files=[{"path": w.path, "mode": w.before_mode, "written": digest(w.content),
-                "owner": list(w.owner) if w.owner else None,
-                "saved": journal.save_file(tx, i, w.before) if w.before is not None else None}
+    secrets = plan_secrets(plan)
+    logs: tuple[str, ...] = ()
+
+    def keep_logs(_exc: RemediateError) -> None:  # before the undo removes the new container
+        nonlocal logs
+        logs = _logs_if_down(conn, new_id, secrets)
+        report(cp.name, "restore")
+
+    begin = record.begin(
+        tx=tx, kind=Kind.APPLY, playbook=plan.playbook, container=cp.name,
+        revert_after=plan.revert_after, old_id=cp.id, backup=backup, temp=staged_name(cp.name),
+        was_running=bool((old.get("State") or {}).get("Running")), was_paused=bool((old.get("State") or {}).get("Paused")),
+        restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run, tied=[ties.record(t) for t in tied],
+        files=[FileEntry(path=w.path, mode=w.before_mode, written=digest(w.content),
+                         owner=list(w.owner) if w.owner else None,
+                         saved=journal.save_file(tx, i, w.before) if w.before is not None else None)
                for i, w in enumerate(changed_files)],
         dirs=list(cp.created_dirs))
-    mark = functools.partial(journal.step, tx)
-    secrets = plan_secrets(plan)
-    try:
+    # An undo that fails leaves the transaction open ("rollback failed"): `recover` finishes it.
+    with Txn(conn, journal, begin, mask=functools.partial(safe_message, secrets=secrets), before_undo=keep_logs) as txn:
         report(cp.name, "write files")
         for write in changed_files:
             conn.write_file(write.path, write.content, write.mode)
-        mark(Step.FILES)
+        txn.mark(Step.FILES)
         report(cp.name, "create")
         # A compose service whose compose file was just written: the hash compose now expects.
         after = with_config_hash(conn, cp.after, {w.path for w in cp.files})
-        new_id = _create(conn, after, f"{cp.name}{NEW_MARK}", anonymous_volumes(old), cp.before)
-        mark(Step.CREATED, new_id=new_id)
+        new_id = _create(conn, after, staged_name(cp.name), anonymous_volumes(old), cp.before)
+        txn.mark(Step.CREATED, new_id=new_id)
         report(cp.name, "swap")
-        swap(conn, old, new_id, cp.name, backup, mark=mark, was_running=cp.state_after is not RunState.STOPPED,
+        swap(conn, old, new_id, cp.name, backup, mark=txn.mark, was_running=cp.state_after is not RunState.STOPPED,
              paused=cp.state_after is RunState.PAUSED)
         report(cp.name, "dependents")
-        ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, mark=mark)
+        ties.follow(conn, tied, old_id=cp.id, name=cp.name, parked=backup, new_id=new_id, mark=txn.mark)
         report(cp.name, "verify")
         swapped()
         checks = _verify(conn, new_id, cp, after, timeout, cancel, secrets)
@@ -310,58 +316,35 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         if failed is not None:
             raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
                               container=cp.name, plan=plan, checks=checks)
-        mark(Step.VERIFIED)
-    except RemediateError as exc:
-        logs = _logs_if_down(conn, new_id, secrets)  # before the undo removes the new container
-        report(cp.name, "restore")
-        # The same undo as `recover`, from the records just written.
-        undone = undo(conn, journal, journal.written(tx))
-        action = Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED
-        message = safe_message(exc.message, secrets)
-        _end(journal, tx, cp.name, End.ROLLED_BACK if undone.ok else End.ROLLBACK_FAILED, error=message)
-        # "rollback failed" leaves the transaction open: `recover` finishes it from the journal.
+        txn.mark(Step.VERIFIED)
+        report(cp.name, "done")
+        # Kept on leaving: the neighbours' old copies go; a compose backup is disarmed. A
+        # time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
+        txn.succeed(End.RECREATED, new_id=new_id,
+                    revert_at=round(time.time() + plan.revert_after) if plan.revert_after else None)
+    if txn.error is not None:
+        undone = txn.undone or Undone(())
+        message = txn.error.message
         manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
-        return ContainerResult(cp.name, action, cp.id, None, None, checks, message,
-                               time.monotonic() - started, manual, logs, _failure(exc, manual, message))
-    report(cp.name, "done")
-    keep(conn, journal.written(tx))  # the neighbours' old copies go; a compose backup is disarmed
+        return ContainerResult(cp.name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED, cp.id, None,
+                               None, checks, message, time.monotonic() - started, manual, logs,
+                               _failure(txn.error, manual))
     prune(conn, journal, cp.name, keep_backups)
-    # A time-boxed change: the journal knows when it is due back, for `recover` if the hold dies.
-    due = {"revert_at": round(time.time() + plan.revert_after)} if plan.revert_after else {}
-    _end(journal, tx, cp.name, End.RECREATED, new_id=new_id, **due)
     # Said only once asked: whether compose's next `up -d` leaves the fixed service (and the rest) alone.
     checked = up_check(conn, after, {w.path for w in cp.files})
     return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started,
                            notes=(checked,) if checked else ())
 
 
-def _failure(exc: RemediateError, manual: tuple[str, ...], message: str) -> RemediateError:
+def _failure(exc: RemediateError, manual: tuple[str, ...]) -> RemediateError:
     """What a failed container's result carries: the exception met (its message masked like the
     result's ``error``), or when the restore left manual steps, a ``RollbackFailed`` caused by it."""
-    exc.message, exc.args = message, (message,)
     if not manual:
         return exc
-    failure = RollbackFailed(f"{message}; restoring failed too", manual_steps=manual, host=exc.host,
+    failure = RollbackFailed(f"{exc.message}; restoring failed too", manual_steps=manual, host=exc.host,
                              container=exc.container, plan=exc.plan)
     failure.__cause__ = exc
     return failure
-
-
-def _end(journal: Journal, tx: str, name: str, result: End, **fields: Any) -> None:
-    """Close ``tx``; if its end cannot be written, say so instead of reporting ``result``.
-
-    The containers are left as ``result`` says (a verified new one is kept): the journal shows
-    the transaction unfinished, and ``recover`` settles it (keeps a verified new container,
-    else puts the original back).
-
-    Raises:
-        JournalError: the end record could not be written.
-    """
-    try:
-        journal.end(tx, result, **fields)
-    except JournalError as exc:
-        raise JournalError(f"{exc.message}; {name} is {result} but the journal does not say so: "
-                           "run `remediate recover` to finish it", host=exc.host, container=name) from exc
 
 
 def _logs_if_down(conn: Connection, new_id: str | None, secrets: Sequence[str]) -> tuple[str, ...]:
@@ -381,12 +364,6 @@ def _logs_if_down(conn: Connection, new_id: str | None, secrets: Sequence[str]) 
         return ()  # the engine cannot tell (gone, unreachable): the undo reports what matters
     return tuple(mask_values(redact_text(line), secrets) for line in text.splitlines()[-LOG_LINES:])
 
-
-
-def safe_message(message: str, secrets: Sequence[str] = ()) -> str:
-    """A message fit for the journal and the result: the secret shapes of the engine/service text in
-    it masked (plain words never are; see :mod:`remediate.core.redaction`), and the ``secrets`` values."""
-    return mask_values(redact_text(message), secrets)
 
 
 def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], before: ContainerSpec) -> str:

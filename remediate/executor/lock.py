@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from remediate.errors import LockedError
-from remediate.executor.journal import controller
+from remediate.executor.record import controller
 from remediate.executor.statedir import state_dir
 from remediate.host.connection import Connection
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediate.core import planner as planning
+from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import HostPath
 from remediate.core.playbook import Playbook
 from remediate.core.suggest import did_you_mean
@@ -31,7 +32,7 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     """
     # Parked backups and staged containers are never selected, nor anyone's dependents: skip them
     # before paying for an inspect (a host may keep many backups).
-    listed = [c for c in conn.list_containers() if not planning.is_remediate_copy(c["Name"])]
+    listed = [c for c in conn.list_containers() if not is_remediate_copy(c["Name"])]
     inspects = [i for i in (conn.find_container(c["Id"]) for c in listed) if i]
     images: dict[str, Json | None] = {}
     observed = [observe(conn, inspect, ties.dependents_of(inspect, inspects), images) for inspect in inspects]

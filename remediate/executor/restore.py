@@ -11,7 +11,6 @@ undo path (:func:`remediate.executor.undo.undo`).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,17 +19,19 @@ from typing import Any
 
 from remediate.core import compose
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
-from remediate.core.planner import BACKUP_MARK, is_remediate_copy
+from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy
 from remediate.core.results import Action, ContainerResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
-from remediate.executor import compose_backup, probes, sharing, ties
-from remediate.executor.apply import safe_message
-from remediate.executor.journal import End, Journal, Kind, Step, Transaction, digest, stamp
+from remediate.executor import compose_backup, probes, record, sharing, ties
+from remediate.executor.journal import Journal
 from remediate.executor.lock import HostLock
+from remediate.executor.record import End, FileEntry, Kind, Step, digest
 from remediate.executor.swap import backups_of, lineage, swap
-from remediate.executor.undo import RECOVER_STEP, keep, planned, remove_dirs, restore_files, undo
+from remediate.executor.transaction import Transaction
+from remediate.executor.txn import Txn
+from remediate.executor.undo import RECOVER_STEP, Undone, planned, remove_dirs, restore_files
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -58,9 +59,8 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
         backup = conn.inspect_container(route.backup)
         files = []
         for entry in _files(conn, journal, route):
-            saved = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
-            files.append(FileRestore(str(entry["path"]), conn.read_path(str(entry["path"])).content, saved,
-                                     int(entry["mode"]) if entry.get("mode") is not None else None))
+            saved = conn.read_path(entry.saved).content if entry.saved else None
+            files.append(FileRestore(entry.path, conn.read_path(entry.path).content, saved, entry.mode))
         kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
     # The backup is shown as it will be: under the container's name, with the restart policy of
     # the container it replaces (parked, it has none).
@@ -91,51 +91,49 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         journal.require_finished()
         current = _inspect_named(conn, name)
         route = _route(conn, journal, name, steps, to)
-        backup_name = route.backup
+        restoring = route.backup
         # A compose service's backup gets its compose labels back before it takes the service's place.
-        backup_id = compose_backup.rearm(conn, backup_name) or str(conn.inspect_container(backup_name)["Id"])
-        parked = f"{name}{BACKUP_MARK}{stamp()}"
+        backup_id = compose_backup.rearm(conn, restoring) or str(conn.inspect_container(restoring)["Id"])
+        parked = backup_name(name)
         policy = _policy(current)
         replaced = _files(conn, journal, route)
         tied = ties.tied_to(conn, current)  # they follow the container put back
         tx = journal.new_id()
         files = _current_files(conn, journal, tx, replaced)
-        journal.begin(tx, kind=Kind.ROLLBACK, container=name, old_id=str(current["Id"]), backup=parked,
-                      temp=backup_name, new_id=backup_id,  # the undo parks it again, never removes it
-                      was_running=bool((current.get("State") or {}).get("Running")),
-                      restart_policy=policy, files=files, tied=[ties.record(t) for t in tied])
-        mark = functools.partial(journal.step, tx)
-        try:
+        begin = record.begin(tx=tx, kind=Kind.ROLLBACK, container=name, old_id=str(current["Id"]), backup=parked,
+                             temp=restoring, new_id=backup_id,  # the undo parks it again, never removes it
+                             was_running=bool((current.get("State") or {}).get("Running")),
+                             restart_policy=policy, files=files, tied=[ties.record(t) for t in tied])
+        # On failure, the same undo as `recover`, from the records just written (the backup is parked again).
+        with Txn(conn, journal, begin) as txn:
             restore_files(conn, replaced)
-            mark(Step.FILES)
-            swap(conn, current, backup_id, name, parked, mark=mark, paused=False)
+            txn.mark(Step.FILES)
+            swap(conn, current, backup_id, name, parked, mark=txn.mark, paused=False)
             remove_dirs(conn, _dirs(journal, route))  # the one that needed them is parked now
             if not (current.get("State") or {}).get("Running"):
                 conn.start(backup_id)
             if policy.get("Name") not in ("", "no"):
                 conn.set_restart_policy(backup_id, policy)
-            ties.follow(conn, tied, old_id=str(current["Id"]), name=name, parked=parked, new_id=backup_id, mark=mark)
+            ties.follow(conn, tied, old_id=str(current["Id"]), name=name, parked=parked, new_id=backup_id,
+                        mark=txn.mark)
             check = probes.wait_running(conn, backup_id, timeout=timeout)
             if not check.ok:
                 raise ProbeFailed(f"restored container is not running: {check.evidence}", host=conn.label,
                                   container=name)
-            mark(Step.VERIFIED)
-        except RemediateError as exc:
-            # The same undo as `recover`, from the records just written (the backup is parked again).
-            undone = undo(conn, journal, journal.written(tx))
-            journal.end(tx, End.ROLLED_BACK if undone.ok else End.ROLLBACK_FAILED, error=safe_message(exc.message))
-            return ContainerResult(name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED,
-                                   str(current["Id"]), None, None, (), exc.message, time.monotonic() - started,
-                                   (*undone.manual_steps, RECOVER_STEP) if not undone.ok else ())
-        keep(conn, journal.written(tx))  # the current one, parked now, out of compose's sight
-        journal.end(tx, End.RESTORED, new_id=backup_id)
+            txn.mark(Step.VERIFIED)
+            txn.succeed(End.RESTORED, new_id=backup_id)  # the current one, parked now, out of compose's sight
+    if txn.error is not None:
+        undone = txn.undone or Undone(())
+        return ContainerResult(name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED,
+                               str(current["Id"]), None, None, (), txn.error.message, time.monotonic() - started,
+                               (*undone.manual_steps, RECOVER_STEP) if not undone.ok else ())
     return ContainerResult(name, Action.RESTORED, str(current["Id"]), backup_id, parked, (check,), None,
                            time.monotonic() - started)
 
 
 def _route(conn: Connection, journal: Journal, name: str, steps: int | None, to: str | None) -> Route:
     """The route back to the backup asked for, which must exist."""
-    if to is not None and not to.startswith(f"{name}{BACKUP_MARK}"):
+    if to is not None and not is_backup_of(to, name):
         raise ContainerNotFound(f"{conn.label}: {to} is no remediate backup of {name}", host=conn.label,
                                 container=name)
     try:
@@ -148,18 +146,18 @@ def _route(conn: Connection, journal: Journal, name: str, steps: int | None, to:
     return route
 
 
-def _files(conn: Connection, journal: Journal, route: Route) -> list[Json]:
+def _files(conn: Connection, journal: Journal, route: Route) -> list[FileEntry]:
     """The journal's saved copies that put the files back along ``route``: the previous contents
     saved by each apply undone (the oldest wins), then, for a backup that is no ancestor, those
     saved when it was parked. A file another container of that apply still needs on its new
     version stays (see :mod:`remediate.executor.sharing`)."""
     by_id = {t.id: t for t in journal.transactions(archived=True)}
-    chosen: dict[str, Json] = {}
+    chosen: dict[str, FileEntry] = {}
     for tx in [*route.undone, *(() if route.ancestor else (route.parked_by,))]:
         if tx not in by_id:
             continue
         kept = sharing.kept_paths(conn, journal, tx, archived=True)
-        chosen.update((str(f["path"]), f) for f in journal.files_of(by_id[tx]) if f.get("path") not in kept)
+        chosen.update((f.path, f) for f in journal.files_of(by_id[tx]) if f.path not in kept)
     return list(chosen.values())
 
 
@@ -171,8 +169,7 @@ def _policy(current: Json) -> Json:
 def _dirs(journal: Journal, route: Route) -> list[str]:
     """The directories the applies undone along ``route`` created."""
     by_id = {t.id: t for t in journal.transactions(archived=True)}
-    return [str(d) for tx in route.undone if tx in by_id for d in by_id[tx].begin.get("dirs") or []
-            if isinstance(d, str)]
+    return [d for tx in route.undone if tx in by_id for d in by_id[tx].begin.dirs or []]
 
 
 def _inspect_named(conn: Connection, name: str) -> Json:
@@ -192,17 +189,16 @@ def _spec(conn: Connection, inspect: Json) -> ContainerSpec:
     return spec.replace(config={**spec.config, "Labels": compose.armed(labels)}) if compose.is_disarmed(labels) else spec
 
 
-def _current_files(conn: Connection, journal: Journal, tx: str, files: list[Json]) -> list[Json]:
+def _current_files(conn: Connection, journal: Journal, tx: str, files: list[FileEntry]) -> list[FileEntry]:
     """Save what is at each path now (so a failed rollback can put it back), with the digest of
     what the rollback puts there."""
     saved = []
     for i, entry in enumerate(files):
-        state = conn.read_path(str(entry["path"]))
-        putting = conn.read_path(str(entry["saved"])).content if entry.get("saved") else None
-        saved.append({"path": entry["path"], "mode": state.mode,
-                      "written": digest(putting) if putting is not None else None,
-                      "owner": list(state.owner) if state.owner else None,
-                      "saved": journal.save_file(tx, i, state.content) if state.content is not None else None})
+        state = conn.read_path(entry.path)
+        putting = conn.read_path(entry.saved).content if entry.saved else None
+        saved.append(FileEntry(path=entry.path, mode=state.mode, written=digest(putting) if putting is not None else None,
+                               owner=list(state.owner) if state.owner else None,
+                               saved=journal.save_file(tx, i, state.content) if state.content is not None else None))
     return saved
 
 
@@ -236,24 +232,24 @@ def plan_recover(conn: Connection, *, containers: Sequence[str] = (), journal: J
     journal = journal or Journal(conn)
     plans = []
     for tx in _chosen(journal.unfinished(), containers):
-        name = str(tx.begin["container"])
+        name = tx.container
         if _verified_in_place(conn, tx):
-            plans.append(Recovery(name, tx.id, Outcome.KEPT, f"backup {tx.begin.get('backup')} kept"))
+            plans.append(Recovery(name, tx.id, Outcome.KEPT, f"backup {tx.begin.backup} kept"))
             continue
         try:
             plans.append(Recovery(name, tx.id, Outcome.RESTORED, "", steps=planned(conn, journal, tx)))
         except RemediateError as exc:
             plans.append(Recovery(name, tx.id, Outcome.MANUAL, exc.message))
     for tx in _chosen(journal.pending_reverts(), containers):
-        name = str(tx.begin["container"])
+        name = tx.container
         current = conn.find_container(name)
-        if current is not None and tx.end is not None and str(current["Id"]) == tx.end.get("new_id"):
-            plans.append(Recovery(name, tx.id, Outcome.REVERTED, f"roll back to {tx.begin.get('backup')}"))
+        if current is not None and tx.end is not None and str(current["Id"]) == tx.end.new_id:
+            plans.append(Recovery(name, tx.id, Outcome.REVERTED, f"roll back to {tx.begin.backup}"))
     return plans
 
 
 def _chosen(transactions: Sequence[Transaction], containers: Sequence[str]) -> list[Transaction]:
-    return [t for t in transactions if not containers or t.begin.get("container") in containers]
+    return [t for t in transactions if not containers or t.container in containers]
 
 
 def recover(conn: Connection, *, timeout: float = 60.0, containers: Sequence[str] = (),
@@ -299,46 +295,42 @@ def revert_pending(conn: Connection, *, timeout: float = 60.0, playbook: str | N
     journal = journal or Journal(conn)
     done = []
     for tx in journal.pending_reverts():
-        name = str(tx.begin.get("container"))
-        if (playbook and tx.begin.get("playbook") != playbook) or (containers and name not in containers):
+        name = tx.container
+        if (playbook and tx.begin.playbook != playbook) or (containers and name not in containers):
             continue
         current = conn.find_container(name)
-        if current is None or tx.end is None or str(current["Id"]) != tx.end.get("new_id"):
+        if current is None or tx.end is None or str(current["Id"]) != tx.end.new_id:
             journal.drop_revert(tx.id, f"{name} changed since the time-boxed apply")
             continue
-        done.append((tx.id, rollback(conn, name, to=str(tx.begin.get("backup")), timeout=timeout, journal=journal)))
+        done.append((tx.id, rollback(conn, name, to=str(tx.begin.backup), timeout=timeout, journal=journal)))
     return done
 
 
 def _verified_in_place(conn: Connection, tx: Transaction) -> bool:
     """True when the journal says the new container verified and the engine still has it under
     the name (a restore that failed half-way may have moved or removed it since)."""
-    if not tx.done(Step.VERIFIED) or not tx.value("new_id"):
+    if not tx.done(Step.VERIFIED) or not tx.new_id:
         return False
-    new = conn.find_container(str(tx.value("new_id")))
-    return new is not None and str(new.get("Name", "")).lstrip("/") == tx.begin["container"]
+    new = conn.find_container(tx.new_id)
+    return new is not None and str(new.get("Name", "")).lstrip("/") == tx.container
 
 
 def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
-    name = str(tx.begin["container"])
-    if tx.begin.get("was_running"):  # e.g. the engine restarted since, and its policy is `no`
-        new = conn.inspect_container(str(tx.value("new_id")))
+    if tx.begin.was_running:  # e.g. the engine restarted since, and its policy is `no`
+        new = conn.inspect_container(str(tx.new_id))
         if not (new.get("State") or {}).get("Running"):
             conn.start(str(new["Id"]))
-    keep(conn, tx)  # as an apply (or rollback) that verified does
-    # A time-boxed change whose hold never started is due back now (recover undoes it next).
-    due = {"revert_at": round(time.time())} if tx.begin.get("revert_after") else {}
-    journal.end(tx.id, End.RECOVERED_KEPT, new_id=tx.value("new_id"), **due)
-    return Recovery(name, tx.id, Outcome.KEPT, f"backup {tx.begin.get('backup')} kept")
+    # Kept as an apply (or rollback) that verified is. A time-boxed change whose hold never
+    # started is due back now (recover undoes it next).
+    Txn.resume(conn, journal, tx).commit(End.RECOVERED_KEPT, new_id=tx.new_id,
+                                         revert_at=round(time.time()) if tx.begin.revert_after else None)
+    return Recovery(tx.container, tx.id, Outcome.KEPT, f"backup {tx.begin.backup} kept")
 
 
 def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:
     """Undo ``tx`` (:func:`remediate.executor.undo.undo`, as a failed apply or rollback does) and
     close it: ``recovered: restored the original``, or ``recover failed`` with the manual steps."""
-    name = str(tx.begin["container"])
-    undone = undo(conn, journal, tx)
+    undone = Txn.resume(conn, journal, tx).abort()
     if undone.error is not None:
-        journal.end(tx.id, End.RECOVER_FAILED, error=safe_message(undone.error.message))
-        return Recovery(name, tx.id, Outcome.MANUAL, undone.error.message, undone.manual_steps)
-    journal.end(tx.id, End.RECOVERED_RESTORED)
-    return Recovery(name, tx.id, Outcome.RESTORED, "; ".join(undone.done) or "nothing left to undo")
+        return Recovery(tx.container, tx.id, Outcome.MANUAL, undone.error.message, undone.manual_steps)
+    return Recovery(tx.container, tx.id, Outcome.RESTORED, "; ".join(undone.done) or "nothing left to undo")

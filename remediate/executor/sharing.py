@@ -11,10 +11,11 @@ new container kept, and whose container still is that new one, still needs them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from remediate.errors import ContainerNotFound
-from remediate.executor.journal import End, Journal, Transaction
+from remediate.executor.journal import Journal
+from remediate.executor.record import Begin, End
+from remediate.executor.transaction import Transaction
 from remediate.host.connection import Connection
 
 #: Results of an apply transaction whose new container was kept.
@@ -37,16 +38,16 @@ def needed_elsewhere(transactions: Sequence[Transaction], tx: str,
     runs that new container: undoing ``b`` keeps ``/t``.
     """
     this = next((t for t in transactions if t.id == tx), None)
-    if this is None or not this.begin.get("run"):
+    if this is None or not this.begin.run:
         return set()
     mine = _paths(this.begin)
     kept: set[str] = set()
     for other in transactions:
         begin = other.begin
-        if (other.id == tx or begin.get("run") != this.begin.get("run")
-                or begin.get("container") == this.begin.get("container") or other.end is None):
+        if (other.id == tx or begin.run != this.begin.run or begin.container == this.begin.container
+                or other.end is None):
             continue
-        if other.end.get("result") in KEPT and current_ids.get(str(begin.get("container"))) == other.end.get("new_id"):
+        if other.end.result in KEPT and current_ids.get(begin.container) == other.end.new_id:
             kept |= mine & _paths(begin)
     return kept
 
@@ -56,10 +57,9 @@ def kept_paths(conn: Connection, journal: Journal, tx: str, *, archived: bool = 
     too) and the containers the engine shows now."""
     transactions = journal.transactions(archived=archived)
     this = next((t for t in transactions if t.id == tx), None)
-    if this is None or not this.begin.get("run"):
+    if this is None or not this.begin.run:
         return set()
-    names = {str(t.begin.get("container")) for t in transactions
-             if t.begin.get("run") == this.begin.get("run") and t.id != tx}
+    names = {t.container for t in transactions if t.begin.run == this.begin.run and t.id != tx}
     return needed_elsewhere(transactions, tx, _current_ids(conn, names))
 
 
@@ -73,5 +73,5 @@ def _current_ids(conn: Connection, names: set[str]) -> dict[str, str]:
     return ids
 
 
-def _paths(begin: Mapping[str, Any]) -> set[str]:
-    return {str(f.get("path")) for f in begin.get("files") or [] if isinstance(f, Mapping)}
+def _paths(begin: Begin) -> set[str]:
+    return {f.path for f in begin.files or []}

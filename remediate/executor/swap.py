@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from remediate.core.lineage import Lineage, Move, replay
-from remediate.core.planner import BACKUP_MARK
+from remediate.core.naming import is_backup_of, parse_backup
 from remediate.core.spec import ContainerSpec, create_body, pinned
 from remediate.errors import ApplyError
-from remediate.executor.journal import End, Journal, Kind, Step
+from remediate.executor.journal import Journal
+from remediate.executor.record import End, Kind, Step
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -93,8 +94,7 @@ def stop_timeout(inspect: dict[str, Any]) -> int:
 
 def backups_of(conn: Connection, name: str) -> list[dict[str, Any]]:
     """Backup containers of ``name``, newest first."""
-    prefix = f"{name}{BACKUP_MARK}"
-    found = [c for c in conn.list_containers() if c["Name"].startswith(prefix)]
+    found = [c for c in conn.list_containers() if is_backup_of(str(c["Name"]), name)]
     return sorted(found, key=lambda c: str(c["Name"]), reverse=True)
 
 
@@ -103,8 +103,9 @@ def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
     rows = []
     for c in conn.list_containers():
         name = str(c["Name"])
-        original, mark, stamp = name.partition(BACKUP_MARK)
-        if mark and (container is None or original == container):
+        parsed = parse_backup(name)
+        if parsed is not None and (container is None or parsed[0] == container):
+            original, stamp = parsed
             rows.append({"backup": name, "container": original, "stamp": stamp, "id": str(c["Id"])[:12],
                          "image": c.get("Image"), "status": c.get("Status")})
     return sorted(rows, key=lambda r: str(r["stamp"]), reverse=True)
@@ -113,11 +114,10 @@ def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
 def lineage(journal: Journal, name: str) -> Lineage:
     """The versions of ``name`` (:mod:`remediate.core.lineage`) from the journal, the moved-aside
     files too: the settled applies and rollbacks of it that took effect, oldest first."""
-    moves = [Move(tx.id, "rollback" if tx.kind is Kind.ROLLBACK else "apply", str(tx.begin.get("backup")),
-                  str(tx.begin.get("temp")) if tx.kind is Kind.ROLLBACK else None)
+    moves = [Move(tx.id, "rollback" if tx.kind is Kind.ROLLBACK else "apply", tx.begin.backup,
+                  str(tx.begin.temp) if tx.kind is Kind.ROLLBACK else None)
              for tx in journal.transactions(archived=True)
-             if tx.begin.get("container") == name and tx.begin.get("backup") and tx.end is not None
-             and tx.end.get("result") in _TOOK_EFFECT]
+             if tx.container == name and tx.begin.backup and tx.end is not None and tx.end.result in _TOOK_EFFECT]
     return replay(moves)
 
 

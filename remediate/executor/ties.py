@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from remediate.core.planner import BACKUP_MARK, NEW_MARK, is_remediate_copy
+from remediate.core.naming import backup_name, is_remediate_copy, staged_name
 from remediate.core.spec import anonymous_volumes, spec_from_inspect
-from remediate.executor.journal import Step, stamp
+from remediate.executor.record import Dependent, Step, Tied
 from remediate.executor.swap import create, stop_timeout, swap
 from remediate.host.connection import Connection
 
@@ -71,10 +71,9 @@ def tied_to(conn: Connection, target: Mapping[str, Any]) -> list[Json]:
     return found
 
 
-def record(inspect: Mapping[str, Any]) -> Json:
+def record(inspect: Mapping[str, Any]) -> Tied:
     """What the journal keeps of a tied container before a change: enough for :func:`rejoin`."""
-    return {"name": _name(inspect), "id": str(inspect["Id"]),
-            "was_running": bool((inspect.get("State") or {}).get("Running"))}
+    return Tied(name=_name(inspect), id=str(inspect["Id"]), was_running=bool((inspect.get("State") or {}).get("Running")))
 
 
 def follow(conn: Connection, tied: Sequence[Mapping[str, Any]], *, old_id: str, name: str, parked: str,
@@ -103,26 +102,26 @@ def follow(conn: Connection, tied: Sequence[Mapping[str, Any]], *, old_id: str, 
             host_config[key] = f"container:{new_id}"
         if linked:
             host_config["Links"] = [_relink(link, parked, name) for link in host_config.get("Links") or []]
-        dep_parked = f"{dep_name}{BACKUP_MARK}{stamp()}"
+        dep_parked = backup_name(dep_name)
         was_running = bool((before.get("State") or {}).get("Running"))
-        mark(Step.DEPENDENT, dependent={
-            "name": dep_name, "old_id": dep_id, "temp": f"{dep_name}{NEW_MARK}", "backup": dep_parked,
-            "was_running": was_running, "restart_policy": host.get("RestartPolicy")})
-        replacement = create(conn, spec.replace(host_config=host_config), f"{dep_name}{NEW_MARK}",
+        mark(Step.DEPENDENT, dependent=Dependent(name=dep_name, old_id=dep_id, temp=staged_name(dep_name),
+                                                 backup=dep_parked, was_running=was_running,
+                                                 restart_policy=host.get("RestartPolicy")))
+        replacement = create(conn, spec.replace(host_config=host_config), staged_name(dep_name),
                              anonymous_volumes(dep))
         swap(conn, dep, replacement, dep_name, dep_parked, was_running=was_running)
 
 
-def drop_replaced(conn: Connection, dependents: Sequence[Mapping[str, Any]]) -> None:
+def drop_replaced(conn: Connection, dependents: Sequence[Dependent]) -> None:
     """Remove the old copies of the tied containers that followed a change that is kept
     (``dependents``: their journal entries); one still under its own name was never replaced."""
     for dep in dependents:
-        old = conn.find_container(str(dep["old_id"]))
-        if old is not None and _name(old) != dep["name"]:
+        old = conn.find_container(dep.old_id)
+        if old is not None and _name(old) != dep.name:
             conn.remove(str(old["Id"]), missing_ok=True)
 
 
-def rejoin(conn: Connection, target: str, tied: Sequence[Mapping[str, Any]], steps: list[str] | None = None) -> None:
+def rejoin(conn: Connection, target: str, tied: Sequence[Tied], steps: list[str] | None = None) -> None:
     """Once ``target`` runs again (put back, restarted), bring the containers that join its
     namespaces along: start one that ran before (``was_running``) and is down, restart one that
     runs but started before ``target`` did (it still sits in the namespaces of the earlier run).
@@ -141,17 +140,17 @@ def rejoin(conn: Connection, target: str, tied: Sequence[Mapping[str, Any]], ste
     name, ident, since = _name(now), str(now["Id"]), _time(state.get("StartedAt"))
     done = set()
     for entry in tied:
-        other = conn.find_container(str(entry["id"]))
+        other = conn.find_container(entry.id)
         if other is None or other["Id"] in done or not namespaces_joined(other.get("HostConfig") or {}, name, ident):
             continue
         done.add(other["Id"])
         other_state = other.get("State") or {}
         if other_state.get("Running") and _time(other_state.get("StartedAt")) < since:
-            steps.append(f"docker restart {entry['name']}")
+            steps.append(f"docker restart {entry.name}")
             conn.stop(str(other["Id"]), timeout=stop_timeout(other))
             conn.start(str(other["Id"]))
-        elif not other_state.get("Running") and entry.get("was_running"):
-            steps.append(f"docker start {entry['name']}")
+        elif not other_state.get("Running") and entry.was_running:
+            steps.append(f"docker start {entry.name}")
             conn.start(str(other["Id"]))
 
 

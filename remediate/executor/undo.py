@@ -35,14 +35,16 @@ A change that is kept is settled by :func:`keep`, the same for apply, rollback a
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from remediate.errors import HostFileError, RemediateError
 from remediate.executor import compose_backup, sharing, ties
-from remediate.executor.journal import Journal, Kind, Transaction, digest
+from remediate.executor.journal import Journal
+from remediate.executor.record import Dependent, FileEntry, Kind, Tied, digest
 from remediate.executor.swap import stop_timeout
+from remediate.executor.transaction import Transaction
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -124,25 +126,24 @@ def keep(conn: Connection, tx: Transaction) -> None:
     followed it go (they are no backups of a change), and its backup goes out of compose's sight
     (a compose service's backup must not count as its container)."""
     ties.drop_replaced(conn, tx.dependents)
-    if tx.begin.get("backup"):
-        compose_backup.disarm(conn, str(tx.begin["backup"]))
+    if tx.begin.backup:
+        compose_backup.disarm(conn, tx.begin.backup)
 
 
-def restore_files(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
+def restore_files(conn: Connection, entries: Sequence[FileEntry]) -> None:
     """Put files back from the copies saved in the journal directory (``saved``; none: the file
     did not exist, it is removed), with their mode and their owner and group (``owner``); a file
     with other hard links is written in place, so they share it again."""
     for entry in entries:
-        if entry.get("saved"):
-            saved = conn.read_path(str(entry["saved"]))
+        if entry.saved:
+            saved = conn.read_path(entry.saved)
             if not saved.exists or saved.content is None:
-                raise HostFileError(f"{conn.label}: saved copy {entry['saved']} of {entry['path']} is missing",
-                                    host=conn.label, path=str(entry["saved"]))
-            owner = entry.get("owner")
-            conn.write_file(str(entry["path"]), saved.content, int(entry.get("mode") or 0o644),
-                            (int(owner[0]), int(owner[1])) if isinstance(owner, list) and len(owner) == 2 else None)
+                raise HostFileError(f"{conn.label}: saved copy {entry.saved} of {entry.path} is missing",
+                                    host=conn.label, path=entry.saved)
+            owner = (entry.owner[0], entry.owner[1]) if entry.owner else None
+            conn.write_file(entry.path, saved.content, entry.mode or 0o644, owner)
         else:
-            conn.remove_file(str(entry["path"]))
+            conn.remove_file(entry.path)
 
 
 def remove_dirs(conn: Connection, dirs: Sequence[str]) -> None:
@@ -154,10 +155,11 @@ def remove_dirs(conn: Connection, dirs: Sequence[str]) -> None:
 
 
 def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
-    name, old_id = str(tx.begin["container"]), str(tx.begin["old_id"])
-    temp, other = str(tx.begin.get("temp") or ""), str(tx.value("new_id") or "")[:12]
+    begin = tx.begin
+    name, old_id = begin.container, begin.old_id
+    temp, other = begin.temp or "", (tx.new_id or "")[:12]
     dependents = tx.dependents
-    steps = [_Step((f"docker rm -f {dep['temp']}", *_give_back_commands(dep)),
+    steps = [_Step((f"docker rm -f {dep.temp}", *_give_back_commands(dep.old_id, dep.name, dep.restart_policy)),
                    functools.partial(_put_back_dependent, conn, dep)) for dep in reversed(dependents)]
     if tx.kind is Kind.ROLLBACK:
         ref = other or temp
@@ -165,26 +167,24 @@ def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
                            functools.partial(_put_away_other, conn, tx)))
     else:
         steps.append(_Step((f"docker rm -f {other or temp}",), functools.partial(_put_away_other, conn, tx)))
-    steps.append(_Step(_give_back_commands({"name": name, "old_id": old_id,
-                                            "restart_policy": tx.begin.get("restart_policy")}),
-                       functools.partial(_give_back, conn, old_id, name, tx.begin.get("restart_policy"))))
-    files = [f for f in tx.begin.get("files") or [] if isinstance(f, Mapping)]
-    if files:
-        steps.append(_Step(tuple(f"restore {f['path']} from {f['saved']}" if f.get("saved") else f"rm {f['path']}"
-                                 for f in files), functools.partial(_put_back_files, conn, journal, tx)))
-    dirs = [d for d in tx.begin.get("dirs") or [] if isinstance(d, str)]
+    steps.append(_Step(_give_back_commands(old_id, name, begin.restart_policy),
+                       functools.partial(_give_back, conn, old_id, name, begin.restart_policy)))
+    if begin.files:
+        steps.append(_Step(tuple(f"restore {f.path} from {f.saved}" if f.saved else f"rm {f.path}"
+                                 for f in begin.files), functools.partial(_put_back_files, conn, journal, tx)))
+    dirs = begin.dirs or []
     if dirs:
         steps.append(_Step(tuple(f"rmdir {d}" for d in sorted(dirs, key=lambda d: d.count("/"), reverse=True)),
                            lambda _done: remove_dirs(conn, dirs)))
-    if tx.begin.get("was_running"):
+    if begin.was_running:
         steps.append(_Step((f"docker start {name}",), functools.partial(_start_if_stopped, conn, old_id, name)))
-    if tx.begin.get("was_paused"):
+    if begin.was_paused:
         steps.append(_Step((f"docker pause {name}",), functools.partial(_pause_if_running, conn, old_id, name)))
     for dep in dependents:  # after the container they depend on
-        if dep.get("was_running"):
-            steps.append(_Step((f"docker start {dep['name']}",),
-                               functools.partial(_start_if_stopped, conn, str(dep["old_id"]), str(dep["name"]))))
-    joiners = sorted({str(e.get("name")) for e in [*(tx.begin.get("tied") or []), *dependents] if isinstance(e, Mapping)})
+        if dep.was_running:
+            steps.append(_Step((f"docker start {dep.name}",),
+                               functools.partial(_start_if_stopped, conn, dep.old_id, dep.name)))
+    joiners = sorted({*(e.name for e in begin.tied or []), *(d.name for d in dependents)})
     steps.append(_Step((f"docker restart {' '.join(joiners)}",) if joiners else (),
                        functools.partial(_rejoin_all, conn, old_id, tx),
                        what=f"docker restart <the containers joining {name}>"))
@@ -197,9 +197,9 @@ def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
 def _put_away_other(conn: Connection, tx: Transaction, done: list[str]) -> None:
     """The other container of ``tx``: the new one of an apply is removed; the backup a rollback
     was putting back is parked again."""
-    old_id, temp = str(tx.begin["old_id"]), str(tx.begin.get("temp") or "")
+    old_id, temp = tx.begin.old_id, tx.begin.temp or ""
     seen = {old_id}
-    for ref in (str(tx.value("new_id") or ""), temp):
+    for ref in (tx.new_id or "", temp):
         other = conn.find_container(ref) if ref else None
         if other is None or str(other["Id"]) in seen:
             continue
@@ -211,24 +211,23 @@ def _put_away_other(conn: Connection, tx: Transaction, done: list[str]) -> None:
             conn.remove(ref, missing_ok=True)
 
 
-def _put_back_dependent(conn: Connection, dep: Mapping[str, Any], done: list[str]) -> None:
+def _put_back_dependent(conn: Connection, dep: Dependent, done: list[str]) -> None:
     """Remove the re-created copy of a tied container and give its original back its name and
     restart policy (it is started once the container it depends on runs again)."""
-    name, old_id = str(dep["name"]), str(dep["old_id"])
-    for ref in (str(dep["temp"]), name):
+    name, old_id = dep.name, dep.old_id
+    for ref in (dep.temp, name):
         other = conn.find_container(ref)
         if other is not None and str(other["Id"]) != old_id:
             done.append(f"docker rm -f {ref}")
             conn.remove(str(other["Id"]), missing_ok=True)
-    _give_back(conn, old_id, name, dep.get("restart_policy"), done)
+    _give_back(conn, old_id, name, dep.restart_policy, done)
 
 
-def _give_back_commands(entry: Mapping[str, Any]) -> tuple[str, ...]:
-    policy = entry.get("restart_policy") or {}
-    rename = f"docker rename {str(entry['old_id'])[:12]} {entry['name']}"
-    if policy.get("Name") in (None, "", "no"):
+def _give_back_commands(old_id: str, name: str, policy: Json | None) -> tuple[str, ...]:
+    rename = f"docker rename {old_id[:12]} {name}"
+    if (policy or {}).get("Name") in (None, "", "no"):
         return (rename,)
-    return rename, f"docker update --restart {policy['Name']} {entry['name']}"
+    return rename, f"docker update --restart {(policy or {})['Name']} {name}"
 
 
 def _give_back(conn: Connection, ident: str, name: str, policy: Json | None, done: list[str]) -> None:
@@ -247,29 +246,31 @@ def _put_back_files(conn: Connection, journal: Journal, tx: Transaction, done: l
     keep = sharing.kept_paths(conn, journal, tx.id)
     ours = []
     for entry in journal.files_of(tx):  # a saved copy only from the transaction's own place
-        if entry["path"] in keep:
+        if entry.path in keep:
             continue
         if _still_ours(conn, entry):
             ours.append(entry)
         else:
-            done.append(f"# left {entry['path']} as it is: it changed since remediate wrote it")
+            done.append(f"# left {entry.path} as it is: it changed since remediate wrote it")
     restore_files(conn, ours)
 
 
-def _still_ours(conn: Connection, entry: Mapping[str, Any]) -> bool:
+def _still_ours(conn: Connection, entry: FileEntry) -> bool:
     """True when the file at an entry's path is what its transaction wrote there (``written``),
     already what it had before, or gone. A record without ``written`` (an older version's) is
     trusted to restore its own saved copy, never to delete."""
-    now = conn.read_path(str(entry["path"]))
+    now = conn.read_path(entry.path)
     if not now.exists:
         return True
-    if "written" not in entry:
-        return bool(entry.get("saved"))
+    if not entry.written_known:
+        return bool(entry.saved)
     if now.content is None:
         return False  # a directory: no transaction writes one
-    if entry["written"] is not None and digest(now.content) == entry["written"]:
+    if entry.written is not None and digest(now.content) == entry.written:
         return True
-    return bool(entry.get("saved")) and conn.read_path(str(entry["saved"])).content == now.content
+    if not entry.saved:
+        return False
+    return conn.read_path(entry.saved).content == now.content
 
 
 def _start_if_stopped(conn: Connection, ident: str, name: str, done: list[str]) -> None:
@@ -290,8 +291,8 @@ def _rejoin_all(conn: Connection, old_id: str, tx: Transaction, done: list[str])
     those journaled before the change (their running state then), and any the engine shows
     joined to it (a sidecar still running in the namespace of its earlier run)."""
     target = conn.inspect_container(old_id)
-    journaled = [e for e in tx.begin.get("tied") or [] if isinstance(e, dict) and e.get("id")]
-    journaled += [{"name": d["name"], "id": d["old_id"], "was_running": d.get("was_running")} for d in tx.dependents]
+    journaled = [e for e in tx.begin.tied or [] if e.id]
+    journaled += [Tied(name=d.name, id=d.old_id, was_running=d.was_running) for d in tx.dependents]
     ties.rejoin(conn, old_id, [*journaled, *(ties.record(t) for t in ties.tied_to(conn, target))], done)
 
 

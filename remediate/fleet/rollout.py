@@ -479,7 +479,7 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
                     # swapped, which planning would report as missing or as "no changes".
                     journal.require_finished()
                 else:
-                    from remediate.executor.journal import warn_unfinished
+                    from remediate.executor.history import warn_unfinished
 
                     warn_unfinished(conn)  # a dry run goes on; the apply would be refused
                 report(target.name, "plan")

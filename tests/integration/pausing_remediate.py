@@ -16,23 +16,24 @@ import os
 import sys
 import threading
 import time
-from typing import Any
 
 from remediate.cli.main import main
 from remediate.errors import ApplyError
 from remediate.executor import journal
+from remediate.executor.record import Record, StepDone
 
 _paused = threading.Event()  # pause once: a resumed run carries on to its end
 _failed = threading.Event()  # fail once: the undo that follows runs as it would
 
 
-def _pause(record: dict[str, Any]) -> None:
+def _pause(record: Record) -> None:
+    step_done = record.step if isinstance(record, StepDone) else None
     fail = os.environ.get("REMEDIATE_FAIL_AT")
-    if fail and not _failed.is_set() and record.get("op") == "step" and record.get("step") == fail:
+    if fail and not _failed.is_set() and step_done == fail:
         _failed.set()
         raise ApplyError(f"injected failure after step {fail}")
     step = os.environ.get("REMEDIATE_PAUSE_AT")
-    if _paused.is_set() or record.get("op") != "step" or record.get("step") != step:
+    if _paused.is_set() or step_done is None or step_done != step:
         return
     _paused.set()
     print(f"remediate: paused at {step}", file=sys.stderr, flush=True)

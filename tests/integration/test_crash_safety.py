@@ -911,7 +911,9 @@ def test_a_disk_filling_up_during_the_apply_costs_no_record(vllm: Vllm, docker_c
                                                             small_disk: Path) -> None:
     import dataclasses
 
-    from remediate.executor.journal import RESERVE_BYTES, parse
+    from remediate.executor.journal import RESERVE_BYTES
+    from remediate.executor.lines import parse
+    from remediate.executor.record import StepDone
 
     full = dataclasses.replace(vllm, state_dir=str(small_disk))
     engine_state_dir(full.state_dir).mkdir()
@@ -924,7 +926,7 @@ def test_a_disk_filling_up_during_the_apply_costs_no_record(vllm: Vllm, docker_c
     assert "recreated" in result.stdout
     parsed = parse((engine_state_dir(full.state_dir) / "journal.jsonl").read_bytes())
     assert parsed.problems == []
-    assert [r.get("step", r["op"]) for r in parsed.records][-2:] == ["verified", "end"]
+    assert [r.step if isinstance(r, StepDone) else r.op for r in parsed.records][-2:] == ["verified", "end"]
     assert sorted(p.name for p in engine_state_dir(full.state_dir).iterdir()) == ["files", "journal.jsonl"] or \
         sorted(p.name for p in engine_state_dir(full.state_dir).iterdir()) == ["journal.jsonl"]
 
@@ -963,3 +965,38 @@ def test_an_end_record_that_cannot_be_written_is_no_success(vllm: Vllm, docker_c
     assert f"{vllm.name}: kept the verified new container" in result.stdout
     assert _inspect(docker_client, vllm.name)["Id"] == new["Id"]
     assert "no changes" in run(full.apply_args("--yes"), full.state_dir).stdout
+
+
+def test_a_rollback_whose_end_cannot_be_written_says_so_as_an_apply_does(vllm: Vllm, docker_client: Any,
+                                                                         small_disk: Path, tmp_path: Path) -> None:
+    """One transaction runner: rollback (and recover) say what state the container is in and to run
+    recover when the end record cannot be written, as apply does; recover then settles it."""
+    import dataclasses
+
+    full = dataclasses.replace(vllm, state_dir=str(small_disk))
+    assert run(full.apply_args("--yes"), full.state_dir).code == 0
+    resume = tmp_path / "resume"
+    proc = start(["rollback", vllm.name, "--yes"], full.state_dir, REMEDIATE_PAUSE_AT="verified",
+                 REMEDIATE_RESUME_FILE=str(resume))
+    vllm.procs.append(proc)
+    proc.wait_for("remediate: paused at verified")
+    (engine_state_dir(full.state_dir) / "reserve").unlink()
+    journal = engine_state_dir(full.state_dir) / "journal.jsonl"
+    with journal.open("ab") as fh:
+        fh.write(b"\n" * (-journal.stat().st_size % 4096))
+    filler = fill_disk(small_disk, 0)
+    resume.touch()
+
+    code = proc.wait()
+
+    output = "".join(proc.stdout + proc.stderr)
+    assert "Traceback" not in output
+    assert code == 2, output
+    assert f"{vllm.name} is restored but the journal does not say so: run `remediate recover` to finish it" in output
+    restored = _inspect(docker_client, vllm.name)
+    assert restored["Id"] == vllm.original["Id"] and restored["State"]["Running"]  # verified: kept
+    filler.unlink()
+    assert run(["recover"], full.state_dir).code == 0
+    assert _inspect(docker_client, vllm.name)["Id"] == vllm.original["Id"]
+    assert "recovered: kept the verified new container" in run(["history"], full.state_dir).stdout
+

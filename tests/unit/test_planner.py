@@ -188,3 +188,38 @@ def test_public_api_is_exactly_all() -> None:
         assert getattr(remediate, name) is not None
     assert remediate.plan.__module__ == "remediate.core.planner" and callable(remediate.apply)
     assert issubclass(remediate.RecoverNeeded, remediate.RemediateError)
+
+
+@pytest.mark.parametrize(("key", "value", "api"), [("Annotations", {"team": "ml"}, "1.43"), ("CgroupnsMode", "private", "1.41")])
+def test_a_field_newer_than_the_engine_api_is_refused_while_planning(key: str, value: Any, api: str) -> None:
+    """The field table's min_api is enforced: an engine that predates a field drops it at create."""
+    obs = observed("busybox-minimal")
+    obs = Observed(dict(obs.inspect, HostConfig={**obs.inspect["HostConfig"], key: value}), obs.image)
+    change = book(changes=[{"env": {"NEW_FLAG": "1"}}])
+    older = f"1.{int(api.split('.')[1]) - 1}"
+
+    with pytest.raises(remediate.PlanError, match=rf"^container \S+: HostConfig\.{key} needs engine API {api}, "
+                                                  rf"and this engine has API {older}; nothing was changed$"):
+        plan(change, {}, [obs], engine_api=older)
+    for fine in (api, "1.45", None):  # new enough, or not known
+        assert plan(change, {}, [obs], engine_api=fine).containers[0].action == "recreate"
+    assert plan(book(changes=[{"env": {"PATH": None}}]), {}, [obs], engine_api=older).containers[0].action == "none"
+
+
+@pytest.mark.parametrize(("bind", "read_only", "action"), [
+    ("/etc/x/t:/t", False, "noop"), ("/etc/x/t:/t:rw", False, "noop"), ("/etc/x/t:/t:ro", True, "noop"),
+    ("/etc/x/t:/t:ro", False, "recreate"), ("/etc/x/t:/t:rw", True, "recreate"), ("/t", False, "recreate")])
+def test_a_mount_compares_binds_as_the_field_table_does(bind: str, read_only: bool, action: str) -> None:
+    """One bind normaliser: ``:rw`` is the default; a bare target (an anonymous volume of the SDK)
+    at the mount's target is replaced, not kept beside it."""
+    obs = observed("busybox-minimal")
+    obs = Observed(dict(obs.inspect, HostConfig={**obs.inspect["HostConfig"], "Binds": [bind]}), obs.image)
+    paths = {"/etc/x/t": HostPath(True, b"x", 0o644)}
+    mount = {"source": "/etc/x/t", "target": "/t", "read_only": read_only}
+
+    [cp] = plan(book(changes=[{"mount": mount}]), {}, [obs], host_paths=paths).containers
+
+    [change] = cp.changes
+    assert change.action == action
+    assert cp.after.host_config["Binds"] == ([bind] if action == "noop" else
+                                             ["/etc/x/t:/t:ro" if read_only else "/etc/x/t:/t"])

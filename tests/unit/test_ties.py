@@ -11,9 +11,10 @@ import pytest
 import remediate
 from remediate.core.planner import Observed, plan
 from remediate.core.playbook import Playbook
-from remediate.executor.journal import Transaction
+from remediate.executor.record import Begin, Ended
 from remediate.executor.sharing import needed_elsewhere
 from remediate.executor.ties import dependents_of, namespaces_joined, refers_to
+from remediate.executor.transaction import Transaction
 from remediate.output.report import plan_json
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -96,10 +97,10 @@ def test_one_path_written_with_two_contents_is_refused() -> None:
 
 def _tx(tx: str, container: str, result: str | None, *, run: str = "r1", new_id: str = "",
         files: tuple[str, ...] = ("/etc/t.jinja",)) -> Transaction:
-    t = Transaction(begin={"tx": tx, "op": "begin", "kind": "apply", "container": container, "run": run,
-                           "files": [{"path": p, "saved": None, "mode": None} for p in files]})
+    t = Transaction(begin=Begin(tx=tx, kind="apply", container=container, old_id=f"{container}1", run=run,
+                                files=[{"path": p, "saved": None, "mode": None} for p in files]))
     if result is not None:
-        t.end = {"tx": tx, "op": "end", "result": result, "new_id": new_id or None}
+        t.end = Ended(tx=tx, result=result, new_id=new_id or None)
     return t
 
 
@@ -123,6 +124,6 @@ def test_a_file_is_put_back_when_no_other_container_keeps_it(journal: list[Trans
 
 def test_a_transaction_without_a_run_owns_its_files_alone() -> None:
     old = _tx("t2", "b", None)
-    old.begin.pop("run")
+    old.begin = old.begin.model_copy(update={"run": None})
 
     assert needed_elsewhere([_tx("t1", "a", "recreated", new_id="a2"), old], "t2", {"a": "a2"}) == set()

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from remediate.core.planner import Observed, facts_of, is_remediate_copy
+from remediate.core.naming import is_remediate_copy
+from remediate.core.planner import Observed, facts_of
 from remediate.core.playbook import Selector
 from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound
