@@ -426,21 +426,6 @@ if _typing.TYPE_CHECKING:
     from remediate.fleet.timebox import (
         hold_then_revert as hold_then_revert,
     )
-    from remediate.output.rollout import (
-        HostOutcomeJson as HostOutcomeJson,
-    )
-    from remediate.output.rollout import (
-        RolloutJson as RolloutJson,
-    )
-    from remediate.output.rollout import (
-        RollbackPreviewJson as RollbackPreviewJson,
-    )
-    from remediate.output.rollout import (
-        RollbackRowJson as RollbackRowJson,
-    )
-    from remediate.packs.gitlab_duo.fix import (
-        FixJson as FixJson,
-    )
     from remediate.host.connection import (
         Connection as Connection,
     )
@@ -450,8 +435,23 @@ if _typing.TYPE_CHECKING:
     from remediate.host.sshoptions import (
         SshOptions as SshOptions,
     )
+    from remediate.output.rollout import (
+        HostOutcomeJson as HostOutcomeJson,
+    )
+    from remediate.output.rollout import (
+        RollbackPreviewJson as RollbackPreviewJson,
+    )
+    from remediate.output.rollout import (
+        RollbackRowJson as RollbackRowJson,
+    )
+    from remediate.output.rollout import (
+        RolloutJson as RolloutJson,
+    )
     from remediate.packs.gitlab_duo.fix import (
         Fixes as Fixes,
+    )
+    from remediate.packs.gitlab_duo.fix import (
+        FixJson as FixJson,
     )
     from remediate.packs.gitlab_duo.fix import (
         FixResult as FixResult,

@@ -10,12 +10,12 @@ import pytest
 
 import remediate
 from remediate import errors
+from remediate.cli.common import parse_amount
 from remediate.cli.exit_codes import exit_code
 from remediate.core.planner import Plan
 from remediate.core.results import Action, ContainerResult, HostResult, ProbeResult
 from remediate.executor.hold import Revert
 from remediate.executor.restore import Recovery
-from remediate.cli.common import parse_amount
 from remediate.fleet.options import Hooks, Options, jobs
 from remediate.fleet.results import HostOutcome, RolloutResult
 from remediate.fleet.rollout import rollout
