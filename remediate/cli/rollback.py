@@ -82,7 +82,7 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
         for o in result.outcomes:
             if o.status == "skipped" and o.error:
                 echo(f"remediate: {o.host}: {o.error}; skipped", err=True)
-        if result.errors and (first := result.errors[0].exception) is not None:
+        if result.dry_run and result.errors and (first := result.errors[0].exception) is not None:
             raise first  # one line, its exit code: nothing was rolled back anywhere
     if result.interrupted and result.dry_run:
         fail("interrupted, nothing changed", exit_codes.FAILED)
@@ -108,7 +108,9 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
                  f"({(r.id_after or '')[:12]}); the replaced one is kept as {r.backup}{kept}")
         else:
             views.print_container_failure(views.console(), r)
-    sys.exit(exit_code(r for _, r in done))
+    for o in result.errors:  # refused after the question (drifted, connection lost): nothing changed there
+        echo(f"remediate: {o.error}", err=True)
+    sys.exit(exit_code([*(r for _, r in done), *(o.exception for o in result.errors)]))
 
 
 @click.command()
