@@ -4,6 +4,7 @@ the prompts and the printing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -27,6 +28,7 @@ from remediate.cli.common import (
     iso,
     parse_amount,
     prompting,
+    run_options,
     select_targets,
     ssh_options,
     verbosity,
@@ -39,7 +41,7 @@ from remediate.output.formats import versioned
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from remediate import RolloutResult, SshOptions, Target
+    from remediate import Options, RolloutResult, SshOptions, Target
     from remediate.core.planner import Plan
     from remediate.core.playbook import Playbook
     from remediate.core.results import ContainerResult
@@ -81,7 +83,8 @@ def apply(**options: Any) -> None:
 
     Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
     """
-    args = ApplyArgs(**options)
+    args = ApplyArgs(**{k: v for k, v in options.items() if k in ApplyArgs._fields})
+    run = run_options(options)
     out = views.console()
     started = time.time()
     if args.detailed_exitcode and not args.dry_run:
@@ -90,7 +93,7 @@ def apply(**options: Any) -> None:
         request = _request(args)
         if args.restore:
             _restore_now(out, args, request)
-        result = _run(out, args, request)
+        result = _run(out, args, request, run)
         if args.out_path:
             from remediate.fleet import saved
 
@@ -101,7 +104,8 @@ def apply(**options: Any) -> None:
 
 
 class ApplyArgs(NamedTuple):
-    """The options of ``remediate apply``, as click parsed them."""
+    """The options of ``remediate apply`` the command itself reads, as click parsed them (those
+    named like a field of :class:`remediate.Options` go there whole: :func:`run_options`)."""
 
     playbook: str | None
     dry_run: bool
@@ -110,14 +114,12 @@ class ApplyArgs(NamedTuple):
     extra_vars: tuple[str, ...]
     fmt: str
     timeout: float
-    keep_backups: int
     hosts: tuple[str, ...]
     inventory: str | None
     limit: str | None
     known_hosts: str | None
     accept_new_host_keys: bool
     private_key: str | None
-    forks: int
     serial: str | None
     max_fail: str | None
     step: bool
@@ -193,10 +195,10 @@ def _saved_overrides(args: ApplyArgs, saved_plan: SavedPlan, overrides: dict[str
     return {**saved_plan.vars, **overrides}
 
 
-def _run(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
+def _run(out: Console, args: ApplyArgs, req: Request, run: Options) -> RolloutResult:
     """The rollout: plan, (confirm or check the saved plan), apply; step mode asks per container.
     Exits when it stopped before applying (interrupted, declined, nothing to do)."""
-    result = _rollout(out, args, req)
+    result = _rollout(out, args, req, run)
     if result.dry_run and not args.dry_run:  # it stopped before applying
         stop_unapplied(out, result)
         sys.exit(exit_code(result))
@@ -214,20 +216,19 @@ def stop_unapplied(out: Console, result: RolloutResult, *, show: bool = True) ->
         views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
 
 
-def _rollout(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
+def _rollout(out: Console, args: ApplyArgs, req: Request, run: Options) -> RolloutResult:
     """One rollout as ``apply`` runs it (:func:`remediate.rollout`): the confirm or step prompts,
     the plan printed before the progress, Ctrl-C handling. Refuses a prompt without a terminal."""
-    from remediate import Hooks, Options, jobs, rollout
+    from remediate import Hooks, jobs, rollout
 
     confirm = args.confirm and req.book.safety == "confirm"
     if args.step or confirm:
         require_terminal("--step" if args.step else f"playbook {req.book.name} is safety: confirm;")
     names = [t.name for t in req.targets]
-    options = Options(dry_run=args.dry_run, saved=req.saved, forks=args.forks,
-                      serial=parse_amount(args.serial, len(req.targets), "--serial"),
-                      max_fail=parse_amount(args.max_fail, len(req.targets), "--max-fail"), timeout=args.timeout,
-                      keep_backups=args.keep_backups, parallel=1 if args.step else args.parallel,
-                      container_only=req.container_only, ssh=req.ssh)
+    options = dataclasses.replace(run, saved=req.saved, serial=parse_amount(args.serial, len(req.targets), "--serial"),
+                                  max_fail=parse_amount(args.max_fail, len(req.targets), "--max-fail"),
+                                  parallel=1 if args.step else run.parallel, container_only=req.container_only,
+                                  ssh=req.ssh)
     with interruptible() as cancel, views.progress(out, args.fmt, names, parallel=options.parallel) as progress:
         hooks: Hooks[RolloutResult] = Hooks(
             confirm=_confirm_prompt(out) if confirm else None, progress=progress, cancel=cancel,

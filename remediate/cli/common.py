@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -21,6 +21,7 @@ from remediate.cli import exit_codes
 from remediate.cli.exit_codes import exit_code
 
 if TYPE_CHECKING:
+    from remediate import Options
     from remediate.fleet.target import Target
     from remediate.host.connection import Connection
     from remediate.host.sshoptions import SshOptions
@@ -223,6 +224,19 @@ def parse_amount(text: str | None, total: int, option: str) -> int | None:
         return value
     except ValueError:
         raise InventoryError(f"{option} {text}: expected a positive number or a percentage like 25%") from None
+
+
+def run_options(params: Mapping[str, Any], **computed: Any) -> Options:
+    """The library's :class:`remediate.Options` from the click parameters named like its fields
+    (``--dry-run``, ``--forks``, ``--timeout``, ``--keep-backups``, ``--parallel``,
+    ``--container-only``), and ``computed`` ones: a new option is its field, its click option and
+    its use, nothing in between."""
+    import dataclasses
+
+    from remediate import Options
+
+    names = {f.name for f in dataclasses.fields(Options)}
+    return Options(**{**{k: v for k, v in params.items() if k in names}, **computed})
 
 
 def connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None, known_hosts: str | None,
