@@ -73,3 +73,15 @@ def test_a_fleet_rollback_shows_the_same_change_once() -> None:
     assert text.count("- --env NEW_FLAG=1") == 1
     assert "h1: vllm.remediate-backup-1, h2: vllm.remediate-backup-2" in text
     assert "vllm on h3: put back vllm.remediate-backup-3" in text
+
+
+def test_fix_goes_on_past_a_host_it_cannot_diagnose_and_refuses_an_unknown_var_first() -> None:
+    found = remediate.find_fixes([remediate.Target("gone", url=NO_SOCKET)])
+    assert found.jobs == () and found.reached == 0
+    assert [type(e) for e in found.unreachable] == [errors.HostUnreachable]
+
+    with pytest.raises(errors.PlaybookError, match="no fixing playbook has this var"):
+        remediate.fix([remediate.Target("gone", url=NO_SOCKET)], overrides={"no_such_var": 1})
+
+    result = remediate.fix([remediate.Target("gone", url=NO_SOCKET)], remediate.Options(dry_run=True))
+    assert result.rollout.outcomes == () and result.to_json() == {"hosts": [], "summary": {}, "left": []}
