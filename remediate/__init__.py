@@ -12,8 +12,15 @@ verify, restore on failure; a time-boxed playbook is held and put back (``hold=T
         return input(f"apply {sum(len(o.plan.changed) for o in planned.outcomes if o.plan)} change(s)? ") == "y"
 
     book = remediate.load_playbook("fix-vllm-404")
-    result = remediate.rollout(book, [remediate.Target("local")], confirm=confirm, hold=True)
+    result = remediate.rollout(remediate.jobs(book, [remediate.Target("local")]), remediate.Options(hold=True),
+                               hooks=remediate.Hooks(confirm=confirm))
     result.raise_for_failure()      # RolloutError (.result); its cause e.g. ProbeFailed (.checks)
+
+A job is a target and its playbooks (``remediate.Job``), planned and applied under one hold of
+the host's lock; ``remediate.Options`` say how (``dry_run``, ``forks``, ``timeout``, ...) and
+``remediate.Hooks`` what to call back (``confirm``, ``progress``, ``decide``, ``cancel``). The same
+flow fixes what ``diagnose`` finds (``remediate.fix``) and rolls back many hosts
+(``remediate.roll_back``: preview, confirm and roll back under one hold of each host's lock).
 
 One step at a time, on one host::
 
@@ -91,11 +98,28 @@ _EXPORTS = {
     "Host": "remediate.fleet.inventory",
     "Inventory": "remediate.fleet.inventory",
     "load_inventory": "remediate.fleet.inventory",
-    "HostOutcome": "remediate.fleet.rollout",
-    "RolloutResult": "remediate.fleet.rollout",
-    "Target": "remediate.fleet.rollout",
-    "hold_then_revert": "remediate.fleet.rollout",
+    "HostOutcome": "remediate.fleet.results",
+    "RolloutResult": "remediate.fleet.results",
+    "Target": "remediate.fleet.target",
+    "hold_then_revert": "remediate.fleet.timebox",
     "rollout": "remediate.fleet.rollout",
+    "Job": "remediate.fleet.options",
+    "jobs": "remediate.fleet.options",
+    "Options": "remediate.fleet.options",
+    "Hooks": "remediate.fleet.options",
+    "RollbackJob": "remediate.fleet.rollback",
+    "RollbackOutcome": "remediate.fleet.rollback",
+    "RollbackResult": "remediate.fleet.rollback",
+    "roll_back": "remediate.fleet.rollback",
+    "Fixes": "remediate.packs.gitlab_duo.fix",
+    "FixResult": "remediate.packs.gitlab_duo.fix",
+    "find_fixes": "remediate.packs.gitlab_duo.fix",
+    "fix": "remediate.packs.gitlab_duo.fix",
+    "HostOutcomeJson": "remediate.output.rollout",
+    "RolloutJson": "remediate.output.rollout",
+    "RollbackPreviewJson": "remediate.output.rollout",
+    "RollbackRowJson": "remediate.output.rollout",
+    "FixJson": "remediate.packs.gitlab_duo.fix",
     "Connection": "remediate.host.connection",
     "HostFiles": "remediate.host.files",
     "SshOptions": "remediate.host.sshoptions",
@@ -116,12 +140,17 @@ __all__ = [
     "ContainerSpec",
     "FileRestore",
     "FileWrite",
+    "FixJson",
+    "FixResult",
+    "Fixes",
+    "Hooks",
     "Host",
     "HostFileError",
     "HostFiles",
     "HostKeyRejected",
     "HostLogin",
     "HostOutcome",
+    "HostOutcomeJson",
     "HostPath",
     "HostResult",
     "HostUnreachable",
@@ -129,10 +158,12 @@ __all__ = [
     "InspectError",
     "Inventory",
     "InventoryError",
+    "Job",
     "JournalError",
     "LockedError",
     "NetworkNotFound",
     "Observed",
+    "Options",
     "PathOwner",
     "Plan",
     "PlanError",
@@ -146,8 +177,14 @@ __all__ = [
     "RemediateError",
     "Revert",
     "RollbackFailed",
+    "RollbackJob",
+    "RollbackOutcome",
     "RollbackPlan",
+    "RollbackPreviewJson",
+    "RollbackResult",
+    "RollbackRowJson",
     "RolloutError",
+    "RolloutJson",
     "RolloutResult",
     "RunState",
     "Selector",
@@ -156,7 +193,10 @@ __all__ = [
     "Target",
     "__version__",
     "apply",
+    "find_fixes",
+    "fix",
     "hold_then_revert",
+    "jobs",
     "load_inventory",
     "load_playbook",
     "parse_extra_vars",
@@ -166,6 +206,7 @@ __all__ = [
     "plan_rollback",
     "recover",
     "resolve_vars",
+    "roll_back",
     "rollback",
     "rollout",
     "spec_from_inspect",
@@ -346,20 +387,44 @@ if _typing.TYPE_CHECKING:
     from remediate.fleet.inventory import (
         load_inventory as load_inventory,
     )
-    from remediate.fleet.rollout import (
+    from remediate.fleet.options import (
+        Hooks as Hooks,
+    )
+    from remediate.fleet.options import (
+        Job as Job,
+    )
+    from remediate.fleet.options import (
+        Options as Options,
+    )
+    from remediate.fleet.options import (
+        jobs as jobs,
+    )
+    from remediate.fleet.results import (
         HostOutcome as HostOutcome,
     )
-    from remediate.fleet.rollout import (
+    from remediate.fleet.results import (
         RolloutResult as RolloutResult,
     )
-    from remediate.fleet.rollout import (
-        Target as Target,
+    from remediate.fleet.rollback import (
+        RollbackJob as RollbackJob,
     )
-    from remediate.fleet.rollout import (
-        hold_then_revert as hold_then_revert,
+    from remediate.fleet.rollback import (
+        RollbackOutcome as RollbackOutcome,
+    )
+    from remediate.fleet.rollback import (
+        RollbackResult as RollbackResult,
+    )
+    from remediate.fleet.rollback import (
+        roll_back as roll_back,
     )
     from remediate.fleet.rollout import (
         rollout as rollout,
+    )
+    from remediate.fleet.target import (
+        Target as Target,
+    )
+    from remediate.fleet.timebox import (
+        hold_then_revert as hold_then_revert,
     )
     from remediate.host.connection import (
         Connection as Connection,
@@ -369,6 +434,33 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.host.sshoptions import (
         SshOptions as SshOptions,
+    )
+    from remediate.output.rollout import (
+        HostOutcomeJson as HostOutcomeJson,
+    )
+    from remediate.output.rollout import (
+        RollbackPreviewJson as RollbackPreviewJson,
+    )
+    from remediate.output.rollout import (
+        RollbackRowJson as RollbackRowJson,
+    )
+    from remediate.output.rollout import (
+        RolloutJson as RolloutJson,
+    )
+    from remediate.packs.gitlab_duo.fix import (
+        Fixes as Fixes,
+    )
+    from remediate.packs.gitlab_duo.fix import (
+        FixJson as FixJson,
+    )
+    from remediate.packs.gitlab_duo.fix import (
+        FixResult as FixResult,
+    )
+    from remediate.packs.gitlab_duo.fix import (
+        find_fixes as find_fixes,
+    )
+    from remediate.packs.gitlab_duo.fix import (
+        fix as fix,
     )
 else:
     def __getattr__(name: str) -> object:

@@ -4,6 +4,7 @@ the prompts and the printing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -25,7 +26,9 @@ from remediate.cli.common import (
     host_options,
     interruptible,
     iso,
+    parse_amount,
     prompting,
+    run_options,
     select_targets,
     ssh_options,
     verbosity,
@@ -38,13 +41,12 @@ from remediate.output.formats import versioned
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from remediate import Options, RolloutResult, SshOptions, Target
     from remediate.core.planner import Plan
     from remediate.core.playbook import Playbook
     from remediate.core.results import ContainerResult
     from remediate.executor.hold import Revert
-    from remediate.fleet.rollout import RolloutResult, Target
     from remediate.fleet.saved import SavedPlan
-    from remediate.host.sshoptions import SshOptions
 
 
 @click.command()
@@ -81,7 +83,8 @@ def apply(**options: Any) -> None:
 
     Without -H or -i, the local engine (DOCKER_HOST or /var/run/docker.sock).
     """
-    args = ApplyArgs(**options)
+    args = ApplyArgs(**{k: v for k, v in options.items() if k in ApplyArgs._fields})
+    run = run_options(options)
     out = views.console()
     started = time.time()
     if args.detailed_exitcode and not args.dry_run:
@@ -90,7 +93,7 @@ def apply(**options: Any) -> None:
         request = _request(args)
         if args.restore:
             _restore_now(out, args, request)
-        result = _run(out, args, request)
+        result = _run(out, args, request, run)
         if args.out_path:
             from remediate.fleet import saved
 
@@ -101,7 +104,8 @@ def apply(**options: Any) -> None:
 
 
 class ApplyArgs(NamedTuple):
-    """The options of ``remediate apply``, as click parsed them."""
+    """The options of ``remediate apply`` the command itself reads, as click parsed them (those
+    named like a field of :class:`remediate.Options` go there whole: :func:`run_options`)."""
 
     playbook: str | None
     dry_run: bool
@@ -110,14 +114,12 @@ class ApplyArgs(NamedTuple):
     extra_vars: tuple[str, ...]
     fmt: str
     timeout: float
-    keep_backups: int
     hosts: tuple[str, ...]
     inventory: str | None
     limit: str | None
     known_hosts: str | None
     accept_new_host_keys: bool
     private_key: str | None
-    forks: int
     serial: str | None
     max_fail: str | None
     step: bool
@@ -147,8 +149,6 @@ class Request(NamedTuple):
     ssh: SshOptions
     #: Compose services: the container only (``--container-only``, or as the saved plan was made).
     container_only: bool
-    #: A dry run of these targets, shown and agreed to already: applied exactly, not asked again.
-    approved: RolloutResult | None = None
 
 
 def _request(args: ApplyArgs) -> Request:
@@ -195,10 +195,10 @@ def _saved_overrides(args: ApplyArgs, saved_plan: SavedPlan, overrides: dict[str
     return {**saved_plan.vars, **overrides}
 
 
-def _run(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
+def _run(out: Console, args: ApplyArgs, req: Request, run: Options) -> RolloutResult:
     """The rollout: plan, (confirm or check the saved plan), apply; step mode asks per container.
     Exits when it stopped before applying (interrupted, declined, nothing to do)."""
-    result = rollout_once(out, args, req)
+    result = _rollout(out, args, req, run)
     if result.dry_run and not args.dry_run:  # it stopped before applying
         stop_unapplied(out, result)
         sys.exit(exit_code(result))
@@ -216,28 +216,26 @@ def stop_unapplied(out: Console, result: RolloutResult, *, show: bool = True) ->
         views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
 
 
-def rollout_once(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
-    """One rollout as ``apply`` runs it: the confirm or step prompts, the plan printed before the
-    progress, Ctrl-C handling. Refuses a prompt without a terminal."""
-    from remediate.fleet.rollout import parse_amount, rollout
+def _rollout(out: Console, args: ApplyArgs, req: Request, run: Options) -> RolloutResult:
+    """One rollout as ``apply`` runs it (:func:`remediate.rollout`): the confirm or step prompts,
+    the plan printed before the progress, Ctrl-C handling. Refuses a prompt without a terminal."""
+    from remediate import Hooks, jobs, rollout
 
-    confirm = args.confirm and req.book.safety == "confirm" and req.approved is None
-    parallel = 1 if args.step else args.parallel
+    confirm = args.confirm and req.book.safety == "confirm"
     if args.step or confirm:
         require_terminal("--step" if args.step else f"playbook {req.book.name} is safety: confirm;")
     names = [t.name for t in req.targets]
-    with interruptible() as cancel, views.progress(out, args.fmt, names, parallel=parallel) as progress:
-        result = rollout(
-            req.book, req.targets, overrides=req.overrides, dry_run=args.dry_run,
-            confirm=_confirm_prompt(out) if confirm else None, saved=req.saved,
-            forks=1 if args.step else args.forks, serial=parse_amount(args.serial, len(req.targets), "--serial"),
-            max_fail=parse_amount(args.max_fail, len(req.targets), "--max-fail"), timeout=args.timeout,
-            keep_backups=args.keep_backups, only=req.containers, ssh=req.ssh,
-            parallel=parallel, container_only=req.container_only,
-            progress=progress, decide=_step_prompt(out) if args.step and not args.dry_run else None, cancel=cancel,
-            approved=req.approved,
-            on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step or req.approved) else None)
-    return result
+    options = dataclasses.replace(run, saved=req.saved, serial=parse_amount(args.serial, len(req.targets), "--serial"),
+                                  max_fail=parse_amount(args.max_fail, len(req.targets), "--max-fail"),
+                                  parallel=1 if args.step else run.parallel, container_only=req.container_only,
+                                  ssh=req.ssh)
+    with interruptible() as cancel, views.progress(out, args.fmt, names, parallel=options.parallel) as progress:
+        hooks: Hooks[RolloutResult] = Hooks(
+            confirm=_confirm_prompt(out) if confirm else None, progress=progress, cancel=cancel,
+            decide=step_prompt(out) if args.step and not args.dry_run else None,
+            on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step) else None)
+        return rollout(jobs(req.book, req.targets, overrides=req.overrides, only=req.containers), options,
+                       hooks=hooks)
 
 
 def _plan_printer(out: Console) -> Callable[[Target, Plan], None]:
@@ -288,7 +286,7 @@ def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, 
     sys.exit(exit_code(result))
 
 
-def _step_prompt(out: Console) -> Any:
+def step_prompt(out: Console) -> Any:
     """Step mode: show each container's diff, then ask what to do with it."""
     from remediate.core.secret_flow import plan_secrets
     from remediate.output.report import container_plan_json
@@ -325,8 +323,7 @@ def _restore_now(out: Console, args: ApplyArgs, req: Request) -> NoReturn:
 
 def _hold(out: Console, req: Request, result: RolloutResult, timeout: float) -> None:
     """A time-boxed playbook: hold the change, then put it back (Ctrl-C: now); print each revert."""
-    from remediate.errors import RollbackFailed
-    from remediate.fleet.rollout import hold_then_revert
+    from remediate import RollbackFailed, hold_then_revert
 
     due: list[float] = []  # when the hold ends, once it is announced (the countdown's clock)
 
@@ -355,11 +352,10 @@ def _print_reverts(out: Console, reverts: Iterable[Revert]) -> None:
 
 
 def write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
-    from remediate.fleet.rollout import rollout_json
     from remediate.output.private import write_private
     from remediate.output.report import markdown_report
 
     data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
             "mode": "dry-run" if dry_run else "apply", "started": iso(started), "finished": iso(time.time()),
-            **rollout_json(result)}
+            **result.to_json()}
     write_private(path, json.dumps(versioned(data), indent=2) if path.endswith(".json") else markdown_report(data))

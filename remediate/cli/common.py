@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -21,7 +21,8 @@ from remediate.cli import exit_codes
 from remediate.cli.exit_codes import exit_code
 
 if TYPE_CHECKING:
-    from remediate.fleet.rollout import Target
+    from remediate import Options
+    from remediate.fleet.target import Target
     from remediate.host.connection import Connection
     from remediate.host.sshoptions import SshOptions
 
@@ -184,7 +185,7 @@ def select_targets(hosts: tuple[str, ...], inventory: str | None, limit: str | N
                    playbook: str | None = None) -> list[Target]:
     """The hosts -i/--limit select, then those -H names; the local engine when none is given.
     With a ``playbook`` file, the ``group_vars/`` and ``host_vars/`` beside it count too."""
-    from remediate.fleet.rollout import target_from_url, targets_from_inventory
+    from remediate.fleet.target import target_from_url, targets_from_inventory
 
     if inventory:
         from remediate.fleet.inventory import load_inventory
@@ -201,11 +202,48 @@ def select_targets(hosts: tuple[str, ...], inventory: str | None, limit: str | N
     return [target_from_url(h) for h in hosts] or [target_from_url("local")]
 
 
+def parse_amount(text: str | None, total: int, option: str) -> int | None:
+    """``N`` or ``N%`` of ``total`` (at least 1), or None when not given.
+
+    Raises:
+        InventoryError: not a positive number or percentage (:func:`errors` prints it as one line).
+    """
+    from remediate.errors import InventoryError
+
+    if text is None:
+        return None
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 < percent <= 100:
+                raise ValueError
+            return max(1, int(total * percent / 100))
+        value = int(text)
+        if value < 1:
+            raise ValueError
+        return value
+    except ValueError:
+        raise InventoryError(f"{option} {text}: expected a positive number or a percentage like 25%") from None
+
+
+def run_options(params: Mapping[str, Any], **computed: Any) -> Options:
+    """The library's :class:`remediate.Options` from the click parameters named like its fields
+    (``--dry-run``, ``--forks``, ``--timeout``, ``--keep-backups``, ``--parallel``,
+    ``--container-only``), and ``computed`` ones: a new option is its field, its click option and
+    its use, nothing in between."""
+    import dataclasses
+
+    from remediate import Options
+
+    names = {f.name for f in dataclasses.fields(Options)}
+    return Options(**{**{k: v for k, v in params.items() if k in names}, **computed})
+
+
 def connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None, known_hosts: str | None,
                 accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
     """One connection per selected engine (with the host's own key file, if any), opened and closed
     in turn; an engine named twice (``-H local -H unix:///var/run/docker.sock``) is visited once."""
-    from remediate.fleet.rollout import Engines
+    from remediate.fleet.engines import Engines
 
     ssh = ssh_options(known_hosts, accept_new_host_keys, private_key)
     selected = select_targets(hosts, inventory, limit)

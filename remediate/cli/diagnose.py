@@ -7,17 +7,15 @@ import json
 import shlex
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
 
 from remediate.cli import exit_codes, views
 from remediate.cli.apply import (
-    ApplyArgs,
-    Request,
     ask_to_apply,
     require_terminal,
-    rollout_once,
+    step_prompt,
     stop_unapplied,
     write_report,
 )
@@ -31,6 +29,7 @@ from remediate.cli.common import (
     fail,
     format_option,
     host_options,
+    interruptible,
     scope_args,
     select_targets,
     ssh_options,
@@ -42,12 +41,24 @@ from remediate.cli.exit_codes import exit_code
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from remediate.core.playbook import Playbook
-    from remediate.fleet.rollout import RolloutResult, Target
-    from remediate.host.sshoptions import SshOptions
+    from remediate import Playbook, RolloutResult
+    from remediate.packs.gitlab_duo.fix import FixResult
 
 
 _DEFAULT_MODEL = "mistral"
+
+
+class FixArgs(NamedTuple):
+    """The options of ``diagnose --fix``, as click parsed them."""
+
+    dry_run: bool
+    yes: bool
+    step: bool
+    extra_vars: tuple[str, ...]
+    fmt: str
+    report_path: str | None
+    timeout: float
+    keep_backups: int
 
 
 @click.command("diagnose")
@@ -108,12 +119,9 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     else:
         if gitlab_host:
             fail("--gitlab-host is not for --fix (no playbook changes the GitLab host)")
-        args = ApplyArgs(playbook=None, dry_run=dry_run, yes=yes, containers=(), extra_vars=extra_vars, fmt=fmt,
-                          timeout=timeout, keep_backups=keep_backups, forks=1, serial=None, max_fail=None,
-                          step=step, report_path=report_path, out_path=None, plan_path=None, restore=False,
-                          parallel=4, container_only=False, **where)
-        _fix_all(args, error_code=code, model_name=model_name, containers=containers,
-                 model_endpoints=model_endpoints)
+        _fix_all(FixArgs(dry_run, yes, step, extra_vars, fmt, report_path, timeout, keep_backups),
+                 error_code=code, model_name=model_name, containers=containers, model_endpoints=model_endpoints,
+                 where=where)
     reports: list[dict[str, Any]] = []
     unreachable = 0
     with errors():
@@ -171,145 +179,96 @@ def _diagnose_scope(where: dict[str, Any], *, error_code: str | None, model_name
     return [*argv, *scope_args(where)]
 
 
-def _fix_all(args: ApplyArgs, *, error_code: str | None, model_name: str, containers: tuple[str, ...],
-             model_endpoints: tuple[str, ...]) -> NoReturn:
-    """``diagnose --fix``: per host, diagnose and merge the fixes of the failing checks per
-    container (:func:`remediate.core.fixall.merge_fixes`); show every merged plan and ask once
-    (``--step``: per container), then apply each as ``apply`` does; list what is left by hand.
-    A host that cannot be reached is reported and the others go on."""
-    from remediate.core.fixall import MERGED_NAME, check_fix_vars
-    from remediate.core.playbook import builtin_playbooks, load_playbook, parse_extra_vars
-    from remediate.errors import ConnectError
-    from remediate.fleet.rollout import RolloutResult
+def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, containers: tuple[str, ...],
+             model_endpoints: tuple[str, ...], where: dict[str, Any]) -> NoReturn:
+    """``diagnose --fix``: the pack's :func:`~remediate.packs.gitlab_duo.fix.find_fixes` (each
+    host's failing checks, their fixes merged per container), then one rollout of them all
+    (:func:`remediate.rollout`): every plan shown, one question (``--step``: per container), each
+    host's fixes applied under one hold of its lock; then what is left by hand."""
+    from remediate import Hooks, Options, RolloutResult
+    from remediate.core.playbook import parse_extra_vars
+    from remediate.packs.gitlab_duo.fix import find_fixes
 
     out = views.console()
     started = time.time()
-    left: list[str] = []
-    requests: list[Request] = []
-    reached = unreachable = 0
-    scope = _diagnose_scope(args._asdict(), error_code=error_code, model_name=model_name, containers=containers,
-                            model_endpoints=model_endpoints, extra_vars=args.extra_vars)
+    scope = _diagnose_scope(where, error_code=error_code, model_name=model_name, containers=containers,
+                            model_endpoints=model_endpoints, extra_vars=fix.extra_vars)
     with errors():
-        overrides = parse_extra_vars(args.extra_vars)
-        check_fix_vars(overrides, (load_playbook(p.stem) for p in builtin_playbooks()))
-        check_writable("--report", args.report_path)
-        ssh = ssh_options(args.known_hosts, args.accept_new_host_keys, args.private_key)
-        for target in select_targets(args.hosts, args.inventory, args.limit):
-            try:
-                books, host_left = _host_fixes(target, ssh, overrides, error_code=error_code, model_name=model_name,
-                                               containers=containers, model_endpoints=model_endpoints,
-                                               scope=scope)
-            except ConnectError as exc:
-                unreachable += 1
-                echo(f"remediate: {exc.message}", err=True)
-                continue
-            reached += 1
-            left.extend(host_left)
-            requests.extend(Request(book, MERGED_NAME, [target], (),
-                                    {k: v for k, v in overrides.items() if k in book.vars}, None, ssh, False)
-                            for book in books)
-        results = [_fix_group(out, args, req) for req in requests] if args.step else _fix_reviewed(out, args, requests)
-    if not reached:
+        overrides = parse_extra_vars(fix.extra_vars)
+        check_writable("--report", fix.report_path)
+        ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
+        targets = select_targets(where["hosts"], where["inventory"], where["limit"])
+        found = find_fixes(targets, ssh=ssh, overrides=overrides, error_code=error_code, model_name=model_name,
+                           containers=containers, model_endpoints=model_endpoints,
+                           rerun=shlex.join(["remediate", "diagnose", "--fix", "--dry-run", *scope]))
+        for exc in found.unreachable:
+            echo(f"remediate: {exc.message}", err=True)
+        books = [book for job in found.jobs for book in job.playbooks]
+        confirming = {b.name for b in books if b.safety == "confirm"} if not (fix.step or fix.dry_run or fix.yes) else set()
+        if confirming:
+            require_terminal("a fix is safety: confirm;")  # before anything is planned, as apply does
+        shown: list[bool] = []
+
+        def confirm(planned: RolloutResult) -> bool:
+            _print_previews(out, fix, planned)
+            shown.append(True)
+            changing = {o.plan.playbook for o in planned.outcomes if o.plan is not None and o.plan.changed}
+            return not (changing & confirming) or ask_to_apply()
+
+        options = Options(dry_run=fix.dry_run, forks=1, timeout=fix.timeout, keep_backups=fix.keep_backups,
+                          parallel=1 if fix.step else 4, ssh=ssh)
+        names = [job.target.name for job in found.jobs]
+        with interruptible() as cancel, views.progress(out, fix.fmt, names, parallel=options.parallel) as progress:
+            hooks: Hooks[RolloutResult] = Hooks(
+                confirm=None if fix.step else confirm, progress=progress, cancel=cancel,
+                decide=step_prompt(out) if fix.step and not fix.dry_run else None,
+            )
+            result = found.run(options, hooks=hooks)
+    if not found.reached:
         sys.exit(exit_codes.USAGE)  # no host could be checked
-    combined = RolloutResult(outcomes=tuple(o for r in results for o in r.outcomes), dry_run=args.dry_run)
-    _print_fix_outcome(out, args.fmt, combined, [r.book for r in requests], left)
-    if args.report_path and results:
-        merged = [r.book for r in requests]
-        with writing("--report", args.report_path):
-            write_report(args.report_path, merged[0] if len(merged) == 1 else _described(merged), combined,
-                         started, dry_run=args.dry_run)
-    sys.exit(max(exit_code(results), exit_codes.FAILED if left or unreachable else exit_codes.OK))
+    if result.rollout.dry_run:
+        stop_unapplied(out, result.rollout, show=False)  # interrupted or declined: nothing changed
+        if not shown and not fix.step:
+            _print_previews(out, fix, result.rollout)
+        elif fix.step and fix.fmt == "text":
+            for outcome in result.rollout.outcomes:
+                views.print_outcomes(out, RolloutResult((outcome,), dry_run=True), fmt="text", dry_run=False)
+    elif fix.fmt == "text":  # JSON: one document for all of them, at the end
+        for outcome in result.rollout.outcomes:
+            if fix.step or (outcome.plan is not None and outcome.plan.changed):  # "nothing to do" was said
+                views.print_outcomes(out, RolloutResult((outcome,)), fmt="text", dry_run=False, plans=False)
+    _print_fix_outcome(out, fix.fmt, result, books)
+    if fix.report_path and result.rollout.outcomes:
+        with writing("--report", fix.report_path):
+            write_report(fix.report_path, books[0] if len(books) == 1 else _described(books), result.rollout,
+                         started, dry_run=fix.dry_run)
+    sys.exit(max(exit_code(result.rollout),
+                 exit_codes.FAILED if result.left or result.unreachable else exit_codes.OK))
 
 
-def _host_fixes(target: Target, ssh: SshOptions, overrides: dict[str, Any], *, error_code: str | None,
-                model_name: str, containers: tuple[str, ...], model_endpoints: tuple[str, ...],
-                scope: list[str]) -> tuple[list[Playbook], list[str]]:
-    """Diagnose one host: the merged playbooks of its failing checks, and the lines of what is
-    left by hand (a check no playbook fixes, a fix that needs a var: the command to run then,
-    with ``scope``)."""
-    from remediate.core.fixall import merge_fixes, required_vars
-    from remediate.core.planner import Observed, select
-    from remediate.core.playbook import load_playbook
-    from remediate.packs.gitlab_duo.diagnose import diagnose
+def _print_previews(out: Console, fix: FixArgs, planned: RolloutResult) -> None:
+    """Each host's merged fixes, planned: one plan after the other (the last says "Dry run")."""
+    from remediate import RolloutResult
 
-    with target.connection(ssh) as conn:
-        findings = diagnose(conn, error_code=error_code, model_name=model_name, containers=containers,
-                            model_endpoints=model_endpoints)
-        inspects = {f.container: conn.find_container(f.container) for f in findings if f.fix}
-    fixes: dict[str, list[Playbook]] = {}
-    left: list[str] = []
-    for f in (f for f in findings if f.status == "fail"):
-        where = f"{target.name}: {f.container}: {f.check}"
-        if f.fix is None:
-            left.append(f"{where}: {f.evidence} (no playbook fixes it: by hand)")
-            continue
-        book = load_playbook(f.fix)
-        inspect = inspects.get(f.container)
-        if inspect is None or not select(book, [Observed(inspect)]):
-            left.append(f"{where}: {f.evidence} ({f.fix} does not select this container: by hand)")
-            continue
-        needed = required_vars(book, {**target.vars, **overrides})
-        if needed:
-            more = " ".join(f"-e {name}=..." for name in needed)
-            command = shlex.join(["remediate", "diagnose", "--fix", "--dry-run", *scope])
-            left.append(f"{where}: {f.fix} needs {', '.join(needed)}: {command} {more}")
-            continue
-        fixes.setdefault(f.container, []).append(book)
-    return merge_fixes(fixes), left
+    if fix.fmt != "text":
+        return
+    for i, outcome in enumerate(planned.outcomes):
+        views.print_outcomes(out, RolloutResult((outcome,), dry_run=True), fmt="text",
+                             dry_run=fix.dry_run and i == len(planned.outcomes) - 1)
 
 
-def _fix_reviewed(out: Console, args: ApplyArgs, requests: list[Request]) -> list[RolloutResult]:
-    """Plan every merged playbook, show the plans, ask once (a ``safety: confirm`` fix, unless
-    --yes), then apply exactly those plans; the dry runs themselves with --dry-run."""
-    confirm = args.confirm and any(req.book.safety == "confirm" for req in requests)
-    if confirm:
-        require_terminal("a fix is safety: confirm;")  # before anything is planned, as apply does
-    previews = [rollout_once(out, args._replace(dry_run=True), req) for req in requests]
-    for preview in previews:
-        stop_unapplied(out, preview, show=False)  # interrupted while planning: nothing changed
-    if args.fmt == "text":
-        for preview in previews:
-            views.print_outcomes(out, preview, fmt="text", dry_run=args.dry_run and preview is previews[-1])
-    if args.dry_run or not any(p.changes for p in previews):
-        return previews
-    changing = [req for req, p in zip(requests, previews) if p.changes]
-    if confirm and any(req.book.safety == "confirm" for req in changing) and not ask_to_apply():
-        fail("aborted, nothing changed", exit_codes.FAILED)
-    results = []
-    for req, preview in zip(requests, previews):
-        result = rollout_once(out, args, req._replace(approved=preview))
-        if args.fmt == "text" and preview.changes:  # "nothing to do" was said with the plan
-            views.print_outcomes(out, result, fmt="text", dry_run=False, plans=False)
-        results.append(result)
-    return results
-
-
-def _fix_group(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
-    """--step: one merged playbook rolled out like ``apply --step``: a question per container."""
-    result = rollout_once(out, args, req)
-    if result.dry_run:
-        stop_unapplied(out, result, show=args.fmt == "text")
-    elif args.fmt == "text":  # JSON: one document for all of them, at the end
-        views.print_outcomes(out, result, fmt=args.fmt, dry_run=False, plans=False)
-    return result
-
-
-def _print_fix_outcome(out: Console, fmt: str, combined: RolloutResult, merged: list[Playbook],
-                       left: list[str]) -> None:
+def _print_fix_outcome(out: Console, fmt: str, result: FixResult, merged: list[Playbook]) -> None:
     """JSON: one document, every merged playbook's outcome and what is left; text: what is left."""
     if fmt == "json":
-        from remediate.core.redaction import redact_text
-        from remediate.fleet.rollout import rollout_json
         from remediate.output.formats import versioned
 
-        echo(json.dumps(versioned({**rollout_json(combined), "left": [redact_text(line) for line in left]}),
-                        indent=2))
+        echo(json.dumps(versioned(result.to_json()), indent=2))
         return
     if not merged:
-        out.print("Nothing to fix with a playbook." if not left else "No playbook can fix what failed.")
-    if left:
+        out.print("Nothing to fix with a playbook." if not result.left else "No playbook can fix what failed.")
+    if result.left:
         out.print("Left to do:")
-        for line in left:
+        for line in result.left:
             out.print(f"  {views.escape(line)}")
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # loaded when a code is computed: `remediate --help` stays fa
     from remediate.core.results import ContainerResult, HostResult
     from remediate.executor.hold import Revert
     from remediate.executor.restore import Recovery
-    from remediate.fleet.rollout import RolloutResult
+    from remediate.fleet.results import RolloutResult
 
 OK, FAILED, USAGE, ROLLBACK_FAILED = 0, 1, 2, 3
 #: The codes of ``--detailed-exitcode``.
@@ -68,7 +68,7 @@ def exit_code(outcome: Outcome) -> int:
     """
     from remediate.core.results import Action, ContainerResult, HostResult
     from remediate.executor.hold import Revert
-    from remediate.fleet.rollout import RolloutResult
+    from remediate.fleet.results import RolloutResult
 
     if outcome is None:
         return OK
@@ -89,7 +89,7 @@ def exit_code(outcome: Outcome) -> int:
 
 def _of_exception(exc: BaseException) -> int:
     from remediate.core.results import HostResult
-    from remediate.fleet.rollout import RolloutResult
+    from remediate.fleet.results import RolloutResult
 
     if isinstance(exc, RollbackFailed):
         return ROLLBACK_FAILED

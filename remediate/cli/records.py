@@ -68,7 +68,7 @@ def _echo_host_rows(where: dict[str, Any], read: Callable[[Connection], Iterable
 def hosts(inventory: str, limit: str | None, fmt: str) -> None:
     """List the hosts an inventory pattern selects, and how each is reached."""
     from remediate.fleet.inventory import load_inventory
-    from remediate.fleet.rollout import host_json
+    from remediate.fleet.target import host_json
 
     with errors():
         selected = [host_json(h) for h in load_inventory(inventory).select(limit)]

@@ -18,7 +18,10 @@ from remediate.cli.common import (
     fail,
     format_option,
     host_options,
+    interruptible,
     prompting,
+    select_targets,
+    ssh_options,
     verbosity,
     verbosity_options,
 )
@@ -26,7 +29,6 @@ from remediate.cli.exit_codes import exit_code
 from remediate.output.formats import versioned_rows
 
 if TYPE_CHECKING:
-    from remediate.core.results import ContainerResult
     from remediate.executor.restore import Recovery
 
 
@@ -38,17 +40,20 @@ if TYPE_CHECKING:
 @click.option("--dry-run", is_flag=True, help="Show what would be put back (the docker run diff, the files); change nothing.")
 @click.option("--yes", "-y", is_flag=True, envvar="REMEDIATE_YES", help="Roll back without asking (also REMEDIATE_YES=1).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
+@click.option("--forks", type=click.IntRange(min=1), default=5, show_default=True, help="Hosts worked on at once.")
 @format_option
 @host_options
 @verbosity_options
-def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, yes: bool, timeout: float, fmt: str,
-             **where: Any) -> None:
+def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, yes: bool, timeout: float,
+             forks: int, fmt: str, **where: Any) -> None:
     """Put CONTAINER back as it was before its last apply (or --steps N applies back, or --to a
     backup), with the files those applies replaced. The container replaced, and any backups in
-    between, stay as backups."""
-    from remediate.executor.restore import plan_rollback
-    from remediate.executor.restore import rollback as run_rollback
-    from remediate.output.report import rollback_plan_json
+    between, stay as backups.
+
+    Every host is previewed, asked once, and rolled back under one hold of its lock; if any host
+    cannot be previewed, none is rolled back.
+    """
+    from remediate import Hooks, Options, RollbackJob, RollbackResult, roll_back
 
     if steps is not None and to is not None:
         fail("--steps and --to exclude each other")
@@ -57,46 +62,55 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
         fail("rollback needs a terminal to ask; pass --yes (or set REMEDIATE_YES=1) to roll back without one, "
               "or --dry-run to see what it would do")
     out = views.console()
-    previews: list[dict[str, Any]] = []
-    results: list[tuple[dict[str, Any], ContainerResult]] = []
+
+    def confirm(planned: RollbackResult) -> bool:
+        previews = [o.preview for o in planned.outcomes if o.preview is not None]
+        if ask or (fmt == "text" and verbosity() >= 0):  # --quiet: the outcome only
+            views.print_rollback_plans(out, previews)
+        if not ask:
+            return True
+        with prompting():
+            return click.confirm("Roll back?", default=False)
+
     with errors():
-        for conn in connections(**where):
-            plan = plan_rollback(conn, container, steps=steps, to=to)
-            preview = {"host": conn.label, **rollback_plan_json(plan, conn.api_version)}
-            previews.append(preview)
-            if dry_run:
-                continue
-            if ask:
-                views.print_rollback_plan(out, preview)
-                with prompting():
-                    if not click.confirm("Roll back?", default=False):
-                        fail(f"aborted, nothing changed{f' on {conn.label}' if results else ''}", exit_codes.FAILED)
-            elif fmt == "text" and verbosity() >= 0:  # --quiet: the outcome only
-                views.print_rollback_plan(out, preview)
-            results.append((preview, run_rollback(conn, container, to=plan.backup, timeout=timeout)))
+        targets = select_targets(where["hosts"], where["inventory"], where["limit"])
+        ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
+        with interruptible() as cancel:
+            hooks: Hooks[RollbackResult] = Hooks(confirm=confirm, cancel=cancel)
+            result = roll_back([RollbackJob(t, container, steps=steps, to=to) for t in targets],
+                               Options(dry_run=dry_run, forks=forks, timeout=timeout, ssh=ssh), hooks=hooks)
+        for o in result.outcomes:
+            if o.status == "skipped" and o.error:
+                echo(f"remediate: {o.host}: {o.error}; skipped", err=True)
+        if result.dry_run and result.errors and (first := result.errors[0].exception) is not None:
+            raise first  # one line, its exit code: nothing was rolled back anywhere
+    if result.interrupted and result.dry_run:
+        fail("interrupted, nothing changed", exit_codes.FAILED)
+    if result.declined:
+        fail("aborted, nothing changed", exit_codes.FAILED)
     if dry_run:
         if fmt == "json":
-            echo(json.dumps(versioned_rows(previews), indent=2))
+            echo(json.dumps(versioned_rows(result.to_json()), indent=2))
         else:
-            for preview in previews:
-                views.print_rollback_plan(out, preview)
+            views.print_rollback_plans(out, [o.preview for o in result.outcomes if o.preview is not None])
             out.print("\nDry run: nothing changed.")
         return
     if fmt == "json":
-        rows = [{**preview, "action": r.action, "error": r.error, "restored_id": (r.id_after or "")[:12] or None,
-                 "parked_as": r.backup, "manual_steps": list(r.manual_steps)} for preview, r in results]
-        echo(json.dumps(versioned_rows(rows), indent=2))
-    for preview, result in results:
+        echo(json.dumps(versioned_rows(result.to_json()), indent=2))
+    done = [(o.preview, o.result) for o in result.outcomes if o.preview is not None and o.result is not None]
+    for preview, r in done:
         if fmt == "json":
             continue
-        if result.ok:
+        if r.ok:
             back = f" ({preview['steps']} applies back)" if (preview["steps"] or 1) > 1 else ""
             kept = f"; {', '.join(preview['between'])} stay as backups too" if preview["between"] else ""
             echo(f"{preview['host']}: {container}: restored the previous container {preview['backup']}{back} "
-                       f"({(result.id_after or '')[:12]}); the replaced one is kept as {result.backup}{kept}")
+                 f"({(r.id_after or '')[:12]}); the replaced one is kept as {r.backup}{kept}")
         else:
-            views.print_container_failure(views.console(), result)
-    sys.exit(exit_code(r for _, r in results))
+            views.print_container_failure(views.console(), r)
+    for o in result.errors:  # refused after the question (drifted, connection lost): nothing changed there
+        echo(f"remediate: {o.error}", err=True)
+    sys.exit(exit_code([*(r for _, r in done), *(o.exception for o in result.errors)]))
 
 
 @click.command()

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from remediate.core.planner import Plan
     from remediate.core.results import ContainerResult, HostResult
     from remediate.executor.restore import Recovery
-    from remediate.fleet.rollout import RolloutResult
+    from remediate.fleet.results import RolloutResult
+    from remediate.output.rollout import RollbackPreviewJson
 
 
 def console(stderr: bool = False) -> Console:
@@ -52,11 +53,10 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
     """The rollout for people (``text``: the plans unless ``plans`` is off, results, a summary of
     several hosts) or programs (``json``)."""
     if fmt == "json":
-        from remediate.fleet.rollout import rollout_json
         from remediate.output.formats import versioned
         from remediate.output.report import plan_json, result_json
 
-        data: Any = rollout_json(result)
+        data: Any = result.to_json()
         if len(result.outcomes) == 1:  # one host: the plan or the result itself
             only = result.outcomes[0]
             data = (result_json(only.result) if only.result else plan_json(only.plan) if only.plan
@@ -210,13 +210,36 @@ def print_run_diff(out: Console, diff: list[str]) -> None:
         out.print(f"[{style}]{text}[/{style}]" if style else text)
 
 
-def print_rollback_plan(out: Console, preview: dict[str, Any]) -> None:
-    """What a rollback would put back (from :func:`remediate.output.report.rollback_plan_json`)."""
+def print_rollback_plans(out: Console, previews: Sequence[RollbackPreviewJson]) -> None:
+    """What a rollback would put back on each host; hosts with the same change are shown once
+    (``same change on N hosts``), as a dry run of apply shows them."""
+    groups: dict[str, list[RollbackPreviewJson]] = {}
+    for preview in previews:
+        key = json.dumps([preview["container"], preview["steps"], len(preview["between"]), preview["diff"],
+                          preview["files"]], sort_keys=True)
+        groups.setdefault(key, []).append(preview)
+    for same in groups.values():
+        if len(same) == 1:
+            print_rollback_plan(out, same[0])
+            continue
+        hosts = ", ".join(p["host"] for p in same)
+        out.print(f"\n[bold]== {escape(hosts)}[/bold]  (same change on {len(same)} hosts)")
+        print_rollback_plan(out, same[0], backups=", ".join(f"{p['host']}: {p['backup']}" for p in same))
+
+
+def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: str | None = None) -> None:
+    """What a rollback would put back on one host (:func:`remediate.output.rollout.rollback_preview_json`);
+    ``backups``: the backup of each host, for hosts that share this change."""
     from rich.markup import escape
 
     back = f"{preview['steps']} apply(s) back" if preview['steps'] else "not one of its earlier versions"
-    out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
-              f"put back [yellow]{escape(preview['backup'])}[/yellow] ({back}); the container in place becomes a backup")
+    if backups is None:
+        out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
+                  f"put back [yellow]{escape(preview['backup'])}[/yellow] ({back}); the container in place becomes "
+                  "a backup")
+    else:
+        out.print(f"[bold]{escape(preview['container'])}[/bold]: put back [yellow]{escape(backups)}[/yellow] "
+                  f"({back}); the container in place becomes a backup")
     if preview["between"]:
         out.print(f"  stay as backups: {escape(', '.join(preview['between']))}")
     print_run_diff(out, preview["diff"])

@@ -4,7 +4,7 @@ playbooks such as troubleshoot-mode), waiting out the hold, and putting them bac
 The journal records when each held change is due back (``revert_at``), so a hold that dies with
 its process is finished by ``remediate recover`` (:func:`remediate.executor.restore.recover`);
 a change already put back is never put back twice. Spanning hosts:
-:func:`remediate.fleet.rollout.hold_then_revert`.
+:func:`remediate.fleet.timebox.hold_then_revert`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ undo path (:func:`remediate.executor.undo.undo`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,21 +39,21 @@ Json = dict[str, Any]
 
 
 def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: str | None = None,
-                  journal: Journal | None = None) -> RollbackPlan:
+                  journal: Journal | None = None, locked: bool = False) -> RollbackPlan:
     """What :func:`rollback` would do (nothing changes): the container in place and the backup that
     would take its place, ``steps`` applies back (default 1) or the backup named ``to``, and the
     files that would be put back.
 
     The host's lock is held while it reads (the journal and the containers as one state), so
     a host where another run is under way, or an apply did not finish, is refused as
-    :func:`rollback` refuses it.
+    :func:`rollback` refuses it. With ``locked``, the caller holds that lock already.
 
     Raises:
         ContainerNotFound: ``name`` does not exist, or that backup does not (any more).
         LockedError, RecoverNeeded: as for :func:`rollback`.
     """
     journal = journal or Journal(conn)
-    with HostLock(conn, f"rollback {name} (preview)"):
+    with contextlib.nullcontext() if locked else HostLock(conn, f"rollback {name} (preview)"):
         journal.require_finished()
         current = _inspect_named(conn, name)
         route = _route(conn, journal, name, steps, to)
@@ -72,13 +73,15 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
 
 
 def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str | None = None,
-             timeout: float = 60.0, journal: Journal | None = None) -> ContainerResult:
+             timeout: float = 60.0, journal: Journal | None = None, locked: bool = False) -> ContainerResult:
     """Put back the container of ``name`` from ``steps`` applies back (default 1: the one before
     the last apply in place), or the backup named ``to``, with the files those applies replaced;
     the current container becomes a backup in turn, and the backups in between stay.
 
     The journal says which backup holds which version, so a rollback after a rollback goes
-    further back, never forward again (:mod:`remediate.core.lineage`).
+    further back, never forward again (:mod:`remediate.core.lineage`). With ``locked``, the
+    caller holds the host's lock already (:func:`remediate.fleet.rollback.roll_back` previews,
+    confirms and rolls back under one hold).
 
     Raises:
         ContainerNotFound: ``name`` or that backup does not exist, or there are not ``steps``
@@ -87,7 +90,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
     """
     started = time.monotonic()
     journal = journal or Journal(conn)
-    with HostLock(conn, f"rollback {name}"), journal.reserved():
+    with contextlib.nullcontext() if locked else HostLock(conn, f"rollback {name}"), journal.reserved():
         journal.require_finished()
         current = _inspect_named(conn, name)
         route = _route(conn, journal, name, steps, to)

@@ -1,479 +1,200 @@
-"""Many hosts: bounded parallelism (forks), serial batches, a failure threshold that stops the
-rollout, and one outcome per host. Each host runs connect -> survey -> plan -> [apply -> verify].
+"""The one orchestrator of a confirm-then-apply run over many hosts: :func:`rollout`.
 
-The policy of a safe apply lives here, for the CLI and Python alike: :func:`rollout` with
-``confirm`` (or ``saved``) plans every host first, asks (or checks the saved plan), then applies
-exactly what was shown: each host plans again under its lock and applies the approved plan only
-if nothing differs, else it is refused (``PlanStaleError``) with nothing changed on it. With
-``hold``, a time-boxed playbook's change is then held and put back (:func:`hold_then_revert`).
+Each job (a target and its playbooks) runs connect -> survey -> plan -> [apply -> verify], its
+playbooks planned and applied under one hold of the host's lock; hosts run as
+:class:`~remediate.fleet.schedule.Schedule` says (forks, batches, failure threshold).
+
+The policy of a safe apply lives here, for the CLI, Python and the Ansible modules alike: with
+``hooks.confirm`` (or ``options.saved``) every host is planned first, asked once (or checked
+against the saved plan), then exactly what was shown is applied: each host plans again under its
+lock and applies the approved plans only if nothing differs, else it is refused
+(``PlanStaleError``) with nothing changed on it. With ``options.hold``, a time-boxed playbook's
+change is then held and put back (:func:`remediate.fleet.timebox.hold_then_revert`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import os
-import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from remediate.core.drift import host_drift
 from remediate.core.planner import ContainerPlan, Plan
 from remediate.core.playbook import Playbook, resolve_vars
-from remediate.core.redaction import MASK, marked_secrets, mask_json, redact_text
 from remediate.core.results import INTERRUPTED, HostResult
-from remediate.errors import (
-    ConnectError,
-    InventoryError,
-    PlanStaleError,
-    RemediateError,
-    RollbackFailed,
-    RolloutError,
-)
-from remediate.executor import hold as holding
+from remediate.errors import ConnectError, PlanStaleError, PlaybookError, RemediateError
 from remediate.executor.observe import plan_host
+from remediate.fleet.engines import Engines
+from remediate.fleet.options import Hooks, Job, Options
+from remediate.fleet.results import HostOutcome, RolloutResult, Status
+from remediate.fleet.schedule import Schedule
+from remediate.fleet.timebox import hold_then_revert
 from remediate.host.connection import Connection
-from remediate.host.sshoptions import SshOptions
-from remediate.output.report import plan_json, result_json
+from remediate.output.report import plan_json
 
-if TYPE_CHECKING:  # a dry run needs neither inventories nor the recreate machinery
-    from remediate.executor.apply import Decide, Decision
-    from remediate.fleet.inventory import Host, Inventory
-
-Status = Literal["planned", "ok", "changed", "failed", "rollback failed", "unreachable", "error", "skipped"]
-Progress = Callable[[str, str], None]
+if TYPE_CHECKING:  # a dry run needs no recreate machinery
+    from remediate.executor.apply import Decision
+    from remediate.executor.journal import Journal
 
 
-@dataclass(frozen=True)
-class Target:
-    """One Docker host to run on.
+def rollout(jobs: Sequence[Job], options: Options | None = None, *, hooks: Hooks[RolloutResult] | None = None) -> RolloutResult:
+    """Plan (and unless ``options.dry_run``, apply) every job's playbooks on its target.
 
-    Attributes:
-        name: label in output (inventory name or the URL).
-        url: ``local``, ``unix:///path`` or ``ssh://[user@]host[:port]``.
-        docker_host: engine socket on the host, when not the default.
-        key_file: SSH private key for this host.
-        vars: inventory variables of the host (host over group).
-        groups: inventory groups of the host.
-    """
+    The safe flow: with ``hooks.confirm`` or ``options.saved``, every host is planned first (a
+    dry run); a saved plan that drifted is refused; ``confirm`` is asked once with that dry run
+    (not when nothing would change); then exactly those plans are applied, each host's under one
+    hold of its lock. With ``options.hold``, a time-boxed playbook's change is held and put back.
 
-    name: str
-    url: str = "local"
-    docker_host: str | None = None
-    key_file: str | None = None
-    groups: frozenset[str] = frozenset()
-    vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    Example::
 
-    def connection(self, ssh: SshOptions | None = None, *, timeout: float = 60.0) -> Connection:
-        """A (lazily opened) connection to this host: ``ssh`` with this host's own key file, if any."""
-        options = ssh or SshOptions()
-        if self.key_file:
-            options = SshOptions(options.known_hosts, options.accept_new_host_keys, self.key_file,
-                                 options.connect_timeout)
-        return Connection(self.url, ssh=options, docker_host=self.docker_host, label=self.name, timeout=timeout)
-
-    @property
-    def engine_address(self) -> str:
-        """Where this target's engine is, spelled one way (``local`` and its socket path, or a host
-        name in another case, give the same): two targets with one address are one engine."""
-        url = self.url if self.url != "local" else os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
-        if url.startswith("unix://"):
-            return "unix://" + os.path.realpath(url.removeprefix("unix://"))
-        parts = urllib.parse.urlsplit(url)
-        user = f"{parts.username}@" if parts.username else ""
-        default = {"ssh": 22, "tcp": 2376 if os.environ.get("DOCKER_TLS_VERIFY") else 2375}.get(parts.scheme)
-        where = f"{parts.scheme}://{user}{(parts.hostname or '').lower()}:{parts.port or default}"
-        return where + (f" {self.docker_host}" if self.docker_host else "")
-
-
-def target_from_url(url: str) -> Target:
-    """A target from ``-H``: ``local``, ``unix:///path``, ``tcp://host:port`` (TLS from
-    ``DOCKER_TLS_VERIFY`` / ``DOCKER_CERT_PATH``), ``ssh://user@host:port`` or a bare host name."""
-    if url == "local" or url.startswith(("unix://", "tcp://")):
-        return Target(name=url, url=url)
-    if "://" in url and not url.startswith("ssh://"):
-        raise InventoryError(f"-H {url}: unsupported (use local, unix:///path, tcp://host:port or "
-                             "ssh://user@host:port)")
-    full = url if url.startswith("ssh://") else f"ssh://{url}"
-    try:
-        parsed = urllib.parse.urlparse(full)
-        parsed.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise InventoryError(f"-H {url}: {exc}") from None
-    if not parsed.hostname:
-        raise InventoryError(f"-H {url}: no host name (use ssh://user@host:port)")
-    return Target(name=url, url=full)
-
-
-def targets_from_inventory(inventory: Inventory, limit: str | None) -> list[Target]:
-    """The inventory hosts ``limit`` selects, as targets."""
-    return [_target_of(host) for host in inventory.select(limit)]
-
-
-def _target_of(host: Host) -> Target:
-    if host.connection == "local":
-        url = host.docker_host if (host.docker_host or "").startswith("unix://") else "local"
-        return Target(name=host.name, url=url or "local", groups=host.groups, vars=host.vars)
-    user = f"{host.user}@" if host.user else ""
-    address = f"[{host.address}]" if ":" in host.address else host.address  # IPv6
-    return Target(name=host.name, url=f"ssh://{user}{address}:{host.port}", docker_host=host.docker_host,
-                  key_file=host.key_file, groups=host.groups, vars=host.vars)
-
-
-#: The engine ``local`` means when ``DOCKER_HOST`` names none.
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-
-
-def host_json(host: Host, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """How an inventory host is reached, JSON-ready: the effective connection (``ssh`` or
-    ``local``), address, port and user (None for a local host), the Docker host, key file, the
-    URL remediate connects to, and the groups.
-
-    ``docker_host`` is the engine socket: for a local host the inventory's ``unix://`` one, else
-    ``DOCKER_HOST`` in ``environ`` (default ``os.environ``), else :data:`DEFAULT_DOCKER_HOST`; for
-    an SSH host ``remediate_docker_host``, or None for that host's default engine (reached with
-    ``docker system dial-stdio`` there). A field made from a decrypted ``!vault`` value shows it
-    as ``***``.
-    """
-    target = _target_of(host)
-    local = not target.url.startswith("ssh://")
-    docker_host: str | None
-    if local:
-        env = os.environ if environ is None else environ
-        docker_host = target.url if target.url != "local" else env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
-    else:
-        docker_host = host.docker_host
-    shown = {"host": host.name, "connection": "local" if local else "ssh",
-             "address": None if local else host.address, "port": None if local else host.port,
-             "user": None if local else host.user, "docker_host": docker_host,
-             "key_file": None if local else host.key_file, "url": target.url, "groups": sorted(host.groups)}
-    secrets = sorted(set(marked_secrets(host.vars)), key=len, reverse=True)
-    return {key: MASK if value is not None and str(value) in secrets else mask_json(value, secrets)
-            for key, value in shown.items()}
-
-
-@dataclass(frozen=True)
-class HostOutcome:
-    """What happened on one host."""
-
-    target: Target
-    status: Status
-    plan: Plan | None = None
-    result: HostResult | None = None
-    error: str | None = None
-    seconds: float = 0.0
-    #: Why the host is ``unreachable`` or ``error``, as the object raised (``error`` is its text).
-    #: Not in JSON.
-    exception: RemediateError | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def failed(self) -> bool:
-        """True when this host counts as failed for --max-fail."""
-        return self.status in ("failed", "rollback failed", "unreachable", "error")
-
-
-@dataclass(frozen=True)
-class RolloutResult:
-    """Outcomes of every host, in target order.
-
-    Attributes:
-        outcomes: one per target.
-        interrupted: the rollout was interrupted (``cancel``).
-        dry_run: the outcomes are plans only, nothing was applied: a dry run, or a ``confirm``
-            rollout that stopped after planning (nothing to change, declined, interrupted).
-        declined: ``confirm`` said no.
-        reverts: what the time-boxed hold put back (``rollout(hold=True)``).
-    """
-
-    outcomes: tuple[HostOutcome, ...]
-    interrupted: bool = False
-    dry_run: bool = False
-    declined: bool = False
-    reverts: tuple[holding.Revert, ...] = ()
-
-    @property
-    def succeeded(self) -> tuple[HostOutcome, ...]:
-        """Hosts that ended as planned."""
-        return tuple(o for o in self.outcomes if o.status in ("planned", "ok", "changed"))
-
-    @property
-    def failed(self) -> tuple[HostOutcome, ...]:
-        """Hosts that failed (including unreachable ones)."""
-        return tuple(o for o in self.outcomes if o.failed)
-
-    @property
-    def changes(self) -> bool:
-        """True when some host's plan changes something."""
-        return any(o.plan is not None and o.plan.changed for o in self.outcomes)
-
-    def raise_for_failure(self) -> None:
-        """Raise when some host failed (like httpx's ``raise_for_status``).
-
-        Raises:
-            RolloutError: with this result as ``result``; chained from the first failed host's
-                exception (its ``RollbackFailed``, ``ProbeFailed``, ``HostUnreachable``, ...).
-        """
-        if not self.failed:
-            return
-        first = self.failed[0]
-        cause: BaseException | None = first.exception
-        if cause is None and first.result is not None:
-            try:
-                first.result.raise_for_failure()
-            except RemediateError as exc:
-                cause = exc
-        names = ", ".join(f"{o.target.name} ({o.status})" for o in self.failed)
-        raise RolloutError(f"{len(self.failed)} of {len(self.outcomes)} host(s) failed: {names}",
-                           result=self, host=first.target.name) from cause
-
-
-class Reviewed(Protocol):
-    """A plan reviewed earlier (a :class:`remediate.fleet.saved.SavedPlan`): what differs now."""
-
-    def drift(self, planned: RolloutResult) -> list[str]:
-        """What differs between the reviewed plan and ``planned`` (empty: apply may go ahead)."""
-        ...
-
-
-#: Asked with the planned rollout (a dry run of every target) before anything is applied.
-Confirm = Callable[[RolloutResult], bool]
-
-
-class Engines:
-    """Which target first named each engine of a run: by address before connecting
-    (:attr:`Target.engine_address`), then by the engine's id once connected (one engine reached
-    under two addresses). Thread-safe; with several hosts at once, the first to connect keeps it."""
-
-    def __init__(self, targets: Sequence[Target]) -> None:
-        self._first: dict[str, str] = {}
-        self._lock = threading.Lock()
-        for target in targets:
-            self._first.setdefault(target.engine_address, target.name)
-
-    def named_before(self, target: Target) -> str | None:
-        """The earlier target with the same engine address, or None."""
-        first = self._first.get(target.engine_address, target.name)
-        return first if first != target.name else None
-
-    def reached_before(self, target: Target, conn: Connection) -> str | None:
-        """The target that already reached ``conn``'s engine (asks it its id), or None."""
-        engine_id = conn.engine_id
-        with self._lock:
-            first = self._first.setdefault(engine_id, target.name)
-        return first if first != target.name else None
-
-
-def parse_amount(text: str | None, total: int, option: str) -> int | None:
-    """``N`` or ``N%`` of ``total`` (at least 1), or None when not given."""
-    if text is None:
-        return None
-    try:
-        if text.endswith("%"):
-            percent = float(text[:-1])
-            if not 0 < percent <= 100:
-                raise ValueError
-            return max(1, int(total * percent / 100))
-        value = int(text)
-        if value < 1:
-            raise ValueError
-        return value
-    except ValueError:
-        raise InventoryError(f"{option} {text}: expected a positive number or a percentage like 25%") from None
-
-
-def rollout(
-    playbook: Playbook,
-    targets: Sequence[Target],
-    *,
-    overrides: Mapping[str, Any] | None = None,
-    dry_run: bool = False,
-    confirm: Confirm | None = None,
-    saved: Reviewed | None = None,
-    hold: bool = False,
-    on_hold: Callable[[float], None] | None = None,
-    forks: int = 5,
-    serial: int | None = None,
-    max_fail: int | None = None,
-    timeout: float = 60.0,
-    keep_backups: int = 3,
-    only: Sequence[str] = (),
-    ssh: SshOptions | None = None,
-    progress: Progress | None = None,
-    on_plan: Callable[[Target, Plan], None] | None = None,
-    decide: Decide | None = None,
-    parallel: int = 1,
-    cancel: threading.Event | None = None,
-    container_only: bool = False,
-    approved: RolloutResult | None = None,
-) -> RolloutResult:
-    """Plan (and unless ``dry_run``, apply) a playbook on every target.
-
-    The safe flow: with ``confirm`` or ``saved``, every host is planned first (a dry run); a
-    saved plan that drifted is refused; ``confirm`` is asked with that dry run (not when nothing
-    would change); then exactly those plans are applied (see ``approved``). With ``hold``, a
-    time-boxed playbook's change is held and put back afterwards (:func:`hold_then_revert`).
+        book = remediate.load_playbook("fix-vllm-404")
+        result = remediate.rollout(remediate.jobs(book, [remediate.Target("local")]),
+                                   remediate.Options(timeout=30), hooks=remediate.Hooks(confirm=ask))
 
     Args:
-        playbook: the playbook.
-        targets: hosts, in order.
-        overrides: ``-e`` variables; they win over inventory vars, which win over defaults.
-        dry_run: plan only.
-        confirm: asked with the planned rollout before anything is applied; False applies
-            nothing (the result is that dry run, ``declined``). It may raise to refuse.
-        saved: a plan reviewed earlier (:func:`remediate.fleet.saved.load`): refused with
-            ``PlanStaleError`` if it drifted, else applied exactly (also checked with ``dry_run``).
-        hold: after an apply that changed a time-boxed playbook's containers everywhere without
-            failure, hold the change for ``revert_after`` seconds, then put it back (``reverts``).
-        on_hold: called with the seconds of the hold just before it starts.
-        forks: hosts worked on at once.
-        serial: hosts per batch; a batch starts only when the previous one is done.
-        max_fail: stop once this many hosts failed; the hosts not started are ``skipped``.
-        timeout: verification timeout per container.
-        keep_backups: backups kept per container.
-        only: container names to restrict to.
-        ssh: SSH options shared by all hosts (a host's key file wins).
-        progress: called with ``(host, phase)`` while applying (not while planning first); a
-            container's phases read ``"container: phase"``.
-        on_plan: called with each host's plan once it is made and before it is applied (not in a
-            dry run, nor for a host with nothing to change).
-        decide: step mode: asked before each container; ``quit`` ends the whole rollout.
-        parallel: containers recreated at once on each host (see :func:`remediate.executor.apply.apply`).
-        cancel: set it to interrupt: hosts not started are skipped, and each host finishes or
-            restores what it has in flight (see :func:`remediate.executor.apply.apply`); during
-            the hold, it puts the change back at once.
-        container_only: compose services: leave the compose file alone (see :func:`remediate.core.planner.plan`).
-        approved: a dry run of these targets (same order) that was reviewed: each host applies
-            exactly its plan, or is refused (``error``, nothing changed there) when planning
-            again under the host's lock gives another plan; a host that could not be planned
-            then keeps that outcome (it is not tried again).
+        jobs: targets and their playbooks, in order (see :func:`remediate.fleet.options.jobs`).
+        options: how to run (:class:`~remediate.fleet.options.Options`).
+        hooks: the confirm question, progress, step questions, interrupt (:class:`~remediate.fleet.options.Hooks`).
 
     Returns:
-        One outcome per target. Failed hosts were rolled back; the rest go on
-        (:meth:`RolloutResult.raise_for_failure` raises if any failed).
+        One outcome per job and playbook, in order. Failed hosts were rolled back; the rest go
+        on (:meth:`RolloutResult.raise_for_failure` raises if any failed).
 
     Raises:
-        PlaybookError: a variable override is not declared by the playbook (before any host).
-        PlanStaleError: ``saved`` drifted (nothing was changed).
+        PlaybookError: a variable override is not declared by the job's playbooks (before any host).
+        PlanStaleError: ``options.saved`` drifted (nothing was changed).
         RollbackFailed: the hold could not put a change back.
-        ValueError: ``approved`` is not a dry run of ``targets``, or is given with ``confirm``/``saved``.
     """
-    if approved is not None and (confirm is not None or saved is not None):
-        raise ValueError("approved is a reviewed dry run: give it, or confirm/saved, not both")
-    run = functools.partial(_rollout, playbook, targets, overrides=overrides or {}, forks=forks, serial=serial,
-                            max_fail=max_fail, timeout=timeout, keep_backups=keep_backups, only=only, ssh=ssh,
-                            parallel=parallel, container_only=container_only, cancel=cancel or threading.Event())
-    if confirm is not None or saved is not None:
-        preview = run(dry_run=True)
+    options = options or Options()
+    hooks = hooks or Hooks[RolloutResult]()
+    for job in jobs:  # fail fast on bad -e, before touching any host
+        for book in job.playbooks:
+            resolve_vars(book, _book_overrides(job, book))
+    approved: RolloutResult | None = None
+    if hooks.confirm is not None or options.saved is not None:
+        preview = _run(jobs, options, hooks, dry_run=True)
         if preview.interrupted:
             return preview
-        if saved is not None:
-            drift = saved.drift(preview)
+        if options.saved is not None:
+            drift = options.saved.drift(preview)
             if drift:
                 raise PlanStaleError("the saved plan no longer matches (nothing was changed):\n  "
                                      + "\n  ".join(drift), result=preview)
-        if dry_run:
+        if options.dry_run:
             return preview
-        if confirm is not None:
+        if hooks.confirm is not None:
             if not preview.changes:
                 return preview
-            if not confirm(preview):
+            if not hooks.confirm(preview):
                 return dataclasses.replace(preview, declined=True)
         approved = preview
-    result = run(dry_run=dry_run, progress=progress, on_plan=on_plan, decide=decide, approved=approved)
-    if hold and not dry_run:
-        reverts = hold_then_revert(result, ssh=ssh, timeout=timeout, cancel=run.keywords["cancel"], on_hold=on_hold)
+    result = _run(jobs, options, hooks, dry_run=options.dry_run, approved=approved)
+    if options.hold and not options.dry_run:
+        reverts = hold_then_revert(result, ssh=options.ssh, timeout=options.timeout, cancel=hooks.cancel,
+                                   on_hold=hooks.on_hold)
         return dataclasses.replace(result, reverts=reverts)
     return result
 
 
-def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mapping[str, Any], dry_run: bool,
-             forks: int, serial: int | None, max_fail: int | None, timeout: float, keep_backups: int,
-             only: Sequence[str], ssh: SshOptions | None, parallel: int, cancel: threading.Event,
-             container_only: bool, progress: Progress | None = None,
-             on_plan: Callable[[Target, Plan], None] | None = None, decide: Decide | None = None,
-             approved: RolloutResult | None = None) -> RolloutResult:
-    """:func:`rollout` of one kind: a dry run, or an apply (of ``approved`` plans, if given)."""
-    resolve_vars(playbook, overrides)  # fail fast on bad -e, before touching any host
-    if approved is not None and [o.target for o in approved.outcomes] != list(targets):
-        raise ValueError("approved must be a dry run of the same targets, in order")
-    report = progress or (lambda _h, _p: None)
-    outcomes: dict[int, HostOutcome] = {}
-    engines = Engines(targets)
+def _book_overrides(job: Job, book: Playbook) -> Mapping[str, Any]:
+    """The overrides of ``job`` for one of its playbooks: all of them for a job of one playbook
+    (an undeclared one is refused), else those it declares (one no playbook declares is refused)."""
+    if len(job.playbooks) == 1:
+        return job.overrides
+    unknown = sorted(set(job.overrides) - {name for b in job.playbooks for name in b.vars})
+    if unknown:
+        raise PlaybookError(f"{job.target.name}: unknown variable {', '.join(unknown)} (no playbook of the "
+                            f"job declares it: {', '.join(b.name for b in job.playbooks)})")
+    return {k: v for k, v in job.overrides.items() if k in book.vars}
 
-    stop = threading.Event()
-    quit_ = threading.Event()
-    failures = 0
-    lock = threading.Lock()
-    batch = serial or len(targets) or 1
 
-    def decide_and_stop(plan: Plan, cp: ContainerPlan) -> Decision:
-        choice = decide(plan, cp) if decide else "apply"
-        if cancel.is_set():  # interrupted while the question was open
-            choice = "quit"
-        if choice == "quit":
-            quit_.set()
-            stop.set()
-        return choice
+def _run(jobs: Sequence[Job], options: Options, hooks: Hooks[RolloutResult], *, dry_run: bool,
+         approved: RolloutResult | None = None) -> RolloutResult:
+    """One pass over the jobs: a dry run, or an apply (of the ``approved`` plans, if given)."""
+    schedule = Schedule(forks=1 if hooks.decide and not dry_run else options.forks, serial=options.serial,
+                        max_fail=options.max_fail, cancel=hooks.cancel)
+    engines = Engines([job.target for job in jobs])
+    firsts = [sum(len(j.playbooks) for j in jobs[:i]) for i in range(len(jobs))]
+    done: dict[int, list[HostOutcome]] = {}
 
-    def work(index: int, target: Target) -> None:
-        nonlocal failures
-        if (first := engines.named_before(target)) is not None:
-            outcome = HostOutcome(target, "skipped", error=f"the same engine as {first}")
-        elif stop.is_set() or cancel.is_set():
-            why = INTERRUPTED if cancel.is_set() else "quit in step mode" if quit_.is_set() else "too many failures"
-            outcome = HostOutcome(target, "skipped", error=f"rollout stopped: {why}")
-        elif approved is not None and approved.outcomes[index].plan is None:
-            outcome = approved.outcomes[index]
+    def work(index: int) -> None:
+        job = jobs[index]
+        reviewed = approved.outcomes[firsts[index]:firsts[index] + len(job.playbooks)] if approved else None
+        if (first := engines.named_before(job.target)) is not None:
+            outcomes = _all(job, "skipped", f"the same engine as {first}")
+        elif (why := schedule.stopped()) is not None:
+            outcomes = _all(job, "skipped", why)
+        elif reviewed is not None and any(o.plan is None for o in reviewed):
+            outcomes = list(reviewed)  # it could not be planned: that outcome stands
         else:
-            outcome = _run_host(playbook, target, overrides, engines, dry_run=dry_run, timeout=timeout,
-                                keep_backups=keep_backups, only=only, ssh=ssh, report=report,
-                                on_plan=on_plan, container_only=container_only,
-                                decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel,
-                                approved=approved.outcomes[index].plan if approved is not None else None)
-        report(target.name, outcome.status)
-        with lock:
-            outcomes[index] = outcome
-            if outcome.failed:
-                failures += 1
-                if max_fail is not None and failures >= max_fail:
-                    stop.set()
+            outcomes = _Host(job, options, hooks, schedule, engines).run(
+                dry_run=dry_run, approved=[o.plan for o in reviewed] if reviewed is not None else None)
+        for outcome in outcomes:
+            if hooks.progress:
+                hooks.progress(job.target.name, outcome.status)
+        done[index] = outcomes
+        schedule.count(any(o.failed for o in outcomes))
 
-    with ThreadPoolExecutor(max_workers=max(1, forks), thread_name_prefix="remediate-host") as pool:
-        for start in range(0, len(targets), batch):
-            futures = [pool.submit(work, i, targets[i]) for i in range(start, min(start + batch, len(targets)))]
-            for future in futures:
-                future.result()
-    return RolloutResult(tuple(outcomes[i] for i in range(len(targets))), interrupted=cancel.is_set(),
+    schedule.run(len(jobs), work)
+    return RolloutResult(tuple(o for i in range(len(jobs)) for o in done[i]), interrupted=hooks.cancel.is_set(),
                          dry_run=dry_run)
 
 
-def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
-              engines: Engines, *, dry_run: bool,
-              timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
-              report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event,
-              approved: Plan | None, on_plan: Callable[[Target, Plan], None] | None = None,
-              container_only: bool = False) -> HostOutcome:
-    started = time.monotonic()
-    host_vars = {k: v for k, v in target.vars.items() if k in playbook.vars}
-    plan: Plan | None = None
-    try:
-        vars = resolve_vars(playbook, {**host_vars, **overrides})
-        report(target.name, "connect")
-        with target.connection(ssh, timeout=max(timeout, 30.0)) as conn:
-            first = engines.reached_before(target, conn)
+def _all(job: Job, status: Status, error: str) -> list[HostOutcome]:
+    return [HostOutcome(job.target, status, error=error) for _ in job.playbooks]
+
+
+class _Host:
+    """One job on its host: connect, lock (to apply), plan every playbook, apply each in turn."""
+
+    def __init__(self, job: Job, options: Options, hooks: Hooks[RolloutResult], schedule: Schedule, engines: Engines) -> None:
+        self.job, self.options, self.hooks, self.schedule, self.engines = job, options, hooks, schedule, engines
+        self.name = job.target.name
+        self.started = time.monotonic()
+
+    def report(self, phase: str) -> None:
+        if self.hooks.progress:
+            self.hooks.progress(self.name, phase)
+
+    def outcome(self, status: Status, plan: Plan | None = None, result: HostResult | None = None,
+                error: str | None = None, exception: RemediateError | None = None) -> HostOutcome:
+        return HostOutcome(self.job.target, status, plan, result, error, time.monotonic() - self.started, exception)
+
+    def run(self, *, dry_run: bool, approved: list[Plan | None] | None) -> list[HostOutcome]:
+        """Every playbook's outcome; a connection or planning error is every unfinished playbook's."""
+        done: list[HostOutcome] = []
+        plans: list[Plan] = []
+        try:
+            self._run(dry_run, approved, plans, done)
+        except ConnectError as exc:
+            done.extend(self.outcome("unreachable", _at(plans, len(done)), None, exc.message, exc)
+                        for _ in self.job.playbooks[len(done):])
+        except RemediateError as exc:
+            exc.plan = exc.plan or _at(plans, len(done))
+            done.extend(self.outcome("error", _at(plans, len(done)), None, exc.message, exc)
+                        for _ in self.job.playbooks[len(done):])
+        return done
+
+    def _run(self, dry_run: bool, approved: list[Plan | None] | None, plans: list[Plan],
+             done: list[HostOutcome]) -> None:
+        job, options = self.job, self.options
+        host_vars = [{k: v for k, v in job.target.vars.items() if k in book.vars} for book in job.playbooks]
+        vars = [resolve_vars(book, {**hv, **_book_overrides(job, book)})
+                for book, hv in zip(job.playbooks, host_vars, strict=True)]
+        self.report("connect")
+        with job.target.connection(options.ssh, timeout=max(options.timeout, 30.0)) as conn:
+            first = self.engines.reached_before(job.target, conn)
             if first is not None:
-                return HostOutcome(target, "skipped", error=f"the same engine as {first}")
+                done.extend(_all(job, "skipped", f"the same engine as {first}"))
+                return
             with contextlib.ExitStack() as locked:
                 if not dry_run:  # plan and apply under one hold of the host's lock
                     from remediate.executor.journal import Journal
                     from remediate.executor.lock import HostLock
 
-                    locked.enter_context(HostLock(conn, f"apply {playbook.name}"))
+                    locked.enter_context(HostLock(conn, f"apply {', '.join(b.name for b in job.playbooks)}"))
                     journal = Journal(conn)
                     # Before planning: a half-done apply leaves containers renamed or already
                     # swapped, which planning would report as missing or as "no changes".
@@ -482,35 +203,58 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
                     from remediate.executor.history import warn_unfinished
 
                     warn_unfinished(conn)  # a dry run goes on; the apply would be refused
-                report(target.name, "plan")
-                fresh = plan_host(conn, playbook, vars, only=only, container_only=container_only)
-                if approved is not None:
-                    _require_approved(target.name, approved, fresh)
-                plan = approved if approved is not None else fresh
-                if dry_run or not plan.changed:
-                    return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
-                                       time.monotonic() - started)
-                if cancel.is_set():
-                    return HostOutcome(target, "skipped", plan, None, f"rollout stopped: {INTERRUPTED}",
-                                       time.monotonic() - started)
-                if on_plan is not None:
-                    on_plan(target, plan)
-                from remediate.executor.apply import apply_locked
+                self.report("plan")
+                for i, (book, v) in enumerate(zip(job.playbooks, vars, strict=True)):
+                    fresh = plan_host(conn, book, v, only=job.only, container_only=options.container_only)
+                    reviewed = approved[i] if approved is not None else None
+                    if reviewed is not None:
+                        _require_approved(self.name, reviewed, fresh)
+                    plans.append(reviewed if reviewed is not None else fresh)
+                if dry_run:
+                    done.extend(self.outcome("planned", plan) for plan in plans)
+                    return
+                for plan in plans:
+                    done.append(self._apply(conn, journal, plan))
 
-                result = apply_locked(plan, conn, journal, timeout=timeout, keep_backups=keep_backups, decide=decide,
-                                      parallel=parallel, progress=lambda c, phase: report(target.name, f"{c}: {phase}"),
-                                      cancel=cancel)
-    except ConnectError as exc:
-        return HostOutcome(target, "unreachable", plan, None, exc.message, time.monotonic() - started, exc)
-    except RemediateError as exc:
-        exc.plan = exc.plan or plan
-        return HostOutcome(target, "error", plan, None, exc.message, time.monotonic() - started, exc)
-    if result.rollback_failed:
-        status: Status = "rollback failed"
-    else:
-        changed = any(c.action == "recreated" for c in result.containers)
-        status = ("changed" if changed else "ok") if result.ok else "failed"
-    return HostOutcome(target, status, plan, result, None, time.monotonic() - started)
+    def _apply(self, conn: Connection, journal: Journal, plan: Plan) -> HostOutcome:
+        if not plan.changed:
+            return self.outcome("ok", plan)
+        if (why := self._stopped()) is not None:
+            return self.outcome("skipped", plan, error=why)
+        if self.hooks.on_plan is not None:
+            self.hooks.on_plan(self.job.target, plan)
+        from remediate.executor.apply import apply_locked
+
+        result = apply_locked(plan, conn, journal, timeout=self.options.timeout,
+                              keep_backups=self.options.keep_backups,
+                              decide=self._decide if self.hooks.decide else None,
+                              parallel=self.options.parallel, cancel=self.hooks.cancel,
+                              progress=lambda c, phase: self.report(f"{c}: {phase}"))
+        if result.rollback_failed:
+            status: Status = "rollback failed"
+        else:
+            changed = any(c.action == "recreated" for c in result.containers)
+            status = ("changed" if changed else "ok") if result.ok else "failed"
+        return self.outcome(status, plan, result)
+
+    def _stopped(self) -> str | None:
+        """Why a (further) playbook of this host does not start: interrupted, or quit in step mode."""
+        if self.hooks.cancel.is_set():
+            return f"rollout stopped: {INTERRUPTED}"
+        return "rollout stopped: quit in step mode" if self.schedule.quit.is_set() else None
+
+    def _decide(self, plan: Plan, cp: ContainerPlan) -> Decision:
+        assert self.hooks.decide is not None
+        choice = self.hooks.decide(plan, cp)
+        if self.hooks.cancel.is_set():  # interrupted while the question was open
+            choice = "quit"
+        if choice == "quit":
+            self.schedule.stop_quit()
+        return choice
+
+
+def _at(plans: list[Plan], index: int) -> Plan | None:
+    return plans[index] if index < len(plans) else None
 
 
 def _require_approved(host: str, approved: Plan, fresh: Plan) -> None:
@@ -519,64 +263,3 @@ def _require_approved(host: str, approved: Plan, fresh: Plan) -> None:
     if problems:
         raise PlanStaleError("the plan changed since it was reviewed (nothing was changed): " + "; ".join(problems),
                              host=host, plan=approved)
-
-
-def hold_then_revert(result: RolloutResult, *, ssh: SshOptions | None = None, timeout: float = 60.0,
-                     cancel: threading.Event | None = None,
-                     on_hold: Callable[[float], None] | None = None) -> tuple[holding.Revert, ...]:
-    """The time-boxed hold of an applied rollout: keep the change of a ``revert_after`` playbook
-    for that long (the longest of its hosts), then put it back on every host.
-
-    Nothing is held when nothing time-boxed was recreated, or when the rollout failed somewhere
-    or was interrupted (its changes stay due in the journal: ``recover`` puts them back). If this
-    process dies during the hold, the journal knows the change is due back: ``remediate recover``
-    (or ``apply --restore``) undoes it, once.
-
-    Args:
-        result: what :func:`rollout` applied.
-        ssh: SSH options (each host's key file wins).
-        timeout: seconds a restored container has to run again.
-        cancel: set it to end the hold early and put the change back at once.
-        on_hold: called with the seconds of the hold just before it starts.
-
-    Returns:
-        One revert per container changed: put back, or already put back by someone else.
-
-    Raises:
-        RollbackFailed: a change could not be put back (``result``: every revert; ``manual_steps``).
-        ConnectError: a host could not be reached to put its change back.
-    """
-    if result.failed or result.interrupted or result.dry_run:
-        return ()
-    due = [(o.target, names, o.result.plan) for o in result.outcomes if o.result is not None
-           if (names := holding.held(o.result))]
-    if not due:
-        return ()
-    seconds = max(plan.revert_after or 0.0 for _, _, plan in due)
-    if on_hold is not None:
-        on_hold(seconds)
-    holding.wait(seconds, cancel)
-    reverts: list[holding.Revert] = []
-    for target, names, plan in due:
-        with target.connection(ssh, timeout=max(timeout, 30.0)) as conn:
-            reverts.extend(holding.revert(conn, playbook=plan.playbook, containers=names, timeout=timeout))
-    failed = [r for r in reverts if not r.ok]
-    if failed:
-        steps = [step for r in failed if r.result is not None for step in r.result.manual_steps]
-        first = failed[0]
-        raise RollbackFailed(f"{first.host}: {first.container}: the time-boxed change could not be put back"
-                             + (f" ({first.result.error})" if first.result and first.result.error else ""),
-                             manual_steps=steps, host=first.host, container=first.container, result=tuple(reverts))
-    return tuple(reverts)
-
-
-def rollout_json(result: RolloutResult) -> dict[str, Any]:
-    """JSON-ready view of a rollout (secrets masked): one entry per host and a status count."""
-    hosts = [{"host": o.target.name, "status": o.status, "error": redact_text(o.error) if o.error else None,
-              "seconds": round(o.seconds, 3),
-              "plan": plan_json(o.plan) if o.plan else None,
-              "result": result_json(o.result) if o.result else None} for o in result.outcomes]
-    summary: dict[str, int] = {}
-    for o in result.outcomes:
-        summary[o.status] = summary.get(o.status, 0) + 1
-    return {"hosts": hosts, "summary": summary}

@@ -30,7 +30,8 @@ from remediate.core.playbook import Playbook, find_playbook
 from remediate.core.redaction import redact_text, secret_var_names
 from remediate.core.secret_flow import plan_secrets
 from remediate.errors import PlanError, PlaybookError
-from remediate.fleet.rollout import RolloutResult, Target
+from remediate.fleet.results import RolloutResult
+from remediate.fleet.target import Target
 from remediate.output.private import write_private
 from remediate.output.report import plan_json
 

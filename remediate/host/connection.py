@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any, Self
 
@@ -47,8 +47,16 @@ Json = dict[str, Any]
 #: Oldest engine API remediate speaks (Debian 12's docker.io 20.10); the engine's own is used.
 _MIN_API_VERSION = "1.41"
 _SCHEMES = ("unix://", "tcp://", "ssh://")
+#: The engine ``local`` means when ``DOCKER_HOST`` names none.
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 _SDK_IMPORT = threading.Lock()
+
+
+def local_engine_url(environ: Mapping[str, str] | None = None) -> str:
+    """The engine ``local`` means: ``DOCKER_HOST`` in ``environ`` (default ``os.environ``), else
+    :data:`DEFAULT_DOCKER_HOST`."""
+    return (os.environ if environ is None else environ).get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
 
 
 def docker_sdk() -> ModuleType:
@@ -124,10 +132,8 @@ class Connection:
     @property
     def engine_url(self) -> str:
         """Where the engine API of a host that is not SSH is: the target, or for ``local``
-        ``DOCKER_HOST`` (default ``unix:///var/run/docker.sock``)."""
-        if self.target != "local":
-            return self.target
-        return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        ``DOCKER_HOST`` (:func:`local_engine_url`)."""
+        return self.target if self.target != "local" else local_engine_url()
 
     def __enter__(self) -> Self:
         return self
@@ -172,7 +178,7 @@ class Connection:
     def _open(self) -> Any:
         docker = docker_sdk()  # deferred: keeps `remediate --help` fast
         if self.is_remote:
-            client = docker.APIClient(base_url="unix:///var/run/docker.sock", version=_MIN_API_VERSION,
+            client = docker.APIClient(base_url=DEFAULT_DOCKER_HOST, version=_MIN_API_VERSION,
                                       timeout=self.timeout)
             adapter = ssh_transport().DialStdioAdapter(self.ssh.transport, docker_host=self.docker_host,
                                                        timeout=self.timeout)

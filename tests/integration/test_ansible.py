@@ -303,6 +303,38 @@ def test_failed_verify_restores_the_host_and_stops_the_play(ansible: Ansible, la
     assert not template(ansible.work, lab[1]).exists()  # the file written is removed again
 
 
+def test_diagnose_fix_plans_in_check_mode_fixes_then_has_nothing_left(ansible: Ansible, lab: list[LabHost],
+                                                                      engines: list[Any]) -> None:
+    task = {"remediate.docker.diagnose": {"containers": [NAME], "fix": True,
+                                          "vars": {"template_host_path": "{{ template_host_path }}"}},
+            "register": "fixed"}
+    play = ansible.play(task)
+    before = engines[0].inspect_container(NAME)["Id"]
+
+    checked = ansible.run(play, "--check", "-v", "--limit", lab[0].name)
+
+    assert checked.code == 0, checked.output
+    result = checked.results()[lab[0].name]
+    assert result["changed"] is True and result["summary"] == {"planned": 1}, result
+    assert [c["container"] for c in result["hosts"][0]["plan"]["containers"]] == [NAME]
+    assert engines[0].inspect_container(NAME)["Id"] == before  # check mode changed nothing
+
+    fixed = ansible.run(play, "-v", "--limit", lab[0].name)
+
+    assert fixed.code == 0, fixed.output
+    result = fixed.results()[lab[0].name]
+    assert result["changed"] is True and result["summary"] == {"changed": 1}, result
+    after = engines[0].inspect_container(NAME)
+    assert after["Id"] != before and "--served-model-name" in after["Args"]
+
+    again = ansible.run(play, "-v", "--limit", lab[0].name)
+
+    assert again.code == 0, again.output
+    result = again.results()[lab[0].name]
+    assert result["changed"] is False and result["hosts"] == [], result
+    assert engines[0].inspect_container(NAME)["Id"] == after["Id"]
+
+
 def test_collection_runs_from_a_built_tarball(ansible: Ansible, lab: list[LabHost], engines: list[Any],
                                               tmp_path: Path) -> None:
     galaxy = _ansible_tool("ansible-galaxy")

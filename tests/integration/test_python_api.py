@@ -41,9 +41,11 @@ def _playbook(tmp_path: Path, *replacements: tuple[str, str]) -> remediate.Playb
     return remediate.load_playbook(str(path))
 
 
-def _run(book: remediate.Playbook, name: str, tmp_path: Path, **options: Any) -> remediate.RolloutResult:
-    return remediate.rollout(book, [remediate.Target("local")], only=[name], timeout=20,
-                             overrides={"template_host_path": str(tmp_path / "chat_template.jinja")}, **options)
+def _run(book: remediate.Playbook, name: str, tmp_path: Path, *, hold: bool = False,
+         **hooks: Any) -> remediate.RolloutResult:
+    jobs = remediate.jobs(book, [remediate.Target("local")], only=[name],
+                          overrides={"template_host_path": str(tmp_path / "chat_template.jinja")})
+    return remediate.rollout(jobs, remediate.Options(timeout=20, hold=hold), hooks=remediate.Hooks(**hooks))
 
 
 def test_confirm_declined_changes_nothing(name: str, tmp_path: Path, docker_client: Any) -> None:

@@ -242,6 +242,65 @@ def test_file_restored_over_sftp_on_rollback(cli: Cli, lab: list[LabHost], engin
     assert template.read_text() == "previous content\n" and template.stat().st_mode & 0o777 == 0o600
 
 
+def _flag_playbook(path: Path) -> Path:
+    """A change with no file: the same ``docker run`` diff on every host."""
+    book = path / "flag.yml"
+    book.write_text(f"name: flag\ndescription: set a flag\nsafety: auto\nselect: {{name: {NAME}}}\n"
+                    "changes:\n  - env: {NEW_FLAG: '1'}\n")
+    return book
+
+
+def test_fleet_rollback_shows_one_preview_asks_once_and_rolls_every_host_back(
+        cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    before = [c.inspect_container(NAME)["Id"] for c in engines]
+    code, out = cli("apply", str(_flag_playbook(tmp_path)), *_args(lab, inventory), "--yes", "--forks", "3")
+    assert code == 0, out
+    applied = [c.inspect_container(NAME)["Id"] for c in engines]
+
+    code, out = cli("rollback", NAME, *_args(lab, inventory), "--dry-run")
+
+    assert code == 0, out
+    assert "same change on 3 hosts" in out and out.count("- --env NEW_FLAG=1") == 1, out
+    assert [c.inspect_container(NAME)["Id"] for c in engines] == applied
+
+    code, out = cli("rollback", NAME, *_args(lab, inventory), "--yes", "--format", "json")
+
+    assert code == 0, out
+    rows = json.loads(out)
+    assert [(r["host"], r["action"]) for r in rows] == [(h.name, "restored") for h in lab]
+    assert [c.inspect_container(NAME)["Id"] for c in engines] == before
+
+
+def test_fleet_rollback_refuses_a_host_that_drifted_while_asked(lab: list[LabHost], engines: list[Any],
+                                                              tmp_path: Path, cli: Cli, state_dir: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import remediate
+
+    monkeypatch.setenv("REMEDIATE_STATE_DIR", state_dir)
+    inventory = _inventory(tmp_path, lab, tmp_path)
+    code, out = cli("apply", str(_flag_playbook(tmp_path)), *_args(lab, inventory), "--yes", "--forks", "3")
+    assert code == 0, out
+    applied = [c.inspect_container(NAME)["Id"] for c in engines]
+    asked: list[remediate.RollbackResult] = []
+
+    def confirm(planned: remediate.RollbackResult) -> bool:
+        asked.append(planned)  # every host is locked now: remediate cannot change it, docker can
+        engines[1].update_container(NAME, restart_policy={"Name": "always"})
+        return True
+
+    ssh = remediate.SshOptions(known_hosts=str(lab[0].known_hosts_file))
+    targets = [remediate.Target(h.name, h.ssh_url, key_file=str(lab[0].identity_file)) for h in lab]
+    result = remediate.roll_back([remediate.RollbackJob(t, NAME) for t in targets],
+                                 remediate.Options(forks=3, ssh=ssh), hooks=remediate.Hooks(confirm=confirm))
+
+    assert len(asked) == 1 and [o.status for o in asked[0].outcomes] == ["planned"] * 3
+    assert [o.status for o in result.outcomes] == ["restored", "error", "restored"]
+    assert isinstance(result.outcomes[1].exception, remediate.PlanStaleError)
+    assert engines[1].inspect_container(NAME)["Id"] == applied[1]  # refused: nothing changed there
+    assert engines[0].inspect_container(NAME)["Id"] != applied[0]
+
+
 def test_unknown_host_key_refused_unless_accepted(cli: Cli, lab: list[LabHost], engines: list[Any],
                                                   tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"

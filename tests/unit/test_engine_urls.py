@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from remediate.errors import ConnectError, InventoryError
-from remediate.fleet.rollout import target_from_url
+from remediate.fleet.target import target_from_url
 from remediate.host.connection import Connection
 
 
@@ -38,7 +38,7 @@ def test_local_follows_docker_host(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_one_engine_has_one_address(monkeypatch: pytest.MonkeyPatch) -> None:
-    from remediate.fleet.rollout import Target
+    from remediate.fleet.target import Target
 
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)

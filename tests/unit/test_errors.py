@@ -10,19 +10,16 @@ import pytest
 
 import remediate
 from remediate import errors
+from remediate.cli.common import parse_amount
 from remediate.cli.exit_codes import exit_code
 from remediate.core.planner import Plan
 from remediate.core.results import Action, ContainerResult, HostResult, ProbeResult
 from remediate.executor.hold import Revert
 from remediate.executor.restore import Recovery
-from remediate.fleet.rollout import (
-    HostOutcome,
-    RolloutResult,
-    Target,
-    parse_amount,
-    rollout,
-    target_from_url,
-)
+from remediate.fleet.options import Hooks, Options, jobs
+from remediate.fleet.results import HostOutcome, RolloutResult
+from remediate.fleet.rollout import rollout
+from remediate.fleet.target import Target, target_from_url
 
 NO_SOCKET = "unix:///nonexistent/remediate-test.sock"
 
@@ -77,7 +74,7 @@ def test_a_host_file_that_cannot_be_written_is_a_host_file_error(tmp_path: Path)
 
 def test_rollout_keeps_each_hosts_exception_and_raises_one_rollout_error() -> None:
     book = remediate.load_playbook("fix-vllm-404")
-    result = rollout(book, [Target("gone", url=NO_SOCKET)], dry_run=True)
+    result = rollout(jobs(book, [Target("gone", url=NO_SOCKET)]), Options(dry_run=True))
 
     outcome = result.outcomes[0]
     assert outcome.status == "unreachable" and isinstance(outcome.exception, errors.HostUnreachable)
@@ -90,7 +87,7 @@ def test_rollout_keeps_each_hosts_exception_and_raises_one_rollout_error() -> No
 
 def test_confirm_is_not_asked_when_no_host_could_be_planned() -> None:
     book = remediate.load_playbook("fix-vllm-404")
-    result = rollout(book, [Target("gone", url=NO_SOCKET)], confirm=lambda _p: pytest.fail("asked"))
+    result = rollout(jobs(book, [Target("gone", url=NO_SOCKET)]), hooks=Hooks(confirm=lambda _p: pytest.fail("asked")))
     assert result.dry_run and not result.declined and result.outcomes[0].status == "unreachable"
 
 

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from remediate.cli.main import main
 from remediate.fleet.inventory import Host
-from remediate.fleet.rollout import DEFAULT_DOCKER_HOST, host_json
+from remediate.fleet.target import host_json
+from remediate.host.connection import DEFAULT_DOCKER_HOST
 
 INVENTORY = """\
 [gpu]

@@ -14,7 +14,8 @@ from remediate.core.planner import Observed, plan
 from remediate.core.playbook import find_playbook, load_playbook
 from remediate.errors import PlanError
 from remediate.fleet import saved
-from remediate.fleet.rollout import HostOutcome, RolloutResult, Target
+from remediate.fleet.results import HostOutcome, RolloutResult
+from remediate.fleet.target import Target
 from tests.conftest import Cli
 
 CASES = Path(__file__).resolve().parents[1] / "cases"

@@ -237,9 +237,10 @@ def run(module):
     overrides = params["vars"]
     module.no_log_values.update(secret_values(overrides))
     invocation = {"module_args": dict(params, vars=redact_mapping(overrides))}
-    outcome = remediate.rollout(book, [engine_target(module)], overrides=overrides, dry_run=module.check_mode,
-                                timeout=params["timeout"], keep_backups=params["keep_backups"],
-                                only=params["containers"]).outcomes[0]
+    jobs = remediate.jobs(book, [engine_target(module)], overrides=overrides, only=params["containers"])
+    options = remediate.Options(dry_run=module.check_mode, timeout=params["timeout"],
+                                keep_backups=params["keep_backups"])
+    outcome = remediate.rollout(jobs, options).outcomes[0]
     # Values the plan puts in secret places are secret too, whatever var they came from.
     secrets = plan_secrets(outcome.plan) if outcome.plan else []
     module.no_log_values.update(secrets)

@@ -2,8 +2,8 @@
 # ruff: noqa: EXE001 - modules keep the shebang Ansible expects and are not executable
 # Copyright: remediate contributors
 # MIT License (see LICENSE in the remediate repository)
-"""The remediate.docker.diagnose module: read-only checks of the GitLab Duo AI gateway and vLLM
-containers on the managed host's engine."""
+"""The remediate.docker.diagnose module: checks of the GitLab Duo AI gateway and vLLM containers
+on the managed host's engine; with ``fix``, the fixes of what fails applied (``remediate diagnose --fix``)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ description:
     gateway and vLLM container of the managed host's engine (like C(remediate diagnose)) and
     returns the findings, each C(pass), C(warn) or C(fail) with its evidence and the playbook
     that fixes a failure.
-  - Reads only; the task is never C(changed) and does not fail because a check failed (test
-    I(ok) or I(counts) with C(failed_when) for that).
+  - Without I(fix), reads only; the task is never C(changed) and does not fail because a check
+    failed (test I(ok) or I(counts) with C(failed_when) for that).
+  - With I(fix), like C(remediate diagnose --fix --yes): the fixing playbooks of the failing
+    checks are merged per container and applied, each container recreated and verified once
+    (in check mode, planned only); what no playbook fixes is listed in I(left).
   - Evidence is redacted (secret env vars, flags, tokens in URLs and headers).
 extends_documentation_fragment:
   - remediate.docker.engine
@@ -38,10 +41,30 @@ options:
     type: list
     elements: str
     default: []
+  fix:
+    description:
+      - Apply the fixing playbooks of every failing check (the task is C(changed) when a
+        container was recreated; in check mode, when one would be).
+    type: bool
+    default: false
+  vars:
+    description:
+      - With I(fix), values for the fixing playbooks' vars (like C(remediate diagnose --fix -e));
+        a name no fixing playbook declares is refused. Values of secret vars are masked.
+    type: dict
+    default: {}
+  timeout:
+    description: With I(fix), seconds verification keeps retrying before it counts as failed.
+    type: float
+    default: 60.0
+  keep_backups:
+    description: With I(fix), backups kept per container after a successful apply.
+    type: int
+    default: 3
 attributes:
   check_mode:
     support: full
-    description: Reads only, in check mode too.
+    description: Reads only, in check mode too (with I(fix), plans only).
   diff_mode:
     support: none
     description: Nothing changes, so there is no diff.
@@ -59,6 +82,13 @@ EXAMPLES = r"""
     error_code: A1003
   register: diagnosis
   failed_when: not diagnosis.ok
+
+- name: Fix what a playbook can fix, each container recreated once
+  remediate.docker.diagnose:
+    fix: true
+    vars:
+      template_host_path: /etc/vllm/chat_template.jinja
+  register: fixed
 
 - name: Which playbooks fix what failed
   ansible.builtin.debug:
@@ -116,6 +146,23 @@ findings:
       description: The playbook that fixes a failure, or null.
       type: str
       sample: fix-vllm-404
+hosts:
+  description:
+    - With I(fix), one entry per merged fixing playbook (C(host), C(status), C(error), C(plan),
+      C(result)), as C(remediate diagnose --fix --format json).
+  returned: with fix
+  type: list
+  elements: dict
+summary:
+  description: With I(fix), how many merged playbooks ended in each status.
+  returned: with fix
+  type: dict
+  sample: {"changed": 1}
+left:
+  description: With I(fix), what no playbook fixes here (or a fix that needs a var), one line each.
+  returned: with fix
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -131,7 +178,7 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate.core.redaction import redact_text
+    from remediate.core.redaction import redact_text, secret_values
     from remediate.packs.gitlab_duo.diagnose import diagnose, explain, findings_json
 
 
@@ -144,11 +191,35 @@ def run(module):
         except ValueError as exc:
             module.fail_json(msg=str(exc))
     target = engine_target(module)
+    if params["fix"]:
+        fix(module, target)
     with remediate.Connection(target.url, label=target.name) as conn:
         findings = diagnose(conn, error_code=params["error_code"], model_name=params["model_name"],
                             containers=params["containers"])
     data = findings_json(findings, error_code=params["error_code"], host=target.name)
     module.exit_json(changed=False, **data)
+
+
+def fix(module, target):
+    """Fix what a playbook can fix on this host's engine (planned only in check mode); exit the module."""
+    params = module.params
+    module.no_log_values.update(secret_values(params["vars"]))
+    options = remediate.Options(dry_run=module.check_mode, timeout=params["timeout"],
+                                keep_backups=params["keep_backups"], parallel=4)
+    result = remediate.fix([target], options, overrides=params["vars"], error_code=params["error_code"],
+                           model_name=params["model_name"], containers=params["containers"])
+    for exc in result.unreachable:
+        module.fail_json(msg=redact_text(exc.message))
+    data = dict(result.to_json(), host=target.name, ok=not result.left)
+    rollout = result.rollout
+    if rollout.failed:
+        first = rollout.failed[0]
+        why = first.error or next((f"{c.name}: {c.error}" for c in first.result.containers if c.error),
+                                  first.status) if first.result is not None else first.status
+        module.fail_json(msg=redact_text(f"{first.plan.playbook if first.plan else 'fix'}: {why}"),
+                         changed=first.status == "rollback failed", **data)
+    changed = rollout.changes if module.check_mode else any(o.status == "changed" for o in rollout.outcomes)
+    module.exit_json(changed=changed, **data)
 
 
 def main():
@@ -157,6 +228,10 @@ def main():
         "error_code": {"type": "str"},
         "model_name": {"type": "str", "default": "mistral"},
         "containers": {"type": "list", "elements": "str", "default": []},
+        "fix": {"type": "bool", "default": False},
+        "vars": {"type": "dict", "default": {}},
+        "timeout": {"type": "float", "default": 60.0},
+        "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
     }
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
