@@ -61,14 +61,71 @@ def dependents_of(target: Mapping[str, Any], inspects: Sequence[Mapping[str, Any
 
 def tied_to(conn: Connection, target: Mapping[str, Any]) -> list[Json]:
     """Inspects of the containers on the host tied to ``target`` now (parked and staged ones left out)."""
-    found = []
-    for row in conn.list_containers():
-        if any(is_remediate_copy(str(n).lstrip("/")) for n in row.get("Names") or []):
-            continue
-        other = conn.find_container(str(row["Id"]))
-        if other is not None and is_tied(other, target):
-            found.append(other)
+    return tied_on_host(conn, [target])[str(target["Id"])]
+
+
+def tied_on_host(conn: Connection, targets: Sequence[Mapping[str, Any]],
+                 known: Mapping[str, Json] | None = None) -> dict[str, list[Json]]:
+    """For each of ``targets`` (inspects), the inspects of the containers tied to it now, by id.
+
+    One listing, then an inspect of the candidates only (:func:`candidates`); ``known`` holds
+    inspects already read (by id), not read again.
+    """
+    cache = dict(known or {})
+    summaries = conn.list_containers()
+    found: dict[str, list[Json]] = {}
+    for target in targets:
+        tied = []
+        for ident in candidates(summaries, target):
+            if ident not in cache:
+                other = conn.find_container(ident)
+                if other is None:
+                    continue  # removed while we looked
+                cache[ident] = other
+            if is_tied(cache[ident], target):
+                tied.append(cache[ident])
+        found[str(target["Id"])] = tied
     return found
+
+
+def candidates(summaries: Sequence[Mapping[str, Any]], target: Mapping[str, Any]) -> list[str]:
+    """Ids of the listed containers (``docker ps``) that may be tied to ``target``; any other is not.
+
+    The listing tells links (the engine names the linking container in the target's ``Names``:
+    ``/linker/alias``) and network joiners (``HostConfig.NetworkMode``). An IPC or PID joiner and
+    a ``--volumes-from`` reader name a container that existed when they were created (the engine
+    refuses them otherwise, and records the joined namespace by id), so they are as new as
+    ``target`` or newer; a reader of an earlier container of the same name mounts what it mounts.
+    """
+    name, ident = _name(target), str(target.get("Id", ""))
+    own = next((s for s in summaries if s.get("Id") == ident), None)
+    created = int(own["Created"]) if own and own.get("Created") is not None else _epoch(target.get("Created"))
+    linkers = {str(n).split("/")[1] for n in (own or {}).get("Names") or [] if str(n).count("/") >= 2}
+    mounts = _mounts(target.get("Mounts") or [])
+    found = []
+    for row in summaries:
+        other_id = str(row.get("Id", ""))
+        names = [str(n).lstrip("/") for n in row.get("Names") or [] if str(n).count("/") == 1]
+        if other_id == ident or any(is_remediate_copy(n) for n in names):
+            continue
+        mode = str((row.get("HostConfig") or {}).get("NetworkMode") or "")
+        joins_net = mode.startswith("container:") and refers_to(mode.split(":", 1)[1], name, ident)
+        newer = int(row.get("Created") or 0) >= created
+        reader = bool(mounts) and mounts <= _mounts(row.get("Mounts") or [])
+        if joins_net or newer or reader or linkers & set(names):
+            found.append(other_id)
+    return found
+
+
+def _mounts(mounts: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    return {(str(m.get("Destination", "")), str(m.get("Name") or m.get("Source") or "")) for m in mounts}
+
+
+def _epoch(value: Any) -> int:
+    try:
+        return int(_time(value).timestamp())
+    except ValueError:
+        return 0
 
 
 def record(inspect: Mapping[str, Any]) -> Json:
