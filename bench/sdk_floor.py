@@ -3,9 +3,11 @@
 Standalone on purpose (docker SDK + stdlib only): the remote benchmark runs this very file on
 a lab host through one ``ssh`` exec, and locally or with an ``ssh://`` base URL on this machine.
 
-What it does, for the containers whose name starts with ``--prefix``:
+What it does, for the containers whose name starts with ``--prefix`` (or that carry ``--label``,
+or the one container ``--name`` names):
 
-* read: list (server-side name filter), inspect each, compare ``Config.Env`` with ``--env``;
+* read: list (server-side name or label filter; ``--name``: no list), inspect each, compare
+  ``Config.Env`` with ``--env``; ``--with-image``: inspect each image once too, as a planner must;
 * ``--mode dry-run``: print what would change;
 * ``--mode apply``: recreate those that differ - a minimal correct recreate from the inspect
   body: create ``<name>-sdknew`` (Config with the new env + the HostConfig as inspected), stop the
@@ -67,7 +69,11 @@ def _recreate(api: Any, inspect: dict[str, Any], env: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base-url", default="unix:///var/run/docker.sock")
-    ap.add_argument("--prefix", required=True, help="container name prefix")
+    select = ap.add_mutually_exclusive_group(required=True)
+    select.add_argument("--prefix", help="container name prefix")
+    select.add_argument("--label", metavar="KEY=VALUE", help="containers with this label")
+    select.add_argument("--name", help="this one container (inspected by name, no listing)")
+    ap.add_argument("--with-image", action="store_true", help="inspect each container's image (once per image)")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--mode", choices=("dry-run", "apply"), default="dry-run")
     ap.add_argument("--threads", type=int, default=1, help="recreates at once (apply)")
@@ -77,12 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     api = docker.APIClient(base_url=args.base_url, version=API_VERSION, timeout=60,
                            max_pool_size=max(10, args.threads))
     try:
-        summaries = api.containers(all=True, filters={"name": args.prefix})
-        names = sorted(n.lstrip("/") for c in summaries for n in c["Names"][:1])
-        names = [n for n in names if n.startswith(args.prefix) and "-sdkold-" not in n]
+        if args.name:
+            names = [args.name]
+        else:
+            filters = {"name": args.prefix} if args.prefix else {"label": args.label}
+            summaries = api.containers(all=True, filters=filters)
+            names = sorted(n.lstrip("/") for c in summaries for n in c["Names"][:1])
+            names = [n for n in names if n.startswith(args.prefix or "") and "-sdkold-" not in n]
         todo = []
+        images: set[str] = set()
         for name in names:
             inspect = api.inspect_container(name)
+            if args.with_image and inspect["Image"] not in images:
+                images.add(inspect["Image"])
+                api.inspect_image(inspect["Image"])
             env = _wanted(inspect, want)
             if env is not None:
                 todo.append((inspect, env))

@@ -156,15 +156,35 @@ def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, 
         out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
     if brief is None:
         brief = verbosity() < 0
-    for cp in data["containers"]:
+    for group in ([[cp] for cp in data["containers"]] if brief else same_change(data["containers"])):
+        cp = group[0]
         if brief:
             out.print(f"  {escape(cp['container'])}: {'recreate' if cp['action'] == 'recreate' else 'no change'}")
-        else:
-            print_container_plan(out, cp)
+            continue
+        print_container_plan(out, cp)
+        if len(group) > 1:
+            names = ", ".join(other["container"] for other in group[1:])
+            out.print(f"  [bold]the same on {len(group) - 1} more:[/bold] {escape(names)}")
     if dry_run:
         out.print("\nDry run: nothing changed." + (" Run without --dry-run to apply." if changed else ""))
     elif not changed:
         out.print("Nothing to do: every container is already in the target state.")
+
+
+#: What the text view shows of a container's plan (besides its name and id).
+_SHOWN = ("action", "compose", "changes", "diff", "files", "notes", "dependents", "verify")
+
+
+def same_change(containers: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Container plans (JSON views) grouped by what the text view shows of them, in order: the
+    plans of a group differ only in the container's name (its ``--name`` line) and id."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for cp in containers:
+        own = {f" --name {cp['container']}"}
+        shown = {key: cp.get(key) for key in _SHOWN}
+        shown["diff"] = [" --name" if line[1:] in own or line in own else line for line in cp.get("diff") or []]
+        groups.setdefault(json.dumps(shown, sort_keys=True, default=str), []).append(cp)
+    return list(groups.values())
 
 
 def print_container_plan(out: Console, cp: dict[str, Any]) -> None:

@@ -230,18 +230,35 @@ def facts_of(observed: Observed) -> ContainerFacts:
 
 def select(playbook: pb.Playbook, containers: Iterable[Observed]) -> list[Observed]:
     """The containers any of the playbook's selectors match (never remediate backups)."""
-    chosen = []
-    for obs in containers:
-        cfg = obs.inspect.get("Config") or {}
-        labels = cfg.get("Labels") or {}
-        if is_remediate_copy(obs.name):
-            continue
-        facts = facts_of(obs)
-        if any(s.matches(image=facts.image, name=facts.name, labels=labels,
-                         command=" ".join(facts.command), env_names=facts.env)
-               for s in playbook.selectors):
-            chosen.append(obs)
-    return chosen
+    return [obs for obs in containers if selected(playbook.selectors, obs)]
+
+
+def selected(selectors: Iterable[pb.Selector], obs: Observed) -> bool:
+    """Whether any of ``selectors`` matches the container (never a remediate backup): the one
+    matcher of playbooks and packs."""
+    if is_remediate_copy(obs.name):
+        return False
+    facts = facts_of(obs)
+    labels = (obs.inspect.get("Config") or {}).get("Labels") or {}
+    return any(s.matches(image=facts.image, name=facts.name, labels=labels, command=" ".join(facts.command),
+                         env_names=facts.env) for s in selectors)
+
+
+def may_select(selectors: Iterable[pb.Selector], summary: Mapping[str, Any]) -> bool:
+    """Whether any of ``selectors`` may match a container seen only in a listing (``docker ps``:
+    names, labels and image, no env): False only when none can, so only the others need an inspect.
+
+    The listing shows the image as written unless its reference names another image now (then
+    the image id, which says nothing of the reference), and the command with quoted arguments:
+    neither rules a container out.
+    """
+    name = next((str(n)[1:] for n in summary.get("Names") or [] if str(n).count("/") == 1), "")
+    if is_remediate_copy(name):
+        return False
+    image = str(summary.get("Image") or "")
+    shown = None if not image or image.startswith("sha256:") or image == str(summary.get("ImageID") or "") else image
+    labels = summary.get("Labels") or {}
+    return any(s.matches(image=shown, name=name, labels=labels, command=None, env_names=None) for s in selectors)
 
 
 # --------------------------------------------------------------------------- planning

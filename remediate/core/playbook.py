@@ -80,7 +80,16 @@ def image_matches(image: str, pattern: str) -> bool:
     remote = "/" in short and ("." in first or ":" in first or first == "localhost")
     qualified = short if remote else f"docker.io/{short if '/' in short else 'library/' + short}"
     forms = {image, short, qualified}
-    return any(fnmatch.fnmatchcase(form, glob) for form in forms for glob in {pattern, familiar(pattern)})
+    forms |= {_tagged(form) for form in forms}  # no tag means :latest
+    globs = {pattern, familiar(pattern)}
+    if not any(ch in pattern for ch in "*?["):
+        globs |= {_tagged(glob) for glob in globs}
+    return any(fnmatch.fnmatchcase(form, glob) for form in forms for glob in globs)
+
+
+def _tagged(reference: str) -> str:
+    """The reference with the tag the engine implies (``:latest``) when it names none and no digest."""
+    return reference if "@" in reference or ":" in reference.rsplit("/", 1)[-1] else f"{reference}:latest"
 
 
 class Selector(_Strict):
@@ -94,18 +103,20 @@ class Selector(_Strict):
     command: str | None = Field(None, description="glob on the full command line (entrypoint + args)")
     env: str | None = Field(None, description="glob: some env var name must match (e.g. AIGW_*)")
 
-    def matches(self, *, image: str, name: str, labels: Mapping[str, str], command: str,
-                env_names: Iterable[str]) -> bool:
-        """True when every given key matches the container."""
-        if self.image and not image_matches(image, self.image):
+    def matches(self, *, image: str | None, name: str, labels: Mapping[str, str], command: str | None,
+                env_names: Iterable[str] | None) -> bool:
+        """True when every given key matches the container. A fact passed as None is not known
+        yet (e.g. from ``docker ps``, which shows no env): a key on it does not rule the container
+        out, so the answer then means "may match"."""
+        if self.image and image is not None and not image_matches(image, self.image):
             return False
         if self.name and not fnmatch.fnmatchcase(name, self.name):
             return False
         if any(labels.get(k) != v for k, v in self.labels.items()):
             return False
-        if self.command and not fnmatch.fnmatchcase(command, self.command):
+        if self.command and command is not None and not fnmatch.fnmatchcase(command, self.command):
             return False
-        return not (self.env and not any(fnmatch.fnmatchcase(n, self.env) for n in env_names))
+        return not (self.env and env_names is not None and not any(fnmatch.fnmatchcase(n, self.env) for n in env_names))
 
 
 class EnvChange(_Strict):

@@ -1,16 +1,23 @@
 """Survey one host for a playbook: which containers it selects, what the engine shows of them,
 and the state of the host paths the plan needs. All reads, no writes.
+
+What is read follows the selection: named containers are inspected by name and nothing else;
+otherwise one listing rules out the containers no selector can match (by name, labels, image) and
+only the others are inspected; each image is inspected once; the containers tied to another are
+looked for only once its plan recreates it, among the candidates the listing leaves
+(:func:`remediate.executor.ties.candidates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from remediate.core import planner as planning
 from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import HostPath
-from remediate.core.playbook import Playbook
+from remediate.core.playbook import Playbook, Selector
 from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound
 from remediate.executor import ties
@@ -20,7 +27,7 @@ Json = dict[str, Any]
 
 
 def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) -> list[planning.Observed]:
-    """Inspect every container on the host and return those the playbook selects.
+    """The containers on the host the playbook selects, observed.
 
     Args:
         conn: the host.
@@ -30,29 +37,47 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     Raises:
         ContainerNotFound: a name in ``only`` does not exist or is not selected by the playbook.
     """
-    # Parked backups and staged containers are never selected, nor anyone's dependents: skip them
-    # before paying for an inspect (a host may keep many backups).
-    listed = [c for c in conn.list_containers() if not is_remediate_copy(c["Name"])]
-    inspects = [i for i in (conn.find_container(c["Id"]) for c in listed) if i]
+    if not only:
+        return find(conn, playbook.selectors)
+    found = named(conn, only)
+    for ref, obs in zip(only, found, strict=True):
+        if not planning.selected(playbook.selectors, obs):
+            raise ContainerNotFound(f"{conn.label}: container {ref} is not selected by playbook {playbook.name}",
+                                    host=conn.label, container=ref)
+    return list({obs.id: obs for obs in found}.values())
+
+
+def find(conn: Connection, selectors: Sequence[Selector]) -> list[planning.Observed]:
+    """The containers on the host any of ``selectors`` matches, observed, in the engine's order
+    (newest first). Only those the listing cannot rule out are inspected."""
+    listed = [c for c in conn.list_containers() if planning.may_select(selectors, c)]
+    inspects = (conn.find_container(str(c["Id"])) for c in listed)  # None: removed while we looked
+    chosen = [i for i in inspects if i is not None and planning.selected(selectors, planning.Observed(i))]
     images: dict[str, Json | None] = {}
-    observed = [observe(conn, inspect, ties.dependents_of(inspect, inspects), images) for inspect in inspects]
-    chosen = planning.select(playbook, observed)
-    if only:
-        by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
-        for ref in only:
-            if ref not in by_ref:
-                hint = did_you_mean(ref, (obs.name for obs in observed))
-                raise ContainerNotFound(f"{conn.label}: no container named {ref}{hint}", host=conn.label,
-                                        container=ref)
-            if by_ref[ref] not in chosen:
-                raise ContainerNotFound(
-                    f"{conn.label}: container {ref} is not selected by playbook {playbook.name}",
-                    host=conn.label, container=ref)
-        wanted = {by_ref[ref].id for ref in only}
-        chosen = [obs for obs in chosen if obs.id in wanted]
-    return chosen
+    return [observe(conn, inspect, images=images) for inspect in chosen]
 
 
+def named(conn: Connection, refs: Iterable[str]) -> list[planning.Observed]:
+    """The containers named by ``refs`` (a name, a full id or its first 12 characters), observed,
+    one per ref, whether any selector matches them or not.
+
+    Raises:
+        ContainerNotFound: a ref names no container (remediate's own parked and staged copies
+            are none); the message suggests the closest name.
+    """
+    images: dict[str, Json | None] = {}
+    found = []
+    for ref in refs:
+        inspect = conn.find_container(ref) if ref else None
+        name = str((inspect or {}).get("Name", "")).lstrip("/")
+        ident = str((inspect or {}).get("Id", ""))
+        # The engine also takes any id prefix; remediate takes what `docker ps` shows.
+        if inspect is None or ref not in (name, ident, ident[:12]) or is_remediate_copy(name):
+            names = (str(c["Name"]) for c in conn.list_containers() if not is_remediate_copy(str(c["Name"])))
+            raise ContainerNotFound(f"{conn.label}: no container named {ref}{did_you_mean(ref, names)}",
+                                    host=conn.label, container=ref)
+        found.append(observe(conn, inspect, images=images))
+    return found
 
 
 def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
@@ -60,18 +85,21 @@ def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
     """What a plan needs of one container: its inspect, the image it runs (by its ``Image`` id:
     the reference may name another image now), and what that reference names now.
 
-    ``images`` caches image inspects by reference across calls (one inspect per image).
+    ``images`` caches image inspects by reference and id across calls: an image is inspected
+    once, by its reference when that still names it.
     """
     cache = images if images is not None else {}
 
     def image(ref: str) -> Json | None:
         if ref not in cache:
-            cache[ref] = conn.inspect_image(ref) if ref else None
+            found = cache[ref] = conn.inspect_image(ref) if ref else None
+            if found is not None:
+                cache.setdefault(str(found.get("Id") or ""), found)
         return cache[ref]
 
     image_id = str(inspect.get("Image") or "")
-    named = image(str((inspect.get("Config") or {}).get("Image") or ""))
-    named_id = str(named.get("Id") or "") if named else ""
+    named_image = image(str((inspect.get("Config") or {}).get("Image") or ""))
+    named_id = str(named_image.get("Id") or "") if named_image else ""
     return planning.Observed(inspect, image(image_id), dependents, None if named_id == image_id else named_id)
 
 
@@ -83,9 +111,16 @@ def host_paths(conn: Connection, paths: Mapping[str, bool]) -> dict[str, HostPat
 def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
               only: Sequence[str] = (), container_only: bool = False) -> planning.Plan:
     """Survey the host and plan the playbook there (reads only); ``container_only``: see
-    :func:`remediate.core.planner.plan`."""
+    :func:`remediate.core.planner.plan`. The containers tied to one the plan recreates are its
+    ``dependents`` (they follow it on apply)."""
     chosen = survey(conn, playbook, only=only)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
-    return planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
+    plan = planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
                          engine_api=conn.api_version, container_only=container_only)
-
+    if not plan.changed:
+        return plan
+    inspects = {obs.id: obs.inspect for obs in chosen}
+    tied = ties.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects)
+    containers = tuple(dataclasses.replace(cp, dependents=ties.dependents_of(inspects[cp.id], tied[cp.id]))
+                       if cp.id in tied else cp for cp in plan.containers)
+    return dataclasses.replace(plan, containers=containers)

@@ -61,14 +61,80 @@ def dependents_of(target: Mapping[str, Any], inspects: Sequence[Mapping[str, Any
 
 def tied_to(conn: Connection, target: Mapping[str, Any]) -> list[Json]:
     """Inspects of the containers on the host tied to ``target`` now (parked and staged ones left out)."""
-    found = []
-    for row in conn.list_containers():
-        if any(is_remediate_copy(str(n).lstrip("/")) for n in row.get("Names") or []):
-            continue
-        other = conn.find_container(str(row["Id"]))
-        if other is not None and is_tied(other, target):
-            found.append(other)
+    return tied_on_host(conn, [target])[str(target["Id"])]
+
+
+def tied_on_host(conn: Connection, targets: Sequence[Mapping[str, Any]],
+                 known: Mapping[str, Json] | None = None) -> dict[str, list[Json]]:
+    """For each of ``targets`` (inspects), the inspects of the containers tied to it now, by id.
+
+    One listing, then an inspect of the candidates only (:func:`candidates`); ``known`` holds
+    inspects already read (by id), not read again.
+    """
+    cache = dict(known or {})
+    by_ref: dict[str, list[Json]] = {}  # a container reference -> the containers that name it
+    for ident in candidates(conn.list_containers(), targets):
+        other = cache[ident] if ident in cache else conn.find_container(ident)
+        if other is None:
+            continue  # removed while we looked
+        host = other.get("HostConfig") or {}
+        refs = [str(v).split(":", 1)[0] for key in ("Links", "VolumesFrom") for v in host.get(key) or []]
+        refs += [str(host.get(k))[len("container:"):] for k in NAMESPACE_KEYS
+                 if str(host.get(k) or "").startswith("container:")]
+        for ref in dict.fromkeys(r.lstrip("/") for r in refs):
+            by_ref.setdefault(ref, []).append(other)
+    found: dict[str, list[Json]] = {}
+    for target in targets:
+        ident = str(target["Id"])
+        # What refers_to takes: the name, the full id, an id prefix of 12 or more.
+        named = [o for ref in (_name(target), *(ident[:n] for n in range(12, len(ident) + 1))) for o in by_ref.get(ref, [])]
+        found[ident] = list({str(o["Id"]): o for o in named if is_tied(o, target)}.values())
     return found
+
+
+def candidates(summaries: Sequence[Mapping[str, Any]], targets: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Ids of the listed containers (``docker ps``) that may be tied to one of ``targets``
+    (inspects); any other is not.
+
+    The listing tells links (the engine names the linking container in the target's ``Names``:
+    ``/linker/alias``) and network joiners (``HostConfig.NetworkMode``). An IPC or PID joiner and
+    a ``--volumes-from`` reader name a container that existed when they were created (the engine
+    refuses them otherwise, and records the joined namespace by id), so they are as new as
+    their target or newer; a reader of an earlier container of the same name mounts what it mounts.
+    """
+    ids = {str(t.get("Id", "")) for t in targets}
+    names = {_name(t) for t in targets}
+    own = [s for s in summaries if s.get("Id") in ids]
+    listed = {s.get("Id") for s in own}  # the engine's own seconds, else the inspect's
+    created = min([int(s.get("Created") or 0) for s in own]
+                  + [_epoch(t.get("Created")) for t in targets if t.get("Id") not in listed])
+    linkers = {str(n).split("/")[1] for s in own for n in s.get("Names") or [] if str(n).count("/") >= 2}
+    mounts = [m for m in (_mounts(t.get("Mounts") or []) for t in targets) if m]
+    found = []
+    for row in summaries:
+        other_id = str(row.get("Id", ""))
+        row_names = {str(n).lstrip("/") for n in row.get("Names") or [] if str(n).count("/") == 1}
+        if any(is_remediate_copy(n) for n in row_names):
+            continue  # one target may be tied to another: only a target itself is not its own
+        mode = str((row.get("HostConfig") or {}).get("NetworkMode") or "")
+        ref = mode[len("container:"):] if mode.startswith("container:") else ""
+        joins_net = bool(ref) and (ref in names or any(refers_to(ref, "", i) for i in ids))
+        newer = int(row.get("Created") or 0) >= created
+        reader = bool(row.get("Mounts")) and any(m <= _mounts(row.get("Mounts") or []) for m in mounts)
+        if newer or joins_net or bool(linkers & row_names) or reader:
+            found.append(other_id)
+    return found
+
+
+def _mounts(mounts: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    return {(str(m.get("Destination", "")), str(m.get("Name") or m.get("Source") or "")) for m in mounts}
+
+
+def _epoch(value: Any) -> int:
+    try:
+        return int(_time(value).timestamp())
+    except ValueError:
+        return 0
 
 
 def record(inspect: Mapping[str, Any]) -> Tied:

@@ -42,9 +42,11 @@ def shown_run_view(spec: ContainerSpec, engine_api: str | None = None, secrets: 
 def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None = None,
              secrets: Sequence[str] = ()) -> list[str]:
     """Line diff of two specs' ``docker run`` views: ``"  "`` same, ``"- "`` removed, ``"+ "`` added."""
-    old = shown_run_view(before, engine_api, secrets).lines()
-    new = shown_run_view(after, engine_api, secrets).lines()
-    return [line for line in difflib.ndiff(old, new) if line.startswith(("  ", "- ", "+ "))]
+    return _line_diff(shown_run_view(before, engine_api, secrets), shown_run_view(after, engine_api, secrets))
+
+
+def _line_diff(before: RunView, after: RunView) -> list[str]:
+    return [line for line in difflib.ndiff(before.lines(), after.lines()) if line.startswith(("  ", "- ", "+ "))]
 
 
 def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
@@ -123,7 +125,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         ],
         "run_before": before.lines(),
         "run_after": after.lines(),
-        "diff": run_diff(cp.before, cp.after, engine_api, secrets),
+        "diff": _line_diff(before, after),
         "shell_before": before.commands(),
         "shell_after": after.commands(),
         "files": [
@@ -144,11 +146,12 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
 def plan_json(plan: Plan) -> Json:
     """JSON-ready view of a plan (secrets masked)."""
     secrets = plan_secrets(plan)
+    users = plan.file_users()
     return shown_json({
         "playbook": plan.playbook,
         "host": plan.host,
         "vars": mask_json(redact_mapping(plan.vars), secrets),
-        "containers": [container_plan_json(cp, plan.engine_api, secrets, plan.file_users()) for cp in plan.containers],
+        "containers": [container_plan_json(cp, plan.engine_api, secrets, users) for cp in plan.containers],
         "changed": len(plan.changed),
     })
 

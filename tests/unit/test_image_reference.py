@@ -43,3 +43,19 @@ def test_selector_uses_the_normalised_reference() -> None:
     sel = Selector.model_validate({"image": "vllm/vllm-openai*"})
     assert sel.matches(image="docker.io/vllm/vllm-openai:v0.6.3", name="v", labels={}, command="", env_names=[])
     assert not sel.matches(image="docker.io/other/vllm-openai", name="v", labels={}, command="", env_names=[])
+
+
+def test_no_tag_is_latest() -> None:
+    assert image_matches("nginx", "nginx:latest")
+    assert image_matches("docker.io/library/nginx:latest", "nginx")
+    assert image_matches("vllm/vllm-openai", "docker.io/vllm/vllm-openai:latest")
+    assert not image_matches("nginx:1", "nginx")
+    assert not image_matches("nginx@sha256:ab", "nginx:latest")
+
+
+def test_the_built_in_vllm_selector_finds_a_fully_qualified_vllm() -> None:
+    from remediate.core.planner import Observed, selected
+    from remediate.packs.gitlab_duo.diagnose import VLLM_SELECTORS
+
+    inspect = {"Id": "a" * 64, "Name": "/v", "Config": {"Image": "docker.io/vllm/vllm-openai:v0.18.1", "Cmd": ["--model", "m"]}}
+    assert selected(VLLM_SELECTORS, Observed(inspect))

@@ -19,11 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from remediate.core.naming import is_remediate_copy
-from remediate.core.planner import Observed, facts_of
+from remediate.core.planner import Observed, facts_of, selected
 from remediate.core.playbook import Selector
-from remediate.core.suggest import did_you_mean
-from remediate.errors import ContainerNotFound
+from remediate.executor.observe import find, named
 from remediate.host.connection import Connection
 from remediate.packs.gitlab_duo.checks import (
     SELF_SIGN,
@@ -53,6 +51,9 @@ VLLM_SELECTORS = (
     Selector.model_validate({"command": "*vllm serve*"}),
     Selector.model_validate({"command": "*vllm.entrypoints.openai.api_server*"}),
 )
+#: What a diagnosis looks at (without ``--container``): the gateways, the vLLMs, and any container
+#: with the self-signed token setting.
+DIAGNOSED = (*VLLM_SELECTORS, *GATEWAY_SELECTORS, Selector.model_validate({"env": SELF_SIGN}))
 
 
 @dataclass(frozen=True)
@@ -139,16 +140,8 @@ def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str
         ConnectError: the engine cannot be reached.
     """
     code = explain(error_code) if error_code else None
-    observed = _observe(conn)
-    if containers:
-        by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
-        missing = [ref for ref in containers if ref not in by_ref]
-        if missing:
-            hint = did_you_mean(missing[0], (obs.name for obs in observed))
-            raise ContainerNotFound(f"{conn.label}: no container named {missing[0]}{hint}", host=conn.label,
-                                    container=missing[0])
-        wanted = {by_ref[ref].id for ref in containers}
-        observed = [obs for obs in observed if obs.id in wanted]
+    found = named(conn, containers) if containers else find(conn, DIAGNOSED)
+    observed = sorted({obs.id: obs for obs in found}.values(), key=lambda o: o.name)
     ctx = Context(conn, model_name, streaming=code is not None and code.code == "A1003",
                   engine_arch=engine_arch(conn))
     kinds = {obs.id: _kind(obs) for obs in observed}
@@ -192,36 +185,11 @@ def findings_json(findings: Sequence[Finding], *, error_code: str | None = None,
     }
 
 
-# --------------------------------------------------------------------------- observation
-
-def _observe(conn: Connection) -> list[Observed]:
-    observed = []
-    images: dict[str, Json | None] = {}
-    for summary in conn.list_containers():
-        inspect = conn.find_container(str(summary["Id"]))
-        if inspect is None:
-            continue  # removed while we looked
-        name = str(inspect.get("Name", "")).lstrip("/")
-        if is_remediate_copy(name):
-            continue  # remediate's own parked or staged copies
-        image_id = str(inspect.get("Image", ""))
-        if image_id not in images:
-            images[image_id] = conn.inspect_image(image_id)
-        observed.append(Observed(inspect, images[image_id]))
-    return sorted(observed, key=lambda o: o.name)
-
+# --------------------------------------------------------------------------- kinds
 
 def _kind(obs: Observed) -> Kind:
-    facts = facts_of(obs)
-    labels = ((obs.inspect.get("Config") or {}).get("Labels")) or {}
-    command = " ".join(facts.command)
-
-    def hit(selectors: Iterable[Selector]) -> bool:
-        return any(s.matches(image=facts.image, name=facts.name, labels=labels, command=command,
-                             env_names=facts.env) for s in selectors)
-
-    if hit(VLLM_SELECTORS):
+    if selected(VLLM_SELECTORS, obs):
         return "vllm"
-    if hit(GATEWAY_SELECTORS):
+    if selected(GATEWAY_SELECTORS, obs):
         return "ai-gateway"
     return "other"
