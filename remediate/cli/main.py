@@ -20,6 +20,7 @@ from remediate import __version__
 from remediate.cli import exit_codes
 from remediate.cli.apply import apply
 from remediate.cli.authoring import lint, new, schema
+from remediate.cli.bundle import bundle
 from remediate.cli.catalog import list_cmd, show
 from remediate.cli.common import echo, fail
 from remediate.cli.diagnose import diagnose_cmd
@@ -96,5 +97,5 @@ class _LogLines(logging.Handler):
             echo(f"remediate: warning: {text}", err=True)
 
 
-for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd, lint, schema, new):
+for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd, bundle, lint, schema, new):
     main.add_command(_command)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from remediate.cli.common import echo, verbosity
 from remediate.core import compose
@@ -28,11 +28,11 @@ if TYPE_CHECKING:
     from remediate.output.rollout import RollbackPreviewJson
 
 
-def console(stderr: bool = False) -> Console:
-    """The console every text view prints to: its strings show control characters as escapes
-    (:func:`remediate.core.visible.visible`), so no value can move the cursor, recolour or hide
-    what is shown."""
-    return _visible_console()(stderr=stderr, highlight=False, soft_wrap=True)
+def console(stderr: bool = False, file: IO[str] | None = None) -> Console:
+    """The console every text view prints to (``file``: into it, as plain text): its strings show
+    control characters as escapes (:func:`remediate.core.visible.visible`), so no value can move
+    the cursor, recolour or hide what is shown."""
+    return _visible_console()(stderr=stderr, file=file, highlight=False, soft_wrap=True)
 
 
 @functools.cache

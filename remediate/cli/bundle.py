@@ -1,0 +1,106 @@
+"""``remediate bundle``: one redacted archive of the situation on each host, for a support ticket."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from remediate.cli import views
+from remediate.cli.common import (
+    complete_containers,
+    connections,
+    echo,
+    errors,
+    fail,
+    host_options,
+    ssh_options,
+    verbosity_options,
+)
+
+_DEFAULT_OUT = "remediate-bundle-{stamp}.tar.gz"
+
+
+@click.command("bundle")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), metavar="FILE.tar.gz",
+              help=f"Where to write the archive (default: {_DEFAULT_OUT} here); written 0600.")
+@click.option("--lines", "log_lines", type=click.IntRange(min=1, max=100_000), default=200, show_default=True,
+              help="Log lines kept of each AI gateway and vLLM container.")
+@click.option("--correlation-id", metavar="ID",
+              help="Keep only the log lines that hold this correlation id (from a Duo error).")
+@click.option("--container", "containers", multiple=True, metavar="NAME", shell_complete=complete_containers,
+              help="Only this container (repeatable); default: every AI gateway and vLLM container.")
+@click.option("--gitlab-host", metavar="ssh://USER@HOST",
+              help="Also run the GitLab host's own checks (gitlab:duo:verify_self_hosted_setup) over SSH.")
+@host_options
+@verbosity_options
+def bundle(out_path: str | None, log_lines: int, correlation_id: str | None, containers: tuple[str, ...],
+           gitlab_host: str | None, **where: Any) -> None:
+    """Write one archive support can read: per host, the versions (remediate, engine, OS, images
+    with tags and ids), the diagnosis (JSON and text), the redacted docker inspect and last log
+    lines of the AI gateway and vLLM containers, and remediate's history there. Read-only;
+    nothing leaves this machine; every secret is masked as in every other output."""
+    from remediate.packs.gitlab_duo import bundle as collecting
+    from remediate.packs.gitlab_duo import diagnose as diagnosing
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_path = out_path or _DEFAULT_OUT.format(stamp=stamp)
+    if not out_path.endswith((".tar.gz", ".tgz")):
+        fail(f"--out {out_path}: the bundle is a .tar.gz archive")
+    if os.path.islink(out_path):  # checked again when it is opened (never through a symlink)
+        fail(f"--out {out_path}: is a symlink; name the file itself")
+    members: list[tuple[str, str, bytes]] = []
+    with errors():
+        for conn in connections(**where):
+            findings = diagnosing.diagnose(conn, containers=containers)
+            data = diagnosing.findings_json(findings, host=conn.label)
+            folder = _folder(conn.label)
+            for member in collecting.collect(conn, findings, data, log_lines=log_lines, correlation_id=correlation_id):
+                members.append((f"{folder}/{member.path}", member.about, member.content))
+            members.append((f"{folder}/diagnose.txt", "remediate diagnose", _text(data).encode()))
+        if gitlab_host:
+            from remediate.packs.gitlab_duo.gitlab_host import check_gitlab
+
+            ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
+            data = diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host)
+            members.append(("gitlab/diagnose.json", "the GitLab host's own checks",
+                            json.dumps(data, indent=2).encode()))
+    _write(out_path, stamp, members)
+    echo(f"bundle written to {out_path} ({len(members)} files; secrets masked; review it before you send it)")
+
+
+def _folder(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label) or "host"
+
+
+def _text(data: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    views.print_diagnosis(views.console(file=buffer), data)
+    return buffer.getvalue()
+
+
+def _write(path: str, stamp: str, members: list[tuple[str, str, bytes]]) -> None:
+    from remediate import __version__
+    from remediate.core.redaction import redact_text
+
+    manifest = {"format_version": "1.0", "kind": "remediate-bundle", "created": stamp, "remediate": __version__,
+                "files": [{"path": name, "about": about, "bytes": len(content)} for name, about, content in members]}
+    entries = [("manifest.json", redact_text(json.dumps(manifest, indent=2)).encode()),
+               *((name, content) for name, _about, content in members)]
+    from remediate.output.private import open_private
+
+    try:
+        fh = open_private(path)
+    except OSError as exc:
+        fail(f"--out {path}: {exc.strerror}")
+    with fh, tarfile.open(fileobj=fh, mode="w:gz") as archive:
+        for name, content in entries:
+            info = tarfile.TarInfo(f"remediate-bundle-{stamp}/{name}")
+            info.size, info.mode, info.mtime = len(content), 0o600, int(time.time())
+            archive.addfile(info, io.BytesIO(content))
