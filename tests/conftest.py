@@ -131,5 +131,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "modern_engine" in getattr(item, "fixturenames", ()) or (
                 callspec is not None and callspec.params.get("engine") == "26.1"):
             item.add_marker(pytest.mark.modern)
+        if {"podman", "podman4_engine", "podman5_engine"} & set(getattr(item, "fixturenames", ())) or (
+                callspec is not None and str(callspec.params.get("engine", "")).startswith("podman")):
+            item.add_marker(pytest.mark.podman)
         if item.get_closest_marker("ansible") and not _HAS_ANSIBLE:
             item.add_marker(pytest.mark.skip(reason="needs ansible-core (the test extra)"))

@@ -11,7 +11,7 @@ from remediate.core import planner as planning
 from remediate.core.paths import HostPath
 from remediate.core.playbook import Playbook
 from remediate.core.suggest import did_you_mean
-from remediate.errors import ContainerNotFound
+from remediate.errors import ContainerNotFound, PlanError
 from remediate.executor import ties
 from remediate.host.connection import Connection
 
@@ -85,6 +85,13 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     :func:`remediate.core.planner.plan`."""
     chosen = survey(conn, playbook, only=only)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
-    return planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
-                         engine_api=conn.api_version, container_only=container_only)
+    result = planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
+                           engine_api=conn.api_version, container_only=container_only)
+    inspects = {obs.id: obs.inspect for obs in chosen}
+    for cp in result.changed:
+        refused = conn.dialect.refusal(inspects[cp.id])
+        if refused:
+            raise PlanError(f"{conn.label}: container {cp.name} was started with {refused}; nothing was changed",
+                            host=conn.label, container=cp.name)
+    return result
 

@@ -34,7 +34,7 @@ from typing import Any
 from tests.lab.engines import IMAGES, Engine, _describe
 from tests.lab.hosts import LabError
 
-__all__ = ["PODMAN4", "PODMAN5", "PODMAN5_ROOT", "podman_engine", "podman_available"]
+__all__ = ["PODMAN4", "PODMAN5", "PODMAN5_ROOT", "podman_available", "podman_engine"]
 
 PODMAN4 = "podman-4.3"
 PODMAN5 = "podman-5.4"
@@ -106,9 +106,10 @@ def podman_engine(name: str, images: Sequence[str] = IMAGES) -> Iterator[Engine]
     _remove(directory, netns)
     directory.mkdir(parents=True)
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    # nproc at the hard limit itself (96367 here) fails at start: "error setting rlimit type 6".
+    nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096)
     (directory / "containers.conf").write_text(_CONTAINERS_CONF.format(
-        nofile=nofile, nproc=4096, dir=directory, subnet=_SUBNETS[name]))
+        nofile=nofile, nproc=nproc, dir=directory, subnet=_SUBNETS[name]))
     (directory / "storage.conf").write_text(_STORAGE_CONF.format(dir=directory))
     subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True)
     subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up"], check=True, capture_output=True)
