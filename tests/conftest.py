@@ -116,6 +116,7 @@ RESOURCES = {
     "test_lab_hosts": ("ssh_lab",),
     "test_remote": ("ssh_lab",),
     "test_apply_modern": ("modern",),
+    "test_podman": ("podman",),
 }
 _HAS_ANSIBLE = bool(shutil.which("ansible-inventory") and shutil.which("ansible"))
 
