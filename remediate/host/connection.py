@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import os
 import shlex
@@ -35,7 +36,7 @@ from remediate.errors import (
     InspectError,
     NetworkNotFound,
 )
-from remediate.host.dialect import Dialect, detect, engine_key
+from remediate.host.dialect import Dialect, detect, engine_key, oci_config_path
 from remediate.host.files import HostFiles, LocalFiles, SftpFiles
 from remediate.host.sshoptions import SshOptions
 
@@ -318,11 +319,18 @@ class Connection:
         """``docker inspect`` of a container by id or name."""
         with self.errors(ref, during=f"inspect {ref}"):
             inspect = self.api.inspect_container(ref)
-            libpod = None
-            if self.dialect.needs_libpod:
-                url = self.api._url("/libpod/containers/{0}/json", str(inspect.get("Id") or ref))
-                libpod = self.api._result(self.api._get(url), True)
-        return self.dialect.inspect_in(inspect, libpod)
+        oci = self._oci_config(str(inspect.get("Id") or "")) if self.dialect.needs_oci_config else None
+        return self.dialect.inspect_in(inspect, oci)
+
+    def _oci_config(self, container_id: str) -> Json | None:
+        """A Podman container's OCI config, read from the host's files (None when unreadable:
+        another user's storage, an engine whose files remediate cannot reach)."""
+        with contextlib.suppress(HostFileError, ConnectError, ValueError):
+            found = self.read_path(oci_config_path(self.info(), container_id), follow=True)
+            if found.content:
+                data = json.loads(found.content)
+                return data if isinstance(data, dict) else None
+        return None
 
     def find_container(self, ref: str) -> Json | None:
         """``docker inspect`` of a container, or None when there is none by that id or name (it may

@@ -13,8 +13,9 @@ each either translated both ways or refused before anything changes:
   which create refuses together ("NanoCpus conflicts with CpuPeriod and CpuQuota"): the derived
   pair is dropped.
 * ``PidsLimit`` reads back as the engine's default (2048) when none was set: read back as unset.
-* ``Config.Env`` holds ``HOSTNAME=<the container's hostname>``, ``container=podman`` and
-  ``TERM=xterm``, which Podman adds to every container: left out (a recreate gets its own).
+* ``Config.Env`` holds ``HOSTNAME=<the container's hostname>``, ``container=podman``,
+  ``TERM=xterm`` and, for root, ``HOME=/root`` (or ``HOME=``), which Podman adds to every
+  container: left out (a recreate gets its own; a root user's own ``HOME=/root`` is the same).
 * A container on a user network reads back as ``NetworkMode: bridge``; recreated so, it would
   land on Podman's default network ``podman`` as well: read back with that network as its
   mode, as Docker shows it. A container on the default network alone reads back as Docker's
@@ -22,8 +23,9 @@ each either translated both ways or refused before anything changes:
 * ``HostConfig.Devices`` reads back with empty ``CgroupPermissions``, which create refuses
   ("invalid device mode"): read back as Podman's default, ``rwm``.
 * ``IpcMode`` reads back as ``shareable`` when not set: read back as unset. Podman 4.3 reads
-  ``--ipc host`` back as ``shareable`` and its Docker API creates ``host`` as ``shareable``: the
-  libpod view (:meth:`Dialect.needs_libpod`) tells, and such a container is refused.
+  ``--ipc host`` back as ``shareable`` too (its libpod API as well), though it creates it: the
+  container's OCI config on the host (:attr:`Dialect.needs_oci_config`) has no IPC namespace then,
+  and it reads back as ``host``. With ``--ipc host`` Podman refuses a ``ShmSize``: read back as 0.
 * ``State.Health`` is present with an empty ``Status`` on containers without a healthcheck:
   read back as absent (else verification waits for a health that never comes).
 * Podman 4.3 has no ``POST /containers/{id}/update`` (``docker update``): a container with a
@@ -75,14 +77,14 @@ class Dialect:
         return self.name != PODMAN or _version(self.version) >= (5,)
 
     @property
-    def needs_libpod(self) -> bool:
-        """Whether a container's libpod inspect (``/libpod/containers/{id}/json``) must be read
-        too: Podman 4's Docker API hides ``--ipc host``."""
+    def needs_oci_config(self) -> bool:
+        """Whether a container's OCI config on the host (:func:`oci_config_path`) must be read
+        too: Podman 4's APIs hide ``--ipc host``."""
         return self.name == PODMAN and _version(self.version) < (5,)
 
-    def inspect_in(self, inspect: Mapping[str, Any], libpod: Mapping[str, Any] | None = None) -> Json:
+    def inspect_in(self, inspect: Mapping[str, Any], oci_config: Mapping[str, Any] | None = None) -> Json:
         """A container inspect in Docker's dialect (a copy; Docker's is returned as it is);
-        ``libpod`` is its libpod inspect when :attr:`needs_libpod`."""
+        ``oci_config`` is its OCI config when :attr:`needs_oci_config` (None: not readable)."""
         if self.name != PODMAN:
             return dict(inspect)
         data: Json = copy.deepcopy(dict(inspect))
@@ -91,6 +93,8 @@ class Dialect:
         hostname = config.get("Hostname")
         if config.get("Env"):
             own = {*_PODMAN_ENV, f"HOSTNAME={hostname}"}
+            if str(config.get("User") or "root").partition(":")[0] in ("root", "0"):
+                own |= {"HOME=/root", "HOME="}
             config["Env"] = [e for e in config["Env"] if e not in own]
         if host.get("Ulimits"):
             host["Ulimits"] = [{**u, "Name": _ulimit_name(str(u.get("Name", "")))} for u in host["Ulimits"]]
@@ -105,7 +109,8 @@ class Dialect:
                                for d in host["Devices"]]
         if host.get("IpcMode") == "shareable":
             host["IpcMode"] = ""
-        if ((libpod or {}).get("HostConfig") or {}).get("IpcMode") == "host":
+        namespaces = ((oci_config or {}).get("linux") or {}).get("namespaces")
+        if namespaces is not None and not any(n.get("type") == "ipc" for n in namespaces):
             host["IpcMode"] = "host"
         if host.get("IpcMode") == "host":
             host["ShmSize"] = 0  # the host's /dev/shm; create refuses a size with it
@@ -133,14 +138,16 @@ class Dialect:
         if self.name != PODMAN:
             return None
         host = inspect.get("HostConfig") or {}
-        if host.get("IpcMode") == "host" and self.needs_libpod:
-            return (f"--ipc host, which {self.label}'s Docker-compatible API creates as --ipc shareable "
-                    "(Podman 5 keeps it; or recreate it with `podman run --ipc host`)")
         policy = str((host.get("RestartPolicy") or {}).get("Name") or "no")
         if policy != "no" and not self.can_update:
             return (f"--restart {policy}, and {self.label} has no `docker update` API: a parked original "
                     "would start again at boot, and a rollback could not give the policy back (Podman 5 has it)")
         return None
+
+
+def oci_config_path(info: Mapping[str, Any], container_id: str) -> str:
+    """Where Podman keeps a container's OCI config (``config.json``) under its storage root."""
+    return f"{str(info.get('DockerRootDir') or '').rstrip('/')}/overlay-containers/{container_id}/userdata/config.json"
 
 
 def detect(version: Mapping[str, Any]) -> Dialect:
