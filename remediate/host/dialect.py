@@ -20,6 +20,8 @@ each either translated both ways or refused before anything changes:
   land on Podman's default network ``podman`` as well: read back with that network as its
   mode, as Docker shows it. A container on the default network alone reads back as Docker's
   ``bridge``.
+* ``HostConfig.Binds`` read back with Docker's defaults spelled out (``:ro,rprivate,rbind``):
+  read back without them (``:ro``), as given.
 * ``HostConfig.Devices`` reads back with empty ``CgroupPermissions``, which create refuses
   ("invalid device mode"): read back as Podman's default, ``rwm``.
 * ``IpcMode`` reads back as ``shareable`` when not set: read back as unset. Podman 4.3 reads
@@ -104,6 +106,8 @@ class Dialect:
             host["CpuPeriod"] = 0
         if host.get("PidsLimit") == _PODMAN_PIDS_LIMIT:
             host["PidsLimit"] = 0
+        if host.get("Binds"):
+            host["Binds"] = [_bind_in(str(b)) for b in host["Binds"]]
         if host.get("Devices"):
             host["Devices"] = [{**d, "CgroupPermissions": d.get("CgroupPermissions") or "rwm"}
                                for d in host["Devices"]]
@@ -171,6 +175,18 @@ def engine_key(dialect: Dialect, info: Mapping[str, Any], machine_id: str) -> st
     else:
         what = f"{info.get('ID')}|{info.get('Name')}|{info.get('DockerRootDir')}"
     return f"{name}-{hashlib.sha256(what.encode()).hexdigest()[:10]}"
+
+
+#: Bind options Podman spells out that are Docker's defaults (a recursive, rprivate bind).
+_BIND_DEFAULTS = ("rbind", "rprivate")
+
+
+def _bind_in(bind: str) -> str:
+    parts = bind.split(":")
+    if len(parts) < 3:
+        return bind
+    options = [o for o in parts[-1].split(",") if o not in _BIND_DEFAULTS]
+    return ":".join(parts[:-1] + ([",".join(options)] if options else []))
 
 
 def _ulimit_name(name: str) -> str:

@@ -182,7 +182,7 @@ def test_rollback_puts_the_previous_container_back(vllm: Target) -> None:
     original = vllm.inspect()
     assert vllm.apply("--yes")[0] == 0
 
-    code, out = vllm.remediate("history", vllm.name)
+    code, out = vllm.remediate("history", "--container", vllm.name)
     assert code == 0 and "fix-vllm-404" in out, out
     code, out = vllm.remediate("rollback", vllm.name, "--yes")
 
@@ -215,7 +215,7 @@ def test_kill_then_recover_restores_the_original(vllm: Target) -> None:
     # The next apply sees the killed one, under the same engine key.
     code, out = vllm.apply("--yes")
     assert code != 0 and "recover" in out, out
-    code, out = vllm.remediate("recover", "--yes")
+    code, out = vllm.remediate("recover")
 
     assert code == 0, out
     restored = vllm.inspect()
