@@ -28,6 +28,10 @@ each either translated both ways or refused before anything changes:
   ``--ipc host`` back as ``shareable`` too (its libpod API as well), though it creates it: the
   container's OCI config on the host (:attr:`Dialect.needs_oci_config`) has no IPC namespace then,
   and it reads back as ``host``. With ``--ipc host`` Podman refuses a ``ShmSize``: read back as 0.
+* What Podman fills in by itself reads back as if set: ``Runtime: oci`` (its default runtime),
+  ``UTSMode: private``, ``ShmSize`` 65536000 (its default), annotations it adds
+  (``io.container.manager``, ``org.opencontainers.image.stopSignal``, ``org.systemd.property.*``):
+  read back as unset.
 * ``State.Health`` is present with an empty ``Status`` on containers without a healthcheck:
   read back as absent (else verification waits for a health that never comes).
 * Podman 4.3 has no ``POST /containers/{id}/update`` (``docker update``): a container with a
@@ -52,6 +56,10 @@ PODMAN = "podman"
 _PODMAN_ENV = ("container=podman", "TERM=xterm")
 #: Podman's default ``--pids-limit`` (containers.conf ``pids_limit``), shown when none was set.
 _PODMAN_PIDS_LIMIT = 2048
+#: Podman's default ``--shm-size`` (containers.conf ``shm_size`` 65536k).
+_PODMAN_SHM_SIZE = 65_536_000
+#: Annotations Podman puts on every container.
+_PODMAN_ANNOTATIONS = ("io.container.manager", "org.opencontainers.image.stopSignal", "org.systemd.property.")
 #: The period Podman turns ``--cpus`` into (``CpuQuota = cpus * period``).
 _CPU_PERIOD = 100_000
 
@@ -104,6 +112,15 @@ class Dialect:
                                                                                _CPU_PERIOD) // 10**9:
             host["CpuQuota"] = 0
             host["CpuPeriod"] = 0
+        if host.get("Runtime") == "oci":
+            host["Runtime"] = ""
+        if host.get("UTSMode") == "private":
+            host["UTSMode"] = ""
+        if host.get("ShmSize") == _PODMAN_SHM_SIZE:
+            host["ShmSize"] = 0
+        if host.get("Annotations"):
+            host["Annotations"] = {k: v for k, v in host["Annotations"].items()
+                                   if not k.startswith(_PODMAN_ANNOTATIONS)} or None
         if host.get("PidsLimit") == _PODMAN_PIDS_LIMIT:
             host["PidsLimit"] = 0
         if host.get("Binds"):

@@ -133,3 +133,12 @@ def test_dockers_engine_key_is_the_one_it_always_was() -> None:
     info = {"ID": "ABCD:EFGH", "Name": "gpu-01", "DockerRootDir": "/var/lib/docker"}
     digest = hashlib.sha256(b"ABCD:EFGH|gpu-01|/var/lib/docker").hexdigest()[:10]
     assert engine_key(Dialect(DOCKER, "26.1.5"), info, "ignored") == f"gpu-01-{digest}"
+
+
+def test_binds_read_back_as_given() -> None:
+    dialect = Dialect(PODMAN, "4.3.1")
+    binds = ["/etc/t.jinja:/etc/vllm/t.jinja:ro,rprivate,rbind", "/data:/data:rprivate,rbind", "models:/models",
+             "/x:/y:rw,rshared,rbind"]
+    inspect = dialect.inspect_in({"HostConfig": {"Binds": binds}})
+    assert inspect["HostConfig"]["Binds"] == ["/etc/t.jinja:/etc/vllm/t.jinja:ro", "/data:/data", "models:/models",
+                                              "/x:/y:rw,rshared"]
