@@ -41,6 +41,7 @@ def test_the_inspect_reads_as_docker_would_show_it(name: str) -> None:
     assert raw["HostConfig"]["NetworkMode"] == "bridge" and list(raw["NetworkSettings"]["Networks"]) == ["models"]
     assert any(u["Name"].startswith("RLIMIT_") for u in raw["HostConfig"]["Ulimits"])
     assert raw["HostConfig"]["CpuQuota"] and raw["HostConfig"]["PidsLimit"] == 2048
+    assert (raw["HostConfig"]["Runtime"], raw["HostConfig"]["UTSMode"]) == ("oci", "private")
     assert f"HOSTNAME={raw['Config']['Hostname']}" in raw["Config"]["Env"]
     if name == "podman-4.3":  # 5.4 leaves it out
         assert raw["State"]["Health"]["Status"] == ""
@@ -69,7 +70,7 @@ def test_the_spec_recreates_what_the_user_set_and_nothing_podman_added(name: str
     assert set(body["NetworkingConfig"]["EndpointsConfig"]) == {"models"}
     assert body["HostConfig"]["IpcMode"] == "host" and "ShmSize" not in body["HostConfig"]
     assert body["HostConfig"]["NanoCpus"] == 500_000_000
-    assert not {"CpuQuota", "CpuPeriod", "PidsLimit"} & set(body["HostConfig"])
+    assert not {"CpuQuota", "CpuPeriod", "PidsLimit", "Runtime", "UTSMode", "Annotations"} & set(body["HostConfig"])
     assert spec.env == {"HF_TOKEN": "hf_x"}
     assert body["HostConfig"]["RestartPolicy"] == {"Name": "always", "MaximumRetryCount": 0}
 
