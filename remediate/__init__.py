@@ -97,6 +97,7 @@ _EXPORTS = {
     "hold_then_revert": "remediate.fleet.rollout",
     "rollout": "remediate.fleet.rollout",
     "Connection": "remediate.host.connection",
+    "Dialect": "remediate.host.dialect",
     "HostFiles": "remediate.host.files",
     "SshOptions": "remediate.host.sshoptions",
 }
@@ -114,6 +115,7 @@ __all__ = [
     "ContainerPlan",
     "ContainerResult",
     "ContainerSpec",
+    "Dialect",
     "FileRestore",
     "FileWrite",
     "Host",
@@ -363,6 +365,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.host.connection import (
         Connection as Connection,
+    )
+    from remediate.host.dialect import (
+        Dialect as Dialect,
     )
     from remediate.host.files import (
         HostFiles as HostFiles,
