@@ -200,8 +200,8 @@ _BIND_DEFAULTS = ("rbind", "rprivate")
 
 def _bind_in(bind: str) -> str:
     parts = bind.split(":")
-    if len(parts) < 3:
-        return bind
+    if len(parts) < 3 or "rbind" not in parts[-1].split(","):
+        return bind  # a non-recursive bind's propagation is its own
     options = [o for o in parts[-1].split(",") if o not in _BIND_DEFAULTS]
     return ":".join(parts[:-1] + ([",".join(options)] if options else []))
 

@@ -139,7 +139,7 @@ def test_dockers_engine_key_is_the_one_it_always_was() -> None:
 def test_binds_read_back_as_given() -> None:
     dialect = Dialect(PODMAN, "4.3.1")
     binds = ["/etc/t.jinja:/etc/vllm/t.jinja:ro,rprivate,rbind", "/data:/data:rprivate,rbind", "models:/models",
-             "/x:/y:rw,rshared,rbind"]
+             "/x:/y:rw,rshared,rbind", "/p:/q:rprivate,bind"]
     inspect = dialect.inspect_in({"HostConfig": {"Binds": binds}})
     assert inspect["HostConfig"]["Binds"] == ["/etc/t.jinja:/etc/vllm/t.jinja:ro", "/data:/data", "models:/models",
-                                              "/x:/y:rw,rshared"]
+                                              "/x:/y:rw,rshared", "/p:/q:rprivate,bind"]
