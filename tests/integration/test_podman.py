@@ -43,6 +43,8 @@ PREFIX = "rt-podman-"
 def _remove(client: Any, prefix: str) -> None:
     for c in client.api.containers(all=True):
         if any(n.lstrip("/").startswith(prefix) for n in c["Names"]):
+            if c["State"] == "running":  # Podman's forced remove would wait out the stop timeout
+                client.api.kill(c["Id"])
             client.api.remove_container(c["Id"], force=True)
 
 

@@ -182,6 +182,10 @@ def _stop(url: str, service: subprocess.Popen[bytes], directory: Path) -> None:
         api: Any = docker.APIClient(base_url=url, version="auto", timeout=60)
         try:
             for container in api.containers(all=True):
+                # A forced remove waits out the stop timeout first (a `sleep` as PID 1 ignores
+                # SIGTERM): kill it at once.
+                with contextlib.suppress(docker.errors.DockerException):
+                    api.kill(container["Id"])
                 with contextlib.suppress(docker.errors.DockerException):
                     api.remove_container(container["Id"], force=True, v=True)
         finally:
