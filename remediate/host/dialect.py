@@ -99,42 +99,9 @@ class Dialect:
             return dict(inspect)
         data: Json = copy.deepcopy(dict(inspect))
         config: Json = data.get("Config") or {}
-        host: Json = data.get("HostConfig") or {}
-        hostname = config.get("Hostname")
         if config.get("Env"):
-            own = {*_PODMAN_ENV, f"HOSTNAME={hostname}"}
-            if str(config.get("User") or "root").partition(":")[0] in ("root", "0"):
-                own |= {"HOME=/root", "HOME="}
-            config["Env"] = [e for e in config["Env"] if e not in own]
-        if host.get("Ulimits"):
-            host["Ulimits"] = [{**u, "Name": _ulimit_name(str(u.get("Name", "")))} for u in host["Ulimits"]]
-        if host.get("NanoCpus") and host.get("CpuQuota") == host["NanoCpus"] * (host.get("CpuPeriod") or
-                                                                               _CPU_PERIOD) // 10**9:
-            host["CpuQuota"] = 0
-            host["CpuPeriod"] = 0
-        if host.get("Runtime") == "oci":
-            host["Runtime"] = ""
-        if host.get("UTSMode") == "private":
-            host["UTSMode"] = ""
-        if host.get("ShmSize") == _PODMAN_SHM_SIZE:
-            host["ShmSize"] = 0
-        if host.get("Annotations"):
-            host["Annotations"] = {k: v for k, v in host["Annotations"].items()
-                                   if not k.startswith(_PODMAN_ANNOTATIONS)} or None
-        if host.get("PidsLimit") == _PODMAN_PIDS_LIMIT:
-            host["PidsLimit"] = 0
-        if host.get("Binds"):
-            host["Binds"] = [_bind_in(str(b)) for b in host["Binds"]]
-        if host.get("Devices"):
-            host["Devices"] = [{**d, "CgroupPermissions": d.get("CgroupPermissions") or "rwm"}
-                               for d in host["Devices"]]
-        if host.get("IpcMode") == "shareable":
-            host["IpcMode"] = ""
-        namespaces = ((oci_config or {}).get("linux") or {}).get("namespaces")
-        if namespaces is not None and not any(n.get("type") == "ipc" for n in namespaces):
-            host["IpcMode"] = "host"
-        if host.get("IpcMode") == "host":
-            host["ShmSize"] = 0  # the host's /dev/shm; create refuses a size with it
+            config["Env"] = _env_in(config)
+        _host_in(data.get("HostConfig") or {}, oci_config)
         _networks_in(data)
         state: Json = data.get("State") or {}
         if isinstance(state.get("Health"), dict) and not state["Health"].get("Status"):
@@ -192,6 +159,40 @@ def engine_key(dialect: Dialect, info: Mapping[str, Any], machine_id: str) -> st
     else:
         what = f"{info.get('ID')}|{info.get('Name')}|{info.get('DockerRootDir')}"
     return f"{name}-{hashlib.sha256(what.encode()).hexdigest()[:10]}"
+
+
+def _env_in(config: Mapping[str, Any]) -> list[str]:
+    """The environment without what Podman adds to every container."""
+    own = {*_PODMAN_ENV, f"HOSTNAME={config.get('Hostname')}"}
+    if str(config.get("User") or "root").partition(":")[0] in ("root", "0"):
+        own |= {"HOME=/root", "HOME="}
+    return [e for e in config["Env"] if e not in own]
+
+
+def _host_in(host: Json, oci_config: Mapping[str, Any] | None) -> None:
+    """``HostConfig`` in Docker's terms, in place (see the module docstring)."""
+    if host.get("Ulimits"):
+        host["Ulimits"] = [{**u, "Name": _ulimit_name(str(u.get("Name", "")))} for u in host["Ulimits"]]
+    if host.get("NanoCpus") and host.get("CpuQuota") == host["NanoCpus"] * (host.get("CpuPeriod") or
+                                                                           _CPU_PERIOD) // 10**9:
+        host["CpuQuota"] = 0
+        host["CpuPeriod"] = 0
+    for key, default, unset in (("Runtime", "oci", ""), ("UTSMode", "private", ""), ("IpcMode", "shareable", ""),
+                                ("ShmSize", _PODMAN_SHM_SIZE, 0), ("PidsLimit", _PODMAN_PIDS_LIMIT, 0)):
+        if host.get(key) == default:
+            host[key] = unset
+    if host.get("Annotations"):
+        host["Annotations"] = {k: v for k, v in host["Annotations"].items()
+                               if not k.startswith(_PODMAN_ANNOTATIONS)} or None
+    if host.get("Binds"):
+        host["Binds"] = [_bind_in(str(b)) for b in host["Binds"]]
+    if host.get("Devices"):
+        host["Devices"] = [{**d, "CgroupPermissions": d.get("CgroupPermissions") or "rwm"} for d in host["Devices"]]
+    namespaces = ((oci_config or {}).get("linux") or {}).get("namespaces")
+    if namespaces is not None and not any(n.get("type") == "ipc" for n in namespaces):
+        host["IpcMode"] = "host"
+    if host.get("IpcMode") == "host":
+        host["ShmSize"] = 0  # the host's /dev/shm; create refuses a size with it
 
 
 #: Bind options Podman spells out that are Docker's defaults (a recursive, rprivate bind).
