@@ -36,6 +36,15 @@ debian_packages() {
   quiet apt-get install -y -q "${missing[@]}"
 }
 
+# The Debian mirror this machine's apt sources use (for another suite: debootstrap, dev/debian13).
+debian_mirror() {
+  local uri
+  uri=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$uri" ] || uri=$(awk '/^deb / && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d/debian.sources}"
+  echo "$uri"
+}
+
 # Start dockerd in the background unless an engine answers (log: /var/log/remediate-dockerd.log).
 docker_engine() {
   docker info >/dev/null 2>&1 && return 0

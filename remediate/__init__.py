@@ -121,6 +121,7 @@ _EXPORTS = {
     "RollbackRowJson": "remediate.output.rollout",
     "FixJson": "remediate.packs.gitlab_duo.fix",
     "Connection": "remediate.host.connection",
+    "Dialect": "remediate.host.dialect",
     "HostFiles": "remediate.host.files",
     "SshOptions": "remediate.host.sshoptions",
 }
@@ -138,6 +139,7 @@ __all__ = [
     "ContainerPlan",
     "ContainerResult",
     "ContainerSpec",
+    "Dialect",
     "FileRestore",
     "FileWrite",
     "FixJson",
@@ -428,6 +430,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.host.connection import (
         Connection as Connection,
+    )
+    from remediate.host.dialect import (
+        Dialect as Dialect,
     )
     from remediate.host.files import (
         HostFiles as HostFiles,

@@ -116,6 +116,8 @@ RESOURCES = {
     "test_lab_hosts": ("ssh_lab",),
     "test_remote": ("ssh_lab",),
     "test_apply_modern": ("modern",),
+    "test_podman": ("podman",),
+    "test_fidelity_podman": ("podman",),
 }
 _HAS_ANSIBLE = bool(shutil.which("ansible-inventory") and shutil.which("ansible"))
 
@@ -131,5 +133,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "modern_engine" in getattr(item, "fixturenames", ()) or (
                 callspec is not None and callspec.params.get("engine") == "26.1"):
             item.add_marker(pytest.mark.modern)
+        if {"podman", "podman4_engine", "podman5_engine"} & set(getattr(item, "fixturenames", ())) or (
+                callspec is not None and str(callspec.params.get("engine", "")).startswith("podman")):
+            item.add_marker(pytest.mark.podman)
         if item.get_closest_marker("ansible") and not _HAS_ANSIBLE:
             item.add_marker(pytest.mark.skip(reason="needs ansible-core (the test extra)"))

@@ -19,7 +19,7 @@ from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import HostPath
 from remediate.core.playbook import Playbook, Selector
 from remediate.core.suggest import did_you_mean
-from remediate.errors import ContainerNotFound
+from remediate.errors import ContainerNotFound, PlanError
 from remediate.executor import ties
 from remediate.host.connection import Connection
 
@@ -120,6 +120,11 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     if not plan.changed:
         return plan
     inspects = {obs.id: obs.inspect for obs in chosen}
+    for cp in plan.changed:
+        refused = conn.dialect.refusal(inspects[cp.id])
+        if refused:
+            raise PlanError(f"{conn.label}: container {cp.name} was started with {refused}; nothing was changed",
+                            host=conn.label, container=cp.name)
     tied = ties.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects)
     containers = tuple(dataclasses.replace(cp, dependents=ties.dependents_of(inspects[cp.id], tied[cp.id]))
                        if cp.id in tied else cp for cp in plan.containers)

@@ -9,8 +9,8 @@ see :mod:`remediate.host.ssh`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
+import json
 import logging
 import os
 import shlex
@@ -27,6 +27,7 @@ from typing import Any, Self
 from remediate.core.paths import HostLogin, HostPath, PathOwner
 from remediate.core.redaction import redact_text
 from remediate.errors import (
+    ApplyError,
     ConnectError,
     ContainerNotFound,
     HostFileError,
@@ -35,6 +36,7 @@ from remediate.errors import (
     InspectError,
     NetworkNotFound,
 )
+from remediate.host.dialect import Dialect, detect, engine_key, oci_config_path
 from remediate.host.files import HostFiles, LocalFiles, SftpFiles
 from remediate.host.sshoptions import SshOptions
 
@@ -51,6 +53,8 @@ _SCHEMES = ("unix://", "tcp://", "ssh://")
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 _SDK_IMPORT = threading.Lock()
+#: Where a host's machine id is (systemd's, then D-Bus's): part of a Podman engine's key.
+_MACHINE_IDS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 
 
 def local_engine_url(environ: Mapping[str, str] | None = None) -> str:
@@ -117,6 +121,7 @@ class Connection:
         self._sftp: Any = None
         self._files: HostFiles | None = None
         self._info: Json | None = None
+        self._dialect: Dialect | None = None
         self._login: HostLogin | None = None
 
     @property
@@ -202,11 +207,22 @@ class Connection:
         try:
             with self.errors(during="version"):
                 # Negotiate like version="auto" does, but close the client if the engine is not there.
-                client._version = str(client.version(api_version=False)["ApiVersion"])
+                version = client.version(api_version=False)
+                client._version = str(version["ApiVersion"])
         except BaseException:
             client.close()
             raise
+        self._dialect = detect(version)
         return client
+
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's API dialect: Docker, or Podman's Docker-compatible API (see
+        :mod:`remediate.host.dialect`); every inspect read through this connection is in Docker's."""
+        if self._dialect is None:
+            self._client = self._open()
+        assert self._dialect is not None  # set by _open
+        return self._dialect
 
     def _check_socket(self, path: str) -> None:
         # docker-py leaks its socket when a unix connect fails; find out first, with our own.
@@ -276,12 +292,21 @@ class Connection:
 
     @property
     def engine_id(self) -> str:
-        """A stable key of this engine (host name + hash of its ID and data root): one journal and
-        one lock per engine, also when several engines share a disk or a trust key."""
+        """A stable key of this engine (host name + hash of its ID and data root; for Podman,
+        whose ID changes on every call, of the host's machine id and its storage root): one
+        journal and one lock per engine, also when several engines share a disk or a trust key."""
         info = self.info()
-        digest = hashlib.sha256(f"{info.get('ID')}|{info.get('Name')}|{info.get('DockerRootDir')}".encode())
-        name = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in str(info.get("Name") or "engine"))
-        return f"{name}-{digest.hexdigest()[:10]}"
+        machine_id = self._machine_id() if self.dialect.name != "docker" else ""
+        return engine_key(self.dialect, info, machine_id)
+
+    def _machine_id(self) -> str:
+        """The Docker host's machine id ("" when it has none)."""
+        for path in _MACHINE_IDS:
+            with contextlib.suppress(HostFileError, ConnectError):
+                found = self.read_path(path, follow=True)
+                if found.content:
+                    return found.content.decode("ascii", "replace").strip()
+        return ""
 
     def list_containers(self) -> list[Json]:
         """Summaries of every container (running or not), each with its own ``Name`` added.
@@ -299,7 +324,19 @@ class Connection:
     def inspect_container(self, ref: str) -> Json:
         """``docker inspect`` of a container by id or name."""
         with self.errors(ref, during=f"inspect {ref}"):
-            return dict(self.api.inspect_container(ref))
+            inspect = self.api.inspect_container(ref)
+        oci = self._oci_config(str(inspect.get("Id") or "")) if self.dialect.needs_oci_config else None
+        return self.dialect.inspect_in(inspect, oci)
+
+    def _oci_config(self, container_id: str) -> Json | None:
+        """A Podman container's OCI config, read from the host's files (None when unreadable:
+        another user's storage, an engine whose files remediate cannot reach)."""
+        with contextlib.suppress(HostFileError, ConnectError, ValueError):
+            found = self.read_path(oci_config_path(self.info(), container_id), follow=True)
+            if found.content:
+                data = json.loads(found.content)
+                return data if isinstance(data, dict) else None
+        return None
 
     def find_container(self, ref: str) -> Json | None:
         """``docker inspect`` of a container, or None when there is none by that id or name (it may
@@ -323,7 +360,8 @@ class Connection:
         """Create a container from a full create body; returns its id."""
         with self.errors(name, during=f"create {name}"):
             # create_container_from_config posts the body as is: no proxy env injected.
-            result = self.api.create_container_from_config(body, name=name, platform=platform)
+            result = self.api.create_container_from_config(self.dialect.create_out(body), name=name,
+                                                           platform=platform)
         return str(result["Id"])
 
     def connect_network(self, container: str, network: str, endpoint: Json) -> None:
@@ -331,7 +369,7 @@ class Connection:
         ipam = endpoint.get("IPAMConfig") or {}
         with self.errors(container, during=f"connect {container} to {network}", network=network):
             self.api.connect_container_to_network(
-                container, network,
+                container, self.dialect.network_out(network),
                 aliases=endpoint.get("Aliases"), links=_links_dict(endpoint.get("Links")),
                 ipv4_address=ipam.get("IPv4Address"), ipv6_address=ipam.get("IPv6Address"),
                 link_local_ips=ipam.get("LinkLocalIPs"), driver_opt=endpoint.get("DriverOpts"),
@@ -372,7 +410,15 @@ class Connection:
                 raise
 
     def set_restart_policy(self, container: str, policy: Json) -> None:
-        """``docker update --restart`` (in place)."""
+        """``docker update --restart`` (in place).
+
+        Raises:
+            ApplyError: the engine has no update API (Podman 4; such containers are refused
+                before any change, see :meth:`remediate.host.dialect.Dialect.refusal`).
+        """
+        if not self.dialect.can_update:
+            raise ApplyError(f"{self.label}: {self.dialect.label} has no `docker update` API: cannot set the "
+                             f"restart policy of {container}", host=self.label, container=container)
         with self.errors(container, during=f"update {container}"):
             self.api.update_container(container, restart_policy=policy)
 

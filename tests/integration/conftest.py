@@ -12,6 +12,7 @@ import pytest
 from tests.integration.rtcat import Lab, fake_gitlab
 from tests.lab import containers, engines
 from tests.lab.engines import LOCAL, MODERN, Engine
+from tests.lab.podman import PODMAN4, PODMAN5, podman_available, podman_engine
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,6 +42,39 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     and module fixtures that take it run once per engine; the modern one starts only if a
     selected test needs it."""
     chosen: Engine = request.getfixturevalue("local_engine" if request.param == LOCAL else "modern_engine")
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def podman4_engine() -> Iterator[Engine]:
+    """Debian 12's podman 4.3 (its Docker-compatible socket), in its own network namespace, with
+    the test images: started on first use, once per session, removed at the end."""
+    yield from _podman(PODMAN4)
+
+
+@pytest.fixture(scope="session")
+def podman5_engine() -> Iterator[Engine]:
+    """Debian 13's podman 5.4 (see tests/lab/podman.py), like :func:`podman4_engine`."""
+    yield from _podman(PODMAN5)
+
+
+def _podman(name: str) -> Iterator[Engine]:
+    missing = podman_available(name)
+    if missing:
+        pytest.fail(missing)
+    with podman_engine(name) as engine:
+        yield engine
+
+
+#: The fixture of each engine generation, by its id.
+ENGINE_FIXTURES = {LOCAL: "local_engine", MODERN: "modern_engine", PODMAN4: "podman4_engine",
+                   PODMAN5: "podman5_engine"}
+
+
+@pytest.fixture(scope="session", params=[PODMAN4, PODMAN5])
+def podman(request: pytest.FixtureRequest) -> Engine:
+    """Each Podman generation in turn (ids ``podman-4.3``, ``podman-5.4``)."""
+    chosen: Engine = request.getfixturevalue(ENGINE_FIXTURES[request.param])
     return chosen
 
 

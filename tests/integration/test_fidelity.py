@@ -25,6 +25,7 @@ is sent: networks, DNS servers and extra hosts are configuration only.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import time
@@ -43,7 +44,7 @@ from remediate.core.spec import ContainerSpec, anonymous_volumes, spec_from_insp
 from remediate.executor.swap import create
 from remediate.host.connection import Connection
 from tests.lab.defaults_image import BUSYBOX, DEFAULTS_DOCKERFILE
-from tests.lab.engines import Engine
+from tests.lab.engines import LOCAL, MODERN, Engine
 
 docker = pytest.importorskip("docker")
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
@@ -60,6 +61,10 @@ NET2, NET2_SUBNET = f"{PREFIX}net2", "10.231.250.128/25"
 VOLUME = f"{PREFIX}vol"
 MOUNT_VOLUME = f"{PREFIX}mvol"
 SLEEP = ["sleep", "3600"]
+#: Why the shown `docker run` line is not run on Podman.
+_PODMAN_VIEW = "the shown command line is the docker CLI's (Podman users type podman run); not run on Podman"
+#: Why Podman starts no container with ulimits of its own on this machine (root without CAP_SYS_RESOURCE).
+_RLIMITS = "runc here: \"error setting rlimits for ready process: operation not permitted\""
 DEADLINE = 20.0  # bound for polling loops; never asserted as a duration
 PRECIOUS = "precious data\n"
 
@@ -81,6 +86,8 @@ class Case:
         connect: networks to connect before start, name -> connect kwargs.
         data_in: paths in anonymous volumes to write before the recreate and read back after.
         min_api: the engine API version the case needs (skipped on older engines).
+        podman: why Podman cannot make the original (skipped there).
+        podman_create_only: why Podman cannot start it here (created only there).
     """
 
     id: str
@@ -92,6 +99,8 @@ class Case:
     connect: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_in: tuple[str, ...] = ()
     min_api: str | None = None
+    podman: str | None = None
+    podman_create_only: str | None = None
 
     @property
     def name(self) -> str:
@@ -145,7 +154,8 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
         }, connect={NET2: {"aliases": ["second"], "ipv4_address": "10.231.250.140"}},
             raw=("HostConfig.NetworkMode",), spec_keys=("host_config.NetworkMode",)),
         Case("link", {"links": {f"{PREFIX}db": "db"}},
-             raw=("HostConfig.Links",), spec_keys=("host_config.Links",)),
+             raw=("HostConfig.Links",), spec_keys=("host_config.Links",),
+             podman="Podman refuses links (\"bad parameter: link is not supported\")"),
         Case("dns", {"dns": ["192.0.2.53"], "dns_search": ["example.test"], "dns_opt": ["ndots:2"],
                      "extra_hosts": {"db.example.test": "192.0.2.10"}},
              raw=("HostConfig.Dns", "HostConfig.DnsSearch", "HostConfig.DnsOptions", "HostConfig.ExtraHosts"),
@@ -170,7 +180,7 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
         Case("ulimits-sysctls", {"ulimits": [Ulimit(name="nofile", soft=1024, hard=2048)],
                                  "sysctls": {"net.core.somaxconn": "1024"}},
              raw=("HostConfig.Ulimits", "HostConfig.Sysctls"),
-             spec_keys=("host_config.Ulimits", "host_config.Sysctls")),
+             spec_keys=("host_config.Ulimits", "host_config.Sysctls"), podman_create_only=_RLIMITS),
         Case("caps-security", {"cap_add": ["NET_ADMIN"], "cap_drop": ["MKNOD"],
                                "security_opt": ["no-new-privileges"]},
              raw=("HostConfig.CapAdd", "HostConfig.CapDrop", "HostConfig.SecurityOpt"),
@@ -263,7 +273,7 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
                                   "sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
                                   "ulimits": [Ulimit(name="nproc", soft=512, hard=1024)]},
              raw=("HostConfig.LogConfig", "HostConfig.Sysctls", "HostConfig.Ulimits"),
-             spec_keys=("host_config.LogConfig",)),
+             spec_keys=("host_config.LogConfig",), podman_create_only=_RLIMITS),
         Case("vllm-like", {
             "image": VLLM, "environment": {"PYTHONUNBUFFERED": "0", "HF_TOKEN": "hf_secret"},
             "command": ["--model", "facebook/opt-125m", "--port", "8000"],
@@ -274,7 +284,8 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
         Case("entrypoint-reset-cli", body={"Image": DEFAULTS_IMAGE, "Entrypoint": [""], "Cmd": SLEEP},
              raw=("Config.Cmd",), spec_keys=("config.Entrypoint",)),
         Case("entrypoint-reset-sdk", {"image": DEFAULTS_IMAGE, "entrypoint": ""},
-             raw=("Config.Cmd",), spec_keys=("config.Entrypoint",)),
+             raw=("Config.Cmd",), spec_keys=("config.Entrypoint",),
+             podman="Podman runs the SDK's entrypoint \"\" as a program (the original exits 1)"),
         # --security-opt systempaths=unconfined, as the CLI sends it; one list alone is API-only.
         Case("systempaths-unconfined", body={"Image": BUSYBOX, "Cmd": SLEEP,
                                              "HostConfig": {"MaskedPaths": [], "ReadonlyPaths": []}},
@@ -325,6 +336,15 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
         Case("pid-container", {"pid_mode": f"container:{PREFIX}netowner"},
              raw=("HostConfig.PidMode",), spec_keys=("host_config.PidMode",)),
     ]
+
+
+@pytest.fixture(scope="module", params=[LOCAL, MODERN])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each Docker engine generation (test_fidelity_podman.py: each Podman one)."""
+    from tests.integration.conftest import ENGINE_FIXTURES
+
+    chosen: Engine = request.getfixturevalue(ENGINE_FIXTURES[request.param])
+    return chosen
 
 
 # --------------------------------------------------------------------------- helpers
@@ -466,6 +486,16 @@ class Lab:
             self.images[ref] = dict(self.api.inspect_image(ref))
         return self.images[ref]
 
+    def inspect(self, ref: str) -> dict[str, Any]:
+        """A container's inspect as remediate reads it (Podman's translated to Docker's dialect)."""
+        with Connection(self.engine.docker_url) as conn:
+            inspect = conn.inspect_container(ref)
+        if self.engine.name.startswith("podman") and inspect["Config"].get("Env"):
+            # Podman merges the image's environment and the container's in Go map order: the
+            # order differs from one create to the next (no variable is set twice).
+            inspect["Config"]["Env"] = sorted(inspect["Config"]["Env"])
+        return inspect
+
     def create(self, case: Case) -> str:
         if case.body is not None:
             # With no HostConfig at all, the engine skips its checks and leaves Runtime empty
@@ -485,6 +515,11 @@ class Lab:
         if case.min_api and not self.engine.api_at_least(case.min_api):
             result.skip = f"needs engine API {case.min_api} (this one: {self.engine.api_version})"
             return result
+        if self.engine.name.startswith("podman") and case.podman:
+            result.skip = case.podman
+            return result
+        if self.engine.name.startswith("podman") and case.podman_create_only:
+            result.case = case = dataclasses.replace(case, start=False)
         try:
             orig_id = self.create(case)
             for net, options in case.connect.items():
@@ -495,7 +530,7 @@ class Lab:
                 for path in case.data_in:
                     _exec(self.api, orig_id, ["sh", "-c", f"printf '{PRECIOUS}' > {path}/file"])
                 self.api.stop(orig_id, timeout=0)
-            result.original = original = dict(self.api.inspect_container(orig_id))
+            result.original = original = self.inspect(orig_id)
             self.anonymous |= set(anonymous_volumes(original).values())
             image = self.image(original["Config"]["Image"])
             result.spec1 = spec1 = spec_from_inspect(original, image)
@@ -507,10 +542,13 @@ class Lab:
                 _wait_running(self.api, copy_id)
                 for path in case.data_in:
                     result.data_read[path] = _exec(self.api, copy_id, ["cat", f"{path}/file"])
-            result.copy = copy = dict(self.api.inspect_container(copy_id))
+            result.copy = copy = self.inspect(copy_id)
             result.spec2 = spec_from_inspect(copy, image)
         except Exception as exc:  # noqa: BLE001 - reported by the case's test, not the fixture
             result.error = exc
+            return result
+        if self.engine.name.startswith("podman"):
+            result.shell_error = pytest.skip.Exception(_PODMAN_VIEW)
             return result
         try:
             # The copy gives back what it holds (static IPs, published ports) before the shell makes
@@ -535,7 +573,7 @@ class Lab:
         for command in result.shell_commands:
             self.engine.run(["bash", "-c", command], env={**os.environ, "DOCKER_CLI_HINTS": "false"}, timeout=60,
                             check=True)
-        result.shell = dict(self.api.inspect_container(name))
+        result.shell = self.inspect(name)
         self.anonymous |= set(anonymous_volumes(result.shell).values())
 
     def helpers(self) -> None:
@@ -553,6 +591,9 @@ class Lab:
 
     def cleanup(self) -> None:
         for c in self.client.containers.list(all=True, filters={"label": f"{OWNER}={os.getpid()}"}):
+            # Podman's forced remove waits out the stop timeout (a `sleep` as PID 1 ignores
+            # SIGTERM); a kill first ends it at once, as Docker's does.
+            _quiet(lambda c=c: c.kill() if c.status == "running" else None)
             _quiet(lambda c=c: c.remove(force=True, v=True))
         for name in self.anonymous:
             _quiet(lambda name=name: self.api.remove_volume(name, force=True))
@@ -721,12 +762,20 @@ def test_mac_address_is_kept(corpus: dict[str, Result], case_id: str, network: s
     assert r.copy["NetworkSettings"]["Networks"][network]["MacAddress"] == mac
 
 
-def test_image_defaults_are_not_pinned(corpus: dict[str, Result]) -> None:
+def test_image_defaults_are_not_pinned(corpus: dict[str, Result], lab: Lab) -> None:
     r = _result(corpus, "image-defaults")
     assert r.spec1 is not None
+    config, host = {"AttachStdout", "AttachStderr"}, {"CgroupnsMode", "IpcMode", "ShmSize", "Runtime"}
+    if lab.engine.name.startswith("podman"):
+        # Podman: image defaults it still shows as the container's own, which a recreate
+        # carries as they are (the same container, but shown in the dry run): HOME from the image
+        # user's passwd entry, the image healthcheck and stop signal as Podman spells them, the
+        # containers.conf ulimits, its log config, pid mode and swappiness.
+        config |= {"Env", "Healthcheck", "StopSignal", "StopTimeout"}
+        host |= {"LogConfig", "PidMode", "MemorySwappiness", "Ulimits"}
     # Nothing but the SDK's attach flags (the image carries the owner label too).
-    assert set(r.spec1.config) <= {"AttachStdout", "AttachStderr"}, r.spec1.config
-    assert set(r.spec1.host_config) <= {"CgroupnsMode", "IpcMode", "ShmSize", "Runtime"}, r.spec1.host_config
+    assert set(r.spec1.config) <= config, r.spec1.config
+    assert set(r.spec1.host_config) <= host, r.spec1.host_config
 
 
 # --------------------------------------------------------------------------- across creators

@@ -1,0 +1,270 @@
+"""remediate against Podman 4.3 and 5.4 through their Docker-compatible socket (tests/lab/podman.py),
+as a user on that host runs it: the real ``remediate`` process in the engine's network namespace
+with ``DOCKER_HOST`` set to the Podman socket.
+
+The core flows (dry run changes nothing; apply fixes, verifies, and a second run is a no-op;
+a failing verify restores the original; rollback; recover after a kill), GitLab playbooks on
+the fake AI gateway, and what Podman says differently (host/dialect.py): its engine is detected,
+keyed stably although its ``/info`` ID changes on every call, and a recreate carries none of
+what Podman adds by itself (``HOSTNAME=<old id>``, the default pids limit, its default network).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediate.host.connection import Connection
+from tests.conftest import OWNER_LABELS
+from tests.integration._proc import (
+    MODEL_ARGS,
+    PLAYBOOK,
+    REMEDIATE,
+    SEED_TEMPLATE,
+    VLLM_IMAGE,
+    WAIT,
+    remediate_env,
+)
+from tests.integration.rtcat import AIGW
+from tests.lab.engines import Engine
+from tests.lab.podman import PODMAN4
+
+PREFIX = "rt-podman-"
+
+
+def _remove(client: Any, prefix: str) -> None:
+    for c in client.api.containers(all=True):
+        if any(n.lstrip("/").startswith(prefix) for n in c["Names"]):
+            if c["State"] == "running":  # Podman's forced remove would wait out the stop timeout
+                client.api.kill(c["Id"])
+            client.api.remove_container(c["Id"], force=True)
+
+
+class Target:
+    """One container on a Podman engine, and remediate run against it."""
+
+    def __init__(self, engine: Engine, client: Any, tmp_path: Path, image: str, command: list[str] | None,
+                 port: int, env: dict[str, str], restart: str | None) -> None:
+        self.engine, self.client, self.port = engine, client, port
+        self.name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
+        self.template = tmp_path / "etc" / "chat_template.jinja"
+        self.state_dir = str(tmp_path / "state")
+        kwargs: dict[str, Any] = {"restart_policy": {"Name": restart}} if restart else {}
+        client.containers.run(image, command, name=self.name, detach=True, labels={**OWNER_LABELS, "app": "t"},
+                              environment=env, ports={f"{port}/tcp": ("127.0.0.1", None)}, **kwargs)
+
+    def inspect(self) -> dict[str, Any]:
+        return dict(self.client.api.inspect_container(self.name))
+
+    def status(self, path: str, body: str = "", until: float = 0.0) -> int:
+        host_port = self.inspect()["NetworkSettings"]["Ports"][f"{self.port}/tcp"][0]["HostPort"]
+        return self.engine.http_status(f"http://127.0.0.1:{host_port}{path}", body, until=until)
+
+    def chat(self) -> int:
+        self.status("/health", until=WAIT)
+        body = json.dumps({"model": "mistral", "messages": [{"role": "user", "content": "Hi"}]})
+        return self.status("/v1/chat/completions", body)
+
+    def remediate(self, *args: str) -> tuple[int, str]:
+        proc = self.engine.run([REMEDIATE, *args], env=remediate_env(self.state_dir), timeout=WAIT)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def apply(self, *extra: str, playbook: str = "fix-vllm-404") -> tuple[int, str]:
+        return self.remediate("apply", playbook, "--container", self.name,
+                              "-e", f"template_host_path={self.template}", *extra)
+
+
+@pytest.fixture(scope="module")
+def client(podman: Engine) -> Iterator[Any]:
+    cl = podman.client()
+    yield cl
+    cl.close()
+
+
+def _restart(engine: Engine) -> str | None:
+    """The vLLM's restart policy: as users run it, except on Podman 4.3, which refuses to change
+    such a container (no update API; see test_podman_4_refuses_a_restart_policy_up_front)."""
+    return None if engine.name == PODMAN4 else "unless-stopped"
+
+
+@pytest.fixture
+def vllm(podman: Engine, client: Any, tmp_path: Path) -> Iterator[Target]:
+    target = Target(podman, client, tmp_path, VLLM_IMAGE, MODEL_ARGS, 8000, {"HF_TOKEN": "hf_supersecretvalue"},
+                    _restart(podman))
+    try:
+        assert target.status("/health", until=WAIT) == 200, "fake vLLM did not come up"
+        yield target
+    finally:
+        _remove(client, target.name)
+
+
+def _user_view(inspect: dict[str, Any]) -> dict[str, Any]:
+    return {"Id": inspect["Id"], "Config": inspect["Config"], "HostConfig": inspect["HostConfig"],
+            "Running": inspect["State"]["Running"], "StartedAt": inspect["State"]["StartedAt"]}
+
+
+def test_podman_is_detected_and_keyed_stably(podman: Engine, client: Any) -> None:
+    # Podman's own ID is new on every call: a key made of it would lose every journal.
+    assert client.api.info()["ID"] != client.api.info()["ID"]
+    with Connection(podman.docker_url) as first, Connection(podman.docker_url) as second:
+        assert first.dialect.name == "podman" and first.dialect.version == podman.version
+        assert first.engine_id == second.engine_id
+    with Connection("local") as docker:
+        assert docker.dialect.name == "docker"
+
+
+def test_dry_run_shows_diff_and_changes_nothing(vllm: Target) -> None:
+    before = vllm.inspect()
+
+    code, out = vllm.apply("--dry-run")
+
+    assert code == 0, out
+    assert "+   --served-model-name mistral" in out and "Dry run: nothing changed" in out
+    assert "hf_supersecretvalue" not in out
+    # None of what Podman adds by itself shows as the user's.
+    assert "HOSTNAME" not in out and "pids-limit" not in out and "container=podman" not in out
+    assert _user_view(vllm.inspect()) == _user_view(before)
+    assert not vllm.template.exists()
+    assert vllm.chat() == 404
+
+
+def test_apply_fixes_verifies_and_second_run_is_a_no_op(vllm: Target) -> None:
+    original = vllm.inspect()
+
+    code, out = vllm.apply("--yes")
+
+    assert code == 0, out
+    assert "recreated" in out
+    new = vllm.inspect()
+    assert new["Id"] != original["Id"]
+    assert "--served-model-name" in new["Args"]
+    assert new["HostConfig"]["RestartPolicy"] == original["HostConfig"]["RestartPolicy"]
+    assert new["HostConfig"]["PortBindings"] == original["HostConfig"]["PortBindings"]
+    assert new["HostConfig"]["PidsLimit"] == original["HostConfig"]["PidsLimit"]
+    assert list(new["NetworkSettings"]["Networks"]) == list(original["NetworkSettings"]["Networks"])
+    assert f"HOSTNAME={new['Config']['Hostname']}" in new["Config"]["Env"]  # its own, not the old one's
+    assert "HF_TOKEN=hf_supersecretvalue" in new["Config"]["Env"]
+    assert vllm.template.read_bytes() == SEED_TEMPLATE.read_bytes()
+    assert vllm.chat() == 200
+
+    code, out = vllm.apply("--yes")
+
+    assert code == 0 and "no changes" in out, out
+    assert vllm.inspect()["Id"] == new["Id"]
+
+
+def test_failed_verify_restores_the_original(vllm: Target, tmp_path: Path) -> None:
+    playbook = tmp_path / "wrong-name.yml"
+    playbook.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: wrong-name")
+                        .replace("""contains: '"{{ served_model_name }}"'""", "contains: never-served-name"))
+    vllm.template.parent.mkdir(parents=True)
+    vllm.template.write_text("old content\n")
+    original = vllm.inspect()
+
+    code, out = vllm.apply("--yes", "--timeout", "3", playbook=str(playbook))
+
+    assert code == 1, out
+    assert "verify failed" in out and "restored" in out
+    after = vllm.inspect()
+    assert after["Id"] == original["Id"] and after["State"]["Running"]
+    assert after["HostConfig"]["RestartPolicy"] == original["HostConfig"]["RestartPolicy"]
+    assert vllm.template.read_text() == "old content\n"
+    assert vllm.chat() == 404
+
+
+def test_rollback_puts_the_previous_container_back(vllm: Target) -> None:
+    original = vllm.inspect()
+    assert vllm.apply("--yes")[0] == 0
+
+    code, out = vllm.remediate("history", "--container", vllm.name)
+    assert code == 0 and "fix-vllm-404" in out, out
+    code, out = vllm.remediate("rollback", vllm.name, "--yes")
+
+    assert code == 0, out
+    restored = vllm.inspect()
+    assert restored["Id"] == original["Id"] and restored["State"]["Running"]
+    assert restored["HostConfig"]["RestartPolicy"] == original["HostConfig"]["RestartPolicy"]
+    assert vllm.chat() == 404
+
+
+def test_kill_then_recover_restores_the_original(vllm: Target) -> None:
+    original = vllm.inspect()
+    argv = vllm.engine.argv([sys.executable, "-m", "tests.integration.pausing_remediate",
+                             "apply", "fix-vllm-404", "--container", vllm.name, "--yes",
+                             "-e", f"template_host_path={vllm.template}"])
+    env = vllm.engine.env(remediate_env(vllm.state_dir, REMEDIATE_PAUSE_AT="started"))
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + WAIT
+        seen = ""
+        while "paused at started" not in seen and time.monotonic() < deadline and proc.poll() is None:
+            seen += proc.stderr.readline()
+        assert "paused at started" in seen, seen
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+    # The next apply sees the killed one, under the same engine key.
+    code, out = vllm.apply("--yes")
+    assert code != 0 and "recover" in out, out
+    code, out = vllm.remediate("recover")
+
+    assert code == 0, out
+    restored = vllm.inspect()
+    assert restored["Id"] == original["Id"] and restored["State"]["Running"]
+    assert restored["HostConfig"]["RestartPolicy"] == original["HostConfig"]["RestartPolicy"]
+    assert {c["Names"][0].lstrip("/") for c in vllm.client.api.containers(all=True)
+            if vllm.name in c["Names"][0]} == {vllm.name}
+    assert vllm.chat() == 404
+
+
+@pytest.mark.parametrize(("playbook", "env", "after"), [
+    ("fix-streaming-a1003", {}, {"AIGW_CUSTOM_MODELS__DISABLE_STREAMING": "true"}),
+    ("disable-auth-bypass", {"AIGW_AUTH__BYPASS_EXTERNAL": "true"}, {"AIGW_AUTH__BYPASS_EXTERNAL": None}),
+])
+def test_gateway_playbooks(playbook: str, env: dict[str, str], after: dict[str, str | None], podman: Engine,
+                           client: Any, tmp_path: Path) -> None:
+    port = 5052
+    gateway = Target(podman, client, tmp_path, AIGW, None, port,
+                     {"AIGW_FASTAPI__API_PORT": str(port), **env}, _restart(podman))
+    try:
+        assert gateway.status("/monitoring/healthz", until=WAIT) == 200
+
+        code, out = gateway.remediate("apply", playbook, "--container", gateway.name, "--yes")
+
+        assert code == 0 and "recreated" in out, out
+        have = dict(e.partition("=")[::2] for e in gateway.inspect()["Config"]["Env"])
+        for key, value in after.items():
+            assert have.get(key) == value, key
+        assert gateway.status("/monitoring/healthz", until=WAIT) == 200
+        code, out = gateway.remediate("apply", playbook, "--container", gateway.name, "--yes")
+        assert code == 0 and "no changes" in out, out
+    finally:
+        _remove(client, gateway.name)
+
+
+def test_podman_4_refuses_a_restart_policy_up_front(podman: Engine, client: Any, tmp_path: Path) -> None:
+    if podman.name != PODMAN4:
+        pytest.skip("Podman 5 has the update API")
+    target = Target(podman, client, tmp_path, VLLM_IMAGE, MODEL_ARGS, 8000, {}, "always")
+    try:
+        before = target.inspect()
+
+        code, out = target.apply("--yes")
+
+        assert code == 2, out
+        assert "--restart always" in out and "no `docker update` API" in out and "nothing was changed" in out
+        assert _user_view(target.inspect()) == _user_view(before)
+        assert not target.template.exists()
+    finally:
+        _remove(client, target.name)
