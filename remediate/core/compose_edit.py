@@ -7,7 +7,8 @@ round-trip, so comments, key order, quoting and ``${VAR}`` references elsewhere 
 that would not come back byte for byte from the round-trip is refused rather than reformatted.
 
 Covered: ``environment`` (list and map forms), ``command`` (list or string form), ``network_mode``,
-``platform``, ``volumes`` (short and long syntax, new bind mounts). A value to change that comes
+``platform``, ``volumes`` (short and long syntax, new bind mounts), ``ports`` (short and long syntax:
+the entries of each changed container port are replaced). A value to change that comes
 from ``${VAR}`` interpolation or an ``env_file:`` is refused (:class:`ComposeEditRefused`),
 naming the file and line: the fix would have to go where the user keeps that value.
 """
@@ -22,8 +23,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 
+from remediate.core.fields import norm_ports
 from remediate.core.spec import ContainerSpec
 from remediate.errors import PlanError
 
@@ -54,6 +56,8 @@ def edit_service(text: str, service: str, before: ContainerSpec, after: Containe
     if before.platform != after.platform and after.platform:
         svc["platform"] = after.platform
     _edit_volumes(svc, before.host_config.get("Binds") or [], after.host_config.get("Binds") or [], where)
+    _edit_ports(svc, before.host_config.get("PortBindings") or {}, after.host_config.get("PortBindings") or {},
+                path, where)
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
@@ -169,3 +173,59 @@ def _edit_volumes(svc: CommentedMap, before: list[str], after: list[str], where:
             volumes.append(entry)
         else:
             volumes.append(bind)
+
+
+def _edit_ports(svc: CommentedMap, before: Mapping[str, Any], after: Mapping[str, Any], path: str,
+                where: str) -> None:
+    """Replace the ``ports:`` entries of each container port whose bindings changed."""
+    old, new = norm_ports(before), norm_ports(after)
+    changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+    if not changed:
+        return
+    ports = svc.get("ports")
+    if ports is None:
+        ports = svc["ports"] = CommentedSeq()
+    if not isinstance(ports, CommentedSeq):
+        raise ComposeEditRefused(f"{where}.ports is not a list; edit it by hand, or use --container-only")
+    long_form = any(isinstance(p, Mapping) for p in ports)
+    quoted = next((type(p) for p in ports if isinstance(p, ScalarString)), DoubleQuotedScalarString)
+    for key in changed:
+        port, proto = key.split("/")
+        for index in reversed(range(len(ports))):
+            if _publishes(ports[index], int(port), proto, path, ports, index):
+                del ports[index]
+        for binding in after.get(key) or []:
+            ip, host_port = str(binding.get("HostIp") or ""), str(binding.get("HostPort") or "")
+            if long_form:
+                entry = CommentedMap([("target", int(port))])
+                if host_port:
+                    entry["published"] = host_port
+                if ip:
+                    entry["host_ip"] = ip
+                entry["protocol"] = proto
+                ports.append(entry)
+            else:
+                shown_ip = f"[{ip}]" if ":" in ip else ip
+                text = f"{shown_ip}:{host_port}:{port}" if ip else (f"{host_port}:{port}" if host_port else port)
+                ports.append(quoted(text + ("" if proto == "tcp" else f"/{proto}")))
+
+
+def _publishes(entry: Any, port: int, proto: str, path: str, node: CommentedSeq, index: int) -> bool:
+    """True when a ``ports:`` entry publishes container port ``port/proto``; one that cannot be
+    told (``${VAR}``, a range holding it) is refused."""
+    if isinstance(entry, Mapping):
+        target, entry_proto = str(entry.get("target", "")), str(entry.get("protocol") or "tcp")
+    else:
+        text, _, entry_proto = str(entry).partition("/")
+        target, entry_proto = text.rsplit(":", 1)[-1], entry_proto or "tcp"
+    if "$" in f"{target}{entry_proto}":
+        _refuse_interpolated(str(entry), "a published port", path, node, index)
+    if entry_proto != proto:
+        return False
+    if "-" in target:
+        low, _, high = target.partition("-")
+        if low.isdigit() and high.isdigit() and int(low) <= port <= int(high):
+            raise ComposeEditRefused(f"{path}:{_line(node, index)}: port {port}/{proto} is in the range "
+                                     f"{entry}; edit it by hand, or use --container-only")
+        return False
+    return target.isdigit() and int(target) == port

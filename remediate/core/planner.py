@@ -16,7 +16,7 @@ from typing import Any
 
 from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
-from remediate.core.fields import dict_to_env, env_to_dict, netns_owned
+from remediate.core.fields import dict_to_env, env_to_dict, netns_owned, norm_ports
 from remediate.core.paths import HostPath
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.templating import render_value
@@ -358,6 +358,8 @@ def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any]
         return (*_set_platform(spec, change.platform), [])
     if isinstance(change, pb.MountChange):
         return (*_add_mount(spec, change.mount, paths), [])
+    if isinstance(change, pb.PortsChange):
+        return _edit_ports(spec, change.ports, image_cfg)
     if isinstance(change, pb.FileChange):
         return spec, [], []
     raise PlanError(f"unsupported change {type(change).__name__}")
@@ -467,6 +469,60 @@ def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, Hos
     else:
         host_config.pop("Mounts", None)
     return spec.replace(host_config=host_config), [Change(field_name, current, bind, ChangeAction.RECREATE)]
+
+
+def _edit_ports(spec: ContainerSpec, edit: pb.PortsEdit,
+                image_cfg: Mapping[str, Any]) -> tuple[ContainerSpec, list[Change], list[str]]:
+    """Publish (replacing the bindings of each container port named) and unpublish ports. A port
+    published anew is exposed too, as ``docker run -p`` does; an unpublished one stays exposed."""
+    wanted: dict[str, list[Json]] = {}
+    for item in edit.publish:
+        host_ip, host_port, port, proto = pb.parse_publish(item)
+        wanted.setdefault(f"{port}/{proto}", []).append({"HostIp": host_ip, "HostPort": host_port})
+    bindings = {k if "/" in k else f"{k}/tcp": list(v or []) for k, v in (spec.host_config.get("PortBindings") or {}).items()}
+    exposed = dict(spec.config.get("ExposedPorts") or {})
+    changes, notes = [], []
+    if wanted and (spec.network_mode in ("host", "none") or spec.network_mode.startswith("container:")):
+        raise PlanError(f"cannot publish ports: the container uses {spec.network_mode} networking")
+    for key, new in wanted.items():
+        current = bindings.get(key)
+        field_name = f"ports.{key}"
+        if current is not None and norm_ports({key: current}) == norm_ports({key: new}):
+            changes.append(Change(field_name, _shown_bindings(current), _shown_bindings(new), ChangeAction.NOOP,
+                                  "already published"))
+            continue
+        bindings[key] = new
+        if key not in exposed and key not in (image_cfg.get("ExposedPorts") or {}):
+            exposed[key] = {}
+        changes.append(Change(field_name, _shown_bindings(current), _shown_bindings(new), ChangeAction.RECREATE))
+        if any(b["HostIp"] in pb.ALL_INTERFACES for b in new):
+            notes.append(f"ports: {key} is published on all interfaces (bind_all: true)")
+    for port in edit.unpublish:
+        key = pb.port_key(port)
+        current = bindings.pop(key, None)
+        if current is None:
+            changes.append(Change(f"ports.{key}", None, None, ChangeAction.NOOP, "not published"))
+        else:
+            changes.append(Change(f"ports.{key}", _shown_bindings(current), None, ChangeAction.RECREATE))
+    host_config, config = dict(spec.host_config), dict(spec.config)
+    if bindings:
+        host_config["PortBindings"] = bindings
+    else:
+        host_config.pop("PortBindings", None)
+    if exposed:
+        config["ExposedPorts"] = exposed
+    return spec.replace(host_config=host_config, config=config), changes, notes
+
+
+def _shown_bindings(bindings: list[Json] | None) -> list[str] | None:
+    """Bindings as ``host_ip:host_port`` (``[::1]:80``; an empty host port: the engine picks one)."""
+    if bindings is None:
+        return None
+    out = []
+    for b in bindings:
+        ip = str(b.get("HostIp") or "")
+        out.append(f"{f'[{ip}]' if ':' in ip else ip}:{b.get('HostPort') or ''}")
+    return out
 
 
 def _same_bind(a: str, b: str) -> bool:

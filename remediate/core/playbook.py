@@ -11,6 +11,8 @@ jinja2 templates rendered in a sandbox (:mod:`remediate.core.templating`) from t
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -175,6 +177,78 @@ class MountChange(_Strict):
     mount: MountSpec
 
 
+#: Host IPs that mean "every interface" in a publish.
+ALL_INTERFACES = ("", "0.0.0.0", "::")
+_PUBLISH = re.compile(r"^(?:(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<ip>[0-9.]+)):(?P<hport>\d*):|(?P<bare>\d+):)?"
+                      r"(?P<cport>\d+)(?:/(?P<proto>tcp|udp|sctp))?$")
+
+
+def parse_publish(value: str) -> tuple[str, str, int, str]:
+    """``[host_ip:][host_port:]container_port[/proto]`` (``docker run -p``; an IPv6 host IP in
+    brackets) -> ``(host_ip, host_port, container_port, proto)``; ``host_port`` ``""`` asks the
+    engine for a free one.
+
+    Raises:
+        ValueError: not that form (ranges are refused: one port per entry), or a port out of 1-65535.
+    """
+    found = _PUBLISH.match(value.strip())
+    if found is None:
+        raise ValueError(f"{value[:80]!r} is not [host_ip:][host_port:]container_port[/tcp|udp|sctp] "
+                         "(one port per entry)")
+    host_ip = found["ip6"] or found["ip"] or ""
+    if host_ip:
+        try:
+            ipaddress.ip_address(host_ip)
+        except ValueError:
+            raise ValueError(f"{value[:80]!r}: {host_ip[:40]!r} is not an IP address") from None
+    host_port = found["hport"] or found["bare"] or ""
+    if host_port:
+        port_number(host_port)
+    return (host_ip, host_port, port_number(found["cport"]), found["proto"] or "tcp")
+
+
+def port_key(value: int | str) -> str:
+    """``50052`` or ``"50052/udp"`` -> the engine's key (``50052/tcp``, ``50052/udp``).
+
+    Raises:
+        ValueError: not a port, optionally with ``/tcp``, ``/udp`` or ``/sctp``.
+    """
+    port, _, proto = str(value).strip().partition("/")
+    if proto not in ("", "tcp", "udp", "sctp"):
+        raise ValueError(f"{str(value)[:40]!r}: the protocol must be tcp, udp or sctp")
+    return f"{port_number(port)}/{proto or 'tcp'}"
+
+
+class PortsEdit(_Strict):
+    publish: list[str] = Field(default_factory=list,
+                               description="[host_ip:][host_port:]container_port[/proto], as docker run -p; "
+                                           "replaces the container port's bindings")
+    unpublish: list[int | str] = Field(default_factory=list, description="container ports (50052, \"53/udp\")")
+    bind_all: bool = Field(False, description="allow a publish on all interfaces (no host IP, 0.0.0.0 or ::)")
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> PortsEdit:
+        if not self.publish and not self.unpublish:
+            raise ValueError("give publish or unpublish")
+        for item in self.publish:
+            if "{" in item and not _rendered(info):
+                continue
+            host_ip = parse_publish(item)[0]
+            if host_ip in ALL_INTERFACES and not self.bind_all:
+                raise ValueError(f"publish {item[:80]!r} listens on all interfaces: give a host IP "
+                                 "(127.0.0.1:...) or set bind_all: true")
+        for port in self.unpublish:
+            if not (isinstance(port, str) and "{" in port and not _rendered(info)):
+                port_key(port)
+        return self
+
+
+class PortsChange(_Strict):
+    """Publish container ports (a publish replaces that port's bindings) or unpublish them."""
+
+    ports: PortsEdit
+
+
 class FileSpec(_Strict):
     dest: str = Field(description="absolute path on the Docker host")
     template: str | None = Field(None, description="file under templates/, copied byte for byte")
@@ -195,7 +269,7 @@ class FileChange(_Strict):
     file: FileSpec
 
 
-_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file")
+_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file", "ports")
 
 
 def _single_key(value: Any) -> str | None:
@@ -208,7 +282,8 @@ def _single_key(value: Any) -> str | None:
 Change = Annotated[
     Annotated[EnvChange, Tag("env")] | Annotated[ArgsChange, Tag("args")]
     | Annotated[NetworkChange, Tag("network")] | Annotated[PlatformChange, Tag("platform")]
-    | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")],
+    | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")]
+    | Annotated[PortsChange, Tag("ports")],
     Discriminator(_single_key, custom_error_type="change_kind",
                   custom_error_message="must be a mapping with exactly one of: " + ", ".join(_CHANGE_KINDS)),
 ]

@@ -97,3 +97,50 @@ def test_removed_mount_and_unparsable_or_unstable_files_are_refused() -> None:
         edit_service("services: [\n", "s", spec(), spec(), path="h.yml")
     with pytest.raises(ComposeEditRefused, match="would not survive an edit unchanged"):
         edit_service("services:\n  s: {image: x,   command: y}\n", "s", spec(), spec(), path="i.yml")
+
+
+def _ports(bindings: dict[str, list[tuple[str, str]]]) -> ContainerSpec:
+    return ContainerSpec("c", "i", host_config={"PortBindings": {
+        k: [{"HostIp": ip, "HostPort": hp} for ip, hp in v] for k, v in bindings.items()}})
+
+
+PORTS = """\
+services:
+  gw:
+    image: gw:1   # pinned
+    ports:
+      - "127.0.0.1::8000"
+      - 5052:5052
+"""
+
+
+def test_ports_publish_replaces_that_port_and_unpublish_removes_it() -> None:
+    before = _ports({"8000/tcp": [("127.0.0.1", "")], "5052/tcp": [("", "5052")]})
+    after = _ports({"8000/tcp": [("127.0.0.1", "")], "50052/tcp": [("127.0.0.1", "50052")],
+                    "5052/tcp": [("127.0.0.1", "5052")], "53/udp": [("::1", "53")]})
+    out = edit_service(PORTS, "gw", before, after, path="c.yml")
+    assert out == PORTS.replace("      - 5052:5052\n", "") + (
+        '      - "127.0.0.1:50052:50052"\n      - "127.0.0.1:5052:5052"\n      - "[::1]:53:53/udp"\n')
+
+    gone = edit_service(PORTS, "gw", before, _ports({"8000/tcp": [("127.0.0.1", "")]}), path="c.yml")
+    assert gone == PORTS.replace("      - 5052:5052\n", "")
+
+
+def test_ports_long_syntax_and_a_new_ports_key() -> None:
+    long_form = "services:\n  gw:\n    image: gw:1\n    ports:\n    - target: 5052\n      published: '5052'\n"
+    after = _ports({"5052/tcp": [("127.0.0.1", "5052")]})
+    out = edit_service(long_form, "gw", _ports({"5052/tcp": [("", "5052")]}), after, path="c.yml")
+    assert out == ("services:\n  gw:\n    image: gw:1\n    ports:\n    - target: 5052\n      published: '5052'\n"
+                   "      host_ip: 127.0.0.1\n      protocol: tcp\n")
+    fresh = edit_service("services:\n  gw:\n    image: gw:1\n", "gw", _ports({}), after, path="c.yml")
+    assert fresh == 'services:\n  gw:\n    image: gw:1\n    ports:\n    - "127.0.0.1:5052:5052"\n'
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('"${PORT}:5052"', "comes from ${VAR} interpolation"),
+    ('"5000-5100:5000-5100"', "is in the range"),
+])
+def test_ports_that_cannot_be_told_are_refused(entry: str, message: str) -> None:
+    text = f"services:\n  gw:\n    image: gw:1\n    ports:\n    - {entry}\n"
+    with pytest.raises(ComposeEditRefused, match=message.replace("$", r"\$").replace("{", r"\{")):
+        edit_service(text, "gw", _ports({}), _ports({"5052/tcp": [("127.0.0.1", "5052")]}), path="c.yml")

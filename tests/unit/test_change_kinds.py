@@ -1,0 +1,127 @@
+"""The ``ports`` change kind on inspect-JSON fixtures: schema errors, planning, the ``docker run`` view."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from remediate.core.planner import Observed, plan
+from remediate.core.playbook import Playbook, load_playbook, parse_publish
+from remediate.errors import PlanError, PlaybookError
+from remediate.output.report import container_plan_json
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+
+def observed(case: str) -> Observed:
+    return Observed(json.loads((CASES / case / "container.json").read_text()),
+                    json.loads((CASES / case / "image.json").read_text()))
+
+
+def book(*changes: Any, **fields: Any) -> Playbook:
+    data: dict[str, Any] = {"name": "t", "description": "d", "select": {"name": "*"},
+                            "changes": list(changes), **fields}
+    return Playbook.model_validate(data)
+
+
+def one(case: str, *changes: Any, vars: dict[str, Any] | None = None) -> Any:
+    return plan(book(*changes, vars=vars or {}), vars or {}, [observed(case)]).containers[0]
+
+
+@pytest.mark.parametrize(("spec", "parsed"), [
+    ("127.0.0.1:50052:50052", ("127.0.0.1", "50052", 50052, "tcp")),
+    ("127.0.0.1::50052", ("127.0.0.1", "", 50052, "tcp")),
+    ("[::1]:8080:80/udp", ("::1", "8080", 80, "udp")),
+    ("8080:80", ("", "8080", 80, "tcp")),
+    ("80", ("", "", 80, "tcp")),
+])
+def test_publish_spellings(spec: str, parsed: tuple[str, str, int, str]) -> None:
+    assert parse_publish(spec) == parsed
+
+
+@pytest.mark.parametrize(("ports", "message"), [
+    ({"publish": ["50052:50052"]}, "listens on all interfaces"),
+    ({"publish": ["0.0.0.0:50052:50052"]}, "listens on all interfaces"),
+    ({"publish": ["[::]:50052:50052"]}, "listens on all interfaces"),
+    ({"publish": ["127.0.0.1:80"]}, "is not [host_ip:]"),
+    ({"publish": ["127.0.0.1:8000-8010:8000-8010"]}, "one port per entry"),
+    ({"publish": ["999.0.0.1:1:1"]}, "is not an IP address"),
+    ({"publish": ["127.0.0.1:1:70000"]}, "port must be a number from 1 to 65535"),
+    ({"unpublish": ["53/icmp"]}, "protocol must be tcp, udp or sctp"),
+    ({}, "give publish or unpublish"),
+    ({"publish": "127.0.0.1:1:1"}, "Input should be a valid list"),
+])
+def test_bad_ports_are_one_line_playbook_errors(ports: dict[str, Any], message: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(yaml.safe_dump({"name": "t", "description": "d", "select": {"name": "*"},
+                                    "changes": [{"ports": ports}]}))
+    with pytest.raises(PlaybookError) as err:
+        load_playbook(str(path))
+    assert str(err.value).startswith(f"{path}: changes[0].ports") and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_publish_on_loopback_is_a_recreate_that_also_exposes() -> None:
+    cp = one("busybox-minimal", {"ports": {"publish": ["127.0.0.1:50052:50052"]}})
+
+    assert cp.action == "recreate"
+    assert [(c.field, c.before, c.after, c.action) for c in cp.changes] == [
+        ("ports.50052/tcp", None, ["127.0.0.1:50052"], "recreate")]
+    assert cp.after.host_config["PortBindings"] == {"50052/tcp": [{"HostIp": "127.0.0.1", "HostPort": "50052"}]}
+    assert cp.after.config["ExposedPorts"] == {"50052/tcp": {}}
+    data = container_plan_json(cp)
+    assert "+ --publish 127.0.0.1:50052:50052" in data["diff"]
+    assert "+ --expose 50052/tcp" in data["diff"]
+
+
+def test_publish_replaces_the_bindings_of_that_port_only() -> None:
+    cp = one("cli-twin", {"ports": {"publish": ["127.0.0.1:48110:8000"]}})
+
+    assert cp.after.host_config["PortBindings"] == {
+        "8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "48110"}],
+        "8001/tcp": [{"HostIp": "127.0.0.1", "HostPort": "48111"}]}
+    assert [(c.before, c.after) for c in cp.changes] == [([":48110"], ["127.0.0.1:48110"])]
+
+
+def test_a_publish_already_there_is_a_no_op_whatever_the_spelling() -> None:
+    cp = one("cli-twin", {"ports": {"publish": ["0.0.0.0:48110:8000", "127.0.0.1:48111:8001/tcp"],
+                                    "bind_all": True}})
+
+    assert cp.action == "none"
+    assert {c.reason for c in cp.changes} == {"already published"}
+
+
+def test_bind_all_is_allowed_and_said_in_the_plan() -> None:
+    cp = one("busybox-minimal", {"ports": {"publish": ["50052:50052"], "bind_all": True}})
+
+    assert cp.after.host_config["PortBindings"] == {"50052/tcp": [{"HostIp": "", "HostPort": "50052"}]}
+    assert any("all interfaces (bind_all: true)" in n for n in cp.notes)
+
+
+def test_unpublish_removes_the_binding_and_keeps_the_expose() -> None:
+    cp = one("cli-twin", {"ports": {"unpublish": [8000, "9999/udp"]}})
+
+    assert cp.after.host_config["PortBindings"] == {"8001/tcp": [{"HostIp": "127.0.0.1", "HostPort": "48111"}]}
+    assert cp.after.config["ExposedPorts"] == cp.before.config["ExposedPorts"]
+    assert [(c.field, c.action) for c in cp.changes] == [("ports.8000/tcp", "recreate"),
+                                                         ("ports.9999/udp", "noop")]
+    last = one("cli-twin", {"ports": {"unpublish": [8000, 8001]}})
+    assert "PortBindings" not in last.after.host_config
+
+
+def test_publish_values_are_templates_checked_once_rendered() -> None:
+    cp = one("busybox-minimal", {"ports": {"publish": ["{{ ip }}:{{ port }}:50052"]}},
+             vars={"ip": "127.0.0.1", "port": 50052})
+    assert cp.after.host_config["PortBindings"]["50052/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "50052"}]
+
+    with pytest.raises(PlaybookError, match=r"changes\[0\].ports: .*listens on all interfaces"):
+        one("busybox-minimal", {"ports": {"publish": ["{{ ip }}:1:50052"]}}, vars={"ip": "0.0.0.0"})
+
+
+def test_publishing_on_a_shared_network_namespace_is_refused() -> None:
+    with pytest.raises(PlanError, match="cannot publish ports: the container uses host networking"):
+        plan(book({"network": "host"}, {"ports": {"publish": ["127.0.0.1:1:1"]}}), {}, [observed("busybox-minimal")])
