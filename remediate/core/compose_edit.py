@@ -228,4 +228,8 @@ def _publishes(entry: Any, port: int, proto: str, path: str, node: CommentedSeq,
             raise ComposeEditRefused(f"{path}:{_line(node, index)}: port {port}/{proto} is in the range "
                                      f"{entry}; edit it by hand, or use --container-only")
         return False
-    return target.isdigit() and int(target) == port
+    if not (target.isdigit() and int(target) == port):
+        return False
+    _refuse_interpolated(str(dict(entry)) if isinstance(entry, Mapping) else str(entry), "a published port",
+                         path, node, index)
+    return True
