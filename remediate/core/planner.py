@@ -497,8 +497,8 @@ def _edit_ports(spec: ContainerSpec, edit: pb.PortsEdit,
         changes.append(Change(field_name, _shown_bindings(current), _shown_bindings(new), ChangeAction.RECREATE))
         if any(b["HostIp"] in pb.ALL_INTERFACES for b in new):
             notes.append(f"ports: {key} is published on all interfaces (bind_all: true)")
-    for port in edit.unpublish:
-        key = pb.port_key(port)
+    for gone in edit.unpublish:
+        key = pb.port_key(gone)
         current = bindings.pop(key, None)
         if current is None:
             changes.append(Change(f"ports.{key}", None, None, ChangeAction.NOOP, "not published"))
