@@ -19,7 +19,7 @@ from remediate.core import playbook as pb
 from remediate.core.fields import dict_to_env, env_to_dict, netns_owned, norm_ports
 from remediate.core.paths import HostPath
 from remediate.core.spec import ContainerSpec, spec_from_inspect
-from remediate.core.templating import render_value
+from remediate.core.templating import render_value, render_words
 from remediate.errors import PlanError
 
 Json = dict[str, Any]
@@ -207,7 +207,10 @@ def render_changes(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed
     changes = []
     for i, change in enumerate(playbook.changes):
         where = {"playbook": playbook.name, "field": f"changes[{i}]"}
-        data = render_value(change.model_dump(by_alias=True), context, **where)
+        if isinstance(change, pb.ArgsChange):
+            data = {"args": _render_args(change.args, context, f"changes[{i}].args", playbook.name)}
+        else:
+            data = render_value(change.model_dump(by_alias=True), context, **where)
         changes.append(pb.validate_rendered(type(change), data, **where))
     probes = []
     for i, check in enumerate(playbook.verify):
@@ -215,6 +218,17 @@ def render_changes(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed
         data = render_value(check.http.model_dump(by_alias=True), context, **where)
         probes.append(pb.validate_rendered(pb.HttpProbe, data, **where))
     return changes, probes
+
+
+def _render_args(edit: pb.ArgsEdit, context: Mapping[str, Any], field: str, playbook: str) -> Any:
+    """An args edit rendered once: a flag's value that is one ``{{ expression }}`` of a list var
+    becomes the flag's list of values."""
+    values = {}
+    for flag, value in edit.set.items():
+        name = render_value(flag, context, playbook=playbook, field=f"{field}.set")
+        values[name] = render_words(value, context, playbook=playbook, field=f"{field}.set.{flag}")
+    remove = render_value(list(edit.remove), context, playbook=playbook, field=f"{field}.remove")
+    return {"set": values, "remove": remove}
 
 
 def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers: Iterable[Observed]) -> set[str]:
@@ -403,7 +417,7 @@ def _edit_args(spec: ContainerSpec, edit: pb.ArgsEdit, image_cfg: Mapping[str, A
     args = list(spec.config.get("Cmd") or []) if user_cmd else list(image_cfg.get("Cmd") or [])
     changes = []
     for flag, value in edit.set.items():
-        current = _find_flag(args, flag)
+        current = _find_flag(args, flag, multi=isinstance(value, list))
         if current == value:
             changes.append(Change(f"args.{flag}", current, value, ChangeAction.NOOP, "already set"))
             continue
@@ -554,34 +568,41 @@ def _canonical(flag: str) -> str:
     return flag[:dashes] + flag[dashes:].replace("_", "-")
 
 
-def _flag_at(args: list[str], flag: str) -> tuple[int, int, str | bool] | None:
-    """(start, end, value) of a flag in args, value True for a bare flag."""
+def _flag_at(args: list[str], flag: str, *, multi: bool = False) -> tuple[int, int, str | bool | list[str]] | None:
+    """(start, end, value) of a flag in args, value True for a bare flag; ``multi``: the flag takes
+    every word up to the next flag (``nargs='+'``), value a list."""
     want = _canonical(flag)
     for i, arg in enumerate(args):
         name, sep, inline = arg.partition("=")
         if not arg.startswith("-") or _canonical(name) != want:
             continue
         if sep:
-            return i, i + 1, inline
-        if i + 1 < len(args) and not args[i + 1].startswith("-"):
-            return i, i + 2, args[i + 1]
-        return i, i + 1, True
+            return i, i + 1, [inline] if multi else inline
+        end = i + 1
+        while end < len(args) and not args[end].startswith("-") and (multi or end == i + 1):
+            end += 1
+        if end == i + 1:
+            return i, end, True
+        return i, end, args[i + 1:end] if multi else args[i + 1]
     return None
 
 
-def _find_flag(args: list[str], flag: str) -> str | bool | None:
-    found = _flag_at(args, flag)
+def _find_flag(args: list[str], flag: str, *, multi: bool = False) -> str | bool | list[str] | None:
+    found = _flag_at(args, flag, multi=multi)
     return None if found is None else found[2]
 
 
-def _set_flag(args: list[str], flag: str, value: str | bool) -> list[str]:
-    found = _flag_at(args, flag)
+def _set_flag(args: list[str], flag: str, value: str | bool | list[str]) -> list[str]:
+    multi = isinstance(value, list)
+    found = _flag_at(args, flag, multi=multi)
     if found is None:
-        return args + ([flag] if value is True else [flag, str(value)])
+        return args + ([flag] if value is True else [flag, *value] if isinstance(value, list) else [flag, str(value)])
     start, end, _ = found
     spelled, sep, _ = args[start].partition("=")
     if value is True:
         replacement = [spelled]
+    elif isinstance(value, list):
+        replacement = [spelled, *value]
     elif sep:
         replacement = [f"{spelled}={value}"]
     else:

@@ -104,7 +104,8 @@ def _aigw_bool(name: str, value: str | None) -> str | None:
 
 
 class ArgsEdit(_Strict):
-    set: dict[str, str | bool] = Field(default_factory=dict, description="--flag: value (true: bare flag)")
+    set: dict[str, str | bool | list[str]] = Field(
+        default_factory=dict, description="--flag: value (true: bare flag; a list: --flag a b, as nargs='+' takes it)")
     remove: list[str] = Field(default_factory=list, description="flags to remove with their value")
 
     @field_validator("set", mode="before")
@@ -112,17 +113,35 @@ class ArgsEdit(_Strict):
     def _set_values(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ValueError("must be a mapping of --flag: value")  # noqa: TRY004 - pydantic reports ValueError
-        out: dict[str, str | bool] = {}
+        out: dict[str, str | bool | list[str]] = {}
         for flag, v in value.items():
             if not str(flag).startswith("-"):
                 raise ValueError(f"{str(flag)[:80]!r} is not a flag (must start with -)")
             if v is True or isinstance(v, str):
                 out[str(flag)] = v
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[str(flag)] = str(v)
+            elif isinstance(v, list):
+                out[str(flag)] = _arg_list(str(flag), v)
             else:
-                raise ValueError(f"{str(flag)[:80]!r}: value must be a string, a number or true")
+                out[str(flag)] = _arg_token(str(flag), v)
         return out
+
+
+def _arg_token(flag: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"{flag[:80]!r}: value must be a string, a number, a list of them or true")
+
+
+def _arg_list(flag: str, values: list[Any]) -> list[str]:
+    if not values:
+        raise ValueError(f"{flag[:80]!r}: a list of values must not be empty (remove the flag instead)")
+    out = [_arg_token(flag, v) for v in values]
+    bad = next((v for v in out if v.startswith("-") or not v), None)
+    if bad is not None:
+        raise ValueError(f"{flag[:80]!r}: list value {bad[:80]!r} would not read as a value of the flag")
+    return out
 
 
 class ArgsChange(_Strict):
@@ -502,7 +521,8 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 # --------------------------------------------------------------------------- variables
 
 def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
-    """Parse ``-e key=value`` and ``-e @file.yml`` options into a dict (later wins).
+    """Parse ``-e key=value``, ``-e '{"key": ["a", "b"]}'`` (a JSON or YAML mapping) and
+    ``-e @file.yml`` options into a dict (later wins).
 
     Raises:
         PlaybookError: malformed item or unreadable/invalid vars file.
@@ -519,12 +539,17 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
                 raise PlaybookError(f"-e {item}: cannot read vars file ({exc.strerror or exc})") from None
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
                 raise PlaybookError(f"-e {item}: not a YAML vars file ({exc.__class__.__name__})") from None
-            if not isinstance(data, dict):
-                raise PlaybookError(f"-e {item}: a vars file must be a YAML mapping")
-            bad = next((k for k in data if not str(k).isidentifier()), None)
-            if bad is not None:
-                raise PlaybookError(f"-e {item}: {str(bad)[:80]!r} is not a variable name")
-            result.update({str(k): v for k, v in data.items()})
+            result.update(_vars_mapping(data, f"-e {item}", "a vars file"))
+            continue
+        if item.lstrip().startswith("{"):
+            try:
+                limits.check_value(item, "-e")
+                data = limits.load_yaml(item)
+            except limits.LimitExceeded as exc:
+                raise PlaybookError(str(exc)) from None
+            except yaml.YAMLError as exc:
+                raise PlaybookError(f"-e {item[:80]!r}: not a JSON or YAML mapping ({exc.__class__.__name__})") from None
+            result.update(_vars_mapping(data, f"-e {item[:80]!r}", "inline vars"))
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not key.strip().isidentifier():
@@ -535,6 +560,15 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
             raise PlaybookError(str(exc)) from None
         result[key.strip()] = value
     return result
+
+
+def _vars_mapping(data: Any, label: str, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise PlaybookError(f"{label}: {what} must be a mapping")
+    bad = next((k for k in data if not str(k).isidentifier()), None)
+    if bad is not None:
+        raise PlaybookError(f"{label}: {str(bad)[:80]!r} is not a variable name")
+    return {str(k): v for k, v in data.items()}
 
 
 def resolve_vars(playbook: Playbook, overrides: Mapping[str, Any]) -> dict[str, Any]:

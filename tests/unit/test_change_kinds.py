@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from remediate.core.planner import Observed, plan
-from remediate.core.playbook import Playbook, load_playbook, parse_publish
+from remediate.core.playbook import (
+    Playbook,
+    load_playbook,
+    parse_extra_vars,
+    parse_publish,
+    resolve_vars,
+)
 from remediate.errors import PlanError, PlaybookError
 from remediate.output.report import container_plan_json
 
@@ -125,3 +131,75 @@ def test_publish_values_are_templates_checked_once_rendered() -> None:
 def test_publishing_on_a_shared_network_namespace_is_refused() -> None:
     with pytest.raises(PlanError, match="cannot publish ports: the container uses host networking"):
         plan(book({"network": "host"}, {"ports": {"publish": ["127.0.0.1:1:1"]}}), {}, [observed("busybox-minimal")])
+
+
+# --------------------------------------------------------------------------- list-valued args
+
+def _with_cmd(cmd: list[str]) -> Observed:
+    obs = observed("busybox-minimal")
+    return Observed(dict(obs.inspect, Config={**obs.inspect["Config"], "Cmd": cmd}), obs.image)
+
+
+@pytest.mark.parametrize(("cmd", "after"), [
+    (["serve", "m", "--port", "8000"], ["serve", "m", "--port", "8000", "--served-model-name", "a", "b"]),
+    (["serve", "m", "--served-model-name", "x", "y", "z", "--port", "8000"],
+     ["serve", "m", "--served-model-name", "a", "b", "--port", "8000"]),
+    (["serve", "m", "--served_model_name=x", "--port", "8000"],
+     ["serve", "m", "--served_model_name", "a", "b", "--port", "8000"]),
+])
+def test_a_list_value_is_the_flags_words_and_replaces_all_of_them(cmd: list[str], after: list[str]) -> None:
+    p = plan(book({"args": {"set": {"--served-model-name": ["a", "b"]}}}), {}, [_with_cmd(cmd)]).containers[0]
+
+    assert p.after.config["Cmd"] == after
+    flag = after[after.index("a") - 1]
+    assert {f"+   {flag} a", "+   b"} <= set(container_plan_json(p)["diff"])
+    again = plan(book({"args": {"set": {"--served-model-name": ["a", "b"]}}}), {}, [_with_cmd(after)]).containers[0]
+    assert again.action == "none" and again.changes[0].reason == "already set"
+
+
+def test_a_list_var_renders_into_the_flags_words_once() -> None:
+    names = ["mistral", "custom_openai/mistral", "{{ 7 * 7 }}"]
+    p = plan(book({"args": {"set": {"--served-model-name": "{{ names }}"}}}, vars={"names": names}),
+             {"names": names}, [_with_cmd(["serve", "m"])]).containers[0]
+
+    assert p.after.config["Cmd"] == ["serve", "m", "--served-model-name", *names]  # not rendered again
+    single = plan(book({"args": {"set": {"--x": "{{ n }}"}}}, vars={"n": 3}), {"n": 3},
+                  [_with_cmd(["serve"])]).containers[0]
+    assert single.after.config["Cmd"] == ["serve", "--x", "3"]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ([], "must not be empty"),
+    (["a", "--b"], "would not read as a value of the flag"),
+    ([{"a": 1}], "value must be a string, a number, a list of them or true"),
+])
+def test_bad_list_values_are_refused(value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        book({"args": {"set": {"--served-model-name": value}}})
+
+
+def test_a_list_var_with_a_mapping_item_is_one_playbook_error() -> None:
+    with pytest.raises(PlaybookError, match="list item .* is not a string or a number"):
+        plan(book({"args": {"set": {"--n": "{{ names }}"}}}, vars={"names": [{"a": 1}]}), {"names": [{"a": 1}]},
+             [_with_cmd(["serve"])])
+
+
+def test_extra_vars_take_a_json_mapping() -> None:
+    assert parse_extra_vars(['{"served_model_name": ["mistral", "custom_openai/mistral"]}', "x=1"]) == {
+        "served_model_name": ["mistral", "custom_openai/mistral"], "x": "1"}
+    with pytest.raises(PlaybookError, match="inline vars must be a mapping|not a JSON or YAML mapping"):
+        parse_extra_vars(["{not: [closed"])
+    with pytest.raises(PlaybookError, match="is not a variable name"):
+        parse_extra_vars(['{"a-b": 1}'])
+
+
+def test_fix_vllm_404_takes_one_name_or_a_list() -> None:
+    playbook = load_playbook("fix-vllm-404")
+    obs = _with_cmd(["--model", "m"])
+    for names, first in (("mistral", "mistral"), (["mistral", "custom_openai/mistral"], "mistral")):
+        vars = resolve_vars(playbook, {"served_model_name": names})
+        cp = plan(playbook, vars, [obs]).containers[0]
+        flag = cp.after.config["Cmd"].index("--served-model-name")
+        assert cp.after.config["Cmd"][flag + 1:flag + 1 + (len(names) if isinstance(names, list) else 1)] == (
+            names if isinstance(names, list) else [names])
+        assert cp.verify[0].contains == f'"{first}"' and cp.verify[1].json_body["model"] == first
