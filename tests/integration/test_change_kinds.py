@@ -1,9 +1,12 @@
-"""The ``ports`` change kind on each engine generation (20.10 and 26.1, the ``engine`` fixture), as a
-user runs it: the real ``remediate`` process against a fake vLLM. Dry run changes nothing; apply
-publishes (on loopback) and unpublishes; a publish on all interfaces without ``bind_all`` is a
-one-line error (exit 2) that changes nothing; a failing verify restores the original exactly;
-rollback puts the previous container back; a saved plan applies; the plan's ``shell_before`` and
-``shell_after`` run with the real docker CLI make the containers the plan describes.
+"""The new change kinds on each engine generation (20.10 and 26.1, the ``engine`` fixture), as a
+user runs them: the real ``remediate`` process against a fake vLLM.
+
+``ports``: dry run changes nothing; apply publishes (on loopback) and unpublishes; a publish on all
+interfaces without ``bind_all`` is a one-line error (exit 2) that changes nothing; a failing verify
+restores the original exactly; rollback puts the previous container back; a saved plan applies;
+the plan's ``shell_before`` and ``shell_after`` run with the real docker CLI make the containers the
+plan describes. List-valued ``args``: fix-vllm-404 with ``-e '{"served_model_name": [...]}'``
+serves every name, through the same steps.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import yaml
 
 from remediate.core.spec import spec_from_inspect
 from tests.conftest import free_port, remove_owned
-from tests.integration._proc import MODEL_ARGS, REMEDIATE, VLLM_IMAGE, WAIT, remediate_env
+from tests.integration._proc import MODEL_ARGS, PLAYBOOK, REMEDIATE, VLLM_IMAGE, WAIT, remediate_env
 from tests.lab import containers
 from tests.lab.containers import LabContainer
 from tests.lab.engines import Engine
@@ -54,8 +57,14 @@ class Box:
     def host_port(self) -> int:
         return int(self.inspect()["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"])
 
-    def status(self, port: int, path: str, until: float = 0.0) -> int:
-        return self.engine.http_status(f"http://127.0.0.1:{port}{path}", until=until)
+    def status(self, port: int, path: str, until: float = 0.0, body: str = "") -> int:
+        return self.engine.http_status(f"http://127.0.0.1:{port}{path}", body, until=until)
+
+    def chat(self, model: str) -> int:
+        """Status of a chat completion for ``model``, once the server is up."""
+        self.status(self.host_port(), "/health", until=WAIT)
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hi"}]})
+        return self.status(self.host_port(), "/v1/chat/completions", body=body)
 
     def playbook(self, changes: list[Any], verify: str | None = "/health") -> str:
         """A playbook file making ``changes``; ``verify``: the path its HTTP check asks for on 8000
@@ -181,3 +190,60 @@ def test_ports_on_all_interfaces_need_bind_all(box: Box) -> None:
     code, out = box.apply(box.playbook([{"ports": {"publish": [f"{port}:8000"], "bind_all": True}}]), "--dry-run")
 
     assert code == 0 and "all interfaces (bind_all: true)" in out, out
+
+
+NAMES = ["mistral", "custom_openai/mistral"]
+
+
+def _fix_404(box: Box, *extra: str, playbook: str = str(PLAYBOOK)) -> tuple[int, str]:
+    return box.apply(playbook, "-e", f"template_host_path={box.tmp / 'etc' / 'chat_template.jinja'}",
+                     "-e", json.dumps({"served_model_name": NAMES}), *extra)
+
+
+def test_list_args_dry_run_shell_round_trip_apply_and_rollback(box: Box) -> None:
+    before = box.inspect()
+    out_path = box.tmp / "plan.json"
+
+    code, out = _fix_404(box, "--dry-run", "--out", str(out_path))
+
+    assert code == 0, out
+    assert "+   --served-model-name mistral" in out and "+   custom_openai/mistral" in out
+    assert _user_view(box.inspect()) == _user_view(before)
+    [cp] = json.loads(out_path.read_text())["hosts"][0]["plan"]["containers"]
+    [command] = [c for c in cp["shell_after"] if not c.startswith("#")]
+    twin = f"{box.name}-sh"
+    command = command.replace("docker run -d ", "docker create ", 1).replace(f"--name {box.name} ", f"--name {twin} ")
+    box.engine.run(["sh", "-c", command], timeout=60, check=True)
+    args = box.inspect(twin)["Args"]
+    assert args[args.index("--served-model-name"):][:3] == ["--served-model-name", *NAMES]
+    box.client.api.remove_container(twin, force=True)
+    assert box.chat("custom_openai/mistral") == 404
+
+    code, out = _fix_404(box, "--yes")
+
+    assert code == 0 and "recreated" in out, out
+    assert box.chat("mistral") == 200 and box.chat("custom_openai/mistral") == 200
+    code, out = _fix_404(box, "--yes")
+    assert code == 0 and "no changes" in out, out
+
+    code, out = box.remediate("rollback", box.name, "--yes")
+
+    assert code == 0, out
+    assert box.inspect()["Id"] == before["Id"] and box.inspect()["Args"] == before["Args"]
+    assert box.chat("mistral") == 404
+
+
+def test_list_args_failing_verify_restores_the_original(box: Box) -> None:
+    playbook = box.tmp / "wrong-name.yml"
+    data = yaml.safe_load(PLAYBOOK.read_text())
+    data["name"] = "wrong-name"
+    data["verify"][0]["http"]["contains"] = "never-served"
+    playbook.write_text(yaml.safe_dump(data))
+    original = box.inspect()
+
+    code, out = _fix_404(box, "--yes", "--timeout", "3", playbook=str(playbook))
+
+    assert code == 1, out
+    assert "verify failed" in out and "restored" in out
+    assert _user_view(box.inspect(), restarted=True) == _user_view(original, restarted=True)
+    assert box.chat("mistral") == 404

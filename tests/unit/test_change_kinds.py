@@ -1,4 +1,5 @@
-"""The ``ports`` change kind on inspect-JSON fixtures: schema errors, planning, the ``docker run`` view."""
+"""The new change kinds on inspect-JSON fixtures: ports (schema errors, planning, the ``docker run``
+view) and list-valued args (words, templating, -e mappings, fix-vllm-404)."""
 
 from __future__ import annotations
 
