@@ -7,7 +7,7 @@ round-trip, so comments, key order, quoting and ``${VAR}`` references elsewhere 
 that would not come back byte for byte from the round-trip is refused rather than reformatted.
 
 Covered: ``environment`` (list and map forms), ``command`` (list or string form), ``network_mode``,
-``platform``, ``volumes`` (short and long syntax, new bind mounts), ``ports`` (short and long syntax:
+``platform``, ``volumes`` (short and long syntax, new bind mounts, removed mounts), ``ports`` (short and long syntax:
 the entries of each changed container port are replaced). A value to change that comes
 from ``${VAR}`` interpolation or an ``env_file:`` is refused (:class:`ComposeEditRefused`),
 naming the file and line: the fix would have to go where the user keeps that value.
@@ -25,7 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 
-from remediate.core.fields import norm_ports
+from remediate.core.fields import norm_ports, split_bind
 from remediate.core.spec import ContainerSpec
 from remediate.errors import PlanError
 
@@ -55,7 +55,10 @@ def edit_service(text: str, service: str, before: ContainerSpec, after: Containe
         svc["network_mode"] = after.network_mode
     if before.platform != after.platform and after.platform:
         svc["platform"] = after.platform
-    _edit_volumes(svc, before.host_config.get("Binds") or [], after.host_config.get("Binds") or [], where)
+    gone = sorted(_mount_targets(before) - _mount_targets(after))
+    _remove_volumes(svc, gone, path, where)
+    _edit_volumes(svc, [b for b in before.host_config.get("Binds") or [] if split_bind(b)[1] not in gone],
+                  after.host_config.get("Binds") or [], where)
     _edit_ports(svc, before.host_config.get("PortBindings") or {}, after.host_config.get("PortBindings") or {},
                 path, where)
     out = io.StringIO()
@@ -233,3 +236,30 @@ def _publishes(entry: Any, port: int, proto: str, path: str, node: CommentedSeq,
     _refuse_interpolated(str(dict(entry)) if isinstance(entry, Mapping) else str(entry), "a published port",
                          path, node, index)
     return True
+
+
+def _mount_targets(spec: ContainerSpec) -> set[str]:
+    binds = {split_bind(b)[1] for b in spec.host_config.get("Binds") or []}
+    return binds | {str(m.get("Target")) for m in spec.host_config.get("Mounts") or []}
+
+
+def _remove_volumes(svc: CommentedMap, targets: list[str], path: str, where: str) -> None:
+    """Drop the ``volumes:`` entries (short or long syntax) mounted at ``targets``."""
+    if not targets:
+        return
+    volumes = svc.get("volumes")
+    if not isinstance(volumes, CommentedSeq):
+        raise ComposeEditRefused(f"{where}: the mount at {targets[0]} is not in its volumes list; "
+                                 "edit it by hand, or use --container-only")
+    for target in targets:
+        found = [i for i, v in enumerate(volumes)
+                 if (str(v.get("target")) if isinstance(v, Mapping) else split_bind(str(v))[1]) == target]
+        if not found:
+            raise ComposeEditRefused(f"{where}: no volumes entry mounts {target} (it may come from ${{VAR}}); "
+                                     "edit it by hand, or use --container-only")
+        for index in reversed(found):
+            _refuse_interpolated(str(dict(volumes[index])) if isinstance(volumes[index], Mapping)
+                                 else str(volumes[index]), f"the mount at {target}", path, volumes, index)
+            del volumes[index]
+    if not volumes:
+        del svc["volumes"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from remediate.core import compose, compose_edit
 from remediate.core import playbook as pb
-from remediate.core.fields import dict_to_env, env_to_dict, netns_owned, norm_ports
+from remediate.core.fields import dict_to_env, env_to_dict, netns_owned, norm_ports, split_bind
 from remediate.core.paths import HostPath
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.templating import render_value, render_words
@@ -245,7 +245,7 @@ def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers
         for change in changes:
             if isinstance(change, pb.FileChange):
                 paths.add(change.file.dest)
-            elif isinstance(change, pb.MountChange) and change.mount.must_exist:
+            elif isinstance(change, pb.MountChange) and change.mount.must_exist and change.mount.source:
                 paths.add(change.mount.source)
         owner = compose.owner((obs.inspect.get("Config") or {}).get("Labels"))
         if owner is not None and not owner.oneoff:
@@ -371,7 +371,9 @@ def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any]
     if isinstance(change, pb.PlatformChange):
         return (*_set_platform(spec, change.platform), [])
     if isinstance(change, pb.MountChange):
-        return (*_add_mount(spec, change.mount, paths), [])
+        if change.mount.source is None:  # state: absent (the schema ties them)
+            return (*_remove_mount(spec, change.mount.target, image_cfg), [])
+        return (*_add_mount(spec, change.mount, change.mount.source, paths), [])
     if isinstance(change, pb.PortsChange):
         return _edit_ports(spec, change.ports, image_cfg)
     if isinstance(change, pb.FileChange):
@@ -465,10 +467,35 @@ def _set_platform(spec: ContainerSpec, platform: str) -> tuple[ContainerSpec, li
     return spec.replace(platform=platform), [Change("platform", spec.platform, platform, ChangeAction.RECREATE)]
 
 
-def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, HostPath]) -> tuple[ContainerSpec, list[Change]]:
-    if mount.must_exist and not paths.get(mount.source, HostPath(False)).exists:
-        raise PlanError(f"mount source {mount.source} does not exist on the Docker host")
-    bind = f"{mount.source}:{mount.target}" + (":ro" if mount.read_only else "")
+def _remove_mount(spec: ContainerSpec, target: str,
+                  image_cfg: Mapping[str, Any]) -> tuple[ContainerSpec, list[Change]]:
+    """Drop the bind (``-v``) or mount (``--mount``) at ``target``; an anonymous volume there (the
+    image's ``VOLUME`` or a bare ``-v /path``) is refused: the engine would make a new one."""
+    field_name = f"mount.{target}"
+    if target in (image_cfg.get("Volumes") or {}) or target in (spec.config.get("Volumes") or {}):
+        raise PlanError(f"mount {target} is an anonymous volume (VOLUME or -v {target}): a recreated container "
+                        "gets one there again, so it cannot be removed")
+    host_config = dict(spec.host_config)
+    binds = [b for b in host_config.get("Binds") or [] if split_bind(b)[1] != target]
+    mounts = [m for m in host_config.get("Mounts") or [] if m.get("Target") != target]
+    current = [b for b in host_config.get("Binds") or [] if split_bind(b)[1] == target] + [
+        ",".join(f"{k}={m[k]}" for k in ("Type", "Source", "Target") if m.get(k))
+        for m in host_config.get("Mounts") or [] if m.get("Target") == target]
+    if not current:
+        return spec, [Change(field_name, None, None, ChangeAction.NOOP, "not mounted")]
+    for key, kept in (("Binds", binds), ("Mounts", mounts)):
+        if kept:
+            host_config[key] = kept
+        else:
+            host_config.pop(key, None)
+    return spec.replace(host_config=host_config), [Change(field_name, current[0], None, ChangeAction.RECREATE)]
+
+
+def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, source: str,
+               paths: Mapping[str, HostPath]) -> tuple[ContainerSpec, list[Change]]:
+    if mount.must_exist and not paths.get(source, HostPath(False)).exists:
+        raise PlanError(f"mount source {source} does not exist on the Docker host")
+    bind = f"{source}:{mount.target}" + (":ro" if mount.read_only else "")
     host_config = dict(spec.host_config)
     binds = list(host_config.get("Binds") or [])
     current = next((b for b in binds if b.split(":")[1:2] == [mount.target]), None)

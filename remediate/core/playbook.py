@@ -179,19 +179,29 @@ def _absolute(value: str, what: str, info: ValidationInfo, *, bind: bool = False
 
 
 class MountSpec(_Strict):
-    source: str = Field(description="absolute path on the Docker host")
+    source: str | None = Field(None, description="absolute path on the Docker host (not with state: absent)")
     target: str = Field(description="absolute path in the container")
     read_only: bool = Field(True, description="mount read-only")
     must_exist: bool = Field(False, description="refuse to plan when the source does not exist")
+    state: Literal["present", "absent"] = Field("present", description="absent: remove the mount at target")
 
     @field_validator("source", "target")
     @classmethod
-    def _paths(cls, value: str, info: ValidationInfo) -> str:
-        return _absolute(value, str(info.field_name), info, bind=True)
+    def _paths(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _absolute(value, str(info.field_name), info, bind=True)
+
+    @model_validator(mode="after")
+    def _source(self) -> MountSpec:
+        if self.state == "present" and self.source is None:
+            raise ValueError("give source (or state: absent to remove the mount at target)")
+        if self.state == "absent" and (self.source is not None or self.must_exist):
+            raise ValueError("state: absent takes only target")
+        return self
 
 
 class MountChange(_Strict):
-    """Bind-mount a host path into the container (replaces a mount at the same target)."""
+    """Bind-mount a host path into the container (replaces a mount at the same target), or remove
+    the mount at a target (``state: absent``)."""
 
     mount: MountSpec
 

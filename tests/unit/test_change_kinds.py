@@ -4,6 +4,7 @@ view) and list-valued args (words, templating, -e mappings, fix-vllm-404)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,36 @@ def test_fix_vllm_404_takes_one_name_or_a_list() -> None:
         assert cp.after.config["Cmd"][flag + 1:flag + 1 + (len(names) if isinstance(names, list) else 1)] == (
             names if isinstance(names, list) else [names])
         assert cp.verify[0].contains == f'"{first}"' and cp.verify[1].json_body["model"] == first
+
+
+# --------------------------------------------------------------------------- mount removal
+
+def test_mount_absent_removes_a_bind_or_a_mount_and_is_a_no_op_when_gone() -> None:
+    cp = one("kitchen-sink", {"mount": {"target": "/v", "state": "absent"}},
+             {"mount": {"target": "/mb", "state": "absent"}}, {"mount": {"target": "/nowhere", "state": "absent"}})
+
+    assert "Binds" not in cp.after.host_config and "Mounts" not in cp.after.host_config
+    assert [(c.field, c.before, c.action) for c in cp.changes] == [
+        ("mount./v", "rt-fid-cap-vol:/v", "recreate"), ("mount./mb", "Type=bind,Source=" + next(
+            m["Source"] for m in cp.before.host_config["Mounts"]) + ",Target=/mb", "recreate"),
+        ("mount./nowhere", None, "noop")]
+    diff = container_plan_json(cp)["diff"]
+    assert "- --volume rt-fid-cap-vol:/v" in diff and any(line.startswith("- --mount") for line in diff)
+
+
+def test_an_anonymous_volume_cannot_be_removed() -> None:
+    obs = observed("image-defaults")
+    image_volume = next(iter(obs.image["Config"]["Volumes"]))
+    with pytest.raises(PlanError, match="is an anonymous volume"):
+        plan(book({"mount": {"target": image_volume, "state": "absent"}}), {}, [obs])
+
+
+@pytest.mark.parametrize(("mount", "message"), [
+    ({"target": "/t"}, "give source (or state: absent"),
+    ({"source": "/s", "target": "/t", "state": "absent"}, "state: absent takes only target"),
+    ({"target": "t", "state": "absent"}, "target must be an absolute path"),
+    ({"target": "/t", "state": "gone"}, "Input should be 'present' or 'absent'"),
+])
+def test_bad_mount_removals_are_refused(mount: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        book({"mount": mount})

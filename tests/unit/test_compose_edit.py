@@ -90,9 +90,9 @@ def test_value_from_env_file_is_refused() -> None:
         edit_service(BLOCK, "gw", spec(env=["A=1", "E=x"]), spec(env=["A=1", "E=y"]), path="d.yml")
 
 
-def test_removed_mount_and_unparsable_or_unstable_files_are_refused() -> None:
+def test_replaced_mount_and_unparsable_or_unstable_files_are_refused() -> None:
     with pytest.raises(ComposeEditRefused, match="removing or replacing the mount /a:/b"):
-        edit_service(FLOW, "vllm", spec(binds=["/a:/b"]), spec(binds=["/a:/c"]), path="c.yml")
+        edit_service(FLOW, "vllm", spec(binds=["/a:/b"]), spec(binds=["/x:/b"]), path="c.yml")
     with pytest.raises(ComposeEditRefused, match="^h.yml: not a compose file"):
         edit_service("services: [\n", "s", spec(), spec(), path="h.yml")
     with pytest.raises(ComposeEditRefused, match="would not survive an edit unchanged"):
@@ -144,3 +144,14 @@ def test_ports_that_cannot_be_told_are_refused(entry: str, message: str) -> None
     text = f"services:\n  gw:\n    image: gw:1\n    ports:\n    - {entry}\n"
     with pytest.raises(ComposeEditRefused, match=message.replace("$", r"\$").replace("{", r"\{")):
         edit_service(text, "gw", _ports({}), _ports({"5052/tcp": [("127.0.0.1", "5052")]}), path="c.yml")
+
+
+def test_a_removed_mount_drops_its_volumes_entry() -> None:
+    text = ("services:\n  gw:\n    image: gw:1\n    volumes:\n    - /cache:/home/aigateway/.hf   # shadows\n"
+            "    - type: bind\n      source: /t\n      target: /t\n")
+    before = spec(binds=["/cache:/home/aigateway/.hf", "/t:/t"])
+    out = edit_service(text, "gw", before, spec(binds=["/t:/t"]), path="c.yml")
+    assert out == "services:\n  gw:\n    image: gw:1\n    volumes:\n    - type: bind\n      source: /t\n      target: /t\n"
+    assert edit_service(text, "gw", before, spec(), path="c.yml") == "services:\n  gw:\n    image: gw:1\n"
+    with pytest.raises(ComposeEditRefused, match="no volumes entry mounts /x"):
+        edit_service(text, "gw", spec(binds=["/x:/x", "/t:/t"]), spec(binds=["/t:/t"]), path="c.yml")
