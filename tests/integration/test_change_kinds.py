@@ -6,7 +6,8 @@ interfaces without ``bind_all`` is a one-line error (exit 2) that changes nothin
 restores the original exactly; rollback puts the previous container back; a saved plan applies;
 the plan's ``shell_before`` and ``shell_after`` run with the real docker CLI make the containers the
 plan describes. List-valued ``args``: fix-vllm-404 with ``-e '{"served_model_name": [...]}'``
-serves every name, through the same steps.
+serves every name, through the same steps. ``mount`` with ``state: absent``: the bind over the
+gateway's HF cache is dropped, through the same steps.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def client(engine: Engine) -> Iterator[Any]:
 class Box:
     """A fake vLLM (port 8000 published on an engine-chosen port of 127.0.0.1) and remediate run on it."""
 
-    def __init__(self, engine: Engine, client: Any, tmp_path: Path) -> None:
+    def __init__(self, engine: Engine, client: Any, tmp_path: Path, *, bind: str | None = None) -> None:
         self.engine, self.client, self.tmp = engine, client, tmp_path
         self.name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
         self.state_dir = str(tmp_path / "state")
@@ -48,6 +49,9 @@ class Box:
             LabContainer(VLLM_IMAGE, docker_client_kw={"environment": {"DOCKER_HOST": engine.docker_url},
                                                        "version": "auto"})
             .with_name(self.name).with_command(MODEL_ARGS).with_loopback_port("8000/tcp"))
+        if bind is not None:  # tmp_path/cache mounted at ``bind``
+            (tmp_path / "cache").mkdir()
+            self.container.with_volume_mapping(str(tmp_path / "cache"), bind, "ro")
         self.container.start()
         assert self.status(self.host_port(), "/health", until=WAIT) == 200, "fake vLLM did not come up"
 
@@ -91,6 +95,19 @@ def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
     finally:
         containers.stop([b.container])
         remove_owned(client, b.name)
+
+
+@pytest.fixture
+def mounted_box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
+    b = Box(engine, client, tmp_path, bind=HF)
+    try:
+        yield b
+    finally:
+        containers.stop([b.container])
+        remove_owned(client, b.name)
+
+
+HF = "/home/aigateway/.hf"
 
 
 def _user_view(inspect: dict[str, Any], *, restarted: bool = False) -> dict[str, Any]:
@@ -247,3 +264,56 @@ def test_list_args_failing_verify_restores_the_original(box: Box) -> None:
     assert "verify failed" in out and "restored" in out
     assert _user_view(box.inspect(), restarted=True) == _user_view(original, restarted=True)
     assert box.chat("mistral") == 404
+
+
+def _targets(inspect: dict[str, Any]) -> set[str]:
+    return {m["Destination"] for m in inspect["Mounts"]}
+
+
+def test_mount_removal_dry_run_shell_round_trip_apply_and_rollback(mounted_box: Box) -> None:
+    box = mounted_box
+    before = box.inspect()
+    assert HF in _targets(before)
+    playbook = box.playbook([{"mount": {"target": HF, "state": "absent"}}])
+    out_path = box.tmp / "plan.json"
+
+    code, out = box.apply(playbook, "--dry-run", "--out", str(out_path))
+
+    assert code == 0, out
+    assert f"- --volume {box.tmp / 'cache'}:{HF}:ro" in out
+    assert _user_view(box.inspect()) == _user_view(before)
+    [cp] = json.loads(out_path.read_text())["hosts"][0]["plan"]["containers"]
+    image = box.client.api.inspect_image(before["Config"]["Image"])
+    for key, targets in (("shell_before", _targets(before)), ("shell_after", _targets(before) - {HF})):
+        [command] = [c for c in cp[key] if not c.startswith("#")]
+        twin = f"{box.name}-{key[6:]}"
+        command = command.replace("docker run -d ", "docker create ", 1).replace(f"--name {box.name} ", f"--name {twin} ")
+        box.engine.run(["sh", "-c", command], timeout=60, check=True)
+        assert _targets(box.inspect(twin)) == targets, command
+        if key == "shell_before":
+            made = spec_from_inspect(box.inspect(twin), image)
+            assert made.replace(name=box.name).comparable() == spec_from_inspect(before, image).comparable()
+        box.client.api.remove_container(twin, force=True)
+
+    code, out = box.remediate("apply", "--plan", str(out_path), "--yes")
+
+    assert code == 0 and "recreated" in out, out
+    assert HF not in _targets(box.inspect()) and box.inspect()["State"]["Running"]
+    assert box.apply(playbook, "--yes")[1].count("no changes") == 1
+
+    code, out = box.remediate("rollback", box.name, "--yes")
+
+    assert code == 0, out
+    assert box.inspect()["Id"] == before["Id"] and HF in _targets(box.inspect())
+
+
+def test_mount_removal_failing_verify_restores_the_original(mounted_box: Box) -> None:
+    box = mounted_box
+    original = box.inspect()
+
+    code, out = box.apply(box.playbook([{"mount": {"target": HF, "state": "absent"}}], verify="/no-such-path"),
+                          "--yes", "--timeout", "3")
+
+    assert code == 1, out
+    assert "verify failed" in out and "restored" in out
+    assert _user_view(box.inspect(), restarted=True) == _user_view(original, restarted=True)
