@@ -207,7 +207,8 @@ def _norm_binds(binds: list[str]) -> list[str]:
     return sorted(out)
 
 
-def _norm_ports(bindings: Mapping[str, Any]) -> Json:
+def norm_ports(bindings: Mapping[str, Any]) -> Json:
+    """Port bindings as compared: ``HostIp`` ``0.0.0.0`` and ``""`` are one, ``80`` is ``80/tcp``."""
     out: Json = {}
     for port, hosts in bindings.items():
         key = port if "/" in port else f"{port}/tcp"
@@ -535,7 +536,7 @@ FIELDS: tuple[Field, ...] = (
     _h("VolumesFrom", "set", "--volumes-from"),
     _h("VolumeDriver", flag="--volume-driver"),
     _h("Tmpfs", "map", render=_tmpfs),
-    _h("PortBindings", "object", render=_publish, normalise=_norm_ports, netns_owned="any"),
+    _h("PortBindings", "object", render=_publish, normalise=norm_ports, netns_owned="any"),
     _h("PublishAllPorts", "bool", "--publish-all", netns_owned="any"),
     _h("Links", "set", "--link", netns_owned="any"),
     _h("Dns", "list", "--dns", netns_owned="container"),

@@ -98,6 +98,14 @@ def _fields(change: Any) -> list[tuple[str, Any]]:
         return [("platform", change.platform)]
     if isinstance(change, pb.MountChange):
         return [(f"mount {change.mount.target}", change.mount.model_dump())]
+    if isinstance(change, pb.PortsChange):
+        # A template is compared as written (its port is known only once rendered).
+        wanted: dict[str, list[str]] = {}
+        for item in change.ports.publish:
+            key = item if "{" in item else "{2}/{3}".format(*pb.parse_publish(item))
+            wanted.setdefault(f"port {key}", []).append(item)
+        gone = [f"port {p if '{' in str(p) else pb.port_key(p)}" for p in change.ports.unpublish]
+        return [*wanted.items(), *((key, None) for key in gone)]
     return [(f"file {change.file.dest}", change.file.model_dump())]
 
 
