@@ -12,7 +12,7 @@ else into the last file that defines the service. A value the service takes from
 itself (``environment: {<<: *env, KEY: new}``), so no other service changes. Host networking
 drops the service's ``networks:`` (compose refuses both), ``links`` and ``mac_address``. Entries of
 a list that compose merges across files (``ports``, ``volumes``) are removed from every file that
-lists them for the service; new ones go where that list is set last.
+lists them for the service (``tmpfs`` too); new ones go where that list is set last.
 
 Refused (:class:`ComposeEditRefused`, naming the file and line and what to do): a value to change
 that comes from ``${VAR}`` interpolation, removing a variable an ``env_file:`` sets, replacing a
@@ -33,6 +33,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.mergevalue import MergeValue
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 
+from remediate.core import host_options
 from remediate.core.compose_layout import Layout, LayoutError
 from remediate.core.fields import bound_targets, norm_ports, split_bind
 from remediate.core.spec import ContainerSpec
@@ -98,6 +99,11 @@ def edit_project(files: Sequence[tuple[str, str]], service: str, before: Contain
                   after.host_config.get("Binds") or [], service, notes)
     _edit_ports(found, before.host_config.get("PortBindings") or {}, after.host_config.get("PortBindings") or {},
                 notes)
+    _edit_tmpfs(found, before.host_config.get("Tmpfs") or {}, after.host_config.get("Tmpfs") or {}, notes)
+    for key, compose_key, shown in (("IpcMode", "ipc", str), ("ShmSize", "shm_size", host_options.size_text)):
+        value = after.host_config.get(key)
+        if value and value != before.host_config.get(key):
+            _set_value(found, compose_key, shown(value), notes)
     texts: dict[str, str] = {}
     for f in layouts:
         try:
@@ -467,3 +473,39 @@ def _publishes(seq: CommentedSeq, index: int, port: int, proto: str, path: str) 
         return False
     _refuse_interpolated(text, "a published port", where)
     return True
+
+
+def _set_value(found: list[_Service], key: str, value: str, notes: list[str]) -> None:
+    """Set a plain value (``ipc``, ``shm_size``) where compose takes it from."""
+    holder = _last(found, key)
+    if key in holder.node:
+        _refuse_interpolated(holder.node[key], key, holder.line(key))
+    _set(holder, key, value, notes)
+
+
+def _edit_tmpfs(found: list[_Service], before: Mapping[str, Any], after: Mapping[str, Any], notes: list[str]) -> None:
+    """Replace the ``tmpfs:`` entries (``/run`` or ``/tmp:size=64m``) of each changed target: removed
+    from every file that lists them for the service, the new ones added where ``tmpfs`` is set last."""
+    changed = sorted(t for t in {*before, *after} if t not in before or t not in after
+                     or not host_options.same_tmpfs_options(str(before[t] or ""), str(after[t] or "")))
+    if not changed:
+        return
+    holder = _last(found, "tmpfs")
+    added = [t for t in changed if t in after]
+    for s in found:
+        if isinstance(s.node.get("tmpfs"), str):  # one entry: made a list, as compose also reads it
+            _refuse_interpolated(s.node["tmpfs"], "tmpfs", s.line("tmpfs"))
+            _set(s, "tmpfs", CommentedSeq([s.node["tmpfs"]]), notes)
+    for target in changed:
+        def mounts(seq: CommentedSeq, index: int, path: str, target: str = target) -> bool:
+            at = str(seq[index]).split(":", 1)[0]
+            if "$" in at or ("$" in str(seq[index]) and at == target):
+                _refuse_interpolated(str(seq[index]), f"the tmpfs at {target}", f"{path}:{_line(seq, index)}")
+            return at == target
+        for s in found:
+            _drop(s, "tmpfs", mounts, notes, keep=s is holder and bool(added))
+    if added:
+        entries = _entries(holder, "tmpfs", notes)
+        style = type(entries[0]) if entries and isinstance(entries[0], ScalarString) else str
+        for target in added:
+            entries.append(style(f"{target}:{after[target]}" if after[target] else target))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from remediate.core import host_options
 from remediate.core import playbook as pb
 from remediate.core.suggest import did_you_mean
 from remediate.errors import PlaybookError
@@ -106,6 +107,13 @@ def _fields(change: Any) -> list[tuple[str, Any]]:
             wanted.setdefault(f"port {key}", []).append(item)
         gone = [f"port {p if '{' in str(p) else pb.port_key(p)}" for p in change.ports.unpublish]
         return [*wanted.items(), *((key, None) for key in gone)]
+    if isinstance(change, pb.TmpfsChange):
+        return [(f"tmpfs {change.tmpfs.target}", change.tmpfs.model_dump())]
+    if isinstance(change, pb.IpcChange):
+        return [("ipc", change.ipc)]
+    if isinstance(change, pb.ShmSizeChange):
+        size = change.shm_size
+        return [("shm_size", size if "{" in str(size) else host_options.parse_size(size))]
     return [(f"file {change.file.dest}", change.file.model_dump())]
 
 

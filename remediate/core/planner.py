@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from remediate.core import compose, compose_edit
+from remediate.core import compose, compose_edit, host_options
 from remediate.core import playbook as pb
 from remediate.core.fields import (
     CONFIG,
+    bound_targets,
     dict_to_env,
     env_to_dict,
     host_field,
@@ -74,6 +75,9 @@ class Observed:
     #: The id of the image its reference (``Config.Image``) names now when that is not the image
     #: it runs ("" when the reference names no image any more); None when it names that image.
     retagged: str | None = None
+    #: ``HostConfig`` key -> the name of the container it joins (``IpcMode: container:<id>``), as
+    #: far as the engine shows them: a playbook names the container, the engine records its id.
+    joined: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def id(self) -> str:
@@ -382,8 +386,11 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     for change in rendered:
         if isinstance(change, pb.MountChange) and change.mount.source is not None:
             notes.extend(_bind_source(change.mount, change.mount.source, paths, file_dests, engine_dirs))
-        spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
-                                                       _allowed(vars.get(ALLOW_ALL_INTERFACES)))
+        if isinstance(change, (pb.TmpfsChange, pb.IpcChange, pb.ShmSizeChange)):
+            spec, step_changes, step_notes = _apply_host_option(spec, change, obs, image_cfg)
+        else:
+            spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
+                                                           _allowed(vars.get(ALLOW_ALL_INTERFACES)))
         changes.extend(step_changes)
         notes.extend(step_notes)
         if isinstance(change, pb.FileChange):
@@ -522,6 +529,88 @@ def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any]
     if isinstance(change, pb.FileChange):
         return spec, [], []
     raise PlanError(f"unsupported change {type(change).__name__}")
+
+
+def _apply_host_option(spec: ContainerSpec, change: pb.TmpfsChange | pb.IpcChange | pb.ShmSizeChange, obs: Observed,
+                       image_cfg: Mapping[str, Any]) -> tuple[ContainerSpec, list[Change], list[str]]:
+    if isinstance(change, pb.TmpfsChange):
+        return (*_edit_tmpfs(spec, change.tmpfs, image_cfg), [])
+    if isinstance(change, pb.IpcChange):
+        return _set_ipc(spec, change.ipc, obs)
+    return _set_shm_size(spec, host_options.parse_size(change.shm_size))
+
+
+def _edit_tmpfs(spec: ContainerSpec, tmpfs: pb.TmpfsSpec,
+                image_cfg: Mapping[str, Any]) -> tuple[ContainerSpec, list[Change]]:
+    """Mount a tmpfs at a target (``--tmpfs``, replacing a tmpfs there, ``--mount type=tmpfs``
+    too) or remove the tmpfs there. Another mount at the target is refused: remove it first."""
+    target, field_name = tmpfs.target, f"tmpfs.{tmpfs.target}"
+    host_config = dict(spec.host_config)
+    table = dict(host_config.get("Tmpfs") or {})
+    mounts = list(host_config.get("Mounts") or [])
+    as_mount = [m for m in mounts if m.get("Target") == target and m.get("Type") == "tmpfs"]
+    current = (_tmpfs_text(target, str(table[target] or "")) if target in table
+               else f"--mount type=tmpfs,target={target}" if as_mount else None)
+    wanted = None if tmpfs.state == "absent" else _tmpfs_text(target, tmpfs.options)
+    if wanted is None and current is None:
+        return spec, [Change(field_name, None, None, ChangeAction.NOOP, "no tmpfs there")]
+    if wanted is not None:
+        if target in (image_cfg.get("Volumes") or {}) or target in (spec.config.get("Volumes") or {}):
+            raise PlanError(f"tmpfs {target}: an anonymous volume is there (VOLUME or -v {target}), which a "
+                            "recreated container gets again; the engine refuses both at one path")
+        if target in bound_targets({**host_config, "Mounts": [m for m in mounts if m not in as_mount]}):
+            raise PlanError(f"tmpfs {target}: a bind or volume is mounted there; remove it first "
+                            f"(mount: {{target: {target}, state: absent}})")
+        if target in table and host_options.same_tmpfs_options(str(table[target] or ""), tmpfs.options):
+            return spec, [Change(field_name, current, wanted, ChangeAction.NOOP, "already mounted")]
+        table[target] = tmpfs.options
+    else:
+        table.pop(target, None)
+    kept = [m for m in mounts if m not in as_mount]
+    for key, value in (("Tmpfs", table), ("Mounts", kept)):
+        if value:
+            host_config[key] = value
+        else:
+            host_config.pop(key, None)
+    return spec.replace(host_config=host_config), [Change(field_name, current, wanted, ChangeAction.RECREATE)]
+
+
+def _tmpfs_text(target: str, options: str) -> str:
+    """A tmpfs as ``docker run --tmpfs`` takes it."""
+    return f"{target}:{options}" if options else target
+
+
+def _set_ipc(spec: ContainerSpec, mode: str, obs: Observed) -> tuple[ContainerSpec, list[Change], list[str]]:
+    current = str(spec.host_config.get("IpcMode") or "")
+    kind, _, ref = mode.partition(":")
+    if kind == "container" and ref.lstrip("/") in (spec.name, obs.id, obs.id[:12]):
+        raise PlanError(f"ipc {mode}: a container cannot join its own IPC namespace")
+    # The engine records container:NAME as container:<id>: the same donor is the same mode.
+    same = current == mode or (kind == "container" and current.startswith("container:")
+                               and obs.joined.get("IpcMode") == ref.lstrip("/"))
+    if same:
+        return spec, [Change("ipc", current or None, mode, ChangeAction.NOOP, "already set")], []
+    notes = []
+    if mode == "host":
+        notes.append("ipc (warning): host gives the container the host's IPC namespace: it sees and can use the "
+                     "host's shared memory, semaphores and message queues")
+    if kind == "container":
+        notes.append(f"ipc: {ref} must be running with ipc shareable (or host) when the new container starts; "
+                     "if not, it does not start and the original is put back")
+    return (spec.replace(host_config={**spec.host_config, "IpcMode": mode}),
+            [Change("ipc", current or None, mode, ChangeAction.RECREATE)], notes)
+
+
+def _set_shm_size(spec: ContainerSpec, size: int) -> tuple[ContainerSpec, list[Change], list[str]]:
+    current = spec.host_config.get("ShmSize")
+    shown = host_options.size_text(int(current)) if current else None
+    if current == size:
+        return spec, [Change("shm_size", shown, host_options.size_text(size), ChangeAction.NOOP, "already set")], []
+    ipc = str(spec.host_config.get("IpcMode") or "")
+    notes = ([f"shm_size (warning): with ipc {ipc} the container uses another /dev/shm, so the size has no effect"]
+             if ipc in ("host", "none") or ipc.startswith("container:") else [])
+    return (spec.replace(host_config={**spec.host_config, "ShmSize": size}),
+            [Change("shm_size", shown, host_options.size_text(size), ChangeAction.RECREATE)], notes)
 
 
 def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],

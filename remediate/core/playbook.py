@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from remediate.core import limits
+from remediate.core import host_options, limits
 from remediate.core.paths import check_dest, check_mode, normal_path
 from remediate.core.sources import playbook_sources
 from remediate.core.suggest import did_you_mean
@@ -322,6 +322,62 @@ class PortsChange(_Strict):
     ports: PortsEdit
 
 
+class TmpfsSpec(_Strict):
+    target: str = Field(description="absolute path in the container")
+    options: str = Field("", description='mount options, as docker run --tmpfs takes them ("rw,size=64m,mode=1777"; '
+                         "empty: the engine's defaults)")
+    state: Literal["present", "absent"] = Field("present", description="absent: remove the tmpfs at target")
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str, info: ValidationInfo) -> str:
+        return _absolute(value, "target", info, bind=True)
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: str, info: ValidationInfo) -> str:
+        return value if "{" in value and not _rendered(info) else host_options.check_tmpfs_options(value)
+
+    @model_validator(mode="after")
+    def _absent(self) -> TmpfsSpec:
+        if self.state == "absent" and self.options:
+            raise ValueError("state: absent takes only target")
+        return self
+
+
+class TmpfsChange(_Strict):
+    """Mount a tmpfs at a target (replacing a tmpfs there), or remove it (``state: absent``)."""
+
+    tmpfs: TmpfsSpec
+
+
+class IpcChange(_Strict):
+    """Set the IPC namespace (``host``, ``private``, ``shareable``, ``none``, ``container:NAME``)."""
+
+    ipc: str = Field(description="host, private, shareable, none or container:NAME, as docker run --ipc")
+
+    @field_validator("ipc")
+    @classmethod
+    def _mode(cls, value: str, info: ValidationInfo) -> str:
+        return value if "{" in value and not _rendered(info) else host_options.check_ipc(value)
+
+
+class ShmSizeChange(_Strict):
+    """Set the size of ``/dev/shm`` (``"8g"``: 8 GiB, as docker run --shm-size reads it)."""
+
+    shm_size: str | int = Field(description="bytes, or with k, m, g (binary, as docker reads them): 64m, 8g")
+
+    @field_validator("shm_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and "{" in value and not _rendered(info):
+            return value
+        if not isinstance(value, (str, int)):
+            raise ValueError(f"{str(value)[:40]!r} is not a size (a number of bytes, or with k, m, g: 64m, 8g)")  # noqa: TRY004
+        host_options.parse_size(value)
+        return value
+
+
 class FileSpec(_Strict):
     dest: str = Field(description="absolute path on the Docker host")
     template: str | None = Field(None, description="file under templates/, copied byte for byte")
@@ -356,7 +412,7 @@ class FileChange(_Strict):
     file: FileSpec
 
 
-_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file", "ports")
+_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file", "ports", "tmpfs", "ipc", "shm_size")
 
 
 def _single_key(value: Any) -> str | None:
@@ -370,7 +426,8 @@ Change = Annotated[
     Annotated[EnvChange, Tag("env")] | Annotated[ArgsChange, Tag("args")]
     | Annotated[NetworkChange, Tag("network")] | Annotated[PlatformChange, Tag("platform")]
     | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")]
-    | Annotated[PortsChange, Tag("ports")],
+    | Annotated[PortsChange, Tag("ports")] | Annotated[TmpfsChange, Tag("tmpfs")] | Annotated[IpcChange, Tag("ipc")]
+    | Annotated[ShmSizeChange, Tag("shm_size")],
     Discriminator(_single_key, custom_error_type="change_kind",
                   custom_error_message="must be a mapping with exactly one of: " + ", ".join(_CHANGE_KINDS)),
 ]

@@ -34,7 +34,8 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     listed = [c for c in conn.list_containers() if not planning.is_remediate_copy(c["Name"])]
     inspects = [i for i in (conn.find_container(c["Id"]) for c in listed) if i]
     images: dict[str, Json | None] = {}
-    observed = [observe(conn, inspect, ties.dependents_of(inspect, inspects), images) for inspect in inspects]
+    observed = [observe(conn, inspect, ties.dependents_of(inspect, inspects), images, joined=ties.joined(inspect, inspects))
+                for inspect in inspects]
     chosen = planning.select(playbook, observed)
     if only:
         by_ref = {ref: obs for obs in observed for ref in (obs.name, obs.id, obs.id[:12])}
@@ -55,9 +56,11 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
 
 
 def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
-            images: dict[str, Json | None] | None = None) -> planning.Observed:
+            images: dict[str, Json | None] | None = None, *, joined: Mapping[str, str] | None = None,
+            ) -> planning.Observed:
     """What a plan needs of one container: its inspect, the image it runs (by its ``Image`` id:
-    the reference may name another image now), and what that reference names now.
+    the reference may name another image now), and what that reference names now; ``joined``:
+    the names of the containers whose namespaces it joins (see :func:`ties.joined`).
 
     ``images`` caches image inspects by reference across calls (one inspect per image).
     """
@@ -71,7 +74,8 @@ def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
     image_id = str(inspect.get("Image") or "")
     named = image(str((inspect.get("Config") or {}).get("Image") or ""))
     named_id = str(named.get("Id") or "") if named else ""
-    return planning.Observed(inspect, image(image_id), dependents, None if named_id == image_id else named_id)
+    return planning.Observed(inspect, image(image_id), dependents, None if named_id == image_id else named_id,
+                             joined=dict(joined or {}))
 
 
 def host_paths(conn: Connection, paths: Mapping[str, bool]) -> dict[str, HostPath]:
