@@ -493,9 +493,11 @@ def _edit_tmpfs(found: list[_Service], before: Mapping[str, Any], after: Mapping
     holder = _last(found, "tmpfs")
     added = [t for t in changed if t in after]
     for s in found:
-        if isinstance(s.node.get("tmpfs"), str):  # one entry: made a list, as compose also reads it
-            _refuse_interpolated(s.node["tmpfs"], "tmpfs", s.line("tmpfs"))
-            _set(s, "tmpfs", CommentedSeq([s.node["tmpfs"]]), notes)
+        single = s.node.get("tmpfs")
+        if isinstance(single, str) and (single.split(":", 1)[0] in changed or (s is holder and added)):
+            # One entry, made a list (compose reads both), so it can be replaced or added to.
+            _refuse_interpolated(single, "tmpfs", s.line("tmpfs"))
+            _set(s, "tmpfs", CommentedSeq([single]), notes)
     for target in changed:
         def mounts(seq: CommentedSeq, index: int, path: str, target: str = target) -> bool:
             at = str(seq[index]).split(":", 1)[0]
