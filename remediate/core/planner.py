@@ -555,12 +555,12 @@ def _edit_tmpfs(spec: ContainerSpec, tmpfs: pb.TmpfsSpec,
     if wanted is None and current is None:
         return spec, [Change(field_name, None, None, ChangeAction.NOOP, "no tmpfs there")]
     if wanted is not None:
-        if target in (image_cfg.get("Volumes") or {}) or target in (spec.config.get("Volumes") or {}):
-            raise PlanError(f"tmpfs {target}: an anonymous volume is there (VOLUME or -v {target}), which a "
-                            "recreated container gets again; the engine refuses both at one path")
         if target in bound_targets({**host_config, "Mounts": [m for m in mounts if m not in as_mount]}):
             raise PlanError(f"tmpfs {target}: a bind or volume is mounted there; remove it first "
                             f"(mount: {{target: {target}, state: absent}})")
+        if target in (image_cfg.get("Volumes") or {}) or target in (spec.config.get("Volumes") or {}):
+            raise PlanError(f"tmpfs {target}: an anonymous volume is there (VOLUME or -v {target}), which a "
+                            "recreated container gets again; the engine refuses both at one path")
         if target in table and host_options.same_tmpfs_options(str(table[target] or ""), tmpfs.options):
             return spec, [Change(field_name, current, wanted, ChangeAction.NOOP, "already mounted")]
         table[target] = tmpfs.options
@@ -762,7 +762,9 @@ def _remove_mount(spec: ContainerSpec, target: str,
     """Drop the bind (``-v``) or mount (``--mount``) at ``target``; an anonymous volume there (the
     image's ``VOLUME`` or a bare ``-v /path``) is refused: the engine would make a new one."""
     field_name = f"mount.{target}"
-    if target in (image_cfg.get("Volumes") or {}) or target in (spec.config.get("Volumes") or {}):
+    declared = spec.config.get("Volumes") or {}
+    if target in (image_cfg.get("Volumes") or {}) or (target in declared
+                                                       and target not in bound_targets(spec.host_config)):
         raise PlanError(f"mount {target} is an anonymous volume (VOLUME or -v {target}): a recreated container "
                         "gets one there again, so it cannot be removed")
     host_config = dict(spec.host_config)
@@ -778,7 +780,17 @@ def _remove_mount(spec: ContainerSpec, target: str,
             host_config[key] = kept
         else:
             host_config.pop(key, None)
-    return spec.replace(host_config=host_config), [Change(field_name, current[0], None, ChangeAction.RECREATE)]
+    # The SDK also declares a bind's target as a volume: without the bind it would become one.
+    config = _without_volume(spec.config, target)
+    return (spec.replace(host_config=host_config, config=config),
+            [Change(field_name, current[0], None, ChangeAction.RECREATE)])
+
+
+def _without_volume(config: Json, target: str) -> Json:
+    """``config`` without ``target`` in its ``Volumes``."""
+    volumes = {k: v for k, v in (config.get("Volumes") or {}).items() if k != target}
+    out = {k: v for k, v in config.items() if k != "Volumes"}
+    return {**out, "Volumes": volumes} if volumes else out
 
 
 def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, source: str) -> tuple[ContainerSpec, list[Change]]:

@@ -224,6 +224,15 @@ def test_mount_absent_removes_a_bind_or_a_mount_and_is_a_no_op_when_gone() -> No
     assert "- --volume rt-fid-cap-vol:/v" in diff and any(line.startswith("- --mount") for line in diff)
 
 
+def test_removing_a_bind_the_sdk_also_declared_as_a_volume_drops_the_declaration() -> None:
+    cp = one("sdk-twin", {"mount": {"target": "/x", "state": "absent"}})
+
+    assert cp.after.host_config["Binds"] == ["/tmp/rt-fid-capture:/y:ro"]
+    assert cp.after.config["Volumes"] == {"/y": {}}  # else the engine would make /x an anonymous volume
+    assert "Volumes" not in one("sdk-twin", {"mount": {"target": "/x", "state": "absent"}},
+                                {"mount": {"target": "/y", "state": "absent"}}).after.config
+
+
 def test_an_anonymous_volume_cannot_be_removed() -> None:
     obs = observed("image-defaults")
     image_volume = next(iter(obs.image["Config"]["Volumes"]))
