@@ -32,10 +32,10 @@ from tests.lab.engines import Engine
 pytestmark = pytest.mark.integration
 
 PREFIX = "rt-hopt-"
-CHANGES = [{"tmpfs": {"target": "/scratch", "options": "rw,size=16m,mode=1777"}}, {"ipc": "shareable"},
+CHANGES = [{"tmpfs": {"target": "/scratch", "options": "rw,size=16m,mode=1770"}}, {"ipc": "shareable"},
            {"shm_size": "128m"}]
 #: What CHANGES set, as the engine shows it.
-AFTER = {"Tmpfs": {"/scratch": "rw,size=16m,mode=1777"}, "IpcMode": "shareable", "ShmSize": 128 << 20}
+AFTER = {"Tmpfs": {"/scratch": "rw,size=16m,mode=1770"}, "IpcMode": "shareable", "ShmSize": 128 << 20}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_dry_run_shell_round_trip_saved_plan_apply_and_rollback(box: Box) -> Non
     code, out = box.apply(playbook, "--dry-run", "--out", str(out_path))
 
     assert code == 0, out
-    assert "+ --tmpfs /scratch:rw,size=16m,mode=1777" in out and "+ --shm-size 134217728" in out, out
+    assert "+ --tmpfs /scratch:rw,size=16m,mode=1770" in out and "+ --shm-size 134217728" in out, out
     assert "+ --ipc shareable" in out, out
     assert _user_view(box.inspect()) == _user_view(before)
     [cp] = json.loads(out_path.read_text())["hosts"][0]["plan"]["containers"]
@@ -98,7 +98,7 @@ def test_dry_run_shell_round_trip_saved_plan_apply_and_rollback(box: Box) -> Non
     host = box.inspect()["HostConfig"]
     assert {k: host[k] for k in AFTER} == AFTER
     mounts = _mounts(box)
-    assert "size=16384k" in mounts["/scratch"] and "mode=1777" in mounts["/scratch"], mounts
+    assert "size=16384k" in mounts["/scratch"] and "mode=1770" in mounts["/scratch"], mounts
     assert "size=131072k" in mounts["/dev/shm"], mounts
     code, out = box.apply(playbook, "--yes")
     assert code == 0 and "no changes" in out, out
@@ -213,7 +213,7 @@ def test_compose_v2_fix_lands_in_the_file_and_compose_up_keeps_it(engine: Engine
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = path.read_text()
     assert text == original.replace("shm_size: 64m   #", "shm_size: 128m  #") + (
-        "    tmpfs:\n      - /scratch:rw,size=16m,mode=1777\n    ipc: shareable\n"), text
+        "    tmpfs:\n      - /scratch:rw,size=16m,mode=1770\n    ipc: shareable\n"), text
     [fixed] = compose("ps", "-q").split()
     assert fixed != container
     host = client.api.inspect_container(fixed)["HostConfig"]
