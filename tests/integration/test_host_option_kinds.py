@@ -228,4 +228,6 @@ def test_compose_v2_fix_lands_in_the_file_and_compose_up_keeps_it(engine: Engine
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert path.read_text() == original
-    assert compose("ps", "-q").split() == [container]
+    [restored] = compose("ps", "-q").split()  # a copy of the original (compose's backups are disarmed copies)
+    host = client.api.inspect_container(restored)["HostConfig"]
+    assert restored != fixed and (host["Tmpfs"], host["ShmSize"]) == (None, 64 << 20)
