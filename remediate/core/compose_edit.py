@@ -10,11 +10,14 @@ Where a value goes: into the last of the ``-f`` files that sets it (compose's ow
 else into the last file that defines the service. A value the service takes from an anchor
 (``<<: *x``, ``environment: *env``) that other services use too is overridden in the service
 itself (``environment: {<<: *env, KEY: new}``), so no other service changes. Host networking
-drops the service's ``networks:`` (compose refuses both), ``links`` and ``mac_address``.
+drops the service's ``networks:`` (compose refuses both), ``links`` and ``mac_address``. Entries of
+a list that compose merges across files (``ports``, ``volumes``) are removed from every file that
+lists them for the service (``tmpfs`` too); new ones go where that list is set last.
 
 Refused (:class:`ComposeEditRefused`, naming the file and line and what to do): a value to change
-that comes from ``${VAR}`` interpolation, removing a variable an ``env_file:`` sets, removing or
-replacing a mount, and ``networks:`` that an anchor gives the service. A value that came from an
+that comes from ``${VAR}`` interpolation, removing a variable an ``env_file:`` sets, replacing a
+mount, removing one that no ``volumes:`` entry names, a changed port inside a published port range,
+and ``networks:`` that an anchor gives the service. A value that came from an
 ``env_file:`` or the shell / ``.env`` and is now set in ``environment:`` is said in a note.
 """
 
@@ -22,15 +25,17 @@ from __future__ import annotations
 
 import copy
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.mergevalue import MergeValue
-from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 
+from remediate.core import host_options
 from remediate.core.compose_layout import Layout, LayoutError
+from remediate.core.fields import bound_targets, norm_ports, split_bind
 from remediate.core.spec import ContainerSpec
 from remediate.errors import PlanError
 
@@ -88,7 +93,17 @@ def edit_project(files: Sequence[tuple[str, str]], service: str, before: Contain
         _edit_network(found, service, after.network_mode, notes)
     if before.platform != after.platform and after.platform:
         _set(_last(found, "platform"), "platform", after.platform, notes)
-    _edit_volumes(found, before.host_config.get("Binds") or [], after.host_config.get("Binds") or [], service, notes)
+    gone = sorted(bound_targets(before.host_config) - bound_targets(after.host_config))
+    _remove_volumes(found, gone, service, notes)
+    _edit_volumes(found, [b for b in before.host_config.get("Binds") or [] if split_bind(b)[1] not in gone],
+                  after.host_config.get("Binds") or [], service, notes)
+    _edit_ports(found, before.host_config.get("PortBindings") or {}, after.host_config.get("PortBindings") or {},
+                notes)
+    _edit_tmpfs(found, before.host_config.get("Tmpfs") or {}, after.host_config.get("Tmpfs") or {}, notes)
+    for key, compose_key, shown in (("IpcMode", "ipc", str), ("ShmSize", "shm_size", host_options.size_text)):
+        value = after.host_config.get(key)
+        if value and value != before.host_config.get(key):
+            _set_value(found, compose_key, shown(value), notes)
     texts: dict[str, str] = {}
     for f in layouts:
         try:
@@ -333,3 +348,166 @@ def _edit_volumes(found: list[_Service], before: list[str], after: list[str], se
             volumes.append(entry)
         else:
             volumes.append(bind)
+
+
+def _entries(s: _Service, key: str, notes: list[str]) -> CommentedSeq:
+    """The service's own ``key`` list in one file, to edit (created empty when absent).
+
+    Raises:
+        ComposeEditRefused: ``key`` is not a list there.
+    """
+    if key in s.node and not isinstance(s.node[key], CommentedSeq):
+        raise ComposeEditRefused(f"{s.line(key)}: {key} is not a list; edit it by hand, or use --container-only")
+    _shield(s, key, notes)
+    s.file.touch()
+    seq = _own(s, key, merge=False)
+    if seq is None:
+        seq = s.node[key] = CommentedSeq()
+    assert isinstance(seq, CommentedSeq)
+    return seq
+
+
+def _drop(s: _Service, key: str, match: Callable[[CommentedSeq, int, str], bool], notes: list[str], *,
+          keep: bool = False) -> bool:
+    """Remove the entries of the service's ``key`` list in one file for which ``match(seq, index,
+    path)`` holds (a list left empty goes, when it is the service's own and not ``keep``); whether
+    any was removed."""
+    seq = s.node.get(key)
+    if not isinstance(seq, CommentedSeq):
+        return False
+    hits = [i for i in range(len(seq)) if match(seq, i, s.file.path)]
+    if not hits:
+        return False
+    seq = _entries(s, key, notes)
+    for index in reversed(hits):
+        del seq[index]
+    if not seq and not keep and key in dict(s.node.non_merged_items()):
+        del s.node[key]
+    return True
+
+
+def _remove_volumes(found: list[_Service], targets: list[str], service: str, notes: list[str]) -> None:
+    """Drop the ``volumes:`` entries (short or long syntax) mounted at ``targets``, in every file
+    that lists them for the service (compose merges the lists by target)."""
+    for target in targets:
+        def mounts(seq: CommentedSeq, index: int, path: str, target: str = target) -> bool:
+            entry = seq[index]
+            text = str(dict(entry)) if isinstance(entry, Mapping) else str(entry)
+            at = str(entry.get("target")) if isinstance(entry, Mapping) else split_bind(text)[1]
+            if "$" in text and ("$" in at or at == target):
+                _refuse_interpolated(text, f"the mount at {target}", f"{path}:{_line(seq, index)}")
+            return at == target
+        removed = False
+        for s in found:
+            removed = _drop(s, "volumes", mounts, notes) or removed
+        if not removed:
+            raise ComposeEditRefused(f"{_last(found, 'volumes').file.path}: services.{service}: no volumes entry "
+                                     f"mounts {target}; remove it where it is set, or use --container-only")
+
+
+def _edit_ports(found: list[_Service], before: Mapping[str, Any], after: Mapping[str, Any],
+                notes: list[str]) -> None:
+    """Replace the ``ports:`` entries of each container port whose bindings changed: removed from
+    every file that publishes it for the service, the new ones added where ``ports`` is set last."""
+    old, new = norm_ports(before), norm_ports(after)
+    changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+    if not changed:
+        return
+    holder = _last(found, "ports")
+    wanted = [(key, binding) for key in changed for binding in (after.get(key) or after.get(key.removesuffix("/tcp"))
+                                                                 or [])]
+    # New entries are written as the file already writes them (short or long syntax, quoting).
+    current = holder.node.get("ports")
+    current = current if isinstance(current, CommentedSeq) else []
+    long_form = any(isinstance(p, Mapping) for p in current)
+    quoted = next((type(p) for p in current if isinstance(p, ScalarString)), DoubleQuotedScalarString)
+    for key in changed:
+        port, proto = key.split("/")
+
+        def publishes(seq: CommentedSeq, index: int, path: str, port: int = int(port), proto: str = proto) -> bool:
+            return _publishes(seq, index, port, proto, path)
+        for s in found:
+            _drop(s, "ports", publishes, notes, keep=s is holder and bool(wanted))
+    if not wanted:
+        return
+    ports = _entries(holder, "ports", notes)
+    for key, binding in wanted:
+        port, proto = key.split("/")
+        ip, host_port = str(binding.get("HostIp") or ""), str(binding.get("HostPort") or "")
+        if long_form:
+            entry = CommentedMap([("target", int(port))])
+            if host_port:
+                entry["published"] = host_port
+            if ip:
+                entry["host_ip"] = ip
+            entry["protocol"] = proto
+            ports.append(entry)
+        else:
+            shown_ip = f"[{ip}]" if ":" in ip else ip
+            text = f"{shown_ip}:{host_port}:{port}" if ip else (f"{host_port}:{port}" if host_port else port)
+            ports.append(quoted(text + ("" if proto == "tcp" else f"/{proto}")))
+
+
+def _publishes(seq: CommentedSeq, index: int, port: int, proto: str, path: str) -> bool:
+    """True when a ``ports:`` entry publishes container port ``port/proto``; one that cannot be
+    told (``${VAR}``, a range holding it) is refused."""
+    entry, where = seq[index], f"{path}:{_line(seq, index)}"
+    if isinstance(entry, Mapping):
+        target, entry_proto = str(entry.get("target", "")), str(entry.get("protocol") or "tcp")
+        text = str(dict(entry))
+    else:
+        text = str(entry)
+        body, _, entry_proto = text.partition("/")
+        target, entry_proto = body.rsplit(":", 1)[-1], entry_proto or "tcp"
+    if "$" in f"{target}{entry_proto}":
+        _refuse_interpolated(text, "a published port", where)
+    if entry_proto != proto:
+        return False
+    if "-" in target:
+        low, _, high = target.partition("-")
+        if low.isdigit() and high.isdigit() and int(low) <= port <= int(high):
+            raise ComposeEditRefused(f"{where}: port {port}/{proto} is in the range {text}; edit it by hand, or "
+                                     "use --container-only")
+        return False
+    if not (target.isdigit() and int(target) == port):
+        return False
+    _refuse_interpolated(text, "a published port", where)
+    return True
+
+
+def _set_value(found: list[_Service], key: str, value: str, notes: list[str]) -> None:
+    """Set a plain value (``ipc``, ``shm_size``) where compose takes it from."""
+    holder = _last(found, key)
+    if key in holder.node:
+        _refuse_interpolated(holder.node[key], key, holder.line(key))
+    _set(holder, key, value, notes)
+
+
+def _edit_tmpfs(found: list[_Service], before: Mapping[str, Any], after: Mapping[str, Any], notes: list[str]) -> None:
+    """Replace the ``tmpfs:`` entries (``/run`` or ``/tmp:size=64m``) of each changed target: removed
+    from every file that lists them for the service, the new ones added where ``tmpfs`` is set last."""
+    changed = sorted(t for t in {*before, *after} if t not in before or t not in after
+                     or not host_options.same_tmpfs_options(str(before[t] or ""), str(after[t] or "")))
+    if not changed:
+        return
+    holder = _last(found, "tmpfs")
+    added = [t for t in changed if t in after]
+    for s in found:
+        single = s.node.get("tmpfs")
+        if isinstance(single, str) and (single.split(":", 1)[0] in changed or (s is holder and added)):
+            # One entry, made a list (compose reads both), so it can be replaced or added to.
+            _refuse_interpolated(single, "tmpfs", s.line("tmpfs"))
+            _set(s, "tmpfs", CommentedSeq([single]), notes)
+    for target in changed:
+        def mounts(seq: CommentedSeq, index: int, path: str, target: str = target) -> bool:
+            at = str(seq[index]).split(":", 1)[0]
+            if "$" in at or ("$" in str(seq[index]) and at == target):
+                _refuse_interpolated(str(seq[index]), f"the tmpfs at {target}", f"{path}:{_line(seq, index)}")
+            return at == target
+        for s in found:
+            _drop(s, "tmpfs", mounts, notes, keep=s is holder and bool(added))
+    if added:
+        entries = _entries(holder, "tmpfs", notes)
+        style = type(entries[0]) if entries and isinstance(entries[0], ScalarString) else str
+        for target in added:
+            entries.append(style(f"{target}:{after[target]}" if after[target] else target))

@@ -213,7 +213,8 @@ def _norm_binds(binds: list[str]) -> list[str]:
     return sorted(normal_bind(b) for b in binds)
 
 
-def _norm_ports(bindings: Mapping[str, Any]) -> Json:
+def norm_ports(bindings: Mapping[str, Any]) -> Json:
+    """Port bindings as compared: ``HostIp`` ``0.0.0.0`` and ``""`` are one, ``80`` is ``80/tcp``."""
     out: Json = {}
     for port, hosts in bindings.items():
         key = port if "/" in port else f"{port}/tcp"
@@ -543,7 +544,7 @@ FIELDS: tuple[Field, ...] = (
     _h("VolumesFrom", "set", "--volumes-from"),
     _h("VolumeDriver", flag="--volume-driver"),
     _h("Tmpfs", "map", render=_tmpfs),
-    _h("PortBindings", "object", render=_publish, normalise=_norm_ports, netns_owned="any"),
+    _h("PortBindings", "object", render=_publish, normalise=norm_ports, netns_owned="any"),
     _h("PublishAllPorts", "bool", "--publish-all", netns_owned="any"),
     _h("Links", "set", "--link", netns_owned="any"),
     _h("Dns", "list", "--dns", netns_owned="container"),

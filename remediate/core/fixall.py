@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from remediate.core import host_options
 from remediate.core import playbook as pb
 from remediate.core.suggest import did_you_mean
 from remediate.errors import PlaybookError
@@ -98,6 +99,21 @@ def _fields(change: Any) -> list[tuple[str, Any]]:
         return [("platform", change.platform)]
     if isinstance(change, pb.MountChange):
         return [(f"mount {change.mount.target}", change.mount.model_dump())]
+    if isinstance(change, pb.PortsChange):
+        # A template is compared as written (its port is known only once rendered).
+        wanted: dict[str, list[str]] = {}
+        for item in change.ports.publish:
+            key = item if "{" in item else "{2}/{3}".format(*pb.parse_publish(item))
+            wanted.setdefault(f"port {key}", []).append(item)
+        gone = [f"port {p if '{' in str(p) else pb.port_key(p)}" for p in change.ports.unpublish]
+        return [*wanted.items(), *((key, None) for key in gone)]
+    if isinstance(change, pb.TmpfsChange):
+        return [(f"tmpfs {change.tmpfs.target}", change.tmpfs.model_dump())]
+    if isinstance(change, pb.IpcChange):
+        return [("ipc", change.ipc)]
+    if isinstance(change, pb.ShmSizeChange):
+        size = change.shm_size
+        return [("shm_size", size if "{" in str(size) else host_options.parse_size(size))]
     return [(f"file {change.file.dest}", change.file.model_dump())]
 
 

@@ -177,6 +177,15 @@ def _targets(change: Any) -> list[str]:
         return [f"mount {change.mount.target}"]
     if isinstance(change, pb.FileChange):
         return [f"file {change.file.dest}"]
+    if isinstance(change, pb.TmpfsChange):
+        return [f"tmpfs {change.tmpfs.target}"]
+    if isinstance(change, (pb.IpcChange, pb.ShmSizeChange)):
+        return ["ipc" if isinstance(change, pb.IpcChange) else "shm_size"]
+    if isinstance(change, pb.PortsChange):
+        # A template is compared as written (its port is known only once rendered).
+        ports = [p if "{" in p else "{2}/{3}".format(*pb.parse_publish(p)) for p in change.ports.publish]
+        ports += [str(p) if "{" in str(p) else pb.port_key(p) for p in change.ports.unpublish]
+        return [f"port {p}" for p in dict.fromkeys(ports)]
     return ["network" if isinstance(change, pb.NetworkChange) else "platform"]
 
 

@@ -15,21 +15,23 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from remediate.core import compose, compose_edit
+from remediate.core import compose, compose_edit, host_options
 from remediate.core import playbook as pb
 from remediate.core.fields import (
     CONFIG,
+    bound_targets,
     dict_to_env,
     env_to_dict,
     host_field,
     netns_owned,
+    norm_ports,
     normal_bind,
     split_bind,
 )
 from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import MAX_HOST_FILE_BYTES, HostPath, check_dest
 from remediate.core.spec import ContainerSpec, check_engine_api, pinned, spec_from_inspect
-from remediate.core.templating import render_value
+from remediate.core.templating import render_value, render_words
 from remediate.errors import PlanError
 
 Json = dict[str, Any]
@@ -72,6 +74,9 @@ class Observed:
     #: The id of the image its reference (``Config.Image``) names now when that is not the image
     #: it runs ("" when the reference names no image any more); None when it names that image.
     retagged: str | None = None
+    #: ``HostConfig`` key -> the name of the container it joins (``IpcMode: container:<id>``), as
+    #: far as the engine shows them: a playbook names the container, the engine records its id.
+    joined: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def id(self) -> str:
@@ -274,7 +279,10 @@ def render_changes(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed
     changes = []
     for i, change in enumerate(playbook.changes):
         where = {"playbook": playbook.name, "field": f"changes[{i}]"}
-        data = render_value(change.model_dump(by_alias=True), context, **where)
+        if isinstance(change, pb.ArgsChange):
+            data = {"args": _render_args(change.args, context, f"changes[{i}].args", playbook.name)}
+        else:
+            data = render_value(change.model_dump(by_alias=True), context, **where)
         changes.append(pb.validate_rendered(type(change), data, **where))
     probes = []
     for i, check in enumerate(playbook.verify):
@@ -282,6 +290,17 @@ def render_changes(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed
         data = render_value(check.http.model_dump(by_alias=True), context, **where)
         probes.append(pb.validate_rendered(pb.HttpProbe, data, **where))
     return changes, probes
+
+
+def _render_args(edit: pb.ArgsEdit, context: Mapping[str, Any], field: str, playbook: str) -> Any:
+    """An args edit rendered once: a flag's value that is one ``{{ expression }}`` of a list var
+    becomes the flag's list of values."""
+    values = {}
+    for flag, value in edit.set.items():
+        name = render_value(flag, context, playbook=playbook, field=f"{field}.set")
+        values[name] = render_words(value, context, playbook=playbook, field=f"{field}.set.{flag}")
+    remove = render_value(list(edit.remove), context, playbook=playbook, field=f"{field}.remove")
+    return {"set": values, "remove": remove}
 
 
 def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers: Iterable[Observed]) -> dict[str, bool]:
@@ -300,7 +319,7 @@ def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers
         for change in changes:
             if isinstance(change, pb.FileChange):
                 paths[change.file.dest] = paths.get(change.file.dest, False) or change.file.follow_symlinks
-            elif isinstance(change, pb.MountChange):
+            elif isinstance(change, pb.MountChange) and change.mount.source is not None:
                 paths[change.mount.source] = paths.get(change.mount.source, False) or change.mount.follow_symlinks
         owner = compose.owner((obs.inspect.get("Config") or {}).get("Labels"))
         if owner is not None and not owner.oneoff:
@@ -378,10 +397,13 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     file_dests = {c.file.dest for c in rendered if isinstance(c, pb.FileChange)}
     engine_dirs: list[str] = []
     for change in rendered:
-        if isinstance(change, pb.MountChange):
-            notes.extend(_bind_source(change.mount, paths, file_dests, engine_dirs))
-        spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
-                                                       _allowed(vars.get(ALLOW_ALL_INTERFACES)))
+        if isinstance(change, pb.MountChange) and change.mount.source is not None:
+            notes.extend(_bind_source(change.mount, change.mount.source, paths, file_dests, engine_dirs))
+        if isinstance(change, (pb.TmpfsChange, pb.IpcChange, pb.ShmSizeChange)):
+            spec, step_changes, step_notes = _apply_host_option(spec, change, obs, image_cfg)
+        else:
+            spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
+                                                           _allowed(vars.get(ALLOW_ALL_INTERFACES)))
         changes.extend(step_changes)
         notes.extend(step_notes)
         if isinstance(change, pb.FileChange):
@@ -512,10 +534,96 @@ def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any]
     if isinstance(change, pb.PlatformChange):
         return (*_set_platform(spec, change.platform), [])
     if isinstance(change, pb.MountChange):
-        return (*_add_mount(spec, change.mount, paths), [])
+        if change.mount.source is None:  # state: absent (the schema ties them)
+            return (*_remove_mount(spec, change.mount.target, image_cfg), [])
+        return (*_add_mount(spec, change.mount, change.mount.source), [])
+    if isinstance(change, pb.PortsChange):
+        return _edit_ports(spec, change.ports, image_cfg)
     if isinstance(change, pb.FileChange):
         return spec, [], []
     raise PlanError(f"unsupported change {type(change).__name__}")
+
+
+def _apply_host_option(spec: ContainerSpec, change: pb.TmpfsChange | pb.IpcChange | pb.ShmSizeChange, obs: Observed,
+                       image_cfg: Mapping[str, Any]) -> tuple[ContainerSpec, list[Change], list[str]]:
+    if isinstance(change, pb.TmpfsChange):
+        return (*_edit_tmpfs(spec, change.tmpfs, image_cfg), [])
+    if isinstance(change, pb.IpcChange):
+        return _set_ipc(spec, change.ipc, obs)
+    return _set_shm_size(spec, host_options.parse_size(change.shm_size))
+
+
+def _edit_tmpfs(spec: ContainerSpec, tmpfs: pb.TmpfsSpec,
+                image_cfg: Mapping[str, Any]) -> tuple[ContainerSpec, list[Change]]:
+    """Mount a tmpfs at a target (``--tmpfs``, replacing a tmpfs there, ``--mount type=tmpfs``
+    too) or remove the tmpfs there. Another mount at the target is refused: remove it first."""
+    target, field_name = tmpfs.target, f"tmpfs.{tmpfs.target}"
+    host_config = dict(spec.host_config)
+    table = dict(host_config.get("Tmpfs") or {})
+    mounts = list(host_config.get("Mounts") or [])
+    as_mount = [m for m in mounts if m.get("Target") == target and m.get("Type") == "tmpfs"]
+    current = (_tmpfs_text(target, str(table[target] or "")) if target in table
+               else f"--mount type=tmpfs,target={target}" if as_mount else None)
+    wanted = None if tmpfs.state == "absent" else _tmpfs_text(target, tmpfs.options)
+    if wanted is None and current is None:
+        return spec, [Change(field_name, None, None, ChangeAction.NOOP, "no tmpfs there")]
+    if wanted is not None:
+        if target in bound_targets({**host_config, "Mounts": [m for m in mounts if m not in as_mount]}):
+            raise PlanError(f"tmpfs {target}: a bind or volume is mounted there; remove it first "
+                            f"(mount: {{target: {target}, state: absent}})")
+        if target in (image_cfg.get("Volumes") or {}) or target in (spec.config.get("Volumes") or {}):
+            raise PlanError(f"tmpfs {target}: an anonymous volume is there (VOLUME or -v {target}), which a "
+                            "recreated container gets again; the engine refuses both at one path")
+        if target in table and host_options.same_tmpfs_options(str(table[target] or ""), tmpfs.options):
+            return spec, [Change(field_name, current, wanted, ChangeAction.NOOP, "already mounted")]
+        table[target] = tmpfs.options
+    else:
+        table.pop(target, None)
+    kept = [m for m in mounts if m not in as_mount]
+    for key, value in (("Tmpfs", table), ("Mounts", kept)):
+        if value:
+            host_config[key] = value
+        else:
+            host_config.pop(key, None)
+    return spec.replace(host_config=host_config), [Change(field_name, current, wanted, ChangeAction.RECREATE)]
+
+
+def _tmpfs_text(target: str, options: str) -> str:
+    """A tmpfs as ``docker run --tmpfs`` takes it."""
+    return f"{target}:{options}" if options else target
+
+
+def _set_ipc(spec: ContainerSpec, mode: str, obs: Observed) -> tuple[ContainerSpec, list[Change], list[str]]:
+    current = str(spec.host_config.get("IpcMode") or "")
+    kind, _, ref = mode.partition(":")
+    if kind == "container" and ref.lstrip("/") in (spec.name, obs.id, obs.id[:12]):
+        raise PlanError(f"ipc {mode}: a container cannot join its own IPC namespace")
+    # The engine records container:NAME as container:<id>: the same donor is the same mode.
+    same = current == mode or (kind == "container" and current.startswith("container:")
+                               and obs.joined.get("IpcMode") == ref.lstrip("/"))
+    if same:
+        return spec, [Change("ipc", current or None, mode, ChangeAction.NOOP, "already set")], []
+    notes = []
+    if mode == "host":
+        notes.append("ipc (warning): host gives the container the host's IPC namespace: it sees and can use the "
+                     "host's shared memory, semaphores and message queues")
+    if kind == "container":
+        notes.append(f"ipc: {ref} must be running with ipc shareable (or host) when the new container starts; "
+                     "if not, it does not start and the original is put back")
+    return (spec.replace(host_config={**spec.host_config, "IpcMode": mode}),
+            [Change("ipc", current or None, mode, ChangeAction.RECREATE)], notes)
+
+
+def _set_shm_size(spec: ContainerSpec, size: int) -> tuple[ContainerSpec, list[Change], list[str]]:
+    current = spec.host_config.get("ShmSize")
+    shown = host_options.size_text(int(current)) if current else None
+    if current == size:
+        return spec, [Change("shm_size", shown, host_options.size_text(size), ChangeAction.NOOP, "already set")], []
+    ipc = str(spec.host_config.get("IpcMode") or "")
+    notes = ([f"shm_size (warning): with ipc {ipc} the container uses another /dev/shm, so the size has no effect"]
+             if ipc in ("host", "none") or ipc.startswith("container:") else [])
+    return (spec.replace(host_config={**spec.host_config, "ShmSize": size}),
+            [Change("shm_size", shown, host_options.size_text(size), ChangeAction.RECREATE)], notes)
 
 
 def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
@@ -556,7 +664,7 @@ def _edit_args(spec: ContainerSpec, edit: pb.ArgsEdit, image_cfg: Mapping[str, A
     args = list(spec.config.get("Cmd") or []) if user_cmd else list(image_cfg.get("Cmd") or [])
     changes = []
     for flag, value in edit.set.items():
-        current = _find_flag(args, flag)
+        current = _find_flag(args, flag, multi=isinstance(value, list))
         if current == value:
             changes.append(Change(f"args.{flag}", current, value, ChangeAction.NOOP, "already set"))
             continue
@@ -642,28 +750,64 @@ def _set_platform(spec: ContainerSpec, platform: str) -> tuple[ContainerSpec, li
     return spec.replace(platform=platform), [Change("platform", spec.platform, platform, ChangeAction.RECREATE)]
 
 
-def _bind_source(mount: pb.MountSpec, paths: Mapping[str, HostPath], written: set[str],
+def _bind_source(mount: pb.MountSpec, source: str, paths: Mapping[str, HostPath], written: set[str],
                  engine_dirs: list[str]) -> list[str]:
     """Check a bind source (no symlink on the way unless followed) and say what the engine does
     with it: a missing one it creates as an empty root directory (added to ``engine_dirs``)."""
-    state = paths.get(mount.source, HostPath(False, kind="missing"))
+    state = paths.get(source, HostPath(False, kind="missing"))
     if state.symlink is not None:
-        raise PlanError(f"mount source {mount.source}: {state.symlink} is a symlink; remediate does not bind "
+        raise PlanError(f"mount source {source}: {state.symlink} is a symlink; remediate does not bind "
                         "through symlinks (set follow_symlinks: true on the mount to bind where it leads)")
     if state.real is not None:
-        return [f"mount source {mount.source} is reached through symlinks: the engine binds {state.real}"]
-    if state.exists or mount.source in written:
+        return [f"mount source {source} is reached through symlinks: the engine binds {state.real}"]
+    if state.exists or source in written:
         return []
     if mount.must_exist:
-        raise PlanError(f"mount source {mount.source} does not exist on the Docker host")
-    made = [*state.missing, mount.source]
+        raise PlanError(f"mount source {source} does not exist on the Docker host")
+    made = [*state.missing, source]
     engine_dirs.extend(made)
-    return [(f"mount source {mount.source} does not exist: the engine creates {', '.join(made)} as empty "
+    return [(f"mount source {source} does not exist: the engine creates {', '.join(made)} as empty "
              "directories owned by root (mode 0755); undone with the change")]
 
 
-def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, HostPath]) -> tuple[ContainerSpec, list[Change]]:
-    bind = f"{mount.source}:{mount.target}" + (":ro" if mount.read_only else "")
+def _remove_mount(spec: ContainerSpec, target: str,
+                  image_cfg: Mapping[str, Any]) -> tuple[ContainerSpec, list[Change]]:
+    """Drop the bind (``-v``) or mount (``--mount``) at ``target``; an anonymous volume there (the
+    image's ``VOLUME`` or a bare ``-v /path``) is refused: the engine would make a new one."""
+    field_name = f"mount.{target}"
+    declared = spec.config.get("Volumes") or {}
+    if target in (image_cfg.get("Volumes") or {}) or (target in declared
+                                                       and target not in bound_targets(spec.host_config)):
+        raise PlanError(f"mount {target} is an anonymous volume (VOLUME or -v {target}): a recreated container "
+                        "gets one there again, so it cannot be removed")
+    host_config = dict(spec.host_config)
+    binds = [b for b in host_config.get("Binds") or [] if split_bind(b)[1] != target]
+    mounts = [m for m in host_config.get("Mounts") or [] if m.get("Target") != target]
+    current = [b for b in host_config.get("Binds") or [] if split_bind(b)[1] == target] + [
+        ",".join(f"{k}={m[k]}" for k in ("Type", "Source", "Target") if m.get(k))
+        for m in host_config.get("Mounts") or [] if m.get("Target") == target]
+    if not current:
+        return spec, [Change(field_name, None, None, ChangeAction.NOOP, "not mounted")]
+    for key, kept in (("Binds", binds), ("Mounts", mounts)):
+        if kept:
+            host_config[key] = kept
+        else:
+            host_config.pop(key, None)
+    # The SDK also declares a bind's target as a volume: without the bind it would become one.
+    config = _without_volume(spec.config, target)
+    return (spec.replace(host_config=host_config, config=config),
+            [Change(field_name, current[0], None, ChangeAction.RECREATE)])
+
+
+def _without_volume(config: Json, target: str) -> Json:
+    """``config`` without ``target`` in its ``Volumes``."""
+    volumes = {k: v for k, v in (config.get("Volumes") or {}).items() if k != target}
+    out = {k: v for k, v in config.items() if k != "Volumes"}
+    return {**out, "Volumes": volumes} if volumes else out
+
+
+def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, source: str) -> tuple[ContainerSpec, list[Change]]:
+    bind = f"{source}:{mount.target}" + (":ro" if mount.read_only else "")
     host_config = dict(spec.host_config)
     binds = list(host_config.get("Binds") or [])
     current = next((b for b in binds if split_bind(b)[1] == mount.target), None)
@@ -678,6 +822,60 @@ def _add_mount(spec: ContainerSpec, mount: pb.MountSpec, paths: Mapping[str, Hos
     else:
         host_config.pop("Mounts", None)
     return spec.replace(host_config=host_config), [Change(field_name, current, bind, ChangeAction.RECREATE)]
+
+
+def _edit_ports(spec: ContainerSpec, edit: pb.PortsEdit,
+                image_cfg: Mapping[str, Any]) -> tuple[ContainerSpec, list[Change], list[str]]:
+    """Publish (replacing the bindings of each container port named) and unpublish ports. A port
+    published anew is exposed too, as ``docker run -p`` does; an unpublished one stays exposed."""
+    wanted: dict[str, list[Json]] = {}
+    for item in edit.publish:
+        host_ip, host_port, port, proto = pb.parse_publish(item)
+        wanted.setdefault(f"{port}/{proto}", []).append({"HostIp": host_ip, "HostPort": host_port})
+    bindings = {k if "/" in k else f"{k}/tcp": list(v or []) for k, v in (spec.host_config.get("PortBindings") or {}).items()}
+    exposed = dict(spec.config.get("ExposedPorts") or {})
+    changes, notes = [], []
+    if wanted and (spec.network_mode in ("host", "none") or spec.network_mode.startswith("container:")):
+        raise PlanError(f"cannot publish ports: the container uses {spec.network_mode} networking")
+    for key, new in wanted.items():
+        current = bindings.get(key)
+        field_name = f"ports.{key}"
+        if current is not None and norm_ports({key: current}) == norm_ports({key: new}):
+            changes.append(Change(field_name, _shown_bindings(current), _shown_bindings(new), ChangeAction.NOOP,
+                                  "already published"))
+            continue
+        bindings[key] = new
+        if key not in exposed and key not in (image_cfg.get("ExposedPorts") or {}):
+            exposed[key] = {}
+        changes.append(Change(field_name, _shown_bindings(current), _shown_bindings(new), ChangeAction.RECREATE))
+        if any(b["HostIp"] in pb.ALL_INTERFACES for b in new):
+            notes.append(f"ports: {key} is published on all interfaces (bind_all: true)")
+    for gone in edit.unpublish:
+        key = pb.port_key(gone)
+        current = bindings.pop(key, None)
+        if current is None:
+            changes.append(Change(f"ports.{key}", None, None, ChangeAction.NOOP, "not published"))
+        else:
+            changes.append(Change(f"ports.{key}", _shown_bindings(current), None, ChangeAction.RECREATE))
+    host_config, config = dict(spec.host_config), dict(spec.config)
+    if bindings:
+        host_config["PortBindings"] = bindings
+    else:
+        host_config.pop("PortBindings", None)
+    if exposed:
+        config["ExposedPorts"] = exposed
+    return spec.replace(host_config=host_config, config=config), changes, notes
+
+
+def _shown_bindings(bindings: list[Json] | None) -> list[str] | None:
+    """Bindings as ``host_ip:host_port`` (``[::1]:80``; an empty host port: the engine picks one)."""
+    if bindings is None:
+        return None
+    out = []
+    for b in bindings:
+        ip = str(b.get("HostIp") or "")
+        out.append(f"{f'[{ip}]' if ':' in ip else ip}:{b.get('HostPort') or ''}")
+    return out
 
 
 def _file_write(spec: pb.FileSpec, paths: Mapping[str, HostPath], vars: Mapping[str, Any]) -> FileWrite:
@@ -716,34 +914,41 @@ def _canonical(flag: str) -> str:
     return flag[:dashes] + flag[dashes:].replace("_", "-")
 
 
-def _flag_at(args: list[str], flag: str) -> tuple[int, int, str | bool] | None:
-    """(start, end, value) of a flag in args, value True for a bare flag."""
+def _flag_at(args: list[str], flag: str, *, multi: bool = False) -> tuple[int, int, str | bool | list[str]] | None:
+    """(start, end, value) of a flag in args, value True for a bare flag; ``multi``: the flag takes
+    every word up to the next flag (``nargs='+'``), value a list."""
     want = _canonical(flag)
     for i, arg in enumerate(args):
         name, sep, inline = arg.partition("=")
         if not arg.startswith("-") or _canonical(name) != want:
             continue
         if sep:
-            return i, i + 1, inline
-        if i + 1 < len(args) and not args[i + 1].startswith("-"):
-            return i, i + 2, args[i + 1]
-        return i, i + 1, True
+            return i, i + 1, [inline] if multi else inline
+        end = i + 1
+        while end < len(args) and not args[end].startswith("-") and (multi or end == i + 1):
+            end += 1
+        if end == i + 1:
+            return i, end, True
+        return i, end, args[i + 1:end] if multi else args[i + 1]
     return None
 
 
-def _find_flag(args: list[str], flag: str) -> str | bool | None:
-    found = _flag_at(args, flag)
+def _find_flag(args: list[str], flag: str, *, multi: bool = False) -> str | bool | list[str] | None:
+    found = _flag_at(args, flag, multi=multi)
     return None if found is None else found[2]
 
 
-def _set_flag(args: list[str], flag: str, value: str | bool) -> list[str]:
-    found = _flag_at(args, flag)
+def _set_flag(args: list[str], flag: str, value: str | bool | list[str]) -> list[str]:
+    multi = isinstance(value, list)
+    found = _flag_at(args, flag, multi=multi)
     if found is None:
-        return args + ([flag] if value is True else [flag, str(value)])
+        return args + ([flag] if value is True else [flag, *value] if isinstance(value, list) else [flag, str(value)])
     start, end, _ = found
     spelled, sep, _ = args[start].partition("=")
     if value is True:
         replacement = [spelled]
+    elif isinstance(value, list):
+        replacement = [spelled, *value]
     elif sep:
         replacement = [f"{spelled}={value}"]
     else:

@@ -11,6 +11,8 @@ jinja2 templates rendered in a sandbox (:mod:`remediate.core.templating`) from t
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -29,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from remediate.core import limits
+from remediate.core import host_options, limits
 from remediate.core.paths import check_dest, check_mode, normal_path
 from remediate.core.sources import playbook_sources
 from remediate.core.suggest import did_you_mean
@@ -151,10 +153,12 @@ def _aigw_bool(name: str, value: str | None) -> str | None:
 
 
 class ArgsEdit(_Strict):
-    set: dict[str, str | bool] = Field(
-        default_factory=dict, description="--flag: value (true: bare flag)",
-        json_schema_extra={"additionalProperties": {"anyOf": [{"type": ["string", "number"]}, {"const": True}]},
-                           "propertyNames": {"pattern": "^-"}})
+    set: dict[str, str | bool | list[str]] = Field(
+        default_factory=dict, description="--flag: value (true: bare flag; a list: --flag a b, as nargs='+' takes it)",
+        json_schema_extra={"additionalProperties": {"anyOf": [
+            {"type": ["string", "number"]}, {"const": True},
+            {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1}]},
+            "propertyNames": {"pattern": "^-"}})
     remove: list[str] = Field(default_factory=list, description="flags to remove with their value")
 
     @field_validator("set", mode="before")
@@ -162,17 +166,35 @@ class ArgsEdit(_Strict):
     def _set_values(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ValueError("must be a mapping of --flag: value")  # noqa: TRY004 - pydantic reports ValueError
-        out: dict[str, str | bool] = {}
+        out: dict[str, str | bool | list[str]] = {}
         for flag, v in value.items():
             if not str(flag).startswith("-"):
                 raise ValueError(f"{str(flag)[:80]!r} is not a flag (must start with -)")
             if v is True or isinstance(v, str):
                 out[str(flag)] = v
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[str(flag)] = str(v)
+            elif isinstance(v, list):
+                out[str(flag)] = _arg_list(str(flag), v)
             else:
-                raise ValueError(f"{str(flag)[:80]!r}: value must be a string, a number or true")
+                out[str(flag)] = _arg_token(str(flag), v)
         return out
+
+
+def _arg_token(flag: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"{flag[:80]!r}: value must be a string, a number, a list of them or true")
+
+
+def _arg_list(flag: str, values: list[Any]) -> list[str]:
+    if not values:
+        raise ValueError(f"{flag[:80]!r}: a list of values must not be empty (remove the flag instead)")
+    out = [_arg_token(flag, v) for v in values]
+    bad = next((v for v in out if v.startswith("-") or not v), None)
+    if bad is not None:
+        raise ValueError(f"{flag[:80]!r}: list value {bad[:80]!r} would not read as a value of the flag")
+    return out
 
 
 class ArgsChange(_Strict):
@@ -209,24 +231,162 @@ def _absolute(value: str, what: str, info: ValidationInfo, *, bind: bool = False
 
 
 class MountSpec(_Strict):
-    source: str = Field(description="absolute path on the Docker host")
+    source: str | None = Field(None, description="absolute path on the Docker host (not with state: absent)")
     target: str = Field(description="absolute path in the container")
     read_only: bool = Field(True, description="mount read-only")
     must_exist: bool = Field(False, description="refuse to plan when the source does not exist (else the plan "
                              "shows the directory the engine creates, removed again on rollback)")
     follow_symlinks: bool = Field(False, description="allow symlinks in the source path (the plan shows where it "
                                   "lands); without it a symlink anywhere in the path is refused")
+    state: Literal["present", "absent"] = Field("present", description="absent: remove the mount at target")
 
     @field_validator("source", "target")
     @classmethod
-    def _paths(cls, value: str, info: ValidationInfo) -> str:
-        return _absolute(value, str(info.field_name), info, bind=True)
+    def _paths(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _absolute(value, str(info.field_name), info, bind=True)
+
+    @model_validator(mode="after")
+    def _source(self) -> MountSpec:
+        if self.state == "present" and self.source is None:
+            raise ValueError("give source (or state: absent to remove the mount at target)")
+        if self.state == "absent" and (self.source is not None or self.must_exist or self.follow_symlinks):
+            raise ValueError("state: absent takes only target")
+        return self
 
 
 class MountChange(_Strict):
-    """Bind-mount a host path into the container (replaces a mount at the same target)."""
+    """Bind-mount a host path into the container (replaces a mount at the same target), or remove
+    the mount at a target (``state: absent``)."""
 
     mount: MountSpec
+
+
+#: Host IPs that mean "every interface" in a publish.
+ALL_INTERFACES = ("", "0.0.0.0", "::")
+_PUBLISH = re.compile(r"^(?:(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<ip>[0-9.]+)):(?P<hport>\d*):|(?P<bare>\d+):)?"
+                      r"(?P<cport>\d+)(?:/(?P<proto>tcp|udp|sctp))?$")
+
+
+def parse_publish(value: str) -> tuple[str, str, int, str]:
+    """``[host_ip:][host_port:]container_port[/proto]`` (``docker run -p``; an IPv6 host IP in
+    brackets) -> ``(host_ip, host_port, container_port, proto)``; ``host_port`` ``""`` asks the
+    engine for a free one.
+
+    Raises:
+        ValueError: not that form (ranges are refused: one port per entry), or a port out of 1-65535.
+    """
+    found = _PUBLISH.match(value.strip())
+    if found is None:
+        raise ValueError(f"{value[:80]!r} is not [host_ip:][host_port:]container_port[/tcp|udp|sctp] "
+                         "(one port per entry)")
+    host_ip = found["ip6"] or found["ip"] or ""
+    if host_ip:
+        try:
+            ipaddress.ip_address(host_ip)
+        except ValueError:
+            raise ValueError(f"{value[:80]!r}: {host_ip[:40]!r} is not an IP address") from None
+    host_port = found["hport"] or found["bare"] or ""
+    if host_port:
+        port_number(host_port)
+    return (host_ip, host_port, port_number(found["cport"]), found["proto"] or "tcp")
+
+
+def port_key(value: int | str) -> str:
+    """``50052`` or ``"50052/udp"`` -> the engine's key (``50052/tcp``, ``50052/udp``).
+
+    Raises:
+        ValueError: not a port, optionally with ``/tcp``, ``/udp`` or ``/sctp``.
+    """
+    port, _, proto = str(value).strip().partition("/")
+    if proto not in ("", "tcp", "udp", "sctp"):
+        raise ValueError(f"{str(value)[:40]!r}: the protocol must be tcp, udp or sctp")
+    return f"{port_number(port)}/{proto or 'tcp'}"
+
+
+class PortsEdit(_Strict):
+    publish: list[str] = Field(default_factory=list,
+                               description="[host_ip:][host_port:]container_port[/proto], as docker run -p; "
+                                           "replaces the container port's bindings")
+    unpublish: list[int | str] = Field(default_factory=list, description="container ports (50052, \"53/udp\")")
+    bind_all: bool = Field(False, description="allow a publish on all interfaces (no host IP, 0.0.0.0 or ::)")
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> PortsEdit:
+        if not self.publish and not self.unpublish:
+            raise ValueError("give publish or unpublish")
+        for item in self.publish:
+            if "{" in item and not _rendered(info):
+                continue
+            host_ip = parse_publish(item)[0]
+            if host_ip in ALL_INTERFACES and not self.bind_all:
+                raise ValueError(f"publish {item[:80]!r} listens on all interfaces: give a host IP "
+                                 "(127.0.0.1:...) or set bind_all: true")
+        for port in self.unpublish:
+            if not (isinstance(port, str) and "{" in port and not _rendered(info)):
+                port_key(port)
+        return self
+
+
+class PortsChange(_Strict):
+    """Publish container ports (a publish replaces that port's bindings) or unpublish them."""
+
+    ports: PortsEdit
+
+
+class TmpfsSpec(_Strict):
+    target: str = Field(description="absolute path in the container")
+    options: str = Field("", description='mount options, as docker run --tmpfs takes them ("rw,size=64m,mode=1777"; '
+                         "empty: the engine's defaults)")
+    state: Literal["present", "absent"] = Field("present", description="absent: remove the tmpfs at target")
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str, info: ValidationInfo) -> str:
+        return _absolute(value, "target", info, bind=True)
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: str, info: ValidationInfo) -> str:
+        return value if "{" in value and not _rendered(info) else host_options.check_tmpfs_options(value)
+
+    @model_validator(mode="after")
+    def _absent(self) -> TmpfsSpec:
+        if self.state == "absent" and self.options:
+            raise ValueError("state: absent takes only target")
+        return self
+
+
+class TmpfsChange(_Strict):
+    """Mount a tmpfs at a target (replacing a tmpfs there), or remove it (``state: absent``)."""
+
+    tmpfs: TmpfsSpec
+
+
+class IpcChange(_Strict):
+    """Set the IPC namespace (``host``, ``private``, ``shareable``, ``none``, ``container:NAME``)."""
+
+    ipc: str = Field(description="host, private, shareable, none or container:NAME, as docker run --ipc")
+
+    @field_validator("ipc")
+    @classmethod
+    def _mode(cls, value: str, info: ValidationInfo) -> str:
+        return value if "{" in value and not _rendered(info) else host_options.check_ipc(value)
+
+
+class ShmSizeChange(_Strict):
+    """Set the size of ``/dev/shm`` (``"8g"``: 8 GiB, as docker run --shm-size reads it)."""
+
+    shm_size: str | int = Field(description="bytes, or with k, m, g (binary, as docker reads them): 64m, 8g")
+
+    @field_validator("shm_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and "{" in value and not _rendered(info):
+            return value
+        if not isinstance(value, (str, int)):
+            raise ValueError(f"{str(value)[:40]!r} is not a size (a number of bytes, or with k, m, g: 64m, 8g)")  # noqa: TRY004
+        host_options.parse_size(value)
+        return value
 
 
 class FileSpec(_Strict):
@@ -263,7 +423,7 @@ class FileChange(_Strict):
     file: FileSpec
 
 
-_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file")
+_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file", "ports", "tmpfs", "ipc", "shm_size")
 
 
 def _single_key(value: Any) -> str | None:
@@ -276,7 +436,9 @@ def _single_key(value: Any) -> str | None:
 Change = Annotated[
     Annotated[EnvChange, Tag("env")] | Annotated[ArgsChange, Tag("args")]
     | Annotated[NetworkChange, Tag("network")] | Annotated[PlatformChange, Tag("platform")]
-    | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")],
+    | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")]
+    | Annotated[PortsChange, Tag("ports")] | Annotated[TmpfsChange, Tag("tmpfs")] | Annotated[IpcChange, Tag("ipc")]
+    | Annotated[ShmSizeChange, Tag("shm_size")],
     Discriminator(_single_key, custom_error_type="change_kind",
                   custom_error_message="must be a mapping with exactly one of: " + ", ".join(_CHANGE_KINDS)),
 ]
@@ -522,7 +684,8 @@ def format_loc(loc: tuple[Any, ...]) -> str:
 # --------------------------------------------------------------------------- variables
 
 def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
-    """Parse ``-e key=value`` and ``-e @file.yml`` options into a dict (later wins).
+    """Parse ``-e key=value``, ``-e '{"key": ["a", "b"]}'`` (a JSON or YAML mapping) and
+    ``-e @file.yml`` options into a dict (later wins).
 
     Raises:
         PlaybookError: malformed item or unreadable/invalid vars file.
@@ -539,12 +702,17 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
                 raise PlaybookError(f"-e {item}: cannot read vars file ({exc.strerror or exc})") from None
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
                 raise PlaybookError(f"-e {item}: not a YAML vars file ({exc.__class__.__name__})") from None
-            if not isinstance(data, dict):
-                raise PlaybookError(f"-e {item}: a vars file must be a YAML mapping")
-            bad = next((k for k in data if not str(k).isidentifier()), None)
-            if bad is not None:
-                raise PlaybookError(f"-e {item}: {str(bad)[:80]!r} is not a variable name")
-            result.update({str(k): v for k, v in data.items()})
+            result.update(_vars_mapping(data, f"-e {item}", "a vars file"))
+            continue
+        if item.lstrip().startswith("{"):
+            try:
+                limits.check_value(item, "-e")
+                data = limits.load_yaml(item)
+            except limits.LimitExceeded as exc:
+                raise PlaybookError(str(exc)) from None
+            except yaml.YAMLError as exc:
+                raise PlaybookError(f"-e {item[:80]!r}: not a JSON or YAML mapping ({exc.__class__.__name__})") from None
+            result.update(_vars_mapping(data, f"-e {item[:80]!r}", "inline vars"))
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not key.strip().isidentifier():
@@ -555,6 +723,15 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
             raise PlaybookError(str(exc)) from None
         result[key.strip()] = value
     return result
+
+
+def _vars_mapping(data: Any, label: str, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise PlaybookError(f"{label}: {what} must be a mapping")
+    bad = next((k for k in data if not str(k).isidentifier()), None)
+    if bad is not None:
+        raise PlaybookError(f"{label}: {str(bad)[:80]!r} is not a variable name")
+    return {str(k): v for k, v in data.items()}
 
 
 def resolve_vars(playbook: Playbook, overrides: Mapping[str, Any]) -> dict[str, Any]:

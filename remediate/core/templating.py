@@ -80,6 +80,35 @@ def render_value(value: Any, context: Mapping[str, Any], *, playbook: str, field
     return value
 
 
+def render_words(value: Any, context: Mapping[str, Any], *, playbook: str, field: str) -> Any:
+    """As :func:`render_value`, except that a string that is exactly one ``{{ expression }}`` whose
+    value is a list renders to that list, each item a string (a flag's values, ``--flag a b``).
+
+    Raises:
+        PlaybookError: as :func:`render_value`, or a list item that is not a string or a number.
+    """
+    found = _SINGLE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if found is None or "{{" in found[1] or "}}" in found[1]:
+        return render_value(value, context, playbook=playbook, field=field)
+    words = _guarded(playbook, field, value, lambda: _words(found[1].strip(), context))
+    return render_value(value, context, playbook=playbook, field=field) if words is None else words
+
+
+def _words(expression: str, context: Mapping[str, Any]) -> list[str] | None:
+    result = _expression(expression)(**context)
+    if not isinstance(result, (list, tuple)):
+        return None
+    for item in result:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise TypeError(f"list item {str(item)[:80]!r} is not a string or a number")
+    words = [str(item) for item in result]
+    _check_size(sum(len(w) for w in words))
+    return words
+
+
+_SINGLE = re.compile(r"\{\{(.*)\}\}", re.DOTALL)
+
+
 def is_true(expression: str, context: Mapping[str, Any], *, playbook: str, field: str) -> bool:
     """Whether a jinja2 expression (no braces) holds, e.g. a ``require`` condition.
 

@@ -83,7 +83,8 @@ def named(conn: Connection, refs: Iterable[str]) -> list[planning.Observed]:
 def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
             images: dict[str, Json | None] | None = None) -> planning.Observed:
     """What a plan needs of one container: its inspect, the image it runs (by its ``Image`` id:
-    the reference may name another image now), and what that reference names now.
+    the reference may name another image now), what that reference names now, and the names of the
+    containers whose namespaces it joins (see :func:`ties.joined`).
 
     ``images`` caches image inspects by reference and id across calls: an image is inspected
     once, by its reference when that still names it.
@@ -100,7 +101,18 @@ def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
     image_id = str(inspect.get("Image") or "")
     named_image = image(str((inspect.get("Config") or {}).get("Image") or ""))
     named_id = str(named_image.get("Id") or "") if named_image else ""
-    return planning.Observed(inspect, image(image_id), dependents, None if named_id == image_id else named_id)
+    return planning.Observed(inspect, image(image_id), dependents, None if named_id == image_id else named_id,
+                             joined=_joined(conn, inspect))
+
+
+def _joined(conn: Connection, inspect: Json) -> dict[str, str]:
+    """The names of the containers whose namespaces ``inspect`` joins (``container:ID``), each
+    inspected only when it joins one."""
+    host = inspect.get("HostConfig") or {}
+    refs = {str(host.get(key) or "").removeprefix("container:") for key in ties.NAMESPACE_KEYS
+            if str(host.get(key) or "").startswith("container:")}
+    others = [found for found in (conn.find_container(ref) for ref in sorted(refs) if ref) if found is not None]
+    return ties.joined(inspect, others)
 
 
 def host_paths(conn: Connection, paths: Mapping[str, bool]) -> dict[str, HostPath]:

@@ -42,6 +42,13 @@ def namespaces_joined(host_config: Mapping[str, Any], name: str, ident: str) -> 
     return tuple(joined)
 
 
+def joined(inspect: Mapping[str, Any], inspects: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """:data:`NAMESPACE_KEYS` of ``inspect`` that join a container of ``inspects`` -> its name."""
+    host = inspect.get("HostConfig") or {}
+    return {key: _name(other) for key in NAMESPACE_KEYS for other in inspects
+            if key in namespaces_joined(host, _name(other), str(other.get("Id", "")))}
+
+
 def is_tied(other: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
     """True when ``other`` links to ``target``, takes its volumes or joins one of its namespaces."""
     name, ident = _name(target), str(target.get("Id", ""))

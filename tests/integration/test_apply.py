@@ -142,7 +142,7 @@ def test_failed_verify_restores_the_original(cli: Cli, vllm: dict[str, Any], doc
     playbook.write_text(
         (Path(__file__).resolve().parents[2] / "playbooks/fix-vllm-404.yml").read_text()
         .replace("name: fix-vllm-404", "name: wrong-name")
-        .replace("""contains: '"{{ served_model_name }}"'""", "contains: never-served-name")
+        .replace("""contains: '"{{ served_model_name if served_model_name is string else served_model_name[0] }}"'""", "contains: never-served-name")
     )
     vllm["template"].parent.mkdir(parents=True)
     vllm["template"].write_text("old content\n")

@@ -151,7 +151,7 @@ def test_apply_fixes_verifies_and_second_run_is_a_no_op(vllm: Vllm) -> None:
 def test_failed_verify_restores_the_original(vllm: Vllm, tmp_path: Path) -> None:
     playbook = tmp_path / "wrong-name.yml"
     playbook.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: wrong-name")
-                        .replace("""contains: '"{{ served_model_name }}"'""", "contains: never-served-name"))
+                        .replace("""contains: '"{{ served_model_name if served_model_name is string else served_model_name[0] }}"'""", "contains: never-served-name"))
     vllm.template.parent.mkdir(parents=True)
     vllm.template.write_text("old content\n")
     original = vllm.inspect()

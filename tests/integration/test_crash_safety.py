@@ -468,7 +468,7 @@ def _shared_file_setup(vllm: Vllm, client: Any, tmp_path: Path) -> tuple[str, st
     names in the order the apply takes them, and a playbook copy."""
     playbook = tmp_path / "shared.yml"
     playbook.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: rt-shared").replace(
-        """contains: '"{{ served_model_name }}"'""",
+        """contains: '"{{ served_model_name if served_model_name is string else served_model_name[0] }}"'""",
         """contains: '"{{ container.env.get("RT_EXPECT_MODEL", served_model_name) }}"'"""))
     good, bad = f"{vllm.name}-good", f"{vllm.name}-bad"
     run_vllm(client, bad, env={"RT_EXPECT_MODEL": "never-served"})

@@ -493,7 +493,7 @@ def test_no_output_shows_a_secret(names: list[str], template: Path, tmp_path: Pa
     name = names[0]
     original = run_vllm(docker_client, name, args=["--api-key", API_KEY], env=SECRET_ENV)
     assert f"HF_TOKEN={SECRET_ENV['HF_TOKEN']}" in original["Config"]["Env"]
-    failing = _playbook_copy(tmp_path, "never-served", ("""contains: '"{{ served_model_name }}"'""",
+    failing = _playbook_copy(tmp_path, "never-served", ("""contains: '"{{ served_model_name if served_model_name is string else served_model_name[0] }}"'""",
                                                          "contains: never-served-name"))
     outputs: list[tuple[str, Result]] = []
 

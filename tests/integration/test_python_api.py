@@ -89,7 +89,7 @@ def test_confirm_accepted_applies_what_was_shown(name: str, tmp_path: Path, dock
 
 def test_failed_verify_raises_probe_failed_with_its_checks(name: str, tmp_path: Path, docker_client: Any) -> None:
     original = run_vllm(docker_client, name)
-    book = _playbook(tmp_path, ("""contains: '"{{ served_model_name }}"'""", "contains: no-such-model-anywhere"))
+    book = _playbook(tmp_path, ("""contains: '"{{ served_model_name if served_model_name is string else served_model_name[0] }}"'""", "contains: no-such-model-anywhere"))
 
     result = _run(book, name, tmp_path, confirm=lambda _p: True)
 

@@ -100,9 +100,9 @@ def test_value_from_env_file_is_overridden_with_a_note_and_its_removal_refused()
         edit_service(BLOCK, "gw", spec(env=["A=1", "E=x"]), spec(env=["A=1"]), path="d.yml")
 
 
-def test_removed_mount_and_unparsable_or_unstable_files_are_refused() -> None:
+def test_replaced_mount_and_unparsable_or_unstable_files_are_refused() -> None:
     with pytest.raises(ComposeEditRefused, match="removing or replacing the mount /a:/b"):
-        edit_service(FLOW, "vllm", spec(binds=["/a:/b"]), spec(binds=["/a:/c"]), path="c.yml")
+        edit_service(FLOW, "vllm", spec(binds=["/a:/b"]), spec(binds=["/x:/b"]), path="c.yml")
     with pytest.raises(ComposeEditRefused, match="^h.yml: not YAML ruamel.yaml can read"):
         edit_service("services: [\n", "s", spec(), spec(), path="h.yml")
 
@@ -228,3 +228,61 @@ def test_services_that_merge_the_fixed_service_keep_what_they_had() -> None:
     assert "compose: worker takes its settings from this service (<<); it now has its own environment" in edit.notes[1]
     with pytest.raises(ComposeEditRefused, match=r"c.yml:6: services.worker takes its settings from this service"):
         edit_project([("c.yml", text)], "netbox", spec(), spec(mode="host"))
+
+
+def _ports(bindings: dict[str, list[tuple[str, str]]]) -> ContainerSpec:
+    return ContainerSpec("c", "i", host_config={"PortBindings": {
+        k: [{"HostIp": ip, "HostPort": hp} for ip, hp in v] for k, v in bindings.items()}})
+
+
+PORTS = """\
+services:
+  gw:
+    image: gw:1   # pinned
+    ports:
+      - "127.0.0.1::8000"
+      - 5052:5052
+"""
+
+
+def test_ports_publish_replaces_that_port_and_unpublish_removes_it() -> None:
+    before = _ports({"8000/tcp": [("127.0.0.1", "")], "5052/tcp": [("", "5052")]})
+    after = _ports({"8000/tcp": [("127.0.0.1", "")], "50052/tcp": [("127.0.0.1", "50052")],
+                    "5052/tcp": [("127.0.0.1", "5052")], "53/udp": [("::1", "53")]})
+    out = edit_service(PORTS, "gw", before, after, path="c.yml")
+    assert out == PORTS.replace("      - 5052:5052\n", "") + (
+        '      - "127.0.0.1:50052:50052"\n      - "127.0.0.1:5052:5052"\n      - "[::1]:53:53/udp"\n')
+
+    gone = edit_service(PORTS, "gw", before, _ports({"8000/tcp": [("127.0.0.1", "")]}), path="c.yml")
+    assert gone == PORTS.replace("      - 5052:5052\n", "")
+
+
+def test_ports_long_syntax_and_a_new_ports_key() -> None:
+    long_form = "services:\n  gw:\n    image: gw:1\n    ports:\n    - target: 5052\n      published: '5052'\n"
+    after = _ports({"5052/tcp": [("127.0.0.1", "5052")]})
+    out = edit_service(long_form, "gw", _ports({"5052/tcp": [("", "5052")]}), after, path="c.yml")
+    assert out == ("services:\n  gw:\n    image: gw:1\n    ports:\n    - target: 5052\n      published: '5052'\n"
+                   "      host_ip: 127.0.0.1\n      protocol: tcp\n")
+    fresh = edit_service("services:\n  gw:\n    image: gw:1\n", "gw", _ports({}), after, path="c.yml")
+    assert fresh is not None and fresh.endswith('ports:\n      - "127.0.0.1:5052:5052"\n')
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('"${PORT}:5052"', "comes from ${VAR} interpolation"),
+    ('"5000-5100:5000-5100"', "is in the range"),
+])
+def test_ports_that_cannot_be_told_are_refused(entry: str, message: str) -> None:
+    text = f"services:\n  gw:\n    image: gw:1\n    ports:\n    - {entry}\n"
+    with pytest.raises(ComposeEditRefused, match=message.replace("$", r"\$").replace("{", r"\{")):
+        edit_service(text, "gw", _ports({}), _ports({"5052/tcp": [("127.0.0.1", "5052")]}), path="c.yml")
+
+
+def test_a_removed_mount_drops_its_volumes_entry() -> None:
+    text = ("services:\n  gw:\n    image: gw:1\n    volumes:\n    - /cache:/home/aigateway/.hf   # shadows\n"
+            "    - type: bind\n      source: /t\n      target: /t\n")
+    before = spec(binds=["/cache:/home/aigateway/.hf", "/t:/t"])
+    out = edit_service(text, "gw", before, spec(binds=["/t:/t"]), path="c.yml")
+    assert out == "services:\n  gw:\n    image: gw:1\n    volumes:\n    - type: bind\n      source: /t\n      target: /t\n"
+    assert edit_service(text, "gw", before, spec(), path="c.yml") == "services:\n  gw:\n    image: gw:1\n"
+    with pytest.raises(ComposeEditRefused, match="no volumes entry mounts /x"):
+        edit_service(text, "gw", spec(binds=["/x:/x", "/t:/t"]), spec(binds=["/t:/t"]), path="c.yml")

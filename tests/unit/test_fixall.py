@@ -68,6 +68,7 @@ def test_one_plan_holds_every_change_of_the_fixes() -> None:
     ([{"platform": "linux/amd64"}], [{"platform": "linux/arm64"}], "platform"),
     ([{"mount": {"source": "/a", "target": "/t"}}], [{"mount": {"source": "/b", "target": "/t"}}], "mount /t"),
     ([{"file": {"dest": "/f", "content": "a"}}], [{"file": {"dest": "/f", "content": "b"}}], "file /f"),
+    ([{"ports": {"publish": ["127.0.0.1:1:80"]}}], [{"ports": {"unpublish": [80, 81]}}], "port 80/tcp"),
 ])
 def test_two_fixes_setting_one_field_differently_are_refused(first: list[dict[str, Any]],
                                                              second: list[dict[str, Any]], field: str) -> None:

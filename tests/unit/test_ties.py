@@ -13,7 +13,7 @@ from remediate.core.planner import Observed, plan
 from remediate.core.playbook import Playbook
 from remediate.executor.record import Begin, Ended
 from remediate.executor.sharing import needed_elsewhere
-from remediate.executor.ties import dependents_of, namespaces_joined, refers_to
+from remediate.executor.ties import dependents_of, joined, namespaces_joined, refers_to
 from remediate.executor.transaction import Transaction
 from remediate.output.report import plan_json
 
@@ -30,6 +30,14 @@ def test_a_reference_is_the_name_the_full_id_or_a_long_id_prefix() -> None:
     assert refers_to(X_ID, "x", X_ID) and refers_to(X_ID[:12], "x", X_ID)
     assert not refers_to(X_ID[:4], "x", X_ID)  # too short to be sure it is this one
     assert not refers_to("", "x", X_ID) and not refers_to("y", "x", X_ID)
+
+
+def test_the_containers_a_joiner_joins_are_named_for_the_planner() -> None:
+    x, y = _container("x", X_ID), _container("y", "d" * 64)
+    joiner = _container("j", "b" * 64, IpcMode=f"container:{X_ID}", PidMode="container:y", NetworkMode="bridge")
+
+    assert joined(joiner, [x, y, joiner]) == {"IpcMode": "x", "PidMode": "y"}
+    assert joined(x, [x, y, joiner]) == {}
 
 
 def test_ipc_pid_and_network_joiners_are_dependents_as_the_engine_records_them() -> None:
