@@ -235,7 +235,7 @@ def rollout_once(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
             keep_backups=args.keep_backups, only=req.containers, ssh=req.ssh,
             parallel=parallel, container_only=req.container_only,
             progress=progress, decide=_step_prompt(out) if args.step and not args.dry_run else None, cancel=cancel,
-            approved=req.approved,
+            approved=req.approved, on_pull=views.pull_progress(args.fmt),
             on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step or req.approved) else None)
     return result
 

@@ -315,6 +315,22 @@ def progress(out: Console, fmt: str, hosts: list[str], *, parallel: int = 1) -> 
     yield report
 
 
+def pull_progress(fmt: str) -> Any:
+    """The progress of an image pull, one line per layer and status, on stderr (its stdout is the
+    plan's and the results'): ``host: pull: <layer>: <status>``; None with ``--quiet`` or JSON."""
+    if fmt != "text" or verbosity() < 0:
+        return None
+    err = console(stderr=True)
+    lock = threading.Lock()
+
+    def report(host: str, line: str) -> None:
+        from rich.markup import escape
+
+        with lock:
+            err.print(f"  [dim]{escape(host)}: pull: {escape(line)}[/dim]")
+    return report
+
+
 @contextmanager
 def _live_progress(out: Console, hosts: list[str]) -> Iterator[Any]:
     """The live table of :func:`progress`: a row per host and per container in work (its step),

@@ -310,6 +310,7 @@ def rollout(
     cancel: threading.Event | None = None,
     container_only: bool = False,
     approved: RolloutResult | None = None,
+    on_pull: Callable[[str, str], None] | None = None,
 ) -> RolloutResult:
     """Plan (and unless ``dry_run``, apply) a playbook on every target.
 
@@ -351,6 +352,10 @@ def rollout(
             exactly its plan, or is refused (``error``, nothing changed there) when planning
             again under the host's lock gives another plan; a host that could not be planned
             then keeps that outcome (it is not tried again).
+        on_pull: called with ``(host, line)`` for the progress of a pull. Unless ``dry_run``, an
+            image an ``image`` change names that is not on a host is pulled through its engine
+            while planning (before ``confirm``, so the plan shows what the new image supplies,
+            and before anything stops); a dry run never pulls.
 
     Returns:
         One outcome per target. Failed hosts were rolled back; the rest go on
@@ -366,9 +371,10 @@ def rollout(
         raise ValueError("approved is a reviewed dry run: give it, or confirm/saved, not both")
     run = functools.partial(_rollout, playbook, targets, overrides=overrides or {}, forks=forks, serial=serial,
                             max_fail=max_fail, timeout=timeout, keep_backups=keep_backups, only=only, ssh=ssh,
-                            parallel=parallel, container_only=container_only, cancel=cancel or threading.Event())
+                            parallel=parallel, container_only=container_only, cancel=cancel or threading.Event(),
+                            on_pull=on_pull)
     if confirm is not None or saved is not None:
-        preview = run(dry_run=True)
+        preview = run(dry_run=True, pull=not dry_run)
         if preview.interrupted:
             return preview
         if saved is not None:
@@ -384,7 +390,8 @@ def rollout(
             if not confirm(preview):
                 return dataclasses.replace(preview, declined=True)
         approved = preview
-    result = run(dry_run=dry_run, progress=progress, on_plan=on_plan, decide=decide, approved=approved)
+    result = run(dry_run=dry_run, pull=not dry_run, progress=progress, on_plan=on_plan, decide=decide,
+                 approved=approved)
     if hold and not dry_run:
         reverts = hold_then_revert(result, ssh=ssh, timeout=timeout, cancel=run.keywords["cancel"], on_hold=on_hold)
         return dataclasses.replace(result, reverts=reverts)
@@ -396,8 +403,10 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
              only: Sequence[str], ssh: SshOptions | None, parallel: int, cancel: threading.Event,
              container_only: bool, progress: Progress | None = None,
              on_plan: Callable[[Target, Plan], None] | None = None, decide: Decide | None = None,
-             approved: RolloutResult | None = None) -> RolloutResult:
-    """:func:`rollout` of one kind: a dry run, or an apply (of ``approved`` plans, if given)."""
+             approved: RolloutResult | None = None, pull: bool = False,
+             on_pull: Callable[[str, str], None] | None = None) -> RolloutResult:
+    """:func:`rollout` of one kind: a dry run, or an apply (of ``approved`` plans, if given);
+    ``pull``: missing images of ``image`` changes are pulled while planning."""
     resolve_vars(playbook, overrides)  # fail fast on bad -e, before touching any host
     if approved is not None and [o.target for o in approved.outcomes] != list(targets):
         raise ValueError("approved must be a dry run of the same targets, in order")
@@ -434,7 +443,8 @@ def _rollout(playbook: Playbook, targets: Sequence[Target], *, overrides: Mappin
                                 keep_backups=keep_backups, only=only, ssh=ssh, report=report,
                                 on_plan=on_plan, container_only=container_only,
                                 decide=decide_and_stop if decide else None, parallel=parallel, cancel=cancel,
-                                approved=approved.outcomes[index].plan if approved is not None else None)
+                                approved=approved.outcomes[index].plan if approved is not None else None,
+                                pull=pull, on_pull=on_pull)
         report(target.name, outcome.status)
         with lock:
             outcomes[index] = outcome
@@ -457,7 +467,8 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
               timeout: float, keep_backups: int, only: Sequence[str], ssh: SshOptions | None,
               report: Progress, decide: Decide | None, parallel: int, cancel: threading.Event,
               approved: Plan | None, on_plan: Callable[[Target, Plan], None] | None = None,
-              container_only: bool = False) -> HostOutcome:
+              container_only: bool = False, pull: bool = False,
+              on_pull: Callable[[str, str], None] | None = None) -> HostOutcome:
     started = time.monotonic()
     host_vars = {k: v for k, v in target.vars.items() if k in playbook.vars}
     plan: Plan | None = None
@@ -483,7 +494,9 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
 
                     warn_unfinished(conn)  # a dry run goes on; the apply would be refused
                 report(target.name, "plan")
-                fresh = plan_host(conn, playbook, vars, only=only, container_only=container_only)
+                pulled = functools.partial(on_pull, target.name) if on_pull is not None else None
+                fresh = plan_host(conn, playbook, vars, only=only, container_only=container_only, pull=pull,
+                                  on_pull=pulled)
                 if approved is not None:
                     _require_approved(target.name, approved, fresh)
                 plan = approved if approved is not None else fresh
