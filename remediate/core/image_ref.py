@@ -27,7 +27,7 @@ def check_reference(text: str) -> str:
         _reference.Reference.parse_normalized_named(text)
     except _reference.InvalidReference as exc:
         reason = " ".join(str(exc).split()) or "invalid reference format"
-        if text in reason:
+        if text and text in reason:  # shown once, at the start
             reason = reason.replace(text, "…")
         raise ValueError(f"{shown} is not an image reference: {reason}") from None
     return text

@@ -280,6 +280,8 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         backup=backup, temp=f"{cp.name}{NEW_MARK}", was_running=bool((old.get("State") or {}).get("Running")),
         was_paused=bool((old.get("State") or {}).get("Paused")),
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run,
+        # An image change: the image the original runs (a rollback's) and the one it moves to.
+        **({"old_image": str(old.get("Image") or ""), "new_image": cp.after.image_id} if cp.image else {}),
         tied=[ties.record(t) for t in tied],
         files=[{"path": w.path, "mode": w.before_mode, "written": digest(w.content),
                 "owner": list(w.owner) if w.owner else None,

@@ -10,7 +10,8 @@ containers it concerns. ``journal.jsonl`` holds one JSON object a line::
      "was_running": bool, "restart_policy": {...}, "files": [{"path", "saved", "mode", "written", "owner"}],
      "dirs": [the directories the change creates, outermost first],
      "run": ID of the host's apply (its transactions own its files jointly),
-     "tied": [{"name", "id", "was_running"}] (the neighbours joined to it), ...}
+     "tied": [{"name", "id", "was_running"}] (the neighbours joined to it),
+     "old_image", "new_image": image ids of an image change (the original's, the new one's), ...}
     {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|dependent|verified", ...}
     {"v": 1, "tx": ID, "op": "end", "result": "recreated|rolled back|rollback failed|restored|recovered: ...|..."}
 
@@ -473,7 +474,7 @@ def _decode(line: bytes) -> tuple[Any, int]:
 
 
 _BEGIN_TEXT = ("container", "old_id")
-_OPTIONAL_TEXT = {"begin": ("kind", "temp", "backup", "playbook", "new_id"), "step": ("new_id",),
+_OPTIONAL_TEXT = {"begin": ("kind", "temp", "backup", "playbook", "new_id", "old_image", "new_image"), "step": ("new_id",),
                   "end": ("new_id", "error"), "revert-dropped": ("reason",)}
 
 
