@@ -170,8 +170,8 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         if change["action"] == "noop":
             out.print(f"  = {escape(change['field'])}: {escape(change['reason'])}")
         elif change["reason"]:  # a change the docker run diff cannot show (what an image supplies)
-            out.print(f"  ~ {escape(change['field'])}: {escape(str(change['before']))} -> "
-                      f"{escape(str(change['after']))} ({escape(change['reason'])})")
+            was, now = ("unset" if v is None else str(v) for v in (change["before"], change["after"]))
+            out.print(f"  ~ {escape(change['field'])}: {escape(was)} -> {escape(now)} ({escape(change['reason'])})")
     if cp["action"] == "recreate":
         print_run_diff(out, cp["diff"])
     for write in cp["files"]:
