@@ -183,7 +183,7 @@ def test_a_dry_run_never_pulls_an_apply_pulls_through_the_engine(app: App, open_
 
     code, out, err = app.apply(ref)
     assert code == 0, out + err
-    assert f"pull: " in err  # the pull's progress, on stderr
+    assert "pull: " in err  # the pull's progress, on stderr
     after = app.inspect()
     assert after["Config"]["Image"] == ref and after["Image"] == app.image_id(f"{REPO}:2")
     assert _env(after)["GREETING"] == "mine"
@@ -235,3 +235,53 @@ def test_a_saved_plan_is_refused_once_its_tag_names_another_image(app: App, tmp_
     finally:
         app.engine.run(["docker", "rmi", moved])
     assert planned["hosts"][0]["plan"]["containers"][0]["image"]["to"] == f"{REPO}:2"
+
+
+COMPOSE = """\
+services:
+  app:
+    image: rt-upgrade/app:1   # the app's release
+    environment:
+      GREETING: mine
+    labels:
+      {label}: "{owner}"
+"""
+
+
+def test_a_compose_service_gets_its_image_line_and_compose_up_leaves_it(tags: Engine, tmp_path: Path) -> None:
+    if tags.netns is not None or tags.run(["docker", "compose", "version", "--short"]).returncode != 0:
+        pytest.skip("Compose v2 (the docker compose plugin) is on the local engine's host")
+    project = f"rtupg{uuid.uuid4().hex[:8]}"
+    directory = tmp_path / "stack"
+    directory.mkdir()
+    compose_file = directory / "compose.yml"
+    compose_file.write_text(COMPOSE.format(label=TEST_LABEL, owner=OWNER_LABELS[TEST_LABEL]))
+    playbook = tmp_path / "upgrade-app.yml"
+    playbook.write_text(PLAYBOOK.replace('name: "rt-upg-*"', f'name: "{project}-*"'))
+
+    def compose(*args: str) -> str:
+        return tags.run(["docker", "compose", "-p", project, "-f", str(compose_file), *args], check=True,
+                        timeout=WAIT).stdout
+
+    try:
+        compose("up", "-d")
+        [name] = compose("ps", "-a", "--format", "{{.Name}}").split()
+        proc = tags.run([REMEDIATE, "apply", str(playbook), "--container", name, "-e", f"image={REPO}:2", "--yes",
+                         "--timeout", "20"], env=remediate_env(str(tmp_path / "state")), timeout=WAIT)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "leaves every container of" in proc.stdout, proc.stdout
+        assert compose_file.read_text() == COMPOSE.format(label=TEST_LABEL, owner=OWNER_LABELS[TEST_LABEL]).replace(
+            "rt-upgrade/app:1   #", "rt-upgrade/app:2   #")
+        fixed = json.loads(tags.run(["docker", "inspect", name], check=True).stdout)[0]
+        assert fixed["Config"]["Image"] == f"{REPO}:2"
+
+        compose("up", "-d")
+
+        [again] = compose("ps", "-a", "-q").split()
+        assert fixed["Id"].startswith(again)
+    finally:
+        tags.run(["docker", "compose", "-p", project, "-f", str(compose_file), "down"], timeout=WAIT)
+        out = tags.run(["docker", "ps", "-aq", "--filter", f"label={TEST_LABEL}={OWNER_LABELS[TEST_LABEL]}",
+                        "--filter", f"label=remediate.disarmed.com.docker.compose.project={project}"]).stdout.split()
+        if out:
+            tags.run(["docker", "rm", "-f", *out])

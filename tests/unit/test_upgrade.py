@@ -49,8 +49,8 @@ def upgraded(*changes: dict[str, Any], images: dict[str, Any] | None = None) -> 
 # --------------------------------------------------------------------------- schema
 
 @pytest.mark.parametrize("ref", ["vllm/vllm-openai:v0.18.1", "nginx", "127.0.0.1:5000/a/b:1",
-                                 "repo@sha256:" + "a" * 64, "registry.gitlab.com/gitlab-org/modelops/applied-ml/"
-                                 "code-suggestions/ai-assist/model-gateway:self-hosted-{{ version }}-ee"])
+                                 "repo@sha256:" + "a" * 64, ("registry.gitlab.com/gitlab-org/modelops/applied-ml/"
+                                 "code-suggestions/ai-assist/model-gateway:self-hosted-{{ version }}-ee")])
 def test_a_tag_a_digest_or_a_template_is_accepted(ref: str) -> None:
     assert book({"image": ref}).changes[0].image == ref  # type: ignore[union-attr]
 
