@@ -213,3 +213,16 @@ def test_compose_image_goes_to_the_last_file_that_sets_it() -> None:
 def test_compose_image_refusals_say_why(text: str, why: str) -> None:
     with pytest.raises(ComposeEditRefused, match=why):
         edit_project([("c.yml", text)], "app", spec("rt-fid-cap/upgrade:1"), spec(NEW))
+
+
+@pytest.mark.parametrize("output", ["apply", "fix", "report"])
+def test_the_image_entry_is_in_the_shipped_json_schemas(output: str) -> None:
+    import jsonschema
+
+    from remediate.output.formats import schema
+
+    defs = schema(output)["$defs"]
+    for images in ({NEW: load("new-image.json")}, {}):
+        container = plan_json(plan(book({"image": NEW}), {}, [observed()], images=images))["containers"][0]
+        jsonschema.validate(container, {"$ref": "#/$defs/container_plan", "$defs": defs})
+    assert set(defs["container_plan"]["properties"]["image"]["required"]) == set(container["image"])
