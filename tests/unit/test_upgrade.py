@@ -235,9 +235,9 @@ def test_lint_warns_of_an_unasked_upgrade_and_a_second_image_change(tmp_path: Pa
     path.write_text("name: up\ndescription: d\nsafety: auto\nselect: {name: x}\nchanges:\n"
                     "  - image: a:1\n  - image: a:2\nverify:\n  - http: {port: 80}\n")
     assert [str(f).removeprefix(str(path)) for f in lint(path)] == [
-        ":3:9: warning: safety: safety: auto applies an image change (changes[0]) without asking; "
-        "use safety: confirm [risky-auto]",
-        ":3:9: warning: safety: safety: auto applies an image change (changes[1]) without asking; "
-        "use safety: confirm [risky-auto]",
+        (":3:9: warning: safety: safety: auto applies an image change (changes[0]) without asking; "
+         "use safety: confirm [risky-auto]"),
+        (":3:9: warning: safety: safety: auto applies an image change (changes[1]) without asking; "
+         "use safety: confirm [risky-auto]"),
         ":7:5: warning: changes[1]: changes[1] overrides changes[0] (image) [override]",
     ]
