@@ -213,17 +213,13 @@ def test_a_registry_that_needs_credentials_gets_those_of_the_docker_config(app: 
 
 def test_a_saved_plan_is_refused_once_its_tag_names_another_image(app: App, tmp_path: Path) -> None:
     saved = tmp_path / "plan.json"
-    code, out, err = app.apply(f"{REPO}:2", "--dry-run", "--out", str(saved))
-    assert code == 0, out + err
-    planned = json.loads(saved.read_text())
     moved = f"{REPO}:moved"
     app.engine.run(["docker", "tag", f"{REPO}:2", moved], check=True)
     try:
-        code, out, err = app.remediate("apply", str(app.playbook), "--plan", str(saved), "--yes")
-        assert code == 0, out + err  # nothing moved: applied as saved
-        app.remediate("rollback", app.name, "--yes")
         code, out, err = app.apply(moved, "--dry-run", "--out", str(saved))
         assert code == 0, out + err
+        planned = json.loads(saved.read_text())["hosts"][0]["plan"]["containers"][0]["image"]
+        assert (planned["to"], planned["to_id"]) == (moved, app.image_id(f"{REPO}:2"))
         app.engine.run(["docker", "tag", f"{REPO}:broken", moved], check=True)
         before = app.inspect()
 
@@ -231,10 +227,14 @@ def test_a_saved_plan_is_refused_once_its_tag_names_another_image(app: App, tmp_
 
         assert code == 2, out + err
         assert f"{moved} names another image now" in out + err
-        assert app.inspect()["Id"] == before["Id"]
+        assert app.inspect()["Id"] == before["Id"] and app.ours() == [app.name]
+        # Back where it was reviewed: the same saved plan applies.
+        app.engine.run(["docker", "tag", f"{REPO}:2", moved], check=True)
+        code, out, err = app.remediate("apply", str(app.playbook), "--plan", str(saved), "--yes")
+        assert code == 0, out + err
+        assert app.inspect()["Image"] == app.image_id(f"{REPO}:2")
     finally:
         app.engine.run(["docker", "rmi", moved])
-    assert planned["hosts"][0]["plan"]["containers"][0]["image"]["to"] == f"{REPO}:2"
 
 
 COMPOSE = """\
