@@ -175,18 +175,20 @@ def test_a_tag_the_registry_lacks_is_refused_before_anything_stops(app: App, ope
 def test_a_dry_run_never_pulls_an_apply_pulls_through_the_engine(app: App, open_registry: Registry) -> None:
     ref = open_registry.push(app.engine, f"{REPO}:2")
     assert app.image_id(ref) is None
+    try:
+        code, out, err = app.apply(ref, "--dry-run")
+        assert code == 0, out + err
+        assert f"image: {ref} is not on the Docker host: an apply pulls it" in out
+        assert app.image_id(ref) is None
 
-    code, out, err = app.apply(ref, "--dry-run")
-    assert code == 0, out + err
-    assert f"image: {ref} is not on the Docker host: an apply pulls it" in out
-    assert app.image_id(ref) is None
-
-    code, out, err = app.apply(ref)
-    assert code == 0, out + err
-    assert "pull: " in err  # the pull's progress, on stderr
-    after = app.inspect()
-    assert after["Config"]["Image"] == ref and after["Image"] == app.image_id(f"{REPO}:2")
-    assert _env(after)["GREETING"] == "mine"
+        code, out, err = app.apply(ref)
+        assert code == 0, out + err
+        assert "pull: " in err and "pull: " not in out  # the pull's progress, on stderr
+        after = app.inspect()
+        assert after["Config"]["Image"] == ref and after["Image"] == app.image_id(f"{REPO}:2")
+        assert _env(after)["GREETING"] == "mine"
+    finally:
+        app.engine.run(["docker", "rmi", ref])  # the pulled tag (the image keeps its own)
 
 
 def test_a_registry_that_needs_credentials_gets_those_of_the_docker_config(app: App, tmp_path: Path) -> None:
@@ -206,9 +208,12 @@ def test_a_registry_that_needs_credentials_gets_those_of_the_docker_config(app: 
         assert app.inspect()["Id"] == before["Id"] and app.image_id(ref) is None
 
         code, out, err = app.apply(ref, DOCKER_CONFIG=str(config))
-        assert code == 0, out + err
-        assert app.inspect()["Config"]["Image"] == ref
-        assert "s3cret-pass" not in out + err
+        try:
+            assert code == 0, out + err
+            assert app.inspect()["Config"]["Image"] == ref
+            assert "s3cret-pass" not in out + err
+        finally:
+            app.engine.run(["docker", "rmi", ref])
 
 
 def test_a_saved_plan_is_refused_once_its_tag_names_another_image(app: App, tmp_path: Path) -> None:
