@@ -191,6 +191,36 @@ def test_a_dry_run_never_pulls_an_apply_pulls_through_the_engine(app: App, open_
         app.engine.run(["docker", "rmi", ref])  # the pulled tag (the image keeps its own)
 
 
+def test_the_python_api_pulls_only_when_asked(app: App, open_registry: Registry,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from remediate.core.playbook import load_playbook
+    from remediate.errors import PlanError
+    from remediate.executor.apply import apply
+    from remediate.executor.observe import plan_host
+    from remediate.host.connection import Connection
+
+    monkeypatch.setenv("REMEDIATE_STATE_DIR", app.state_dir)
+    ref = open_registry.push(app.engine, f"{REPO}:2")
+    book = load_playbook(str(app.playbook))
+    before = app.inspect()
+    try:
+        with Connection(app.engine.docker_url) as conn:
+            unpulled = plan_host(conn, book, {"image": ref}, only=[app.name])
+            assert app.image_id(ref) is None
+            with pytest.raises(PlanError, match=f"{ref} was not on the host when the plan was made"):
+                apply(unpulled, conn)
+            assert app.inspect()["Id"] == before["Id"]
+
+            lines: list[str] = []
+            pulled = plan_host(conn, book, {"image": ref}, only=[app.name], pull=True, on_pull=lines.append)
+            assert lines and pulled.containers[0].after.image_id == app.image_id(ref)
+            result = apply(pulled, conn, timeout=20)
+        assert result.ok, result
+        assert app.inspect()["Config"]["Image"] == ref
+    finally:
+        app.engine.run(["docker", "rmi", ref])
+
+
 def test_a_registry_that_needs_credentials_gets_those_of_the_docker_config(app: App, tmp_path: Path) -> None:
     config = tmp_path / "docker-config"
     config.mkdir()
