@@ -15,6 +15,7 @@ through the engine (progress on stderr), with the registry credentials of the do
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ def tags(engine: Engine) -> Iterator[Engine]:
     """The test image's tags built on the engine (removed at the end)."""
     for tag, dockerfile in DOCKERFILES.items():
         engine.run(["docker", "build", "-q", "-t", f"{REPO}:{tag}", "-"], input=dockerfile, check=True,
-                   env={"DOCKER_BUILDKIT": "0"})
+                   env={**os.environ, "DOCKER_BUILDKIT": "0"})  # the classic builder: no buildx here
     yield engine
     engine.run(["docker", "rmi", *(f"{REPO}:{tag}" for tag in DOCKERFILES)])
 
