@@ -216,9 +216,10 @@ def stop_unapplied(out: Console, result: RolloutResult, *, show: bool = True) ->
         views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
 
 
-def rollout_once(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
+def rollout_once(out: Console, args: ApplyArgs, req: Request, *, pull: bool | None = None) -> RolloutResult:
     """One rollout as ``apply`` runs it: the confirm or step prompts, the plan printed before the
-    progress, Ctrl-C handling. Refuses a prompt without a terminal."""
+    progress, Ctrl-C handling. Refuses a prompt without a terminal. ``pull``: see
+    :func:`remediate.fleet.rollout.rollout` (a dry run that previews an apply pulls)."""
     from remediate.fleet.rollout import parse_amount, rollout
 
     confirm = args.confirm and req.book.safety == "confirm" and req.approved is None
@@ -235,7 +236,7 @@ def rollout_once(out: Console, args: ApplyArgs, req: Request) -> RolloutResult:
             keep_backups=args.keep_backups, only=req.containers, ssh=req.ssh,
             parallel=parallel, container_only=req.container_only,
             progress=progress, decide=_step_prompt(out) if args.step and not args.dry_run else None, cancel=cancel,
-            approved=req.approved, on_pull=views.pull_progress(args.fmt),
+            approved=req.approved, on_pull=views.pull_progress(args.fmt), pull=pull,
             on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step or req.approved) else None)
     return result
 

@@ -264,7 +264,8 @@ def _fix_reviewed(out: Console, args: ApplyArgs, requests: list[Request]) -> lis
     confirm = args.confirm and any(req.book.safety == "confirm" for req in requests)
     if confirm:
         require_terminal("a fix is safety: confirm;")  # before anything is planned, as apply does
-    previews = [rollout_once(out, args._replace(dry_run=True), req) for req in requests]
+    # The previews of an apply pull what it needs: the plans shown are those it applies.
+    previews = [rollout_once(out, args._replace(dry_run=True), req, pull=not args.dry_run) for req in requests]
     for preview in previews:
         stop_unapplied(out, preview, show=False)  # interrupted while planning: nothing changed
     if args.fmt == "text":

@@ -311,6 +311,7 @@ def rollout(
     container_only: bool = False,
     approved: RolloutResult | None = None,
     on_pull: Callable[[str, str], None] | None = None,
+    pull: bool | None = None,
 ) -> RolloutResult:
     """Plan (and unless ``dry_run``, apply) a playbook on every target.
 
@@ -356,6 +357,8 @@ def rollout(
             image an ``image`` change names that is not on a host is pulled through its engine
             while planning (before ``confirm``, so the plan shows what the new image supplies,
             and before anything stops); a dry run never pulls.
+        pull: whether missing images are pulled (default: unless ``dry_run``); True for the dry
+            run that previews an apply (``approved`` later), so it shows what the apply will do.
 
     Returns:
         One outcome per target. Failed hosts were rolled back; the rest go on
@@ -373,8 +376,9 @@ def rollout(
                             max_fail=max_fail, timeout=timeout, keep_backups=keep_backups, only=only, ssh=ssh,
                             parallel=parallel, container_only=container_only, cancel=cancel or threading.Event(),
                             on_pull=on_pull)
+    pulling = not dry_run if pull is None else pull
     if confirm is not None or saved is not None:
-        preview = run(dry_run=True, pull=not dry_run)
+        preview = run(dry_run=True, pull=pulling)
         if preview.interrupted:
             return preview
         if saved is not None:
@@ -390,7 +394,7 @@ def rollout(
             if not confirm(preview):
                 return dataclasses.replace(preview, declined=True)
         approved = preview
-    result = run(dry_run=dry_run, pull=not dry_run, progress=progress, on_plan=on_plan, decide=decide,
+    result = run(dry_run=dry_run, pull=pulling, progress=progress, on_plan=on_plan, decide=decide,
                  approved=approved)
     if hold and not dry_run:
         reverts = hold_then_revert(result, ssh=ssh, timeout=timeout, cancel=run.keywords["cancel"], on_hold=on_hold)
