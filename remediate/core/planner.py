@@ -412,9 +412,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         if spec.platform != (moved.spec.platform if moved else before.platform):
             # Another platform is another image: the reference picks it, as `docker run --platform`.
             spec = spec.replace(image_id=None)
-        elif moved is not None:
-            pass  # on the image the image change found (its reference's id at planning)
-        elif obs.retagged is not None:
+        elif obs.retagged is not None and moved is None:  # (an image change is on the id it found)
             spec = pinned(spec, obs.retagged or None)
             first.append(_retagged_note(before, obs.retagged))
         state_note = _state_note(obs, start)
