@@ -233,7 +233,8 @@ def _rollout(out: Console, args: ApplyArgs, req: Request, run: Options) -> Rollo
         hooks: Hooks[RolloutResult] = Hooks(
             confirm=_confirm_prompt(out) if confirm else None, progress=progress, cancel=cancel,
             decide=step_prompt(out) if args.step and not args.dry_run else None,
-            on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step) else None)
+            on_plan=_plan_printer(out) if args.fmt == "text" and not (confirm or args.step) else None,
+            on_pull=views.pull_progress(args.fmt))
         return rollout(jobs(req.book, req.targets, overrides=req.overrides, only=req.containers), options,
                        hooks=hooks)
 

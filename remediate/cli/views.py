@@ -197,6 +197,9 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
     for change in cp["changes"]:
         if change["action"] == "noop":
             out.print(f"  = {escape(change['field'])}: {escape(change['reason'])}")
+        elif change["reason"]:  # a change the docker run diff cannot show (what an image supplies)
+            was, now = ("unset" if v is None else str(v) for v in (change["before"], change["after"]))
+            out.print(f"  ~ {escape(change['field'])}: {escape(was)} -> {escape(now)} ({escape(change['reason'])})")
     if cp["action"] == "recreate":
         print_run_diff(out, cp["diff"])
     for write in cp["files"]:
@@ -361,6 +364,22 @@ def progress(out: Console, fmt: str, hosts: list[str], *, parallel: int = 1) -> 
         with lock:
             out.print(f"  [dim]{time.monotonic() - started:5.1f}s  {escape(line)}[/dim]")
     yield report
+
+
+def pull_progress(fmt: str) -> Any:
+    """The progress of an image pull, one line per layer and status, on stderr (its stdout is the
+    plan's and the results'): ``host: pull: <layer>: <status>``; None with ``--quiet`` or JSON."""
+    if fmt != "text" or verbosity() < 0:
+        return None
+    err = console(stderr=True)
+    lock = threading.Lock()
+
+    def report(host: str, line: str) -> None:
+        from rich.markup import escape
+
+        with lock:
+            err.print(f"  [dim]{escape(host)}: pull: {escape(line)}[/dim]")
+    return report
 
 
 @contextmanager

@@ -17,7 +17,8 @@ lists them for the service (``tmpfs`` too); new ones go where that list is set l
 Refused (:class:`ComposeEditRefused`, naming the file and line and what to do): a value to change
 that comes from ``${VAR}`` interpolation, removing a variable an ``env_file:`` sets, replacing a
 mount, removing one that no ``volumes:`` entry names, a changed port inside a published port range,
-and ``networks:`` that an anchor gives the service. A value that came from an
+``networks:`` that an anchor gives the service, and a new ``image:`` for a service that builds its
+image (``build:``). A value that came from an
 ``env_file:`` or the shell / ``.env`` and is now set in ``environment:`` is said in a note.
 """
 
@@ -93,6 +94,8 @@ def edit_project(files: Sequence[tuple[str, str]], service: str, before: Contain
         _edit_network(found, service, after.network_mode, notes)
     if before.platform != after.platform and after.platform:
         _set(_last(found, "platform"), "platform", after.platform, notes)
+    if before.image != after.image:
+        _edit_image(found, service, after.image, notes)
     gone = sorted(bound_targets(before.host_config) - bound_targets(after.host_config))
     _remove_volumes(found, gone, service, notes)
     _edit_volumes(found, [b for b in before.host_config.get("Binds") or [] if split_bind(b)[1] not in gone],
@@ -301,6 +304,21 @@ def _edit_command(found: list[_Service], args: list[str], notes: list[str]) -> N
         seq.append(style(arg))
     while len(seq) > len(args):
         del seq[len(seq) - 1]
+
+
+def _edit_image(found: list[_Service], service: str, image: str, notes: list[str]) -> None:
+    """``image:`` of the service, where compose takes it from (the last file that sets it)."""
+    builds = next((s for s in reversed(found) if "build" in s.node), None)
+    if builds is not None:
+        raise ComposeEditRefused(f"{builds.line('build')}: services.{service} builds its image (build:), so compose "
+                                 f"would build {image} rather than run the image pulled; change the build, or use "
+                                 "--container-only")
+    holder = _last(found, "image")
+    current = holder.node.get("image")
+    if current is not None:
+        _refuse_interpolated(current, "image", holder.line("image"))
+    # The value keeps its quoting ("image: 'repo:tag'" stays quoted).
+    _set(holder, "image", type(current)(image) if isinstance(current, ScalarString) else image, notes)
 
 
 def _edit_network(found: list[_Service], service: str, mode: str, notes: list[str]) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 #: Per container, what must be the same for the reviewed change to be the change that runs.
-COMPARED = ("container", "id", "fingerprint", "action", "diff", "dependents", "secrets")
+COMPARED = ("container", "id", "fingerprint", "action", "diff", "dependents", "secrets", "image")
 
 Json = Mapping[str, Any]
 
@@ -56,6 +56,8 @@ def _container_drift(host: str, name: str, before: Json | None, now: Json | None
         return []
     if "fingerprint" in changed or "id" in changed:
         return [f"{host}: {name}: drifted since {since}: {_what_changed(before, now)}"]
+    if "image" in changed:
+        return [f"{host}: {name}: {_image_moved(before.get('image'), now.get('image'), since)}"]
     if changed == ["secrets"]:
         return [f"{host}: {name}: a secret value of the change differs from the reviewed one (shown masked)"]
     return [f"{host}: {name}: the change differs now ({', '.join(changed)})"]
@@ -71,3 +73,16 @@ def _what_changed(before: Json, now: Json) -> str:
     if lines:
         return recreated + "; ".join(f"{line[0]} {' '.join(line[1:].split())}" for line in lines)
     return recreated + "a setting not shown changed (a secret value, or what the image supplies)"
+
+
+def _image_moved(before: Json | None, now: Json | None, since: str) -> str:
+    """What changed of the image an ``image`` change moves the container to."""
+    if before is None or now is None or before.get("to") != now.get("to"):
+        return f"the image it moves to differs now ({(before or {}).get('to')} -> {(now or {}).get('to')})"
+    ref, was, is_now = now.get("to"), before.get("to_id"), now.get("to_id")
+    if was is None:
+        return (f"{ref} was not on the host when {since} (it is now, {str(is_now)[:19]}…): plan again to review "
+                "the settings it supplies")
+    if is_now is None:
+        return f"{ref} is no longer on the host (it named {str(was)[:19]}… when {since})"
+    return f"{ref} names another image now ({str(is_now)[:19]}…, not {str(was)[:19]}… as when {since})"

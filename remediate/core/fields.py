@@ -89,6 +89,8 @@ class Field:
             (``--security-opt systempaths=unconfined`` empties MaskedPaths and ReadonlyPaths).
         refuse: why a container that has this option set cannot be recreated safely; planning
             refuses it up front with this reason.
+        image_default: an image supplies a default for it (a Dockerfile instruction): unless the
+            user set it, a recreate on another image takes the new image's (the ``image`` change).
     """
 
     key: str
@@ -107,6 +109,7 @@ class Field:
     engine_filled: bool = False
     empty_is_set: bool = False
     refuse: str | None = None
+    image_default: bool = False
 
     @property
     def path(self) -> str:
@@ -517,25 +520,25 @@ FIELDS: tuple[Field, ...] = (
     # Config: in the order the docker run view shows them.
     _c("Hostname", flag="--hostname", netns_owned="any"),
     _c("Domainname", flag="--domainname", netns_owned="any"),
-    _c("User", flag="--user"),
+    _c("User", flag="--user", image_default=True),
     _c("AttachStdin", "bool", render=_command_hidden, compared=False),
     _c("AttachStdout", "bool", render=_command_hidden, compared=False),
     _c("AttachStderr", "bool", render=_command_hidden, compared=False),
-    _c("ExposedPorts", "map", "--expose", render=_exposed, netns_owned="container"),
+    _c("ExposedPorts", "map", "--expose", render=_exposed, netns_owned="container", image_default=True),
     _c("Tty", "bool", "--tty"),
     _c("OpenStdin", "bool", "--interactive"),
     _c("StdinOnce", "bool", render=_stdin_once),
-    _c("Env", "list", "--env", render=_env, secret=True, normalise=_norm_env),
-    _c("Cmd", "list", render=_command_hidden, secret=True),
-    _c("Healthcheck", "object", render=_healthcheck, secret=True),
-    _c("Volumes", "map", "--volume", render=_volumes),
-    _c("WorkingDir", flag="--workdir"),
+    _c("Env", "list", "--env", render=_env, secret=True, normalise=_norm_env, image_default=True),
+    _c("Cmd", "list", render=_command_hidden, secret=True, image_default=True),
+    _c("Healthcheck", "object", render=_healthcheck, secret=True, image_default=True),
+    _c("Volumes", "map", "--volume", render=_volumes, image_default=True),
+    _c("WorkingDir", flag="--workdir", image_default=True),
     # [] is the image's entrypoint reset (--entrypoint ""): spec.py keeps it only then.
-    _c("Entrypoint", "list", render=_entrypoint, secret=True, empty_is_set=True),
+    _c("Entrypoint", "list", render=_entrypoint, secret=True, empty_is_set=True, image_default=True),
     _c("NetworkDisabled", "bool"),
     _c("MacAddress", render=_mac, netns_owned="any"),
-    _c("Labels", "map", "--label", secret=True),
-    _c("StopSignal", flag="--stop-signal"),
+    _c("Labels", "map", "--label", secret=True, image_default=True),
+    _c("StopSignal", flag="--stop-signal", image_default=True),
     _c("StopTimeout", flag="--stop-timeout", zero_is_set=True),
     # HostConfig
     _h("NetworkMode", render=_no_option, unset=("default", "bridge")),  # with the endpoints (runview)
@@ -624,6 +627,8 @@ FIELDS: tuple[Field, ...] = (
 CONFIG: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "Config"}
 #: ``HostConfig`` fields by key (unknown HostConfig keys are copied too).
 HOST: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "HostConfig"}
+#: ``Config`` keys an image supplies defaults for (see ``Field.image_default``), in table order.
+IMAGE_DEFAULTS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.image_default)
 #: Endpoint fields by key.
 ENDPOINT: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "Endpoint"}
 

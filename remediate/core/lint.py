@@ -36,7 +36,7 @@ Severity = Literal["error", "warning"]
 #: The warnings, by rule name.
 RULES = {
     "no-verify": "the playbook has no verify step",
-    "risky-auto": "safety: auto with a network or platform change",
+    "risky-auto": "safety: auto with a network, platform or image change",
     "unused-var": "a declared var that no template uses",
     "default-vars": "a template that cannot render (or renders invalid) with the default vars",
     "override": "a change that overrides an earlier one",
@@ -149,9 +149,10 @@ def _warnings(book: pb.Playbook, data: dict[str, Any], locate: _Locator) -> Iter
                      "no-verify", parent=True)
     if book.safety == "auto":
         for i, change in enumerate(book.changes):
-            if isinstance(change, (pb.NetworkChange, pb.PlatformChange)):
-                kind = "network" if isinstance(change, pb.NetworkChange) else "platform"
-                yield locate(("safety",), f"safety: auto applies a {kind} change (changes[{i}]) without asking; "
+            if isinstance(change, (pb.NetworkChange, pb.PlatformChange, pb.ImageChange)):
+                kind = _targets(change)[0]
+                article = "an" if kind == "image" else "a"
+                yield locate(("safety",), f"safety: auto applies {article} {kind} change (changes[{i}]) without asking; "
                                           "use safety: confirm", "risky-auto")
     used = set().union(*(referenced_names(s) for s in _templates(data)))
     used |= set().union(*(referenced_names(r.that, expression=True) for r in book.require))
@@ -186,6 +187,8 @@ def _targets(change: Any) -> list[str]:
         ports = [p if "{" in p else "{2}/{3}".format(*pb.parse_publish(p)) for p in change.ports.publish]
         ports += [str(p) if "{" in str(p) else pb.port_key(p) for p in change.ports.unpublish]
         return [f"port {p}" for p in dict.fromkeys(ports)]
+    if isinstance(change, pb.ImageChange):
+        return ["image"]
     return ["network" if isinstance(change, pb.NetworkChange) else "platform"]
 
 

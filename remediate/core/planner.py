@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from remediate.core import compose, compose_edit, host_options
+from remediate.core import compose, compose_edit, host_options, upgrade
 from remediate.core import playbook as pb
 from remediate.core.fields import (
     CONFIG,
@@ -165,6 +165,9 @@ class ContainerPlan:
     state: RunState = RunState.RUNNING
     #: A stopped original's new container is started (the playbook's ``start``) and verified fully.
     start: bool = False
+    #: The image reference an ``image`` change moves it to (None: it stays on its image); the
+    #: id it names is ``after.image_id`` (None: not on the host yet, an apply pulls it first).
+    image: str | None = None
 
     @property
     def state_after(self) -> RunState:
@@ -327,6 +330,19 @@ def host_paths_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers
     return paths
 
 
+def images_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers: Iterable[Observed]) -> list[str]:
+    """Image references the playbook's ``image`` changes name for these containers, in order:
+    :func:`plan` needs their inspects (``images``), and an apply pulls the missing ones first.
+
+    Raises:
+        PlaybookError: a ``require`` condition is false, or a template failed to render.
+    """
+    pb.check_requirements(playbook, vars)
+    found = (c.image for obs in containers for c in render_changes(playbook, vars, obs)[0]
+             if isinstance(c, pb.ImageChange))
+    return list(dict.fromkeys(found))
+
+
 def plan(
     playbook: pb.Playbook,
     vars: Mapping[str, Any],
@@ -336,6 +352,7 @@ def plan(
     host_paths: Mapping[str, HostPath] | None = None,
     engine_api: str | None = None,
     container_only: bool = False,
+    images: Mapping[str, Json | None] | None = None,
 ) -> Plan:
     """Plan a playbook against observed containers (already selected).
 
@@ -348,6 +365,7 @@ def plan(
         engine_api: the engine's API version, for the ``docker run`` view.
         container_only: a compose service's change goes to the container only, not also to its
             compose file (the plan notes that compose will undo it).
+        images: reference -> image inspect (None: not on the host) of :func:`images_needed`.
 
     Returns:
         The immutable plan.
@@ -361,7 +379,8 @@ def plan(
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
     start = pb.render_start(playbook, vars)
-    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start) for obs in containers)
+    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start, images or {})
+                  for obs in containers)
     for cp in plans:
         if cp.action is ContainerAction.RECREATE:
             check_engine_api(cp.after, engine_api)
@@ -389,14 +408,26 @@ def fingerprint(obs: Observed) -> str:
 
 
 def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed,
-                    paths: Mapping[str, HostPath], container_only: bool, start: bool) -> ContainerPlan:
+                    paths: Mapping[str, HostPath], container_only: bool, start: bool,
+                    images: Mapping[str, Json | None]) -> ContainerPlan:
     before = spec_from_inspect(obs.inspect, obs.image)
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
-    spec, changes, files, notes = before, [], [], []
+    spec, changes, files = before, [], []
+    notes: list[str] = []
     file_dests = {c.file.dest for c in rendered if isinstance(c, pb.FileChange)}
     engine_dirs: list[str] = []
+    moved: upgrade.Upgrade | None = None  # the last image change that moves it
     for change in rendered:
+        if isinstance(change, pb.ImageChange):
+            step = upgrade.upgrade(spec, change.image, images.get(change.image), obs.image)
+            if step.same is None:
+                spec, moved = step.spec, step
+                # later changes (args, env) see the new image's defaults
+                image_cfg = (images.get(change.image) or {}).get("Config") or image_cfg
+            changes.extend(_image_changes(before, change.image, step))
+            notes.extend(step.notes)
+            continue
         if isinstance(change, pb.MountChange) and change.mount.source is not None:
             notes.extend(_bind_source(change.mount, change.mount.source, paths, file_dests, engine_dirs))
         if isinstance(change, (pb.TmpfsChange, pb.IpcChange, pb.ShmSizeChange)):
@@ -420,10 +451,10 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     first: list[str] = []  # what the recreate does to the container as a whole, before the rest
     if before.comparable() != spec.comparable() or any(f.changed for f in files):
         _check_recreatable(obs, before)
-        if spec.platform != before.platform:
+        if spec.platform != (moved.spec.platform if moved else before.platform):
             # Another platform is another image: the reference picks it, as `docker run --platform`.
             spec = spec.replace(image_id=None)
-        elif obs.retagged is not None:
+        elif obs.retagged is not None and moved is None:  # (an image change is on the id it found)
             spec = pinned(spec, obs.retagged or None)
             first.append(_retagged_note(before, obs.retagged))
         state_note = _state_note(obs, start)
@@ -432,8 +463,25 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         id=obs.id, name=obs.name, fingerprint=fingerprint(obs), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
-        engine_dirs=tuple(dict.fromkeys(engine_dirs)),
+        engine_dirs=tuple(dict.fromkeys(engine_dirs)), image=moved.spec.image if moved else None,
     )
+
+
+def _image_changes(before: ContainerSpec, reference: str, step: upgrade.Upgrade) -> list[Change]:
+    """The image change as plan entries: the image, then the settings its image supplies:
+    re-derived from the new image (where it differs), and those the user set, kept."""
+    was = f"{before.image} ({upgrade.short_id(before.image_id)})"
+    if step.same is not None:
+        return [Change("image", was, reference, ChangeAction.NOOP, step.same)]
+    now = f"{reference} ({'not on the host: pulled first' if step.missing else upgrade.short_id(step.spec.image_id)})"
+    out = [Change("image", was, now, ChangeAction.RECREATE, "recreated on the new image")]
+    for s in step.settings:
+        if s.kept:
+            out.append(Change(s.field, s.before, s.after, ChangeAction.NOOP, "set by the user: kept on the new image"))
+        else:
+            out.append(Change(s.field, s.before, s.after, ChangeAction.RECREATE,
+                              "supplied by the image: re-derived from the new one"))
+    return out
 
 
 

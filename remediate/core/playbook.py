@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from remediate.core import host_options, limits
+from remediate.core.image_ref import check_reference
 from remediate.core.paths import check_dest, check_mode, normal_path
 from remediate.core.sources import playbook_sources
 from remediate.core.suggest import did_you_mean
@@ -423,7 +424,23 @@ class FileChange(_Strict):
     file: FileSpec
 
 
-_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file", "ports", "tmpfs", "ipc", "shm_size")
+class ImageChange(_Strict):
+    """Recreate the container on another image (an upgrade): the settings its old image supplied
+    and the user never set come from the new one, as ``docker run`` of it would; the rest is kept."""
+
+    image: str = Field(description="image reference: a tag (vllm/vllm-openai:v0.18.1) or a digest "
+                       "(repo@sha256:...); pulled through the engine before anything stops if not there")
+
+    @field_validator("image")
+    @classmethod
+    def _reference(cls, value: str, info: ValidationInfo) -> str:
+        if "{" in value and not _rendered(info):
+            return value  # a template: checked once rendered
+        return check_reference(value)
+
+
+_CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file", "ports", "tmpfs", "ipc", "shm_size",
+                 "image")
 
 
 def _single_key(value: Any) -> str | None:
@@ -438,7 +455,8 @@ Change = Annotated[
     | Annotated[NetworkChange, Tag("network")] | Annotated[PlatformChange, Tag("platform")]
     | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")]
     | Annotated[PortsChange, Tag("ports")] | Annotated[TmpfsChange, Tag("tmpfs")] | Annotated[IpcChange, Tag("ipc")]
-    | Annotated[ShmSizeChange, Tag("shm_size")],
+    | Annotated[ShmSizeChange, Tag("shm_size")]
+    | Annotated[ImageChange, Tag("image")],
     Discriminator(_single_key, custom_error_type="change_kind",
                   custom_error_message="must be a mapping with exactly one of: " + ", ".join(_CHANGE_KINDS)),
 ]

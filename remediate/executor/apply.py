@@ -64,6 +64,7 @@ from remediate.core.results import (
 from remediate.core.secret_flow import plan_secrets
 from remediate.core.spec import ContainerSpec, anonymous_volumes
 from remediate.errors import (
+    PlanError,
     PlanStaleError,
     ProbeFailed,
     RemediateError,
@@ -126,6 +127,7 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         LockedError: another run holds the host.
         RecoverNeeded: an earlier apply on the host did not finish.
         PlanStaleError: a container changed since the plan was made (nothing was changed).
+        PlanError: an image change's image was not on the host when planned (nothing was changed).
     """
     journal = journal or Journal(conn)
     with HostLock(conn, f"apply {plan.playbook}"):
@@ -147,6 +149,7 @@ def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: flo
         return HostResult(plan.host, plan, tuple(ContainerResult(c.name, Action.UNCHANGED, c.id, c.id)
                                                  for c in plan.containers), time.monotonic() - started)
     report = progress or (lambda _c, _p: None)
+    _check_images(conn, plan.changed)
     _check_fresh(conn, plan.changed)
     cancel = cancel or threading.Event()
     run = journal.new_id()  # ties this apply's transactions together: they own its files jointly
@@ -252,6 +255,16 @@ def _apply_parallel(conn: Connection, plan: Plan, journal: Journal, run: str, wo
     return [r.result() if isinstance(r, Future) else r for r in results]
 
 
+def _check_images(conn: Connection, changed: Sequence[ContainerPlan]) -> None:
+    """Refuse, before anything changes, a plan whose image change found no image to move to
+    (planned without pulling, e.g. a dry run's plan): the plan never showed what it supplies."""
+    for cp in changed:
+        if cp.image is not None and cp.after.image_id is None:
+            raise PlanError(f"{conn.label}: {cp.name}: {cp.image} was not on the host when the plan was made; plan "
+                            "again with pull (an apply without --dry-run pulls it first); nothing was changed",
+                            host=conn.label, container=cp.name)
+
+
 def _check_fresh(conn: Connection, changed: Sequence[ContainerPlan]) -> None:
     """Raise ``PlanStaleError`` for the first container that changed since it was planned."""
     images: dict[str, Json | None] = {}  # one inspect per image, as planning does
@@ -288,6 +301,8 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         revert_after=plan.revert_after, old_id=cp.id, backup=backup, temp=staged_name(cp.name),
         was_running=bool((old.get("State") or {}).get("Running")), was_paused=bool((old.get("State") or {}).get("Paused")),
         restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"), run=run, tied=[ties.record(t) for t in tied],
+        # An image change: the image the original runs (a rollback's) and the one it moves to.
+        **({"old_image": str(old.get("Image") or ""), "new_image": cp.after.image_id} if cp.image else {}),
         files=[FileEntry(path=w.path, mode=w.before_mode, written=digest(w.content),
                          owner=list(w.owner) if w.owner else None,
                          saved=journal.save_file(tx, i, w.before) if w.before is not None else None)

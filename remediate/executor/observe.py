@@ -11,7 +11,7 @@ looked for only once its plan recreates it, among the candidates the listing lea
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from remediate.core import planner as planning
@@ -120,15 +120,36 @@ def host_paths(conn: Connection, paths: Mapping[str, bool]) -> dict[str, HostPat
     return {path: conn.read_path(path, follow=follow) for path, follow in sorted(paths.items())}
 
 
+def images(conn: Connection, references: Sequence[str], *, pull: bool = False,
+           on_pull: Callable[[str], None] | None = None) -> dict[str, Json | None]:
+    """Reference -> image inspect (None: not on the host) of the images ``image`` changes name;
+    with ``pull``, a missing one is pulled through the engine first (``on_pull`` gets its
+    progress lines), so the plan shows what it supplies.
+
+    Raises:
+        ImageNotFound: a pull failed (no such image, credentials refused, registry unreachable).
+    """
+    found: dict[str, Json | None] = {}
+    for ref in references:
+        found[ref] = conn.inspect_image(ref)
+        if found[ref] is None and pull:
+            conn.pull(ref, on_pull)
+            found[ref] = conn.inspect_image(ref)
+    return found
+
+
 def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
-              only: Sequence[str] = (), container_only: bool = False) -> planning.Plan:
-    """Survey the host and plan the playbook there (reads only); ``container_only``: see
-    :func:`remediate.core.planner.plan`. The containers tied to one the plan recreates are its
-    ``dependents`` (they follow it on apply)."""
+              only: Sequence[str] = (), container_only: bool = False, pull: bool = False,
+              on_pull: Callable[[str], None] | None = None) -> planning.Plan:
+    """Survey the host and plan the playbook there; ``container_only``: see
+    :func:`remediate.core.planner.plan`. Reads only, but with ``pull`` the images an ``image``
+    change names are pulled first if missing (see :func:`images`): before anything stops. The
+    containers tied to one the plan recreates are its ``dependents`` (they follow it on apply)."""
     chosen = survey(conn, playbook, only=only)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
+    needed = images(conn, planning.images_needed(playbook, vars, chosen), pull=pull, on_pull=on_pull)
     plan = planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
-                         engine_api=conn.api_version, container_only=container_only)
+                         engine_api=conn.api_version, container_only=container_only, images=needed)
     if not plan.changed:
         return plan
     inspects = {obs.id: obs.inspect for obs in chosen}

@@ -170,6 +170,8 @@ class Begin(_Record):
     files: list[FileEntry] | None = None
     dirs: list[Annotated[str, Field(pattern="^/")]] | None = None
     tied: list[Tied] | None = None
+    old_image: str | None = None  # an image change: the image the original runs
+    new_image: str | None = None  # and the one it moves to
     user: Shown = None
     controller: Shown = None
     pid: Any = None

@@ -80,6 +80,10 @@ class Options:
         parallel: containers recreated at once on each host (see :func:`remediate.executor.apply.apply`).
         container_only: compose services: leave the compose file alone (see :func:`remediate.core.planner.plan`).
         ssh: SSH options shared by all hosts (a host's key file wins).
+        pull: whether an image an ``image`` change names that is not on a host is pulled through
+            its engine while planning (before ``confirm``, so the plan shows what the new image
+            supplies, and before anything stops). Default: unless ``dry_run``; True for a dry run
+            that previews an apply, so it shows what the apply will do.
     """
 
     dry_run: bool = False
@@ -93,6 +97,7 @@ class Options:
     parallel: int = 1
     container_only: bool = False
     ssh: SshOptions | None = None
+    pull: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class Hooks(Generic[R]):
             dry run, nor for a host with nothing to change).
         decide: step mode: asked before each container; ``quit`` ends the whole run.
         on_hold: called with the seconds of a time-boxed hold just before it starts.
+        on_pull: called with ``(host, line)`` for the progress of an image pull (see ``Options.pull``).
         cancel: set it to interrupt: hosts not started are skipped, and each host finishes or
             restores what it has in flight; during the hold, it puts the change back at once.
     """
@@ -119,4 +125,5 @@ class Hooks(Generic[R]):
     on_plan: Callable[[Target, Plan], None] | None = None
     decide: Decide | None = None
     on_hold: Callable[[float], None] | None = None
+    on_pull: Callable[[str, str], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -73,8 +74,9 @@ def rollout(jobs: Sequence[Job], options: Options | None = None, *, hooks: Hooks
         for book in job.playbooks:
             resolve_vars(book, _book_overrides(job, book))
     approved: RolloutResult | None = None
+    pull = not options.dry_run if options.pull is None else options.pull
     if hooks.confirm is not None or options.saved is not None:
-        preview = _run(jobs, options, hooks, dry_run=True)
+        preview = _run(jobs, options, hooks, dry_run=True, pull=pull)
         if preview.interrupted:
             return preview
         if options.saved is not None:
@@ -90,7 +92,7 @@ def rollout(jobs: Sequence[Job], options: Options | None = None, *, hooks: Hooks
             if not hooks.confirm(preview):
                 return dataclasses.replace(preview, declined=True)
         approved = preview
-    result = _run(jobs, options, hooks, dry_run=options.dry_run, approved=approved)
+    result = _run(jobs, options, hooks, dry_run=options.dry_run, pull=pull, approved=approved)
     if options.hold and not options.dry_run:
         reverts = hold_then_revert(result, ssh=options.ssh, timeout=options.timeout, cancel=hooks.cancel,
                                    on_hold=hooks.on_hold)
@@ -110,9 +112,10 @@ def _book_overrides(job: Job, book: Playbook) -> Mapping[str, Any]:
     return {k: v for k, v in job.overrides.items() if k in book.vars}
 
 
-def _run(jobs: Sequence[Job], options: Options, hooks: Hooks[RolloutResult], *, dry_run: bool,
+def _run(jobs: Sequence[Job], options: Options, hooks: Hooks[RolloutResult], *, dry_run: bool, pull: bool,
          approved: RolloutResult | None = None) -> RolloutResult:
-    """One pass over the jobs: a dry run, or an apply (of the ``approved`` plans, if given)."""
+    """One pass over the jobs: a dry run, or an apply (of the ``approved`` plans, if given);
+    ``pull``: missing images of ``image`` changes are pulled while planning."""
     schedule = Schedule(forks=1 if hooks.decide and not dry_run else options.forks, serial=options.serial,
                         max_fail=options.max_fail, cancel=hooks.cancel)
     engines = Engines([job.target for job in jobs])
@@ -130,7 +133,7 @@ def _run(jobs: Sequence[Job], options: Options, hooks: Hooks[RolloutResult], *, 
             outcomes = list(reviewed)  # it could not be planned: that outcome stands
         else:
             outcomes = _Host(job, options, hooks, schedule, engines).run(
-                dry_run=dry_run, approved=[o.plan for o in reviewed] if reviewed is not None else None)
+                dry_run=dry_run, pull=pull, approved=[o.plan for o in reviewed] if reviewed is not None else None)
         for outcome in outcomes:
             if hooks.progress:
                 hooks.progress(job.target.name, outcome.status)
@@ -162,12 +165,12 @@ class _Host:
                 error: str | None = None, exception: RemediateError | None = None) -> HostOutcome:
         return HostOutcome(self.job.target, status, plan, result, error, time.monotonic() - self.started, exception)
 
-    def run(self, *, dry_run: bool, approved: list[Plan | None] | None) -> list[HostOutcome]:
+    def run(self, *, dry_run: bool, pull: bool, approved: list[Plan | None] | None) -> list[HostOutcome]:
         """Every playbook's outcome; a connection or planning error is every unfinished playbook's."""
         done: list[HostOutcome] = []
         plans: list[Plan] = []
         try:
-            self._run(dry_run, approved, plans, done)
+            self._run(dry_run, pull, approved, plans, done)
         except ConnectError as exc:
             done.extend(self.outcome("unreachable", _at(plans, len(done)), None, exc.message, exc)
                         for _ in self.job.playbooks[len(done):])
@@ -177,7 +180,7 @@ class _Host:
                         for _ in self.job.playbooks[len(done):])
         return done
 
-    def _run(self, dry_run: bool, approved: list[Plan | None] | None, plans: list[Plan],
+    def _run(self, dry_run: bool, pull: bool, approved: list[Plan | None] | None, plans: list[Plan],
              done: list[HostOutcome]) -> None:
         job, options = self.job, self.options
         host_vars = [{k: v for k, v in job.target.vars.items() if k in book.vars} for book in job.playbooks]
@@ -204,8 +207,10 @@ class _Host:
 
                     warn_unfinished(conn)  # a dry run goes on; the apply would be refused
                 self.report("plan")
+                on_pull = functools.partial(self.hooks.on_pull, self.name) if self.hooks.on_pull else None
                 for i, (book, v) in enumerate(zip(job.playbooks, vars, strict=True)):
-                    fresh = plan_host(conn, book, v, only=job.only, container_only=options.container_only)
+                    fresh = plan_host(conn, book, v, only=job.only, container_only=options.container_only,
+                                      pull=pull, on_pull=on_pull)
                     reviewed = approved[i] if approved is not None else None
                     if reviewed is not None:
                         _require_approved(self.name, reviewed, fresh)

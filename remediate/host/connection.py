@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any, Self
 
@@ -42,7 +42,7 @@ from remediate.host.sshoptions import SshOptions
 
 _log = logging.getLogger(__name__)
 #: Engine calls that change something: logged at INFO (``remediate -v``), the others at DEBUG.
-_WRITES = ("create ", "connect ", "start ", "stop ", "rename ", "remove ", "update ")
+_WRITES = ("create ", "connect ", "start ", "stop ", "rename ", "remove ", "update ", "pull ")
 
 Json = dict[str, Any]
 
@@ -355,6 +355,30 @@ class Connection:
             return None
 
     # ----------------------------------------------------------------- engine writes
+
+    def pull(self, ref: str, progress: Callable[[str], None] | None = None) -> None:
+        """``docker pull`` through the engine: the registry's credentials are those of the docker
+        client config here (``DOCKER_CONFIG`` or ``~/.docker/config.json``, its credential helpers
+        too), sent as the docker CLI sends them; none for a registry it has none for.
+
+        Args:
+            ref: a tag or digest reference.
+            progress: called with one line per layer and status as the engine reports them.
+
+        Raises:
+            ImageNotFound: the registry has no such image, refused the credentials, or cannot be
+                reached (the engine's reason, on one line).
+        """
+        seen: set[tuple[str, str]] = set()
+        with self.errors(during=f"pull {ref}", image=ref):
+            for event in self.api.pull(ref, stream=True, decode=True):
+                if event.get("error"):
+                    said = " ".join(redact_text(str(event["error"])).split())
+                    raise ImageNotFound(f"{self.label}: pull {ref}: {said}", host=self.label, image=ref)
+                status, layer = str(event.get("status") or ""), str(event.get("id") or "")
+                if progress is not None and status and (layer, status) not in seen:
+                    seen.add((layer, status))
+                    progress(f"{layer}: {status}" if layer else status)
 
     def create(self, body: Json, name: str, platform: str | None = None) -> str:
         """Create a container from a full create body; returns its id."""

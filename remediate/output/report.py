@@ -140,6 +140,9 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "verify": [f"http {p.method} {p.path} on port {p.port} -> {p.status}"
                    + (f" containing {p.contains!r}" if p.contains else "") for p in cp.verify],
     }
+    if cp.image is not None:  # an image change: the image it was planned against (a saved plan's drift)
+        data["image"] = {"from": cp.before.image, "from_id": cp.before.image_id, "to": cp.image,
+                         "to_id": cp.after.image_id}
     return shown_json(mask_json(data, secrets))
 
 
