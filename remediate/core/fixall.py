@@ -98,6 +98,8 @@ def _fields(change: Any) -> list[tuple[str, Any]]:
         return [("platform", change.platform)]
     if isinstance(change, pb.MountChange):
         return [(f"mount {change.mount.target}", change.mount.model_dump())]
+    if isinstance(change, pb.GpusChange):
+        return [("gpus", change.model_dump()["gpus"])]
     return [(f"file {change.file.dest}", change.file.model_dump())]
 
 

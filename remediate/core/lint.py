@@ -177,6 +177,8 @@ def _targets(change: Any) -> list[str]:
         return [f"mount {change.mount.target}"]
     if isinstance(change, pb.FileChange):
         return [f"file {change.file.dest}"]
+    if isinstance(change, pb.GpusChange):
+        return ["gpus"]
     return ["network" if isinstance(change, pb.NetworkChange) else "platform"]
 
 

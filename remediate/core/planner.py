@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from remediate.core import compose, compose_edit
+from remediate.core import compose, compose_edit, env_files, gpus
 from remediate.core import playbook as pb
 from remediate.core.fields import CONFIG, dict_to_env, env_to_dict, host_field, netns_owned
 from remediate.core.paths import MAX_HOST_FILE_BYTES, HostPath, check_dest
+from remediate.core.redaction import Secret
 from remediate.core.spec import ContainerSpec, pinned, spec_from_inspect
 from remediate.core.templating import render_value
 from remediate.errors import PlanError
@@ -162,6 +163,10 @@ class ContainerPlan:
     #: Bind sources the engine creates (missing, no file of the plan writes them), with any
     #: missing parents, outermost first: removed again if the change is undone.
     engine_dirs: tuple[str, ...] = ()
+    #: Env vars whose new value is read from a host file (``from_file``): secret whatever their name.
+    secret_env: tuple[str, ...] = ()
+    #: Why the apply refuses this plan before anything stops (a dry run shows it as a note).
+    refusal: str | None = None
 
     @property
     def created_dirs(self) -> tuple[str, ...]:
@@ -300,6 +305,7 @@ def plan(
     host_paths: Mapping[str, HostPath] | None = None,
     engine_api: str | None = None,
     container_only: bool = False,
+    env_sources: Mapping[str, HostPath] | None = None,
 ) -> Plan:
     """Plan a playbook against observed containers (already selected).
 
@@ -312,6 +318,8 @@ def plan(
         engine_api: the engine's API version, for the ``docker run`` view.
         container_only: a compose service's change goes to the container only, not also to its
             compose file (the plan notes that compose will undo it).
+        env_sources: the host files env values are read from (:func:`env_files_needed`), read
+            with :data:`remediate.core.env_files.MAX_ENV_FILE_BYTES` as their bound.
 
     Returns:
         The immutable plan.
@@ -325,7 +333,8 @@ def plan(
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
     start = pb.render_start(playbook, vars)
-    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start) for obs in containers)
+    sources = env_sources or {}
+    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start, sources) for obs in containers)
     _check_shared_files(plans)
     after = render_value(playbook.after, vars, playbook=playbook.name, field="after") if playbook.after else None
     return Plan(playbook=playbook.name, host=host, vars=dict(vars), containers=plans, after_message=after,
@@ -349,15 +358,25 @@ def fingerprint(obs: Observed) -> str:
     return f"{obs.id[:12]}:{digest[:16]}"
 
 
+def env_files_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers: Iterable[Observed]) -> list[str]:
+    """The host files the playbook reads env values from (``from_file``), for these containers."""
+    return sorted({path for obs in containers for path in env_files.files_needed(render_changes(playbook, vars, obs)[0])})
+
+
 def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed,
-                    paths: Mapping[str, HostPath], container_only: bool, start: bool) -> ContainerPlan:
+                    paths: Mapping[str, HostPath], container_only: bool, start: bool,
+                    sources: Mapping[str, HostPath]) -> ContainerPlan:
     before = spec_from_inspect(obs.inspect, obs.image)
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
     spec, changes, files, notes = before, [], [], []
     file_dests = {c.file.dest for c in rendered if isinstance(c, pb.FileChange)}
     engine_dirs: list[str] = []
+    secret_env: dict[str, None] = {}
     for change in rendered:
+        if isinstance(change, pb.EnvChange):
+            change, from_files = _read_env_files(change, sources)
+            secret_env.update(dict.fromkeys(from_files))
         if isinstance(change, pb.MountChange):
             notes.extend(_bind_source(change.mount, paths, file_dests, engine_dirs))
         spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
@@ -371,6 +390,10 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         notes.append(f"compose (warning): --container-only: {', '.join(owner.config_paths())} is not changed; the next "
                      f"`compose up -d --force-recreate` or edit of it recreates {owner.service} without this fix")
     elif owner is not None and not owner.oneoff:
+        changed_secrets = [c.field.removeprefix("env.") for c in changes
+                           if c.field.removeprefix("env.") in secret_env and c.action is ChangeAction.RECREATE]
+        if changed_secrets:
+            raise PlanError(env_files.compose_refusal(owner.service, changed_secrets), container=obs.name)
         written, compose_notes = _compose_write(owner, before, spec, paths)
         files.extend(written)
         notes.extend(compose_notes)
@@ -390,8 +413,17 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         id=obs.id, name=obs.name, fingerprint=fingerprint(obs), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
-        engine_dirs=tuple(dict.fromkeys(engine_dirs)),
+        engine_dirs=tuple(dict.fromkeys(engine_dirs)), secret_env=tuple(secret_env),
     )
+
+
+def _read_env_files(change: pb.EnvChange, sources: Mapping[str, HostPath]) -> tuple[pb.EnvChange, list[str]]:
+    """The change with its ``from_file`` values read (as secrets), and the names they set."""
+    names = [k for k, v in change.env.items() if isinstance(v, pb.FromFile)]
+    if not names:
+        return change, []
+    env = {k: env_files.value_of(k, v, sources) if isinstance(v, pb.FromFile) else v for k, v in change.env.items()}
+    return pb.EnvChange.model_construct(env=env), names
 
 
 
@@ -495,10 +527,22 @@ def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any]
         return (*_add_mount(spec, change.mount, paths), [])
     if isinstance(change, pb.FileChange):
         return spec, [], []
+    if isinstance(change, pb.GpusChange):
+        return (*_set_gpus(spec, change.gpus), [])
     raise PlanError(f"unsupported change {type(change).__name__}")
 
 
-def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
+def _set_gpus(spec: ContainerSpec, wanted: pb.GpuRequest | str | int) -> tuple[ContainerSpec, list[Change]]:
+    after = gpus.with_gpus(spec, wanted)
+    old, new = gpus.shown(gpus.gpu_requests(spec)), gpus.shown(gpus.gpu_requests(after))
+    if spec.host_config.get("DeviceRequests") == after.host_config.get("DeviceRequests") or (
+            spec.comparable() == after.comparable()):
+        return spec, [Change("gpus", old, new, ChangeAction.NOOP, "no GPUs requested" if wanted == "none"
+                             else "already requested")]
+    return after, [Change("gpus", old, new, ChangeAction.RECREATE)]
+
+
+def _set_env(spec: ContainerSpec, wanted: Mapping[str, Any],
              image_env: Mapping[str, str | None]) -> tuple[ContainerSpec, list[Change]]:
     # The spec holds only the env the user set; the image's ENV is merged in by the engine at
     # create, so a value equal to the image's is already in effect (the spec omits it).
@@ -507,6 +551,8 @@ def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
     for key, value in wanted.items():
         current = env.get(key) if key in env else None
         present = key in env
+        if isinstance(value, Secret) and current is not None:
+            current = Secret(current)  # what a value from a file replaces is shown as a secret too
         if value is None:
             if present:
                 del env[key]
@@ -516,7 +562,7 @@ def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
                                       "set by the image: recreating cannot remove it (override it instead)"))
             else:
                 changes.append(Change(f"env.{key}", None, None, ChangeAction.NOOP, "already unset"))
-        elif present and current == value:
+        elif present and (env_files.same(current, value) if isinstance(value, Secret) else current == value):
             changes.append(Change(f"env.{key}", current, value, ChangeAction.NOOP, "already set"))
         elif not present and key in image_env and image_env[key] == value:
             changes.append(Change(f"env.{key}", value, value, ChangeAction.NOOP, "already set (by the image)"))

@@ -151,8 +151,8 @@ class EnvChange(_Strict):
         for key in value:
             if not str(key) or "=" in str(key) or "\0" in str(key):
                 raise ValueError(f"{str(key)[:80]!r} is not an environment variable name")
-        return {str(k): _nested(FromFile, v, str(k)[:80], info) if isinstance(v, dict)
-                else _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
+        return {str(k): v if isinstance(v, FromFile) else _nested(FromFile, v, str(k)[:80], info)
+                if isinstance(v, dict) else _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
 
 
 M = TypeVar("M", bound=BaseModel)

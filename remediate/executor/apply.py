@@ -66,6 +66,7 @@ from remediate.core.secret_flow import plan_secrets
 from remediate.core.spec import ContainerSpec, anonymous_volumes
 from remediate.errors import (
     JournalError,
+    PlanError,
     PlanStaleError,
     ProbeFailed,
     RemediateError,
@@ -126,6 +127,8 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         LockedError: another run holds the host.
         RecoverNeeded: an earlier apply on the host did not finish.
         PlanStaleError: a container changed since the plan was made (nothing was changed).
+        PlanError: the plan of a container carries a refusal (e.g. GPUs on an engine without a GPU
+            runtime; nothing was changed).
     """
     journal = journal or Journal(conn)
     with HostLock(conn, f"apply {plan.playbook}"):
@@ -147,6 +150,9 @@ def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: flo
         return HostResult(plan.host, plan, tuple(ContainerResult(c.name, Action.UNCHANGED, c.id, c.id)
                                                  for c in plan.containers), time.monotonic() - started)
     report = progress or (lambda _c, _p: None)
+    refused = next((cp for cp in plan.changed if cp.refusal), None)
+    if refused is not None:  # before anything stops: e.g. GPUs the engine cannot give
+        raise PlanError(f"{conn.label}: {refused.name}: {refused.refusal}", host=conn.label, container=refused.name)
     _check_fresh(conn, plan.changed)
     cancel = cancel or threading.Event()
     run = journal.new_id()  # ties this apply's transactions together: they own its files jointly

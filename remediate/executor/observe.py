@@ -4,14 +4,16 @@ and the state of the host paths the plan needs. All reads, no writes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from remediate.core import env_files, gpus
 from remediate.core import planner as planning
 from remediate.core.paths import HostPath
 from remediate.core.playbook import Playbook
 from remediate.core.suggest import did_you_mean
-from remediate.errors import ContainerNotFound
+from remediate.errors import ContainerNotFound, HostFileError, PlanError
 from remediate.executor import ties
 from remediate.host.connection import Connection
 
@@ -82,9 +84,35 @@ def host_paths(conn: Connection, paths: Mapping[str, bool]) -> dict[str, HostPat
 def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
               only: Sequence[str] = (), container_only: bool = False) -> planning.Plan:
     """Survey the host and plan the playbook there (reads only); ``container_only``: see
-    :func:`remediate.core.planner.plan`."""
+    :func:`remediate.core.planner.plan`. A container the plan would start with GPUs on an engine
+    without a GPU runtime carries the refusal that the apply raises (a dry run shows it).
+
+    Raises:
+        PlanError: an env value's host file cannot be read (see :mod:`remediate.core.env_files`).
+    """
     chosen = survey(conn, playbook, only=only)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
-    return planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
-                         engine_api=conn.api_version, container_only=container_only)
+    sources = {path: _env_source(conn, path) for path in planning.env_files_needed(playbook, vars, chosen)}
+    plan = planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
+                         engine_api=conn.api_version, container_only=container_only, env_sources=sources)
+    return _gpu_check(conn, plan)
+
+
+def _env_source(conn: Connection, path: str) -> HostPath:
+    try:
+        return conn.read_path(path, limit=env_files.MAX_ENV_FILE_BYTES)
+    except HostFileError as exc:
+        reason = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) and exc.__cause__.strerror else "unreadable"
+        raise PlanError(f"{conn.label}: from_file {path}: cannot read it on the Docker host ({reason}); "
+                        "nothing was changed", host=conn.label) from exc
+
+
+def _gpu_check(conn: Connection, plan: planning.Plan) -> planning.Plan:
+    """The plan with a refusal on each container it would start with GPUs the engine cannot give."""
+    containers = []
+    for cp in plan.containers:
+        running = cp.action is planning.ContainerAction.RECREATE and cp.state_after is not planning.RunState.STOPPED
+        reason = gpus.missing_runtime(conn.info(), cp.name) if running and gpus.needs_gpu(cp.after) else None
+        containers.append(dataclasses.replace(cp, refusal=reason, notes=(*cp.notes, reason)) if reason else cp)
+    return dataclasses.replace(plan, containers=tuple(containers))
 
