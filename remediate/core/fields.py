@@ -467,12 +467,12 @@ def gpus_value(request: Mapping[str, Any]) -> str | None:
     if any(_CSV_SPECIAL.search(f"{k}{v}") or "=" in str(k) for k, v in options.items()):
         return None
     parts: list[str] = []
-    if request.get("Driver"):
-        parts.append(f"driver={request['Driver']}")
     if ids:
         parts += ([f"count={count}"] if count else []) + ["device=" + ",".join(ids)]
     else:
         parts.append("all" if count == -1 else str(count))  # no count given means 1: written out
+    if request.get("Driver"):
+        parts.append(f"driver={request['Driver']}")
     if caps[0][:-1]:
         parts.append("capabilities=" + ",".join(caps[0][:-1]))
     if options:
