@@ -91,4 +91,4 @@ def missing_runtime(info: Mapping[str, Any], name: str) -> str | None:
     return (f"gpus: the engine has no GPU runtime (docker info lists no nvidia runtime and no CDI devices), so "
             f"{name} would not start (could not select device driver \"\" with capabilities: [[gpu]]); install "
             "the NVIDIA Container Toolkit and run `nvidia-ctk runtime configure --runtime=docker`, then restart "
-            "dockerd; nothing was changed")
+            "dockerd")

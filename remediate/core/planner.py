@@ -201,6 +201,18 @@ class Plan:
         """Container plans that recreate something."""
         return tuple(c for c in self.containers if c.action is ContainerAction.RECREATE)
 
+    def check_refusals(self) -> None:
+        """Refuse the apply of this plan before anything stops when a container's plan carries a
+        refusal (e.g. GPUs on an engine without a GPU runtime); a dry run shows it as a note.
+
+        Raises:
+            PlanError: the first refusal, naming the host and container (nothing was changed).
+        """
+        refused = next((cp for cp in self.changed if cp.refusal), None)
+        if refused is not None:
+            raise PlanError(f"{self.host}: {refused.name}: {refused.refusal}; nothing was changed", host=self.host,
+                            container=refused.name, plan=self)
+
     def file_users(self) -> dict[str, tuple[str, ...]]:
         """Host path -> the planned containers that need it (their plan writes it), in plan order.
 

@@ -66,7 +66,6 @@ from remediate.core.secret_flow import plan_secrets
 from remediate.core.spec import ContainerSpec, anonymous_volumes
 from remediate.errors import (
     JournalError,
-    PlanError,
     PlanStaleError,
     ProbeFailed,
     RemediateError,
@@ -150,9 +149,7 @@ def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: flo
         return HostResult(plan.host, plan, tuple(ContainerResult(c.name, Action.UNCHANGED, c.id, c.id)
                                                  for c in plan.containers), time.monotonic() - started)
     report = progress or (lambda _c, _p: None)
-    refused = next((cp for cp in plan.changed if cp.refusal), None)
-    if refused is not None:  # before anything stops: e.g. GPUs the engine cannot give
-        raise PlanError(f"{conn.label}: {refused.name}: {refused.refusal}", host=conn.label, container=refused.name)
+    plan.check_refusals()  # before anything stops: e.g. GPUs the engine cannot give
     _check_fresh(conn, plan.changed)
     cancel = cancel or threading.Event()
     run = journal.new_id()  # ties this apply's transactions together: they own its files jointly

@@ -113,6 +113,7 @@ def _gpu_check(conn: Connection, plan: planning.Plan) -> planning.Plan:
     for cp in plan.containers:
         running = cp.action is planning.ContainerAction.RECREATE and cp.state_after is not planning.RunState.STOPPED
         reason = gpus.missing_runtime(conn.info(), cp.name) if running and gpus.needs_gpu(cp.after) else None
-        containers.append(dataclasses.replace(cp, refusal=reason, notes=(*cp.notes, reason)) if reason else cp)
+        note = f"{reason} (the apply refuses it before anything stops)"
+        containers.append(dataclasses.replace(cp, refusal=reason, notes=(*cp.notes, note)) if reason else cp)
     return dataclasses.replace(plan, containers=tuple(containers))
 

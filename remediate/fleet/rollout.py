@@ -490,6 +490,7 @@ def _run_host(playbook: Playbook, target: Target, overrides: Mapping[str, Any],
                 if dry_run or not plan.changed:
                     return HostOutcome(target, "planned" if dry_run else "ok", plan, None, None,
                                        time.monotonic() - started)
+                plan.check_refusals()  # before the plan is shown for a yes it could not get
                 if cancel.is_set():
                     return HostOutcome(target, "skipped", plan, None, f"rollout stopped: {INTERRUPTED}",
                                        time.monotonic() - started)
