@@ -204,3 +204,18 @@ def test_compose_edit_of_gpus_none_drops_the_service_gpus_key() -> None:
     assert added is not None
     assert yaml.safe_load(added.texts["/p/c.yaml"])["services"]["vllm"]["deploy"] == {
         "resources": {"reservations": {"devices": [{"count": 2, "capabilities": ["gpu"]}]}}}
+
+
+def test_a_refusal_stops_the_apply_of_the_plan_and_names_host_and_container() -> None:
+    import dataclasses
+
+    p = plan(book(changes=[{"gpus": "all"}]), {}, [observed("busybox-minimal")], host="gpu-1")
+    p.check_refusals()  # nothing refused: no error
+    reason = missing_runtime({"Runtimes": {"runc": {}}}, p.containers[0].name)
+    refused = dataclasses.replace(p, containers=(dataclasses.replace(p.containers[0], refusal=reason),))
+    with pytest.raises(remediate.PlanError) as err:
+        refused.check_refusals()
+    assert err.value.message == f"gpu-1: {p.containers[0].name}: {reason}; nothing was changed"
+    unchanged = plan(book(changes=[{"gpus": "none"}]), {}, [observed("busybox-minimal")])
+    dataclasses.replace(unchanged, containers=(dataclasses.replace(unchanged.containers[0], refusal=reason),)
+                        ).check_refusals()  # a container the plan does not change is not refused
