@@ -364,6 +364,7 @@ def _edit_gpus(found: list[_Service], before: list[dict[str, Any]], after: list[
                 while len(devices):
                     del devices[len(devices) - 1]
                 devices.extend(kept)
+                _prune(s.node, ("deploy", "resources", "reservations", "devices"))
     if not after:
         return
     devices = _devices(found[-1], service, create=True)
@@ -394,6 +395,18 @@ def _devices(s: _Service, service: str, *, create: bool) -> CommentedSeq | None:
             node[key] = child
         node = child
     return node if isinstance(node, CommentedSeq) else None
+
+
+def _prune(node: CommentedMap, keys: tuple[str, ...]) -> None:
+    """Drop the mapping or list at ``keys`` under ``node`` when empty, then its parents that the
+    drop leaves empty (``deploy: {resources: {reservations: {devices: []}}}`` goes whole)."""
+    child = node.get(keys[0]) if keys else None
+    if not isinstance(child, (CommentedMap, CommentedSeq)):
+        return
+    if len(keys) > 1 and isinstance(child, CommentedMap):
+        _prune(child, keys[1:])
+    if not child:
+        del node[keys[0]]
 
 
 def _compose_device(request: Mapping[str, Any]) -> CommentedMap:

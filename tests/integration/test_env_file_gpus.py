@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import OWNER_LABELS, remove_owned
+from tests.conftest import OWNER, OWNER_LABELS, TEST_LABEL, remove_owned
 from tests.integration._proc import REMEDIATE, WAIT, remediate_env
 from tests.lab.engines import Engine
 
@@ -246,3 +247,111 @@ def test_a_created_container_keeps_its_device_request_and_gpus_sets_and_removes_
     code, out = box.remediate("rollback", box.name, "--yes")
     assert code == 0, out
     assert box.inspect()["HostConfig"]["DeviceRequests"] == kept
+
+
+# --------------------------------------------------------------------------- compose (v2, the local engine)
+
+COMPOSE = """\
+services:
+  app:
+    image: remediate-test/busybox:1
+    command: ["sleep", "3600"]
+    labels: {%s: "%s"}
+    deploy:
+      resources:
+        limits: {memory: 64m}   # kept
+        reservations:
+          devices:
+            - capabilities: [gpu]
+              count: all
+"""
+
+
+class Stack:
+    """A compose v2 project of one service on the local engine, and remediate run against it."""
+
+    def __init__(self, tmp_path: Path, text: str) -> None:
+        self.tmp = tmp_path
+        self.name = f"{PREFIX}c{uuid.uuid4().hex[:6]}"
+        self.file = tmp_path / "compose.yaml"
+        self.file.write_text(text)
+        self.state_dir = tmp_path / "state"
+        for name, book in (("key", SECRET_BOOK), ("gpus", GPUS_BOOK)):
+            (tmp_path / f"{name}.yml").write_text(book)
+
+    def compose(self, *args: str) -> str:
+        proc = subprocess.run(["docker", "compose", "-p", self.name, "-f", str(self.file), *args], capture_output=True,
+                              text=True, timeout=WAIT, stdin=subprocess.DEVNULL, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def container(self) -> dict[str, Any]:
+        [cid] = self.compose("ps", "-a", "-q").split()
+        return dict(json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
+                                              check=True).stdout)[0])
+
+    def apply(self, book: str, *extra: str) -> tuple[int, str]:
+        name = self.container()["Name"].lstrip("/")
+        proc = subprocess.run([REMEDIATE, "apply", str(self.tmp / f"{book}.yml"), "--container", name, *extra],
+                              env=remediate_env(str(self.state_dir)), capture_output=True, text=True, timeout=WAIT,
+                              stdin=subprocess.DEVNULL, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def stack(tmp_path: Path, docker_client: Any) -> Iterator[Stack]:
+    if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("no Compose v2 on this machine")
+    s = Stack(tmp_path, COMPOSE % (TEST_LABEL, OWNER))
+    try:
+        yield s
+    finally:
+        subprocess.run(["docker", "compose", "-p", s.name, "-f", str(s.file), "down"], capture_output=True,
+                       timeout=WAIT, check=False)
+        remove_owned(docker_client, s.name)
+
+
+def test_compose_gpus_none_lands_in_the_file_and_survives_compose_up(stack: Stack) -> None:
+    stack.compose("create")  # its GPU request cannot start here: created only
+    original = stack.container()
+    assert original["HostConfig"]["DeviceRequests"][0]["Capabilities"] == [["gpu"]]
+
+    code, out = stack.apply("gpus", "-e", "gpus=none", "--yes")
+    assert code == 0, out
+    text = stack.file.read_text()
+    assert "devices" not in text and "limits: {memory: 64m}   # kept" in text
+    fixed = stack.container()
+    assert fixed["Id"] != original["Id"] and not fixed["HostConfig"].get("DeviceRequests")
+
+    stack.compose("up", "-d")  # compose finds the service up to date: the same container, now started
+    after = stack.container()
+    assert after["Id"] == fixed["Id"] and after["State"]["Running"]
+
+
+def test_compose_gpus_request_is_planned_in_the_file_and_refused_at_apply(stack: Stack) -> None:
+    stack.file.write_text(stack.file.read_text().split("    deploy:")[0])
+    stack.compose("up", "-d")
+    original, text = stack.container(), stack.file.read_text()
+    code, out = stack.apply("gpus", "-e", "gpus=2", "--dry-run")
+    assert code == 0, out
+    assert "+        reservations:" in out or "reservations:" in out
+    assert "count: 2" in out and "the engine has no GPU runtime" in out
+    code, out = stack.apply("gpus", "-e", "gpus=2", "--yes")
+    assert code == 2 and "could not select device driver" in out, out
+    assert stack.container()["Id"] == original["Id"] and stack.file.read_text() == text
+
+
+def test_compose_env_from_a_file_is_refused_with_what_to_do(stack: Stack) -> None:
+    stack.file.write_text(stack.file.read_text().split("    deploy:")[0])
+    stack.compose("up", "-d")
+    original, text = stack.container(), stack.file.read_text()
+    key = stack.tmp / "jwt.pem"
+    key.write_text(PEM)
+    code, out = stack.apply("key", "-e", f"key_file={key}", "--yes")
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, out
+    assert "Compose has no way to take an environment value from a file" in lines[0] and MARK not in out
+    assert stack.container()["Id"] == original["Id"] and stack.file.read_text() == text
+    code, out = stack.apply("key", "-e", f"key_file={key}", "--yes", "--container-only")
+    assert code == 0 and MARK not in out, out
+    assert _env(stack.container())[KEY] == PEM.rstrip("\n") and stack.file.read_text() == text

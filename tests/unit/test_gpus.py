@@ -219,3 +219,11 @@ def test_a_refusal_stops_the_apply_of_the_plan_and_names_host_and_container() ->
     unchanged = plan(book(changes=[{"gpus": "none"}]), {}, [observed("busybox-minimal")])
     dataclasses.replace(unchanged, containers=(dataclasses.replace(unchanged.containers[0], refusal=reason),)
                         ).check_refusals()  # a container the plan does not change is not refused
+
+
+def test_compose_edit_drops_what_the_last_gpu_entry_leaves_empty() -> None:
+    [cp] = plan(book(changes=[{"gpus": "none"}]), {}, [observed("gpus")]).containers
+    text = ("services:\n  vllm:\n    image: x\n    deploy:\n      resources:\n        reservations:\n"
+            "          devices:\n            - capabilities: [gpu]\n              count: all\n")
+    edit = compose_edit.edit_project([("/p/c.yaml", text)], "vllm", cp.before, cp.after)
+    assert edit is not None and edit.texts["/p/c.yaml"] == "services:\n  vllm:\n    image: x\n"
