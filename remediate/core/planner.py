@@ -387,7 +387,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     secret_env: dict[str, None] = {}
     for change in rendered:
         if isinstance(change, pb.EnvChange):
-            change, from_files = _read_env_files(change, sources)
+            change, from_files = _read_env_files(change, sources, file_dests)
             secret_env.update(dict.fromkeys(from_files))
         if isinstance(change, pb.MountChange):
             notes.extend(_bind_source(change.mount, paths, file_dests, engine_dirs))
@@ -429,11 +429,17 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     )
 
 
-def _read_env_files(change: pb.EnvChange, sources: Mapping[str, HostPath]) -> tuple[pb.EnvChange, list[str]]:
+def _read_env_files(change: pb.EnvChange, sources: Mapping[str, HostPath],
+                    written: set[str]) -> tuple[pb.EnvChange, list[str]]:
     """The change with its ``from_file`` values read (as secrets), and the names they set."""
     names = [k for k, v in change.env.items() if isinstance(v, pb.FromFile)]
     if not names:
         return change, []
+    both = next((v.from_file for v in change.env.values() if isinstance(v, pb.FromFile) and v.from_file in written),
+                None)
+    if both is not None:
+        raise PlanError(f"from_file {both} is a file the playbook writes: an env value is read before the apply "
+                        "writes anything; write the file in one run and read it in the next")
     env = {k: env_files.value_of(k, v, sources) if isinstance(v, pb.FromFile) else v for k, v in change.env.items()}
     return pb.EnvChange.model_construct(env=env), names
 

@@ -118,3 +118,9 @@ def test_bad_from_file_values_are_one_line_errors(value: Any, message: str, tmp_
     with pytest.raises(remediate.PlaybookError) as err:
         remediate.load_playbook(str(path))
     assert err.value.message == f"{path}: changes[0].env: {message}"
+
+
+def test_a_file_the_playbook_writes_is_refused_as_a_source() -> None:
+    both = book(changes=[{"file": {"dest": "/k", "content": "x"}}, {"env": {"OTHER": {"from_file": "/k"}}}])
+    with pytest.raises(remediate.PlanError, match=r"^from_file /k is a file the playbook writes"):
+        plan(both, {}, [observed("busybox-minimal")], env_sources={"/k": HostPath(True, b"v")})
