@@ -6,8 +6,7 @@ engine generations (the ``engine`` fixture: the local 20.10 and Debian 13's 26.1
 second run is a no-op; a failing verify and a rollback put the original back; a file that cannot be
 the value is one line, exit 2, nothing changed. ``gpus``: this machine has no GPU runtime, so a
 dry run shows the request, the apply is refused before anything stops, and a container created
-(not started) with a device request keeps it through a recreate, and gets and loses one by a
-``gpus`` change.
+(not started) with a device request keeps it through a recreate, and loses it by ``gpus: none``.
 
 Everything is named ``rt-efg-<pid>-*`` and labelled with the test owner; each test removes its
 containers.
@@ -244,10 +243,13 @@ def test_a_created_container_keeps_its_device_request_and_gpus_sets_and_removes_
 
     code, out = box.apply("gpus", "-e", "gpus=none", "--yes")
     assert code == 0, out
-    assert not box.inspect()["HostConfig"].get("DeviceRequests")
+    without = box.inspect()
+    assert not without["HostConfig"].get("DeviceRequests") and not without["State"]["Running"]
+    # A rollback starts what it puts back: the GPU container cannot start here, so the rollback
+    # fails with the engine's reason and the container in place stays as it was.
     code, out = box.remediate("rollback", box.name, "--yes")
-    assert code == 0, out
-    assert box.inspect()["HostConfig"]["DeviceRequests"] == kept
+    assert code == 1 and 'could not select device driver "" with capabilities: [[gpu]]' in out, out
+    assert box.inspect()["Id"] == without["Id"] and not box.inspect()["HostConfig"].get("DeviceRequests")
 
 
 # --------------------------------------------------------------------------- compose (v2, the local engine)
