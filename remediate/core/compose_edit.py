@@ -17,8 +17,9 @@ lists them for the service (``tmpfs`` too); new ones go where that list is set l
 Refused (:class:`ComposeEditRefused`, naming the file and line and what to do): a value to change
 that comes from ``${VAR}`` interpolation, removing a variable an ``env_file:`` sets, replacing a
 mount, removing one that no ``volumes:`` entry names, a changed port inside a published port range,
-``networks:`` that an anchor gives the service, and a new ``image:`` for a service that builds its
-image (``build:``). A value that came from an
+``networks:`` that an anchor gives the service, a new ``image:`` for a service that builds its
+image (``build:``), and GPUs (``gpus:`` or ``deploy.resources.reservations.devices``) that an
+anchor gives it. A value that came from an
 ``env_file:`` or the shell / ``.env`` and is now set in ``environment:`` is said in a note.
 """
 
@@ -36,7 +37,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 
 from remediate.core import host_options
 from remediate.core.compose_layout import Layout, LayoutError
-from remediate.core.fields import bound_targets, norm_ports, split_bind
+from remediate.core.fields import HOST, bound_targets, norm_ports, split_bind
+from remediate.core.gpus import gpu_requests, is_gpu_request
 from remediate.core.spec import ContainerSpec
 from remediate.errors import PlanError
 
@@ -107,6 +109,7 @@ def edit_project(files: Sequence[tuple[str, str]], service: str, before: Contain
         value = after.host_config.get(key)
         if value and value != before.host_config.get(key):
             _set_value(found, compose_key, shown(value), notes)
+    _edit_gpus(found, gpu_requests(before), gpu_requests(after), service, notes)
     texts: dict[str, str] = {}
     for f in layouts:
         try:
@@ -529,3 +532,90 @@ def _edit_tmpfs(found: list[_Service], before: Mapping[str, Any], after: Mapping
         style = type(entries[0]) if entries and isinstance(entries[0], ScalarString) else str
         for target in added:
             entries.append(style(f"{target}:{after[target]}" if after[target] else target))
+
+
+def _edit_gpus(found: list[_Service], before: list[dict[str, Any]], after: list[dict[str, Any]], service: str,
+               notes: list[str]) -> None:
+    """GPU requests as ``deploy.resources.reservations.devices`` entries (what compose turns into
+    device requests): the service's ``gpus:`` and GPU entries go, the new request is added to its
+    last definition."""
+    field = HOST["DeviceRequests"]
+    if field.compare_form(before) == field.compare_form(after):
+        return
+    for s in found:
+        if "gpus" in s.node:
+            if "gpus" not in dict(s.node.non_merged_items()):
+                raise ComposeEditRefused(f"{s.file.path}: services.{service} gets gpus from a merged anchor (<<); "
+                                         "move it into the services that need it, or use --container-only")
+            s.file.touch()
+            notes.append(f"compose: gpus of {service} ({s.line('gpus')}) replaced by deploy.resources.reservations")
+            del s.node["gpus"]
+        devices = _devices(s, service, create=False)
+        if devices is not None:
+            kept = [d for d in devices if not (isinstance(d, Mapping) and is_gpu_request(
+                {"Capabilities": [list(d.get("capabilities") or [])], "Driver": d.get("driver")}))]
+            if len(kept) != len(devices):
+                s.file.touch()
+                while len(devices):
+                    del devices[len(devices) - 1]
+                devices.extend(kept)
+                _prune(s.node, ("deploy", "resources", "reservations", "devices"))
+    if not after:
+        return
+    devices = _devices(found[-1], service, create=True)
+    if devices is None:
+        raise ComposeEditRefused(f"{found[-1].file.path}: services.{service}: deploy.resources.reservations.devices "
+                                 "is not a list; fix it by hand, or use --container-only")
+    found[-1].file.touch()
+    for request in after:
+        devices.append(_compose_device(request))
+
+
+def _devices(s: _Service, service: str, *, create: bool) -> CommentedSeq | None:
+    """The service's ``deploy.resources.reservations.devices`` list (made when ``create``)."""
+    node: Any = s.node
+    for key in ("deploy", "resources", "reservations", "devices"):
+        if not isinstance(node, CommentedMap):
+            return None
+        child = node.get(key)
+        shared = key == "deploy" and isinstance(child, CommentedMap) and _users(s.file.doc, key, child) > 1
+        if shared or (child is not None and key not in dict(node.non_merged_items())):
+            raise ComposeEditRefused(f"{s.file.path}: services.{service} gets {key} from an anchor other services "
+                                     "share; give it its own, or use --container-only")
+        if child is None:
+            if not create:
+                return None
+            child = CommentedSeq() if key == "devices" else CommentedMap()
+            s.file.touch()
+            node[key] = child
+        node = child
+    return node if isinstance(node, CommentedSeq) else None
+
+
+def _prune(node: CommentedMap, keys: tuple[str, ...]) -> None:
+    """Drop the mapping or list at ``keys`` under ``node`` when empty, then its parents that the
+    drop leaves empty (``deploy: {resources: {reservations: {devices: []}}}`` goes whole)."""
+    child = node.get(keys[0]) if keys else None
+    if not isinstance(child, (CommentedMap, CommentedSeq)):
+        return
+    if len(keys) > 1 and isinstance(child, CommentedMap):
+        _prune(child, keys[1:])
+    if not child:
+        del node[keys[0]]
+
+
+def _compose_device(request: Mapping[str, Any]) -> CommentedMap:
+    """One device request as compose writes it (compose reserves every matching device when no
+    count is given, so a count is always written unless device ids are)."""
+    entry = CommentedMap()
+    if request.get("Driver"):
+        entry["driver"] = request["Driver"]
+    count = int(request.get("Count") or 0)
+    if request.get("DeviceIDs"):
+        entry["device_ids"] = CommentedSeq(str(i) for i in request["DeviceIDs"])
+    else:
+        entry["count"] = "all" if count == -1 else count
+    entry["capabilities"] = CommentedSeq((request.get("Capabilities") or [["gpu"]])[0])
+    if request.get("Options"):
+        entry["options"] = CommentedMap(request["Options"])
+    return entry

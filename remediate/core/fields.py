@@ -459,19 +459,47 @@ def _device_rates(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderC
     return [(field.flag or "", f"{d['Path']}:{d[key]}") for d in value]
 
 
+def gpus_value(request: Mapping[str, Any]) -> str | None:
+    """The ``docker run --gpus`` value that makes exactly this device request, or None when the
+    CLI cannot make it (``--gpus`` always asks one capability set ending in ``gpu``).
+
+    >>> gpus_value({"Count": -1, "Capabilities": [["gpu"]]})
+    'all'
+    >>> gpus_value({"DeviceIDs": ["0", "1"], "Capabilities": [["compute", "gpu"]]})
+    '"device=0,1","capabilities=compute"'
+    """
+    caps = request.get("Capabilities") or []
+    ids = list(request.get("DeviceIDs") or [])
+    options = request.get("Options") or {}
+    count = int(request.get("Count") or 0)
+    if len(caps) != 1 or not caps[0] or caps[0][-1] != "gpu" or any(_CSV_SPECIAL.search(str(i)) for i in ids):
+        return None
+    if any(_CSV_SPECIAL.search(f"{k}{v}") or "=" in str(k) for k, v in options.items()):
+        return None
+    parts: list[str] = []
+    if ids:
+        parts += ([f"count={count}"] if count else []) + ["device=" + ",".join(ids)]
+    else:
+        parts.append("all" if count == -1 else str(count))  # no count given means 1: written out
+    if request.get("Driver"):
+        parts.append(f"driver={request['Driver']}")
+    if caps[0][:-1]:
+        parts.append("capabilities=" + ",".join(caps[0][:-1]))
+    if options:
+        parts.append("options=" + ",".join(f"{k}={v}" for k, v in options.items()))
+    return ",".join(csv_field(p) for p in parts)
+
+
 def _gpus(field: Field, value: Iterable[Mapping[str, Any]], ctx: RenderContext) -> Rendered:
     out: Rendered = []
     for request in value:
-        caps = request.get("Capabilities") or []
-        if request.get("Driver") or request.get("Options") or caps not in ([["gpu"]],):
+        shown = gpus_value(request)
+        if shown is None:
             out.append(Remark(field.path, f"device request {_compact(request)} has no docker run option "
-                              "(--gpus makes only plain GPU requests)"))
-        elif request.get("Count") == -1:
-            out.append(("--gpus", "all"))
-        elif request.get("DeviceIDs"):
-            out.append(("--gpus", '"device=' + ",".join(request["DeviceIDs"]) + '"'))
+                              "(--gpus makes only requests of one capability set ending in gpu; remediate "
+                              "sets it through the API)"))
         else:
-            out.append(("--gpus", str(request.get("Count"))))
+            out.append(("--gpus", shown))
     return out
 
 

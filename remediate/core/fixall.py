@@ -114,6 +114,8 @@ def _fields(change: Any) -> list[tuple[str, Any]]:
     if isinstance(change, pb.ShmSizeChange):
         size = change.shm_size
         return [("shm_size", size if "{" in str(size) else host_options.parse_size(size))]
+    if isinstance(change, pb.GpusChange):
+        return [("gpus", change.model_dump()["gpus"])]
     return [(f"file {change.file.dest}", change.file.model_dump())]
 
 

@@ -189,6 +189,8 @@ def _targets(change: Any) -> list[str]:
         return [f"port {p}" for p in dict.fromkeys(ports)]
     if isinstance(change, pb.ImageChange):
         return ["image"]
+    if isinstance(change, pb.GpusChange):
+        return ["gpus"]
     return ["network" if isinstance(change, pb.NetworkChange) else "platform"]
 
 

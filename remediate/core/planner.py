@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from remediate.core import compose, compose_edit, host_options, upgrade
+from remediate.core import compose, compose_edit, env_files, gpus, host_options, upgrade
 from remediate.core import playbook as pb
 from remediate.core.fields import (
     CONFIG,
@@ -30,6 +30,7 @@ from remediate.core.fields import (
 )
 from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import MAX_HOST_FILE_BYTES, HostPath, check_dest
+from remediate.core.redaction import Secret
 from remediate.core.spec import ContainerSpec, check_engine_api, pinned, spec_from_inspect
 from remediate.core.templating import render_value, render_words
 from remediate.errors import PlanError
@@ -176,6 +177,10 @@ class ContainerPlan:
     #: Bind sources the engine creates (missing, no file of the plan writes them), with any
     #: missing parents, outermost first: removed again if the change is undone.
     engine_dirs: tuple[str, ...] = ()
+    #: Env vars whose new value is read from a host file (``from_file``): secret whatever their name.
+    secret_env: tuple[str, ...] = ()
+    #: Why the apply refuses this plan before anything stops (a dry run shows it as a note).
+    refusal: str | None = None
 
     @property
     def created_dirs(self) -> tuple[str, ...]:
@@ -209,6 +214,18 @@ class Plan:
     def changed(self) -> tuple[ContainerPlan, ...]:
         """Container plans that recreate something."""
         return tuple(c for c in self.containers if c.action is ContainerAction.RECREATE)
+
+    def check_refusals(self) -> None:
+        """Refuse the apply of this plan before anything stops when a container's plan carries a
+        refusal (e.g. GPUs on an engine without a GPU runtime); a dry run shows it as a note.
+
+        Raises:
+            PlanError: the first refusal, naming the host and container (nothing was changed).
+        """
+        refused = next((cp for cp in self.changed if cp.refusal), None)
+        if refused is not None:
+            raise PlanError(f"{self.host}: {refused.name}: {refused.refusal}; nothing was changed", host=self.host,
+                            container=refused.name, plan=self)
 
     def file_users(self) -> dict[str, tuple[str, ...]]:
         """Host path -> the planned containers that need it (their plan writes it), in plan order.
@@ -353,6 +370,7 @@ def plan(
     engine_api: str | None = None,
     container_only: bool = False,
     images: Mapping[str, Json | None] | None = None,
+    env_sources: Mapping[str, HostPath] | None = None,
 ) -> Plan:
     """Plan a playbook against observed containers (already selected).
 
@@ -366,6 +384,8 @@ def plan(
         container_only: a compose service's change goes to the container only, not also to its
             compose file (the plan notes that compose will undo it).
         images: reference -> image inspect (None: not on the host) of :func:`images_needed`.
+        env_sources: the host files env values are read from (:func:`env_files_needed`), read
+            with :data:`remediate.core.env_files.MAX_ENV_FILE_BYTES` as their bound.
 
     Returns:
         The immutable plan.
@@ -379,7 +399,8 @@ def plan(
     revert_after = pb.render_revert_after(playbook, vars)
     paths = host_paths or {}
     start = pb.render_start(playbook, vars)
-    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start, images or {})
+    sources = env_sources or {}
+    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start, images or {}, sources)
                   for obs in containers)
     for cp in plans:
         if cp.action is ContainerAction.RECREATE:
@@ -407,9 +428,14 @@ def fingerprint(obs: Observed) -> str:
     return f"{obs.id[:12]}:{digest[:16]}"
 
 
+def env_files_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers: Iterable[Observed]) -> list[str]:
+    """The host files the playbook reads env values from (``from_file``), for these containers."""
+    return sorted({path for obs in containers for path in env_files.files_needed(render_changes(playbook, vars, obs)[0])})
+
+
 def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed,
                     paths: Mapping[str, HostPath], container_only: bool, start: bool,
-                    images: Mapping[str, Json | None]) -> ContainerPlan:
+                    images: Mapping[str, Json | None], sources: Mapping[str, HostPath]) -> ContainerPlan:
     before = spec_from_inspect(obs.inspect, obs.image)
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
@@ -418,6 +444,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     file_dests = {c.file.dest for c in rendered if isinstance(c, pb.FileChange)}
     engine_dirs: list[str] = []
     moved: upgrade.Upgrade | None = None  # the last image change that moves it
+    secret_env: dict[str, None] = {}
     for change in rendered:
         if isinstance(change, pb.ImageChange):
             step = upgrade.upgrade(spec, change.image, images.get(change.image), obs.image)
@@ -428,6 +455,9 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
             changes.extend(_image_changes(before, change.image, step))
             notes.extend(step.notes)
             continue
+        if isinstance(change, pb.EnvChange):
+            change, from_files = _read_env_files(change, sources, file_dests)
+            secret_env.update(dict.fromkeys(from_files))
         if isinstance(change, pb.MountChange) and change.mount.source is not None:
             notes.extend(_bind_source(change.mount, change.mount.source, paths, file_dests, engine_dirs))
         if isinstance(change, (pb.TmpfsChange, pb.IpcChange, pb.ShmSizeChange)):
@@ -444,6 +474,10 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         notes.append(f"compose (warning): --container-only: {', '.join(owner.config_paths())} is not changed; the next "
                      f"`compose up -d --force-recreate` or edit of it recreates {owner.service} without this fix")
     elif owner is not None and not owner.oneoff:
+        changed_secrets = [c.field.removeprefix("env.") for c in changes
+                           if c.field.removeprefix("env.") in secret_env and c.action is ChangeAction.RECREATE]
+        if changed_secrets:
+            raise PlanError(env_files.compose_refusal(owner.service, changed_secrets), container=obs.name)
         written, compose_notes = _compose_write(owner, before, spec, paths)
         files.extend(written)
         notes.extend(compose_notes)
@@ -464,6 +498,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
         engine_dirs=tuple(dict.fromkeys(engine_dirs)), image=moved.spec.image if moved else None,
+        secret_env=tuple(secret_env),
     )
 
 
@@ -482,6 +517,21 @@ def _image_changes(before: ContainerSpec, reference: str, step: upgrade.Upgrade)
             out.append(Change(s.field, s.before, s.after, ChangeAction.RECREATE,
                               "supplied by the image: re-derived from the new one"))
     return out
+
+
+def _read_env_files(change: pb.EnvChange, sources: Mapping[str, HostPath],
+                    written: set[str]) -> tuple[pb.EnvChange, list[str]]:
+    """The change with its ``from_file`` values read (as secrets), and the names they set."""
+    names = [k for k, v in change.env.items() if isinstance(v, pb.FromFile)]
+    if not names:
+        return change, []
+    both = next((v.from_file for v in change.env.values() if isinstance(v, pb.FromFile) and v.from_file in written),
+                None)
+    if both is not None:
+        raise PlanError(f"from_file {both} is a file the playbook writes: an env value is read before the apply "
+                        "writes anything; write the file in one run and read it in the next")
+    env = {k: env_files.value_of(k, v, sources) if isinstance(v, pb.FromFile) else v for k, v in change.env.items()}
+    return pb.EnvChange.model_construct(env=env), names
 
 
 
@@ -589,6 +639,8 @@ def _apply_change(spec: ContainerSpec, change: Any, image_cfg: Mapping[str, Any]
         return _edit_ports(spec, change.ports, image_cfg)
     if isinstance(change, pb.FileChange):
         return spec, [], []
+    if isinstance(change, pb.GpusChange):
+        return (*_set_gpus(spec, change.gpus), [])
     raise PlanError(f"unsupported change {type(change).__name__}")
 
 
@@ -674,7 +726,17 @@ def _set_shm_size(spec: ContainerSpec, size: int) -> tuple[ContainerSpec, list[C
             [Change("shm_size", shown, host_options.size_text(size), ChangeAction.RECREATE)], notes)
 
 
-def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
+def _set_gpus(spec: ContainerSpec, wanted: pb.GpuRequest | str | int) -> tuple[ContainerSpec, list[Change]]:
+    after = gpus.with_gpus(spec, wanted)
+    old, new = gpus.shown(gpus.gpu_requests(spec)), gpus.shown(gpus.gpu_requests(after))
+    if spec.host_config.get("DeviceRequests") == after.host_config.get("DeviceRequests") or (
+            spec.comparable() == after.comparable()):
+        return spec, [Change("gpus", old, new, ChangeAction.NOOP, "no GPUs requested" if wanted == "none"
+                             else "already requested")]
+    return after, [Change("gpus", old, new, ChangeAction.RECREATE)]
+
+
+def _set_env(spec: ContainerSpec, wanted: Mapping[str, Any],
              image_env: Mapping[str, str | None]) -> tuple[ContainerSpec, list[Change]]:
     # The spec holds only the env the user set; the image's ENV is merged in by the engine at
     # create, so a value equal to the image's is already in effect (the spec omits it).
@@ -683,6 +745,8 @@ def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
     for key, value in wanted.items():
         current = env.get(key) if key in env else None
         present = key in env
+        if isinstance(value, Secret) and current is not None:
+            current = Secret(current)  # what a value from a file replaces is shown as a secret too
         if value is None:
             if present:
                 del env[key]
@@ -692,7 +756,7 @@ def _set_env(spec: ContainerSpec, wanted: Mapping[str, str | None],
                                       "set by the image: recreating cannot remove it (override it instead)"))
             else:
                 changes.append(Change(f"env.{key}", None, None, ChangeAction.NOOP, "already unset"))
-        elif present and current == value:
+        elif present and (env_files.same(current, value) if isinstance(value, Secret) else current == value):
             changes.append(Change(f"env.{key}", current, value, ChangeAction.NOOP, "already set"))
         elif not present and key in image_env and image_env[key] == value:
             changes.append(Change(f"env.{key}", value, value, ChangeAction.NOOP, "already set (by the image)"))

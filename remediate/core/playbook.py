@@ -122,8 +122,25 @@ class Selector(_Strict):
         return not (self.env and env_names is not None and not any(fnmatch.fnmatchcase(n, self.env) for n in env_names))
 
 
+class FromFile(_Strict):
+    """An env value read from a file on the Docker host: a secret, never shown nor saved."""
+
+    from_file: str = Field(description="absolute path of the file on the Docker host (no symlinks on the way); "
+                           "its content, trailing newlines removed as $(cat FILE) does, is the value")
+
+    @field_validator("from_file")
+    @classmethod
+    def _path(cls, value: str, info: ValidationInfo) -> str:
+        return _absolute(value, "from_file", info)
+
+
+EnvValue = str | FromFile | None
+
+
 class EnvChange(_Strict):
-    """Set environment variables; ``null`` removes one.
+    """Set environment variables; ``null`` removes one; ``{from_file: PATH}`` sets one to the
+    content of a file on the Docker host (a secret wherever it goes: masked in every output, a
+    digest in saved plans).
 
     YAML booleans become ``"true"`` / ``"false"``. For ``AIGW_*`` variables a boolean spelled
     another way (``"True"``, ``"FALSE"``) is lowercased too: the gateway accepts any case, but
@@ -132,19 +149,38 @@ class EnvChange(_Strict):
     playbook rewrites the value in lowercase (the diff shows ``True`` -> ``true``).
     """
 
-    env: dict[str, str | None] = Field(
-        description="NAME: value (null removes)",  # YAML scalars are accepted (the JSON Schema says so)
-        json_schema_extra={"additionalProperties": {"type": ["string", "number", "boolean", "null"]}})
+    env: dict[str, EnvValue] = Field(
+        description="NAME: value (null removes; {from_file: PATH}: the content of a file on the Docker host)",
+        # YAML scalars are accepted (the JSON Schema says so)
+        json_schema_extra={"additionalProperties": {"anyOf": [
+            {"type": ["string", "number", "boolean", "null"]},
+            {"type": "object", "properties": {"from_file": {"type": "string"}}, "required": ["from_file"],
+             "additionalProperties": False}]}})
 
     @field_validator("env", mode="before")
     @classmethod
-    def _values(cls, value: Any) -> Any:
+    def _values(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, dict):
             raise ValueError("must be a mapping of NAME: value")  # noqa: TRY004 - pydantic reports ValueError
         for key in value:
             if not str(key) or "=" in str(key) or "\0" in str(key):
                 raise ValueError(f"{str(key)[:80]!r} is not an environment variable name")
-        return {str(k): _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
+        return {str(k): v if isinstance(v, FromFile) else _nested(FromFile, v, str(k)[:80], info)
+                if isinstance(v, dict) else _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _nested(model: type[M], value: Any, where: str, info: ValidationInfo) -> M:
+    """A mapping inside a union-typed field validated as ``model``, its first error as one line
+    naming ``where`` (pydantic would report it once per member of the union)."""
+    try:
+        return model.model_validate(value, context=info.context)
+    except ValidationError as exc:
+        loc, msg, _ = validation_errors(exc)[0]
+        at = ".".join(part for part in (where, format_loc(loc)) if part)
+        raise ValueError(f"{at}: {msg}" if at else msg) from None
 
 
 def _aigw_bool(name: str, value: str | None) -> str | None:
@@ -439,8 +475,79 @@ class ImageChange(_Strict):
         return check_reference(value)
 
 
+
+class GpuRequest(_Strict):
+    """GPUs for the container, as ``docker run --gpus`` requests them (count or device ids)."""
+
+    count: int | Literal["all"] | str | None = Field(
+        None, description="how many GPUs (a number, or all); default 1 unless device_ids are given")
+    device_ids: list[str] | None = Field(None, min_length=1, description="GPU ids or UUIDs (e.g. [\"0\", \"1\"])")
+    capabilities: list[str] = Field(default_factory=list, description="driver capabilities besides gpu "
+                                    "(e.g. [compute, utility]); gpu is always requested, as --gpus does")
+    driver: str | None = Field(None, description="device driver (default: the engine's choice, e.g. nvidia)")
+    options: dict[str, str] = Field(default_factory=dict, description="driver options")
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _count(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or (isinstance(value, str) and "{" in value and not _rendered(info)):
+            return value
+        return gpu_count(value)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _caps(cls, value: list[str]) -> list[str]:
+        bad = next((c for c in value if not c or "," in c or "=" in c or not c.isprintable()), None)
+        if bad is not None:
+            raise ValueError(f"{bad[:40]!r} is not a capability name")
+        return value
+
+    @model_validator(mode="after")
+    def _count_or_ids(self) -> GpuRequest:
+        if self.count is not None and self.device_ids is not None:
+            raise ValueError("give count or device_ids, not both (the engine refuses both)")
+        return self
+
+
+def gpu_count(value: Any) -> int | Literal["all"]:
+    """A GPU count: a positive number, or ``all``.
+
+    Raises:
+        ValueError: anything else (``0``, ``-1``, ``two``).
+    """
+    text = str(value).strip().lower() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if text == "all":
+        return "all"
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 1024):
+        raise ValueError(f"count must be all or a number from 1 to 1024, not {str(value)[:40]!r}")
+    return int(text)
+
+
+class GpusChange(_Strict):
+    """Request GPUs as ``docker run --gpus`` does (``all``, a count, or a request with device ids
+    and capabilities); ``none`` removes the container's GPU requests. The apply refuses when the
+    engine has no GPU runtime (planning and dry runs work without one)."""
+
+    gpus: GpuRequest | Literal["all", "none"] | int | str = Field(
+        description="all, none, a count, or {count | device_ids, capabilities, driver, options}")
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, dict):
+            return _nested(GpuRequest, value, "", info)
+        if isinstance(value, str) and "{" in value and not _rendered(info):
+            return value
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return "none"
+        try:
+            return gpu_count(value)
+        except ValueError:
+            raise ValueError(f"must be all, none, a count or a mapping, not {str(value)[:40]!r}") from None
+
+
 _CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file", "ports", "tmpfs", "ipc", "shm_size",
-                 "image")
+                 "image", "gpus")
 
 
 def _single_key(value: Any) -> str | None:
@@ -456,7 +563,8 @@ Change = Annotated[
     | Annotated[MountChange, Tag("mount")] | Annotated[FileChange, Tag("file")]
     | Annotated[PortsChange, Tag("ports")] | Annotated[TmpfsChange, Tag("tmpfs")] | Annotated[IpcChange, Tag("ipc")]
     | Annotated[ShmSizeChange, Tag("shm_size")]
-    | Annotated[ImageChange, Tag("image")],
+    | Annotated[ImageChange, Tag("image")]
+    | Annotated[GpusChange, Tag("gpus")],
     Discriminator(_single_key, custom_error_type="change_kind",
                   custom_error_message="must be a mapping with exactly one of: " + ", ".join(_CHANGE_KINDS)),
 ]
@@ -639,9 +747,6 @@ def playbook_dir(name_or_path: str) -> Path | None:
     """
     path = find_playbook(name_or_path)
     return None if path == _builtin(name_or_path) else path.parent
-
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def validate_rendered(model: type[M], data: Any, *, playbook: str, field: str) -> M:

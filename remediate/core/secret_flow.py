@@ -1,6 +1,6 @@
 """Which values of a plan are secret, wherever they flow: the values of secret vars, and every
-value the plan holds in a secret place (a secret env var, label, flag, log option) or in a secret
-shape, whatever var it was rendered from. ``env: {HF_TOKEN: "{{ hub_value }}"}`` makes the value
+value the plan holds in a secret place (a secret env var, label, flag, log option, an env var set
+from a host file and the value it replaces) or in a secret shape, whatever var it was rendered from. ``env: {HF_TOKEN: "{{ hub_value }}"}`` makes the value
 of ``hub_value`` secret in the vars, the verify lines, the file diffs, the messages and the logs.
 
 A reviewed plan shows those values masked, so it also carries a digest of what was masked
@@ -68,14 +68,22 @@ def plan_secrets(plan: Plan) -> list[str]:
     for cp in plan.containers:
         found.update(spec_secrets(cp.before))
         found.update(spec_secrets(cp.after))
+        found.update(v for v in _from_files(cp) if is_maskable(v))
     return sorted(found, key=len, reverse=True)
+
+
+def _from_files(cp: ContainerPlan) -> list[str]:
+    """The values of the env vars a plan sets from host files, and those they replace (secret
+    whatever their name)."""
+    return [value for spec in (cp.before, cp.after) for name, value in spec.env.items()
+            if name in cp.secret_env and value]
 
 
 def secrets_digest(cp: ContainerPlan, secrets: Sequence[str]) -> str | None:
     """A digest of what the shown plan of ``cp`` masks (None when it masks nothing): the values in
     its new spec's secret places, its files' contents and its verify steps, salted by the
     container's id and fingerprint. Equal digests: the same secrets as when it was shown."""
-    after = _masked(cp.after)
+    after = _masked(cp.after) + [str(cp.after.env.get(name) or "") for name in cp.secret_env]
     if not after and not secrets:
         return None
     payload = json.dumps({"after": after, "files": [hashlib.sha256(f.content).hexdigest() for f in cp.files],

@@ -127,7 +127,9 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
         LockedError: another run holds the host.
         RecoverNeeded: an earlier apply on the host did not finish.
         PlanStaleError: a container changed since the plan was made (nothing was changed).
-        PlanError: an image change's image was not on the host when planned (nothing was changed).
+        PlanError: an image change's image was not on the host when planned, or the plan of a
+            container carries a refusal (e.g. GPUs on an engine without a GPU runtime); nothing was
+            changed.
     """
     journal = journal or Journal(conn)
     with HostLock(conn, f"apply {plan.playbook}"):
@@ -150,6 +152,7 @@ def apply_locked(plan: Plan, conn: Connection, journal: Journal, *, timeout: flo
                                                  for c in plan.containers), time.monotonic() - started)
     report = progress or (lambda _c, _p: None)
     _check_images(conn, plan.changed)
+    plan.check_refusals()  # before anything stops: e.g. GPUs the engine cannot give
     _check_fresh(conn, plan.changed)
     cancel = cancel or threading.Event()
     run = journal.new_id()  # ties this apply's transactions together: they own its files jointly

@@ -14,12 +14,13 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from remediate.core import env_files, gpus
 from remediate.core import planner as planning
 from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import HostPath
 from remediate.core.playbook import Playbook, Selector
 from remediate.core.suggest import did_you_mean
-from remediate.errors import ContainerNotFound, PlanError
+from remediate.errors import ContainerNotFound, HostFileError, PlanError
 from remediate.executor import ties
 from remediate.host.connection import Connection
 
@@ -144,12 +145,20 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     """Survey the host and plan the playbook there; ``container_only``: see
     :func:`remediate.core.planner.plan`. Reads only, but with ``pull`` the images an ``image``
     change names are pulled first if missing (see :func:`images`): before anything stops. The
-    containers tied to one the plan recreates are its ``dependents`` (they follow it on apply)."""
+    containers tied to one the plan recreates are its ``dependents`` (they follow it on apply). A
+    container the plan would start with GPUs on an engine without a GPU runtime carries the
+    refusal that the apply raises (a dry run shows it).
+
+    Raises:
+        PlanError: an env value's host file cannot be read (see :mod:`remediate.core.env_files`).
+    """
     chosen = survey(conn, playbook, only=only)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
     needed = images(conn, planning.images_needed(playbook, vars, chosen), pull=pull, on_pull=on_pull)
-    plan = planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
-                         engine_api=conn.api_version, container_only=container_only, images=needed)
+    sources = {path: _env_source(conn, path) for path in planning.env_files_needed(playbook, vars, chosen)}
+    plan = _gpu_check(conn, planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
+                                          engine_api=conn.api_version, container_only=container_only, images=needed,
+                                          env_sources=sources))
     if not plan.changed:
         return plan
     inspects = {obs.id: obs.inspect for obs in chosen}
@@ -162,3 +171,24 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     containers = tuple(dataclasses.replace(cp, dependents=ties.dependents_of(inspects[cp.id], tied[cp.id]))
                        if cp.id in tied else cp for cp in plan.containers)
     return dataclasses.replace(plan, containers=containers)
+
+
+def _env_source(conn: Connection, path: str) -> HostPath:
+    try:
+        return conn.read_path(path, limit=env_files.MAX_ENV_FILE_BYTES)
+    except HostFileError as exc:
+        reason = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) and exc.__cause__.strerror else "unreadable"
+        raise PlanError(f"{conn.label}: from_file {path}: cannot read it on the Docker host ({reason}); "
+                        "nothing was changed", host=conn.label) from exc
+
+
+def _gpu_check(conn: Connection, plan: planning.Plan) -> planning.Plan:
+    """The plan with a refusal on each container it would start with GPUs the engine cannot give."""
+    containers = []
+    for cp in plan.containers:
+        running = cp.action is planning.ContainerAction.RECREATE and cp.state_after is not planning.RunState.STOPPED
+        reason = gpus.missing_runtime(conn.info(), cp.name) if running and gpus.needs_gpu(cp.after) else None
+        note = f"{reason} (the apply refuses it before anything stops)"
+        containers.append(dataclasses.replace(cp, refusal=reason, notes=(*cp.notes, note)) if reason else cp)
+    return dataclasses.replace(plan, containers=tuple(containers))
+

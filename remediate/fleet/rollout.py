@@ -224,6 +224,7 @@ class _Host:
     def _apply(self, conn: Connection, journal: Journal, plan: Plan) -> HostOutcome:
         if not plan.changed:
             return self.outcome("ok", plan)
+        plan.check_refusals()  # before the plan is shown for a yes it could not get
         if (why := self._stopped()) is not None:
             return self.outcome("skipped", plan, error=why)
         if self.hooks.on_plan is not None:

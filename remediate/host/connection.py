@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any, Self
 
-from remediate.core.paths import HostLogin, HostPath, PathOwner
+from remediate.core.paths import MAX_HOST_FILE_BYTES, HostLogin, HostPath, PathOwner
 from remediate.core.redaction import redact_text
 from remediate.errors import (
     ApplyError,
@@ -464,11 +464,11 @@ class Connection:
                                    "not give; reach that host with ssh://user@host", host=self.label)
         return self._files
 
-    def read_path(self, path: str, *, follow: bool = False) -> HostPath:
+    def read_path(self, path: str, *, follow: bool = False, limit: int = MAX_HOST_FILE_BYTES) -> HostPath:
         """What is at ``path`` on the Docker host, symlinks reported, not followed, unless
-        ``follow`` (see :meth:`remediate.host.files.HostFiles.read`)."""
+        ``follow``; a file's content up to ``limit`` bytes (see :meth:`remediate.host.files.HostFiles.read`)."""
         with self._file_errors("read", path):
-            return self.files.read(path, follow=follow)
+            return self.files.read(path, follow=follow, limit=limit)
 
     def write_file(self, path: str, content: bytes, mode: int, owner: tuple[int, int] | None = None) -> None:
         """Write a file, never through a symlink, keeping the owner, group and hard links of

@@ -192,6 +192,16 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
         # --gpus all: needs the NVIDIA runtime, which this machine lacks; create only.
         Case("gpus", {"device_requests": [DeviceRequest(count=-1, capabilities=[["gpu"]])]}, start=False,
              raw=("HostConfig.DeviceRequests",), spec_keys=("host_config.DeviceRequests",)),
+        # --gpus '"device=0,1",driver=nvidia,capabilities=compute,"options=a=b,c=d"' --gpus 2,capabilities=utility
+        Case("gpus-requests", {"device_requests": [
+            DeviceRequest(driver="nvidia", device_ids=["0", "1"], capabilities=[["compute", "gpu"]],
+                          options={"a": "b", "c": "d"}),
+            DeviceRequest(count=2, capabilities=[["utility", "gpu"]])]}, start=False,
+             raw=("HostConfig.DeviceRequests",), spec_keys=("host_config.DeviceRequests",)),
+        # A device request --gpus cannot make (no gpu capability): kept through the API, a remark in the view.
+        Case("device-request-other", {"device_requests": [
+            DeviceRequest(driver="cdi", device_ids=["vendor.com/dev=x"], capabilities=[["other"]])]}, start=False,
+             raw=("HostConfig.DeviceRequests",), spec_keys=("host_config.DeviceRequests",)),
         Case("shm-ipc", {"shm_size": "128m", "ipc_mode": "shareable"},
              raw=("HostConfig.ShmSize", "HostConfig.IpcMode"), spec_keys=("host_config.ShmSize",)),
         Case("pid-uts-host", {"pid_mode": "host", "uts_mode": "host"},
@@ -861,6 +871,8 @@ _CLI_GAPS = {
     "masked-paths-empty": {"HostConfig.MaskedPaths"},
     # bind-recursive=readonly without a propagation: the CLI adds rprivate (the same mount).
     "mount-bind-recursive": {"HostConfig.Mounts"},
+    # --gpus always asks a capability set ending in gpu.
+    "device-request-other": {"HostConfig.DeviceRequests"},
 }
 #: What a remark on a field leaves the CLI unable to reproduce.
 _GAP_SPREAD = {"Config.Entrypoint": {"Config.Entrypoint", "Config.Cmd"}}
