@@ -50,10 +50,27 @@ if TYPE_CHECKING:
 _DEFAULT_MODEL = "mistral"
 
 
+def _error_code(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--error: a code the pack knows (case-insensitive), upper-cased."""
+    from remediate.packs.gitlab_duo.diagnose import explain
+
+    if value is None:
+        return None
+    try:
+        return explain(value).code
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _complete_error_codes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from remediate.packs.gitlab_duo.diagnose import ERROR_CODES
+
+    return [code for code in ERROR_CODES if code.startswith(incomplete.upper())]
+
+
 @click.command("diagnose")
-@click.option("--error", "error_code", type=click.Choice(["A1000", "A1001", "A1002", "A1003", "A9999"],
-              case_sensitive=False), metavar="CODE",
-              help="A Duo Chat error code (A1000, A1001, A1002, A1003, A9999): explain it and run its checks.")
+@click.option("--error", "error_code", metavar="CODE", callback=_error_code, shell_complete=_complete_error_codes,
+              help="An error code (e.g. A1003): explain it and run its checks (an unknown code lists the known ones).")
 @click.option("--model-name", default=_DEFAULT_MODEL, show_default=True,
               help="The model name the gateway sends to vLLM (must be a served model name).")
 @click.option("--container", "containers", multiple=True, metavar="NAME", shell_complete=complete_containers,

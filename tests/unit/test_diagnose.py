@@ -8,20 +8,40 @@ from remediate.core import playbook as pb
 from remediate.packs.gitlab_duo.diagnose import ERROR_CODES, Finding, explain, failed, findings_json
 
 
-@pytest.mark.parametrize("code", ["A1000", "A1001", "A1002", "A1003", "A9999"])
+ALL_CODES = ["A1000", "A1001", "A1002", "A1003", "A1004", "A1005", "A1006", "A1007", "A1008", "A6000", "A9999"]
+
+
+@pytest.mark.parametrize("code", ALL_CODES)
 def test_every_error_code_is_explained_with_the_chat_message(code: str) -> None:
     entry = explain(code.lower())
 
     assert entry.code == code and entry.message.endswith(f"Error code: {code}")
-    assert entry.message.startswith("I'm sorry, I c")
+    assert entry.message.startswith(("I'm sorry, ", "There was an error processing your request."))
     names = {p.stem for p in pb.builtin_playbooks()}
     assert set(entry.playbooks) <= names
+
+
+def test_every_related_check_exists() -> None:
+    """An error code names only checks that diagnose can report."""
+    from remediate.packs.gitlab_duo import agent_platform, checks, reachability, vllm_profile
+
+    documented = "".join(m.__doc__ or "" for m in (checks, agent_platform, reachability, vllm_profile))
+    for entry in ERROR_CODES.values():
+        for check in entry.checks:
+            assert check in documented, (entry.code, check)
+
+
+def test_changed_messages_are_noted() -> None:
+    assert explain("A9999").message == "I'm sorry, I couldn't respond in time. Please try again. Error code: A9999"
+    assert explain("A9999").formerly == "I'm sorry, I can't generate a response. Please try again. Error code: A9999"
+    assert "AI Gateway request timeout" in explain("A1000").meaning
+    assert "too many prompts" in explain("A1005").message and "max-model-len" in explain("A1005").checks
 
 
 def test_a1003_suggests_disabling_streaming() -> None:
     assert explain("A1003").playbooks[0] == "fix-streaming-a1003"
     assert "streaming" in explain("A1003").checks
-    assert set(ERROR_CODES) == {"A1000", "A1001", "A1002", "A1003", "A9999"}
+    assert list(ERROR_CODES) == ALL_CODES
 
 
 def test_unknown_code() -> None:

@@ -38,7 +38,6 @@ streaming           both         only with ``error_code="A1003"``: vLLM streams 
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Mapping
@@ -50,7 +49,7 @@ from remediate.core.planner import ContainerFacts, Observed, facts_of
 from remediate.core.playbook import url_host
 from remediate.core.redaction import redact_text
 from remediate.errors import RemediateError
-from remediate.executor.probes import stable_window, where_published
+from remediate.executor.probes import host_request, stable_window, where_published
 from remediate.host.connection import Connection
 
 Status = Literal["pass", "warn", "fail"]
@@ -251,7 +250,9 @@ def self_sign_check(obs: Observed, kind: Kind) -> Finding:
 # --------------------------------------------------------------------------- HTTP
 
 @dataclass(frozen=True)
-class _Reply:
+class Reply:
+    """An HTTP answer as a check shows it (``status`` None: none came, ``error`` says why)."""
+
     status: int | None
     body: str
     where: str
@@ -264,32 +265,19 @@ class _Reply:
         return f"{self.where}: {self.status}" + (f" {snippet}" if snippet else "")
 
 
-def _http(ctx: Context, obs: Observed, port: int, method: str, path: str, *, body: Any = None,
-          headers: Mapping[str, str] | None = None) -> _Reply:
+def http(ctx: Context, obs: Observed, port: int, method: str, path: str, *, body: Any = None,
+         headers: Mapping[str, str] | None = None) -> Reply:
+    """One HTTP request to a container port where the Docker host publishes it."""
     published = where_published(obs.inspect, port)
     if published is None:
-        return _Reply(None, "", f"port {port}", "not published on the Docker host: not checked")
+        return Reply(None, "", f"port {port}", "not published on the Docker host: not checked")
     host, host_port = published
     where = f"{method} {path} on port {port} ({host}:{host_port})"
-    data = None if body is None else json.dumps(body).encode()
-    sent = dict(headers or {})
-    if data is not None:
-        sent["Content-Type"] = "application/json"
-    client = http.client.HTTPConnection(host, host_port, timeout=_HTTP_TIMEOUT)
-    try:
-        # The socket comes from the connection: direct for a local engine, tunnelled over SSH
-        # for a remote one, so the address is always the Docker host's view of the port.
-        client.sock = ctx.conn.open_socket(host, host_port, timeout=_HTTP_TIMEOUT)
-        client.request(method, path, body=data, headers=sent)
-        response = client.getresponse()
-        text = response.read(_MAX_BODY).decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException) as exc:
-        return _Reply(None, "", where, f"no answer ({exc.__class__.__name__}: {exc})")
-    except RemediateError as exc:
-        return _Reply(None, "", where, f"no answer ({exc.message})")
-    finally:
-        client.close()
-    return _Reply(response.status, text, where)
+    reply = host_request(ctx.conn, host, host_port, method, path, body=body, headers=headers,
+                         timeout=_HTTP_TIMEOUT, max_body=_MAX_BODY)
+    if reply.status is None:
+        return Reply(None, "", where, f"no answer ({reply.error})")
+    return Reply(reply.status, reply.body, where)
 
 
 def _not_running(obs: Observed, check: str, kind: Kind) -> Finding:
@@ -317,7 +305,7 @@ def gateway_checks(ctx: Context, obs: Observed) -> list[Finding]:
 
 def _gateway_probes(ctx: Context, obs: Observed, api_port: int) -> list[Finding]:
     kind: Kind = "ai-gateway"
-    health = _http(ctx, obs, api_port, "GET", "/monitoring/healthz")
+    health = http(ctx, obs, api_port, "GET", "/monitoring/healthz")
     if health.status == 200:
         healthz = Finding(obs.name, "healthz", "pass", health.shown(), None, kind)
     elif health.status is None and "not published" in (health.error or ""):
@@ -325,7 +313,7 @@ def _gateway_probes(ctx: Context, obs: Observed, api_port: int) -> list[Finding]
                           "unpublished port from outside the host)", None, kind)
     else:
         healthz = Finding(obs.name, "healthz", "fail", health.shown() + " (expected 200)", None, kind)
-    root = _http(ctx, obs, api_port, "GET", "/")
+    root = http(ctx, obs, api_port, "GET", "/")
     if root.status == 401:
         auth = Finding(obs.name, "auth-probe", "pass", root.shown(), None, kind)
     elif root.status == 404:
@@ -534,7 +522,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     def finding(check: str, status: Status, evidence: str, fix: str | None = None) -> Finding:
         return Finding(obs.name, check, status, evidence, fix, kind)
 
-    health = _http(ctx, obs, port, "GET", "/health")
+    health = http(ctx, obs, port, "GET", "/health")
     if health.status == 200:
         findings.append(finding("health", "pass", health.shown()))
     elif health.status == 503:
@@ -544,11 +532,11 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     else:
         findings.append(finding("health", "fail", health.shown() + " (still loading the model?)"))
 
-    bare = _http(ctx, obs, port, "GET", "/v1/models")
+    bare = http(ctx, obs, port, "GET", "/v1/models")
     auth = {"Authorization": f"Bearer {key}"} if isinstance(key, str) and key else {}
     models = bare
     if bare.status == 401 and auth:
-        models = _http(ctx, obs, port, "GET", "/v1/models", headers=auth)
+        models = http(ctx, obs, port, "GET", "/v1/models", headers=auth)
         if models.status == 200:
             findings.append(finding("api-key", "warn", "/v1 requires an API key (from --api-key/VLLM_API_KEY); GitLab's self-hosted "
                                     "model must be configured with the same one, or the gateway gets "
@@ -574,7 +562,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
                                 f"sends {ctx.model_name!r}: 404 \"The model `{ctx.model_name}` does not exist.\"",
                                 "fix-vllm-404"))
     chat_model = ctx.model_name if names is None or ctx.model_name in names else names[0] if names else ctx.model_name
-    chat = _http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
+    chat = http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
         "model": chat_model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1})
     if chat.status == 200:
         findings.append(finding("chat-template", "pass", f"{chat.where}: 200 (the chat template renders)"))
@@ -584,7 +572,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     else:
         findings.append(finding("chat-template", "warn", f"not checked: {chat.shown()}"))
     if "streaming" in checks:
-        stream = _http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
+        stream = http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
             "model": chat_model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1,
             "stream": True})
         if stream.status == 200 and "data:" in stream.body and "[DONE]" in stream.body:
@@ -595,7 +583,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     return findings
 
 
-def _model_names(reply: _Reply) -> list[str] | None:
+def _model_names(reply: Reply) -> list[str] | None:
     if reply.status != 200:
         return None
     try:
