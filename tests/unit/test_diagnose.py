@@ -7,7 +7,6 @@ import pytest
 from remediate.core import playbook as pb
 from remediate.packs.gitlab_duo.diagnose import ERROR_CODES, Finding, explain, failed, findings_json
 
-
 ALL_CODES = ["A1000", "A1001", "A1002", "A1003", "A1004", "A1005", "A1006", "A1007", "A1008", "A6000", "A9999"]
 
 

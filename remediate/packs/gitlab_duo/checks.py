@@ -96,6 +96,21 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class GitLabFacts:
+    """What the GitLab host says (read over ``--gitlab-host``) that container checks compare with.
+
+    Attributes:
+        version: GitLab's version (``18.8.2-ee``).
+        agent_platform_url: the Duo Agent Platform service URL GitLab connects to (``host:port``).
+        agent_platform_secure: GitLab connects to it with TLS; None when unknown.
+    """
+
+    version: str | None = None
+    agent_platform_url: str | None = None
+    agent_platform_secure: bool | None = None
+
+
+@dataclass(frozen=True)
 class Context:
     """What every check of one diagnosis shares.
 
@@ -104,12 +119,16 @@ class Context:
         model_name: the model name the gateway sends to vLLM.
         streaming: also run the streaming checks (asked for with Duo Chat error A1003).
         engine_arch: the engine's architecture as a Go name (``amd64``), None when unknown.
+        gitlab: what the GitLab host says, when ``--gitlab-host`` was given.
+        model_endpoints: the model URLs the gateway must reach.
     """
 
     conn: Connection
     model_name: str
     streaming: bool = False
     engine_arch: str | None = None
+    gitlab: GitLabFacts | None = None
+    model_endpoints: tuple[str, ...] = ()
     #: Container id -> stayed up when watched (filled as checks ask; see ``is_up``).
     stable: dict[str, bool] = field(default_factory=dict)
 
@@ -123,7 +142,7 @@ def engine_arch(conn: Connection) -> str | None:
     return _ARCH.get(raw.lower(), raw.lower() or None)
 
 
-def _bool(value: str | None) -> bool | None:
+def env_bool(value: str | None) -> bool | None:
     """Pydantic's reading of a boolean env value; None when unset or not a boolean."""
     if value is None:
         return None
@@ -131,7 +150,7 @@ def _bool(value: str | None) -> bool | None:
     return True if text in _TRUE else False if text in _FALSE else None
 
 
-def _port(value: Any, default: int) -> int:
+def port_value(value: Any, default: int) -> int:
     try:
         port = int(str(value))
     except (TypeError, ValueError):
@@ -280,7 +299,7 @@ def http(ctx: Context, obs: Observed, port: int, method: str, path: str, *, body
     return Reply(reply.status, reply.body, where)
 
 
-def _not_running(obs: Observed, check: str, kind: Kind) -> Finding:
+def not_running(obs: Observed, check: str, kind: Kind) -> Finding:
     return Finding(obs.name, check, "warn", "not checked: the container is not running steadily", None, kind)
 
 
@@ -290,12 +309,12 @@ def gateway_checks(ctx: Context, obs: Observed) -> list[Finding]:
     """Every check of an AI gateway container, in order."""
     kind: Kind = "ai-gateway"
     facts = facts_of(obs)
-    api_port = _port(facts.env.get(_API_PORT), _DEFAULT_API_PORT)
+    api_port = port_value(facts.env.get(_API_PORT), _DEFAULT_API_PORT)
     findings = [_state(ctx, obs, kind), _platform(ctx, obs, kind)]
     if is_up(ctx, obs):
         findings += _gateway_probes(ctx, obs, api_port)
     else:
-        findings += [_not_running(obs, "healthz", kind), _not_running(obs, "auth-probe", kind)]
+        findings += [not_running(obs, "healthz", kind), not_running(obs, "auth-probe", kind)]
     findings += [_auth_bypass(obs, facts), _custom_models(obs, facts), _gitlab_url(obs, facts),
                  self_sign_check(obs, kind), _ca_bundle(ctx, obs, facts), _host_ports(ctx, obs, facts, api_port)]
     if ctx.streaming:
@@ -327,7 +346,7 @@ def _gateway_probes(ctx: Context, obs: Observed, api_port: int) -> list[Finding]
 
 
 def _auth_bypass(obs: Observed, facts: ContainerFacts) -> Finding:
-    on = [f"{name}={facts.env[name]}" for name in _BYPASS_VARS if _bool(facts.env.get(name))]
+    on = [f"{name}={facts.env[name]}" for name in _BYPASS_VARS if env_bool(facts.env.get(name))]
     if on:
         return Finding(obs.name, "auth-bypass", "fail", ", ".join(on) + ": authentication is bypassed "
                        "(\"You must not bypass authentication in production.\")", "disable-auth-bypass",
@@ -338,7 +357,7 @@ def _auth_bypass(obs: Observed, facts: ContainerFacts) -> Finding:
 def _custom_models(obs: Observed, facts: ContainerFacts) -> Finding:
     name = "AIGW_CUSTOM_MODELS__ENABLED"
     raw = facts.env.get(name)
-    value = _bool(raw)
+    value = env_bool(raw)
 
     def finding(status: Status, evidence: str, fix: str | None = "enable-custom-models") -> Finding:
         return Finding(obs.name, "custom-models", status, evidence, fix, "ai-gateway")
@@ -419,7 +438,7 @@ def _file_in_container(ctx: Context, obs: Observed, path: str) -> tuple[bool | N
             if code == 1:
                 return False, "checked with docker exec"
             # 126/127: the program is not in the image; try the next way
-    mount = _mount_covering(obs.inspect, path)
+    mount = mount_covering(obs.inspect, path)
     if mount is None:
         state = "not running" if not is_up(ctx, obs) else "no test, sh or python3 in the image"
         return None, f"{state}; not under any mount"
@@ -427,7 +446,7 @@ def _file_in_container(ctx: Context, obs: Observed, path: str) -> tuple[bool | N
     return None, f"under the {mount.get('Type')} mount {source}:{mount.get('Destination')}; container not running"
 
 
-def _mount_covering(inspect: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
+def mount_covering(inspect: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
     target = Path(path)
     for mount in inspect.get("Mounts") or []:
         dest = Path(str(mount.get("Destination") or "/nonexistent"))
@@ -438,7 +457,7 @@ def _mount_covering(inspect: Mapping[str, Any], path: str) -> Mapping[str, Any] 
 
 def _host_ports(ctx: Context, obs: Observed, facts: ContainerFacts, api_port: int) -> Finding:
     kind: Kind = "ai-gateway"
-    metrics_port = _port(facts.env.get(_METRICS_PORT), _DEFAULT_METRICS_PORT)
+    metrics_port = port_value(facts.env.get(_METRICS_PORT), _DEFAULT_METRICS_PORT)
     on_host = (obs.inspect.get("HostConfig") or {}).get("NetworkMode") == "host"
     if on_host and is_up(ctx, obs):
         return Finding(obs.name, "host-network-ports", "pass", f"on host networking and running: ports "
@@ -496,7 +515,7 @@ def _listening_ports(conn: Connection) -> set[int] | None:
 
 def _gateway_streaming(obs: Observed, facts: ContainerFacts) -> Finding:
     raw = facts.env.get("AIGW_CUSTOM_MODELS__DISABLE_STREAMING")
-    if _bool(raw):
+    if env_bool(raw):
         return Finding(obs.name, "streaming", "pass", f"AIGW_CUSTOM_MODELS__DISABLE_STREAMING={raw}: the "
                        "gateway does not stream from the model (the A1003 workaround is on)", None, "ai-gateway")
     return Finding(obs.name, "streaming", "warn", "the gateway streams from the model "
@@ -515,8 +534,8 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     if ctx.streaming:
         checks.append("streaming")
     if not is_up(ctx, obs):
-        return findings + [_not_running(obs, check, kind) for check in checks]
-    port = _port(facts.flag("--port", 8000), 8000)
+        return findings + [not_running(obs, check, kind) for check in checks]
+    port = port_value(facts.flag("--port", 8000), 8000)
     key = facts.flag("--api-key") or facts.env.get("VLLM_API_KEY")
 
     def finding(check: str, status: Status, evidence: str, fix: str | None = None) -> Finding:
@@ -552,7 +571,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     else:
         findings.append(finding("api-key", "pass", "/v1 answers without an API key"))
 
-    names = _model_names(models)
+    names = model_names(models)
     if names is None:
         findings.append(finding("served-model", "warn", f"not checked: {models.shown()}"))
     elif ctx.model_name in names:
@@ -583,7 +602,8 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     return findings
 
 
-def _model_names(reply: Reply) -> list[str] | None:
+def model_names(reply: Reply) -> list[str] | None:
+    """The served model names in a ``GET /v1/models`` answer; None when it is not one."""
     if reply.status != 200:
         return None
     try:

@@ -24,10 +24,12 @@ from remediate.core.playbook import Selector
 from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound
 from remediate.host.connection import Connection
+from remediate.packs.gitlab_duo.agent_platform import agent_platform_checks
 from remediate.packs.gitlab_duo.checks import (
     SELF_SIGN,
     Context,
     Finding,
+    GitLabFacts,
     Kind,
     engine_arch,
     gateway_checks,
@@ -36,6 +38,7 @@ from remediate.packs.gitlab_duo.checks import (
     vllm_checks,
 )
 from remediate.packs.gitlab_duo.reachability import default_model_endpoints, reachability_checks
+from remediate.packs.gitlab_duo.vllm_profile import vllm_profile_checks
 
 __all__ = ["DEFAULT_MODEL_NAME", "ERROR_CODES", "ErrorCode", "Finding", "diagnose", "explain", "failed",
            "findings_json"]
@@ -163,7 +166,8 @@ def explain(code: str) -> ErrorCode:
 
 
 def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
-             containers: Sequence[str] = (), model_endpoints: Sequence[str] = ()) -> list[Finding]:
+             containers: Sequence[str] = (), model_endpoints: Sequence[str] = (),
+             gitlab: GitLabFacts | None = None) -> list[Finding]:
     """Run every check on the AI gateway and vLLM containers of one Docker host. Reads only.
 
     Args:
@@ -173,6 +177,7 @@ def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str
         containers: only these container names or ids (each must exist).
         model_endpoints: model URLs the gateway must reach (checked from inside it); by default
             the vLLM containers diagnosed, as ``localhost`` endpoints (see :mod:`.reachability`).
+        gitlab: what the GitLab host says (``--gitlab-host``), compared with the containers.
 
     Returns:
         Findings ordered by container, then check.
@@ -193,19 +198,21 @@ def diagnose(conn: Connection, *, error_code: str | None = None, model_name: str
                                     container=missing[0])
         wanted = {by_ref[ref].id for ref in containers}
         observed = [obs for obs in observed if obs.id in wanted]
-    ctx = Context(conn, model_name, streaming=code is not None and code.code == "A1003",
-                  engine_arch=engine_arch(conn))
     kinds = {obs.id: _kind(obs) for obs in observed}
     endpoints = list(model_endpoints) or default_model_endpoints(
         [obs for obs in observed if kinds[obs.id] == "vllm"])
+    ctx = Context(conn, model_name, streaming=code is not None and code.code == "A1003",
+                  engine_arch=engine_arch(conn), gitlab=gitlab, model_endpoints=tuple(endpoints))
     findings: list[Finding] = []
     for obs in observed:
         kind = kinds[obs.id]
         if kind == "ai-gateway":
             findings.extend(gateway_checks(ctx, obs))
             findings.extend(reachability_checks(ctx, obs, is_up(ctx, obs), endpoints))
+            findings.extend(agent_platform_checks(ctx, obs))
         elif kind == "vllm":
             findings.extend(vllm_checks(ctx, obs))
+            findings.extend(vllm_profile_checks(ctx, obs))
         elif SELF_SIGN in facts_of(obs).env:
             findings.append(self_sign_check(obs, "other"))
     return findings
