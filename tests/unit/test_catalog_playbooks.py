@@ -396,14 +396,14 @@ def test_removing_a_variable_the_image_sets_is_a_noop_with_the_reason(aigw: plan
 
 # --------------------------------------------------------------------------- today's catalog (issue 25)
 
-def _with_env(obs: planner.Observed, *env: str) -> planner.Observed:
+def _adding_env(obs: planner.Observed, *env: str) -> planner.Observed:
     inspect = json.loads(json.dumps(obs.inspect))
     inspect["Config"]["Env"] += list(env)
     return planner.Observed(inspect, obs.image)
 
 
 def test_fix_no_proxy_keeps_the_list_and_adds_gitlab_and_localhost(aigw: planner.Observed) -> None:
-    obs = _with_env(aigw, "HTTPS_PROXY=http://proxy:3128", "NO_PROXY=.corp.example, localhost",
+    obs = _adding_env(aigw, "HTTPS_PROXY=http://proxy:3128", "NO_PROXY=.corp.example, localhost",
                     "no_proxy=10.0.0.0/8", "AIGW_GITLAB_URL=https://gitlab.example.com")
 
     changes = _changes(_plan("fix-no-proxy", obs, {"hosts": "vllm.internal,10.0.0.0/8"}))
@@ -416,11 +416,11 @@ def test_fix_no_proxy_keeps_the_list_and_adds_gitlab_and_localhost(aigw: planner
 
 def test_fix_no_proxy_is_a_no_op_once_applied(aigw: planner.Observed) -> None:
     listed = "gitlab.example.com,localhost,127.0.0.1"
-    obs = _with_env(aigw, "AIGW_GITLAB_URL=https://gitlab.example.com", f"NO_PROXY={listed}", f"no_proxy={listed}")
+    obs = _adding_env(aigw, "AIGW_GITLAB_URL=https://gitlab.example.com", f"NO_PROXY={listed}", f"no_proxy={listed}")
 
     [cp] = _plan("fix-no-proxy", obs).containers
 
-    assert cp.action == "noop"
+    assert cp.action == "none"
 
 
 def test_fix_offline_portal_urls(aigw: planner.Observed) -> None:

@@ -1,4 +1,5 @@
-"""Can the AI gateway reach its model endpoints and its GitLab instance? Asked from inside it.
+"""Can the AI gateway reach its model endpoints and its GitLab instance? Asked from inside it
+(the checks ``model-reachable``, one per endpoint, and ``gitlab-reachable``).
 
 The guide's "Check if the model is reachable from AI gateway", "LLM server is not available inside
 the AI gateway container" and "Check if AI Gateway can make requests to your GitLab instance" are
