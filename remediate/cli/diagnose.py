@@ -134,13 +134,19 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     reports: list[dict[str, Any]] = []
     unreachable = 0
     with errors():
+        gitlab = None
+        if gitlab_host:  # first: the container checks compare with what GitLab says
+            from remediate.packs.gitlab_duo.gitlab_host import check_gitlab
+
+            ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
+            gitlab_findings, gitlab = check_gitlab(gitlab_host, ssh)
         hosts_reached = connections(**where)
         while True:
             try:
                 conn = next(hosts_reached)
                 warn_unfinished(conn)
                 findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers,
-                                               model_endpoints=model_endpoints)
+                                               model_endpoints=model_endpoints, gitlab=gitlab)
             except StopIteration:
                 break
             except ConnectError as exc:
@@ -149,10 +155,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
                 continue
             reports.append(diagnosing.findings_json(findings, error_code=code, host=conn.label))
         if gitlab_host:
-            from remediate.packs.gitlab_duo.gitlab_host import check_gitlab
-
-            ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
-            reports.append(diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host))
+            reports.append(diagnosing.findings_json(gitlab_findings, host=gitlab_host))
     if fmt == "json":
         from remediate.output.formats import versioned_rows
 

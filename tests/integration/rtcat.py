@@ -41,6 +41,28 @@ EXAMPLE_HOSTS = ("gitlab.example.com", "other.example.com", "customers.gitlab.co
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+#: What today's vLLM needs beyond the seed's fixes (issue 25): tool calling, the context Duo Chat
+#: needs, and a version GitLab supports (the fake reports FAKE_VLLM_VERSION).
+CURRENT_VLLM_ARGS = ["--enable-auto-tool-choice", "--tool-call-parser", "mistral", "--max-model-len", "32768"]
+CURRENT_VLLM_ENV = {"FAKE_VLLM_VERSION": "0.18.1"}
+
+
+def rsa_pem(bits: int = 2048) -> str:
+    """A new RSA private key in PEM, as `openssl genrsa` makes for the gateway's JWT keys."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def current_gateway_env(gitlab_url: str = "https://gitlab.example.com") -> dict[str, str]:
+    """What today's gateway needs beyond the seed's settings (issue 25): its JWT key pair and, for
+    an offline licence, the Customer Portal URLs pointed at GitLab."""
+    return {"AIGW_SELF_SIGNED_JWT__SIGNING_KEY": rsa_pem(), "AIGW_SELF_SIGNED_JWT__VALIDATION_KEY": rsa_pem(),
+            "AIGW_CUSTOMER_PORTAL_URL": gitlab_url, "DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL": gitlab_url}
+
 
 def free_port() -> int:
     """A TCP port nothing listens on right now, on any address of this host."""

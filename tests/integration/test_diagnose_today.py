@@ -21,7 +21,15 @@ from remediate.host.connection import Connection
 from remediate.packs.gitlab_duo.checks import GitLabFacts
 from remediate.packs.gitlab_duo.diagnose import Finding, diagnose
 from tests.conftest import Cli
-from tests.integration.rtcat import AIGW, VLLM, Lab
+from tests.integration.rtcat import (
+    AIGW,
+    CURRENT_VLLM_ENV,
+    VLLM,
+    Lab,
+    current_gateway_env,
+    http,
+    rsa_pem,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,14 +51,8 @@ def _check(found: dict[tuple[str, str], Finding], name: str, check: str, status:
     return finding
 
 
-def _pem(bits: int = 2048) -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
 def _keys(*prefixes: str) -> dict[str, str]:
-    return {f"{p}__{part}": _pem() for p in prefixes for part in ("SIGNING_KEY", "VALIDATION_KEY")}
+    return {f"{p}__{part}": rsa_pem() for p in prefixes for part in ("SIGNING_KEY", "VALIDATION_KEY")}
 
 
 def _tls_files(tmp_path: Path) -> Path:
@@ -138,9 +140,9 @@ def test_agent_platform_off_is_not_checked_further(lab: Lab) -> None:
 # --------------------------------------------------------------------------- keys, licence, proxy
 
 def test_jwt_keys_missing_or_malformed(cli: Cli, lab: Lab) -> None:
-    good = _pem()
+    good = rsa_pem()
     keys = {"AIGW_SELF_SIGNED_JWT__SIGNING_KEY": good.replace("\n", "\\n"),
-            "AIGW_SELF_SIGNED_JWT__VALIDATION_KEY": _pem(1024)}
+            "AIGW_SELF_SIGNED_JWT__VALIDATION_KEY": rsa_pem(1024)}
     gw = lab.gateway("jwt-bad", {**DWS, **keys, "DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY": good})
 
     code, out = cli("diagnose", "--container", gw["name"], "--format", "json")
@@ -289,3 +291,34 @@ def test_vllm_asking_for_gpus_on_an_engine_without_them(lab: Lab) -> None:
     finding = _check(found, box["name"], "gpu-runtime", "fail")
     assert "no nvidia runtime" in finding.evidence and "NVIDIA Container Toolkit" in finding.evidence
 
+
+
+# --------------------------------------------------------------------------- diagnose --fix
+
+def test_fix_repairs_the_new_fixable_checks_in_one_recreate_each(cli: Cli, lab: Lab) -> None:
+    env = current_gateway_env()
+    del env["DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL"]  # portal-urls: half set
+    gw = lab.gateway("fix-gw", {"AIGW_GITLAB_URL": "https://gitlab.example.com",
+                                "AIGW_GITLAB_API_URL": "https://gitlab.example.com/api/v4/",
+                                "HTTPS_PROXY": "http://proxy.example:3128", **env}, network="host")
+    vllm = lab.vllm("fix-vllm", ["--model", "m", "--served-model-name", "mistral", "--chat-template", TEMPLATE,
+                                 "--max-model-len", "4096"], env=CURRENT_VLLM_ENV)
+    # On host networking, so the vLLM's published port is its localhost (model-reachable passes).
+    only = ["--container", gw["name"], "--container", vllm["name"]]
+    fixes = ["-e", "gitlab_url=https://gitlab.example.com", "-e", "tool_call_parser=mistral"]
+    failing = {(f["container"], f["check"]) for f in json.loads(cli("diagnose", *only, "--format", "json")[1])[
+        "findings"] if f["status"] == "fail"}
+    assert {(gw["name"], "portal-urls"), (gw["name"], "no-proxy"), (vllm["name"], "tool-calling"),
+            (vllm["name"], "max-model-len")} <= failing, failing
+
+    _, out = cli("diagnose", "--fix", "--yes", *only, *fixes, "--format", "json")
+
+    data = json.loads(out)
+    results = [c for h in data["hosts"] for c in h["result"]["containers"]]
+    assert sorted(c["action"] for c in results) == ["recreated", "recreated"], out
+    _, out = cli("diagnose", *only, "--format", "json")
+    after = {(f["container"], f["check"]): f["status"] for f in json.loads(out)["findings"]}
+    for key in ((gw["name"], "portal-urls"), (gw["name"], "no-proxy"), (vllm["name"], "tool-calling"),
+                (vllm["name"], "max-model-len")):
+        assert after[key] == "pass", (key, out)
+    assert http(lab.host_port(vllm["name"], 8000), "/v1/models")[1].count('"max_model_len":17776') == 1

@@ -67,3 +67,79 @@ def test_findings_json() -> None:
     assert data["findings"][1] == {"container": "gw", "kind": "ai-gateway", "check": "gitlab-url",
                                    "status": "fail", "evidence": "unset", "fix": "fix-gitlab-url"}
     assert findings_json(findings[2:])["ok"] and findings_json([])["error"] is None
+
+
+RUNNER = ("version\t18.8.1-ee\ndap_url\taigw.example.com:50052\ndap_secure\tfalse\nai_gateway_timeout\t120\n"
+          "model\tmistral\thttp://vllm:8000/v1\nmodel\tcodestral\thttp://vllm:8000\n")
+
+
+def test_gitlab_facts_from_the_runner() -> None:
+    from remediate.packs.gitlab_duo.gitlab_host import gitlab_facts
+
+    facts = gitlab_facts(RUNNER)
+
+    assert (facts.version, facts.agent_platform_url, facts.agent_platform_secure) == (
+        "18.8.1-ee", "aigw.example.com:50052", False)
+    assert gitlab_facts("").agent_platform_secure is None and gitlab_facts("mistral\thttp://x\n").version is None
+
+
+def test_gitlab_settings_and_endpoints() -> None:
+    from remediate.packs.gitlab_duo.gitlab_host import endpoint_findings, settings_findings
+
+    found = {(f.check, f.status) for f in settings_findings("gl", 0, RUNNER)}
+    endpoints = [(f.status, f.evidence.split(":")[0]) for f in endpoint_findings("gl", 0, RUNNER)]
+    with_scheme = settings_findings("gl", 0, "dap_url\thttps://aigw.example.com:50052\n")
+
+    assert found == {("agent-platform-url", "pass"), ("ai-gateway-timeout", "pass")}
+    assert endpoints == [("pass", "mistral"), ("fail", "codestral")]
+    assert [(f.status, "must be host:port" in f.evidence) for f in with_scheme] == [("fail", True)]
+
+
+@pytest.mark.parametrize(("host", "entries", "direct"), [
+    ("gitlab.example.com", ["*"], True),
+    ("gitlab.example.com", [".example.com"], True),
+    ("gitlab.example.com", ["example.com"], True),
+    ("gitlab.example.com", ["*.example.com"], True),
+    ("gitlab.example.com", ["gitlab.example.com:443"], True),
+    ("gitlab.example.com", ["lab.example.com"], False),
+    ("notexample.com", ["example.com"], False),
+    ("10.1.2.3", ["10.0.0.0/8"], True),
+    ("10.1.2.3", ["10.1.2.4"], False),
+    ("::1", ["::1"], True),
+    ("localhost", [], False),
+])
+def test_no_proxy_matching(host: str, entries: list[str], direct: bool) -> None:
+    from remediate.packs.gitlab_duo.agent_platform import bypassed
+
+    assert bypassed(host, entries) is direct
+
+
+@pytest.mark.parametrize(("value", "trouble"), [
+    (None, "is unset"),
+    ("", "is unset"),
+    ("not a key", "is not PEM"),
+    ("-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----", "literal \\n"),
+    ("-----BEGIN PRIVATE KEY-----\nMIIEbroken\n-----END PRIVATE KEY-----\n", "not a readable PEM"),
+])
+def test_pem_trouble_names_the_problem_never_the_value(value: str | None, trouble: str) -> None:
+    from remediate.packs.gitlab_duo.agent_platform import pem_trouble
+
+    found = pem_trouble(value)
+
+    assert found is not None and trouble in found
+    assert "MIIE" not in found
+
+
+def test_pem_trouble_accepts_rsa_2048_only() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from remediate.packs.gitlab_duo.agent_platform import pem_trouble
+
+    def pem(key: object) -> str:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,  # type: ignore[attr-defined]
+                                 serialization.NoEncryption()).decode()
+
+    assert pem_trouble(pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))) is None
+    assert "RSA 3072-bit" in str(pem_trouble(pem(rsa.generate_private_key(public_exponent=65537, key_size=3072))))
+    assert "not an RSA key" in str(pem_trouble(pem(ec.generate_private_key(ec.SECP256R1()))))
