@@ -143,3 +143,77 @@ def test_pem_trouble_accepts_rsa_2048_only() -> None:
     assert pem_trouble(pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))) is None
     assert "RSA 3072-bit" in str(pem_trouble(pem(rsa.generate_private_key(public_exponent=65537, key_size=3072))))
     assert "not an RSA key" in str(pem_trouble(pem(ec.generate_private_key(ec.SECP256R1()))))
+
+
+# --------------------------------------------------------------------------- today's checks on inspect JSON
+
+def _stopped_gateway(env: list[str] = [], **host_config: object) -> object:  # noqa: B006 - read only
+    import json as _json
+    from pathlib import Path
+
+    from remediate.core.planner import Observed
+
+    data = _json.loads((Path(__file__).parent / "catalog_data" / "aigw.json").read_text())
+    inspect = data["container"]
+    inspect["State"] = {"Status": "exited", "Running": False, "ExitCode": 0}
+    inspect["Config"]["Env"] += env
+    inspect["HostConfig"].update(host_config)
+    return Observed(inspect, data["image"])
+
+
+def _today(obs: object, **facts: object) -> dict[str, tuple[str, str]]:
+    from remediate.host.connection import Connection
+    from remediate.packs.gitlab_duo.agent_platform import agent_platform_checks
+    from remediate.packs.gitlab_duo.checks import Context, GitLabFacts
+
+    # A stopped container: nothing is asked of the engine (the connection is never opened).
+    ctx = Context(Connection("local"), "mistral", gitlab=GitLabFacts(**facts) if facts else None)  # type: ignore[arg-type]
+    return {f.check: (f.status, f.evidence) for f in agent_platform_checks(ctx, obs)}  # type: ignore[arg-type]
+
+
+def test_agent_platform_port_unpublished_is_a_fail_with_what_to_do() -> None:
+    found = _today(_stopped_gateway(["ENABLE_DUO_WORKFLOW_SERVICE=true", "PORT=50099"]))
+
+    assert found["dws-port"][0] == "fail" and "--publish 50099:50099" in found["dws-port"][1]
+    assert found["dws-health"][0] == "warn"
+
+
+def test_hf_cache_shadowed_and_read_only_tmp() -> None:
+    mounts = [{"Type": "volume", "Name": "hf", "Destination": "/home/aigateway", "RW": True}]
+    obs = _stopped_gateway(ReadonlyRootfs=True)
+    obs.inspect["Mounts"] = mounts  # type: ignore[attr-defined]
+
+    found = _today(obs)
+
+    assert found["hf-cache"][0] == "fail" and "hf:/home/aigateway shadows" in found["hf-cache"][1]
+    assert found["tmp-writable"][0] == "fail"
+    assert _today(_stopped_gateway(ReadonlyRootfs=True, Tmpfs={"/tmp": ""}))["tmp-writable"][0] == "pass"
+
+
+@pytest.mark.parametrize(("image", "version", "status"), [
+    ("registry.example/model-gateway:self-hosted-v18.8.3-ee", "18.8.1-ee", "pass"),
+    ("registry.example/model-gateway:self-hosted-v18.7.3-ee", "18.8.1-ee", "fail"),
+    ("registry.example/model-gateway:self-hosted-v18.7.3-ee", None, "pass"),
+    ("registry.example:5000/model-gateway", None, "fail"),
+    ("gitlab/model-gateway-self-hosted:nightly", None, "fail"),
+    ("registry.example/model-gateway:v18.0.0-ee", None, "warn"),
+])
+def test_gateway_version(image: str, version: str | None, status: str) -> None:
+    obs = _stopped_gateway()
+    obs.inspect["Config"]["Image"] = image  # type: ignore[attr-defined]
+
+    found = _today(obs, version=version) if version else _today(obs)
+
+    assert found["gateway-version"][0] == status, found["gateway-version"]
+
+
+def test_no_proxy_and_half_set_portal_urls() -> None:
+    obs = _stopped_gateway(["HTTPS_PROXY=http://u:pw@proxy:3128", "NO_PROXY=.example.com",
+                            "AIGW_GITLAB_URL=https://gitlab.example.com", "AIGW_CUSTOMER_PORTAL_URL=https://gitlab.example.com"])
+
+    found = _today(obs)
+
+    assert found["no-proxy"][0] == "pass" and "pw" not in found["no-proxy"][1]
+    assert found["portal-urls"][0] == "fail" and "DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL is unset" in found[
+        "portal-urls"][1]
+    assert found["jwt-keys"][0] == "fail" and "not-a-real-key" not in found["jwt-keys"][1]
