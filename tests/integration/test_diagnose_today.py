@@ -198,6 +198,15 @@ def test_no_proxy(env: dict[str, str], status: str, fix: str | None, lab: Lab) -
         assert "does not name gitlab.example.com, localhost" in finding.evidence
 
 
+@pytest.mark.parametrize(("value", "status"), [('{"X-Team": "duo"', "fail"), ('{"X-Team": "duo"}', "pass")])
+def test_json_settings(value: str, status: str, lab: Lab) -> None:
+    gw = lab.gateway("json", {"AIGW_CUSTOM_MODELS__EXTRA_HEADERS": value})
+
+    found = _diagnose(gw["name"])
+
+    _check(found, gw["name"], "json-settings", status)
+
+
 # --------------------------------------------------------------------------- file system
 
 def test_hf_cache_shadowed_by_a_volume(lab: Lab, tmp_path: Path) -> None:

@@ -217,3 +217,15 @@ def test_no_proxy_and_half_set_portal_urls() -> None:
     assert found["portal-urls"][0] == "fail" and "DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL is unset" in found[
         "portal-urls"][1]
     assert found["jwt-keys"][0] == "fail" and "not-a-real-key" not in found["jwt-keys"][1]
+
+
+def test_json_settings_parse_and_never_show_their_value() -> None:
+    obs = _stopped_gateway(['AIGW_CUSTOM_MODELS__EXTRA_HEADERS={"X-Api-Key": "s3cr3t-value"', "AIGW_MODEL_ENGINE_LIMITS=[1]",
+                            'AIGW_BEDROCK_GUARDRAIL_CONFIG={"guardrailIdentifier": "g", "guardrailVersion": "1"}'])
+
+    status, evidence = _today(obs)["json-settings"]
+
+    assert status == "fail" and "s3cr3t" not in evidence
+    assert "AIGW_CUSTOM_MODELS__EXTRA_HEADERS is not JSON (JSONDecodeError at line 1 column" in evidence
+    assert "AIGW_MODEL_ENGINE_LIMITS is JSON but not an object" in evidence
+    assert _today(_stopped_gateway())["json-settings"][0] == "pass"

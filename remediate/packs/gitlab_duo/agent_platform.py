@@ -26,6 +26,8 @@ no-proxy          with ``HTTP(S)_PROXY`` set, ``NO_PROXY``/``no_proxy`` names th
                   model hosts
 gateway-version   the image tag is ``self-hosted-vX.Y.Z-ee`` (never ``latest`` or nightly), and
                   with ``--gitlab-host`` X.Y is GitLab's
+json-settings     the JSON-valued settings (``AIGW_CUSTOM_MODELS__EXTRA_HEADERS``,
+                  ``AIGW_MODEL_ENGINE_LIMITS``, ``AIGW_BEDROCK_GUARDRAIL_CONFIG``) parse as JSON objects
 ================  ==============================================================================
 """
 
@@ -67,6 +69,7 @@ JWT_PAIRS = {"AIGW_SELF_SIGNED_JWT": "the AI gateway (Duo Chat)",
              "DUO_WORKFLOW_SELF_SIGNED_JWT": "the Agent Platform"}
 PORTAL_VARS = ("AIGW_CUSTOMER_PORTAL_URL", "DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL")
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+JSON_SETTINGS = ("AIGW_CUSTOM_MODELS__EXTRA_HEADERS", "AIGW_MODEL_ENGINE_LIMITS", "AIGW_BEDROCK_GUARDRAIL_CONFIG")
 _TIMEOUT = 5.0
 _TAG = re.compile(r"^self-hosted-v(\d+)\.(\d+)\.(\d+)-ee$")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)")
@@ -103,7 +106,8 @@ def agent_platform_checks(ctx: Context, obs: Observed) -> list[Finding]:
     facts = facts_of(obs)
     findings = _dws(ctx, obs, facts)
     findings += [_jwt_keys(obs, facts), _portal_urls(ctx, obs, facts), _hf_cache(ctx, obs, facts),
-                 _tmp_writable(ctx, obs), _no_proxy(ctx, obs, facts), _gateway_version(ctx, obs, facts)]
+                 _tmp_writable(ctx, obs), _no_proxy(ctx, obs, facts), _gateway_version(ctx, obs, facts),
+                 _json_settings(obs, facts)]
     return findings
 
 
@@ -445,3 +449,25 @@ def _gateway_version(ctx: Context, obs: Observed, facts: ContainerFacts) -> Find
 def _minor(version: str | None) -> str | None:
     match = _VERSION.match(version or "")
     return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def _json_settings(obs: Observed, facts: ContainerFacts) -> Finding:
+    bad: list[str] = []
+    seen: list[str] = []
+    for name in JSON_SETTINGS:
+        raw = facts.env.get(name)
+        if raw is None:
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:  # the parser's position, never the value (headers carry keys)
+            bad.append(f"{name} is not JSON ({exc.__class__.__name__} at line {getattr(exc, 'lineno', '?')} "
+                       f"column {getattr(exc, 'colno', '?')})")
+            continue
+        (seen if isinstance(value, dict) else bad).append(name if isinstance(value, dict)
+                                                          else f"{name} is JSON but not an object")
+    if bad:
+        return _finding(obs, "json-settings", "fail", "; ".join(bad) + ": the gateway does not start or ignores it; "
+                        "by hand: write it as one JSON object, e.g. '{\"X-Header\": \"value\"}'")
+    return _finding(obs, "json-settings", "pass", ("parse as JSON objects: " + ", ".join(seen)) if seen
+                    else "no JSON-valued setting is set")

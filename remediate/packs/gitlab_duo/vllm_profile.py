@@ -99,7 +99,8 @@ def _version(ctx: Context, obs: Observed, facts: ContainerFacts, port: int, up: 
 
 def _tool_calling(ctx: Context, obs: Observed, facts: ContainerFacts, port: int, up: bool, auth: dict[str, str],
                   model: str) -> Finding:
-    auto = facts.flag("--enable-auto-tool-choice") is not None or "--enable-auto-tool-choice" in facts.command
+    # A bare flag, in either spelling vLLM accepts (--enable_auto_tool_choice too).
+    auto = any(arg.replace("_", "-") == "--enable-auto-tool-choice" for arg in facts.command)
     parser = facts.flag("--tool-call-parser")
     if auto and parser:
         return _finding(obs, "tool-calling", "pass", f"--enable-auto-tool-choice --tool-call-parser {parser}")
