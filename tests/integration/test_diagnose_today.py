@@ -27,6 +27,7 @@ from tests.integration.rtcat import (
     VLLM,
     Lab,
     current_gateway_env,
+    free_port,
     http,
     rsa_pem,
 )
@@ -135,6 +136,22 @@ def test_agent_platform_off_is_not_checked_further(lab: Lab) -> None:
 
     for check in ("dws-port", "dws-health", "dws-tls"):
         assert "ENABLE_DUO_WORKFLOW_SERVICE=unset" in _check(found, gw["name"], check, "pass").evidence
+
+
+def test_workflow_service_metrics_on_the_gateways_metrics_port(lab: Lab) -> None:
+    # The install doc's PROMETHEUS_METRICS__PORT=8083 beside the troubleshooting doc's
+    # AIGW_FASTAPI__METRICS_PORT=8083 (here another free port, as the lab's host networking needs).
+    metrics = free_port()
+    clash = lab.gateway("dws-metrics", {**DWS, "AIGW_FASTAPI__METRICS_PORT": str(metrics),
+                                        "PROMETHEUS_METRICS__ADDR": "0.0.0.0", "PROMETHEUS_METRICS__PORT": str(metrics)})
+    apart = lab.gateway("dws-metrics-ok", {**DWS, "PROMETHEUS_METRICS__ADDR": "0.0.0.0",
+                                           "PROMETHEUS_METRICS__PORT": str(free_port())})
+
+    found = _diagnose(clash["name"], apart["name"])
+
+    finding = _check(found, clash["name"], "host-network-ports", "fail")
+    assert f"the Workflow Service's metrics port {metrics} is also the gateway's" in finding.evidence
+    _check(found, apart["name"], "host-network-ports", "pass")
 
 
 # --------------------------------------------------------------------------- keys, licence, proxy

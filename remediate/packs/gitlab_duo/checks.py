@@ -24,7 +24,9 @@ ca-bundle           gateway      ``SSL_CERT_FILE`` / ``REQUESTS_CA_BUNDLE`` name
                                  exist in the container (``docker exec test -f``; the
                                  container's mounts when it does not run)
 host-network-ports  gateway      the API and metrics ports it would bind with ``--network
-                                 host`` are free on the host (its ``/proc/net/tcp*``)
+                                 host`` are free on the host (its ``/proc/net/tcp*``), the
+                                 Workflow Service's (gRPC, metrics) too; and none of them
+                                 is another's (the install doc's 8083 twice)
 health              vLLM         ``GET /health`` -> 200
 api-key             vLLM         ``GET /v1/models`` without a key -> 401 when a key is set
 served-model        vLLM         ``GET /v1/models`` names contain the model name the gateway
@@ -56,7 +58,7 @@ Status = Literal["pass", "warn", "fail"]
 Kind = Literal["ai-gateway", "vllm", "gitlab", "other"]
 
 _API_PORT, _METRICS_PORT = "AIGW_FASTAPI__API_PORT", "AIGW_FASTAPI__METRICS_PORT"
-_DEFAULT_API_PORT, _DEFAULT_METRICS_PORT, _FIX_METRICS_PORT = 5052, 8082, 8083
+_DEFAULT_API_PORT, _DEFAULT_METRICS_PORT, _FIX_METRICS_PORT, _DWS_PORT = 5052, 8082, 8083, 50052
 _BYPASS_VARS = ("AIGW_AUTH__BYPASS_EXTERNAL", "AIGW_AUTH__BYPASS_EXTERNAL_WITH_HEADER",
                 "AIGW_AUTH__BYPASS_JWT_SIGNATURE")
 _CA_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -459,6 +461,18 @@ def _host_ports(ctx: Context, obs: Observed, facts: ContainerFacts, api_port: in
     kind: Kind = "ai-gateway"
     metrics_port = port_value(facts.env.get(_METRICS_PORT), _DEFAULT_METRICS_PORT)
     on_host = (obs.inspect.get("HostConfig") or {}).get("NetworkMode") == "host"
+    # The Workflow Service (Agent Platform) binds its gRPC port, and its metrics port when both
+    # PROMETHEUS_METRICS__ADDR and __PORT are set, in the same network namespace.
+    dws: dict[str, int] = {}
+    if env_bool(facts.env.get("ENABLE_DUO_WORKFLOW_SERVICE")):
+        dws["the Workflow Service's gRPC"] = port_value(facts.env.get("PORT"), _DWS_PORT)
+        if facts.env.get("PROMETHEUS_METRICS__ADDR") and facts.env.get("PROMETHEUS_METRICS__PORT"):
+            dws["the Workflow Service's metrics"] = port_value(facts.env.get("PROMETHEUS_METRICS__PORT"), 0)
+    clash = next((what for what, port in dws.items() if port in (api_port, metrics_port)), None)
+    if clash is not None:
+        return Finding(obs.name, "host-network-ports", "fail", f"{clash} port {dws[clash]} is also the gateway's "
+                       f"API or metrics port ({api_port}, {metrics_port}): one of them cannot bind; by hand: set "
+                       "PROMETHEUS_METRICS__PORT (or AIGW_FASTAPI__METRICS_PORT) to another port", None, kind)
     if on_host and is_up(ctx, obs):
         return Finding(obs.name, "host-network-ports", "pass", f"on host networking and running: ports "
                        f"{api_port} and {metrics_port} are its own", None, kind)
@@ -473,6 +487,10 @@ def _host_ports(ctx: Context, obs: Observed, facts: ContainerFacts, api_port: in
     if api_port in taken:
         return Finding(obs.name, "host-network-ports", status, f"API port {api_port} is taken on the host: "
                        f"{when}; free it or change AIGW_FASTAPI__API_PORT", None, kind)
+    dws_taken = [f"{what} port {port}" for what, port in dws.items() if port in listening and port not in own]
+    if dws_taken and metrics_port not in taken:
+        return Finding(obs.name, "host-network-ports", status, f"{', '.join(dws_taken)} taken on the host: {when}; "
+                       "free it, or set PORT / PROMETHEUS_METRICS__PORT to a free port", None, kind)
     if metrics_port in taken:
         free = next((p for p in (_FIX_METRICS_PORT, 8084, 8085, 8086) if p not in listening), None)
         hint = (f"fix-gateway-host-network moves metrics to {free}"
