@@ -144,7 +144,8 @@ def test_workflow_service_metrics_on_the_gateways_metrics_port(lab: Lab) -> None
     metrics = free_port()
     clash = lab.gateway("dws-metrics", {**DWS, "AIGW_FASTAPI__METRICS_PORT": str(metrics),
                                         "PROMETHEUS_METRICS__ADDR": "0.0.0.0", "PROMETHEUS_METRICS__PORT": str(metrics)})
-    apart = lab.gateway("dws-metrics-ok", {**DWS, "PROMETHEUS_METRICS__ADDR": "0.0.0.0",
+    apart = lab.gateway("dws-metrics-ok", {**DWS, "AIGW_FASTAPI__METRICS_PORT": str(free_port()),
+                                           "PROMETHEUS_METRICS__ADDR": "0.0.0.0",
                                            "PROMETHEUS_METRICS__PORT": str(free_port())})
 
     found = _diagnose(clash["name"], apart["name"])
