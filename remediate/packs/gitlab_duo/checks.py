@@ -153,6 +153,7 @@ def env_bool(value: str | None) -> bool | None:
 
 
 def port_value(value: Any, default: int) -> int:
+    """A TCP port number from a setting, or ``default`` when it is not one."""
     try:
         port = int(str(value))
     except (TypeError, ValueError):
