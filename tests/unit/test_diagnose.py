@@ -176,6 +176,9 @@ def test_agent_platform_port_unpublished_is_a_fail_with_what_to_do() -> None:
 
     assert found["dws-port"][0] == "fail" and "--publish 50099:50099" in found["dws-port"][1]
     assert found["dws-health"][0] == "warn"
+    configured = _stopped_gateway(["ENABLE_DUO_WORKFLOW_SERVICE=true"],
+                                  PortBindings={"50052/tcp": [{"HostIp": "", "HostPort": "50052"}]})
+    assert _today(configured)["dws-port"] == ("pass", "gRPC port 50052: published when it runs")
 
 
 def test_hf_cache_shadowed_and_read_only_tmp() -> None:

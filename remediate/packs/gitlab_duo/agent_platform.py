@@ -125,9 +125,14 @@ def _dws(ctx: Context, obs: Observed, facts: ContainerFacts) -> list[Finding]:
         return [_finding(obs, check, "pass", off) for check in ("dws-port", "dws-health", "dws-tls")]
     port = port_value(facts.env.get("PORT"), DWS_PORT)
     published = where_published(obs.inspect, port)
-    host_net = (obs.inspect.get("HostConfig") or {}).get("NetworkMode") == "host"
+    host_config = obs.inspect.get("HostConfig") or {}
+    host_net = host_config.get("NetworkMode") == "host"
     running = is_up(ctx, obs)
     health = _health(ctx, obs, facts, port) if running else not_running(obs, "dws-health", _KIND)
+    if published is None and not running and (host_config.get("PortBindings") or {}).get(f"{port}/tcp"):
+        # A stopped container shows no live ports; its configuration publishes this one.
+        return [_finding(obs, "dws-port", "pass", f"gRPC port {port}: published when it runs"), health,
+                not_running(obs, "dws-tls", _KIND)]
     if published is None:
         by_hand = (f"by hand: recreate the gateway with --publish {port}:{port} (docker run -p), every other "
                    "setting kept")
