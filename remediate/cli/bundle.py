@@ -23,6 +23,7 @@ from remediate.cli.common import (
     ssh_options,
     verbosity_options,
 )
+from remediate.core.redaction import redact_text
 
 _DEFAULT_OUT = "remediate-bundle-{stamp}.tar.gz"
 
@@ -57,20 +58,22 @@ def bundle(out_path: str | None, log_lines: int, correlation_id: str | None, con
         fail(f"--out {out_path}: is a symlink; name the file itself")
     members: list[tuple[str, str, bytes]] = []
     with errors():
+        gitlab = None
+        if gitlab_host:  # first: the container checks compare with what GitLab says
+            from remediate.packs.gitlab_duo.gitlab_host import check_gitlab
+
+            ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
+            gitlab_findings, gitlab = check_gitlab(gitlab_host, ssh)
+            data = diagnosing.findings_json(gitlab_findings, host=gitlab_host)
+            members.append(("gitlab/diagnose.json", "the GitLab host's own checks (gitlab:duo:verify_self_hosted_setup)",
+                            redact_text(json.dumps(data, indent=2)).encode()))
         for conn in connections(**where):
-            findings = diagnosing.diagnose(conn, containers=containers)
+            findings = diagnosing.diagnose(conn, containers=containers, gitlab=gitlab)
             data = diagnosing.findings_json(findings, host=conn.label)
             folder = _folder(conn.label)
             for member in collecting.collect(conn, findings, data, log_lines=log_lines, correlation_id=correlation_id):
                 members.append((f"{folder}/{member.path}", member.about, member.content))
-            members.append((f"{folder}/diagnose.txt", "remediate diagnose", _text(data).encode()))
-        if gitlab_host:
-            from remediate.packs.gitlab_duo.gitlab_host import check_gitlab
-
-            ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
-            data = diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host)
-            members.append(("gitlab/diagnose.json", "the GitLab host's own checks",
-                            json.dumps(data, indent=2).encode()))
+            members.append((f"{folder}/diagnose.txt", "remediate diagnose", redact_text(_text(data)).encode()))
     _write(out_path, stamp, members)
     echo(f"bundle written to {out_path} ({len(members)} files; secrets masked; review it before you send it)")
 
@@ -87,7 +90,6 @@ def _text(data: dict[str, Any]) -> str:
 
 def _write(path: str, stamp: str, members: list[tuple[str, str, bytes]]) -> None:
     from remediate import __version__
-    from remediate.core.redaction import redact_text
 
     manifest = {"format_version": "1.0", "kind": "remediate-bundle", "created": stamp, "remediate": __version__,
                 "files": [{"path": name, "about": about, "bytes": len(content)} for name, about, content in members]}

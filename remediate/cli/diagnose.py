@@ -61,10 +61,27 @@ class FixArgs(NamedTuple):
     keep_backups: int
 
 
+def _error_code(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--error: a code the pack knows (case-insensitive), upper-cased."""
+    from remediate.packs.gitlab_duo.diagnose import explain
+
+    if value is None:
+        return None
+    try:
+        return explain(value).code
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _complete_error_codes(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from remediate.packs.gitlab_duo.diagnose import ERROR_CODES
+
+    return [code for code in ERROR_CODES if code.startswith(incomplete.upper())]
+
+
 @click.command("diagnose")
-@click.option("--error", "error_code", type=click.Choice(["A1000", "A1001", "A1002", "A1003", "A9999"],
-              case_sensitive=False), metavar="CODE",
-              help="A Duo Chat error code (A1000, A1001, A1002, A1003, A9999): explain it and run its checks.")
+@click.option("--error", "error_code", metavar="CODE", callback=_error_code, shell_complete=_complete_error_codes,
+              help="An error code (e.g. A1003): explain it and run its checks (an unknown code lists the known ones).")
 @click.option("--model-name", default=_DEFAULT_MODEL, show_default=True,
               help="The model name the gateway sends to vLLM (must be a served model name).")
 @click.option("--container", "containers", multiple=True, metavar="NAME", shell_complete=complete_containers,
@@ -125,13 +142,19 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     reports: list[dict[str, Any]] = []
     unreachable = 0
     with errors():
+        gitlab = None
+        if gitlab_host:  # first: the container checks compare with what GitLab says
+            from remediate.packs.gitlab_duo.gitlab_host import check_gitlab
+
+            ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
+            gitlab_findings, gitlab = check_gitlab(gitlab_host, ssh)
         hosts_reached = connections(**where)
         while True:
             try:
                 conn = next(hosts_reached)
                 warn_unfinished(conn)
                 findings = diagnosing.diagnose(conn, error_code=code, model_name=model_name, containers=containers,
-                                               model_endpoints=model_endpoints)
+                                               model_endpoints=model_endpoints, gitlab=gitlab)
             except StopIteration:
                 break
             except ConnectError as exc:
@@ -140,10 +163,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
                 continue
             reports.append(diagnosing.findings_json(findings, error_code=code, host=conn.label))
         if gitlab_host:
-            from remediate.packs.gitlab_duo.gitlab_host import check_gitlab
-
-            ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
-            reports.append(diagnosing.findings_json(check_gitlab(gitlab_host, ssh), host=gitlab_host))
+            reports.append(diagnosing.findings_json(gitlab_findings, host=gitlab_host))
     if fmt == "json":
         from remediate.output.formats import versioned_rows
 

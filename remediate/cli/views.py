@@ -451,6 +451,8 @@ def print_diagnosis(out: Console, data: dict[str, Any], *, hosts: Sequence[str] 
     if error:
         out.print(f"[bold]Error {error['code']}[/bold]: {escape(error['message'])}")
         out.print(f"  {escape(error['meaning'])}")
+        if error.get("formerly"):
+            out.print(f"  (older GitLab versions show: {escape(error['formerly'])})")
         if error["playbooks"]:
             out.print(f"  Playbooks that may fix it: {', '.join(error['playbooks'])}")
         if error["not_passing"]:

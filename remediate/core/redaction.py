@@ -24,7 +24,8 @@ Values. A value of a secret name, and a :class:`Secret` value whatever its name 
 40-character secret beside one), URL userinfo passwords (``scheme://user:***@host``) and token
 users (``https://***@host``), URL query secrets (``?sig=***``, ``X-Amz-Signature=***``),
 ``Authorization: <scheme> ***``, ``Bearer ***``,
-``Basic ***`` (when base64 of ``user:pass``), PEM blocks (``-----BEGIN REDACTED-----***``), and pairs whose name is secret by the
+``Basic ***`` (when base64 of ``user:pass``), PEM blocks (``-----BEGIN REDACTED-----***``) and PEM
+bodies without their armour (base64 DER, ``MII...``), and pairs whose name is secret by the
 rule above: ``NAME=value``, ``NAME: value`` (the name UPPER, snake, kebab, dotted or quoted; a
 capitalised or lower-case prose word before a colon is left alone), ``--name value`` and
 ``--name=value``, quoted values masked whole; the value of a pair that is not secret is searched
@@ -122,6 +123,11 @@ TOKEN_SHAPES: tuple[TokenShape, ...] = (
     TokenShape("NVIDIA API key", r"nvapi-[\w\-]{30,}"),
     TokenShape("LangSmith key", r"lsv2_(?:pt|sk)_[A-Za-z0-9_]{30,}"),
     TokenShape("Perplexity key", r"pplx-[A-Za-z0-9]{40,}"),
+    # A key or certificate pasted without its -----BEGIN/END----- lines (a JWT signing key in an
+    # env value, say): base64 DER, which starts "MII" for any RSA key or certificate; its lines
+    # (real or escaped \n breaks) are masked together.
+    TokenShape("PEM body without its armour (base64 DER)",
+               r"MII[A-Za-z0-9+/]{40,}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{16,})*={0,2}"),
 )
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_])(?:" + "|".join(f"(?:{s.pattern})" for s in TOKEN_SHAPES)
                     + r")(?![A-Za-z0-9_\-])")

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from remediate.core.health import health_timing
@@ -202,23 +203,53 @@ def _why(evidence: str, cancel: threading.Event | None) -> str:
 
 def _request(conn: Connection, host: str, port: int, probe: HttpProbe) -> tuple[bool, str]:
     where = f"{host}:{port}{probe.path}"
-    body = None if probe.json_body is None else json.dumps(probe.json_body).encode()
-    headers = dict(probe.headers)
-    if body is not None:
-        headers.setdefault("Content-Type", "application/json")
-    http_conn = http.client.HTTPConnection(host, port, timeout=5)
+    reply = host_request(conn, host, port, probe.method, probe.path, body=probe.json_body,
+                         headers=probe.headers, timeout=5.0)
+    if reply.status is None:
+        return False, f"{where}: {reply.error}"
+    snippet = " ".join(reply.body.split())[:200]
+    if reply.status != probe.status:
+        return False, f"{where}: status {reply.status} (expected {probe.status}): {snippet}"
+    if probe.contains is not None and probe.contains not in reply.body:
+        return False, f"{where}: status {reply.status} but body lacks {probe.contains!r}: {snippet}"
+    return True, f"{where}: status {reply.status}: {snippet}"
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """The answer to :func:`host_request`: ``status`` None (and ``error`` set) when none came."""
+
+    status: int | None
+    body: str = ""
+    error: str | None = None
+
+
+def host_request(conn: Connection, host: str, port: int, method: str, path: str, *, body: Any = None,
+                 headers: Mapping[str, str] | None = None, timeout: float = 5.0,
+                 max_body: int = 64 * 1024) -> HttpReply:
+    """One HTTP request to ``host:port`` as the Docker host sees it (tunnelled over SSH for a
+    remote host). ``body`` is sent as JSON. Never raises for a failed exchange: the reply says why.
+
+    Example::
+
+        reply = host_request(conn, "127.0.0.1", 8000, "GET", "/health")
+        ok = reply.status == 200
+    """
+    data = None if body is None else json.dumps(body).encode()
+    sent = dict(headers or {})
+    if data is not None:
+        sent.setdefault("Content-Type", "application/json")
+    client = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        http_conn.sock = conn.open_socket(host, port, timeout=5)
-        http_conn.request(probe.method, probe.path, body=body, headers=headers)
-        response = http_conn.getresponse()
-        text = response.read(64 * 1024).decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException, RemediateError) as exc:
-        return False, f"{where}: {exc.__class__.__name__}: {exc}"
+        # The socket comes from the connection: direct for a local engine, through SSH otherwise.
+        client.sock = conn.open_socket(host, port, timeout=timeout)
+        client.request(method, path, body=data, headers=sent)
+        response = client.getresponse()
+        text = response.read(max_body).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        return HttpReply(None, "", f"{exc.__class__.__name__}: {exc}")
+    except RemediateError as exc:
+        return HttpReply(None, "", exc.message)
     finally:
-        http_conn.close()
-    snippet = " ".join(text.split())[:200]
-    if response.status != probe.status:
-        return False, f"{where}: status {response.status} (expected {probe.status}): {snippet}"
-    if probe.contains is not None and probe.contains not in text:
-        return False, f"{where}: status {response.status} but body lacks {probe.contains!r}: {snippet}"
-    return True, f"{where}: status {response.status}: {snippet}"
+        client.close()
+    return HttpReply(response.status, text)

@@ -35,10 +35,33 @@ AIGW = ("registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-
         "model-gateway:self-hosted-v18.0.0-ee")
 VLLM = "vllm/vllm-openai:v0.6.3"
 DEADLINE = 30.0
-#: Host names the tests give gateways as their GitLab (see Lab.gateway).
-EXAMPLE_HOSTS = ("gitlab.example.com", "other.example.com")
+#: Host names the tests give gateways as their GitLab, and the Customer Portal the portal-urls
+#: check asks for: all resolve to 127.0.0.1 inside a lab gateway (see Lab.gateway).
+EXAMPLE_HOSTS = ("gitlab.example.com", "other.example.com", "customers.gitlab.com")
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+#: What today's vLLM needs beyond the seed's fixes (issue 25): tool calling, the context Duo Chat
+#: needs, and a version GitLab supports (the fake reports FAKE_VLLM_VERSION).
+CURRENT_VLLM_ARGS = ["--enable-auto-tool-choice", "--tool-call-parser", "mistral", "--max-model-len", "32768"]
+CURRENT_VLLM_ENV = {"FAKE_VLLM_VERSION": "0.18.1"}
+
+
+def rsa_pem(bits: int = 2048) -> str:
+    """A new RSA private key in PEM, as `openssl genrsa` makes for the gateway's JWT keys."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def current_gateway_env(gitlab_url: str = "https://gitlab.example.com") -> dict[str, str]:
+    """What today's gateway needs beyond the seed's settings (issue 25): its JWT key pair and, for
+    an offline licence, the Customer Portal URLs pointed at GitLab."""
+    return {"AIGW_SELF_SIGNED_JWT__SIGNING_KEY": rsa_pem(), "AIGW_SELF_SIGNED_JWT__VALIDATION_KEY": rsa_pem(),
+            "AIGW_CUSTOMER_PORTAL_URL": gitlab_url, "DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL": gitlab_url}
 
 
 def free_port() -> int:
@@ -116,8 +139,9 @@ class Lab:
         return create(image, command, name=self.name(tag), labels=labels, **kwargs)
 
     def gateway(self, tag: str, env: dict[str, str] | None = None, *, network: str | None = None,
-                wait: bool = True, **kwargs: Any) -> dict[str, Any]:
-        """A fake AI gateway on its own free API port (published on 127.0.0.1 unless host networking)."""
+                wait: bool = True, ports: tuple[int, ...] = (), **kwargs: Any) -> dict[str, Any]:
+        """A fake AI gateway on its own free API port (published on 127.0.0.1 unless host networking),
+        and ``ports`` (e.g. the Agent Platform's 50052) published on engine-chosen loopback ports."""
         api_port = free_port()
         full_env = {"AIGW_FASTAPI__API_PORT": str(api_port), **(env or {})}
         # The example GitLab names resolve inside the container without asking any DNS server.
@@ -128,6 +152,8 @@ class Lab:
             kwargs["network_mode"] = "host"
         else:
             gateway.with_loopback_port(f"{api_port}/tcp")
+            for port in ports:
+                gateway.with_loopback_port(f"{port}/tcp")
         if wait:
             gateway.waiting_for(http_ready(api_port, "/monitoring/healthz"))
         container = self._start(gateway.with_envs(**full_env).with_kwargs(**kwargs))

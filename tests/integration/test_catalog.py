@@ -24,6 +24,8 @@ from tests.integration.rtcat import BUSYBOX, Lab, free_port, http, take_port
 
 pytestmark = pytest.mark.integration
 
+TEMPLATE = "{% for m in messages %}{{ m.content }}{% endfor %}"
+
 
 @dataclass
 class Broken:
@@ -94,10 +96,11 @@ def _ssl_after(lab: Lab, broken: Broken) -> None:
     assert result.exit_code == 0 and result.output.decode() == broken.data["bundle"].read_text()
 
 
-def _env_case(tag: str, env: dict[str, str], diff: list[str]) -> Callable[[Lab, Path], Broken]:
+def _env_case(tag: str, env: dict[str, str], diff: list[str],
+              extra: list[str] | None = None) -> Callable[[Lab, Path], Broken]:
     def setup(lab: Lab, tmp_path: Path) -> Broken:
         gw = lab.gateway(tag, env)
-        return Broken(gw["name"], [], diff, {"api_port": gw["api_port"]})
+        return Broken(gw["name"], extra or [], diff, {"api_port": gw["api_port"]})
     return setup
 
 
@@ -133,6 +136,29 @@ def _vllm_after(lab: Lab, broken: Broken) -> None:
     assert status == 200
 
 
+def _tool_calling(lab: Lab, tmp_path: Path) -> Broken:
+    vllm = lab.vllm("tools", ["--model", "m", "--served-model-name", "mistral", "--chat-template", TEMPLATE])
+    return Broken(vllm["name"], ["-e", "tool_call_parser=mistral"],
+                  ["+   --enable-auto-tool-choice", "+   --tool-call-parser mistral"])
+
+
+def _tool_calling_after(lab: Lab, broken: Broken) -> None:
+    status, body = http(lab.host_port(broken.name, 8000), "/v1/chat/completions", method="POST", body={
+        "model": "mistral", "messages": [{"role": "user", "content": "Hi"}], "tool_choice": "auto",
+        "tools": [{"type": "function", "function": {"name": "ping", "parameters": {"type": "object"}}}]})
+    assert status == 200, body
+
+
+def _context(lab: Lab, tmp_path: Path) -> Broken:
+    vllm = lab.vllm("context", ["--model", "m", "--max-model-len", "4096"])
+    return Broken(vllm["name"], [], ["-   --max-model-len 4096", "+   --max-model-len 17776"])
+
+
+def _context_after(lab: Lab, broken: Broken) -> None:
+    status, body = http(lab.host_port(broken.name, 8000), "/v1/models")
+    assert status == 200 and json.loads(body)["data"][0]["max_model_len"] == 17776
+
+
 CASES: dict[str, tuple[Callable[[Lab, Path], Broken], Callable[[Lab, Broken], None]]] = {
     "fix-gateway-host-network": (_host_network, _host_network_after),
     "fix-image-platform": (_platform, _platform_after),
@@ -153,6 +179,23 @@ CASES: dict[str, tuple[Callable[[Lab, Path], Broken], Callable[[Lab, Broken], No
         _env_after({"AIGW_GITLAB_URL": "https://gitlab.example.com",
                     "AIGW_GITLAB_API_URL": "https://gitlab.example.com/api/v4/"})),
     "fix-vllm-404": (_vllm, _vllm_after),
+    "fix-no-proxy": (
+        _env_case("proxy", {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "corp.example",
+                            "AIGW_GITLAB_URL": "https://gitlab.example.com"},
+                  ["- --env NO_PROXY=corp.example",
+                   "+ --env NO_PROXY=corp.example,gitlab.example.com,localhost,127.0.0.1",
+                   "+ --env no_proxy=corp.example,gitlab.example.com,localhost,127.0.0.1"]),
+        _env_after({"NO_PROXY": "corp.example,gitlab.example.com,localhost,127.0.0.1",
+                    "no_proxy": "corp.example,gitlab.example.com,localhost,127.0.0.1"})),
+    "fix-offline-portal-urls": (
+        _env_case("portal", {"AIGW_GITLAB_URL": "https://gitlab.example.com"},
+                  ["+ --env AIGW_CUSTOMER_PORTAL_URL=https://gitlab.example.com",
+                   "+ --env DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL=https://gitlab.example.com"],
+                  ["-e", "gitlab_url=https://gitlab.example.com/"]),
+        _env_after({"AIGW_CUSTOMER_PORTAL_URL": "https://gitlab.example.com",
+                    "DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL": "https://gitlab.example.com"})),
+    "enable-vllm-tool-calling": (_tool_calling, _tool_calling_after),
+    "set-vllm-max-model-len": (_context, _context_after),
 }
 
 

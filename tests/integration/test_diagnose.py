@@ -16,7 +16,14 @@ import pytest
 from remediate.host.connection import Connection
 from remediate.packs.gitlab_duo.diagnose import Finding, diagnose
 from tests.conftest import Cli
-from tests.integration.rtcat import Lab, free_port, take_port
+from tests.integration.rtcat import (
+    CURRENT_VLLM_ARGS,
+    CURRENT_VLLM_ENV,
+    Lab,
+    current_gateway_env,
+    free_port,
+    take_port,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -279,9 +286,10 @@ def test_streaming_checks_for_a1003(lab: Lab) -> None:
 def _healthy(lab: Lab, gitlab_port: int) -> list[str]:
     # On host networking, so the vLLM's published port is its localhost (the reachability check).
     gitlab = f"http://gitlab.example.com:{gitlab_port}"
-    gw = lab.gateway("healthy", {"AIGW_GITLAB_URL": gitlab, "AIGW_GITLAB_API_URL": f"{gitlab}/api/v4/"},
-                     network="host")
-    vllm = lab.vllm("healthy-vllm", ["--served-model-name", "mistral", "--chat-template", TEMPLATE])
+    gw = lab.gateway("healthy", {"AIGW_GITLAB_URL": gitlab, "AIGW_GITLAB_API_URL": f"{gitlab}/api/v4/",
+                                 **current_gateway_env(gitlab)}, network="host")
+    vllm = lab.vllm("healthy-vllm", ["--served-model-name", "mistral", "--chat-template", TEMPLATE,
+                                     *CURRENT_VLLM_ARGS], env=CURRENT_VLLM_ENV)
     return [gw["name"], vllm["name"]]
 
 

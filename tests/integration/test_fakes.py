@@ -30,7 +30,7 @@ PREFIX = "rt-fakes-"
 BUSYBOX = "remediate-test/busybox:1"
 PYTHON = "remediate-test/python:3"
 VLLM = "remediate-test/fake-vllm:1"
-AIGW = "remediate-test/fake-aigw:1"
+AIGW = "remediate-test/fake-aigw:2"
 VLLM_ALIAS = "vllm/vllm-openai:v0.6.3"
 AIGW_ALIAS = (
     "registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/"

@@ -22,7 +22,13 @@ from tests.integration._proc import (
     start,
     strip_ansi,
 )
-from tests.integration.rtcat import Lab, http
+from tests.integration.rtcat import (
+    CURRENT_VLLM_ARGS,
+    CURRENT_VLLM_ENV,
+    Lab,
+    current_gateway_env,
+    http,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +38,11 @@ def _broken_pair(lab: Lab, gitlab_port: int) -> tuple[dict[str, Any], dict[str, 
     published port is its localhost), and the seed's broken vLLM (no served name, no template)."""
     gitlab = f"http://gitlab.example.com:{gitlab_port}"
     gw = lab.gateway("fixall-gw", {"AIGW_GITLAB_URL": gitlab, "AIGW_GITLAB_API_URL": f"{gitlab}/api/v4/",
-                                   "AIGW_AUTH__BYPASS_EXTERNAL": "true", "AIGW_CUSTOM_MODELS__ENABLED": "false"},
+                                   "AIGW_AUTH__BYPASS_EXTERNAL": "true", "AIGW_CUSTOM_MODELS__ENABLED": "false",
+                                   **current_gateway_env(gitlab)},
                      network="host")
-    vllm = lab.vllm("fixall-vllm", ["--model", "mistralai/Mistral-7B-Instruct-v0.3"])
+    vllm = lab.vllm("fixall-vllm", ["--model", "mistralai/Mistral-7B-Instruct-v0.3", *CURRENT_VLLM_ARGS],
+                    env=CURRENT_VLLM_ENV)
     return gw, vllm
 
 

@@ -461,8 +461,11 @@ echo "Cannot access AI Gateway. Possible causes:" >&2
 exit 1
 """
 FAKE_RAILS = """#!/bin/sh
-# Fake gitlab-rails for remediate's tests: two self-hosted models, one without the /v1 suffix.
-printf 'mistral\\thttp://vllm.example:8000\\ncodestral\\thttp://vllm.example:8000/v1\\n'
+# Fake gitlab-rails for remediate's tests: GitLab 18.8 whose Agent Platform URL has a scheme and
+# which expects TLS, and two self-hosted models, one without the /v1 suffix.
+printf 'version\\t18.8.1-ee\\ndap_url\\thttp://aigw.example:50052\\ndap_secure\\ttrue\\n'
+printf 'ai_gateway_timeout\\t60\\n'
+printf 'model\\tmistral\\thttp://vllm.example:8000\\nmodel\\tcodestral\\thttp://vllm.example:8000/v1\\n'
 """
 
 
@@ -496,3 +499,5 @@ def test_diagnose_gitlab_host_runs_rake_and_checks_v1(cli: Cli, lab: list[LabHos
     assert ("gitlab-rake", "fail", "Cannot access AI Gateway. Possible causes:") in found
     assert ("model-endpoint", "fail") == next((c, s) for c, s, e in found if e.startswith("mistral:"))
     assert ("model-endpoint", "pass") == next((c, s) for c, s, e in found if e.startswith("codestral:"))
+    url = next(f for f in gitlab["findings"] if f["check"] == "agent-platform-url")
+    assert url["status"] == "fail" and "must be host:port" in url["evidence"]

@@ -51,9 +51,10 @@ MODERN_PREFIX = "rm" + os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("g
 IMAGES = (
     "remediate-test/busybox:1",
     "remediate-test/python:3",
+    "remediate-test/python-grpc:3",
     "remediate-test/fake-vllm:1",
     "vllm/vllm-openai:v0.6.3",
-    "remediate-test/fake-aigw:1",
+    "remediate-test/fake-aigw:2",
     ("registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/"
      "model-gateway:self-hosted-v18.0.0-ee"),
 )

@@ -34,8 +34,13 @@ CONTRACT = {
     "disable-auth-bypass": set(),
     "troubleshoot-mode": {"duration"},
     "fix-gitlab-url": {"gitlab_url"},
+    "fix-no-proxy": {"hosts"},
+    "fix-offline-portal-urls": {"gitlab_url"},
+    "enable-vllm-tool-calling": {"tool_call_parser"},
+    "set-vllm-max-model-len": {"max_model_len"},
 }
-GATEWAY_BOOKS = sorted(n for n in CONTRACT if n not in ("fix-vllm-404", "fix-image-platform"))
+VLLM_BOOKS = ("fix-vllm-404", "enable-vllm-tool-calling", "set-vllm-max-model-len")
+GATEWAY_BOOKS = sorted(n for n in CONTRACT if n not in (*VLLM_BOOKS, "fix-image-platform"))
 
 
 def _observed(name: str) -> planner.Observed:
@@ -110,6 +115,7 @@ def test_gateway_selector_matches_aigw_env_on_any_image(aigw: planner.Observed) 
 @pytest.mark.parametrize("name", GATEWAY_BOOKS)
 def test_gateway_playbooks_verify_healthz_on_the_api_port(name: str, aigw: planner.Observed) -> None:
     overrides = {"fix-gitlab-url": {"gitlab_url": "https://gitlab.example.com"},
+                 "fix-offline-portal-urls": {"gitlab_url": "https://gitlab.example.com"},
                  "fix-gateway-host-network": {"allow_all_interfaces": "true"}}.get(name, {})
     paths = {"/etc/ssl/certs/ca-certificates.crt": planner.HostPath(True, b"pem", 0o644)}
 
@@ -386,3 +392,62 @@ def test_removing_a_variable_the_image_sets_is_a_noop_with_the_reason(aigw: plan
         "env.AIGW_AUTH__BYPASS_JWT_SIGNATURE"]
 
     assert change.action == "noop" and "set by the image" in change.reason
+
+
+# --------------------------------------------------------------------------- today's catalog (issue 25)
+
+def _adding_env(obs: planner.Observed, *env: str) -> planner.Observed:
+    inspect = json.loads(json.dumps(obs.inspect))
+    inspect["Config"]["Env"] += list(env)
+    return planner.Observed(inspect, obs.image)
+
+
+def test_fix_no_proxy_keeps_the_list_and_adds_gitlab_and_localhost(aigw: planner.Observed) -> None:
+    obs = _adding_env(aigw, "HTTPS_PROXY=http://proxy:3128", "NO_PROXY=.corp.example, localhost",
+                    "no_proxy=10.0.0.0/8", "AIGW_GITLAB_URL=https://gitlab.example.com")
+
+    changes = _changes(_plan("fix-no-proxy", obs, {"hosts": "vllm.internal,10.0.0.0/8"}))
+
+    expected = ".corp.example,localhost,10.0.0.0/8,gitlab.example.com,127.0.0.1,vllm.internal"
+    assert changes["env.NO_PROXY"].after == changes["env.no_proxy"].after == expected
+    with pytest.raises(PlaybookError, match="hosts must be host names"):
+        _plan("fix-no-proxy", obs, {"hosts": "a b"})
+
+
+def test_fix_no_proxy_is_a_no_op_once_applied(aigw: planner.Observed) -> None:
+    listed = "gitlab.example.com,localhost,127.0.0.1"
+    obs = _adding_env(aigw, "AIGW_GITLAB_URL=https://gitlab.example.com", f"NO_PROXY={listed}", f"no_proxy={listed}")
+
+    [cp] = _plan("fix-no-proxy", obs).containers
+
+    assert cp.action == "none"
+
+
+def test_fix_offline_portal_urls(aigw: planner.Observed) -> None:
+    changes = _changes(_plan("fix-offline-portal-urls", aigw, {"gitlab_url": "https://gitlab.example.com/"}))
+
+    assert changes["env.AIGW_CUSTOMER_PORTAL_URL"].after == "https://gitlab.example.com"
+    assert changes["env.DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL"].after == "https://gitlab.example.com"
+    with pytest.raises(PlaybookError, match="not an http"):
+        _plan("fix-offline-portal-urls", aigw, {"gitlab_url": "gitlab.example.com"})
+
+
+def test_enable_vllm_tool_calling_sets_both_flags(vllm: planner.Observed) -> None:
+    [cp] = _plan("enable-vllm-tool-calling", vllm, {"tool_call_parser": "mistral"}).containers
+
+    assert cp.action == "recreate"
+    args = cp.after.config["Cmd"]
+    assert "--enable-auto-tool-choice" in args and args[args.index("--tool-call-parser") + 1] == "mistral"
+    assert cp.verify[1].json_body["tool_choice"] == "auto"  # type: ignore[index]
+    with pytest.raises(PlaybookError, match="tool_call_parser must name a vLLM parser"):
+        _plan("enable-vllm-tool-calling", vllm, {"tool_call_parser": "x; rm -rf /"})
+
+
+def test_set_vllm_max_model_len(vllm: planner.Observed) -> None:
+    [cp] = _plan("set-vllm-max-model-len", vllm).containers
+
+    args = cp.after.config["Cmd"]
+    assert args[args.index("--max-model-len") + 1] == "17776"
+    assert cp.verify[0].contains == '"max_model_len":17776'
+    with pytest.raises(PlaybookError, match="max_model_len must be a number"):
+        _plan("set-vllm-max-model-len", vllm, {"max_model_len": "lots"})

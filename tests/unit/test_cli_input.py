@@ -28,7 +28,7 @@ from tests.conftest import Cli
         (["apply", "fix-vllm-404", "--dry-run", "--report", "/nonexistent/r.md"], "cannot write there"),
         (["apply", "--plan", "/nonexistent/plan.json", "--yes"], "does not exist"),
         (["apply", "fix-vllm-404", "--bogus"], "No such option '--bogus'"),
-        (["diagnose", "--error", "A7"], "'A7' is not one of"),
+        (["diagnose", "--error", "A7"], "unknown Duo Chat error code 'A7' (known: A1000"),
         (["no-such-command"], "No such command"),
     ],
 )

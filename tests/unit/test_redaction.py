@@ -151,6 +151,11 @@ SHAPE_CASES = [
     ("NVIDIA API key", "nvapi-" + "a1B2-" * 8, MASK),
     ("LangSmith key", "lsv2_pt_" + "a1b2" * 8 + "_abc123", MASK),
     ("Perplexity key", "pplx-" + "a1B2" * 12, MASK),
+    ("PEM body without its armour (base64 DER)", "MIIEowIBAAKCAQEA" + "q8Zr/+Tk" * 7, MASK),
+    ("PEM body without its armour (base64 DER)",
+     "key MIIEowIBAAKCAQEA" + "q8Zr/+Tk" * 6 + "\n" + "Ab+9" * 16 + "\n" + "Yx1w" * 5 + "zQ== end",
+     "key *** end"),
+    ("PEM body without its armour (base64 DER)", "MIIEvQIBADANBgkq" + "hkiG9w0B" * 6 + "\\n" + "AQEFAASC" * 8, MASK),
 ]
 
 
@@ -197,7 +202,7 @@ LOOK_ALIKES = [
     "https://registry.example/v2/?signature_version=4", "?sig=", "AKIA", "eyJhbGciOiJIUzI1NiJ9",
     "ABSK", "a signature was expected", "the token count is 12", "xoxo", "the skeleton key",
     "AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=eu-west-1", "--stop-signal SIGTERM",
-    "/etc/remediate/vllm/chat_template.jinja", "custom_openai/mistral",
+    "/etc/remediate/vllm/chat_template.jinja", "custom_openai/mistral", "MIIE", "MII-version-2",
 ]
 
 

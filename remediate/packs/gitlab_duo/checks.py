@@ -24,7 +24,9 @@ ca-bundle           gateway      ``SSL_CERT_FILE`` / ``REQUESTS_CA_BUNDLE`` name
                                  exist in the container (``docker exec test -f``; the
                                  container's mounts when it does not run)
 host-network-ports  gateway      the API and metrics ports it would bind with ``--network
-                                 host`` are free on the host (its ``/proc/net/tcp*``)
+                                 host`` are free on the host (its ``/proc/net/tcp*``), the
+                                 Workflow Service's (gRPC, metrics) too; and none of them
+                                 is another's (the install doc's 8083 twice)
 health              vLLM         ``GET /health`` -> 200
 api-key             vLLM         ``GET /v1/models`` without a key -> 401 when a key is set
 served-model        vLLM         ``GET /v1/models`` names contain the model name the gateway
@@ -38,7 +40,6 @@ streaming           both         only with ``error_code="A1003"``: vLLM streams 
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Mapping
@@ -50,14 +51,14 @@ from remediate.core.planner import ContainerFacts, Observed, facts_of
 from remediate.core.playbook import url_host
 from remediate.core.redaction import redact_text
 from remediate.errors import RemediateError
-from remediate.executor.probes import stable_window, where_published
+from remediate.executor.probes import host_request, stable_window, where_published
 from remediate.host.connection import Connection
 
 Status = Literal["pass", "warn", "fail"]
 Kind = Literal["ai-gateway", "vllm", "gitlab", "other"]
 
 _API_PORT, _METRICS_PORT = "AIGW_FASTAPI__API_PORT", "AIGW_FASTAPI__METRICS_PORT"
-_DEFAULT_API_PORT, _DEFAULT_METRICS_PORT, _FIX_METRICS_PORT = 5052, 8082, 8083
+_DEFAULT_API_PORT, _DEFAULT_METRICS_PORT, _FIX_METRICS_PORT, _DWS_PORT = 5052, 8082, 8083, 50052
 _BYPASS_VARS = ("AIGW_AUTH__BYPASS_EXTERNAL", "AIGW_AUTH__BYPASS_EXTERNAL_WITH_HEADER",
                 "AIGW_AUTH__BYPASS_JWT_SIGNATURE")
 _CA_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -97,6 +98,21 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class GitLabFacts:
+    """What the GitLab host says (read over ``--gitlab-host``) that container checks compare with.
+
+    Attributes:
+        version: GitLab's version (``18.8.2-ee``).
+        agent_platform_url: the Duo Agent Platform service URL GitLab connects to (``host:port``).
+        agent_platform_secure: GitLab connects to it with TLS; None when unknown.
+    """
+
+    version: str | None = None
+    agent_platform_url: str | None = None
+    agent_platform_secure: bool | None = None
+
+
+@dataclass(frozen=True)
 class Context:
     """What every check of one diagnosis shares.
 
@@ -105,12 +121,16 @@ class Context:
         model_name: the model name the gateway sends to vLLM.
         streaming: also run the streaming checks (asked for with Duo Chat error A1003).
         engine_arch: the engine's architecture as a Go name (``amd64``), None when unknown.
+        gitlab: what the GitLab host says, when ``--gitlab-host`` was given.
+        model_endpoints: the model URLs the gateway must reach.
     """
 
     conn: Connection
     model_name: str
     streaming: bool = False
     engine_arch: str | None = None
+    gitlab: GitLabFacts | None = None
+    model_endpoints: tuple[str, ...] = ()
     #: Container id -> stayed up when watched (filled as checks ask; see ``is_up``).
     stable: dict[str, bool] = field(default_factory=dict)
 
@@ -124,7 +144,7 @@ def engine_arch(conn: Connection) -> str | None:
     return _ARCH.get(raw.lower(), raw.lower() or None)
 
 
-def _bool(value: str | None) -> bool | None:
+def env_bool(value: str | None) -> bool | None:
     """Pydantic's reading of a boolean env value; None when unset or not a boolean."""
     if value is None:
         return None
@@ -132,7 +152,8 @@ def _bool(value: str | None) -> bool | None:
     return True if text in _TRUE else False if text in _FALSE else None
 
 
-def _port(value: Any, default: int) -> int:
+def port_value(value: Any, default: int) -> int:
+    """A TCP port number from a setting, or ``default`` when it is not one."""
     try:
         port = int(str(value))
     except (TypeError, ValueError):
@@ -251,7 +272,9 @@ def self_sign_check(obs: Observed, kind: Kind) -> Finding:
 # --------------------------------------------------------------------------- HTTP
 
 @dataclass(frozen=True)
-class _Reply:
+class Reply:
+    """An HTTP answer as a check shows it (``status`` None: none came, ``error`` says why)."""
+
     status: int | None
     body: str
     where: str
@@ -264,35 +287,22 @@ class _Reply:
         return f"{self.where}: {self.status}" + (f" {snippet}" if snippet else "")
 
 
-def _http(ctx: Context, obs: Observed, port: int, method: str, path: str, *, body: Any = None,
-          headers: Mapping[str, str] | None = None) -> _Reply:
+def http(ctx: Context, obs: Observed, port: int, method: str, path: str, *, body: Any = None,
+         headers: Mapping[str, str] | None = None) -> Reply:
+    """One HTTP request to a container port where the Docker host publishes it."""
     published = where_published(obs.inspect, port)
     if published is None:
-        return _Reply(None, "", f"port {port}", "not published on the Docker host: not checked")
+        return Reply(None, "", f"port {port}", "not published on the Docker host: not checked")
     host, host_port = published
     where = f"{method} {path} on port {port} ({host}:{host_port})"
-    data = None if body is None else json.dumps(body).encode()
-    sent = dict(headers or {})
-    if data is not None:
-        sent["Content-Type"] = "application/json"
-    client = http.client.HTTPConnection(host, host_port, timeout=_HTTP_TIMEOUT)
-    try:
-        # The socket comes from the connection: direct for a local engine, tunnelled over SSH
-        # for a remote one, so the address is always the Docker host's view of the port.
-        client.sock = ctx.conn.open_socket(host, host_port, timeout=_HTTP_TIMEOUT)
-        client.request(method, path, body=data, headers=sent)
-        response = client.getresponse()
-        text = response.read(_MAX_BODY).decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException) as exc:
-        return _Reply(None, "", where, f"no answer ({exc.__class__.__name__}: {exc})")
-    except RemediateError as exc:
-        return _Reply(None, "", where, f"no answer ({exc.message})")
-    finally:
-        client.close()
-    return _Reply(response.status, text, where)
+    reply = host_request(ctx.conn, host, host_port, method, path, body=body, headers=headers,
+                         timeout=_HTTP_TIMEOUT, max_body=_MAX_BODY)
+    if reply.status is None:
+        return Reply(None, "", where, f"no answer ({reply.error})")
+    return Reply(reply.status, reply.body, where)
 
 
-def _not_running(obs: Observed, check: str, kind: Kind) -> Finding:
+def not_running(obs: Observed, check: str, kind: Kind) -> Finding:
     return Finding(obs.name, check, "warn", "not checked: the container is not running steadily", None, kind)
 
 
@@ -302,12 +312,12 @@ def gateway_checks(ctx: Context, obs: Observed) -> list[Finding]:
     """Every check of an AI gateway container, in order."""
     kind: Kind = "ai-gateway"
     facts = facts_of(obs)
-    api_port = _port(facts.env.get(_API_PORT), _DEFAULT_API_PORT)
+    api_port = port_value(facts.env.get(_API_PORT), _DEFAULT_API_PORT)
     findings = [_state(ctx, obs, kind), _platform(ctx, obs, kind)]
     if is_up(ctx, obs):
         findings += _gateway_probes(ctx, obs, api_port)
     else:
-        findings += [_not_running(obs, "healthz", kind), _not_running(obs, "auth-probe", kind)]
+        findings += [not_running(obs, "healthz", kind), not_running(obs, "auth-probe", kind)]
     findings += [_auth_bypass(obs, facts), _custom_models(obs, facts), _gitlab_url(obs, facts),
                  self_sign_check(obs, kind), _ca_bundle(ctx, obs, facts), _host_ports(ctx, obs, facts, api_port)]
     if ctx.streaming:
@@ -317,7 +327,7 @@ def gateway_checks(ctx: Context, obs: Observed) -> list[Finding]:
 
 def _gateway_probes(ctx: Context, obs: Observed, api_port: int) -> list[Finding]:
     kind: Kind = "ai-gateway"
-    health = _http(ctx, obs, api_port, "GET", "/monitoring/healthz")
+    health = http(ctx, obs, api_port, "GET", "/monitoring/healthz")
     if health.status == 200:
         healthz = Finding(obs.name, "healthz", "pass", health.shown(), None, kind)
     elif health.status is None and "not published" in (health.error or ""):
@@ -325,7 +335,7 @@ def _gateway_probes(ctx: Context, obs: Observed, api_port: int) -> list[Finding]
                           "unpublished port from outside the host)", None, kind)
     else:
         healthz = Finding(obs.name, "healthz", "fail", health.shown() + " (expected 200)", None, kind)
-    root = _http(ctx, obs, api_port, "GET", "/")
+    root = http(ctx, obs, api_port, "GET", "/")
     if root.status == 401:
         auth = Finding(obs.name, "auth-probe", "pass", root.shown(), None, kind)
     elif root.status == 404:
@@ -339,7 +349,7 @@ def _gateway_probes(ctx: Context, obs: Observed, api_port: int) -> list[Finding]
 
 
 def _auth_bypass(obs: Observed, facts: ContainerFacts) -> Finding:
-    on = [f"{name}={facts.env[name]}" for name in _BYPASS_VARS if _bool(facts.env.get(name))]
+    on = [f"{name}={facts.env[name]}" for name in _BYPASS_VARS if env_bool(facts.env.get(name))]
     if on:
         return Finding(obs.name, "auth-bypass", "fail", ", ".join(on) + ": authentication is bypassed "
                        "(\"You must not bypass authentication in production.\")", "disable-auth-bypass",
@@ -350,7 +360,7 @@ def _auth_bypass(obs: Observed, facts: ContainerFacts) -> Finding:
 def _custom_models(obs: Observed, facts: ContainerFacts) -> Finding:
     name = "AIGW_CUSTOM_MODELS__ENABLED"
     raw = facts.env.get(name)
-    value = _bool(raw)
+    value = env_bool(raw)
 
     def finding(status: Status, evidence: str, fix: str | None = "enable-custom-models") -> Finding:
         return Finding(obs.name, "custom-models", status, evidence, fix, "ai-gateway")
@@ -431,7 +441,7 @@ def _file_in_container(ctx: Context, obs: Observed, path: str) -> tuple[bool | N
             if code == 1:
                 return False, "checked with docker exec"
             # 126/127: the program is not in the image; try the next way
-    mount = _mount_covering(obs.inspect, path)
+    mount = mount_covering(obs.inspect, path)
     if mount is None:
         state = "not running" if not is_up(ctx, obs) else "no test, sh or python3 in the image"
         return None, f"{state}; not under any mount"
@@ -439,7 +449,7 @@ def _file_in_container(ctx: Context, obs: Observed, path: str) -> tuple[bool | N
     return None, f"under the {mount.get('Type')} mount {source}:{mount.get('Destination')}; container not running"
 
 
-def _mount_covering(inspect: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
+def mount_covering(inspect: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
     target = Path(path)
     for mount in inspect.get("Mounts") or []:
         dest = Path(str(mount.get("Destination") or "/nonexistent"))
@@ -450,8 +460,20 @@ def _mount_covering(inspect: Mapping[str, Any], path: str) -> Mapping[str, Any] 
 
 def _host_ports(ctx: Context, obs: Observed, facts: ContainerFacts, api_port: int) -> Finding:
     kind: Kind = "ai-gateway"
-    metrics_port = _port(facts.env.get(_METRICS_PORT), _DEFAULT_METRICS_PORT)
+    metrics_port = port_value(facts.env.get(_METRICS_PORT), _DEFAULT_METRICS_PORT)
     on_host = (obs.inspect.get("HostConfig") or {}).get("NetworkMode") == "host"
+    # The Workflow Service (Agent Platform) binds its gRPC port, and its metrics port when both
+    # PROMETHEUS_METRICS__ADDR and __PORT are set, in the same network namespace.
+    dws: dict[str, int] = {}
+    if env_bool(facts.env.get("ENABLE_DUO_WORKFLOW_SERVICE")):
+        dws["the Workflow Service's gRPC"] = port_value(facts.env.get("PORT"), _DWS_PORT)
+        if facts.env.get("PROMETHEUS_METRICS__ADDR") and facts.env.get("PROMETHEUS_METRICS__PORT"):
+            dws["the Workflow Service's metrics"] = port_value(facts.env.get("PROMETHEUS_METRICS__PORT"), 0)
+    clash = next((what for what, port in dws.items() if port in (api_port, metrics_port)), None)
+    if clash is not None:
+        return Finding(obs.name, "host-network-ports", "fail", f"{clash} port {dws[clash]} is also the gateway's "
+                       f"API or metrics port ({api_port}, {metrics_port}): one of them cannot bind; by hand: set "
+                       "PROMETHEUS_METRICS__PORT (or AIGW_FASTAPI__METRICS_PORT) to another port", None, kind)
     if on_host and is_up(ctx, obs):
         return Finding(obs.name, "host-network-ports", "pass", f"on host networking and running: ports "
                        f"{api_port} and {metrics_port} are its own", None, kind)
@@ -466,6 +488,10 @@ def _host_ports(ctx: Context, obs: Observed, facts: ContainerFacts, api_port: in
     if api_port in taken:
         return Finding(obs.name, "host-network-ports", status, f"API port {api_port} is taken on the host: "
                        f"{when}; free it or change AIGW_FASTAPI__API_PORT", None, kind)
+    dws_taken = [f"{what} port {port}" for what, port in dws.items() if port in listening and port not in own]
+    if dws_taken and metrics_port not in taken:
+        return Finding(obs.name, "host-network-ports", status, f"{', '.join(dws_taken)} taken on the host: {when}; "
+                       "free it, or set PORT / PROMETHEUS_METRICS__PORT to a free port", None, kind)
     if metrics_port in taken:
         free = next((p for p in (_FIX_METRICS_PORT, 8084, 8085, 8086) if p not in listening), None)
         hint = (f"fix-gateway-host-network moves metrics to {free}"
@@ -508,7 +534,7 @@ def _listening_ports(conn: Connection) -> set[int] | None:
 
 def _gateway_streaming(obs: Observed, facts: ContainerFacts) -> Finding:
     raw = facts.env.get("AIGW_CUSTOM_MODELS__DISABLE_STREAMING")
-    if _bool(raw):
+    if env_bool(raw):
         return Finding(obs.name, "streaming", "pass", f"AIGW_CUSTOM_MODELS__DISABLE_STREAMING={raw}: the "
                        "gateway does not stream from the model (the A1003 workaround is on)", None, "ai-gateway")
     return Finding(obs.name, "streaming", "warn", "the gateway streams from the model "
@@ -527,14 +553,14 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     if ctx.streaming:
         checks.append("streaming")
     if not is_up(ctx, obs):
-        return findings + [_not_running(obs, check, kind) for check in checks]
-    port = _port(facts.flag("--port", 8000), 8000)
+        return findings + [not_running(obs, check, kind) for check in checks]
+    port = port_value(facts.flag("--port", 8000), 8000)
     key = facts.flag("--api-key") or facts.env.get("VLLM_API_KEY")
 
     def finding(check: str, status: Status, evidence: str, fix: str | None = None) -> Finding:
         return Finding(obs.name, check, status, evidence, fix, kind)
 
-    health = _http(ctx, obs, port, "GET", "/health")
+    health = http(ctx, obs, port, "GET", "/health")
     if health.status == 200:
         findings.append(finding("health", "pass", health.shown()))
     elif health.status == 503:
@@ -544,11 +570,11 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     else:
         findings.append(finding("health", "fail", health.shown() + " (still loading the model?)"))
 
-    bare = _http(ctx, obs, port, "GET", "/v1/models")
+    bare = http(ctx, obs, port, "GET", "/v1/models")
     auth = {"Authorization": f"Bearer {key}"} if isinstance(key, str) and key else {}
     models = bare
     if bare.status == 401 and auth:
-        models = _http(ctx, obs, port, "GET", "/v1/models", headers=auth)
+        models = http(ctx, obs, port, "GET", "/v1/models", headers=auth)
         if models.status == 200:
             findings.append(finding("api-key", "warn", "/v1 requires an API key (from --api-key/VLLM_API_KEY); GitLab's self-hosted "
                                     "model must be configured with the same one, or the gateway gets "
@@ -564,7 +590,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     else:
         findings.append(finding("api-key", "pass", "/v1 answers without an API key"))
 
-    names = _model_names(models)
+    names = model_names(models)
     if names is None:
         findings.append(finding("served-model", "warn", f"not checked: {models.shown()}"))
     elif ctx.model_name in names:
@@ -574,7 +600,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
                                 f"sends {ctx.model_name!r}: 404 \"The model `{ctx.model_name}` does not exist.\"",
                                 "fix-vllm-404"))
     chat_model = ctx.model_name if names is None or ctx.model_name in names else names[0] if names else ctx.model_name
-    chat = _http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
+    chat = http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
         "model": chat_model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1})
     if chat.status == 200:
         findings.append(finding("chat-template", "pass", f"{chat.where}: 200 (the chat template renders)"))
@@ -584,7 +610,7 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     else:
         findings.append(finding("chat-template", "warn", f"not checked: {chat.shown()}"))
     if "streaming" in checks:
-        stream = _http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
+        stream = http(ctx, obs, port, "POST", "/v1/chat/completions", headers=auth, body={
             "model": chat_model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1,
             "stream": True})
         if stream.status == 200 and "data:" in stream.body and "[DONE]" in stream.body:
@@ -595,7 +621,8 @@ def vllm_checks(ctx: Context, obs: Observed) -> list[Finding]:
     return findings
 
 
-def _model_names(reply: _Reply) -> list[str] | None:
+def model_names(reply: Reply) -> list[str] | None:
+    """The served model names in a ``GET /v1/models`` answer; None when it is not one."""
     if reply.status != 200:
         return None
     try:

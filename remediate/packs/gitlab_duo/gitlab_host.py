@@ -1,5 +1,8 @@
-"""Checks on the GitLab host over SSH (read-only): the Duo self-hosted setup Rake task, and the
-self-hosted model endpoints, which must end in ``/v1``.
+"""Checks on the GitLab host over SSH (read-only): the Duo self-hosted setup Rake task; one
+``gitlab-rails runner`` that reads GitLab's version, the Agent Platform service URL (``host:port``,
+no scheme) and its TLS setting, the AI Gateway request timeout and the self-hosted model endpoints
+(which must end in ``/v1``). The version and the TLS setting are handed to the container checks
+(:class:`~remediate.packs.gitlab_duo.checks.GitLabFacts`).
 
 The Rake task prints one line per check ending in ``✔`` (pass), ``⚠`` (warning) or ``✗``
 (failure), and ``rake aborted!`` followed by the reason when a required check fails.
@@ -12,16 +15,32 @@ import urllib.parse
 from remediate.errors import ConnectError
 from remediate.host.connection import Connection
 from remediate.host.sshoptions import SshOptions
-from remediate.packs.gitlab_duo.checks import Finding
+from remediate.packs.gitlab_duo.checks import Finding, GitLabFacts
 
-#: The Rake task that checks a Duo self-hosted setup, and the runner that lists the model endpoints.
+#: The Rake task that checks a Duo self-hosted setup.
 RAKE = ["gitlab-rake", "gitlab:duo:verify_self_hosted_setup"]
-ENDPOINTS = ["gitlab-rails", "runner", 'Ai::SelfHostedModel.all.each { |m| puts [m.name, m.endpoint].join("\\t") }']
+#: Prints tab-separated lines: ``version``, ``dap_url``, ``dap_secure``, ``ai_gateway_timeout`` and
+#: one ``model NAME ENDPOINT`` per self-hosted model. The settings moved between ``Ai::Setting``
+#: and the application settings across versions: both are asked, whichever has it.
+FACTS = ["gitlab-rails", "runner", """\
+settings = [(::Ai::Setting.instance rescue nil), (::Gitlab::CurrentSettings.current_application_settings rescue nil)]
+pick = ->(name) { settings.compact.map { |o| o.respond_to?(name) ? o.public_send(name) : nil }.compact.first }
+secure = pick.(:self_hosted_duo_agent_platform_service_secure)
+secure = ENV['DUO_AGENT_PLATFORM_SERVICE_SECURE'].to_s.downcase != 'false' if secure.nil?
+puts ['version', Gitlab::VERSION].join("\t")
+puts ['dap_url', pick.(:duo_agent_platform_service_url)].join("\t")
+puts ['dap_secure', secure].join("\t")
+puts ['ai_gateway_timeout', pick.(:ai_gateway_timeout_seconds)].join("\t")
+Ai::SelfHostedModel.all.each { |m| puts ['model', m.name, m.endpoint].join("\t") }
+"""]
 _TIMEOUT = 300
 
 
-def check_gitlab(url: str, options: SshOptions) -> list[Finding]:
-    """Run the GitLab host's own checks over SSH and read its model endpoints.
+def check_gitlab(url: str, options: SshOptions) -> tuple[list[Finding], GitLabFacts]:
+    """Run the GitLab host's own checks over SSH and read its settings and model endpoints.
+
+    Returns:
+        The findings, and what the container checks compare with.
 
     Args:
         url: ``ssh://[user@]gitlab-host[:port]``.
@@ -36,8 +55,48 @@ def check_gitlab(url: str, options: SshOptions) -> list[Finding]:
     label = f"gitlab {parsed.hostname}"
     with Connection(url, ssh=options, label=label) as conn:
         rake = conn.run_command(RAKE, timeout=_TIMEOUT, with_stderr=True)
-        endpoints = conn.run_command(ENDPOINTS, timeout=_TIMEOUT, with_stderr=True)
-    return rake_findings(label, *rake) + endpoint_findings(label, *endpoints)
+        code, output = conn.run_command(FACTS, timeout=_TIMEOUT)
+    facts = gitlab_facts(output if code == 0 else "")
+    return rake_findings(label, *rake) + settings_findings(label, code, output) + endpoint_findings(
+        label, code, output), facts
+
+
+def _rows(output: str) -> list[list[str]]:
+    return [line.rstrip("\r").split("\t") for line in output.splitlines() if "\t" in line]
+
+
+def gitlab_facts(output: str) -> GitLabFacts:
+    """The :class:`GitLabFacts` in the runner's output (unknown ones None)."""
+    values = {row[0]: row[1].strip() for row in _rows(output) if len(row) == 2}
+    secure = values.get("dap_secure", "").lower()
+    return GitLabFacts(version=values.get("version") or None, agent_platform_url=values.get("dap_url") or None,
+                       agent_platform_secure={"true": True, "false": False}.get(secure))
+
+
+def settings_findings(host: str, exit_code: int, output: str) -> list[Finding]:
+    """``agent-platform-url`` (``host:port``, never a URL with a scheme) and ``ai-gateway-timeout``."""
+    if exit_code != 0:
+        return []
+    values = {row[0]: row[1].strip() for row in _rows(output) if len(row) == 2}
+    findings = []
+    url = values.get("dap_url")
+    if url is not None:
+        if "://" in url:
+            findings.append(Finding(host, "agent-platform-url", "fail", f"the Agent Platform service URL {url} has "
+                                    "a scheme: it must be host:port (e.g. aigw.example.com:50052); by hand: Admin > "
+                                    "GitLab Duo > Change configuration", kind="gitlab"))
+        elif url:
+            tls = {"true": "with TLS", "false": "without TLS"}.get(values.get("dap_secure", "").lower(), "")
+            findings.append(Finding(host, "agent-platform-url", "pass", f"Agent Platform service URL {url} {tls}".strip(),
+                                    kind="gitlab"))
+        else:
+            findings.append(Finding(host, "agent-platform-url", "pass", "no self-hosted Agent Platform service URL "
+                                    "is set", kind="gitlab"))
+    timeout = values.get("ai_gateway_timeout")
+    if timeout:
+        findings.append(Finding(host, "ai-gateway-timeout", "pass", f"AI Gateway request timeout {timeout} s (60 to "
+                                "600; raise it when Duo Chat answers A1000 with a slow model)", kind="gitlab"))
+    return findings
 
 
 def rake_findings(host: str, exit_code: int, output: str) -> list[Finding]:
@@ -69,10 +128,10 @@ def endpoint_findings(host: str, exit_code: int, output: str) -> list[Finding]:
         return [Finding(host, "model-endpoint", "warn", f"could not list the self-hosted models (exit {exit_code})",
                         kind="gitlab")]
     findings = []
-    for line in output.splitlines():
-        name, sep, endpoint = line.strip().partition("\t")
-        if not sep:
+    for row in _rows(output):
+        if row[0] != "model" or len(row) != 3:
             continue
+        name, endpoint = row[1], row[2].strip()
         if endpoint.rstrip("/").endswith("/v1"):
             findings.append(Finding(host, "model-endpoint", "pass", f"{name}: {endpoint}", kind="gitlab"))
         else:

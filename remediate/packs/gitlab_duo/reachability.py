@@ -1,4 +1,5 @@
-"""Can the AI gateway reach its model endpoints and its GitLab instance? Asked from inside it.
+"""Can the AI gateway reach its model endpoints and its GitLab instance? Asked from inside it
+(the checks ``model-reachable``, one per endpoint, and ``gitlab-reachable``).
 
 The guide's "Check if the model is reachable from AI gateway", "LLM server is not available inside
 the AI gateway container" and "Check if AI Gateway can make requests to your GitLab instance" are
@@ -109,6 +110,26 @@ def _gitlab_probe_url(url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + suffix))
 
 
+def ask_from_inside(ctx: Context, gateway: Observed, url: str) -> tuple[str, str] | str:
+    """Connect to ``url`` from inside the (running) gateway and send one GET.
+
+    Returns:
+        ``(result, detail)``, ``result`` one of the table's (``http`` when it answered), or why
+        it could not be asked (no python3 in the image, the engine refused the exec).
+    """
+    try:
+        code, output = ctx.conn.exec(gateway.id, ["python3", "-c", _PROBE, url, str(TIMEOUT)])
+    except RemediateError as exc:
+        return exc.message
+    try:
+        answer = json.loads(output.strip().splitlines()[-1]) if code == 0 else None
+    except (ValueError, IndexError):
+        answer = None
+    if not isinstance(answer, dict):
+        return "no python3 in the gateway image to ask from inside"
+    return str(answer.get("result")), str(answer.get("detail", ""))
+
+
 def _reach(ctx: Context, gateway: Observed, running: bool, check: str, url: str) -> Finding:
     def finding(status: Status, evidence: str, fix: str | None = None) -> Finding:
         return Finding(gateway.name, check, status, f"{url}: {evidence}", fix, "ai-gateway")
@@ -118,17 +139,10 @@ def _reach(ctx: Context, gateway: Observed, running: bool, check: str, url: str)
         return finding("fail", "not an http(s) URL")
     if not running:
         return finding("warn", "not checked: the gateway is not running")
-    try:
-        code, output = ctx.conn.exec(gateway.id, ["python3", "-c", _PROBE, url, str(TIMEOUT)])
-    except RemediateError as exc:
-        return finding("warn", f"not checked: {exc.message}")
-    try:
-        answer = json.loads(output.strip().splitlines()[-1]) if code == 0 else None
-    except (ValueError, IndexError):
-        answer = None
-    if not isinstance(answer, dict):
-        return finding("warn", "not checked: no python3 in the gateway image to ask from inside")
-    result, detail = str(answer.get("result")), str(answer.get("detail", ""))
+    answer = ask_from_inside(ctx, gateway, url)
+    if isinstance(answer, str):
+        return finding("warn", f"not checked: {answer}")
+    result, detail = answer
     if result == "http":
         return finding("pass", f"reachable from inside the gateway ({detail})")
     host = parts.hostname.lower()

@@ -4,7 +4,8 @@
 #   remediate-test/busybox:1    busybox-static + applet symlinks, CMD ["sh"]
 #   remediate-test/python:3     Debian python3.11 runtime rootfs (docker import)
 #   remediate-test/fake-vllm:1  fake vLLM OpenAI server   (also tagged vllm/vllm-openai:v0.6.3)
-#   remediate-test/fake-aigw:1  fake GitLab AI gateway    (also tagged <registry>/model-gateway:self-hosted-v18.0.0-ee)
+#   remediate-test/python-grpc:3  python:3 plus Debian's python3-grpcio (the fake gateway's gRPC)
+#   remediate-test/fake-aigw:2  fake GitLab AI gateway    (also tagged <registry>/model-gateway:self-hosted-v18.0.0-ee)
 #
 # Idempotent: every image carries the labels remediate.test=1 and remediate.test.hash=<sha256 of
 # its sources (and of its base image)>; an image whose label matches is not rebuilt.
@@ -19,10 +20,14 @@ RECIPE=2   # bump to force a rebuild of everything
 BUSYBOX_IMG=remediate-test/busybox:1
 PYTHON_IMG=remediate-test/python:3
 VLLM_IMG=remediate-test/fake-vllm:1
-AIGW_IMG=remediate-test/fake-aigw:1
+GRPC_IMG=remediate-test/python-grpc:3
+AIGW_IMG=remediate-test/fake-aigw:2
 VLLM_ALIASES=(vllm/vllm-openai:v0.6.3)
 AIGW_ALIASES=(registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/model-gateway:self-hosted-v18.0.0-ee)
 
+# Debian 12's grpcio and the libraries it needs beyond the python image (its protobuf is not
+# needed: the fake sends raw protobuf bytes).
+GRPC_DEBS=(python3-grpcio libgrpc29 libabsl20220623 libc-ares2 libre2-9 libstdc++6)
 BUSYBOX_APPLETS=(sh sleep httpd wget nc env cat ls echo true false id touch mkdir printf grep ps
                  kill date hostname seq)
 PY_DEBS=(python3.11-minimal libpython3.11-minimal libpython3.11-stdlib
@@ -101,7 +106,17 @@ build_busybox() {
 
 # --- remediate-test/python:3 -------------------------------------------------------------
 download_debs() {
-  (cd "$1" && apt-get download -q=2 "${PY_DEBS[@]}") >"$WORK/apt.log" 2>&1
+  local dir=$1; shift
+  (cd "$dir" && apt-get download -q=2 "$@") >"$WORK/apt.log" 2>&1
+}
+
+fetch_debs() {
+  local dir=$1; shift
+  mkdir -p "$dir"; chmod 755 "$dir"
+  if ! download_debs "$dir" "$@"; then
+    quiet apt-get update -q=2
+    download_debs "$dir" "$@" || { cat "$WORK/apt.log" >&2; die "apt-get download failed"; }
+  fi
 }
 
 build_python() {
@@ -109,11 +124,7 @@ build_python() {
   [ "$(label_of $PYTHON_IMG)" = "$h" ] && return 0
   local old; old=$(id_of $PYTHON_IMG)
   local d="$WORK/debs" r="$WORK/rootfs"
-  mkdir -p "$d"; chmod 755 "$d"
-  if ! download_debs "$d"; then
-    quiet apt-get update -q=2
-    download_debs "$d" || { cat "$WORK/apt.log" >&2; die "apt-get download failed"; }
-  fi
+  fetch_debs "$d" "${PY_DEBS[@]}"
   mkdir -p "$r/usr/bin" "$r/usr/lib" "$r/usr/lib64" "$r/usr/sbin" "$r/etc" "$r/tmp" "$r/root"
   chmod 1777 "$r/tmp"
   for x in bin lib lib64 sbin; do ln -s "usr/$x" "$r/$x"; done   # Debian 12 merged /usr
@@ -131,10 +142,26 @@ build_python() {
   drop_old "$old" $PYTHON_IMG
 }
 
-# --- images built with `docker build` FROM remediate-test/python:3 -----------------------
+# --- remediate-test/python-grpc:3 --------------------------------------------------------
+build_grpc() {
+  local h; h=$( { echo "grpc recipe $RECIPE"; echo "${GRPC_DEBS[*]}"; id_of $PYTHON_IMG; } | sha)
+  [ "$(label_of $GRPC_IMG)" = "$h" ] && return 0
+  local old; old=$(id_of $GRPC_IMG)
+  local d="$WORK/grpc-debs" r="$WORK/grpc-root" c="$WORK/grpc-ctx"
+  fetch_debs "$d" "${GRPC_DEBS[@]}"
+  mkdir -p "$r" "$c"
+  for f in "$d"/*.deb; do dpkg-deb -x "$f" "$r"; done
+  tar -C "$r" -cf "$c/root.tar" .
+  # The python image has no site config that adds Debian's dist-packages to sys.path.
+  printf 'FROM %s\nADD root.tar /\nENV PYTHONPATH=/usr/lib/python3/dist-packages\n' "$PYTHON_IMG" >"$c/Dockerfile"
+  quiet docker build -q --label remediate.test=1 --label "remediate.test.hash=$h" -t $GRPC_IMG "$c"
+  drop_old "$old" $GRPC_IMG
+}
+
+# --- images built with `docker build` FROM remediate-test/python:3 (or python-grpc:3) -------
 build_from_dir() {
-  local img=$1 dir=$2
-  local h; h=$( { echo "dir recipe $RECIPE"; id_of $PYTHON_IMG; dir_hash "$dir"; } | sha)
+  local img=$1 dir=$2 base=${3:-$PYTHON_IMG}
+  local h; h=$( { echo "dir recipe $RECIPE"; id_of "$base"; dir_hash "$dir"; } | sha)
   [ "$(label_of "$img")" = "$h" ] && return 0
   local old; old=$(id_of "$img")
   quiet docker build -q --label remediate.test=1 --label "remediate.test.hash=$h" -t "$img" "$dir"
@@ -145,7 +172,8 @@ build_busybox
 build_python
 build_from_dir $VLLM_IMG "$HERE/fake-vllm"
 retag $VLLM_IMG "${VLLM_ALIASES[@]}"
-build_from_dir $AIGW_IMG "$HERE/fake-aigw"
+build_grpc
+build_from_dir $AIGW_IMG "$HERE/fake-aigw" $GRPC_IMG
 retag $AIGW_IMG "${AIGW_ALIASES[@]}"
 
 if [ $REBUILT = 1 ]; then

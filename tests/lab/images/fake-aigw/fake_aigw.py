@@ -16,6 +16,13 @@ Stdlib only. Mimics the externally visible behaviour of the real gateway:
     (the real app starts its Prometheus server in the app factory, before uvicorn binds the API port)
     GET /metrics  Prometheus text
 
+  Duo Workflow Service (the Agent Platform) when ENABLE_DUO_WORKFLOW_SERVICE is true (the 18.8+
+    self-hosted image's default; this fake's image leaves it unset, as an 18.0 gateway):
+    gRPC on 0.0.0.0:PORT (50052), grpc.health.v1.Health/Check -> SERVING, plain text, or TLS
+    with DUO_WORKFLOW_TLS__ENABLED=true and DUO_WORKFLOW_TLS__CERT_FILE / __KEY_FILE (PEM files).
+    Served with Debian's python3-grpcio; the health messages travel as raw protobuf bytes.
+    FAKE_DWS_STATUS=NOT_SERVING makes it answer that.
+
 If a port cannot be bound the process prints the OSError ("[Errno 98] ... address already in use")
 to stderr and exits 1. SIGTERM/SIGINT -> exit 0 at once.
 Booleans are parsed like pydantic (true/false/1/0/yes/no/on/off/t/f/y/n, any case); an invalid
@@ -236,6 +243,37 @@ def make_server(host: str, port: int, handler: type[BaseHandler]) -> Server:
     return cls((host, port), handler)
 
 
+HEALTH_STATUS = {"UNKNOWN": 0, "SERVING": 1, "NOT_SERVING": 2}
+
+
+def start_workflow_service() -> Any:
+    """The Duo Workflow Service's gRPC health service (the real one also serves the workflows)."""
+    from concurrent import futures
+
+    import grpc
+
+    port = env_int("PORT", 50052)
+    status = HEALTH_STATUS.get(os.environ.get("FAKE_DWS_STATUS") or "SERVING", 1)
+    # HealthCheckResponse{status}: field 1, varint; UNKNOWN (0) is the empty message.
+    reply = bytes([8, status]) if status else b""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    handler = grpc.method_handlers_generic_handler(
+        "grpc.health.v1.Health",
+        {"Check": grpc.unary_unary_rpc_method_handler(lambda request, context: reply)},
+    )
+    server.add_generic_rpc_handlers((handler,))
+    if env_bool("DUO_WORKFLOW_TLS__ENABLED"):
+        with open(os.environ["DUO_WORKFLOW_TLS__KEY_FILE"], "rb") as k, \
+                open(os.environ["DUO_WORKFLOW_TLS__CERT_FILE"], "rb") as c:
+            credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+        server.add_secure_port(f"0.0.0.0:{port}", credentials)
+    else:
+        server.add_insecure_port(f"0.0.0.0:{port}")
+    server.start()
+    log(f"Duo Workflow Service listening on 0.0.0.0:{port}", logger="duo_workflow_service.server")
+    return server
+
+
 def _on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
@@ -280,6 +318,8 @@ def main() -> int:
     ).start()
     log(f"Metrics server listening on {m_host}:{m_port}", logger="ai_gateway.prometheus")
 
+    workflow = start_workflow_service() if env_bool("ENABLE_DUO_WORKFLOW_SERVICE") else None
+
     # 2) The API (uvicorn).
     print(f"INFO:     Started server process [{os.getpid()}]", file=sys.stderr, flush=True)
     print("INFO:     Waiting for application startup.", file=sys.stderr, flush=True)
@@ -306,6 +346,8 @@ def main() -> int:
     finally:
         api.server_close()
         metrics.server_close()
+        if workflow is not None:
+            workflow.stop(0)
     return 0
 
 

@@ -27,7 +27,7 @@ extends_documentation_fragment:
 options:
   error_code:
     description:
-      - A Duo Chat error code (C(A1000), C(A1001), C(A1002), C(A1003), C(A9999)); adds its
+      - A Duo Chat error code (C(A1000) to C(A1008), C(A6000), C(A9999)); adds its
         explanation and the checks specific to it.
     type: str
   model_name:

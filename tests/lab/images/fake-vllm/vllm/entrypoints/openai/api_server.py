@@ -4,10 +4,11 @@ Mimics the HTTP surface of ``python3 -m vllm.entrypoints.openai.api_server``
 (vLLM ~0.6.x) closely enough for diagnosis/remediation tests:
 
   GET  /health               200, empty body (never API-key protected)
-  GET  /version              {"version": "0.6.3"}
+  GET  /version              {"version": "0.6.3"} (FAKE_VLLM_VERSION)
   GET  /metrics              small Prometheus text
   GET  /v1/models            model list, one entry per served model name
-  POST /v1/chat/completions  404 unknown model, 400 no chat template, else 200
+  POST /v1/chat/completions  404 unknown model, 400 no chat template, 400 tools with tool_choice
+                             "auto" without --enable-auto-tool-choice and --tool-call-parser, else 200
   POST /v1/completions       404 unknown model, else 200
   anything else              404 {"detail":"Not Found"}
 
@@ -20,6 +21,7 @@ Test knobs (environment, not real vLLM):
   FAKE_VLLM_REPLY          assistant reply text (default "Hello from fake vLLM")
   FAKE_VLLM_STARTUP_DELAY  seconds to wait before binding the port (simulates weight loading)
   FAKE_VLLM_ERROR_STYLE    "flat" (default, older vLLM) or "nested" (newer vLLM error envelope)
+  FAKE_VLLM_VERSION        the version /version and the start-up log report (default 0.6.3)
 
 This file is self-contained: it can also be run directly with any python3.
 """
@@ -39,7 +41,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
-VLLM_VERSION = "0.6.3"
+VLLM_VERSION = os.environ.get("FAKE_VLLM_VERSION") or "0.6.3"
 DEFAULT_REPLY = "Hello from fake vLLM"
 NO_TEMPLATE_MSG = (
     "As of transformers v4.44, default chat template is no longer allowed, so you must "
@@ -166,7 +168,8 @@ class Handler(BaseHTTPRequestHandler):
         self._access_log(status)
 
     def _json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(obj).encode(), "application/json", extra)
+        # Compact, as vLLM's FastAPI/Starlette JSONResponse writes it.
+        self._send(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json", extra)
 
     def _read_body(self) -> bytes:
         n = int(self.headers.get("content-length") or 0)
@@ -278,8 +281,6 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(
                 400, error_body("Field 'messages' must be a non-empty list", "BadRequestError", 400)
             )
-        if STATE.chat_template is None:
-            return self._json(400, error_body(NO_TEMPLATE_MSG, "BadRequestError", 400))
         tool_choice = req.get("tool_choice")
         if (
             req.get("tools")
@@ -295,6 +296,9 @@ class Handler(BaseHTTPRequestHandler):
                     400,
                 ),
             )
+        # Checked after the tool choice, as vLLM's serving_chat does before it renders the prompt.
+        if STATE.chat_template is None:
+            return self._json(400, error_body(NO_TEMPLATE_MSG, "BadRequestError", 400))
         prompt = " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
         cid = "chatcmpl-" + uuid.uuid4().hex
         created = int(time.time())
