@@ -33,6 +33,16 @@ def check_reference(text: str) -> str:
     return text
 
 
+def repository(text: str) -> str:
+    """The repository of a reference as written, without its tag or digest
+    (``localhost:5000/vllm:v1`` -> ``localhost:5000/vllm``); the jinja2 filter ``image_repo``.
+
+    Raises:
+        ValueError: not an image reference (see :func:`check_reference`).
+    """
+    return str(_reference.Reference.parse(check_reference(text))["name"])
+
+
 def canonical(text: str) -> str:
     """A valid reference in one spelling: registry and ``library/`` made explicit, the tag
     ``latest`` when none is given (``nginx`` -> ``docker.io/library/nginx:latest``), a digest kept."""

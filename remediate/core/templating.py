@@ -383,6 +383,7 @@ def environment() -> Any:
     from jinja2.exceptions import SecurityError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    from remediate.core.image_ref import repository
     from remediate.core.playbook import url_host
 
     class _Generator(CodeGenerator):
@@ -427,5 +428,6 @@ def environment() -> Any:
     env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters = _filters(env.filters)
     env.filters["url_host"] = url_host
+    env.filters["image_repo"] = repository
     return env
 

@@ -3,7 +3,7 @@
 Since GitLab 18.8 the gateway container also runs the Duo Workflow Service ("Agent Platform",
 gRPC on port 50052, ``PORT``), started when ``ENABLE_DUO_WORKFLOW_SERVICE`` is true (the
 self-hosted image's default). A check that no playbook can fix yet says in its evidence what
-to do by hand.
+to do by hand; the others name their playbook (``fix``).
 
 ================  ==============================================================================
 check             detection
@@ -134,10 +134,15 @@ def _dws(ctx: Context, obs: Observed, facts: ContainerFacts) -> list[Finding]:
         return [_finding(obs, "dws-port", "pass", f"gRPC port {port}: published when it runs"), health,
                 not_running(obs, "dws-tls", _KIND)]
     if published is None:
-        by_hand = (f"by hand: recreate the gateway with --publish {port}:{port} (docker run -p), every other "
-                   "setting kept")
+        mode = str(host_config.get("NetworkMode") or "")
+        if mode == "none" or mode.startswith("container:"):
+            return [_finding(obs, "dws-port", "fail", f"the Agent Platform's gRPC port {port} is not published, and "
+                             f"a container on {mode} networking cannot publish it; by hand: give the gateway a "
+                             "network of its own"),
+                    health, _finding(obs, "dws-tls", "warn", f"not checked: port {port} is not published")]
         return [_finding(obs, "dws-port", "fail", f"the Agent Platform's gRPC port {port} is not published: "
-                         f"GitLab and the IDEs cannot reach the Duo Workflow Service; {by_hand}"),
+                         "GitLab and the IDEs cannot reach the Duo Workflow Service",
+                         "publish-agent-platform-port"),
                 health, _finding(obs, "dws-tls", "warn", f"not checked: port {port} is not published")]
     where = "host networking" if host_net else f"published on {published[0]}:{published[1]}"
     tls = _tls(ctx, obs, facts, port, published) if running else not_running(obs, "dws-tls", _KIND)
@@ -256,8 +261,9 @@ def _jwt_keys(obs: Observed, facts: ContainerFacts) -> Finding:
     if problems:
         users = " and ".join(JWT_PAIRS[p] for p in prefixes)
         return _finding(obs, "jwt-keys", "fail", "; ".join(problems) + f": tokens for {users} cannot be made "
-                        "(\"Token creation failed\"); by hand: make each key with `openssl genrsa -out key.pem 2048` "
-                        "and give it with --env-file or -e NAME=\"$(cat key.pem)\" (newlines kept)")
+                        "(\"Token creation failed\"); make each key with `openssl genrsa -out FILE 2048` in one "
+                        "directory of the Docker host, then set-gateway-jwt-keys -e key_dir=DIR sets them",
+                        "set-gateway-jwt-keys")
     return _finding(obs, "jwt-keys", "pass", "; ".join(good) + " (values not shown)")
 
 
@@ -325,10 +331,14 @@ def _hf_cache(ctx: Context, obs: Observed, facts: ContainerFacts) -> Finding:
         dest = PurePosixPath(str(mount.get("Destination") or "/nonexistent"))
         if dest == target or dest in target.parents or target in dest.parents:
             source = str(mount.get("Name") or mount.get("Source") or "")
-            return _finding(obs, "hf-cache", "fail", f"the {mount.get('Type')} mount {source}:{dest} shadows the "
-                            f"tokenizer cache {cache} baked into the image: code completion fails with 500 "
-                            "(OSError downloading Salesforce/codegen2-16B); do not grant egress to huggingface.co; "
-                            f"by hand: recreate the gateway without the mount on {dest}")
+            shadow = (f"the {mount.get('Type')} mount {source}:{dest} shadows the tokenizer cache {cache} baked into "
+                      "the image: code completion fails with 500 (OSError downloading Salesforce/codegen2-16B); do "
+                      "not grant egress to huggingface.co")
+            if dest == target:
+                return _finding(obs, "hf-cache", "fail", shadow, "fix-hf-cache")
+            # A mount over or under the cache may hold more than the cache: its removal is asked for by name.
+            return _finding(obs, "hf-cache", "fail", f"{shadow}; if nothing else needs that mount: remediate apply "
+                            f"fix-hf-cache --container {obs.name} -e mount_target={dest}")
     if not is_up(ctx, obs):
         return _finding(obs, "hf-cache", "pass", f"no mount over the tokenizer cache {cache} (writability not "
                         "checked: not running)")
@@ -348,11 +358,13 @@ def _tmp_writable(ctx: Context, obs: Observed) -> Finding:
     on_tmp = mount is not None or "/tmp" in (host_config.get("Tmpfs") or {})
     if host_config.get("ReadonlyRootfs") and not on_tmp:
         return _finding(obs, "tmp-writable", "fail", "the root file system is read-only (--read-only) and nothing "
-                        "writable is mounted on /tmp: the gateway cannot write its temporary files; by hand: "
-                        "recreate it with --tmpfs /tmp (or a volume on /tmp)")
+                        "writable is mounted on /tmp: the gateway cannot write its temporary files",
+                        "fix-tmp-writable")
     if is_up(ctx, obs) and _writable(ctx, obs, "/tmp") is False:
-        return _finding(obs, "tmp-writable", "fail", "/tmp is not writable by the gateway's user; by hand: mount a "
-                        "writable volume or tmpfs on /tmp")
+        if mount is not None:  # a tmpfs cannot go where a bind or volume is
+            return _finding(obs, "tmp-writable", "fail", f"/tmp is not writable by the gateway's user (a "
+                            f"{mount.get('Type')} mount); by hand: make it writable, or remove it and mount a tmpfs")
+        return _finding(obs, "tmp-writable", "fail", "/tmp is not writable by the gateway's user", "fix-tmp-writable")
     return _finding(obs, "tmp-writable", "pass", "/tmp is writable" + (" (a mount)" if on_tmp else ""))
 
 
@@ -429,11 +441,11 @@ def _gateway_version(ctx: Context, obs: Observed, facts: ContainerFacts) -> Find
     image = facts.image
     tag = image.rsplit("/", 1)[-1].partition("@")[0].rpartition(":")[2] if ":" in image.rsplit("/", 1)[-1] else ""
     gitlab = ctx.gitlab.version if ctx.gitlab else None
-    by_hand = ("by hand: pull the newest self-hosted-v{want}.*-ee tag of the model-gateway image and recreate the "
-               "gateway on it, every setting kept")
+    by_hand = "upgrade-gateway -e version={want}.Z (Z: the newest self-hosted-v{want}.*-ee) recreates it on that tag"
     if tag in ("", "latest") or "nightly" in image:
         return _finding(obs, "gateway-version", "fail", f"image {image}: use the self-hosted-vX.Y.Z-ee tag of your "
-                        f"GitLab version, never latest or nightly; {by_hand.format(want=_minor(gitlab) or 'X.Y')}")
+                        f"GitLab version, never latest or nightly; {by_hand.format(want=_minor(gitlab) or 'X.Y')}",
+                        "upgrade-gateway")
     match = _TAG.match(tag)
     if not match:
         return _finding(obs, "gateway-version", "warn", f"image tag {tag} is not self-hosted-vX.Y.Z-ee: its GitLab "
@@ -447,7 +459,7 @@ def _gateway_version(ctx: Context, obs: Observed, facts: ContainerFacts) -> Find
         return _finding(obs, "gateway-version", "warn", f"tag {tag}; GitLab's version {gitlab!r} cannot be read")
     if want != minor:
         return _finding(obs, "gateway-version", "fail", f"tag {tag} is for GitLab {minor}, but GitLab is {gitlab}: "
-                        f"the gateway must follow GitLab's version; {by_hand.format(want=want)}")
+                        f"the gateway must follow GitLab's version; {by_hand.format(want=want)}", "upgrade-gateway")
     return _finding(obs, "gateway-version", "pass", f"tag {tag} follows GitLab {gitlab}")
 
 

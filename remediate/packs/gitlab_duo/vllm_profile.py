@@ -92,8 +92,8 @@ def _version(ctx: Context, obs: Observed, facts: ContainerFacts, port: int, up: 
         return _finding(obs, "vllm-version", "warn", f"not checked: no version in the {source}")
     if parsed < VERSION_FLOOR:
         return _finding(obs, "vllm-version", "fail", f"vLLM {found} ({source}) is older than v{floor}, the oldest "
-                        f"GitLab's docs support; by hand: pull vllm/vllm-openai:v{floor} or later and recreate the "
-                        "container on it, every flag kept")
+                        f"GitLab's docs support; upgrade-vllm -e tag=v{floor} (or later) recreates it on that tag, "
+                        "every flag kept", "upgrade-vllm")
     return _finding(obs, "vllm-version", "pass", f"vLLM {found} ({source}) >= v{floor}")
 
 
