@@ -38,8 +38,14 @@ CONTRACT = {
     "fix-offline-portal-urls": {"gitlab_url"},
     "enable-vllm-tool-calling": {"tool_call_parser"},
     "set-vllm-max-model-len": {"max_model_len"},
+    "publish-agent-platform-port": {"address", "host_port"},
+    "set-gateway-jwt-keys": {"key_dir"},
+    "fix-hf-cache": {"mount_target"},
+    "fix-tmp-writable": {"tmp_options"},
+    "upgrade-gateway": {"version", "repository"},
+    "upgrade-vllm": {"tag", "repository"},
 }
-VLLM_BOOKS = ("fix-vllm-404", "enable-vllm-tool-calling", "set-vllm-max-model-len")
+VLLM_BOOKS = ("fix-vllm-404", "enable-vllm-tool-calling", "set-vllm-max-model-len", "upgrade-vllm")
 GATEWAY_BOOKS = sorted(n for n in CONTRACT if n not in (*VLLM_BOOKS, "fix-image-platform"))
 
 
@@ -59,10 +65,10 @@ def vllm() -> planner.Observed:
 
 
 def _plan(name: str, obs: planner.Observed, overrides: dict[str, Any] | None = None,
-          paths: dict[str, planner.HostPath] | None = None) -> planner.Plan:
+          paths: dict[str, planner.HostPath] | None = None, **given: Any) -> planner.Plan:
     book = pb.load_playbook(name)
     vars = pb.resolve_vars(book, overrides or {})
-    return planner.plan(book, vars, [obs], host_paths=paths)
+    return planner.plan(book, vars, [obs], host_paths=paths, **given)
 
 
 def _changes(plan: planner.Plan) -> dict[str, planner.Change]:
@@ -116,10 +122,12 @@ def test_gateway_selector_matches_aigw_env_on_any_image(aigw: planner.Observed) 
 def test_gateway_playbooks_verify_healthz_on_the_api_port(name: str, aigw: planner.Observed) -> None:
     overrides = {"fix-gitlab-url": {"gitlab_url": "https://gitlab.example.com"},
                  "fix-offline-portal-urls": {"gitlab_url": "https://gitlab.example.com"},
-                 "fix-gateway-host-network": {"allow_all_interfaces": "true"}}.get(name, {})
+                 "fix-gateway-host-network": {"allow_all_interfaces": "true"},
+                 "set-gateway-jwt-keys": {"key_dir": "/k"},
+                 "upgrade-gateway": {"version": "18.8.1"}}.get(name, {})
     paths = {"/etc/ssl/certs/ca-certificates.crt": planner.HostPath(True, b"pem", 0o644)}
 
-    plan = _plan(name, aigw, overrides, paths)
+    plan = _plan(name, aigw, overrides, paths, env_sources=_key_files(), images={UPGRADED: _new_image(aigw)})
 
     [cp] = plan.containers
     first = cp.verify[0]
@@ -451,3 +459,153 @@ def test_set_vllm_max_model_len(vllm: planner.Observed) -> None:
     assert cp.verify[0].contains == '"max_model_len":17776'
     with pytest.raises(PlaybookError, match="max_model_len must be a number"):
         _plan("set-vllm-max-model-len", vllm, {"max_model_len": "lots"})
+
+
+# --------------------------------------------------------------------------- the fixes of issue 25's checks
+
+REPO = "registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/model-gateway"
+UPGRADED = f"{REPO}:self-hosted-v18.8.1-ee"
+KEY_FILES = ("aigw_signing.key", "aigw_validation.key", "duo_workflow_jwt.key", "duo_workflow_validation.key")
+KEY_VARS = ("AIGW_SELF_SIGNED_JWT__SIGNING_KEY", "AIGW_SELF_SIGNED_JWT__VALIDATION_KEY",
+            "DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY", "DUO_WORKFLOW_SELF_SIGNED_JWT__VALIDATION_KEY")
+
+
+def _key_files(folder: str = "/k") -> dict[str, planner.HostPath]:
+    return {f"{folder}/{name}": planner.HostPath(True, f"-----BEGIN PRIVATE KEY-----\nkey{i}body\n"
+                                                       "-----END PRIVATE KEY-----\n".encode())
+            for i, name in enumerate(KEY_FILES)}
+
+
+def _new_image(obs: planner.Observed) -> dict[str, Any]:
+    """The image of ``obs`` as another build (another id): the image an upgrade moves to."""
+    image = json.loads(json.dumps(obs.image))
+    image["Id"] = "sha256:" + "e" * 64
+    return dict(image)
+
+
+def _inspect(obs: planner.Observed, **host_config: Any) -> planner.Observed:
+    inspect = json.loads(json.dumps(obs.inspect))
+    inspect["HostConfig"].update(host_config)
+    return planner.Observed(inspect, obs.image)
+
+
+def test_publish_agent_platform_port_on_loopback_by_default(aigw: planner.Observed) -> None:
+    [cp] = _plan("publish-agent-platform-port", aigw).containers
+
+    assert cp.action == "recreate"
+    assert cp.after.host_config["PortBindings"]["50052/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "50052"}]
+    assert cp.after.host_config["PortBindings"]["5052/tcp"] == aigw.inspect["HostConfig"]["PortBindings"]["5052/tcp"]
+    assert "50052/tcp" in cp.after.config["ExposedPorts"]
+
+
+def test_publish_agent_platform_port_follows_port_and_the_vars(aigw: planner.Observed) -> None:
+    obs = _adding_env(aigw, "PORT=50099")
+
+    [cp] = _plan("publish-agent-platform-port", obs, {"address": "::1", "host_port": "6000"}).containers
+
+    assert cp.after.host_config["PortBindings"]["50099/tcp"] == [{"HostIp": "::1", "HostPort": "6000"}]
+    published = _inspect(aigw, PortBindings={**aigw.inspect["HostConfig"]["PortBindings"],
+                                             "50052/tcp": [{"HostIp": "127.0.0.1", "HostPort": "50052"}]})
+    assert _plan("publish-agent-platform-port", published).containers[0].action == "none"
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"address": "0.0.0.0"}, "is every interface of the host"),
+    ({"address": "::"}, "is every interface of the host"),
+    ({"host_port": "70000"}, "host_port must be a TCP port"),
+    ({"address": "gitlab.example.com"}, r"'gitlab.example.com:50052:50052' is not \[host_ip:\]"),
+])
+def test_publish_agent_platform_port_refuses(overrides: dict[str, str], message: str, aigw: planner.Observed) -> None:
+    with pytest.raises(PlaybookError, match=message):
+        _plan("publish-agent-platform-port", aigw, overrides)
+
+
+def test_set_gateway_jwt_keys_from_the_key_files(aigw: planner.Observed) -> None:
+    plan = _plan("set-gateway-jwt-keys", aigw, {"key_dir": "/etc/aigw/keys/"}, env_sources=_key_files("/etc/aigw/keys"))
+
+    [cp] = plan.containers
+    assert [cp.after.env[name] for name in KEY_VARS] == [
+        f"-----BEGIN PRIVATE KEY-----\nkey{i}body\n-----END PRIVATE KEY-----" for i in range(4)]
+    assert cp.after.env["DUO_WORKFLOW_AUTH__ENABLED"] == "true"
+    assert set(KEY_VARS) <= set(cp.secret_env)
+    view = json.dumps(plan_json(plan))
+    assert "body" not in view and "BEGIN PRIVATE KEY" not in view
+    book = pb.load_playbook("set-gateway-jwt-keys")
+    assert planner.env_files_needed(book, pb.resolve_vars(book, {"key_dir": "/k"}), [aigw]) == list(_key_files())
+
+
+@pytest.mark.parametrize("key_dir", [None, "keys", ""])
+def test_set_gateway_jwt_keys_needs_an_absolute_key_dir(key_dir: str | None, aigw: planner.Observed) -> None:
+    with pytest.raises(PlaybookError, match="set key_dir, the absolute path of the directory"):
+        _plan("set-gateway-jwt-keys", aigw, {"key_dir": key_dir} if key_dir is not None else {})
+
+
+def test_fix_hf_cache_removes_the_mount_over_the_cache(aigw: planner.Observed) -> None:
+    obs = _inspect(aigw, Binds=["hfcache:/home/aigateway/.hf", "/srv/logs:/var/log/aigw"])
+
+    change = _changes(_plan("fix-hf-cache", obs))["mount./home/aigateway/.hf"]
+
+    assert (change.before, change.after, change.action) == ("hfcache:/home/aigateway/.hf", None, "recreate")
+    [cp] = _plan("fix-hf-cache", obs).containers
+    assert cp.after.host_config["Binds"] == ["/srv/logs:/var/log/aigw"]
+    assert _changes(_plan("fix-hf-cache", aigw))["mount./home/aigateway/.hf"].reason == "not mounted"
+
+
+def test_fix_hf_cache_follows_hf_home_and_mount_target(aigw: planner.Observed) -> None:
+    obs = _adding_env(_inspect(aigw, Binds=["/srv/hf:/cache/hf", "/srv/home:/home/aigateway"]), "HF_HOME=/cache/hf")
+
+    assert "mount./cache/hf" in _changes(_plan("fix-hf-cache", obs))
+    assert "mount./home/aigateway" in _changes(_plan("fix-hf-cache", obs, {"mount_target": "/home/aigateway"}))
+    with pytest.raises(PlaybookError, match="mount_target must be an absolute path"):
+        _plan("fix-hf-cache", obs, {"mount_target": "home"})
+
+
+def test_fix_tmp_writable_mounts_a_tmpfs_any_user_can_write(aigw: planner.Observed) -> None:
+    obs = _inspect(aigw, ReadonlyRootfs=True)
+
+    [cp] = _plan("fix-tmp-writable", obs).containers
+
+    assert cp.after.host_config["Tmpfs"] == {"/tmp": "rw,nosuid,nodev,mode=1777,size=512m"}
+    assert cp.after.host_config["ReadonlyRootfs"] is True
+    done = _inspect(obs, Tmpfs={"/tmp": "size=512m,mode=1777,rw,nosuid,nodev"})
+    assert _plan("fix-tmp-writable", done).containers[0].action == "none"
+
+
+def test_upgrade_gateway_to_the_tag_of_a_version_in_the_same_repository(aigw: planner.Observed) -> None:
+    plan = _plan("upgrade-gateway", aigw, {"version": "v18.8.1"}, images={UPGRADED: _new_image(aigw)})
+
+    [cp] = plan.containers
+    assert cp.image == UPGRADED and cp.action == "recreate"
+    assert cp.after.host_config["PortBindings"] == aigw.inspect["HostConfig"]["PortBindings"]
+    assert plan.after_message is not None and "self-hosted-v18.8.1-ee" in plan.after_message
+    mirror = "mirror.example:5000/ai/model-gateway"
+    other = _plan("upgrade-gateway", aigw, {"version": "18.8.1", "repository": mirror}, images={})
+    assert other.containers[0].image == f"{mirror}:self-hosted-v18.8.1-ee"
+
+
+@pytest.mark.parametrize("version", [None, "18.8", "latest", "18.8.1-ee", "18.8.x"])
+def test_upgrade_gateway_needs_a_release(version: str | None, aigw: planner.Observed) -> None:
+    with pytest.raises(PlaybookError, match="version must be a gateway release X.Y.Z"):
+        _plan("upgrade-gateway", aigw, {"version": version} if version else {})
+
+
+def test_upgrade_vllm_keeps_the_flags_and_verifies_the_version(vllm: planner.Observed) -> None:
+    new = "vllm/vllm-openai:v0.18.1"
+
+    [cp] = _plan("upgrade-vllm", vllm, {"tag": "0.18.1"}, images={new: _new_image(vllm)}).containers
+
+    assert cp.image == new and cp.after.config["Cmd"] == vllm.inspect["Config"]["Cmd"]
+    assert [(v.path, v.contains) for v in cp.verify] == [("/health", None), ("/version", '"0.18.1')]
+
+
+def test_upgrade_vllm_refuses_what_gitlab_does_not_support(vllm: planner.Observed) -> None:
+    from remediate.packs.gitlab_duo.vllm_profile import VERSION_FLOOR
+
+    major, minor, patch = VERSION_FLOOR
+    _plan("upgrade-vllm", vllm, {"tag": f"v{major}.{minor}.{patch}"}, images={})
+    _plan("upgrade-vllm", vllm, {"tag": f"v{major}.{minor + 1}.0"}, images={})
+    with pytest.raises(PlaybookError, match=f"is older than v{major}.{minor}.{patch}, the oldest"):
+        _plan("upgrade-vllm", vllm, {"tag": f"v{major}.{minor}.{patch - 1}"}, images={})
+    for tag in (None, "latest", "v0.18", "nightly-abc"):
+        with pytest.raises(PlaybookError, match="tag must be a vLLM release tag"):
+            _plan("upgrade-vllm", vllm, {"tag": tag} if tag else {})

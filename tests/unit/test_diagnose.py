@@ -171,11 +171,23 @@ def _today(obs: object, **facts: object) -> dict[str, tuple[str, str]]:
     return {f.check: (f.status, f.evidence) for f in agent_platform_checks(ctx, obs)}  # type: ignore[arg-type]
 
 
+def _fixes(obs: object, **facts: object) -> dict[str, str | None]:
+    from remediate.host.connection import Connection
+    from remediate.packs.gitlab_duo.agent_platform import agent_platform_checks
+    from remediate.packs.gitlab_duo.checks import Context, GitLabFacts
+
+    ctx = Context(Connection("local"), "mistral", gitlab=GitLabFacts(**facts) if facts else None)  # type: ignore[arg-type]
+    return {f.check: f.fix for f in agent_platform_checks(ctx, obs) if f.status == "fail"}  # type: ignore[arg-type]
+
+
 def test_agent_platform_port_unpublished_is_a_fail_with_what_to_do() -> None:
     found = _today(_stopped_gateway(["ENABLE_DUO_WORKFLOW_SERVICE=true", "PORT=50099"]))
 
-    assert found["dws-port"][0] == "fail" and "--publish 50099:50099" in found["dws-port"][1]
+    assert found["dws-port"][0] == "fail" and "gRPC port 50099 is not published" in found["dws-port"][1]
     assert found["dws-health"][0] == "warn"
+    assert _fixes(_stopped_gateway(["ENABLE_DUO_WORKFLOW_SERVICE=true"]))["dws-port"] == "publish-agent-platform-port"
+    joined = _fixes(_stopped_gateway(["ENABLE_DUO_WORKFLOW_SERVICE=true"], NetworkMode="container:other"))
+    assert joined["dws-port"] is None  # it cannot publish: nothing to propose
     configured = _stopped_gateway(["ENABLE_DUO_WORKFLOW_SERVICE=true"],
                                   PortBindings={"50052/tcp": [{"HostIp": "", "HostPort": "50052"}]})
     assert _today(configured)["dws-port"] == ("pass", "gRPC port 50052: published when it runs")
@@ -189,7 +201,15 @@ def test_hf_cache_shadowed_and_read_only_tmp() -> None:
     found = _today(obs)
 
     assert found["hf-cache"][0] == "fail" and "hf:/home/aigateway shadows" in found["hf-cache"][1]
-    assert found["tmp-writable"][0] == "fail"
+    # A mount above the cache may hold more: the fix is named with the var, not proposed.
+    assert "fix-hf-cache --container " in found["hf-cache"][1] and "-e mount_target=/home/aigateway" in found[
+        "hf-cache"][1]
+    assert _fixes(obs)["hf-cache"] is None
+    assert found["tmp-writable"][0] == "fail" and _fixes(obs)["tmp-writable"] == "fix-tmp-writable"
+    exact = _stopped_gateway()
+    exact.inspect["Mounts"] = [{"Type": "volume", "Name": "hf", "Destination": "/home/aigateway/.hf"}]  # type: ignore[attr-defined]
+    assert _fixes(exact)["hf-cache"] == "fix-hf-cache"
+    assert _fixes(_stopped_gateway())["jwt-keys"] == "set-gateway-jwt-keys"
     assert _today(_stopped_gateway(ReadonlyRootfs=True, Tmpfs={"/tmp": ""}))["tmp-writable"][0] == "pass"
 
 
@@ -208,6 +228,8 @@ def test_gateway_version(image: str, version: str | None, status: str) -> None:
     found = _today(obs, version=version) if version else _today(obs)
 
     assert found["gateway-version"][0] == status, found["gateway-version"]
+    fixes = _fixes(obs, version=version) if version else _fixes(obs)
+    assert fixes.get("gateway-version") == ("upgrade-gateway" if status == "fail" else None)
 
 
 def test_no_proxy_and_half_set_portal_urls() -> None:
