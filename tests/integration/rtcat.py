@@ -139,14 +139,14 @@ class Lab:
         return create(image, command, name=self.name(tag), labels=labels, **kwargs)
 
     def gateway(self, tag: str, env: dict[str, str] | None = None, *, network: str | None = None,
-                wait: bool = True, ports: tuple[int, ...] = (), **kwargs: Any) -> dict[str, Any]:
+                wait: bool = True, ports: tuple[int, ...] = (), image: str = AIGW, **kwargs: Any) -> dict[str, Any]:
         """A fake AI gateway on its own free API port (published on 127.0.0.1 unless host networking),
         and ``ports`` (e.g. the Agent Platform's 50052) published on engine-chosen loopback ports."""
         api_port = free_port()
         full_env = {"AIGW_FASTAPI__API_PORT": str(api_port), **(env or {})}
         # The example GitLab names resolve inside the container without asking any DNS server.
         kwargs.setdefault("extra_hosts", dict.fromkeys(EXAMPLE_HOSTS, "127.0.0.1"))
-        gateway = LabContainer(AIGW).with_name(self.name(tag))
+        gateway = LabContainer(image).with_name(self.name(tag))
         if network == "host":
             full_env.setdefault("AIGW_FASTAPI__METRICS_PORT", str(free_port()))
             kwargs["network_mode"] = "host"
@@ -154,15 +154,18 @@ class Lab:
             gateway.with_loopback_port(f"{api_port}/tcp")
             for port in ports:
                 gateway.with_loopback_port(f"{port}/tcp")
+        # testcontainers passes its own volumes: a mapping given here goes through it.
+        for host_path, mapping in kwargs.pop("volumes", {}).items():
+            gateway.with_volume_mapping(host_path, mapping["bind"], mapping.get("mode", "ro"))
         if wait:
             gateway.waiting_for(http_ready(api_port, "/monitoring/healthz"))
         container = self._start(gateway.with_envs(**full_env).with_kwargs(**kwargs))
         return {"name": container.name, "container": container, "api_port": api_port}
 
     def vllm(self, tag: str, args: list[str], *, env: dict[str, str] | None = None, wait: bool = True,
-             **kwargs: Any) -> dict[str, Any]:
+             image: str = VLLM, **kwargs: Any) -> dict[str, Any]:
         """A fake vLLM (port 8000 published on 127.0.0.1)."""
-        vllm = (LabContainer(VLLM).with_name(self.name(tag)).with_command(args).with_envs(**(env or {}))
+        vllm = (LabContainer(image).with_name(self.name(tag)).with_command(args).with_envs(**(env or {}))
                 .with_loopback_port("8000/tcp").with_kwargs(**kwargs))
         if wait:
             vllm.waiting_for(http_ready(8000, "/health"))
@@ -239,6 +242,17 @@ class Lab:
         self.client.api.load_image(out.getvalue())
         self.images += [tag, str(self.client.api.inspect_image(tag)["Id"])]
         return tag
+
+    def release(self, source: str, repo: str, old: str, new: str, env: dict[str, str] | None = None) -> tuple[str, str]:
+        """Two releases of ``source`` in this run's ``repo``: ``old`` is ``source`` itself, ``new`` another
+        image built on it (``env`` its own defaults), as a registry holds two tags of one product."""
+        repo = f"{self.run}registry/{repo}"
+        self.client.api.tag(source, repo, old)
+        lines = [f"FROM {source}", f"LABEL remediate.test.release={new}",
+                 *(f"ENV {k}={v}" for k, v in (env or {}).items())]
+        self.client.images.build(fileobj=io.BytesIO("\n".join(lines).encode()), tag=f"{repo}:{new}", rm=True)
+        self.images += [f"{repo}:{old}", f"{repo}:{new}"]
+        return f"{repo}:{old}", f"{repo}:{new}"
 
     def user_view(self, name: str) -> dict[str, Any]:
         """What a dry run must not change: id, config, host config, run state."""

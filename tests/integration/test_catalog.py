@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 
+from remediate.host.connection import Connection
+from remediate.packs.gitlab_duo.checks import GitLabFacts
+from remediate.packs.gitlab_duo.diagnose import diagnose
 from tests.conftest import Cli
 from tests.integration._proc import start
-from tests.integration.rtcat import BUSYBOX, Lab, free_port, http, take_port
+from tests.integration.rtcat import AIGW, BUSYBOX, VLLM, Lab, free_port, http, rsa_pem, take_port
 
 pytestmark = pytest.mark.integration
 
@@ -159,6 +162,112 @@ def _context_after(lab: Lab, broken: Broken) -> None:
     assert status == 200 and json.loads(body)["data"][0]["max_model_len"] == 17776
 
 
+# --------------------------------------------------------------------------- the fixes of diagnose's checks (issue 25)
+
+DWS = {"ENABLE_DUO_WORKFLOW_SERVICE": "true"}
+
+
+def _passes(broken: Broken, *checks: str, gitlab: GitLabFacts | None = None) -> None:
+    """``remediate diagnose`` of the fixed container passes ``checks``."""
+    with Connection("local") as conn:
+        found = {f.check: f for f in diagnose(conn, containers=(broken.name,), gitlab=gitlab)}
+    for check in checks:
+        assert found[check].status == "pass", found[check]
+
+
+def _dws_port(lab: Lab, tmp_path: Path) -> Broken:
+    gw = lab.gateway("dwsport", DWS)
+    host_port = free_port()
+    return Broken(gw["name"], ["-e", f"host_port={host_port}"], [f"+ --publish 127.0.0.1:{host_port}:50052"],
+                  {"host_port": host_port})
+
+
+def _dws_port_after(lab: Lab, broken: Broken) -> None:
+    assert lab.host_port(broken.name, 50052) == broken.data["host_port"]
+    _passes(broken, "dws-port", "dws-health")
+
+
+KEY_FILES = {"AIGW_SELF_SIGNED_JWT__SIGNING_KEY": "aigw_signing.key",
+             "AIGW_SELF_SIGNED_JWT__VALIDATION_KEY": "aigw_validation.key",
+             "DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY": "duo_workflow_jwt.key",
+             "DUO_WORKFLOW_SELF_SIGNED_JWT__VALIDATION_KEY": "duo_workflow_validation.key"}
+
+
+def _jwt_keys(lab: Lab, tmp_path: Path) -> Broken:
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    for name in KEY_FILES.values():
+        (folder / name).write_text(rsa_pem())  # as `openssl genrsa -out FILE 2048` writes it
+        (folder / name).chmod(0o600)
+    gw = lab.gateway("jwt", {**DWS, "AIGW_SELF_SIGNED_JWT__SIGNING_KEY": "not a key"})
+    return Broken(gw["name"], ["-e", f"key_dir={folder}"],
+                  ["+ --env 'AIGW_SELF_SIGNED_JWT__VALIDATION_KEY=***'",
+                   "+ --env 'DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY=***'",
+                   "+ --env 'DUO_WORKFLOW_SELF_SIGNED_JWT__VALIDATION_KEY=***'"], {"folder": folder})
+
+
+def _jwt_keys_after(lab: Lab, broken: Broken) -> None:
+    env = _env(lab, broken.name)
+    for name, file in KEY_FILES.items():
+        assert env[name] == (broken.data["folder"] / file).read_text().rstrip("\n"), name
+    _passes(broken, "jwt-keys")
+
+
+def _hf_cache(lab: Lab, tmp_path: Path) -> Broken:
+    empty = tmp_path / "hf"
+    empty.mkdir()
+    gw = lab.gateway("hf", volumes={str(empty): {"bind": "/home/aigateway/.hf", "mode": "rw"}})
+    return Broken(gw["name"], [], [f"- --volume {empty}:/home/aigateway/.hf"])
+
+
+def _hf_cache_after(lab: Lab, broken: Broken) -> None:
+    found = lab.client.containers.get(broken.name).exec_run(
+        ["ls", "/home/aigateway/.hf/hub/models--Salesforce--codegen2-16B"])
+    assert found.exit_code == 0 and b"tokenizer.json" in found.output  # the image's cache again
+    _passes(broken, "hf-cache")
+
+
+def _read_only_tmp(lab: Lab, tmp_path: Path) -> Broken:
+    gw = lab.gateway("rotmp", read_only=True, user="65534:65534")  # not root: the tmpfs's mode matters
+    return Broken(gw["name"], [], ["+ --tmpfs /tmp:rw,nosuid,nodev,mode=1777,size=512m"])
+
+
+def _read_only_tmp_after(lab: Lab, broken: Broken) -> None:
+    wrote = lab.client.containers.get(broken.name).exec_run(["python3", "-c", "open('/tmp/probe', 'w').write('x')"])
+    assert wrote.exit_code == 0, wrote.output
+    assert lab.client.api.inspect_container(broken.name)["HostConfig"]["ReadonlyRootfs"] is True
+    _passes(broken, "tmp-writable")
+
+
+def _old_gateway(lab: Lab, tmp_path: Path) -> Broken:
+    old, new = lab.release(AIGW, "model-gateway", "self-hosted-v18.0.0-ee", "self-hosted-v18.8.1-ee")
+    gw = lab.gateway("upgrade", {"AIGW_GITLAB_URL": "https://gitlab.example.com"}, image=old)
+    return Broken(gw["name"], ["-e", "version=18.8.1"], [f"- {old}", f"+ {new}"], {"new": new})
+
+
+def _old_gateway_after(lab: Lab, broken: Broken) -> None:
+    inspect = lab.client.api.inspect_container(broken.name)
+    assert inspect["Config"]["Image"] == broken.data["new"]
+    assert _env(lab, broken.name)["AIGW_GITLAB_URL"] == "https://gitlab.example.com"
+    _passes(broken, "gateway-version", "healthz", gitlab=GitLabFacts(version="18.8.1-ee"))
+
+
+def _old_vllm(lab: Lab, tmp_path: Path) -> Broken:
+    old, new = lab.release(VLLM, "vllm-openai", "v0.6.3", "v0.18.1", {"FAKE_VLLM_VERSION": "0.18.1"})
+    vllm = lab.vllm("upgrade", ["--model", "m", "--served-model-name", "mistral", "--chat-template", TEMPLATE],
+                    image=old)
+    return Broken(vllm["name"], ["-e", "tag=v0.18.1"], [f"- {old}", f"+ {new}"], {"new": new})
+
+
+def _old_vllm_after(lab: Lab, broken: Broken) -> None:
+    inspect = lab.client.api.inspect_container(broken.name)
+    assert inspect["Config"]["Image"] == broken.data["new"]
+    assert inspect["Config"]["Cmd"][:2] == ["--model", "m"]
+    status, body = http(lab.host_port(broken.name, 8000), "/version")
+    assert status == 200 and json.loads(body)["version"] == "0.18.1"
+    _passes(broken, "vllm-version", "served-model", "chat-template")
+
+
 CASES: dict[str, tuple[Callable[[Lab, Path], Broken], Callable[[Lab, Broken], None]]] = {
     "fix-gateway-host-network": (_host_network, _host_network_after),
     "fix-image-platform": (_platform, _platform_after),
@@ -196,6 +305,12 @@ CASES: dict[str, tuple[Callable[[Lab, Path], Broken], Callable[[Lab, Broken], No
                     "DUO_WORKFLOW_AUTH__OIDC_CUSTOMER_PORTAL_URL": "https://gitlab.example.com"})),
     "enable-vllm-tool-calling": (_tool_calling, _tool_calling_after),
     "set-vllm-max-model-len": (_context, _context_after),
+    "publish-agent-platform-port": (_dws_port, _dws_port_after),
+    "set-gateway-jwt-keys": (_jwt_keys, _jwt_keys_after),
+    "fix-hf-cache": (_hf_cache, _hf_cache_after),
+    "fix-tmp-writable": (_read_only_tmp, _read_only_tmp_after),
+    "upgrade-gateway": (_old_gateway, _old_gateway_after),
+    "upgrade-vllm": (_old_vllm, _old_vllm_after),
 }
 
 
