@@ -154,9 +154,10 @@ class Lab:
             gateway.with_loopback_port(f"{api_port}/tcp")
             for port in ports:
                 gateway.with_loopback_port(f"{port}/tcp")
-        # testcontainers passes its own volumes: a mapping given here goes through it.
+        # testcontainers passes its own volumes and tmpfs: those given here go through it.
         for host_path, mapping in kwargs.pop("volumes", {}).items():
             gateway.with_volume_mapping(host_path, mapping["bind"], mapping.get("mode", "ro"))
+        gateway.tmpfs.update(kwargs.pop("tmpfs", {}))
         if wait:
             gateway.waiting_for(http_ready(api_port, "/monitoring/healthz"))
         container = self._start(gateway.with_envs(**full_env).with_kwargs(**kwargs))

@@ -84,9 +84,8 @@ def test_agent_platform_port_not_published(lab: Lab) -> None:
 
     found = _diagnose(gw["name"])
 
-    port = _check(found, gw["name"], "dws-port", "fail")
-    assert "50052 is not published" in port.evidence and "by hand: recreate the gateway with --publish 50052" \
-        in port.evidence
+    port = _check(found, gw["name"], "dws-port", "fail", "publish-agent-platform-port")
+    assert "50052 is not published" in port.evidence
     _check(found, gw["name"], "dws-health", "pass")  # it serves, inside the container
     assert found[(gw["name"], "dws-tls")].status == "warn"
 
@@ -167,7 +166,7 @@ def test_jwt_keys_missing_or_malformed(cli: Cli, lab: Lab) -> None:
 
     assert code == 1
     [finding] = [f for f in json.loads(out)["findings"] if f["check"] == "jwt-keys"]
-    assert finding["status"] == "fail" and finding["fix"] is None
+    assert finding["status"] == "fail" and finding["fix"] == "set-gateway-jwt-keys"
     for text in ("AIGW_SELF_SIGNED_JWT__SIGNING_KEY has literal \\n", "VALIDATION_KEY is RSA 1024-bit",
                  "DUO_WORKFLOW_SELF_SIGNED_JWT__VALIDATION_KEY is unset", "openssl genrsa"):
         assert text in finding["evidence"], finding
@@ -232,8 +231,8 @@ def test_hf_cache_shadowed_by_a_volume(lab: Lab, tmp_path: Path) -> None:
 
     found = _diagnose(gw["name"])
 
-    finding = _check(found, gw["name"], "hf-cache", "fail")
-    assert "shadows the tokenizer cache /home/aigateway/.hf" in finding.evidence and "by hand" in finding.evidence
+    finding = _check(found, gw["name"], "hf-cache", "fail", "fix-hf-cache")
+    assert "shadows the tokenizer cache /home/aigateway/.hf" in finding.evidence
 
 
 def test_hf_cache_not_writable_and_the_default_is(lab: Lab) -> None:
@@ -253,7 +252,7 @@ def test_tmp_on_a_read_only_root(lab: Lab) -> None:
 
     found = _diagnose(bare["name"], with_tmpfs["name"])
 
-    assert "--tmpfs /tmp" in _check(found, bare["name"], "tmp-writable", "fail").evidence
+    assert "read-only (--read-only)" in _check(found, bare["name"], "tmp-writable", "fail", "fix-tmp-writable").evidence
     _check(found, with_tmpfs["name"], "tmp-writable", "pass")
 
 
@@ -266,7 +265,7 @@ def test_gateway_version_against_gitlab(lab: Lab) -> None:
     newer = _diagnose(gw["name"], gitlab=GitLabFacts(version="18.8.1-ee"))
 
     assert "follows GitLab 18.0.3-ee" in _check(same, gw["name"], "gateway-version", "pass").evidence
-    behind = _check(newer, gw["name"], "gateway-version", "fail")
+    behind = _check(newer, gw["name"], "gateway-version", "fail", "upgrade-gateway")
     assert "is for GitLab 18.0, but GitLab is 18.8.1-ee" in behind.evidence
     assert "self-hosted-v18.8.*-ee" in behind.evidence
 
@@ -279,7 +278,7 @@ def test_gateway_on_latest(lab: Lab) -> None:
 
     found = _diagnose(box["name"])
 
-    assert "never latest or nightly" in _check(found, box["name"], "gateway-version", "fail").evidence
+    assert "never latest or nightly" in _check(found, box["name"], "gateway-version", "fail", "upgrade-gateway").evidence
 
 
 # --------------------------------------------------------------------------- vLLM's serving profile
@@ -290,7 +289,7 @@ def test_vllm_profile_of_an_old_plain_vllm(lab: Lab) -> None:
     found = _diagnose(vllm["name"])
 
     assert "vLLM 0.6.3 (GET /version) is older than v0.18.1" in _check(
-        found, vllm["name"], "vllm-version", "fail").evidence
+        found, vllm["name"], "vllm-version", "fail", "upgrade-vllm").evidence
     tools = _check(found, vllm["name"], "tool-calling", "fail", "enable-vllm-tool-calling")
     assert '"auto" tool choice requires --enable-auto-tool-choice' in tools.evidence
     assert "max_model_len 4096 (GET /v1/models) is below 17776" in _check(
@@ -349,3 +348,37 @@ def test_fix_repairs_the_new_fixable_checks_in_one_recreate_each(cli: Cli, lab: 
                 (vllm["name"], "max-model-len")):
         assert after[key] == "pass", (key, out)
     assert http(lab.host_port(vllm["name"], 8000), "/v1/models")[1].count('"max_model_len":17776') == 1
+
+
+def test_fix_repairs_the_gateways_agent_platform_half_in_one_recreate(cli: Cli, lab: Lab, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("aigw_signing.key", "aigw_validation.key", "duo_workflow_jwt.key", "duo_workflow_validation.key"):
+        (keys / name).write_text(rsa_pem())
+    shadow = tmp_path / "hf"
+    shadow.mkdir()
+    gw = lab.gateway("fix-dap", {**DWS, **current_gateway_env(), "AIGW_GITLAB_URL": "https://gitlab.example.com",
+                                 "AIGW_GITLAB_API_URL": "https://gitlab.example.com/api/v4/"}, read_only=True,
+                     volumes={str(shadow): {"bind": "/home/aigateway/.hf", "mode": "rw"}})
+    only = ["--container", gw["name"]]
+    checks = ("dws-port", "jwt-keys", "hf-cache", "tmp-writable")
+    failing = {f["check"]: f["fix"] for f in json.loads(cli("diagnose", *only, "--format", "json")[1])["findings"]
+               if f["status"] == "fail"}
+    assert {c: failing.get(c) for c in checks} == {
+        "dws-port": "publish-agent-platform-port", "jwt-keys": "set-gateway-jwt-keys", "hf-cache": "fix-hf-cache",
+        "tmp-writable": "fix-tmp-writable"}, failing
+
+    _, out = cli("diagnose", "--fix", "--dry-run", *only)  # key_dir has no default: asked for
+
+    assert "jwt-keys: set-gateway-jwt-keys needs key_dir: remediate diagnose --fix --dry-run" in out
+    assert "-e key_dir=..." in out and "Dry run: nothing changed" in out
+    host_port = free_port()
+    code, out = cli("diagnose", "--fix", "--yes", *only, "-e", f"key_dir={keys}", "-e", f"host_port={host_port}",
+                    "--format", "json")
+
+    results = [c for h in json.loads(out)["hosts"] for c in h["result"]["containers"]]
+    assert [c["action"] for c in results] == ["recreated"], out
+    _, out = cli("diagnose", *only, "--format", "json")
+    after = {f["check"]: f["status"] for f in json.loads(out)["findings"]}
+    assert {c: after[c] for c in (*checks, "dws-health")} == dict.fromkeys((*checks, "dws-health"), "pass"), out
+    assert lab.host_port(gw["name"], 50052) == host_port
