@@ -111,9 +111,10 @@ def _tool_calling(ctx: Context, obs: Observed, facts: ContainerFacts, port: int,
         "tools": [{"type": "function", "function": {"name": "ping", "description": "Answer pong.",
                                                      "parameters": {"type": "object", "properties": {}}}}]})
     if reply.status == 400 and "tool choice requires" in reply.body:
-        return _finding(obs, "tool-calling", "fail", f"{reply.shown()}: agentic Duo Chat and the Agent Platform call "
-                        "tools; start vLLM with --enable-auto-tool-choice and the --tool-call-parser of the model "
-                        "family", "enable-vllm-tool-calling")
+        # vLLM's message, as its log shows it (the body escapes its quotes as JSON does).
+        return _finding(obs, "tool-calling", "fail", f"{reply.where}: 400 {TOOL_CHOICE_REFUSED} to be set: agentic "
+                        "Duo Chat and the Agent Platform call tools; start vLLM with --enable-auto-tool-choice and "
+                        "the --tool-call-parser of the model family", "enable-vllm-tool-calling")
     if reply.status == 200:
         return _finding(obs, "tool-calling", "pass", f"{reply.where}: 200 (a request with tools is served)")
     return _finding(obs, "tool-calling", "warn", f"not checked: {reply.shown()}")
