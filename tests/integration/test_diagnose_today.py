@@ -373,7 +373,7 @@ def test_fix_repairs_the_gateways_agent_platform_half_in_one_recreate(cli: Cli, 
     assert "jwt-keys: set-gateway-jwt-keys needs key_dir: remediate diagnose --fix --dry-run" in out
     assert "-e key_dir=..." in out and "Dry run: nothing changed" in out
     host_port = free_port()
-    code, out = cli("diagnose", "--fix", "--yes", *only, "-e", f"key_dir={keys}", "-e", f"host_port={host_port}",
+    _, out = cli("diagnose", "--fix", "--yes", *only, "-e", f"key_dir={keys}", "-e", f"host_port={host_port}",
                     "--format", "json")
 
     results = [c for h in json.loads(out)["hosts"] for c in h["result"]["containers"]]
