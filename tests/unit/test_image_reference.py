@@ -59,3 +59,26 @@ def test_the_built_in_vllm_selector_finds_a_fully_qualified_vllm() -> None:
 
     inspect = {"Id": "a" * 64, "Name": "/v", "Config": {"Image": "docker.io/vllm/vllm-openai:v0.18.1", "Cmd": ["--model", "m"]}}
     assert selected(VLLM_SELECTORS, Observed(inspect))
+
+
+@pytest.mark.parametrize(("reference", "repository"), [
+    ("vllm/vllm-openai:v0.6.3", "vllm/vllm-openai"),
+    ("localhost:5000/ai/model-gateway:self-hosted-v18.0.0-ee", "localhost:5000/ai/model-gateway"),
+    ("nginx", "nginx"),
+    ("docker.io/library/nginx:1", "docker.io/library/nginx"),
+    ("repo@sha256:" + "a" * 64, "repo"),
+])
+def test_image_repo_filter_keeps_the_repository_as_written(reference: str, repository: str) -> None:
+    from remediate.core.image_ref import repository as image_repo
+    from remediate.core.templating import render_value
+
+    assert image_repo(reference) == repository
+    assert render_value("{{ ref | image_repo }}:v2", {"ref": reference}, playbook="p", field="f") == f"{repository}:v2"
+
+
+def test_image_repo_of_an_image_id_is_one_line() -> None:
+    from remediate.core.templating import render_value
+    from remediate.errors import PlaybookError
+
+    with pytest.raises(PlaybookError, match="is an image id, not a reference"):
+        render_value("{{ ref | image_repo }}", {"ref": "sha256:" + "b" * 64}, playbook="p", field="f")
