@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import tarfile
 import time
@@ -66,7 +65,7 @@ def bundle(out_path: str | None, log_lines: int, correlation_id: str | None, con
             gitlab_findings, gitlab = check_gitlab(gitlab_host, ssh)
             data = diagnosing.findings_json(gitlab_findings, host=gitlab_host)
             members.append(("gitlab/diagnose.json", "the GitLab host's own checks (gitlab:duo:verify_self_hosted_setup)",
-                            redact_text(json.dumps(data, indent=2)).encode()))
+                            collecting.redacted_json(data)))
         for conn in connections(**where):
             findings = diagnosing.diagnose(conn, containers=containers, gitlab=gitlab)
             data = diagnosing.findings_json(findings, host=conn.label)
@@ -90,10 +89,11 @@ def _text(data: dict[str, Any]) -> str:
 
 def _write(path: str, stamp: str, members: list[tuple[str, str, bytes]]) -> None:
     from remediate import __version__
+    from remediate.packs.gitlab_duo.bundle import redacted_json
 
     manifest = {"format_version": "1.0", "kind": "remediate-bundle", "created": stamp, "remediate": __version__,
                 "files": [{"path": name, "about": about, "bytes": len(content)} for name, about, content in members]}
-    entries = [("manifest.json", redact_text(json.dumps(manifest, indent=2)).encode()),
+    entries = [("manifest.json", redacted_json(manifest)),
                *((name, content) for name, _about, content in members)]
     from remediate.output.private import open_private
 

@@ -30,19 +30,21 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import TEST_LABEL
+from tests.conftest import OWNER, TEST_LABEL
 from tests.integration._proc import run
 
 pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).with_name("compose_corpus")
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "case.yml").is_file())
-IDLE = "remediate-test/idle:1"
+#: This process's own idle image: its containers carry this process's owner label (compose files
+#: cannot be given one), so another run's sweep of dead runs leaves them alone.
+IDLE = f"remediate-test/idle:{OWNER}"
 #: Exits at once on SIGTERM (compose and remediate stop it without waiting out a timeout); any
 #: command arguments are ignored.
 IDLE_DOCKERFILE = f"""\
 FROM remediate-test/busybox:1
-LABEL remediate.test=1 {TEST_LABEL}=compose-corpus
+LABEL remediate.test=1 {TEST_LABEL}={OWNER}
 ENTRYPOINT ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait", "idle"]
 """
 _IMAGE = re.compile(r"^(\s*image:\s*)(\S+)", re.MULTILINE)
@@ -58,12 +60,13 @@ def _run(*argv: str, cwd: Path | None = None, check: bool = True) -> subprocess.
 
 
 @pytest.fixture(scope="module")
-def idle_image() -> str:
+def idle_image() -> Iterator[str]:
     if _run("docker", "compose", "version", "--short", check=False).returncode != 0:
         pytest.skip("no compose v2 plugin")
     subprocess.run(["docker", "build", "-q", "-t", IDLE, "-"], input=IDLE_DOCKERFILE, text=True, capture_output=True,
                    timeout=WAIT, check=True)
-    return IDLE
+    yield IDLE
+    _run("docker", "rmi", IDLE, check=False)  # the layers stay cached for the next run
 
 
 @dataclass

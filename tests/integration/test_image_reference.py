@@ -63,7 +63,7 @@ def test_fully_qualified_vllm_is_found_by_diagnose_and_fix_vllm_404(vllm: tuple[
     code, out = cli("apply", str(PLAYBOOK), "--dry-run", "--format", "json",
                     "-e", f"template_host_path={tmp_path / 'chat_template.jinja'}")
     assert code == 0, out
-    plans = [c for host in json.loads(out)["hosts"] for c in host["plan"]["containers"] if c["container"] == name]
+    plans = [c for c in json.loads(out)["containers"] if c["container"] == name]  # one host: its plan
     assert [c["action"] for c in plans] == ["recreate"], out
 
 
