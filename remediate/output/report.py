@@ -195,6 +195,7 @@ def result_json(result: HostResult) -> Json:
                          "attempts": p.attempts} for p in c.checks],
              "manual_steps": [redact_text(s) for s in c.manual_steps],
              "logs": [redact_text(line) for line in c.logs],
+             "health": [{"exit_code": h.exit_code, "output": h.output, "start": h.start} for h in c.health],
              "notes": list(c.notes),
              "seconds": round(c.seconds, 3)}
             for c in result.containers
@@ -285,6 +286,10 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None)
             lines.append(f"- manual: `{step}`")
         for note in result.get("notes") or []:
             lines.append(f"- {note}")
+        if result.get("health"):
+            lines += ["", "Docker's health log of the new container (each healthcheck run: exit code, output):", "",
+                      "````", *(f"[exit {h['exit_code']}] {line}" for h in result["health"]
+                                for line in (h["output"].splitlines() or [""])), "````"]
         if result.get("logs"):
             # Four backticks: a log line holding a fence cannot end the block early.
             lines += ["", "Last log lines of the new container (before it was removed):", "", "````",
