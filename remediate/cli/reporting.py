@@ -40,7 +40,7 @@ def environment(conn: Connection) -> EnvironmentJson:
     from remediate.output.report import environment_json
 
     try:
-        return environment_json(conn.label, conn.info())
+        return environment_json(conn.label, conn.info(), api=conn.api_version)
     except RemediateError as exc:
         return environment_json(conn.label, None, exc.message)
 

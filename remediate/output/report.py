@@ -228,9 +228,11 @@ class EnvironmentJson(TypedDict):
     error: str | None
 
 
-def environment_json(host: str, info: Mapping[str, Any] | None, error: str | None = None) -> EnvironmentJson:
-    """A host's engine and OS from its ``docker info`` (``info`` None: ``error`` says why unknown)."""
-    info = info or {}
+def environment_json(host: str, info: Mapping[str, Any] | None, error: str | None = None, *,
+                     api: str | None = None) -> EnvironmentJson:
+    """A host's engine and OS from its ``docker info`` and the API version spoken with it (``info``
+    None: ``error`` says why unknown)."""
+    info = {**(info or {}), **({"ApiVersion": api} if api else {})}
 
     def text(key: str) -> str | None:
         value = info.get(key)
