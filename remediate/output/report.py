@@ -356,7 +356,7 @@ _INLINE = 100
 def _evidence_markdown(text: str) -> list[str]:
     """A check's evidence: short, inline; long, folded whole in a ``<details>`` block (a JSON
     document pretty-printed), never cut."""
-    if len(text) <= _INLINE and "\n" not in text and "`" not in text:
+    if _short(text):
         return [f"  - evidence: `{text}`"] if text else []
     try:
         shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False).splitlines()
@@ -365,6 +365,10 @@ def _evidence_markdown(text: str) -> list[str]:
     # Four backticks: evidence holding a fence cannot end the block early.
     return ["", "  <details><summary>evidence</summary>", "", "  ````", *[f"  {x}" for x in shown], "  ````", "",
             "  </details>", ""]
+
+
+def _short(text: str) -> bool:
+    return len(text) <= _INLINE and "\n" not in text and "`" not in text
 
 
 def _md(value: Any) -> str:
@@ -416,7 +420,9 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None,
         if result.get("error"):
             lines.append(f"Error: {result['error']}")
         for check in result.get("checks") or []:
-            lines += [f"- {'✔' if check['ok'] else '✘'} {check['name']}", *_evidence_markdown(check["evidence"])]
+            mark = f"- {'✔' if check['ok'] else '✘'} {check['name']}"
+            folded = _evidence_markdown(check["evidence"])
+            lines += [f"{mark}: {check['evidence']}"] if _short(check["evidence"]) else [f"{mark}:", *folded]
         for step in result.get("manual_steps") or []:
             lines.append(f"- manual: `{step}`")
         for note in result.get("notes") or []:
