@@ -5,7 +5,6 @@ the prompts and the printing."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -13,8 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
 
-from remediate import __version__
-from remediate.cli import exit_codes, views
+from remediate.cli import exit_codes, reporting, views
 from remediate.cli.common import (
     check_writable,
     complete_containers,
@@ -25,7 +23,6 @@ from remediate.cli.common import (
     format_option,
     host_options,
     interruptible,
-    iso,
     parse_amount,
     prompting,
     run_options,
@@ -36,7 +33,6 @@ from remediate.cli.common import (
     writing,
 )
 from remediate.cli.exit_codes import exit_code
-from remediate.output.formats import versioned
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,8 +64,7 @@ if TYPE_CHECKING:
 @click.option("--serial", metavar="N|N%", help="Hosts per batch; a batch starts when the previous one verified.")
 @click.option("--max-fail", metavar="N|N%", help="Stop the rollout once this many hosts failed.")
 @click.option("--step", is_flag=True, help="Before each container: show its diff, ask apply/skip/diff again/quit.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False),
-              help="Write a shareable report (FILE.md or FILE.json); secrets redacted.")
+@reporting.report_option
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="With --dry-run: save the plan to apply later.")
 @click.option("--plan", "plan_path", type=click.Path(dir_okay=False, exists=True),
               help="Apply exactly a saved plan; refused if any container drifted since.")
@@ -277,8 +272,8 @@ def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, 
     if args.out_path:
         out.print(f"Plan saved to {args.out_path}; apply it with: remediate apply --plan {args.out_path}")
     if args.report_path:
-        with writing("--report", args.report_path):
-            write_report(args.report_path, req.book, result, started, dry_run=args.dry_run)
+        reporting.write_report(args.report_path, report_data(req.book, result, started, command="apply",
+                                                             dry_run=args.dry_run, targets=req.targets, ssh=req.ssh))
     if not args.dry_run and req.book.revert_after is not None and exit_code(result) == exit_codes.OK:
         _hold(out, req, result, args.timeout)
     if args.detailed_exitcode:
@@ -352,11 +347,10 @@ def _print_reverts(out: Console, reverts: Iterable[Revert]) -> None:
                       + (f" ({r.result.error})" if r.result.error else ""))
 
 
-def write_report(path: str, book: Playbook, result: RolloutResult, started: float, *, dry_run: bool) -> None:
-    from remediate.output.private import write_private
-    from remediate.output.report import markdown_report
-
-    data = {"tool": f"remediate {__version__}", "playbook": book.name, "description": book.description,
-            "mode": "dry-run" if dry_run else "apply", "started": iso(started), "finished": iso(time.time()),
+def report_data(book: Playbook, result: RolloutResult, started: float, *, command: str, dry_run: bool,
+                targets: Iterable[Target], ssh: SshOptions | None) -> dict[str, Any]:
+    """The report of a rollout (apply, ``diagnose --fix``): its header, the hosts' engines, every
+    host's plan and result."""
+    return {**reporting.header(command, "dry-run" if dry_run else "apply", started), "playbook": book.name,
+            "description": book.description, "environment": reporting.environments(targets, ssh),
             **result.to_json()}
-    write_private(path, json.dumps(versioned(data), indent=2) if path.endswith(".json") else markdown_report(data))

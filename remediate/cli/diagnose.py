@@ -7,17 +7,17 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
 
-from remediate.cli import exit_codes, views
+from remediate.cli import exit_codes, reporting, views
 from remediate.cli.apply import (
     ask_to_apply,
     require_terminal,
     step_prompt,
     stop_unapplied,
-    write_report,
 )
 from remediate.cli.common import (
     check_writable,
@@ -34,7 +34,6 @@ from remediate.cli.common import (
     select_targets,
     ssh_options,
     verbosity_options,
-    writing,
 )
 from remediate.cli.exit_codes import exit_code
 
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from remediate import Playbook, RolloutResult
+    from remediate.output.report import EnvironmentJson
     from remediate.packs.gitlab_duo.fix import FixResult
 
 
@@ -100,8 +100,7 @@ def _complete_error_codes(ctx: click.Context, param: click.Parameter, incomplete
 @click.option("--step", is_flag=True, help="With --fix: before each container, ask apply/skip/diff again/quit.")
 @click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE",
               help="With --fix: a var of the fixing playbooks (repeatable), e.g. -e gitlab_url=https://...")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False),
-              help="With --fix: write a shareable report (FILE.md or FILE.json); secrets redacted.")
+@reporting.report_option
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="With --fix: seconds verification keeps retrying.")
 @click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
@@ -122,13 +121,13 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     """
     from remediate.errors import ConnectError
     from remediate.executor.history import warn_unfinished
+    from remediate.output.report import environment_json
     from remediate.packs.gitlab_duo import diagnose as diagnosing
 
     if detailed_exitcode and fix:
         fail("--detailed-exitcode is not for --fix (use apply --dry-run --detailed-exitcode)")
     code = error_code.upper() if error_code else None
-    fix_options = {"--dry-run": dry_run, "--yes": yes, "--step": step, "-e": bool(extra_vars),
-                   "--report": report_path is not None}
+    fix_options = {"--dry-run": dry_run, "--yes": yes, "--step": step, "-e": bool(extra_vars)}
     if not fix:
         used = [name for name, given in fix_options.items() if given]
         if used:
@@ -139,7 +138,10 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
         _fix_all(FixArgs(dry_run, yes, step, extra_vars, fmt, report_path, timeout, keep_backups),
                  error_code=code, model_name=model_name, containers=containers, model_endpoints=model_endpoints,
                  where=where)
+    started = time.time()
+    check_writable("--report", report_path)
     reports: list[dict[str, Any]] = []
+    reached: list[EnvironmentJson] = []
     unreachable = 0
     with errors():
         gitlab = None
@@ -160,8 +162,12 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
             except ConnectError as exc:
                 unreachable += 1
                 echo(f"remediate: {exc.message}", err=True)
+                if report_path:
+                    reached.append(environment_json(exc.host or "?", None, exc.message))
                 continue
             reports.append(diagnosing.findings_json(findings, error_code=code, host=conn.label))
+            if report_path:
+                reached.append(reporting.environment(conn))
         if gitlab_host:
             reports.append(diagnosing.findings_json(gitlab_findings, host=gitlab_host))
     if fmt == "json":
@@ -176,12 +182,22 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
             views.print_diagnosis(views.console(), data, hosts=scope_args(where),
                                   scope=_diagnose_scope(where, error_code=code, model_name=model_name,
                                                         containers=containers, model_endpoints=model_endpoints))
+    if report_path:
+        reporting.write_report(report_path, {**reporting.header("diagnose", "check", started), "environment": reached,
+                                             "diagnosis": reports, "left": _left(reports)})
     if detailed_exitcode:
         raise exit_codes.DetailedExit(exit_codes.detailed(error=not reports or bool(unreachable),
                                                           pending=not all(d["ok"] for d in reports)))
     if not reports:
         sys.exit(exit_codes.USAGE)  # no host could be checked
     sys.exit(exit_codes.OK if all(d["ok"] for d in reports) and not unreachable else exit_codes.FAILED)
+
+
+def _left(reports: list[dict[str, Any]]) -> list[str]:
+    """What fails, one line each: the playbook that fixes it (``diagnose --fix``), or by hand."""
+    return [f"{data['host']}: {f['container']}: {f['check']}: "
+            + (f"fixed by playbook {f['fix']} (remediate diagnose --fix)" if f["fix"] else "by hand")
+            for data in reports for f in data["findings"] if f["status"] == "fail"]
 
 
 def _diagnose_scope(where: dict[str, Any], *, error_code: str | None, model_name: str,
@@ -230,7 +246,7 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
         shown: list[bool] = []
 
         def confirm(planned: RolloutResult) -> bool:
-            _print_previews(out, fix, planned)
+            _print_previews(out, fix, planned, found.merged)
             shown.append(True)
             changing = {o.plan.playbook for o in planned.outcomes if o.plan is not None and o.plan.changed}
             return not (changing & confirming) or ask_to_apply()
@@ -249,7 +265,7 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
     if result.rollout.dry_run:
         stop_unapplied(out, result.rollout, show=False)  # interrupted or declined: nothing changed
         if not shown and not fix.step:
-            _print_previews(out, fix, result.rollout)
+            _print_previews(out, fix, result.rollout, found.merged)
         elif fix.step and fix.fmt == "text":
             for outcome in result.rollout.outcomes:
                 views.print_outcomes(out, RolloutResult((outcome,), dry_run=True), fmt="text", dry_run=False)
@@ -258,21 +274,28 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
             if fix.step or (outcome.plan is not None and outcome.plan.changed):  # "nothing to do" was said
                 views.print_outcomes(out, RolloutResult((outcome,)), fmt="text", dry_run=False, plans=False)
     _print_fix_outcome(out, fix.fmt, result, books)
-    if fix.report_path and result.rollout.outcomes:
-        with writing("--report", fix.report_path):
-            write_report(fix.report_path, books[0] if len(books) == 1 else _described(books), result.rollout,
-                         started, dry_run=fix.dry_run)
+    if fix.report_path:
+        described = {"playbook": _described(books).name, "description": _described(books).description} if books else {}
+        reporting.write_report(fix.report_path, {
+            **reporting.header("diagnose --fix", "dry-run" if fix.dry_run else "apply", started), **described,
+            "environment": reporting.environments(targets, ssh), "diagnosis": list(found.diagnosis),
+            **result.to_json()})
     sys.exit(max(exit_code(result.rollout),
                  exit_codes.FAILED if result.left or result.unreachable else exit_codes.OK))
 
 
-def _print_previews(out: Console, fix: FixArgs, planned: RolloutResult) -> None:
-    """Each host's merged fixes, planned: one plan after the other (the last says "Dry run")."""
+def _print_previews(out: Console, fix: FixArgs, planned: RolloutResult,
+                    merged: Mapping[str, Mapping[str, tuple[str, ...]]]) -> None:
+    """Each host's merged fixes, planned: which fixes each container's plan merges, then the plan,
+    one host after the other (the last says "Dry run")."""
     from remediate import RolloutResult
 
     if fix.fmt != "text":
         return
     for i, outcome in enumerate(planned.outcomes):
+        for container, names in (merged.get(outcome.host) or {}).items():
+            out.print(f"{views.escape(outcome.host)}: {views.escape(container)}: the plan merges the fixes "
+                      f"{views.escape(', '.join(names))}")
         views.print_outcomes(out, RolloutResult((outcome,), dry_run=True), fmt="text",
                              dry_run=fix.dry_run and i == len(planned.outcomes) - 1)
 
@@ -294,4 +317,5 @@ def _print_fix_outcome(out: Console, fmt: str, result: FixResult, merged: list[P
 
 def _described(books: list[Playbook]) -> Playbook:
     """The first merged playbook, described as all of them (for the report's header)."""
-    return books[0].model_copy(update={"description": "; ".join(b.description for b in books)})
+    return books[0] if len(books) == 1 else books[0].model_copy(
+        update={"description": "; ".join(b.description for b in books)})

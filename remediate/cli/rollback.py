@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from remediate.cli import exit_codes, views
+from remediate.cli import exit_codes, reporting, views
 from remediate.cli.common import (
+    check_writable,
     complete_containers,
     connections,
     echo,
@@ -26,10 +28,13 @@ from remediate.cli.common import (
     verbosity_options,
 )
 from remediate.cli.exit_codes import exit_code
+from remediate.core.redaction import redact_text
 from remediate.output.formats import versioned_rows
+from remediate.output.report import shown_json
 
 if TYPE_CHECKING:
     from remediate.executor.restore import Recovery
+    from remediate.output.report import EnvironmentJson
 
 
 @click.command()
@@ -42,10 +47,11 @@ if TYPE_CHECKING:
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True)
 @click.option("--forks", type=click.IntRange(min=1), default=5, show_default=True, help="Hosts worked on at once.")
 @format_option
+@reporting.report_option
 @host_options
 @verbosity_options
 def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, yes: bool, timeout: float,
-             forks: int, fmt: str, **where: Any) -> None:
+             forks: int, fmt: str, report_path: str | None, **where: Any) -> None:
     """Put CONTAINER back as it was before its last apply (or --steps N applies back, or --to a
     backup), with the files those applies replaced. The container replaced, and any backups in
     between, stay as backups.
@@ -57,6 +63,8 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
 
     if steps is not None and to is not None:
         fail("--steps and --to exclude each other")
+    started = time.time()
+    check_writable("--report", report_path)
     ask = not (dry_run or yes)
     if ask and not sys.stdin.isatty():
         fail("rollback needs a terminal to ask; pass --yes (or set REMEDIATE_YES=1) to roll back without one, "
@@ -88,6 +96,13 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
         fail("interrupted, nothing changed", exit_codes.FAILED)
     if result.declined:
         fail("aborted, nothing changed", exit_codes.FAILED)
+    if report_path:
+        rows = result.to_json()
+        reporting.write_report(report_path, {
+            **reporting.header("rollback", "dry-run" if dry_run else "rollback", started),
+            "environment": reporting.environments(targets, ssh), "rollback": rows,
+            "left": [*(redact_text(step) for o in result.outcomes if o.result for step in o.result.manual_steps),
+                     *(redact_text(o.error) for o in result.errors if o.error)]})
     if dry_run:
         if fmt == "json":
             echo(json.dumps(versioned_rows(result.to_json()), indent=2))
@@ -118,8 +133,9 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
               help="Only the interrupted applies of these containers (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what recover would do, step by step; change nothing.")
 @format_option
+@reporting.report_option
 @host_options
-def recover(containers: tuple[str, ...], dry_run: bool, fmt: str, **where: Any) -> None:
+def recover(containers: tuple[str, ...], dry_run: bool, fmt: str, report_path: str | None, **where: Any) -> None:
     """Finish applies that were interrupted (killed, connection lost, reboot) on each host.
 
     From the host's journal and what the engine shows: a change that verified is kept, anything
@@ -128,16 +144,26 @@ def recover(containers: tuple[str, ...], dry_run: bool, fmt: str, **where: Any) 
     from remediate.executor.restore import plan_recover
     from remediate.executor.restore import recover as run_recover
 
+    started = time.time()
+    check_writable("--report", report_path)
     done: list[tuple[str, Recovery]] = []
+    hosts: list[EnvironmentJson] = []
     with errors():
         for conn in connections(**where):
             found = (plan_recover(conn, containers=containers) if dry_run
                      else run_recover(conn, containers=containers))
             done.extend((conn.label, r) for r in found)
+            if report_path:
+                hosts.append(reporting.environment(conn))
+    rows = [{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome, "detail": r.detail,
+             "manual_steps": list(r.manual_steps), **({"steps": list(r.steps)} if dry_run else {})}
+            for h, r in done]
+    if report_path:
+        reporting.write_report(report_path, {
+            **reporting.header("recover", "dry-run" if dry_run else "recover", started), "environment": hosts,
+            "recover": shown_json([{**row, "detail": redact_text(str(row["detail"] or "")) or None} for row in rows]),
+            "left": [redact_text(step) for _, r in done for step in r.manual_steps]})
     if fmt == "json":
-        rows = [{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome, "detail": r.detail,
-                 "manual_steps": list(r.manual_steps), **({"steps": list(r.steps)} if dry_run else {})}
-                for h, r in done]
         echo(json.dumps(versioned_rows(rows), indent=2))
     elif not done:
         echo("nothing to recover: every apply finished" if not containers

@@ -312,6 +312,11 @@ def print_container_failure(out: Console, c: ContainerResult, state: str | None 
     for check in c.checks:
         mark = "✔" if check.ok else "✘"
         out.print(f"    {mark} {escape(check.name)}: {escape(check.evidence)}")
+    if c.health:
+        out.print("  Docker's health log of the new container (each healthcheck run: exit code, output):")
+        for run in c.health:
+            for line in run.output.splitlines() or [""]:
+                out.print(escape(f"    [exit {run.exit_code}] {line}"))
     if c.logs:
         out.print(f"  last {len(c.logs)} log lines of the new container:")
         for line in c.logs:

@@ -35,6 +35,19 @@ class ProbeResult:
         object.__setattr__(self, "evidence", redact_text(self.evidence))
 
 
+@dataclass(frozen=True)
+class HealthRun:
+    """One run of a container's healthcheck as Docker kept it (``State.Health.Log``): its exit
+    code and output (secret shapes masked on construction)."""
+
+    exit_code: int | None
+    output: str
+    start: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output", redact_text(self.output))
+
+
 #: Ends the ``error`` of a container the user chose not to apply in step mode ("skip (step mode)").
 STEP_MODE = "(step mode)"
 #: Why containers (and hosts) were skipped after an interrupt.
@@ -56,6 +69,8 @@ class ContainerResult:
     manual_steps: tuple[str, ...] = ()
     #: Last log lines (secrets masked) of a new container that failed to start or exited.
     logs: tuple[str, ...] = ()
+    #: Docker's health log of a new container that failed its verification (its last runs).
+    health: tuple[HealthRun, ...] = ()
     #: Why it failed, as the object raised (``error`` is its text): e.g. a ``ProbeFailed`` with
     #: the checks, or a ``RollbackFailed`` (its ``__cause__`` the first failure). Not in JSON.
     exception: RemediateError | None = field(default=None, compare=False, repr=False)

@@ -15,7 +15,7 @@ recreates at once, each container's verification overlapping the next recreates)
    ``--network/--ipc/--pid container:`` so they follow the new one (:mod:`remediate.executor.ties`);
 5. verify: running, stable, healthy if it has a healthcheck, and the playbook's probes;
 6. success: keep the backup (stopped) for ``remediate rollback``, prune older ones;
-   failure: keep the new one's last log lines if it is down, then undo the transaction from its
+   failure: keep the new one's last log lines and Docker's health log, then undo the transaction from its
    journal records, as ``remediate recover`` would (:func:`remediate.executor.undo.undo`): the
    neighbours' copies go, the new one is removed, the backup gets its name and restart policy
    back, the files are restored, it starts, the neighbours rejoin it. If that fails too (e.g. the
@@ -58,6 +58,7 @@ from remediate.core.results import (
     STEP_MODE,
     Action,
     ContainerResult,
+    HealthRun,
     HostResult,
     ProbeResult,
 )
@@ -293,10 +294,11 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     changed_files = [w for w in cp.files if w.changed]
     secrets = plan_secrets(plan)
     logs: tuple[str, ...] = ()
+    health: tuple[HealthRun, ...] = ()
 
-    def keep_logs(_exc: RemediateError) -> None:  # before the undo removes the new container
-        nonlocal logs
-        logs = _logs_if_down(conn, new_id, secrets)
+    def keep_logs(exc: RemediateError) -> None:  # before the undo removes the new container
+        nonlocal logs, health
+        logs, health = _evidence(conn, new_id, secrets, failed_verify=isinstance(exc, ProbeFailed))
         report(cp.name, "restore")
 
     begin = record.begin(
@@ -345,7 +347,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         message = txn.error.message
         manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
         return ContainerResult(cp.name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED, cp.id, None,
-                               None, checks, message, time.monotonic() - started, manual, logs,
+                               None, checks, message, time.monotonic() - started, manual, logs, health,
                                _failure(txn.error, manual))
     prune(conn, journal, cp.name, keep_backups)
     # Said only once asked: whether compose's next `up -d` leaves the fixed service (and the rest) alone.
@@ -365,23 +367,31 @@ def _failure(exc: RemediateError, manual: tuple[str, ...]) -> RemediateError:
     return failure
 
 
-def _logs_if_down(conn: Connection, new_id: str | None, secrets: Sequence[str]) -> tuple[str, ...]:
-    """The last :data:`LOG_LINES` log lines (secret shapes and ``secrets`` masked) of a new container
-    that failed to start, exited or restarted: why it did. Nothing for one that runs steadily (its
-    probes tell) or is gone."""
+def _evidence(conn: Connection, new_id: str | None, secrets: Sequence[str], *,
+              failed_verify: bool) -> tuple[tuple[str, ...], tuple[HealthRun, ...]]:
+    """Why a new container failed, read before the undo removes it: its last :data:`LOG_LINES`
+    log lines and Docker's health log (each healthcheck run's exit code and output), secret
+    shapes and ``secrets`` masked.
+
+    The logs of a failed verification always (a running service that answers wrongly says why in
+    them); after another failure only if the new container is down (it failed to start, exited or
+    restarted). Nothing when it was never created or is gone.
+    """
     if new_id is None:
-        return ()
+        return (), ()
     try:
         inspect = conn.inspect_container(new_id)
         state = inspect.get("State") or {}
+        health = tuple(HealthRun(run.get("ExitCode"), mask_values(str(run.get("Output") or "").rstrip(), secrets),
+                                 str(run.get("Start") or ""))
+                       for run in ((state.get("Health") or {}).get("Log") or []))
         # Running now may be between two crashes of a restart policy: a restart counts as down.
-        if state.get("Running") and not state.get("Restarting") and not inspect.get("RestartCount"):
-            return ()
+        if not failed_verify and state.get("Running") and not state.get("Restarting") and not inspect.get("RestartCount"):
+            return (), health
         text = conn.logs(new_id, tail=LOG_LINES)
     except RemediateError:
-        return ()  # the engine cannot tell (gone, unreachable): the undo reports what matters
-    return tuple(mask_values(redact_text(line), secrets) for line in text.splitlines()[-LOG_LINES:])
-
+        return (), ()  # the engine cannot tell (gone, unreachable): the undo reports what matters
+    return tuple(mask_values(redact_text(line), secrets) for line in text.splitlines()[-LOG_LINES:]), health
 
 
 def _create(conn: Connection, spec: ContainerSpec, name: str, volumes: dict[str, str], before: ContainerSpec) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from remediate.core.evidence import body_evidence
 from remediate.core.health import health_timing
 from remediate.core.playbook import HttpProbe
 from remediate.core.results import ProbeResult
@@ -207,7 +208,7 @@ def _request(conn: Connection, host: str, port: int, probe: HttpProbe) -> tuple[
                          headers=probe.headers, timeout=5.0)
     if reply.status is None:
         return False, f"{where}: {reply.error}"
-    snippet = " ".join(reply.body.split())[:200]
+    snippet = body_evidence(reply.body)
     if reply.status != probe.status:
         return False, f"{where}: status {reply.status} (expected {probe.status}): {snippet}"
     if probe.contains is not None and probe.contains not in reply.body:

@@ -51,7 +51,9 @@ def test_apply_dry_run_detailed_exitcode_and_the_json_of_every_step(cli: Cli, ow
     code, out = cli("apply", "disable-auth-bypass", "--container", name, "--yes", "--format", "json",
                     "--report", str(report))
     assert code == 0, out
-    assert _valid(out, "apply")["ok"]
+    said = f"report written to {report}\n"  # on stderr (the runner shows both)
+    assert out.endswith(said)
+    assert _valid(out.removesuffix(said), "apply")["ok"]
     assert _valid(report.read_text(), "report")["summary"] == {"changed": 1}
 
     code, out = cli(*dry, "--detailed-exitcode")

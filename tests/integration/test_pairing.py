@@ -563,7 +563,7 @@ def test_markdown_and_json_reports(names: list[str], template: Path, tmp_path: P
     assert re.search(r"^\| local \| changed \| 1 \| [0-9.]+ s \|$", report, re.MULTILINE)
     assert "## Variables" in report and f"| template_host_path | `{template}` |" in report
     assert f"### {name} ({original['Id'][:12]}): recreate" in report
-    assert "- `args.--served-model-name`: `None` -> `mistral`" in report
+    assert "- `args.--served-model-name`: unset -> `mistral`" in report and "`None`" not in report
     before, after = report.index("Before:"), report.index("After:")
     assert "docker run -d \\" in report[before:after] and "--served-model-name" not in report[before:after]
     assert "--served-model-name mistral" in report[after:report.index("Diff:")]
@@ -572,8 +572,11 @@ def test_markdown_and_json_reports(names: list[str], template: Path, tmp_path: P
     assert f"File `{template}` (mode 0644):" in report and "+{%- for message in messages %}" in report
     assert "Verify: http GET /v1/models on port 8000 -> 200" in report
     assert "Result: **recreated**" in report
-    assert re.search(r"^- ✔ http GET /v1/models on port 8000: 127\.0\.0\.1:\d+/v1/models: status 200", report,
-                     re.MULTILINE)
+    # The answer is long: folded whole (a JSON body never cut), under the check's line.
+    check = report.index("- ✔ http GET /v1/models on port 8000:\n")
+    folded = report[check:report.index("</details>", check)]
+    assert "<details><summary>evidence</summary>" in folded
+    assert re.search(r"^  127\.0\.0\.1:\d+/v1/models: status 200: \{.*\}$", folded, re.MULTILINE), folded
     assert "- ✔ still running: running, no restart" in report
 
     assert run(["rollback", name, "--yes"], state_dir).code == 0

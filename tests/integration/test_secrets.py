@@ -83,7 +83,7 @@ def test_no_output_or_file_shows_a_secret(cli: Cli, vllm: dict[str, Any], tmp_pa
     assert code == 0, out
     code, outputs["apply json"] = cli(*base, "--yes", "--format", "json", "--report", str(reports / "apply.md"))
     assert code == 0, outputs["apply json"]
-    applied = json.loads(outputs["apply json"])
+    applied = json.loads(outputs["apply json"].removesuffix(f"report written to {reports / 'apply.md'}\n"))
     assert applied["ok"] and applied["containers"][0]["action"] == "recreated"
     code, outputs["second apply text"] = cli(*base, "--yes")
     assert code == 0 and "no changes" in outputs["second apply text"]

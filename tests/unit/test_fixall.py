@@ -105,12 +105,23 @@ def test_required_vars_are_the_ones_without_a_default() -> None:
     assert required_vars(load_playbook("fix-vllm-404")) == []
 
 
-@pytest.mark.parametrize("option", [["--yes"], ["--dry-run"], ["--step"], ["-e", "a=1"], ["--report", "r.md"]])
+@pytest.mark.parametrize("option", [["--yes"], ["--dry-run"], ["--step"], ["-e", "a=1"]])
 def test_the_fix_options_need_fix(option: list[str]) -> None:
     result = CliRunner().invoke(main, ["diagnose", *option], env={"REMEDIATE_YES": ""})
 
     assert result.exit_code == 2
     assert result.stderr == f"remediate: {option[0]} is for diagnose --fix\n"
+
+
+@pytest.mark.parametrize("command", [["diagnose"], ["diagnose", "--fix", "--dry-run"], ["rollback", "box", "--dry-run"],
+                                     ["recover"]])
+def test_a_report_that_cannot_be_written_is_refused_before_any_host(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--report", "/nonexistent/r.md"],
+                                env={"REMEDIATE_YES": "", "DOCKER_HOST": "unix:///nonexistent.sock"})
+
+    assert result.exit_code == 2
+    assert result.stderr == ("remediate: --report /nonexistent/r.md: cannot write there "
+                             "(/nonexistent is not a writable directory)\n")
 
 
 def test_an_extra_var_no_fix_declares_is_refused_with_the_closest_one() -> None:

@@ -84,4 +84,4 @@ def test_fix_goes_on_past_a_host_it_cannot_diagnose_and_refuses_an_unknown_var_f
         remediate.fix([remediate.Target("gone", url=NO_SOCKET)], overrides={"no_such_var": 1})
 
     result = remediate.fix([remediate.Target("gone", url=NO_SOCKET)], remediate.Options(dry_run=True))
-    assert result.rollout.outcomes == () and result.to_json() == {"hosts": [], "summary": {}, "left": []}
+    assert result.rollout.outcomes == () and result.to_json() == {"hosts": [], "summary": {}, "merged": {}, "left": []}

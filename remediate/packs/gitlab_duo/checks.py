@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from remediate.core.evidence import body_evidence
 from remediate.core.planner import ContainerFacts, Observed, facts_of
 from remediate.core.playbook import url_host
 from remediate.core.redaction import redact_text
@@ -283,7 +284,7 @@ class Reply:
     def shown(self) -> str:
         if self.status is None:
             return f"{self.where}: {self.error}"
-        snippet = " ".join(self.body.split())[:160]
+        snippet = body_evidence(self.body, 160)
         return f"{self.where}: {self.status}" + (f" {snippet}" if snippet else "")
 
 

@@ -13,8 +13,8 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from remediate.core.fixall import check_fix_vars, merge_fixes, required_vars
 from remediate.core.planner import Observed, select
@@ -27,15 +27,20 @@ from remediate.fleet.rollout import rollout
 from remediate.fleet.target import Target
 from remediate.host.sshoptions import SshOptions
 from remediate.output.rollout import RolloutJson
-from remediate.packs.gitlab_duo.diagnose import DEFAULT_MODEL_NAME, diagnose
+from remediate.packs.gitlab_duo.checks import Finding
+from remediate.packs.gitlab_duo.diagnose import DEFAULT_MODEL_NAME, diagnose, findings_json
+
+Json = dict[str, Any]
 
 #: The command a line of what is left suggests to run again with the var it needs.
 RERUN = "remediate diagnose --fix --dry-run"
 
 
 class FixJson(RolloutJson):
-    """``diagnose --fix --format json``: the rollout, and what is left by hand."""
+    """``diagnose --fix --format json``: the rollout, which fixes each container's plan merges
+    (host -> container -> fixes), and what is left by hand."""
 
+    merged: dict[str, dict[str, list[str]]]
     left: list[str]
 
 
@@ -47,10 +52,14 @@ class FixResult:
     rollout: RolloutResult
     left: tuple[str, ...] = ()
     unreachable: tuple[ConnectError, ...] = ()
+    #: host -> container -> the fixes its plan merges (:attr:`Fixes.merged`).
+    merged: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def to_json(self) -> FixJson:
-        """The rollout's JSON with ``left`` (secrets masked)."""
-        return {**self.rollout.to_json(), "left": [redact_text(line) for line in self.left]}
+        """The rollout's JSON with ``merged`` and ``left`` (secrets masked)."""
+        return {**self.rollout.to_json(),
+                "merged": {h: {c: list(names) for c, names in by.items()} for h, by in self.merged.items()},
+                "left": [redact_text(line) for line in self.left]}
 
 
 @dataclass(frozen=True)
@@ -62,17 +71,21 @@ class Fixes:
         left: one line per failing check no playbook fixes here (or a fix that needs a var).
         unreachable: the hosts that could not be diagnosed (the others go on).
         reached: how many hosts were diagnosed.
+        diagnosis: each diagnosed host's findings (:func:`~remediate.packs.gitlab_duo.diagnose.findings_json`).
+        merged: host -> container -> the fixes merged for it, in the order they apply.
     """
 
     jobs: tuple[Job, ...] = ()
     left: tuple[str, ...] = ()
     unreachable: tuple[ConnectError, ...] = ()
     reached: int = 0
+    diagnosis: tuple[Json, ...] = ()
+    merged: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def run(self, options: Options | None = None, *,
             hooks: Hooks[RolloutResult] | None = None) -> FixResult:
         """Roll the merged fixes out (:func:`remediate.fleet.rollout.rollout`)."""
-        return FixResult(rollout(self.jobs, options, hooks=hooks), self.left, self.unreachable)
+        return FixResult(rollout(self.jobs, options, hooks=hooks), self.left, self.unreachable, self.merged)
 
 
 def find_fixes(targets: Sequence[Target], *, ssh: SshOptions | None = None,
@@ -96,18 +109,23 @@ def find_fixes(targets: Sequence[Target], *, ssh: SshOptions | None = None,
     jobs: list[Job] = []
     left: list[str] = []
     unreachable: list[ConnectError] = []
+    diagnosis: list[Json] = []
+    merged: dict[str, dict[str, tuple[str, ...]]] = {}
     for target in targets:
         try:
-            books, host_left = _host_fixes(target, ssh, given, error_code=error_code, model_name=model_name,
-                                           containers=containers, model_endpoints=model_endpoints, rerun=rerun)
+            host = _host_fixes(target, ssh, given, error_code=error_code, model_name=model_name,
+                               containers=containers, model_endpoints=model_endpoints, rerun=rerun)
         except ConnectError as exc:
             unreachable.append(exc)
             continue
-        left.extend(host_left)
-        if books:
-            declared = {name for book in books for name in book.vars}
-            jobs.append(Job(target, tuple(books), {k: v for k, v in given.items() if k in declared}))
-    return Fixes(tuple(jobs), tuple(left), tuple(unreachable), len(targets) - len(unreachable))
+        left.extend(host.left)
+        diagnosis.append(findings_json(host.findings, error_code=error_code, host=target.name))
+        if host.books:
+            merged[target.name] = host.merged
+            declared = {name for book in host.books for name in book.vars}
+            jobs.append(Job(target, tuple(host.books), {k: v for k, v in given.items() if k in declared}))
+    return Fixes(tuple(jobs), tuple(left), tuple(unreachable), len(targets) - len(unreachable), tuple(diagnosis),
+                 merged)
 
 
 def fix(targets: Sequence[Target], options: Options | None = None, *, hooks: Hooks[RolloutResult] | None = None,
@@ -126,9 +144,10 @@ def fix(targets: Sequence[Target], options: Options | None = None, *, hooks: Hoo
 
 def _host_fixes(target: Target, ssh: SshOptions | None, overrides: Mapping[str, Any], *, error_code: str | None,
                 model_name: str, containers: Sequence[str], model_endpoints: Sequence[str],
-                rerun: str) -> tuple[list[Playbook], list[str]]:
-    """Diagnose one host: the merged playbooks of its failing checks, and the lines of what is
-    left by hand (a check no playbook fixes, a fix that needs a var: ``rerun`` with it)."""
+                rerun: str) -> _HostFixes:
+    """Diagnose one host: its findings, the merged playbooks of its failing checks (and which
+    fixes each container's merges), and the lines of what is left by hand (a check no playbook
+    fixes, a fix that needs a var: ``rerun`` with it)."""
     with target.connection(ssh) as conn:
         findings = diagnose(conn, error_code=error_code, model_name=model_name, containers=tuple(containers),
                             model_endpoints=tuple(model_endpoints))
@@ -151,4 +170,12 @@ def _host_fixes(target: Target, ssh: SshOptions | None, overrides: Mapping[str, 
             left.append(f"{where}: {f.fix} needs {', '.join(needed)}: {rerun} {more}")
             continue
         fixes.setdefault(f.container, []).append(book)
-    return merge_fixes(fixes), left
+    return _HostFixes(tuple(findings), merge_fixes(fixes), left,
+                      {c: tuple(dict.fromkeys(b.name for b in books)) for c, books in sorted(fixes.items())})
+
+
+class _HostFixes(NamedTuple):
+    findings: tuple[Finding, ...]
+    books: list[Playbook]
+    left: list[str]
+    merged: dict[str, tuple[str, ...]]
