@@ -273,7 +273,8 @@ def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, 
         out.print(f"Plan saved to {args.out_path}; apply it with: remediate apply --plan {args.out_path}")
     if args.report_path:
         reporting.write_report(args.report_path, report_data(req.book, result, started, command="apply",
-                                                             dry_run=args.dry_run, targets=req.targets, ssh=req.ssh))
+                                                             dry_run=args.dry_run, targets=req.targets, ssh=req.ssh),
+                               say=exit_code(result) != exit_codes.USAGE)
     if not args.dry_run and req.book.revert_after is not None and exit_code(result) == exit_codes.OK:
         _hold(out, req, result, args.timeout)
     if args.detailed_exitcode:

@@ -54,10 +54,11 @@ def environments(targets: Iterable[Target], ssh: SshOptions | None) -> list[Envi
     return found
 
 
-def write_report(path: str, data: Mapping[str, Any]) -> None:
+def write_report(path: str, data: Mapping[str, Any], *, say: bool = True) -> None:
     """Write the report ``data`` (already redacted JSON views) to ``path``: its JSON when the name
-    ends in ``.json``, else Markdown; mode 0600, never through a symlink. Then say where, on stderr.
-    A file that cannot be written is one line and exit 2."""
+    ends in ``.json``, else Markdown; mode 0600, never through a symlink. Then, with ``say``, say
+    where on stderr (not after bad input: its one line is the error). A file that cannot be
+    written is one line and exit 2."""
     from remediate.output.formats import versioned
     from remediate.output.private import write_private
     from remediate.output.report import markdown_report
@@ -65,4 +66,5 @@ def write_report(path: str, data: Mapping[str, Any]) -> None:
     with writing("--report", path):
         write_private(path, json.dumps(versioned(data), indent=2) + "\n" if path.endswith(".json")
                       else markdown_report(data))
-    echo(f"report written to {path}", err=True)
+    if say:
+        echo(f"report written to {path}", err=True)

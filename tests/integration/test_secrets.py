@@ -201,7 +201,8 @@ def test_token_shapes_under_harmless_names_are_masked_in_every_output(cli: Cli, 
         code, outputs["dry-run json"] = cli(*base, "--dry-run", "--format", "json", "--report", str(reports / "r.json"))
         assert code == 0, outputs["dry-run json"]
         code, outputs["apply json"] = cli(*base, "--yes", "--format", "json", "--report", str(reports / "apply.md"))
-        assert code == 0 and json.loads(outputs["apply json"])["ok"], outputs["apply json"]
+        said = f"report written to {reports / 'apply.md'}\n"  # on stderr (the runner shows both)
+        assert code == 0 and json.loads(outputs["apply json"].removesuffix(said))["ok"], outputs["apply json"]
         for fmt in ("text", "json"):
             code, outputs[f"diagnose {fmt}"] = cli("diagnose", "--container", name, "--format", fmt)
             assert code in (0, 1), outputs[f"diagnose {fmt}"]
@@ -256,7 +257,8 @@ def test_a_value_rendered_into_a_secret_field_is_secret_everywhere(cli: Cli, vll
     assert code == 0 and "HUB_NOTE=from ***" in outputs["dry-run text"].replace("'", ""), outputs["dry-run text"]
     code, outputs["dry-run json"] = cli(*base, "-e", f"hub_value={value}", "--dry-run", "--format", "json",
                                         "--report", str(tmp_path / "r.json"))
-    assert code == 0 and json.loads(outputs["dry-run json"])["vars"]["hub_value"] == "***"
+    said = f"report written to {tmp_path / 'r.json'}\n"  # on stderr (the runner shows both)
+    assert code == 0 and json.loads(outputs["dry-run json"].removesuffix(said))["vars"]["hub_value"] == "***"
     saved = json.loads(plan_file.read_text(encoding="utf-8"))
     assert saved["secret_vars"] == ["hub_value"] and "hub_value" not in saved["vars"]
     assert saved["hosts"][0]["plan"]["containers"][0]["secrets"]  # a digest, never the value
