@@ -259,10 +259,13 @@ def _pairs(text: str) -> str:
 
 
 def redact_value(name: str, value: str) -> str:
-    """The value to show for a named setting: :data:`MASK` when the name is secret, else the value
-    with its secret shapes masked (see :func:`redact_text`)."""
-    if is_secret_name(name) or isinstance(value, Secret):
+    """The value to show for a named setting: :data:`MASK` when the name is secret (but for a
+    switch's ``true``/``false``/``none``..., no secret: ``DUO_WORKFLOW_AUTH__ENABLED=true``), else
+    the value with its secret shapes masked (see :func:`redact_text`)."""
+    if isinstance(value, Secret):
         return MASK if value else value
+    if is_secret_name(name):
+        return MASK if value and is_maskable(value) else value
     proxy = _PROXY_USERINFO.match(value)  # user:password@proxy:3128, a proxy setting without a scheme
     if proxy:
         return f"{proxy.group(1)}:{MASK}@{proxy.group(3)}"

@@ -355,3 +355,11 @@ def test_docker_run_view_is_redacted_before_rendering() -> None:
                   "--label app=vllm", "--api-key '***'", "--max-num-batched-tokens 8192", "'splunk-index=***'"):
         assert shown in text, text
     assert spec.config["Env"][0] == "HF_TOKEN=hf_abcdef123456"  # the spec itself is untouched
+
+
+@pytest.mark.parametrize("value", ["true", "False", "no", "ON", "null", "none"])
+def test_a_secret_named_switch_stays_readable(value: str) -> None:
+    # no false masks: DUO_WORKFLOW_AUTH__ENABLED=true holds no secret
+    assert redact_value("DUO_WORKFLOW_AUTH__ENABLED", value) == value
+    assert redact_env([f"AIGW_AUTH__BYPASS_EXTERNAL={value}"]) == [f"AIGW_AUTH__BYPASS_EXTERNAL={value}"]
+    assert redact_value("HF_TOKEN", "hf-not-a-switch") == MASK
