@@ -11,7 +11,7 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -400,8 +400,12 @@ def plan(
     paths = host_paths or {}
     start = pb.render_start(playbook, vars)
     sources = env_sources or {}
-    plans = tuple(_plan_container(playbook, vars, obs, paths, container_only, start, images or {}, sources)
-                  for obs in containers)
+    planned = []
+    for obs in containers:
+        cp = _plan_container(playbook, vars, obs, paths, container_only, start, images or {}, sources)
+        planned.append(cp)
+        paths = _after_compose_writes(paths, cp)
+    plans = tuple(planned)
     for cp in plans:
         if cp.action is ContainerAction.RECREATE:
             check_engine_api(cp.after, engine_api)
@@ -574,16 +578,35 @@ def _state_note(obs: Observed, start: bool) -> str | None:
     return None
 
 
+def _after_compose_writes(paths: Mapping[str, HostPath], cp: ContainerPlan) -> Mapping[str, HostPath]:
+    """``paths`` as they are once ``cp``'s compose file edits are written: the next service of the
+    same compose file is planned on top of them, so one apply fixes several services of one file
+    (each container's write carries the edits of those before it, in plan order)."""
+    owner = compose.owner(cp.before.config.get("Labels"))
+    if owner is None:
+        return paths
+    config = set(owner.config_paths())
+    edited = {w.via or w.path: w.content for w in cp.files if (w.via or w.path) in config and w.changed}
+    if not edited:
+        return paths
+    return {**paths, **{path: replace(paths[path], content=text) for path, text in edited.items()}}
+
+
 def _check_shared_files(plans: Sequence[ContainerPlan]) -> None:
-    """One host path, one content: a second container must not overwrite the first's file."""
-    first: dict[str, tuple[str, FileWrite]] = {}
+    """One host path, one content: a second container must not overwrite the first's file, except
+    to build on it (a compose file that another service's edit changed first: see
+    :func:`_after_compose_writes`)."""
+    last: dict[str, tuple[str, FileWrite]] = {}
     for cp in plans:
         for write in cp.files:
-            name, seen = first.setdefault(write.path, (cp.name, write))
-            if (seen.content, seen.mode) != (write.content, write.mode):
+            name, seen = last.setdefault(write.path, (cp.name, write))
+            if (seen.content, seen.mode) == (write.content, write.mode):
+                continue
+            if write.before != seen.content or not seen.changed:
                 raise PlanError(f"{write.path} would be written with different content for containers "
                                 f"{name} and {cp.name}: give each its own path, or apply them one at a time "
                                 "(--container NAME)")
+            last[write.path] = (cp.name, write)
 
 
 def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: ContainerSpec,

@@ -350,8 +350,11 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
                                None, checks, message, time.monotonic() - started, manual, logs, health,
                                _failure(txn.error, manual))
     prune(conn, journal, cp.name, keep_backups)
-    # Said only once asked: whether compose's next `up -d` leaves the fixed service (and the rest) alone.
-    checked = up_check(conn, after, {w.path for w in cp.files})
+    # Said only once asked: whether compose's next `up -d` leaves the fixed service (and the rest) alone;
+    # asked after the last service of the plan that edits its compose file (the others are not done before).
+    users = plan.file_users()
+    last = all(users[w.path][-1] == cp.name for w in cp.files)
+    checked = up_check(conn, after, {w.path for w in cp.files}) if last else None
     return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started,
                            notes=(checked,) if checked else ())
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from remediate.core import compose
+from remediate.core import compose, compose_edit
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
 from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy
 from remediate.core.results import Action, ContainerResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.suggest import did_you_mean
-from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
+from remediate.errors import ContainerNotFound, PlanError, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, record, sharing, ties
 from remediate.executor.journal import Journal
 from remediate.executor.lock import HostLock
@@ -32,7 +32,14 @@ from remediate.executor.record import End, FileEntry, Kind, Step, digest
 from remediate.executor.swap import backups_of, lineage, swap
 from remediate.executor.transaction import Transaction
 from remediate.executor.txn import Txn
-from remediate.executor.undo import RECOVER_STEP, Undone, planned, remove_dirs, restore_files
+from remediate.executor.undo import (
+    RECOVER_STEP,
+    Undone,
+    planned,
+    put_files,
+    remove_dirs,
+    saved_content,
+)
 from remediate.host.connection import Connection
 
 Json = dict[str, Any]
@@ -58,17 +65,15 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
         current = _inspect_named(conn, name)
         route = _route(conn, journal, name, steps, to)
         backup = conn.inspect_container(route.backup)
-        files = []
-        for entry in _files(conn, journal, route):
-            saved = conn.read_path(entry.saved).content if entry.saved else None
-            files.append(FileRestore(entry.path, conn.read_path(entry.path).content, saved, entry.mode))
+        # The backup is shown as it will be: under the container's name, with the restart policy of
+        # the container it replaces (parked, it has none).
+        put_back = {**backup, "Name": f"/{name}",
+                    "HostConfig": {**(backup.get("HostConfig") or {}), "RestartPolicy": _policy(current)}}
+        now, target = _spec(conn, current), _spec(conn, put_back)
+        files = [FileRestore(entry.path, conn.read_path(entry.path).content, content, entry.mode)
+                 for entry, content in _contents(conn, _files(conn, journal, route), now, target)]
         kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
-    # The backup is shown as it will be: under the container's name, with the restart policy of
-    # the container it replaces (parked, it has none).
-    put_back = {**backup, "Name": f"/{name}",
-                "HostConfig": {**(backup.get("HostConfig") or {}), "RestartPolicy": _policy(current)}}
-    return RollbackPlan(name, route.backup, _spec(conn, current), _spec(conn, put_back),
-                        tuple(files), tuple(b for b in route.between if b in kept),
+    return RollbackPlan(name, route.backup, now, target, tuple(files), tuple(b for b in route.between if b in kept),
                         len(route.undone) if route.ancestor else None)
 
 
@@ -99,7 +104,8 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         backup_id = compose_backup.rearm(conn, restoring) or str(conn.inspect_container(restoring)["Id"])
         parked = backup_name(name)
         policy = _policy(current)
-        replaced = _files(conn, journal, route)
+        replaced = _contents(conn, _files(conn, journal, route), _spec(conn, current),
+                             _spec(conn, conn.inspect_container(backup_id)))
         tied = ties.tied_to(conn, current)  # they follow the container put back
         tx = journal.new_id()
         files = _current_files(conn, journal, tx, replaced)
@@ -109,7 +115,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
                              restart_policy=policy, files=files, tied=[ties.record(t) for t in tied])
         # On failure, the same undo as `recover`, from the records just written (the backup is parked again).
         with Txn(conn, journal, begin) as txn:
-            restore_files(conn, replaced)
+            put_files(conn, replaced)
             txn.mark(Step.FILES)
             swap(conn, current, backup_id, name, parked, mark=txn.mark, paused=False)
             remove_dirs(conn, _dirs(journal, route))  # the one that needed them is parked now
@@ -192,13 +198,60 @@ def _spec(conn: Connection, inspect: Json) -> ContainerSpec:
     return spec.replace(config={**spec.config, "Labels": compose.armed(labels)}) if compose.is_disarmed(labels) else spec
 
 
-def _current_files(conn: Connection, journal: Journal, tx: str, files: list[FileEntry]) -> list[FileEntry]:
+def _contents(conn: Connection, entries: Sequence[FileEntry], current: ContainerSpec,
+              target: ContainerSpec) -> list[tuple[FileEntry, bytes | None]]:
+    """What each file a rollback puts back gets: its saved copy; but a compose file of the
+    container that changed since the apply wrote it (e.g. another service's fix went in on top)
+    gets only this service's part put back, so what else changed in it stays.
+
+    Raises:
+        PlanError: that part cannot be put back alone (the edit is refused: see
+            :mod:`remediate.core.compose_edit`); nothing was changed.
+    """
+    rebased = _compose_rebased(conn, entries, current, target)
+    return [(entry, rebased[entry.path] if entry.path in rebased else saved_content(conn, entry)) for entry in entries]
+
+
+def _compose_rebased(conn: Connection, entries: Sequence[FileEntry], current: ContainerSpec,
+                     target: ContainerSpec) -> dict[str, bytes]:
+    """Path -> content, for the compose files among ``entries`` that changed since written."""
+    owner = compose.owner(current.config.get("Labels"))
+    if owner is None or owner.oneoff:
+        return {}
+    real, texts = {}, []
+    for path in owner.config_paths():
+        state = conn.read_path(path, follow=True)
+        try:
+            texts.append((path, (state.content or b"").decode()))
+        except UnicodeDecodeError:
+            return {}
+        real[path] = state.real or path
+    changed = {entry.path for entry in entries if entry.path in real.values() and _changed_since(conn, entry)}
+    if not changed:
+        return {}
+    try:
+        edit = compose_edit.edit_project(texts, owner.service, current, target)
+    except compose_edit.ComposeEditRefused as exc:
+        raise PlanError(f"{conn.label}: {', '.join(sorted(changed))} changed since remediate wrote it, and the part "
+                        f"of service {owner.service} cannot be put back alone ({exc.message}); nothing was changed",
+                        host=conn.label, container=current.name) from exc
+    edited = edit.texts if edit is not None else {}
+    return {real[path]: edited.get(path, text).encode() for path, text in texts if real[path] in changed}
+
+
+def _changed_since(conn: Connection, entry: FileEntry) -> bool:
+    """True when the file holds something else than what its transaction wrote there."""
+    now = conn.read_path(entry.path)
+    return now.content is not None and entry.written is not None and digest(now.content) != entry.written
+
+
+def _current_files(conn: Connection, journal: Journal, tx: str,
+                   files: list[tuple[FileEntry, bytes | None]]) -> list[FileEntry]:
     """Save what is at each path now (so a failed rollback can put it back), with the digest of
     what the rollback puts there."""
     saved = []
-    for i, entry in enumerate(files):
+    for i, (entry, putting) in enumerate(files):
         state = conn.read_path(entry.path)
-        putting = conn.read_path(entry.saved).content if entry.saved else None
         saved.append(FileEntry(path=entry.path, mode=state.mode, written=digest(putting) if putting is not None else None,
                                owner=list(state.owner) if state.owner else None,
                                saved=journal.save_file(tx, i, state.content) if state.content is not None else None))

@@ -3,7 +3,9 @@ containers that mount the same template).
 
 Policy: files are owned by the host's apply, not by each container. A file an apply wrote is put
 back (by the undo of a failed container, ``rollback`` or ``recover``) only if no other container
-of that apply whose plan writes it stays on the new version. The journal tells: every apply
+of that apply whose plan writes the same content there stays on the new version. (Two services of
+one compose file write it in turn, each on top of the other's edit: the second one's undo puts
+back the first one's version, which it saved.) The journal tells: every apply
 transaction carries its host apply's ``run`` id and the files it wrote; one that ended with its
 new container kept, and whose container still is that new one, still needs them.
 """
@@ -40,7 +42,7 @@ def needed_elsewhere(transactions: Sequence[Transaction], tx: str,
     this = next((t for t in transactions if t.id == tx), None)
     if this is None or not this.begin.run:
         return set()
-    mine = _paths(this.begin)
+    mine = _written(this.begin)
     kept: set[str] = set()
     for other in transactions:
         begin = other.begin
@@ -48,7 +50,7 @@ def needed_elsewhere(transactions: Sequence[Transaction], tx: str,
                 or other.end is None):
             continue
         if other.end.result in KEPT and current_ids.get(begin.container) == other.end.new_id:
-            kept |= mine & _paths(begin)
+            kept |= {path for path, written in _written(begin).items() if path in mine and mine[path] == written}
     return kept
 
 
@@ -73,5 +75,6 @@ def _current_ids(conn: Connection, names: set[str]) -> dict[str, str]:
     return ids
 
 
-def _paths(begin: Begin) -> set[str]:
-    return {f.path for f in begin.files or []}
+def _written(begin: Begin) -> dict[str, str | None]:
+    """Path -> digest of what the transaction wrote there."""
+    return {f.path: f.written for f in begin.files or []}

@@ -134,16 +134,33 @@ def restore_files(conn: Connection, entries: Sequence[FileEntry]) -> None:
     """Put files back from the copies saved in the journal directory (``saved``; none: the file
     did not exist, it is removed), with their mode and their owner and group (``owner``); a file
     with other hard links is written in place, so they share it again."""
-    for entry in entries:
-        if entry.saved:
-            saved = conn.read_path(entry.saved)
-            if not saved.exists or saved.content is None:
-                raise HostFileError(f"{conn.label}: saved copy {entry.saved} of {entry.path} is missing",
-                                    host=conn.label, path=entry.saved)
-            owner = (entry.owner[0], entry.owner[1]) if entry.owner else None
-            conn.write_file(entry.path, saved.content, entry.mode or 0o644, owner)
-        else:
+    put_files(conn, [(entry, saved_content(conn, entry)) for entry in entries])
+
+
+def saved_content(conn: Connection, entry: FileEntry) -> bytes | None:
+    """The copy of ``entry``'s file saved in the journal directory (None: the file did not exist).
+
+    Raises:
+        HostFileError: the saved copy is gone.
+    """
+    if not entry.saved:
+        return None
+    saved = conn.read_path(entry.saved)
+    if not saved.exists or saved.content is None:
+        raise HostFileError(f"{conn.label}: saved copy {entry.saved} of {entry.path} is missing",
+                            host=conn.label, path=entry.saved)
+    return saved.content
+
+
+def put_files(conn: Connection, contents: Sequence[tuple[FileEntry, bytes | None]]) -> None:
+    """Write each entry's file with the content given (None: remove it), with the entry's mode and
+    owner; a file with other hard links is written in place, so they share it again."""
+    for entry, content in contents:
+        if content is None:
             conn.remove_file(entry.path)
+        else:
+            owner = (entry.owner[0], entry.owner[1]) if entry.owner else None
+            conn.write_file(entry.path, content, entry.mode or 0o644, owner)
 
 
 def remove_dirs(conn: Connection, dirs: Sequence[str]) -> None:

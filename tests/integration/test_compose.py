@@ -27,13 +27,15 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.conftest import OWNER, TEST_LABEL
 from tests.integration._proc import PLAYBOOK, run
 from tests.integration.rtcat import VLLM, http
 from tests.lab.hosts import LabHost, lab_hosts
 
 pytestmark = pytest.mark.integration
 
-COMPOSE_FILE = """\
+#: The project's container and network carry this run's owner label: a killed run's are swept.
+COMPOSE_FILE = f"""\
 # The self-hosted Duo stack's model server (remediate test project).
 services:
   vllm:
@@ -42,6 +44,10 @@ services:
     command: ["--model", "mistralai/Mistral-7B-Instruct-v0.3"]
     ports:
       - "127.0.0.1::8000"   # loopback only
+    labels: {{{TEST_LABEL}: "{OWNER}"}}
+networks:
+  default:
+    labels: {{{TEST_LABEL}: "{OWNER}"}}
 """
 WAIT = 60.0
 CHAT = {"model": "mistral", "messages": [{"role": "user", "content": "Hi"}]}
@@ -118,13 +124,6 @@ def _docker(*args: str) -> str:
                 ids=lambda b: b[0])
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     version, argv = request.param
-    # Projects of a killed or failed earlier run (one project at a time runs here).
-    stale = _docker("ps", "-a", "-q", "--filter", "name=^rtcmpv").split()
-    if stale:
-        _docker("rm", "-f", *stale)
-    networks = _docker("network", "ls", "-q", "--filter", "name=^rtcmpv").split()
-    if networks:
-        _docker("network", "rm", *networks)
     proj = Project(argv, f"rtcmp{version}{uuid.uuid4().hex[:8]}", tmp_path / "stack")
     proj.directory.mkdir()
     proj.file.write_text(COMPOSE_FILE)

@@ -107,14 +107,20 @@ def case(request: pytest.FixtureRequest, tmp_path: Path, idle_image: str) -> Ite
     for f in spec["files"]:
         path = directory / f
         path.write_bytes(_IMAGE.sub(lambda m: m.group(1) + idle_image, path.read_bytes().decode()).encode())
-    found = Case(spec, f"rtcorpus{uuid.uuid4().hex[:8]}", directory)
-    try:
-        found.compose("up", "-d")
+    with _up(Case(spec, f"rtcorpus{uuid.uuid4().hex[:8]}", directory)) as found:
         yield found
+
+
+@contextlib.contextmanager
+def _up(case: Case, *args: str) -> Iterator[Case]:
+    """The project brought up (``up -d ARGS``), then down, with remediate's backups of it."""
+    try:
+        case.compose("up", "-d", *args)
+        yield case
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired, AssertionError):
-            found.compose("down", "-v", "--timeout", "1", check=False)
-        left = _run("docker", "ps", "-aq", "--filter", f"name=^{found.name}", check=False).stdout.split()
+            case.compose("down", "-v", "--timeout", "1", check=False)
+        left = _run("docker", "ps", "-aq", "--filter", f"name=^{case.name}", check=False).stdout.split()
         if left:
             _run("docker", "rm", "-f", *left, check=False)
 
@@ -200,3 +206,97 @@ def test_a_sibling_compose_would_recreate_is_named_not_hidden(case: Case, tmp_pa
     assert result.code == 0, result.output
     assert f"compose (warning): `compose up -d` would still recreate {case.name}-db-1" in result.output, result.output
     assert "it leaves every container" not in result.output
+
+
+#: Cases whose services are all fixed in one apply: CRLF, an anchor shared by several services,
+#: anchors beside networks, an override file, an anchor with env_file, an override that defines
+#: other services.
+MANY = ["03-react-java-mysql-crlf", "06-n8n-shared-anchor", "11-listmonk-anchor-networks", "15-paperless-override",
+        "16-redash-anchor-env-file", "20-zulip-override-elsewhere"]
+MARK = {"REMEDIATE_TEST_MARK": "on"}
+
+
+def _every_service(case: Case) -> str:
+    return yaml.safe_dump({"name": "mark-all", "description": "one env var on every service of the project",
+                           "select": {"labels": {"com.docker.compose.project": case.name}},
+                           "changes": [{"env": MARK}]})
+
+
+def _marked(config: dict[str, Any]) -> set[str]:
+    return {name for name, service in config.items() if (service.get("environment") or {}).get("REMEDIATE_TEST_MARK")}
+
+
+@pytest.mark.parametrize("case", MANY, indirect=True)
+def test_every_service_of_one_file_in_one_apply_and_rolled_back_one_by_one(case: Case, tmp_path: Path) -> None:
+    """Each service's edit is planned on top of the one before (one file, written in turn); the
+    next `up -d` changes nothing; rolling back one service takes only its part out of the file
+    (the others keep theirs, `up -d` still changes nothing); the last rollback gives the bytes back."""
+    state = str(tmp_path / "state")
+    before_ids, before_bytes, before_config = case.ids(), case.file_bytes(), case.config()
+    book = tmp_path / "mark-all.yml"
+    book.write_text(_every_service(case))
+    dry = run(["apply", str(book), "--dry-run"], state)
+    assert dry.code == 0, dry.output
+    assert case.ids() == before_ids and case.file_bytes() == before_bytes
+    applied = run(["apply", str(book), "--yes"], state)
+    assert applied.code == 0, applied.output
+    assert f"`compose --dry-run up -d`: it leaves every container of {case.name} as it is" in applied.output
+    after = case.config()
+    assert _marked(after) == set(before_ids), after
+    assert all({k: v for k, v in after[name].items() if k != "environment"}
+               == {k: v for k, v in before_config[name].items() if k != "environment"} for name in before_ids)
+    fixed = case.ids()
+    case.compose("up", "-d")
+    assert case.ids() == fixed
+    services = sorted(before_ids)
+    for done, service in enumerate(services, start=1):
+        rolled = run(["rollback", f"{case.name}-{service}-1", "--yes"], state)
+        assert rolled.code == 0, rolled.output
+        assert _marked(case.config()) == set(services[done:])
+        now = case.ids()
+        case.compose("up", "-d")
+        assert case.ids() == now, f"up -d recreated something after rolling back {service}"
+    assert case.file_bytes() == before_bytes
+
+
+def test_a_failing_second_service_puts_back_only_its_own_edit(idle_image: str, tmp_path: Path) -> None:
+    """Two services of one file in one apply; the second one's verify fails (its healthcheck
+    turns unhealthy with the fix): it is restored and the file goes back to the first one's
+    edit, which stays applied, and compose's next `up -d` changes nothing."""
+    directory = tmp_path / "project"
+    directory.mkdir()
+    (directory / "compose.yaml").write_text(f"""\
+services:
+  first:            # created last: listed, and so planned, first
+    image: {idle_image}
+    environment: {{FOO: "1"}}
+    depends_on: [second]
+  second:
+    image: {idle_image}
+    environment:
+      FOO: "1"      # a comment that stays
+    healthcheck:
+      test: ["CMD-SHELL", "test \\"$$FOO\\" != 2"]
+      interval: 1s
+      timeout: 2s
+      retries: 1
+""")
+    spec = {"files": ["compose.yaml"], "service": "first", "env": {}}
+    with _up(Case(spec, f"rtcorpus{uuid.uuid4().hex[:8]}", directory), "--wait") as case:
+        before_ids, before_bytes = case.ids(), case.file_bytes()
+        book = tmp_path / "foo.yml"
+        book.write_text(yaml.safe_dump({"name": "foo", "description": "FOO=2 on both services",
+                                        "select": {"labels": {"com.docker.compose.project": case.name}},
+                                        "changes": [{"env": {"FOO": "2"}}]}))
+        applied = run(["apply", str(book), "--yes", "--timeout", "20", "--format", "json"], str(tmp_path / "state"))
+        assert applied.code == 1, applied.output
+        results = {c["name"]: c["action"] for h in json.loads(applied.stdout)["hosts"] for c in h["containers"]}
+        assert results == {f"{case.name}-first-1": "recreated", f"{case.name}-second-1": "rolled_back"}, results
+        now = case.ids()
+        assert now["second"] == before_ids["second"] and now["first"] != before_ids["first"]
+        config = case.config()
+        assert config["first"]["environment"]["FOO"] == "2" and config["second"]["environment"]["FOO"] == "1"
+        assert "# a comment that stays" in case.file_bytes()["compose.yaml"].decode()
+        assert case.file_bytes() != before_bytes
+        case.compose("up", "-d")
+        assert case.ids() == now

@@ -113,11 +113,18 @@ def stop(containers: Iterable[DockerContainer]) -> None:
 
 
 def sweep(client: Any) -> None:
-    """Remove the containers a dead test run left behind (:data:`TEST_LABEL` names its process);
-    those of a live run, this one included, stay."""
+    """Remove the containers, then the networks, a dead test run left behind (:data:`TEST_LABEL`
+    names its process); those of a live run, this one included, stay."""
     for container in client.api.containers(all=True, filters={"label": TEST_LABEL}):
-        owner = container["Labels"].get(TEST_LABEL, "")
-        if owner.isdigit() and pid_alive(int(owner)):
-            continue
-        with contextlib.suppress(docker.errors.NotFound):
-            client.api.remove_container(container["Id"], force=True)
+        if not _alive(container["Labels"]):
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_container(container["Id"], force=True)
+    for network in client.api.networks(filters={"label": TEST_LABEL}):
+        if not _alive(network.get("Labels") or {}):
+            with contextlib.suppress(docker.errors.APIError):  # gone, or still used by a live run's container
+                client.api.remove_network(network["Id"])
+
+
+def _alive(labels: dict[str, str]) -> bool:
+    owner = labels.get(TEST_LABEL, "")
+    return owner.isdigit() and pid_alive(int(owner))

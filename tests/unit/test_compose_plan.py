@@ -73,8 +73,14 @@ def test_missing_file_or_service_is_refused() -> None:
         plan(book(changes=[{"env": {"B": "2"}}]), {}, [compose_obs(service="other")], host_paths=paths)
 
 
-def test_two_services_of_one_file_are_refused_in_one_plan() -> None:
+def test_two_services_of_one_file_are_edited_in_turn_in_one_plan() -> None:
     text = COMPOSE + "  db:\n    image: busybox\n"
     paths = {"/srv/p/compose.yml": HostPath(True, text.encode(), 0o644)}
-    with pytest.raises(PlanError, match="compose.yml would be written with different content for containers p-app-1 and p-db-1"):
-        plan(book(changes=[{"env": {"B": "2"}}]), {}, [compose_obs(), compose_obs("p-db-1", "db")], host_paths=paths)
+    app, db = plan(book(changes=[{"env": {"B": "2"}}]), {}, [compose_obs(), compose_obs("p-db-1", "db")],
+                   host_paths=paths).containers
+    [first], [second] = app.files, db.files
+    assert first.before == text.encode() and second.before == first.content  # the second builds on the first
+    assert second.content.decode() == (
+        "services:\n  app:\n    image: busybox  # pinned\n    environment:\n      - A=1\n      - B=2\n"
+        "  db:\n    image: busybox\n    environment:\n      B: '2'\n")
+

@@ -104,9 +104,9 @@ def test_one_path_written_with_two_contents_is_refused() -> None:
 
 
 def _tx(tx: str, container: str, result: str | None, *, run: str = "r1", new_id: str = "",
-        files: tuple[str, ...] = ("/etc/t.jinja",)) -> Transaction:
+        files: tuple[str, ...] = ("/etc/t.jinja",), written: str = "ab12") -> Transaction:
     t = Transaction(begin=Begin(tx=tx, kind="apply", container=container, old_id=f"{container}1", run=run,
-                                files=[{"path": p, "saved": None, "mode": None} for p in files]))
+                                files=[{"path": p, "saved": None, "mode": None, "written": written} for p in files]))
     if result is not None:
         t.end = Ended(tx=tx, result=result, new_id=new_id or None)
     return t
@@ -125,6 +125,8 @@ def test_a_file_stays_while_another_container_of_the_apply_keeps_the_new_version
     ([_tx("t1", "a", "recreated", new_id="a2", run="r0"), _tx("t2", "b", None)], {"a": "a2"}),  # another apply
     ([_tx("t1", "a", "recreated", new_id="a2", files=("/other",)), _tx("t2", "b", None)], {"a": "a2"}),
     ([_tx("t1", "b", "recreated", new_id="b2"), _tx("t2", "b", None)], {"b": "b2"}),  # the same container
+    # another content: a compose file the second service's edit built on the first's (its own saved copy)
+    ([_tx("t1", "a", "recreated", new_id="a2", written="cd34"), _tx("t2", "b", None)], {"a": "a2"}),
 ])
 def test_a_file_is_put_back_when_no_other_container_keeps_it(journal: list[Transaction], ids: dict[str, str]) -> None:
     assert needed_elsewhere(journal, "t2", ids) == set()
