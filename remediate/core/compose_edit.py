@@ -267,6 +267,7 @@ def _edit_env(found: list[_Service], before: Mapping[str, str | None], after: Ma
             item = f"{key}={value}" if value is not None else key
             if key not in after:
                 del env[index]
+                _drop_if_emptied(holder, env)
             elif index is None:
                 env.append(item)
             else:
@@ -275,6 +276,18 @@ def _edit_env(found: list[_Service], before: Mapping[str, str | None], after: Ma
             env[key] = value
         else:
             del env[key]
+            _drop_if_emptied(holder, env)
+
+
+def _drop_if_emptied(s: _Service, env: CommentedMap | CommentedSeq) -> None:
+    """An ``environment`` the edit emptied goes (compose reads an empty one and none alike; so a
+    variable's removal undoes its addition to a service that had none), unless others use it
+    (an anchor) or it keeps a merged-in one (``<<``) away."""
+    if len(env) or env.anchor.value or getattr(env, "merge", None) or s.node.get("environment") is not env:
+        return
+    if "environment" in dict(s.node.non_merged_items()) and not any(
+            "environment" in m for m in getattr(s.node, "merge", None) or []):
+        del s.node["environment"]
 
 
 def _edit_command(found: list[_Service], args: list[str], notes: list[str]) -> None:

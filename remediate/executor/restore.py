@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from remediate.core import compose, compose_edit
+from remediate.core import compose
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
 from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy
 from remediate.core.results import Action, ContainerResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.suggest import did_you_mean
-from remediate.errors import ContainerNotFound, PlanError, ProbeFailed, RemediateError
+from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, record, sharing, ties
+from remediate.executor.compose_putback import compose_contents
 from remediate.executor.journal import Journal
 from remediate.executor.lock import HostLock
 from remediate.executor.record import End, FileEntry, Kind, Step, digest
@@ -202,47 +203,14 @@ def _contents(conn: Connection, entries: Sequence[FileEntry], current: Container
               target: ContainerSpec) -> list[tuple[FileEntry, bytes | None]]:
     """What each file a rollback puts back gets: its saved copy; but a compose file of the
     container that changed since the apply wrote it (e.g. another service's fix went in on top)
-    gets only this service's part put back, so what else changed in it stays.
+    gets only this service's part put back, so what else changed in it stays
+    (:mod:`remediate.executor.compose_putback`).
 
     Raises:
-        PlanError: that part cannot be put back alone (the edit is refused: see
-            :mod:`remediate.core.compose_edit`); nothing was changed.
+        PlanError: that part cannot be put back alone; nothing was changed.
     """
-    rebased = _compose_rebased(conn, entries, current, target)
+    rebased = compose_contents(conn, entries, current, target)
     return [(entry, rebased[entry.path] if entry.path in rebased else saved_content(conn, entry)) for entry in entries]
-
-
-def _compose_rebased(conn: Connection, entries: Sequence[FileEntry], current: ContainerSpec,
-                     target: ContainerSpec) -> dict[str, bytes]:
-    """Path -> content, for the compose files among ``entries`` that changed since written."""
-    owner = compose.owner(current.config.get("Labels"))
-    if owner is None or owner.oneoff:
-        return {}
-    real, texts = {}, []
-    for path in owner.config_paths():
-        state = conn.read_path(path, follow=True)
-        try:
-            texts.append((path, (state.content or b"").decode()))
-        except UnicodeDecodeError:
-            return {}
-        real[path] = state.real or path
-    changed = {entry.path for entry in entries if entry.path in real.values() and _changed_since(conn, entry)}
-    if not changed:
-        return {}
-    try:
-        edit = compose_edit.edit_project(texts, owner.service, current, target)
-    except compose_edit.ComposeEditRefused as exc:
-        raise PlanError(f"{conn.label}: {', '.join(sorted(changed))} changed since remediate wrote it, and the part "
-                        f"of service {owner.service} cannot be put back alone ({exc.message}); nothing was changed",
-                        host=conn.label, container=current.name) from exc
-    edited = edit.texts if edit is not None else {}
-    return {real[path]: edited.get(path, text).encode() for path, text in texts if real[path] in changed}
-
-
-def _changed_since(conn: Connection, entry: FileEntry) -> bool:
-    """True when the file holds something else than what its transaction wrote there."""
-    now = conn.read_path(entry.path)
-    return now.content is not None and entry.written is not None and digest(now.content) != entry.written
 
 
 def _current_files(conn: Connection, journal: Journal, tx: str,

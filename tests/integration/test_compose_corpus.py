@@ -290,8 +290,8 @@ services:
                                         "changes": [{"env": {"FOO": "2"}}]}))
         applied = run(["apply", str(book), "--yes", "--timeout", "20", "--format", "json"], str(tmp_path / "state"))
         assert applied.code == 1, applied.output
-        results = {c["name"]: c["action"] for h in json.loads(applied.stdout)["hosts"] for c in h["containers"]}
-        assert results == {f"{case.name}-first-1": "recreated", f"{case.name}-second-1": "rolled_back"}, results
+        results = {c["container"]: c["action"] for c in json.loads(applied.stdout)["containers"]}
+        assert results == {f"{case.name}-first-1": "recreated", f"{case.name}-second-1": "rolled back"}, results
         now = case.ids()
         assert now["second"] == before_ids["second"] and now["first"] != before_ids["first"]
         config = case.config()

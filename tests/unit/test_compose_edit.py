@@ -74,6 +74,20 @@ def test_map_env_is_edited_in_place_and_created_when_missing() -> None:
     assert out == "services:\n  s:\n    image: x\n    environment:\n      K: v\n"
 
 
+def test_removing_the_last_variable_removes_the_environment_it_emptied() -> None:
+    for text in ("services:\n  s:\n    image: x\n", "services:\n  s:\n    image: x\n    environment:\n      - K=v\n"):
+        added = edit_service(text, "s", spec(), spec(env=["K=v"]), path="e.yml")
+        assert added is not None
+        assert edit_service(added, "s", spec(env=["K=v"]), spec(), path="e.yml") == "services:\n  s:\n    image: x\n"
+    # kept: an empty environment that keeps a merged-in one away, and an anchored one others use
+    merged = "x: &base\n  environment: {A: '1'}\nservices:\n  s:\n    <<: *base\n    environment:\n      K: v\n"
+    assert edit_service(merged, "s", spec(env=["K=v"]), spec(), path="e.yml") == merged.replace(
+        "    environment:\n      K: v\n", "    environment: {}\n")
+    anchored = "services:\n  s:\n    environment: &e\n      K: v\n  t:\n    environment: *e\n"
+    out = edit_service(anchored, "s", spec(env=["K=v"]), spec(), path="e.yml")
+    assert out is not None and "t:\n    environment:" in out and "K: v" in out
+
+
 def test_network_mode_and_platform() -> None:
     out = edit_service("services:\n  s:\n    image: x\n", "s", spec(), spec(mode="host", platform="linux/amd64"),
                        path="f.yml")
