@@ -262,7 +262,10 @@ def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: 
     from rich.markup import escape
 
     back = f"{preview['steps']} apply(s) back" if preview['steps'] else "not one of its earlier versions"
-    if backups is None:
+    if preview["backup"] == preview["container"]:  # the last apply was an update in place
+        out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
+                  f"updated back in place ({back}): the same container, its earlier limits and restart policy")
+    elif backups is None:
         out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
                   f"put back [yellow]{escape(preview['backup'])}[/yellow] ({back}); the container in place becomes "
                   "a backup")
