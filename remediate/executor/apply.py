@@ -339,10 +339,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         report(cp.name, "verify")
         swapped()
         checks = _verify(conn, new_id, cp, after, timeout, cancel, secrets)
-        failed = next((c for c in checks if not c.ok), None)
-        if failed is not None:
-            raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
-                              container=cp.name, plan=plan, checks=checks)
+        _passed(conn, plan, cp, checks)
         txn.mark(Step.VERIFIED)
         report(cp.name, "done")
         # Kept on leaving: the neighbours' old copies go; a compose backup is disarmed. A
@@ -350,12 +347,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         txn.succeed(End.RECREATED, new_id=new_id,
                     revert_at=round(time.time() + plan.revert_after) if plan.revert_after else None)
     if txn.error is not None:
-        undone = txn.undone or Undone(())
-        message = txn.error.message
-        manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
-        return ContainerResult(cp.name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED, cp.id, None,
-                               None, checks, message, time.monotonic() - started, manual, logs, health,
-                               _failure(txn.error, manual))
+        return _undone(cp, txn, txn.error, checks, started, logs, health)
     prune(conn, journal, cp.name, keep_backups)
     # Said only once asked: whether compose's next `up -d` leaves the fixed service (and the rest) alone.
     checked = up_check(conn, after, {w.path for w in cp.files})
@@ -392,22 +384,33 @@ def _update_container(conn: Connection, cp: ContainerPlan, live: LiveUpdate, jou
         txn.mark(Step.UPDATED)
         report(cp.name, "verify")
         checks = (probes.updated(conn, cp.id, live.after), *_verify(conn, cp.id, cp, cp.after, timeout, cancel, secrets))
-        failed = next((c for c in checks if not c.ok), None)
-        if failed is not None:
-            raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
-                              container=cp.name, plan=plan, checks=checks)
+        _passed(conn, plan, cp, checks)
         txn.mark(Step.VERIFIED)
         report(cp.name, "done")
         txn.succeed(End.UPDATED, new_id=cp.id)
     if txn.error is not None:
-        undone = txn.undone or Undone(())
-        manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
-        return ContainerResult(cp.name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED, cp.id, None,
-                               None, checks, txn.error.message, time.monotonic() - started, manual, logs, health,
-                               _failure(txn.error, manual))
+        return _undone(cp, txn, txn.error, checks, started, logs, health)
     notes = tuple(f"engine warning: {w}" for w in warnings)
     return ContainerResult(cp.name, Action.UPDATED, cp.id, cp.id, None, checks, None, time.monotonic() - started,
                            notes=notes)
+
+
+def _passed(conn: Connection, plan: Plan, cp: ContainerPlan, checks: Sequence[ProbeResult]) -> None:
+    """Raise ``ProbeFailed`` for the first check that failed."""
+    failed = next((c for c in checks if not c.ok), None)
+    if failed is not None:
+        raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
+                          container=cp.name, plan=plan, checks=tuple(checks))
+
+
+def _undone(cp: ContainerPlan, txn: Txn, error: RemediateError, checks: tuple[ProbeResult, ...], started: float,
+            logs: tuple[str, ...], health: tuple[HealthRun, ...]) -> ContainerResult:
+    """The result of a container whose change failed and was undone (or whose undo failed too)."""
+    undone = txn.undone or Undone(())
+    manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
+    return ContainerResult(cp.name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED, cp.id, None,
+                           None, checks, error.message, time.monotonic() - started, manual, logs, health,
+                           _failure(error, manual))
 
 
 def _failure(exc: RemediateError, manual: tuple[str, ...]) -> RemediateError:

@@ -21,11 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from remediate.core.spec import spec_from_inspect
 from tests.conftest import remove_owned
 from tests.integration._proc import REMEDIATE, WAIT, remediate_env
 from tests.integration.test_change_kinds import Box
-from tests.integration.test_host_option_kinds import _twin, client, project  # noqa: F401 - fixtures
+from tests.integration.test_host_option_kinds import client, project, shell_round_trip  # noqa: F401 - fixtures
 from tests.lab import containers
 from tests.lab.engines import Engine
 
@@ -68,15 +67,7 @@ def test_dry_run_shell_round_trip_apply_in_place_and_rollback(box: Box) -> None:
     assert _live(box.inspect()) == _live(before)
     [cp] = json.loads(out_path.read_text())["hosts"][0]["plan"]["containers"]
     assert cp["action"] == "update-in-place"
-    image = box.client.api.inspect_image(before["Config"]["Image"])
-    was = spec_from_inspect(before, image)
-    wanted = was.replace(host_config={**was.host_config, **AFTER})
-    for key, want in (("shell_before", was), ("shell_after", wanted)):
-        [command] = [c for c in cp[key] if not c.startswith("#")]
-        twin = _twin(box, command, key[6:])
-        made = spec_from_inspect(box.inspect(twin), image)
-        box.client.api.remove_container(twin, force=True)
-        assert made.replace(name=want.name).comparable() == want.comparable(), command
+    shell_round_trip(box, cp, before, AFTER)
 
     code, out = box.remediate("apply", "--plan", str(out_path), "--yes")
 
@@ -131,8 +122,8 @@ def test_bad_values_are_one_line_and_change_nothing(box: Box) -> None:
     assert _live(box.inspect()) == _live(before)
 
 
-def test_compose_v2_fix_lands_in_the_file_and_compose_up_keeps_it(engine: Engine, client: Any, tmp_path: Path,
-                                                                   project: tuple[str, Path]) -> None:  # noqa: F811
+def test_compose_v2_fix_lands_in_the_file_and_compose_up_keeps_it(
+        engine: Engine, client: Any, tmp_path: Path, project: tuple[str, Path]) -> None:  # noqa: F811 - fixtures
     name, path = project
     original = path.read_text()
 
