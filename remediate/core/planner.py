@@ -489,8 +489,9 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         if isinstance(change, pb.FileChange):
             files.append(_file_write(change.file, paths, vars))
     owner = compose.owner(before.config.get("Labels"))
+    start = start and obs.state is RunState.STOPPED
     in_place = _in_place(before, spec, files, owner is not None and not owner.oneoff and not container_only,
-                         can_update, playbook.revert_after is not None)
+                         can_update, playbook.revert_after is not None, start)
     if isinstance(in_place, str):
         notes.append(in_place)
     live = in_place if isinstance(in_place, live_changes.LiveUpdate) else None
@@ -508,7 +509,6 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         written, compose_notes = _compose_write(owner, before, spec, paths)
         files.extend(written)
         notes.extend(compose_notes)
-    start = start and obs.state is RunState.STOPPED
     first: list[str] = []  # what the recreate does to the container as a whole, before the rest
     if live is not None:
         first.append("in place: docker update of the same container (no recreate; a failed verify updates it back)")
@@ -532,7 +532,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
 
 
 def _in_place(before: ContainerSpec, after: ContainerSpec, files: Sequence[FileWrite], compose_file: bool,
-              can_update: bool, timeboxed: bool) -> live_changes.LiveUpdate | str | None:
+              can_update: bool, timeboxed: bool, starts: bool) -> live_changes.LiveUpdate | str | None:
     """The update in place that makes the change, why there is none when only settings the
     engine updates in place change, or None (a recreate, nothing to say; or no change)."""
     found = live_changes.live_update(before, after)
@@ -542,6 +542,8 @@ def _in_place(before: ContainerSpec, after: ContainerSpec, files: Sequence[FileW
         return "in place: not possible, the engine has no docker update API: recreated"
     if timeboxed:
         return "in place: not for a time-boxed change (revert_after puts a backup back): recreated"
+    if starts:
+        return "in place: not for a stopped container the playbook starts (start): recreated"
     if compose_file:
         return ("in place: not possible for a compose service whose compose file changes too (compose's config "
                 "hash of the service changes with it, which only a new container carries; else the next "

@@ -116,11 +116,12 @@ def test_an_engine_without_the_update_api_recreates() -> None:
     assert cp.action == "recreate" and any("no docker update API" in n for n in cp.notes)
 
 
-def test_a_time_boxed_change_is_recreated() -> None:
-    timeboxed = book({"restart": "always"}).model_copy(update={"revert_after": 60})
-    cp = plan(timeboxed, {}, [observed("busybox-minimal")]).containers[0]
+@pytest.mark.parametrize(("update", "why"), [({"revert_after": 60}, "time-boxed"), ({"start": True}, "starts")])
+def test_a_time_boxed_change_or_a_start_is_recreated(update: dict[str, Any], why: str) -> None:
+    playbook = book({"restart": "always"}).model_copy(update=update)
+    cp = plan(playbook, {}, [observed("busybox-minimal")]).containers[0]  # a created container
 
-    assert cp.action == "recreate" and any("time-boxed" in n for n in cp.notes)
+    assert cp.action == "recreate" and any(why in n for n in cp.notes), cp.notes
 
 
 @pytest.mark.parametrize(("change", "host_config", "message"), [
