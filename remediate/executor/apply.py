@@ -26,6 +26,12 @@ All of it runs while the journal holds room on the host's disk (``Journal.reserv
 disk fails before anything changed. An end record that still cannot be written is a
 ``JournalError`` saying what state the container is in (never a plain success).
 
+A container whose plan is an update in place (``update-in-place``: only its restart policy and
+limits change, see :mod:`remediate.core.live`) is not recreated: its begin record holds the values
+set and those that put it back, ``docker update`` sets them, verify checks that the engine shows
+them and that the container still runs (and the probes); a failure updates the same container
+back, through the same undo.
+
 Files belong to the host's apply, not to one container: a file that several planned containers
 need is put back only if none of them stays on the new version (:mod:`remediate.executor.sharing`). So
 when the first verified and the second failed, the file stays new for the first, and the second
