@@ -151,7 +151,9 @@ def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, 
     if total == 0:
         out.print(f"{plan.playbook} on {plan.host}: no container matches; nothing to do")
         return
-    head = f"{changed} of {total} container(s) to recreate" if changed else "no changes"
+    updates = sum(1 for cp in data["containers"] if cp["action"] == "update-in-place")
+    head = (f"{changed} of {total} container(s) to change" + (f" ({updates} in place)" if updates else "")
+            if changed else "no changes")
     if header:
         out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
     if brief is None:
@@ -159,7 +161,7 @@ def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, 
     for group in ([[cp] for cp in data["containers"]] if brief else same_change(data["containers"])):
         cp = group[0]
         if brief:
-            out.print(f"  {escape(cp['container'])}: {'recreate' if cp['action'] == 'recreate' else 'no change'}")
+            out.print(f"  {escape(cp['container'])}: {_LABELS.get(cp['action'], 'no change')}")
             continue
         print_container_plan(out, cp)
         if len(group) > 1:
@@ -187,10 +189,14 @@ def same_change(containers: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
+#: How the text views name a container plan's action.
+_LABELS = {"recreate": "recreate", "update-in-place": "update in place"}
+
+
 def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
     from rich.markup import escape
 
-    label = "recreate" if cp["action"] == "recreate" else "no change"
+    label = _LABELS.get(cp["action"], "no change")
     out.print(f"\n[bold]{escape(cp['container'])}[/bold] ({cp['id']}): [yellow]{label}[/yellow]")
     if cp.get("compose"):
         out.print(f"  {escape(compose.describe(cp['compose']))}")
@@ -200,7 +206,7 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         elif change["reason"]:  # a change the docker run diff cannot show (what an image supplies)
             was, now = ("unset" if v is None else str(v) for v in (change["before"], change["after"]))
             out.print(f"  ~ {escape(change['field'])}: {escape(was)} -> {escape(now)} ({escape(change['reason'])})")
-    if cp["action"] == "recreate":
+    if cp["action"] != "none":
         print_run_diff(out, cp["diff"])
     for write in cp["files"]:
         if not write["changed"]:
@@ -256,7 +262,10 @@ def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: 
     from rich.markup import escape
 
     back = f"{preview['steps']} apply(s) back" if preview['steps'] else "not one of its earlier versions"
-    if backups is None:
+    if preview["backup"] == preview["container"]:  # the last apply was an update in place
+        out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
+                  f"updated back in place ({back}): the same container, its earlier limits and restart policy")
+    elif backups is None:
         out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
                   f"put back [yellow]{escape(preview['backup'])}[/yellow] ({back}); the container in place becomes "
                   "a backup")
@@ -289,6 +298,13 @@ def print_result(out: Console, result: HostResult) -> None:
             for note in c.notes:
                 out.print(f"    {'[yellow]' if '(warning)' in note else ''}{escape(note)}"
                           f"{'[/yellow]' if '(warning)' in note else ''}")
+        elif c.action == "updated":
+            out.print(f"[green]✔ {escape(c.name)}: updated in place[/green] ({(c.id_after or '')[:12]}, the same "
+                      "container)")
+            for check in c.checks:
+                out.print(f"    ✔ {escape(check.name)}: {escape(check.evidence)}")
+            for note in c.notes:
+                out.print(f"    [yellow]{escape(note)}[/yellow]")
         elif c.action == "unchanged":
             out.print(f"= {escape(c.name)}: no change")
         elif c.action == "skipped":

@@ -110,6 +110,7 @@ def edit_project(files: Sequence[tuple[str, str]], service: str, before: Contain
         if value and value != before.host_config.get(key):
             _set_value(found, compose_key, shown(value), notes)
     _edit_gpus(found, gpu_requests(before), gpu_requests(after), service, notes)
+    _edit_limits(found, before.host_config, after.host_config, service, notes)
     texts: dict[str, str] = {}
     for f in layouts:
         try:
@@ -632,3 +633,72 @@ def _compose_device(request: Mapping[str, Any]) -> CommentedMap:
     if request.get("Options"):
         entry["options"] = CommentedMap(request["Options"])
     return entry
+
+
+#: ``HostConfig`` keys of the ``restart`` and ``resources`` changes -> the service key compose v2
+#: takes each from, and the ``deploy.resources.limits`` key it also reads (None: none).
+_LIMITS: dict[str, tuple[str, str | None]] = {
+    "RestartPolicy": ("restart", None), "Memory": ("mem_limit", "memory"),
+    "MemoryReservation": ("mem_reservation", None), "MemorySwap": ("memswap_limit", None),
+    "NanoCpus": ("cpus", "cpus"), "CpuShares": ("cpu_shares", None), "CpuPeriod": ("cpu_period", None),
+    "CpuQuota": ("cpu_quota", None), "CpusetCpus": ("cpuset", None), "PidsLimit": ("pids_limit", "pids"),
+    "BlkioWeight": ("blkio_config", None),
+}
+
+
+def _limit_value(key: str, value: Any) -> Any:
+    """A restart policy or limit as a compose file writes it (``restart: "no"``, ``mem_limit: 8g``)."""
+    if key == "RestartPolicy":
+        policy = str(value.get("Name") or "no")
+        retries = int(value.get("MaximumRetryCount") or 0)
+        text = f"{policy}:{retries}" if retries else policy
+        return DoubleQuotedScalarString(text) if policy == "no" else text  # a bare no is YAML's false
+    if key == "NanoCpus":
+        cpus = host_options.cpus_text(int(value))
+        return float(cpus) if "." in cpus else int(cpus)
+    if key in ("Memory", "MemoryReservation") or (key == "MemorySwap" and value != -1):
+        return host_options.size_text(int(value))
+    if key == "BlkioWeight":
+        return CommentedMap({"weight": int(value)})
+    return value
+
+
+def _edit_limits(found: list[_Service], before: Mapping[str, Any], after: Mapping[str, Any], service: str,
+                 notes: list[str]) -> None:
+    """Set each changed restart policy or limit where compose v2 takes it from (the service key,
+    and ``deploy.resources.limits`` where the file sets it there), or remove it from every file."""
+    if before.get("CpusetMems") != after.get("CpusetMems"):
+        raise ComposeEditRefused(f"{found[-1].file.path}: compose has no setting for cpuset_mems of {service}; "
+                                 "use --container-only")
+    for key, (compose_key, deploy_key) in _LIMITS.items():
+        value = after.get(key)
+        if value == before.get(key):
+            continue
+        limits = [(s, node) for s in found for node in [_deploy_limits(s)]
+                  if deploy_key and isinstance(node, CommentedMap) and deploy_key in node]
+        for s, node in limits:
+            _refuse_interpolated(node[deploy_key], f"deploy.resources.limits.{deploy_key}",
+                                 f"{s.file.path}:{_line(node, deploy_key)}")
+            s.file.touch()
+            if value is None:
+                del node[deploy_key]
+            else:
+                node[deploy_key] = _limit_value(key, value)
+        holders = [s for s in found if compose_key in s.node]
+        for s in holders:
+            _refuse_interpolated(s.node[compose_key], compose_key, s.line(compose_key))
+        if value is None:
+            for s in holders:
+                _shield(s, compose_key, notes)
+                s.file.touch()
+                del s.node[compose_key]
+        elif holders or not limits:
+            _set(_last(found, compose_key), compose_key, _limit_value(key, value), notes)
+
+
+def _deploy_limits(s: _Service) -> Any:
+    """The service's own ``deploy.resources.limits`` mapping, if it has one."""
+    node: Any = s.node
+    for key in ("deploy", "resources", "limits"):
+        node = node.get(key) if isinstance(node, CommentedMap) else None
+    return node

@@ -6,8 +6,10 @@ two values compare (engine, CLI, SDK and compose spellings of the same thing), h
 as ``docker run`` options, whether its values can carry secrets, and the first engine API that
 has it (:func:`too_new`: planning refuses a recreate that needs a newer engine).
 :mod:`remediate.core.spec` (extraction, comparison, the API check), :mod:`remediate.core.planner`
-(network changes, mounts) and :mod:`remediate.core.runview` (the ``docker run`` view) are driven by it. Keys the table does not know are still carried into the
-create body untouched; the view shows them as remarks.
+(network changes, mounts, and whether a change is made in place by ``docker update``: the
+``live_update`` column) and :mod:`remediate.core.runview` (the ``docker run`` view) are driven by
+it. Keys the table does not know are still carried into the create body untouched; the view shows
+them as remarks.
 
 Pure: plain values in, plain values out.
 """
@@ -91,6 +93,11 @@ class Field:
             refuses it up front with this reason.
         image_default: an image supplies a default for it (a Dockerfile instruction): unless the
             user set it, a recreate on another image takes the new image's (the ``image`` change).
+        live_update: the engine changes it on the running container (``docker update``): a plan
+            that changes only such fields updates the container in place, no recreate.
+        live_unset: the value ``docker update`` sets to mean "not set" (None: it has none, since
+            the engine reads 0 as "unchanged": a change from or to unset is made by a recreate,
+            as an update could not give the previous value back).
     """
 
     key: str
@@ -110,6 +117,8 @@ class Field:
     empty_is_set: bool = False
     refuse: str | None = None
     image_default: bool = False
+    live_update: bool = False
+    live_unset: Any = None
 
     @property
     def path(self) -> str:
@@ -582,7 +591,7 @@ FIELDS: tuple[Field, ...] = (
     _h("DnsSearch", "list", "--dns-search", netns_owned="container"),
     _h("DnsOptions", "set", "--dns-option", netns_owned="container"),
     _h("ExtraHosts", "set", "--add-host", netns_owned="container"),
-    _h("RestartPolicy", "object", render=_restart,
+    _h("RestartPolicy", "object", render=_restart, live_update=True, live_unset={"Name": "no", "MaximumRetryCount": 0},
        unset=({"Name": "", "MaximumRetryCount": 0}, {"Name": "no", "MaximumRetryCount": 0})),
     _h("AutoRemove", "bool", "--rm", refuse="--rm (AutoRemove): stopping it deletes it, so no backup "
        "could be kept to roll back to (run it without --rm to fix it with remediate)"),
@@ -611,9 +620,9 @@ FIELDS: tuple[Field, ...] = (
     _h("ShmSize", flag="--shm-size", quiet=(67108864,)),
     _h("Runtime", flag="--runtime", quiet=("runc",)),
     _h("Isolation", flag="--isolation"),
-    _h("Memory", flag="--memory"),
-    _h("MemorySwap", flag="--memory-swap"),
-    _h("MemoryReservation", flag="--memory-reservation"),
+    _h("Memory", flag="--memory", live_update=True),
+    _h("MemorySwap", flag="--memory-swap", live_update=True),
+    _h("MemoryReservation", flag="--memory-reservation", live_update=True),
     _h("MemorySwappiness", flag="--memory-swappiness", zero_is_set=True, unset=(-1,)),
     _h("KernelMemory"),
     _h("KernelMemoryTCP"),
@@ -623,16 +632,16 @@ FIELDS: tuple[Field, ...] = (
     _h("IOMaximumIOps", flag="--io-maxiops"),
     _h("OomKillDisable", "bool", "--oom-kill-disable"),
     _h("OomScoreAdj", flag="--oom-score-adj"),
-    _h("PidsLimit", flag="--pids-limit"),
-    _h("NanoCpus", render=_cpus),
-    _h("CpuShares", flag="--cpu-shares"),
-    _h("CpuPeriod", flag="--cpu-period"),
-    _h("CpuQuota", flag="--cpu-quota"),
+    _h("PidsLimit", flag="--pids-limit", live_update=True, live_unset=0),
+    _h("NanoCpus", render=_cpus, live_update=True),
+    _h("CpuShares", flag="--cpu-shares", live_update=True),
+    _h("CpuPeriod", flag="--cpu-period", live_update=True),
+    _h("CpuQuota", flag="--cpu-quota", live_update=True),
     _h("CpuRealtimePeriod", flag="--cpu-rt-period"),
     _h("CpuRealtimeRuntime", flag="--cpu-rt-runtime"),
-    _h("CpusetCpus", flag="--cpuset-cpus"),
-    _h("CpusetMems", flag="--cpuset-mems"),
-    _h("BlkioWeight", flag="--blkio-weight"),
+    _h("CpusetCpus", flag="--cpuset-cpus", live_update=True),
+    _h("CpusetMems", flag="--cpuset-mems", live_update=True),
+    _h("BlkioWeight", flag="--blkio-weight", live_update=True),
     _h("BlkioWeightDevice", "list", "--blkio-weight-device", render=_device_rates),
     _h("BlkioDeviceReadBps", "list", "--device-read-bps", render=_device_rates),
     _h("BlkioDeviceWriteBps", "list", "--device-write-bps", render=_device_rates),
@@ -657,6 +666,8 @@ CONFIG: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "Config"}
 HOST: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "HostConfig"}
 #: ``Config`` keys an image supplies defaults for (see ``Field.image_default``), in table order.
 IMAGE_DEFAULTS: tuple[str, ...] = tuple(f.key for f in FIELDS if f.image_default)
+#: ``HostConfig`` keys the engine changes in place (``docker update``), in table order.
+LIVE_UPDATE: tuple[str, ...] = tuple(f.key for f in FIELDS if f.live_update)
 #: Endpoint fields by key.
 ENDPOINT: dict[str, Field] = {f.key: f for f in FIELDS if f.section == "Endpoint"}
 

@@ -116,6 +116,11 @@ def _fields(change: Any) -> list[tuple[str, Any]]:
         return [("shm_size", size if "{" in str(size) else host_options.parse_size(size))]
     if isinstance(change, pb.GpusChange):
         return [("gpus", change.model_dump()["gpus"])]
+    if isinstance(change, pb.RestartChange):
+        return [("restart", change.model_dump()["restart"])]
+    if isinstance(change, pb.ResourcesChange):
+        return [(f"resources {k}", v if v is None or "{" in str(v) else host_options.parse_resource(k, v))
+                for k, v in change.resources.values().items()]
     return [(f"file {change.file.dest}", change.file.model_dump())]
 
 
@@ -128,6 +133,9 @@ def _without(change: Any, done: set[str]) -> Any:
         edit = pb.ArgsEdit(set={k: v for k, v in change.args.set.items() if f"flag {k}" not in done},
                            remove=[k for k in change.args.remove if f"flag {k}" not in done])
         return pb.ArgsChange(args=edit) if edit.set or edit.remove else None
+    if isinstance(change, pb.ResourcesChange):
+        kept = {k: v for k, v in change.resources.values().items() if f"resources {k}" not in done}
+        return pb.ResourcesChange.model_validate({"resources": kept}) if kept else None
     return None if _fields(change)[0][0] in done else change
 
 

@@ -147,7 +147,9 @@ class FileRestore:
 @dataclass(frozen=True)
 class RollbackPlan:
     """What a rollback of ``name`` would do: put ``backup`` (``target``) in place of the container
-    now there (``current``, which becomes a backup) and put ``files`` back. ``between`` stay backups."""
+    now there (``current``, which becomes a backup) and put ``files`` back. ``between`` stay backups.
+    ``in_place``: the last apply was an update in place; the same container is updated back to
+    ``target`` (``backup`` is its own name)."""
 
     name: str
     backup: str
@@ -156,3 +158,4 @@ class RollbackPlan:
     files: tuple[FileRestore, ...]
     between: tuple[str, ...]
     steps: int | None
+    in_place: bool = False

@@ -191,6 +191,10 @@ def _targets(change: Any) -> list[str]:
         return ["image"]
     if isinstance(change, pb.GpusChange):
         return ["gpus"]
+    if isinstance(change, pb.RestartChange):
+        return ["restart"]
+    if isinstance(change, pb.ResourcesChange):
+        return [f"resources {k}" for k in change.resources.values()]
     return ["network" if isinstance(change, pb.NetworkChange) else "platform"]
 
 

@@ -7,6 +7,7 @@ the probes to run; :mod:`remediate.apply` executes it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -16,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from remediate.core import compose, compose_edit, env_files, gpus, host_options, upgrade
+from remediate.core import live as live_changes
 from remediate.core import playbook as pb
 from remediate.core.fields import (
     CONFIG,
@@ -39,17 +41,21 @@ Json = dict[str, Any]
 
 
 class ContainerAction(StrEnum):
-    """What a plan does to one container: nothing (``none``) or recreate it."""
+    """What a plan does to one container: nothing (``none``), recreate it, or update it in place
+    (``update-in-place``: ``docker update``, the same container; see :mod:`remediate.core.live`)."""
 
     NONE = "none"
     RECREATE = "recreate"
+    UPDATE = "update-in-place"
 
 
 class ChangeAction(StrEnum):
-    """What one field's change needs: nothing (``noop``, with its reason) or a recreate."""
+    """What one field's change needs: nothing (``noop``, with its reason), a recreate, or an
+    update in place."""
 
     NOOP = "noop"
     RECREATE = "recreate"
+    UPDATE = "update-in-place"
 
 
 class RunState(StrEnum):
@@ -181,6 +187,8 @@ class ContainerPlan:
     secret_env: tuple[str, ...] = ()
     #: Why the apply refuses this plan before anything stops (a dry run shows it as a note).
     refusal: str | None = None
+    #: The update in place that makes the change (None: a recreate does, when anything changes).
+    live: live_changes.LiveUpdate | None = None
 
     @property
     def created_dirs(self) -> tuple[str, ...]:
@@ -190,10 +198,12 @@ class ContainerPlan:
 
     @property
     def action(self) -> ContainerAction:
-        """``recreate`` when the spec or a file changes, else ``none``."""
+        """``update-in-place`` when it is made in place, else ``recreate`` when the spec or a file
+        changes, else ``none``."""
         spec_changed = self.before.comparable() != self.after.comparable()
-        changed = spec_changed or any(f.changed for f in self.files)
-        return ContainerAction.RECREATE if changed else ContainerAction.NONE
+        if not spec_changed and not any(f.changed for f in self.files):
+            return ContainerAction.NONE
+        return ContainerAction.UPDATE if self.live is not None else ContainerAction.RECREATE
 
 
 @dataclass(frozen=True)
@@ -212,8 +222,8 @@ class Plan:
 
     @property
     def changed(self) -> tuple[ContainerPlan, ...]:
-        """Container plans that recreate something."""
-        return tuple(c for c in self.containers if c.action is ContainerAction.RECREATE)
+        """Container plans that change something (recreate or update in place)."""
+        return tuple(c for c in self.containers if c.action is not ContainerAction.NONE)
 
     def check_refusals(self) -> None:
         """Refuse the apply of this plan before anything stops when a container's plan carries a
@@ -302,7 +312,9 @@ def render_changes(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed
         if isinstance(change, pb.ArgsChange):
             data = {"args": _render_args(change.args, context, f"changes[{i}].args", playbook.name)}
         else:
-            data = render_value(change.model_dump(by_alias=True), context, **where)
+            # resources: what it leaves out is kept, what it gives as null is removed
+            data = render_value(change.model_dump(by_alias=True, exclude_unset=isinstance(change, pb.ResourcesChange)),
+                                context, **where)
         changes.append(pb.validate_rendered(type(change), data, **where))
     probes = []
     for i, check in enumerate(playbook.verify):
@@ -371,6 +383,7 @@ def plan(
     container_only: bool = False,
     images: Mapping[str, Json | None] | None = None,
     env_sources: Mapping[str, HostPath] | None = None,
+    can_update: bool = True,
 ) -> Plan:
     """Plan a playbook against observed containers (already selected).
 
@@ -386,6 +399,8 @@ def plan(
         images: reference -> image inspect (None: not on the host) of :func:`images_needed`.
         env_sources: the host files env values are read from (:func:`env_files_needed`), read
             with :data:`remediate.core.env_files.MAX_ENV_FILE_BYTES` as their bound.
+        can_update: the engine has the update API (``docker update``; Podman 4 has not): a
+            change of the restart policy or limits alone is made in place, else by a recreate.
 
     Returns:
         The immutable plan.
@@ -402,7 +417,7 @@ def plan(
     sources = env_sources or {}
     planned = []
     for obs in containers:
-        cp = _plan_container(playbook, vars, obs, paths, container_only, start, images or {}, sources)
+        cp = _plan_container(playbook, vars, obs, paths, container_only, start, images or {}, sources, can_update)
         planned.append(cp)
         paths = _after_compose_writes(paths, cp)
     plans = tuple(planned)
@@ -439,7 +454,8 @@ def env_files_needed(playbook: pb.Playbook, vars: Mapping[str, Any], containers:
 
 def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observed,
                     paths: Mapping[str, HostPath], container_only: bool, start: bool,
-                    images: Mapping[str, Json | None], sources: Mapping[str, HostPath]) -> ContainerPlan:
+                    images: Mapping[str, Json | None], sources: Mapping[str, HostPath],
+                    can_update: bool) -> ContainerPlan:
     before = spec_from_inspect(obs.inspect, obs.image)
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
@@ -464,7 +480,10 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
             secret_env.update(dict.fromkeys(from_files))
         if isinstance(change, pb.MountChange) and change.mount.source is not None:
             notes.extend(_bind_source(change.mount, change.mount.source, paths, file_dests, engine_dirs))
-        if isinstance(change, (pb.TmpfsChange, pb.IpcChange, pb.ShmSizeChange)):
+        if isinstance(change, (pb.RestartChange, pb.ResourcesChange)):
+            spec, step_changes = _apply_live_option(spec, change)
+            step_notes: list[str] = []
+        elif isinstance(change, (pb.TmpfsChange, pb.IpcChange, pb.ShmSizeChange)):
             spec, step_changes, step_notes = _apply_host_option(spec, change, obs, image_cfg)
         else:
             spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
@@ -474,6 +493,15 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         if isinstance(change, pb.FileChange):
             files.append(_file_write(change.file, paths, vars))
     owner = compose.owner(before.config.get("Labels"))
+    start = start and obs.state is RunState.STOPPED
+    in_place = _in_place(before, spec, files, owner is not None and not owner.oneoff and not container_only,
+                         can_update, playbook.revert_after is not None, start)
+    if isinstance(in_place, str):
+        notes.append(in_place)
+    live = in_place if isinstance(in_place, live_changes.LiveUpdate) else None
+    if live is not None:
+        changes = [dataclasses.replace(c, action=ChangeAction.UPDATE) if c.action is ChangeAction.RECREATE else c
+                   for c in changes]
     if owner is not None and not owner.oneoff and container_only:
         notes.append(f"compose (warning): --container-only: {', '.join(owner.config_paths())} is not changed; the next "
                      f"`compose up -d --force-recreate` or edit of it recreates {owner.service} without this fix")
@@ -485,9 +513,10 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         written, compose_notes = _compose_write(owner, before, spec, paths)
         files.extend(written)
         notes.extend(compose_notes)
-    start = start and obs.state is RunState.STOPPED
     first: list[str] = []  # what the recreate does to the container as a whole, before the rest
-    if before.comparable() != spec.comparable() or any(f.changed for f in files):
+    if live is not None:
+        first.append("in place: docker update of the same container (no recreate; a failed verify updates it back)")
+    elif before.comparable() != spec.comparable() or any(f.changed for f in files):
         _check_recreatable(obs, before)
         if spec.platform != (moved.spec.platform if moved else before.platform):
             # Another platform is another image: the reference picks it, as `docker run --platform`.
@@ -502,8 +531,42 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
         engine_dirs=tuple(dict.fromkeys(engine_dirs)), image=moved.spec.image if moved else None,
-        secret_env=tuple(secret_env),
+        secret_env=tuple(secret_env), live=live,
     )
+
+
+def _in_place(before: ContainerSpec, after: ContainerSpec, files: Sequence[FileWrite], compose_file: bool,
+              can_update: bool, timeboxed: bool, starts: bool) -> live_changes.LiveUpdate | str | None:
+    """The update in place that makes the change, why there is none when only settings the
+    engine updates in place change, or None (a recreate, nothing to say; or no change)."""
+    found = live_changes.live_update(before, after)
+    if not isinstance(found, live_changes.LiveUpdate):
+        return found
+    if not can_update:
+        return "in place: not possible, the engine has no docker update API: recreated"
+    if timeboxed:
+        return "in place: not for a time-boxed change (revert_after puts a backup back): recreated"
+    if starts:
+        return "in place: not for a stopped container the playbook starts (start): recreated"
+    if compose_file:
+        return ("in place: not possible for a compose service whose compose file changes too (compose's config "
+                "hash of the service changes with it, which only a new container carries; else the next "
+                "`compose up -d` would recreate it): recreated")
+    if any(f.changed for f in files):
+        return "in place: not possible, the playbook writes a file the container reads at start: recreated"
+    return found
+
+
+def _apply_live_option(spec: ContainerSpec,
+                       change: pb.RestartChange | pb.ResourcesChange) -> tuple[ContainerSpec, list[Change]]:
+    if isinstance(change, pb.RestartChange):
+        if isinstance(change.restart, str):  # only a template is a string once validated; rendered, never
+            raise PlanError(f"restart {change.restart[:40]!r} was not rendered")
+        spec, edits = live_changes.set_restart(spec, change.restart)
+    else:
+        spec, edits = live_changes.set_resources(spec, change.resources)
+    return spec, [Change(e.field, e.before, e.after, ChangeAction.NOOP, e.same) if e.same is not None
+                  else Change(e.field, e.before, e.after, ChangeAction.RECREATE) for e in edits]
 
 
 def _image_changes(before: ContainerSpec, reference: str, step: upgrade.Upgrade) -> list[Change]:

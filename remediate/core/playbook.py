@@ -426,6 +426,90 @@ class ShmSizeChange(_Strict):
         return value
 
 
+class RestartSpec(_Strict):
+    policy: str = Field(description="no, always, unless-stopped or on-failure")
+    max_retries: int | str = Field(0, description="on-failure only: most restarts (0: no maximum)")
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _no(cls, value: Any) -> Any:
+        return "no" if value is False else value  # YAML 1.1 reads a bare no as false
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> RestartSpec:
+        if "{" in self.policy and not _rendered(info):
+            return self
+        if self.policy not in host_options.RESTART_POLICIES:
+            raise ValueError(f"policy {self.policy[:40]!r} is not one of {', '.join(host_options.RESTART_POLICIES)}")
+        if not (isinstance(self.max_retries, str) and "{" in self.max_retries and not _rendered(info)):
+            host_options.check_retries(self.policy, self.max_retries)
+        return self
+
+
+class RestartChange(_Strict):
+    """Set the restart policy (``unless-stopped``, ``on-failure:5`` or ``{policy, max_retries}``).
+    Made in place (``docker update``) when the plan changes nothing else."""
+
+    restart: RestartSpec | str = Field(description="no, always, unless-stopped, on-failure[:N], "
+                                       "or {policy, max_retries}")
+
+    @field_validator("restart", mode="before")
+    @classmethod
+    def _restart(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, dict):
+            return _nested(RestartSpec, value, "", info)
+        if value is False:
+            value = "no"  # YAML 1.1 reads a bare no as false
+        if not isinstance(value, str):
+            raise ValueError(f"must be a policy or a mapping, not {str(value)[:40]!r}")  # noqa: TRY004 - pydantic reports ValueError
+        if "{" in value and not _rendered(info):
+            return value
+        policy, retries = host_options.parse_restart(value)
+        return RestartSpec(policy=policy, max_retries=retries)
+
+
+class ResourcesSpec(_Strict):
+    memory: str | int | None = Field(None, description="memory limit (--memory): bytes, or with k, m, g: 8g")
+    memory_reservation: str | int | None = Field(None, description="soft limit (--memory-reservation)")
+    memory_swap: str | int | None = Field(None, description="memory plus swap (--memory-swap); -1: unlimited swap")
+    cpus: str | float | int | None = Field(None, description="number of CPUs (--cpus): 2, 1.5")
+    cpu_shares: str | int | None = Field(None, description="relative weight (--cpu-shares)")
+    cpu_period: str | int | None = Field(None, description="CFS period in microseconds (--cpu-period)")
+    cpu_quota: str | int | None = Field(None, description="CFS quota in microseconds (--cpu-quota)")
+    cpuset_cpus: str | None = Field(None, description="CPUs allowed (--cpuset-cpus): 0-3,6")
+    cpuset_mems: str | None = Field(None, description="memory nodes allowed (--cpuset-mems)")
+    pids_limit: str | int | None = Field(None, description="most processes (--pids-limit)")
+    blkio_weight: str | int | None = Field(None, description="block IO weight, 10-1000 (--blkio-weight)")
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> ResourcesSpec:
+        given = self.values()
+        if not given:
+            raise ValueError(f"give at least one of {', '.join(host_options.RESOURCES)}")
+        for name, value in given.items():
+            if value is not None and not (isinstance(value, str) and "{" in value and not _rendered(info)):
+                try:
+                    host_options.parse_resource(name, value)
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
+        if given.get("cpus") is not None and (given.get("cpu_period") is not None or given.get("cpu_quota") is not None):
+            raise ValueError("give cpus or cpu_period/cpu_quota, not both (the engine refuses both)")
+        return self
+
+    def values(self) -> dict[str, str | float | int | None]:
+        """The keys given (None: remove that limit), in the table's order."""
+        return {k: getattr(self, k) for k in host_options.RESOURCES if k in self.model_fields_set}
+
+
+class ResourcesChange(_Strict):
+    """Set or remove (``null``) CPU, memory, pids and block IO limits, as ``docker update`` takes
+    them. Made in place when the plan changes nothing else and the engine can put every value
+    back; a limit added where there was none, or removed, is made by a recreate (``docker update``
+    cannot clear a limit, so a failed verify could not give the previous value back)."""
+
+    resources: ResourcesSpec
+
+
 class FileSpec(_Strict):
     dest: str = Field(description="absolute path on the Docker host")
     template: str | None = Field(None, description="file under templates/, copied byte for byte")
@@ -547,7 +631,7 @@ class GpusChange(_Strict):
 
 
 _CHANGE_KINDS = ("env", "args", "network", "platform", "mount", "file", "ports", "tmpfs", "ipc", "shm_size",
-                 "image", "gpus")
+                 "image", "gpus", "restart", "resources")
 
 
 def _single_key(value: Any) -> str | None:
@@ -564,7 +648,8 @@ Change = Annotated[
     | Annotated[PortsChange, Tag("ports")] | Annotated[TmpfsChange, Tag("tmpfs")] | Annotated[IpcChange, Tag("ipc")]
     | Annotated[ShmSizeChange, Tag("shm_size")]
     | Annotated[ImageChange, Tag("image")]
-    | Annotated[GpusChange, Tag("gpus")],
+    | Annotated[GpusChange, Tag("gpus")]
+    | Annotated[RestartChange, Tag("restart")] | Annotated[ResourcesChange, Tag("resources")],
     Discriminator(_single_key, custom_error_type="change_kind",
                   custom_error_message="must be a mapping with exactly one of: " + ", ".join(_CHANGE_KINDS)),
 ]

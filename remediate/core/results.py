@@ -15,6 +15,7 @@ class Action(StrEnum):
 
     UNCHANGED = "unchanged"
     RECREATED = "recreated"
+    UPDATED = "updated"
     RESTORED = "restored"
     ROLLED_BACK = "rolled back"
     ROLLBACK_FAILED = "rollback failed"
@@ -85,7 +86,7 @@ class ContainerResult:
     @property
     def ok(self) -> bool:
         """True when the container ended as planned (or as the user chose in step mode)."""
-        return self.action in (Action.UNCHANGED, Action.RECREATED, Action.RESTORED) or self.declined
+        return self.action in (Action.UNCHANGED, Action.RECREATED, Action.UPDATED, Action.RESTORED) or self.declined
 
 
 @dataclass(frozen=True)

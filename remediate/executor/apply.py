@@ -26,6 +26,12 @@ All of it runs while the journal holds room on the host's disk (``Journal.reserv
 disk fails before anything changed. An end record that still cannot be written is a
 ``JournalError`` saying what state the container is in (never a plain success).
 
+A container whose plan is an update in place (``update-in-place``: only its restart policy and
+limits change, see :mod:`remediate.core.live`) is not recreated: its begin record holds the values
+set and those that put it back, ``docker update`` sets them, verify checks that the engine shows
+them and that the container still runs (and the probes); a failure updates the same container
+back, through the same undo.
+
 Files belong to the host's apply, not to one container: a file that several planned containers
 need is put back only if none of them stays on the new version (:mod:`remediate.executor.sharing`). So
 when the first verified and the second failed, the file stays new for the first, and the second
@@ -45,6 +51,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
+from remediate.core.live import LiveUpdate
 from remediate.core.naming import backup_name, staged_name
 from remediate.core.planner import (
     ContainerPlan,
@@ -281,8 +288,14 @@ def _check_fresh(conn: Connection, changed: Sequence[ContainerPlan]) -> None:
 def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan: Plan, run: str, *,
                      timeout: float, keep_backups: int, report: Progress, cancel: threading.Event,
                      swapped: Callable[[], None] = lambda: None) -> ContainerResult:
-    """Recreate one container and verify it; ``swapped`` is called once the new one runs, before
-    its verification (the parallel scheduler starts the next recreate then)."""
+    """Recreate one container (or update it in place) and verify it; ``swapped`` is called once
+    the new one runs, before its verification (the parallel scheduler starts the next recreate then)."""
+    if cp.live is not None:
+        try:
+            return _update_container(conn, cp, cp.live, journal, plan, run, timeout=timeout, report=report,
+                                     cancel=cancel)
+        finally:
+            swapped()
     started = time.monotonic()
     backup = backup_name(cp.name)
     new_id: str | None = None
@@ -332,10 +345,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         report(cp.name, "verify")
         swapped()
         checks = _verify(conn, new_id, cp, after, timeout, cancel, secrets)
-        failed = next((c for c in checks if not c.ok), None)
-        if failed is not None:
-            raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
-                              container=cp.name, plan=plan, checks=checks)
+        _passed(conn, plan, cp, checks)
         txn.mark(Step.VERIFIED)
         report(cp.name, "done")
         # Kept on leaving: the neighbours' old copies go; a compose backup is disarmed. A
@@ -343,12 +353,7 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
         txn.succeed(End.RECREATED, new_id=new_id,
                     revert_at=round(time.time() + plan.revert_after) if plan.revert_after else None)
     if txn.error is not None:
-        undone = txn.undone or Undone(())
-        message = txn.error.message
-        manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
-        return ContainerResult(cp.name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED, cp.id, None,
-                               None, checks, message, time.monotonic() - started, manual, logs, health,
-                               _failure(txn.error, manual))
+        return _undone(cp, txn, txn.error, checks, started, logs, health)
     prune(conn, journal, cp.name, keep_backups)
     # Said only once asked: whether compose's next `up -d` leaves the fixed service (and the rest) alone;
     # asked after the last service of the plan that edits its compose file (the others are not done before).
@@ -357,6 +362,64 @@ def _apply_container(conn: Connection, cp: ContainerPlan, journal: Journal, plan
     checked = up_check(conn, after, {w.path for w in cp.files}) if last else None
     return ContainerResult(cp.name, Action.RECREATED, cp.id, new_id, backup, checks, None, time.monotonic() - started,
                            notes=(checked,) if checked else ())
+
+
+def _update_container(conn: Connection, cp: ContainerPlan, live: LiveUpdate, journal: Journal, plan: Plan, run: str, *,
+                      timeout: float, report: Progress, cancel: threading.Event) -> ContainerResult:
+    """Update one container in place (``docker update``) and verify it: the engine shows the new
+    values, and the container runs as before (and passes the playbook's probes). On failure the
+    same container is updated back (:func:`remediate.executor.undo.undo`)."""
+    started = time.monotonic()
+    old = conn.inspect_container(cp.id)
+    state = old.get("State") or {}
+    secrets = plan_secrets(plan)
+    checks: tuple[ProbeResult, ...] = ()
+    logs: tuple[str, ...] = ()
+    health: tuple[HealthRun, ...] = ()
+
+    def keep_logs(exc: RemediateError) -> None:  # what the container said, before it is updated back
+        nonlocal logs, health
+        logs, health = _evidence(conn, cp.id, secrets, failed_verify=isinstance(exc, ProbeFailed))
+        report(cp.name, "restore")
+
+    begin = record.begin(
+        tx=journal.new_id(), kind=Kind.APPLY, playbook=plan.playbook, container=cp.name, old_id=cp.id, new_id=cp.id,
+        run=run, was_running=bool(state.get("Running")), was_paused=bool(state.get("Paused")),
+        restart_policy=(old.get("HostConfig") or {}).get("RestartPolicy"),
+        live=record.Live(before=live.before, after=live.after))
+    with Txn(conn, journal, begin, mask=functools.partial(safe_message, secrets=secrets), before_undo=keep_logs) as txn:
+        report(cp.name, "update")
+        warnings = conn.update_container(cp.id, live.after)
+        txn.mark(Step.UPDATED)
+        report(cp.name, "verify")
+        checks = (probes.updated(conn, cp.id, live.after), *_verify(conn, cp.id, cp, cp.after, timeout, cancel, secrets))
+        _passed(conn, plan, cp, checks)
+        txn.mark(Step.VERIFIED)
+        report(cp.name, "done")
+        txn.succeed(End.UPDATED, new_id=cp.id)
+    if txn.error is not None:
+        return _undone(cp, txn, txn.error, checks, started, logs, health)
+    notes = tuple(f"engine warning: {w}" for w in warnings)
+    return ContainerResult(cp.name, Action.UPDATED, cp.id, cp.id, None, checks, None, time.monotonic() - started,
+                           notes=notes)
+
+
+def _passed(conn: Connection, plan: Plan, cp: ContainerPlan, checks: Sequence[ProbeResult]) -> None:
+    """Raise ``ProbeFailed`` for the first check that failed."""
+    failed = next((c for c in checks if not c.ok), None)
+    if failed is not None:
+        raise ProbeFailed(f"verify failed: {failed.name}: {failed.evidence}", host=conn.label,
+                          container=cp.name, plan=plan, checks=tuple(checks))
+
+
+def _undone(cp: ContainerPlan, txn: Txn, error: RemediateError, checks: tuple[ProbeResult, ...], started: float,
+            logs: tuple[str, ...], health: tuple[HealthRun, ...]) -> ContainerResult:
+    """The result of a container whose change failed and was undone (or whose undo failed too)."""
+    undone = txn.undone or Undone(())
+    manual = () if undone.ok else (*undone.manual_steps, RECOVER_STEP)
+    return ContainerResult(cp.name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED, cp.id, None,
+                           None, checks, error.message, time.monotonic() - started, manual, logs, health,
+                           _failure(error, manual))
 
 
 def _failure(exc: RemediateError, manual: tuple[str, ...]) -> RemediateError:

@@ -158,7 +158,7 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     sources = {path: _env_source(conn, path) for path in planning.env_files_needed(playbook, vars, chosen)}
     plan = _gpu_check(conn, planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
                                           engine_api=conn.api_version, container_only=container_only, images=needed,
-                                          env_sources=sources))
+                                          env_sources=sources, can_update=conn.dialect.can_update))
     if not plan.changed:
         return plan
     inspects = {obs.id: obs.inspect for obs in chosen}

@@ -19,6 +19,7 @@ from typing import Any
 
 from remediate.core.evidence import body_evidence
 from remediate.core.health import health_timing
+from remediate.core.live import differing
 from remediate.core.playbook import HttpProbe
 from remediate.core.results import ProbeResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
@@ -162,6 +163,14 @@ def _differences(now: Json, want: Json) -> list[str]:
         elif now.get(part) != value:
             found.append(part)
     return found
+
+
+def updated(conn: Connection, container: str, values: Mapping[str, Any]) -> ProbeResult:
+    """One look: the engine shows ``values`` (``HostConfig`` keys an update in place set)."""
+    differ = differing(conn.inspect_container(container).get("HostConfig") or {}, values)
+    if differ:
+        return ProbeResult("updated", False, f"the engine does not show the new {', '.join(differ)}")
+    return ProbeResult("updated", True, f"the engine shows the new {', '.join(values)}")
 
 
 def started_at(conn: Connection, container: str) -> str:

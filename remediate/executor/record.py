@@ -8,8 +8,12 @@ a line (:mod:`remediate.executor.journal` keeps the file).
      "dirs": [the directories the change creates, outermost first],
      "run": ID of the host's apply (its transactions own its files jointly),
      "tied": [{"name", "id", "was_running"}] (the neighbours joined to it), ...}
-    {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|dependent|verified", ...}
-    {"v": 1, "tx": ID, "op": "end", "result": "recreated|rolled back|rollback failed|restored|recovered: ...|..."}
+    {"v": 1, "tx": ID, "op": "step", "step": "files|created|stopped|parked|swapped|started|dependent|updated|verified", ...}
+    {"v": 1, "tx": ID, "op": "end", "result": "recreated|updated in place|rolled back|rollback failed|restored|recovered: ...|..."}
+
+An update in place (``docker update``, no recreate) has ``live: {"before": {...}, "after": {...}}``
+in its begin (the ``HostConfig`` values it sets and those that put the container back), ``new_id``
+the container's own id, and no backup.
     {"v": 1, "tx": ID, "op": "revert-dropped", "reason": ...}
 
 The words are :class:`Kind` (a begin's ``kind``), :class:`Step` and :class:`End`. ``v`` is the
@@ -59,6 +63,8 @@ class Step(StrEnum):
     STARTED = "started"
     #: A tied container is about to follow the change (its record is under ``dependent``).
     DEPENDENT = "dependent"
+    #: The container was updated in place (``docker update``; the begin's ``live``).
+    UPDATED = "updated"
     VERIFIED = "verified"
 
 
@@ -66,6 +72,7 @@ class End(StrEnum):
     """How a transaction ended (an end record's ``result``)."""
 
     RECREATED = "recreated"
+    UPDATED = "updated in place"
     ROLLED_BACK = "rolled back"
     ROLLBACK_FAILED = "rollback failed"
     RESTORED = "restored"
@@ -145,6 +152,14 @@ class Dependent(_Model):
     restart_policy: Json | None = None
 
 
+class Live(_Model):
+    """An update in place (``docker update``): the ``HostConfig`` values it sets (``after``) and
+    those that put the container back (``before``), as the update API takes them."""
+
+    before: Json
+    after: Json
+
+
 class _Record(_Model):
     v: Annotated[int, Field(ge=0)] = 0
     tx: _Text
@@ -172,6 +187,7 @@ class Begin(_Record):
     tied: list[Tied] | None = None
     old_image: str | None = None  # an image change: the image the original runs
     new_image: str | None = None  # and the one it moves to
+    live: Live | None = None  # an update in place: no backup, the same container
     user: Shown = None
     controller: Shown = None
     pid: Any = None

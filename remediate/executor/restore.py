@@ -19,9 +19,10 @@ from enum import StrEnum
 from typing import Any
 
 from remediate.core import compose
+from remediate.core.fields import host_field
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
 from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy
-from remediate.core.results import Action, ContainerResult
+from remediate.core.results import Action, ContainerResult, ProbeResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
@@ -64,6 +65,12 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
     with contextlib.nullcontext() if locked else HostLock(conn, f"rollback {name} (preview)"):
         journal.require_finished()
         current = _inspect_named(conn, name)
+        pending = _pending_update(journal, name, current) if to is None and (steps or 1) == 1 else None
+        if pending is not None and pending.begin.live is not None:
+            now = _spec(conn, current)
+            host_config = {**now.host_config, **pending.begin.live.before}
+            target = now.replace(host_config={k: v for k, v in host_config.items() if not host_field(k).is_unset(v)})
+            return RollbackPlan(name, name, now, target, (), (), 1, in_place=True)
         route = _route(conn, journal, name, steps, to)
         backup = conn.inspect_container(route.backup)
         # The backup is shown as it will be: under the container's name, with the restart policy of
@@ -99,6 +106,9 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
     with contextlib.nullcontext() if locked else HostLock(conn, f"rollback {name}"), journal.reserved():
         journal.require_finished()
         current = _inspect_named(conn, name)
+        pending = _pending_update(journal, name, current) if to is None and (steps or 1) == 1 else None
+        if pending is not None:
+            return _update_back(conn, journal, name, current, pending, timeout, started)
         route = _route(conn, journal, name, steps, to)
         restoring = route.backup
         # A compose service's backup gets its compose labels back before it takes the service's place.
@@ -139,6 +149,54 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
                                (*undone.manual_steps, RECOVER_STEP) if not undone.ok else ())
     return ContainerResult(name, Action.RESTORED, str(current["Id"]), backup_id, parked, (check,), None,
                            time.monotonic() - started)
+
+
+#: The ends of a transaction that leave its change in place.
+_TOOK_EFFECT = (End.RECREATED, End.UPDATED, End.RESTORED, End.RECOVERED_KEPT)
+
+
+def _pending_update(journal: Journal, name: str, current: Json) -> Transaction | None:
+    """The newest change of ``name`` that took effect, when it is an apply made in place (``docker
+    update``) on the container in place: a rollback one step back updates it back."""
+    took = [t for t in journal.transactions(archived=True)
+            if t.container == name and t.end is not None and t.end.result in _TOOK_EFFECT]
+    last = took[-1] if took else None
+    if last is None or last.begin.live is None or last.kind is not Kind.APPLY:
+        return None
+    return last if last.begin.old_id == str(current["Id"]) else None
+
+
+def _update_back(conn: Connection, journal: Journal, name: str, current: Json, applied: Transaction, timeout: float,
+                 started: float) -> ContainerResult:
+    """Roll back an apply made in place: the same container updated back to the values it had
+    (journaled as a rollback with its own ``live`` values, undone in place if it fails)."""
+    live = applied.begin.live
+    ident = str(current["Id"])
+    state = current.get("State") or {}
+    back = live.before if live is not None else {}
+    begin = record.begin(tx=journal.new_id(), kind=Kind.ROLLBACK, container=name, old_id=ident, new_id=ident,
+                         was_running=bool(state.get("Running")), was_paused=bool(state.get("Paused")),
+                         restart_policy=_policy(current),
+                         live=record.Live(before=live.after if live is not None else {}, after=back))
+    checks: tuple[ProbeResult, ...] = ()
+    with Txn(conn, journal, begin) as txn:
+        conn.update_container(ident, back)
+        txn.mark(Step.UPDATED)
+        check = probes.updated(conn, ident, back)
+        if check.ok and state.get("Running"):
+            check = probes.wait_running(conn, ident, timeout=timeout)
+        if not check.ok:
+            raise ProbeFailed(f"{name} updated back is not as it was: {check.evidence}", host=conn.label,
+                              container=name)
+        checks = (check,)
+        txn.mark(Step.VERIFIED)
+        txn.succeed(End.RESTORED, new_id=ident)
+    if txn.error is not None:
+        undone = txn.undone or Undone(())
+        return ContainerResult(name, Action.ROLLED_BACK if undone.ok else Action.ROLLBACK_FAILED, ident, None, None,
+                               (), txn.error.message, time.monotonic() - started,
+                               (*undone.manual_steps, RECOVER_STEP) if not undone.ok else ())
+    return ContainerResult(name, Action.RESTORED, ident, ident, None, checks, None, time.monotonic() - started)
 
 
 def _route(conn: Connection, journal: Journal, name: str, steps: int | None, to: str | None) -> Route:
@@ -258,7 +316,7 @@ def plan_recover(conn: Connection, *, containers: Sequence[str] = (), journal: J
     for tx in _chosen(journal.unfinished(), containers):
         name = tx.container
         if _verified_in_place(conn, tx):
-            plans.append(Recovery(name, tx.id, Outcome.KEPT, f"backup {tx.begin.backup} kept"))
+            plans.append(Recovery(name, tx.id, Outcome.KEPT, _kept(tx)))
             continue
         try:
             plans.append(Recovery(name, tx.id, Outcome.RESTORED, "", steps=planned(conn, journal, tx)))
@@ -348,7 +406,11 @@ def _roll_forward(conn: Connection, journal: Journal, tx: Transaction) -> Recove
     # started is due back now (recover undoes it next).
     Txn.resume(conn, journal, tx).commit(End.RECOVERED_KEPT, new_id=tx.new_id,
                                          revert_at=round(time.time()) if tx.begin.revert_after else None)
-    return Recovery(tx.container, tx.id, Outcome.KEPT, f"backup {tx.begin.backup} kept")
+    return Recovery(tx.container, tx.id, Outcome.KEPT, _kept(tx))
+
+
+def _kept(tx: Transaction) -> str:
+    return "updated in place, kept" if tx.begin.live is not None else f"backup {tx.begin.backup} kept"
 
 
 def _roll_back(conn: Connection, journal: Journal, tx: Transaction) -> Recovery:

@@ -24,7 +24,7 @@ from remediate.executor.record import (
 )
 
 #: End results that leave a clean state; any other end is finished by ``recover``.
-SETTLED = (End.RECREATED, End.ROLLED_BACK, End.RESTORED)
+SETTLED = (End.RECREATED, End.UPDATED, End.ROLLED_BACK, End.RESTORED)
 _SETTLED_PREFIX = "recovered: "
 
 

@@ -26,6 +26,11 @@ shows first, so a half-done undo is finished, not repeated. The order, and why:
 7. a rollback's backup, parked again, goes out of compose's sight again
    (:mod:`remediate.executor.compose_backup`).
 
+An update in place (the begin's ``live``: an apply made by ``docker update``, or the rollback of
+one) is undone in place: the container is updated back to the values it had (where the engine
+shows others), then started if it ran and is down (a lower memory limit may have stopped it), and
+paused again if it was.
+
 The first step that fails stops the undo (the later ones build on it): :class:`Undone` names it
 and those left as manual steps, and the transaction stays open for ``remediate recover``.
 
@@ -39,6 +44,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from remediate.core.fields import RenderContext, host_field
+from remediate.core.live import differing
 from remediate.errors import HostFileError, RemediateError
 from remediate.executor import compose_backup, sharing, ties
 from remediate.executor.journal import Journal
@@ -171,8 +178,38 @@ def remove_dirs(conn: Connection, dirs: Sequence[str]) -> None:
         conn.remove_dir(path)
 
 
+def update_command(name: str, values: Json) -> str:
+    """``docker update`` with the options that set ``values`` (``HostConfig`` keys) on ``name``."""
+    ctx = RenderContext()
+    options = [" ".join(o) for key, value in values.items() for o in host_field(key).options(value, ctx)
+               if isinstance(o, tuple)]
+    return " ".join(["docker update", *options, name])
+
+
+def _live_steps(conn: Connection, tx: Transaction) -> list[_Step]:
+    begin = tx.begin
+    live, name, ident = begin.live, begin.container, begin.old_id
+    before = live.before if live is not None else {}
+    steps = [_Step((update_command(name, before),), functools.partial(_update_back, conn, ident, name, before))]
+    if begin.was_running:
+        steps.append(_Step((f"docker start {name}",), functools.partial(_start_if_stopped, conn, ident, name)))
+    if begin.was_paused:
+        steps.append(_Step((f"docker pause {name}",), functools.partial(_pause_if_running, conn, ident, name)))
+    return steps
+
+
+def _update_back(conn: Connection, ident: str, name: str, values: Json, done: list[str]) -> None:
+    """Update the container back to ``values`` unless the engine shows them already."""
+    shown = conn.inspect_container(ident).get("HostConfig") or {}
+    if differing(shown, values):
+        done.append(update_command(name, values))
+        conn.update_container(ident, values)
+
+
 def _steps(conn: Connection, journal: Journal, tx: Transaction) -> list[_Step]:
     begin = tx.begin
+    if begin.live is not None:
+        return _live_steps(conn, tx)
     name, old_id = begin.container, begin.old_id
     temp, other = begin.temp or "", (tx.new_id or "")[:12]
     dependents = tx.dependents

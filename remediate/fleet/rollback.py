@@ -188,7 +188,8 @@ class _Host:
             if fresh != self.outcome.preview:
                 raise PlanStaleError(f"{self.host_name}: {self.job.container}: the rollback changed since it was "
                                      "previewed (nothing was changed)", host=self.host_name)
-            result = restore(self.conn, self.job.container, to=self.outcome.plan.backup,
+            plan = self.outcome.plan  # one apply back in place: the same container updated back
+            result = restore(self.conn, self.job.container, to=None if plan.in_place else plan.backup,
                              timeout=self.options.timeout, locked=True)
         except RemediateError as exc:
             self._failed(exc)

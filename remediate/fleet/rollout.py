@@ -239,7 +239,7 @@ class _Host:
         if result.rollback_failed:
             status: Status = "rollback failed"
         else:
-            changed = any(c.action == "recreated" for c in result.containers)
+            changed = any(c.action in ("recreated", "updated") for c in result.containers)
             status = ("changed" if changed else "ok") if result.ok else "failed"
         return self.outcome(status, plan, result)
 

@@ -446,6 +446,26 @@ class Connection:
         with self.errors(container, during=f"update {container}"):
             self.api.update_container(container, restart_policy=policy)
 
+    def update_container(self, container: str, values: Json) -> list[str]:
+        """``docker update``: set ``values`` (``HostConfig`` keys the update API takes: the restart
+        policy, CPU, memory, pids and block IO limits) on the container in place.
+
+        Returns:
+            The engine's warnings (e.g. a limit the kernel does not enforce).
+
+        Raises:
+            ApplyError: the engine has no update API (Podman 4; planning makes a recreate there).
+            ContainerNotFound, ApplyError: as the engine answers (e.g. a limit it refuses).
+        """
+        if not self.dialect.can_update:
+            raise ApplyError(f"{self.label}: {self.dialect.label} has no `docker update` API: cannot update "
+                             f"{container} in place", host=self.label, container=container)
+        with self.errors(container, during=f"update {container}"):
+            # The SDK's update_container() has no NanoCpus nor PidsLimit: the same request, whole.
+            answer = self.api._result(self.api._post_json(self.api._url("/containers/{0}/update", container),
+                                                          data=values), True)
+        return [str(w) for w in (answer or {}).get("Warnings") or []]
+
     # ----------------------------------------------------------------- host files
 
     @property

@@ -36,7 +36,8 @@ each either translated both ways or refused before anything changes:
   read back as absent (else verification waits for a health that never comes).
 * Podman 4.3 has no ``POST /containers/{id}/update`` (``docker update``): a container with a
   restart policy is refused there, as its parked original could not be made inert, nor a
-  rolled-back one get its policy back (:meth:`Dialect.can_update`).
+  rolled-back one get its policy back (:meth:`Dialect.can_update`); a change of limits alone,
+  which Docker and Podman 5 make in place (``docker update``), is planned as a recreate there.
 """
 
 from __future__ import annotations

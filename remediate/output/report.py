@@ -404,7 +404,7 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None,
             lines.append(f"- `{change['field']}`: {_md(change['before'])} -> {_md(change['after'])}")
     for note in cp.get("notes") or []:
         lines.append(f"- note: {note}")
-    if cp["action"] == "recreate":
+    if cp["action"] != "none":
         lines += ["", "Before:", "", "```sh", *_script(cp["run_before"]), "```",
                   "", "After:", "", "```sh", *_script(cp["run_after"]), "```",
                   "", "Diff:", "", "```diff", *[x if x[0] in "+-" else " " + x[1:] for x in cp["diff"]], "```"]

@@ -70,6 +70,20 @@ def _twin(box: Box, command: str, key: str) -> str:
     return twin
 
 
+def shell_round_trip(box: Box, cp: dict[str, Any], before: dict[str, Any], changed: dict[str, Any]) -> None:
+    """The plan's ``shell_before`` and ``shell_after`` (of the container ``before`` inspects), run
+    with the real docker CLI, make the container before and with the ``changed`` HostConfig keys."""
+    image = box.client.api.inspect_image(before["Config"]["Image"])
+    was = spec_from_inspect(before, image)
+    wanted = was.replace(host_config={**was.host_config, **changed})
+    for key, want in (("shell_before", was), ("shell_after", wanted)):
+        [command] = [c for c in cp[key] if not c.startswith("#")]
+        twin = _twin(box, command, key[6:])
+        made = spec_from_inspect(box.inspect(twin), image)
+        box.client.api.remove_container(twin, force=True)
+        assert made.replace(name=want.name).comparable() == want.comparable(), command
+
+
 def test_dry_run_shell_round_trip_saved_plan_apply_and_rollback(box: Box) -> None:
     before = box.inspect()
     out_path = box.tmp / "plan.json"
@@ -82,15 +96,7 @@ def test_dry_run_shell_round_trip_saved_plan_apply_and_rollback(box: Box) -> Non
     assert "+ --ipc shareable" in out, out
     assert _user_view(box.inspect()) == _user_view(before)
     [cp] = json.loads(out_path.read_text())["hosts"][0]["plan"]["containers"]
-    image = box.client.api.inspect_image(before["Config"]["Image"])
-    was = spec_from_inspect(before, image)
-    wanted = was.replace(host_config={**was.host_config, **AFTER})
-    for key, want in (("shell_before", was), ("shell_after", wanted)):
-        [command] = [c for c in cp[key] if not c.startswith("#")]
-        twin = _twin(box, command, key[6:])
-        made = spec_from_inspect(box.inspect(twin), image)
-        box.client.api.remove_container(twin, force=True)
-        assert made.replace(name=want.name).comparable() == want.comparable(), command
+    shell_round_trip(box, cp, before, AFTER)
 
     code, out = box.remediate("apply", "--plan", str(out_path), "--yes")
 

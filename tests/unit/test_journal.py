@@ -92,7 +92,7 @@ def test_records_of_a_transaction_without_its_begin_are_reported() -> None:
 
 
 @pytest.mark.parametrize(("result", "settled"), [
-    (None, False), ("recreated", True), ("rolled back", True), ("restored", True),
+    (None, False), ("recreated", True), ("updated in place", True), ("rolled back", True), ("restored", True),
     ("recovered: restored the original", True), ("rollback failed", False), ("recover failed", False)])
 def test_only_a_clean_end_settles_a_transaction(result: str | None, settled: bool) -> None:
     tx = Transaction(begin=Begin.model_validate(BEGIN))
@@ -105,8 +105,8 @@ def test_only_a_clean_end_settles_a_transaction(result: str | None, settled: boo
 def test_the_typed_words_are_those_journals_and_json_hold() -> None:
     """Journals written before the enums read the same, and new ones are byte-identical."""
     assert [str(s) for s in Step] == ["files", "created", "stopped", "parked", "swapped", "started", "dependent",
-                                      "verified"]
-    assert [str(e) for e in End] == ["recreated", "rolled back", "rollback failed", "restored",
+                                      "updated", "verified"]
+    assert [str(e) for e in End] == ["recreated", "updated in place", "rolled back", "rollback failed", "restored",
                                      "recovered: kept the verified new container", "recovered: restored the original",
                                      "recover failed"]
     assert [str(k) for k in Kind] == ["apply", "rollback"]

@@ -120,7 +120,7 @@ status:
 containers:
   description:
     - One entry per selected container.
-    - In check mode, the plan of each (C(action) C(recreate) or C(none)); otherwise what happened.
+    - In check mode, the plan of each (C(action) C(recreate), C(update-in-place) or C(none)); otherwise what happened.
   returned: success and when verification failed
   type: list
   elements: dict
@@ -131,8 +131,8 @@ containers:
       sample: vllm
     action:
       description:
-        - Check mode - C(recreate) or C(none).
-        - Otherwise C(recreated), C(unchanged), C(rolled back), C(rollback failed) or C(skipped).
+        - Check mode - C(recreate), C(update-in-place) (in place, C(docker update)) or C(none).
+        - Otherwise C(recreated), C(updated), C(unchanged), C(rolled back), C(rollback failed) or C(skipped).
       type: str
       sample: recreated
     id_before:
@@ -199,7 +199,7 @@ def diffs(plan):
     container that changes, and each file it writes."""
     entries = []
     for cp in plan["containers"]:
-        if cp["action"] != "recreate":
+        if cp["action"] == "none":
             continue
         header = f"{cp['container']} (docker run)"
         entries.append({"before_header": header, "after_header": header,
