@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from remediate import Playbook, RolloutResult
-    from remediate.output.report import EnvironmentJson
+    from remediate.output.environment import EnvironmentJson
     from remediate.packs.gitlab_duo.fix import FixResult
 
 
@@ -121,7 +121,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     """
     from remediate.errors import ConnectError
     from remediate.executor.history import warn_unfinished
-    from remediate.output.report import environment_json
+    from remediate.output.environment import environment_json
     from remediate.packs.gitlab_duo import diagnose as diagnosing
 
     if detailed_exitcode and fix:

@@ -1,6 +1,6 @@
 """What the command line shows: plans as ``docker run`` diffs, results, summaries, live progress,
 diagnoses. Used only by :mod:`remediate.cli.main`; everything it prints went through the redaction of
-:mod:`remediate.core.redaction` first (mostly in :mod:`remediate.output.report`), and is printed with
+:mod:`remediate.core.redaction` first (mostly in the views of :mod:`remediate.output`), and is printed with
 its control characters shown (:func:`console`, :func:`remediate.cli.common.echo`).
 """
 
@@ -21,11 +21,12 @@ from remediate.core import compose
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from remediate import Recovery
     from remediate.core.planner import Plan
     from remediate.core.results import ContainerResult, HostResult
-    from remediate.executor.restore import Recovery
     from remediate.fleet.results import RolloutResult
-    from remediate.output.rollout import RollbackPreviewJson
+    from remediate.output.plan import ContainerPlanJson
+    from remediate.output.rollback import RollbackPreviewJson
 
 
 def console(stderr: bool = False, file: IO[str] | None = None) -> Console:
@@ -54,12 +55,11 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
     several hosts) or programs (``json``)."""
     if fmt == "json":
         from remediate.output.formats import versioned
-        from remediate.output.report import plan_json, result_json
 
         data: Any = result.to_json()
         if len(result.outcomes) == 1:  # one host: the plan or the result itself
             only = result.outcomes[0]
-            data = (result_json(only.result) if only.result else plan_json(only.plan) if only.plan
+            data = (only.result.to_json() if only.result else only.plan.to_json() if only.plan
                     else data["hosts"][0])
         echo(json.dumps(versioned(data), indent=2))
         return
@@ -83,13 +83,11 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
 
 def print_host_plans(out: Console, result: RolloutResult, *, dry_run: bool) -> None:
     """One plan per distinct change; hosts with the same change are grouped."""
-    from remediate.output.report import plan_json
-
     groups: dict[str, tuple[list[str], Any]] = {}
     for outcome in result.outcomes:
         if outcome.plan is None:
             continue
-        data = plan_json(outcome.plan)
+        data = outcome.plan.to_json()
         key = json.dumps([(c["container"], c["action"], c["diff"], c["files"], c["notes"])
                           for c in data["containers"]], sort_keys=True)
         groups.setdefault(key, ([], outcome.plan))[0].append(outcome.target.name)
@@ -143,9 +141,7 @@ def escape(text: str) -> str:
 def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, brief: bool | None = None) -> None:
     """The plan of one host: a header, then each container's ``docker run`` diff and files; with
     ``brief`` (default: ``--quiet`` was given; pass it from other threads), a line per container."""
-    from remediate.output.report import plan_json
-
-    data = plan_json(plan)
+    data = plan.to_json()
     changed = data["changed"]
     total = len(data["containers"])
     if total == 0:
@@ -175,24 +171,24 @@ def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, 
 _SHOWN = ("action", "compose", "changes", "diff", "files", "notes", "dependents", "verify")
 
 
-def same_change(containers: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def same_change(containers: list[ContainerPlanJson]) -> list[list[ContainerPlanJson]]:
     """Container plans (JSON views) grouped by what the text view shows of them, in order: the
     plans of a group differ only in the container's name (its ``--name`` line) and id."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[ContainerPlanJson]] = {}
     for cp in containers:
         own = {f" --name {cp['container']}"}
-        shown = {key: cp.get(key) for key in _SHOWN}
-        shown["diff"] = [" --name" if line[1:] in own or line in own else line for line in cp.get("diff") or []]
+        shown: dict[str, Any] = {key: value for key, value in cp.items() if key in _SHOWN}
+        shown["diff"] = [" --name" if line[1:] in own or line in own else line for line in cp["diff"]]
         groups.setdefault(json.dumps(shown, sort_keys=True, default=str), []).append(cp)
     return list(groups.values())
 
 
-def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
+def print_container_plan(out: Console, cp: ContainerPlanJson) -> None:
     from rich.markup import escape
 
     label = "recreate" if cp["action"] == "recreate" else "no change"
     out.print(f"\n[bold]{escape(cp['container'])}[/bold] ({cp['id']}): [yellow]{label}[/yellow]")
-    if cp.get("compose"):
+    if cp["compose"]:
         out.print(f"  {escape(compose.describe(cp['compose']))}")
     for change in cp["changes"]:
         if change["action"] == "noop":
@@ -206,7 +202,7 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         if not write["changed"]:
             out.print(f"  = file {escape(write['path'])}: already up to date")
             continue
-        shared = f", also needed by {', '.join(write['shared_with'])}" if write.get("shared_with") else ""
+        shared = f", also needed by {', '.join(write['shared_with'])}" if write["shared_with"] else ""
         out.print(f"  file {escape(write['path'])} (mode {write['mode']}{escape(shared)})")
         for line in write["diff"]:
             style = "green" if line.startswith("+") and not line.startswith("+++") else (
@@ -221,9 +217,8 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         out.print(f"  verify: {escape(check)}")
 
 
-
 def print_run_diff(out: Console, diff: list[str]) -> None:
-    """The ``docker run`` diff (``+``/``-``/`` `` lines of :func:`remediate.output.report.run_diff`), coloured."""
+    """The ``docker run`` diff (``+``/``-``/`` `` lines of :func:`remediate.output.plan.run_diff`), coloured."""
     from rich.markup import escape
 
     out.print("  docker run")
@@ -251,7 +246,7 @@ def print_rollback_plans(out: Console, previews: Sequence[RollbackPreviewJson]) 
 
 
 def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: str | None = None) -> None:
-    """What a rollback would put back on one host (:func:`remediate.output.rollout.rollback_preview_json`);
+    """What a rollback would put back on one host (:func:`remediate.output.rollback.rollback_preview_json`);
     ``backups``: the backup of each host, for hosts that share this change."""
     from rich.markup import escape
 
@@ -278,7 +273,7 @@ def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: 
 def print_result(out: Console, result: HostResult) -> None:
     from rich.markup import escape
 
-    from remediate.output.report import after_message
+    from remediate.output.plan import after_message
 
     for c in result.containers:
         if c.action == "recreated":

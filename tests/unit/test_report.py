@@ -14,8 +14,10 @@ import pytest
 from remediate.core.evidence import JSON_WHOLE, body_evidence
 from remediate.core.planner import Plan
 from remediate.core.results import Action, ContainerResult, HealthRun, HostResult
+from remediate.output.environment import environment_json
 from remediate.output.formats import schema, versioned
-from remediate.output.report import environment_json, markdown_report, result_json
+from remediate.output.markdown import markdown_report
+from remediate.output.result import result_json
 
 INFO = {"Name": "gpu-01", "ServerVersion": "26.1.5", "ApiVersion": "1.45", "OperatingSystem": "Debian GNU/Linux 13",
         "KernelVersion": "6.1.0-18-amd64", "Architecture": "x86_64"}
