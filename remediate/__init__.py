@@ -28,6 +28,12 @@ One step at a time, on one host::
         plan = remediate.plan_host(conn, book, remediate.resolve_vars(book, {}))
         remediate.apply(plan, conn).raise_for_failure()
 
+Every outcome has a typed JSON-ready view, secrets masked: ``plan.to_json()`` (``PlanJson``),
+``result.to_json()`` (``ResultJson``), ``RolloutResult.to_json()``, ``RollbackResult.to_json()``,
+``HostRecovery.to_json()``. Who prints their own output (the Ansible collection) masks it with the
+same helpers: ``redact_text``, ``redact_mapping``, ``mask_json``, ``secret_values``, ``plan_secrets``,
+``visible``. Recover and ``apply --restore`` walk many hosts too (``recover_all``, ``revert_now``).
+
 The layers, top to bottom (each imports only from those below it; ``lint-imports`` checks it):
 ``cli`` → ``packs`` (GitLab Duo) → ``fleet`` → ``executor`` | ``output`` → ``host`` → ``core`` →
 ``errors``.
@@ -140,6 +146,7 @@ _EXPORTS = {
     "HostRecovery": "remediate.fleet.recovery",
     "recover_all": "remediate.fleet.recovery",
     "revert_now": "remediate.fleet.timebox",
+    "RecoverRowJson": "remediate.output.records",
     "Connection": "remediate.host.connection",
     "Dialect": "remediate.host.dialect",
     "HostFiles": "remediate.host.files",
@@ -200,6 +207,7 @@ __all__ = [
     "ProbeFailed",
     "ProbeResult",
     "RecoverNeeded",
+    "RecoverRowJson",
     "Recovery",
     "RemediateError",
     "ResultJson",
@@ -515,6 +523,9 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.output.plan import (
         plan_json as plan_json,
+    )
+    from remediate.output.records import (
+        RecoverRowJson as RecoverRowJson,
     )
     from remediate.output.result import (
         ResultJson as ResultJson,

@@ -82,7 +82,7 @@ def _diagnosis_markdown(diagnosis: Mapping[str, Any]) -> list[str]:
     if error:
         lines += [f"Error {error['code']}: {error['message']}", "", f"> {error['meaning']}", ""]
     if not diagnosis.get("findings"):
-        lines += ["No AI gateway or vLLM container found.", ""]
+        lines += ["No container to diagnose found.", ""]
     for f in diagnosis.get("findings") or []:
         fix = f" (fix: `{f['fix']}`)" if f.get("fix") else ""
         lines += [f"- **{f['status']}** {f['container']}: `{f['check']}`{fix}", *_evidence_markdown(f["evidence"])]
