@@ -28,6 +28,12 @@ One step at a time, on one host::
         plan = remediate.plan_host(conn, book, remediate.resolve_vars(book, {}))
         remediate.apply(plan, conn).raise_for_failure()
 
+Every outcome has a typed JSON-ready view, secrets masked: ``plan.to_json()`` (``PlanJson``),
+``result.to_json()`` (``ResultJson``), ``RolloutResult.to_json()``, ``RollbackResult.to_json()``,
+``HostRecovery.to_json()``. Who prints their own output (the Ansible collection) masks it with the
+same helpers: ``redact_text``, ``redact_mapping``, ``mask_json``, ``secret_values``, ``plan_secrets``,
+``visible``. Recover and ``apply --restore`` walk many hosts too (``recover_all``, ``revert_now``).
+
 The layers, top to bottom (each imports only from those below it; ``lint-imports`` checks it):
 ``cli`` → ``packs`` (GitLab Duo) → ``fleet`` → ``executor`` | ``output`` → ``host`` → ``core`` →
 ``errors``.
@@ -117,9 +123,30 @@ _EXPORTS = {
     "fix": "remediate.packs.gitlab_duo.fix",
     "HostOutcomeJson": "remediate.output.rollout",
     "RolloutJson": "remediate.output.rollout",
-    "RollbackPreviewJson": "remediate.output.rollout",
-    "RollbackRowJson": "remediate.output.rollout",
+    "RollbackPreviewJson": "remediate.output.rollback",
+    "RollbackRowJson": "remediate.output.rollback",
     "FixJson": "remediate.packs.gitlab_duo.fix",
+    "PlanJson": "remediate.output.plan",
+    "plan_json": "remediate.output.plan",
+    "after_message": "remediate.output.plan",
+    "ResultJson": "remediate.output.result",
+    "result_json": "remediate.output.result",
+    "redact_text": "remediate.core.redaction",
+    "redact_mapping": "remediate.core.redaction",
+    "mask_json": "remediate.core.redaction",
+    "secret_values": "remediate.core.redaction",
+    "plan_secrets": "remediate.core.secret_flow",
+    "visible": "remediate.core.visible",
+    "diagnose": "remediate.packs.gitlab_duo.diagnose",
+    "explain": "remediate.packs.gitlab_duo.diagnose",
+    "findings_json": "remediate.packs.gitlab_duo.diagnose",
+    "Finding": "remediate.packs.gitlab_duo.checks",
+    "ErrorCode": "remediate.packs.gitlab_duo.diagnose",
+    "DiagnosisJson": "remediate.packs.gitlab_duo.diagnose",
+    "HostRecovery": "remediate.fleet.recovery",
+    "recover_all": "remediate.fleet.recovery",
+    "revert_now": "remediate.fleet.timebox",
+    "RecoverRowJson": "remediate.output.records",
     "Connection": "remediate.host.connection",
     "Dialect": "remediate.host.dialect",
     "HostFiles": "remediate.host.files",
@@ -139,9 +166,12 @@ __all__ = [
     "ContainerPlan",
     "ContainerResult",
     "ContainerSpec",
+    "DiagnosisJson",
     "Dialect",
+    "ErrorCode",
     "FileRestore",
     "FileWrite",
+    "Finding",
     "FixJson",
     "FixResult",
     "Fixes",
@@ -154,6 +184,7 @@ __all__ = [
     "HostOutcome",
     "HostOutcomeJson",
     "HostPath",
+    "HostRecovery",
     "HostResult",
     "HostUnreachable",
     "ImageNotFound",
@@ -169,14 +200,17 @@ __all__ = [
     "PathOwner",
     "Plan",
     "PlanError",
+    "PlanJson",
     "PlanStaleError",
     "Playbook",
     "PlaybookError",
     "ProbeFailed",
     "ProbeResult",
     "RecoverNeeded",
+    "RecoverRowJson",
     "Recovery",
     "RemediateError",
+    "ResultJson",
     "Revert",
     "RollbackFailed",
     "RollbackJob",
@@ -194,24 +228,38 @@ __all__ = [
     "StateDirError",
     "Target",
     "__version__",
+    "after_message",
     "apply",
+    "diagnose",
+    "explain",
     "find_fixes",
+    "findings_json",
     "fix",
     "hold_then_revert",
     "jobs",
     "load_inventory",
     "load_playbook",
+    "mask_json",
     "parse_extra_vars",
     "plan",
     "plan_host",
+    "plan_json",
     "plan_recover",
     "plan_rollback",
+    "plan_secrets",
     "recover",
+    "recover_all",
+    "redact_mapping",
+    "redact_text",
     "resolve_vars",
+    "result_json",
+    "revert_now",
     "roll_back",
     "rollback",
     "rollout",
+    "secret_values",
     "spec_from_inspect",
+    "visible",
 ]
 
 if _typing.TYPE_CHECKING:
@@ -272,6 +320,18 @@ if _typing.TYPE_CHECKING:
     from remediate.core.playbook import (
         resolve_vars as resolve_vars,
     )
+    from remediate.core.redaction import (
+        mask_json as mask_json,
+    )
+    from remediate.core.redaction import (
+        redact_mapping as redact_mapping,
+    )
+    from remediate.core.redaction import (
+        redact_text as redact_text,
+    )
+    from remediate.core.redaction import (
+        secret_values as secret_values,
+    )
     from remediate.core.results import (
         Action as Action,
     )
@@ -284,11 +344,17 @@ if _typing.TYPE_CHECKING:
     from remediate.core.results import (
         ProbeResult as ProbeResult,
     )
+    from remediate.core.secret_flow import (
+        plan_secrets as plan_secrets,
+    )
     from remediate.core.spec import (
         ContainerSpec as ContainerSpec,
     )
     from remediate.core.spec import (
         spec_from_inspect as spec_from_inspect,
+    )
+    from remediate.core.visible import (
+        visible as visible,
     )
     from remediate.errors import (
         ApplyError as ApplyError,
@@ -401,6 +467,12 @@ if _typing.TYPE_CHECKING:
     from remediate.fleet.options import (
         jobs as jobs,
     )
+    from remediate.fleet.recovery import (
+        HostRecovery as HostRecovery,
+    )
+    from remediate.fleet.recovery import (
+        recover_all as recover_all,
+    )
     from remediate.fleet.results import (
         HostOutcome as HostOutcome,
     )
@@ -428,6 +500,9 @@ if _typing.TYPE_CHECKING:
     from remediate.fleet.timebox import (
         hold_then_revert as hold_then_revert,
     )
+    from remediate.fleet.timebox import (
+        revert_now as revert_now,
+    )
     from remediate.host.connection import (
         Connection as Connection,
     )
@@ -440,17 +515,45 @@ if _typing.TYPE_CHECKING:
     from remediate.host.sshoptions import (
         SshOptions as SshOptions,
     )
-    from remediate.output.rollout import (
-        HostOutcomeJson as HostOutcomeJson,
+    from remediate.output.plan import (
+        PlanJson as PlanJson,
     )
-    from remediate.output.rollout import (
-        RollbackPreviewJson as RollbackPreviewJson,
+    from remediate.output.plan import (
+        after_message as after_message,
     )
-    from remediate.output.rollout import (
-        RollbackRowJson as RollbackRowJson,
+    from remediate.output.plan import (
+        plan_json as plan_json,
     )
-    from remediate.output.rollout import (
-        RolloutJson as RolloutJson,
+    from remediate.output.records import (
+        RecoverRowJson as RecoverRowJson,
+    )
+    from remediate.output.result import (
+        ResultJson as ResultJson,
+    )
+    from remediate.output.result import (
+        result_json as result_json,
+    )
+    from remediate.output.rollback import RollbackPreviewJson as RollbackPreviewJson
+    from remediate.output.rollback import RollbackRowJson as RollbackRowJson
+    from remediate.output.rollout import HostOutcomeJson as HostOutcomeJson
+    from remediate.output.rollout import RolloutJson as RolloutJson
+    from remediate.packs.gitlab_duo.checks import (
+        Finding as Finding,
+    )
+    from remediate.packs.gitlab_duo.diagnose import (
+        DiagnosisJson as DiagnosisJson,
+    )
+    from remediate.packs.gitlab_duo.diagnose import (
+        ErrorCode as ErrorCode,
+    )
+    from remediate.packs.gitlab_duo.diagnose import (
+        diagnose as diagnose,
+    )
+    from remediate.packs.gitlab_duo.diagnose import (
+        explain as explain,
+    )
+    from remediate.packs.gitlab_duo.diagnose import (
+        findings_json as findings_json,
     )
     from remediate.packs.gitlab_duo.fix import (
         Fixes as Fixes,

@@ -26,6 +26,7 @@ from remediate.cli.common import (
     parse_amount,
     prompting,
     run_options,
+    say_skipped,
     select_targets,
     ssh_options,
     verbosity,
@@ -37,11 +38,9 @@ from remediate.cli.exit_codes import exit_code
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from remediate import Options, RolloutResult, SshOptions, Target
+    from remediate import Options, Revert, RolloutResult, SshOptions, Target
     from remediate.core.planner import Plan
     from remediate.core.playbook import Playbook
-    from remediate.core.results import ContainerResult
-    from remediate.executor.hold import Revert
     from remediate.fleet.saved import SavedPlan
 
 
@@ -286,7 +285,7 @@ def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, 
 def step_prompt(out: Console) -> Any:
     """Step mode: show each container's diff, then ask what to do with it."""
     from remediate.core.secret_flow import plan_secrets
-    from remediate.output.report import container_plan_json
+    from remediate.output.plan import container_plan_json
 
     def decide(plan: Any, cp: Any) -> str:
         data = container_plan_json(cp, plan.engine_api, plan_secrets(plan))
@@ -301,16 +300,13 @@ def step_prompt(out: Console) -> Any:
 
 def _restore_now(out: Console, args: ApplyArgs, req: Request) -> NoReturn:
     """--restore: put back the containers a time-boxed playbook changed, on every host."""
-    from remediate.executor import hold
+    from remediate import Options, revert_now
 
     if req.book.revert_after is None:
         fail(f"--restore is for time-boxed playbooks (revert_after); {req.book.name} is not one")
-    results: list[tuple[str, ContainerResult]] = []
-    for target in req.targets:
-        with target.connection(req.ssh) as conn:
-            results.extend((r.host, r.result) for r in hold.revert(conn, playbook=req.book.name,
-                                                                    containers=req.containers, timeout=args.timeout)
-                           if r.result is not None)
+    reverts = revert_now(req.targets, req.book.name, Options(timeout=args.timeout, ssh=req.ssh),
+                         containers=req.containers, on_skip=say_skipped)
+    results = [(r.host, r.result) for r in reverts if r.result is not None]
     for host, r in results:
         out.print(f"{host}: {r.name}: {r.action}" + (f" ({r.error})" if r.error else ""))
     if not results:

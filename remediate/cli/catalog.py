@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,11 +19,10 @@ if TYPE_CHECKING:
 def list_cmd(fmt: str) -> None:
     """List the built-in playbooks: name, safety, description."""
     from remediate.core.playbook import builtin_playbooks, load_playbook
+    from remediate.output.playbook import playbook_row
 
     with errors():
-        books = [load_playbook(p.stem) for p in builtin_playbooks()]
-    rows = [{"name": b.name, "safety": b.safety, "description": " ".join(b.description.split()),
-             "vars": sorted(b.vars), "time_boxed": b.revert_after is not None} for b in books]
+        rows = [playbook_row(load_playbook(p.stem)) for p in builtin_playbooks()]
     if fmt == "json":
         from remediate.output.formats import versioned_rows
 
@@ -42,17 +41,9 @@ def show(playbook: str, fmt: str) -> None:
     with errors():
         book = load_playbook(playbook)
     from remediate.output.formats import versioned
+    from remediate.output.playbook import playbook_json
 
     echo(json.dumps(versioned(playbook_json(book)), indent=2) if fmt == "json" else describe(book))
-
-
-def playbook_json(book: Playbook) -> dict[str, Any]:
-    """The playbook as its YAML says it (defaults filled in, ``select`` always a list), secrets masked."""
-    from remediate.core.redaction import redact_mapping
-
-    data = book.model_dump(mode="json", by_alias=True)
-    data["select"] = [sel.model_dump(mode="json", exclude_defaults=True) for sel in book.selectors]
-    return redact_mapping(data)
 
 
 def describe(book: Playbook) -> str:

@@ -243,18 +243,15 @@ def connections(hosts: tuple[str, ...], inventory: str | None, limit: str | None
                 accept_new_host_keys: bool, private_key: str | None) -> Iterator[Connection]:
     """One connection per selected engine (with the host's own key file, if any), opened and closed
     in turn; an engine named twice (``-H local -H unix:///var/run/docker.sock``) is visited once."""
-    from remediate.fleet.engines import Engines
+    from remediate.fleet.engines import each_engine
 
-    ssh = ssh_options(known_hosts, accept_new_host_keys, private_key)
-    selected = select_targets(hosts, inventory, limit)
-    engines = Engines(selected)
-    for target in selected:
-        with target.connection(ssh) as conn:
-            first = engines.named_before(target) or engines.reached_before(target, conn)
-            if first is not None:
-                echo(f"remediate: {target.name}: the same engine as {first}; skipped", err=True)
-                continue
-            yield conn
+    yield from each_engine(select_targets(hosts, inventory, limit),
+                           ssh_options(known_hosts, accept_new_host_keys, private_key), on_skip=say_skipped)
+
+
+def say_skipped(target: Target, first: str) -> None:
+    """``remediate: HOST: the same engine as FIRST; skipped`` on stderr."""
+    echo(f"remediate: {target.name}: the same engine as {first}; skipped", err=True)
 
 
 # --------------------------------------------------------------------------- Ctrl-C

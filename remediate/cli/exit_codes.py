@@ -31,9 +31,8 @@ import click
 from remediate.errors import ApplyError, RemediateError, RollbackFailed, RolloutError
 
 if TYPE_CHECKING:  # loaded when a code is computed: `remediate --help` stays fast
+    from remediate import Recovery, Revert
     from remediate.core.results import ContainerResult, HostResult
-    from remediate.executor.hold import Revert
-    from remediate.executor.restore import Recovery
     from remediate.fleet.results import RolloutResult
 
 OK, FAILED, USAGE, ROLLBACK_FAILED = 0, 1, 2, 3
@@ -66,8 +65,8 @@ def exit_code(outcome: Outcome) -> int:
     1 when a host failed, it was interrupted or its confirm declined, else 0; a container or host result 3 / 1 / 0;
     a revert of a time-boxed change 3 when it failed; a recovery 3 when it left manual steps.
     """
+    from remediate import Revert
     from remediate.core.results import Action, ContainerResult, HostResult
-    from remediate.executor.hold import Revert
     from remediate.fleet.results import RolloutResult
 
     if outcome is None:

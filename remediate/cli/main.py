@@ -1,14 +1,16 @@
 """The ``remediate`` command line: parse, call the library, print, exit.
 
-The package :mod:`remediate.cli` is the only one that prints, prompts or exits: a module per
-command (:mod:`~remediate.cli.apply`, :mod:`~remediate.cli.rollback`, :mod:`~remediate.cli.diagnose`,
-:mod:`~remediate.cli.records`, :mod:`~remediate.cli.catalog`, :mod:`~remediate.cli.authoring`), what they share in
+The package :mod:`remediate.cli` is the only one that prints, prompts or exits (with the commands
+each domain pack adds, :attr:`remediate.core.sources.Pack.commands`): a module per command
+(:mod:`~remediate.cli.apply`, :mod:`~remediate.cli.rollback`, :mod:`~remediate.cli.records`,
+:mod:`~remediate.cli.catalog`, :mod:`~remediate.cli.authoring`), what they share in
 :mod:`~remediate.cli.common`, the text views in :mod:`~remediate.cli.views`. Exit codes come from
 :func:`remediate.cli.exit_codes.exit_code`.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import sys
@@ -20,13 +22,12 @@ from remediate import __version__
 from remediate.cli import exit_codes
 from remediate.cli.apply import apply
 from remediate.cli.authoring import lint, new, schema
-from remediate.cli.bundle import bundle
 from remediate.cli.catalog import list_cmd, show
 from remediate.cli.common import echo, fail
-from remediate.cli.diagnose import diagnose_cmd
 from remediate.cli.exit_codes import exit_code
 from remediate.cli.records import backups, history, hosts
 from remediate.cli.rollback import recover, rollback
+from remediate.core.sources import packs
 from remediate.errors import PlaybookError
 from remediate.executor.probes import stable_window
 
@@ -97,5 +98,8 @@ class _LogLines(logging.Handler):
             echo(f"remediate: warning: {text}", err=True)
 
 
-for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd, bundle, lint, schema, new):
+for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, lint, schema, new):
     main.add_command(_command)
+for _pack in packs():  # the domain's own commands (e.g. diagnose, bundle)
+    for _command in importlib.import_module(_pack.commands).COMMANDS if _pack.commands else ():
+        main.add_command(_command)

@@ -4,7 +4,7 @@ rollback), ``hosts`` (what an inventory selects)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -25,8 +25,9 @@ def history(container: str | None, fmt: str, **where: Any) -> None:
     """Past applies and rollbacks on each host, newest first: result, who ran it, when."""
     from remediate.executor.history import history as read_history
     from remediate.executor.journal import Journal
+    from remediate.output.records import history_row
 
-    _echo_host_rows(where, lambda conn: read_history(Journal(conn), container), fmt, "no history",
+    _echo_host_rows(where, lambda conn: map(history_row, read_history(Journal(conn), container)), fmt, "no history",
                     {"time": "TIME", "host": "HOST", "container": "CONTAINER", "kind": "KIND",
                      "playbook": "PLAYBOOK", "result": "RESULT", "by": "BY"},
                     lambda row: {**row, "by": f"{row.get('user')}@{row.get('controller')}"})
@@ -39,12 +40,13 @@ def history(container: str | None, fmt: str, **where: Any) -> None:
 def backups(container: str | None, fmt: str, **where: Any) -> None:
     """The backups remediate keeps (stopped, for `remediate rollback`), newest first."""
     from remediate.executor.swap import list_backups
+    from remediate.output.records import backup_row
 
-    _echo_host_rows(where, lambda conn: list_backups(conn, container), fmt, "no backups",
+    _echo_host_rows(where, lambda conn: map(backup_row, list_backups(conn, container)), fmt, "no backups",
                     {"host": "HOST", "backup": "BACKUP", "container": "OF", "image": "IMAGE", "status": "STATUS"})
 
 
-def _echo_host_rows(where: dict[str, Any], read: Callable[[Connection], Iterable[dict[str, Any]]], fmt: str,
+def _echo_host_rows(where: dict[str, Any], read: Callable[[Connection], Iterable[Mapping[str, Any]]], fmt: str,
                     empty: str, columns: dict[str, str],
                     shown: Callable[[dict[str, Any]], dict[str, Any]] = lambda row: row) -> None:
     """The rows ``read`` gives for each selected host (with its ``host``): as JSON, or a table of

@@ -16,7 +16,7 @@ from remediate.cli.common import echo, iso, writing
 if TYPE_CHECKING:
     from remediate import SshOptions, Target
     from remediate.host.connection import Connection
-    from remediate.output.report import EnvironmentJson
+    from remediate.output.environment import EnvironmentJson
 
 #: The ``--report`` option, as each command that writes one offers it.
 report_option = click.option(
@@ -37,7 +37,7 @@ def header(command: str, mode: str, started: float) -> dict[str, Any]:
 def environment(conn: Connection) -> EnvironmentJson:
     """Where ``conn`` leads: the engine's version and OS (``docker info``), or why unknown."""
     from remediate.errors import RemediateError
-    from remediate.output.report import environment_json
+    from remediate.output.environment import environment_json
 
     try:
         return environment_json(conn.label, conn.info(), api=conn.api_version)
@@ -60,8 +60,8 @@ def write_report(path: str, data: Mapping[str, Any], *, say: bool = True) -> Non
     where on stderr (not after bad input: its one line is the error). A file that cannot be
     written is one line and exit 2."""
     from remediate.output.formats import versioned
+    from remediate.output.markdown import markdown_report
     from remediate.output.private import write_private
-    from remediate.output.report import markdown_report
 
     with writing("--report", path):
         write_private(path, json.dumps(versioned(data), indent=2) + "\n" if path.endswith(".json")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -14,7 +14,6 @@ from remediate.cli import exit_codes, reporting, views
 from remediate.cli.common import (
     check_writable,
     complete_containers,
-    connections,
     echo,
     errors,
     fail,
@@ -22,6 +21,7 @@ from remediate.cli.common import (
     host_options,
     interruptible,
     prompting,
+    say_skipped,
     select_targets,
     ssh_options,
     verbosity,
@@ -30,11 +30,6 @@ from remediate.cli.common import (
 from remediate.cli.exit_codes import exit_code
 from remediate.core.redaction import redact_text
 from remediate.output.formats import versioned_rows
-from remediate.output.report import shown_json
-
-if TYPE_CHECKING:
-    from remediate.executor.restore import Recovery
-    from remediate.output.report import EnvironmentJson
 
 
 @click.command()
@@ -141,38 +136,31 @@ def recover(containers: tuple[str, ...], dry_run: bool, fmt: str, report_path: s
     From the host's journal and what the engine shows: a change that verified is kept, anything
     else is put back to the original container and files. --dry-run shows which, and the steps.
     """
-    from remediate.executor.restore import plan_recover
-    from remediate.executor.restore import recover as run_recover
+    from remediate import Options, recover_all
+    from remediate.output.records import reported_recover_row
 
     started = time.time()
     check_writable("--report", report_path)
-    done: list[tuple[str, Recovery]] = []
-    hosts: list[EnvironmentJson] = []
     with errors():
-        for conn in connections(**where):
-            found = (plan_recover(conn, containers=containers) if dry_run
-                     else run_recover(conn, containers=containers))
-            done.extend((conn.label, r) for r in found)
-            if report_path:
-                hosts.append(reporting.environment(conn))
-    rows = [{"host": h, "container": r.container, "tx": r.tx, "outcome": r.outcome, "detail": r.detail,
-             "manual_steps": list(r.manual_steps), **({"steps": list(r.steps)} if dry_run else {})}
-            for h, r in done]
+        targets = select_targets(where["hosts"], where["inventory"], where["limit"])
+        ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
+        done = recover_all(targets, Options(dry_run=dry_run, ssh=ssh), containers=containers, on_skip=say_skipped)
     if report_path:
         reporting.write_report(report_path, {
-            **reporting.header("recover", "dry-run" if dry_run else "recover", started), "environment": hosts,
-            "recover": shown_json([{**row, "detail": redact_text(str(row["detail"] or "")) or None} for row in rows]),
-            "left": [redact_text(step) for _, r in done for step in r.manual_steps]})
+            **reporting.header("recover", "dry-run" if dry_run else "recover", started),
+            "environment": reporting.environments(targets, ssh),
+            "recover": [reported_recover_row(d.to_json()) for d in done],
+            "left": [redact_text(step) for d in done for step in d.recovery.manual_steps]})
     if fmt == "json":
-        echo(json.dumps(versioned_rows(rows), indent=2))
+        echo(json.dumps(versioned_rows(d.to_json() for d in done), indent=2))
     elif not done:
         echo("nothing to recover: every apply finished" if not containers
                    else f"nothing to recover for {', '.join(containers)}")
-    for host, r in done:
+    for d in done:
         if fmt == "text":
-            views.print_recovery(host, r, dry_run=dry_run)
+            views.print_recovery(d.host, d.recovery, dry_run=dry_run)
     if dry_run:
         if fmt == "text":
             echo("Dry run: nothing changed.")
         sys.exit(exit_codes.OK)
-    sys.exit(exit_code(r for _, r in done))
+    sys.exit(exit_code(d.recovery for d in done))

@@ -1,6 +1,6 @@
 """What the command line shows: plans as ``docker run`` diffs, results, summaries, live progress,
 diagnoses. Used only by :mod:`remediate.cli.main`; everything it prints went through the redaction of
-:mod:`remediate.core.redaction` first (mostly in :mod:`remediate.output.report`), and is printed with
+:mod:`remediate.core.redaction` first (mostly in the views of :mod:`remediate.output`), and is printed with
 its control characters shown (:func:`console`, :func:`remediate.cli.common.echo`).
 """
 
@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
-import shlex
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
@@ -21,11 +20,12 @@ from remediate.core import compose
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from remediate import Recovery
     from remediate.core.planner import Plan
     from remediate.core.results import ContainerResult, HostResult
-    from remediate.executor.restore import Recovery
     from remediate.fleet.results import RolloutResult
-    from remediate.output.rollout import RollbackPreviewJson
+    from remediate.output.plan import ContainerPlanJson
+    from remediate.output.rollback import RollbackPreviewJson
 
 
 def console(stderr: bool = False, file: IO[str] | None = None) -> Console:
@@ -54,12 +54,11 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
     several hosts) or programs (``json``)."""
     if fmt == "json":
         from remediate.output.formats import versioned
-        from remediate.output.report import plan_json, result_json
 
         data: Any = result.to_json()
         if len(result.outcomes) == 1:  # one host: the plan or the result itself
             only = result.outcomes[0]
-            data = (result_json(only.result) if only.result else plan_json(only.plan) if only.plan
+            data = (only.result.to_json() if only.result else only.plan.to_json() if only.plan
                     else data["hosts"][0])
         echo(json.dumps(versioned(data), indent=2))
         return
@@ -83,13 +82,11 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
 
 def print_host_plans(out: Console, result: RolloutResult, *, dry_run: bool) -> None:
     """One plan per distinct change; hosts with the same change are grouped."""
-    from remediate.output.report import plan_json
-
     groups: dict[str, tuple[list[str], Any]] = {}
     for outcome in result.outcomes:
         if outcome.plan is None:
             continue
-        data = plan_json(outcome.plan)
+        data = outcome.plan.to_json()
         key = json.dumps([(c["container"], c["action"], c["diff"], c["files"], c["notes"])
                           for c in data["containers"]], sort_keys=True)
         groups.setdefault(key, ([], outcome.plan))[0].append(outcome.target.name)
@@ -115,7 +112,7 @@ def print_summary(out: Console, result: RolloutResult) -> None:
     out.print(table)
 
 
-def echo_table(rows: list[dict[str, Any]], columns: dict[str, str]) -> None:
+def echo_table(rows: Sequence[Mapping[str, Any]], columns: dict[str, str]) -> None:
     """``rows`` as aligned columns (``columns``: key to heading) under a heading line, two spaces
     apart, the last column unpadded; plain text, so it pipes to grep and awk."""
     keys = list(columns)
@@ -143,9 +140,7 @@ def escape(text: str) -> str:
 def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, brief: bool | None = None) -> None:
     """The plan of one host: a header, then each container's ``docker run`` diff and files; with
     ``brief`` (default: ``--quiet`` was given; pass it from other threads), a line per container."""
-    from remediate.output.report import plan_json
-
-    data = plan_json(plan)
+    data = plan.to_json()
     changed = data["changed"]
     total = len(data["containers"])
     if total == 0:
@@ -177,14 +172,14 @@ def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, 
 _SHOWN = ("action", "compose", "changes", "diff", "files", "notes", "dependents", "verify")
 
 
-def same_change(containers: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def same_change(containers: list[ContainerPlanJson]) -> list[list[ContainerPlanJson]]:
     """Container plans (JSON views) grouped by what the text view shows of them, in order: the
     plans of a group differ only in the container's name (its ``--name`` line) and id."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[ContainerPlanJson]] = {}
     for cp in containers:
         own = {f" --name {cp['container']}"}
-        shown = {key: cp.get(key) for key in _SHOWN}
-        shown["diff"] = [" --name" if line[1:] in own or line in own else line for line in cp.get("diff") or []]
+        shown: dict[str, Any] = {key: value for key, value in cp.items() if key in _SHOWN}
+        shown["diff"] = [" --name" if line[1:] in own or line in own else line for line in cp["diff"]]
         groups.setdefault(json.dumps(shown, sort_keys=True, default=str), []).append(cp)
     return list(groups.values())
 
@@ -193,12 +188,12 @@ def same_change(containers: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 _LABELS = {"recreate": "recreate", "update-in-place": "update in place"}
 
 
-def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
+def print_container_plan(out: Console, cp: ContainerPlanJson) -> None:
     from rich.markup import escape
 
     label = _LABELS.get(cp["action"], "no change")
     out.print(f"\n[bold]{escape(cp['container'])}[/bold] ({cp['id']}): [yellow]{label}[/yellow]")
-    if cp.get("compose"):
+    if cp["compose"]:
         out.print(f"  {escape(compose.describe(cp['compose']))}")
     for change in cp["changes"]:
         if change["action"] == "noop":
@@ -212,7 +207,7 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         if not write["changed"]:
             out.print(f"  = file {escape(write['path'])}: already up to date")
             continue
-        shared = f", also needed by {', '.join(write['shared_with'])}" if write.get("shared_with") else ""
+        shared = f", also needed by {', '.join(write['shared_with'])}" if write["shared_with"] else ""
         out.print(f"  file {escape(write['path'])} (mode {write['mode']}{escape(shared)})")
         for line in write["diff"]:
             style = "green" if line.startswith("+") and not line.startswith("+++") else (
@@ -227,9 +222,8 @@ def print_container_plan(out: Console, cp: dict[str, Any]) -> None:
         out.print(f"  verify: {escape(check)}")
 
 
-
 def print_run_diff(out: Console, diff: list[str]) -> None:
-    """The ``docker run`` diff (``+``/``-``/`` `` lines of :func:`remediate.output.report.run_diff`), coloured."""
+    """The ``docker run`` diff (``+``/``-``/`` `` lines of :func:`remediate.output.plan.run_diff`), coloured."""
     from rich.markup import escape
 
     out.print("  docker run")
@@ -257,7 +251,7 @@ def print_rollback_plans(out: Console, previews: Sequence[RollbackPreviewJson]) 
 
 
 def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: str | None = None) -> None:
-    """What a rollback would put back on one host (:func:`remediate.output.rollout.rollback_preview_json`);
+    """What a rollback would put back on one host (:func:`remediate.output.rollback.rollback_preview_json`);
     ``backups``: the backup of each host, for hosts that share this change."""
     from rich.markup import escape
 
@@ -287,7 +281,7 @@ def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: 
 def print_result(out: Console, result: HostResult) -> None:
     from rich.markup import escape
 
-    from remediate.output.report import after_message
+    from remediate.output.plan import after_message
 
     for c in result.containers:
         if c.action == "recreated":
@@ -459,76 +453,6 @@ def countdown(out: Console, due: list[float]) -> Iterator[None]:
 
     with Live(get_renderable=line, console=out, refresh_per_second=2, transient=True):
         yield
-
-
-def print_diagnosis(out: Console, data: dict[str, Any], *, hosts: Sequence[str] = (),
-                    scope: Sequence[str] = ()) -> None:
-    """One host's findings as tables, then the commands that fix what fails: they keep ``hosts``
-    (the host options given) and ``scope`` (every option that chose what was checked), shell-quoted."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    error = data["error"]
-    if error:
-        out.print(f"[bold]Error {error['code']}[/bold]: {escape(error['message'])}")
-        out.print(f"  {escape(error['meaning'])}")
-        if error.get("formerly"):
-            out.print(f"  (older GitLab versions show: {escape(error['formerly'])})")
-        if error["playbooks"]:
-            out.print(f"  Playbooks that may fix it: {', '.join(error['playbooks'])}")
-        if error["not_passing"]:
-            out.print(f"  [yellow]Related checks not passing here: {', '.join(error['not_passing'])}[/yellow]")
-        elif error["checks"]:
-            out.print(f"  Related checks ({', '.join(error['checks'])}) pass here.")
-        out.print("")
-    if not data["findings"]:
-        out.print(f"No AI gateway or vLLM container found on {escape(str(data['host']))}.")
-        return
-    styles = {"pass": "green", "warn": "yellow", "fail": "red"}
-    by_container: dict[str, list[dict[str, Any]]] = {}
-    for finding in data["findings"]:
-        by_container.setdefault(finding["container"], []).append(finding)
-    for name, findings in by_container.items():
-        kind = {"ai-gateway": "AI gateway", "vllm": "vLLM", "gitlab": "GitLab host"}.get(findings[0]["kind"], "container")
-        shown = [f for f in findings if not (f["status"] == "pass" and verbosity() < 0)]  # --quiet: what needs attention
-        if not out.is_terminal:  # piped or redirected (a ticket): whole lines, the evidence last, never wrapped
-            out.print(f"[bold]{escape(kind)} {escape(name)}[/bold]")
-            for line in aligned([[f["check"], f["status"], f["fix"] or "-", " ".join(f["evidence"].split())]
-                                 for f in shown]):
-                out.print(escape(line))
-            out.print("")
-            continue
-        table = Table(title=f"{kind} {escape(name)}", title_justify="left", title_style="bold",
-                      show_edge=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
-        table.add_column("check", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("evidence", overflow="fold")
-        table.add_column("fix", no_wrap=True)
-        for f in shown:
-            style = styles[f["status"]]
-            table.add_row(escape(f["check"]), f"[{style}]{f['status']}[/{style}]", escape(f["evidence"]),
-                          escape(f["fix"] or ""))
-        out.print(table)
-        out.print("")
-    counts = data["counts"]
-    out.print(f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail")
-    fixes = sorted({(f["fix"], f["container"]) for f in data["findings"] if f["fix"] and f["status"] != "pass"})
-    if fixes:
-        out.print("To fix (dry run first):")
-        for fix, name in fixes:
-            command = shlex.join(["remediate", "apply", fix, "--container", name, *hosts])
-            out.print(f"  {escape(command)}{_var_placeholders(fix)} --dry-run")
-        command = shlex.join(["remediate", "diagnose", "--fix", "--dry-run", *scope])
-        out.print(f"Or all at once (each container recreated once): {escape(command)}")
-
-
-def _var_placeholders(fix: str) -> str:
-    """`` -e NAME=...`` for each var of the fixing playbook that has no default (the command
-    fails without it)."""
-    from remediate.core.fixall import required_vars
-    from remediate.core.playbook import load_playbook
-
-    return "".join(f" -e {name}=..." for name in required_vars(load_playbook(fix)))
 
 
 def print_recovery(host: str, recovery: Recovery, *, dry_run: bool) -> None:

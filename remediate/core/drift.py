@@ -1,6 +1,6 @@
 """What differs between a plan someone reviewed and a fresh plan of the same host.
 
-Both sides are plan JSON (:func:`remediate.output.report.plan_json`): a saved plan is only JSON, and
+Both sides are plan JSON (:func:`remediate.output.plan.plan_json`): a saved plan is only JSON, and
 comparing what was shown (secrets masked) is comparing what the reviewer saw. The fingerprint
 of each container covers every setting of it, so a secret changed on the container still counts;
 the ``secrets`` digest covers what the plan masks, so a secret the plan would set that differs

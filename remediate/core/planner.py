@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remediate.core import compose, compose_edit, env_files, gpus, host_options, upgrade
 from remediate.core import live as live_changes
@@ -36,6 +36,9 @@ from remediate.core.redaction import Secret
 from remediate.core.spec import ContainerSpec, check_engine_api, pinned, spec_from_inspect
 from remediate.core.templating import render_value, render_words
 from remediate.errors import PlanError
+
+if TYPE_CHECKING:
+    from remediate.output.plan import PlanJson
 
 Json = dict[str, Any]
 
@@ -236,6 +239,13 @@ class Plan:
         if refused is not None:
             raise PlanError(f"{self.host}: {refused.name}: {refused.refusal}; nothing was changed", host=self.host,
                             container=refused.name, plan=self)
+
+    def to_json(self) -> PlanJson:
+        """JSON-ready view: per container its changes, ``docker run`` lines and diff, file diffs;
+        secrets masked, control characters escaped (:func:`remediate.output.plan.plan_json`)."""
+        from remediate.output.plan import plan_json  # the view is the output layer's
+
+        return plan_json(self)
 
     def file_users(self) -> dict[str, tuple[str, ...]]:
         """Host path -> the planned containers that need it (their plan writes it), in plan order.

@@ -34,7 +34,7 @@ from pydantic import (
 from remediate.core import host_options, limits
 from remediate.core.image_ref import check_reference
 from remediate.core.paths import check_dest, check_mode, normal_path
-from remediate.core.sources import playbook_sources
+from remediate.core.sources import pack_env_value, packs
 from remediate.core.suggest import did_you_mean
 from remediate.core.templating import check_expression, is_true, render_value
 from remediate.errors import PlaybookError
@@ -142,11 +142,10 @@ class EnvChange(_Strict):
     content of a file on the Docker host (a secret wherever it goes: masked in every output, a
     digest in saved plans).
 
-    YAML booleans become ``"true"`` / ``"false"``. For ``AIGW_*`` variables a boolean spelled
-    another way (``"True"``, ``"FALSE"``) is lowercased too: the gateway accepts any case, but
-    its ``troubleshoot`` script compares the raw string with ``"true"``. A container that has
-    ``AIGW_X=True`` while the playbook wants ``true`` is therefore *not* equal: applying the
-    playbook rewrites the value in lowercase (the diff shows ``True`` -> ``true``).
+    YAML booleans become ``"true"`` / ``"false"``. A domain pack may spell the values of its own
+    variables one way (:attr:`remediate.core.sources.Pack.env_value`: e.g. a boolean lowercased);
+    a container whose value is spelled otherwise is then *not* equal, and applying the playbook
+    rewrites the value (the diff shows ``True`` -> ``true``).
     """
 
     env: dict[str, EnvValue] = Field(
@@ -166,7 +165,7 @@ class EnvChange(_Strict):
             if not str(key) or "=" in str(key) or "\0" in str(key):
                 raise ValueError(f"{str(key)[:80]!r} is not an environment variable name")
         return {str(k): v if isinstance(v, FromFile) else _nested(FromFile, v, str(k)[:80], info)
-                if isinstance(v, dict) else _aigw_bool(str(k), _env_value(v)) for k, v in value.items()}
+                if isinstance(v, dict) else pack_env_value(str(k), _env_value(v)) for k, v in value.items()}
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -181,12 +180,6 @@ def _nested(model: type[M], value: Any, where: str, info: ValidationInfo) -> M:
         loc, msg, _ = validation_errors(exc)[0]
         at = ".".join(part for part in (where, format_loc(loc)) if part)
         raise ValueError(f"{at}: {msg}" if at else msg) from None
-
-
-def _aigw_bool(name: str, value: str | None) -> str | None:
-    if value is not None and name.startswith("AIGW_") and value.lower() in ("true", "false"):
-        return value.lower()
-    return value
 
 
 class ArgsEdit(_Strict):
@@ -766,11 +759,11 @@ class Playbook(_Strict):
 
 def builtin_playbooks() -> list[Path]:
     """Paths of the installed packs' playbooks, sorted by name (see :mod:`remediate.core.sources`)."""
-    return sorted((p for s in playbook_sources() for p in s.playbook_paths()), key=lambda p: p.stem)
+    return sorted((p for s in packs() for p in s.playbook_paths()), key=lambda p: p.stem)
 
 
 def _builtin(name: str) -> Path | None:
-    for source in playbook_sources():
+    for source in packs():
         path = source.playbooks / f"{name}.yml"
         if path.is_file():
             return path
@@ -1041,7 +1034,7 @@ def template_bytes(name: str) -> bytes:
     Raises:
         PlaybookError: no such template, or a path escaping the templates directory.
     """
-    for source in playbook_sources():
+    for source in packs():
         root = source.templates.resolve()
         path = (root / name).resolve()
         if path.is_relative_to(root) and path.is_file():

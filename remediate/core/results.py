@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from remediate.core.planner import Plan
 from remediate.core.redaction import redact_text
 from remediate.errors import ApplyError, RemediateError, RollbackFailed
+
+if TYPE_CHECKING:
+    from remediate.output.result import ResultJson
 
 
 class Action(StrEnum):
@@ -107,6 +111,13 @@ class HostResult:
     def rollback_failed(self) -> bool:
         """True when some container could not be restored."""
         return any(c.action is Action.ROLLBACK_FAILED for c in self.containers)
+
+    def to_json(self) -> ResultJson:
+        """JSON-ready view: per container what happened, its checks, what to do by hand; with the
+        plan; secrets masked (:func:`remediate.output.result.result_json`)."""
+        from remediate.output.result import result_json  # the view is the output layer's
+
+        return result_json(self)
 
     def raise_for_failure(self) -> None:
         """Raise why the apply failed, if a container failed (like httpx's ``raise_for_status``).

@@ -4,10 +4,8 @@ and a warning for the commands that only read when an earlier apply did not fini
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
 
 from remediate.errors import ConnectError
 from remediate.executor.journal import Journal
@@ -17,7 +15,30 @@ from remediate.host.connection import Connection
 _log = logging.getLogger(__name__)
 
 
-def history(journal: Journal, container: str | None = None) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class Entry:
+    """One apply or rollback of the history (:func:`remediate.output.records.history_row` is its view).
+
+    Attributes:
+        ended: how it ended (the end record's result); None: it never did.
+        settled: it ended in a clean state: nothing left for ``recover``.
+        due: when its time-boxed change is due back (epoch seconds), while it still is.
+    """
+
+    time: str | None
+    container: str
+    playbook: str | None
+    user: str | None
+    controller: str | None
+    kind: str
+    ended: str | None
+    settled: bool
+    due: float | None
+    backup: str | None
+    tx: str
+
+
+def history(journal: Journal, container: str | None = None) -> Iterator[Entry]:
     """Finished and unfinished applies and rollbacks on the host (the moved-aside journal files
     too), newest first; optionally of one container."""
     transactions = journal.transactions(archived=True)
@@ -25,18 +46,10 @@ def history(journal: Journal, container: str | None = None) -> Iterator[dict[str
     for tx in reversed(transactions):
         if container and tx.container != container:
             continue
-        if tx.end is None:
-            result = "unfinished (run remediate recover)"
-        else:
-            result = tx.end.result + ("" if tx.settled else " (run remediate recover)")
-        if tx.id in pending and tx.due is not None:
-            when = datetime.fromtimestamp(tx.due, UTC).isoformat(timespec="seconds")
-            late = "; overdue: run remediate recover" if tx.due < time.time() else ""
-            result = f"{result}; time-boxed, restore due {when}{late}"
         begin = tx.begin
-        yield {"time": begin.time, "container": begin.container, "playbook": begin.playbook, "user": begin.user,
-               "controller": begin.controller, "kind": begin.kind or "apply", "result": result,
-               "backup": begin.backup, "tx": tx.id}
+        yield Entry(begin.time, begin.container, begin.playbook, begin.user, begin.controller, begin.kind or "apply",
+                    tx.end.result if tx.end is not None else None, tx.settled,
+                    tx.due if tx.id in pending else None, begin.backup, tx.id)
 
 
 def warn_unfinished(conn: Connection) -> bool:

@@ -8,6 +8,7 @@ Nothing here undoes itself: the journal records are the undo log (:mod:`remediat
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from remediate.core.lineage import Lineage, Move, replay
@@ -18,7 +19,6 @@ from remediate.executor.journal import Journal
 from remediate.executor.record import End, Kind, Step
 from remediate.host.connection import Connection
 
-Json = dict[str, Any]
 #: The ends of a transaction that leave its change in place.
 _TOOK_EFFECT = (End.RECREATED, End.RESTORED, End.RECOVERED_KEPT)
 
@@ -98,17 +98,29 @@ def backups_of(conn: Connection, name: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda c: str(c["Name"]), reverse=True)
 
 
-def list_backups(conn: Connection, container: str | None = None) -> list[Json]:
+@dataclass(frozen=True)
+class Backup:
+    """A backup remediate keeps (:func:`remediate.output.records.backup_row` is its view)."""
+
+    name: str
+    #: The container it is a backup of, and when it was parked (the name's stamp).
+    container: str
+    stamp: str
+    id: str
+    image: str | None
+    status: str | None
+
+
+def list_backups(conn: Connection, container: str | None = None) -> list[Backup]:
     """Every remediate backup on the host (optionally of one container), newest first."""
-    rows = []
+    found = []
     for c in conn.list_containers():
         name = str(c["Name"])
         parsed = parse_backup(name)
         if parsed is not None and (container is None or parsed[0] == container):
             original, stamp = parsed
-            rows.append({"backup": name, "container": original, "stamp": stamp, "id": str(c["Id"])[:12],
-                         "image": c.get("Image"), "status": c.get("Status")})
-    return sorted(rows, key=lambda r: str(r["stamp"]), reverse=True)
+            found.append(Backup(name, original, stamp, str(c["Id"]), c.get("Image"), c.get("Status")))
+    return sorted(found, key=lambda b: b.stamp, reverse=True)
 
 
 def lineage(journal: Journal, name: str) -> Lineage:

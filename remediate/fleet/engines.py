@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from remediate.fleet.target import Target
 from remediate.host.connection import Connection
+from remediate.host.sshoptions import SshOptions
 
 
 class Engines:
@@ -31,3 +32,23 @@ class Engines:
         with self._lock:
             first = self._first.setdefault(engine_id, target.name)
         return first if first != target.name else None
+
+
+def each_engine(targets: Sequence[Target], ssh: SshOptions | None = None, *,
+                on_skip: Callable[[Target, str], None] | None = None) -> Iterator[Connection]:
+    """One connection per engine of ``targets`` (with each host's own key file), opened and closed
+    in turn; a target whose engine an earlier one named or reached is skipped (``on_skip`` is
+    called with it and the earlier target's name).
+
+    Raises:
+        ConnectError: a host could not be reached (the walk stops there).
+    """
+    engines = Engines(targets)
+    for target in targets:
+        with target.connection(ssh) as conn:
+            first = engines.named_before(target) or engines.reached_before(target, conn)
+            if first is not None:
+                if on_skip is not None:
+                    on_skip(target, first)
+                continue
+            yield conn

@@ -27,7 +27,7 @@ from remediate.fleet.options import Hooks, Options
 from remediate.fleet.schedule import Schedule
 from remediate.fleet.target import Target
 from remediate.host.connection import Connection
-from remediate.output.rollout import (
+from remediate.output.rollback import (
     RollbackPreviewJson,
     RollbackRowJson,
     rollback_preview_json,

@@ -33,7 +33,7 @@ from remediate.fleet.results import HostOutcome, RolloutResult, Status
 from remediate.fleet.schedule import Schedule
 from remediate.fleet.timebox import hold_then_revert
 from remediate.host.connection import Connection
-from remediate.output.report import plan_json
+from remediate.output.plan import plan_json
 
 if TYPE_CHECKING:  # a dry run needs no recreate machinery
     from remediate.executor.apply import Decision

@@ -32,8 +32,8 @@ from remediate.core.secret_flow import plan_secrets
 from remediate.errors import PlanError, PlaybookError
 from remediate.fleet.results import RolloutResult
 from remediate.fleet.target import Target
+from remediate.output.plan import plan_json
 from remediate.output.private import write_private
-from remediate.output.report import plan_json
 
 FORMAT = "remediate-plan/1"
 _SINCE = "the plan was saved"

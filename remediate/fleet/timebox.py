@@ -4,11 +4,14 @@ put it back on every host (:mod:`remediate.executor.hold` does one host)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from remediate.errors import RollbackFailed
 from remediate.executor import hold as holding
+from remediate.fleet.engines import each_engine
+from remediate.fleet.options import Options
+from remediate.fleet.target import Target
 from remediate.host.sshoptions import SshOptions
 
 if TYPE_CHECKING:
@@ -61,4 +64,31 @@ def hold_then_revert(result: RolloutResult, *, ssh: SshOptions | None = None, ti
         raise RollbackFailed(f"{first.host}: {first.container}: the time-boxed change could not be put back"
                              + (f" ({first.result.error})" if first.result and first.result.error else ""),
                              manual_steps=steps, host=first.host, container=first.container, result=tuple(reverts))
+    return tuple(reverts)
+
+
+def revert_now(targets: Sequence[Target], playbook: str, options: Options | None = None, *,
+               containers: Sequence[str] = (),
+               on_skip: Callable[[Target, str], None] | None = None) -> tuple[holding.Revert, ...]:
+    """Put back now, on every engine of ``targets`` in turn, the time-boxed changes of
+    ``playbook`` still in place (``apply --restore``). Uses ``options.timeout`` and ``ssh``.
+
+    Args:
+        targets: the hosts; one whose engine an earlier one reached is skipped (``on_skip``).
+        playbook: the time-boxed playbook whose changes are put back.
+        options: how; default :class:`Options`.
+        containers: only these containers (each listed, put back or already put back).
+        on_skip: called with a skipped target and the earlier target of its engine.
+
+    Returns:
+        One revert per container put back (or given and already put back), host after host.
+
+    Raises:
+        ConnectError: a host could not be reached (the hosts before it are put back).
+        LockedError, RecoverNeeded: as for a rollback.
+    """
+    options = options or Options()
+    reverts: list[holding.Revert] = []
+    for conn in each_engine(targets, options.ssh, on_skip=on_skip):
+        reverts.extend(holding.revert(conn, playbook=playbook, containers=containers, timeout=options.timeout))
     return tuple(reverts)

@@ -1,2 +1,2 @@
-"""Views of plans and results for people and programs: JSON-ready data, diffs and Markdown reports,
-all redacted."""
+"""Views of plans, results and records for people and programs: typed JSON-ready data, diffs and
+Markdown reports, all redacted; one module per view."""

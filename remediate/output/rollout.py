@@ -1,18 +1,16 @@
-"""The views of a fleet run: a rollout (every host's status, plan and result) and a rollback
-(every host's preview and outcome), typed, secrets masked."""
+"""The view of a rollout: every host's status, plan and result, and a count of each status; typed,
+secrets masked."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol, TypedDict
+from typing import Protocol, TypedDict
 
-from remediate.core.lineage import RollbackPlan
 from remediate.core.planner import Plan
 from remediate.core.redaction import redact_text
-from remediate.core.results import ContainerResult, HostResult
-from remediate.output.report import plan_json, result_json, rollback_plan_json
-
-Json = dict[str, Any]
+from remediate.core.results import HostResult
+from remediate.output.plan import PlanJson, plan_json
+from remediate.output.result import ResultJson, result_json
 
 
 class Outcome(Protocol):
@@ -44,8 +42,8 @@ class HostOutcomeJson(TypedDict):
     status: str
     error: str | None
     seconds: float
-    plan: Json | None
-    result: Json | None
+    plan: PlanJson | None
+    result: ResultJson | None
 
 
 class RolloutJson(TypedDict):
@@ -69,39 +67,3 @@ def rollout_json(outcomes: Iterable[Outcome]) -> RolloutJson:
     for h in hosts:
         summary[h["status"]] = summary.get(h["status"], 0) + 1
     return {"hosts": hosts, "summary": summary}
-
-
-class RollbackPreviewJson(TypedDict):
-    """What a rollback on one host would put back (:func:`remediate.output.report.rollback_plan_json`)."""
-
-    host: str
-    container: str
-    backup: str
-    steps: int | None
-    between: list[str]
-    files: list[Json]
-    diff: list[str]
-
-
-class RollbackRowJson(RollbackPreviewJson):
-    """A rollback done on one host: its preview and what happened."""
-
-    action: str
-    error: str | None
-    restored_id: str | None
-    parked_as: str | None
-    manual_steps: list[str]
-
-
-def rollback_preview_json(host: str, plan: RollbackPlan, engine_api: str | None = None) -> RollbackPreviewJson:
-    """What a rollback on ``host`` would put back, JSON-ready (secrets masked)."""
-    data = rollback_plan_json(plan, engine_api)
-    return {"host": host, "container": data["container"], "backup": data["backup"], "steps": data["steps"],
-            "between": list(data["between"]), "files": list(data["files"]), "diff": list(data["diff"])}
-
-
-def rollback_row_json(preview: RollbackPreviewJson, result: ContainerResult) -> RollbackRowJson:
-    """A rollback done: its preview and its outcome."""
-    return {**preview, "action": str(result.action), "error": result.error,
-            "restored_id": (result.id_after or "")[:12] or None, "parked_as": result.backup,
-            "manual_steps": list(result.manual_steps)}

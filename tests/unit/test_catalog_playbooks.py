@@ -17,7 +17,7 @@ import pytest
 from remediate.core import planner
 from remediate.core import playbook as pb
 from remediate.errors import PlanError, PlaybookError
-from remediate.output.report import plan_json
+from remediate.output.plan import plan_json
 from tests.conftest import Cli
 from tests.integration.test_catalog import CASES, TIME_BOXED
 

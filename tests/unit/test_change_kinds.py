@@ -21,7 +21,7 @@ from remediate.core.playbook import (
     resolve_vars,
 )
 from remediate.errors import PlanError, PlaybookError
-from remediate.output.report import container_plan_json
+from remediate.output.plan import container_plan_json
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 

@@ -13,7 +13,7 @@ from remediate.core.paths import HostPath
 from remediate.core.planner import Observed, host_paths_needed, plan
 from remediate.core.playbook import Playbook
 from remediate.errors import PlanError
-from remediate.output.report import plan_json
+from remediate.output.plan import plan_json
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 COMPOSE = "services:\n  app:\n    image: busybox  # pinned\n    environment:\n      - A=1\n"

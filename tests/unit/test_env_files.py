@@ -14,7 +14,7 @@ from remediate.core.env_files import MAX_ENV_FILE_BYTES
 from remediate.core.paths import HostPath
 from remediate.core.planner import Observed, env_files_needed, plan
 from remediate.core.secret_flow import plan_secrets
-from remediate.output.report import plan_json
+from remediate.output.plan import plan_json
 from tests.unit.test_compose_plan import COMPOSE, compose_obs
 from tests.unit.test_planner import book, observed
 

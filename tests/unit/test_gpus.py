@@ -18,7 +18,7 @@ from remediate.core.gpus import device_request, missing_runtime, needs_gpu
 from remediate.core.planner import Observed, plan
 from remediate.core.runview import run_view
 from remediate.core.spec import spec_from_inspect
-from remediate.output.report import plan_json
+from remediate.output.plan import plan_json
 from tests.unit.test_planner import book, observed
 
 

@@ -15,8 +15,8 @@ from remediate.core.paths import MAX_HOST_FILE_BYTES, HostPath, check_dest, chec
 from remediate.core.planner import FileWrite, Observed, plan
 from remediate.core.playbook import Playbook
 from remediate.host.files import LocalFiles
+from remediate.output.plan import file_diff
 from remediate.output.private import write_private
-from remediate.output.report import file_diff
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 

@@ -20,7 +20,7 @@ from remediate.core.playbook import Playbook, load_playbook
 from remediate.core.runview import run_lines
 from remediate.core.spec import ContainerSpec
 from remediate.errors import PlanError, PlaybookError
-from remediate.output.report import container_plan_json
+from remediate.output.plan import container_plan_json
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 

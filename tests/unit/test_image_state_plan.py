@@ -13,7 +13,7 @@ from remediate.core.planner import Observed, RunState, fingerprint, plan, run_st
 from remediate.core.playbook import Playbook, render_start
 from remediate.core.spec import create_body, pinned, spec_from_inspect
 from remediate.errors import PlanError, PlaybookError
-from remediate.output.report import run_diff
+from remediate.output.plan import run_diff
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 OTHER = "sha256:" + "b" * 64

@@ -16,7 +16,7 @@ from remediate.core.planner import Plan
 from remediate.core.redaction import MASK, Secret
 from remediate.errors import InventoryError
 from remediate.fleet.inventory import choose_parser, load_inventory
-from remediate.output.report import after_message, plan_json
+from remediate.output.plan import after_message, plan_json
 
 ANSIBLE = pytest.mark.ansible  # skipped without ansible-core (tests/conftest.py)
 

@@ -21,7 +21,7 @@ from remediate.core.playbook import load_playbook
 from remediate.core.spec import ContainerSpec
 from remediate.errors import PlanError, PlaybookError
 from remediate.executor.undo import update_command
-from remediate.output.report import container_plan_json
+from remediate.output.plan import container_plan_json
 from tests.unit.test_host_option_kinds import book, observed, one
 
 IN_PLACE = "in place: docker update of the same container (no recreate; a failed verify updates it back)"

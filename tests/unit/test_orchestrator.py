@@ -12,7 +12,7 @@ from rich.console import Console
 import remediate
 from remediate import errors
 from remediate.cli import views
-from remediate.output.rollout import RollbackPreviewJson
+from remediate.output.rollback import RollbackPreviewJson
 
 NO_SOCKET = "unix:///nonexistent/remediate-test.sock"
 

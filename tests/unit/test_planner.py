@@ -12,7 +12,7 @@ import remediate
 from remediate.core.paths import HostPath
 from remediate.core.planner import Observed, plan, select
 from remediate.core.playbook import Playbook, load_playbook, resolve_vars
-from remediate.output.report import plan_json, run_diff
+from remediate.output.plan import plan_json, run_diff
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 ROOT = Path(__file__).resolve().parents[2]

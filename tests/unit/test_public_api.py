@@ -52,3 +52,22 @@ def test_returned_types_are_exported() -> None:
                     if t.__module__.startswith("remediate") and t not in exported}
     assert not missing
     assert len(callables) > 40  # the walk saw the API (functions and the methods of its classes)
+
+
+def test_the_ansible_collection_uses_the_public_api_only() -> None:
+    import ast
+    from pathlib import Path
+
+    plugins = Path(__file__).resolve().parents[2] / "ansible_collections" / "remediate" / "docker" / "plugins"
+    reached = set()
+    for path in sorted(plugins.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("remediate"):
+                reached |= {(path.name, f"{node.module}.{a.name}") for a in node.names}
+            elif isinstance(node, ast.Import):
+                reached |= {(path.name, a.name) for a in node.names if a.name.startswith("remediate")}
+    assert reached  # the walk saw the modules' imports
+    private = {(where, name) for where, name in reached
+               if name != "remediate" and not (name.startswith("remediate.") and name.count(".") == 1
+                                               and name.split(".")[1] in remediate.__all__)}
+    assert not private

@@ -336,7 +336,7 @@ def test_a_secret_value_is_masked_whatever_its_name() -> None:
 
 def test_docker_run_view_is_redacted_before_rendering() -> None:
     from remediate.core.spec import ContainerSpec
-    from remediate.output.report import shown_run_view
+    from remediate.output.plan import shown_run_view
 
     spec = ContainerSpec(
         name="vllm", image="vllm/vllm-openai:v0.6.3",

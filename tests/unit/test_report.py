@@ -14,8 +14,10 @@ import pytest
 from remediate.core.evidence import JSON_WHOLE, body_evidence
 from remediate.core.planner import Plan
 from remediate.core.results import Action, ContainerResult, HealthRun, HostResult
+from remediate.output.environment import environment_json
 from remediate.output.formats import schema, versioned
-from remediate.output.report import environment_json, markdown_report, result_json
+from remediate.output.markdown import markdown_report
+from remediate.output.result import result_json
 
 INFO = {"Name": "gpu-01", "ServerVersion": "26.1.5", "ApiVersion": "1.45", "OperatingSystem": "Debian GNU/Linux 13",
         "KernelVersion": "6.1.0-18-amd64", "Architecture": "x86_64"}
@@ -152,3 +154,13 @@ def test_a_json_body_is_evidence_whole_and_other_text_is_cut_visibly() -> None:
     huge = json.dumps({"x": "y" * JSON_WHOLE})
     assert body_evidence(huge, 50).endswith("more characters not shown)")
     assert body_evidence("  short\n answer ") == "short answer"
+
+
+def test_a_plan_and_a_result_give_their_own_views() -> None:
+    container = ContainerResult("vllm", Action.RECREATED, "0123456789abcdef", error=f"token {TOKEN}")
+    result = HostResult("h1", Plan("p", "h1", {"api_token": TOKEN}, ()), (container,))
+
+    assert result.to_json() == result_json(result)
+    assert result.plan.to_json() == result.to_json()["plan"]
+    assert result.plan.to_json()["vars"] == {"api_token": "***"}
+    assert TOKEN not in json.dumps(result.to_json())

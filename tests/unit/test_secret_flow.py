@@ -12,7 +12,7 @@ from remediate.core.planner import ContainerPlan, FileWrite, Plan
 from remediate.core.redaction import secret_var_names
 from remediate.core.secret_flow import masked_parts, plan_secrets, secrets_digest
 from remediate.core.spec import ContainerSpec
-from remediate.output.report import plan_json
+from remediate.output.plan import plan_json
 
 
 @pytest.mark.parametrize(("original", "shown", "parts"), [

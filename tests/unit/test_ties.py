@@ -15,7 +15,7 @@ from remediate.executor.record import Begin, Ended
 from remediate.executor.sharing import needed_elsewhere
 from remediate.executor.ties import dependents_of, joined, namespaces_joined, refers_to
 from remediate.executor.transaction import Transaction
-from remediate.output.report import plan_json
+from remediate.output.plan import plan_json
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 X_ID = "75b726b001b73bb8b4e19b7087737b02faf59893316e0fdb3a95784b35be844b"

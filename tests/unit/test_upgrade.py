@@ -21,7 +21,7 @@ from remediate.core.playbook import Playbook
 from remediate.core.runview import run_view
 from remediate.core.spec import ContainerSpec, create_body
 from remediate.errors import PlaybookError
-from remediate.output.report import plan_json
+from remediate.output.plan import plan_json
 
 CASE = Path(__file__).resolve().parents[1] / "cases" / "upgrade"
 NEW = "rt-fid-cap/upgrade:2"

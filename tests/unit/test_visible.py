@@ -8,7 +8,8 @@ import unicodedata
 import pytest
 
 from remediate.core.visible import HIDDEN, visible
-from remediate.output.report import markdown_report, shown_json
+from remediate.output.markdown import markdown_report
+from remediate.output.shown import shown_json
 
 CASES = [
     ("info\x1b[1A\x1b[2K", "info\\x1b[1A\\x1b[2K"),  # cursor up, erase line: hides the line above

@@ -20,6 +20,7 @@ from remediate.core.redaction import redact_args, redact_config, redact_text
 from remediate.executor.history import history
 from remediate.executor.journal import Journal
 from remediate.host.connection import Connection
+from remediate.output.records import history_row
 from remediate.packs.gitlab_duo.diagnose import Finding
 
 #: How many of the newest history rows a bundle keeps.
@@ -58,7 +59,7 @@ def collect(conn: Connection, findings: Sequence[Finding], diagnosis: Mapping[st
             logs = [line for line in logs if correlation_id in line]
         about = f"docker logs --tail {log_lines} {name}" + (f" (lines with {correlation_id})" if correlation_id else "")
         members.append(Member(f"containers/{name}.log", about, "".join(redact_text(line) + "\n" for line in logs).encode()))
-    rows = list(history(Journal(conn)))[:HISTORY_ROWS]
+    rows = [history_row(entry) for entry in list(history(Journal(conn)))[:HISTORY_ROWS]]
     members.append(_json("history.json", f"remediate history (the newest {HISTORY_ROWS})", rows))
     return members
 

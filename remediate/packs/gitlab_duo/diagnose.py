@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from remediate.core.planner import Observed, facts_of, selected
 from remediate.core.playbook import Selector
@@ -39,10 +39,9 @@ from remediate.packs.gitlab_duo.checks import (
 from remediate.packs.gitlab_duo.reachability import default_model_endpoints, reachability_checks
 from remediate.packs.gitlab_duo.vllm_profile import vllm_profile_checks
 
-__all__ = ["DEFAULT_MODEL_NAME", "ERROR_CODES", "ErrorCode", "Finding", "diagnose", "explain", "failed",
-           "findings_json"]
+__all__ = ["DEFAULT_MODEL_NAME", "ERROR_CODES", "DiagnosisJson", "ErrorCode", "ErrorJson", "Finding", "FindingJson",
+           "diagnose", "explain", "failed", "findings_json"]
 
-Json = dict[str, Any]
 
 #: The model name the gateway sends to vLLM when a self-hosted model has no identifier.
 DEFAULT_MODEL_NAME = "mistral"
@@ -217,8 +216,41 @@ def failed(findings: Iterable[Finding]) -> bool:
     return any(f.status == "fail" for f in findings)
 
 
+class FindingJson(TypedDict):
+    """One check on one container (:class:`~remediate.packs.gitlab_duo.checks.Finding`)."""
+
+    container: str
+    kind: str
+    check: str
+    status: str
+    evidence: str
+    fix: str | None
+
+
+class ErrorJson(TypedDict):
+    """The error code a diagnosis was asked about, and which of its checks do not pass."""
+
+    code: str
+    message: str
+    meaning: str
+    checks: list[str]
+    playbooks: list[str]
+    formerly: str | None
+    not_passing: list[str]
+
+
+class DiagnosisJson(TypedDict):
+    """A diagnosis of one host: a count of each status, and every finding."""
+
+    host: str | None
+    ok: bool
+    counts: dict[str, int]
+    error: ErrorJson | None
+    findings: list[FindingJson]
+
+
 def findings_json(findings: Sequence[Finding], *, error_code: str | None = None,
-                  host: str | None = None) -> Json:
+                  host: str | None = None) -> DiagnosisJson:
     """JSON-ready view of a diagnosis (evidence already redacted)."""
     code = explain(error_code) if error_code else None
     counts = {s: sum(1 for f in findings if f.status == s) for s in ("pass", "warn", "fail")}

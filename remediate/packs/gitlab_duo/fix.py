@@ -28,9 +28,12 @@ from remediate.fleet.target import Target
 from remediate.host.sshoptions import SshOptions
 from remediate.output.rollout import RolloutJson
 from remediate.packs.gitlab_duo.checks import Finding
-from remediate.packs.gitlab_duo.diagnose import DEFAULT_MODEL_NAME, diagnose, findings_json
-
-Json = dict[str, Any]
+from remediate.packs.gitlab_duo.diagnose import (
+    DEFAULT_MODEL_NAME,
+    DiagnosisJson,
+    diagnose,
+    findings_json,
+)
 
 #: The command a line of what is left suggests to run again with the var it needs.
 RERUN = "remediate diagnose --fix --dry-run"
@@ -79,7 +82,7 @@ class Fixes:
     left: tuple[str, ...] = ()
     unreachable: tuple[ConnectError, ...] = ()
     reached: int = 0
-    diagnosis: tuple[Json, ...] = ()
+    diagnosis: tuple[DiagnosisJson, ...] = ()
     merged: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def run(self, options: Options | None = None, *,
@@ -109,7 +112,7 @@ def find_fixes(targets: Sequence[Target], *, ssh: SshOptions | None = None,
     jobs: list[Job] = []
     left: list[str] = []
     unreachable: list[ConnectError] = []
-    diagnosis: list[Json] = []
+    diagnosis: list[DiagnosisJson] = []
     merged: dict[str, dict[str, tuple[str, ...]]] = {}
     for target in targets:
         try:

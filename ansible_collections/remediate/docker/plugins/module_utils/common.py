@@ -15,7 +15,7 @@ from ansible.module_utils.basic import missing_required_lib
 REMEDIATE_IMPORT_ERROR = None
 try:
     import remediate
-    from remediate.core.redaction import redact_text
+    from remediate import redact_text
 except ImportError:
     REMEDIATE_IMPORT_ERROR = traceback.format_exc()
 

@@ -186,10 +186,17 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate.core.redaction import mask_json, redact_mapping, redact_text, secret_values
-    from remediate.core.secret_flow import plan_secrets
-    from remediate.core.visible import visible
-    from remediate.output.report import after_message, plan_json, result_json
+    from remediate import (
+        after_message,
+        mask_json,
+        plan_json,
+        plan_secrets,
+        redact_mapping,
+        redact_text,
+        result_json,
+        secret_values,
+        visible,
+    )
 
 FAILED_STATUSES = ("failed", "rollback failed", "unreachable", "error")
 

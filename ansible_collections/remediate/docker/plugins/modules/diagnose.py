@@ -178,8 +178,7 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate.core.redaction import redact_text, secret_values
-    from remediate.packs.gitlab_duo.diagnose import diagnose, explain, findings_json
+    from remediate import diagnose, explain, findings_json, redact_text, secret_values
 
 
 def run(module):

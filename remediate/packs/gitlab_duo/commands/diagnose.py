@@ -36,16 +36,17 @@ from remediate.cli.common import (
     verbosity_options,
 )
 from remediate.cli.exit_codes import exit_code
+from remediate.packs.gitlab_duo.commands.views import print_diagnosis
+from remediate.packs.gitlab_duo.diagnose import DEFAULT_MODEL_NAME
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from remediate import Playbook, RolloutResult
-    from remediate.output.report import EnvironmentJson
+    from remediate.output.environment import EnvironmentJson
+    from remediate.packs.gitlab_duo.diagnose import DiagnosisJson
     from remediate.packs.gitlab_duo.fix import FixResult
 
-
-_DEFAULT_MODEL = "mistral"
 
 
 class FixArgs(NamedTuple):
@@ -82,7 +83,7 @@ def _complete_error_codes(ctx: click.Context, param: click.Parameter, incomplete
 @click.command("diagnose")
 @click.option("--error", "error_code", metavar="CODE", callback=_error_code, shell_complete=_complete_error_codes,
               help="An error code (e.g. A1003): explain it and run its checks (an unknown code lists the known ones).")
-@click.option("--model-name", default=_DEFAULT_MODEL, show_default=True,
+@click.option("--model-name", default=DEFAULT_MODEL_NAME, show_default=True,
               help="The model name the gateway sends to vLLM (must be a served model name).")
 @click.option("--container", "containers", multiple=True, metavar="NAME", shell_complete=complete_containers,
               help="Only these containers (repeatable).")
@@ -121,7 +122,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     """
     from remediate.errors import ConnectError
     from remediate.executor.history import warn_unfinished
-    from remediate.output.report import environment_json
+    from remediate.output.environment import environment_json
     from remediate.packs.gitlab_duo import diagnose as diagnosing
 
     if detailed_exitcode and fix:
@@ -140,7 +141,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
                  where=where)
     started = time.time()
     check_writable("--report", report_path)
-    reports: list[dict[str, Any]] = []
+    reports: list[DiagnosisJson] = []
     reached: list[EnvironmentJson] = []
     unreachable = 0
     with errors():
@@ -179,7 +180,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
         for data in reports:
             if len(reports) > 1:
                 views.console().print(f"\n[bold]== {views.escape(str(data['host']))}[/bold]")
-            views.print_diagnosis(views.console(), data, hosts=scope_args(where),
+            print_diagnosis(views.console(), data, hosts=scope_args(where),
                                   scope=_diagnose_scope(where, error_code=code, model_name=model_name,
                                                         containers=containers, model_endpoints=model_endpoints))
     if report_path:
@@ -193,7 +194,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     sys.exit(exit_codes.OK if all(d["ok"] for d in reports) and not unreachable else exit_codes.FAILED)
 
 
-def _left(reports: list[dict[str, Any]]) -> list[str]:
+def _left(reports: list[DiagnosisJson]) -> list[str]:
     """What fails, one line each: the playbook that fixes it (``diagnose --fix``), or by hand."""
     return [f"{data['host']}: {f['container']}: {f['check']}: "
             + (f"fixed by playbook {f['fix']} (remediate diagnose --fix)" if f["fix"] else "by hand")
@@ -208,7 +209,7 @@ def _diagnose_scope(where: dict[str, Any], *, error_code: str | None, model_name
     from remediate.core.redaction import redact_text
 
     argv = [*(["--error", error_code] if error_code else []),
-            *(["--model-name", model_name] if model_name != _DEFAULT_MODEL else []),
+            *(["--model-name", model_name] if model_name != DEFAULT_MODEL_NAME else []),
             *(a for name in containers for a in ("--container", name)),
             *(a for url in model_endpoints for a in ("--model-endpoint", redact_text(url))),
             *(a for var in extra_vars for a in ("-e", redact_text(var)))]

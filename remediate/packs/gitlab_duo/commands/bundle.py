@@ -7,7 +7,7 @@ import os
 import tarfile
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,10 @@ from remediate.cli.common import (
     verbosity_options,
 )
 from remediate.core.redaction import redact_text
+from remediate.packs.gitlab_duo.commands.views import print_diagnosis
+
+if TYPE_CHECKING:
+    from remediate.packs.gitlab_duo.diagnose import DiagnosisJson
 
 _DEFAULT_OUT = "remediate-bundle-{stamp}.tar.gz"
 
@@ -81,9 +85,9 @@ def _folder(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label) or "host"
 
 
-def _text(data: dict[str, Any]) -> str:
+def _text(data: DiagnosisJson) -> str:
     buffer = io.StringIO()
-    views.print_diagnosis(views.console(file=buffer), data)
+    print_diagnosis(views.console(file=buffer), data)
     return buffer.getvalue()
 
 

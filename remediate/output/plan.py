@@ -1,0 +1,205 @@
+"""The view of a plan: per container, each change, the ``docker run`` lines before and after and
+their diff, each file write's diff. Redacted by :mod:`remediate.core.redaction` (the container's
+config before it is rendered, the values of secret vars and of secret places wherever they flow,
+see :mod:`remediate.core.secret_flow`), so secret values never reach a terminal, a file or a log;
+every string has its control characters escaped (:mod:`remediate.output.shown`)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, NotRequired, TypedDict, cast
+
+from remediate.core import compose
+from remediate.core.paths import DIR_MODE
+from remediate.core.planner import ContainerPlan, FileWrite, Plan
+from remediate.core.redaction import (
+    mask_json,
+    mask_values,
+    redact_mapping,
+    redact_text,
+    redact_value,
+)
+from remediate.core.runview import RunView, run_view
+from remediate.core.secret_flow import plan_secrets, secrets_digest
+from remediate.core.spec import ContainerSpec
+from remediate.core.visible import visible
+from remediate.output.shown import shown_json
+
+
+class ChangeJson(TypedDict):
+    """One field's change (``action`` ``noop``: no change, and ``reason`` says why)."""
+
+    field: str
+    action: str
+    reason: str
+    before: Any
+    after: Any
+
+
+class FileWriteJson(TypedDict):
+    """A file a plan writes on the host (``diff``: :func:`file_diff`)."""
+
+    path: str
+    mode: str
+    changed: bool
+    diff: list[str]
+    via: str | None
+    new_dirs: list[str]
+    shared_with: list[str]
+
+
+#: An ``image`` change: the image a plan was made against, and the one it moves to.
+ImageChangeJson = TypedDict("ImageChangeJson", {"from": str, "from_id": str | None, "to": str,
+                                                "to_id": str | None})
+
+
+class ContainerPlanJson(TypedDict):
+    """One container's plan."""
+
+    container: str
+    id: str
+    action: str
+    fingerprint: str
+    #: A digest of what is masked (:func:`remediate.core.secret_flow.secrets_digest`).
+    secrets: str | None
+    state: str
+    state_after: str
+    changes: list[ChangeJson]
+    run_before: list[str]
+    run_after: list[str]
+    diff: list[str]
+    shell_before: list[str]
+    shell_after: list[str]
+    files: list[FileWriteJson]
+    compose: dict[str, Any] | None
+    dependents: list[str]
+    notes: list[str]
+    verify: list[str]
+    image: NotRequired[ImageChangeJson]
+
+
+class PlanJson(TypedDict):
+    """What a playbook would change on one host."""
+
+    playbook: str
+    host: str
+    vars: dict[str, Any]
+    containers: list[ContainerPlanJson]
+    changed: int
+
+
+def shown_run_view(spec: ContainerSpec, engine_api: str | None = None, secrets: Sequence[str] = ()) -> RunView:
+    """The ``docker run`` view of a spec with secrets masked (and the literal ``secrets`` values)."""
+    return run_view(spec, engine_api=engine_api, redact=True, secrets=secrets)
+
+
+def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None = None,
+             secrets: Sequence[str] = ()) -> list[str]:
+    """Line diff of two specs' ``docker run`` views: ``"  "`` same, ``"- "`` removed, ``"+ "`` added."""
+    return _line_diff(shown_run_view(before, engine_api, secrets), shown_run_view(after, engine_api, secrets))
+
+
+def _line_diff(before: RunView, after: RunView) -> list[str]:
+    return [line for line in difflib.ndiff(before.lines(), after.lines()) if line.startswith(("  ", "- ", "+ "))]
+
+
+def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
+    """Unified diff of a file write (a new file is all ``+``), secret shapes and values masked,
+    then what else the write does: the mode, the directories it creates, the symlinks it goes
+    through, the hard links and owner it keeps. Content that is not world-readable is shown by
+    its size and digest only."""
+    shown = write.before if write.before_shown else None
+    before = (shown or b"").decode("utf-8", "replace").splitlines(keepends=False)
+    after = write.content.decode("utf-8", "replace").splitlines(keepends=False)
+    label_from = write.path if shown is not None else "/dev/null"
+    lines = list(difflib.unified_diff(before, after, label_from, write.path, lineterm=""))
+    if write.before is not None and not write.before_shown:
+        digest = hashlib.sha256(write.before).hexdigest()[:16]
+        lines.insert(0, f"current content not shown ({len(write.before)} bytes, sha256 {digest}…): "
+                        f"mode {write.before_mode or 0:04o} is not world-readable; it is replaced by:")
+    if write.before_mode is not None and write.before_mode != write.mode:
+        lines.append(f"mode {write.before_mode:04o} -> {write.mode:04o}")
+    lines += [f"new directory {d} (mode {DIR_MODE:04o})" for d in write.new_dirs]
+    if write.via is not None:
+        lines.append(f"{write.via} leads to {write.path} through symlinks: {write.path} is written, the links stay")
+    if write.links > 1:
+        lines.append(f"{write.links} hard links: written in place, so every link keeps sharing it")
+    if write.owner is not None:
+        lines.append(f"owner {write.owner[0]}:{write.owner[1]} kept")
+    return [visible(mask_values(redact_text(line), secrets)) for line in lines]
+
+
+def _compose_json(cp: ContainerPlan) -> dict[str, Any] | None:
+    found = compose.owner(cp.before.config.get("Labels"))
+    return found.to_json() if found else None
+
+
+def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secrets: Sequence[str] = (),
+                        file_users: Mapping[str, tuple[str, ...]] | None = None) -> ContainerPlanJson:
+    """JSON-ready view of one container's plan (secrets masked, and the literal ``secrets`` values:
+    those of :func:`remediate.core.secret_flow.plan_secrets`); ``file_users`` (from
+    :meth:`Plan.file_users`) names the other planned containers that need each of its files."""
+    users = file_users or {}
+    before, after = shown_run_view(cp.before, engine_api, secrets), shown_run_view(cp.after, engine_api, secrets)
+    data: ContainerPlanJson = {
+        "container": cp.name,
+        "id": cp.id[:12],
+        "action": cp.action,
+        "fingerprint": cp.fingerprint,
+        "secrets": secrets_digest(cp, secrets),
+        "state": cp.state,
+        "state_after": cp.state_after,
+        "changes": [
+            {"field": c.field, "action": c.action, "reason": c.reason,
+             "before": _shown(c.field, c.before), "after": _shown(c.field, c.after)}
+            for c in cp.changes
+        ],
+        "run_before": before.lines(),
+        "run_after": after.lines(),
+        "diff": _line_diff(before, after),
+        "shell_before": before.commands(),
+        "shell_after": after.commands(),
+        "files": [
+            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets),
+             "via": f.via, "new_dirs": list(f.new_dirs),
+             "shared_with": [n for n in users.get(f.path, ()) if n != cp.name]}
+            for f in cp.files
+        ],
+        "compose": _compose_json(cp),
+        "dependents": list(cp.dependents),
+        "notes": list(cp.notes),
+        "verify": [f"http {p.method} {p.path} on port {p.port} -> {p.status}"
+                   + (f" containing {p.contains!r}" if p.contains else "") for p in cp.verify],
+    }
+    if cp.image is not None:  # an image change: the image it was planned against (a saved plan's drift)
+        data["image"] = {"from": cp.before.image, "from_id": cp.before.image_id, "to": cp.image,
+                         "to_id": cp.after.image_id}
+    return cast(ContainerPlanJson, shown_json(mask_json(data, secrets)))
+
+
+def plan_json(plan: Plan) -> PlanJson:
+    """JSON-ready view of a plan (secrets masked); :meth:`remediate.Plan.to_json`."""
+    secrets = plan_secrets(plan)
+    users = plan.file_users()
+    data: PlanJson = {
+        "playbook": plan.playbook,
+        "host": plan.host,
+        "vars": mask_json(redact_mapping(plan.vars), secrets),
+        "containers": [container_plan_json(cp, plan.engine_api, secrets, users) for cp in plan.containers],
+        "changed": len(plan.changed),
+    }
+    return shown_json(data)
+
+
+def after_message(plan: Plan) -> str | None:
+    """The playbook's ``after`` text for this plan, with the values of secret vars masked."""
+    return visible(mask_values(plan.after_message, plan_secrets(plan))) if plan.after_message else None
+
+
+def _shown(field: str, value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    name = field.split(".", 1)[1] if "." in field else field
+    return redact_value(name, str(value))
