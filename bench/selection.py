@@ -19,6 +19,13 @@ Prints medians, ratios, the engine calls remediate made (``-vv``, one untimed ru
     python -m bench.selection                       # 300 others, named + 50 + 300, 5 repeats
     python -m bench.selection --others 300 --sizes 50 --repeat 3
     python -m bench.selection --others-newer        # the others created after the selected ones
+    python -m bench.selection --baseline /path/to/main-checkout   # that checkout's remediate too, same rounds
+    python -m bench.selection --stopped             # selected containers created, not started
+
+``--baseline DIR`` also times the remediate of another checkout (``PYTHONPATH=DIR``), interleaved
+in the same rounds: before/after figures under the same load. ``--stopped`` leaves the selected
+containers created, never started: removing hundreds of running containers at once has hung
+dockerd 20.10 here (exit events never processed, ``docker rm -f`` waiting forever).
 """
 
 from __future__ import annotations
@@ -65,11 +72,12 @@ def _docker(*args: str) -> None:
         raise RuntimeError(f"docker {' '.join(args)}: {p.stderr.strip()}")
 
 
-def _make(names: list[str], tag: str, *, run: bool, sel: str | None = None) -> None:
+def _make(names: list[str], tag: str, *, run: bool, sel: str | None = None, start: bool = True) -> None:
     def one(name: str) -> None:
         labels = ["--label", f"{LABEL}={tag}", *(["--label", f"{SEL}={sel}"] if sel else [])]
         if run:
-            _docker("run", "-d", "--name", name, *labels, "-e", "BENCH_BASE=1", IMAGE, "sleep", "1d")
+            _docker("run" if start else "create", *(["-d"] if start else []), "--name", name, *labels,
+                    "-e", "BENCH_BASE=1", IMAGE, "sleep", "1d")
         else:
             _docker("create", "--name", name, *labels, IMAGE, "sleep", "1d")
 
@@ -85,6 +93,16 @@ def _playbook(directory: Path, sel: str, env: str) -> str:
     return str(path)
 
 
+_LOAD: list[str] = []
+
+
+def _load(now: bool = False) -> str:
+    """The 1-minute load average (the first call's is kept: the load when the measuring began)."""
+    if now or not _LOAD:
+        _LOAD.append(Path("/proc/loadavg").read_text().split()[0])
+    return _LOAD[-1] if now else _LOAD[0]
+
+
 def _calls(stderr: str) -> str:
     """What ``-vv`` shows of the engine calls: counts by kind."""
     kinds = Counter("inspect image" if m.startswith("inspect image") else m.split(" ")[0]
@@ -98,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="50,300", help="sizes of the label-selected sets")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--others-newer", action="store_true", help="create the others after the selected ones")
+    ap.add_argument("--baseline", metavar="DIR", help="also time the remediate of this checkout (PYTHONPATH=DIR)")
+    ap.add_argument("--stopped", action="store_true", help="selected containers created, not started")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     tag = new_tag()
@@ -114,15 +134,17 @@ def main(argv: list[str] | None = None) -> int:
             # Largest set first, the named container last: a set's own dependents lookup inspects
             # the containers newer than its members (they may join their namespaces).
             for n in sorted(sizes, reverse=True):
-                _make([f"bench-{tag}-s{n}-{i:03d}" for i in range(n)], tag, run=True, sel=f"{tag}-{n}")
+                _make([f"bench-{tag}-s{n}-{i:03d}" for i in range(n)], tag, run=True, sel=f"{tag}-{n}",
+                      start=not args.stopped)
                 time.sleep(1.1)
-            _make([target], tag, run=True, sel=f"{tag}-named")
+            _make([target], tag, run=True, sel=f"{tag}-named", start=not args.stopped)
             if args.others_newer:
                 time.sleep(1.1)
                 _make(others, tag, run=False)
             print(f"engine ready: {args.others} others + 1 + {'+'.join(map(str, sizes))} selected "
                   f"(others {'newer' if args.others_newer else 'older'}), {time.monotonic() - started:.0f} s")
             rows, targets = [], []
+            _load()
             scenarios = [("named", f"{tag}-named", ["--container", target], ["--name", target])]
             scenarios += [(f"{n} matching", f"{tag}-{n}", [], ["--label", f"{SEL}={tag}-{n}"]) for n in sizes]
             for label, sel, extra, floor_sel in scenarios:
@@ -131,13 +153,21 @@ def main(argv: list[str] | None = None) -> int:
                 floor = [sys.executable, SDK, *floor_sel, "--env", "BENCH_FLAG=1", "--with-image", "--mode", "dry-run"]
                 calls = _calls(timed([*dry, "-vv"], env=env).stderr)
                 noop_calls = _calls(timed([*noop, "-vv"], env=env).stderr)
-                times: dict[str, list[float]] = {"floor": [], "dry": [], "noop": []}
                 argvs = {"floor": floor, "dry": dry, "noop": noop}
+                envs = {key: env for key in argvs}
+                if args.baseline:
+                    argvs |= {"base dry": dry, "base noop": noop}
+                    envs |= {key: {**env, "PYTHONPATH": args.baseline} for key in ("base dry", "base noop")}
+                times: dict[str, list[float]] = {key: [] for key in argvs}
                 for r in range(args.repeat):
-                    order = list(argvs)[r % 3:] + list(argvs)[:r % 3]
+                    order = list(argvs)[r % len(argvs):] + list(argvs)[:r % len(argvs)]
                     for key in order:
-                        times[key].append(timed(argvs[key], env=env).seconds)
+                        times[key].append(timed(argvs[key], env=envs[key]).seconds)
                 f, d, o = (median(times[k]) for k in ("floor", "dry", "noop"))
+                if args.baseline:
+                    bd, bo = median(times["base dry"]), median(times["base noop"])
+                    rows.append([f"{label} (baseline)", fmt_s(f), fmt_s(bd), fmt_s(bo), fmt_ratio(bd, f),
+                                 fmt_ratio(bo, f), fmt_ratio(bo, bd)])
                 rows.append([label, fmt_s(f), fmt_s(d), fmt_s(o), fmt_ratio(d, f), fmt_ratio(o, f), fmt_ratio(o, d)])
                 limit = LIMITS["named" if label == "named" else "matching"]
                 targets.append(f"target {'MET' if d / f <= limit else 'MISS'} {label}: dry run / floor "
@@ -146,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label}: engine calls, dry run: {calls}; no-op: {noop_calls}")
             print()
             print(table(["scenario", "floor", "dry run", "no-op", "dry/floor", "no-op/floor", "no-op/dry"], rows))
-            print(f"(medians of {args.repeat}; {args.others} unselected containers on the engine, "
+            print(f"(medians of {args.repeat}; load average before: {_load()}, after: {_load(now=True)}; "
+                  f"{args.others} unselected containers on the engine, "
                   f"{'newer' if args.others_newer else 'older'} than the selected)")
             print("\n".join(targets))
         finally:

@@ -7,6 +7,7 @@ the probes to run; :mod:`remediate.apply` executes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -188,7 +189,7 @@ class ContainerPlan:
         seen = dict.fromkeys([*(d for f in self.files for d in f.new_dirs), *self.engine_dirs])
         return tuple(sorted(seen, key=lambda d: d.count("/")))
 
-    @property
+    @functools.cached_property
     def action(self) -> ContainerAction:
         """``recreate`` when the spec or a file changes, else ``none``."""
         spec_changed = self.before.comparable() != self.after.comparable()
@@ -419,11 +420,12 @@ def run_state(inspect: Mapping[str, Any]) -> RunState:
     return RunState.RUNNING if state.get("Running") or state.get("Restarting") else RunState.STOPPED
 
 
-def fingerprint(obs: Observed) -> str:
+def fingerprint(obs: Observed, spec: ContainerSpec | None = None) -> str:
     """Container id plus a hash of what a plan of it depends on: its compared configuration (the
-    image it runs included), what its image reference names now, and whether it runs."""
-    data = {"spec": spec_from_inspect(obs.inspect, obs.image).comparable(), "retagged": obs.retagged,
-            "state": obs.state}
+    image it runs included), what its image reference names now, and whether it runs. ``spec``:
+    its spec (:func:`spec_from_inspect` of ``obs``), when already made."""
+    spec = spec if spec is not None else spec_from_inspect(obs.inspect, obs.image)
+    data = {"spec": spec.comparable(), "retagged": obs.retagged, "state": obs.state}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     return f"{obs.id[:12]}:{digest[:16]}"
 
@@ -494,7 +496,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         state_note = _state_note(obs, start)
         first.extend([state_note] if state_note else [])
     return ContainerPlan(
-        id=obs.id, name=obs.name, fingerprint=fingerprint(obs), before=before, after=spec,
+        id=obs.id, name=obs.name, fingerprint=fingerprint(obs, before), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
         engine_dirs=tuple(dict.fromkeys(engine_dirs)), image=moved.spec.image if moved else None,

@@ -83,6 +83,15 @@ def docker_sdk() -> ModuleType:
         return importlib.import_module("docker")
 
 
+def _one_pool(client: Any) -> None:
+    """Keep the engine's connections alive across calls: docker-py's unix-socket adapter keys its
+    connection pools by URL, so each container inspected opened a socket of its own (and closed
+    one once 25 pools were kept). One pool for the socket, as the SSH adapter has."""
+    adapter = client.get_adapter("http+docker://localhost")
+    pool = adapter.get_connection("http+docker://localhost")
+    adapter.get_connection = lambda url, proxies=None: pool
+
+
 def ssh_transport() -> ModuleType:
     """:mod:`remediate.host.ssh` (paramiko, fabric); safe while another thread imports docker-py."""
     with _SDK_IMPORT:
@@ -201,6 +210,8 @@ class Connection:
                 raise ConnectError(f"{self.label}: unsupported DOCKER_HOST {base_url!r} (use unix://, tcp:// "
                                    "or ssh://)", host=self.label)
             client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout, tls=tls)
+            if base_url.startswith("unix://"):
+                _one_pool(client)
             # The engine's CA is DOCKER_CERT_PATH's: requests must not swap in REQUESTS_CA_BUNDLE,
             # nor send the engine API through an HTTP proxy from the environment.
             client.trust_env = False
