@@ -49,9 +49,11 @@ from bench.fleet import (
     LOCAL,
     REMEDIATE,
     REPO,
+    Engine,
     fmt_ratio,
     fmt_s,
     interruptible,
+    lab,
     median,
     new_tag,
     remove_ours,
@@ -66,20 +68,20 @@ SEL = "remediate-bench.sel"
 LIMITS = {"named": 1.3, "matching": 1.2}
 
 
-def _docker(*args: str) -> None:
-    p = subprocess.run(LOCAL.docker(*args), capture_output=True, text=True, check=False)
+def _docker(engine: Engine, *args: str) -> None:
+    p = subprocess.run(engine.docker(*args), capture_output=True, text=True, check=False)
     if p.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)}: {p.stderr.strip()}")
 
 
-def _make(names: list[str], tag: str, *, run: bool, sel: str | None = None, start: bool = True) -> None:
+def _make(engine: Engine, names: list[str], tag: str, *, run: bool, sel: str | None = None, start: bool = True) -> None:
     def one(name: str) -> None:
         labels = ["--label", f"{LABEL}={tag}", *(["--label", f"{SEL}={sel}"] if sel else [])]
         if run:
-            _docker("run" if start else "create", *(["-d"] if start else []), "--name", name, *labels,
+            _docker(engine, "run" if start else "create", *(["-d"] if start else []), "--name", name, *labels,
                     "-e", "BENCH_BASE=1", IMAGE, "sleep", "1d")
         else:
-            _docker("create", "--name", name, *labels, IMAGE, "sleep", "1d")
+            _docker(engine, "create", "--name", name, *labels, IMAGE, "sleep", "1d")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(one, names))
@@ -118,29 +120,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--others-newer", action="store_true", help="create the others after the selected ones")
     ap.add_argument("--baseline", metavar="DIR", help="also time the remediate of this checkout (PYTHONPATH=DIR)")
     ap.add_argument("--stopped", action="store_true", help="selected containers created, not started")
+    ap.add_argument("--lab", action="store_true", help="on a lab host's own engine (tests/lab/hosts.py), not the local one")
     args = ap.parse_args(argv)
+    if not args.lab:
+        return _bench(args, LOCAL)
+    with interruptible(), lab(1, "bsel") as engines:
+        return _bench(args, engines[0])
+
+
+def _bench(args: argparse.Namespace, engine: Engine) -> int:
+    """The benchmark on ``engine`` (see the module docstring)."""
     sizes = [int(s) for s in args.sizes.split(",") if s]
     tag = new_tag()
     state = tempfile.mkdtemp(prefix=f"bench-{tag}-state-")
-    env = {"REMEDIATE_STATE_DIR": state}
+    env = {"REMEDIATE_STATE_DIR": state, "DOCKER_HOST": engine.url}
     others = [f"bench-{tag}-o{i:03d}" for i in range(args.others)]
     target = f"bench-{tag}-target"
     with interruptible(), tempfile.TemporaryDirectory(prefix=f"bench-{tag}-") as tmp:
         try:
             started = time.monotonic()
             if not args.others_newer:
-                _make(others, tag, run=False)
+                _make(engine, others, tag, run=False)
                 time.sleep(1.1)  # the engine's Created is in seconds
             # Largest set first, the named container last: a set's own dependents lookup inspects
             # the containers newer than its members (they may join their namespaces).
             for n in sorted(sizes, reverse=True):
-                _make([f"bench-{tag}-s{n}-{i:03d}" for i in range(n)], tag, run=True, sel=f"{tag}-{n}",
+                _make(engine, [f"bench-{tag}-s{n}-{i:03d}" for i in range(n)], tag, run=True, sel=f"{tag}-{n}",
                       start=not args.stopped)
                 time.sleep(1.1)
-            _make([target], tag, run=True, sel=f"{tag}-named", start=not args.stopped)
+            _make(engine, [target], tag, run=True, sel=f"{tag}-named", start=not args.stopped)
             if args.others_newer:
                 time.sleep(1.1)
-                _make(others, tag, run=False)
+                _make(engine, others, tag, run=False)
             print(f"engine ready: {args.others} others + 1 + {'+'.join(map(str, sizes))} selected "
                   f"(others {'newer' if args.others_newer else 'older'}), {time.monotonic() - started:.0f} s")
             rows, targets = [], []
@@ -150,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, sel, extra, floor_sel in scenarios:
                 dry = [REMEDIATE, "apply", _playbook(Path(tmp), sel, "BENCH_FLAG=1"), "--dry-run", *extra]
                 noop = [REMEDIATE, "apply", _playbook(Path(tmp), sel, "BENCH_BASE=1"), "--yes", *extra]
-                floor = [sys.executable, SDK, *floor_sel, "--env", "BENCH_FLAG=1", "--with-image", "--mode", "dry-run"]
+                floor = [sys.executable, SDK, "--base-url", engine.url, *floor_sel, "--env", "BENCH_FLAG=1", "--with-image", "--mode", "dry-run"]
                 calls = _calls(timed([*dry, "-vv"], env=env).stderr)
                 noop_calls = _calls(timed([*noop, "-vv"], env=env).stderr)
                 argvs = {"floor": floor, "dry": dry, "noop": noop}
@@ -182,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(targets))
         finally:
             with shielded():
-                remove_ours(LOCAL, tag)
+                remove_ours(engine, tag)
                 subprocess.run(["rm", "-rf", state], check=False)
     return 0
 
