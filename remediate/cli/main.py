@@ -9,6 +9,7 @@ command (:mod:`~remediate.cli.apply`, :mod:`~remediate.cli.rollback`, :mod:`~rem
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import sys
@@ -18,21 +19,33 @@ import click
 
 from remediate import __version__
 from remediate.cli import exit_codes
-from remediate.cli.apply import apply
-from remediate.cli.authoring import lint, new, schema
-from remediate.cli.bundle import bundle
-from remediate.cli.catalog import list_cmd, show
 from remediate.cli.common import echo, fail
-from remediate.cli.diagnose import diagnose_cmd
 from remediate.cli.exit_codes import exit_code
-from remediate.cli.records import backups, history, hosts
-from remediate.cli.rollback import recover, rollback
 from remediate.errors import PlaybookError
 from remediate.executor.probes import stable_window
+
+#: Each command: the module of :mod:`remediate.cli` that defines it, and its name there. A
+#: command's module is imported when the command runs (or ``--help`` lists it), not at start.
+_COMMANDS = {
+    "apply": ("apply", "apply"), "backups": ("records", "backups"), "bundle": ("bundle", "bundle"),
+    "diagnose": ("diagnose", "diagnose_cmd"), "history": ("records", "history"), "hosts": ("records", "hosts"),
+    "lint": ("authoring", "lint"), "list": ("catalog", "list_cmd"), "new": ("authoring", "new"),
+    "recover": ("rollback", "recover"), "rollback": ("rollback", "rollback"), "schema": ("authoring", "schema"),
+    "show": ("catalog", "show"),
+}
 
 
 class _Commands(click.Group):
     """The command group; a usage error is one line on stderr and exit 2, like any bad input."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module, name = _COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(f"remediate.cli.{module}"), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("standalone_mode", True):
@@ -96,6 +109,3 @@ class _LogLines(logging.Handler):
             self.seen.add(text)
             echo(f"remediate: warning: {text}", err=True)
 
-
-for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, diagnose_cmd, bundle, lint, schema, new):
-    main.add_command(_command)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from remediate.core import compose, compose_edit, env_files, gpus, host_options, upgrade
+from remediate.core import compose, env_files, gpus, host_options, upgrade
 from remediate.core import playbook as pb
 from remediate.core.fields import (
     CONFIG,
@@ -592,6 +592,8 @@ def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: Co
                    paths: Mapping[str, HostPath]) -> tuple[list[FileWrite], list[str]]:
     """The same change as an edit of the project's compose files (each value where compose takes
     it from, see :mod:`remediate.core.compose_edit`), and a note saying where it goes."""
+    from remediate.core import compose_edit  # ruamel.yaml: read only for a compose service
+
     if before.comparable() == after.comparable():
         return [], ["compose: the container already matches; the compose file is left as it is"]
     files: list[tuple[str, str]] = []

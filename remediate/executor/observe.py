@@ -57,7 +57,7 @@ def find(conn: Connection, selectors: Sequence[Selector], listing: Sequence[Json
     inspected."""
     summaries = conn.list_containers() if listing is None else listing
     listed = [c for c in summaries if planning.may_select(selectors, c)]
-    inspects = (conn.find_container(str(c["Id"])) for c in listed)  # None: removed while we looked
+    inspects = conn.find_containers([str(c["Id"]) for c in listed])  # None: removed while we looked
     chosen = [i for i in inspects if i is not None and planning.selected(selectors, planning.Observed(i))]
     images: dict[str, Json | None] = {}
     return [observe(conn, inspect, images=images) for inspect in chosen]

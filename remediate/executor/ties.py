@@ -81,8 +81,11 @@ def tied_on_host(conn: Connection, targets: Sequence[Mapping[str, Any]],
     """
     cache = dict(known or {})
     by_ref: dict[str, list[Json]] = {}  # a container reference -> the containers that name it
-    for ident in candidates(conn.list_containers() if listing is None else listing, targets):
-        other = cache[ident] if ident in cache else conn.find_container(ident)
+    idents = candidates(conn.list_containers() if listing is None else listing, targets)
+    unread = [ident for ident in idents if ident not in cache]
+    cache.update((ident, found) for ident, found in zip(unread, conn.find_containers(unread), strict=True) if found)
+    for ident in idents:
+        other = cache.get(ident)
         if other is None:
             continue  # removed while we looked
         host = other.get("HostConfig") or {}
