@@ -161,11 +161,20 @@ def _ours(engine: Engine, tag: str) -> list[dict[str, str]]:
     return found
 
 
-def remove_ours(engine: Engine, tag: str) -> None:
-    """``docker rm -f`` the containers with this run's label and a ``bench-`` name."""
+def remove_ours(engine: Engine, tag: str, *, batch_timeout: float = 300.0) -> None:
+    """``docker rm -f`` the containers with this run's label and a ``bench-`` name; says on stderr
+    what is left when the engine did not remove them all (a batch is given up after
+    ``batch_timeout`` seconds: a hung engine must not keep the benchmark, and the engine lock
+    it runs under, forever)."""
     ids = [c["id"] for c in _ours(engine, tag)]
     for i in range(0, len(ids), 50):
-        subprocess.run(engine.docker("rm", "-f", *ids[i:i + 50]), capture_output=True, check=False)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(engine.docker("rm", "-f", *ids[i:i + 50]), capture_output=True, check=False,
+                           timeout=batch_timeout)
+    left = _ours(engine, tag)
+    if left:
+        print(f"bench: {len(left)} containers of run {tag} are left on {engine.name} "
+              f"(label {LABEL}={tag}): remove them with docker rm -f", file=sys.stderr)
 
 
 @contextlib.contextmanager

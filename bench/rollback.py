@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -45,6 +47,19 @@ from bench.rollout import write_inventory
 TARGET = 1.2
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core of the machine so far (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes (the remediate runs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(hosts: int, repeat: int) -> list[float]:
     """total / slowest single host, per repeat, for a rollback over ``hosts`` lab hosts."""
     tag = new_tag()
@@ -54,6 +69,9 @@ def measure(hosts: int, repeat: int) -> list[float]:
     ratios: list[float] = []
     totals: list[float] = []
     slowest: list[float] = []
+    busy: list[float] = []  # share of the machine's CPU in use during the all-hosts rollback
+    own: list[float] = []  # remediate's own CPU seconds in it
+    single_own: list[float] = []
     try:
         with bind_dir(tag) as mount:
             print(f"starting a lab of {hosts} hosts ...", flush=True)
@@ -75,7 +93,12 @@ def measure(hosts: int, repeat: int) -> list[float]:
                 def rollback(limit: str | None) -> float:
                     argv = [*shim, "rollback", name, *where, "--forks", str(hosts), "--yes", "--format", "json",
                             *(["--limit", limit] if limit else [])]
+                    ticks, cpu = _cpu_ticks(), _children_cpu()
                     r = timed(argv, env=env)
+                    after = _cpu_ticks()
+                    (own if limit is None else single_own).append(_children_cpu() - cpu)
+                    if limit is None:
+                        busy.append((after[0] - ticks[0]) / max(1, after[1] - ticks[1]))
                     rows = json.loads(r.stdout)
                     bad = [row for row in rows if row.get("action") != "restored"]
                     if bad or len(rows) != (1 if limit else hosts):
@@ -109,6 +132,8 @@ def measure(hosts: int, repeat: int) -> list[float]:
     print(f"\n### rollback over {hosts} lab hosts, --forks {hosts}; medians of {repeat} (whole-process wall time)\n")
     print(table(["hosts", f"all {hosts} hosts", "slowest single host", "total / slowest single"],
                 [[str(hosts), fmt_s(median(totals)), fmt_s(median(slowest)), f"{median(ratios):.2f}x"]]))
+    print(f"during the all-hosts rollback the machine's {os.cpu_count()} cores were {median(busy[1:] or busy):.0%} busy; "
+          f"remediate's own CPU: {median(own[1:] or own):.2f} s (one host alone: {median(single_own):.2f} s)")
     return ratios
 
 

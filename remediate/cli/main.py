@@ -20,20 +20,36 @@ import click
 
 from remediate import __version__
 from remediate.cli import exit_codes
-from remediate.cli.apply import apply
-from remediate.cli.authoring import lint, new, schema
-from remediate.cli.catalog import list_cmd, show
 from remediate.cli.common import echo, fail
 from remediate.cli.exit_codes import exit_code
-from remediate.cli.records import backups, history, hosts
-from remediate.cli.rollback import recover, rollback
-from remediate.core.sources import packs
 from remediate.errors import PlaybookError
 from remediate.executor.probes import stable_window
+
+#: Each command: the module of :mod:`remediate.cli` that defines it, and its name there. A
+#: command's module is imported when the command runs (or ``--help`` lists it), not at start.
+_COMMANDS = {
+    "apply": ("apply", "apply"), "backups": ("records", "backups"), "history": ("records", "history"),
+    "hosts": ("records", "hosts"), "lint": ("authoring", "lint"), "list": ("catalog", "list_cmd"),
+    "new": ("authoring", "new"), "recover": ("rollback", "recover"), "rollback": ("rollback", "rollback"),
+    "schema": ("authoring", "schema"), "show": ("catalog", "show"),
+}
 
 
 class _Commands(click.Group):
     """The command group; a usage error is one line on stderr and exit 2, like any bad input."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_COMMANDS, *(c.name or "" for c in _pack_commands())})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module, name = _COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(f"remediate.cli.{module}"), name), cmd_name)
+        elif cmd_name not in self.commands:
+            for command in _pack_commands():
+                if command.name == cmd_name:
+                    self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs.get("standalone_mode", True):
@@ -98,8 +114,9 @@ class _LogLines(logging.Handler):
             echo(f"remediate: warning: {text}", err=True)
 
 
-for _command in (list_cmd, show, apply, hosts, rollback, recover, history, backups, lint, schema, new):
-    main.add_command(_command)
-for _pack in packs():  # the domain's own commands (e.g. diagnose, bundle)
-    for _command in importlib.import_module(_pack.commands).COMMANDS if _pack.commands else ():
-        main.add_command(_command)
+def _pack_commands() -> list[click.Command]:
+    """The commands the domain packs add (e.g. diagnose, bundle; :attr:`remediate.core.sources.Pack.commands`),
+    imported only when one of them runs or ``--help`` lists them."""
+    from remediate.core.sources import packs
+
+    return [c for pack in packs() if pack.commands for c in importlib.import_module(pack.commands).COMMANDS]

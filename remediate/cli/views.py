@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from remediate.cli.common import echo, verbosity
 from remediate.core import compose
+from remediate.core.visible import visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -139,29 +140,27 @@ def escape(text: str) -> str:
 
 def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, brief: bool | None = None) -> None:
     """The plan of one host: a header, then each container's ``docker run`` diff and files; with
-    ``brief`` (default: ``--quiet`` was given; pass it from other threads), a line per container."""
-    data = plan.to_json()
-    changed = data["changed"]
-    total = len(data["containers"])
+    ``brief`` (default: ``--quiet`` was given; pass it from other threads), a line per container.
+    Containers with the same change are shown once, with the names of the others."""
+    changed = len(plan.changed)
+    total = len(plan.containers)
     if total == 0:
         out.print(f"{plan.playbook} on {plan.host}: no container matches; nothing to do")
         return
-    updates = sum(1 for cp in data["containers"] if cp["action"] == "update-in-place")
+    updates = sum(1 for cp in plan.changed if cp.action == "update-in-place")
     head = (f"{changed} of {total} container(s) to change" + (f" ({updates} in place)" if updates else "")
             if changed else "no changes")
     if header:
         out.print(f"[bold]{plan.playbook}[/bold] on [bold]{plan.host}[/bold]: {head}")
     if brief is None:
         brief = verbosity() < 0
-    for group in ([[cp] for cp in data["containers"]] if brief else same_change(data["containers"])):
-        cp = group[0]
-        if brief:
-            out.print(f"  {escape(cp['container'])}: {_LABELS.get(cp['action'], 'no change')}")
-            continue
-        print_container_plan(out, cp)
-        if len(group) > 1:
-            names = ", ".join(other["container"] for other in group[1:])
-            out.print(f"  [bold]the same on {len(group) - 1} more:[/bold] {escape(names)}")
+    if brief:
+        for cp in plan.containers:
+            out.print(f"  {escape(visible(cp.name))}: {_LABELS.get(cp.action, 'no change')}")
+    for data, others in [] if brief else shown_once(plan):
+        print_container_plan(out, data)
+        if others:
+            out.print(f"  [bold]the same on {len(others)} more:[/bold] {escape(', '.join(others))}")
     if dry_run:
         out.print("\nDry run: nothing changed." + (" Run without --dry-run to apply." if changed else ""))
     elif not changed:
@@ -170,6 +169,43 @@ def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, 
 
 #: What the text view shows of a container's plan (besides its name and id).
 _SHOWN = ("action", "compose", "changes", "diff", "files", "notes", "dependents", "verify")
+
+
+def shown_once(plan: Plan) -> list[tuple[ContainerPlanJson, list[str]]]:
+    """What :func:`print_plan` shows of the plan's containers: per group of :func:`same_change`,
+    the JSON view of its first container and the names of the others, in order.
+
+    The view of a group of identical plans (:func:`remediate.output.plan.identical_plans`) is
+    made for its first container only, unless that view spells the container's name elsewhere
+    than its ``--name`` line (then each member's view is made: they differ there).
+    """
+    from remediate.output.plan import PlanViews, identical_plans
+
+    views = PlanViews(plan)
+    index = {cp.id: i for i, cp in enumerate(plan.containers)}
+    units: list[tuple[ContainerPlanJson, list[int]]] = []  # a view, and the containers it stands for
+    for same in identical_plans(plan):
+        first = views.container(same[0])
+        if len(same) > 1 and _spells_own_name(first):
+            units += [(first if i == 0 else views.container(cp), [index[cp.id]]) for i, cp in enumerate(same)]
+        else:
+            units.append((first, [index[cp.id] for cp in same]))
+    units.sort(key=lambda unit: unit[1][0])
+    members = {id(data): ids for data, ids in units}
+    shown = []
+    for group in same_change([data for data, _ in units]):
+        ids = sorted(i for data in group for i in members[id(data)])
+        shown.append((group[0], [visible(plan.containers[i].name) for i in ids[1:]]))
+    return shown
+
+
+def _spells_own_name(cp: ContainerPlanJson) -> bool:
+    """Whether a container plan's view (what the text view shows) names the container elsewhere
+    than its ``--name`` line."""
+    own = {f" --name {cp['container']}"}
+    shown = {key: cp.get(key) for key in _SHOWN}
+    shown["diff"] = [line for line in cp.get("diff") or [] if line[1:] not in own and line not in own]
+    return str(cp["container"]) in json.dumps(shown, default=str)
 
 
 def same_change(containers: list[ContainerPlanJson]) -> list[list[ContainerPlanJson]]:

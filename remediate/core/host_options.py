@@ -16,6 +16,7 @@ the engine reads them (pure).
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -52,7 +53,10 @@ class _DockerBytes(ByteSize):
     byte_string_re = re.compile(r"^\s*(\d*\.?\d+)\s*([a-z]+)?\s*$", re.IGNORECASE)
 
 
-_SIZE = TypeAdapter(_DockerBytes)
+@functools.cache
+def _size() -> TypeAdapter[_DockerBytes]:
+    """The size validator, built once when first needed (not at import: most runs need none)."""
+    return TypeAdapter(_DockerBytes)
 
 
 def parse_size(value: str | int) -> int:
@@ -64,7 +68,7 @@ def parse_size(value: str | int) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a size")  # noqa: TRY004 - pydantic reports ValueError
     try:
-        size = int(_SIZE.validate_python(str(value).strip()))
+        size = int(_size().validate_python(str(value).strip()))
     except ValidationError:
         raise ValueError(f"{str(value)[:40]!r} is not a size (a number of bytes, or with k, m, g: 64m, 8g)") from None
     if size <= 0:

@@ -5,10 +5,20 @@ characters, a digest of a known form). Pure: no engine, no I/O.
 
 from __future__ import annotations
 
-from docker_image import reference as _reference
+import functools
+from typing import Any
 
 #: Most characters of a reference shown in an error.
 _SHOWN = 120
+
+
+@functools.cache
+def grammar() -> Any:
+    """docker-image-py's reference module, imported when a reference is first read (its regex
+    grammar takes a while to load, and most runs read none) or the template sandbox is made."""
+    from docker_image import reference
+
+    return reference
 
 
 def check_reference(text: str) -> str:
@@ -23,9 +33,10 @@ def check_reference(text: str) -> str:
     if text.startswith("sha256:"):
         raise ValueError(f"{shown} is an image id, not a reference: give a tag (repo:tag) or a digest "
                          "(repo@sha256:...)")
+    module = grammar()
     try:
-        _reference.Reference.parse_normalized_named(text)
-    except _reference.InvalidReference as exc:
+        module.Reference.parse_normalized_named(text)
+    except module.InvalidReference as exc:
         reason = " ".join(str(exc).split()) or "invalid reference format"
         if text and text in reason:  # shown once, at the start
             reason = reason.replace(text, "…")
@@ -40,13 +51,13 @@ def repository(text: str) -> str:
     Raises:
         ValueError: not an image reference (see :func:`check_reference`).
     """
-    return str(_reference.Reference.parse(check_reference(text))["name"])
+    return str(grammar().Reference.parse(check_reference(text))["name"])
 
 
 def canonical(text: str) -> str:
     """A valid reference in one spelling: registry and ``library/`` made explicit, the tag
     ``latest`` when none is given (``nginx`` -> ``docker.io/library/nginx:latest``), a digest kept."""
-    ref = _reference.Reference.parse_normalized_named(text)
+    ref = grammar().Reference.parse_normalized_named(text)
     name, tag, digest = str(ref["name"]), ref.get("tag"), ref.get("digest")
     if digest:
         return f"{name}@{digest}"
@@ -58,5 +69,5 @@ def same_reference(a: str, b: str) -> bool:
     ``docker.io/library/nginx:latest``); False when either is not a valid reference."""
     try:
         return canonical(a) == canonical(b)
-    except _reference.InvalidReference:
+    except grammar().InvalidReference:
         return False

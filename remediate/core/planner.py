@@ -8,6 +8,7 @@ the probes to run; :mod:`remediate.apply` executes it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import ipaddress
 import json
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from remediate.core import compose, compose_edit, env_files, gpus, host_options, upgrade
+from remediate.core import compose, env_files, gpus, host_options, upgrade
 from remediate.core import live as live_changes
 from remediate.core import playbook as pb
 from remediate.core.fields import (
@@ -199,7 +200,7 @@ class ContainerPlan:
         seen = dict.fromkeys([*(d for f in self.files for d in f.new_dirs), *self.engine_dirs])
         return tuple(sorted(seen, key=lambda d: d.count("/")))
 
-    @property
+    @functools.cached_property
     def action(self) -> ContainerAction:
         """``update-in-place`` when it is made in place, else ``recreate`` when the spec or a file
         changes, else ``none``."""
@@ -448,11 +449,12 @@ def run_state(inspect: Mapping[str, Any]) -> RunState:
     return RunState.RUNNING if state.get("Running") or state.get("Restarting") else RunState.STOPPED
 
 
-def fingerprint(obs: Observed) -> str:
+def fingerprint(obs: Observed, spec: ContainerSpec | None = None) -> str:
     """Container id plus a hash of what a plan of it depends on: its compared configuration (the
-    image it runs included), what its image reference names now, and whether it runs."""
-    data = {"spec": spec_from_inspect(obs.inspect, obs.image).comparable(), "retagged": obs.retagged,
-            "state": obs.state}
+    image it runs included), what its image reference names now, and whether it runs. ``spec``:
+    its spec (:func:`spec_from_inspect` of ``obs``), when already made."""
+    spec = spec if spec is not None else spec_from_inspect(obs.inspect, obs.image)
+    data = {"spec": spec.comparable(), "retagged": obs.retagged, "state": obs.state}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     return f"{obs.id[:12]}:{digest[:16]}"
 
@@ -537,7 +539,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         state_note = _state_note(obs, start)
         first.extend([state_note] if state_note else [])
     return ContainerPlan(
-        id=obs.id, name=obs.name, fingerprint=fingerprint(obs), before=before, after=spec,
+        id=obs.id, name=obs.name, fingerprint=fingerprint(obs, before), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
         engine_dirs=tuple(dict.fromkeys(engine_dirs)), image=moved.spec.image if moved else None,
@@ -686,6 +688,8 @@ def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: Co
                    paths: Mapping[str, HostPath]) -> tuple[list[FileWrite], list[str]]:
     """The same change as an edit of the project's compose files (each value where compose takes
     it from, see :mod:`remediate.core.compose_edit`), and a note saying where it goes."""
+    from remediate.core import compose_edit  # ruamel.yaml: read only for a compose service
+
     if before.comparable() == after.comparable():
         return [], ["compose: the container already matches; the compose file is left as it is"]
     files: list[tuple[str, str]] = []

@@ -67,7 +67,8 @@ def plan_secrets(plan: Plan) -> list[str]:
     found = set(secret_values(plan.vars))
     for cp in plan.containers:
         found.update(spec_secrets(cp.before))
-        found.update(spec_secrets(cp.after))
+        if cp.after != cp.before:  # a container the plan leaves alone holds nothing new
+            found.update(spec_secrets(cp.after))
         found.update(v for v in _from_files(cp) if is_maskable(v))
     return sorted(found, key=len, reverse=True)
 

@@ -174,6 +174,7 @@ def _guarded(playbook: str, field: str, template: str, run: Callable[[], T]) -> 
     """Run ``run`` under the step and memory budget; any failure becomes one PlaybookError."""
     import jinja2
 
+    environment()  # made (once) outside the budget: loading the sandbox is not the template's work
     try:
         return _budgeted(run)
     except (jinja2.TemplateSyntaxError, _Exhausted) as exc:
@@ -383,8 +384,10 @@ def environment() -> Any:
     from jinja2.exceptions import SecurityError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from remediate.core.image_ref import repository
+    from remediate.core.image_ref import grammar, repository
     from remediate.core.playbook import url_host
+
+    grammar()  # the image_repo filter's grammar is loaded now, not within a template's step budget
 
     class _Generator(CodeGenerator):
         def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:

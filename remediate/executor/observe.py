@@ -27,19 +27,22 @@ from remediate.host.connection import Connection
 Json = dict[str, Any]
 
 
-def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) -> list[planning.Observed]:
+def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = (),
+           listing: Sequence[Json] | None = None) -> list[planning.Observed]:
     """The containers on the host the playbook selects, observed.
 
     Args:
         conn: the host.
         playbook: its selectors decide.
         only: container names or ids; when given, only these (each must exist and match).
+        listing: the host's containers as just listed (:meth:`Connection.list_containers`), if
+            at hand; else they are listed when needed.
 
     Raises:
         ContainerNotFound: a name in ``only`` does not exist or is not selected by the playbook.
     """
     if not only:
-        return find(conn, playbook.selectors)
+        return find(conn, playbook.selectors, listing)
     found = named(conn, only)
     for ref, obs in zip(only, found, strict=True):
         if not planning.selected(playbook.selectors, obs):
@@ -48,11 +51,13 @@ def survey(conn: Connection, playbook: Playbook, *, only: Sequence[str] = ()) ->
     return list({obs.id: obs for obs in found}.values())
 
 
-def find(conn: Connection, selectors: Sequence[Selector]) -> list[planning.Observed]:
+def find(conn: Connection, selectors: Sequence[Selector], listing: Sequence[Json] | None = None) -> list[planning.Observed]:
     """The containers on the host any of ``selectors`` matches, observed, in the engine's order
-    (newest first). Only those the listing cannot rule out are inspected."""
-    listed = [c for c in conn.list_containers() if planning.may_select(selectors, c)]
-    inspects = (conn.find_container(str(c["Id"])) for c in listed)  # None: removed while we looked
+    (newest first). Only those the listing (``listing``, else one made now) cannot rule out are
+    inspected."""
+    summaries = conn.list_containers() if listing is None else listing
+    listed = [c for c in summaries if planning.may_select(selectors, c)]
+    inspects = conn.find_containers([str(c["Id"]) for c in listed])  # None: removed while we looked
     chosen = [i for i in inspects if i is not None and planning.selected(selectors, planning.Observed(i))]
     images: dict[str, Json | None] = {}
     return [observe(conn, inspect, images=images) for inspect in chosen]
@@ -152,7 +157,9 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     Raises:
         PlanError: an env value's host file cannot be read (see :mod:`remediate.core.env_files`).
     """
-    chosen = survey(conn, playbook, only=only)
+    # One listing for the selection and for the containers tied to those it changes.
+    listing = None if only else conn.list_containers()
+    chosen = survey(conn, playbook, only=only, listing=listing)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
     needed = images(conn, planning.images_needed(playbook, vars, chosen), pull=pull, on_pull=on_pull)
     sources = {path: _env_source(conn, path) for path in planning.env_files_needed(playbook, vars, chosen)}
@@ -167,7 +174,7 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
         if refused:
             raise PlanError(f"{conn.label}: container {cp.name} was started with {refused}; nothing was changed",
                             host=conn.label, container=cp.name)
-    tied = ties.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects)
+    tied = ties.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects, listing=listing)
     containers = tuple(dataclasses.replace(cp, dependents=ties.dependents_of(inspects[cp.id], tied[cp.id]))
                        if cp.id in tied else cp for cp in plan.containers)
     return dataclasses.replace(plan, containers=containers)

@@ -112,7 +112,8 @@ _Number = int | float
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    # Built when first used: a dry run reads no journal record, and the models take a while to build.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
 
 class FileEntry(_Model):
@@ -226,7 +227,7 @@ class RevertDropped(_Record):
 
 
 Record = Annotated[Begin | StepDone | Ended | RevertDropped, Field(discriminator="op")]
-_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+_RECORD: TypeAdapter[Record] = TypeAdapter(Record, config=ConfigDict(defer_build=True))
 #: Required text whose absence or bad type reads "without ..." (the rest: "with a bad ...").
 _REQUIRED = {"container", "old_id", "step", "result"}
 

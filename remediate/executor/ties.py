@@ -72,16 +72,20 @@ def tied_to(conn: Connection, target: Mapping[str, Any]) -> list[Json]:
 
 
 def tied_on_host(conn: Connection, targets: Sequence[Mapping[str, Any]],
-                 known: Mapping[str, Json] | None = None) -> dict[str, list[Json]]:
+                 known: Mapping[str, Json] | None = None,
+                 listing: Sequence[Mapping[str, Any]] | None = None) -> dict[str, list[Json]]:
     """For each of ``targets`` (inspects), the inspects of the containers tied to it now, by id.
 
-    One listing, then an inspect of the candidates only (:func:`candidates`); ``known`` holds
-    inspects already read (by id), not read again.
+    One listing (``listing``, if just made), then an inspect of the candidates only
+    (:func:`candidates`); ``known`` holds inspects already read (by id), not read again.
     """
     cache = dict(known or {})
     by_ref: dict[str, list[Json]] = {}  # a container reference -> the containers that name it
-    for ident in candidates(conn.list_containers(), targets):
-        other = cache[ident] if ident in cache else conn.find_container(ident)
+    idents = candidates(conn.list_containers() if listing is None else listing, targets)
+    unread = [ident for ident in idents if ident not in cache]
+    cache.update((ident, found) for ident, found in zip(unread, conn.find_containers(unread), strict=True) if found)
+    for ident in idents:
+        other = cache.get(ident)
         if other is None:
             continue  # removed while we looked
         host = other.get("HostConfig") or {}

@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Self
 
@@ -48,6 +49,8 @@ Json = dict[str, Any]
 
 #: Oldest engine API remediate speaks (Debian 12's docker.io 20.10); the engine's own is used.
 _MIN_API_VERSION = "1.41"
+#: Inspects in flight at once (:meth:`Connection.find_containers`); within the SSH adapter's pool.
+_READERS = 4
 _SCHEMES = ("unix://", "tcp://", "ssh://")
 #: The engine ``local`` means when ``DOCKER_HOST`` names none.
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -81,6 +84,15 @@ def docker_sdk() -> ModuleType:
         finally:
             del sys.modules["paramiko"]
         return importlib.import_module("docker")
+
+
+def _one_pool(client: Any) -> None:
+    """Keep the engine's connections alive across calls: docker-py's unix-socket adapter keys its
+    connection pools by URL, so each container inspected opened a socket of its own (and closed
+    one once 25 pools were kept). One pool for the socket, as the SSH adapter has."""
+    adapter = client.get_adapter("http+docker://localhost")
+    pool = adapter.get_connection("http+docker://localhost")
+    adapter.get_connection = lambda url, proxies=None: pool
 
 
 def ssh_transport() -> ModuleType:
@@ -201,6 +213,8 @@ class Connection:
                 raise ConnectError(f"{self.label}: unsupported DOCKER_HOST {base_url!r} (use unix://, tcp:// "
                                    "or ssh://)", host=self.label)
             client = docker.APIClient(base_url=base_url, version=_MIN_API_VERSION, timeout=self.timeout, tls=tls)
+            if base_url.startswith("unix://"):
+                _one_pool(client)
             # The engine's CA is DOCKER_CERT_PATH's: requests must not swap in REQUESTS_CA_BUNDLE,
             # nor send the engine API through an HTTP proxy from the environment.
             client.trust_env = False
@@ -345,6 +359,16 @@ class Connection:
             return self.inspect_container(ref)
         except ContainerNotFound:
             return None
+
+    def find_containers(self, refs: Sequence[str]) -> list[Json | None]:
+        """:meth:`find_container` of each of ``refs``, in order, a few at a time: the engine
+        answers one while the next is on its way (what reading hundreds of containers costs is
+        mostly the wait for each answer). One at a time where an inspect also reads the host's
+        files (Podman's OCI configs: one SFTP session)."""
+        if len(refs) < 2 or self.dialect.needs_oci_config:
+            return [self.find_container(ref) for ref in refs]
+        with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="remediate-inspect") as pool:
+            return list(pool.map(self.find_container, refs))
 
     def inspect_image(self, ref: str) -> Json | None:
         """``docker image inspect``, or None when the image is gone."""

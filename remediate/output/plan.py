@@ -6,8 +6,10 @@ every string has its control characters escaped (:mod:`remediate.output.shown`).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -181,16 +183,59 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
 
 def plan_json(plan: Plan) -> PlanJson:
     """JSON-ready view of a plan (secrets masked); :meth:`remediate.Plan.to_json`."""
-    secrets = plan_secrets(plan)
-    users = plan.file_users()
+    views = PlanViews(plan)
     data: PlanJson = {
         "playbook": plan.playbook,
         "host": plan.host,
-        "vars": mask_json(redact_mapping(plan.vars), secrets),
-        "containers": [container_plan_json(cp, plan.engine_api, secrets, users) for cp in plan.containers],
+        "vars": mask_json(redact_mapping(plan.vars), views.secrets),
+        "containers": [views.container(cp) for cp in plan.containers],
         "changed": len(plan.changed),
     }
     return shown_json(data)
+
+
+class PlanViews:
+    """The JSON views of one plan's containers, each made when asked for: what the plan masks
+    (:func:`remediate.core.secret_flow.plan_secrets`) and who needs each file are found once."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.secrets = plan_secrets(plan)
+        self.users = plan.file_users()
+
+    def container(self, cp: ContainerPlan) -> ContainerPlanJson:
+        """:func:`container_plan_json` of one of the plan's containers."""
+        return container_plan_json(cp, self.plan.engine_api, self.secrets, self.users)
+
+
+def identical_plans(plan: Plan) -> list[list[ContainerPlan]]:
+    """The plan's containers grouped by their plans, in order: the plans of a group are the same
+    but for the container's name and id (the same specs but for the name, the same changes, files
+    and their other users, notes, dependents, checks, states). Their views differ only where they
+    spell the name or the id: a group's view is made once (see :func:`remediate.cli.views`)."""
+    users = plan.file_users()
+    groups: dict[str, list[ContainerPlan]] = {}
+    for cp in plan.containers:
+        fields = {f.name: _identity_free(getattr(cp, f.name)) for f in dataclasses.fields(cp)
+                  if f.name not in ("id", "name", "fingerprint")}
+        fields["file_users"] = [[n for n in users.get(f.path, ()) if n != cp.name] for f in cp.files]
+        groups.setdefault(json.dumps(fields, sort_keys=True, default=repr), []).append(cp)
+    return list(groups.values())
+
+
+def _identity_free(value: Any) -> Any:
+    """``value`` as JSON-like data for :func:`identical_plans`, a spec without its name."""
+    if isinstance(value, ContainerSpec):
+        data = value.to_json()
+        del data["name"]
+        return data
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _identity_free(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_identity_free(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _identity_free(v) for k, v in value.items()}
+    return value
 
 
 def after_message(plan: Plan) -> str | None:

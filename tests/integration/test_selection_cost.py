@@ -7,6 +7,7 @@ listing rules them out, so none of them is inspected, however many there are.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -109,3 +110,26 @@ def test_diagnose_of_a_named_container_inspects_only_it(cli: Cli, engine: Engine
     assert code == 0, out
     assert _inspects(out, engine.others) == 0, out
     assert _inspects(out, engine.selected) == 1, out
+
+
+def test_identical_changes_are_shown_once_and_listed_per_container_in_json(cli: Cli, engine: Engine,
+                                                                          tmp_path: Path) -> None:
+    playbook = _playbook(tmp_path, engine.tag)
+
+    code, out = cli("apply", playbook, "--dry-run")
+
+    assert code == 0, out
+    assert f"{SELECTED} of {SELECTED} container(s) to recreate" in out, out
+    assert out.count("+ --env COST_FLAG=1") == 1, out  # one diff for the five
+    [same] = [line.strip() for line in out.splitlines() if "the same on" in line]
+    [shown] = [name for name in engine.selected if f"{name} (" in out]  # the one whose diff is shown
+    head, _, others = same.partition(": ")
+    assert head == f"the same on {SELECTED - 1} more", out
+    assert set(others.split(", ")) == set(engine.selected) - {shown}, out
+
+    code, out = cli("apply", playbook, "--dry-run", "--format", "json")
+
+    assert code == 0, out
+    containers = json.loads(out)["containers"]
+    assert sorted(c["container"] for c in containers) == sorted(engine.selected)
+    assert all("+ --env COST_FLAG=1" in c["diff"] for c in containers)

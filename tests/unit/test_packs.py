@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 
+import click
+
 from remediate.cli.main import main
 from remediate.core import playbook as pb
 from remediate.core.sources import packs
@@ -17,7 +19,9 @@ def test_the_shipped_pack_is_registered_with_its_env_spelling_and_commands() -> 
     assert SOURCE.env_value is gateway_env_value
     commands = importlib.import_module(SOURCE.commands or "").COMMANDS
     assert {c.name for c in commands} == {"diagnose", "bundle"}
-    assert all(main.commands[c.name] is c for c in commands)  # the CLI took them from the pack
+    ctx = click.Context(main)
+    assert all(main.get_command(ctx, c.name or "") is c for c in commands)  # the CLI takes them from the pack
+    assert {"diagnose", "bundle"} <= set(main.list_commands(ctx))
 
 
 def test_the_pack_spells_gateway_booleans_and_leaves_the_rest() -> None:
