@@ -173,11 +173,10 @@ manual_steps:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.remediate.docker.plugins.module_utils.common import (
     ENGINE_ARGS,
     REMEDIATE_IMPORT_ERROR,
+    RemediateModule,
     engine_target,
     fail_unexpected,
     library_warnings,
@@ -186,7 +185,7 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate.core.redaction import mask_json, redact_mapping, redact_text, secret_values
+    from remediate.core.redaction import mask_json, redact_mapping, redact_text
     from remediate.core.secret_flow import plan_secrets
     from remediate.core.visible import visible
     from remediate.output.report import after_message, plan_json, result_json
@@ -235,7 +234,6 @@ def run(module):
         module.fail_json(msg=f"{book.name} is time-boxed (revert_after): run it with the remediate command, which holds "
                              "the change and restores it")
     overrides = params["vars"]
-    module.no_log_values.update(secret_values(overrides))
     invocation = {"module_args": dict(params, vars=redact_mapping(overrides))}
     jobs = remediate.jobs(book, [engine_target(module)], overrides=overrides, only=params["containers"])
     options = remediate.Options(dry_run=module.check_mode, timeout=params["timeout"],
@@ -243,7 +241,7 @@ def run(module):
     outcome = remediate.rollout(jobs, options).outcomes[0]
     # Values the plan puts in secret places are secret too, whatever var they came from.
     secrets = plan_secrets(outcome.plan) if outcome.plan else []
-    module.no_log_values.update(secrets)
+    module.add_secrets(secrets)
     invocation["module_args"]["vars"] = mask_json(invocation["module_args"]["vars"], secrets)
     out = {"host": outcome.target.name, "status": outcome.status, "invocation": invocation}
     if outcome.plan is not None:
@@ -276,7 +274,7 @@ def main():
         "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
     }
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = RemediateModule(argument_spec=argument_spec, supports_check_mode=True)
     require_remediate(module)
     if module.params["timeout"] <= 0 or module.params["keep_backups"] < 0:
         module.fail_json(msg="timeout must be positive and keep_backups at least 0")

@@ -165,11 +165,10 @@ left:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.remediate.docker.plugins.module_utils.common import (
     ENGINE_ARGS,
     REMEDIATE_IMPORT_ERROR,
+    RemediateModule,
     engine_target,
     fail_unexpected,
     library_warnings,
@@ -178,7 +177,7 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate.core.redaction import redact_text, secret_values
+    from remediate.core.redaction import redact_text
     from remediate.packs.gitlab_duo.diagnose import diagnose, explain, findings_json
 
 
@@ -203,7 +202,6 @@ def run(module):
 def fix(module, target):
     """Fix what a playbook can fix on this host's engine (planned only in check mode); exit the module."""
     params = module.params
-    module.no_log_values.update(secret_values(params["vars"]))
     options = remediate.Options(dry_run=module.check_mode, timeout=params["timeout"],
                                 keep_backups=params["keep_backups"], parallel=4)
     result = remediate.fix([target], options, overrides=params["vars"], error_code=params["error_code"],
@@ -234,7 +232,7 @@ def main():
         "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
     }
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = RemediateModule(argument_spec=argument_spec, supports_check_mode=True)
     require_remediate(module)
     with library_warnings(module):
         try:
