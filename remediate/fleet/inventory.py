@@ -100,18 +100,27 @@ class Host:
         """``local`` when ``ansible_connection`` is local, else ``ssh`` (see :meth:`check_connection`)."""
         return "local" if self.vars.get("ansible_connection") in _LOCAL else "ssh"
 
-    def check_connection(self) -> None:
-        """Refuse an ``ansible_connection`` remediate cannot use (docker, winrm, ...).
+    def check_connection(self, where: str = "") -> None:
+        """Refuse an ``ansible_connection`` remediate cannot use (docker, winrm, ...), or SSH
+        options saying where or as whom to connect (``-o ProxyJump=...`` in
+        ``ansible_ssh_common_args``: remediate reads those from ``~/.ssh/config``).
+
+        Args:
+            where: the inventory, named first in the error (``inventory hosts.ini``).
 
         Raises:
-            InventoryError: one line naming the host and the connection.
+            InventoryError: one line naming the inventory, the host and the setting.
         """
+        prefix = f"{where}: " if where else ""
         value = self.vars.get("ansible_connection")
         if value is not None and value not in _SSH and value not in _LOCAL:
-            raise InventoryError(f"host {self.name!r}: ansible_connection={value!r} is not supported:"
+            raise InventoryError(f"{prefix}host {self.name!r}: ansible_connection={value!r} is not supported:"
                                  " remediate reaches a host over ssh, or local")
-
-
+        routing = routing_ssh_option(self.vars) if self.connection == "ssh" else None
+        if routing is not None:
+            raise InventoryError(
+                f"{prefix}host {self.name!r}: {routing[0]} {routing[1]!r}: remediate does not take SSH options from "
+                f"the inventory; put it in ~/.ssh/config (Host {self.address}), which it reads")
 
 
 # ---------------------------------------------------------------------------- building
@@ -409,12 +418,7 @@ class Inventory:
         if not selected:
             raise InventoryError(f"host pattern {pattern or ALL!r} selects no hosts")
         for host in selected:
-            host.check_connection()
-            routing = routing_ssh_option(host.vars) if host.connection == "ssh" else None
-            if routing is not None:
-                raise InventoryError(
-                    f"{self._where}: host {host.name!r}: {routing[0]} {routing[1]!r}: remediate does not take SSH "
-                    f"options from the inventory; put it in ~/.ssh/config (Host {host.address}), which it reads")
+            host.check_connection(self._where)
         return selected
 
     def _play_order(self, selected: list[Host]) -> list[Host]:

@@ -103,11 +103,12 @@ def test_implicit_localhost_is_local_and_outside_all() -> None:
 
 
 def test_an_unsupported_connection_is_refused_for_a_selected_host(tmp_path: Path) -> None:
-    inventory = load_inventory(write(tmp_path / "hosts.ini", "[win]\nw1 ansible_connection=winrm\n[lin]\nl1\n"))
+    source = write(tmp_path / "hosts.ini", "[win]\nw1 ansible_connection=winrm\n[lin]\nl1\n")
+    inventory = load_inventory(source)
     assert names(inventory.select("lin")) == ["l1"]
     with pytest.raises(InventoryError) as info:
         inventory.select("all")
-    assert str(info.value) == ("host 'w1': ansible_connection='winrm' is not supported: remediate reaches a host"
+    assert str(info.value) == (f"inventory {source}: host 'w1': ansible_connection='winrm' is not supported: remediate reaches a host"
                                " over ssh, or local")
 
 
