@@ -106,7 +106,7 @@ def test_a_refused_ssh_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["hosts", "-i", source, "--limit", "gpu-2"],
                                 env={"REMEDIATE_INVENTORY_PARSER": "builtin"})
     assert result.exit_code == 2, result.output
-    assert result.output.strip().splitlines() == [
+    assert result.output.strip().splitlines() == [(
         f"remediate: inventory {source}: host 'gpu-2': ansible_ssh_common_args '-o ProxyJump=admin@bastion.example:2222':"
         " remediate does not take SSH options from the inventory; put it in ~/.ssh/config (Host 10.50.0.2), which it"
-        " reads"], result.output
+        " reads")], result.output
