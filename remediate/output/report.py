@@ -121,7 +121,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "state_after": cp.state_after,
         "changes": [
             {"field": c.field, "action": c.action, "reason": c.reason,
-             "before": _shown(c.field, c.before), "after": _shown(c.field, c.after)}
+             "before": _shown(c.field, c.before), "after": _shown(c.field, c.after), **_fix(c.fix)}
             for c in cp.changes
         ],
         "run_before": before.lines(),
@@ -132,7 +132,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "files": [
             {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets),
              "via": f.via, "new_dirs": list(f.new_dirs),
-             "shared_with": [n for n in users.get(f.path, ()) if n != cp.name]}
+             "shared_with": [n for n in users.get(f.path, ()) if n != cp.name], **_fix(f.fix)}
             for f in cp.files
         ],
         "compose": _compose_json(cp),
@@ -141,10 +141,30 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "verify": [f"http {p.method} {p.path} on port {p.port} -> {p.status}"
                    + (f" containing {p.contains!r}" if p.contains else "") for p in cp.verify],
     }
+    if cp.fix_specs:  # a plan merging fixes: the fix each diff line comes from
+        data["diff_fix"] = _diff_fixes(data["diff"], cp, engine_api, secrets)
     if cp.image is not None:  # an image change: the image it was planned against (a saved plan's drift)
         data["image"] = {"from": cp.before.image, "from_id": cp.before.image_id, "to": cp.image,
                          "to_id": cp.after.image_id}
     return shown_json(mask_json(data, secrets))
+
+
+def _fix(name: str | None) -> Json:
+    return {"fix": name} if name else {}
+
+
+def _diff_fixes(diff: Sequence[str], cp: ContainerPlan, engine_api: str | None,
+                secrets: Sequence[str]) -> list[str | None]:
+    """Per line of a merged plan's ``docker run`` diff, the fix it comes from: the first whose
+    changes add the line (``+``) or drop it (``-``); None for an unchanged line, or one no fix
+    makes (the image pinned by id on recreate, say)."""
+    views = [(fix, set(shown_run_view(spec, engine_api, secrets).lines())) for fix, spec in cp.fix_specs]
+    found: list[str | None] = []
+    for line in diff:
+        text, sign = line[2:], line[:2]
+        found.append(next((fix for fix, lines in views if (text in lines) == (sign == "+ ")), None)
+                     if sign in ("+ ", "- ") else None)
+    return found
 
 
 def plan_json(plan: Plan) -> Json:
@@ -401,16 +421,18 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None,
         if change["action"] == "noop":
             lines.append(f"- `{change['field']}`: no change ({change['reason']})")
         else:
-            lines.append(f"- `{change['field']}`: {_md(change['before'])} -> {_md(change['after'])}")
+            source = f" (from `{change['fix']}`)" if change.get("fix") else ""
+            lines.append(f"- `{change['field']}`: {_md(change['before'])} -> {_md(change['after'])}{source}")
     for note in cp.get("notes") or []:
         lines.append(f"- note: {note}")
     if cp["action"] == "recreate":
         lines += ["", "Before:", "", "```sh", *_script(cp["run_before"]), "```",
                   "", "After:", "", "```sh", *_script(cp["run_after"]), "```",
-                  "", "Diff:", "", "```diff", *[x if x[0] in "+-" else " " + x[1:] for x in cp["diff"]], "```"]
+                  "", "Diff:", "", "```diff", *diff_lines(cp), "```"]
     for write in cp.get("files") or []:
         if write.get("changed"):
-            lines += ["", f"File `{write['path']}` (mode {write['mode']}):", "", "```diff", *write["diff"], "```"]
+            source = f", from `{write['fix']}`" if write.get("fix") else ""
+            lines += ["", f"File `{write['path']}` (mode {write['mode']}{source}):", "", "```diff", *write["diff"], "```"]
     if cp.get("verify"):
         lines += ["", "Verify: " + "; ".join(cp["verify"])]
     if result is not None:
@@ -436,3 +458,11 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None,
             lines += ["", "Last log lines of the new container (before it was removed):", "", "````",
                       *result["logs"], "````"]
     return [*lines, ""]
+
+
+def diff_lines(cp: Mapping[str, Any]) -> list[str]:
+    """A container plan's ``docker run`` diff as diff text (``+``, ``-``, `` ``), each line a
+    merged plan's fix adds or drops followed by ``  # from FIX``."""
+    fixes = cp.get("diff_fix") or [None] * len(cp["diff"])
+    return [(x if x[0] in "+-" else " " + x[1:]) + (f"  # from {fix}" if fix else "")
+            for x, fix in zip(cp["diff"], fixes, strict=True)]
