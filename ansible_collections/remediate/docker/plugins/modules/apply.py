@@ -22,9 +22,11 @@ description:
     With C(--diff), the C(docker run) diff of each such container and the diff of each file are
     shown.
   - A second run finds nothing to change (C(changed=false)).
-  - Secret values (env vars, flags and labels with secret names, secret-named I(vars), secret
-    shapes such as URL passwords, bearer tokens and C(glpat-), C(hf_), C(sk-), C(AKIA) tokens, and
-    any var value the playbook puts in a secret place) are masked in the results and diffs.
+  - Secrets are masked by value, as C(no_log) masks them (env vars, flags and labels with secret
+    names, every value of a secret-named I(vars) entry, nested ones too, secret shapes such as URL
+    passwords, bearer tokens and C(glpat-), C(hf_), C(sk-), C(AKIA) tokens in any argument or
+    result, and any var value the playbook puts in a secret place), wherever they appear in the
+    results, diffs, messages and warnings.
   - Control characters in values are shown as escapes (C(\\x1b)) in the results and diffs.
 extends_documentation_fragment:
   - remediate.docker.engine
@@ -38,9 +40,10 @@ options:
   vars:
     description:
       - Values for the playbook's vars (like C(remediate apply -e)); undeclared names are refused.
-      - Values of vars with secret names (C(api_key), C(hf_token), ...), and of vars the playbook
-        renders into a secret place (such as the C(HF_TOKEN) env var), are masked in every result,
-        including the module's echo of its own arguments.
+      - Values of vars with secret names (C(api_key), C(hf_token), ...; every value nested under
+        one), secret-shaped values, and values of vars the playbook renders into a secret place
+        (such as the C(HF_TOKEN) env var) are masked in every result, including the module's echo
+        of its own arguments.
     type: dict
     default: {}
   containers:

@@ -18,7 +18,7 @@ description:
     that fixes a failure.
   - Without I(fix), reads only; the task is never C(changed) and does not fail because a check
     failed (test I(ok) or I(counts) with C(failed_when) for that).
-  - With I(fix), like C(remediate diagnose --fix --yes): the fixing playbooks of the failing
+  - With I(fix), like C(remediate diagnose --fix --yes), the fixing playbooks of the failing
     checks are merged per container and applied, each container recreated and verified once
     (in check mode, planned only); what no playbook fixes is listed in I(left).
   - Evidence is redacted (secret env vars, flags, tokens in URLs and headers).
@@ -50,7 +50,8 @@ options:
   vars:
     description:
       - With I(fix), values for the fixing playbooks' vars (like C(remediate diagnose --fix -e));
-        a name no fixing playbook declares is refused. Values of secret vars are masked.
+        a name no fixing playbook declares is refused. Values of secret vars (nested ones too) and
+        secret-shaped values are masked wherever they appear.
     type: dict
     default: {}
   timeout:
