@@ -89,6 +89,7 @@ def test_the_merged_fix_plan_names_its_fixes(cli: Cli, lab: Lab, gitlab_port: in
     [cp] = data["hosts"][0]["plan"]["containers"]
     fixes = {line: fix for line, fix in zip(cp["diff"], cp["diff_fix"], strict=True) if line[0] != " "}
     assert fixes == {"- --env AIGW_AUTH__BYPASS_EXTERNAL=true": "disable-auth-bypass",
+                     "- --env AIGW_CUSTOM_MODELS__ENABLED=false": "enable-custom-models",
                      "+ --env AIGW_CUSTOM_MODELS__ENABLED=true": "enable-custom-models"}, cp["diff"]
     assert {c["field"]: c["fix"] for c in cp["changes"] if c["action"] != "noop"} == {
         "env.AIGW_AUTH__BYPASS_EXTERNAL": "disable-auth-bypass", "env.AIGW_CUSTOM_MODELS__ENABLED": "enable-custom-models"}
