@@ -135,6 +135,10 @@ _EXPORTS = {
     "redact_mapping": "remediate.core.redaction",
     "mask_json": "remediate.core.redaction",
     "secret_values": "remediate.core.redaction",
+    "MASK": "remediate.core.redaction",
+    "is_maskable": "remediate.core.redaction",
+    "is_secret_name": "remediate.core.redaction",
+    "masked_parts": "remediate.core.secret_flow",
     "plan_secrets": "remediate.core.secret_flow",
     "visible": "remediate.core.visible",
     "diagnose": "remediate.packs.gitlab_duo.diagnose",
@@ -194,6 +198,7 @@ __all__ = [
     "Job",
     "JournalError",
     "LockedError",
+    "MASK",
     "NetworkNotFound",
     "Observed",
     "Options",
@@ -236,10 +241,13 @@ __all__ = [
     "findings_json",
     "fix",
     "hold_then_revert",
+    "is_maskable",
+    "is_secret_name",
     "jobs",
     "load_inventory",
     "load_playbook",
     "mask_json",
+    "masked_parts",
     "parse_extra_vars",
     "plan",
     "plan_host",
@@ -320,6 +328,9 @@ if _typing.TYPE_CHECKING:
     from remediate.core.playbook import (
         resolve_vars as resolve_vars,
     )
+    from remediate.core.redaction import MASK as MASK
+    from remediate.core.redaction import is_maskable as is_maskable
+    from remediate.core.redaction import is_secret_name as is_secret_name
     from remediate.core.redaction import (
         mask_json as mask_json,
     )
@@ -344,6 +355,7 @@ if _typing.TYPE_CHECKING:
     from remediate.core.results import (
         ProbeResult as ProbeResult,
     )
+    from remediate.core.secret_flow import masked_parts as masked_parts
     from remediate.core.secret_flow import (
         plan_secrets as plan_secrets,
     )

@@ -168,7 +168,7 @@ def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, 
 
 
 #: What the text view shows of a container's plan (besides its name and id).
-_SHOWN = ("action", "compose", "changes", "diff", "files", "notes", "dependents", "verify")
+_SHOWN = ("action", "compose", "changes", "diff", "diff_fix", "files", "notes", "dependents", "verify")
 
 
 def shown_once(plan: Plan) -> list[tuple[ContainerPlanJson, list[str]]]:
@@ -236,14 +236,17 @@ def print_container_plan(out: Console, cp: ContainerPlanJson) -> None:
             out.print(f"  = {escape(change['field'])}: {escape(change['reason'])}")
         elif change["reason"]:  # a change the docker run diff cannot show (what an image supplies)
             was, now = ("unset" if v is None else str(v) for v in (change["before"], change["after"]))
-            out.print(f"  ~ {escape(change['field'])}: {escape(was)} -> {escape(now)} ({escape(change['reason'])})")
+            source = f", from {change['fix']}" if change.get("fix") else ""
+            out.print(f"  ~ {escape(change['field'])}: {escape(was)} -> {escape(now)} ({escape(change['reason'])}"
+                      f"{escape(source)})")
     if cp["action"] != "none":
-        print_run_diff(out, cp["diff"])
+        print_run_diff(out, cp["diff"], cp.get("diff_fix"))
     for write in cp["files"]:
         if not write["changed"]:
             out.print(f"  = file {escape(write['path'])}: already up to date")
             continue
         shared = f", also needed by {', '.join(write['shared_with'])}" if write["shared_with"] else ""
+        shared += f", from {write['fix']}" if write.get("fix") else ""
         out.print(f"  file {escape(write['path'])} (mode {write['mode']}{escape(shared)})")
         for line in write["diff"]:
             style = "green" if line.startswith("+") and not line.startswith("+++") else (
@@ -258,14 +261,16 @@ def print_container_plan(out: Console, cp: ContainerPlanJson) -> None:
         out.print(f"  verify: {escape(check)}")
 
 
-def print_run_diff(out: Console, diff: list[str]) -> None:
-    """The ``docker run`` diff (``+``/``-``/`` `` lines of :func:`remediate.output.plan.run_diff`), coloured."""
+def print_run_diff(out: Console, diff: list[str], fixes: Sequence[str | None] | None = None) -> None:
+    """The ``docker run`` diff (``+``/``-``/`` `` lines of :func:`remediate.output.plan.run_diff`),
+    coloured; with ``fixes`` (a merged plan's ``diff_fix``), each line a fix makes says which."""
     from rich.markup import escape
 
     out.print("  docker run")
-    for line in diff:
+    for line, fix in zip(diff, fixes or [None] * len(diff), strict=True):
         style = {"+": "green", "-": "red"}.get(line[0])
-        text = escape(f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}")
+        source = f"  # from {fix}" if fix else ""
+        text = escape((f"  {line[0]} {line[2:]}" if line[0] in "+-" else f"    {line[2:]}") + source)
         out.print(f"[{style}]{text}[/{style}]" if style else text)
 
 

@@ -3,7 +3,7 @@
 Each container is recreated and verified once, whatever the number of fixes it needs: the
 containers that need the same fixes form one group, and each group becomes one in-memory
 :class:`~remediate.core.playbook.Playbook` selecting exactly those containers by name, with the
-fixes' changes in order, all their verify steps and requirements, the union of their vars
+fixes' changes in order (each naming the fix it comes from, for the plan's diff), all their verify steps and requirements, the union of their vars
 and the strictest ``safety``. Two fixes that set one field (an env var, a flag, the network,
 the platform, a mount target, a file) to different values on one container are refused.
 
@@ -139,10 +139,11 @@ def _without(change: Any, done: set[str]) -> Any:
     return None if _fields(change)[0][0] in done else change
 
 
-def _changes(container: str, books: Sequence[pb.Playbook]) -> list[Any]:
-    """The fixes' changes in order, each field set once; a field two fixes set differently is refused."""
+def _changes(container: str, books: Sequence[pb.Playbook]) -> list[tuple[Any, str]]:
+    """The fixes' changes in order, each with the fix it comes from, each field set once; a field
+    two fixes set differently is refused."""
     owner: dict[str, tuple[str, Any]] = {}
-    changes: list[Any] = []
+    changes: list[tuple[Any, str]] = []
     for book in books:
         if book.revert_after is not None:
             raise PlaybookError(f"{book.name} is time-boxed (revert_after): apply it on its own")
@@ -158,7 +159,7 @@ def _changes(container: str, books: Sequence[pb.Playbook]) -> list[Any]:
                 done.add(field)
             kept = _without(change, done) if done else change
             if kept is not None:
-                changes.append(kept)
+                changes.append((kept, book.name))
     return changes
 
 
@@ -178,17 +179,18 @@ def _merged(books: Sequence[pb.Playbook], containers: Sequence[str]) -> pb.Playb
             verify.append(check)
     afters = [b.after.strip() for b in books if b.after]
     names = ", ".join(b.name for b in books)
-    return pb.Playbook.model_validate({
+    merged = pb.Playbook.model_validate({
         "name": MERGED_NAME,
         "description": f"the fixes diagnose found for {', '.join(containers)}: {names}",
         "safety": "confirm" if any(b.safety == "confirm" for b in books) else "auto",
         "vars": vars,
         "select": [{"name": _exact(c)} for c in containers],
-        "changes": changes,
+        "changes": [change for change, _ in changes],
         "verify": verify,
         "require": [r for b in books for r in b.require],
         "after": "\n".join(afters) or None,
     })
+    return merged.with_change_fixes([fix for _, fix in changes])
 
 
 def _exact(name: str) -> str:

@@ -129,6 +129,8 @@ class Change:
     after: Any
     action: ChangeAction
     reason: str = ""
+    #: The fix it comes from, in a plan merging several (:attr:`ContainerPlan.fix_specs`).
+    fix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class FileWrite:
     #: Whether the current content may be shown: a file that is not world-readable is shown
     #: by its size and digest only (a playbook must not read a root-only key out to a dry run).
     before_shown: bool = True
+    #: The fix it comes from, in a plan merging several.
+    fix: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -193,6 +197,9 @@ class ContainerPlan:
     refusal: str | None = None
     #: The update in place that makes the change (None: a recreate does, when anything changes).
     live: live_changes.LiveUpdate | None = None
+    #: In a plan merging several fixes: each fix, in order, with the spec once its changes (and
+    #: those of the fixes before it) are made; what each line of the diff comes from.
+    fix_specs: tuple[tuple[str, ContainerSpec], ...] = ()
 
     @property
     def created_dirs(self) -> tuple[str, ...]:
@@ -471,13 +478,17 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     before = spec_from_inspect(obs.inspect, obs.image)
     image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
-    spec, changes, files = before, [], []
+    spec = before
+    changes: list[Change] = []
+    files: list[FileWrite] = []
     notes: list[str] = []
     file_dests = {c.file.dest for c in rendered if isinstance(c, pb.FileChange)}
     engine_dirs: list[str] = []
     moved: upgrade.Upgrade | None = None  # the last image change that moves it
     secret_env: dict[str, None] = {}
+    marks: list[tuple[int, int, ContainerSpec]] = []  # where each change starts: changes, files, spec
     for change in rendered:
+        marks.append((len(changes), len(files), spec))
         if isinstance(change, pb.ImageChange):
             step = upgrade.upgrade(spec, change.image, images.get(change.image), obs.image)
             if step.same is None:
@@ -504,6 +515,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         notes.extend(step_notes)
         if isinstance(change, pb.FileChange):
             files.append(_file_write(change.file, paths, vars))
+    changes, files, fix_specs = _attributed(playbook.change_fixes, marks, changes, files, spec)
     owner = compose.owner(before.config.get("Labels"))
     start = start and obs.state is RunState.STOPPED
     in_place = _in_place(before, spec, files, owner is not None and not owner.oneoff and not container_only,
@@ -543,7 +555,7 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
         engine_dirs=tuple(dict.fromkeys(engine_dirs)), image=moved.spec.image if moved else None,
-        secret_env=tuple(secret_env), live=live,
+        secret_env=tuple(secret_env), live=live, fix_specs=fix_specs,
     )
 
 
@@ -579,6 +591,21 @@ def _apply_live_option(spec: ContainerSpec,
         spec, edits = live_changes.set_resources(spec, change.resources)
     return spec, [Change(e.field, e.before, e.after, ChangeAction.NOOP, e.same) if e.same is not None
                   else Change(e.field, e.before, e.after, ChangeAction.RECREATE) for e in edits]
+
+
+def _attributed(fixes: Sequence[str], marks: Sequence[tuple[int, int, ContainerSpec]], changes: list[Change],
+                files: list[FileWrite], spec: ContainerSpec) -> tuple[list[Change], list[FileWrite],
+                                                                       tuple[tuple[str, ContainerSpec], ...]]:
+    """The changes and files tagged with the fix each comes from (``fixes``: one per playbook
+    change; ``marks``: where each change's entries start), and the spec after each fix."""
+    if not fixes:
+        return changes, files, ()
+    bounds = [*marks[1:], (len(changes), len(files), spec)]
+    for fix, (c0, f0, _), (c1, f1, _) in zip(fixes, marks, bounds, strict=True):
+        changes[c0:c1] = [replace(c, fix=fix) for c in changes[c0:c1]]
+        files[f0:f1] = [replace(f, fix=fix) for f in files[f0:f1]]
+    after = {fix: end[2] for fix, end in zip(fixes, bounds, strict=True)}  # a later change of a fix wins
+    return changes, files, tuple(after.items())
 
 
 def _image_changes(before: ContainerSpec, reference: str, step: upgrade.Upgrade) -> list[Change]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     TypeAdapter,
     ValidationError,
@@ -733,6 +734,26 @@ class Playbook(_Strict):
         None,
         description="undo the change automatically after this many seconds (a number, a template "
                     "such as \"{{ duration }}\", or a number with an s/m/h suffix); none: keep it")
+    # Which fix each change comes from, in a playbook that merges fixes (not part of the schema).
+    _change_fixes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def change_fixes(self) -> tuple[str, ...]:
+        """The fix (playbook name) each of :attr:`changes` comes from, in a playbook merging several
+        (:func:`remediate.core.fixall.merge_fixes`); empty otherwise."""
+        return self._change_fixes
+
+    def with_change_fixes(self, fixes: Sequence[str]) -> Playbook:
+        """A copy naming the fix each change comes from (one name per change).
+
+        Raises:
+            ValueError: not one name per change.
+        """
+        if len(fixes) != len(self.changes):
+            raise ValueError(f"{len(fixes)} fix names for {len(self.changes)} changes")
+        copy = self.model_copy()
+        copy._change_fixes = tuple(fixes)
+        return copy
 
     @field_validator("start")
     @classmethod

@@ -24,14 +24,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from remediate.core import limits
 from remediate.core.redaction import Secret, redact_text
 from remediate.errors import InventoryError
 from remediate.fleet.inventory import LOCALHOST, Host, Inventory, ancestors
-from remediate.fleet.inventory_files import ALL, UNGROUPED, ConnectionVars
+from remediate.fleet.inventory_files import ALL, UNGROUPED
 from remediate.fleet.inventory_sources import inventory_timeout, is_host_list, read_inventory_text
+from remediate.fleet.inventory_vars import connection_vars
 
 __all__ = ["AnsibleInventory", "load_with_ansible"]
 
@@ -144,12 +143,7 @@ def _host(name: str, groups: frozenset[str], variables: Any, what: str, decrypt:
     if not isinstance(variables, dict):
         raise InventoryError(f"{what}: host {name!r}: variables are not a mapping")
     variables = _plain_vars(variables, decrypt, name)
-    try:
-        conn = ConnectionVars.model_validate(variables)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = str(error["loc"][0]) if error["loc"] else "a connection variable"
-        raise InventoryError(f"{what}: host {name!r}: invalid {key}={variables.get(key)!r}: {error['msg']}") from None
+    conn = connection_vars(name, groups, variables, what)
     return Host(name, conn.address or name, conn.port, conn.user, conn.key_file, conn.docker_host, groups, variables)
 
 
@@ -202,7 +196,7 @@ class AnsibleInventory(Inventory):
                             self._decrypt) for name in names]
         members = {group: _members(group, children, own) for group in children}
         members[ALL] = list(dict.fromkeys([*members[ALL], *names]))
-        super().__init__(hosts_made, members=members, implicit=self._implicit_vars)
+        super().__init__(hosts_made, members=members, implicit=self._implicit_vars, source=what)
 
     def _implicit_vars(self, name: str) -> Mapping[str, Any]:
         what = f"inventory {self._source}"

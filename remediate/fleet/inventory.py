@@ -38,11 +38,11 @@ from remediate.errors import InventoryError
 from remediate.fleet.inventory_files import (
     ALL,
     UNGROUPED,
-    ConnectionVars,
     ParsedInventory,
     parse_address,
 )
 from remediate.fleet.inventory_sources import VarsFiles, parse_source
+from remediate.fleet.inventory_vars import connection_vars, routing_ssh_option
 
 __all__ = ["LOCALHOST", "PARSERS", "Host", "Inventory", "choose_parser", "load_inventory"]
 
@@ -100,18 +100,27 @@ class Host:
         """``local`` when ``ansible_connection`` is local, else ``ssh`` (see :meth:`check_connection`)."""
         return "local" if self.vars.get("ansible_connection") in _LOCAL else "ssh"
 
-    def check_connection(self) -> None:
-        """Refuse an ``ansible_connection`` remediate cannot use (docker, winrm, ...).
+    def check_connection(self, where: str = "") -> None:
+        """Refuse an ``ansible_connection`` remediate cannot use (docker, winrm, ...), or SSH
+        options saying where or as whom to connect (``-o ProxyJump=...`` in
+        ``ansible_ssh_common_args``: remediate reads those from ``~/.ssh/config``).
+
+        Args:
+            where: the inventory, named first in the error (``inventory hosts.ini``).
 
         Raises:
-            InventoryError: one line naming the host and the connection.
+            InventoryError: one line naming the inventory, the host and the setting.
         """
+        prefix = f"{where}: " if where else ""
         value = self.vars.get("ansible_connection")
         if value is not None and value not in _SSH and value not in _LOCAL:
-            raise InventoryError(f"host {self.name!r}: ansible_connection={value!r} is not supported:"
+            raise InventoryError(f"{prefix}host {self.name!r}: ansible_connection={value!r} is not supported:"
                                  " remediate reaches a host over ssh, or local")
-
-
+        routing = routing_ssh_option(self.vars) if self.connection == "ssh" else None
+        if routing is not None:
+            raise InventoryError(
+                f"{prefix}host {self.name!r}: {routing[0]} {routing[1]!r}: remediate does not take SSH options from "
+                f"the inventory; put it in ~/.ssh/config (Host {self.address}), which it reads")
 
 
 # ---------------------------------------------------------------------------- building
@@ -199,8 +208,9 @@ def _merged(layers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _build(builder: ParsedInventory, layers: Sequence[VarsFiles]) -> Inventory:
-    """The inventory, with the vars files of ``layers`` (beside the inventory, then the playbook)."""
+def _build(builder: ParsedInventory, layers: Sequence[VarsFiles], where: str) -> Inventory:
+    """The inventory, with the vars files of ``layers`` (beside the inventory, then the playbook);
+    ``where`` names it in errors."""
     children, own = _reconcile(builder)
     parents = _parents(children)
     depths = _depths(parents)
@@ -224,18 +234,18 @@ def _build(builder: ParsedInventory, layers: Sequence[VarsFiles]) -> Inventory:
         merged.update(_merged(files.group(group) for files in layers for group in ranked))
         merged.update(host_vars)
         merged.update(_merged(files.host(name) for files in layers))
-        hosts.append(_host(name, groups, merged))
+        hosts.append(_host(name, groups, merged, where))
 
     def implicit(name: str) -> Mapping[str, Any]:
         return {**base, **_merged(files.group(ALL) for files in layers), "ansible_connection": "local",
                 **_merged(files.host(name) for files in layers)}
 
     members = {group: _group_hosts(group, children, own) for group in children}
-    return Inventory(hosts, members=members, implicit=implicit)
+    return Inventory(hosts, members=members, implicit=implicit, source=where)
 
 
-def _host(name: str, groups: frozenset[str], merged: Mapping[str, Any]) -> Host:
-    conn = ConnectionVars.model_validate(merged)  # valid: each variable was checked when read
+def _host(name: str, groups: frozenset[str], merged: Mapping[str, Any], where: str) -> Host:
+    conn = connection_vars(name, groups, merged, where)
     return Host(name, conn.address or name, conn.port, conn.user, conn.key_file, conn.docker_host, groups, merged)
 
 
@@ -316,6 +326,7 @@ class Inventory:
         implicit: The variables of Ansible's implicit ``localhost`` (a local host that a
             pattern naming ``localhost``, ``127.0.0.1`` or ``::1`` selects when the
             inventory has no such host), by name.
+        source: What the inventory was read from, for errors (``inventory hosts.ini``).
 
     Raises:
         InventoryError: Two hosts share a name.
@@ -330,7 +341,9 @@ class Inventory:
         *,
         members: Mapping[str, Sequence[str]] | None = None,
         implicit: Callable[[str], Mapping[str, Any]] | None = None,
+        source: str = "inventory",
     ) -> None:
+        self._where = source
         self._by_name: dict[str, Host] = {}
         for host in hosts:
             if host.name in self._by_name:
@@ -395,7 +408,9 @@ class Inventory:
 
         Raises:
             InventoryError: nothing is selected, the pattern is malformed, or a selected host
-                has an ``ansible_connection`` other than ssh or local.
+                has an ``ansible_connection`` other than ssh or local, or SSH options saying
+                where or as whom to connect (``-o ProxyJump=...``: remediate reads them from
+                ``~/.ssh/config``, not from the inventory).
 
         Example: ``inventory.select("gpu:&rack-a:!gpu-03")``.
         """
@@ -403,7 +418,7 @@ class Inventory:
         if not selected:
             raise InventoryError(f"host pattern {pattern or ALL!r} selects no hosts")
         for host in selected:
-            host.check_connection()
+            host.check_connection(self._where)
         return selected
 
     def _play_order(self, selected: list[Host]) -> list[Host]:
@@ -453,7 +468,7 @@ class Inventory:
 
     def _implicit_host(self, name: str) -> Host:
         variables = dict(self._implicit(name)) if self._implicit else {"ansible_connection": "local"}
-        return _host(name, frozenset(), variables)
+        return _host(name, frozenset(), variables, self._where)
 
 
 def choose_parser(parser: str | None = None) -> str:
@@ -516,4 +531,4 @@ def load_inventory(source: str | Path, *, parser: str | None = None,
         return load_with_ansible(text, play)
     builder = ParsedInventory()
     parse_source(builder, text)
-    return _build(builder, [VarsFiles(text), *([] if play is None else [VarsFiles(play)])])
+    return _build(builder, [VarsFiles(text), *([] if play is None else [VarsFiles(play)])], f"inventory {text}")

@@ -92,25 +92,27 @@ def _is_ipv6(text: str) -> bool:
 
 
 class ConnectionVars(BaseModel):
-    """The Ansible connection variables a Host is built from; other variables pass through."""
+    """The Ansible connection variables a Host is built from; other variables pass through. Of
+    two spellings, the older ``ansible_ssh_*`` one wins, as in Ansible's ssh plugin (the first
+    alias found is used)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     address: str | None = Field(
         None,
-        validation_alias=AliasChoices("ansible_host", "ansible_ssh_host"),
+        validation_alias=AliasChoices("ansible_ssh_host", "ansible_host"),
         description="Address to connect to; the inventory name when unset.",
     )
     port: int = Field(
         22,
         ge=1,
         le=65535,
-        validation_alias=AliasChoices("ansible_port", "ansible_ssh_port"),
+        validation_alias=AliasChoices("ansible_ssh_port", "ansible_port"),
         description="SSH port.",
     )
     user: str | None = Field(
         None,
-        validation_alias=AliasChoices("ansible_user", "ansible_ssh_user"),
+        validation_alias=AliasChoices("ansible_ssh_user", "ansible_user"),
         description="SSH user; the SSH default when unset.",
     )
     key_file: str | None = Field(
@@ -143,6 +145,8 @@ def check_var(key: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidEntry(f"invalid ansible_group_priority={value!r}: must be an integer")
         return
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        return  # a template: checked once rendered, when the host is built
     try:  # other variables are ignored by the model
         ConnectionVars.model_validate({key: value})
     except ValidationError as exc:

@@ -166,16 +166,19 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None,
         if change["action"] == "noop":
             lines.append(f"- `{change['field']}`: no change ({change['reason']})")
         else:
-            lines.append(f"- `{change['field']}`: {_md(change['before'])} -> {_md(change['after'])}")
+            source = f" (from `{change['fix']}`)" if change.get("fix") else ""
+            lines.append(f"- `{change['field']}`: {_md(change['before'])} -> {_md(change['after'])}{source}")
     for note in cp.get("notes") or []:
         lines.append(f"- note: {note}")
     if cp["action"] != "none":
         lines += ["", "Before:", "", "```sh", *_script(cp["run_before"]), "```",
                   "", "After:", "", "```sh", *_script(cp["run_after"]), "```",
-                  "", "Diff:", "", "```diff", *[x if x[0] in "+-" else " " + x[1:] for x in cp["diff"]], "```"]
+                  "", "Diff:", "", "```diff", *diff_lines(cp), "```"]
     for write in cp.get("files") or []:
         if write.get("changed"):
-            lines += ["", f"File `{write['path']}` (mode {write['mode']}):", "", "```diff", *write["diff"], "```"]
+            source = f", from `{write['fix']}`" if write.get("fix") else ""
+            lines += ["", f"File `{write['path']}` (mode {write['mode']}{source}):", "", "```diff", *write["diff"],
+                      "```"]
     if cp.get("verify"):
         lines += ["", "Verify: " + "; ".join(cp["verify"])]
     if result is not None:
@@ -201,3 +204,11 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None,
             lines += ["", "Last log lines of the new container (before it was removed):", "", "````",
                       *result["logs"], "````"]
     return [*lines, ""]
+
+
+def diff_lines(cp: Mapping[str, Any]) -> list[str]:
+    """A container plan's ``docker run`` diff as diff text (``+``, ``-``, `` ``), each line a
+    merged plan's fix adds or drops followed by ``  # from FIX``."""
+    fixes = cp.get("diff_fix") or [None] * len(cp["diff"])
+    return [(x if x[0] in "+-" else " " + x[1:]) + (f"  # from {fix}" if fix else "")
+            for x, fix in zip(cp["diff"], fixes, strict=True)]

@@ -15,7 +15,7 @@ from typing import Any, NotRequired, TypedDict, cast
 
 from remediate.core import compose
 from remediate.core.paths import DIR_MODE
-from remediate.core.planner import ContainerPlan, FileWrite, Plan
+from remediate.core.planner import Change, ContainerPlan, FileWrite, Plan
 from remediate.core.redaction import (
     mask_json,
     mask_values,
@@ -38,6 +38,8 @@ class ChangeJson(TypedDict):
     reason: str
     before: Any
     after: Any
+    #: In a plan merging fixes: the fix the change comes from.
+    fix: NotRequired[str]
 
 
 class FileWriteJson(TypedDict):
@@ -50,6 +52,8 @@ class FileWriteJson(TypedDict):
     via: str | None
     new_dirs: list[str]
     shared_with: list[str]
+    #: In a plan merging fixes: the fix that writes it.
+    fix: NotRequired[str]
 
 
 #: An ``image`` change: the image a plan was made against, and the one it moves to.
@@ -80,6 +84,8 @@ class ContainerPlanJson(TypedDict):
     notes: list[str]
     verify: list[str]
     image: NotRequired[ImageChangeJson]
+    #: In a plan merging fixes: per ``diff`` line, the fix it comes from (None: no fix makes it).
+    diff_fix: NotRequired[list[str | None]]
 
 
 class PlanJson(TypedDict):
@@ -153,32 +159,56 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "secrets": secrets_digest(cp, secrets),
         "state": cp.state,
         "state_after": cp.state_after,
-        "changes": [
-            {"field": c.field, "action": c.action, "reason": c.reason,
-             "before": _shown(c.field, c.before), "after": _shown(c.field, c.after)}
-            for c in cp.changes
-        ],
+        "changes": [_change_json(c) for c in cp.changes],
         "run_before": before.lines(),
         "run_after": after.lines(),
         "diff": _line_diff(before, after),
         "shell_before": before.commands(),
         "shell_after": after.commands(),
-        "files": [
-            {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed, "diff": file_diff(f, secrets),
-             "via": f.via, "new_dirs": list(f.new_dirs),
-             "shared_with": [n for n in users.get(f.path, ()) if n != cp.name]}
-            for f in cp.files
-        ],
+        "files": [_file_json(f, secrets, [n for n in users.get(f.path, ()) if n != cp.name]) for f in cp.files],
         "compose": _compose_json(cp),
         "dependents": list(cp.dependents),
         "notes": list(cp.notes),
         "verify": [f"http {p.method} {p.path} on port {p.port} -> {p.status}"
                    + (f" containing {p.contains!r}" if p.contains else "") for p in cp.verify],
     }
+    if cp.fix_specs:  # a plan merging fixes: the fix each diff line comes from
+        data["diff_fix"] = _diff_fixes(data["diff"], cp, engine_api, secrets)
     if cp.image is not None:  # an image change: the image it was planned against (a saved plan's drift)
         data["image"] = {"from": cp.before.image, "from_id": cp.before.image_id, "to": cp.image,
                          "to_id": cp.after.image_id}
     return cast(ContainerPlanJson, shown_json(mask_json(data, secrets)))
+
+
+def _change_json(c: Change) -> ChangeJson:
+    data: ChangeJson = {"field": c.field, "action": c.action, "reason": c.reason,
+                        "before": _shown(c.field, c.before), "after": _shown(c.field, c.after)}
+    if c.fix:
+        data["fix"] = c.fix
+    return data
+
+
+def _file_json(f: FileWrite, secrets: Sequence[str], shared_with: list[str]) -> FileWriteJson:
+    data: FileWriteJson = {"path": f.path, "mode": f"{f.mode:04o}", "changed": f.changed,
+                           "diff": file_diff(f, secrets), "via": f.via, "new_dirs": list(f.new_dirs),
+                           "shared_with": shared_with}
+    if f.fix:
+        data["fix"] = f.fix
+    return data
+
+
+def _diff_fixes(diff: Sequence[str], cp: ContainerPlan, engine_api: str | None,
+                secrets: Sequence[str]) -> list[str | None]:
+    """Per line of a merged plan's ``docker run`` diff, the fix it comes from: the first whose
+    changes add the line (``+``) or drop it (``-``); None for an unchanged line, or one no fix
+    makes (the image pinned by id on recreate, say)."""
+    views = [(fix, set(shown_run_view(spec, engine_api, secrets).lines())) for fix, spec in cp.fix_specs]
+    found: list[str | None] = []
+    for line in diff:
+        text, sign = line[2:], line[:2]
+        found.append(next((fix for fix, lines in views if (text in lines) == (sign == "+ ")), None)
+                     if sign in ("+ ", "- ") else None)
+    return found
 
 
 def plan_json(plan: Plan) -> PlanJson:

@@ -85,7 +85,7 @@ def test_a_named_container_is_the_only_one_inspected(cli: Cli, engine: Engine, t
     code, out = cli("apply", _playbook(tmp_path, engine.tag), "--dry-run", "--container", target, "-vv")
 
     assert code == 0, out
-    assert "1 of 1 container(s) to recreate" in out, out
+    assert "1 of 1 container(s) to change" in out, out
     assert _inspects(out, engine.others) == 0, out
     assert _inspects(out, {target: engine.selected[target]}) == 1, out
     assert len(_image_inspects(out)) == 1, out  # its reference names the image it runs: one inspect
@@ -95,7 +95,7 @@ def test_a_selection_inspects_the_selected_containers_once_each(cli: Cli, engine
     code, out = cli("apply", _playbook(tmp_path, engine.tag), "--dry-run", "-vv")
 
     assert code == 0, out
-    assert f"{SELECTED} of {SELECTED} container(s) to recreate" in out, out
+    assert f"{SELECTED} of {SELECTED} container(s) to change" in out, out
     assert _inspects(out, engine.others) == 0, out
     for name, ident in engine.selected.items():
         assert _inspects(out, {name: ident}) == 1, (name, out)
@@ -119,7 +119,7 @@ def test_identical_changes_are_shown_once_and_listed_per_container_in_json(cli: 
     code, out = cli("apply", playbook, "--dry-run")
 
     assert code == 0, out
-    assert f"{SELECTED} of {SELECTED} container(s) to recreate" in out, out
+    assert f"{SELECTED} of {SELECTED} container(s) to change" in out, out
     assert out.count("+ --env COST_FLAG=1") == 1, out  # one diff for the five
     [same] = [line.strip() for line in out.splitlines() if "the same on" in line]
     [shown] = [name for name in engine.selected if f"{name} (" in out]  # the one whose diff is shown

@@ -78,9 +78,23 @@ def test_the_merged_fix_plan_names_its_fixes(cli: Cli, lab: Lab, gitlab_port: in
     merged = next(x for x in md.splitlines() if x.startswith("Merged fixes:"))
     assert "`disable-auth-bypass`" in merged and "`enable-custom-models`" in merged
     assert "## Diagnosis of local" in md and "- **fail**" in md and "docker run -d" in md
+    # Each line of the diff says which fix it comes from: in the text, the report and the JSON.
+    for shown in (out, md):
+        assert "- --env AIGW_AUTH__BYPASS_EXTERNAL=true  # from disable-auth-bypass" in shown, shown
+        assert "+ --env AIGW_CUSTOM_MODELS__ENABLED=true  # from enable-custom-models" in shown, shown
+    text = out
     code, out = cli("diagnose", "--fix", "--dry-run", "--container", gw["name"], "--format", "json")
-    assert json.loads(out)["merged"] == {"local": {gw["name"]: ["disable-auth-bypass", "enable-custom-models"]}}
-    assert SECRET not in md and SECRET not in out
+    data = json.loads(out)
+    assert data["merged"] == {"local": {gw["name"]: ["disable-auth-bypass", "enable-custom-models"]}}
+    [cp] = data["hosts"][0]["plan"]["containers"]
+    fixes = {line: fix for line, fix in zip(cp["diff"], cp["diff_fix"], strict=True) if line[0] != " "}
+    assert fixes == {"- --env AIGW_AUTH__BYPASS_EXTERNAL=true": "disable-auth-bypass",
+                     "- --env AIGW_CUSTOM_MODELS__ENABLED=false": "enable-custom-models",
+                     "+ --env AIGW_CUSTOM_MODELS__ENABLED=true": "enable-custom-models"}, cp["diff"]
+    assert {c["field"]: c["fix"] for c in cp["changes"] if c["action"] != "noop"} == {
+        "env.AIGW_AUTH__BYPASS_EXTERNAL": "disable-auth-bypass", "env.AIGW_CUSTOM_MODELS__ENABLED": "enable-custom-models"}
+    jsonschema.validate(data, schema("fix"))
+    assert SECRET not in md and SECRET not in out and SECRET not in text
 
 
 def test_rollback_and_recover_write_reports(cli: Cli, lab: Lab, docker_client: Any, tmp_path: Path) -> None:

@@ -60,6 +60,48 @@ def test_one_plan_holds_every_change_of_the_fixes() -> None:
     assert cp.action == "recreate"
 
 
+def test_each_diff_line_change_and_file_of_a_merged_plan_names_its_fix(tmp_path: Path) -> None:
+    from remediate.output.markdown import diff_lines
+    from remediate.output.plan import plan_json
+
+    a = book("fix-a", [{"env": {"A": "1"}}, {"file": {"dest": str(tmp_path / "a.conf"), "content": "a"}}])
+    b = book("fix-b", [{"env": {"B": "2", "A": "1"}}, {"args": {"set": {"--flag": "x"}}}])
+    [merged] = merge_fixes({"box": [a, b]})
+
+    [cp] = plan_json(plan(merged, merged.vars, [observed("busybox-minimal", "box")]))["containers"]
+
+    assert [(line, fix) for line, fix in zip(cp["diff"], cp["diff_fix"], strict=True) if line[0] != " "] == [
+        ("+ --env A=1", "fix-a"), ("+ --env B=2", "fix-b"), ("+   --flag x", "fix-b")]
+    assert all(fix is None for line, fix in zip(cp["diff"], cp["diff_fix"], strict=True) if line[0] == " ")
+    assert [(c["field"], c["fix"]) for c in cp["changes"]] == [
+        ("env.A", "fix-a"), ("env.B", "fix-b"), ("args.--flag", "fix-b")]
+    assert [f["fix"] for f in cp["files"]] == ["fix-a"]
+    assert [line for line in diff_lines(cp) if "#" in line] == [
+        "+ --env A=1  # from fix-a", "+ --env B=2  # from fix-b", "+   --flag x  # from fix-b"]
+
+
+def test_a_line_one_fix_drops_names_that_fix() -> None:
+    from remediate.output.plan import plan_json
+
+    a = book("fix-a", [{"env": {"A": "1"}}])
+    b = book("fix-b", [{"env": {"VLLM_LOGGING_LEVEL": None}}, {"args": {"set": {"--port": "8001"}}}])
+    [merged] = merge_fixes({"vllm": [a, b]})
+
+    [cp] = plan_json(plan(merged, merged.vars, [observed("vllm-secrets", "vllm")]))["containers"]
+
+    changed = [(line, fix) for line, fix in zip(cp["diff"], cp["diff_fix"], strict=True) if line[0] != " "]
+    assert changed == [("- --env VLLM_LOGGING_LEVEL=INFO", "fix-b"), ("+ --env A=1", "fix-a"),
+                       ("-   --port 8000", "fix-b"), ("+   --port 8001", "fix-b")], cp["diff"]
+
+
+def test_a_plan_of_one_playbook_names_no_fix() -> None:
+    from remediate.output.plan import plan_json
+
+    a = book("fix-a", [{"env": {"A": "1"}}])
+    [cp] = plan_json(plan(a, a.vars, [observed("busybox-minimal", "box")]))["containers"]
+    assert "diff_fix" not in cp and all("fix" not in c for c in cp["changes"])
+
+
 @pytest.mark.parametrize(("first", "second", "field"), [
     ([{"env": {"A": "1"}}], [{"env": {"A": "2"}}], "env A"),
     ([{"env": {"A": "1"}}], [{"env": {"A": None}}], "env A"),

@@ -103,11 +103,12 @@ def test_implicit_localhost_is_local_and_outside_all() -> None:
 
 
 def test_an_unsupported_connection_is_refused_for_a_selected_host(tmp_path: Path) -> None:
-    inventory = load_inventory(write(tmp_path / "hosts.ini", "[win]\nw1 ansible_connection=winrm\n[lin]\nl1\n"))
+    source = write(tmp_path / "hosts.ini", "[win]\nw1 ansible_connection=winrm\n[lin]\nl1\n")
+    inventory = load_inventory(source)
     assert names(inventory.select("lin")) == ["l1"]
     with pytest.raises(InventoryError) as info:
         inventory.select("all")
-    assert str(info.value) == ("host 'w1': ansible_connection='winrm' is not supported: remediate reaches a host"
+    assert str(info.value) == (f"inventory {source}: host 'w1': ansible_connection='winrm' is not supported: remediate reaches a host"
                                " over ssh, or local")
 
 
@@ -195,11 +196,27 @@ def test_through_ansible_a_binary_file_is_refused_as_by_the_builtin_reader(
 def test_an_invalid_connection_variable_from_ansible_is_one_line() -> None:
     from remediate.fleet.ansible_inventory import AnsibleInventory
 
-    listing = {"_meta": {"hostvars": {"h": {"ansible_port": "{{ port }}"}}}, "ungrouped": {"hosts": ["h"]}}
+    listing = {"_meta": {"hostvars": {"h": {"ansible_port": "{{ port }}", "port": "22a"}}}, "ungrouped": {"hosts": ["h"]}}
     with pytest.raises(InventoryError) as info:
         AnsibleInventory("inv.yml", listing)
-    assert str(info.value) == ("inventory inv.yml: host 'h': invalid ansible_port='{{ port }}': Input should be a"
+    assert str(info.value) == ("inventory inv.yml: host 'h': invalid ansible_port='22a': Input should be a"
                                " valid integer, unable to parse string as an integer")
+
+
+@pytest.mark.parametrize(("variables", "problem"), [
+    ({"ansible_port": "{{ port }}"}, "ansible_port: 'port' is undefined (template '{{ port }}')"),
+    ({"ansible_host": "{{ lookup('env', 'H') }}"}, "ansible_host: 'lookup' is undefined"),
+    ({"ansible_host": "{{ a | regex_replace('x', 'y') }}", "a": "x"}, "ansible_host: No filter named 'regex_replace'"),
+    ({"ansible_user": "{{ a }}", "a": "{{ b }}", "b": "{{ a }}"}, "a: variables refer to each other in a loop"),
+])
+def test_a_template_only_ansible_renders_is_one_line_naming_the_inventory(variables: dict[str, str],
+                                                                          problem: str) -> None:
+    from remediate.fleet.ansible_inventory import AnsibleInventory
+
+    with pytest.raises(InventoryError) as info:
+        AnsibleInventory("inv.yml", {"_meta": {"hostvars": {"h": variables}}, "ungrouped": {"hosts": ["h"]}})
+    assert str(info.value).startswith(f"inventory inv.yml: host 'h': {problem}")
+    assert "\n" not in str(info.value)
 
 
 def test_a_playbook_dir_that_is_no_directory_is_one_line(tmp_path: Path) -> None:

@@ -22,9 +22,11 @@ description:
     With C(--diff), the C(docker run) diff of each such container and the diff of each file are
     shown.
   - A second run finds nothing to change (C(changed=false)).
-  - Secret values (env vars, flags and labels with secret names, secret-named I(vars), secret
-    shapes such as URL passwords, bearer tokens and C(glpat-), C(hf_), C(sk-), C(AKIA) tokens, and
-    any var value the playbook puts in a secret place) are masked in the results and diffs.
+  - Secrets are masked by value, as C(no_log) masks them (env vars, flags and labels with secret
+    names, every value of a secret-named I(vars) entry, nested ones too, secret shapes such as URL
+    passwords, bearer tokens and C(glpat-), C(hf_), C(sk-), C(AKIA) tokens in any argument or
+    result, and any var value the playbook puts in a secret place), wherever they appear in the
+    results, diffs, messages and warnings.
   - Control characters in values are shown as escapes (C(\\x1b)) in the results and diffs.
 extends_documentation_fragment:
   - remediate.docker.engine
@@ -38,9 +40,10 @@ options:
   vars:
     description:
       - Values for the playbook's vars (like C(remediate apply -e)); undeclared names are refused.
-      - Values of vars with secret names (C(api_key), C(hf_token), ...), and of vars the playbook
-        renders into a secret place (such as the C(HF_TOKEN) env var), are masked in every result,
-        including the module's echo of its own arguments.
+      - Values of vars with secret names (C(api_key), C(hf_token), ...; every value nested under
+        one), secret-shaped values, and values of vars the playbook renders into a secret place
+        (such as the C(HF_TOKEN) env var) are masked in every result, including the module's echo
+        of its own arguments.
     type: dict
     default: {}
   containers:
@@ -173,11 +176,10 @@ manual_steps:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.remediate.docker.plugins.module_utils.common import (
     ENGINE_ARGS,
     REMEDIATE_IMPORT_ERROR,
+    RemediateModule,
     engine_target,
     fail_unexpected,
     library_warnings,
@@ -194,7 +196,6 @@ if REMEDIATE_IMPORT_ERROR is None:
         redact_mapping,
         redact_text,
         result_json,
-        secret_values,
         visible,
     )
 
@@ -242,7 +243,6 @@ def run(module):
         module.fail_json(msg=f"{book.name} is time-boxed (revert_after): run it with the remediate command, which holds "
                              "the change and restores it")
     overrides = params["vars"]
-    module.no_log_values.update(secret_values(overrides))
     invocation = {"module_args": dict(params, vars=redact_mapping(overrides))}
     jobs = remediate.jobs(book, [engine_target(module)], overrides=overrides, only=params["containers"])
     options = remediate.Options(dry_run=module.check_mode, timeout=params["timeout"],
@@ -250,7 +250,7 @@ def run(module):
     outcome = remediate.rollout(jobs, options).outcomes[0]
     # Values the plan puts in secret places are secret too, whatever var they came from.
     secrets = plan_secrets(outcome.plan) if outcome.plan else []
-    module.no_log_values.update(secrets)
+    module.add_secrets(secrets)
     invocation["module_args"]["vars"] = mask_json(invocation["module_args"]["vars"], secrets)
     out = {"host": outcome.target.name, "status": outcome.status, "invocation": invocation}
     if outcome.plan is not None:
@@ -283,7 +283,7 @@ def main():
         "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
     }
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = RemediateModule(argument_spec=argument_spec, supports_check_mode=True)
     require_remediate(module)
     if module.params["timeout"] <= 0 or module.params["keep_backups"] < 0:
         module.fail_json(msg="timeout must be positive and keep_backups at least 0")

@@ -18,7 +18,7 @@ description:
     that fixes a failure.
   - Without I(fix), reads only; the task is never C(changed) and does not fail because a check
     failed (test I(ok) or I(counts) with C(failed_when) for that).
-  - With I(fix), like C(remediate diagnose --fix --yes): the fixing playbooks of the failing
+  - With I(fix), like C(remediate diagnose --fix --yes), the fixing playbooks of the failing
     checks are merged per container and applied, each container recreated and verified once
     (in check mode, planned only); what no playbook fixes is listed in I(left).
   - Evidence is redacted (secret env vars, flags, tokens in URLs and headers).
@@ -50,7 +50,8 @@ options:
   vars:
     description:
       - With I(fix), values for the fixing playbooks' vars (like C(remediate diagnose --fix -e));
-        a name no fixing playbook declares is refused. Values of secret vars are masked.
+        a name no fixing playbook declares is refused. Values of secret vars (nested ones too) and
+        secret-shaped values are masked wherever they appear.
     type: dict
     default: {}
   timeout:
@@ -165,11 +166,10 @@ left:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.remediate.docker.plugins.module_utils.common import (
     ENGINE_ARGS,
     REMEDIATE_IMPORT_ERROR,
+    RemediateModule,
     engine_target,
     fail_unexpected,
     library_warnings,
@@ -178,7 +178,7 @@ from ansible_collections.remediate.docker.plugins.module_utils.common import (
 
 if REMEDIATE_IMPORT_ERROR is None:
     import remediate
-    from remediate import diagnose, explain, findings_json, redact_text, secret_values
+    from remediate import diagnose, explain, findings_json, redact_text
 
 
 def run(module):
@@ -202,7 +202,6 @@ def run(module):
 def fix(module, target):
     """Fix what a playbook can fix on this host's engine (planned only in check mode); exit the module."""
     params = module.params
-    module.no_log_values.update(secret_values(params["vars"]))
     options = remediate.Options(dry_run=module.check_mode, timeout=params["timeout"],
                                 keep_backups=params["keep_backups"], parallel=4)
     result = remediate.fix([target], options, overrides=params["vars"], error_code=params["error_code"],
@@ -233,7 +232,7 @@ def main():
         "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
     }
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = RemediateModule(argument_spec=argument_spec, supports_check_mode=True)
     require_remediate(module)
     with library_warnings(module):
         try:

@@ -1,0 +1,112 @@
+"""A host's connection settings as Ansible's ssh connection plugin reads them from its variables.
+
+- Spellings: the plugin reads ``ansible_host`` then the older ``ansible_ssh_host`` and keeps the
+  last one found, so ``ansible_ssh_host``, ``ansible_ssh_port``, ``ansible_ssh_user`` and
+  ``ansible_ssh_private_key_file`` win over ``ansible_host``, ``ansible_port``, ``ansible_user``
+  and ``ansible_private_key_file`` when a host has both (see
+  :class:`~remediate.fleet.inventory_files.ConnectionVars`).
+- Templates: a connection variable holding Jinja (``ansible_host: "{{ inventory_hostname
+  }}.gpu.example"``, ``ansible_user: "{{ admin_user }}"``) is rendered over the host's variables
+  (those it names rendered first, the same way), ``inventory_hostname``,
+  ``inventory_hostname_short`` and ``group_names``, in remediate's sandbox. What only Ansible
+  can render (``lookup``, Ansible's own filters) is refused in one line naming the inventory.
+- SSH options: ``ansible_ssh_common_args`` and ``ansible_ssh_extra_args`` are not passed on
+  (remediate's SSH is not OpenSSH's command); a host whose options say where or as whom to
+  connect (``ProxyJump``, ``-J``, ``ProxyCommand``, ``Port``, ``User``, ``HostName``,
+  ``IdentityFile``) is refused when selected, in one line saying to put them in
+  ``~/.ssh/config``, which remediate reads. Other options (``ControlMaster``, ...) do not change
+  which host is reached and are ignored.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from remediate.core.templating import referenced_names, render_value
+from remediate.errors import InventoryError, PlaybookError
+from remediate.fleet.inventory_files import ALL, ConnectionVars
+
+__all__ = ["connection_vars", "is_templated", "routing_ssh_option"]
+
+#: The variables a host's connection is built from (every spelling).
+_CONNECTION_KEYS = ("ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port", "ansible_user",
+                    "ansible_ssh_user", "ansible_ssh_private_key_file", "ansible_private_key_file",
+                    "remediate_docker_host", "ansible_connection")
+#: ``ssh`` options (``-o Name=value``, case-insensitive) that change which host is reached, or how.
+_ROUTING_OPTIONS = frozenset({"proxyjump", "proxycommand", "port", "user", "hostname", "identityfile"})
+#: ``ssh`` flags with the same effect (``-J jump``, ``-p 2222``, ``-l user``, ``-i key``, ``-F file``).
+_ROUTING_FLAGS = frozenset({"-J", "-p", "-l", "-i"})
+#: Variables whose SSH options remediate reads only to refuse the routing ones.
+SSH_ARGS_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+_MAX_DEPTH = 20
+
+
+def is_templated(value: Any) -> bool:
+    """True for a string holding Jinja (``{{ }}`` or ``{% %}``), rendered only when used."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def connection_vars(name: str, groups: frozenset[str], variables: Mapping[str, Any], where: str) -> ConnectionVars:
+    """The connection settings of host ``name`` from its merged ``variables``, templates rendered.
+
+    Args:
+        name: the inventory host name.
+        groups: every group of the host (``all`` included).
+        variables: the host's merged variables, as Ansible lists them (templates unrendered).
+        where: the inventory, for errors (``inventory hosts.ini``).
+
+    Raises:
+        InventoryError: a template cannot be rendered here, or a value is invalid (one line).
+    """
+    context: dict[str, Any] = {"inventory_hostname": name, "inventory_hostname_short": name.split(".")[0],
+                               "group_names": sorted(groups - {ALL})}
+    values = {key: _rendered(key, variables, context, name, where, 0)
+              for key in _CONNECTION_KEYS if key in variables}
+    try:
+        return ConnectionVars.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0]) if error["loc"] else "a connection variable"
+        raise InventoryError(f"{where}: host {name!r}: invalid {key}={values.get(key)!r}: {error['msg']}") from None
+
+
+def _rendered(key: str, variables: Mapping[str, Any], context: dict[str, Any], host: str, where: str,
+              depth: int) -> Any:
+    value = variables[key]
+    if not is_templated(value):
+        return value
+    if depth > _MAX_DEPTH:
+        raise InventoryError(f"{where}: host {host!r}: {key}: variables refer to each other in a loop")
+    for needed in sorted(referenced_names(value) & variables.keys() - context.keys()):
+        context[needed] = _rendered(needed, variables, context, host, where, depth + 1)
+    scope = {**{k: v for k, v in variables.items() if not is_templated(v)}, **context}
+    try:
+        return render_value(value, scope, playbook=f"{where}: host {host!r}", field=key)
+    except PlaybookError as exc:
+        raise InventoryError(f"{exc.message}; remediate renders plain Jinja only (no lookups or Ansible "
+                             "filters)", path=where) from None
+
+
+def routing_ssh_option(variables: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first SSH option in ``ansible_ssh_common_args`` / ``ansible_ssh_extra_args`` that
+    changes which host is reached or how (``-o ProxyJump=bastion``), as (variable, option)."""
+    for var in SSH_ARGS_VARS:
+        value = variables.get(var)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            words = value.split()
+        for index, word in enumerate(words):
+            if word[:2] in _ROUTING_FLAGS:
+                return var, word if len(word) > 2 or index + 1 >= len(words) else f"{word} {words[index + 1]}"
+            option = word[2:] if word.startswith("-o") and len(word) > 2 else (
+                words[index + 1] if word == "-o" and index + 1 < len(words) else "")
+            if option.replace("=", " ").split(" ", 1)[0].lower() in _ROUTING_OPTIONS:
+                return var, f"-o {option}"
+    return None
