@@ -158,6 +158,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "MASK",
     "Action",
     "ApplyError",
     "AuthFailed",
@@ -198,7 +199,6 @@ __all__ = [
     "Job",
     "JournalError",
     "LockedError",
-    "MASK",
     "NetworkNotFound",
     "Observed",
     "Options",
