@@ -12,15 +12,13 @@ what Podman adds by itself (``HOSTNAME=<old id>``, the default pids limit, its d
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from remediate.host.connection import Connection
 from tests.conftest import OWNER_LABELS
@@ -32,6 +30,7 @@ from tests.integration._proc import (
     VLLM_IMAGE,
     WAIT,
     remediate_env,
+    start,
 )
 from tests.integration.rtcat import AIGW
 from tests.lab.engines import Engine
@@ -163,8 +162,10 @@ def test_apply_fixes_verifies_and_second_run_is_a_no_op(vllm: Target) -> None:
 
 def test_failed_verify_restores_the_original(vllm: Target, tmp_path: Path) -> None:
     playbook = tmp_path / "wrong-name.yml"
-    playbook.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: wrong-name")
-                        .replace("""contains: '"{{ served_model_name }}"'""", "contains: never-served-name"))
+    data = yaml.safe_load(PLAYBOOK.read_text())
+    data["name"] = "wrong-name"
+    data["verify"][0]["http"]["contains"] = "never-served-name"
+    playbook.write_text(yaml.safe_dump(data))
     vllm.template.parent.mkdir(parents=True)
     vllm.template.write_text("old content\n")
     original = vllm.inspect()
@@ -197,22 +198,12 @@ def test_rollback_puts_the_previous_container_back(vllm: Target) -> None:
 
 def test_kill_then_recover_restores_the_original(vllm: Target) -> None:
     original = vllm.inspect()
-    argv = vllm.engine.argv([sys.executable, "-m", "tests.integration.pausing_remediate",
-                             "apply", "fix-vllm-404", "--container", vllm.name, "--yes",
-                             "-e", f"template_host_path={vllm.template}"])
-    env = vllm.engine.env(remediate_env(vllm.state_dir, REMEDIATE_PAUSE_AT="started"))
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    proc = start(["apply", "fix-vllm-404", "--container", vllm.name, "--yes", "-e", f"template_host_path={vllm.template}"],
+                 vllm.state_dir, wrap=vllm.engine.argv, DOCKER_HOST=vllm.engine.docker_url, REMEDIATE_PAUSE_AT="started")
     try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + WAIT
-        seen = ""
-        while "paused at started" not in seen and time.monotonic() < deadline and proc.poll() is None:
-            seen += proc.stderr.readline()
-        assert "paused at started" in seen, seen
+        proc.wait_for("paused at started")
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
+        proc.stop()
 
     # The next apply sees the killed one, under the same engine key.
     code, out = vllm.apply("--yes")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Self
 
 import docker.errors
@@ -102,12 +102,8 @@ def stop(containers: Iterable[DockerContainer]) -> None:
     """Remove each container (with its anonymous volumes); one already gone is no error."""
     for container in containers:
         try:
-            container.stop()
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:  # "removal already in progress"
-            if "in progress" not in str(exc):
-                raise
+            with _gone_or_going():
+                container.stop()
         finally:
             container.get_docker_client().client.close()
 
@@ -119,5 +115,19 @@ def sweep(client: Any) -> None:
         owner = container["Labels"].get(TEST_LABEL, "")
         if owner.isdigit() and pid_alive(int(owner)):
             continue
-        with contextlib.suppress(docker.errors.NotFound):
+        # Every pytest-xdist worker sweeps at its start: another one may be removing it.
+        with _gone_or_going():
             client.api.remove_container(container["Id"], force=True)
+
+
+@contextlib.contextmanager
+def _gone_or_going() -> Iterator[None]:
+    """A container already removed, or being removed by another process ("removal of container
+    ... is already in progress"), is no error."""
+    try:
+        yield
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "in progress" not in str(exc):
+            raise
