@@ -251,10 +251,18 @@ def test_podman_4_refuses_a_restart_policy_up_front(podman: Engine, client: Any,
     try:
         before = target.inspect()
 
+        code, out = target.apply("--dry-run")
+
+        assert code == 0, out
+        assert "--served-model-name mistral" in out and "Dry run: nothing changed" in out
+        assert "--restart always: Podman 4.3.1 has no `docker update` API" in out, out
+        assert "the apply refuses it before anything stops" in out
+
         code, out = target.apply("--yes")
 
         assert code == 2, out
-        assert "--restart always" in out and "no `docker update` API" in out and "nothing was changed" in out
+        assert f"{target.name}: --restart always: Podman 4.3.1 has no `docker update` API" in out, out
+        assert "nothing was changed" in out and len(out.strip().splitlines()) == 1, out
         assert _user_view(target.inspect()) == _user_view(before)
         assert not target.template.exists()
     finally:
