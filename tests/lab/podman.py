@@ -200,7 +200,7 @@ def _stop(url: str, service: subprocess.Popen[bytes], directory: Path) -> None:
                     api.remove_container(container["Id"], force=True, v=True)
         finally:
             api.close()
-    _kill_pidfile(directory / "health.pid")
+    _kill_pidfile(directory / "health.pid", directory)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(service.pid, signal.SIGTERM)
     try:
@@ -211,23 +211,36 @@ def _stop(url: str, service: subprocess.Popen[bytes], directory: Path) -> None:
         service.wait(timeout=20)
 
 
-def _kill_pidfile(path: Path) -> None:
+def _kill_pidfile(path: Path, directory: Path, *, group: bool = False) -> None:
+    """SIGKILL the process (``group``: its process group) a pid file names, only if it still is
+    this lab's: a pid file outlives its process, and the pid may since name another process
+    (e.g. a containerd shim of the shared Docker engine)."""
     with contextlib.suppress(OSError, ValueError):
-        os.kill(int(path.read_text().strip()), signal.SIGKILL)
+        pid = int(path.read_text().strip())
+        if _ours(pid, directory):
+            (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+
+
+def _ours(pid: int, directory: Path) -> bool:
+    """True when process ``pid`` belongs to the lab in ``directory``: its command line or its
+    environment names that directory (the service's ``DIR``, conmon's run paths)."""
+    mark = str(directory).encode()
+    for part in ("cmdline", "environ"):
+        with contextlib.suppress(OSError):
+            if mark in Path(f"/proc/{pid}/{part}").read_bytes():
+                return True
+    return False
 
 
 def _remove(directory: Path, netns: str) -> None:
     """Remove a (killed) earlier run's service, its processes, files and network namespace."""
     for pidfile in (directory / "health.pid", directory / "service.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pidfile.read_text().strip())
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            _kill_pidfile(pidfile)
+        _kill_pidfile(pidfile, directory, group=True)
+        _kill_pidfile(pidfile, directory)
     # Container processes (conmon, the containers) of a killed service: by their cgroup-less
     # parentage nothing finds them; their run directory does (conmon's pid files).
     for pidfile in directory.glob("run/overlay-containers/*/userdata/conmon.pid"):
-        _kill_pidfile(pidfile)
+        _kill_pidfile(pidfile, directory)
     if (Path("/var/run/netns") / netns).exists():
         subprocess.run(["ip", "netns", "del", netns], check=False, capture_output=True)
     if directory.exists():
