@@ -117,7 +117,7 @@ RESOURCES = {
     "test_remote": ("ssh_lab",),
     "test_apply_modern": ("modern",),
     "test_podman": ("podman",),
-    "test_fidelity_podman": ("podman", "podman_corpus"),
+    "test_fidelity_podman": ("podman",),
 }
 _HAS_ANSIBLE = bool(shutil.which("ansible-inventory") and shutil.which("ansible"))
 
