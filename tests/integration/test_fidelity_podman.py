@@ -38,12 +38,13 @@ pytestmark = pytest.mark.integration
 _BOTH = (PODMAN4, PODMAN5)
 _ROUND_TRIP = ("test_raw_fields_round_trip", "test_spec_round_trips")
 _RAW, _SPEC = _ROUND_TRIP[:1], _ROUND_TRIP[1:]
-_STATIC_IP = 'the copy of a container with static IPs does not start ("IPAM error: requested ip address in use")'
+_STATIC_IP = ('now and then the copy of a container with static IPs does not start ("IPAM error: requested ip '
+              'address in use")')
 _UNSEEN = "Podman's Docker API does not show {}: remediate cannot see it, so a recreate drops it"
 
 #: Where the corpus finds Podman short of Docker (issue 22): case (or a module test's own id)
 #: -> (why, the Podman generations, the tests that fail there). Marked strict xfail: a gap
-#: that closes fails here until its entry goes.
+#: that closes fails here until its entry goes; one of :data:`PODMAN_FLAKY` may pass.
 PODMAN_GAPS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "anonymous-volume": (_UNSEEN.format("Config.Volumes"), _BOTH, _ROUND_TRIP),
     "bind-declared-volume": (_UNSEEN.format("Config.Volumes"), _BOTH, _ROUND_TRIP),
@@ -81,6 +82,9 @@ PODMAN_GAPS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
                                            (PODMAN4,), ()),
 }
 
+#: Gaps seen now and then only (not strict).
+PODMAN_FLAKY = frozenset({"two-networks"})
+
 
 @pytest.fixture(autouse=True)
 def _known_gap(request: pytest.FixtureRequest) -> None:
@@ -93,7 +97,7 @@ def _known_gap(request: pytest.FixtureRequest) -> None:
     case = "-".join(str(v) for k, v in callspec.params.items() if k != "engine")
     why, engines, tests = PODMAN_GAPS.get(case or name, ("", (), ()))
     if engine in engines and (name in tests or not tests):
-        request.node.add_marker(pytest.mark.xfail(reason=f"issue 22: {why}", strict=True))
+        request.node.add_marker(pytest.mark.xfail(reason=f"issue 22: {why}", strict=case not in PODMAN_FLAKY))
 
 
 @pytest.fixture(scope="module", params=[PODMAN4, PODMAN5])
