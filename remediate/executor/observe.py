@@ -151,8 +151,9 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     :func:`remediate.core.planner.plan`. Reads only, but with ``pull`` the images an ``image``
     change names are pulled first if missing (see :func:`images`): before anything stops. The
     containers tied to one the plan recreates are its ``dependents`` (they follow it on apply). A
-    container the plan would start with GPUs on an engine without a GPU runtime carries the
-    refusal that the apply raises (a dry run shows it).
+    container the plan would recreate but the engine cannot recreate exactly (Podman 4's restart
+    policy: :meth:`remediate.host.dialect.Dialect.refusal`), or would start with GPUs on an engine
+    without a GPU runtime, carries the refusal that the apply raises (a dry run shows it).
 
     Raises:
         PlanError: an env value's host file cannot be read (see :mod:`remediate.core.env_files`).
@@ -163,17 +164,12 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
     needed = images(conn, planning.images_needed(playbook, vars, chosen), pull=pull, on_pull=on_pull)
     sources = {path: _env_source(conn, path) for path in planning.env_files_needed(playbook, vars, chosen)}
-    plan = _gpu_check(conn, planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
-                                          engine_api=conn.api_version, container_only=container_only, images=needed,
-                                          env_sources=sources, can_update=conn.dialect.can_update))
+    inspects = {obs.id: obs.inspect for obs in chosen}
+    plan = _refusals(conn, planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,
+                                         engine_api=conn.api_version, container_only=container_only, images=needed,
+                                         env_sources=sources, can_update=conn.dialect.can_update), inspects)
     if not plan.changed:
         return plan
-    inspects = {obs.id: obs.inspect for obs in chosen}
-    for cp in plan.changed:
-        refused = conn.dialect.refusal(inspects[cp.id])
-        if refused:
-            raise PlanError(f"{conn.label}: container {cp.name} was started with {refused}; nothing was changed",
-                            host=conn.label, container=cp.name)
     tied = ties.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects, listing=listing)
     containers = tuple(dataclasses.replace(cp, dependents=ties.dependents_of(inspects[cp.id], tied[cp.id]))
                        if cp.id in tied else cp for cp in plan.containers)
@@ -189,12 +185,16 @@ def _env_source(conn: Connection, path: str) -> HostPath:
                         "nothing was changed", host=conn.label) from exc
 
 
-def _gpu_check(conn: Connection, plan: planning.Plan) -> planning.Plan:
-    """The plan with a refusal on each container it would start with GPUs the engine cannot give."""
+def _refusals(conn: Connection, plan: planning.Plan, inspects: Mapping[str, Json]) -> planning.Plan:
+    """The plan with a refusal on each container it would recreate but the engine cannot recreate
+    exactly, or would start with GPUs the engine cannot give."""
     containers = []
     for cp in plan.containers:
-        running = cp.action is planning.ContainerAction.RECREATE and cp.state_after is not planning.RunState.STOPPED
-        reason = gpus.missing_runtime(conn.info(), cp.name) if running and gpus.needs_gpu(cp.after) else None
+        reason = None
+        if cp.action is planning.ContainerAction.RECREATE:
+            running = cp.state_after is not planning.RunState.STOPPED
+            reason = conn.dialect.refusal(inspects[cp.id]) or (
+                gpus.missing_runtime(conn.info(), cp.name) if running and gpus.needs_gpu(cp.after) else None)
         note = f"{reason} (the apply refuses it before anything stops)"
         containers.append(dataclasses.replace(cp, refusal=reason, notes=(*cp.notes, note)) if reason else cp)
     return dataclasses.replace(plan, containers=tuple(containers))

@@ -123,14 +123,15 @@ class Dialect:
         return data
 
     def refusal(self, inspect: Mapping[str, Any]) -> str | None:
-        """Why this engine cannot recreate the container exactly through its Docker API (None: it can)."""
+        """Why this engine cannot recreate the container exactly through its Docker API (None: it
+        can); the plan carries it as the container's refusal (a dry run shows it, an apply stops)."""
         if self.name != PODMAN:
             return None
         host = inspect.get("HostConfig") or {}
         policy = str((host.get("RestartPolicy") or {}).get("Name") or "no")
         if policy != "no" and not self.can_update:
-            return (f"--restart {policy}, and {self.label} has no `docker update` API: a parked original "
-                    "would start again at boot, and a rollback could not give the policy back (Podman 5 has it)")
+            return (f"--restart {policy}: {self.label} has no `docker update` API, so the parked original "
+                    "would start again at boot and a rollback could not give the policy back (Podman 5 has it)")
         return None
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,8 @@ class Background:
 
     args: Sequence[str]
     env: Mapping[str, str]
+    #: The command line as run (e.g. :meth:`tests.lab.engines.Engine.argv`: in an engine's network namespace).
+    wrap: Callable[[Sequence[str]], list[str]] = list
     proc: subprocess.Popen[str] = field(init=False)
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
@@ -120,7 +122,7 @@ class Background:
         # A pause is injected by a test-only entry point (the library has just a journal hook).
         injected = "REMEDIATE_PAUSE_AT" in self.env or "REMEDIATE_FAIL_AT" in self.env
         command = [sys.executable, "-m", "tests.integration.pausing_remediate"] if injected else [REMEDIATE]
-        self.proc = subprocess.Popen([*command, *self.args], env=dict(self.env), stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(self.wrap([*command, *self.args]), env=dict(self.env), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                                      start_new_session=True)
         for name, stream, sink in (("stdout", self.proc.stdout, self.stdout),
@@ -175,11 +177,13 @@ class Background:
             self.kill()
 
 
-def start(args: Sequence[str], state_dir: str, **extra_env: str) -> Background:
+def start(args: Sequence[str], state_dir: str, *, wrap: Callable[[Sequence[str]], list[str]] = list,
+          **extra_env: str) -> Background:
     """Start `remediate ARGS` in the background; with ``REMEDIATE_PAUSE_AT=<step>`` (and
     optionally ``REMEDIATE_RESUME_FILE``) it pauses after that journal step, with
-    ``REMEDIATE_FAIL_AT=<step>`` it fails there (see :mod:`tests.integration.pausing_remediate`)."""
-    return Background(list(args), remediate_env(state_dir, **extra_env))
+    ``REMEDIATE_FAIL_AT=<step>`` it fails there (see :mod:`tests.integration.pausing_remediate`).
+    ``wrap`` makes the command line run, e.g. an engine's ``argv`` (its network namespace)."""
+    return Background(list(args), remediate_env(state_dir, **extra_env), wrap)
 
 
 # --------------------------------------------------------------------------- containers

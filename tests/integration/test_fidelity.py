@@ -482,10 +482,14 @@ class Result:
 class Lab:
     """The module's Docker objects; everything made is recorded and removed at the end."""
 
-    def __init__(self, engine: Engine, client: Any, dirs: dict[str, str]) -> None:
+    def __init__(self, engine: Engine, client: Any, conn: Connection, dirs: dict[str, str]) -> None:
         self.engine = engine
         self.client = client
         self.api = client.api
+        #: remediate's one connection for the module, shared by the corpus's threads: a new one
+        #: per read would ask the engine's /version and /info each time, which Podman answers
+        #: in a third to half a second each (it gathers its host and storage facts anew).
+        self.conn = conn
         self.dirs = dirs
         self.labels = {OWNER: str(os.getpid())}
         self.anonymous: set[str] = set()
@@ -498,8 +502,7 @@ class Lab:
 
     def inspect(self, ref: str) -> dict[str, Any]:
         """A container's inspect as remediate reads it (Podman's translated to Docker's dialect)."""
-        with Connection(self.engine.docker_url) as conn:
-            inspect = conn.inspect_container(ref)
+        inspect = self.conn.inspect_container(ref)
         if self.engine.name.startswith("podman") and inspect["Config"].get("Env"):
             # Podman merges the image's environment and the container's in Go map order: the
             # order differs from one create to the next (no variable is set twice).
@@ -545,8 +548,7 @@ class Lab:
             image = self.image(original["Config"]["Image"])
             result.spec1 = spec1 = spec_from_inspect(original, image)
             copy_name = f"{case.name}-copy"
-            with Connection(self.engine.docker_url) as conn:
-                copy_id = create(conn, spec1.replace(name=copy_name), copy_name, anonymous_volumes(original))
+            copy_id = create(self.conn, spec1.replace(name=copy_name), copy_name, anonymous_volumes(original))
             if case.start:
                 self.api.start(copy_id)
                 _wait_running(self.api, copy_id)
@@ -638,7 +640,9 @@ def lab(engine: Engine, client: Any, tmp_path_factory: pytest.TempPathFactory) -
     for name in ("ro", "rw", "plain", "mount", "cli"):
         (base / name).mkdir()
         dirs[name] = str(base / name)
-    lab = Lab(engine, client, dirs)
+    conn = Connection(engine.docker_url)
+    conn.api  # noqa: B018 - opened here, before the corpus's threads share it
+    lab = Lab(engine, client, conn, dirs)
     try:
         client.images.build(fileobj=io.BytesIO(DEFAULTS_DOCKERFILE.encode()), tag=DEFAULTS_IMAGE, rm=True,
                             labels=lab.labels)
@@ -651,6 +655,7 @@ def lab(engine: Engine, client: Any, tmp_path_factory: pytest.TempPathFactory) -
         yield lab
     finally:
         lab.cleanup()
+        conn.close()
 
 
 @pytest.fixture(scope="module")

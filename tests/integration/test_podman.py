@@ -12,15 +12,13 @@ what Podman adds by itself (``HOSTNAME=<old id>``, the default pids limit, its d
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from remediate.host.connection import Connection
 from tests.conftest import OWNER_LABELS
@@ -32,6 +30,7 @@ from tests.integration._proc import (
     VLLM_IMAGE,
     WAIT,
     remediate_env,
+    start,
 )
 from tests.integration.rtcat import AIGW
 from tests.lab.engines import Engine
@@ -106,9 +105,13 @@ def vllm(podman: Engine, client: Any, tmp_path: Path) -> Iterator[Target]:
         _remove(client, target.name)
 
 
-def _user_view(inspect: dict[str, Any]) -> dict[str, Any]:
-    return {"Id": inspect["Id"], "Config": inspect["Config"], "HostConfig": inspect["HostConfig"],
+def _user_view(inspect: dict[str, Any], *, restarted: bool = False) -> dict[str, Any]:
+    """What the user made of a container; ``restarted``: it may have been stopped and started since."""
+    view = {"Id": inspect["Id"], "Config": inspect["Config"], "HostConfig": inspect["HostConfig"],
             "Running": inspect["State"]["Running"], "StartedAt": inspect["State"]["StartedAt"]}
+    if restarted:
+        del view["StartedAt"]
+    return view
 
 
 def test_podman_is_detected_and_keyed_stably(podman: Engine, client: Any) -> None:
@@ -163,8 +166,10 @@ def test_apply_fixes_verifies_and_second_run_is_a_no_op(vllm: Target) -> None:
 
 def test_failed_verify_restores_the_original(vllm: Target, tmp_path: Path) -> None:
     playbook = tmp_path / "wrong-name.yml"
-    playbook.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: wrong-name")
-                        .replace("""contains: '"{{ served_model_name }}"'""", "contains: never-served-name"))
+    data = yaml.safe_load(PLAYBOOK.read_text())
+    data["name"] = "wrong-name"
+    data["verify"][0]["http"]["contains"] = "never-served-name"
+    playbook.write_text(yaml.safe_dump(data))
     vllm.template.parent.mkdir(parents=True)
     vllm.template.write_text("old content\n")
     original = vllm.inspect()
@@ -173,9 +178,7 @@ def test_failed_verify_restores_the_original(vllm: Target, tmp_path: Path) -> No
 
     assert code == 1, out
     assert "verify failed" in out and "restored" in out
-    after = vllm.inspect()
-    assert after["Id"] == original["Id"] and after["State"]["Running"]
-    assert after["HostConfig"]["RestartPolicy"] == original["HostConfig"]["RestartPolicy"]
+    assert _user_view(vllm.inspect(), restarted=True) == _user_view(original, restarted=True)
     assert vllm.template.read_text() == "old content\n"
     assert vllm.chat() == 404
 
@@ -189,30 +192,18 @@ def test_rollback_puts_the_previous_container_back(vllm: Target) -> None:
     code, out = vllm.remediate("rollback", vllm.name, "--yes")
 
     assert code == 0, out
-    restored = vllm.inspect()
-    assert restored["Id"] == original["Id"] and restored["State"]["Running"]
-    assert restored["HostConfig"]["RestartPolicy"] == original["HostConfig"]["RestartPolicy"]
+    assert _user_view(vllm.inspect(), restarted=True) == _user_view(original, restarted=True)
     assert vllm.chat() == 404
 
 
 def test_kill_then_recover_restores_the_original(vllm: Target) -> None:
     original = vllm.inspect()
-    argv = vllm.engine.argv([sys.executable, "-m", "tests.integration.pausing_remediate",
-                             "apply", "fix-vllm-404", "--container", vllm.name, "--yes",
-                             "-e", f"template_host_path={vllm.template}"])
-    env = vllm.engine.env(remediate_env(vllm.state_dir, REMEDIATE_PAUSE_AT="started"))
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    proc = start(["apply", "fix-vllm-404", "--container", vllm.name, "--yes", "-e", f"template_host_path={vllm.template}"],
+                 vllm.state_dir, wrap=vllm.engine.argv, DOCKER_HOST=vllm.engine.docker_url, REMEDIATE_PAUSE_AT="started")
     try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + WAIT
-        seen = ""
-        while "paused at started" not in seen and time.monotonic() < deadline and proc.poll() is None:
-            seen += proc.stderr.readline()
-        assert "paused at started" in seen, seen
+        proc.wait_for("paused at started")
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
+        proc.stop()
 
     # The next apply sees the killed one, under the same engine key.
     code, out = vllm.apply("--yes")
@@ -220,9 +211,7 @@ def test_kill_then_recover_restores_the_original(vllm: Target) -> None:
     code, out = vllm.remediate("recover")
 
     assert code == 0, out
-    restored = vllm.inspect()
-    assert restored["Id"] == original["Id"] and restored["State"]["Running"]
-    assert restored["HostConfig"]["RestartPolicy"] == original["HostConfig"]["RestartPolicy"]
+    assert _user_view(vllm.inspect(), restarted=True) == _user_view(original, restarted=True)
     assert {c["Names"][0].lstrip("/") for c in vllm.client.api.containers(all=True)
             if vllm.name in c["Names"][0]} == {vllm.name}
     assert vllm.chat() == 404
@@ -260,10 +249,18 @@ def test_podman_4_refuses_a_restart_policy_up_front(podman: Engine, client: Any,
     try:
         before = target.inspect()
 
+        code, out = target.apply("--dry-run")
+
+        assert code == 0, out
+        assert "--served-model-name mistral" in out and "Dry run: nothing changed" in out
+        assert "--restart always: Podman 4.3.1 has no `docker update` API" in out, out
+        assert "the apply refuses it before anything stops" in out
+
         code, out = target.apply("--yes")
 
         assert code == 2, out
-        assert "--restart always" in out and "no `docker update` API" in out and "nothing was changed" in out
+        assert f"{target.name}: --restart always: Podman 4.3.1 has no `docker update` API" in out, out
+        assert "nothing was changed" in out and len(out.strip().splitlines()) == 1, out
         assert _user_view(target.inspect()) == _user_view(before)
         assert not target.template.exists()
     finally:

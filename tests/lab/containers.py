@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Self
 
 import docker.errors
@@ -102,12 +102,8 @@ def stop(containers: Iterable[DockerContainer]) -> None:
     """Remove each container (with its anonymous volumes); one already gone is no error."""
     for container in containers:
         try:
-            container.stop()
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:  # "removal already in progress"
-            if "in progress" not in str(exc):
-                raise
+            with _gone_or_going():
+                container.stop()
         finally:
             container.get_docker_client().client.close()
 
@@ -117,7 +113,8 @@ def sweep(client: Any) -> None:
     names its process); those of a live run, this one included, stay."""
     for container in client.api.containers(all=True, filters={"label": TEST_LABEL}):
         if not _alive(container["Labels"]):
-            with contextlib.suppress(docker.errors.NotFound):
+            # Every pytest-xdist worker sweeps at its start: another one may be removing it.
+            with _gone_or_going():
                 client.api.remove_container(container["Id"], force=True)
     for network in client.api.networks(filters={"label": TEST_LABEL}):
         if not _alive(network.get("Labels") or {}):
@@ -128,3 +125,16 @@ def sweep(client: Any) -> None:
 def _alive(labels: dict[str, str]) -> bool:
     owner = labels.get(TEST_LABEL, "")
     return owner.isdigit() and pid_alive(int(owner))
+
+
+@contextlib.contextmanager
+def _gone_or_going() -> Iterator[None]:
+    """A container already removed, or being removed by another process ("removal of container
+    ... is already in progress"), is no error."""
+    try:
+        yield
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "in progress" not in str(exc):
+            raise

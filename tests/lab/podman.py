@@ -25,6 +25,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -134,22 +135,31 @@ def podman_engine(name: str, images: Sequence[str] = IMAGES) -> Iterator[Engine]
 
 
 def _wait_for(url: str, service: subprocess.Popen[bytes], directory: Path) -> None:
+    """Wait (bounded) until the service accepts connections on its socket, then ask it once.
+    Polled with a socket of our own: docker-py leaks its socket when a unix connect fails."""
     import docker
 
     deadline = time.monotonic() + 60
-    while True:
+    while not _accepts(url.removeprefix("unix://")):
         if service.poll() is not None:
             raise LabError(f"podman service exited {service.returncode}: {(directory / 'service.log').read_text()}")
-        with contextlib.suppress(docker.errors.DockerException, OSError):
-            client = docker.DockerClient(base_url=url, version="auto", timeout=5)
-            try:
-                client.ping()
-                return
-            finally:
-                client.close()
         if time.monotonic() > deadline:
             raise LabError(f"podman service did not answer in 60 s: {(directory / 'service.log').read_text()}")
         time.sleep(0.1)
+    client = docker.DockerClient(base_url=url, version="auto", timeout=60)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _load(url: str, images: Sequence[str]) -> None:
