@@ -24,7 +24,10 @@ SELECTIONS = [(source, pattern) for source, patterns in CASES.items() for patter
 # Ansible's Python, not ours, runs the implicit localhost: the interpreter it names is its own.
 _ANSIBLE_ONLY = {"ansible_python_interpreter"}
 
-pytestmark = pytest.mark.ansible  # skipped without ansible-core (tests/conftest.py)
+# Skipped without ansible-core (tests/conftest.py). The module's fixture runs Ansible once per
+# source and per pattern (a few hundred commands of about a second of CPU each): on a loaded
+# two-core CI machine that is minutes, beyond the suite's default budget per test.
+pytestmark = [pytest.mark.ansible, pytest.mark.timeout(1800)]
 
 
 def _load(name: str, parser: str) -> Inventory:
