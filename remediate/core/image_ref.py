@@ -71,3 +71,12 @@ def same_reference(a: str, b: str) -> bool:
         return canonical(a) == canonical(b)
     except grammar().InvalidReference:
         return False
+
+
+def registry(text: str) -> str:
+    """The registry a reference is pulled from (``nginx`` -> ``docker.io``,
+    ``localhost:5000/app:1`` -> ``localhost:5000``); the reference itself when it is not one."""
+    try:
+        return str(_reference.Reference.parse_normalized_named(text).domain())
+    except _reference.InvalidReference:
+        return text

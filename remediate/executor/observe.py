@@ -127,29 +127,32 @@ def host_paths(conn: Connection, paths: Mapping[str, bool]) -> dict[str, HostPat
 
 
 def images(conn: Connection, references: Sequence[str], *, pull: bool = False,
-           on_pull: Callable[[str], None] | None = None) -> dict[str, Json | None]:
+           on_pull: Callable[[str], None] | None = None, pull_stall: float = 60.0) -> dict[str, Json | None]:
     """Reference -> image inspect (None: not on the host) of the images ``image`` changes name;
     with ``pull``, a missing one is pulled through the engine first (``on_pull`` gets its
-    progress lines), so the plan shows what it supplies.
+    progress lines), so the plan shows what it supplies; a pull without progress for
+    ``pull_stall`` seconds is aborted.
 
     Raises:
-        ImageNotFound: a pull failed (no such image, credentials refused, registry unreachable).
+        ImageNotFound: a pull failed (no such image, credentials refused, registry unreachable,
+            stalled).
     """
     found: dict[str, Json | None] = {}
     for ref in references:
         found[ref] = conn.inspect_image(ref)
         if found[ref] is None and pull:
-            conn.pull(ref, on_pull)
+            conn.pull(ref, on_pull, stall=pull_stall)
             found[ref] = conn.inspect_image(ref)
     return found
 
 
 def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
               only: Sequence[str] = (), container_only: bool = False, pull: bool = False,
-              on_pull: Callable[[str], None] | None = None) -> planning.Plan:
+              on_pull: Callable[[str], None] | None = None, pull_stall: float = 60.0) -> planning.Plan:
     """Survey the host and plan the playbook there; ``container_only``: see
     :func:`remediate.core.planner.plan`. Reads only, but with ``pull`` the images an ``image``
-    change names are pulled first if missing (see :func:`images`): before anything stops. The
+    change names are pulled first if missing (see :func:`images`, also for ``pull_stall``):
+    before anything stops. The
     containers tied to one the plan recreates are its ``dependents`` (they follow it on apply). A
     container the plan would recreate but the engine cannot recreate exactly (Podman 4's restart
     policy: :meth:`remediate.host.dialect.Dialect.refusal`), or would start with GPUs on an engine
@@ -162,7 +165,8 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     listing = None if only else conn.list_containers()
     chosen = survey(conn, playbook, only=only, listing=listing)
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
-    needed = images(conn, planning.images_needed(playbook, vars, chosen), pull=pull, on_pull=on_pull)
+    needed = images(conn, planning.images_needed(playbook, vars, chosen), pull=pull, on_pull=on_pull,
+                    pull_stall=pull_stall)
     sources = {path: _env_source(conn, path) for path in planning.env_files_needed(playbook, vars, chosen)}
     inspects = {obs.id: obs.inspect for obs in chosen}
     plan = _refusals(conn, planning.plan(playbook, vars, chosen, host=conn.label, host_paths=paths,

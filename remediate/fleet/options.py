@@ -84,6 +84,8 @@ class Options:
             its engine while planning (before ``confirm``, so the plan shows what the new image
             supplies, and before anything stops). Default: unless ``dry_run``; True for a dry run
             that previews an apply, so it shows what the apply will do.
+        pull_stall: seconds such a pull may go without progress (a registry that stopped
+            sending) before it is aborted: the host fails with ``ImageNotFound``, nothing changed.
     """
 
     dry_run: bool = False
@@ -98,6 +100,7 @@ class Options:
     container_only: bool = False
     ssh: SshOptions | None = None
     pull: bool | None = None
+    pull_stall: float = 60.0
 
 
 @dataclass(frozen=True)

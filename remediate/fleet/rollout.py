@@ -210,7 +210,7 @@ class _Host:
                 on_pull = functools.partial(self.hooks.on_pull, self.name) if self.hooks.on_pull else None
                 for i, (book, v) in enumerate(zip(job.playbooks, vars, strict=True)):
                     fresh = plan_host(conn, book, v, only=job.only, container_only=options.container_only,
-                                      pull=pull, on_pull=on_pull)
+                                      pull=pull, on_pull=on_pull, pull_stall=options.pull_stall)
                     reviewed = approved[i] if approved is not None else None
                     if reviewed is not None:
                         _require_approved(self.name, reviewed, fresh)

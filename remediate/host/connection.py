@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Self
 
+from remediate.core.image_ref import registry as registry_of
 from remediate.core.paths import MAX_HOST_FILE_BYTES, HostLogin, HostPath, PathOwner
 from remediate.core.redaction import redact_text
 from remediate.errors import (
@@ -380,7 +381,7 @@ class Connection:
 
     # ----------------------------------------------------------------- engine writes
 
-    def pull(self, ref: str, progress: Callable[[str], None] | None = None) -> None:
+    def pull(self, ref: str, progress: Callable[[str], None] | None = None, *, stall: float = 60.0) -> None:
         """``docker pull`` through the engine: the registry's credentials are those of the docker
         client config here (``DOCKER_CONFIG`` or ``~/.docker/config.json``, its credential helpers
         too), sent as the docker CLI sends them; none for a registry it has none for.
@@ -388,21 +389,58 @@ class Connection:
         Args:
             ref: a tag or digest reference.
             progress: called with one line per layer and status as the engine reports them.
+            stall: seconds the pull may go without a word of progress from the engine (a registry
+                that stopped sending mid-layer) before it is aborted.
 
         Raises:
             ImageNotFound: the registry has no such image, refused the credentials, or cannot be
-                reached (the engine's reason, on one line).
+                reached (the engine's reason, on one line), or the pull stalled: its connection to
+                the engine is closed, which ends the engine's pull too.
         """
+        from urllib3.exceptions import ReadTimeoutError
+
         seen: set[tuple[str, str]] = set()
-        with self.errors(during=f"pull {ref}", image=ref):
-            for event in self.api.pull(ref, stream=True, decode=True):
-                if event.get("error"):
-                    said = " ".join(redact_text(str(event["error"])).split())
-                    raise ImageNotFound(f"{self.label}: pull {ref}: {said}", host=self.label, image=ref)
-                status, layer = str(event.get("status") or ""), str(event.get("id") or "")
-                if progress is not None and status and (layer, status) not in seen:
-                    seen.add((layer, status))
-                    progress(f"{layer}: {status}" if layer else status)
+        with self.errors(during=f"pull {ref}", image=ref), self._streams("/images/create", read_timeout=stall):
+            try:
+                events = self.api.pull(ref, stream=True, decode=True)
+                for event in events:
+                    if event.get("error"):
+                        said = " ".join(redact_text(str(event["error"])).split())
+                        raise ImageNotFound(f"{self.label}: pull {ref}: {said}", host=self.label, image=ref)
+                    status, layer = str(event.get("status") or ""), str(event.get("id") or "")
+                    if progress is not None and status and (layer, status) not in seen:
+                        seen.add((layer, status))
+                        progress(f"{layer}: {status}" if layer else status)
+            except (ReadTimeoutError, TimeoutError) as exc:
+                raise ImageNotFound(f"{self.label}: pull {ref}: stalled: no progress for {stall:g} s from registry "
+                                    f"{registry_of(ref)}; the pull was aborted", host=self.label, image=ref) from exc
+
+    @contextlib.contextmanager
+    def _streams(self, path: str, *, read_timeout: float) -> Iterator[None]:
+        """Within the block, the answers of this thread's engine calls to ``path`` wait at most
+        ``read_timeout`` seconds for each read of their body (docker-py streams them with no
+        timeout at all), and are closed on leaving it (docker-py leaves a stream it returned open,
+        and the engine goes on with a call until its connection closes)."""
+        caller = threading.get_ident()
+        opened: list[Any] = []
+
+        def keep(response: Any, *args: Any, **kwargs: Any) -> Any:
+            # A session hook: called with each response once its headers are in, before its body.
+            if threading.get_ident() == caller and urllib.parse.urlsplit(response.url).path.endswith(path):
+                opened.append(response)
+                connection = response.raw.connection
+                if connection is not None and connection.sock is not None:
+                    connection.sock.settimeout(read_timeout)
+            return response
+
+        hooks = self.api.hooks["response"]
+        hooks.append(keep)
+        try:
+            yield
+        finally:
+            hooks.remove(keep)
+            for response in opened:
+                response.close()
 
     def create(self, body: Json, name: str, platform: str | None = None) -> str:
         """Create a container from a full create body; returns its id."""

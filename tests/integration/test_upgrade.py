@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,8 @@ from tests.conftest import OWNER_LABELS, TEST_LABEL
 from tests.integration._proc import REMEDIATE, remediate_env
 from tests.lab.engines import Engine
 from tests.lab.registry import Registry, registry
-from tests.lab.upgrade_image import DOCKERFILES
+from tests.lab.stall_proxy import stalling
+from tests.lab.upgrade_image import BUSYBOX, DOCKERFILES
 
 REPO = "rt-upgrade/app"
 PREFIX = "rt-upg-"
@@ -171,6 +173,42 @@ def test_a_tag_the_registry_lacks_is_refused_before_anything_stops(app: App, ope
     now = app.inspect()
     assert (now["Id"], now["State"]["StartedAt"]) == (before["Id"], before["State"]["StartedAt"])
     assert app.ours() == [app.name]
+
+
+#: A tag whose one layer the engine has nowhere else: its pull must fetch that blob.
+STALLING = f"""\
+FROM {BUSYBOX}
+RUN head -c 1048576 /dev/urandom > /noise
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_pull_that_stalls_mid_layer_is_aborted_in_one_line_nothing_changed(app: App,
+                                                                           open_registry: Registry) -> None:
+    before = app.inspect()
+    image = f"rt-stall/app:{uuid.uuid4().hex[:8]}"
+    app.engine.run(["docker", "build", "-q", "-t", image, "-"], input=STALLING, check=True,
+                   env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    open_registry.push(app.engine, image)
+    app.engine.run(["docker", "rmi", image], check=True)  # its layer is now only in the registry
+    with stalling(app.engine, open_registry.address) as proxy:
+        ref = f"{proxy.address}/{image}"
+        started = time.monotonic()
+        code, out, err = app.apply(ref, "--pull-stall", "3")
+        took = time.monotonic() - started
+
+        assert proxy.wait_for("stalled /v2/rt-stall/app/blobs/", 0)  # it did stall mid-layer
+        assert code == 2, out + err
+        [line] = [x for x in (out + err).splitlines() if x.startswith("remediate: ")]  # the error: one line
+        assert f"pull {ref}: stalled: no progress for 3 s from registry {proxy.address}" in line, line
+        assert "Traceback" not in out + err
+        assert took < 60, took  # the stall bound, not the engine's own (it has none)
+        # The pull's connection was closed: the engine gave up on the registry too.
+        proxy.wait_for("closed /v2/rt-stall/app/blobs/", 30)
+    now = app.inspect()
+    assert (now["Id"], now["State"]["StartedAt"]) == (before["Id"], before["State"]["StartedAt"])
+    assert app.ours() == [app.name]
+    assert app.image_id(ref) is None
 
 
 def test_a_dry_run_never_pulls_an_apply_pulls_through_the_engine(app: App, open_registry: Registry) -> None:
