@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import free_port
 from tests.lab.engines import Engine
@@ -84,10 +85,15 @@ def registry(engine: Engine, root: Path, *, users: Mapping[str, str] | None = No
             time.sleep(0.2)
         yield Registry(f"127.0.0.1:{port}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Stop a child of this test by its PID: SIGTERM, then SIGKILL if it is still there after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -123,6 +123,7 @@ def stalling(engine: Engine, upstream: str) -> Iterator[Proxy]:
     """Run the proxy in front of the registry at ``upstream`` (``127.0.0.1:PORT``), in
     ``engine``'s network namespace; stopped by its PID on exit."""
     from tests.conftest import free_port
+    from tests.lab.registry import stop
 
     port = free_port()
     proc = subprocess.Popen(engine.argv([sys.executable, "-m", "tests.lab.stall_proxy", upstream, str(port)]),
@@ -141,12 +142,7 @@ def stalling(engine: Engine, upstream: str) -> Iterator[Proxy]:
         proxy.wait_for("ready ", 30)
         yield proxy
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 def main(upstream: str, port: int) -> None:
