@@ -197,8 +197,8 @@ def test_a_pull_that_stalls_mid_layer_is_aborted_in_one_line_nothing_changed(app
         code, out, err = app.apply(ref, "--pull-stall", "3")
         took = time.monotonic() - started
 
-        assert proxy.wait_for("stalled /v2/rt-stall/app/blobs/", 0)  # it did stall mid-layer
         assert code == 2, out + err
+        assert proxy.wait_for("stalled /v2/rt-stall/app/blobs/", 0)  # it did stall mid-layer
         [line] = [x for x in (out + err).splitlines() if x.startswith("remediate: ")]  # the error: one line
         assert f"pull {ref}: stalled: no progress for 3 s from registry {proxy.address}" in line, line
         assert "Traceback" not in out + err

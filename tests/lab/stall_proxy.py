@@ -107,9 +107,10 @@ class Proxy:
         for line in self.lines:
             if line.startswith(prefix):
                 return line
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._said.get(timeout=left)
+        while True:
+            left = deadline - time.monotonic()
+            try:  # what it already said, then what it says until the deadline
+                line = self._said.get(timeout=left) if left > 0 else self._said.get_nowait()
             except queue.Empty:
                 break
             self.lines.append(line)
