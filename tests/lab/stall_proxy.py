@@ -53,8 +53,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _forward(self, *, body: bool) -> None:
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _DROPPED}
-        conn.request(self.command, self.path, headers=headers)
+        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for key, value in self.headers.items():  # each one: the engine sends one Accept per manifest type
+            if key.lower() not in _DROPPED:
+                conn.putheader(key, value)
+        conn.endheaders()
         answer = conn.getresponse()
         content = answer.read()
         conn.close()
