@@ -203,8 +203,6 @@ def test_a_pull_that_stalls_mid_layer_is_aborted_in_one_line_nothing_changed(app
         assert f"pull {ref}: stalled: no progress for 3 s from registry {proxy.address}" in line, line
         assert "Traceback" not in out + err
         assert took < 60, took  # the stall bound, not the engine's own (it has none)
-        # The pull's connection was closed: the engine gave up on the registry too.
-        proxy.wait_for("closed /v2/rt-stall/app/blobs/", 30)
     now = app.inspect()
     assert (now["Id"], now["State"]["StartedAt"]) == (before["Id"], before["State"]["StartedAt"])
     assert app.ours() == [app.name]
