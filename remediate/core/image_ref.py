@@ -76,7 +76,8 @@ def same_reference(a: str, b: str) -> bool:
 def registry(text: str) -> str:
     """The registry a reference is pulled from (``nginx`` -> ``docker.io``,
     ``localhost:5000/app:1`` -> ``localhost:5000``); the reference itself when it is not one."""
+    module = grammar()
     try:
-        return str(_reference.Reference.parse_normalized_named(text).domain())
-    except _reference.InvalidReference:
+        return str(module.Reference.parse_normalized_named(text).domain())
+    except module.InvalidReference:
         return text
