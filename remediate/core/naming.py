@@ -5,6 +5,8 @@ and a staged new one (``<name>-remediate-new``), built and read here only.
 ('vllm', '20260101T000000000')
 >>> is_remediate_copy(staged_name("vllm")), is_remediate_copy("vllm")
 (True, False)
+
+Also the one way a host's name becomes part of a file name: :func:`file_safe`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,16 @@ from datetime import UTC, datetime
 
 _BACKUP_MARK = "-remediate-backup-"
 _NEW_MARK = "-remediate-new"
+
+
+def file_safe(text: str, *, fill: str, default: str) -> str:
+    """``text`` fit for a file or folder name: every character but letters, digits, ``-``, ``_``
+    and ``.`` replaced by ``fill``; ``default`` when ``text`` is empty.
+
+    >>> file_safe("ssh://root@gpu-01:22", fill="_", default="host")
+    'ssh___root_gpu-01_22'
+    """
+    return "".join(ch if ch.isalnum() or ch in "-_." else fill for ch in text) or default
 
 
 def stamp() -> str:

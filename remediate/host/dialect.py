@@ -48,6 +48,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from remediate.core.naming import file_safe
+
 Json = dict[str, Any]
 
 DOCKER = "docker"
@@ -155,7 +157,7 @@ def engine_key(dialect: Dialect, info: Mapping[str, Any], machine_id: str) -> st
     host's ``machine_id`` and its storage root (``DockerRootDir``: two Podman services on one
     host have two) stand in for it.
     """
-    name = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in str(info.get("Name") or "engine"))
+    name = file_safe(str(info.get("Name") or ""), fill="-", default="engine")
     if dialect.name == PODMAN:
         what = f"podman|{machine_id}|{info.get('Name')}|{info.get('DockerRootDir')}"
     else:

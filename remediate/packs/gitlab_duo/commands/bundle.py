@@ -22,6 +22,7 @@ from remediate.cli.common import (
     ssh_options,
     verbosity_options,
 )
+from remediate.core.naming import file_safe
 from remediate.core.redaction import redact_text
 from remediate.packs.gitlab_duo.commands.views import print_diagnosis
 
@@ -73,16 +74,12 @@ def bundle(out_path: str | None, log_lines: int, correlation_id: str | None, con
         for conn in connections(**where):
             findings = diagnosing.diagnose(conn, containers=containers, gitlab=gitlab)
             data = diagnosing.findings_json(findings, host=conn.label)
-            folder = _folder(conn.label)
+            folder = file_safe(conn.label, fill="_", default="host")
             for member in collecting.collect(conn, findings, data, log_lines=log_lines, correlation_id=correlation_id):
                 members.append((f"{folder}/{member.path}", member.about, member.content))
             members.append((f"{folder}/diagnose.txt", "remediate diagnose", redact_text(_text(data)).encode()))
     _write(out_path, stamp, members)
     echo(f"bundle written to {out_path} ({len(members)} files; secrets masked; review it before you send it)")
-
-
-def _folder(label: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label) or "host"
 
 
 def _text(data: DiagnosisJson) -> str:
