@@ -157,8 +157,7 @@ _EXPORTS = {
     "SshOptions": "remediate.host.sshoptions",
 }
 
-__all__ = [
-    "MASK",
+__all__ = [  # noqa: RUF022 (plain sorted order, as the public API test reads it)
     "Action",
     "ApplyError",
     "AuthFailed",
@@ -199,6 +198,7 @@ __all__ = [
     "Job",
     "JournalError",
     "LockedError",
+    "MASK",
     "NetworkNotFound",
     "Observed",
     "Options",
