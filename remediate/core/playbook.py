@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from remediate.core import host_options, limits
-from remediate.core.image_ref import check_reference
+from remediate.core.image_ref import check_reference, image_matches
 from remediate.core.paths import check_dest, check_mode, normal_path
 from remediate.core.sources import pack_env_value, packs
 from remediate.core.suggest import did_you_mean
@@ -53,47 +53,6 @@ def _env_value(value: Any) -> str | None:
     if isinstance(value, (int, float)):
         return str(value)
     raise ValueError("value must be a string or null")
-
-
-#: Docker Hub's names: a reference without a registry, or with one of these, is on Docker Hub.
-_HUB = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
-
-
-def familiar(reference: str) -> str:
-    """An image reference as ``docker`` shows it: Docker Hub's registry and ``library/`` left out.
-
-    ``docker.io/vllm/vllm-openai:v1`` -> ``vllm/vllm-openai:v1``; ``index.docker.io/library/nginx``
-    -> ``nginx``; ``registry.gitlab.com/x/y`` stays as it is.
-    """
-    for hub in _HUB:
-        if reference.startswith(hub):
-            reference = reference[len(hub):]
-            break
-    else:
-        first, slash, _ = reference.partition("/")
-        if slash and ("." in first or ":" in first or first == "localhost"):
-            return reference  # another registry's
-    return reference[len("library/"):] if reference.startswith("library/") and reference.count("/") == 1 else reference
-
-
-def image_matches(image: str, pattern: str) -> bool:
-    """Whether the glob ``pattern`` matches the image reference as it is written, in its familiar
-    form, or fully qualified (``docker.io/library/nginx``): the pattern may be written either way too."""
-    short = familiar(image)
-    first = short.split("/", 1)[0]
-    remote = "/" in short and ("." in first or ":" in first or first == "localhost")
-    qualified = short if remote else f"docker.io/{short if '/' in short else 'library/' + short}"
-    forms = {image, short, qualified}
-    forms |= {_tagged(form) for form in forms}  # no tag means :latest
-    globs = {pattern, familiar(pattern)}
-    if not any(ch in pattern for ch in "*?["):
-        globs |= {_tagged(glob) for glob in globs}
-    return any(fnmatch.fnmatchcase(form, glob) for form in forms for glob in globs)
-
-
-def _tagged(reference: str) -> str:
-    """The reference with the tag the engine implies (``:latest``) when it names none and no digest."""
-    return reference if "@" in reference or ":" in reference.rsplit("/", 1)[-1] else f"{reference}:latest"
 
 
 class Selector(_Strict):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from remediate.core.playbook import Selector, familiar, image_matches
+from remediate.core.image_ref import familiar, image_matches
+from remediate.core.playbook import Selector
 
 
 @pytest.mark.parametrize(("reference", "short"), [
     ("vllm/vllm-openai:v0.6.3", "vllm/vllm-openai:v0.6.3"),
     ("docker.io/vllm/vllm-openai:v0.6.3", "vllm/vllm-openai:v0.6.3"),
     ("index.docker.io/vllm/vllm-openai", "vllm/vllm-openai"),
-    ("registry-1.docker.io/vllm/vllm-openai@sha256:ab", "vllm/vllm-openai@sha256:ab"),
+    ("registry-1.docker.io/vllm/vllm-openai@sha256:" + "ab" * 32, "vllm/vllm-openai@sha256:" + "ab" * 32),
     ("docker.io/library/nginx:1", "nginx:1"),
     ("library/nginx", "nginx"),
     ("registry.gitlab.com/org/model-gateway:v1", "registry.gitlab.com/org/model-gateway:v1"),
@@ -82,3 +83,11 @@ def test_image_repo_of_an_image_id_is_one_line() -> None:
 
     with pytest.raises(PlaybookError, match="is an image id, not a reference"):
         render_value("{{ ref | image_repo }}", {"ref": "sha256:" + "b" * 64}, playbook="p", field="f")
+
+
+def test_an_image_id_is_matched_as_written_and_hub_aliases_are_one_registry() -> None:
+    from remediate.core.image_ref import same_reference
+
+    assert image_matches("sha256:" + "a" * 64, "sha256:*")
+    assert image_matches("registry-1.docker.io/library/nginx", "nginx")
+    assert same_reference("registry-1.docker.io/library/nginx:1", "nginx:1")
