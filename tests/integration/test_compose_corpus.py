@@ -230,7 +230,8 @@ def _marked(config: dict[str, Any]) -> set[str]:
 def test_every_service_of_one_file_in_one_apply_and_rolled_back_one_by_one(case: Case, tmp_path: Path) -> None:
     """Each service's edit is planned on top of the one before (one file, written in turn); the
     next `up -d` changes nothing; rolling back one service takes only its part out of the file
-    (the others keep theirs, `up -d` still changes nothing); the last rollback gives the bytes back."""
+    (the others keep theirs, `up -d` still changes nothing), in an order other than the apply's;
+    after the last rollback, compose reads the project as it was."""
     state = str(tmp_path / "state")
     before_ids, before_bytes, before_config = case.ids(), case.file_bytes(), case.config()
     book = tmp_path / "mark-all.yml"
@@ -256,7 +257,9 @@ def test_every_service_of_one_file_in_one_apply_and_rolled_back_one_by_one(case:
         now = case.ids()
         case.compose("up", "-d")
         assert case.ids() == now, f"up -d recreated something after rolling back {service}"
-    assert case.file_bytes() == before_bytes
+    # Every service's part is out. (The bytes are the original's when each part could be taken
+    # out line by line; a shared anchor copied into two services may need the edit-back instead.)
+    assert case.config() == before_config
 
 
 def test_a_failing_second_service_puts_back_only_its_own_edit(idle_image: str, tmp_path: Path) -> None:
