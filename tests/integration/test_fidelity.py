@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -490,6 +491,8 @@ class Lab:
         #: per read would ask the engine's /version and /info each time, which Podman answers
         #: in a third to half a second each (it gathers its host and storage facts anew).
         self.conn = conn
+        #: One thread at a time on that connection: the corpus's reads and creates do not interleave.
+        self.conn_lock = threading.Lock()
         self.dirs = dirs
         self.labels = {OWNER: str(os.getpid())}
         self.anonymous: set[str] = set()
@@ -502,7 +505,8 @@ class Lab:
 
     def inspect(self, ref: str) -> dict[str, Any]:
         """A container's inspect as remediate reads it (Podman's translated to Docker's dialect)."""
-        inspect = self.conn.inspect_container(ref)
+        with self.conn_lock:
+            inspect = self.conn.inspect_container(ref)
         if self.engine.name.startswith("podman") and inspect["Config"].get("Env"):
             # Podman merges the image's environment and the container's in Go map order: the
             # order differs from one create to the next (no variable is set twice).
@@ -548,7 +552,8 @@ class Lab:
             image = self.image(original["Config"]["Image"])
             result.spec1 = spec1 = spec_from_inspect(original, image)
             copy_name = f"{case.name}-copy"
-            copy_id = create(self.conn, spec1.replace(name=copy_name), copy_name, anonymous_volumes(original))
+            with self.conn_lock:
+                copy_id = create(self.conn, spec1.replace(name=copy_name), copy_name, anonymous_volumes(original))
             if case.start:
                 self.api.start(copy_id)
                 _wait_running(self.api, copy_id)
