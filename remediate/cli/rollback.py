@@ -114,8 +114,12 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
         if r.ok:
             back = f" ({preview['steps']} applies back)" if (preview["steps"] or 1) > 1 else ""
             kept = f"; {', '.join(preview['between'])} stay as backups too" if preview["between"] else ""
-            echo(f"{preview['host']}: {container}: restored the previous container {preview['backup']}{back} "
-                 f"({(r.id_after or '')[:12]}); the replaced one is kept as {r.backup}{kept}")
+            if preview["backup"] == preview["container"]:  # the last apply was an update in place
+                echo(f"{preview['host']}: {container}: updated back in place{back}: the same container "
+                     f"({(r.id_after or '')[:12]}), its earlier limits and restart policy")
+            else:
+                echo(f"{preview['host']}: {container}: restored the previous container {preview['backup']}{back} "
+                     f"({(r.id_after or '')[:12]}); the replaced one is kept as {r.backup}{kept}")
         else:
             views.print_container_failure(views.console(), r)
     for o in result.errors:  # refused after the question (drifted, connection lost): nothing changed there
