@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -419,6 +420,16 @@ def _exec(api: Any, ref: str, cmd: list[str]) -> str:
     return str(out)
 
 
+def _read_file(api: Any, ref: str, path: str) -> str:
+    """A file's text, read through the engine's archive API: an exec's output now and then comes
+    back empty on Podman 5.4 although the command printed it."""
+    stream, _stat = api.get_archive(ref, path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.extractfile(tar.getmembers()[0])
+        assert member is not None, f"{path} in {ref} is not a file"
+        return member.read().decode(errors="replace")
+
+
 def _raw(inspect: dict[str, Any], path: str) -> Any:
     """An inspect field, without the differences a faithful copy has by design."""
     value = _get(inspect, path)
@@ -558,7 +569,7 @@ class Lab:
                 self.api.start(copy_id)
                 _wait_running(self.api, copy_id)
                 for path in case.data_in:
-                    result.data_read[path] = _exec(self.api, copy_id, ["cat", f"{path}/file"])
+                    result.data_read[path] = _read_file(self.api, copy_id, f"{path}/file")
             result.copy = copy = self.inspect(copy_id)
             result.spec2 = spec_from_inspect(copy, image)
         except Exception as exc:  # noqa: BLE001 - reported by the case's test, not the fixture
