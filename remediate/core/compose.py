@@ -42,6 +42,11 @@ class ComposeOwner:
     version: str | None
     oneoff: bool
 
+    @property
+    def v1(self) -> bool:
+        """Whether Compose v1 (``docker-compose`` 1.x) made the container."""
+        return (self.version or "").startswith("1.")
+
     def config_paths(self) -> tuple[str, ...]:
         """The config files as absolute paths on the Docker host (relative ones are under ``working_dir``)."""
         return tuple(posixpath.join(self.working_dir or "/", f) for f in self.config_files)
@@ -99,7 +104,7 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 def compose_commands(owner: ComposeOwner) -> tuple[tuple[str, ...], ...]:
     """The programs that may be the Compose that made the container (v1: ``docker-compose``;
     v2: the ``docker compose`` plugin, then a standalone ``docker-compose``), most likely first."""
-    if (owner.version or "").startswith("1."):
+    if owner.v1:
         return (("docker-compose",),)
     return (("docker", "compose"), ("docker-compose",))
 
@@ -125,7 +130,7 @@ def hash_argv(owner: ComposeOwner, command: Sequence[str]) -> list[str]:
     if owner.working_dir:
         project += ["--project-directory", owner.working_dir]
     files = [arg for path in owner.config_paths() for arg in ("-f", path)]
-    if (owner.version or "").startswith("1."):
+    if owner.v1:
         return [*project, *files, "config", "--hash", owner.service]
     return ["sh", "-c", (f"{shlex.join([*project, *files, 'config'])} | "
                         f"{shlex.join([*project, '-f', '-', 'config', '--hash', owner.service])}")]

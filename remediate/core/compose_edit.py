@@ -64,10 +64,26 @@ class ComposeEdit:
 class _Service:
     file: Layout
     node: CommentedMap
+    v1: bool = False  #: read by Compose v1, which validates fewer spellings of "not set"
 
     def line(self, key: str) -> str:
         return f"{self.file.path}:{_line(self.node, key)}"
 
+
+#: How Compose v2 says a key is not set where the service would otherwise merge it in (``<<``):
+#: each loads (and hashes, so ``up`` leaves the service alone) as the absent key does. Checked
+#: key by key with ``config --hash`` on Compose 2.26; v1 validates only the empty environment.
+_UNSET: dict[str, Callable[[], Any]] = {
+    **dict.fromkeys(("command", "entrypoint"), lambda: None),
+    **dict.fromkeys(("environment", "labels", "sysctls", "ulimits"), CommentedMap),
+    **dict.fromkeys(("volumes", "ports", "extra_hosts", "dns", "dns_search", "cap_add", "devices", "tmpfs",
+                     "security_opt", "group_add", "env_file", "gpus"), CommentedSeq),
+    **dict.fromkeys(("user", "working_dir", "platform", "ipc", "runtime", "restart", "stop_signal", "hostname",
+                     "mac_address", "userns_mode", "pid"), str),
+    **dict.fromkeys(("shm_size", "mem_limit", "cpus", "pids_limit", "mem_reservation", "memswap_limit",
+                     "cpu_shares"), int),
+    **dict.fromkeys(("privileged", "read_only"), bool),
+}
 
 #: Compose keys the engine refuses beside ``network_mode: host`` / ``none`` (and also beside ``container:``).
 _NETNS_KEYS = ("networks", "links", "mac_address")
@@ -76,16 +92,17 @@ _CONTAINER_NETNS_KEYS = (*_NETNS_KEYS, "hostname", "domainname", "dns", "dns_sea
 
 
 def edit_project(files: Sequence[tuple[str, str]], service: str, before: ContainerSpec,
-                 after: ContainerSpec) -> ComposeEdit | None:
+                 after: ContainerSpec, *, v1: bool = False) -> ComposeEdit | None:
     """The project's compose files (``(path, text)`` in ``-f`` order) with ``service`` changed as
-    ``before`` -> ``after`` is; ``None`` when no file defines the service.
+    ``before`` -> ``after`` is; ``None`` when no file defines the service. ``v1``: the project
+    is Compose v1's (``docker-compose`` 1.x), which accepts fewer spellings.
 
     Raises:
         ComposeEditRefused: a file does not parse, a value to change comes from ``${VAR}``, or the
             edit cannot be carried into a file's layout (the message names file, line and remedy).
     """
     layouts = [_layout(text, path) for path, text in files]
-    found = [_Service(f, svc) for f in layouts for svc in [_service(f.doc, service)] if svc is not None]
+    found = [_Service(f, svc, v1) for f in layouts for svc in [_service(f.doc, service)] if svc is not None]
     if not found:
         return None
     notes: list[str] = []
@@ -189,26 +206,31 @@ def _set(s: _Service, key: str, value: Any, notes: list[str]) -> None:
 def _shield(s: _Service, key: str, notes: list[str]) -> None:
     """Before ``key`` of the service changes: services that merge this service's own mapping
     (``other: {<<: *this}``) and take ``key`` from it get their own copy of today's value, so
-    they stay as they are (an absent ``environment`` becomes an empty one; another absent key
-    cannot be kept absent: refused)."""
+    they stay as they are. An absent key is spelled as Compose's "not set" (:data:`_UNSET`);
+    a key without such a spelling cannot be kept absent there: refused."""
     services = s.file.doc.get("services")
     for name, other in services.items():
         if other is s.node or not isinstance(other, CommentedMap) or key in dict(other.non_merged_items()):
             continue
         if not any(m is s.node for m in getattr(other, "merge", None) or []):
             continue
-        current = s.node.get(key)
-        if current is None and key != "environment":
+        if key in s.node:
+            pinned = copy.deepcopy(s.node[key])
+            if isinstance(pinned, (CommentedMap, CommentedSeq)):
+                pinned.anchor.value = None
+            said = f"its own {key} (as it was)"
+        elif key in _UNSET and (key == "environment" or not s.v1):
+            pinned = _UNSET[key]()
+            said = f"{key} not set (as it was)"
+        else:
             raise ComposeEditRefused(f"{s.file.path}:{_line(services, name)}: services.{name} takes its settings "
-                                     f"from this service (<<), so adding {key} here would add it there too; "
+                                     f"from this service (<<), so adding {key} here would add it there too, and "
+                                     f"{'Compose v1' if s.v1 else 'Compose'} has no way to say it is not set; "
                                      f"give {name} its own settings, or use --container-only")
         s.file.touch()
-        pinned = copy.deepcopy(current) if current is not None else CommentedMap()
-        if isinstance(pinned, (CommentedMap, CommentedSeq)):
-            pinned.anchor.value = None
         other[key] = pinned
-        notes.append(f"compose: {name} takes its settings from this service (<<); it now has its own {key} "
-                     "(as it was), so the fix stays on this service")
+        notes.append(f"compose: {name} takes its settings from this service (<<); it now has {said}, so the fix "
+                     "stays on this service")
 
 
 def _refuse_interpolated(value: Any, what: str, where: str) -> None:

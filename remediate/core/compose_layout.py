@@ -99,7 +99,8 @@ class Layout:
         """
         if self._yaml is None:
             return self._original
-        plain, edited = self._plain, self._dump(self._yaml)
+        plain = self._plain
+        edited = _above_next_entry_comments(plain, self._dump(self._yaml))
         original = self._original.splitlines(keepends=True)
         newline = "\r\n" if self._original.count("\r\n") * 2 > self._original.count("\n") else "\n"
         # Original and plain dump: the blocks of lines each lays out its own way.
@@ -140,6 +141,26 @@ class Layout:
                 bounds.update(_key_line(value, k) for k, _ in value.non_merged_items())
         bounds.discard(-1)
         return bounds
+
+
+def _above_next_entry_comments(plain: list[str], edited: list[str]) -> list[str]:
+    """``edited`` with each block of added lines moved above the blank and comment lines it
+    follows when those belong to the next, less indented entry: ruamel.yaml keeps such lines
+    (``\n  # postgres``) on the last value before them, so a key added to the end of a service
+    would otherwise land under the next service's comment."""
+    out = list(edited)
+    ops = difflib.SequenceMatcher(None, _keys(plain), _keys(edited), autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(ops):
+        if tag != "insert" or i1 >= len(plain) or _indent(edited[j1]) <= _indent(plain[i1]):
+            continue
+        top = i1
+        while top > 0 and (not plain[top - 1].strip() or (
+                plain[top - 1].lstrip().startswith("#") and _indent(plain[top - 1]) <= _indent(plain[i1]))):
+            top -= 1
+        run = i1 - top
+        if run and _keys(out[j1 - run:j1]) == _keys(plain[top:i1]):
+            out[j1 - run:j2] = out[j1:j2] + out[j1 - run:j1]
+    return out
 
 
 def _data(text: str) -> Any:

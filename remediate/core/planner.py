@@ -731,7 +731,7 @@ def _compose_write(owner: compose.ComposeOwner, before: ContainerSpec, after: Co
             files.append((path, state.content.decode()))
         except UnicodeDecodeError as exc:
             raise PlanError(f"compose file {path} is not UTF-8 text") from exc
-    edit = compose_edit.edit_project(files, owner.service, before, after)
+    edit = compose_edit.edit_project(files, owner.service, before, after, v1=owner.v1)
     if edit is None:
         raise PlanError(f"no compose file of project {owner.project} defines service {owner.service}")
     writes = []

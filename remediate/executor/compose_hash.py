@@ -41,7 +41,7 @@ def up_check(conn: Connection, spec: ContainerSpec, compose_files: set[str]) -> 
     owner = compose.owner(spec.config.get("Labels") or {})
     if owner is None or owner.oneoff or not compose_files & set(owner.config_paths()):
         return None
-    if (owner.version or "").startswith("1."):
+    if owner.v1:
         return None
     command = ("docker", "compose")
     try:

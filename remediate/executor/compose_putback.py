@@ -51,21 +51,22 @@ def compose_contents(conn: Connection, entries: Sequence[FileEntry], current: Co
         if config is None or entry.written is None or digest(dict(texts)[config].encode()) == entry.written:
             continue
         saved = saved_content(conn, entry)
-        text = _taken_out(texts, config, saved.decode() if saved is not None else "", owner.service, current, target,
+        text = _taken_out(texts, config, saved.decode() if saved is not None else "", owner, current, target,
                           entry.written)
         if text is None:
             if edited is None:
-                edited = _edited_back(conn, texts, owner.service, current, target, config)
+                edited = _edited_back(conn, texts, owner, current, target, config)
             text = edited.get(config, dict(texts)[config])
         out[entry.path] = text.encode()
     return out
 
 
-def _taken_out(texts: Sequence[tuple[str, str]], path: str, saved: str, service: str, current: ContainerSpec,
+def _taken_out(texts: Sequence[tuple[str, str]], path: str, saved: str, owner: compose.ComposeOwner, current: ContainerSpec,
                target: ContainerSpec, written: str) -> str | None:
     """The file with the apply's own lines taken out, or None when that cannot be told exactly."""
     try:
-        again = compose_edit.edit_project([(p, saved if p == path else t) for p, t in texts], service, target, current)
+        again = compose_edit.edit_project([(p, saved if p == path else t) for p, t in texts], owner.service, target,
+                                          current, v1=owner.v1)
     except compose_edit.ComposeEditRefused:
         return None
     wrote = again.texts.get(path, saved) if again is not None else saved
@@ -74,12 +75,12 @@ def _taken_out(texts: Sequence[tuple[str, str]], path: str, saved: str, service:
     return revert(dict(texts)[path], before=saved, written=wrote)
 
 
-def _edited_back(conn: Connection, texts: Sequence[tuple[str, str]], service: str, current: ContainerSpec,
+def _edited_back(conn: Connection, texts: Sequence[tuple[str, str]], owner: compose.ComposeOwner, current: ContainerSpec,
                  target: ContainerSpec, path: str) -> dict[str, str]:
     try:
-        edit = compose_edit.edit_project(texts, service, current, target)
+        edit = compose_edit.edit_project(texts, owner.service, current, target, v1=owner.v1)
     except compose_edit.ComposeEditRefused as exc:
-        raise PlanError(f"{conn.label}: {path} changed since remediate wrote it, and the part of service {service} "
+        raise PlanError(f"{conn.label}: {path} changed since remediate wrote it, and the part of service {owner.service} "
                         f"cannot be put back alone ({exc.message}); nothing was changed",
                         host=conn.label, container=current.name) from exc
     return edit.texts if edit is not None else {}

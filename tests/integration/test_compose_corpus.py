@@ -2,8 +2,8 @@
 
 Every case is a directory shaped like a public project's compose setup (its ``case.yml`` names the
 project it follows, the files in ``-f`` order, the service and its two fixes: an environment
-variable, and a command argument or host networking). The files keep what people ship: trailing
-spaces, a leading ``---``, no final newline, CRLF, odd indentation, anchors and ``<<`` merges shared
+variable, and a command argument, host networking or --ipc host). The files keep what people ship:
+trailing spaces, a leading ``---``, no final newline, CRLF, odd indentation, anchors and ``<<`` merges shared
 by several services, ``networks:`` beside host networking, override files, ``env_file:``, ``.env``
 interpolation, comments inside ``command:``, flow-style lists. Images are replaced, when the
 project is copied, by a locally built idle image (nothing is pulled).
@@ -131,6 +131,8 @@ def _playbook(spec: dict[str, Any], container: str) -> str:
         changes.append({"args": {"set": spec["args"]}})
     if "network" in spec:
         changes.append({"network": spec["network"]})
+    if "ipc" in spec:
+        changes.append({"ipc": spec["ipc"]})
     # the corpus's services are reachable only from their host: host networking needs the consent
     consent = {"vars": {"allow_all_interfaces": True}} if "network" in spec else {}
     return yaml.safe_dump({"name": "corpus-fix", "description": "an env fix and a command or network fix",
@@ -145,12 +147,15 @@ def _shows_fix(service: dict[str, Any], spec: dict[str, Any]) -> bool:
         ok = ok and flag in command and (value is True or command[command.index(flag) + 1] == value)
     if "network" in spec:
         ok = ok and service.get("network_mode") == spec["network"] and not service.get("networks")
+    if "ipc" in spec:
+        ok = ok and service.get("ipc") == spec["ipc"]
     return ok
 
 
 def _without_fix(service: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     """A service's resolved configuration with the keys the fix changes left out."""
-    return {k: v for k, v in service.items() if k not in ("environment", "command", "network_mode", "networks")}
+    return {k: v for k, v in service.items()
+            if k not in ("environment", "command", "network_mode", "networks", "ipc")}
 
 
 def check_case(case: Case, tmp_path: Path) -> dict[str, bool]:

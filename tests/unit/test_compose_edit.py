@@ -239,9 +239,33 @@ def test_services_that_merge_the_fixed_service_keep_what_they_had() -> None:
     assert edit.texts["c.yml"] == text.replace("    command: run-server\n", "    command: run-server --debug\n"
                                                "    environment:\n      A: '2'\n").replace(
         "    command: rqworker\n", "    command: rqworker\n    environment: {}\n")
-    assert "compose: worker takes its settings from this service (<<); it now has its own environment" in edit.notes[1]
+    assert "compose: worker takes its settings from this service (<<); it now has environment not set" in edit.notes[1]
     with pytest.raises(ComposeEditRefused, match=r"c.yml:6: services.worker takes its settings from this service"):
         edit_project([("c.yml", text)], "netbox", spec(), spec(mode="host"))
+
+
+def test_a_new_key_stays_off_the_services_that_merge_the_fixed_one() -> None:
+    # worker merges netbox: a key netbox gains is spelled "not set" in worker (Compose v2 loads
+    # and hashes each spelling as the absent key), so worker stays as it was.
+    text = "services:\n  netbox: &netbox\n    image: nb\n  worker:\n    <<: *netbox\n    command: rqworker\n"
+    edit = edit_project([("c.yml", text)], "netbox", spec(), spec(["serve"], platform="linux/amd64"))
+    assert edit is not None
+    assert edit.texts["c.yml"] == ("services:\n  netbox: &netbox\n    image: nb\n    command:\n      - serve\n"
+                                   "    platform: linux/amd64\n  worker:\n    <<: *netbox\n    command: rqworker\n"
+                                   "    platform: ''\n")
+    assert edit.notes == (("compose: worker takes its settings from this service (<<); it now has platform not set "
+                           "(as it was), so the fix stays on this service"),)
+    with pytest.raises(ComposeEditRefused, match=r"Compose v1 has no way to say it is not set"):
+        edit_project([("c.yml", text)], "netbox", spec(), spec(platform="linux/amd64"), v1=True)
+
+
+def test_what_is_added_to_a_service_goes_above_the_next_services_comment() -> None:
+    text = ("services:\n  a:\n    image: x\n    environment:\n      - A=1\n    command: run   # a's own\n"
+            "      # an a-level note\n\n  # about b\n  b:\n    image: y\n")
+    edit = edit_project([("c.yml", text)], "a", spec(["run"], ["A=1"]), spec(["run"], ["A=1", "B=2"], mode="host"))
+    assert edit is not None
+    assert edit.texts["c.yml"] == text.replace("      - A=1\n", "      - A=1\n      - B=2\n").replace(
+        "      # an a-level note\n", "      # an a-level note\n    network_mode: host\n")
 
 
 def _ports(bindings: dict[str, list[tuple[str, str]]]) -> ContainerSpec:
