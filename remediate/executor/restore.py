@@ -25,7 +25,7 @@ from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy
 from remediate.core.results import Action, ContainerResult, ProbeResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.suggest import did_you_mean
-from remediate.errors import ContainerNotFound, ProbeFailed, RemediateError
+from remediate.errors import ContainerNotFound, PlanError, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, record, sharing, ties
 from remediate.executor.compose_putback import compose_contents
 from remediate.executor.journal import Journal
@@ -65,13 +65,13 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
     with contextlib.nullcontext() if locked else HostLock(conn, f"rollback {name} (preview)"):
         journal.require_finished()
         current = _inspect_named(conn, name)
-        pending = _pending_update(journal, name, current) if to is None and (steps or 1) == 1 else None
+        pending, left = _in_place(journal, name, current, steps, to)
         if pending is not None and pending.begin.live is not None:
             now = _spec(conn, current)
             host_config = {**now.host_config, **pending.begin.live.before}
             target = now.replace(host_config={k: v for k, v in host_config.items() if not host_field(k).is_unset(v)})
             return RollbackPlan(name, name, now, target, (), (), 1, in_place=True)
-        route = _route(conn, journal, name, steps, to)
+        route = _route(conn, journal, name, left, to)
         backup = conn.inspect_container(route.backup)
         # The backup is shown as it will be: under the container's name, with the restart policy of
         # the container it replaces (parked, it has none).
@@ -81,8 +81,9 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
         files = [FileRestore(entry.path, conn.read_path(entry.path).content, content, entry.mode)
                  for entry, content in _contents(conn, _files(conn, journal, route), now, target)]
         kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
+    in_place = (steps or 1) - (left or 1)  # the applies in place it goes back past
     return RollbackPlan(name, route.backup, now, target, tuple(files), tuple(b for b in route.between if b in kept),
-                        len(route.undone) if route.ancestor else None)
+                        len(route.undone) + in_place if route.ancestor else None)
 
 
 def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str | None = None,
@@ -106,7 +107,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
     with contextlib.nullcontext() if locked else HostLock(conn, f"rollback {name}"), journal.reserved():
         journal.require_finished()
         current = _inspect_named(conn, name)
-        pending = _pending_update(journal, name, current) if to is None and (steps or 1) == 1 else None
+        pending, steps = _in_place(journal, name, current, steps, to)
         if pending is not None:
             return _update_back(conn, journal, name, current, pending, timeout, started)
         route = _route(conn, journal, name, steps, to)
@@ -155,15 +156,42 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
 _TOOK_EFFECT = (End.RECREATED, End.UPDATED, End.RESTORED, End.RECOVERED_KEPT)
 
 
-def _pending_update(journal: Journal, name: str, current: Json) -> Transaction | None:
-    """The newest change of ``name`` that took effect, when it is an apply made in place (``docker
-    update``) on the container in place: a rollback one step back updates it back."""
-    took = [t for t in journal.transactions(archived=True)
-            if t.container == name and t.end is not None and t.end.result in _TOOK_EFFECT]
-    last = took[-1] if took else None
-    if last is None or last.begin.live is None or last.kind is not Kind.APPLY:
-        return None
-    return last if last.begin.old_id == str(current["Id"]) else None
+def _in_place(journal: Journal, name: str, current: Json, steps: int | None,
+              to: str | None) -> tuple[Transaction | None, int | None]:
+    """How a rollback ``steps`` back (default 1) goes past the applies made in place (``docker
+    update``) on the container in place: the one to update back (one step), else the steps left
+    for the backups (:mod:`remediate.core.lineage` counts only the applies that recreated).
+
+    Raises:
+        PlanError: more than one step back, all of them applies in place.
+    """
+    updates = [] if to is not None else _updates_in_place(journal, name, current)
+    count = steps or 1
+    if not updates:
+        return None, steps
+    if count == 1:
+        return updates[-1], None
+    if count <= len(updates):
+        raise PlanError(f"{journal.conn.label}: {name}: the last {count} changes were made in place (docker update); "
+                        "roll them back one step at a time", host=journal.conn.label, container=name)
+    # The backup before them predates them all: putting it back undoes them too.
+    return None, count - len(updates)
+
+
+def _updates_in_place(journal: Journal, name: str, current: Json) -> list[Transaction]:
+    """The applies made in place on the container in place that no rollback has updated back,
+    oldest first (a recreate or a restore starts over: another container is in place)."""
+    stack: list[Transaction] = []
+    for t in journal.transactions(archived=True):
+        if t.container != name or t.end is None or t.end.result not in _TOOK_EFFECT:
+            continue
+        if t.begin.live is None:
+            stack.clear()
+        elif t.kind is Kind.APPLY:
+            stack.append(t)
+        elif stack:
+            stack.pop()
+    return [t for t in stack if t.begin.old_id == str(current["Id"])]
 
 
 def _update_back(conn: Connection, journal: Journal, name: str, current: Json, applied: Transaction, timeout: float,

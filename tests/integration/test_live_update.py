@@ -112,6 +112,29 @@ def test_a_limit_added_where_there_was_none_is_made_by_a_recreate(box: Box) -> N
     assert code == 0 and box.inspect()["Id"] == before["Id"], out
 
 
+def test_rollback_steps_count_the_updates_in_place(box: Box) -> None:
+    original = box.inspect()
+    assert box.apply(box.playbook([{"env": {"STEP": "recreated"}}]), "--yes")[0] == 0
+    recreated = box.inspect()
+    for memory in ("320m", "384m"):
+        code, out = box.apply(box.playbook([{"resources": {"memory": memory}}]), "--yes")
+        assert code == 0 and "updated in place" in out, out
+
+    code, out = box.remediate("rollback", box.name, "--steps", "2", "--yes")  # both in place: one at a time
+    assert code == 2 and "roll them back one step at a time" in out and len(out.strip().splitlines()) == 1, out
+    code, out = box.remediate("rollback", box.name, "--yes")  # 384m -> 320m
+    assert code == 0 and box.inspect()["HostConfig"]["Memory"] == 320 << 20, out
+    code, out = box.remediate("rollback", box.name, "--yes")  # 320m -> as recreated, not past the recreate
+    assert code == 0 and _live(box.inspect()) == _live(recreated), out
+    assert box.apply(box.playbook([{"resources": {"memory": "384m"}}]), "--yes")[0] == 0
+
+    code, out = box.remediate("rollback", box.name, "--steps", "2", "--dry-run", "--format", "json")
+    assert code == 0 and json.loads(out)[0]["steps"] == 2, out  # the update and the recreate
+    code, out = box.remediate("rollback", box.name, "--steps", "2", "--yes")
+    assert code == 0, out
+    assert box.inspect()["Id"] == original["Id"] and "STEP=recreated" not in box.inspect()["Config"]["Env"]
+
+
 def test_bad_values_are_one_line_and_change_nothing(box: Box) -> None:
     before = box.inspect()
     for change, message in (({"restart": "sometimes"}, "is not one of no, always, unless-stopped, on-failure"),
