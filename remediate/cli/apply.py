@@ -25,6 +25,7 @@ from remediate.cli.common import (
     interruptible,
     parse_amount,
     prompting,
+    pull_stall_option,
     run_options,
     say_skipped,
     select_targets,
@@ -54,10 +55,7 @@ if TYPE_CHECKING:
 @format_option
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds verification keeps retrying before it counts as failed.")
-@click.option("--pull-stall", type=click.FloatRange(min=1), default=60.0, show_default=True, metavar="SECONDS",
-              envvar="REMEDIATE_PULL_STALL",
-              help="An image pull with no progress for this long is aborted (a registry that stopped sending); "
-                   "nothing changes. Also REMEDIATE_PULL_STALL.")
+@pull_stall_option
 @click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
               help="Backups kept per container after a successful apply.")
 @host_options

@@ -85,6 +85,14 @@ def format_option(func: Any) -> Any:
                         show_default=True, help="text for people, json for programs.")(func)
 
 
+def pull_stall_option(func: Any) -> Any:
+    """``--pull-stall SECONDS`` (also ``REMEDIATE_PULL_STALL``): :attr:`remediate.Options.pull_stall`."""
+    return click.option("--pull-stall", type=click.FloatRange(min=1), default=60.0, show_default=True,
+                        metavar="SECONDS", envvar="REMEDIATE_PULL_STALL",
+                        help="An image pull with no progress for this long is aborted (a registry that stopped "
+                             "sending); nothing changes. Also REMEDIATE_PULL_STALL.")(func)
+
+
 def host_options(func: Any) -> Any:
     """Options that choose the Docker hosts: -H, -i/--limit, SSH settings."""
     options = [

@@ -185,7 +185,7 @@ def _recap(**counts: int) -> dict[str, int]:
     return {k: counts.get(k, 0) for k in ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")}
 
 
-FIX = {"name": "fix vLLM", "remediate.docker.apply": {"playbook": "fix-vllm-404",
+FIX = {"name": "fix vLLM", "remediate.docker.apply": {"playbook": "fix-vllm-404", "pull_stall": 30,
                                                       "vars": {"template_host_path": "{{ template_host_path }}"}},
        "register": "fixed"}
 
@@ -305,7 +305,7 @@ def test_failed_verify_restores_the_host_and_stops_the_play(ansible: Ansible, la
 
 def test_diagnose_fix_plans_in_check_mode_fixes_then_has_nothing_left(ansible: Ansible, lab: list[LabHost],
                                                                       engines: list[Any]) -> None:
-    task = {"remediate.docker.diagnose": {"containers": [NAME], "fix": True,
+    task = {"remediate.docker.diagnose": {"containers": [NAME], "fix": True, "pull_stall": 30,
                                           "vars": {"template_host_path": "{{ template_host_path }}"}},
             "register": "fixed"}
     play = ansible.play(task)

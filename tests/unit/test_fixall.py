@@ -155,6 +155,14 @@ def test_the_fix_options_need_fix(option: list[str]) -> None:
     assert result.stderr == f"remediate: {option[0]} is for diagnose --fix\n"
 
 
+@pytest.mark.parametrize("command", [["apply", "fix-vllm-404", "--dry-run"], ["diagnose", "--fix", "--dry-run"]])
+def test_a_pull_stall_under_a_second_is_refused_in_one_line(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--pull-stall", "0.5"], env={"REMEDIATE_YES": ""})
+
+    assert result.exit_code == 2
+    assert "--pull-stall" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("command", [["diagnose"], ["diagnose", "--fix", "--dry-run"], ["rollback", "box", "--dry-run"],
                                      ["recover"]])
 def test_a_report_that_cannot_be_written_is_refused_before_any_host(command: list[str]) -> None:

@@ -30,6 +30,7 @@ from remediate.cli.common import (
     format_option,
     host_options,
     interruptible,
+    pull_stall_option,
     scope_args,
     select_targets,
     ssh_options,
@@ -60,6 +61,7 @@ class FixArgs(NamedTuple):
     report_path: str | None
     timeout: float
     keep_backups: int
+    pull_stall: float
 
 
 def _error_code(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -106,12 +108,13 @@ def _complete_error_codes(ctx: click.Context, param: click.Parameter, incomplete
               help="With --fix: seconds verification keeps retrying.")
 @click.option("--keep-backups", type=click.IntRange(min=1), default=3, show_default=True,
               help="With --fix: backups kept per container after a successful apply.")
+@pull_stall_option
 @detailed_exitcode_option("a check fails (not with --fix)")
 @verbosity_options
 def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str, ...], fmt: str,
                  gitlab_host: str | None, model_endpoints: tuple[str, ...], fix: bool, dry_run: bool, yes: bool,
                  step: bool, extra_vars: tuple[str, ...], report_path: str | None, timeout: float,
-                 keep_backups: int, detailed_exitcode: bool, **where: Any) -> None:
+                 keep_backups: int, pull_stall: float, detailed_exitcode: bool, **where: Any) -> None:
     """Check the AI gateway and vLLM containers against the troubleshooting guide. Read-only.
 
     Exit code 0 when nothing fails, 1 when some check fails, 2 when no host could be reached.
@@ -136,7 +139,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     else:
         if gitlab_host:
             fail("--gitlab-host is not for --fix (no playbook changes the GitLab host)")
-        _fix_all(FixArgs(dry_run, yes, step, extra_vars, fmt, report_path, timeout, keep_backups),
+        _fix_all(FixArgs(dry_run, yes, step, extra_vars, fmt, report_path, timeout, keep_backups, pull_stall),
                  error_code=code, model_name=model_name, containers=containers, model_endpoints=model_endpoints,
                  where=where)
     started = time.time()
@@ -253,7 +256,7 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
             return not (changing & confirming) or ask_to_apply()
 
         options = Options(dry_run=fix.dry_run, forks=1, timeout=fix.timeout, keep_backups=fix.keep_backups,
-                          parallel=1 if fix.step else 4, ssh=ssh)
+                          parallel=1 if fix.step else 4, ssh=ssh, pull_stall=fix.pull_stall)
         names = [job.target.name for job in found.jobs]
         with interruptible() as cancel, views.progress(out, fix.fmt, names, parallel=options.parallel) as progress:
             hooks: Hooks[RolloutResult] = Hooks(

@@ -63,6 +63,12 @@ options:
       - Backups kept per container after a successful apply (older ones are removed).
     type: int
     default: 3
+  pull_stall:
+    description:
+      - Seconds an image pull may go without progress before it is aborted (a registry that stopped
+        sending); nothing changes. Like C(remediate apply --pull-stall).
+    type: float
+    default: 60.0
 attributes:
   check_mode:
     support: full
@@ -246,7 +252,7 @@ def run(module):
     invocation = {"module_args": dict(params, vars=redact_mapping(overrides))}
     jobs = remediate.jobs(book, [engine_target(module)], overrides=overrides, only=params["containers"])
     options = remediate.Options(dry_run=module.check_mode, timeout=params["timeout"],
-                                keep_backups=params["keep_backups"])
+                                keep_backups=params["keep_backups"], pull_stall=params["pull_stall"])
     outcome = remediate.rollout(jobs, options).outcomes[0]
     # Values the plan puts in secret places are secret too, whatever var they came from.
     secrets = plan_secrets(outcome.plan) if outcome.plan else []
@@ -280,13 +286,14 @@ def main():
         "vars": {"type": "dict", "default": {}},
         "containers": {"type": "list", "elements": "str", "default": []},
         "timeout": {"type": "float", "default": 60.0},
+        "pull_stall": {"type": "float", "default": 60.0},
         "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
     }
     module = RemediateModule(argument_spec=argument_spec, supports_check_mode=True)
     require_remediate(module)
-    if module.params["timeout"] <= 0 or module.params["keep_backups"] < 0:
-        module.fail_json(msg="timeout must be positive and keep_backups at least 0")
+    if module.params["timeout"] <= 0 or module.params["keep_backups"] < 0 or module.params["pull_stall"] < 1:
+        module.fail_json(msg="timeout must be positive, keep_backups at least 0 and pull_stall at least 1")
     with library_warnings(module):
         try:
             run(module)

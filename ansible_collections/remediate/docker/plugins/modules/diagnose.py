@@ -62,6 +62,12 @@ options:
     description: With I(fix), backups kept per container after a successful apply.
     type: int
     default: 3
+  pull_stall:
+    description:
+      - Seconds an image pull may go without progress before it is aborted (a registry that stopped
+        sending); nothing changes. Like C(remediate apply --pull-stall).
+    type: float
+    default: 60.0
 attributes:
   check_mode:
     support: full
@@ -203,7 +209,7 @@ def fix(module, target):
     """Fix what a playbook can fix on this host's engine (planned only in check mode); exit the module."""
     params = module.params
     options = remediate.Options(dry_run=module.check_mode, timeout=params["timeout"],
-                                keep_backups=params["keep_backups"], parallel=4)
+                                keep_backups=params["keep_backups"], parallel=4, pull_stall=params["pull_stall"])
     result = remediate.fix([target], options, overrides=params["vars"], error_code=params["error_code"],
                            model_name=params["model_name"], containers=params["containers"])
     for exc in result.unreachable:
@@ -229,11 +235,14 @@ def main():
         "fix": {"type": "bool", "default": False},
         "vars": {"type": "dict", "default": {}},
         "timeout": {"type": "float", "default": 60.0},
+        "pull_stall": {"type": "float", "default": 60.0},
         "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
     }
     module = RemediateModule(argument_spec=argument_spec, supports_check_mode=True)
     require_remediate(module)
+    if module.params["timeout"] <= 0 or module.params["keep_backups"] < 0 or module.params["pull_stall"] < 1:
+        module.fail_json(msg="timeout must be positive, keep_backups at least 0 and pull_stall at least 1")
     with library_warnings(module):
         try:
             run(module)
