@@ -136,6 +136,8 @@ class Connection:
         self._info: Json | None = None
         self._dialect: Dialect | None = None
         self._login: HostLogin | None = None
+        #: This thread's bounded engine paths (:meth:`_streams`): path -> (read timeout, answers).
+        self._bounds = threading.local()
 
     @property
     def label(self) -> str:
@@ -219,6 +221,7 @@ class Connection:
             # The engine's CA is DOCKER_CERT_PATH's: requests must not swap in REQUESTS_CA_BUNDLE,
             # nor send the engine API through an HTTP proxy from the environment.
             client.trust_env = False
+        client.send = self._bounded(client.send)
         try:
             with self.errors(during="version"):
                 # Negotiate like version="auto" does, but close the client if the engine is not there.
@@ -397,6 +400,7 @@ class Connection:
                 reached (the engine's reason, on one line), or the pull stalled: its connection to
                 the engine is closed, which ends the engine's pull too.
         """
+        from requests.exceptions import ReadTimeout
         from urllib3.exceptions import ReadTimeoutError
 
         seen: set[tuple[str, str]] = set()
@@ -411,36 +415,39 @@ class Connection:
                     if progress is not None and status and (layer, status) not in seen:
                         seen.add((layer, status))
                         progress(f"{layer}: {status}" if layer else status)
-            except (ReadTimeoutError, TimeoutError) as exc:
+            except (ReadTimeout, ReadTimeoutError, TimeoutError) as exc:
                 raise ImageNotFound(f"{self.label}: pull {ref}: stalled: no progress for {stall:g} s from registry "
                                     f"{registry_of(ref)}; the pull was aborted", host=self.label, image=ref) from exc
 
     @contextlib.contextmanager
     def _streams(self, path: str, *, read_timeout: float) -> Iterator[None]:
-        """Within the block, the answers of this thread's engine calls to ``path`` wait at most
-        ``read_timeout`` seconds for each read of their body (docker-py streams them with no
-        timeout at all), and are closed on leaving it (docker-py leaves a stream it returned open,
-        and the engine goes on with a call until its connection closes)."""
-        caller = threading.get_ident()
+        """Within the block, this thread's engine calls to ``path`` wait at most ``read_timeout``
+        seconds for their answer's headers and for each read of its body (docker-py streams them
+        with no timeout at all: an engine still waiting on a registry sends no header either), and
+        their answers are closed on leaving it (docker-py leaves a stream it returned open, and the
+        engine goes on with a call until its connection closes)."""
         opened: list[Any] = []
-
-        def keep(response: Any, *args: Any, **kwargs: Any) -> Any:
-            # A session hook: called with each response once its headers are in, before its body.
-            if threading.get_ident() == caller and urllib.parse.urlsplit(response.url).path.endswith(path):
-                opened.append(response)
-                connection = response.raw.connection
-                if connection is not None and connection.sock is not None:
-                    connection.sock.settimeout(read_timeout)
-            return response
-
-        hooks = self.api.hooks["response"]
-        hooks.append(keep)
+        paths: dict[str, tuple[float, list[Any]]] = self._bounds.__dict__.setdefault("paths", {})
+        paths[path] = (read_timeout, opened)
         try:
             yield
         finally:
-            hooks.remove(keep)
+            del paths[path]
             for response in opened:
                 response.close()
+
+    def _bounded(self, send: Callable[..., Any]) -> Callable[..., Any]:
+        """The client's ``send``, with the read timeout :meth:`_streams` sets for this thread's calls."""
+        def bounded_send(request: Any, **kwargs: Any) -> Any:
+            path = urllib.parse.urlsplit(request.url).path
+            bound = next((b for p, b in getattr(self._bounds, "paths", {}).items() if path.endswith(p)), None)
+            if bound is None:
+                return send(request, **kwargs)
+            read_timeout, opened = bound
+            response = send(request, **{**kwargs, "timeout": (self.timeout, read_timeout)})
+            opened.append(response)
+            return response
+        return bounded_send
 
     def create(self, body: Json, name: str, platform: str | None = None) -> str:
         """Create a container from a full create body; returns its id."""

@@ -183,22 +183,23 @@ RUN head -c 1048576 /dev/urandom > /noise
 
 
 @pytest.mark.timeout(240)
-def test_a_pull_that_stalls_mid_layer_is_aborted_in_one_line_nothing_changed(app: App,
-                                                                           open_registry: Registry) -> None:
+@pytest.mark.parametrize("at", ["layer", "manifest"])
+def test_a_pull_that_stalls_is_aborted_in_one_line_nothing_changed(app: App, open_registry: Registry, at: str) -> None:
+    # mid-layer, or before the registry sends any header: the engine then has said nothing either
     before = app.inspect()
     image = f"rt-stall/app:{uuid.uuid4().hex[:8]}"
     app.engine.run(["docker", "build", "-q", "-t", image, "-"], input=STALLING, check=True,
                    env={**os.environ, "DOCKER_BUILDKIT": "0"})
     open_registry.push(app.engine, image)
     app.engine.run(["docker", "rmi", image], check=True)  # its layer is now only in the registry
-    with stalling(app.engine, open_registry.address) as proxy:
+    with stalling(app.engine, open_registry.address, at) as proxy:
         ref = f"{proxy.address}/{image}"
         started = time.monotonic()
         code, out, err = app.apply(ref, "--pull-stall", "3")
         took = time.monotonic() - started
 
         assert code == 2, out + err
-        assert proxy.wait_for("stalled /v2/rt-stall/app/blobs/", 0)  # it did stall mid-layer
+        assert proxy.wait_for(f"stalled /v2/rt-stall/app/{'blobs' if at == 'layer' else 'manifests'}/", 0)
         [line] = [x for x in (out + err).splitlines() if x.startswith("remediate: ")]  # the error: one line
         assert f"pull {ref}: stalled: no progress for 3 s from registry {proxy.address}" in line, line
         assert "Traceback" not in out + err

@@ -1,6 +1,7 @@
 """A registry that stalls mid-layer: an HTTP proxy on 127.0.0.1 in front of a real registry
 (tests/lab/registry.py) that passes the v2 API through, but of a layer blob sends the headers
-and the first part of the body, then nothing more while keeping the connection open. It says on
+and the first part of the body, then nothing more while keeping the connection open (or, with
+``at="manifest"``, answers a manifest request with nothing at all, not even a header). It says on
 stdout what happened, one line each: ``ready PORT``, ``stalled PATH``, and ``closed PATH`` when
 the client (the engine) hangs up on a stalled blob (dockerd 20.10 does not within 30 s of its own
 client hanging up: its pull goes on).
@@ -44,6 +45,7 @@ def _say(line: str) -> None:
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     upstream = ""
+    at = "layer"
 
     def do_HEAD(self) -> None:
         self._forward(body=False)
@@ -52,6 +54,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._forward(body=True)
 
     def _forward(self, *, body: bool) -> None:
+        if self.at == "manifest" and "/manifests/" in self.path:
+            _say(f"stalled {self.path}")
+            self._hold()
+            return
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for key, value in self.headers.items():  # each one: the engine sends one Accept per manifest type
@@ -123,14 +129,15 @@ class Proxy:
 
 
 @contextlib.contextmanager
-def stalling(engine: Engine, upstream: str) -> Iterator[Proxy]:
+def stalling(engine: Engine, upstream: str, at: str = "layer") -> Iterator[Proxy]:
     """Run the proxy in front of the registry at ``upstream`` (``127.0.0.1:PORT``), in
-    ``engine``'s network namespace; stopped by its PID on exit."""
+    ``engine``'s network namespace, stalling ``at`` the first layer or the manifest; stopped by
+    its PID on exit."""
     from tests.conftest import free_port
     from tests.lab.registry import stop
 
     port = free_port()
-    proc = subprocess.Popen(engine.argv([sys.executable, "-m", "tests.lab.stall_proxy", upstream, str(port)]),
+    proc = subprocess.Popen(engine.argv([sys.executable, "-m", "tests.lab.stall_proxy", upstream, str(port), at]),
                             cwd=Path(__file__).resolve().parents[2], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, text=True)
     said: queue.Queue[str] = queue.Queue()
@@ -153,8 +160,8 @@ def stalling(engine: Engine, upstream: str) -> Iterator[Proxy]:
         proc.stdout.close()
 
 
-def main(upstream: str, port: int) -> None:
-    _Handler.upstream = upstream
+def main(upstream: str, port: int, at: str) -> None:
+    _Handler.upstream, _Handler.at = upstream, at
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Handler)
     server.daemon_threads = True
     _say(f"ready {port}")
@@ -162,4 +169,4 @@ def main(upstream: str, port: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
