@@ -81,14 +81,20 @@ venv_python() {
 }
 
 # The project venv with remediate (editable) and exactly the pinned versions of LOCK (runtime or
-# test). Rebuilt when the lock, pyproject.toml or the Python changes; the test lock is a superset
-# of the runtime one, so a runtime venv grows into a test venv in place.
+# test). Rebuilt when a lock, pyproject.toml or the Python changes; the test lock is a superset
+# of the runtime one, so a runtime venv grows into a test venv in place. The stamp's first line
+# names the Python and the runtime pins, its second the test pins installed (if any).
 project_venv() {
   local lock=$1 py; py=$(venv_python)
   local base; base=$(cat "$RUNTIME_LOCK" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
   local want="$py $("$py" -c 'import sys; print(sys.version.split()[0])') $base"
   local stamp="$VENV/.remediate-stamp"
-  if [ "$(sed -n 1p "$stamp" 2>/dev/null)" != "$want" ]; then
+  local test; test=$(sha256sum <"$TEST_LOCK" | cut -c1-16)
+  local had; had=$(sed -n 2p "$stamp" 2>/dev/null || true)
+  # test tools of another test.lock: start over (installing the new pins over them would keep
+  # what the lock dropped)
+  if [ "$(sed -n 1p "$stamp" 2>/dev/null)" != "$want" ] \
+     || { [ "$lock" = "$TEST_LOCK" ] && [ -n "$had" ] && [ "$had" != "$test" ]; }; then
     step "a venv at $VENV from $py, with $(basename "$RUNTIME_LOCK")"
     rm -rf "$VENV"
     quiet "$py" -m venv "$VENV"
@@ -99,7 +105,6 @@ project_venv() {
     printf '%s\n' "$want" >"$stamp"
   fi
   [ "$lock" = "$TEST_LOCK" ] || return 0
-  local test; test=$(sha256sum <"$TEST_LOCK" | cut -c1-16)
   if [ "$(sed -n 2p "$stamp")" != "$test" ]; then
     step "the test tools from $(basename "$TEST_LOCK")"
     export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
