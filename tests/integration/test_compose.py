@@ -55,8 +55,8 @@ CHAT = {"model": "mistral", "messages": [{"role": "user", "content": "Hi"}]}
 
 def _binaries() -> list[tuple[str, list[str]]]:
     found = []
-    v2 = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True, check=False)
-    if v2.returncode == 0:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version", "--short"], capture_output=True,
+                                                 text=True, check=False).returncode == 0:
         found.append(("v2", ["docker", "compose"]))
     if shutil.which("docker-compose"):
         v1 = subprocess.run(["docker-compose", "version", "--short"], capture_output=True, text=True, check=False)
