@@ -144,7 +144,8 @@ def _host(name: str, groups: frozenset[str], variables: Any, what: str, decrypt:
         raise InventoryError(f"{what}: host {name!r}: variables are not a mapping")
     variables = _plain_vars(variables, decrypt, name)
     conn = connection_vars(name, groups, variables, what)
-    return Host(name, conn.address or name, conn.port, conn.user, conn.key_file, conn.docker_host, groups, variables)
+    return Host(name, conn.address or name, conn.port, conn.user, conn.key_file, conn.docker_host, groups, variables,
+                conn.jump)
 
 
 class AnsibleInventory(Inventory):

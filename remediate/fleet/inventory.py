@@ -77,6 +77,7 @@ class Host:
         docker_host: Docker endpoint (``remediate_docker_host``), or None to derive one.
         groups: Every group the host belongs to, ancestors and ``all`` included.
         vars: Read-only merged variables; not part of equality or hashing.
+        jump: Jump host(s) its SSH options name (``-J``, ``-o ProxyJump=``), or None.
 
     Example: ``Host("gpu-01", "10.0.0.5", port=2222, groups=frozenset({"all", "gpu"}))``.
     """
@@ -89,6 +90,7 @@ class Host:
     docker_host: str | None = None
     groups: frozenset[str] = frozenset({ALL})
     vars: Mapping[str, Any] = field(default_factory=_readonly, hash=False, compare=False)
+    jump: str | None = None
 
     def __post_init__(self) -> None:
         if not self.address:
@@ -246,7 +248,8 @@ def _build(builder: ParsedInventory, layers: Sequence[VarsFiles], where: str) ->
 
 def _host(name: str, groups: frozenset[str], merged: Mapping[str, Any], where: str) -> Host:
     conn = connection_vars(name, groups, merged, where)
-    return Host(name, conn.address or name, conn.port, conn.user, conn.key_file, conn.docker_host, groups, merged)
+    return Host(name, conn.address or name, conn.port, conn.user, conn.key_file, conn.docker_host, groups, merged,
+                conn.jump)
 
 
 # ---------------------------------------------------------------------------- selection

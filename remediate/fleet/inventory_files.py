@@ -125,6 +125,10 @@ class ConnectionVars(BaseModel):
         validation_alias="remediate_docker_host",
         description="Docker endpoint (unix:// or ssh://) overriding the derived one.",
     )
+    jump: str | None = Field(
+        None,
+        description="Jump host(s) from the SSH options (-J, -o ProxyJump=): [user@]host[:port][,...].",
+    )
 
     @field_validator("port", mode="before")
     @classmethod

@@ -11,9 +11,10 @@
   ``inventory_hostname_short`` and ``group_names``, in remediate's sandbox. What only Ansible
   can render (``lookup``, Ansible's own filters) is refused in one line naming the inventory.
 - SSH options: ``ansible_ssh_common_args`` and ``ansible_ssh_extra_args`` are not passed on
-  (remediate's SSH is not OpenSSH's command); a host whose options say where or as whom to
-  connect (``ProxyJump``, ``-J``, ``ProxyCommand``, ``Port``, ``User``, ``HostName``,
-  ``IdentityFile``) is refused when selected, in one line saying to put them in
+  (remediate's SSH is not OpenSSH's command). A jump host (``-o ProxyJump=[user@]host[:port]``,
+  ``-J``, hops separated by commas; the first one given wins, as in ``ssh``) is followed. A host
+  whose options say otherwise where or as whom to connect (``ProxyCommand``, ``Port``, ``User``,
+  ``HostName``, ``IdentityFile``) is refused when selected, in one line saying to put them in
   ``~/.ssh/config``, which remediate reads. Other options (``ControlMaster``, ...) do not change
   which host is reached and are ignored.
 """
@@ -36,10 +37,11 @@ __all__ = ["connection_vars", "is_templated", "routing_ssh_option"]
 _CONNECTION_KEYS = ("ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port", "ansible_user",
                     "ansible_ssh_user", "ansible_ssh_private_key_file", "ansible_private_key_file",
                     "remediate_docker_host", "ansible_connection")
-#: ``ssh`` options (``-o Name=value``, case-insensitive) that change which host is reached, or how.
-_ROUTING_OPTIONS = frozenset({"proxyjump", "proxycommand", "port", "user", "hostname", "identityfile"})
-#: ``ssh`` flags with the same effect (``-J jump``, ``-p 2222``, ``-l user``, ``-i key``, ``-F file``).
-_ROUTING_FLAGS = frozenset({"-J", "-p", "-l", "-i"})
+#: ``ssh`` options (``-o Name=value``, case-insensitive) that change which host is reached, or how
+#: (but a jump host, which remediate follows).
+_ROUTING_OPTIONS = frozenset({"proxycommand", "port", "user", "hostname", "identityfile"})
+#: ``ssh`` flags with the same effect (``-p 2222``, ``-l user``, ``-i key``).
+_ROUTING_FLAGS = frozenset({"-p", "-l", "-i"})
 #: Variables whose SSH options remediate reads only to refuse the routing ones.
 SSH_ARGS_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
 _MAX_DEPTH = 20
@@ -65,7 +67,8 @@ def connection_vars(name: str, groups: frozenset[str], variables: Mapping[str, A
     context: dict[str, Any] = {"inventory_hostname": name, "inventory_hostname_short": name.split(".")[0],
                                "group_names": sorted(groups - {ALL})}
     values = {key: _rendered(key, variables, context, name, where, 0)
-              for key in _CONNECTION_KEYS if key in variables}
+              for key in (*_CONNECTION_KEYS, *SSH_ARGS_VARS) if key in variables}
+    values["jump"] = proxy_jump(values)
     try:
         return ConnectionVars.model_validate(values)
     except ValidationError as exc:
@@ -93,7 +96,32 @@ def _rendered(key: str, variables: Mapping[str, Any], context: dict[str, Any], h
 
 def routing_ssh_option(variables: Mapping[str, Any]) -> tuple[str, str] | None:
     """The first SSH option in ``ansible_ssh_common_args`` / ``ansible_ssh_extra_args`` that
-    changes which host is reached or how (``-o ProxyJump=bastion``), as (variable, option)."""
+    changes which host is reached or how (``-o Port=2222``), as (variable, option); a jump host
+    is not one (:func:`proxy_jump`)."""
+    for var, flag, value in _ssh_options(variables):
+        if flag in _ROUTING_FLAGS:
+            return var, f"{flag} {value}".rstrip()
+        if flag == "-o" and value.replace("=", " ").split(" ", 1)[0].lower() in _ROUTING_OPTIONS:
+            return var, f"-o {value}"
+    return None
+
+
+def proxy_jump(variables: Mapping[str, Any]) -> str | None:
+    """The jump host(s) the SSH options name (``-J`` or ``-o ProxyJump=``; the first one given
+    wins, as in ``ssh``), as ``[user@]host[:port][,...]``; None without one or for ``none``."""
+    for _var, flag, value in _ssh_options(variables):
+        option = value.replace("=", " ").split(" ", 1) if flag == "-o" else []
+        jump = value if flag == "-J" else option[1].strip() if len(option) == 2 and \
+            option[0].lower() == "proxyjump" else None
+        if jump is not None:
+            return None if jump.lower() == "none" else jump
+    return None
+
+
+def _ssh_options(variables: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The ``-X value`` options of the ``ssh`` arguments in the variables, in the order ``ssh``
+    gets them, as (variable, flag, value): ``-o Port=22`` and ``-oPort=22`` alike."""
+    found: list[tuple[str, str, str]] = []
     for var in SSH_ARGS_VARS:
         value = variables.get(var)
         if not isinstance(value, str) or not value.strip():
@@ -102,11 +130,16 @@ def routing_ssh_option(variables: Mapping[str, Any]) -> tuple[str, str] | None:
             words = shlex.split(value)
         except ValueError:
             words = value.split()
-        for index, word in enumerate(words):
-            if word[:2] in _ROUTING_FLAGS:
-                return var, word if len(word) > 2 or index + 1 >= len(words) else f"{word} {words[index + 1]}"
-            option = word[2:] if word.startswith("-o") and len(word) > 2 else (
-                words[index + 1] if word == "-o" and index + 1 < len(words) else "")
-            if option.replace("=", " ").split(" ", 1)[0].lower() in _ROUTING_OPTIONS:
-                return var, f"-o {option}"
-    return None
+        index = 0
+        while index < len(words):
+            word = words[index]
+            if word[:2] in (*_ROUTING_FLAGS, "-J", "-o") and len(word) >= 2:
+                if len(word) > 2:
+                    found.append((var, word[:2], word[2:]))
+                elif index + 1 < len(words):
+                    found.append((var, word, words[index + 1]))
+                    index += 1
+                else:
+                    found.append((var, word, ""))
+            index += 1
+    return found

@@ -64,7 +64,8 @@ def save(path: str, book: Playbook, source: str, vars: Mapping[str, Any], contai
         "containers": list(containers),
         "container_only": container_only,
         "hosts": [{"name": o.target.name, "url": o.target.url, "docker_host": o.target.docker_host,
-                   "key_file": o.target.key_file, **_host_vars(book, o.target, secrets), "status": o.status,
+                   "key_file": o.target.key_file, **({"jump": o.target.jump} if o.target.jump else {}),
+                   **_host_vars(book, o.target, secrets), "status": o.status,
                    "error": redact_text(o.error) if o.error else None,
                    "plan": plan_json(o.plan) if o.plan else None} for o in result.outcomes],
     }
@@ -82,7 +83,9 @@ def hosts_digest(hosts: Any) -> str:
     """The ``hosts_sha256`` of a saved plan with ``hosts``: what binds a plan's hosts (where each connects, as which name) to the plan as saved: an
     edited address would connect elsewhere while every message named the host reviewed."""
     keys = ("name", "url", "docker_host", "key_file", "vars", "secret_vars")
-    where = [{k: h.get(k) for k in keys} for h in hosts] if isinstance(hosts, list) and \
+    # a jump host only where there is one: the digest of a plan saved before jumps stays its own
+    where = [{**{k: h.get(k) for k in keys}, **({"jump": h["jump"]} if h.get("jump") else {})} for h in hosts] \
+        if isinstance(hosts, list) and \
         all(isinstance(h, dict) for h in hosts) else hosts
     return hashlib.sha256(json.dumps(where, sort_keys=True).encode()).hexdigest()
 
@@ -123,7 +126,7 @@ class SavedPlan:
         if missing:
             raise PlanError("secret host vars are not saved: give the inventory again with -i, or -e them: "
                             + "; ".join(missing))
-        return [Target(name=h["name"], url=h["url"], docker_host=h.get("docker_host"), key_file=h.get("key_file"),
+        return [Target(name=h["name"], url=h["url"], docker_host=h.get("docker_host"), key_file=h.get("key_file"), jump=h.get("jump"),
                        vars=dict(h.get("vars") or {})) for h in self.hosts]
 
     def check_targets(self, targets: Sequence[Target]) -> None:

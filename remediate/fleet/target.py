@@ -3,6 +3,7 @@ inventory host is reached (:func:`host_json`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import urllib.parse
 from collections.abc import Mapping
@@ -27,7 +28,8 @@ class Target:
         name: label in output (inventory name or the URL).
         url: ``local``, ``unix:///path`` or ``ssh://[user@]host[:port]``.
         docker_host: engine socket on the host, when not the default.
-        key_file: SSH private key for this host.
+        key_file: SSH private key for this host (for its jump hosts too).
+        jump: jump host(s) to reach it through (``ssh -J``'s form), from its inventory.
         vars: inventory variables of the host (host over group).
         groups: inventory groups of the host.
     """
@@ -36,15 +38,17 @@ class Target:
     url: str = "local"
     docker_host: str | None = None
     key_file: str | None = None
+    jump: str | None = None
     groups: frozenset[str] = frozenset()
     vars: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def connection(self, ssh: SshOptions | None = None, *, timeout: float = 60.0) -> Connection:
-        """A (lazily opened) connection to this host: ``ssh`` with this host's own key file, if any."""
+        """A (lazily opened) connection to this host: ``ssh`` with this host's own key file and
+        jump hosts, if any."""
         options = ssh or SshOptions()
-        if self.key_file:
-            options = SshOptions(options.known_hosts, options.accept_new_host_keys, self.key_file,
-                                 options.connect_timeout)
+        if self.key_file or self.jump:
+            options = dataclasses.replace(options, key_file=self.key_file or options.key_file,
+                                          jump=self.jump or options.jump)
         return Connection(self.url, ssh=options, docker_host=self.docker_host, label=self.name, timeout=timeout)
 
     @property
@@ -97,7 +101,7 @@ def target_of(host: Host) -> Target:
     user = f"{host.user}@" if host.user else ""
     address = f"[{host.address}]" if ":" in host.address else host.address  # IPv6
     return Target(name=host.name, url=f"ssh://{user}{address}:{host.port}", docker_host=host.docker_host,
-                  key_file=host.key_file, groups=host.groups, vars=host.vars)
+                  key_file=host.key_file, jump=host.jump, groups=host.groups, vars=host.vars)
 
 
 def host_json(host: Host, environ: Mapping[str, str] | None = None) -> HostJson:
@@ -117,6 +121,6 @@ def host_json(host: Host, environ: Mapping[str, str] | None = None) -> HostJson:
     shown: HostJson = {"host": host.name, "connection": "local" if local else "ssh",
                        "address": None if local else host.address, "port": None if local else host.port,
                        "user": None if local else host.user, "docker_host": docker_host,
-                       "key_file": None if local else host.key_file, "url": target.url,
-                       "groups": sorted(host.groups)}
+                       "key_file": None if local else host.key_file, "jump": None if local else host.jump,
+                       "url": target.url, "groups": sorted(host.groups)}
     return masked_host(shown, marked_secrets(host.vars))

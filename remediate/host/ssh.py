@@ -13,6 +13,7 @@ import os
 import shlex
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ class _UnknownHostKey(paramiko.SSHException):
 
 
 def open_ssh(host: str, *, port: int | None, user: str | None, options: SshOptions, label: str) -> Any:
-    """Open (and authenticate) a fabric Connection with the configured host-key policy.
+    """Open (and authenticate) a fabric Connection with the configured host-key policy, through
+    ``options.jump``'s hosts when set (with the same key file and host-key policy).
 
     Raises:
         HostUnreachable, AuthFailed, HostKeyRejected: with a one-line reason.
@@ -61,8 +63,20 @@ def open_ssh(host: str, *, port: int | None, user: str | None, options: SshOptio
                                       "auth_timeout": options.connect_timeout}
     if options.key_file:
         connect_kwargs["key_filename"] = [os.path.expanduser(options.key_file)]
+    gateway = None  # None: fabric follows ~/.ssh/config's ProxyJump
+    for hop in (options.jump or "").split(",") if options.jump else ():
+        try:
+            parsed = urllib.parse.urlsplit(f"ssh://{hop.strip()}")
+            hop_port = parsed.port
+        except ValueError as exc:
+            raise HostUnreachable(f"{label}: jump host {hop!r}: {exc}", host=label) from None
+        if not parsed.hostname:
+            raise HostUnreachable(f"{label}: jump host {hop!r}: no host name", host=label)
+        gateway = fabric.Connection(parsed.hostname, user=parsed.username or None, port=hop_port,
+                                    connect_timeout=int(options.connect_timeout), connect_kwargs=connect_kwargs,
+                                    gateway=gateway)
     conn = fabric.Connection(host, user=user, port=port, connect_timeout=int(options.connect_timeout),
-                             connect_kwargs=connect_kwargs)
+                             connect_kwargs=connect_kwargs, gateway=gateway)
     _apply_host_key_policy(conn, options)
     try:
         conn.open()
@@ -80,17 +94,18 @@ def open_ssh(host: str, *, port: int | None, user: str | None, options: SshOptio
                          host=label) from exc
     except paramiko.SSHException as exc:
         if str(exc) != "No authentication methods available":
-            raise _unreachable(conn, label, exc) from exc
+            raise _unreachable(conn, label, exc, options.jump) from exc
         raise AuthFailed(f"{label}: authentication failed for {conn.user}@{conn.host}:{conn.port}: no key to "
                          "offer (use --private-key, an IdentityFile, or ssh-agent)", host=label) from exc
     except (OSError, EOFError) as exc:
-        raise _unreachable(conn, label, exc) from exc
+        raise _unreachable(conn, label, exc, options.jump) from exc
     return conn
 
 
-def _unreachable(conn: Any, label: str, exc: BaseException) -> HostUnreachable:
+def _unreachable(conn: Any, label: str, exc: BaseException, jump: str | None) -> HostUnreachable:
     reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
-    return HostUnreachable(f"{label}: cannot connect to {conn.host}:{conn.port} ({reason})", host=label)
+    via = f" via jump host {jump}" if jump else ""
+    return HostUnreachable(f"{label}: cannot connect to {conn.host}:{conn.port}{via} ({reason})", host=label)
 
 
 def _apply_host_key_policy(conn: Any, options: SshOptions) -> None:

@@ -16,12 +16,15 @@ class SshOptions:
         accept_new_host_keys: record the key of a host seen for the first time (never a changed one).
         key_file: private key file (else ssh-agent, ``~/.ssh/config`` IdentityFile, default keys).
         connect_timeout: seconds to connect and authenticate.
+        jump: jump host(s) to go through, as ``ssh -J`` takes them (``[user@]host[:port]``,
+            hops separated by commas, the first one reached first); None: as ``~/.ssh/config`` says.
     """
 
     known_hosts: str | None = None
     accept_new_host_keys: bool = False
     key_file: str | None = None
     connect_timeout: float = 10.0
+    jump: str | None = None
 
     @property
     def known_hosts_path(self) -> Path:

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 #: The version of the JSON outputs (major.minor).
-FORMAT_VERSION = "1.2"
+FORMAT_VERSION = "1.3"
 
 #: The outputs that have a schema: ``remediate/output/schemas/<name>.json``.
 OUTPUTS = ("apply", "report", "diagnose", "fix", "list", "show", "hosts", "history", "backups", "rollback",

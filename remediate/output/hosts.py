@@ -18,6 +18,7 @@ class HostJson(TypedDict):
     user: str | None
     docker_host: str | None
     key_file: str | None
+    jump: str | None
     url: str
     groups: list[str]
 

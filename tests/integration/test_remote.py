@@ -450,6 +450,28 @@ def test_ssh_config_aliases_users_ports_keys_proxyjump_and_agent(cli: Cli, lab: 
     assert code == 2 and "cannot connect" in out and "127.0.0.1" in out, out
 
 
+def test_an_inventory_jump_host_is_followed(cli: Cli, lab: list[LabHost], engines: list[Any], tmp_path: Path) -> None:
+    """``-o ProxyJump=`` / ``-J`` in ``ansible_ssh_common_args`` as ``ssh`` takes them (the lab
+    host reached through itself; a jump host that is not there fails naming it)."""
+    h = lab[0]
+    inventory = tmp_path / "jump.ini"
+    inventory.write_text(
+        "[gpu]\n"
+        f"behind ansible_host={h.address} ansible_ssh_common_args='-o ProxyJump=root@{h.address}:{h.ssh_port}'\n"
+        f"nowhere ansible_host={h.address} ansible_ssh_extra_args='-J root@127.0.0.1:1'\n"
+        f"[gpu:vars]\nansible_user=root\nansible_ssh_private_key_file={h.identity_file}\n")
+    args = ["-i", str(inventory), "--known-hosts", str(h.known_hosts_file)]
+
+    code, out = cli("hosts", "-i", str(inventory), "--format", "json")
+    assert code == 0 and [row["jump"] for row in json.loads(out)] == [f"root@{h.address}:{h.ssh_port}",
+                                                                      "root@127.0.0.1:1"], out
+    code, out = cli("apply", "fix-vllm-404", *args, "--limit", "behind", "--dry-run", "--format", "json")
+    assert code == 0, out
+    assert [c["container"] for c in json.loads(out)["containers"]] == [NAME]
+    code, out = cli("apply", "fix-vllm-404", *args, "--limit", "nowhere", "--dry-run")
+    assert code == 2 and f"cannot connect to {h.address}:22 via jump host root@127.0.0.1:1" in out, out
+
+
 FAKE_RAKE = """#!/bin/sh
 # Fake gitlab-rake for remediate's tests: the seed's messages for a broken setup.
 echo "GitLab Duo Self-Hosted Setup Verification"

@@ -26,12 +26,12 @@ socket ansible_connection=local remediate_docker_host=unix:///run/edge.sock
 
 def test_ssh_host_with_everything_set() -> None:
     host = Host("gpu-01", "10.0.0.5", port=2222, user="ops", key_file="/k", docker_host="unix:///run/d.sock",
-                groups=frozenset({"all", "gpu"}))
+                groups=frozenset({"all", "gpu"}), jump="admin@bastion:2200")
 
     assert host_json(host) == {
         "host": "gpu-01", "connection": "ssh", "address": "10.0.0.5", "port": 2222, "user": "ops",
-        "docker_host": "unix:///run/d.sock", "key_file": "/k", "url": "ssh://ops@10.0.0.5:2222",
-        "groups": ["all", "gpu"]}
+        "docker_host": "unix:///run/d.sock", "key_file": "/k", "jump": "admin@bastion:2200",
+        "url": "ssh://ops@10.0.0.5:2222", "groups": ["all", "gpu"]}
 
 
 def test_ssh_host_defaults_to_its_name_port_22_and_the_hosts_default_engine() -> None:

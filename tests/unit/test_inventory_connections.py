@@ -29,8 +29,8 @@ with open(os.path.join({log!r}, uuid.uuid4().hex), "w") as out:
 sys.exit(255)
 """
 _MARK = "REMEDIATE-PARITY-HOST"
-#: (address, port, user, key file) or ``"local"``.
-Reached = tuple[str, int, str | None, str | None] | str
+#: (address, port, user, key file, jump hosts) or ``"local"``.
+Reached = tuple[str, int, str | None, str | None, str | None] | str
 
 
 def _option(argv: list[str], name: str) -> str | None:
@@ -39,6 +39,16 @@ def _option(argv: list[str], name: str) -> str | None:
         if word == "-o" and argv[index + 1].startswith(f"{name}="):
             found = argv[index + 1].split("=", 1)[1].strip('"')
     return found
+
+
+def _jump(argv: list[str]) -> str | None:
+    """The jump hosts ``ssh`` takes from its command line: the first ``-J`` or ``ProxyJump``."""
+    for index, word in enumerate(argv[:-1]):
+        if word == "-J":
+            return argv[index + 1]
+        if word == "-o" and argv[index + 1].lower().startswith("proxyjump="):
+            return argv[index + 1].split("=", 1)[1].strip('"')
+    return None
 
 
 def _ansible_reaches(source: str, playbook_dir: str | None, work: Path) -> dict[str, Reached]:
@@ -63,7 +73,8 @@ def _ansible_reaches(source: str, playbook_dir: str | None, work: Path) -> dict[
         argv = json.loads(path.read_text())
         name = argv[-1].split(_MARK, 1)[1].split()[0]
         port = _option(argv, "Port")
-        reached[name] = (argv[-2], int(port) if port else 22, _option(argv, "User"), _option(argv, "IdentityFile"))
+        reached[name] = (argv[-2], int(port) if port else 22, _option(argv, "User"), _option(argv, "IdentityFile"),
+                         _jump(argv))
     for line in proc.stdout.splitlines():  # a local host runs the command: it prints the mark
         if line.startswith(_MARK + " "):
             reached.setdefault(line.split()[1], "local")
@@ -75,7 +86,7 @@ def _remediate_reaches(host: Host, inventory: Any) -> Reached:
     if host.connection == "local":
         return "local"
     key = os.path.expanduser(host.key_file) if host.key_file else None
-    return (host.address, host.port, host.user, key)
+    return (host.address, host.port, host.user, key, host.jump)
 
 
 SOURCES = [source for source in CASES if "," not in source]
@@ -103,10 +114,10 @@ def test_a_refused_ssh_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
     from remediate.cli.main import main
 
     source = str(CORPUS / "jump.ini")
-    result = CliRunner().invoke(main, ["hosts", "-i", source, "--limit", "gpu-2"],
+    result = CliRunner().invoke(main, ["hosts", "-i", source, "--limit", "gpu-4"],
                                 env={"REMEDIATE_INVENTORY_PARSER": "builtin"})
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [(
-        f"remediate: inventory {source}: host 'gpu-2': ansible_ssh_common_args '-o ProxyJump=admin@bastion.example:2222':"
-        " remediate does not take SSH options from the inventory; put it in ~/.ssh/config (Host 10.50.0.2), which it"
+        f"remediate: inventory {source}: host 'gpu-4': ansible_ssh_common_args '-o Port=2200':"
+        " remediate does not take SSH options from the inventory; put it in ~/.ssh/config (Host 10.50.0.4), which it"
         " reads")], result.output
