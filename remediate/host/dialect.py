@@ -51,7 +51,9 @@ What the Docker API does not show at all is read from the container's libpod ins
 
 What Podman's Docker API cannot create, or a never-started container's hidden settings
 (:data:`UNREAD`), are refused up front by :meth:`Dialect.refusal`, from one table per Podman
-generation (:data:`_UNSUPPORTED`).
+generation (:data:`_UNSUPPORTED`). Static IPs and MAC addresses on a user network are kept by
+Podman but shown as any address is (its libpod inspect too): a recreate gets new ones, which the
+plan says (:meth:`Dialect.caveat`).
 * ``State.Health`` is present with an empty ``Status`` on containers without a healthcheck:
   read back as absent (else verification waits for a health that never comes).
 * Podman 4.3 has no ``POST /containers/{id}/update`` (``docker update``): a container with a
@@ -244,6 +246,21 @@ class Dialect:
                     "config, which does, is not there (it never started) or cannot be read, so a recreate could "
                     "drop them (start it once, or recreate it with podman run by hand)")
         return None
+
+
+    def caveat(self, inspect: Mapping[str, Any]) -> str | None:
+        """What a recreate may change that this engine does not show (None: nothing): Podman keeps
+        static IPs and MAC addresses on a user network but shows them as any address, so the
+        plan of a recreate names the networks (a dry run shows it)."""
+        if self.name != PODMAN:
+            return None
+        networks = [n for n in (inspect.get("NetworkSettings") or {}).get("Networks") or {}
+                    if n not in ("bridge", "podman", "host", "none")]
+        if not networks:
+            return None
+        return (f"{self.label} does not show static IPs or MAC addresses: on {', '.join(sorted(networks))} the "
+                "recreated container gets addresses of its own (if it had static ones, recreate it with podman run "
+                "by hand)")
 
 
 def oci_config_path(info: Mapping[str, Any], container_id: str) -> str:

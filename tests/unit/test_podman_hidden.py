@@ -200,3 +200,14 @@ def test_every_field_of_the_table_is_read_or_refused_on_podman() -> None:
             inspect[section][key] = value if key not in ("Domainname", "MacAddress") else "x"
             refused = dialect.refusal(inspect) is not None
             assert refused is (how != "read, refused on 4.3" or name == "podman-4.3"), (name, path)
+
+
+def test_static_addresses_podman_does_not_show_are_named() -> None:
+    dialect, found = _engine("podman-5.4")
+    inspect = _read(dialect, found["runtime"])
+    assert list(inspect["NetworkSettings"]["Networks"]) == ["bridge"] and dialect.caveat(inspect) is None
+    inspect["NetworkSettings"]["Networks"] = {"models": {}, "backend": {}}
+    assert dialect.caveat(inspect) == (
+        "Podman 5.4.2 does not show static IPs or MAC addresses: on backend, models the recreated container gets "
+        "addresses of its own (if it had static ones, recreate it with podman run by hand)")
+    assert Dialect(DOCKER, "26.1.5").caveat(inspect) is None
