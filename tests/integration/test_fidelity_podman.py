@@ -51,6 +51,8 @@ _STATIC_IP = ('now and then the copy of a container with static IPs does not sta
               'address in use")')
 
 _NEVER_STARTED = "is not there (it never started)"
+_NO_STATIC_IP = ("Podman shows no static IP: a recreate gets new ones (the plan says so: "
+                 "test_static_addresses_are_named_in_the_plan)")
 
 #: Cases remediate refuses to recreate on Podman, up front (issue 22): case -> (the Podman
 #: generations, a part of the reason). Never-started containers: Podman writes the OCI config,
@@ -70,8 +72,7 @@ PODMAN_GAPS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "two-networks": (_STATIC_IP, (PODMAN5,),
                      (*_ROUND_TRIP, "test_hostname_behaviour", "test_shell_commands_reproduce_the_container",
                       "test_whole_config_matches")),
-    "test_two_networks_both_connected": ("Podman shows no static IP: a recreate gets new ones (the plan says so: "
-                                         "test_static_addresses_are_named_in_the_plan)", _BOTH, ()),
+    "test_two_networks_both_connected": (_NO_STATIC_IP, _BOTH, ()),
     "test_cli_and_sdk_twins_have_one_spec": ("the CLI and SDK spellings read back alike on Podman", _BOTH, ()),
     "test_replan_of_applied_env_is_a_noop": ("a recreated twin plans a change again", _BOTH, ()),
     "test_image_defaults_are_not_pinned": ("Podman 4.3 shows the image's exposed ports as PortBindings",
