@@ -80,9 +80,13 @@ Json = dict[str, Any]
 DOCKER = "docker"
 PODMAN = "podman"
 
-#: Key of a translated Podman inspect: the inspect paths whose value could not be read (the
-#: container's OCI config is not there before its first start, or remediate cannot read it).
+#: Key of a translated Podman inspect: the inspect paths whose value could not be read -> why
+#: (the container's OCI config is not there before its first start, or does not tell them apart).
 UNREAD = "RemediateUnread"
+_NO_OCI = ("the container's OCI config, which does, is not there (it never started) or cannot be read, so a "
+           "recreate could drop them (start it once, or recreate it with podman run by hand)")
+_DEVICE_RULES = ("its OCI config does not tell them from --device's own rules, so a recreate could drop them "
+                 "(recreate it with podman run by hand)")
 
 #: What Podman adds to every container's environment (HOSTNAME is its hostname's).
 _PODMAN_ENV = ("container=podman", "TERM=xterm")
@@ -200,14 +204,14 @@ class Dialect:
             config["Env"] = _env_in(config)
         _libpod_in(host, hidden.libpod)
         _host_in(host, hidden.oci)
-        unread = _oci_in(host, hidden.oci)
+        unread = dict.fromkeys(_oci_in(host, hidden.oci), _DEVICE_RULES)
         _volumes_in(data, hidden.shared)
         _networks_in(data)
         state: Json = data.get("State") or {}
         if isinstance(state.get("Health"), dict) and not state["Health"].get("Status"):
             del state["Health"]
         if hidden.oci is None and hidden.libpod is not None:
-            unread = list(_FROM_OCI)  # the libpod inspect was read: remediate reads an engine's containers
+            unread = dict.fromkeys(_FROM_OCI, _NO_OCI)  # read from an engine (the libpod inspect was)
         if unread:
             data[UNREAD] = unread
         return data
@@ -240,13 +244,12 @@ class Dialect:
             is_set = entry.is_set(value) if entry.is_set is not None else not table.is_unset(value)
             if (entry.since is None or version < entry.since) and is_set:
                 return entry.reason.format(value=entry.shown(value), label=self.label)
-        unread = inspect.get(UNREAD)
+        unread: Mapping[str, str] = inspect.get(UNREAD) or {}
         if unread:
-            return (f"{', '.join(unread)}: {self.label}'s Docker API does not show them, and the container's OCI "
-                    "config, which does, is not there (it never started) or cannot be read, so a recreate could "
-                    "drop them (start it once, or recreate it with podman run by hand)")
+            why = next(iter(unread.values()))
+            paths = ", ".join(path for path, said in unread.items() if said == why)
+            return f"{paths}: {self.label}'s Docker API does not show them, and {why}"
         return None
-
 
     def caveat(self, inspect: Mapping[str, Any]) -> str | None:
         """What a recreate may change that this engine does not show (None: nothing): Podman keeps

@@ -131,14 +131,16 @@ def test_what_podmans_docker_create_cannot_make_is_refused(name: str) -> None:
     ruled["compat"]["HostConfig"]["Devices"] = [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/xn",
                                                  "CgroupPermissions": "rwm"}]
     inspect = _read(dialect, ruled)
-    assert inspect[UNREAD] == ["HostConfig.DeviceCgroupRules"] and not inspect["HostConfig"].get("DeviceCgroupRules")
-    assert (dialect.refusal(inspect) or "").startswith("HostConfig.DeviceCgroupRules: ")
+    assert list(inspect[UNREAD]) == ["HostConfig.DeviceCgroupRules"]
+    assert not inspect["HostConfig"].get("DeviceCgroupRules")
+    assert (dialect.refusal(inspect) or "").startswith("HostConfig.DeviceCgroupRules: Podman ")
+    assert "does not tell them from --device's own rules" in (dialect.refusal(inspect) or "")
 
 
 def test_docker_is_never_refused() -> None:
     docker = Dialect(DOCKER, "26.1.5")
     inspect = {"HostConfig": {"MaskedPaths": [], "Annotations": {"a": "b"}, "DeviceRequests": [{"Count": -1}]},
-               "Config": {"Domainname": "example.test"}, UNREAD: ["HostConfig.Sysctls"]}
+               "Config": {"Domainname": "example.test"}, UNREAD: {"HostConfig.Sysctls": "unread"}}
     assert docker.refusal(inspect) is None
 
 
