@@ -191,15 +191,18 @@ def _env_source(conn: Connection, path: str) -> HostPath:
 
 def _refusals(conn: Connection, plan: planning.Plan, inspects: Mapping[str, Json]) -> planning.Plan:
     """The plan with a refusal on each container it would recreate but the engine cannot recreate
-    exactly, or would start with GPUs the engine cannot give."""
+    exactly, or would start with GPUs the engine cannot give, and a note on what a recreate there
+    may change that the engine does not show (:meth:`remediate.host.dialect.Dialect.caveat`)."""
     containers = []
     for cp in plan.containers:
-        reason = None
         if cp.action is planning.ContainerAction.RECREATE:
             running = cp.state_after is not planning.RunState.STOPPED
             reason = conn.dialect.refusal(inspects[cp.id]) or (
                 gpus.missing_runtime(conn.info(), cp.name) if running and gpus.needs_gpu(cp.after) else None)
-        note = f"{reason} (the apply refuses it before anything stops)"
-        containers.append(dataclasses.replace(cp, refusal=reason, notes=(*cp.notes, note)) if reason else cp)
+            caveat = conn.dialect.caveat(inspects[cp.id])
+            notes = (*cp.notes, *([caveat] if caveat else []),
+                     *([f"{reason} (the apply refuses it before anything stops)"] if reason else []))
+            cp = dataclasses.replace(cp, refusal=reason or cp.refusal, notes=notes)
+        containers.append(cp)
     return dataclasses.replace(plan, containers=tuple(containers))
 

@@ -38,7 +38,7 @@ from remediate.errors import (
     InspectError,
     NetworkNotFound,
 )
-from remediate.host.dialect import Dialect, detect, engine_key, oci_config_path
+from remediate.host.dialect import Dialect, Hidden, detect, engine_key, oci_config_path
 from remediate.host.files import HostFiles, LocalFiles, SftpFiles
 from remediate.host.sshoptions import SshOptions
 
@@ -343,8 +343,20 @@ class Connection:
         """``docker inspect`` of a container by id or name."""
         with self.errors(ref, during=f"inspect {ref}"):
             inspect = self.api.inspect_container(ref)
-        oci = self._oci_config(str(inspect.get("Id") or "")) if self.dialect.needs_oci_config else None
-        return self.dialect.inspect_in(inspect, oci)
+        return self.dialect.inspect_in(inspect, self._hidden(inspect) if self.dialect.reads_hidden else None)
+
+    def _hidden(self, inspect: Json) -> Hidden:
+        """What Podman's Docker inspect of a container does not show: its libpod inspect (same
+        socket), its OCI config, the volumes it gets through ``--volumes-from``."""
+        container_id = str(inspect.get("Id") or "")
+        with self.errors(container_id, during=f"inspect {container_id} (libpod)"):
+            response = self.api._get(self.api._url("/libpod/containers/{0}/json", container_id))
+            libpod = dict(self.api._result(response, json=True))
+        shared: set[str] = set()
+        for source in (inspect.get("HostConfig") or {}).get("VolumesFrom") or []:
+            found = self._raw_inspect(str(source).split(":")[0])
+            shared |= {str(m.get("Name")) for m in (found or {}).get("Mounts") or [] if m.get("Name")}
+        return Hidden(libpod, self._oci_config(container_id), frozenset(shared))
 
     def _oci_config(self, container_id: str) -> Json | None:
         """A Podman container's OCI config, read from the host's files (None when unreadable:
@@ -355,6 +367,14 @@ class Connection:
                 data = json.loads(found.content)
                 return data if isinstance(data, dict) else None
         return None
+
+    def _raw_inspect(self, ref: str) -> Json | None:
+        """The engine's own inspect of a container (None: there is none)."""
+        try:
+            with self.errors(ref, during=f"inspect {ref}"):
+                return dict(self.api.inspect_container(ref))
+        except ContainerNotFound:
+            return None
 
     def find_container(self, ref: str) -> Json | None:
         """``docker inspect`` of a container, or None when there is none by that id or name (it may
@@ -369,7 +389,7 @@ class Connection:
         answers one while the next is on its way (what reading hundreds of containers costs is
         mostly the wait for each answer). One at a time where an inspect also reads the host's
         files (Podman's OCI configs: one SFTP session)."""
-        if len(refs) < 2 or self.dialect.needs_oci_config:
+        if len(refs) < 2 or self.dialect.reads_hidden:
             return [self.find_container(ref) for ref in refs]
         with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="remediate-inspect") as pool:
             return list(pool.map(self.find_container, refs))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from remediate.core.spec import create_body, spec_from_inspect
-from remediate.host.dialect import DOCKER, PODMAN, Dialect, detect, engine_key
+from remediate.host.dialect import DOCKER, PODMAN, Dialect, Hidden, detect, engine_key
 
 DATA = Path(__file__).with_name("podman_data")
 ENGINES = ("podman-4.3", "podman-5.4")
@@ -46,7 +46,7 @@ def test_the_inspect_reads_as_docker_would_show_it(name: str) -> None:
     if name == "podman-4.3":  # 5.4 leaves it out
         assert raw["State"]["Health"]["Status"] == ""
 
-    inspect = dialect.inspect_in(raw, data["oci"])
+    inspect = dialect.inspect_in(raw, Hidden(oci=data["oci"]))
 
     host = inspect["HostConfig"]
     assert host["NetworkMode"] == "models"
@@ -63,7 +63,8 @@ def test_the_inspect_reads_as_docker_would_show_it(name: str) -> None:
 @pytest.mark.parametrize("name", ENGINES)
 def test_the_spec_recreates_what_the_user_set_and_nothing_podman_added(name: str) -> None:
     data = _load(name)
-    spec = spec_from_inspect(detect(data["version"]).inspect_in(data["container"], data["oci"]), data["image"])
+    spec = spec_from_inspect(detect(data["version"]).inspect_in(data["container"], Hidden(oci=data["oci"])),
+                             data["image"])
     body, extra = create_body(spec)
 
     assert body["HostConfig"]["NetworkMode"] == "models" and extra == {}
@@ -75,14 +76,15 @@ def test_the_spec_recreates_what_the_user_set_and_nothing_podman_added(name: str
     assert body["HostConfig"]["RestartPolicy"] == {"Name": "always", "MaximumRetryCount": 0}
 
 
-def test_ipc_host_needs_the_oci_config_on_podman_4_only() -> None:
-    four, five = (_load(name) for name in ENGINES)
-    assert detect(four["version"]).needs_oci_config and not detect(five["version"]).needs_oci_config
-    # Podman 4.3 shows --ipc host as "shareable"; without its OCI config it cannot be told apart.
+def test_ipc_host_is_read_from_the_oci_config_on_podman_4() -> None:
+    four = _load("podman-4.3")
+    dialect = detect(four["version"])
+    # Podman 4.3 shows --ipc host as "shareable" (its default); the OCI config tells them apart.
     assert four["container"]["HostConfig"]["IpcMode"] == "shareable"
-    assert detect(four["version"]).inspect_in(four["container"])["HostConfig"]["IpcMode"] == ""
+    assert dialect.inspect_in(four["container"])["HostConfig"]["IpcMode"] == "shareable"
     private = {"linux": {"namespaces": [*four["oci"]["linux"]["namespaces"], {"type": "ipc"}]}}
-    assert detect(four["version"]).inspect_in(four["container"], private)["HostConfig"]["IpcMode"] == ""
+    assert dialect.inspect_in(four["container"], Hidden(oci=private))["HostConfig"]["IpcMode"] == "shareable"
+    assert dialect.inspect_in(four["container"], Hidden(oci=four["oci"]))["HostConfig"]["IpcMode"] == "host"
 
 
 def test_podman_4_refuses_a_restart_policy_it_could_not_give_back() -> None:
