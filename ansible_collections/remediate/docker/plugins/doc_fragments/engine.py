@@ -25,3 +25,14 @@ notes:
     C(~/.local/state/remediate/<engine>/); C(REMEDIATE_STATE_DIR) moves it, and it must not be
     writable by other users) lets C(remediate recover) finish an apply that was interrupted.
 """
+
+    # An image pull's bound (remediate.docker.engine.pull): the modules that may pull an image.
+    PULL = r"""
+options:
+  pull_stall:
+    description:
+      - Seconds an image pull may go without progress before it is aborted (a registry that stopped
+        sending); nothing changes. Like C(remediate apply --pull-stall).
+    type: float
+    default: 60.0
+"""

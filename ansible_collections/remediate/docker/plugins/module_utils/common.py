@@ -24,6 +24,10 @@ except ImportError:
 ENGINE_ARGS = {
     "docker_host": {"type": "str"},
 }
+#: The arguments of the modules that may pull an image (doc fragment remediate.docker.engine.pull).
+PULL_ARGS = {
+    "pull_stall": {"type": "float", "default": 60.0},
+}
 
 
 def require_remediate(module):

@@ -30,6 +30,7 @@ description:
   - Control characters in values are shown as escapes (C(\\x1b)) in the results and diffs.
 extends_documentation_fragment:
   - remediate.docker.engine
+  - remediate.docker.engine.pull
 options:
   playbook:
     description:
@@ -63,12 +64,6 @@ options:
       - Backups kept per container after a successful apply (older ones are removed).
     type: int
     default: 3
-  pull_stall:
-    description:
-      - Seconds an image pull may go without progress before it is aborted (a registry that stopped
-        sending); nothing changes. Like C(remediate apply --pull-stall).
-    type: float
-    default: 60.0
 attributes:
   check_mode:
     support: full
@@ -184,6 +179,7 @@ manual_steps:
 
 from ansible_collections.remediate.docker.plugins.module_utils.common import (
     ENGINE_ARGS,
+    PULL_ARGS,
     REMEDIATE_IMPORT_ERROR,
     RemediateModule,
     engine_target,
@@ -286,9 +282,9 @@ def main():
         "vars": {"type": "dict", "default": {}},
         "containers": {"type": "list", "elements": "str", "default": []},
         "timeout": {"type": "float", "default": 60.0},
-        "pull_stall": {"type": "float", "default": 60.0},
         "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
+        **PULL_ARGS,
     }
     module = RemediateModule(argument_spec=argument_spec, supports_check_mode=True)
     require_remediate(module)

@@ -24,6 +24,7 @@ description:
   - Evidence is redacted (secret env vars, flags, tokens in URLs and headers).
 extends_documentation_fragment:
   - remediate.docker.engine
+  - remediate.docker.engine.pull
 options:
   error_code:
     description:
@@ -62,12 +63,6 @@ options:
     description: With I(fix), backups kept per container after a successful apply.
     type: int
     default: 3
-  pull_stall:
-    description:
-      - Seconds an image pull may go without progress before it is aborted (a registry that stopped
-        sending); nothing changes. Like C(remediate apply --pull-stall).
-    type: float
-    default: 60.0
 attributes:
   check_mode:
     support: full
@@ -174,6 +169,7 @@ left:
 
 from ansible_collections.remediate.docker.plugins.module_utils.common import (
     ENGINE_ARGS,
+    PULL_ARGS,
     REMEDIATE_IMPORT_ERROR,
     RemediateModule,
     engine_target,
@@ -235,9 +231,9 @@ def main():
         "fix": {"type": "bool", "default": False},
         "vars": {"type": "dict", "default": {}},
         "timeout": {"type": "float", "default": 60.0},
-        "pull_stall": {"type": "float", "default": 60.0},
         "keep_backups": {"type": "int", "default": 3},
         **ENGINE_ARGS,
+        **PULL_ARGS,
     }
     module = RemediateModule(argument_spec=argument_spec, supports_check_mode=True)
     require_remediate(module)
