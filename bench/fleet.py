@@ -43,7 +43,9 @@ LABEL = "remediate-bench.run"
 FLAG = ("BENCH_FLAG", "1")
 LOCAL_SOCK = "/var/run/docker.sock"
 LAB_KEYS = Path("/var/tmp/remediate-bench-lab-keys")
-REMEDIATE = shutil.which("remediate") or "remediate"
+#: The remediate beside this interpreter (the project venv's), else the one on PATH: a pyenv shim
+#: first on PATH would add its own start-up and another interpreter's packages to every timed run.
+REMEDIATE = shutil.which("remediate", path=str(Path(sys.executable).parent)) or shutil.which("remediate") or "remediate"
 #: Timed Python processes keep their byte-code, as an installed tool would (this environment may set
 #: PYTHONDONTWRITEBYTECODE, which makes every run recompile the editable remediate from source); the
 #: cache lives outside the work tree.

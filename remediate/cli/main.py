@@ -23,7 +23,6 @@ from remediate.cli import exit_codes
 from remediate.cli.common import echo, fail
 from remediate.cli.exit_codes import exit_code
 from remediate.errors import PlaybookError
-from remediate.executor.probes import stable_window
 
 #: Each command: the module of :mod:`remediate.cli` that defines it, and its name there. A
 #: command's module is imported when the command runs (or ``--help`` lists it), not at start.
@@ -81,6 +80,9 @@ def main() -> None:
     Inspect, show a dry-run diff, recreate faithfully (every option you did not ask to change is
     kept), verify, and roll back on failure.
     """
+    # Here, not at import: `remediate --help` needs none of it.
+    from remediate.executor.probes import stable_window
+
     library = logging.getLogger("remediate")
     library.setLevel(logging.NOTSET)  # -v / -vv of the command raise it
     for handler in [h for h in library.handlers if isinstance(h, _LogLines)]:

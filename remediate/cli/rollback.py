@@ -28,7 +28,6 @@ from remediate.cli.common import (
     verbosity_options,
 )
 from remediate.cli.exit_codes import exit_code
-from remediate.core.redaction import redact_text
 from remediate.output.formats import versioned_rows
 
 
@@ -55,6 +54,7 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
     cannot be previewed, none is rolled back.
     """
     from remediate import Hooks, Options, RollbackJob, RollbackResult, roll_back
+    from remediate.core.redaction import redact_text
 
     if steps is not None and to is not None:
         fail("--steps and --to exclude each other")
@@ -141,6 +141,7 @@ def recover(containers: tuple[str, ...], dry_run: bool, fmt: str, report_path: s
     else is put back to the original container and files. --dry-run shows which, and the steps.
     """
     from remediate import Options, recover_all
+    from remediate.core.redaction import redact_text
     from remediate.output.records import reported_recover_row
 
     started = time.time()

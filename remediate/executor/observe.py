@@ -3,9 +3,11 @@ and the state of the host paths the plan needs. All reads, no writes.
 
 What is read follows the selection: named containers are inspected by name and nothing else;
 otherwise one listing rules out the containers no selector can match (by name, labels, image) and
-only the others are inspected; each image is inspected once; the containers tied to another are
-looked for only once its plan recreates it, among the candidates the listing leaves
-(:func:`remediate.executor.ties.candidates`).
+only the others are inspected (on Docker the engine filters that listing by the selectors'
+labels and names: :mod:`remediate.core.listing`); each image is inspected once; the containers
+tied to another are looked for only once its plan recreates it, among the candidates a listing
+leaves (:func:`remediate.executor.ties.candidates`; on Docker, filtered listings:
+:func:`remediate.executor.ties.listed_near`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from remediate.core import env_files, gpus
 from remediate.core import planner as planning
+from remediate.core.listing import Filters, selection_filters
 from remediate.core.naming import is_remediate_copy
 from remediate.core.paths import HostPath
 from remediate.core.playbook import Playbook, Selector
@@ -23,6 +26,7 @@ from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, HostFileError, PlanError
 from remediate.executor import ties
 from remediate.host.connection import Connection
+from remediate.host.dialect import DOCKER
 
 Json = dict[str, Any]
 
@@ -161,9 +165,11 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
     Raises:
         PlanError: an env value's host file cannot be read (see :mod:`remediate.core.env_files`).
     """
-    # One listing for the selection and for the containers tied to those it changes.
-    listing = None if only else conn.list_containers()
-    chosen = survey(conn, playbook, only=only, listing=listing)
+    # One listing for the selection and for the containers tied to those it changes; on Docker,
+    # one the engine filters by the selectors' labels and names, and the tie lookup its own.
+    narrowed = selection_filters(playbook.selectors) if not only and conn.dialect.name == DOCKER else None
+    every = None if only or narrowed is not None else conn.list_containers()
+    chosen = survey(conn, playbook, only=only, listing=every if narrowed is None else _listed(conn, narrowed))
     paths = host_paths(conn, planning.host_paths_needed(playbook, vars, chosen))
     needed = images(conn, planning.images_needed(playbook, vars, chosen), pull=pull, on_pull=on_pull,
                     pull_stall=pull_stall)
@@ -174,10 +180,18 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
                                          env_sources=sources, can_update=conn.dialect.can_update), inspects)
     if not plan.changed:
         return plan
-    tied = ties.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects, listing=listing)
+    tied = ties.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects, listing=every)
     containers = tuple(dataclasses.replace(cp, dependents=ties.dependents_of(inspects[cp.id], tied[cp.id]))
                        if cp.id in tied else cp for cp in plan.containers)
     return dataclasses.replace(plan, containers=containers)
+
+
+def _listed(conn: Connection, filters: Sequence[Filters]) -> list[Json]:
+    """The containers any of ``filters`` lets through, each once, newest first (the engine's order)."""
+    if len(filters) == 1:
+        return conn.list_containers(filters[0])
+    found = {str(s["Id"]): s for each in filters for s in conn.list_containers(each)}
+    return sorted(found.values(), key=lambda s: -int(s.get("Created") or 0))
 
 
 def _env_source(conn: Connection, path: str) -> HostPath:

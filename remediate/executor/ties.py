@@ -14,11 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from remediate.core.listing import linker_filters, tie_filters
 from remediate.core.naming import backup_name, is_remediate_copy, staged_name
 from remediate.core.spec import anonymous_volumes, spec_from_inspect
+from remediate.errors import ContainerNotFound
 from remediate.executor.record import Dependent, Step, Tied
 from remediate.executor.swap import create, stop_timeout, swap
 from remediate.host.connection import Connection
+from remediate.host.dialect import DOCKER
 
 Json = dict[str, Any]
 
@@ -76,12 +79,13 @@ def tied_on_host(conn: Connection, targets: Sequence[Mapping[str, Any]],
                  listing: Sequence[Mapping[str, Any]] | None = None) -> dict[str, list[Json]]:
     """For each of ``targets`` (inspects), the inspects of the containers tied to it now, by id.
 
-    One listing (``listing``, if just made), then an inspect of the candidates only
+    One listing (``listing``: every container, if just listed; else on Docker a few listings
+    filtered by the engine, :func:`listed_near`), then an inspect of the candidates only
     (:func:`candidates`); ``known`` holds inspects already read (by id), not read again.
     """
     cache = dict(known or {})
     by_ref: dict[str, list[Json]] = {}  # a container reference -> the containers that name it
-    idents = candidates(conn.list_containers() if listing is None else listing, targets)
+    idents = candidates(listed_near(conn, targets) if listing is None else listing, targets)
     unread = [ident for ident in idents if ident not in cache]
     cache.update((ident, found) for ident, found in zip(unread, conn.find_containers(unread), strict=True) if found)
     for ident in idents:
@@ -101,6 +105,27 @@ def tied_on_host(conn: Connection, targets: Sequence[Mapping[str, Any]],
         named = [o for ref in (_name(target), *(ident[:n] for n in range(12, len(ident) + 1))) for o in by_ref.get(ref, [])]
         found[ident] = list({str(o["Id"]): o for o in named if is_tied(o, target)}.values())
     return found
+
+
+def listed_near(conn: Connection, targets: Sequence[Mapping[str, Any]]) -> list[Json]:
+    """The summaries :func:`candidates` needs to find what may be tied to ``targets``
+    (inspects): on Docker, which records a container it joins by id, only the containers the
+    engine's filters let through (:func:`remediate.core.listing.tie_filters`: the newer ones,
+    those mounting what a target mounts, the targets and the containers that link them); on
+    another engine, or when a target went meanwhile, every container."""
+    filters = tie_filters(targets) if conn.dialect.name == DOCKER else None
+    if filters is None:
+        return conn.list_containers()
+    found: dict[str, Json] = {}
+    try:
+        for each in filters:
+            found.update((str(s["Id"]), s) for s in conn.list_containers(each))
+        own = [s for s in found.values() if s["Id"] in {t.get("Id") for t in targets}]
+        for each in linker_filters(own):
+            found.update((str(s["Id"]), s) for s in conn.list_containers(each))
+    except ContainerNotFound:  # the oldest target, named by "since", was removed
+        return conn.list_containers()
+    return list(found.values())
 
 
 def candidates(summaries: Sequence[Mapping[str, Any]], targets: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -16,6 +16,7 @@ class Engines:
     under two addresses). Thread-safe; with several hosts at once, the first to connect keeps it."""
 
     def __init__(self, targets: Sequence[Target]) -> None:
+        self._alone = len(targets) < 2
         self._first: dict[str, str] = {}
         self._lock = threading.Lock()
         for target in targets:
@@ -27,7 +28,10 @@ class Engines:
         return first if first != target.name else None
 
     def reached_before(self, target: Target, conn: Connection) -> str | None:
-        """The target that already reached ``conn``'s engine (asks it its id), or None."""
+        """The target that already reached ``conn``'s engine (asks it its id), or None (a run of
+        one target asks nothing)."""
+        if self._alone:
+            return None
         engine_id = conn.engine_id
         with self._lock:
             first = self._first.setdefault(engine_id, target.name)

@@ -18,7 +18,8 @@ import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from remediate.core.drift import host_drift
@@ -203,9 +204,7 @@ class _Host:
                     # swapped, which planning would report as missing or as "no changes".
                     journal.require_finished()
                 else:
-                    from remediate.executor.history import warn_unfinished
-
-                    warn_unfinished(conn)  # a dry run goes on; the apply would be refused
+                    locked.enter_context(_warned_once_planned(conn))  # a dry run goes on; the apply would be refused
                 self.report("plan")
                 on_pull = functools.partial(self.hooks.on_pull, self.name) if self.hooks.on_pull else None
                 for i, (book, v) in enumerate(zip(job.playbooks, vars, strict=True)):
@@ -215,11 +214,11 @@ class _Host:
                     if reviewed is not None:
                         _require_approved(self.name, reviewed, fresh)
                     plans.append(reviewed if reviewed is not None else fresh)
-                if dry_run:
-                    done.extend(self.outcome("planned", plan) for plan in plans)
-                    return
-                for plan in plans:
-                    done.append(self._apply(conn, journal, plan))
+                if not dry_run:
+                    for plan in plans:
+                        done.append(self._apply(conn, journal, plan))
+            if dry_run:  # after the warning: a journal refused is the host's error
+                done.extend(self.outcome("planned", plan) for plan in plans)
 
     def _apply(self, conn: Connection, journal: Journal, plan: Plan) -> HostOutcome:
         if not plan.changed:
@@ -261,6 +260,23 @@ class _Host:
 
 def _at(plans: list[Plan], index: int) -> Plan | None:
     return plans[index] if index < len(plans) else None
+
+
+@contextlib.contextmanager
+def _warned_once_planned(conn: Connection) -> Iterator[None]:
+    """A dry run's warning of an unfinished apply (:func:`~remediate.executor.history.warn_unfinished`),
+    given once the host is planned (also when planning failed; a journal it refuses raises then):
+    the engine's id, which says where its journal lives, is asked while the host is planned."""
+    from remediate.executor.history import warn_unfinished
+
+    _ = conn.api  # opened here, not by two threads at once
+    with ThreadPoolExecutor(1, thread_name_prefix="remediate-info") as asking:
+        asking.submit(conn.info)  # its error, if any, is raised again by the warning's own ask
+        try:
+            yield
+        finally:
+            asking.shutdown()
+            warn_unfinished(conn)
 
 
 def _require_approved(host: str, approved: Plan, fresh: Plan) -> None:

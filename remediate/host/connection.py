@@ -326,14 +326,16 @@ class Connection:
                     return found.content.decode("ascii", "replace").strip()
         return ""
 
-    def list_containers(self) -> list[Json]:
-        """Summaries of every container (running or not), each with its own ``Name`` added.
+    def list_containers(self, filters: Mapping[str, Sequence[str]] | None = None) -> list[Json]:
+        """Summaries of every container (running or not), each with its own ``Name`` added; with
+        ``filters`` (:mod:`remediate.core.listing`), of those the engine lets through.
 
         The engine's ``Names`` also lists the aliases other containers ``--link`` it by
         (``/other/alias``), in no fixed order; ``Name`` is the container's own (no leading slash).
         """
-        with self.errors(during="list containers"):
-            summaries = list(self.api.containers(all=True))
+        wanted = {key: list(values) for key, values in filters.items()} if filters else None
+        with self.errors(during=f"list containers{' ' + json.dumps(wanted, sort_keys=True) if wanted else ''}"):
+            summaries = list(self.api.containers(all=True, filters=wanted))
         for summary in summaries:
             names = [str(n) for n in summary.get("Names") or []]
             summary["Name"] = next((n.lstrip("/") for n in names if n.count("/") == 1), "")

@@ -217,3 +217,33 @@ def test_a_new_container_that_exits_leaves_its_logs_and_the_joiners_rejoin_the_o
 
 def _names(api: Any) -> set[str]:
     return {n.lstrip("/") for c in api.containers(all=True) for n in c["Names"]}
+
+
+def test_the_engine_filters_every_listing_and_an_older_reader_is_still_tied(
+        cli: Cli, docker_client: Any, tmp_path: Path) -> None:
+    # A --volumes-from reader of an earlier container of the same name is older than the target:
+    # only what it mounts shows it, through the engine's volume filter.
+    prefix = f"{PREFIX}{uuid.uuid4().hex[:6]}"
+    names = {k: f"{prefix}-{k}" for k in ("app", "reader", "sidecar", "other")}
+    data = tmp_path / "data"
+    data.mkdir()
+    run = functools.partial(docker_client.containers.run, IMAGE, ["sleep", "3600"], detach=True, labels=OWNER_LABELS)
+    try:
+        earlier = run(name=names["app"], volumes={str(data): {"bind": "/data", "mode": "rw"}})
+        run(name=names["reader"], volumes_from=[names["app"]])
+        earlier.remove(force=True)
+        app = run(name=names["app"], volumes={str(data): {"bind": "/data", "mode": "rw"}})
+        run(name=names["sidecar"], network_mode=f"container:{app.id}")
+        run(name=names["other"])  # newer, tied to nothing
+        playbook = _playbook(tmp_path, names["app"])
+
+        for extra in ((), ("--container", names["app"])):
+            code, out = cli("apply", playbook, "--dry-run", "-vv", *extra)
+
+            assert code == 0, out
+            tied = next(line for line in out.splitlines() if "tied to it" in line)
+            assert names["reader"] in tied and names["sidecar"] in tied and names["other"] not in tied
+            listings = [line for line in out.splitlines() if "engine: list containers" in line]
+            assert listings and all("engine: list containers {" in line for line in listings), listings
+    finally:
+        remove_owned(docker_client, prefix)

@@ -4,11 +4,14 @@ shown once. Pure: summaries and inspects as the engine (20.10) gives them."""
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from typing import Any
 
 import pytest
 
 from remediate.cli.views import same_change
+from remediate.core.listing import linker_filters, name_regex, selection_filters, tie_filters
 from remediate.core.planner import Observed, may_select, selected
 from remediate.core.playbook import Selector
 from remediate.executor.ties import candidates
@@ -80,6 +83,46 @@ def test_tied_candidates_are_what_the_listing_cannot_rule_out() -> None:
     found = {row["Names"][0][1:] for row in rows if row["Id"] in candidates(rows, [target])}
     # The target itself is listed too (another target may be tied to it); the exact test rules it out.
     assert found == {"t", "linker", "net-by-name", "net-by-id", "newer", "reader"}
+
+
+NAMES = ["web-1", "web-12", "web.1", "webx1", "a-web-1", "web-1-remediate-backup-20260101T000000000", "w", "web+1",
+         "api_v2", "api.v2", "db"]
+
+
+@pytest.mark.parametrize("glob", ["web-*", "web-?", "web.1", "*", "api_v?", "api.v2", "w*b+1", "db", "*-1"])
+def test_the_engine_name_filter_matches_what_the_glob_matches(glob: str) -> None:
+    regex = name_regex(glob)
+    assert regex is not None
+    # The engine matches the expression on the name with its slash (Docker) or without (Podman).
+    for shown in ("/{}", "{}"):
+        assert [n for n in NAMES if re.search(regex, shown.format(n))] == [n for n in NAMES if fnmatch.fnmatchcase(n, glob)]
+
+
+def test_a_selector_the_engine_cannot_narrow_lists_everything() -> None:
+    assert selection_filters([_sel(labels={"app": "x", "tier": ""}, name="web-*"), _sel(name="db")]) == [
+        {"label": ["app=x", "tier="], "name": ["^/?web\\-.*$"]}, {"name": ["^/?db$"]}]
+    assert selection_filters([_sel(labels={"app": "x"}), _sel(image="nginx")]) is None
+    assert selection_filters([_sel(name="web-[12]")]) is None  # a character class: matched here only
+    assert selection_filters([_sel(name="web-[12]", labels={"app": "x"})]) == [{"label": ["app=x"]}]
+
+
+def test_the_tie_lookup_lists_what_is_newer_than_the_oldest_target_and_what_mounts_the_same() -> None:
+    # Nanoseconds as the engine writes them: 0.123456789 s is before 0.5 s.
+    older = {"Id": "o" * 64, "Created": "2026-01-01T00:00:00.123456789Z",
+             "Mounts": [{"Type": "bind", "Source": "/srv/data", "Destination": "/data"},
+                        {"Type": "volume", "Name": "cache", "Source": "/var/lib/docker/volumes/cache/_data",
+                         "Destination": "/cache"}]}
+    newer = {"Id": "n" * 64, "Created": "2026-01-01T00:00:00.5Z",
+             "Mounts": [{"Type": "volume", "Name": "logs", "Destination": "/logs"}]}
+    alone = {"Id": "a" * 64, "Created": "2026-01-01T00:00:01Z", "Mounts": []}
+
+    assert tie_filters([newer, older, alone]) == [
+        {"since": ["o" * 64]}, {"id": ["a" * 64, "n" * 64, "o" * 64]}, {"volume": ["/srv/data", "logs"]}]
+    assert tie_filters([alone]) == [{"since": ["a" * 64]}, {"id": ["a" * 64]}]
+    assert tie_filters([{**alone, "Created": None}]) is None  # when it was made is not known: list everything
+    assert linker_filters([_summary("t", Names=["/t", "/web/db", "/api-1/db"])]) == [
+        {"name": ["^/?api\\-1$", "^/?web$"]}]
+    assert linker_filters([_summary("t")]) == []
 
 
 def _cp(name: str, env: str = "A=1", **extra: Any) -> dict[str, Any]:

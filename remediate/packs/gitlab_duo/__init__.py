@@ -10,6 +10,10 @@ from pathlib import Path
 from remediate.core.sources import Pack
 from remediate.packs.gitlab_duo.env import gateway_env_value
 
+#: The model name the gateway sends to vLLM when a self-hosted model has no identifier (here, not in
+#: :mod:`~remediate.packs.gitlab_duo.diagnose`: the ``diagnose`` command's option default, read at start-up).
+DEFAULT_MODEL_NAME = "mistral"
+
 _HERE = Path(__file__).resolve().parent
 _CHECKOUT = _HERE.parents[2]  # a source tree keeps playbooks/ and templates/ at its top
 

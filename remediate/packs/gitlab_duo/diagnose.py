@@ -23,6 +23,7 @@ from remediate.core.planner import Observed, facts_of, selected
 from remediate.core.playbook import Selector
 from remediate.executor.observe import find, named
 from remediate.host.connection import Connection
+from remediate.packs.gitlab_duo import DEFAULT_MODEL_NAME
 from remediate.packs.gitlab_duo.agent_platform import agent_platform_checks
 from remediate.packs.gitlab_duo.checks import (
     SELF_SIGN,
@@ -42,9 +43,6 @@ from remediate.packs.gitlab_duo.vllm_profile import vllm_profile_checks
 __all__ = ["DEFAULT_MODEL_NAME", "ERROR_CODES", "DiagnosisJson", "ErrorCode", "ErrorJson", "Finding", "FindingJson",
            "diagnose", "explain", "failed", "findings_json"]
 
-
-#: The model name the gateway sends to vLLM when a self-hosted model has no identifier.
-DEFAULT_MODEL_NAME = "mistral"
 
 GATEWAY_SELECTORS = (Selector.model_validate({"image": "*model-gateway*"}),
                      Selector.model_validate({"env": "AIGW_*"}))

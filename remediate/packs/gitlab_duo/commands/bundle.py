@@ -22,8 +22,6 @@ from remediate.cli.common import (
     ssh_options,
     verbosity_options,
 )
-from remediate.core.naming import file_safe
-from remediate.core.redaction import redact_text
 from remediate.packs.gitlab_duo.commands.views import print_diagnosis
 
 if TYPE_CHECKING:
@@ -51,6 +49,8 @@ def bundle(out_path: str | None, log_lines: int, correlation_id: str | None, con
     with tags and ids), the diagnosis (JSON and text), the redacted docker inspect and last log
     lines of the AI gateway and vLLM containers, and remediate's history there. Read-only;
     nothing leaves this machine; every secret is masked as in every other output."""
+    from remediate.core.naming import file_safe
+    from remediate.core.redaction import redact_text
     from remediate.packs.gitlab_duo import bundle as collecting
     from remediate.packs.gitlab_duo import diagnose as diagnosing
 

@@ -37,8 +37,8 @@ from remediate.cli.common import (
     verbosity_options,
 )
 from remediate.cli.exit_codes import exit_code
+from remediate.packs.gitlab_duo import DEFAULT_MODEL_NAME
 from remediate.packs.gitlab_duo.commands.views import print_diagnosis
-from remediate.packs.gitlab_duo.diagnose import DEFAULT_MODEL_NAME
 
 if TYPE_CHECKING:
     from rich.console import Console
