@@ -103,6 +103,8 @@ def image_matches(image: str, pattern: str) -> bool:
     """Whether the glob ``pattern`` matches the image reference however either is written: as
     given, familiar (``nginx``) or fully qualified (``docker.io/library/nginx``); no tag means
     ``latest`` on both sides."""
+    if fnmatch.fnmatchcase(image, pattern):  # as given: no need to load the grammar
+        return True
     forms = _spellings(image)
     domain, remainder = grammar().Reference.split_docker_domain(_unaliased(pattern))
     globs = {pattern, f"{domain}/{remainder}"}
