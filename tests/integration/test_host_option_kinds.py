@@ -25,8 +25,7 @@ import yaml
 from remediate.core.spec import spec_from_inspect
 from tests.conftest import OWNER_LABELS, remove_owned
 from tests.integration._proc import REMEDIATE, VLLM_IMAGE, WAIT, remediate_env
-from tests.integration.test_change_kinds import Box, _user_view
-from tests.lab import containers
+from tests.integration.test_change_kinds import Box, _user_view, started
 from tests.lab.engines import Engine
 
 pytestmark = pytest.mark.integration
@@ -38,21 +37,10 @@ CHANGES = [{"tmpfs": {"target": "/scratch", "options": "rw,size=16m,mode=1770"}}
 AFTER = {"Tmpfs": {"/scratch": "rw,size=16m,mode=1770"}, "IpcMode": "shareable", "ShmSize": 128 << 20}
 
 
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[Any]:
-    cl = engine.client()
-    yield cl
-    cl.close()
-
-
 @pytest.fixture
 def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
-    b = Box(engine, client, tmp_path)
-    try:
+    with started(engine, client, tmp_path) as b:
         yield b
-    finally:
-        containers.stop([b.container])
-        remove_owned(client, b.name)
 
 
 def _mounts(box: Box, name: str | None = None) -> dict[str, str]:

@@ -24,7 +24,7 @@ import yaml
 from tests.conftest import remove_owned
 from tests.integration._proc import REMEDIATE, WAIT, remediate_env
 from tests.integration.test_change_kinds import Box
-from tests.integration.test_host_option_kinds import client, project, shell_round_trip  # noqa: F401 - fixtures
+from tests.integration.test_host_option_kinds import project, shell_round_trip  # noqa: F401 - fixtures
 from tests.lab import containers
 from tests.lab.engines import Engine
 
@@ -37,7 +37,7 @@ AFTER = {"RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0}, "M
 
 
 @pytest.fixture
-def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:  # noqa: F811 - this module's own
+def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
     b = Box(engine, client, tmp_path)
     try:
         client.api.update_container(b.name, mem_limit=BEFORE["Memory"], memswap_limit=BEFORE["MemorySwap"])
