@@ -14,12 +14,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from remediate.core import compose
 from remediate.core.fields import host_field
+from remediate.core.kept import Outcome, Recovery
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
 from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy
 from remediate.core.results import Action, ContainerResult, ProbeResult
@@ -282,28 +281,6 @@ def _current_files(conn: Connection, journal: Journal, tx: str,
                                owner=list(state.owner) if state.owner else None,
                                saved=journal.save_file(tx, i, state.content) if state.content is not None else None))
     return saved
-
-
-class Outcome(StrEnum):
-    """What ``recover`` did about one transaction (:attr:`Recovery.outcome`)."""
-
-    KEPT = "kept the verified new container"
-    RESTORED = "restored the original"
-    REVERTED = "restored the time-boxed change"
-    MANUAL = "manual action needed"
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """What ``recover`` did about one unfinished apply."""
-
-    container: str
-    tx: str
-    outcome: Outcome
-    detail: str = ""
-    manual_steps: tuple[str, ...] = ()
-    #: Of :func:`plan_recover`: the steps it would take (commands, at most).
-    steps: tuple[str, ...] = ()
 
 
 def plan_recover(conn: Connection, *, containers: Sequence[str] = (), journal: Journal | None = None) -> list[Recovery]:
