@@ -112,6 +112,23 @@ def test_a_limit_added_where_there_was_none_is_made_by_a_recreate(box: Box) -> N
     assert code == 0 and box.inspect()["Id"] == before["Id"], out
 
 
+def test_rollback_of_a_recreate_that_changed_the_restart_policy_gives_the_old_one_back(box: Box) -> None:
+    before = box.inspect()
+
+    code, out = box.apply(box.playbook([{"restart": "unless-stopped"}, {"resources": {"cpus": 1.5}}]), "--yes")
+
+    assert code == 0 and "recreated" in out, out
+    assert box.inspect()["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    code, out = box.remediate("rollback", box.name, "--dry-run")
+    assert code == 0 and "- --restart unless-stopped" in out, out
+
+    code, out = box.remediate("rollback", box.name, "--yes")
+
+    assert code == 0, out
+    now = box.inspect()
+    assert now["Id"] == before["Id"] and now["HostConfig"]["RestartPolicy"] == before["HostConfig"]["RestartPolicy"]
+
+
 def test_bad_values_are_one_line_and_change_nothing(box: Box) -> None:
     before = box.inspect()
     for change, message in (({"restart": "sometimes"}, "is not one of no, always, unless-stopped, on-failure"),
