@@ -96,7 +96,7 @@ _EXPORTS = {
     "apply": "remediate.executor.apply",
     "Revert": "remediate.executor.hold",
     "plan_host": "remediate.executor.observe",
-    "Recovery": "remediate.executor.restore",
+    "Recovery": "remediate.core.kept",
     "plan_recover": "remediate.executor.restore",
     "plan_rollback": "remediate.executor.restore",
     "recover": "remediate.executor.restore",
@@ -271,6 +271,9 @@ __all__ = [  # noqa: RUF022 (plain sorted order, as the public API test reads it
 ]
 
 if _typing.TYPE_CHECKING:
+    from remediate.core.kept import (
+        Recovery as Recovery,
+    )
     from remediate.core.lineage import (
         FileRestore as FileRestore,
     )
@@ -442,9 +445,6 @@ if _typing.TYPE_CHECKING:
     )
     from remediate.executor.observe import (
         plan_host as plan_host,
-    )
-    from remediate.executor.restore import (
-        Recovery as Recovery,
     )
     from remediate.executor.restore import (
         plan_recover as plan_recover,

@@ -476,46 +476,10 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
                     images: Mapping[str, Json | None], sources: Mapping[str, HostPath],
                     can_update: bool) -> ContainerPlan:
     before = spec_from_inspect(obs.inspect, obs.image)
-    image_cfg = (obs.image or {}).get("Config") or {}
     rendered, probes = render_changes(playbook, vars, obs)
-    spec = before
-    changes: list[Change] = []
-    files: list[FileWrite] = []
-    notes: list[str] = []
-    file_dests = {c.file.dest for c in rendered if isinstance(c, pb.FileChange)}
-    engine_dirs: list[str] = []
-    moved: upgrade.Upgrade | None = None  # the last image change that moves it
-    secret_env: dict[str, None] = {}
-    marks: list[tuple[int, int, ContainerSpec]] = []  # where each change starts: changes, files, spec
-    for change in rendered:
-        marks.append((len(changes), len(files), spec))
-        if isinstance(change, pb.ImageChange):
-            step = upgrade.upgrade(spec, change.image, images.get(change.image), obs.image)
-            if step.same is None:
-                spec, moved = step.spec, step
-                # later changes (args, env) see the new image's defaults
-                image_cfg = (images.get(change.image) or {}).get("Config") or image_cfg
-            changes.extend(_image_changes(before, change.image, step))
-            notes.extend(step.notes)
-            continue
-        if isinstance(change, pb.EnvChange):
-            change, from_files = _read_env_files(change, sources, file_dests)
-            secret_env.update(dict.fromkeys(from_files))
-        if isinstance(change, pb.MountChange) and change.mount.source is not None:
-            notes.extend(_bind_source(change.mount, change.mount.source, paths, file_dests, engine_dirs))
-        if isinstance(change, (pb.RestartChange, pb.ResourcesChange)):
-            spec, step_changes = _apply_live_option(spec, change)
-            step_notes: list[str] = []
-        elif isinstance(change, (pb.TmpfsChange, pb.IpcChange, pb.ShmSizeChange)):
-            spec, step_changes, step_notes = _apply_host_option(spec, change, obs, image_cfg)
-        else:
-            spec, step_changes, step_notes = _apply_change(spec, change, image_cfg, paths,
-                                                           _allowed(vars.get(ALLOW_ALL_INTERFACES)))
-        changes.extend(step_changes)
-        notes.extend(step_notes)
-        if isinstance(change, pb.FileChange):
-            files.append(_file_write(change.file, paths, vars))
-    changes, files, fix_specs = _attributed(playbook.change_fixes, marks, changes, files, spec)
+    made = _make_changes(rendered, before, obs, vars, paths, images, sources)
+    spec, notes, moved = made.spec, made.notes, made.moved
+    changes, files, fix_specs = _attributed(playbook.change_fixes, made.marks, made.changes, made.files, spec)
     owner = compose.owner(before.config.get("Labels"))
     start = start and obs.state is RunState.STOPPED
     in_place = _in_place(before, spec, files, owner is not None and not owner.oneoff and not container_only,
@@ -526,15 +490,9 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
     if live is not None:
         changes = [dataclasses.replace(c, action=ChangeAction.UPDATE) if c.action is ChangeAction.RECREATE else c
                    for c in changes]
-    if owner is not None and not owner.oneoff and container_only:
-        notes.append(f"compose (warning): --container-only: {', '.join(owner.config_paths())} is not changed; the next "
-                     f"`compose up -d --force-recreate` or edit of it recreates {owner.service} without this fix")
-    elif owner is not None and not owner.oneoff:
-        changed_secrets = [c.field.removeprefix("env.") for c in changes
-                           if c.field.removeprefix("env.") in secret_env and c.action is ChangeAction.RECREATE]
-        if changed_secrets:
-            raise PlanError(env_files.compose_refusal(owner.service, changed_secrets), container=obs.name)
-        written, compose_notes = _compose_write(owner, before, spec, paths)
+    if owner is not None and not owner.oneoff:
+        written, compose_notes = _compose_part(owner, obs, before, spec, changes, made.secret_env, paths,
+                                               container_only)
         files.extend(written)
         notes.extend(compose_notes)
     first: list[str] = []  # what the recreate does to the container as a whole, before the rest
@@ -554,9 +512,84 @@ def _plan_container(playbook: pb.Playbook, vars: Mapping[str, Any], obs: Observe
         id=obs.id, name=obs.name, fingerprint=fingerprint(obs, before), before=before, after=spec,
         changes=tuple(changes), files=tuple(files), verify=tuple(probes),
         dependents=obs.dependents, notes=(*first, *notes), state=obs.state, start=start,
-        engine_dirs=tuple(dict.fromkeys(engine_dirs)), image=moved.spec.image if moved else None,
-        secret_env=tuple(secret_env), live=live, fix_specs=fix_specs,
+        engine_dirs=tuple(dict.fromkeys(made.engine_dirs)), image=moved.spec.image if moved else None,
+        secret_env=tuple(made.secret_env), live=live, fix_specs=fix_specs,
     )
+
+
+@dataclass
+class _Made:
+    """What a container's rendered changes make, in order (:func:`_make_changes`): the spec after
+    them, their plan entries, files, notes, the engine directories they need, the last image
+    change that moves the container, the env names set from host files (secret), and where each
+    change's entries start (changes, files, the spec before it)."""
+
+    spec: ContainerSpec
+    changes: list[Change] = field(default_factory=list)
+    files: list[FileWrite] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    engine_dirs: list[str] = field(default_factory=list)
+    moved: upgrade.Upgrade | None = None
+    secret_env: dict[str, None] = field(default_factory=dict)
+    marks: list[tuple[int, int, ContainerSpec]] = field(default_factory=list)
+
+
+def _make_changes(rendered: Sequence[pb.Change], before: ContainerSpec, obs: Observed, vars: Mapping[str, Any],
+                  paths: Mapping[str, HostPath], images: Mapping[str, Json | None],
+                  sources: Mapping[str, HostPath]) -> _Made:
+    """Each rendered change applied to the spec in turn (see :class:`_Made`)."""
+    made = _Made(before)
+    image_cfg = (obs.image or {}).get("Config") or {}
+    file_dests = {c.file.dest for c in rendered if isinstance(c, pb.FileChange)}
+    for change in rendered:
+        made.marks.append((len(made.changes), len(made.files), made.spec))
+        if isinstance(change, pb.ImageChange):
+            step = upgrade.upgrade(made.spec, change.image, images.get(change.image), obs.image)
+            if step.same is None:
+                made.spec, made.moved = step.spec, step
+                # later changes (args, env) see the new image's defaults
+                image_cfg = (images.get(change.image) or {}).get("Config") or image_cfg
+            made.changes.extend(_image_changes(before, change.image, step))
+            made.notes.extend(step.notes)
+            continue
+        if isinstance(change, pb.EnvChange):
+            change, from_files = _read_env_files(change, sources, file_dests)
+            made.secret_env.update(dict.fromkeys(from_files))
+        if isinstance(change, pb.MountChange) and change.mount.source is not None:
+            made.notes.extend(_bind_source(change.mount, change.mount.source, paths, file_dests, made.engine_dirs))
+        if isinstance(change, (pb.RestartChange, pb.ResourcesChange)):
+            made.spec, step_changes = _apply_live_option(made.spec, change)
+            step_notes: list[str] = []
+        elif isinstance(change, (pb.TmpfsChange, pb.IpcChange, pb.ShmSizeChange)):
+            made.spec, step_changes, step_notes = _apply_host_option(made.spec, change, obs, image_cfg)
+        else:
+            made.spec, step_changes, step_notes = _apply_change(made.spec, change, image_cfg, paths,
+                                                                _allowed(vars.get(ALLOW_ALL_INTERFACES)))
+        made.changes.extend(step_changes)
+        made.notes.extend(step_notes)
+        if isinstance(change, pb.FileChange):
+            made.files.append(_file_write(change.file, paths, vars))
+    return made
+
+
+def _compose_part(owner: compose.ComposeOwner, obs: Observed, before: ContainerSpec, spec: ContainerSpec,
+                  changes: Sequence[Change], secret_env: Mapping[str, None], paths: Mapping[str, HostPath],
+                  container_only: bool) -> tuple[list[FileWrite], list[str]]:
+    """A compose service's part of its plan: the compose-file edit and its notes, or, with
+    ``container_only``, the warning that the file stays as it is.
+
+    Raises:
+        PlanError: a secret read from a host file would be written into the compose file.
+    """
+    if container_only:
+        warning = (f"compose (warning): --container-only: {', '.join(owner.config_paths())} is not changed; the "
+                   f"next `compose up -d --force-recreate` or edit of it recreates {owner.service} without this fix")
+        return [], [warning]
+    changed_secrets = [c.field.removeprefix("env.") for c in changes
+                       if c.field.removeprefix("env.") in secret_env and c.action is ChangeAction.RECREATE]
+    if changed_secrets:
+        raise PlanError(env_files.compose_refusal(owner.service, changed_secrets), container=obs.name)
+    return _compose_write(owner, before, spec, paths)
 
 
 def _in_place(before: ContainerSpec, after: ContainerSpec, files: Sequence[FileWrite], compose_file: bool,

@@ -38,7 +38,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -410,10 +410,21 @@ def mask_json(data: Any, secrets: Sequence[str]) -> Any:
     """:func:`mask_values` applied to every string in JSON-like data (keys untouched)."""
     if not secrets:
         return data
+    return each_string(data, lambda text: mask_values(text, secrets))
+
+
+def each_string(data: Any, change: Callable[[str], str], *, keys: bool = False) -> Any:
+    """JSON-like data (mappings, lists, tuples as lists) with ``change`` applied to every string
+    in it, with ``keys`` to the string keys of mappings too; anything else as it is.
+
+    >>> each_string({"a": ["x", 1], "b": None}, str.upper, keys=True)
+    {'A': ['X', 1], 'B': None}
+    """
     if isinstance(data, str):
-        return mask_values(data, secrets)
+        return change(data)
     if isinstance(data, Mapping):
-        return {k: mask_json(v, secrets) for k, v in data.items()}
+        return {change(k) if keys and isinstance(k, str) else k: each_string(v, change, keys=keys)
+                for k, v in data.items()}
     if isinstance(data, (list, tuple)):
-        return [mask_json(v, secrets) for v in data]
+        return [each_string(v, change, keys=keys) for v in data]
     return data

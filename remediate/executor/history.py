@@ -5,37 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from remediate.core.kept import Entry
 from remediate.errors import ConnectError
 from remediate.executor.journal import Journal
 from remediate.executor.transaction import pending_reverts, unfinished_names
 from remediate.host.connection import Connection
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One apply or rollback of the history (:func:`remediate.output.records.history_row` is its view).
-
-    Attributes:
-        ended: how it ended (the end record's result); None: it never did.
-        settled: it ended in a clean state: nothing left for ``recover``.
-        due: when its time-boxed change is due back (epoch seconds), while it still is.
-    """
-
-    time: str | None
-    container: str
-    playbook: str | None
-    user: str | None
-    controller: str | None
-    kind: str
-    ended: str | None
-    settled: bool
-    due: float | None
-    backup: str | None
-    tx: str
 
 
 def history(journal: Journal, container: str | None = None) -> Iterator[Entry]:
@@ -47,9 +24,10 @@ def history(journal: Journal, container: str | None = None) -> Iterator[Entry]:
         if container and tx.container != container:
             continue
         begin = tx.begin
-        yield Entry(begin.time, begin.container, begin.playbook, begin.user, begin.controller, begin.kind or "apply",
-                    tx.end.result if tx.end is not None else None, tx.settled,
-                    tx.due if tx.id in pending else None, begin.backup, tx.id)
+        yield Entry(time=begin.time, container=begin.container, playbook=begin.playbook, user=begin.user,
+                    controller=begin.controller, kind=begin.kind or "apply", backup=begin.backup, tx=tx.id,
+                    ended=tx.end.result if tx.end is not None else None, settled=tx.settled,
+                    due=tx.due if tx.id in pending else None)
 
 
 def warn_unfinished(conn: Connection) -> bool:

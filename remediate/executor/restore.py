@@ -14,12 +14,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from remediate.core import compose
 from remediate.core.fields import host_field
+from remediate.core.kept import Outcome, Recovery
 from remediate.core.lineage import FileRestore, RollbackPlan, Route
 from remediate.core.naming import backup_name, is_backup_of, is_remediate_copy
 from remediate.core.results import Action, ContainerResult, ProbeResult
@@ -73,10 +72,10 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
             return RollbackPlan(name, name, now, target, (), (), 1, in_place=True)
         route = _route(conn, journal, name, left, to)
         backup = conn.inspect_container(route.backup)
-        # The backup is shown as it will be: under the container's name, with the restart policy of
-        # the container it replaces (parked, it has none).
-        put_back = {**backup, "Name": f"/{name}",
-                    "HostConfig": {**(backup.get("HostConfig") or {}), "RestartPolicy": _policy(current)}}
+        # The backup is shown as it will be: under the container's name, with the restart policy it
+        # had before it was parked (parked, it has none).
+        put_back = {**backup, "Name": f"/{name}", "HostConfig": {
+            **(backup.get("HostConfig") or {}), "RestartPolicy": _policy_put_back(journal, route.backup, current)}}
         now, target = _spec(conn, current), _spec(conn, put_back)
         files = [FileRestore(entry.path, conn.read_path(entry.path).content, content, entry.mode)
                  for entry, content in _contents(conn, _files(conn, journal, route), now, target)]
@@ -116,6 +115,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         backup_id = compose_backup.rearm(conn, restoring) or str(conn.inspect_container(restoring)["Id"])
         parked = backup_name(name)
         policy = _policy(current)
+        restored_policy = _policy_put_back(journal, restoring, current)
         replaced = _contents(conn, _files(conn, journal, route), _spec(conn, current),
                              _spec(conn, conn.inspect_container(backup_id)))
         tied = ties.tied_to(conn, current)  # they follow the container put back
@@ -133,8 +133,8 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
             remove_dirs(conn, _dirs(journal, route))  # the one that needed them is parked now
             if not (current.get("State") or {}).get("Running"):
                 conn.start(backup_id)
-            if policy.get("Name") not in ("", "no"):
-                conn.set_restart_policy(backup_id, policy)
+            if restored_policy.get("Name") not in ("", "no"):
+                conn.set_restart_policy(backup_id, restored_policy)
             ties.follow(conn, tied, old_id=str(current["Id"]), name=name, parked=parked, new_id=backup_id,
                         mark=txn.mark)
             check = probes.wait_running(conn, backup_id, timeout=timeout)
@@ -258,8 +258,18 @@ def _files(conn: Connection, journal: Journal, route: Route) -> list[FileEntry]:
 
 
 def _policy(current: Json) -> Json:
-    """The restart policy a rollback gives the container it puts back: the current one's."""
+    """A container's restart policy (``no`` when it has none)."""
     return dict((current.get("HostConfig") or {}).get("RestartPolicy") or {"Name": "no"})
+
+
+def _policy_put_back(journal: Journal, backup: str, current: Json) -> Json:
+    """The restart policy a rollback gives the container it puts back: the one ``backup`` had
+    when it was parked (the journal's record of the transaction that parked it: an apply that
+    changed the policy is undone too); a backup the journal does not know: the current one's."""
+    for tx in reversed(journal.transactions(archived=True)):
+        if tx.begin.backup == backup and tx.begin.restart_policy is not None:
+            return dict(tx.begin.restart_policy)
+    return _policy(current)
 
 
 def _dirs(journal: Journal, route: Route) -> list[str]:
@@ -310,28 +320,6 @@ def _current_files(conn: Connection, journal: Journal, tx: str,
                                owner=list(state.owner) if state.owner else None,
                                saved=journal.save_file(tx, i, state.content) if state.content is not None else None))
     return saved
-
-
-class Outcome(StrEnum):
-    """What ``recover`` did about one transaction (:attr:`Recovery.outcome`)."""
-
-    KEPT = "kept the verified new container"
-    RESTORED = "restored the original"
-    REVERTED = "restored the time-boxed change"
-    MANUAL = "manual action needed"
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """What ``recover`` did about one unfinished apply."""
-
-    container: str
-    tx: str
-    outcome: Outcome
-    detail: str = ""
-    manual_steps: tuple[str, ...] = ()
-    #: Of :func:`plan_recover`: the steps it would take (commands, at most).
-    steps: tuple[str, ...] = ()
 
 
 def plan_recover(conn: Connection, *, containers: Sequence[str] = (), journal: Journal | None = None) -> list[Recovery]:

@@ -8,9 +8,9 @@ Nothing here undoes itself: the journal records are the undo log (:mod:`remediat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from remediate.core.kept import Backup
 from remediate.core.lineage import Lineage, Move, replay
 from remediate.core.naming import is_backup_of, parse_backup
 from remediate.core.spec import ContainerSpec, create_body, pinned
@@ -96,19 +96,6 @@ def backups_of(conn: Connection, name: str) -> list[dict[str, Any]]:
     """Backup containers of ``name``, newest first."""
     found = [c for c in conn.list_containers() if is_backup_of(str(c["Name"]), name)]
     return sorted(found, key=lambda c: str(c["Name"]), reverse=True)
-
-
-@dataclass(frozen=True)
-class Backup:
-    """A backup remediate keeps (:func:`remediate.output.records.backup_row` is its view)."""
-
-    name: str
-    #: The container it is a backup of, and when it was parked (the name's stamp).
-    container: str
-    stamp: str
-    id: str
-    image: str | None
-    status: str | None
 
 
 def list_backups(conn: Connection, container: str | None = None) -> list[Backup]:

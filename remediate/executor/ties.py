@@ -11,6 +11,7 @@ that kept running still sits in the namespace of the earlier run, and a PID join
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -138,28 +139,43 @@ def candidates(summaries: Sequence[Mapping[str, Any]], targets: Sequence[Mapping
     refuses them otherwise, and records the joined namespace by id), so they are as new as
     their target or newer; a reader of an earlier container of the same name mounts what it mounts.
     """
-    ids = {str(t.get("Id", "")) for t in targets}
-    names = {_name(t) for t in targets}
-    own = [s for s in summaries if s.get("Id") in ids]
-    listed = {s.get("Id") for s in own}  # the engine's own seconds, else the inspect's
-    created = min([int(s.get("Created") or 0) for s in own]
-                  + [_epoch(t.get("Created")) for t in targets if t.get("Id") not in listed])
-    linkers = {str(n).split("/")[1] for s in own for n in s.get("Names") or [] if str(n).count("/") >= 2}
-    mounts = [m for m in (_mounts(t.get("Mounts") or []) for t in targets) if m]
-    found = []
-    for row in summaries:
-        other_id = str(row.get("Id", ""))
+    sought = _Sought.of(summaries, targets)
+    return [str(row.get("Id", "")) for row in summaries if sought.may_be_tied(row)]
+
+
+@dataclass(frozen=True)
+class _Sought:
+    """What a listing is searched for (:func:`candidates`): the targets' ids and names, when the
+    oldest was created, the containers that link to them and the mounts they have."""
+
+    ids: set[str]
+    names: set[str]
+    created: int
+    linkers: set[str]
+    mounts: list[set[tuple[str, str]]]
+
+    @classmethod
+    def of(cls, summaries: Sequence[Mapping[str, Any]], targets: Sequence[Mapping[str, Any]]) -> _Sought:
+        ids = {str(t.get("Id", "")) for t in targets}
+        own = [s for s in summaries if s.get("Id") in ids]
+        listed = {s.get("Id") for s in own}  # the engine's own seconds, else the inspect's
+        created = min([int(s.get("Created") or 0) for s in own]
+                      + [_epoch(t.get("Created")) for t in targets if t.get("Id") not in listed])
+        linkers = {str(n).split("/")[1] for s in own for n in s.get("Names") or [] if str(n).count("/") >= 2}
+        mounts = [m for m in (_mounts(t.get("Mounts") or []) for t in targets) if m]
+        return cls(ids, {_name(t) for t in targets}, created, linkers, mounts)
+
+    def may_be_tied(self, row: Mapping[str, Any]) -> bool:
+        """Whether the listed container ``row`` may be tied to one of the targets."""
         row_names = {str(n).lstrip("/") for n in row.get("Names") or [] if str(n).count("/") == 1}
         if any(is_remediate_copy(n) for n in row_names):
-            continue  # one target may be tied to another: only a target itself is not its own
+            return False  # one target may be tied to another: only a target itself is not its own
         mode = str((row.get("HostConfig") or {}).get("NetworkMode") or "")
         ref = mode[len("container:"):] if mode.startswith("container:") else ""
-        joins_net = bool(ref) and (ref in names or any(refers_to(ref, "", i) for i in ids))
-        newer = int(row.get("Created") or 0) >= created
-        reader = bool(row.get("Mounts")) and any(m <= _mounts(row.get("Mounts") or []) for m in mounts)
-        if newer or joins_net or bool(linkers & row_names) or reader:
-            found.append(other_id)
-    return found
+        joins_net = bool(ref) and (ref in self.names or any(refers_to(ref, "", i) for i in self.ids))
+        newer = int(row.get("Created") or 0) >= self.created
+        reader = bool(row.get("Mounts")) and any(m <= _mounts(row.get("Mounts") or []) for m in self.mounts)
+        return newer or joins_net or bool(self.linkers & row_names) or reader
 
 
 def _mounts(mounts: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from remediate.executor.restore import Recovery, plan_recover
+from remediate.core.kept import Recovery
+from remediate.executor.restore import plan_recover
 from remediate.executor.restore import recover as recover_host
 from remediate.fleet.engines import each_engine
 from remediate.fleet.options import Options

@@ -162,14 +162,8 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None,
     lines = [f"### {cp['container']} ({cp['id']}): {cp['action']}", ""]
     if fixes:
         lines += [f"Merged fixes: {', '.join(f'`{f}`' for f in fixes)}", ""]
-    for change in cp.get("changes") or []:
-        if change["action"] == "noop":
-            lines.append(f"- `{change['field']}`: no change ({change['reason']})")
-        else:
-            source = f" (from `{change['fix']}`)" if change.get("fix") else ""
-            lines.append(f"- `{change['field']}`: {_md(change['before'])} -> {_md(change['after'])}{source}")
-    for note in cp.get("notes") or []:
-        lines.append(f"- note: {note}")
+    lines += [_change_markdown(change) for change in cp.get("changes") or []]
+    lines += [f"- note: {note}" for note in cp.get("notes") or []]
     if cp["action"] != "none":
         lines += ["", "Before:", "", "```sh", *_script(cp["run_before"]), "```",
                   "", "After:", "", "```sh", *_script(cp["run_after"]), "```",
@@ -182,28 +176,40 @@ def _container_markdown(cp: Mapping[str, Any], result: Mapping[str, Any] | None,
     if cp.get("verify"):
         lines += ["", "Verify: " + "; ".join(cp["verify"])]
     if result is not None:
-        lines += ["", f"Result: **{result['action']}** in {result['seconds']:.1f} s"
-                  + (f", new id {result['id_after']}" if result.get("id_after") else "")
-                  + (f", backup `{result['backup']}`" if result.get("backup") else "")]
-        if result.get("error"):
-            lines.append(f"Error: {result['error']}")
-        for check in result.get("checks") or []:
-            mark = f"- {'✔' if check['ok'] else '✘'} {check['name']}"
-            folded = _evidence_markdown(check["evidence"])
-            lines += [f"{mark}: {check['evidence']}"] if _short(check["evidence"]) else [f"{mark}:", *folded]
-        for step in result.get("manual_steps") or []:
-            lines.append(f"- manual: `{step}`")
-        for note in result.get("notes") or []:
-            lines.append(f"- {note}")
-        if result.get("health"):
-            lines += ["", "Docker's health log of the new container (each healthcheck run: exit code, output):", "",
-                      "````", *(f"[exit {h['exit_code']}] {line}" for h in result["health"]
-                                for line in (h["output"].splitlines() or [""])), "````"]
-        if result.get("logs"):
-            # Four backticks: a log line holding a fence cannot end the block early.
-            lines += ["", "Last log lines of the new container (before it was removed):", "", "````",
-                      *result["logs"], "````"]
+        lines += _result_markdown(result)
     return [*lines, ""]
+
+
+def _result_markdown(result: Mapping[str, Any]) -> list[str]:
+    """What became of one container: its action, error, checks, manual steps, notes, and the
+    health log and last log lines of a new container that failed."""
+    lines = ["", f"Result: **{result['action']}** in {result['seconds']:.1f} s"
+             + (f", new id {result['id_after']}" if result.get("id_after") else "")
+             + (f", backup `{result['backup']}`" if result.get("backup") else "")]
+    if result.get("error"):
+        lines.append(f"Error: {result['error']}")
+    for check in result.get("checks") or []:
+        mark = f"- {'✔' if check['ok'] else '✘'} {check['name']}"
+        folded = _evidence_markdown(check["evidence"])
+        lines += [f"{mark}: {check['evidence']}"] if _short(check["evidence"]) else [f"{mark}:", *folded]
+    lines += [f"- manual: `{step}`" for step in result.get("manual_steps") or []]
+    lines += [f"- {note}" for note in result.get("notes") or []]
+    if result.get("health"):
+        lines += ["", "Docker's health log of the new container (each healthcheck run: exit code, output):", "",
+                  "````", *(f"[exit {h['exit_code']}] {line}" for h in result["health"]
+                            for line in (h["output"].splitlines() or [""])), "````"]
+    if result.get("logs"):
+        # Four backticks: a log line holding a fence cannot end the block early.
+        lines += ["", "Last log lines of the new container (before it was removed):", "", "````",
+                  *result["logs"], "````"]
+    return lines
+
+
+def _change_markdown(change: Mapping[str, Any]) -> str:
+    if change["action"] == "noop":
+        return f"- `{change['field']}`: no change ({change['reason']})"
+    source = f" (from `{change['fix']}`)" if change.get("fix") else ""
+    return f"- `{change['field']}`: {_md(change['before'])} -> {_md(change['after'])}{source}"
 
 
 def diff_lines(cp: Mapping[str, Any]) -> list[str]:

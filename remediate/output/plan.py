@@ -11,12 +11,13 @@ import difflib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict
 
 from remediate.core import compose
 from remediate.core.paths import DIR_MODE
 from remediate.core.planner import Change, ContainerPlan, FileWrite, Plan
 from remediate.core.redaction import (
+    MASK,
     mask_json,
     mask_values,
     redact_mapping,
@@ -103,14 +104,63 @@ def shown_run_view(spec: ContainerSpec, engine_api: str | None = None, secrets: 
     return run_view(spec, engine_api=engine_api, redact=True, secrets=secrets)
 
 
+#: Ends a diff's added line that reads, masked, as the line it replaces: a secret value changed.
+VALUE_CHANGED = " (value changed)"
+
+
 def run_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None = None,
              secrets: Sequence[str] = ()) -> list[str]:
-    """Line diff of two specs' ``docker run`` views: ``"  "`` same, ``"- "`` removed, ``"+ "`` added."""
-    return _line_diff(shown_run_view(before, engine_api, secrets), shown_run_view(after, engine_api, secrets))
+    """Line diff of two specs' ``docker run`` views: ``"  "`` same, ``"- "`` removed, ``"+ "`` added;
+    a line whose secret value changed is removed and added again, masked, the added one marked
+    :data:`VALUE_CHANGED`."""
+    return _line_diff(before, after, engine_api, secrets)[0]
 
 
-def _line_diff(before: RunView, after: RunView) -> list[str]:
-    return [line for line in difflib.ndiff(before.lines(), after.lines()) if line.startswith(("  ", "- ", "+ "))]
+def _line_diff(before: ContainerSpec, after: ContainerSpec, engine_api: str | None,
+               secrets: Sequence[str]) -> tuple[list[str], list[str]]:
+    """:func:`run_diff`, and the same diff's lines unmasked: a line the shown views show alike
+    that differs unmasked is a changed secret."""
+    was, now = shown_run_view(before, engine_api, secrets).lines(), shown_run_view(after, engine_api, secrets).lines()
+    raw_was, raw_now = run_view(before, engine_api=engine_api).lines(), run_view(after, engine_api=engine_api).lines()
+    if (len(raw_was), len(raw_now)) != (len(was), len(now)):  # masking keeps the lines; if not, no marks
+        raw_was, raw_now = was, now
+    shown: list[str] = []
+    raw: list[str] = []
+    i = j = 0
+    for line in difflib.ndiff(was, now):
+        tag = line[:2]
+        if tag == "  " and raw_was[i] != raw_now[j]:
+            shown += [f"- {line[2:]}", f"+ {line[2:]}"]
+            raw += [f"- {raw_was[i]}", f"+ {raw_now[j]}"]
+        elif tag in ("  ", "- ", "+ "):
+            shown.append(line)
+            raw.append(tag + (raw_now[j] if tag == "+ " else raw_was[i]))
+        i, j = i + (tag in ("  ", "- ")), j + (tag in ("  ", "+ "))
+    return marked_changes(shown, raw), raw
+
+
+def marked_changes(diff: Sequence[str], raw: Sequence[str]) -> list[str]:
+    """A masked diff (unified or ``ndiff``-style) with :data:`VALUE_CHANGED` after each added line
+    that reads as a line the same change removes while its unmasked text (``raw``, the same diff
+    before masking, line for line) differs: only a masked (secret) value can differ there.
+
+    >>> marked_changes(["-KEY=***", "+KEY=***", "+B=1"], ["-KEY=old", "+KEY=new", "+B=1"])
+    ['-KEY=***', '+KEY=*** (value changed)', '+B=1']
+    """
+    marked: list[str] = []
+    removed: list[tuple[str, str]] = []
+    for line, unmasked in zip(diff, raw, strict=True):
+        if line.startswith(("---", "+++")) or not line.startswith(("-", "+")):
+            removed = []
+        elif line.startswith("-"):
+            removed.append((line[1:], unmasked[1:]))
+        else:
+            was = next((r for r in removed if r[0] == line[1:] and r[1] != unmasked[1:]), None)
+            if was is not None:
+                removed.remove(was)
+                line += VALUE_CHANGED
+        marked.append(line)
+    return marked
 
 
 def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
@@ -136,7 +186,7 @@ def file_diff(write: FileWrite, secrets: Sequence[str] = ()) -> list[str]:
         lines.append(f"{write.links} hard links: written in place, so every link keeps sharing it")
     if write.owner is not None:
         lines.append(f"owner {write.owner[0]}:{write.owner[1]} kept")
-    return [visible(mask_values(redact_text(line), secrets)) for line in lines]
+    return marked_changes([visible(mask_values(redact_text(line), secrets)) for line in lines], lines)
 
 
 def _compose_json(cp: ContainerPlan) -> dict[str, Any] | None:
@@ -151,6 +201,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
     :meth:`Plan.file_users`) names the other planned containers that need each of its files."""
     users = file_users or {}
     before, after = shown_run_view(cp.before, engine_api, secrets), shown_run_view(cp.after, engine_api, secrets)
+    diff, raw_diff = _line_diff(cp.before, cp.after, engine_api, secrets)
     data: ContainerPlanJson = {
         "container": cp.name,
         "id": cp.id[:12],
@@ -162,7 +213,7 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
         "changes": [_change_json(c) for c in cp.changes],
         "run_before": before.lines(),
         "run_after": after.lines(),
-        "diff": _line_diff(before, after),
+        "diff": diff,
         "shell_before": before.commands(),
         "shell_after": after.commands(),
         "files": [_file_json(f, secrets, [n for n in users.get(f.path, ()) if n != cp.name]) for f in cp.files],
@@ -173,11 +224,16 @@ def container_plan_json(cp: ContainerPlan, engine_api: str | None = None, secret
                    + (f" containing {p.contains!r}" if p.contains else "") for p in cp.verify],
     }
     if cp.fix_specs:  # a plan merging fixes: the fix each diff line comes from
-        data["diff_fix"] = _diff_fixes(data["diff"], cp, engine_api, secrets)
+        data["diff_fix"] = _diff_fixes(raw_diff, cp, engine_api)
     if cp.image is not None:  # an image change: the image it was planned against (a saved plan's drift)
         data["image"] = {"from": cp.before.image, "from_id": cp.before.image_id, "to": cp.image,
                          "to_id": cp.after.image_id}
-    return cast(ContainerPlanJson, shown_json(mask_json(data, secrets)))
+    data = mask_json(data, secrets)
+    for change, shown in zip(cp.changes, data["changes"], strict=True):
+        if change.before != change.after and isinstance(shown["after"], str) and shown["after"] == shown["before"] \
+                and MASK in shown["after"]:
+            shown["after"] += VALUE_CHANGED  # masked alike: a secret value changed
+    return shown_json(data)
 
 
 def _change_json(c: Change) -> ChangeJson:
@@ -197,14 +253,13 @@ def _file_json(f: FileWrite, secrets: Sequence[str], shared_with: list[str]) -> 
     return data
 
 
-def _diff_fixes(diff: Sequence[str], cp: ContainerPlan, engine_api: str | None,
-                secrets: Sequence[str]) -> list[str | None]:
-    """Per line of a merged plan's ``docker run`` diff, the fix it comes from: the first whose
-    changes add the line (``+``) or drop it (``-``); None for an unchanged line, or one no fix
-    makes (the image pinned by id on recreate, say)."""
-    views = [(fix, set(shown_run_view(spec, engine_api, secrets).lines())) for fix, spec in cp.fix_specs]
+def _diff_fixes(raw_diff: Sequence[str], cp: ContainerPlan, engine_api: str | None) -> list[str | None]:
+    """Per line of a merged plan's ``docker run`` diff (unmasked, see :func:`_line_diff`), the fix
+    it comes from: the first whose changes add the line (``+``) or drop it (``-``); None for an
+    unchanged line, or one no fix makes (the image pinned by id on recreate, say)."""
+    views = [(fix, set(run_view(spec, engine_api=engine_api).lines())) for fix, spec in cp.fix_specs]
     found: list[str | None] = []
-    for line in diff:
+    for line in raw_diff:
         text, sign = line[2:], line[:2]
         found.append(next((fix for fix, lines in views if (text in lines) == (sign == "+ ")), None)
                      if sign in ("+ ", "- ") else None)

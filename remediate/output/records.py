@@ -1,106 +1,41 @@
 """The views of what remediate keeps on a host: its history (the journal's applies and
 rollbacks), its backups (the containers kept for rollback) and what ``recover`` did; typed.
 
-Each view reads the library's own objects (through the small protocols here: the output layer
-does not import the executor that makes them)."""
+Each view reads the library's own values (:mod:`remediate.core.kept`), not the executor that
+makes them."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import NotRequired, Protocol, TypedDict
+from typing import NotRequired, TypedDict
 
+from remediate.core.kept import Backup, Entry, HistoryFields, Recovery
 from remediate.core.redaction import redact_text
 from remediate.output.shown import shown_json
 
 
-class Entry(Protocol):
-    """What the history view reads of one transaction (:class:`remediate.executor.history.Entry`)."""
-
-    @property
-    def time(self) -> str | None: ...
-
-    @property
-    def container(self) -> str: ...
-
-    @property
-    def playbook(self) -> str | None: ...
-
-    @property
-    def user(self) -> str | None: ...
-
-    @property
-    def controller(self) -> str | None: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def ended(self) -> str | None: ...
-
-    @property
-    def settled(self) -> bool: ...
-
-    @property
-    def due(self) -> float | None: ...
-
-    @property
-    def backup(self) -> str | None: ...
-
-    @property
-    def tx(self) -> str: ...
-
-
-class HistoryRowJson(TypedDict):
+class HistoryRowJson(HistoryFields):
     """One apply or rollback on a host (``result``: how it ended, and what is left to do)."""
 
-    time: str | None
-    container: str
-    playbook: str | None
-    user: str | None
-    controller: str | None
-    kind: str
     result: str
-    backup: str | None
-    tx: str
 
 
 def history_row(entry: Entry, *, now: float | None = None) -> HistoryRowJson:
     """One transaction of the history: how it ended, ``(run remediate recover)`` when it did not
     settle, and when a time-boxed change is due back (``overdue`` once ``now`` is past it)."""
-    if entry.ended is None:
+    ended, due = entry["ended"], entry["due"]
+    if ended is None:
         result = "unfinished (run remediate recover)"
     else:
-        result = entry.ended + ("" if entry.settled else " (run remediate recover)")
-    if entry.due is not None:
-        when = datetime.fromtimestamp(entry.due, UTC).isoformat(timespec="seconds")
-        late = "; overdue: run remediate recover" if entry.due < (time.time() if now is None else now) else ""
+        result = ended + ("" if entry["settled"] else " (run remediate recover)")
+    if due is not None:
+        when = datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds")
+        late = "; overdue: run remediate recover" if due < (time.time() if now is None else now) else ""
         result = f"{result}; time-boxed, restore due {when}{late}"
-    return {"time": entry.time, "container": entry.container, "playbook": entry.playbook, "user": entry.user,
-            "controller": entry.controller, "kind": entry.kind, "result": result, "backup": entry.backup,
-            "tx": entry.tx}
-
-
-class Backup(Protocol):
-    """What the backups view reads of one backup (:class:`remediate.executor.swap.Backup`)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def container(self) -> str: ...
-
-    @property
-    def stamp(self) -> str: ...
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def image(self) -> str | None: ...
-
-    @property
-    def status(self) -> str | None: ...
+    return {"time": entry["time"], "container": entry["container"], "playbook": entry["playbook"],
+            "user": entry["user"], "controller": entry["controller"], "kind": entry["kind"], "result": result,
+            "backup": entry["backup"], "tx": entry["tx"]}
 
 
 class BackupRowJson(TypedDict):
@@ -118,28 +53,6 @@ def backup_row(backup: Backup) -> BackupRowJson:
     """One backup, as ``remediate backups`` lists it."""
     return {"backup": backup.name, "container": backup.container, "stamp": backup.stamp, "id": backup.id[:12],
             "image": backup.image, "status": backup.status}
-
-
-class Recovery(Protocol):
-    """What the recover view reads of one finished transaction (:class:`remediate.Recovery`)."""
-
-    @property
-    def container(self) -> str: ...
-
-    @property
-    def tx(self) -> str: ...
-
-    @property
-    def outcome(self) -> str: ...
-
-    @property
-    def detail(self) -> str: ...
-
-    @property
-    def manual_steps(self) -> tuple[str, ...]: ...
-
-    @property
-    def steps(self) -> tuple[str, ...]: ...
 
 
 class RecoverRowJson(TypedDict):

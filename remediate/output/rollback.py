@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Iterable
-from typing import TypedDict, cast
+from typing import TypedDict
 
 from remediate.core.lineage import RollbackPlan
 from remediate.core.redaction import mask_json, redact_text
 from remediate.core.results import ContainerResult
 from remediate.core.secret_flow import spec_secrets
-from remediate.output.plan import run_diff
+from remediate.output.plan import marked_changes, run_diff
 from remediate.output.shown import shown_json
 
 
@@ -58,23 +57,27 @@ def rollback_plan_json(plan: RollbackPlan, engine_api: str | None = None) -> Rol
     """JSON-ready view of what a rollback would do (secrets masked): the ``docker run`` diff from
     the container in place to the backup put back, and the diff of each file put back."""
     files: list[RestoredFileJson] = []
+    raw_diffs: list[list[str]] = []
     for f in plan.files:
         old = (f.now or b"").decode("utf-8", "replace").splitlines()
         new = (f.restored or b"").decode("utf-8", "replace").splitlines()
-        lines: Iterable[str] = difflib.unified_diff(old, new, f.path if f.now is not None else "/dev/null",
-                                                    f.path if f.restored is not None else "/dev/null", lineterm="")
+        lines = list(difflib.unified_diff(old, new, f.path if f.now is not None else "/dev/null",
+                                          f.path if f.restored is not None else "/dev/null", lineterm=""))
         if f.mode is not None and not f.mode & 0o004 and f.restored is not None:
             digest = hashlib.sha256(f.restored).hexdigest()[:16]
             lines = [(f"content not shown: mode {f.mode:04o} is not world-readable ({len(f.restored)} bytes, "
                       f"sha256 {digest}… put back)")]
+        raw_diffs.append(lines)
         files.append({"path": f.path, "changed": f.changed, "removed": f.restored is None,
                       "mode": f"{f.mode:04o}" if f.mode is not None else None,
                       "diff": [redact_text(line) for line in lines]})
     secrets = sorted({*spec_secrets(plan.current), *spec_secrets(plan.target)}, key=len, reverse=True)
-    data: RollbackPlanJson = {"container": plan.name, "backup": plan.backup, "steps": plan.steps,
-                              "between": list(plan.between), "files": files,
-                              "diff": run_diff(plan.current, plan.target, engine_api)}
-    return cast(RollbackPlanJson, shown_json(mask_json(data, secrets)))
+    data: RollbackPlanJson = mask_json({"container": plan.name, "backup": plan.backup, "steps": plan.steps,
+                                        "between": list(plan.between), "files": files,
+                                        "diff": run_diff(plan.current, plan.target, engine_api, secrets)}, secrets)
+    for shown, raw in zip(data["files"], raw_diffs, strict=True):
+        shown["diff"] = marked_changes(shown["diff"], raw)
+    return shown_json(data)
 
 
 def rollback_preview_json(host: str, plan: RollbackPlan, engine_api: str | None = None) -> RollbackPreviewJson:

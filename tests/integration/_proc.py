@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.lab.containers import LabContainer, http_ready
+from tests.lab.engines import Engine
 
 #: The console script next to this interpreter (not a pyenv shim: its PID is remediate's PID).
 REMEDIATE = str(Path(sys.executable).with_name("remediate"))
@@ -227,3 +230,48 @@ def run_vllm(client: Any, name: str, *, args: Sequence[str] = (), env: Mapping[s
         vllm.get_docker_client().client.close()
     inspect: dict[str, Any] = client.api.inspect_container(name)
     return inspect
+
+
+class EngineUser:
+    """A fake vLLM (or gateway) on an engine in its own network namespace, and remediate run
+    against it as a user on that host runs it: the real ``remediate`` process in that namespace
+    with ``DOCKER_HOST`` set to the engine, so verify probes and the tests' HTTP checks reach the
+    container's ``port`` published on that namespace's 127.0.0.1. A subclass starts the container
+    named ``name``."""
+
+    def __init__(self, engine: Engine, client: Any, tmp_path: Path, name: str, port: int = 8000) -> None:
+        self.engine, self.client, self.name, self.port = engine, client, name, port
+        self.template = tmp_path / "etc" / "chat_template.jinja"
+        self.state_dir = str(tmp_path / "state")
+
+    def inspect(self) -> dict[str, Any]:
+        return dict(self.client.api.inspect_container(self.name))
+
+    def status(self, path: str, body: str = "", until: float = 0.0) -> int:
+        host_port = self.inspect()["NetworkSettings"]["Ports"][f"{self.port}/tcp"][0]["HostPort"]
+        return self.engine.http_status(f"http://127.0.0.1:{host_port}{path}", body, until=until)
+
+    def chat(self) -> int:
+        """Status of the chat completion GitLab sends (model ``mistral``), once the server is up."""
+        self.status("/health", until=WAIT)
+        body = json.dumps({"model": "mistral", "messages": [{"role": "user", "content": "Hi"}]})
+        return self.status("/v1/chat/completions", body)
+
+    def remediate(self, *args: str) -> tuple[int, str]:
+        proc = self.engine.run([REMEDIATE, *args], env=remediate_env(self.state_dir), timeout=WAIT)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def apply(self, *extra: str, playbook: str = "fix-vllm-404") -> tuple[int, str]:
+        return self.remediate("apply", playbook, "--container", self.name,
+                              "-e", f"template_host_path={self.template}", *extra)
+
+
+def wrong_name_playbook(tmp_path: Path) -> Path:
+    """fix-vllm-404 as ``wrong-name``, its verify waiting for a model name never served: every
+    apply of it fails verification (and restores the original)."""
+    data = yaml.safe_load(PLAYBOOK.read_text())
+    data["name"] = "wrong-name"
+    data["verify"][0]["http"]["contains"] = "never-served-name"
+    path = tmp_path / "wrong-name.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path

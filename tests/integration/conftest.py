@@ -45,6 +45,15 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     return chosen
 
 
+@pytest.fixture(scope="module")
+def client(engine: Engine) -> Iterator[Any]:
+    """A docker client of the engine the test runs on (each generation in turn, see ``engine``),
+    for the module; a module may define its own ``client``."""
+    cl = engine.client()
+    yield cl
+    cl.close()
+
+
 @pytest.fixture(scope="session")
 def podman4_engine() -> Iterator[Engine]:
     """Debian 12's podman 4.3 (its Docker-compatible socket), in its own network namespace, with

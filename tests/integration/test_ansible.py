@@ -226,6 +226,24 @@ def test_secret_vars_are_masked_in_results_and_diffs(ansible: Ansible, lab: list
     assert run.results()[lab[0].name]["invocation"]["module_args"]["vars"] == {"hf_token": "***"}
 
 
+def test_a_replaced_secret_shows_in_the_diff_that_it_changed(ansible: Ansible, lab: list[LabHost],
+                                                             engines: list[Any]) -> None:
+    old, new = "hf_ansible_old_value_1", "hf_ansible_new_value_2"
+    for client in engines:
+        client.remove_container(NAME, force=True)
+        _start_vllm(client, {"HF_TOKEN": old})
+    book = ansible.work / "rotate.yml"
+    book.write_text(f"name: rotate-token\ndescription: a new token\nsafety: auto\nvars: {{hf_token: ''}}\n"
+                    f"select: {{name: {NAME}}}\nchanges:\n  - env: {{HF_TOKEN: '{{{{ hf_token }}}}'}}\n")
+    task = {"remediate.docker.apply": {"playbook": str(book), "vars": {"hf_token": new}}}
+
+    run = ansible.run(ansible.play(task), "--check", "--diff")
+
+    assert run.code == 0, run.output
+    assert old not in run.output and new not in run.output
+    assert "---env 'HF_TOKEN=***'" in run.stdout and "+--env 'HF_TOKEN=***' (value changed)" in run.stdout, run.stdout
+
+
 def test_rendered_secrets_token_shapes_and_control_characters_in_the_result_and_diff(
         ansible: Ansible, lab: list[LabHost], engines: list[Any]) -> None:
     value, token = "hub-ansible-value-4417", "glpat-An9xQ2wE4rT6yU8iO0pA"

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import Cli, remove_owned
 from tests.conftest import vllm_chat as _chat
+from tests.integration._proc import wrong_name_playbook
 from tests.lab import containers
 from tests.lab.containers import LabContainer, http_ready
 
@@ -138,12 +139,7 @@ def test_apply_fixes_verifies_and_second_run_is_a_no_op(cli: Cli, vllm: dict[str
 
 def test_failed_verify_restores_the_original(cli: Cli, vllm: dict[str, Any], docker_client: Any,
                                              tmp_path: Path) -> None:
-    playbook = tmp_path / "wrong-name.yml"
-    playbook.write_text(
-        (Path(__file__).resolve().parents[2] / "playbooks/fix-vllm-404.yml").read_text()
-        .replace("name: fix-vllm-404", "name: wrong-name")
-        .replace("""contains: '"{{ served_model_name if served_model_name is string else served_model_name[0] }}"'""", "contains: never-served-name")
-    )
+    playbook = wrong_name_playbook(tmp_path)
     vllm["template"].parent.mkdir(parents=True)
     vllm["template"].write_text("old content\n")
     original = docker_client.api.inspect_container(vllm["name"])

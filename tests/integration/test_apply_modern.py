@@ -8,7 +8,6 @@ verify restores the original; rollback puts the previous container back.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +17,11 @@ import pytest
 
 from tests.integration._proc import (
     MODEL_ARGS,
-    PLAYBOOK,
-    REMEDIATE,
     SEED_TEMPLATE,
     VLLM_IMAGE,
     WAIT,
-    remediate_env,
+    EngineUser,
+    wrong_name_playbook,
 )
 from tests.lab import containers
 from tests.lab.containers import LabContainer
@@ -50,14 +48,11 @@ def _ours(client: Any) -> set[str]:
             if n.lstrip("/").startswith(PREFIX)}
 
 
-class Vllm:
+class Vllm(EngineUser):
     """A deliberately broken fake vLLM on the modern engine, and remediate run against it."""
 
     def __init__(self, engine: Engine, client: Any, tmp_path: Path) -> None:
-        self.engine, self.client = engine, client
-        self.name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
-        self.template = tmp_path / "etc" / "chat_template.jinja"
-        self.state_dir = str(tmp_path / "state")
+        super().__init__(engine, client, tmp_path, f"{PREFIX}{uuid.uuid4().hex[:8]}")
         # Through testcontainers, on the modern engine; its port is on that engine's network
         # namespace, out of a wait strategy's reach, so the wait below runs there.
         self.container = (
@@ -67,27 +62,6 @@ class Vllm:
             .with_envs(HF_TOKEN="hf_supersecretvalue").with_kwargs(restart_policy={"Name": "unless-stopped"}))
         self.container.start()
         assert self.status("/health", until=WAIT) == 200, "fake vLLM did not come up"
-
-    def inspect(self) -> dict[str, Any]:
-        return dict(self.client.api.inspect_container(self.name))
-
-    def status(self, path: str, body: str = "", until: float = 0.0) -> int:
-        port = self.inspect()["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
-        return self.engine.http_status(f"http://127.0.0.1:{port}{path}", body, until=until)
-
-    def chat(self) -> int:
-        """Status of the chat completion GitLab sends (model ``mistral``), once the server is up."""
-        self.status("/health", until=WAIT)
-        body = json.dumps({"model": "mistral", "messages": [{"role": "user", "content": "Hi"}]})
-        return self.status("/v1/chat/completions", body)
-
-    def remediate(self, *args: str) -> tuple[int, str]:
-        proc = self.engine.run([REMEDIATE, *args], env=remediate_env(self.state_dir), timeout=WAIT)
-        return proc.returncode, proc.stdout + proc.stderr
-
-    def apply(self, *extra: str, playbook: str = "fix-vllm-404") -> tuple[int, str]:
-        return self.remediate("apply", playbook, "--container", self.name,
-                              "-e", f"template_host_path={self.template}", *extra)
 
 
 @pytest.fixture
@@ -149,9 +123,7 @@ def test_apply_fixes_verifies_and_second_run_is_a_no_op(vllm: Vllm) -> None:
 
 
 def test_failed_verify_restores_the_original(vllm: Vllm, tmp_path: Path) -> None:
-    playbook = tmp_path / "wrong-name.yml"
-    playbook.write_text(PLAYBOOK.read_text().replace("name: fix-vllm-404", "name: wrong-name")
-                        .replace("""contains: '"{{ served_model_name if served_model_name is string else served_model_name[0] }}"'""", "contains: never-served-name"))
+    playbook = wrong_name_playbook(tmp_path)
     vllm.template.parent.mkdir(parents=True)
     vllm.template.write_text("old content\n")
     original = vllm.inspect()

@@ -12,6 +12,7 @@ gateway's HF cache is dropped, through the same steps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -23,19 +24,20 @@ import yaml
 
 from remediate.core.spec import spec_from_inspect
 from tests.conftest import free_port, remove_owned
-from tests.integration._proc import MODEL_ARGS, PLAYBOOK, REMEDIATE, VLLM_IMAGE, WAIT, remediate_env
+from tests.integration._proc import (
+    MODEL_ARGS,
+    PLAYBOOK,
+    REMEDIATE,
+    VLLM_IMAGE,
+    WAIT,
+    remediate_env,
+    wrong_name_playbook,
+)
 from tests.lab import containers
 from tests.lab.containers import LabContainer
 from tests.lab.engines import Engine
 
 PREFIX = "rt-kinds-"
-
-
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[Any]:
-    cl = engine.client()
-    yield cl
-    cl.close()
 
 
 class Box:
@@ -87,24 +89,27 @@ class Box:
         return self.remediate("apply", playbook, "--container", self.name, *extra)
 
 
-@pytest.fixture
-def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
-    b = Box(engine, client, tmp_path)
+@contextlib.contextmanager
+def started(engine: Engine, client: Any, tmp_path: Path, *, bind: str | None = None) -> Iterator[Box]:
+    """A :class:`Box` for the block; then it and the containers remediate made of it are removed."""
+    b = Box(engine, client, tmp_path, bind=bind)
     try:
         yield b
     finally:
         containers.stop([b.container])
         remove_owned(client, b.name)
+
+
+@pytest.fixture
+def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
+    with started(engine, client, tmp_path) as b:
+        yield b
 
 
 @pytest.fixture
 def mounted_box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
-    b = Box(engine, client, tmp_path, bind=HF)
-    try:
+    with started(engine, client, tmp_path, bind=HF) as b:
         yield b
-    finally:
-        containers.stop([b.container])
-        remove_owned(client, b.name)
 
 
 HF = "/home/aigateway/.hf"
@@ -251,11 +256,7 @@ def test_list_args_dry_run_shell_round_trip_apply_and_rollback(box: Box) -> None
 
 
 def test_list_args_failing_verify_restores_the_original(box: Box) -> None:
-    playbook = box.tmp / "wrong-name.yml"
-    data = yaml.safe_load(PLAYBOOK.read_text())
-    data["name"] = "wrong-name"
-    data["verify"][0]["http"]["contains"] = "never-served"
-    playbook.write_text(yaml.safe_dump(data))
+    playbook = wrong_name_playbook(box.tmp)
     original = box.inspect()
 
     code, out = _fix_404(box, "--yes", "--timeout", "3", playbook=str(playbook))

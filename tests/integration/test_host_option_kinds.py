@@ -8,51 +8,36 @@ run changes nothing; a failing verify restores the original exactly; ``tmpfs`` w
 absent`` removes it again; rollback puts the previous container back; ``ipc: container:NAME``
 joins another container and stays a no-op on the next run (the engine records the donor's id).
 In a Compose v2 project the fix lands in the compose file and ``docker compose up -d`` afterwards
-leaves the fixed container alone.
+leaves the fixed container alone (test_live_update's compose test, with these changes too).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from remediate.core.spec import spec_from_inspect
-from tests.conftest import OWNER_LABELS, remove_owned
-from tests.integration._proc import REMEDIATE, VLLM_IMAGE, WAIT, remediate_env
-from tests.integration.test_change_kinds import Box, _user_view
-from tests.lab import containers
+from tests.conftest import OWNER_LABELS
+from tests.integration._proc import VLLM_IMAGE
+from tests.integration.test_change_kinds import Box, _user_view, started
 from tests.lab.engines import Engine
 
 pytestmark = pytest.mark.integration
 
-PREFIX = "rt-hopt-"
 CHANGES = [{"tmpfs": {"target": "/scratch", "options": "rw,size=16m,mode=1770"}}, {"ipc": "shareable"},
            {"shm_size": "128m"}]
 #: What CHANGES set, as the engine shows it.
 AFTER = {"Tmpfs": {"/scratch": "rw,size=16m,mode=1770"}, "IpcMode": "shareable", "ShmSize": 128 << 20}
 
 
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[Any]:
-    cl = engine.client()
-    yield cl
-    cl.close()
-
-
 @pytest.fixture
 def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
-    b = Box(engine, client, tmp_path)
-    try:
+    with started(engine, client, tmp_path) as b:
         yield b
-    finally:
-        containers.stop([b.container])
-        remove_owned(client, b.name)
 
 
 def _mounts(box: Box, name: str | None = None) -> dict[str, str]:
@@ -147,10 +132,16 @@ def test_tmpfs_removal_and_ipc_host_then_rollback(box: Box) -> None:
 
 
 def test_bad_values_are_one_line_and_change_nothing(box: Box) -> None:
+    refuses_bad_values(box, [({"ipc": "everything"}, "is not one of host, private, shareable, none or container:NAME"),
+                             ({"shm_size": "8 gigs"}, "is not a size"),
+                             ({"tmpfs": {"target": "/tmp", "options": "rw,bogus"}}, "tmpfs option 'bogus'")])
+
+
+def refuses_bad_values(box: Box, cases: list[tuple[dict[str, Any], str]]) -> None:
+    """Each change of ``cases`` is refused in one line saying its message (exit 2), and the
+    container stays as it was."""
     before = box.inspect()
-    for change, message in (({"ipc": "everything"}, "is not one of host, private, shareable, none or container:NAME"),
-                            ({"shm_size": "8 gigs"}, "is not a size"),
-                            ({"tmpfs": {"target": "/tmp", "options": "rw,bogus"}}, "tmpfs option 'bogus'")):
+    for change, message in cases:
         code, out = box.apply(box.playbook([change]), "--yes")
         assert code == 2 and message in out and len(out.strip().splitlines()) == 1, out
     assert _user_view(box.inspect()) == _user_view(before)
@@ -167,73 +158,3 @@ def test_ipc_container_name_joins_the_donor_and_is_a_no_op_next_time(box: Box, c
     assert box.inspect()["HostConfig"]["IpcMode"] == f"container:{donor.id}"
     code, out = box.apply(playbook, "--yes")
     assert code == 0 and "no changes" in out, out
-
-
-COMPOSE = """\
-# remediate test project: a model server that needs more shared memory
-services:
-  vllm:
-    image: vllm/vllm-openai:v0.6.3
-    entrypoint: ["sleep", "600"]
-    labels: {labels}
-    shm_size: 64m   # too small for tensor parallel
-"""
-
-
-@pytest.fixture
-def project(engine: Engine, client: Any, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
-    path = tmp_path / "stack" / "compose.yaml"
-    path.parent.mkdir()
-    path.write_text(COMPOSE.format(labels=json.dumps(OWNER_LABELS)))
-    up = engine.run(["docker", "compose", "-p", name, "-f", str(path), "up", "-d"], timeout=WAIT)
-    if up.returncode != 0 and "is not a docker command" in up.stderr:
-        pytest.skip("no Compose v2 here")
-    assert up.returncode == 0, up.stderr
-    try:
-        yield name, path
-    finally:
-        engine.run(["docker", "compose", "-p", name, "-f", str(path), "down", "-t", "0"], timeout=WAIT)
-        remove_owned(client, name)
-
-
-def test_compose_v2_fix_lands_in_the_file_and_compose_up_keeps_it(engine: Engine, client: Any, tmp_path: Path,
-                                                                   project: tuple[str, Path]) -> None:
-    name, path = project
-    original = path.read_text()
-
-    def compose(*args: str) -> str:
-        proc = engine.run(["docker", "compose", "-p", name, "-f", str(path), *args], timeout=WAIT)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
-
-    [container] = compose("ps", "-q").split()
-    playbook = tmp_path / "p.yml"
-    playbook.write_text(yaml.safe_dump({"name": "shm", "description": "test", "safety": "auto",
-                                        "select": {"labels": {"com.docker.compose.project": name}},
-                                        "changes": CHANGES}))
-    env = remediate_env(str(tmp_path / "state"))
-
-    proc = engine.run([REMEDIATE, "apply", str(playbook), "--yes"], env=env, timeout=WAIT)
-
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    text = path.read_text()
-    assert text == original.replace("shm_size: 64m   #", "shm_size: 128m  #") + (
-        "    tmpfs:\n      - /scratch:rw,size=16m,mode=1770\n    ipc: shareable\n"), text
-    [fixed] = compose("ps", "-q").split()
-    assert fixed != container
-    host = client.api.inspect_container(fixed)["HostConfig"]
-    assert {k: host[k] for k in AFTER} == AFTER
-
-    compose("up", "-d")
-
-    assert compose("ps", "-q").split() == [fixed]  # compose finds the service up to date
-
-    proc = engine.run([REMEDIATE, "rollback", client.api.inspect_container(fixed)["Name"].lstrip("/"), "--yes"],
-                      env=env, timeout=WAIT)
-
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert path.read_text() == original
-    [restored] = compose("ps", "-q").split()  # a copy of the original (compose's backups are disarmed copies)
-    host = client.api.inspect_container(restored)["HostConfig"]
-    assert restored != fixed and not host.get("Tmpfs") and host["ShmSize"] == 64 << 20

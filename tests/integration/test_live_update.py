@@ -7,25 +7,27 @@ containers the plan describes; the saved plan applies to the same container (sam
 restarted, the new values in inspect); a second run changes nothing; ``rollback`` updates it back;
 a failing verify updates it back to exactly its previous values. A limit added where there was
 none is made by a recreate (``docker update`` could not clear it again). In a Compose v2 project the
-change lands in the compose file (by a recreate, which carries compose's new config hash), and
-``docker compose up -d`` afterwards leaves the fixed container alone.
+change lands in the compose file (by a recreate, which carries compose's new config hash),
+``docker compose up -d`` afterwards leaves the fixed container alone, and ``rollback`` puts the
+file and the container back: for these changes and test_host_option_kinds' (tmpfs, ipc, shm_size).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import remove_owned
+from tests.conftest import OWNER_LABELS, remove_owned
+from tests.integration import test_host_option_kinds as host_options
 from tests.integration._proc import REMEDIATE, WAIT, remediate_env
-from tests.integration.test_change_kinds import Box
-from tests.integration.test_host_option_kinds import client, project, shell_round_trip  # noqa: F401 - fixtures
-from tests.lab import containers
+from tests.integration.test_change_kinds import Box, started
+from tests.integration.test_host_option_kinds import refuses_bad_values, shell_round_trip
 from tests.lab.engines import Engine
 
 pytestmark = pytest.mark.integration
@@ -37,14 +39,10 @@ AFTER = {"RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0}, "M
 
 
 @pytest.fixture
-def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:  # noqa: F811 - this module's own
-    b = Box(engine, client, tmp_path)
-    try:
+def box(engine: Engine, client: Any, tmp_path: Path) -> Iterator[Box]:
+    with started(engine, client, tmp_path) as b:
         client.api.update_container(b.name, mem_limit=BEFORE["Memory"], memswap_limit=BEFORE["MemorySwap"])
         yield b
-    finally:
-        containers.stop([b.container])
-        remove_owned(client, b.name)
 
 
 def _live(inspect: dict[str, Any]) -> dict[str, Any]:
@@ -135,18 +133,70 @@ def test_rollback_steps_count_the_updates_in_place(box: Box) -> None:
     assert box.inspect()["Id"] == original["Id"] and "STEP=recreated" not in box.inspect()["Config"]["Env"]
 
 
-def test_bad_values_are_one_line_and_change_nothing(box: Box) -> None:
+def test_rollback_of_a_recreate_that_changed_the_restart_policy_gives_the_old_one_back(box: Box) -> None:
     before = box.inspect()
-    for change, message in (({"restart": "sometimes"}, "is not one of no, always, unless-stopped, on-failure"),
-                            ({"resources": {"memory": "lots"}}, "is not a size"),
-                            ({"resources": {"memory": "1g", "memory_swap": "512m"}}, "is more than memory_swap")):
-        code, out = box.apply(box.playbook([change]), "--yes")
-        assert code == 2 and message in out and len(out.strip().splitlines()) == 1, out
-    assert _live(box.inspect()) == _live(before)
+
+    code, out = box.apply(box.playbook([{"restart": "unless-stopped"}, {"resources": {"cpus": 1.5}}]), "--yes")
+
+    assert code == 0 and "recreated" in out, out
+    assert box.inspect()["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    code, out = box.remediate("rollback", box.name, "--dry-run")
+    assert code == 0 and "- --restart unless-stopped" in out, out
+
+    code, out = box.remediate("rollback", box.name, "--yes")
+
+    assert code == 0, out
+    now = box.inspect()
+    assert now["Id"] == before["Id"] and now["HostConfig"]["RestartPolicy"] == before["HostConfig"]["RestartPolicy"]
 
 
+def test_bad_values_are_one_line_and_change_nothing(box: Box) -> None:
+    refuses_bad_values(box, [({"restart": "sometimes"}, "is not one of no, always, unless-stopped, on-failure"),
+                             ({"resources": {"memory": "lots"}}, "is not a size"),
+                             ({"resources": {"memory": "1g", "memory_swap": "512m"}}, "is more than memory_swap")])
+
+
+COMPOSE = """\
+# remediate test project: a model server that needs more shared memory
+services:
+  vllm:
+    image: vllm/vllm-openai:v0.6.3
+    entrypoint: ["sleep", "600"]
+    labels: {labels}
+    shm_size: 64m   # too small for tensor parallel
+"""
+
+#: Per kind of change: the changes, the compose file they make of the original, and what the
+#: engine shows of them.
+COMPOSE_FIXES: dict[str, tuple[list[Any], Callable[[str], str], dict[str, Any]]] = {
+    "live": (CHANGES, lambda original: original + "    restart: unless-stopped\n    mem_limit: 384m\n    pids_limit: 512\n",
+             AFTER),
+    "host-options": (host_options.CHANGES, lambda original: original.replace("shm_size: 64m   #", "shm_size: 128m  #")
+                     + "    tmpfs:\n      - /scratch:rw,size=16m,mode=1770\n    ipc: shareable\n", host_options.AFTER),
+}
+
+
+@pytest.fixture
+def project(engine: Engine, client: Any, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    name = f"rt-hopt-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "stack" / "compose.yaml"
+    path.parent.mkdir()
+    path.write_text(COMPOSE.format(labels=json.dumps(OWNER_LABELS)))
+    up = engine.run(["docker", "compose", "-p", name, "-f", str(path), "up", "-d"], timeout=WAIT)
+    if up.returncode != 0 and "is not a docker command" in up.stderr:
+        pytest.skip("no Compose v2 here")
+    assert up.returncode == 0, up.stderr
+    try:
+        yield name, path
+    finally:
+        engine.run(["docker", "compose", "-p", name, "-f", str(path), "down", "-t", "0"], timeout=WAIT)
+        remove_owned(client, name)
+
+
+@pytest.mark.parametrize("kind", COMPOSE_FIXES)
 def test_compose_v2_fix_lands_in_the_file_and_compose_up_keeps_it(
-        engine: Engine, client: Any, tmp_path: Path, project: tuple[str, Path]) -> None:  # noqa: F811 - fixtures
+        kind: str, engine: Engine, client: Any, tmp_path: Path, project: tuple[str, Path]) -> None:
+    changes, edited, after = COMPOSE_FIXES[kind]
     name, path = project
     original = path.read_text()
 
@@ -156,24 +206,34 @@ def test_compose_v2_fix_lands_in_the_file_and_compose_up_keeps_it(
         return proc.stdout
 
     [container] = compose("ps", "-q").split()
+    was = client.api.inspect_container(container)["HostConfig"]
     playbook = tmp_path / "p.yml"
-    playbook.write_text(yaml.safe_dump({"name": "limits", "description": "test", "safety": "auto",
+    playbook.write_text(yaml.safe_dump({"name": kind, "description": "test", "safety": "auto",
                                         "select": {"labels": {"com.docker.compose.project": name}},
-                                        "changes": [{"restart": "unless-stopped"},
-                                                    {"resources": {"memory": "384m", "pids_limit": 512}}]}))
+                                        "changes": changes}))
+    env = remediate_env(str(tmp_path / "state"))
 
-    proc = engine.run([REMEDIATE, "apply", str(playbook), "--yes"], env=remediate_env(str(tmp_path / "state")),
-                      timeout=WAIT)
+    proc = engine.run([REMEDIATE, "apply", str(playbook), "--yes"], env=env, timeout=WAIT)
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "recreated" in proc.stdout, proc.stdout
     text = path.read_text()
-    assert text == original + "    restart: unless-stopped\n    mem_limit: 384m\n    pids_limit: 512\n", text
+    assert text == edited(original), text
     [fixed] = compose("ps", "-q").split()
     assert fixed != container
     host = client.api.inspect_container(fixed)["HostConfig"]
-    assert {k: host[k] for k in AFTER} == AFTER
+    assert {k: host[k] for k in after} == after
 
     compose("up", "-d")
 
     assert compose("ps", "-q").split() == [fixed]  # compose finds the service up to date
+
+    proc = engine.run([REMEDIATE, "rollback", client.api.inspect_container(fixed)["Name"].lstrip("/"), "--yes"],
+                      env=env, timeout=WAIT)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert path.read_text() == original
+    [restored] = compose("ps", "-q").split()  # a copy of the original (compose's backups are disarmed copies)
+    host = client.api.inspect_container(restored)["HostConfig"]
+    assert restored != fixed and {k: host.get(k) for k in after} == {k: was.get(k) for k in after}
+    assert host["ShmSize"] == 64 << 20 and not host.get("Tmpfs")

@@ -33,6 +33,7 @@ from tests.integration._proc import (
     run_vllm,
     strip_ansi,
     wait_healthy,
+    wrong_name_playbook,
 )
 
 PREFIX = "rt-pair-"
@@ -493,8 +494,7 @@ def test_no_output_shows_a_secret(names: list[str], template: Path, tmp_path: Pa
     name = names[0]
     original = run_vllm(docker_client, name, args=["--api-key", API_KEY], env=SECRET_ENV)
     assert f"HF_TOKEN={SECRET_ENV['HF_TOKEN']}" in original["Config"]["Env"]
-    failing = _playbook_copy(tmp_path, "never-served", ("""contains: '"{{ served_model_name if served_model_name is string else served_model_name[0] }}"'""",
-                                                         "contains: never-served-name"))
+    failing = wrong_name_playbook(tmp_path)
     outputs: list[tuple[str, Result]] = []
 
     def step(label: str, args: list[str], code: int = 0) -> Result:

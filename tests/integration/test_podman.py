@@ -11,26 +11,23 @@ what Podman adds by itself (``HOSTNAME=<old id>``, the default pids limit, its d
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from remediate.host.connection import Connection
 from tests.conftest import OWNER_LABELS
 from tests.integration._proc import (
     MODEL_ARGS,
-    PLAYBOOK,
-    REMEDIATE,
     SEED_TEMPLATE,
     VLLM_IMAGE,
     WAIT,
-    remediate_env,
+    EngineUser,
     start,
+    wrong_name_playbook,
 )
 from tests.integration.rtcat import AIGW
 from tests.lab.engines import Engine
@@ -47,38 +44,15 @@ def _remove(client: Any, prefix: str) -> None:
             client.api.remove_container(c["Id"], force=True)
 
 
-class Target:
+class Target(EngineUser):
     """One container on a Podman engine, and remediate run against it."""
 
     def __init__(self, engine: Engine, client: Any, tmp_path: Path, image: str, command: list[str] | None,
                  port: int, env: dict[str, str], restart: str | None) -> None:
-        self.engine, self.client, self.port = engine, client, port
-        self.name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
-        self.template = tmp_path / "etc" / "chat_template.jinja"
-        self.state_dir = str(tmp_path / "state")
+        super().__init__(engine, client, tmp_path, f"{PREFIX}{uuid.uuid4().hex[:8]}", port)
         kwargs: dict[str, Any] = {"restart_policy": {"Name": restart}} if restart else {}
         client.containers.run(image, command, name=self.name, detach=True, labels={**OWNER_LABELS, "app": "t"},
                               environment=env, ports={f"{port}/tcp": ("127.0.0.1", None)}, **kwargs)
-
-    def inspect(self) -> dict[str, Any]:
-        return dict(self.client.api.inspect_container(self.name))
-
-    def status(self, path: str, body: str = "", until: float = 0.0) -> int:
-        host_port = self.inspect()["NetworkSettings"]["Ports"][f"{self.port}/tcp"][0]["HostPort"]
-        return self.engine.http_status(f"http://127.0.0.1:{host_port}{path}", body, until=until)
-
-    def chat(self) -> int:
-        self.status("/health", until=WAIT)
-        body = json.dumps({"model": "mistral", "messages": [{"role": "user", "content": "Hi"}]})
-        return self.status("/v1/chat/completions", body)
-
-    def remediate(self, *args: str) -> tuple[int, str]:
-        proc = self.engine.run([REMEDIATE, *args], env=remediate_env(self.state_dir), timeout=WAIT)
-        return proc.returncode, proc.stdout + proc.stderr
-
-    def apply(self, *extra: str, playbook: str = "fix-vllm-404") -> tuple[int, str]:
-        return self.remediate("apply", playbook, "--container", self.name,
-                              "-e", f"template_host_path={self.template}", *extra)
 
 
 @pytest.fixture(scope="module")
@@ -165,11 +139,7 @@ def test_apply_fixes_verifies_and_second_run_is_a_no_op(vllm: Target) -> None:
 
 
 def test_failed_verify_restores_the_original(vllm: Target, tmp_path: Path) -> None:
-    playbook = tmp_path / "wrong-name.yml"
-    data = yaml.safe_load(PLAYBOOK.read_text())
-    data["name"] = "wrong-name"
-    data["verify"][0]["http"]["contains"] = "never-served-name"
-    playbook.write_text(yaml.safe_dump(data))
+    playbook = wrong_name_playbook(tmp_path)
     vllm.template.parent.mkdir(parents=True)
     vllm.template.write_text("old content\n")
     original = vllm.inspect()

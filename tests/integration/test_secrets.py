@@ -321,3 +321,51 @@ def test_a_failed_containers_log_tail_masks_tokens_and_rendered_secrets(cli: Cli
     for where, text in {"text": out, "json": json_out, "report": report.read_text(encoding="utf-8")}.items():
         assert "pulling with ***" in text, f"{where} lacks the log tail:\n{text}"
         assert "Rt9xQ2wE4rT6yU8iO0pJ" not in text and value not in text, f"{where} shows a secret:\n{text}"
+
+
+ROTATE_PLAYBOOK = """\
+name: rotate-hub-token
+description: A new Hugging Face token for the vLLM, and in its env file on the host.
+safety: auto
+vars:
+  hub_file: /nonexistent
+select:
+  - image: "vllm/vllm-openai*"
+changes:
+  - env:
+      HF_TOKEN: hf_rotated98765
+  - file:
+      dest: "{{ hub_file }}"
+      content: "HF_TOKEN=hf_rotated98765\\nAWS_REGION=us-east-1\\n"
+"""
+
+
+def test_a_replaced_secret_shows_that_it_changed_never_its_value(cli: Cli, vllm: dict[str, Any], tmp_path: Path,
+                                                                 state_dir: str) -> None:
+    hub_file = tmp_path / "hub.env"
+    hub_file.write_text("HF_TOKEN=hf_abcdef123456\nAWS_REGION=us-east-1\n", encoding="utf-8")
+    hub_file.chmod(0o644)
+    book = tmp_path / "rotate.yml"
+    book.write_text(ROTATE_PLAYBOOK, encoding="utf-8")
+    base = ["apply", str(book), "--container", vllm["name"], "-e", f"hub_file={hub_file}", "--dry-run"]
+    outputs: dict[str, str] = {}
+
+    code, outputs["text"] = cli(*base, "--report", str(tmp_path / "r.md"))
+    assert code == 0, outputs["text"]
+    assert "- --env 'HF_TOKEN=***'" in outputs["text"] and "+ --env 'HF_TOKEN=***' (value changed)" in outputs["text"]
+    assert "-HF_TOKEN=***" in outputs["text"] and "+HF_TOKEN=*** (value changed)" in outputs["text"]
+    code, outputs["json"] = cli(*base, "--format", "json")
+    assert code == 0, outputs["json"]
+    [container] = json.loads(outputs["json"])["containers"]
+    assert "+ --env 'HF_TOKEN=***' (value changed)" in container["diff"]
+    assert "+HF_TOKEN=*** (value changed)" in container["files"][0]["diff"]
+    # The other secrets (DATABASE_URL, HTTPS_PROXY, ...) stay as they were: not marked.
+    assert [line for line in container["diff"] if "(value changed)" in line] == ["+ --env 'HF_TOKEN=***' (value changed)"]
+    outputs["report"] = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "HF_TOKEN=*** (value changed)" in outputs["report"]
+
+    for where, text in outputs.items():
+        assert "hf_rotated98765" not in text, f"{where} shows the new secret:\n{text}"
+        _assert_no_secret(where, text)
+    assert container["id"] == vllm["container"].id[:12]
+    assert hub_file.read_text(encoding="utf-8").startswith("HF_TOKEN=hf_abcdef123456")  # a dry run

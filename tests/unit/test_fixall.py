@@ -94,6 +94,23 @@ def test_a_line_one_fix_drops_names_that_fix() -> None:
                        ("-   --port 8000", "fix-b"), ("+   --port 8001", "fix-b")], cp["diff"]
 
 
+def test_a_changed_secret_of_a_merged_plan_names_the_fix_that_changes_it() -> None:
+    from remediate.output.plan import VALUE_CHANGED, plan_json
+
+    a = book("fix-a", [{"env": {"A": "1"}}])
+    b = book("fix-b", [{"env": {"HF_TOKEN": "hf_rotatedvalue123"}}])
+    [merged] = merge_fixes({"vllm": [a, b]})
+    obs = observed("vllm-secrets", "vllm")
+    token = next(e for e in obs.inspect["Config"]["Env"] if e.startswith("HF_TOKEN="))
+
+    [cp] = plan_json(plan(merged, merged.vars, [obs]))["containers"]
+
+    changed = [(line, fix) for line, fix in zip(cp["diff"], cp["diff_fix"], strict=True) if line[0] != " "]
+    assert changed == [("- --env 'HF_TOKEN=***'", "fix-b"), (f"+ --env 'HF_TOKEN=***'{VALUE_CHANGED}", "fix-b"),
+                       ("+ --env A=1", "fix-a")], cp["diff"]
+    assert "hf_rotatedvalue123" not in str(cp) and token.partition("=")[2] not in str(cp)
+
+
 def test_a_plan_of_one_playbook_names_no_fix() -> None:
     from remediate.output.plan import plan_json
 

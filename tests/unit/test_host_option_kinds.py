@@ -73,6 +73,11 @@ def test_sizes_are_shown_in_their_shortest_exact_form() -> None:
     ({"tmpfs": {"target": "/tmp:x"}}, "must not contain ':'"),
 ])
 def test_bad_values_are_one_line_playbook_errors(change: dict[str, Any], message: str, tmp_path: Path) -> None:
+    assert_one_line_error(change, message, tmp_path)
+
+
+def assert_one_line_error(change: dict[str, Any], message: str, tmp_path: Path) -> None:
+    """A playbook making ``change`` is refused on load in one line that names the change and says ``message``."""
     path = tmp_path / "p.yml"
     path.write_text(yaml.safe_dump({"name": "t", "description": "d", "select": {"name": "*"}, "changes": [change]}))
 

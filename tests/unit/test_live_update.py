@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from remediate.core.compose_edit import edit_project
 from remediate.core.fields import FIELDS, LIVE_UPDATE
@@ -17,12 +16,11 @@ from remediate.core.fixall import merge_fixes
 from remediate.core.host_options import cpus_text, parse_cpus, parse_restart
 from remediate.core.live import differing
 from remediate.core.planner import plan
-from remediate.core.playbook import load_playbook
 from remediate.core.spec import ContainerSpec
 from remediate.errors import PlanError, PlaybookError
 from remediate.executor.undo import update_command
 from remediate.output.plan import container_plan_json
-from tests.unit.test_host_option_kinds import book, observed, one
+from tests.unit.test_host_option_kinds import assert_one_line_error, book, observed, one
 
 IN_PLACE = "in place: docker update of the same container (no recreate; a failed verify updates it back)"
 
@@ -48,14 +46,7 @@ def test_the_field_table_says_which_fields_are_live_updatable() -> None:
     ({"resources": {"memroy": "1g"}}, "Extra inputs are not permitted"),
 ])
 def test_bad_values_are_one_line_playbook_errors(change: dict[str, Any], message: str, tmp_path: Path) -> None:
-    path = tmp_path / "p.yml"
-    path.write_text(yaml.safe_dump({"name": "t", "description": "d", "select": {"name": "*"}, "changes": [change]}))
-
-    with pytest.raises(PlaybookError) as err:
-        load_playbook(str(path))
-
-    assert str(err.value).startswith(f"{path}: changes[0].{next(iter(change))}") and message in str(err.value)
-    assert "\n" not in str(err.value)
+    assert_one_line_error(change, message, tmp_path)
 
 
 def test_values_as_docker_reads_them() -> None:

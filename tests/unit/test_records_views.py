@@ -3,17 +3,16 @@ objects: the words a row says are the view's, not the executor's."""
 
 from __future__ import annotations
 
-from remediate.executor.history import Entry
+from remediate.core.kept import Backup, Entry
 from remediate.executor.restore import Outcome, Recovery
-from remediate.executor.swap import Backup
 from remediate.output.records import backup_row, history_row, recover_row, reported_recover_row
 
 DUE = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 def _entry(ended: str | None, settled: bool, due: float | None = None) -> Entry:
-    return Entry("2026-01-01T00:00:00Z", "vllm", "fix-vllm-404", "ops", "ctl", "apply", ended, settled, due,
-                 "vllm-remediate-backup-1", "tx1")
+    return Entry(time="2026-01-01T00:00:00Z", container="vllm", playbook="fix-vllm-404", user="ops", controller="ctl",
+                 kind="apply", ended=ended, settled=settled, due=due, backup="vllm-remediate-backup-1", tx="tx1")
 
 
 def test_a_history_row_says_what_is_left_to_do() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from remediate.core.redaction import (
     MASK,
     TOKEN_SHAPES,
     Secret,
+    each_string,
     is_secret_name,
     mask_json,
     mask_values,
@@ -23,6 +25,7 @@ from remediate.core.redaction import (
     secret_values,
     secret_var_names,
 )
+from remediate.packs.gitlab_duo.bundle import redacted_json
 
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----"
 
@@ -320,6 +323,22 @@ def test_secret_var_values_are_masked_where_rendered() -> None:
     assert mask_values("custom_openai/mistral, true", secrets) == "custom_openai/mistral, true"
     assert mask_json({"verify": ["contains 'sk-long-secret'"], "n": 1}, secrets) == {"verify": ["contains '***'"], "n": 1}
     assert secret_var_names(vars) == ["api_key", "pin_token", "proxy", "use_token"]
+
+
+def test_each_string_walks_json_like_data_once_for_every_view() -> None:
+    data = {"a": ["x", ("y", 1)], "k\x1b": {"deep": "z"}, 2: None, "n": 1.5}
+
+    assert each_string(data, str.upper) == {"a": ["X", ["Y", 1]], "k\x1b": {"deep": "Z"}, 2: None, "n": 1.5}
+    assert each_string(data, str.upper, keys=True) == {"A": ["X", ["Y", 1]], "K\x1b": {"DEEP": "Z"}, 2: None, "N": 1.5}
+    assert mask_json({"sk-long-secret": "sk-long-secret"}, ["sk-long-secret"]) == {"sk-long-secret": MASK}  # keys untouched
+
+
+def test_the_bundle_redacts_keys_and_values_alike() -> None:
+    token = "glpat-" + "a" * 20
+    shown = redacted_json({f"url https://u:pw@h/{token}": [f"Bearer {token}", 3]}).decode()
+
+    assert token not in shown and "pw@" not in shown
+    assert json.loads(shown) == {"url https://u:***@h/***": ["Bearer ***", 3]}
 
 
 def test_a_secret_value_is_masked_whatever_its_name() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from remediate.core.redaction import redact_args, redact_config, redact_text
+from remediate.core.redaction import each_string, redact_args, redact_config, redact_text
 from remediate.executor.history import history
 from remediate.executor.journal import Journal
 from remediate.host.connection import Connection
@@ -71,7 +71,7 @@ def redact_inspect(inspect: Mapping[str, Any]) -> dict[str, Any]:
     shown["Config"] = redact_config(inspect.get("Config") or {})
     shown["Args"] = redact_args([str(a) for a in inspect.get("Args") or []])
     shown["Path"] = redact_text(str(inspect.get("Path") or ""))
-    return _redacted(shown)  # type: ignore[no-any-return]
+    return each_string(shown, redact_text, keys=True)  # type: ignore[no-any-return]
 
 
 def _versions(conn: Connection, inspects: Any) -> dict[str, Any]:
@@ -95,20 +95,9 @@ def _versions(conn: Connection, inspects: Any) -> dict[str, Any]:
     }
 
 
-def _redacted(data: Any) -> Any:
-    """``data`` with every string (keys too) passed through :func:`redact_text`."""
-    if isinstance(data, str):
-        return redact_text(data)
-    if isinstance(data, Mapping):
-        return {redact_text(str(k)): _redacted(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_redacted(v) for v in data]
-    return data
-
-
 def redacted_json(data: Any) -> bytes:
     """``data`` as indented JSON, every string in it redacted (the JSON stays valid)."""
-    return (json.dumps(_redacted(data), indent=2, default=str) + "\n").encode()
+    return (json.dumps(each_string(data, redact_text, keys=True), indent=2, default=str) + "\n").encode()
 
 
 def _json(path: str, about: str, data: Any) -> Member:

@@ -206,15 +206,16 @@ FAILED_STATUSES = ("failed", "rollback failed", "unreachable", "error")
 
 def diffs(plan):
     """Ansible ``diff`` entries for a plan (already redacted): the ``docker run`` view of each
-    container that changes, and each file it writes."""
+    container that changes (read back from the plan's diff, so a changed secret, masked alike on
+    both sides, shows as changed), and each file it writes."""
     entries = []
     for cp in plan["containers"]:
         if cp["action"] == "none":
             continue
         header = f"{cp['container']} (docker run)"
         entries.append({"before_header": header, "after_header": header,
-                        "before": "\n".join(cp["run_before"]) + "\n",
-                        "after": "\n".join(cp["run_after"]) + "\n"})
+                        "before": "".join(line[2:] + "\n" for line in cp["diff"] if line[:2] != "+ "),
+                        "after": "".join(line[2:] + "\n" for line in cp["diff"] if line[:2] != "- ")})
         entries.extend({"prepared": "\n".join(f["diff"]) + "\n"} for f in cp["files"] if f["changed"])
     return entries
 
