@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -29,6 +30,13 @@ from remediate.cli.common import (
 )
 from remediate.cli.exit_codes import exit_code
 from remediate.output.formats import versioned_rows
+
+if TYPE_CHECKING:  # the library loads when a command runs
+    from rich.console import Console
+
+    from remediate import RollbackResult, SshOptions, Target
+    from remediate.core.results import ContainerResult
+    from remediate.output.rollback import RollbackPreviewJson
 
 
 @click.command()
@@ -53,8 +61,7 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
     Every host is previewed, asked once, and rolled back under one hold of its lock; if any host
     cannot be previewed, none is rolled back.
     """
-    from remediate import Hooks, Options, RollbackJob, RollbackResult, roll_back
-    from remediate.core.redaction import redact_text
+    from remediate import Hooks, Options, RollbackJob, roll_back
 
     if steps is not None and to is not None:
         fail("--steps and --to exclude each other")
@@ -65,21 +72,12 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
         fail("rollback needs a terminal to ask; pass --yes (or set REMEDIATE_YES=1) to roll back without one, "
               "or --dry-run to see what it would do")
     out = views.console()
-
-    def confirm(planned: RollbackResult) -> bool:
-        previews = [o.preview for o in planned.outcomes if o.preview is not None]
-        if ask or (fmt == "text" and verbosity() >= 0):  # --quiet: the outcome only
-            views.print_rollback_plans(out, previews)
-        if not ask:
-            return True
-        with prompting():
-            return click.confirm("Roll back?", default=False)
-
     with errors():
         targets = select_targets(where["hosts"], where["inventory"], where["limit"])
         ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
         with interruptible() as cancel:
-            hooks: Hooks[RollbackResult] = Hooks(confirm=confirm, cancel=cancel)
+            hooks: Hooks[RollbackResult] = Hooks(confirm=_confirmer(out, ask=ask, show=fmt == "text"),
+                                                 cancel=cancel)
             result = roll_back([RollbackJob(t, container, steps=steps, to=to) for t in targets],
                                Options(dry_run=dry_run, forks=forks, timeout=timeout, ssh=ssh), hooks=hooks)
         for o in result.outcomes:
@@ -92,39 +90,65 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
     if result.declined:
         fail("aborted, nothing changed", exit_codes.FAILED)
     if report_path:
-        rows = result.to_json()
-        reporting.write_report(report_path, {
-            **reporting.header("rollback", "dry-run" if dry_run else "rollback", started),
-            "environment": reporting.environments(targets, ssh), "rollback": rows,
-            "left": [*(redact_text(step) for o in result.outcomes if o.result for step in o.result.manual_steps),
-                     *(redact_text(o.error) for o in result.errors if o.error)]})
+        _write_report(report_path, result, targets, ssh, dry_run, started)
+    if fmt == "json":
+        echo(json.dumps(versioned_rows(result.to_json()), indent=2))
     if dry_run:
-        if fmt == "json":
-            echo(json.dumps(versioned_rows(result.to_json()), indent=2))
-        else:
+        if fmt == "text":
             views.print_rollback_plans(out, [o.preview for o in result.outcomes if o.preview is not None])
             out.print("\nDry run: nothing changed.")
         return
-    if fmt == "json":
-        echo(json.dumps(versioned_rows(result.to_json()), indent=2))
+    _finish(result, container, text=fmt == "text")
+
+
+def _finish(result: RollbackResult, container: str, *, text: bool) -> NoReturn:
+    """Say what each host's rollback did (text), and exit with the code of the outcomes."""
     done = [(o.preview, o.result) for o in result.outcomes if o.preview is not None and o.result is not None]
-    for preview, r in done:
-        if fmt == "json":
-            continue
+    for preview, r in done if text else ():
         if r.ok:
-            back = f" ({preview['steps']} applies back)" if (preview["steps"] or 1) > 1 else ""
-            kept = f"; {', '.join(preview['between'])} stay as backups too" if preview["between"] else ""
-            if preview["backup"] == preview["container"]:  # the last apply was an update in place
-                echo(f"{preview['host']}: {container}: updated back in place{back}: the same container "
-                     f"({(r.id_after or '')[:12]}), its earlier limits and restart policy")
-            else:
-                echo(f"{preview['host']}: {container}: restored the previous container {preview['backup']}{back} "
-                     f"({(r.id_after or '')[:12]}); the replaced one is kept as {r.backup}{kept}")
+            echo(_rolled_back(preview, r, container))
         else:
             views.print_container_failure(views.console(), r)
     for o in result.errors:  # refused after the question (drifted, connection lost): nothing changed there
         echo(f"remediate: {o.error}", err=True)
     sys.exit(exit_code([*(r for _, r in done), *(o.exception for o in result.errors)]))
+
+
+def _confirmer(out: Console, *, ask: bool, show: bool) -> Callable[[RollbackResult], bool]:
+    """The confirm hook: the previews of every host (not with --quiet, unless it asks), then
+    ``Roll back?`` when it asks."""
+    def confirm(planned: RollbackResult) -> bool:
+        previews = [o.preview for o in planned.outcomes if o.preview is not None]
+        if ask or (show and verbosity() >= 0):
+            views.print_rollback_plans(out, previews)
+        if not ask:
+            return True
+        with prompting():
+            return click.confirm("Roll back?", default=False)
+    return confirm
+
+
+def _write_report(path: str, result: RollbackResult, targets: Sequence[Target], ssh: SshOptions, dry_run: bool,
+                  started: float) -> None:
+    """``--report``: the rollback's rows, and what is left to do by hand."""
+    from remediate.core.redaction import redact_text
+
+    reporting.write_report(path, {
+        **reporting.header("rollback", "dry-run" if dry_run else "rollback", started),
+        "environment": reporting.environments(targets, ssh), "rollback": result.to_json(),
+        "left": [*(redact_text(step) for o in result.outcomes if o.result for step in o.result.manual_steps),
+                 *(redact_text(o.error) for o in result.errors if o.error)]})
+
+
+def _rolled_back(preview: RollbackPreviewJson, r: ContainerResult, container: str) -> str:
+    """The line that says what a rollback that succeeded put back on one host."""
+    back = f" ({preview['steps']} applies back)" if (preview["steps"] or 1) > 1 else ""
+    if preview["backup"] == preview["container"]:  # the last apply was an update in place
+        return (f"{preview['host']}: {container}: updated back in place{back}: the same container "
+                f"({(r.id_after or '')[:12]}), its earlier limits and restart policy")
+    kept = f"; {', '.join(preview['between'])} stay as backups too" if preview["between"] else ""
+    return (f"{preview['host']}: {container}: restored the previous container {preview['backup']}{back} "
+            f"({(r.id_after or '')[:12]}); the replaced one is kept as {r.backup}{kept}")
 
 
 @click.command()

@@ -225,7 +225,7 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
     host's failing checks, their fixes merged per container), then one rollout of them all
     (:func:`remediate.rollout`): every plan shown, one question (``--step``: per container), each
     host's fixes applied under one hold of its lock; then what is left by hand."""
-    from remediate import Hooks, Options, RolloutResult
+    from remediate import Hooks, Options
     from remediate.core.playbook import parse_extra_vars
     from remediate.packs.gitlab_duo.fix import find_fixes
 
@@ -266,17 +266,7 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
             result = found.run(options, hooks=hooks)
     if not found.reached:
         sys.exit(exit_codes.USAGE)  # no host could be checked
-    if result.rollout.dry_run:
-        stop_unapplied(out, result.rollout, show=False)  # interrupted or declined: nothing changed
-        if not shown and not fix.step:
-            _print_previews(out, fix, result.rollout, found.merged)
-        elif fix.step and fix.fmt == "text":
-            for outcome in result.rollout.outcomes:
-                views.print_outcomes(out, RolloutResult((outcome,), dry_run=True), fmt="text", dry_run=False)
-    elif fix.fmt == "text":  # JSON: one document for all of them, at the end
-        for outcome in result.rollout.outcomes:
-            if fix.step or (outcome.plan is not None and outcome.plan.changed):  # "nothing to do" was said
-                views.print_outcomes(out, RolloutResult((outcome,)), fmt="text", dry_run=False, plans=False)
+    _print_fixed(out, fix, result.rollout, found.merged, previewed=bool(shown))
     _print_fix_outcome(out, fix.fmt, result, books)
     if fix.report_path:
         described = {"playbook": _described(books).name, "description": _described(books).description} if books else {}
@@ -286,6 +276,25 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
             **result.to_json()})
     sys.exit(max(exit_code(result.rollout),
                  exit_codes.FAILED if result.left or result.unreachable else exit_codes.OK))
+
+
+def _print_fixed(out: Console, fix: FixArgs, rollout: RolloutResult, merged: Mapping[str, Mapping[str, tuple[str, ...]]],
+                 *, previewed: bool) -> None:
+    """What the rollout of the fixes did, per host (text; JSON is one document at the end): the
+    plans of a dry run not shown yet, each ``--step`` outcome, each host that changed."""
+    from remediate import RolloutResult
+
+    if rollout.dry_run:
+        stop_unapplied(out, rollout, show=False)  # interrupted or declined: nothing changed
+        if not previewed and not fix.step:
+            _print_previews(out, fix, rollout, merged)
+        elif fix.step and fix.fmt == "text":
+            for outcome in rollout.outcomes:
+                views.print_outcomes(out, RolloutResult((outcome,), dry_run=True), fmt="text", dry_run=False)
+    elif fix.fmt == "text":
+        for outcome in rollout.outcomes:
+            if fix.step or (outcome.plan is not None and outcome.plan.changed):  # "nothing to do" was said
+                views.print_outcomes(out, RolloutResult((outcome,)), fmt="text", dry_run=False, plans=False)
 
 
 def _print_previews(out: Console, fix: FixArgs, planned: RolloutResult,
