@@ -814,7 +814,7 @@ def test_anonymous_volume_data_survives(corpus: dict[str, Result], case_id: str)
 def test_volumes_from_sees_source_data(corpus: dict[str, Result], lab: Lab) -> None:
     r = _result(corpus, "volumes-from")
     assert r.copy is not None and r.spec1 is not None
-    assert _exec(lab.api, r.copy["Id"], ["cat", "/shared/file"]) == PRECIOUS
+    assert _read_file(lab.api, r.copy["Id"], "/shared/file") == PRECIOUS
     # The source's volume comes through --volumes-from, not as a volume of this container.
     assert "Binds" not in r.spec1.host_config
 
