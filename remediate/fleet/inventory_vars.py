@@ -42,7 +42,7 @@ _CONNECTION_KEYS = ("ansible_host", "ansible_ssh_host", "ansible_port", "ansible
 _ROUTING_OPTIONS = frozenset({"proxycommand", "port", "user", "hostname", "identityfile"})
 #: ``ssh`` flags with the same effect (``-p 2222``, ``-l user``, ``-i key``).
 _ROUTING_FLAGS = frozenset({"-p", "-l", "-i"})
-#: Variables whose SSH options remediate reads only to refuse the routing ones.
+#: Variables whose SSH options remediate reads for a jump host, and to refuse the routing ones.
 SSH_ARGS_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
 _MAX_DEPTH = 20
 
@@ -101,7 +101,7 @@ def routing_ssh_option(variables: Mapping[str, Any]) -> tuple[str, str] | None:
     for var, flag, value in _ssh_options(variables):
         if flag in _ROUTING_FLAGS:
             return var, f"{flag} {value}".rstrip()
-        if flag == "-o" and value.replace("=", " ").split(" ", 1)[0].lower() in _ROUTING_OPTIONS:
+        if flag == "-o" and _option(value)[0] in _ROUTING_OPTIONS:
             return var, f"-o {value}"
     return None
 
@@ -110,12 +110,17 @@ def proxy_jump(variables: Mapping[str, Any]) -> str | None:
     """The jump host(s) the SSH options name (``-J`` or ``-o ProxyJump=``; the first one given
     wins, as in ``ssh``), as ``[user@]host[:port][,...]``; None without one or for ``none``."""
     for _var, flag, value in _ssh_options(variables):
-        option = value.replace("=", " ").split(" ", 1) if flag == "-o" else []
-        jump = value if flag == "-J" else option[1].strip() if len(option) == 2 and \
-            option[0].lower() == "proxyjump" else None
-        if jump is not None:
-            return None if jump.lower() == "none" else jump
+        name, setting = _option(value)
+        if flag == "-J" or (flag == "-o" and name == "proxyjump"):
+            jump = value.strip() if flag == "-J" else setting
+            return None if jump.lower() in ("", "none") else jump
     return None
+
+
+def _option(value: str) -> tuple[str, str]:
+    """An ``-o`` value as (name in lower case, setting): ``ProxyJump=b``, ``ProxyJump b`` alike."""
+    name, _, setting = value.replace("=", " ", 1).partition(" ")
+    return name.lower(), setting.strip()
 
 
 def _ssh_options(variables: Mapping[str, Any]) -> list[tuple[str, str, str]]:
