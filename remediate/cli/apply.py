@@ -147,12 +147,17 @@ class Request(NamedTuple):
     container_only: bool
 
 
+def _saved_plan(path: str) -> SavedPlan:
+    from remediate.fleet import saved
+
+    return saved.load(path)
+
+
 def _request(args: ApplyArgs) -> Request:
     """Load and check the input: -e vars, a saved plan, the playbook, the hosts, the output files."""
     from remediate.core.playbook import load_playbook, parse_extra_vars
-    from remediate.fleet import saved
     overrides = parse_extra_vars(args.extra_vars)
-    saved_plan = saved.load(args.plan_path) if args.plan_path else None
+    saved_plan = _saved_plan(args.plan_path) if args.plan_path else None
     source, containers = args.playbook, args.containers
     if saved_plan is not None:
         overrides = _saved_overrides(args, saved_plan, overrides)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ def name_words(name: str) -> list[str]:
     return words
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """True when an env var, flag, label key or var name holds a secret, by the word rule.
 
@@ -258,6 +260,7 @@ def _pairs(text: str) -> str:
     return _FLAG.sub(_pair, text)
 
 
+@functools.lru_cache(maxsize=4096, typed=True)  # a fleet's containers share most of their settings
 def redact_value(name: str, value: str) -> str:
     """The value to show for a named setting: :data:`MASK` when the name is secret (but for a
     switch's ``true``/``false``/``none``..., no secret: ``DUO_WORKFLOW_AUTH__ENABLED=true``), else

@@ -82,18 +82,38 @@ class RunView:
         return f"docker network connect {_join((*args, self.name))}"
 
 
-def run_view(spec: ContainerSpec, *, engine_api: str | None = None, redact: bool = False,
+class Redactor:
+    """How a redacted view shows what may be secret (:mod:`remediate.core.redaction`): the value of
+    a secret-bearing field, the command's arguments, a remark's text."""
+
+    def value(self, name: str, value: str) -> str:
+        """The value of ``name`` (an env var, a label, a log option...) as shown."""
+        return redact_value(name, value)
+
+    def args(self, args: Sequence[str]) -> list[str]:
+        """A command as shown (as many arguments)."""
+        return redact_args(args)
+
+    def text(self, text: str) -> str:
+        """A remark's text as shown."""
+        return redact_text(text)
+
+
+def run_view(spec: ContainerSpec, *, engine_api: str | None = None, redact: bool | Redactor = False,
              secrets: Sequence[str] = ()) -> RunView:
     """The ``docker run`` form of a spec.
 
     Args:
         spec: the spec to render.
         engine_api: the engine's API version (``"1.41"``); some options depend on it.
-        redact: mask secrets in the values of secret-bearing fields (never for a view that runs).
+        redact: mask secrets in the values of secret-bearing fields (never for a view that runs);
+            a :class:`Redactor` of its own shows them its way.
         secrets: literal values (of secret vars) masked wherever they appear.
     """
+    redactor = Redactor() if redact is True else redact or None
+
     def show(name: str, value: str) -> str:
-        return redact_value(name, value) if redact else value
+        return redactor.value(name, value) if redactor else value
 
     ctx = RenderContext(api=api_tuple(engine_api) if engine_api else None, show=show, host_config=spec.host_config)
     options: list[Option] = [("--name", spec.name)]
@@ -106,14 +126,14 @@ def run_view(spec: ContainerSpec, *, engine_api: str | None = None, redact: bool
     network_options, connects, network_remarks = _networks(spec, ctx)
     for item in [i for group in rendered for i in group] + network_options:
         if isinstance(item, Remark):
-            remarks.append(replace(item, text=redact_text(item.text)) if redact else item)
+            remarks.append(replace(item, text=redactor.text(item.text)) if redactor else item)
         else:
             options.append(item)
     remarks += network_remarks
     entrypoint = spec.config.get("Entrypoint")
     command = ([entrypoint] if isinstance(entrypoint, str) else list(entrypoint or []))[1:] + spec.args
     view = RunView(name=spec.name, options=tuple(options), image=spec.image,
-                   command=tuple(redact_args(command) if redact else command), connects=tuple(connects),
+                   command=tuple(redactor.args(command) if redactor else command), connects=tuple(connects),
                    remarks=tuple(remarks))
     return _masked(view, secrets) if secrets else view
 

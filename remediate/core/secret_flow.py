@@ -14,11 +14,11 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from remediate.core.planner import ContainerPlan, Plan
 from remediate.core.redaction import MASK, is_maskable, secret_values
-from remediate.core.runview import RunView, run_view
+from remediate.core.runview import Redactor, run_view
 from remediate.core.spec import ContainerSpec
 
 #: A masked part shorter than this is not tracked elsewhere: it would mask ordinary short words.
@@ -40,18 +40,33 @@ def masked_parts(original: str, shown: str) -> list[str]:
     return [part for part in found.groups() if part] if found else []
 
 
-def _tokens(view: RunView) -> Iterator[str]:
-    for option in (*view.options, *view.connects):
-        yield from option
-    yield from view.command
-    for remark in view.remarks:
-        yield remark.text
+class _Recorder(Redactor):
+    """A redaction that keeps what it masked: one rendering of a spec tells its secrets."""
+
+    def __init__(self) -> None:
+        self.masked: list[str] = []
+
+    def value(self, name: str, value: str) -> str:
+        return self._seen(value, super().value(name, value))
+
+    def args(self, args: Sequence[str]) -> list[str]:
+        shown = super().args(args)
+        for original, redacted in zip(args, shown, strict=True):
+            self._seen(original, redacted)
+        return shown
+
+    def text(self, text: str) -> str:
+        return self._seen(text, super().text(text))
+
+    def _seen(self, original: str, shown: str) -> str:
+        self.masked += masked_parts(original, shown)
+        return shown
 
 
 def _masked(spec: ContainerSpec) -> list[str]:
-    plain, shown = run_view(spec), run_view(spec, redact=True)
-    return [part for original, redacted in zip(_tokens(plain), _tokens(shown), strict=True)
-            for part in masked_parts(original, redacted)]
+    recorder = _Recorder()
+    run_view(spec, redact=recorder)
+    return recorder.masked
 
 
 def spec_secrets(spec: ContainerSpec) -> list[str]:

@@ -119,11 +119,11 @@ def listed_near(conn: Connection, targets: Sequence[Mapping[str, Any]]) -> list[
         return conn.list_containers()
     found: dict[str, Json] = {}
     try:
-        for each in filters:
-            found.update((str(s["Id"]), s) for s in conn.list_containers(each))
+        for listed in conn.list_each(filters):
+            found.update((str(s["Id"]), s) for s in listed)
         own = [s for s in found.values() if s["Id"] in {t.get("Id") for t in targets}]
-        for each in linker_filters(own):
-            found.update((str(s["Id"]), s) for s in conn.list_containers(each))
+        for listed in conn.list_each(linker_filters(own)):
+            found.update((str(s["Id"]), s) for s in listed)
     except ContainerNotFound:  # the oldest target, named by "since", was removed
         return conn.list_containers()
     return list(found.values())

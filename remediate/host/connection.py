@@ -23,7 +23,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from remediate.core.image_ref import registry as registry_of
 from remediate.core.paths import MAX_HOST_FILE_BYTES, HostLogin, HostPath, PathOwner
@@ -38,7 +38,7 @@ from remediate.errors import (
     InspectError,
     NetworkNotFound,
 )
-from remediate.host.dialect import Dialect, Hidden, detect, engine_key, oci_config_path
+from remediate.host.dialect import Dialect, Hidden, detect, engine_key, from_ping, oci_config_path
 from remediate.host.files import HostFiles, LocalFiles, SftpFiles
 from remediate.host.sshoptions import SshOptions
 
@@ -50,8 +50,11 @@ Json = dict[str, Any]
 
 #: Oldest engine API remediate speaks (Debian 12's docker.io 20.10); the engine's own is used.
 _MIN_API_VERSION = "1.41"
-#: Inspects in flight at once (:meth:`Connection.find_containers`); within the SSH adapter's pool.
+#: Engine reads in flight at once (:meth:`Connection.find_containers`, :meth:`Connection.list_each`);
+#: within the SSH adapter's pool.
 _READERS = 4
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 _SCHEMES = ("unix://", "tcp://", "ssh://")
 #: The engine ``local`` means when ``DOCKER_HOST`` names none.
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -94,6 +97,14 @@ def _one_pool(client: Any) -> None:
     adapter = client.get_adapter("http+docker://localhost")
     pool = adapter.get_connection("http+docker://localhost")
     adapter.get_connection = lambda url, proxies=None: pool
+
+
+def _raw_get(client: Any, path: str, *args: str, versioned: bool = True) -> Any:
+    """``GET`` of an engine path docker-py has no method for (``path``: a format string of
+    ``args``, quoted into it): the answer, raised for an error status as docker-py raises."""
+    response = client._get(client._url(path, *args, versioned_api=versioned))
+    client._raise_for_status(response)
+    return response
 
 
 def ssh_transport() -> ModuleType:
@@ -223,15 +234,23 @@ class Connection:
             client.trust_env = False
         client.send = self._bounded(client.send)
         try:
-            with self.errors(during="version"):
-                # Negotiate like version="auto" does, but close the client if the engine is not there.
-                version = client.version(api_version=False)
-                client._version = str(version["ApiVersion"])
+            # Negotiate as version="auto" does, but close the client if the engine is not there.
+            client._version, self._dialect = self._negotiate(client)
         except BaseException:
             client.close()
             raise
-        self._dialect = detect(version)
         return client
+
+    def _negotiate(self, client: Any) -> tuple[str, Dialect]:
+        """The engine's API version and dialect: from a ping's headers, else from ``/version``."""
+        with self.errors(during="ping"):
+            response = _raw_get(client, "/_ping", versioned=False)
+        named = from_ping(response.headers)
+        if named is not None:
+            return named
+        with self.errors(during="version"):
+            version = client.version(api_version=False)
+        return str(version["ApiVersion"]), detect(version)
 
     @property
     def dialect(self) -> Dialect:
@@ -352,8 +371,7 @@ class Connection:
         socket), its OCI config, the volumes it gets through ``--volumes-from``."""
         container_id = str(inspect.get("Id") or "")
         with self.errors(container_id, during=f"inspect {container_id} (libpod)"):
-            response = self.api._get(self.api._url("/libpod/containers/{0}/json", container_id))
-            libpod = dict(self.api._result(response, json=True))
+            libpod = dict(_raw_get(self.api, "/libpod/containers/{0}/json", container_id).json())
         shared: set[str] = set()
         for source in (inspect.get("HostConfig") or {}).get("VolumesFrom") or []:
             found = self._raw_inspect(str(source).split(":")[0])
@@ -391,10 +409,21 @@ class Connection:
         answers one while the next is on its way (what reading hundreds of containers costs is
         mostly the wait for each answer). One at a time where an inspect also reads the host's
         files (Podman's OCI configs: one SFTP session)."""
-        if len(refs) < 2 or self.dialect.reads_hidden:
+        if self.dialect.reads_hidden:
             return [self.find_container(ref) for ref in refs]
-        with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="remediate-inspect") as pool:
-            return list(pool.map(self.find_container, refs))
+        return self._at_once(self.find_container, refs)
+
+    def list_each(self, filters: Sequence[Mapping[str, Sequence[str]]]) -> list[list[Json]]:
+        """:meth:`list_containers` with each of ``filters``, in order, asked at once (the engine
+        walks all its containers for each)."""
+        return self._at_once(self.list_containers, filters)
+
+    def _at_once(self, call: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+        """``call`` of each of ``items``, in order, a few at a time."""
+        if len(items) < 2:
+            return [call(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(_READERS, len(items)), thread_name_prefix="remediate-read") as pool:
+            return list(pool.map(call, items))
 
     def inspect_image(self, ref: str) -> Json | None:
         """``docker image inspect``, or None when the image is gone."""
@@ -461,8 +490,11 @@ class Connection:
     def _bounded(self, send: Callable[..., Any]) -> Callable[..., Any]:
         """The client's ``send``, with the read timeout :meth:`_streams` sets for this thread's calls."""
         def bounded_send(request: Any, **kwargs: Any) -> Any:
+            paths = getattr(self._bounds, "paths", None)
+            if not paths:
+                return send(request, **kwargs)
             path = urllib.parse.urlsplit(request.url).path
-            bound = next((b for p, b in getattr(self._bounds, "paths", {}).items() if path.endswith(p)), None)
+            bound = next((b for p, b in paths.items() if path.endswith(p)), None)
             if bound is None:
                 return send(request, **kwargs)
             read_timeout, opened = bound

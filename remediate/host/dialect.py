@@ -271,6 +271,22 @@ def oci_config_path(info: Mapping[str, Any], container_id: str) -> str:
     return f"{str(info.get('DockerRootDir') or '').rstrip('/')}/overlay-containers/{container_id}/userdata/config.json"
 
 
+#: ``Server`` of an engine's answers: ``Docker/26.1.5 (linux)``, ``Libpod/4.3.1 (linux)``.
+_SERVER = re.compile(r"(Docker|Libpod)/(\S+)")
+
+
+def from_ping(headers: Mapping[str, str]) -> tuple[str, Dialect] | None:
+    """The API version and the dialect an engine's ``/_ping`` answer names in its headers
+    (``Api-Version``, ``Server``), or None when it does not name both (a proxy in between, say):
+    then its ``/version`` (:func:`detect`) tells them. A ping costs the engine nothing; its
+    ``/version`` asks containerd and runc theirs."""
+    api = headers.get("Api-Version")
+    server = _SERVER.match(headers.get("Server") or "")
+    if not api or server is None:
+        return None
+    return api, Dialect(PODMAN if server[1] == "Libpod" else DOCKER, server[2])
+
+
 def detect(version: Mapping[str, Any]) -> Dialect:
     """The dialect of an engine from its ``/version`` answer."""
     for component in version.get("Components") or []:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from remediate.core.spec import create_body, spec_from_inspect
-from remediate.host.dialect import DOCKER, PODMAN, Dialect, Hidden, detect, engine_key
+from remediate.host.dialect import DOCKER, PODMAN, Dialect, Hidden, detect, engine_key, from_ping
 
 DATA = Path(__file__).with_name("podman_data")
 ENGINES = ("podman-4.3", "podman-5.4")
@@ -30,6 +30,17 @@ def test_podman_is_detected_from_its_version(name: str) -> None:
     assert dialect.name == PODMAN and name.endswith(dialect.version.rpartition(".")[0])
     assert dialect.can_update is (name == "podman-5.4")
     assert detect({"Version": "26.1.5", "Components": [{"Name": "Engine", "Version": "26.1.5"}]}).name == DOCKER
+
+
+def test_a_ping_names_the_api_version_and_the_dialect() -> None:
+    # The headers of each engine's /_ping, as they answered here.
+    assert from_ping({"Api-Version": "1.41", "Server": "Docker/20.10.24+dfsg1 (linux)"}) == (
+        "1.41", Dialect(DOCKER, "20.10.24+dfsg1"))
+    assert from_ping({"Api-Version": "1.41", "Libpod-Api-Version": "4.3.1", "Server": "Libpod/4.3.1 (linux)"}) == (
+        "1.41", Dialect(PODMAN, "4.3.1"))
+    # A proxy that answers for the engine: its /version is asked then.
+    assert from_ping({"Api-Version": "1.41", "Server": "nginx/1.22.1"}) is None
+    assert from_ping({"Server": "Docker/26.1.5 (linux)"}) is None
 
 
 @pytest.mark.parametrize("name", ENGINES)
