@@ -56,19 +56,20 @@ def selection_filters(selectors: Sequence[Selector]) -> list[Filters] | None:
 
 def tie_filters(targets: Sequence[Mapping[str, Any]]) -> list[Filters] | None:
     """Filter maps whose listings hold every container that may be tied to one of ``targets``
-    (inspects), as :func:`remediate.executor.ties.candidates` picks them from a full listing,
+    (inspects), as :func:`remediate.executor.tie_lookup.candidates` picks them from a full listing,
     on an engine that records a ``--network/--ipc/--pid container:NAME`` join by the id of the
     container it joins (Docker): such a joiner, and a ``--volumes-from`` reader, is newer than
     the container it names (``since`` the oldest target); a reader of an earlier container of
-    the same name mounts what the target mounts (``volume``); the targets themselves (``id``:
-    their listing names the containers that ``--link`` them; those are looked up by name after).
+    the same name mounts what the target mounts (``volume``); the targets themselves (their
+    listing names the containers that ``--link`` them; those are looked up by name after): the
+    newer ones are in the ``since`` listing, the oldest (and any as old) are listed by ``id``.
     None when a target's creation time is not known (then list everything).
     """
     created = {str(t["Id"]): _created(t.get("Created")) for t in targets}
     if not targets or None in created.values():
         return None
     oldest = min(created, key=lambda ident: created[ident] or 0.0)
-    found: list[Filters] = [{"since": [oldest]}, {"id": sorted({str(t["Id"]) for t in targets})}]
+    found: list[Filters] = [{"since": [oldest]}, {"id": sorted(i for i, t in created.items() if t == created[oldest])}]
     volumes = sorted({_mount_key(mounts[0]) for t in targets if (mounts := t.get("Mounts") or [])})
     if volumes:
         found.append({"volume": volumes})

@@ -6,8 +6,8 @@ otherwise one listing rules out the containers no selector can match (by name, l
 only the others are inspected (on Docker the engine filters that listing by the selectors'
 labels and names: :mod:`remediate.core.listing`); each image is inspected once; the containers
 tied to another are looked for only once its plan recreates it, among the candidates a listing
-leaves (:func:`remediate.executor.ties.candidates`; on Docker, filtered listings:
-:func:`remediate.executor.ties.listed_near`).
+leaves (:func:`remediate.executor.tie_lookup.candidates`; on Docker, filtered listings:
+:func:`remediate.executor.tie_lookup.listed_near`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from remediate.core.paths import HostPath
 from remediate.core.playbook import Playbook, Selector
 from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, HostFileError, PlanError
-from remediate.executor import ties
+from remediate.executor import tie_lookup
 from remediate.host.connection import Connection
 from remediate.host.dialect import DOCKER
 
@@ -94,7 +94,7 @@ def observe(conn: Connection, inspect: Json, dependents: tuple[str, ...] = (),
             images: dict[str, Json | None] | None = None) -> planning.Observed:
     """What a plan needs of one container: its inspect, the image it runs (by its ``Image`` id:
     the reference may name another image now), what that reference names now, and the names of the
-    containers whose namespaces it joins (see :func:`ties.joined`).
+    containers whose namespaces it joins (see :func:`tie_lookup.joined`).
 
     ``images`` caches image inspects by reference and id across calls: an image is inspected
     once, by its reference when that still names it.
@@ -119,10 +119,10 @@ def _joined(conn: Connection, inspect: Json) -> dict[str, str]:
     """The names of the containers whose namespaces ``inspect`` joins (``container:ID``), each
     inspected only when it joins one."""
     host = inspect.get("HostConfig") or {}
-    refs = {str(host.get(key) or "").removeprefix("container:") for key in ties.NAMESPACE_KEYS
+    refs = {str(host.get(key) or "").removeprefix("container:") for key in tie_lookup.NAMESPACE_KEYS
             if str(host.get(key) or "").startswith("container:")}
     others = [found for found in (conn.find_container(ref) for ref in sorted(refs) if ref) if found is not None]
-    return ties.joined(inspect, others)
+    return tie_lookup.joined(inspect, others)
 
 
 def host_paths(conn: Connection, paths: Mapping[str, bool]) -> dict[str, HostPath]:
@@ -180,8 +180,8 @@ def plan_host(conn: Connection, playbook: Playbook, vars: Mapping[str, Any], *,
                                          env_sources=sources, can_update=conn.dialect.can_update), inspects)
     if not plan.changed:
         return plan
-    tied = ties.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects, listing=every)
-    containers = tuple(dataclasses.replace(cp, dependents=ties.dependents_of(inspects[cp.id], tied[cp.id]))
+    tied = tie_lookup.tied_on_host(conn, [inspects[cp.id] for cp in plan.changed], known=inspects, listing=every)
+    containers = tuple(dataclasses.replace(cp, dependents=tie_lookup.dependents_of(inspects[cp.id], tied[cp.id]))
                        if cp.id in tied else cp for cp in plan.containers)
     return dataclasses.replace(plan, containers=containers)
 

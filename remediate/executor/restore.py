@@ -25,7 +25,7 @@ from remediate.core.results import Action, ContainerResult, ProbeResult
 from remediate.core.spec import ContainerSpec, spec_from_inspect
 from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, PlanError, ProbeFailed, RemediateError
-from remediate.executor import compose_backup, probes, record, sharing, ties
+from remediate.executor import compose_backup, probes, record, sharing, tie_lookup, ties
 from remediate.executor.compose_putback import compose_contents
 from remediate.executor.journal import Journal
 from remediate.executor.lock import HostLock
@@ -118,7 +118,7 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         restored_policy = _policy_put_back(journal, restoring, current)
         replaced = _contents(conn, _files(conn, journal, route), _spec(conn, current),
                              _spec(conn, conn.inspect_container(backup_id)))
-        tied = ties.tied_to(conn, current)  # they follow the container put back
+        tied = tie_lookup.tied_to(conn, current)  # they follow the container put back
         tx = journal.new_id()
         files = _current_files(conn, journal, tx, replaced)
         begin = record.begin(tx=tx, kind=Kind.ROLLBACK, container=name, old_id=str(current["Id"]), backup=parked,

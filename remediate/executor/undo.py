@@ -47,7 +47,7 @@ from typing import Any
 from remediate.core.fields import RenderContext, host_field
 from remediate.core.live import differing
 from remediate.errors import HostFileError, RemediateError
-from remediate.executor import compose_backup, sharing, ties
+from remediate.executor import compose_backup, sharing, tie_lookup, ties
 from remediate.executor.journal import Journal
 from remediate.executor.record import Dependent, FileEntry, Kind, Tied, digest
 from remediate.executor.swap import stop_timeout
@@ -347,7 +347,7 @@ def _rejoin_all(conn: Connection, old_id: str, tx: Transaction, done: list[str])
     target = conn.inspect_container(old_id)
     journaled = [e for e in tx.begin.tied or [] if e.id]
     journaled += [Tied(name=d.name, id=d.old_id, was_running=d.was_running) for d in tx.dependents]
-    ties.rejoin(conn, old_id, [*journaled, *(ties.record(t) for t in ties.tied_to(conn, target))], done)
+    ties.rejoin(conn, old_id, [*journaled, *(ties.record(t) for t in tie_lookup.tied_to(conn, target))], done)
 
 
 def _repark(conn: Connection, inspect: Json, parked: str, done: list[str]) -> None:

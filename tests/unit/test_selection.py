@@ -14,7 +14,7 @@ from remediate.cli.views import same_change
 from remediate.core.listing import linker_filters, name_regex, selection_filters, tie_filters
 from remediate.core.planner import Observed, may_select, selected
 from remediate.core.playbook import Selector
-from remediate.executor.ties import candidates
+from remediate.executor.tie_lookup import candidates
 
 T_ID = "a" * 64
 
@@ -116,8 +116,11 @@ def test_the_tie_lookup_lists_what_is_newer_than_the_oldest_target_and_what_moun
              "Mounts": [{"Type": "volume", "Name": "logs", "Destination": "/logs"}]}
     alone = {"Id": "a" * 64, "Created": "2026-01-01T00:00:01Z", "Mounts": []}
 
+    # The newer targets are in the "since" listing: only the oldest is listed by id.
     assert tie_filters([newer, older, alone]) == [
-        {"since": ["o" * 64]}, {"id": ["a" * 64, "n" * 64, "o" * 64]}, {"volume": ["/srv/data", "logs"]}]
+        {"since": ["o" * 64]}, {"id": ["o" * 64]}, {"volume": ["/srv/data", "logs"]}]
+    as_old = {**alone, "Id": "s" * 64, "Created": older["Created"]}  # the engine cannot order these two
+    assert tie_filters([older, as_old])[:2] == [{"since": ["o" * 64]}, {"id": ["o" * 64, "s" * 64]}]  # type: ignore[index]
     assert tie_filters([alone]) == [{"since": ["a" * 64]}, {"id": ["a" * 64]}]
     assert tie_filters([{**alone, "Created": None}]) is None  # when it was made is not known: list everything
     assert linker_filters([_summary("t", Names=["/t", "/web/db", "/api-1/db"])]) == [

@@ -13,7 +13,7 @@ from remediate.core.planner import Observed, plan
 from remediate.core.playbook import Playbook
 from remediate.executor.record import Begin, Ended
 from remediate.executor.sharing import needed_elsewhere
-from remediate.executor.ties import dependents_of, joined, namespaces_joined, refers_to
+from remediate.executor.tie_lookup import dependents_of, joined, namespaces_joined, refers_to
 from remediate.executor.transaction import Transaction
 from remediate.output.plan import plan_json
 
