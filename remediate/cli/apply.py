@@ -37,9 +37,8 @@ from remediate.cli.common import (
 from remediate.cli.exit_codes import exit_code
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from remediate import Options, Revert, RolloutResult, SshOptions, Target
+    from remediate.cli.plain import Out
     from remediate.core.planner import Plan
     from remediate.core.playbook import Playbook
     from remediate.fleet.saved import SavedPlan
@@ -196,7 +195,7 @@ def _saved_overrides(args: ApplyArgs, saved_plan: SavedPlan, overrides: dict[str
     return {**saved_plan.vars, **overrides}
 
 
-def _run(out: Console, args: ApplyArgs, req: Request, run: Options) -> RolloutResult:
+def _run(out: Out, args: ApplyArgs, req: Request, run: Options) -> RolloutResult:
     """The rollout: plan, (confirm or check the saved plan), apply; step mode asks per container.
     Exits when it stopped before applying (interrupted, declined, nothing to do)."""
     result = _rollout(out, args, req, run)
@@ -206,7 +205,7 @@ def _run(out: Console, args: ApplyArgs, req: Request, run: Options) -> RolloutRe
     return result
 
 
-def stop_unapplied(out: Console, result: RolloutResult, *, show: bool = True) -> None:
+def stop_unapplied(out: Out, result: RolloutResult, *, show: bool = True) -> None:
     """A rollout that stopped before applying: exit when interrupted or declined, else print
     (with ``show``) its "nothing to do"."""
     if result.interrupted:
@@ -217,7 +216,7 @@ def stop_unapplied(out: Console, result: RolloutResult, *, show: bool = True) ->
         views.print_outcomes(out, result, fmt="text", dry_run=False)  # nothing to change: "nothing to do"
 
 
-def _rollout(out: Console, args: ApplyArgs, req: Request, run: Options) -> RolloutResult:
+def _rollout(out: Out, args: ApplyArgs, req: Request, run: Options) -> RolloutResult:
     """One rollout as ``apply`` runs it (:func:`remediate.rollout`): the confirm or step prompts,
     the plan printed before the progress, Ctrl-C handling. Refuses a prompt without a terminal."""
     from remediate import Hooks, jobs, rollout
@@ -240,7 +239,7 @@ def _rollout(out: Console, args: ApplyArgs, req: Request, run: Options) -> Rollo
                        hooks=hooks)
 
 
-def _plan_printer(out: Console) -> Callable[[Target, Plan], None]:
+def _plan_printer(out: Out) -> Callable[[Target, Plan], None]:
     """Without a prompt: each host's plan, printed before it is applied (not after; called from the
     rollout's threads, so --quiet is read here)."""
     brief = verbosity() < 0
@@ -250,7 +249,7 @@ def _plan_printer(out: Console) -> Callable[[Target, Plan], None]:
     return show
 
 
-def _confirm_prompt(out: Console) -> Callable[[RolloutResult], bool]:
+def _confirm_prompt(out: Out) -> Callable[[RolloutResult], bool]:
     """The confirm step: show the plan of every host, then ask."""
 
     def confirm(planned: RolloutResult) -> bool:
@@ -271,7 +270,7 @@ def ask_to_apply() -> bool:
         return click.confirm("Apply these changes?", default=False)
 
 
-def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, started: float) -> NoReturn:
+def _finish(out: Out, args: ApplyArgs, req: Request, result: RolloutResult, started: float) -> NoReturn:
     """Print the outcome, the saved plan's and the report's files, hold a time-boxed change; exit."""
     # An apply showed its plans before applying (the prompt, the step questions or _plan_printer).
     views.print_outcomes(out, result, fmt=args.fmt, dry_run=args.dry_run, plans=args.dry_run)
@@ -289,7 +288,7 @@ def _finish(out: Console, args: ApplyArgs, req: Request, result: RolloutResult, 
     sys.exit(exit_code(result))
 
 
-def step_prompt(out: Console) -> Any:
+def step_prompt(out: Out) -> Any:
     """Step mode: show each container's diff, then ask what to do with it."""
     from remediate.core.secret_flow import plan_secrets
     from remediate.output.plan import container_plan_json
@@ -305,7 +304,7 @@ def step_prompt(out: Console) -> Any:
     return decide
 
 
-def _restore_now(out: Console, args: ApplyArgs, req: Request) -> NoReturn:
+def _restore_now(out: Out, args: ApplyArgs, req: Request) -> NoReturn:
     """--restore: put back the containers a time-boxed playbook changed, on every host."""
     from remediate import Options, revert_now
 
@@ -321,7 +320,7 @@ def _restore_now(out: Console, args: ApplyArgs, req: Request) -> NoReturn:
     sys.exit(exit_code(r for _, r in results))
 
 
-def _hold(out: Console, req: Request, result: RolloutResult, timeout: float) -> None:
+def _hold(out: Out, req: Request, result: RolloutResult, timeout: float) -> None:
     """A time-boxed playbook: hold the change, then put it back (Ctrl-C: now); print each revert."""
     from remediate import RollbackFailed, hold_then_revert
 
@@ -342,7 +341,7 @@ def _hold(out: Console, req: Request, result: RolloutResult, timeout: float) -> 
     _print_reverts(out, reverts)
 
 
-def _print_reverts(out: Console, reverts: Iterable[Revert]) -> None:
+def _print_reverts(out: Out, reverts: Iterable[Revert]) -> None:
     for r in reverts:
         if r.result is None:
             out.print(f"{r.host}: {r.container}: already restored (by recover, --restore or a later change)")

@@ -32,9 +32,8 @@ from remediate.cli.exit_codes import exit_code
 from remediate.output.formats import versioned_rows
 
 if TYPE_CHECKING:  # the library loads when a command runs
-    from rich.console import Console
-
     from remediate import RollbackResult, SshOptions, Target
+    from remediate.cli.plain import Out
     from remediate.core.results import ContainerResult
     from remediate.output.rollback import RollbackPreviewJson
 
@@ -114,7 +113,7 @@ def _finish(result: RollbackResult, container: str, *, text: bool) -> NoReturn:
     sys.exit(exit_code([*(r for _, r in done), *(o.exception for o in result.errors)]))
 
 
-def _confirmer(out: Console, *, ask: bool, show: bool) -> Callable[[RollbackResult], bool]:
+def _confirmer(out: Out, *, ask: bool, show: bool) -> Callable[[RollbackResult], bool]:
     """The confirm hook: the previews of every host (not with --quiet, unless it asks), then
     ``Roll back?`` when it asks."""
     def confirm(planned: RollbackResult) -> bool:

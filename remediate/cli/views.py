@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from remediate.cli.common import echo, verbosity
+from remediate.cli.plain import Out, PlainConsole, escape, styled
 from remediate.core import compose
 from remediate.core.visible import visible
 
@@ -29,11 +31,20 @@ if TYPE_CHECKING:
     from remediate.output.rollback import RollbackPreviewJson
 
 
-def console(stderr: bool = False, file: IO[str] | None = None) -> Console:
+def console(stderr: bool = False, file: IO[str] | None = None) -> Out:
     """The console every text view prints to (``file``: into it, as plain text): its strings show
     control characters as escapes (:func:`remediate.core.visible.visible`), so no value can move
-    the cursor, recolour or hide what is shown."""
-    return _visible_console()(stderr=stderr, file=file, highlight=False, soft_wrap=True)
+    the cursor, recolour or hide what is shown. rich's on a terminal; where rich would show no
+    style, :class:`remediate.cli.plain.PlainConsole`, the same text without loading rich."""
+    if styled(file or (sys.stderr if stderr else sys.stdout)):
+        return rich_console(stderr=stderr, file=file)
+    return PlainConsole(stderr=stderr, file=file)
+
+
+def rich_console(stderr: bool = False, file: IO[str] | None = None) -> Console:
+    """rich's console for :func:`console`: no highlighting, no wrapping, and no emoji codes
+    (``:thumbs_up:`` in a value is shown as written)."""
+    return _visible_console()(stderr=stderr, file=file, highlight=False, soft_wrap=True, emoji=False)
 
 
 @functools.cache
@@ -50,7 +61,7 @@ def _visible_console() -> type[Console]:
     return VisibleConsole
 
 
-def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bool, plans: bool = True) -> None:
+def print_outcomes(out: Out, result: RolloutResult, *, fmt: str, dry_run: bool, plans: bool = True) -> None:
     """The rollout for people (``text``: the plans unless ``plans`` is off, results, a summary of
     several hosts) or programs (``json``)."""
     if fmt == "json":
@@ -81,7 +92,7 @@ def print_outcomes(out: Console, result: RolloutResult, *, fmt: str, dry_run: bo
     print_summary(out, result)
 
 
-def print_host_plans(out: Console, result: RolloutResult, *, dry_run: bool) -> None:
+def print_host_plans(out: Out, result: RolloutResult, *, dry_run: bool) -> None:
     """One plan per distinct change; hosts with the same change are grouped."""
     groups: dict[str, tuple[list[str], Any]] = {}
     for outcome in result.outcomes:
@@ -99,7 +110,7 @@ def print_host_plans(out: Console, result: RolloutResult, *, dry_run: bool) -> N
         out.print("\nDry run: nothing changed.")
 
 
-def print_summary(out: Console, result: RolloutResult) -> None:
+def print_summary(out: Out, result: RolloutResult) -> None:
     from rich.table import Table
 
     table = Table(title="summary", title_justify="left")
@@ -132,13 +143,7 @@ def aligned(cells: list[list[str]]) -> list[str]:
     return ["  ".join([cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]) for line in cells]
 
 
-def escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def print_plan(out: Console, plan: Plan, *, dry_run: bool, header: bool = True, brief: bool | None = None) -> None:
+def print_plan(out: Out, plan: Plan, *, dry_run: bool, header: bool = True, brief: bool | None = None) -> None:
     """The plan of one host: a header, then each container's ``docker run`` diff and files; with
     ``brief`` (default: ``--quiet`` was given; pass it from other threads), a line per container.
     Containers with the same change are shown once, with the names of the others."""
@@ -224,9 +229,7 @@ def same_change(containers: list[ContainerPlanJson]) -> list[list[ContainerPlanJ
 _LABELS = {"recreate": "recreate", "update-in-place": "update in place"}
 
 
-def print_container_plan(out: Console, cp: ContainerPlanJson) -> None:
-    from rich.markup import escape
-
+def print_container_plan(out: Out, cp: ContainerPlanJson) -> None:
     label = _LABELS.get(cp["action"], "no change")
     out.print(f"\n[bold]{escape(cp['container'])}[/bold] ({cp['id']}): [yellow]{label}[/yellow]")
     if cp["compose"]:
@@ -261,11 +264,9 @@ def print_container_plan(out: Console, cp: ContainerPlanJson) -> None:
         out.print(f"  verify: {escape(check)}")
 
 
-def print_run_diff(out: Console, diff: list[str], fixes: Sequence[str | None] | None = None) -> None:
+def print_run_diff(out: Out, diff: list[str], fixes: Sequence[str | None] | None = None) -> None:
     """The ``docker run`` diff (``+``/``-``/`` `` lines of :func:`remediate.output.plan.run_diff`),
     coloured; with ``fixes`` (a merged plan's ``diff_fix``), each line a fix makes says which."""
-    from rich.markup import escape
-
     out.print("  docker run")
     for line, fix in zip(diff, fixes or [None] * len(diff), strict=True):
         style = {"+": "green", "-": "red"}.get(line[0])
@@ -274,7 +275,7 @@ def print_run_diff(out: Console, diff: list[str], fixes: Sequence[str | None] | 
         out.print(f"[{style}]{text}[/{style}]" if style else text)
 
 
-def print_rollback_plans(out: Console, previews: Sequence[RollbackPreviewJson]) -> None:
+def print_rollback_plans(out: Out, previews: Sequence[RollbackPreviewJson]) -> None:
     """What a rollback would put back on each host; hosts with the same change are shown once
     (``same change on N hosts``), as a dry run of apply shows them."""
     groups: dict[str, list[RollbackPreviewJson]] = {}
@@ -291,11 +292,9 @@ def print_rollback_plans(out: Console, previews: Sequence[RollbackPreviewJson]) 
         print_rollback_plan(out, same[0], backups=", ".join(f"{p['host']}: {p['backup']}" for p in same))
 
 
-def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: str | None = None) -> None:
+def print_rollback_plan(out: Out, preview: RollbackPreviewJson, *, backups: str | None = None) -> None:
     """What a rollback would put back on one host (:func:`remediate.output.rollback.rollback_preview_json`);
     ``backups``: the backup of each host, for hosts that share this change."""
-    from rich.markup import escape
-
     back = f"{preview['steps']} apply(s) back" if preview['steps'] else "not one of its earlier versions"
     if preview["backup"] == preview["container"]:  # the last apply was an update in place
         out.print(f"\n[bold]{escape(preview['container'])}[/bold] on [bold]{escape(preview['host'])}[/bold]: "
@@ -319,9 +318,7 @@ def print_rollback_plan(out: Console, preview: RollbackPreviewJson, *, backups: 
             out.print(escape(f"    {line}"))
 
 
-def print_result(out: Console, result: HostResult) -> None:
-    from rich.markup import escape
-
+def print_result(out: Out, result: HostResult) -> None:
     from remediate.output.plan import after_message
 
     for c in result.containers:
@@ -352,11 +349,9 @@ def print_result(out: Console, result: HostResult) -> None:
         out.print(f"\n[bold]Left to do by hand:[/bold] {escape(' '.join(after.split()))}")
 
 
-def print_container_failure(out: Console, c: ContainerResult, state: str | None = None) -> None:
+def print_container_failure(out: Out, c: ContainerResult, state: str | None = None) -> None:
     """A container that failed: why, its checks and logs, and what was restored (``state``: the
     original's, as planned: it runs as before only if it ran)."""
-    from rich.markup import escape
-
     from remediate.core.redaction import redact_text
 
     out.print(f"[red]✘ {escape(c.name)}: {escape(redact_text(c.error or 'failed'))}[/red]")
@@ -393,7 +388,7 @@ _FINAL_STEPS = frozenset({"waiting", "planned", "ok", "changed", "failed", "roll
 
 
 @contextmanager
-def progress(out: Console, fmt: str, hosts: list[str], *, parallel: int = 1) -> Iterator[Any]:
+def progress(out: Out, fmt: str, hosts: list[str], *, parallel: int = 1) -> Iterator[Any]:
     """Report phases with the seconds since the start: on a terminal that animates, with several
     hosts or containers worked on at once (``parallel``), a live table (a line per host, and one
     per container being worked on); plain lines otherwise; nothing with ``--quiet`` or JSON.
@@ -431,15 +426,13 @@ def pull_progress(fmt: str) -> Any:
     lock = threading.Lock()
 
     def report(host: str, line: str) -> None:
-        from rich.markup import escape
-
         with lock:
             err.print(f"  [dim]{escape(host)}: pull: {escape(line)}[/dim]")
     return report
 
 
 @contextmanager
-def _live_progress(out: Console, hosts: list[str]) -> Iterator[Any]:
+def _live_progress(out: Out, hosts: list[str]) -> Iterator[Any]:
     """The live table of :func:`progress`: a row per host and per container in work (its step),
     with the seconds since the start: counting while the step runs, frozen once it ended."""
     from rich.live import Live
@@ -458,7 +451,7 @@ def _live_progress(out: Console, hosts: list[str]) -> Iterator[Any]:
                 grid.add_row(escape(row), escape(step), f"{now if ended is None else ended:.1f}s")
         return grid
 
-    live = Live(get_renderable=table, console=out, refresh_per_second=8, transient=True)
+    live = Live(get_renderable=table, console=_animating(out), refresh_per_second=8, transient=True)
 
     def report(host: str, phase: str) -> None:
         container, _, step = phase.rpartition(": ")
@@ -476,8 +469,17 @@ def _live_progress(out: Console, hosts: list[str]) -> Iterator[Any]:
             live.stop()
 
 
+def _animating(out: Out) -> Console:
+    """``out``, a terminal's: rich's console (:func:`console`; a plain one never animates)."""
+    from rich.console import Console
+
+    if not isinstance(out, Console):
+        raise TypeError(f"{out!r} is no terminal's console")
+    return out
+
+
 @contextmanager
-def countdown(out: Console, due: list[float]) -> Iterator[None]:
+def countdown(out: Out, due: list[float]) -> Iterator[None]:
     """On a terminal, one live line counting down to ``due[0]`` once it is set (the time-boxed
     hold), gone when the block ends; nothing elsewhere."""
     if not out.is_terminal:
@@ -492,7 +494,7 @@ def countdown(out: Console, due: list[float]) -> Iterator[None]:
         left = max(0, round(due[0] - time.monotonic()))
         return Text(f"  restoring in {left // 60}:{left % 60:02d} (Ctrl-C restores now)", style="yellow")
 
-    with Live(get_renderable=line, console=out, refresh_per_second=2, transient=True):
+    with Live(get_renderable=line, console=_animating(out), refresh_per_second=2, transient=True):
         yield
 
 

@@ -36,6 +36,7 @@ changes:
   - env:
       MOTD: "x\\n+ --volume /:/host"
       BIDI: "abc\\u202edef"
+      NOTE: "ok :thumbs_up: [bold]x[/bold] \\\\[y]"
   - mount: {{source: /tmp, target: /host-tmp, read_only: true}}
 """
 HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -78,9 +79,12 @@ def test_control_characters_are_shown_escaped_and_applied_exactly(cli: Cli, dock
     assert "+   --env $'MOTD=x\\n+ --volume /:/host'" in dry or "--env $'MOTD=x\\n+ --volume /:/host'" in dry, dry
     assert "$'BIDI=abc\\u202edef'" in dry and "$'com.example.note=ok\\x1b[2K\\rforged'" in dry, dry
     assert not [line for line in dry.splitlines() if re.match(r"\s*\+\s*--volume /:/host", line)], dry
+    # Neither an emoji code nor console markup in a value is read as such: shown as written.
+    assert "'NOTE=ok :thumbs_up: [bold]x[/bold] \\[y]'" in dry and "\U0001f44d" not in dry, dry
     assert "erases the line above it\\x1b[1A\\x1b[2K" in outputs["show"]
     shown = json.loads(outputs["json"])
     assert "--log-level $'info\\x1b[1A\\x1b[2K'" in "\n".join(shown["containers"][0]["diff"])
     _no_raw_controls("json strings", json.dumps(shown, ensure_ascii=False))
     # What was shown escaped is applied exactly.
     assert LOG_LEVEL in inspect["Args"] and f"MOTD={FORGED}" in inspect["Config"]["Env"]
+    assert "NOTE=ok :thumbs_up: [bold]x[/bold] \\[y]" in inspect["Config"]["Env"]

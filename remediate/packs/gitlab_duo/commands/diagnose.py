@@ -37,13 +37,13 @@ from remediate.cli.common import (
     verbosity_options,
 )
 from remediate.cli.exit_codes import exit_code
+from remediate.cli.plain import escape
 from remediate.packs.gitlab_duo import DEFAULT_MODEL_NAME
 from remediate.packs.gitlab_duo.commands.views import print_diagnosis
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from remediate import Playbook, RolloutResult
+    from remediate.cli.plain import Out
     from remediate.output.environment import EnvironmentJson
     from remediate.packs.gitlab_duo.diagnose import DiagnosisJson
     from remediate.packs.gitlab_duo.fix import FixResult
@@ -182,7 +182,7 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     else:
         for data in reports:
             if len(reports) > 1:
-                views.console().print(f"\n[bold]== {views.escape(str(data['host']))}[/bold]")
+                views.console().print(f"\n[bold]== {escape(str(data['host']))}[/bold]")
             print_diagnosis(views.console(), data, hosts=scope_args(where),
                                   scope=_diagnose_scope(where, error_code=code, model_name=model_name,
                                                         containers=containers, model_endpoints=model_endpoints))
@@ -278,7 +278,7 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
                  exit_codes.FAILED if result.left or result.unreachable else exit_codes.OK))
 
 
-def _print_fixed(out: Console, fix: FixArgs, rollout: RolloutResult, merged: Mapping[str, Mapping[str, tuple[str, ...]]],
+def _print_fixed(out: Out, fix: FixArgs, rollout: RolloutResult, merged: Mapping[str, Mapping[str, tuple[str, ...]]],
                  *, previewed: bool) -> None:
     """What the rollout of the fixes did, per host (text; JSON is one document at the end): the
     plans of a dry run not shown yet, each ``--step`` outcome, each host that changed."""
@@ -297,7 +297,7 @@ def _print_fixed(out: Console, fix: FixArgs, rollout: RolloutResult, merged: Map
                 views.print_outcomes(out, RolloutResult((outcome,)), fmt="text", dry_run=False, plans=False)
 
 
-def _print_previews(out: Console, fix: FixArgs, planned: RolloutResult,
+def _print_previews(out: Out, fix: FixArgs, planned: RolloutResult,
                     merged: Mapping[str, Mapping[str, tuple[str, ...]]]) -> None:
     """Each host's merged fixes, planned: which fixes each container's plan merges, then the plan,
     one host after the other (the last says "Dry run")."""
@@ -307,13 +307,13 @@ def _print_previews(out: Console, fix: FixArgs, planned: RolloutResult,
         return
     for i, outcome in enumerate(planned.outcomes):
         for container, names in (merged.get(outcome.host) or {}).items():
-            out.print(f"{views.escape(outcome.host)}: {views.escape(container)}: the plan merges the fixes "
-                      f"{views.escape(', '.join(names))}")
+            out.print(f"{escape(outcome.host)}: {escape(container)}: the plan merges the fixes "
+                      f"{escape(', '.join(names))}")
         views.print_outcomes(out, RolloutResult((outcome,), dry_run=True), fmt="text",
                              dry_run=fix.dry_run and i == len(planned.outcomes) - 1)
 
 
-def _print_fix_outcome(out: Console, fmt: str, result: FixResult, merged: list[Playbook]) -> None:
+def _print_fix_outcome(out: Out, fmt: str, result: FixResult, merged: list[Playbook]) -> None:
     """JSON: one document, every merged playbook's outcome and what is left; text: what is left."""
     if fmt == "json":
         from remediate.output.formats import versioned
@@ -325,7 +325,7 @@ def _print_fix_outcome(out: Console, fmt: str, result: FixResult, merged: list[P
     if result.left:
         out.print("Left to do:")
         for line in result.left:
-            out.print(f"  {views.escape(line)}")
+            out.print(f"  {escape(line)}")
 
 
 def _described(books: list[Playbook]) -> Playbook:

@@ -8,21 +8,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from remediate.cli.common import verbosity
+from remediate.cli.plain import escape
 from remediate.cli.views import aligned
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
+    from remediate.cli.plain import Out
     from remediate.packs.gitlab_duo.diagnose import DiagnosisJson, FindingJson
 
 
-def print_diagnosis(out: Console, data: DiagnosisJson, *, hosts: Sequence[str] = (),
+def print_diagnosis(out: Out, data: DiagnosisJson, *, hosts: Sequence[str] = (),
                     scope: Sequence[str] = ()) -> None:
     """One host's findings as tables, then the commands that fix what fails: they keep ``hosts``
     (the host options given) and ``scope`` (every option that chose what was checked), shell-quoted."""
-    from rich.markup import escape
-    from rich.table import Table
-
     error = data["error"]
     if error:
         out.print(f"[bold]Error {error['code']}[/bold]: {escape(error['message'])}")
@@ -53,6 +50,8 @@ def print_diagnosis(out: Console, data: DiagnosisJson, *, hosts: Sequence[str] =
                 out.print(escape(line))
             out.print("")
             continue
+        from rich.table import Table
+
         table = Table(title=f"{kind} {escape(name)}", title_justify="left", title_style="bold",
                       show_edge=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
         table.add_column("check", no_wrap=True)
