@@ -13,9 +13,10 @@ Per scenario, interleaved, ``--repeat`` times (whole processes):
 - no-op: ``remediate apply PB0 --yes`` with PB0 setting ``BENCH_BASE=1``, which they have (a
   second run on a converged fleet: plan, nothing to do).
 
-Prints medians, ratios (also of the fastest runs: on a shared machine the load only ever adds),
-the engine calls remediate made (``-vv``, one untimed run) and ``target MET|MISS`` lines (of the
-medians): named <= 1.3x floor, N matching <= 1.2x floor, no-op <= dry run.
+Prints medians, ratios (also paired: the median of each round's dry run / floor, which a load
+that comes and goes moves less), the engine calls remediate made (``-vv``, one untimed run) and
+``target MET|MISS`` lines (of the medians): named <= 1.3x floor, N matching <= 1.2x floor, no-op <=
+dry run.
 
     python -m bench.selection                       # 300 others, named + 50 + 300, 5 repeats
     python -m bench.selection --others 300 --sizes 50 --repeat 3
@@ -113,6 +114,11 @@ def _calls(stderr: str) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
 
 
+def _paired(times: dict[str, list[float]], key: str) -> str:
+    """The median over the rounds of ``key``'s time / the floor's in the same round."""
+    return f"{median([t / fl for t, fl in zip(times[key], times['floor'], strict=True)]):.2f}x"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--others", type=int, default=300, help="unselected containers (created, never started)")
@@ -176,23 +182,23 @@ def _bench(args: argparse.Namespace, engine: Engine) -> int:
                     for key in order:
                         times[key].append(timed(argvs[key], env=envs[key]).seconds)
                 f, d, o = (median(times[k]) for k in ("floor", "dry", "noop"))
-                best_floor = min(times["floor"])
+
                 if args.baseline:
                     bd, bo = median(times["base dry"]), median(times["base noop"])
                     rows.append([f"{label} (baseline)", fmt_s(f), fmt_s(bd), fmt_s(bo), fmt_ratio(bd, f),
-                                 fmt_ratio(min(times["base dry"]), best_floor), fmt_ratio(bo, f), fmt_ratio(bo, bd)])
-                rows.append([label, fmt_s(f), fmt_s(d), fmt_s(o), fmt_ratio(d, f), fmt_ratio(min(times["dry"]), best_floor),
-                             fmt_ratio(o, f), fmt_ratio(o, d)])
+                                 _paired(times, "base dry"), fmt_ratio(bo, f), fmt_ratio(bo, bd)])
+                rows.append([label, fmt_s(f), fmt_s(d), fmt_s(o), fmt_ratio(d, f), _paired(times, "dry"), fmt_ratio(o, f),
+                             fmt_ratio(o, d)])
                 limit = LIMITS["named" if label == "named" else "matching"]
                 targets.append(f"target {'MET' if d / f <= limit else 'MISS'} {label}: dry run / floor "
                                f"{d / f:.2f} <= {limit}")
                 targets.append(f"target {'MET' if o <= d else 'MISS'} {label}: no-op {o:.2f} s <= dry run {d:.2f} s")
                 print(f"{label}: engine calls, dry run: {calls}; no-op: {noop_calls}")
             print()
-            print(table(["scenario", "floor", "dry run", "no-op", "dry/floor", "best dry/floor", "no-op/floor",
+            print(table(["scenario", "floor", "dry run", "no-op", "dry/floor", "paired dry/floor", "no-op/floor",
                          "no-op/dry"], rows))
-            print(f"(medians of {args.repeat}, best: the fastest of each; load average before: {_load()}, after: "
-                  f"{_load(now=True)}; "
+            print(f"(medians of {args.repeat}; paired: the median of each round's ratio; load average before: "
+                  f"{_load()}, after: {_load(now=True)}; "
                   f"{args.others} unselected containers on the engine, "
                   f"{'newer' if args.others_newer else 'older'} than the selected)")
             print("\n".join(targets))
