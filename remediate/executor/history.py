@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from remediate.core.kept import Entry
 from remediate.errors import ConnectError
-from remediate.executor.journal import Journal
-from remediate.executor.transaction import pending_reverts, unfinished_names
+from remediate.executor.statedir import JOURNAL, state_dir
 from remediate.host.connection import Connection
+
+if TYPE_CHECKING:
+    from remediate.core.kept import Entry
+    from remediate.executor.journal import Journal
 
 _log = logging.getLogger(__name__)
 
@@ -18,6 +21,9 @@ _log = logging.getLogger(__name__)
 def history(journal: Journal, container: str | None = None) -> Iterator[Entry]:
     """Finished and unfinished applies and rollbacks on the host (the moved-aside journal files
     too), newest first; optionally of one container."""
+    from remediate.core.kept import Entry
+    from remediate.executor.transaction import pending_reverts
+
     transactions = journal.transactions(archived=True)
     pending = {tx.id for tx in pending_reverts(transactions)}  # later ones decide: archives change nothing
     for tx in reversed(transactions):
@@ -39,7 +45,13 @@ def warn_unfinished(conn: Connection) -> bool:
         True when it warned.
     """
     try:
-        names = unfinished_names(Journal(conn).unfinished())
+        directory = state_dir(conn)
+        if conn.path_owner(f"{directory}/{JOURNAL}") is None:
+            return False  # nothing was ever journaled here: nothing to read (nor to load to read it)
+        from remediate.executor.journal import Journal
+        from remediate.executor.transaction import unfinished_names
+
+        names = unfinished_names(Journal(conn, directory=directory).unfinished())
     except ConnectError:
         return False
     if names:

@@ -36,7 +36,7 @@ from remediate.core.naming import stamp
 from remediate.errors import ApplyError, JournalError, RecoverNeeded
 from remediate.executor.lines import Parsed, parse
 from remediate.executor.record import Begin, Ended, FileEntry, Record, RevertDropped, encode, now
-from remediate.executor.statedir import state_dir
+from remediate.executor.statedir import JOURNAL, state_dir
 from remediate.executor.transaction import Transaction, group, pending_reverts, unfinished_names
 from remediate.host.connection import Connection
 
@@ -76,7 +76,7 @@ class Journal:
     @property
     def path(self) -> str:
         """The journal file on the host."""
-        return f"{self.directory}/journal.jsonl"
+        return f"{self.directory}/{JOURNAL}"
 
     def append(self, record: Record) -> None:
         """Append one record (durably, as a whole line) to the host's journal; safe from several

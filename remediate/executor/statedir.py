@@ -25,9 +25,11 @@ from remediate.host.connection import Connection
 #: Root's state directory.
 SYSTEM_ROOT = "/var/lib/remediate"
 ENV = "REMEDIATE_STATE_DIR"
+#: The journal file in the engine's directory (:mod:`remediate.executor.journal`).
+JOURNAL = "journal.jsonl"
 #: The files of the engine's directory read back as records (the saved copies are checked by
 #: the journal: they must be under ``files/<transaction>/``).
-_OWN_FILES = ("journal.jsonl", "lock", "files")
+_OWN_FILES = (JOURNAL, "lock", "files")
 
 
 def root(conn: Connection) -> str:
