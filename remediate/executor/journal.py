@@ -69,6 +69,9 @@ class Journal:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _reserve: str | None = field(default=None, repr=False)
     _written: dict[str, Transaction] = field(default_factory=dict, repr=False)
+    #: Each file's bytes as last read, and their parse: one rollback reads the journal several
+    #: times, and the same bytes are not validated again.
+    _parsed: dict[str, tuple[bytes, Parsed]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = self.directory or state_dir(self.conn)
@@ -147,9 +150,12 @@ class Journal:
             self.conn.remove_file(path)
 
     def _read(self, path: str) -> Parsed:
-        parsed = parse(self.conn.read_path(path).content or b"", path)
-        self._warn(parsed.problems)
-        return parsed
+        content = self.conn.read_path(path).content or b""
+        known = self._parsed.get(path)
+        if known is None or known[0] != content:
+            known = self._parsed[path] = (content, parse(content, path))
+        self._warn(known[1].problems)
+        return known[1]
 
     def _warn(self, problems: list[str]) -> None:
         for problem in problems:
