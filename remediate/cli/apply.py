@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
 
-from remediate.cli import exit_codes, reporting, views
+from remediate.cli import exit_codes, plain, reporting, views
 from remediate.cli.common import (
     check_writable,
     complete_containers,
@@ -80,7 +80,7 @@ def apply(**options: Any) -> None:
     """
     args = ApplyArgs(**{k: v for k, v in options.items() if k in ApplyArgs._fields})
     run = run_options(options)
-    out = views.console()
+    out = plain.console()
     started = time.time()
     if args.detailed_exitcode and not args.dry_run:
         fail("--detailed-exitcode is for --dry-run (what is pending)")

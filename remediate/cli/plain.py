@@ -5,12 +5,13 @@ Where rich would show no style anyway (its output is no terminal: a pipe, a file
 Ansible task), :class:`PlainConsole` prints that markup as rich prints it there: tags dropped,
 escaped tags and backslashes as rich reads them (:func:`plain`, the parse of ``rich.markup``). Values are escaped for it by :func:`escape`, which
 rich shows exactly as written (its own escape loses a backslash before a bracket).
-Anything but text (a table) is handed to rich. :func:`remediate.cli.views.console` picks the
-console; the unit tests hold both to the same output.
+Anything but text (a table) is handed to rich. :func:`console` picks the console every view
+prints to; the unit tests hold both to the same output.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -125,7 +126,33 @@ class PlainConsole:
 
     def _console(self) -> Console:
         if self._rich is None:
-            from remediate.cli.views import rich_console
-
             self._rich = rich_console(stderr=self._stderr, file=self._file)
         return self._rich
+
+
+def console(stderr: bool = False, file: IO[str] | None = None) -> Out:
+    """The console every text view prints to (``file``: into it, as plain text): its strings show
+    control characters as escapes (:func:`remediate.core.visible.visible`), so no value can move
+    the cursor, recolour or hide what is shown. rich's on a terminal; where rich would show no
+    style, :class:`PlainConsole`, the same text without loading rich."""
+    if styled(file or (sys.stderr if stderr else sys.stdout)):
+        return rich_console(stderr=stderr, file=file)
+    return PlainConsole(stderr=stderr, file=file)
+
+
+def rich_console(stderr: bool = False, file: IO[str] | None = None) -> Console:
+    """rich's console for :func:`console`: no highlighting, no wrapping, and no emoji codes
+    (``:thumbs_up:`` in a value is shown as written)."""
+    return _visible_console()(stderr=stderr, file=file, highlight=False, soft_wrap=True, emoji=False)
+
+
+@functools.cache
+def _visible_console() -> type[Console]:
+    from rich.console import Console
+    from rich.text import Text
+
+    class VisibleConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            return super().render_str(visible(text, newlines=True), **kwargs)
+
+    return VisibleConsole

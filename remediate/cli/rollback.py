@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from remediate.cli import exit_codes, reporting, views
+from remediate.cli import exit_codes, plain, reporting, views
 from remediate.cli.common import (
     check_writable,
     complete_containers,
@@ -70,7 +70,7 @@ def rollback(container: str, steps: int | None, to: str | None, dry_run: bool, y
     if ask and not sys.stdin.isatty():
         fail("rollback needs a terminal to ask; pass --yes (or set REMEDIATE_YES=1) to roll back without one, "
               "or --dry-run to see what it would do")
-    out = views.console()
+    out = plain.console()
     with errors():
         targets = select_targets(where["hosts"], where["inventory"], where["limit"])
         ssh = ssh_options(where["known_hosts"], where["accept_new_host_keys"], where["private_key"])
@@ -107,7 +107,7 @@ def _finish(result: RollbackResult, container: str, *, text: bool) -> NoReturn:
         if r.ok:
             echo(_rolled_back(preview, r, container))
         else:
-            views.print_container_failure(views.console(), r)
+            views.print_container_failure(plain.console(), r)
     for o in result.errors:  # refused after the question (drifted, connection lost): nothing changed there
         echo(f"remediate: {o.error}", err=True)
     sys.exit(exit_code([*(r for _, r in done), *(o.exception for o in result.errors)]))

@@ -6,17 +6,15 @@ its control characters shown (:func:`console`, :func:`remediate.cli.common.echo`
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from remediate.cli.common import echo, verbosity
-from remediate.cli.plain import Out, PlainConsole, escape, styled
+from remediate.cli.plain import Out, console, escape
 from remediate.core import compose
 from remediate.core.visible import visible
 
@@ -29,36 +27,6 @@ if TYPE_CHECKING:
     from remediate.fleet.results import RolloutResult
     from remediate.output.plan import ContainerPlanJson
     from remediate.output.rollback import RollbackPreviewJson
-
-
-def console(stderr: bool = False, file: IO[str] | None = None) -> Out:
-    """The console every text view prints to (``file``: into it, as plain text): its strings show
-    control characters as escapes (:func:`remediate.core.visible.visible`), so no value can move
-    the cursor, recolour or hide what is shown. rich's on a terminal; where rich would show no
-    style, :class:`remediate.cli.plain.PlainConsole`, the same text without loading rich."""
-    if styled(file or (sys.stderr if stderr else sys.stdout)):
-        return rich_console(stderr=stderr, file=file)
-    return PlainConsole(stderr=stderr, file=file)
-
-
-def rich_console(stderr: bool = False, file: IO[str] | None = None) -> Console:
-    """rich's console for :func:`console`: no highlighting, no wrapping, and no emoji codes
-    (``:thumbs_up:`` in a value is shown as written)."""
-    return _visible_console()(stderr=stderr, file=file, highlight=False, soft_wrap=True, emoji=False)
-
-
-@functools.cache
-def _visible_console() -> type[Console]:
-    from rich.console import Console
-    from rich.text import Text
-
-    from remediate.core.visible import visible
-
-    class VisibleConsole(Console):
-        def render_str(self, text: str, **kwargs: Any) -> Text:
-            return super().render_str(visible(text, newlines=True), **kwargs)
-
-    return VisibleConsole
 
 
 def print_outcomes(out: Out, result: RolloutResult, *, fmt: str, dry_run: bool, plans: bool = True) -> None:

@@ -13,8 +13,8 @@ from rich.errors import MarkupError
 from rich.markup import escape as rich_escape
 from rich.markup import render
 
-from remediate.cli.plain import PlainConsole, escape, plain
-from remediate.cli.views import console, print_plan, rich_console
+from remediate.cli.plain import PlainConsole, console, escape, plain, rich_console
+from remediate.cli.views import print_plan
 from tests.unit.test_catalog_playbooks import CONTRACT, VLLM_BOOKS, _observed, _plan
 
 #: What markup is made of, and what rich reads specially in it.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from remediate.cli import views
+from remediate.cli import plain
 from remediate.cli.common import (
     complete_containers,
     connections,
@@ -84,7 +84,7 @@ def bundle(out_path: str | None, log_lines: int, correlation_id: str | None, con
 
 def _text(data: DiagnosisJson) -> str:
     buffer = io.StringIO()
-    print_diagnosis(views.console(file=buffer), data)
+    print_diagnosis(plain.console(file=buffer), data)
     return buffer.getvalue()
 
 

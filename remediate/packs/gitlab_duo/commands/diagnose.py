@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import click
 
-from remediate.cli import exit_codes, reporting, views
+from remediate.cli import exit_codes, plain, reporting, views
 from remediate.cli.apply import (
     ask_to_apply,
     require_terminal,
@@ -182,8 +182,8 @@ def diagnose_cmd(error_code: str | None, model_name: str, containers: tuple[str,
     else:
         for data in reports:
             if len(reports) > 1:
-                views.console().print(f"\n[bold]== {escape(str(data['host']))}[/bold]")
-            print_diagnosis(views.console(), data, hosts=scope_args(where),
+                plain.console().print(f"\n[bold]== {escape(str(data['host']))}[/bold]")
+            print_diagnosis(plain.console(), data, hosts=scope_args(where),
                                   scope=_diagnose_scope(where, error_code=code, model_name=model_name,
                                                         containers=containers, model_endpoints=model_endpoints))
     if report_path:
@@ -229,7 +229,7 @@ def _fix_all(fix: FixArgs, *, error_code: str | None, model_name: str, container
     from remediate.core.playbook import parse_extra_vars
     from remediate.packs.gitlab_duo.fix import find_fixes
 
-    out = views.console()
+    out = plain.console()
     started = time.time()
     scope = _diagnose_scope(where, error_code=error_code, model_name=model_name, containers=containers,
                             model_endpoints=model_endpoints, extra_vars=fix.extra_vars)
