@@ -24,3 +24,19 @@ def test_help_loads_no_command_machinery() -> None:
     out = subprocess.run([sys.executable, "-c", _LOADED], capture_output=True, text=True, check=True).stdout
     loaded = set(json.loads(out))
     assert [name for name in HEAVY if name in loaded] == []
+
+
+_AT_EXIT = """\
+import atexit, contextlib, gc, io
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
+from remediate.cli.main import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["--version"])
+"""
+
+
+def test_exit_freezes_the_run_before_the_interpreter_unloads_it() -> None:
+    """A run's objects are frozen at exit, so the collections the interpreter makes as it unloads
+    the modules skip them; the exit handlers registered before the command still run after it."""
+    done = subprocess.run([sys.executable, "-c", _AT_EXIT], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "frozen at exit: True\n", "")
