@@ -28,7 +28,9 @@ def _per_host(cls: Any) -> None:
 
         init(self, *args, **kwargs)
         label = re.sub(r"[^A-Za-z0-9_.-]", "_", self.conn.label)
-        self.directory = f"{self.directory or state_dir(self.conn)}/{label}"
+        base = self.directory or state_dir(self.conn)
+        # Given the lock's directory (a journal opened under the lock): already the host's own.
+        self.directory = base if base.endswith(f"/{label}") else f"{base}/{label}"
         # Made here (shared file system): 8 hosts creating the common parent over SFTP at the same
         # instant race in remediate's stat-then-mkdir, and all but one fail with "Failure".
         os.makedirs(self.directory, exist_ok=True)

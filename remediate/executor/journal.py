@@ -31,6 +31,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from remediate.core.naming import stamp
 from remediate.errors import ApplyError, JournalError, RecoverNeeded
@@ -39,6 +40,9 @@ from remediate.executor.record import Begin, Ended, FileEntry, Record, RevertDro
 from remediate.executor.statedir import JOURNAL, state_dir
 from remediate.executor.transaction import Transaction, group, pending_reverts, unfinished_names
 from remediate.host.connection import Connection
+
+if TYPE_CHECKING:
+    from remediate.executor.lock import HostLock
 
 #: Size past which a finished journal file is moved aside (about a hundred applies).
 ROTATE_BYTES = 256 * 1024
@@ -69,12 +73,24 @@ class Journal:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _reserve: str | None = field(default=None, repr=False)
     _written: dict[str, Transaction] = field(default_factory=dict, repr=False)
+    #: The caller holds the host's lock (:meth:`under`): nothing but this journal changes its
+    #: files meanwhile, so each is read from the host once, and again only after this journal
+    #: changed it.
+    held: bool = False
     #: Each file's bytes as last read, and their parse: one rollback reads the journal several
     #: times, and the same bytes are not validated again.
     _parsed: dict[str, tuple[bytes, Parsed]] = field(default_factory=dict, repr=False)
+    _archives: list[str] | None = field(default=None, repr=False)
+    _changes: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         self.directory = self.directory or state_dir(self.conn)
+
+    @classmethod
+    def under(cls, lock: HostLock) -> Journal:
+        """The journal of the host ``lock`` is taken on, for as long as it is held (``held``):
+        a rollback reads it a dozen times, each a walk of its path and a read over SSH."""
+        return cls(lock.conn, directory=lock.directory, held=True)
 
     @property
     def path(self) -> str:
@@ -89,7 +105,7 @@ class Journal:
             JournalError: it could not be written (nothing of it is left in the file).
         """
         line = encode(record)
-        with self._lock:
+        with self._lock, self._changing():
             try:
                 self.conn.append_file(self.path, line)
             except ApplyError as exc:
@@ -150,12 +166,27 @@ class Journal:
             self.conn.remove_file(path)
 
     def _read(self, path: str) -> Parsed:
-        content = self.conn.read_path(path).content or b""
         known = self._parsed.get(path)
-        if known is None or known[0] != content:
-            known = self._parsed[path] = (content, parse(content, path))
+        if known is None or not self.held:
+            changes = self._changes
+            content = self.conn.read_path(path).content or b""
+            if known is None or known[0] != content:
+                known = (content, parse(content, path))
+                if changes == self._changes:  # else another thread changed the file meanwhile
+                    self._parsed[path] = known
         self._warn(known[1].problems)
         return known[1]
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Around a change of the files: what was read of them is forgotten once it is made,
+        and a read another thread made meanwhile is not kept."""
+        try:
+            yield
+        finally:
+            self._changes += 1
+            self._parsed.clear()
+            self._archives = None
 
     def _warn(self, problems: list[str]) -> None:
         for problem in problems:
@@ -167,12 +198,21 @@ class Journal:
     def records(self, *, archived: bool = False) -> list[Record]:
         """Every record of the current file (with ``archived``: of the moved-aside ones before
         it too), oldest first; damaged lines are skipped (see :attr:`warnings`)."""
-        archives = sorted(n for n in self.conn.list_dir(self.directory)
-                          if n.startswith(_ARCHIVE) and n.endswith(".jsonl")) if archived else []
+        archives = self._archived() if archived else []
         records: list[Record] = []
         for path in [*(f"{self.directory}/{n}" for n in archives), self.path]:
             records.extend(self._read(path).records)
         return records
+
+    def _archived(self) -> list[str]:
+        """The names of the moved-aside files, oldest first."""
+        if self._archives is not None and self.held:
+            return self._archives
+        changes = self._changes
+        names = sorted(n for n in self.conn.list_dir(self.directory) if n.startswith(_ARCHIVE) and n.endswith(".jsonl"))
+        if changes == self._changes:
+            self._archives = names
+        return names
 
     def heal(self) -> str | None:
         """Move the damaged lines of the journal file (a torn last record, bytes that are no
@@ -185,8 +225,9 @@ class Journal:
         if not parsed.damaged:
             return None
         aside = f"{self.directory}/damaged-{stamp()}.txt"
-        self.conn.write_file(aside, b"\n".join(parsed.damaged) + b"\n", 0o600)
-        self.conn.write_file(self.path, parsed.clean, 0o600)
+        with self._changing():
+            self.conn.write_file(aside, b"\n".join(parsed.damaged) + b"\n", 0o600)
+            self.conn.write_file(self.path, parsed.clean, 0o600)
         self._warn([f"moved {len(parsed.damaged)} damaged line(s) of the journal aside to {aside}"])
         return aside
 
@@ -227,7 +268,8 @@ class Journal:
             raise RecoverNeeded(f"{self.conn.label}: an earlier apply did not finish ({', '.join(names)}); "
                                 "run `remediate recover` first", host=self.conn.label)
         if parsed.size > self.rotate_bytes and not pending_reverts(transactions):
-            self.conn.rename_file(self.path, f"{self.directory}/{_ARCHIVE}{stamp()}.jsonl")
+            with self._changing():
+                self.conn.rename_file(self.path, f"{self.directory}/{_ARCHIVE}{stamp()}.jsonl")
 
     @staticmethod
     def new_id() -> str:

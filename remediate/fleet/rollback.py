@@ -19,6 +19,7 @@ from typing import Literal
 from remediate.core.lineage import RollbackPlan
 from remediate.core.results import Action, ContainerResult
 from remediate.errors import ConnectError, PlanStaleError, RemediateError
+from remediate.executor.journal import Journal
 from remediate.executor.lock import HostLock
 from remediate.executor.restore import plan_rollback
 from remediate.executor.restore import rollback as restore
@@ -140,6 +141,7 @@ class _Host:
         self.job, self.options, self.engines = job, options, engines
         self.stack = contextlib.ExitStack()
         self.conn: Connection | None = None
+        self.journal: Journal | None = None
         self.started = time.monotonic()
         self.outcome = RollbackOutcome(job, "skipped")
 
@@ -157,7 +159,8 @@ class _Host:
         self.close()
 
     def _plan(self, conn: Connection) -> RollbackPlan:
-        return plan_rollback(conn, self.job.container, steps=self.job.steps, to=self.job.to, locked=True)
+        return plan_rollback(conn, self.job.container, steps=self.job.steps, to=self.job.to, journal=self.journal,
+                             locked=True)
 
     def preview(self) -> None:
         """Connect, take the lock (kept), preview."""
@@ -172,7 +175,8 @@ class _Host:
                 self._done("skipped", error=f"the same engine as {first}")
                 self.close()
                 return
-            self.stack.enter_context(HostLock(conn, f"rollback {self.job.container}"))
+            lock = self.stack.enter_context(HostLock(conn, f"rollback {self.job.container}"))
+            self.journal = Journal.under(lock)  # one for the preview and the rollback
             plan = self._plan(conn)
             self.conn = conn
             self._done("planned", plan=plan, preview=rollback_preview_json(target.name, plan, conn.api_version))
@@ -190,7 +194,7 @@ class _Host:
                                      "previewed (nothing was changed)", host=self.host_name)
             plan = self.outcome.plan  # one apply back in place: the same container updated back
             result = restore(self.conn, self.job.container, to=None if plan.in_place else plan.backup,
-                             timeout=self.options.timeout, locked=True)
+                             timeout=self.options.timeout, journal=self.journal, locked=True)
         except RemediateError as exc:
             self._failed(exc)
             return

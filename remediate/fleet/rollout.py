@@ -198,8 +198,8 @@ class _Host:
                     from remediate.executor.journal import Journal
                     from remediate.executor.lock import HostLock
 
-                    locked.enter_context(HostLock(conn, f"apply {', '.join(b.name for b in job.playbooks)}"))
-                    journal = Journal(conn)
+                    lock = locked.enter_context(HostLock(conn, f"apply {', '.join(b.name for b in job.playbooks)}"))
+                    journal = Journal.under(lock)
                     # Before planning: a half-done apply leaves containers renamed or already
                     # swapped, which planning would report as missing or as "no changes".
                     journal.require_finished()

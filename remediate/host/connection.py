@@ -114,6 +114,14 @@ def ssh_transport() -> ModuleType:
     return transport
 
 
+class _Bounds(threading.local):
+    """Each thread's bounded engine paths (:meth:`Connection._streams`): path -> (read timeout,
+    the answers to close)."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, tuple[float, list[Any]]] = {}
+
+
 class Connection:
     """A lazily opened connection to one Docker host; use as a context manager.
 
@@ -147,8 +155,7 @@ class Connection:
         self._info: Json | None = None
         self._dialect: Dialect | None = None
         self._login: HostLogin | None = None
-        #: This thread's bounded engine paths (:meth:`_streams`): path -> (read timeout, answers).
-        self._bounds = threading.local()
+        self._bounds = _Bounds()
 
     @property
     def label(self) -> str:
@@ -478,7 +485,7 @@ class Connection:
         their answers are closed on leaving it (docker-py leaves a stream it returned open, and the
         engine goes on with a call until its connection closes)."""
         opened: list[Any] = []
-        paths: dict[str, tuple[float, list[Any]]] = self._bounds.__dict__.setdefault("paths", {})
+        paths = self._bounds.paths
         paths[path] = (read_timeout, opened)
         try:
             yield
@@ -490,7 +497,7 @@ class Connection:
     def _bounded(self, send: Callable[..., Any]) -> Callable[..., Any]:
         """The client's ``send``, with the read timeout :meth:`_streams` sets for this thread's calls."""
         def bounded_send(request: Any, **kwargs: Any) -> Any:
-            paths = getattr(self._bounds, "paths", None)
+            paths = self._bounds.paths
             if not paths:
                 return send(request, **kwargs)
             path = urllib.parse.urlsplit(request.url).path
