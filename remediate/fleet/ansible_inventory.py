@@ -18,7 +18,9 @@ import json
 import logging
 import os
 import re
+import shlex
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -61,6 +63,7 @@ def _run(args: list[str], what: str, data: bytes | None = None) -> str:
     """Run an Ansible command (``data`` on its stdin, without a terminal to prompt on); its
     stdout, or one InventoryError line from its stderr."""
     timeout = inventory_timeout()
+    started = time.monotonic()
     try:
         done = subprocess.run(args, capture_output=True, timeout=timeout, check=False, input=data,
                               stdin=subprocess.DEVNULL if data is None else None, start_new_session=data is not None,
@@ -69,6 +72,7 @@ def _run(args: list[str], what: str, data: bytes | None = None) -> str:
         raise InventoryError(f"{what}: {args[0]} ran longer than {timeout:g} s (REMEDIATE_INVENTORY_TIMEOUT)") from None
     except OSError as exc:
         raise InventoryError(f"{what}: cannot run {args[0]}: {exc.strerror or exc}") from exc
+    _log.debug("ansible: %s (%.2f s)", redact_text(shlex.join(args)), time.monotonic() - started)
     stderr = done.stderr.decode("utf-8", "replace")
     if done.returncode != 0:
         raise InventoryError(f"{what}: {_error_line(stderr) or f'{args[0]} exited {done.returncode}'}")

@@ -427,6 +427,8 @@ class Inventory:
     def _play_order(self, selected: list[Host]) -> list[Host]:
         """``selected`` in the order ``ansible-playbook --limit`` runs them: the order of ``all``
         (the play's hosts), then an implicit ``localhost``, which ``all`` never contains."""
+        if len(selected) < 2:
+            return selected  # one order only: ``all`` is not asked (through Ansible, a run of it)
         chosen = {host.name for host in selected}
         ordered = [host for host in self._resolve(ALL) if host.name in chosen]
         placed = {host.name for host in ordered}

@@ -296,3 +296,19 @@ def test_through_ansible_an_encrypted_vars_file_without_its_password_is_ansibles
     result = CliRunner().invoke(main, ["hosts", "-i", str(folder)])
     assert result.exit_code == 2
     assert result.output == f"remediate: inventory {folder}: Attempting to decrypt but no vault secrets found.\n"
+
+
+@ANSIBLE
+@pytest.mark.parametrize(("pattern", "selected", "asks_all"), [("h2", ["h2"], False), ("h3,h1", ["h1", "h3"], True)])
+def test_through_ansible_one_host_is_selected_without_asking_all_its_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, pattern: str, selected: list[str], asks_all: bool
+) -> None:
+    """Each Ansible command is a debug line (``-vv``); the play's order of ``all`` is asked only
+    when there is more than one host to put in order (each command is about half a second)."""
+    path = write(tmp_path / "hosts.ini", "[g]\nh1\nh2\nh3\n")
+    inventory = load_inventory(str(path), parser="ansible")
+    with caplog.at_level(logging.DEBUG, logger="remediate.fleet.ansible_inventory"):
+        assert [host.name for host in inventory.select(pattern)] == selected
+    asked = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ansible: ")]
+    assert [line.split(" -- ")[-1].split(" (")[0] for line in asked] == ([pattern, "all"] if asks_all else [pattern])
+    assert all(line.startswith(f"ansible: ansible -i {path} --list-hosts -- ") for line in asked)
