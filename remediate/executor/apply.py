@@ -80,8 +80,7 @@ from remediate.errors import (
 )
 from remediate.executor import probes, record, ties
 from remediate.executor.compose_hash import up_check, with_config_hash
-from remediate.executor.journal import Journal
-from remediate.executor.lock import HostLock
+from remediate.executor.journal import Journal, locked_journal
 from remediate.executor.observe import observe
 from remediate.executor.record import End, FileEntry, Kind, Step, digest
 from remediate.executor.swap import create, prune, swap
@@ -139,12 +138,11 @@ def apply(plan: Plan, conn: Connection, *, timeout: float = 60.0, keep_backups: 
             container carries a refusal (e.g. GPUs on an engine without a GPU runtime); nothing was
             changed.
     """
-    journal = journal or Journal(conn)
-    with HostLock(conn, f"apply {plan.playbook}"):
+    with locked_journal(conn, f"apply {plan.playbook}", journal) as held:
         # Also with no changes: an interrupted apply can make a container look done (the new one
         # already swapped in); "no changes" is only true once the journal is finished.
-        journal.require_finished()
-        return apply_locked(plan, conn, journal, timeout=timeout, keep_backups=keep_backups, progress=progress,
+        held.require_finished()
+        return apply_locked(plan, conn, held, timeout=timeout, keep_backups=keep_backups, progress=progress,
                             decide=decide, parallel=parallel, cancel=cancel)
 
 

@@ -31,18 +31,15 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from remediate.core.naming import stamp
 from remediate.errors import ApplyError, JournalError, RecoverNeeded
 from remediate.executor.lines import Parsed, parse
+from remediate.executor.lock import HostLock
 from remediate.executor.record import Begin, Ended, FileEntry, Record, RevertDropped, encode, now
 from remediate.executor.statedir import JOURNAL, state_dir
 from remediate.executor.transaction import Transaction, group, pending_reverts, unfinished_names
 from remediate.host.connection import Connection
-
-if TYPE_CHECKING:
-    from remediate.executor.lock import HostLock
 
 #: Size past which a finished journal file is moved aside (about a hundred applies).
 ROTATE_BYTES = 256 * 1024
@@ -309,3 +306,21 @@ class Journal:
                                    f"its own ({saved}, not {self._saved_path(tx.id, index)}); left alone",
                                    host=self.conn.label)
         return list(entries)
+
+
+@contextlib.contextmanager
+def locked_journal(conn: Connection, purpose: str, journal: Journal | None = None, *,
+                   locked: bool = False) -> Iterator[Journal]:
+    """The host's lock, taken for ``purpose`` for the block (not when the caller holds it:
+    ``locked``), and the journal to use under it: ``journal`` when given, else one opened under
+    the lock (:meth:`Journal.under`).
+
+    Raises:
+        LockedError: another run holds the host.
+        StateDirError: the state directory is not safe or not usable.
+    """
+    if locked:
+        yield journal or Journal(conn)
+        return
+    with HostLock(conn, purpose) as lock:
+        yield journal or Journal.under(lock)

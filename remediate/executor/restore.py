@@ -11,7 +11,6 @@ undo path (:func:`remediate.executor.undo.undo`).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +26,7 @@ from remediate.core.suggest import did_you_mean
 from remediate.errors import ContainerNotFound, PlanError, ProbeFailed, RemediateError
 from remediate.executor import compose_backup, probes, record, sharing, tie_lookup, ties
 from remediate.executor.compose_putback import compose_contents
-from remediate.executor.journal import Journal
+from remediate.executor.journal import Journal, locked_journal
 from remediate.executor.lock import HostLock
 from remediate.executor.record import End, FileEntry, Kind, Step, digest
 from remediate.executor.swap import backups_of, lineage, swap
@@ -60,25 +59,24 @@ def plan_rollback(conn: Connection, name: str, *, steps: int | None = None, to: 
         ContainerNotFound: ``name`` does not exist, or that backup does not (any more).
         LockedError, RecoverNeeded: as for :func:`rollback`.
     """
-    journal = journal or Journal(conn)
-    with contextlib.nullcontext() if locked else HostLock(conn, f"rollback {name} (preview)"):
-        journal.require_finished()
+    with locked_journal(conn, f"rollback {name} (preview)", journal, locked=locked) as held:
+        held.require_finished()
         current = _inspect_named(conn, name)
-        pending, left = _in_place(journal, name, current, steps, to)
+        pending, left = _in_place(held, name, current, steps, to)
         if pending is not None and pending.begin.live is not None:
             now = _spec(conn, current)
             host_config = {**now.host_config, **pending.begin.live.before}
             target = now.replace(host_config={k: v for k, v in host_config.items() if not host_field(k).is_unset(v)})
             return RollbackPlan(name, name, now, target, (), (), 1, in_place=True)
-        route = _route(conn, journal, name, left, to)
+        route = _route(conn, held, name, left, to)
         backup = conn.inspect_container(route.backup)
         # The backup is shown as it will be: under the container's name, with the restart policy it
         # had before it was parked (parked, it has none).
         put_back = {**backup, "Name": f"/{name}", "HostConfig": {
-            **(backup.get("HostConfig") or {}), "RestartPolicy": _policy_put_back(journal, route.backup, current)}}
+            **(backup.get("HostConfig") or {}), "RestartPolicy": _policy_put_back(held, route.backup, current)}}
         now, target = _spec(conn, current), _spec(conn, put_back)
         files = [FileRestore(entry.path, conn.read_path(entry.path).content, content, entry.mode)
-                 for entry, content in _contents(conn, _files(conn, journal, route), now, target)]
+                 for entry, content in _contents(conn, _files(conn, held, route), now, target)]
         kept = {str(b["Name"]) for b in backups_of(conn, name)}  # the user may have removed some
     in_place = (steps or 1) - (left or 1)  # the applies in place it goes back past
     return RollbackPlan(name, route.backup, now, target, tuple(files), tuple(b for b in route.between if b in kept),
@@ -102,35 +100,34 @@ def rollback(conn: Connection, name: str, *, steps: int | None = None, to: str |
         LockedError, RecoverNeeded: as for :func:`apply`.
     """
     started = time.monotonic()
-    journal = journal or Journal(conn)
-    with contextlib.nullcontext() if locked else HostLock(conn, f"rollback {name}"), journal.reserved():
-        journal.require_finished()
+    with locked_journal(conn, f"rollback {name}", journal, locked=locked) as held, held.reserved():
+        held.require_finished()
         current = _inspect_named(conn, name)
-        pending, steps = _in_place(journal, name, current, steps, to)
+        pending, steps = _in_place(held, name, current, steps, to)
         if pending is not None:
-            return _update_back(conn, journal, name, current, pending, timeout, started)
-        route = _route(conn, journal, name, steps, to)
+            return _update_back(conn, held, name, current, pending, timeout, started)
+        route = _route(conn, held, name, steps, to)
         restoring = route.backup
         # A compose service's backup gets its compose labels back before it takes the service's place.
         backup_id = compose_backup.rearm(conn, restoring) or str(conn.inspect_container(restoring)["Id"])
         parked = backup_name(name)
         policy = _policy(current)
-        restored_policy = _policy_put_back(journal, restoring, current)
-        replaced = _contents(conn, _files(conn, journal, route), _spec(conn, current),
+        restored_policy = _policy_put_back(held, restoring, current)
+        replaced = _contents(conn, _files(conn, held, route), _spec(conn, current),
                              _spec(conn, conn.inspect_container(backup_id)))
         tied = tie_lookup.tied_to(conn, current)  # they follow the container put back
-        tx = journal.new_id()
-        files = _current_files(conn, journal, tx, replaced)
+        tx = held.new_id()
+        files = _current_files(conn, held, tx, replaced)
         begin = record.begin(tx=tx, kind=Kind.ROLLBACK, container=name, old_id=str(current["Id"]), backup=parked,
                              temp=restoring, new_id=backup_id,  # the undo parks it again, never removes it
                              was_running=bool((current.get("State") or {}).get("Running")),
                              restart_policy=policy, files=files, tied=[ties.record(t) for t in tied])
         # On failure, the same undo as `recover`, from the records just written (the backup is parked again).
-        with Txn(conn, journal, begin) as txn:
+        with Txn(conn, held, begin) as txn:
             put_files(conn, replaced)
             txn.mark(Step.FILES)
             swap(conn, current, backup_id, name, parked, mark=txn.mark, paused=False)
-            remove_dirs(conn, _dirs(journal, route))  # the one that needed them is parked now
+            remove_dirs(conn, _dirs(held, route))  # the one that needed them is parked now
             if not (current.get("State") or {}).get("Running"):
                 conn.start(backup_id)
             if restored_policy.get("Name") not in ("", "no"):

@@ -19,8 +19,7 @@ from typing import Literal
 from remediate.core.lineage import RollbackPlan
 from remediate.core.results import Action, ContainerResult
 from remediate.errors import ConnectError, PlanStaleError, RemediateError
-from remediate.executor.journal import Journal
-from remediate.executor.lock import HostLock
+from remediate.executor.journal import Journal, locked_journal
 from remediate.executor.restore import plan_rollback
 from remediate.executor.restore import rollback as restore
 from remediate.fleet.engines import Engines
@@ -175,8 +174,8 @@ class _Host:
                 self._done("skipped", error=f"the same engine as {first}")
                 self.close()
                 return
-            lock = self.stack.enter_context(HostLock(conn, f"rollback {self.job.container}"))
-            self.journal = Journal.under(lock)  # one for the preview and the rollback
+            # One journal for the preview and the rollback, under one hold of the lock.
+            self.journal = self.stack.enter_context(locked_journal(conn, f"rollback {self.job.container}"))
             plan = self._plan(conn)
             self.conn = conn
             self._done("planned", plan=plan, preview=rollback_preview_json(target.name, plan, conn.api_version))

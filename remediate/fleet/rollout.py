@@ -195,11 +195,9 @@ class _Host:
                 return
             with contextlib.ExitStack() as locked:
                 if not dry_run:  # plan and apply under one hold of the host's lock
-                    from remediate.executor.journal import Journal
-                    from remediate.executor.lock import HostLock
+                    from remediate.executor.journal import locked_journal
 
-                    lock = locked.enter_context(HostLock(conn, f"apply {', '.join(b.name for b in job.playbooks)}"))
-                    journal = Journal.under(lock)
+                    journal = locked.enter_context(locked_journal(conn, f"apply {', '.join(b.name for b in job.playbooks)}"))
                     # Before planning: a half-done apply leaves containers renamed or already
                     # swapped, which planning would report as missing or as "no changes".
                     journal.require_finished()
