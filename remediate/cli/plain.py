@@ -3,8 +3,9 @@
 The views write rich's console markup (``[bold]...[/bold]``, values escaped with :func:`escape`).
 Where rich would show no style anyway (its output is no terminal: a pipe, a file, a CI log, an
 Ansible task), :class:`PlainConsole` prints that markup as rich prints it there: tags dropped,
-escaped tags and backslashes as rich reads them (:func:`plain`, the parse of ``rich.markup``). Values are escaped for it by :func:`escape`, which
-rich shows exactly as written (its own escape loses a backslash before a bracket).
+escaped tags and backslashes as rich reads them (:func:`plain`, the parse of ``rich.markup``).
+Values are escaped for it by :func:`escape`, which rich shows exactly as written (its own escape
+loses a backslash before a bracket).
 Anything but text (a table) is handed to rich. :func:`console` picks the console every view
 prints to; the unit tests hold both to the same output.
 """
