@@ -26,8 +26,11 @@ is sent: networks, DNS servers and extra hosts are configuration only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
+import re
+import subprocess
 import tarfile
 import threading
 import time
@@ -110,6 +113,8 @@ class Case:
         connect: networks to connect before start, name -> connect kwargs.
         data_in: paths in anonymous volumes to write before the recreate and read back after.
         min_api: the engine API version the case needs (skipped on older engines).
+        min_cli: the docker CLI version its ``docker run`` needs (Debian 12's docker.io is 20.10);
+            with an older CLI on PATH, the shell round trip is skipped.
         podman: why Podman cannot make the original (skipped there).
         podman_create_only: why Podman cannot start it here (created only there).
     """
@@ -123,6 +128,7 @@ class Case:
     connect: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_in: tuple[str, ...] = ()
     min_api: str | None = None
+    min_cli: str | None = None
     podman: str | None = None
     podman_create_only: str | None = None
 
@@ -348,7 +354,7 @@ def _cases(dirs: dict[str, str]) -> list[Case]:
             {"Type": "bind", "Source": mnt, "Target": "/rnr", "ReadOnly": True,
              "BindOptions": {"ReadOnlyNonRecursive": True}},
             {"Type": "bind", "Source": mnt, "Target": "/nrec", "BindOptions": {"NonRecursive": True}},
-        ]}}, raw=("HostConfig.Mounts",), spec_keys=("host_config.Mounts",), min_api="1.44"),
+        ]}}, raw=("HostConfig.Mounts",), spec_keys=("host_config.Mounts",), min_api="1.44", min_cli="25.0"),
         Case("cap-drop-all", {"cap_add": ["SYS_TIME"], "cap_drop": ["ALL"]},
              raw=("HostConfig.CapAdd", "HostConfig.CapDrop"), spec_keys=("host_config.CapDrop",)),
         Case("cpu-limits", {"cpu_period": 90000, "cpu_quota": 150000, "cpuset_cpus": "0", "cpuset_mems": "0"},
@@ -606,6 +612,10 @@ class Lab:
             return result
         if self.engine.name.startswith("podman"):
             result.shell_error = pytest.skip.Exception(_PODMAN_VIEW)
+            return result
+        if case.min_cli and _cli_version() < _version(case.min_cli):
+            result.shell_error = pytest.skip.Exception(f"its docker run needs a docker CLI {case.min_cli} "
+                                                       f"(on PATH: {'.'.join(map(str, _cli_version()))})")
             return result
         try:
             # The copy gives back what it holds (static IPs, published ports) before the shell makes
@@ -871,7 +881,7 @@ def twins(lab: Lab) -> tuple[dict[str, Any], dict[str, Any]]:
     lab.engine.run(
         ["docker", "run", "-d", "--name", cli_name, "--label", f"{OWNER}={os.getpid()}",
          "-p", "48110:8000", "-p", "127.0.0.1:48111:8001", "-v", f"{src}:/x", "-v", f"{src}:/y:ro",
-         "-e", "A=1", "--cap-add", "NET_ADMIN", "--restart", "unless-stopped", "--network", "bridge",
+         "-e", "A=1", "--cap-add", "net_admin", "--restart", "unless-stopped", "--network", "bridge",
          "--log-opt", "max-size=1m", BUSYBOX, "sleep", "3600"],
         check=True,
     )
@@ -889,7 +899,8 @@ def twins(lab: Lab) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_cli_and_sdk_twins_have_one_spec(lab: Lab, twins: tuple[dict[str, Any], dict[str, Any]]) -> None:
     cli, sdk = twins
     image = lab.image(BUSYBOX)
-    # The spellings really differ, so the equality below is the normalisation's work.
+    # The spellings really differ (a docker CLI 23+ sends CAP_NET_ADMIN, an older one net_admin as
+    # given), so the equality below is the normalisation's work.
     assert cli["HostConfig"]["CapAdd"] != sdk["HostConfig"]["CapAdd"]
     assert cli["HostConfig"]["Binds"] != sdk["HostConfig"]["Binds"]
     cli_spec = spec_from_inspect(cli, image).replace(name="x")
@@ -971,6 +982,17 @@ def _same(table: Field | None, a: Any, b: Any) -> bool:
     if unset(a) or unset(b):
         return unset(a) and unset(b)
     return a == b or (table is not None and table.compare_form(a) == table.compare_form(b))
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:2])
+
+
+@functools.cache
+def _cli_version() -> tuple[int, ...]:
+    """The version of the docker CLI on PATH (``Docker version 20.10.24+dfsg1, build ...``)."""
+    said = subprocess.run(["docker", "--version"], capture_output=True, text=True, check=True).stdout
+    return _version(said.split("version", 1)[1])
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
